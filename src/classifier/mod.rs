@@ -1,0 +1,1 @@
+//! Compiled security-group classifier.

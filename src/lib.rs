@@ -1,0 +1,17 @@
+//! sgswitch: a userspace virtual switch that enforces OpenStack Neutron security groups.
+//!
+//! Module layering (a module may use only the ones listed before it):
+//! `wire` → `flow` → `policy` → `classifier` → `conntrack` → `l2` → `port` →
+//! `pipeline` → `runtime` → `control`. See `ARCHITECTURE` in the README.
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod wire;
+pub mod flow;
+pub mod policy;
+pub mod classifier;
+pub mod conntrack;
+pub mod l2;
+pub mod pipeline;
+pub mod port;
+pub mod runtime;
+pub mod control;

@@ -1,0 +1,197 @@
+//! The security-group model as plain, validated data (Neutron semantics).
+//!
+//! A [`Model`] is what a config file (or, later, the management API) describes: security
+//! groups with their rules, address groups, ports and networks. Everything in a `Model`
+//! returned by [`Model::validate`]-style constructors has passed Neutron's validation
+//! (`security-groups.md` §3), so later stages (the classifier compiler, the pipeline's
+//! port table) can rely on its invariants:
+//!
+//! * `Rule::protocol` is `None` for "any" (`null`, `"any"`, `0`), else the IP protocol
+//!   number; `icmp` with ethertype IPv6 is stored as 58.
+//! * `Rule::port_range_min/max` are `None` for "all ports" (1..65535 is canonicalised to
+//!   `None`); for ICMP they are the type and code.
+//! * `Remote::Prefix` holds the *normalised* network (host bits cleared).
+//! * Every group / address-group name referenced exists.
+//!
+//! This module knows nothing of packets, compilation or I/O.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// A MAC address.
+pub type Mac = [u8; 6];
+
+/// Rule direction, relative to the instance.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum Direction {
+    /// Towards the instance.
+    Ingress,
+    /// From the instance.
+    Egress,
+}
+
+/// Rule ethertype.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum EtherType {
+    IPv4,
+    IPv6,
+}
+
+/// The remote side a rule matches (source for ingress, destination for egress).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Remote {
+    /// Any address of the rule's family.
+    Any,
+    /// A normalised prefix (host bits cleared).
+    Prefix(IpNet),
+    /// The IPs of every port bound to the named security group.
+    Group(String),
+    /// The CIDRs of the named address group.
+    AddressGroup(String),
+}
+
+/// One security-group rule (immutable once created).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Rule {
+    pub direction: Direction,
+    pub ethertype: EtherType,
+    /// `None` = any protocol.
+    pub protocol: Option<u8>,
+    /// Destination port range start, or ICMP type. `None` = any.
+    pub port_range_min: Option<u16>,
+    /// Destination port range end, or ICMP code. `None` = any.
+    pub port_range_max: Option<u16>,
+    pub remote: Remote,
+    /// `remote_ip_prefix` as the user wrote it (host bits kept), for display.
+    pub remote_ip_prefix_raw: Option<String>,
+    pub description: String,
+}
+
+/// A security group.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SecurityGroup {
+    pub name: String,
+    pub description: String,
+    pub stateful: bool,
+    pub rules: Vec<Rule>,
+}
+
+/// A named list of CIDRs usable as a rule's remote.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AddressGroup {
+    pub name: String,
+    pub description: String,
+    pub addresses: Vec<IpNet>,
+}
+
+/// An allowed address pair: extra (MAC, IP/CIDR) the instance may send from.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AllowedAddressPair {
+    pub ip_address: IpNet,
+    /// `None` = the port's own MAC.
+    pub mac_address: Option<Mac>,
+}
+
+/// How a port is attached to the host (used by the live dataplane; ignored by replay).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Tap {
+        ifname: String,
+        netns: Option<String>,
+        vnet_hdr: bool,
+    },
+    AfXdp {
+        ifname: String,
+        queue: u32,
+        mode: Option<String>,
+    },
+    AfPacket {
+        ifname: String,
+    },
+}
+
+/// A switch port: one instance's (or a router's / uplink's) attachment.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Port {
+    pub name: String,
+    pub network: String,
+    pub mac: Mac,
+    pub fixed_ips: Vec<IpAddr>,
+    /// Names of the bound groups (empty = no group: only the always-allowed traffic).
+    pub security_groups: Vec<String>,
+    /// `false`: no anti-spoofing and no security groups.
+    pub port_security: bool,
+    pub allowed_address_pairs: Vec<AllowedAddressPair>,
+    pub backend: Option<Backend>,
+}
+
+/// An isolated L2 network.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Network {
+    pub name: String,
+}
+
+/// Connection-tracking settings (timeouts in seconds).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ConntrackSettings {
+    /// Maximum number of tracked connections per worker.
+    pub capacity: usize,
+    pub tcp_syn_timeout: u64,
+    pub tcp_established_timeout: u64,
+    pub tcp_fin_timeout: u64,
+    pub tcp_close_timeout: u64,
+    pub udp_timeout: u64,
+    pub udp_stream_timeout: u64,
+    pub icmp_timeout: u64,
+    pub other_timeout: u64,
+    /// Maximum number of fragments held while waiting for a datagram's first fragment.
+    pub max_pending_fragments: usize,
+    /// How long a datagram's fragment verdict (or pending fragments) is kept.
+    pub fragment_timeout: u64,
+}
+
+impl Default for ConntrackSettings {
+    fn default() -> Self {
+        ConntrackSettings {
+            capacity: 262_144,
+            tcp_syn_timeout: 120,
+            tcp_established_timeout: 86_400,
+            tcp_fin_timeout: 120,
+            tcp_close_timeout: 10,
+            udp_timeout: 30,
+            udp_stream_timeout: 120,
+            icmp_timeout: 30,
+            other_timeout: 600,
+            max_pending_fragments: 1024,
+            fragment_timeout: 30,
+        }
+    }
+}
+
+/// The whole declarative model.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Model {
+    pub security_groups: Vec<SecurityGroup>,
+    pub address_groups: Vec<AddressGroup>,
+    pub ports: Vec<Port>,
+    pub networks: Vec<Network>,
+    /// Non-IP, non-ARP ethertypes allowed through port security (default empty).
+    pub permitted_ethertypes: Vec<u16>,
+    pub conntrack: ConntrackSettings,
+}
+
+impl Model {
+    pub fn group(&self, name: &str) -> Option<&SecurityGroup> {
+        self.security_groups.iter().find(|g| g.name == name)
+    }
+    pub fn address_group(&self, name: &str) -> Option<&AddressGroup> {
+        self.address_groups.iter().find(|g| g.name == name)
+    }
+    pub fn port(&self, name: &str) -> Option<&Port> {
+        self.ports.iter().find(|p| p.name == name)
+    }
+    pub fn port_index(&self, name: &str) -> Option<usize> {
+        self.ports.iter().position(|p| p.name == name)
+    }
+}

@@ -1,0 +1,1 @@
+//! Zero-copy typed views over frame bytes.

@@ -1,1 +1,261 @@
-//! TODO
+//! L2 forwarding: isolated networks, the static forwarding database built from the
+//! configuration, MAC learning on ports without port security, and flooding.
+//!
+//! # Design
+//! * Every port belongs to exactly one network; a frame never leaves its network.
+//! * Instance MACs (a port's own MAC and its allowed-address-pair MACs) are *known from
+//!   the config*: they live in the immutable [`StaticFdb`], rebuilt with every compiled
+//!   configuration, so a policy reload can move them atomically with the rules.
+//! * Ports with `port_security = false` (routers, DHCP servers, uplinks) may front many
+//!   MACs: the worker learns their source MACs in a [`LearnedFdb`] with ageing. Learned
+//!   entries never override static ones (an instance cannot steal a configured MAC by
+//!   sending from a port-security-off port).
+//! * Unknown unicast, broadcast and multicast are flooded to every other port of the
+//!   network; the pipeline then applies the receiving ports' checks.
+//!
+//! `LearnedFdb` is owned by one worker (no locks); it is a fixed-capacity table: when it is
+//! full, the oldest entry found in a bounded probe is replaced, so it never grows without
+//! bound. This module knows nothing of security groups.
+
+use hashbrown::HashMap;
+
+/// MAC address.
+pub type Mac = [u8; 6];
+
+/// Where a frame goes inside its network.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum L2Dest {
+    /// A single known port (index into the port table).
+    Port(u16),
+    /// Flood to every other port of the network.
+    Flood,
+}
+
+/// Static forwarding database: (network, MAC) → port, from the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct StaticFdb {
+    map: HashMap<(u16, Mac), u16>,
+    /// Ports of each network, in config order.
+    members: Vec<Vec<u16>>,
+}
+
+impl StaticFdb {
+    /// Build from `(network, port index, macs)` triples; `networks` is the number of networks.
+    /// When two ports of a network claim one MAC, the first one (config order) wins.
+    pub fn new<'a, I>(networks: usize, ports: I) -> StaticFdb
+    where
+        I: IntoIterator<Item = (u16, u16, &'a [Mac])>,
+    {
+        let mut fdb = StaticFdb {
+            map: HashMap::new(),
+            members: vec![Vec::new(); networks],
+        };
+        for (net, port, macs) in ports {
+            if let Some(m) = fdb.members.get_mut(net as usize) {
+                m.push(port);
+            }
+            for mac in macs {
+                fdb.map.entry((net, *mac)).or_insert(port);
+            }
+        }
+        fdb
+    }
+
+    /// Port owning `mac` in network `net`, if configured.
+    #[inline]
+    pub fn lookup(&self, net: u16, mac: &Mac) -> Option<u16> {
+        self.map.get(&(net, *mac)).copied()
+    }
+
+    /// Ports of network `net` in config order.
+    #[inline]
+    pub fn members(&self, net: u16) -> &[u16] {
+        self.members.get(net as usize).map_or(&[], |v| v.as_slice())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Learned {
+    port: u16,
+    /// Port-table generation the entry was learned under (entries of an older
+    /// generation are ignored: ports may have been renumbered).
+    generation: u64,
+    seen_ns: u64,
+}
+
+/// MACs learned on ports without port security, with ageing. One per worker.
+#[derive(Debug)]
+pub struct LearnedFdb {
+    map: HashMap<(u16, Mac), Learned>,
+    capacity: usize,
+    ageing_ns: u64,
+}
+
+/// Default MAC ageing time (Linux bridge and OVS use 300 s).
+pub const DEFAULT_AGEING_NS: u64 = 300 * 1_000_000_000;
+
+impl LearnedFdb {
+    pub fn new(capacity: usize, ageing_ns: u64) -> LearnedFdb {
+        LearnedFdb {
+            map: HashMap::with_capacity(capacity.max(1)),
+            capacity: capacity.max(1),
+            ageing_ns,
+        }
+    }
+
+    /// Learn (or refresh) that `mac` lives behind `port` in `net`.
+    pub fn learn(&mut self, net: u16, mac: Mac, port: u16, generation: u64, now_ns: u64) {
+        if mac[0] & 1 == 1 {
+            return; // never learn group addresses
+        }
+        let entry = Learned {
+            port,
+            generation,
+            seen_ns: now_ns,
+        };
+        if let Some(e) = self.map.get_mut(&(net, mac)) {
+            *e = entry;
+            return;
+        }
+        if self.map.len() >= self.capacity {
+            self.evict(now_ns);
+        }
+        if self.map.len() < self.capacity {
+            self.map.insert((net, mac), entry);
+        }
+    }
+
+    fn evict(&mut self, now_ns: u64) {
+        let ageing = self.ageing_ns;
+        self.map
+            .retain(|_, e| now_ns.saturating_sub(e.seen_ns) <= ageing);
+        if self.map.len() >= self.capacity {
+            // Still full of live entries: drop the oldest among a bounded sample.
+            let victim = self
+                .map
+                .iter()
+                .take(64)
+                .min_by_key(|(_, e)| e.seen_ns)
+                .map(|(k, _)| *k);
+            if let Some(k) = victim {
+                self.map.remove(&k);
+            }
+        }
+    }
+
+    /// Port behind `mac` in `net`, if learned recently enough under `generation`.
+    #[inline]
+    pub fn lookup(&self, net: u16, mac: &Mac, generation: u64, now_ns: u64) -> Option<u16> {
+        let e = self.map.get(&(net, *mac))?;
+        if e.generation != generation || now_ns.saturating_sub(e.seen_ns) > self.ageing_ns {
+            return None;
+        }
+        Some(e.port)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Decide where a frame with destination `dst` goes in network `net`.
+#[inline]
+pub fn forward(
+    fdb: &StaticFdb,
+    learned: &LearnedFdb,
+    net: u16,
+    dst: &Mac,
+    generation: u64,
+    now_ns: u64,
+) -> L2Dest {
+    if dst[0] & 1 == 1 {
+        return L2Dest::Flood;
+    }
+    if let Some(p) = fdb.lookup(net, dst) {
+        return L2Dest::Port(p);
+    }
+    match learned.lookup(net, dst, generation, now_ns) {
+        Some(p) => L2Dest::Port(p),
+        None => L2Dest::Flood,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Mac = [0xfa, 0x16, 0x3e, 0, 0, 0xa];
+    const B: Mac = [0xfa, 0x16, 0x3e, 0, 0, 0xb];
+    const X: Mac = [0x02, 0, 0, 0, 0, 0x99];
+    const BCAST: Mac = [0xff; 6];
+
+    fn fdb() -> StaticFdb {
+        StaticFdb::new(
+            2,
+            vec![
+                (0u16, 0u16, &[A][..]),
+                (0, 1, &[B][..]),
+                (1, 2, &[A][..]), // same MAC in another network
+                (0, 3, &[][..]),
+            ],
+        )
+    }
+
+    #[test]
+    fn static_lookup_is_per_network() {
+        let f = fdb();
+        assert_eq!(f.lookup(0, &A), Some(0));
+        assert_eq!(f.lookup(1, &A), Some(2));
+        assert_eq!(f.lookup(1, &B), None);
+        assert_eq!(f.members(0), &[0, 1, 3]);
+        assert_eq!(f.members(1), &[2]);
+        assert!(f.members(7).is_empty());
+    }
+
+    #[test]
+    fn forward_known_unknown_and_broadcast() {
+        let f = fdb();
+        let l = LearnedFdb::new(16, DEFAULT_AGEING_NS);
+        assert_eq!(forward(&f, &l, 0, &B, 1, 0), L2Dest::Port(1));
+        assert_eq!(forward(&f, &l, 0, &X, 1, 0), L2Dest::Flood);
+        assert_eq!(forward(&f, &l, 0, &BCAST, 1, 0), L2Dest::Flood);
+        assert_eq!(forward(&f, &l, 0, &[0x33, 0x33, 0, 0, 0, 1], 1, 0), L2Dest::Flood);
+    }
+
+    #[test]
+    fn learning_ages_and_respects_generation() {
+        let f = fdb();
+        let mut l = LearnedFdb::new(16, 1_000);
+        l.learn(0, X, 3, 1, 100);
+        assert_eq!(forward(&f, &l, 0, &X, 1, 500), L2Dest::Port(3));
+        assert_eq!(forward(&f, &l, 0, &X, 1, 2_000), L2Dest::Flood, "aged out");
+        assert_eq!(forward(&f, &l, 0, &X, 2, 500), L2Dest::Flood, "old generation");
+        assert_eq!(forward(&f, &l, 1, &X, 1, 500), L2Dest::Flood, "other network");
+        // group addresses are never learned
+        l.learn(0, BCAST, 3, 1, 100);
+        assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn static_entries_win_over_learned() {
+        let f = fdb();
+        let mut l = LearnedFdb::new(16, DEFAULT_AGEING_NS);
+        l.learn(0, A, 3, 1, 0);
+        assert_eq!(forward(&f, &l, 0, &A, 1, 0), L2Dest::Port(0));
+    }
+
+    #[test]
+    fn learned_table_is_bounded() {
+        let mut l = LearnedFdb::new(4, DEFAULT_AGEING_NS);
+        for i in 0..100u8 {
+            l.learn(0, [2, 0, 0, 0, 0, i], 1, 1, i as u64);
+        }
+        assert!(l.len() <= 4);
+        // the newest is present
+        assert_eq!(l.lookup(0, &[2, 0, 0, 0, 0, 99], 1, 100), Some(1));
+    }
+}

@@ -1,1 +1,2 @@
 //! Port backends.
+pub mod pcap;

@@ -15,3 +15,5 @@ pub mod pipeline;
 pub mod port;
 pub mod runtime;
 pub mod control;
+#[doc(hidden)]
+pub mod testkit;

@@ -1,1 +1,877 @@
-//! TODO
+//! The per-frame pipeline: port security, egress security groups, L2, ingress security
+//! groups — the exact behaviour of a Neutron-conformant stateful firewall inside a switch.
+//!
+//! # Path of a frame received on port P
+//! 1. parse ([`flow::extract`]); error → `malformed`;
+//! 2. port security of P (anti-spoofing, ARP, DHCP / RA guards, ethertype allow-list);
+//! 3. egress security groups of P, stateful through P's conntrack zone;
+//! 4. L2 in P's network (static FDB, learned MACs, flood);
+//! 5. for each destination Q: destination-MAC check, always-allowed ingress, then the
+//!    ingress security groups of Q through Q's zone;
+//! 6. the frame is delivered to every Q that accepted it.
+//!
+//! # Ownership and threads
+//! A [`Dataplane`] is the immutable compiled form of a configuration (port table, FDB,
+//! classifier, epoch); it is built off the fast path and shared read-only (`Arc`). A
+//! [`Pipeline`] is one worker's mutable state (conntrack table, learned MACs, fragment
+//! state, counters): it is never shared, so nothing on the packet path takes a lock.
+//!
+//! # Policy changes
+//! Every `Dataplane` carries a new epoch. Connection-tracking entries remember the epoch
+//! they were judged under; the first packet of a connection seen under a newer epoch
+//! re-judges the connection's original direction against the current rules and cuts it
+//! (both directions) when it is no longer allowed (`security-groups.md` §37-39).
+//!
+//! # Fragments
+//! The first fragment of a datagram is judged like any packet; its whole verdict
+//! (destinations and drops) is recorded and shared by the later fragments, which carry no
+//! L4 header. A later fragment arriving before its first fragment is held (bounded) and
+//! released with the first fragment's verdict, or dropped when it expires.
+//!
+//! # Allocation
+//! Verdicts, held-fragment buffers and fragment records are pooled and reused; in steady
+//! state processing a frame allocates nothing.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use ipnet::IpNet;
+
+use crate::classifier::CompiledPolicy;
+use crate::conntrack::{Conntrack, CtConfig, Track};
+use crate::flow::{self, proto, DropReason, FlowKey, L3Kind, PacketMeta, FAMILY_V4, FAMILY_V6};
+use crate::l2::{self, L2Dest, LearnedFdb, StaticFdb};
+use crate::policy::{Direction, Model};
+
+/// MAC address.
+pub type Mac = [u8; 6];
+
+/// One port of a compiled configuration.
+#[derive(Clone, Debug)]
+pub struct PortEntry {
+    pub name: String,
+    /// Connection-tracking zone: stable for a port name across reloads.
+    pub zone: u16,
+    pub network: u16,
+    pub mac: Mac,
+    pub port_security: bool,
+    /// The port's MAC and its allowed-address-pair MACs (deduplicated).
+    pub macs: Vec<Mac>,
+    /// (MAC, prefix) pairs the instance may send from: fixed IPs with the port MAC,
+    /// allowed address pairs, EUI-64 link-local addresses of each allowed MAC.
+    pub pairs: Vec<(Mac, IpNet)>,
+}
+
+impl PortEntry {
+    #[inline]
+    fn owns_mac(&self, mac: &Mac) -> bool {
+        self.macs.iter().any(|m| m == mac)
+    }
+
+    #[inline]
+    fn pair_allows(&self, mac: &Mac, ip: IpAddr) -> bool {
+        self.pairs.iter().any(|(m, net)| m == mac && net.contains(&ip))
+    }
+
+    #[inline]
+    fn owns_ip(&self, ip: IpAddr) -> bool {
+        self.pairs.iter().any(|(_, net)| net.contains(&ip))
+    }
+}
+
+/// Assigns stable conntrack zones to port names across reloads.
+#[derive(Clone, Debug, Default)]
+pub struct ZoneMap {
+    zones: HashMap<String, u16>,
+}
+
+impl ZoneMap {
+    pub fn zone(&mut self, name: &str) -> u16 {
+        if let Some(z) = self.zones.get(name) {
+            return *z;
+        }
+        let z = self.zones.len() as u16;
+        self.zones.insert(name.to_string(), z);
+        z
+    }
+}
+
+/// The immutable compiled form of a configuration, shared by all workers.
+#[derive(Debug)]
+pub struct Dataplane {
+    pub epoch: u64,
+    pub ports: Vec<PortEntry>,
+    pub networks: Vec<String>,
+    pub fdb: StaticFdb,
+    pub policy: CompiledPolicy,
+    pub permitted_ethertypes: Vec<u16>,
+    by_name: HashMap<String, u16>,
+}
+
+/// The EUI-64 IPv6 link-local address (fe80::/64) derived from a MAC.
+pub fn eui64_link_local(mac: &Mac) -> Ipv6Addr {
+    Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        mac[0] ^ 0x02,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ])
+}
+
+impl Dataplane {
+    /// Compile a validated model. `zones` keeps conntrack zones stable across reloads.
+    pub fn compile(model: &Model, epoch: u64, zones: &mut ZoneMap) -> Dataplane {
+        let mut networks: Vec<String> = Vec::new();
+        for n in &model.networks {
+            if !networks.contains(&n.name) {
+                networks.push(n.name.clone());
+            }
+        }
+        for p in &model.ports {
+            if !networks.contains(&p.network) {
+                networks.push(p.network.clone());
+            }
+        }
+        let mut ports = Vec::with_capacity(model.ports.len());
+        let mut by_name = HashMap::new();
+        for (i, p) in model.ports.iter().enumerate() {
+            let mut macs = vec![p.mac];
+            for aap in &p.allowed_address_pairs {
+                let m = aap.mac_address.unwrap_or(p.mac);
+                if !macs.contains(&m) {
+                    macs.push(m);
+                }
+            }
+            let mut pairs: Vec<(Mac, IpNet)> = Vec::new();
+            for ip in &p.fixed_ips {
+                pairs.push((p.mac, IpNet::from(*ip)));
+            }
+            for aap in &p.allowed_address_pairs {
+                pairs.push((aap.mac_address.unwrap_or(p.mac), aap.ip_address));
+            }
+            for m in &macs {
+                pairs.push((*m, IpNet::from(IpAddr::V6(eui64_link_local(m)))));
+            }
+            let network = networks.iter().position(|n| *n == p.network).unwrap_or(0) as u16;
+            by_name.insert(p.name.clone(), i as u16);
+            ports.push(PortEntry {
+                name: p.name.clone(),
+                zone: zones.zone(&p.name),
+                network,
+                mac: p.mac,
+                port_security: p.port_security,
+                macs,
+                pairs,
+            });
+        }
+        let fdb = StaticFdb::new(
+            networks.len(),
+            ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.network, i as u16, p.macs.as_slice())),
+        );
+        Dataplane {
+            epoch,
+            policy: CompiledPolicy::compile(model, epoch),
+            ports,
+            networks,
+            fdb,
+            permitted_ethertypes: model.permitted_ethertypes.clone(),
+            by_name,
+        }
+    }
+
+    /// Index of the port called `name`.
+    pub fn port_index(&self, name: &str) -> Option<u16> {
+        self.by_name.get(name).copied()
+    }
+}
+
+/// The outcome for one frame: the ports it is delivered to and the drops, each naming
+/// the port where it happened. Reused across frames (no allocation in steady state).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    pub delivered: Vec<u16>,
+    pub dropped: Vec<(u16, DropReason)>,
+}
+
+impl Verdict {
+    pub fn clear(&mut self) {
+        self.delivered.clear();
+        self.dropped.clear();
+    }
+
+    fn copy_from(&mut self, o: &Verdict) {
+        self.delivered.clear();
+        self.delivered.extend_from_slice(&o.delivered);
+        self.dropped.clear();
+        self.dropped.extend_from_slice(&o.dropped);
+    }
+
+    /// Sort both lists by port index (config order).
+    fn normalise(&mut self) {
+        self.delivered.sort_unstable();
+        self.dropped.sort_unstable_by_key(|d| d.0);
+    }
+}
+
+/// What happened to a frame handed to [`Pipeline::process`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// The verdict is final.
+    Decided,
+    /// The frame is held (a fragment waiting for its first fragment); its verdict comes
+    /// later through [`Pipeline::drain_released`].
+    Held,
+}
+
+/// Per-port counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: [u64; DropReason::COUNT],
+}
+
+impl PortCounters {
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct FragKey {
+    zone: u16,
+    family: u8,
+    proto: u8,
+    id: u32,
+    src: [u8; 16],
+    dst: [u8; 16],
+}
+
+#[derive(Debug)]
+struct FragRecord {
+    /// Pool slot of the first fragment's verdict, once known.
+    verdict: Option<u32>,
+    expires_ns: u64,
+    /// Held later fragments (indices into the held pool), in arrival order.
+    held: Vec<u32>,
+}
+
+#[derive(Debug, Default)]
+struct HeldFrame {
+    token: u64,
+    in_port: u16,
+    frame: Vec<u8>,
+}
+
+/// A held frame whose verdict is now known.
+#[derive(Debug, Clone, Copy)]
+struct ReleasedRef {
+    held: u32,
+    /// Verdict pool slot, or None for a drop at the ingress port with `reason`.
+    verdict: Option<u32>,
+    reason: DropReason,
+}
+
+/// Tunables of a pipeline (one worker).
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    pub conntrack: CtConfig,
+    pub max_pending_fragments: usize,
+    pub max_fragmented_datagrams: usize,
+    pub fragment_timeout_ns: u64,
+    pub learned_macs: usize,
+    pub mac_ageing_ns: u64,
+}
+
+impl PipelineConfig {
+    pub fn from_model(model: &Model) -> PipelineConfig {
+        let c = &model.conntrack;
+        PipelineConfig {
+            conntrack: CtConfig::from_settings(c),
+            max_pending_fragments: c.max_pending_fragments.max(1),
+            max_fragmented_datagrams: (c.max_pending_fragments * 4).max(64),
+            fragment_timeout_ns: c.fragment_timeout.saturating_mul(1_000_000_000),
+            learned_macs: 4096,
+            mac_ageing_ns: l2::DEFAULT_AGEING_NS,
+        }
+    }
+}
+
+/// One worker's pipeline state.
+pub struct Pipeline {
+    ct: Conntrack,
+    learned: LearnedFdb,
+    counters: Vec<PortCounters>,
+    frags: HashMap<FragKey, FragRecord>,
+    max_datagrams: usize,
+    frag_timeout_ns: u64,
+    verdict_pool: Vec<Verdict>,
+    verdict_free: Vec<u32>,
+    held_pool: Vec<HeldFrame>,
+    held_free: Vec<u32>,
+    held_count: usize,
+    released: Vec<ReleasedRef>,
+    scratch: Verdict,
+}
+
+const TAG_EGRESS: u8 = 0;
+const TAG_INGRESS: u8 = 1;
+
+#[inline]
+fn dir_tag(d: Direction) -> u8 {
+    match d {
+        Direction::Egress => TAG_EGRESS,
+        Direction::Ingress => TAG_INGRESS,
+    }
+}
+
+#[inline]
+fn denied(d: Direction) -> DropReason {
+    match d {
+        Direction::Egress => DropReason::EgressDenied,
+        Direction::Ingress => DropReason::IngressDenied,
+    }
+}
+
+#[inline]
+fn v4_zero(key: &FlowKey) -> bool {
+    key.src[12..16] == [0, 0, 0, 0]
+}
+
+impl Pipeline {
+    pub fn new(cfg: &PipelineConfig) -> Pipeline {
+        let held = cfg.max_pending_fragments;
+        let mut held_pool = Vec::with_capacity(held);
+        for _ in 0..held {
+            held_pool.push(HeldFrame {
+                token: 0,
+                in_port: 0,
+                frame: Vec::with_capacity(2048),
+            });
+        }
+        let vp = cfg.max_fragmented_datagrams;
+        Pipeline {
+            ct: Conntrack::new(cfg.conntrack.clone()),
+            learned: LearnedFdb::new(cfg.learned_macs, cfg.mac_ageing_ns),
+            counters: Vec::new(),
+            frags: HashMap::with_capacity(vp),
+            max_datagrams: vp,
+            frag_timeout_ns: cfg.fragment_timeout_ns.max(1),
+            verdict_pool: (0..vp).map(|_| Verdict::default()).collect(),
+            verdict_free: (0..vp as u32).rev().collect(),
+            held_pool,
+            held_free: (0..held as u32).rev().collect(),
+            held_count: 0,
+            released: Vec::with_capacity(held),
+            scratch: Verdict::default(),
+        }
+    }
+
+    /// Counters of port `i` (index in the current dataplane's port table).
+    pub fn counters(&self) -> &[PortCounters] {
+        &self.counters
+    }
+
+    /// The connection-tracking table (for statistics and debugging).
+    pub fn conntrack(&self) -> &Conntrack {
+        &self.ct
+    }
+
+    fn count(&mut self, n: usize, v: &Verdict, in_port: u16) {
+        if self.counters.len() < n {
+            self.counters.resize(n, PortCounters::default());
+        }
+        if let Some(c) = self.counters.get_mut(in_port as usize) {
+            c.rx += 1;
+        }
+        for &d in &v.delivered {
+            if let Some(c) = self.counters.get_mut(d as usize) {
+                c.tx += 1;
+            }
+        }
+        for &(p, r) in &v.dropped {
+            if let Some(c) = self.counters.get_mut(p as usize) {
+                c.dropped[r as usize] += 1;
+            }
+        }
+    }
+
+    /// Process one frame received on port `in_port` at time `now_ns`. `token` identifies
+    /// the frame if it has to be held (e.g. its number in a capture). The verdict is
+    /// written to `out` when the result is [`Disposition::Decided`].
+    pub fn process(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        frame: &[u8],
+        now_ns: u64,
+        token: u64,
+        out: &mut Verdict,
+    ) -> Disposition {
+        out.clear();
+        let d = self.process_inner(dp, in_port, frame, now_ns, token, out);
+        if d == Disposition::Decided {
+            out.normalise();
+            self.count(dp.ports.len(), out, in_port);
+        } else if let Some(c) = {
+            if self.counters.len() < dp.ports.len() {
+                self.counters.resize(dp.ports.len(), PortCounters::default());
+            }
+            self.counters.get_mut(in_port as usize)
+        } {
+            c.rx += 1;
+        }
+        d
+    }
+
+    fn process_inner(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        frame: &[u8],
+        now_ns: u64,
+        token: u64,
+        out: &mut Verdict,
+    ) -> Disposition {
+        let Some(p) = dp.ports.get(in_port as usize) else {
+            out.dropped.push((in_port, DropReason::UnknownPort));
+            return Disposition::Decided;
+        };
+        let meta = match flow::extract(frame) {
+            Ok(m) => m,
+            Err(_) => {
+                out.dropped.push((in_port, DropReason::Malformed));
+                return Disposition::Decided;
+            }
+        };
+        if p.port_security {
+            if let Err(r) = port_security(dp, p, &meta) {
+                out.dropped.push((in_port, r));
+                return Disposition::Decided;
+            }
+        }
+        // Fragments: later fragments share the first fragment's verdict.
+        if meta.is_ip() && meta.frag.is_fragment {
+            let fk = FragKey {
+                zone: p.zone,
+                family: meta.key.family,
+                proto: meta.key.proto,
+                id: meta.frag.id,
+                src: meta.key.src,
+                dst: meta.key.dst,
+            };
+            if meta.frag.offset != 0 {
+                return self.later_fragment(fk, in_port, frame, now_ns, token, out);
+            }
+            self.judge(dp, in_port, p, &meta, now_ns, out);
+            self.record_first(fk, now_ns, out);
+            return Disposition::Decided;
+        }
+        self.judge(dp, in_port, p, &meta, now_ns, out);
+        Disposition::Decided
+    }
+
+    /// Steps 3-5 for a parsed frame that passed P's port security.
+    fn judge(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        p: &PortEntry,
+        meta: &PacketMeta,
+        now_ns: u64,
+        out: &mut Verdict,
+    ) {
+        // 3. egress security groups of P.
+        if p.port_security && meta.is_ip() && !always_allowed_egress(meta) {
+            if let Err(r) = self.sg_check(dp, in_port, p.zone, Direction::Egress, meta, now_ns) {
+                out.dropped.push((in_port, r));
+                return;
+            }
+        }
+        // 4. L2.
+        if !p.port_security {
+            self.learned.learn(p.network, meta.eth_src, in_port, dp.epoch, now_ns);
+        }
+        match l2::forward(
+            &dp.fdb,
+            &self.learned,
+            p.network,
+            &meta.eth_dst,
+            dp.epoch,
+            now_ns,
+        ) {
+            L2Dest::Port(q) if q == in_port => {
+                out.dropped.push((in_port, DropReason::Hairpin));
+            }
+            L2Dest::Port(q) => self.deliver(dp, q, meta, now_ns, out),
+            L2Dest::Flood => {
+                let members = dp.fdb.members(p.network);
+                if members.len() <= 1 {
+                    out.dropped.push((in_port, DropReason::NoDestination));
+                    return;
+                }
+                for &q in members {
+                    if q != in_port {
+                        self.deliver(dp, q, meta, now_ns, out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Step 5 for one destination port.
+    fn deliver(&mut self, dp: &Dataplane, q: u16, meta: &PacketMeta, now_ns: u64, out: &mut Verdict) {
+        let Some(qp) = dp.ports.get(q as usize) else {
+            return;
+        };
+        if !qp.port_security {
+            out.delivered.push(q);
+            return;
+        }
+        if !meta.is_multicast_dst() && !qp.owns_mac(&meta.eth_dst) {
+            out.dropped.push((q, DropReason::DstMacMismatch));
+            return;
+        }
+        if !meta.is_ip() || always_allowed_ingress(meta) {
+            // ARP (and permitted non-IP) is never subject to security groups.
+            out.delivered.push(q);
+            return;
+        }
+        match self.sg_check(dp, q, qp.zone, Direction::Ingress, meta, now_ns) {
+            Ok(()) => out.delivered.push(q),
+            Err(r) => out.dropped.push((q, r)),
+        }
+    }
+
+    /// Security groups of `port` in direction `dir`, stateful through `zone`.
+    fn sg_check(
+        &mut self,
+        dp: &Dataplane,
+        port: u16,
+        zone: u16,
+        dir: Direction,
+        meta: &PacketMeta,
+        now_ns: u64,
+    ) -> Result<(), DropReason> {
+        let idx = port as usize;
+        if !dp.policy.is_stateful(idx) {
+            return if dp.policy.allows(idx, dir, &meta.key) {
+                Ok(())
+            } else {
+                Err(denied(dir))
+            };
+        }
+        match self.ct.track(zone, meta, now_ns) {
+            Track::Tracked {
+                handle,
+                epoch,
+                cut,
+                orig,
+                tag,
+                ..
+            } => {
+                if epoch == dp.epoch {
+                    return if cut { Err(DropReason::ConnectionCut) } else { Ok(()) };
+                }
+                let odir = if tag == TAG_INGRESS {
+                    Direction::Ingress
+                } else {
+                    Direction::Egress
+                };
+                let ok = dp.policy.allows(idx, odir, &orig);
+                self.ct.set_epoch(handle, dp.epoch, !ok);
+                if ok {
+                    Ok(())
+                } else {
+                    Err(DropReason::ConnectionCut)
+                }
+            }
+            Track::Related { .. } => Ok(()),
+            Track::Invalid => Err(DropReason::InvalidState),
+            Track::New => {
+                if !dp.policy.allows(idx, dir, &meta.key) {
+                    return Err(denied(dir));
+                }
+                match self.ct.commit(zone, meta, dp.epoch, dir_tag(dir), now_ns) {
+                    Ok(_) => Ok(()),
+                    Err(_) => Err(DropReason::ConntrackFull),
+                }
+            }
+        }
+    }
+
+    fn alloc_verdict(&mut self) -> Option<u32> {
+        self.verdict_free.pop()
+    }
+
+    fn free_record(&mut self, rec: FragRecord) {
+        if let Some(v) = rec.verdict {
+            self.verdict_free.push(v);
+        }
+    }
+
+    /// Remember the first fragment's verdict and release held fragments of its datagram.
+    fn record_first(&mut self, fk: FragKey, now_ns: u64, v: &Verdict) {
+        self.expire_fragments(now_ns);
+        let expires = now_ns.saturating_add(self.frag_timeout_ns);
+        if !self.frags.contains_key(&fk) && self.frags.len() >= self.max_datagrams {
+            // No room to remember this datagram: its later fragments will be held and
+            // expire. Bounded memory wins over delivering them.
+            return;
+        }
+        let slot = match self.frags.get(&fk).and_then(|r| r.verdict) {
+            Some(s) => Some(s),
+            None => self.alloc_verdict(),
+        };
+        let Some(slot) = slot else { return };
+        self.verdict_pool[slot as usize].copy_from(v);
+        let rec = self.frags.entry(fk).or_insert(FragRecord {
+            verdict: None,
+            expires_ns: expires,
+            held: Vec::new(),
+        });
+        rec.verdict = Some(slot);
+        rec.expires_ns = expires;
+        for h in rec.held.drain(..) {
+            self.released.push(ReleasedRef {
+                held: h,
+                verdict: Some(slot),
+                reason: DropReason::FragmentDenied,
+            });
+        }
+    }
+
+    fn later_fragment(
+        &mut self,
+        fk: FragKey,
+        in_port: u16,
+        frame: &[u8],
+        now_ns: u64,
+        token: u64,
+        out: &mut Verdict,
+    ) -> Disposition {
+        self.expire_fragments(now_ns);
+        if let Some(rec) = self.frags.get(&fk) {
+            if let Some(slot) = rec.verdict {
+                out.copy_from(&self.verdict_pool[slot as usize]);
+                return Disposition::Decided;
+            }
+        }
+        if !self.frags.contains_key(&fk) && self.frags.len() >= self.max_datagrams {
+            out.dropped.push((in_port, DropReason::FragmentOverflow));
+            return Disposition::Decided;
+        }
+        let Some(h) = self.held_free.pop() else {
+            out.dropped.push((in_port, DropReason::FragmentOverflow));
+            return Disposition::Decided;
+        };
+        let slot = &mut self.held_pool[h as usize];
+        slot.token = token;
+        slot.in_port = in_port;
+        slot.frame.clear();
+        slot.frame.extend_from_slice(frame);
+        self.held_count += 1;
+        let expires = now_ns.saturating_add(self.frag_timeout_ns);
+        let rec = self.frags.entry(fk).or_insert(FragRecord {
+            verdict: None,
+            expires_ns: expires,
+            held: Vec::new(),
+        });
+        rec.held.push(h);
+        Disposition::Held
+    }
+
+    /// Expire fragment records (and drop their held fragments) older than the timeout.
+    pub fn expire_fragments(&mut self, now_ns: u64) {
+        if self.frags.is_empty() {
+            return;
+        }
+        let mut expired: Vec<FragKey> = Vec::new();
+        for (k, r) in self.frags.iter() {
+            if r.expires_ns <= now_ns {
+                expired.push(*k);
+            }
+        }
+        for k in expired {
+            if let Some(mut rec) = self.frags.remove(&k) {
+                for h in rec.held.drain(..) {
+                    self.released.push(ReleasedRef {
+                        held: h,
+                        verdict: None,
+                        reason: DropReason::FragmentDenied,
+                    });
+                }
+                self.free_record(rec);
+            }
+        }
+    }
+
+    /// Give up on every held fragment (end of a replay): they are dropped `fragment-denied`.
+    pub fn flush_held(&mut self) {
+        self.expire_fragments(u64::MAX);
+    }
+
+    /// Hand every held frame whose fate is now decided to `f(token, in_port, frame, verdict)`.
+    pub fn drain_released<F: FnMut(u64, u16, &[u8], &Verdict)>(&mut self, n_ports: usize, mut f: F) {
+        let released = std::mem::take(&mut self.released);
+        for r in &released {
+            let (token, in_port) = {
+                let h = &self.held_pool[r.held as usize];
+                (h.token, h.in_port)
+            };
+            let mut v = std::mem::take(&mut self.scratch);
+            match r.verdict {
+                Some(slot) => v.copy_from(&self.verdict_pool[slot as usize]),
+                None => {
+                    v.clear();
+                    v.dropped.push((in_port, r.reason));
+                }
+            }
+            self.count(n_ports, &v, in_port);
+            // rx was counted when the frame was held.
+            if let Some(c) = self.counters.get_mut(in_port as usize) {
+                c.rx -= 1;
+            }
+            f(token, in_port, &self.held_pool[r.held as usize].frame, &v);
+            self.scratch = v;
+            self.held_free.push(r.held);
+            self.held_count -= 1;
+        }
+        self.released = released;
+        self.released.clear();
+    }
+
+    /// Number of frames currently held.
+    pub fn held(&self) -> usize {
+        self.held_count
+    }
+
+    /// Periodic housekeeping (per burst): expire conntrack entries with a bounded budget.
+    pub fn housekeeping(&mut self, now_ns: u64) {
+        self.ct.expire(now_ns, 64);
+    }
+}
+
+/// Port security of the sending port (step 2). `Ok` = continue.
+fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), DropReason> {
+    if !p.owns_mac(&m.eth_src) {
+        return Err(DropReason::SpoofedMac);
+    }
+    match m.l3 {
+        L3Kind::Arp => {
+            if m.ethertype == flow::ethertype::RARP {
+                return Ok(());
+            }
+            let a = &m.arp;
+            if a.sha != m.eth_src || !(a.op == 1 || a.op == 2) {
+                return Err(DropReason::ArpDenied);
+            }
+            let spa = IpAddr::from(a.spa);
+            if !p.pair_allows(&m.eth_src, spa) {
+                return Err(DropReason::ArpDenied);
+            }
+            Ok(())
+        }
+        L3Kind::Other => {
+            if dp.permitted_ethertypes.contains(&m.ethertype) {
+                Ok(())
+            } else {
+                Err(DropReason::EthertypeDenied)
+            }
+        }
+        L3Kind::Ipv4 | L3Kind::Ipv6 => {
+            let k = &m.key;
+            let src = k.src_ip();
+            let first = !m.frag.is_later_fragment();
+            if !p.pair_allows(&m.eth_src, src) {
+                let dhcp_discover = k.family == FAMILY_V4
+                    && v4_zero(k)
+                    && first
+                    && k.proto == proto::UDP
+                    && k.sport == 68
+                    && k.dport == 67;
+                let dad = k.family == FAMILY_V6
+                    && k.src == [0u8; 16]
+                    && first
+                    && k.proto == proto::ICMPV6
+                    && matches!(k.icmp_type(), 135 | 131 | 143)
+                    && k.dst[0] == 0xff
+                    && k.dst[1] == 0x02;
+                if !(dhcp_discover || dad) {
+                    return Err(DropReason::SpoofedIp);
+                }
+            }
+            if first && k.proto == proto::UDP {
+                if (k.family == FAMILY_V4 && k.sport == 67 && k.dport == 68)
+                    || (k.family == FAMILY_V6 && k.sport == 547 && k.dport == 546)
+                {
+                    return Err(DropReason::DhcpServer);
+                }
+            }
+            if first && k.family == FAMILY_V6 && k.proto == proto::ICMPV6 {
+                match k.icmp_type() {
+                    134 => return Err(DropReason::RouterAdvertisement),
+                    136 => {
+                        let target = IpAddr::V6(Ipv6Addr::from(m.nd_target));
+                        if !m.has_nd_target || !p.owns_ip(target) {
+                            return Err(DropReason::SpoofedIp);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Egress traffic that passes without security groups (after anti-spoofing).
+#[inline]
+fn always_allowed_egress(m: &PacketMeta) -> bool {
+    let k = &m.key;
+    if m.frag.is_later_fragment() {
+        return false;
+    }
+    match (k.family, k.proto) {
+        (FAMILY_V4, proto::UDP) => k.sport == 68 && k.dport == 67,
+        (FAMILY_V6, proto::UDP) => k.sport == 546 && k.dport == 547,
+        (FAMILY_V6, proto::ICMPV6) => matches!(k.icmp_type(), 130 | 131 | 132 | 133 | 135 | 136 | 143),
+        _ => false,
+    }
+}
+
+/// Ingress traffic that passes without security groups.
+#[inline]
+fn always_allowed_ingress(m: &PacketMeta) -> bool {
+    let k = &m.key;
+    if m.frag.is_later_fragment() {
+        return false;
+    }
+    match (k.family, k.proto) {
+        (FAMILY_V4, proto::UDP) => k.sport == 67 && k.dport == 68,
+        (FAMILY_V6, proto::UDP) => k.sport == 547 && k.dport == 546,
+        (FAMILY_V6, proto::ICMPV6) => {
+            matches!(k.icmp_type(), 130 | 131 | 132 | 133 | 134 | 135 | 136 | 143)
+        }
+        _ => false,
+    }
+}
+
+/// A shareable handle to a compiled dataplane.
+pub type SharedDataplane = Arc<Dataplane>;

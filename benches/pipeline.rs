@@ -30,7 +30,7 @@ mac = "fa:16:3e:00:00:02"
 fixed_ips = ["10.0.0.2"]
 security_groups = ["web"]
 [conntrack]
-capacity = 4194304
+capacity = 1048576
 "#;
 
 const A: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 1];

@@ -165,12 +165,21 @@ mod tests {
 
     #[test]
     fn malformed() {
-        assert_eq!(Packet::new_checked(&REQUEST[..27]).unwrap_err(), Error::Truncated);
+        assert_eq!(
+            Packet::new_checked(&REQUEST[..27]).unwrap_err(),
+            Error::Truncated
+        );
         let mut b = REQUEST;
         b[1] = 6; // IEEE 802 hardware
-        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), Error::UnsupportedArp);
+        assert_eq!(
+            Packet::new_checked(&b[..]).unwrap_err(),
+            Error::UnsupportedArp
+        );
         let mut b = REQUEST;
         b[5] = 16; // IPv6-sized protocol addresses
-        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), Error::UnsupportedArp);
+        assert_eq!(
+            Packet::new_checked(&b[..]).unwrap_err(),
+            Error::UnsupportedArp
+        );
     }
 }

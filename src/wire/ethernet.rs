@@ -101,8 +101,14 @@ mod tests {
 
     #[test]
     fn truncated() {
-        assert_eq!(Frame::new_checked(&FRAME[..13]).unwrap_err(), Error::Truncated);
+        assert_eq!(
+            Frame::new_checked(&FRAME[..13]).unwrap_err(),
+            Error::Truncated
+        );
         // Exactly a header: empty payload, no panic.
-        assert!(Frame::new_checked(&FRAME[..14]).unwrap().payload().is_empty());
+        assert!(Frame::new_checked(&FRAME[..14])
+            .unwrap()
+            .payload()
+            .is_empty());
     }
 }

@@ -159,7 +159,10 @@ mod tests {
         assert_eq!((p.ident(), p.seq_no()), (0x1234, 1));
         assert_eq!(p.payload(), &[0xaa, 0xbb]);
         assert!(is_query(p.msg_type()) && !is_error(p.msg_type()));
-        assert_eq!(Packet::new_checked(&ECHO[..7]).unwrap_err(), Error::Truncated);
+        assert_eq!(
+            Packet::new_checked(&ECHO[..7]).unwrap_err(),
+            Error::Truncated
+        );
     }
 
     #[test]

@@ -233,7 +233,7 @@ mod tests {
         0x06, // protocol TCP
         0x00, 0x00, // checksum (not verified)
         10, 0, 0, 1, // source
-        10, 0, 0, 2, // destination
+        10, 0, 0, 2,    // destination
         0x01, // option NOP
         0x94, 0x03, 0x00, // option router alert-ish, len 3
         0xde, 0xad, 0xbe, 0xef, // payload

@@ -376,7 +376,10 @@ mod tests {
         assert_eq!(p.src_addr()[0..2], [0xfe, 0x80]);
         assert_eq!(p.dst_addr()[15], 1);
         assert_eq!(p.payload().len(), 8);
-        assert_eq!(Packet::new_checked(&HEADER[..39]).unwrap_err(), Error::Truncated);
+        assert_eq!(
+            Packet::new_checked(&HEADER[..39]).unwrap_err(),
+            Error::Truncated
+        );
         assert_eq!(
             Packet::new_checked(&HEADER[..47]).unwrap_err(),
             Error::BadPayloadLength
@@ -390,7 +393,8 @@ mod tests {
     fn walk_chain() {
         let chain = [
             60, 0, 1, 4, 0, 0, 0, 0, // HBH: next dest opts, len 0, PadN(4)
-            44, 0, 5, 2, 0, 0, 0, 0, // dest opts: next frag, option 5 with 2 data bytes, Pad1, Pad1
+            44, 0, 5, 2, 0, 0, 0,
+            0, // dest opts: next frag, option 5 with 2 data bytes, Pad1, Pad1
             51, 0, 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, // frag: next AH, offset 0, M=1, id
             6, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, // AH: next TCP, len 1 (12 bytes)
         ];

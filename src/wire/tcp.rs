@@ -159,12 +159,24 @@ mod tests {
 
     #[test]
     fn malformed() {
-        assert_eq!(Packet::new_checked(&SYN[..19]).unwrap_err(), Error::Truncated);
-        assert_eq!(Packet::new_checked(&SYN[..23]).unwrap_err(), Error::BadDataOffset);
+        assert_eq!(
+            Packet::new_checked(&SYN[..19]).unwrap_err(),
+            Error::Truncated
+        );
+        assert_eq!(
+            Packet::new_checked(&SYN[..23]).unwrap_err(),
+            Error::BadDataOffset
+        );
         let mut b = SYN;
         b[12] = 0x40; // data offset 4
-        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), Error::BadDataOffset);
+        assert_eq!(
+            Packet::new_checked(&b[..]).unwrap_err(),
+            Error::BadDataOffset
+        );
         b[12] = 0xf0; // data offset 15 = 60 bytes > 24
-        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), Error::BadDataOffset);
+        assert_eq!(
+            Packet::new_checked(&b[..]).unwrap_err(),
+            Error::BadDataOffset
+        );
     }
 }

@@ -135,11 +135,20 @@ mod tests {
 
     #[test]
     fn malformed() {
-        assert_eq!(Packet::new_checked(&DNS[..7]).unwrap_err(), Error::Truncated);
-        assert_eq!(Packet::new_checked(&DNS[..9]).unwrap_err(), Error::BadUdpLength);
+        assert_eq!(
+            Packet::new_checked(&DNS[..7]).unwrap_err(),
+            Error::Truncated
+        );
+        assert_eq!(
+            Packet::new_checked(&DNS[..9]).unwrap_err(),
+            Error::BadUdpLength
+        );
         let mut b = DNS;
         b[5] = 7;
-        assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), Error::BadUdpLength);
+        assert_eq!(
+            Packet::new_checked(&b[..]).unwrap_err(),
+            Error::BadUdpLength
+        );
     }
 
     #[test]

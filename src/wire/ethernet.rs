@@ -1,0 +1,114 @@
+//! Ethernet II frame view (IEEE 802.3 with an ethertype ≥ 0x0600 in bytes 12..14).
+//!
+//! The frame check sequence is not part of the buffer (ports hand us frames without it).
+//! Frames shorter than 60 bytes are accepted: the minimum-size rule is the sender's NIC's
+//! business, and captures often strip padding.
+
+use super::{read_array, read_u16, Error, Field, Rest};
+
+mod field {
+    use super::{Field, Rest};
+    pub const DESTINATION: Field = 0..6;
+    pub const SOURCE: Field = 6..12;
+    pub const ETHERTYPE: Field = 12..14;
+    pub const PAYLOAD: Rest = 14..;
+}
+
+/// Length of the Ethernet II header.
+pub const HEADER_LEN: usize = field::PAYLOAD.start;
+
+/// A read-only view of an Ethernet II frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Frame<T> {
+    /// Wrap a buffer without checking it (accessors may panic on a short buffer).
+    #[inline]
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Frame { buffer }
+    }
+
+    /// Wrap a buffer and [`check_len`](Self::check_len) it.
+    #[inline]
+    pub fn new_checked(buffer: T) -> Result<Self, Error> {
+        let f = Self::new_unchecked(buffer);
+        f.check_len()?;
+        Ok(f)
+    }
+
+    /// `Ok` when the 14-byte header is present; then no accessor can panic.
+    #[inline]
+    pub fn check_len(&self) -> Result<(), Error> {
+        if self.buffer.as_ref().len() < HEADER_LEN {
+            Err(Error::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The wrapped buffer.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// Destination MAC address.
+    #[inline]
+    pub fn dst_addr(&self) -> [u8; 6] {
+        read_array(self.buffer.as_ref(), field::DESTINATION.start)
+    }
+
+    /// Source MAC address.
+    #[inline]
+    pub fn src_addr(&self) -> [u8; 6] {
+        read_array(self.buffer.as_ref(), field::SOURCE.start)
+    }
+
+    /// The ethertype (or 802.3 length when below 0x0600).
+    #[inline]
+    pub fn ethertype(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::ETHERTYPE)
+    }
+
+    /// Everything after the header (VLAN tag, or the L3 packet, plus any padding).
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[field::PAYLOAD]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static FRAME: [u8; 16] = [
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x02, // destination
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // source
+        0x08, 0x00, // ethertype IPv4
+        0x45, 0x00, // first payload bytes
+    ];
+
+    #[test]
+    fn fields() {
+        let f = Frame::new_checked(&FRAME[..]).unwrap();
+        assert_eq!(f.dst_addr(), [2, 0, 0, 0, 0, 2]);
+        assert_eq!(f.src_addr(), [2, 0, 0, 0, 0, 1]);
+        assert_eq!(f.ethertype(), 0x0800);
+        assert_eq!(f.payload(), &[0x45, 0x00]);
+    }
+
+    #[test]
+    fn truncated() {
+        assert_eq!(
+            Frame::new_checked(&FRAME[..13]).unwrap_err(),
+            Error::Truncated
+        );
+        // Exactly a header: empty payload, no panic.
+        assert!(Frame::new_checked(&FRAME[..14])
+            .unwrap()
+            .payload()
+            .is_empty());
+    }
+}

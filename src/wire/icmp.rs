@@ -1,0 +1,178 @@
+//! ICMP (v4) message view (RFC 792, RFC 950 for address mask).
+//!
+//! Every ICMP message starts with type, code, checksum and 4 more bytes whose meaning
+//! depends on the type (identifier + sequence for queries, unused / pointer / gateway /
+//! next-hop MTU for errors); [`Packet::check_len`] requires those 8 bytes. For error
+//! messages the payload is the quoted original datagram: its IPv4 header and at least the
+//! first 8 bytes of its payload (RFC 792; RFC 1812 §4.3.2.3 allows more).
+
+use super::{read_u16, Error, Field};
+
+mod field {
+    use super::Field;
+    pub const TYPE: usize = 0;
+    pub const CODE: usize = 1;
+    pub const CHECKSUM: Field = 2..4;
+    pub const IDENT: Field = 4..6;
+    pub const SEQ_NO: Field = 6..8;
+    pub const PAYLOAD: usize = 8;
+}
+
+/// Length of the ICMP header (including the 4 type-specific bytes).
+pub const HEADER_LEN: usize = field::PAYLOAD;
+
+/// Message types this switch distinguishes.
+pub mod msg {
+    pub const ECHO_REPLY: u8 = 0;
+    pub const DEST_UNREACHABLE: u8 = 3;
+    pub const SOURCE_QUENCH: u8 = 4;
+    pub const REDIRECT: u8 = 5;
+    pub const ECHO_REQUEST: u8 = 8;
+    pub const TIME_EXCEEDED: u8 = 11;
+    pub const PARAM_PROBLEM: u8 = 12;
+    pub const TIMESTAMP: u8 = 13;
+    pub const TIMESTAMP_REPLY: u8 = 14;
+    pub const INFO_REQUEST: u8 = 15;
+    pub const INFO_REPLY: u8 = 16;
+    pub const MASK_REQUEST: u8 = 17;
+    pub const MASK_REPLY: u8 = 18;
+}
+
+/// Query messages (requests and replies) whose bytes 4..6 are an identifier.
+#[inline]
+pub const fn is_query(msg_type: u8) -> bool {
+    matches!(
+        msg_type,
+        msg::ECHO_REPLY
+            | msg::ECHO_REQUEST
+            | msg::TIMESTAMP
+            | msg::TIMESTAMP_REPLY
+            | msg::INFO_REQUEST
+            | msg::INFO_REPLY
+            | msg::MASK_REQUEST
+            | msg::MASK_REPLY
+    )
+}
+
+/// Error messages that quote the offending datagram.
+#[inline]
+pub const fn is_error(msg_type: u8) -> bool {
+    matches!(
+        msg_type,
+        msg::DEST_UNREACHABLE
+            | msg::SOURCE_QUENCH
+            | msg::REDIRECT
+            | msg::TIME_EXCEEDED
+            | msg::PARAM_PROBLEM
+    )
+}
+
+/// A read-only view of an ICMP message.
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wrap a buffer without checking it.
+    #[inline]
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Packet { buffer }
+    }
+
+    /// Wrap and [`check_len`](Self::check_len).
+    #[inline]
+    pub fn new_checked(buffer: T) -> Result<Self, Error> {
+        let p = Self::new_unchecked(buffer);
+        p.check_len()?;
+        Ok(p)
+    }
+
+    /// `Ok` when the 8-byte header is present; then no accessor can panic.
+    #[inline]
+    pub fn check_len(&self) -> Result<(), Error> {
+        if self.buffer.as_ref().len() < HEADER_LEN {
+            Err(Error::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The wrapped buffer.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    #[inline]
+    pub fn msg_type(&self) -> u8 {
+        self.buffer.as_ref()[field::TYPE]
+    }
+
+    #[inline]
+    pub fn msg_code(&self) -> u8 {
+        self.buffer.as_ref()[field::CODE]
+    }
+
+    /// Checksum as carried (not verified).
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+
+    /// Identifier (meaningful for [`is_query`] types).
+    #[inline]
+    pub fn ident(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::IDENT)
+    }
+
+    /// Sequence number (meaningful for [`is_query`] types).
+    #[inline]
+    pub fn seq_no(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::SEQ_NO)
+    }
+
+    /// Everything after the 8-byte header (the quoted datagram for [`is_error`] types).
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[field::PAYLOAD..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static ECHO: [u8; 10] = [
+        0x08, // type echo request
+        0x00, // code
+        0x00, 0x00, // checksum
+        0x12, 0x34, // identifier
+        0x00, 0x01, // sequence
+        0xaa, 0xbb, // data
+    ];
+
+    #[test]
+    fn echo() {
+        let p = Packet::new_checked(&ECHO[..]).unwrap();
+        assert_eq!((p.msg_type(), p.msg_code()), (8, 0));
+        assert_eq!((p.ident(), p.seq_no()), (0x1234, 1));
+        assert_eq!(p.payload(), &[0xaa, 0xbb]);
+        assert!(is_query(p.msg_type()) && !is_error(p.msg_type()));
+        assert_eq!(
+            Packet::new_checked(&ECHO[..7]).unwrap_err(),
+            Error::Truncated
+        );
+    }
+
+    #[test]
+    fn classes() {
+        for t in [3, 4, 5, 11, 12] {
+            assert!(is_error(t) && !is_query(t));
+        }
+        for t in [0, 8, 13, 14, 15, 16, 17, 18] {
+            assert!(is_query(t));
+        }
+        assert!(!is_query(9) && !is_error(9)); // router advertisement
+    }
+}

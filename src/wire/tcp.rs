@@ -1,0 +1,182 @@
+//! TCP header view (RFC 9293 §3.1).
+//!
+//! [`Packet::check_len`]: the 20-byte fixed header is present (`Truncated`) and the data
+//! offset is 5..=15 words and inside the segment (`BadDataOffset`). Options are not
+//! interpreted (connection tracking does not need MSS or window scale to judge state the
+//! way Linux `nf_conntrack` is configured by Neutron: no window tracking is claimed).
+
+use super::{read_u16, read_u32, Error, Field};
+
+mod field {
+    use super::Field;
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    pub const SEQ_NUM: Field = 4..8;
+    pub const ACK_NUM: Field = 8..12;
+    pub const DATA_OFF: usize = 12;
+    pub const FLAGS: usize = 13;
+    pub const WIN_SIZE: Field = 14..16;
+    pub const CHECKSUM: Field = 16..18;
+    pub const URGENT: Field = 18..20;
+    pub const OPTIONS: usize = 20;
+}
+
+/// Length of the fixed header (data offset 5).
+pub const HEADER_LEN: usize = field::OPTIONS;
+
+/// A read-only view of a TCP segment.
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wrap a buffer without checking it.
+    #[inline]
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Packet { buffer }
+    }
+
+    /// Wrap and [`check_len`](Self::check_len).
+    #[inline]
+    pub fn new_checked(buffer: T) -> Result<Self, Error> {
+        let p = Self::new_unchecked(buffer);
+        p.check_len()?;
+        Ok(p)
+    }
+
+    /// See the module doc. After `Ok`, no accessor can panic.
+    #[inline]
+    pub fn check_len(&self) -> Result<(), Error> {
+        let b = self.buffer.as_ref();
+        if b.len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let hl = self.header_len();
+        if hl < HEADER_LEN || hl > b.len() {
+            return Err(Error::BadDataOffset);
+        }
+        Ok(())
+    }
+
+    /// The wrapped buffer.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    #[inline]
+    pub fn src_port(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::SRC_PORT)
+    }
+
+    #[inline]
+    pub fn dst_port(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::DST_PORT)
+    }
+
+    #[inline]
+    pub fn seq_number(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::SEQ_NUM)
+    }
+
+    #[inline]
+    pub fn ack_number(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::ACK_NUM)
+    }
+
+    /// Header length in bytes (data offset × 4).
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        ((self.buffer.as_ref()[field::DATA_OFF] >> 4) as usize) * 4
+    }
+
+    /// The flags byte (CWR ECE URG ACK PSH RST SYN FIN, see `crate::flow::tcp_flags`).
+    #[inline]
+    pub fn flags(&self) -> u8 {
+        self.buffer.as_ref()[field::FLAGS]
+    }
+
+    #[inline]
+    pub fn window_len(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::WIN_SIZE)
+    }
+
+    /// Checksum as carried (not verified).
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+
+    #[inline]
+    pub fn urgent_at(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::URGENT)
+    }
+
+    /// The options area (empty for data offset 5).
+    #[inline]
+    pub fn options(&self) -> &[u8] {
+        &self.buffer.as_ref()[field::OPTIONS..self.header_len()]
+    }
+
+    /// The segment data.
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.header_len()..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SYN: [u8; 24] = [
+        0xc0, 0x00, // source port 49152
+        0x00, 0x16, // destination port 22
+        0x00, 0x00, 0x00, 0x64, // sequence 100
+        0x00, 0x00, 0x00, 0x00, // ack 0
+        0x60, // data offset 6 (24 bytes)
+        0x02, // flags SYN
+        0xff, 0xff, // window 65535
+        0x00, 0x00, // checksum
+        0x00, 0x00, // urgent pointer
+        0x02, 0x04, 0x05, 0xb4, // option MSS 1460
+    ];
+
+    #[test]
+    fn fields() {
+        let p = Packet::new_checked(&SYN[..]).unwrap();
+        assert_eq!(p.src_port(), 49152);
+        assert_eq!(p.dst_port(), 22);
+        assert_eq!(p.seq_number(), 100);
+        assert_eq!(p.ack_number(), 0);
+        assert_eq!(p.header_len(), 24);
+        assert_eq!(p.flags(), 0x02);
+        assert_eq!(p.window_len(), 65535);
+        assert_eq!(p.options(), &[2, 4, 5, 0xb4]);
+        assert!(p.payload().is_empty());
+    }
+
+    #[test]
+    fn malformed() {
+        assert_eq!(
+            Packet::new_checked(&SYN[..19]).unwrap_err(),
+            Error::Truncated
+        );
+        assert_eq!(
+            Packet::new_checked(&SYN[..23]).unwrap_err(),
+            Error::BadDataOffset
+        );
+        let mut b = SYN;
+        b[12] = 0x40; // data offset 4
+        assert_eq!(
+            Packet::new_checked(&b[..]).unwrap_err(),
+            Error::BadDataOffset
+        );
+        b[12] = 0xf0; // data offset 15 = 60 bytes > 24
+        assert_eq!(
+            Packet::new_checked(&b[..]).unwrap_err(),
+            Error::BadDataOffset
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! UDP (RFC 768) and UDP-Lite (RFC 3828) header view.
+//!
+//! [`Packet::check_len`] (UDP): the 8-byte header is present (`Truncated`) and
+//! 8 ≤ length ≤ buffer (`BadUdpLength`); the buffer must be the IP payload so that "within
+//! the IP payload" is what is checked. [`Packet::check_len_lite`] (UDP-Lite): the same
+//! field is the checksum coverage, 0 (whole datagram) or 8 ≤ coverage ≤ buffer.
+
+use super::{read_u16, Error, Field};
+
+mod field {
+    use super::Field;
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    pub const LENGTH: Field = 4..6;
+    pub const CHECKSUM: Field = 6..8;
+    pub const PAYLOAD: usize = 8;
+}
+
+/// Length of the header.
+pub const HEADER_LEN: usize = field::PAYLOAD;
+
+/// A read-only view of a UDP or UDP-Lite datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wrap a buffer without checking it.
+    #[inline]
+    pub const fn new_unchecked(buffer: T) -> Self {
+        Packet { buffer }
+    }
+
+    /// Wrap and [`check_len`](Self::check_len) (UDP rules).
+    #[inline]
+    pub fn new_checked(buffer: T) -> Result<Self, Error> {
+        let p = Self::new_unchecked(buffer);
+        p.check_len()?;
+        Ok(p)
+    }
+
+    /// UDP rules (see the module doc). After `Ok`, no accessor can panic.
+    #[inline]
+    pub fn check_len(&self) -> Result<(), Error> {
+        let b = self.buffer.as_ref();
+        if b.len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let l = self.len() as usize;
+        if l < HEADER_LEN || l > b.len() {
+            return Err(Error::BadUdpLength);
+        }
+        Ok(())
+    }
+
+    /// UDP-Lite rules (see the module doc). After `Ok`, every accessor but
+    /// [`payload`](Self::payload) is safe; use [`payload_lite`](Self::payload_lite).
+    #[inline]
+    pub fn check_len_lite(&self) -> Result<(), Error> {
+        let b = self.buffer.as_ref();
+        if b.len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let l = self.len() as usize;
+        if l != 0 && (l < HEADER_LEN || l > b.len()) {
+            return Err(Error::BadUdpLength);
+        }
+        Ok(())
+    }
+
+    /// The wrapped buffer.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    #[inline]
+    pub fn src_port(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::SRC_PORT)
+    }
+
+    #[inline]
+    pub fn dst_port(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::DST_PORT)
+    }
+
+    /// The length field (UDP: header + data; UDP-Lite: checksum coverage).
+    #[inline]
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::LENGTH)
+    }
+
+    /// Checksum as carried (not verified).
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+
+    /// UDP data, up to the length field (bytes after it are ignored).
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..self.len() as usize]
+    }
+
+    /// UDP-Lite data: the rest of the buffer.
+    #[inline]
+    pub fn payload_lite(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static DNS: [u8; 12] = [
+        0xd4, 0x31, // source port 54321
+        0x00, 0x35, // destination port 53
+        0x00, 0x0a, // length 10
+        0x00, 0x00, // checksum
+        0xab, 0xcd, // data
+        0xee, 0xee, // bytes past the UDP length (ignored)
+    ];
+
+    #[test]
+    fn fields() {
+        let p = Packet::new_checked(&DNS[..]).unwrap();
+        assert_eq!(p.src_port(), 54321);
+        assert_eq!(p.dst_port(), 53);
+        assert_eq!(p.len(), 10);
+        assert_eq!(p.payload(), &[0xab, 0xcd]);
+    }
+
+    #[test]
+    fn malformed() {
+        assert_eq!(
+            Packet::new_checked(&DNS[..7]).unwrap_err(),
+            Error::Truncated
+        );
+        assert_eq!(
+            Packet::new_checked(&DNS[..9]).unwrap_err(),
+            Error::BadUdpLength
+        );
+        let mut b = DNS;
+        b[5] = 7;
+        assert_eq!(
+            Packet::new_checked(&b[..]).unwrap_err(),
+            Error::BadUdpLength
+        );
+    }
+
+    #[test]
+    fn lite_coverage() {
+        let mut b = DNS;
+        b[5] = 0; // coverage 0 = whole datagram: fine for UDP-Lite, not for UDP
+        let p = Packet::new_unchecked(&b[..]);
+        assert_eq!(p.check_len_lite(), Ok(()));
+        assert_eq!(p.check_len(), Err(Error::BadUdpLength));
+        assert_eq!(p.payload_lite().len(), 4);
+        b[5] = 4;
+        assert_eq!(
+            Packet::new_unchecked(&b[..]).check_len_lite(),
+            Err(Error::BadUdpLength)
+        );
+    }
+}

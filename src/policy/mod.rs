@@ -14,10 +14,25 @@
 //! * Every group / address-group name referenced exists.
 //!
 //! This module knows nothing of packets, compilation or I/O.
+//!
+//! # Submodules
+//! * [`spec`]: the model as written (loosely typed, every optional field an `Option`);
+//! * [`validate`]: Neutron validation from a [`spec::ModelSpec`] to a [`Model`], plus
+//!   single-rule / single-port validation against an existing model (for the API);
+//! * [`error`]: typed errors with a Neutron class (400/404/409) and a field path;
+//! * [`protocol`]: protocol names, numbers and classes.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+
+pub mod error;
+pub mod protocol;
+pub mod spec;
+pub mod validate;
+
+pub use error::{ErrorClass, ErrorKind, FieldPath, PathSeg, ValidationError, ValidationErrors};
+pub use validate::{validate_model, validate_port, validate_rule, DEFAULT_GROUP, DEFAULT_NETWORK};
 
 /// A MAC address.
 pub type Mac = [u8; 6];
@@ -182,6 +197,38 @@ pub struct Model {
 }
 
 impl Model {
+    /// Validate a model as written (see [`validate::validate_model`]).
+    pub fn validate(spec: &spec::ModelSpec) -> Result<Model, ValidationErrors> {
+        validate::validate_model(spec)
+    }
+
+    /// The effective rules of `port`: the union of the rules of its groups, as
+    /// `(ingress, egress)` counts (rules are counted once per group they appear in).
+    pub fn effective_rule_counts(&self, port: &Port) -> (usize, usize) {
+        let mut ingress = 0;
+        let mut egress = 0;
+        for g in port.security_groups.iter().filter_map(|n| self.group(n)) {
+            for r in &g.rules {
+                match r.direction {
+                    Direction::Ingress => ingress += 1,
+                    Direction::Egress => egress += 1,
+                }
+            }
+        }
+        (ingress, egress)
+    }
+
+    /// The ports bound to the security group `name`.
+    pub fn ports_in_group<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Port> + 'a {
+        self.ports
+            .iter()
+            .filter(move |p| p.security_groups.iter().any(|g| g == name))
+    }
+
+    pub fn network(&self, name: &str) -> Option<&Network> {
+        self.networks.iter().find(|n| n.name == name)
+    }
+
     pub fn group(&self, name: &str) -> Option<&SecurityGroup> {
         self.security_groups.iter().find(|g| g.name == name)
     }

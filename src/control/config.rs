@@ -1,0 +1,1056 @@
+//! The TOML config file: the single declarative form of the model.
+//!
+//! ```toml
+//! [switch]                      # optional
+//! workers = 2                   # polling workers, 1..=1024 (default 1)
+//! burst = 32                    # frames per burst, 1..=256 (default 32)
+//! idle_backoff = true           # sleep a little when idle (default true)
+//! permitted_ethertypes = [0x88cc, "0x8809"]   # non-IP/ARP ethertypes let through
+//!
+//! [conntrack]                   # optional; timeouts in seconds
+//! capacity = 262144
+//! tcp_syn = 120
+//! tcp_established = 86400
+//! tcp_fin = 120
+//! tcp_close = 10
+//! udp = 30
+//! udp_stream = 120
+//! icmp = 30
+//! other = 600
+//! fragment = 30
+//! max_pending_fragments = 1024
+//!
+//! [[security_groups]]
+//! name = "web"                  # unique; "default" is the default group
+//! description = "..."           # optional
+//! stateful = true               # default true
+//! rules = [ { direction = "ingress", ethertype = "IPv4", protocol = "tcp",
+//!             port_range_min = 80, port_range_max = 80, remote_ip_prefix = "0.0.0.0/0" },
+//!           { direction = "ingress", protocol = "icmp", remote_group = "web" } ]
+//!
+//! [[address_groups]]
+//! name = "office"
+//! addresses = ["198.51.100.0/24"]
+//!
+//! [[networks]]                  # optional: networks beyond those of the ports
+//! name = "spare"
+//!
+//! [[ports]]
+//! name = "vm-a"
+//! network = "net1"              # default "default"
+//! mac = "fa:16:3e:00:00:0a"
+//! fixed_ips = ["10.0.0.10", "fd00:1::a"]
+//! security_groups = ["web"]     # omitted: ["default"] (none without port security)
+//! port_security = true
+//! allowed_address_pairs = [ { ip_address = "10.0.0.100/32", mac_address = "fa:16:3e:8c:84:13" } ]
+//! backend = { type = "tap", ifname = "vm-a" }   # tap {ifname, netns?, vnet_hdr?},
+//!                               # afxdp {ifname, queue?, mode?}, afpacket {ifname}
+//! ```
+//!
+//! # Loading
+//! 1. The text is parsed into a span-carrying tree ([`super::toml_tree`]); a TOML syntax
+//!    error stops here (the TOML parser cannot go on past one).
+//! 2. The tree is walked against the schema above: unknown keys (with a "did you mean"),
+//!    wrong types and out-of-range switch settings are collected, and a
+//!    [`ModelSpec`] is built whose lists keep the file's order and length.
+//! 3. [`crate::policy::validate_model`] applies Neutron's rules and defaults. Its error
+//!    paths (`security_groups[2].rules[0].port_range_min`) are the file's key paths, so
+//!    each is mapped back to the line of the offending key (or of the nearest enclosing
+//!    table when the key is absent). A policy error under a value that already had a
+//!    type error is dropped (it would only repeat it).
+//!
+//! Every problem is reported, one `FILE:LINE: path: message` line each, in file order.
+//!
+//! # Export
+//! [`to_toml_string`] writes a [`Config`] back in this format with every default made
+//! explicit (the `default` group, template rules, `security_groups`, `port_security`),
+//! so that `parse_str(&to_toml_string(&c), ..) == Ok(c)`.
+
+use std::fmt::{self, Write as _};
+use std::ops::Range;
+use std::path::Path;
+
+use crate::policy::protocol;
+use crate::policy::spec::{
+    AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, ModelSpec, NetworkSpec, PortSpec,
+    RuleSpec, Scalar, SecurityGroupSpec,
+};
+use crate::policy::validate::format_mac;
+use crate::policy::{
+    validate_model, Backend, ConntrackSettings, Direction, EtherType, FieldPath, Model, PathSeg,
+    Remote, ValidationError,
+};
+
+use super::toml_tree::{self, Kind, Node};
+
+/// Switch runtime settings from the `[switch]` table (the rest of the file is the
+/// [`Model`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SwitchSettings {
+    /// Number of polling workers.
+    pub workers: usize,
+    /// Frames per burst.
+    pub burst: usize,
+    /// Whether idle workers back off (sleep) instead of spinning.
+    pub idle_backoff: bool,
+}
+
+impl Default for SwitchSettings {
+    fn default() -> Self {
+        SwitchSettings {
+            workers: 1,
+            burst: 32,
+            idle_backoff: true,
+        }
+    }
+}
+
+/// Largest accepted number of workers.
+pub const MAX_WORKERS: usize = 1024;
+/// Largest accepted burst size.
+pub const MAX_BURST: usize = 256;
+
+/// A loaded, validated config file.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Config {
+    pub model: Model,
+    pub switch: SwitchSettings,
+}
+
+/// What kind of problem a [`ConfigError`] is.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ConfigErrorKind {
+    /// The file could not be read.
+    Io,
+    /// The text is not valid TOML.
+    Syntax,
+    /// Unknown key, wrong type, or a switch setting out of range.
+    Schema,
+    /// The model breaks a Neutron rule.
+    Invalid(Box<ValidationError>),
+}
+
+/// One problem in a config file.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Key path of the offending value (`ports[1].mac`), when known.
+    pub path: Option<String>,
+    /// The full message (starting with the key path when there is one).
+    pub message: String,
+    pub kind: ConfigErrorKind,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file, line, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Every problem found in a config file, in file order; displays one line each.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub struct ConfigErrors {
+    pub errors: Vec<ConfigError>,
+}
+
+impl ConfigErrors {
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &ConfigError> {
+        self.errors.iter()
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Read and validate a config file.
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_str(&text, &name),
+        Err(e) => Err(ConfigErrors {
+            errors: vec![ConfigError {
+                file: name,
+                line: None,
+                path: None,
+                message: format!("cannot read config file: {e}"),
+                kind: ConfigErrorKind::Io,
+            }],
+        }),
+    }
+}
+
+/// Parse and validate config text; `file_name` is used in messages.
+pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
+    let root = match toml_tree::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            let line = e.span().map(|s| toml_tree::line_of(text, s.start));
+            return Err(ConfigErrors {
+                errors: vec![ConfigError {
+                    file: file_name.to_string(),
+                    line,
+                    path: None,
+                    message: format!("TOML syntax error: {}", e.message().trim_end()),
+                    kind: ConfigErrorKind::Syntax,
+                }],
+            });
+        }
+    };
+
+    let mut walker = Walker::default();
+    let (spec, switch) = read_root(&mut walker, &root);
+
+    // (line, error) pairs, sorted by line at the end.
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let line_of = |span: Option<Range<usize>>| span.map(|s| toml_tree::line_of(text, s.start));
+    for p in &walker.problems {
+        errors.push(ConfigError {
+            file: file_name.to_string(),
+            line: line_of(p.span.clone()),
+            path: Some(p.path.to_string()),
+            message: format!("{}: {}", p.path, p.message),
+            kind: ConfigErrorKind::Schema,
+        });
+    }
+
+    let model = match validate_model(&spec) {
+        Ok(model) => Some(model),
+        Err(verrs) => {
+            for mut v in verrs.into_vec() {
+                v.path = config_path(&v.path);
+                if walker.problems.iter().any(|p| v.path.starts_with(&p.path)) {
+                    continue;
+                }
+                let span = node_at(&root, &v.path).line_span();
+                errors.push(ConfigError {
+                    file: file_name.to_string(),
+                    line: line_of(span),
+                    path: Some(v.path.to_string()),
+                    message: v.to_string(),
+                    kind: ConfigErrorKind::Invalid(Box::new(v)),
+                });
+            }
+            None
+        }
+    };
+
+    match model {
+        Some(model) if errors.is_empty() => Ok(Config { model, switch }),
+        _ => {
+            errors.sort_by_key(|e| e.line.unwrap_or(0));
+            Err(ConfigErrors { errors })
+        }
+    }
+}
+
+/// Config-file keys of the `[conntrack]` table and the [`ConntrackSettings`] fields
+/// they set.
+const CONNTRACK_KEYS: &[(&str, &str)] = &[
+    ("capacity", "capacity"),
+    ("tcp_syn", "tcp_syn_timeout"),
+    ("tcp_established", "tcp_established_timeout"),
+    ("tcp_fin", "tcp_fin_timeout"),
+    ("tcp_close", "tcp_close_timeout"),
+    ("udp", "udp_timeout"),
+    ("udp_stream", "udp_stream_timeout"),
+    ("icmp", "icmp_timeout"),
+    ("other", "other_timeout"),
+    ("fragment", "fragment_timeout"),
+    ("max_pending_fragments", "max_pending_fragments"),
+];
+
+/// Translate a policy path (model field names) into a config key path.
+fn config_path(path: &FieldPath) -> FieldPath {
+    let segs = path.segments();
+    let mut out = FieldPath::root();
+    let mut rest = segs;
+    match segs.first() {
+        Some(PathSeg::Key(k)) if k == "permitted_ethertypes" => {
+            out = out.key("switch").key("permitted_ethertypes");
+            rest = &segs[1..];
+        }
+        Some(PathSeg::Key(k)) if k == "conntrack" => {
+            out = out.key("conntrack");
+            rest = &segs[1..];
+            if let Some(PathSeg::Key(field)) = rest.first() {
+                let key = CONNTRACK_KEYS
+                    .iter()
+                    .find(|(_, f)| f == field)
+                    .map(|(k, _)| *k)
+                    .unwrap_or(field.as_str());
+                out = out.key(key);
+                rest = &rest[1..];
+            }
+        }
+        _ => {}
+    }
+    for s in rest {
+        out = match s {
+            PathSeg::Key(k) => out.key(k.clone()),
+            PathSeg::Index(i) => out.index(*i),
+        };
+    }
+    out
+}
+
+/// The deepest node of `root` along `path`.
+fn node_at<'n>(root: &'n Node, path: &FieldPath) -> &'n Node {
+    let mut node = root;
+    for seg in path.segments() {
+        let next = match seg {
+            PathSeg::Key(k) => node.get(k),
+            PathSeg::Index(i) => node.at(*i),
+        };
+        match next {
+            Some(n) => node = n,
+            None => break,
+        }
+    }
+    node
+}
+
+// ---------------------------------------------------------------------------------------
+// Schema walk
+// ---------------------------------------------------------------------------------------
+
+struct Problem {
+    path: FieldPath,
+    span: Option<Range<usize>>,
+    message: String,
+}
+
+#[derive(Default)]
+struct Walker {
+    problems: Vec<Problem>,
+}
+
+/// A table being read: remembers which keys were used.
+struct Table<'n> {
+    path: FieldPath,
+    entries: &'n [(String, Node)],
+    used: Vec<bool>,
+}
+
+impl<'n> Table<'n> {
+    fn take(&mut self, key: &str) -> Option<&'n Node> {
+        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        self.used[i] = true;
+        Some(&self.entries[i].1)
+    }
+
+    /// Report every key not taken.
+    fn finish(self, w: &mut Walker, allowed: &[&str]) {
+        for (i, (key, node)) in self.entries.iter().enumerate() {
+            if self.used[i] {
+                continue;
+            }
+            let mut msg = format!("unknown key `{key}`");
+            if let Some(s) = closest(key, allowed) {
+                let _ = write!(msg, " (did you mean `{s}`?)");
+            }
+            let _ = write!(msg, "; expected one of: {}", allowed.join(", "));
+            w.problems.push(Problem {
+                path: self.path.key(key.clone()),
+                span: node.line_span(),
+                message: msg,
+            });
+        }
+    }
+}
+
+/// The allowed key closest to `key` by edit distance, if close enough to be a typo.
+fn closest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|a| (edit_distance(key, a), *a))
+        .filter(|&(d, a)| d <= 2.max(a.len() / 4) && d < a.len())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, a)| a)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+impl Walker {
+    fn fail(&mut self, path: &FieldPath, node: &Node, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.clone(),
+            span: node.line_span(),
+            message: message.into(),
+        });
+    }
+
+    fn wrong_type(&mut self, path: &FieldPath, node: &Node, expected: &str) {
+        let msg = format!("expected {expected}, found {}", node.kind.type_name());
+        self.fail(path, node, msg);
+    }
+
+    fn table<'n>(&mut self, node: &'n Node, path: &FieldPath) -> Option<Table<'n>> {
+        match &node.kind {
+            Kind::Table(entries) => Some(Table {
+                path: path.clone(),
+                entries,
+                used: vec![false; entries.len()],
+            }),
+            _ => {
+                self.wrong_type(path, node, "a table");
+                None
+            }
+        }
+    }
+
+    fn array<'n>(&mut self, node: &'n Node, path: &FieldPath) -> Option<&'n [Node]> {
+        match &node.kind {
+            Kind::Array(items) => Some(items),
+            _ => {
+                self.wrong_type(path, node, "an array");
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, node: &Node, path: &FieldPath) -> Option<String> {
+        match &node.kind {
+            Kind::Str(s) => Some(s.clone()),
+            _ => {
+                self.wrong_type(path, node, "a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, path: &FieldPath) -> Option<bool> {
+        match &node.kind {
+            Kind::Bool(b) => Some(*b),
+            _ => {
+                self.wrong_type(path, node, "a boolean (true or false)");
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, node: &Node, path: &FieldPath) -> Option<i64> {
+        match &node.kind {
+            Kind::Int(n) => Some(*n),
+            _ => {
+                self.wrong_type(path, node, "an integer");
+                None
+            }
+        }
+    }
+
+    /// An integer in `lo..=hi`.
+    fn ranged(&mut self, node: &Node, path: &FieldPath, lo: i64, hi: i64) -> Option<i64> {
+        let n = self.integer(node, path)?;
+        if n < lo || n > hi {
+            self.fail(path, node, format!("{n} is out of range {lo}..={hi}"));
+            return None;
+        }
+        Some(n)
+    }
+
+    fn scalar(&mut self, node: &Node, path: &FieldPath) -> Option<Scalar> {
+        match &node.kind {
+            Kind::Int(n) => Some(Scalar::Int(*n)),
+            Kind::Str(s) => Some(Scalar::Str(s.clone())),
+            _ => {
+                self.wrong_type(path, node, "a string or an integer");
+                None
+            }
+        }
+    }
+
+    /// A list of strings; a non-string element is reported and kept as "" so indexes
+    /// stay aligned with the file.
+    fn string_list(&mut self, node: &Node, path: &FieldPath) -> Option<Vec<String>> {
+        let items = self.array(node, path)?;
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| self.string(n, &path.index(i)).unwrap_or_default())
+                .collect(),
+        )
+    }
+
+    /// An array of tables read by `read`; a non-table element is reported and read as
+    /// `T::default()` so indexes stay aligned with the file.
+    fn table_list<T: Default>(
+        &mut self,
+        node: &Node,
+        path: &FieldPath,
+        mut read: impl FnMut(&mut Walker, Table<'_>) -> T,
+    ) -> Vec<T> {
+        let Some(items) = self.array(node, path) else {
+            return Vec::new();
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match self.table(n, &path.index(i)) {
+                Some(t) => read(self, t),
+                None => T::default(),
+            })
+            .collect()
+    }
+}
+
+const ROOT_KEYS: &[&str] = &[
+    "switch",
+    "conntrack",
+    "security_groups",
+    "address_groups",
+    "networks",
+    "ports",
+];
+
+fn read_root(w: &mut Walker, root: &Node) -> (ModelSpec, SwitchSettings) {
+    let mut spec = ModelSpec::default();
+    let mut switch = SwitchSettings::default();
+    let Some(mut t) = w.table(root, &FieldPath::root()) else {
+        return (spec, switch);
+    };
+    let root_path = FieldPath::root();
+    if let Some(n) = t.take("switch") {
+        read_switch(w, n, &root_path.key("switch"), &mut switch, &mut spec);
+    }
+    if let Some(n) = t.take("conntrack") {
+        read_conntrack(w, n, &root_path.key("conntrack"), &mut spec.conntrack);
+    }
+    if let Some(n) = t.take("security_groups") {
+        spec.security_groups = w.table_list(n, &root_path.key("security_groups"), read_group);
+    }
+    if let Some(n) = t.take("address_groups") {
+        spec.address_groups = w.table_list(n, &root_path.key("address_groups"), read_address_group);
+    }
+    if let Some(n) = t.take("networks") {
+        spec.networks = w.table_list(n, &root_path.key("networks"), |w, mut t| {
+            let name = t.take("name").and_then(|n| w.string(n, &t.path.key("name")));
+            t.finish(w, &["name"]);
+            NetworkSpec { name }
+        });
+    }
+    if let Some(n) = t.take("ports") {
+        spec.ports = w.table_list(n, &root_path.key("ports"), read_port);
+    }
+    t.finish(w, ROOT_KEYS);
+    (spec, switch)
+}
+
+fn read_switch(
+    w: &mut Walker,
+    node: &Node,
+    path: &FieldPath,
+    switch: &mut SwitchSettings,
+    spec: &mut ModelSpec,
+) {
+    let Some(mut t) = w.table(node, path) else {
+        return;
+    };
+    if let Some(n) = t.take("workers") {
+        if let Some(v) = w.ranged(n, &path.key("workers"), 1, MAX_WORKERS as i64) {
+            switch.workers = v as usize;
+        }
+    }
+    if let Some(n) = t.take("burst") {
+        if let Some(v) = w.ranged(n, &path.key("burst"), 1, MAX_BURST as i64) {
+            switch.burst = v as usize;
+        }
+    }
+    if let Some(n) = t.take("idle_backoff") {
+        if let Some(v) = w.boolean(n, &path.key("idle_backoff")) {
+            switch.idle_backoff = v;
+        }
+    }
+    if let Some(n) = t.take("permitted_ethertypes") {
+        let p = path.key("permitted_ethertypes");
+        if let Some(items) = w.array(n, &p) {
+            for (i, item) in items.iter().enumerate() {
+                let ip = p.index(i);
+                let value = match &item.kind {
+                    Kind::Int(v) => u16::try_from(*v).ok(),
+                    Kind::Str(s) => parse_ethertype(s),
+                    _ => {
+                        w.wrong_type(&ip, item, "an integer or a string like \"0x88cc\"");
+                        // Keep indexes aligned; the value is never validated.
+                        spec.permitted_ethertypes.push(0);
+                        continue;
+                    }
+                };
+                match value {
+                    Some(v) => spec.permitted_ethertypes.push(v),
+                    None => {
+                        w.fail(&ip, item, "not an ethertype: expected 0x0600..0xffff, e.g. 0x88cc");
+                        spec.permitted_ethertypes.push(0);
+                    }
+                }
+            }
+        }
+    }
+    t.finish(w, &["workers", "burst", "idle_backoff", "permitted_ethertypes"]);
+}
+
+/// `"0x88cc"` (hex) or `"35020"` (decimal).
+fn parse_ethertype(s: &str) -> Option<u16> {
+    let t = s.trim();
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u16::from_str_radix(hex, 16).ok()
+    } else {
+        t.parse().ok()
+    }
+}
+
+fn read_conntrack(w: &mut Walker, node: &Node, path: &FieldPath, ct: &mut ConntrackSettings) {
+    let Some(mut t) = w.table(node, path) else {
+        return;
+    };
+    for &(key, _) in CONNTRACK_KEYS {
+        let Some(n) = t.take(key) else { continue };
+        let Some(v) = w.ranged(n, &path.key(key), 0, i64::MAX) else {
+            continue;
+        };
+        let v = v as u64;
+        let as_usize = usize::try_from(v).unwrap_or(usize::MAX);
+        match key {
+            "capacity" => ct.capacity = as_usize,
+            "tcp_syn" => ct.tcp_syn_timeout = v,
+            "tcp_established" => ct.tcp_established_timeout = v,
+            "tcp_fin" => ct.tcp_fin_timeout = v,
+            "tcp_close" => ct.tcp_close_timeout = v,
+            "udp" => ct.udp_timeout = v,
+            "udp_stream" => ct.udp_stream_timeout = v,
+            "icmp" => ct.icmp_timeout = v,
+            "other" => ct.other_timeout = v,
+            "fragment" => ct.fragment_timeout = v,
+            "max_pending_fragments" => ct.max_pending_fragments = as_usize,
+            _ => {}
+        }
+    }
+    let keys: Vec<&str> = CONNTRACK_KEYS.iter().map(|(k, _)| *k).collect();
+    t.finish(w, &keys);
+}
+
+const GROUP_KEYS: &[&str] = &["name", "description", "stateful", "rules"];
+const RULE_KEYS: &[&str] = &[
+    "direction",
+    "ethertype",
+    "protocol",
+    "port_range_min",
+    "port_range_max",
+    "remote_ip_prefix",
+    "remote_group",
+    "remote_address_group",
+    "description",
+];
+
+fn read_group(w: &mut Walker, mut t: Table<'_>) -> SecurityGroupSpec {
+    let path = t.path.clone();
+    let mut g = SecurityGroupSpec {
+        name: t.take("name").and_then(|n| w.string(n, &path.key("name"))),
+        description: t
+            .take("description")
+            .and_then(|n| w.string(n, &path.key("description"))),
+        stateful: t
+            .take("stateful")
+            .and_then(|n| w.boolean(n, &path.key("stateful"))),
+        rules: None,
+    };
+    if let Some(n) = t.take("rules") {
+        let rules = w.table_list(n, &path.key("rules"), read_rule);
+        // A `rules` value of the wrong type still means "rules were given".
+        g.rules = Some(rules);
+    }
+    t.finish(w, GROUP_KEYS);
+    g
+}
+
+fn read_rule(w: &mut Walker, mut t: Table<'_>) -> RuleSpec {
+    let path = t.path.clone();
+    let s = |t: &mut Table<'_>, w: &mut Walker, key: &str| {
+        t.take(key).and_then(|n| w.string(n, &path.key(key)))
+    };
+    let direction = s(&mut t, w, "direction");
+    let ethertype = s(&mut t, w, "ethertype");
+    let remote_ip_prefix = s(&mut t, w, "remote_ip_prefix");
+    let remote_group = s(&mut t, w, "remote_group");
+    let remote_address_group = s(&mut t, w, "remote_address_group");
+    let description = s(&mut t, w, "description");
+    let sc = |t: &mut Table<'_>, w: &mut Walker, key: &str| {
+        t.take(key).and_then(|n| w.scalar(n, &path.key(key)))
+    };
+    let protocol = sc(&mut t, w, "protocol");
+    let port_range_min = sc(&mut t, w, "port_range_min");
+    let port_range_max = sc(&mut t, w, "port_range_max");
+    t.finish(w, RULE_KEYS);
+    RuleSpec {
+        direction,
+        ethertype,
+        protocol,
+        port_range_min,
+        port_range_max,
+        remote_ip_prefix,
+        remote_group,
+        remote_address_group,
+        description,
+    }
+}
+
+fn read_address_group(w: &mut Walker, mut t: Table<'_>) -> AddressGroupSpec {
+    let path = t.path.clone();
+    let g = AddressGroupSpec {
+        name: t.take("name").and_then(|n| w.string(n, &path.key("name"))),
+        description: t
+            .take("description")
+            .and_then(|n| w.string(n, &path.key("description"))),
+        addresses: t
+            .take("addresses")
+            .and_then(|n| w.string_list(n, &path.key("addresses")))
+            .unwrap_or_default(),
+    };
+    t.finish(w, &["name", "description", "addresses"]);
+    g
+}
+
+const PORT_KEYS: &[&str] = &[
+    "name",
+    "network",
+    "mac",
+    "fixed_ips",
+    "security_groups",
+    "port_security",
+    "allowed_address_pairs",
+    "backend",
+];
+
+fn read_port(w: &mut Walker, mut t: Table<'_>) -> PortSpec {
+    let path = t.path.clone();
+    let s = |t: &mut Table<'_>, w: &mut Walker, key: &str| {
+        t.take(key).and_then(|n| w.string(n, &path.key(key)))
+    };
+    let name = s(&mut t, w, "name");
+    let network = s(&mut t, w, "network");
+    let mac = s(&mut t, w, "mac");
+    let fixed_ips = t
+        .take("fixed_ips")
+        .and_then(|n| w.string_list(n, &path.key("fixed_ips")))
+        .unwrap_or_default();
+    let security_groups = t
+        .take("security_groups")
+        .and_then(|n| w.string_list(n, &path.key("security_groups")));
+    let port_security = t
+        .take("port_security")
+        .and_then(|n| w.boolean(n, &path.key("port_security")));
+    let allowed_address_pairs = match t.take("allowed_address_pairs") {
+        Some(n) => w.table_list(n, &path.key("allowed_address_pairs"), |w, mut t| {
+            let p = t.path.clone();
+            let ip_address = t.take("ip_address").and_then(|n| w.string(n, &p.key("ip_address")));
+            let mac_address = t
+                .take("mac_address")
+                .and_then(|n| w.string(n, &p.key("mac_address")));
+            t.finish(w, &["ip_address", "mac_address"]);
+            AllowedAddressPairSpec {
+                ip_address,
+                mac_address,
+            }
+        }),
+        None => Vec::new(),
+    };
+    let backend = t
+        .take("backend")
+        .and_then(|n| read_backend(w, n, &path.key("backend")));
+    t.finish(w, PORT_KEYS);
+    PortSpec {
+        name,
+        network,
+        mac,
+        fixed_ips,
+        security_groups,
+        port_security,
+        allowed_address_pairs,
+        backend,
+    }
+}
+
+fn read_backend(w: &mut Walker, node: &Node, path: &FieldPath) -> Option<BackendSpec> {
+    let mut t = w.table(node, path)?;
+    let Some(type_node) = t.take("type") else {
+        w.fail(
+            path,
+            node,
+            "missing key `type` (one of \"tap\", \"afxdp\", \"afpacket\")",
+        );
+        return None;
+    };
+    let kind = w.string(type_node, &path.key("type"))?;
+    let ifname = t.take("ifname").and_then(|n| w.string(n, &path.key("ifname")));
+    let problems_before = w.problems.len();
+    let backend = match kind.as_str() {
+        "tap" => {
+            let netns = t.take("netns").and_then(|n| w.string(n, &path.key("netns")));
+            let vnet_hdr = t
+                .take("vnet_hdr")
+                .and_then(|n| w.boolean(n, &path.key("vnet_hdr")));
+            t.finish(w, &["type", "ifname", "netns", "vnet_hdr"]);
+            BackendSpec::Tap {
+                ifname,
+                netns,
+                vnet_hdr,
+            }
+        }
+        "afxdp" => {
+            let queue = t
+                .take("queue")
+                .and_then(|n| w.ranged(n, &path.key("queue"), 0, i64::from(u32::MAX)))
+                .map(|q| q as u32);
+            let mode = t.take("mode").and_then(|n| w.string(n, &path.key("mode")));
+            t.finish(w, &["type", "ifname", "queue", "mode"]);
+            BackendSpec::AfXdp {
+                ifname,
+                queue,
+                mode,
+            }
+        }
+        "afpacket" => {
+            t.finish(w, &["type", "ifname"]);
+            BackendSpec::AfPacket { ifname }
+        }
+        other => {
+            w.fail(
+                &path.key("type"),
+                type_node,
+                format!("unknown backend type {other:?}: expected \"tap\", \"afxdp\" or \"afpacket\""),
+            );
+            return None;
+        }
+    };
+    // A backend with a schema problem is not validated further (its errors are known).
+    (w.problems.len() == problems_before).then_some(backend)
+}
+
+// ---------------------------------------------------------------------------------------
+// Export
+// ---------------------------------------------------------------------------------------
+
+/// A TOML string literal.
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn q_list<I: IntoIterator<Item = String>>(items: I) -> String {
+    let v: Vec<String> = items.into_iter().map(|s| q(&s)).collect();
+    format!("[{}]", v.join(", "))
+}
+
+/// Write a config back as TOML, every default explicit; `parse_str` of the result gives
+/// back an equal [`Config`].
+pub fn to_toml_string(config: &Config) -> String {
+    let m = &config.model;
+    let mut out = String::new();
+    let _ = writeln!(out, "# sgswitch configuration");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "[switch]");
+    let _ = writeln!(out, "workers = {}", config.switch.workers);
+    let _ = writeln!(out, "burst = {}", config.switch.burst);
+    let _ = writeln!(out, "idle_backoff = {}", config.switch.idle_backoff);
+    let _ = writeln!(
+        out,
+        "permitted_ethertypes = {}",
+        q_list(m.permitted_ethertypes.iter().map(|e| format!("{e:#06x}")))
+    );
+    let _ = writeln!(out);
+    let ct = &m.conntrack;
+    let _ = writeln!(out, "[conntrack]");
+    for &(key, field) in CONNTRACK_KEYS {
+        let v: u64 = match field {
+            "capacity" => ct.capacity as u64,
+            "tcp_syn_timeout" => ct.tcp_syn_timeout,
+            "tcp_established_timeout" => ct.tcp_established_timeout,
+            "tcp_fin_timeout" => ct.tcp_fin_timeout,
+            "tcp_close_timeout" => ct.tcp_close_timeout,
+            "udp_timeout" => ct.udp_timeout,
+            "udp_stream_timeout" => ct.udp_stream_timeout,
+            "icmp_timeout" => ct.icmp_timeout,
+            "other_timeout" => ct.other_timeout,
+            "fragment_timeout" => ct.fragment_timeout,
+            _ => ct.max_pending_fragments as u64,
+        };
+        let _ = writeln!(out, "{key} = {v}");
+    }
+
+    for n in &m.networks {
+        let _ = writeln!(out, "\n[[networks]]\nname = {}", q(&n.name));
+    }
+
+    for g in &m.security_groups {
+        let _ = writeln!(out, "\n[[security_groups]]");
+        let _ = writeln!(out, "name = {}", q(&g.name));
+        let _ = writeln!(out, "description = {}", q(&g.description));
+        let _ = writeln!(out, "stateful = {}", g.stateful);
+        if g.rules.is_empty() {
+            let _ = writeln!(out, "rules = []");
+        } else {
+            let _ = writeln!(out, "rules = [");
+            for r in &g.rules {
+                let mut fields = vec![
+                    format!(
+                        "direction = {}",
+                        q(match r.direction {
+                            Direction::Ingress => "ingress",
+                            Direction::Egress => "egress",
+                        })
+                    ),
+                    format!(
+                        "ethertype = {}",
+                        q(match r.ethertype {
+                            EtherType::IPv4 => "IPv4",
+                            EtherType::IPv6 => "IPv6",
+                        })
+                    ),
+                ];
+                if let Some(p) = r.protocol {
+                    fields.push(match protocol::protocol_name(p) {
+                        Some(name) => format!("protocol = {}", q(name)),
+                        None => format!("protocol = {p}"),
+                    });
+                }
+                if let Some(v) = r.port_range_min {
+                    fields.push(format!("port_range_min = {v}"));
+                }
+                if let Some(v) = r.port_range_max {
+                    fields.push(format!("port_range_max = {v}"));
+                }
+                match &r.remote {
+                    Remote::Any => {}
+                    Remote::Prefix(net) => {
+                        let raw = r.remote_ip_prefix_raw.clone().unwrap_or_else(|| net.to_string());
+                        fields.push(format!("remote_ip_prefix = {}", q(&raw)));
+                    }
+                    Remote::Group(name) => fields.push(format!("remote_group = {}", q(name))),
+                    Remote::AddressGroup(name) => {
+                        fields.push(format!("remote_address_group = {}", q(name)))
+                    }
+                }
+                if !r.description.is_empty() {
+                    fields.push(format!("description = {}", q(&r.description)));
+                }
+                let _ = writeln!(out, "  {{ {} }},", fields.join(", "));
+            }
+            let _ = writeln!(out, "]");
+        }
+    }
+
+    for a in &m.address_groups {
+        let _ = writeln!(out, "\n[[address_groups]]");
+        let _ = writeln!(out, "name = {}", q(&a.name));
+        if !a.description.is_empty() {
+            let _ = writeln!(out, "description = {}", q(&a.description));
+        }
+        let _ = writeln!(
+            out,
+            "addresses = {}",
+            q_list(a.addresses.iter().map(|n| n.to_string()))
+        );
+    }
+
+    for p in &m.ports {
+        let _ = writeln!(out, "\n[[ports]]");
+        let _ = writeln!(out, "name = {}", q(&p.name));
+        let _ = writeln!(out, "network = {}", q(&p.network));
+        let _ = writeln!(out, "mac = {}", q(&format_mac(&p.mac)));
+        let _ = writeln!(
+            out,
+            "fixed_ips = {}",
+            q_list(p.fixed_ips.iter().map(|ip| ip.to_string()))
+        );
+        let _ = writeln!(
+            out,
+            "security_groups = {}",
+            q_list(p.security_groups.iter().cloned())
+        );
+        let _ = writeln!(out, "port_security = {}", p.port_security);
+        if !p.allowed_address_pairs.is_empty() {
+            let pairs: Vec<String> = p
+                .allowed_address_pairs
+                .iter()
+                .map(|a| match a.mac_address {
+                    Some(mac) => format!(
+                        "{{ ip_address = {}, mac_address = {} }}",
+                        q(&a.ip_address.to_string()),
+                        q(&format_mac(&mac))
+                    ),
+                    None => format!("{{ ip_address = {} }}", q(&a.ip_address.to_string())),
+                })
+                .collect();
+            let _ = writeln!(out, "allowed_address_pairs = [{}]", pairs.join(", "));
+        }
+        if let Some(b) = &p.backend {
+            let text = match b {
+                Backend::Tap {
+                    ifname,
+                    netns,
+                    vnet_hdr,
+                } => {
+                    let ns = netns
+                        .as_ref()
+                        .map(|n| format!(", netns = {}", q(n)))
+                        .unwrap_or_default();
+                    format!(
+                        "{{ type = \"tap\", ifname = {}{ns}, vnet_hdr = {vnet_hdr} }}",
+                        q(ifname)
+                    )
+                }
+                Backend::AfXdp {
+                    ifname,
+                    queue,
+                    mode,
+                } => {
+                    let mode = mode
+                        .as_ref()
+                        .map(|m| format!(", mode = {}", q(m)))
+                        .unwrap_or_default();
+                    format!(
+                        "{{ type = \"afxdp\", ifname = {}, queue = {queue}{mode} }}",
+                        q(ifname)
+                    )
+                }
+                Backend::AfPacket { ifname } => {
+                    format!("{{ type = \"afpacket\", ifname = {} }}", q(ifname))
+                }
+            };
+            let _ = writeln!(out, "backend = {text}");
+        }
+    }
+    out
+}

@@ -1,0 +1,135 @@
+//! The model as a user writes it, before validation.
+//!
+//! These types hold what a config file (or an API request body) says, loosely typed
+//! where Neutron accepts several forms (a protocol is a name, a number or a numeric
+//! string; a port bound is a number or a numeric string) and with every optional field
+//! an `Option`, so that *validation* — not the parser — decides about defaults and
+//! reports missing values with a field path. [`super::validate`] turns a [`ModelSpec`]
+//! into a [`super::Model`].
+//!
+//! Lists keep the user's order and length: the index of an element here is the index in
+//! the source document, which is how error paths map back to file lines.
+
+use super::ConntrackSettings;
+
+/// A scalar that may be written as a number or as a string.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Scalar {
+    Int(i64),
+    Str(String),
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Int(n) => write!(f, "{n}"),
+            Scalar::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl From<i64> for Scalar {
+    fn from(n: i64) -> Self {
+        Scalar::Int(n)
+    }
+}
+
+impl From<&str> for Scalar {
+    fn from(s: &str) -> Self {
+        Scalar::Str(s.to_string())
+    }
+}
+
+/// A security-group rule as written.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct RuleSpec {
+    pub direction: Option<String>,
+    pub ethertype: Option<String>,
+    pub protocol: Option<Scalar>,
+    pub port_range_min: Option<Scalar>,
+    pub port_range_max: Option<Scalar>,
+    pub remote_ip_prefix: Option<String>,
+    /// Name of a security group.
+    pub remote_group: Option<String>,
+    /// Name of an address group.
+    pub remote_address_group: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A security group as written.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct SecurityGroupSpec {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Default `true`.
+    pub stateful: Option<bool>,
+    /// `None`: the template rules (2 egress-any rules; 4 rules for `default`).
+    pub rules: Option<Vec<RuleSpec>>,
+}
+
+/// An address group as written.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct AddressGroupSpec {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub addresses: Vec<String>,
+}
+
+/// An allowed address pair as written.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct AllowedAddressPairSpec {
+    pub ip_address: Option<String>,
+    pub mac_address: Option<String>,
+}
+
+/// A port backend as written (its shape is checked by the parser).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum BackendSpec {
+    Tap {
+        ifname: Option<String>,
+        netns: Option<String>,
+        vnet_hdr: Option<bool>,
+    },
+    AfXdp {
+        ifname: Option<String>,
+        queue: Option<u32>,
+        mode: Option<String>,
+    },
+    AfPacket {
+        ifname: Option<String>,
+    },
+}
+
+/// A port as written.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct PortSpec {
+    pub name: Option<String>,
+    /// Default `"default"`.
+    pub network: Option<String>,
+    pub mac: Option<String>,
+    pub fixed_ips: Vec<String>,
+    /// `None`: `["default"]` with port security, `[]` without.
+    pub security_groups: Option<Vec<String>>,
+    /// Default `true`.
+    pub port_security: Option<bool>,
+    pub allowed_address_pairs: Vec<AllowedAddressPairSpec>,
+    pub backend: Option<BackendSpec>,
+}
+
+/// A network declaration as written.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct NetworkSpec {
+    pub name: Option<String>,
+}
+
+/// The whole model as written.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct ModelSpec {
+    pub security_groups: Vec<SecurityGroupSpec>,
+    pub address_groups: Vec<AddressGroupSpec>,
+    pub ports: Vec<PortSpec>,
+    /// Extra networks (port networks exist implicitly).
+    pub networks: Vec<NetworkSpec>,
+    pub permitted_ethertypes: Vec<u16>,
+    pub conntrack: ConntrackSettings,
+}

@@ -180,12 +180,15 @@ impl Classifier for LinearPolicy {
     }
 
     fn is_stateful(&self, port: usize) -> bool {
-        self.ports.get(port).is_none_or(|p| p.stateful)
+        self.ports
+            .get(port)
+            .is_none_or(|p| p.stateful || !p.port_security)
     }
 
     fn rule_count(&self, port: usize, dir: Direction) -> usize {
         self.ports
             .get(port)
+            .filter(|p| p.port_security)
             .map_or(0, |p| p.rules.iter().filter(|r| r.direction == dir).count())
     }
 

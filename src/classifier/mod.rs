@@ -79,10 +79,12 @@ pub trait Classifier: Send + Sync {
         }
     }
 
-    /// Whether the port's groups are stateful (no group, or unknown port: `true`).
+    /// Whether the port's groups are stateful (no group, port security off, or unknown
+    /// port: `true`).
     fn is_stateful(&self, port: usize) -> bool;
 
-    /// Number of rules of the port's groups in direction `dir` (both ethertypes).
+    /// Number of rules of the port's groups in direction `dir` (both ethertypes); 0 when
+    /// port security is off (the groups are not enforced).
     fn rule_count(&self, port: usize, dir: Direction) -> usize;
 
     /// The port's `port_security` flag (unknown port: `true`).

@@ -533,3 +533,36 @@ fn compiled_matches_linear_on_big_policies() {
         }
     }
 }
+
+#[test]
+fn compile_time_10k_rules_100_ports_is_reported() {
+    use sgswitch::classifier::synth;
+    // 100 groups × 100 rules = 10,000 rules; each of the 100 ports binds two groups, so
+    // nearly every port has its own compiled structure (worst case for sharing).
+    let m = synth::many_ports_model(100, 100, 100, 7);
+    let t = std::time::Instant::now();
+    let c = CompiledPolicy::compile(&m, 1);
+    let spread = t.elapsed();
+    // The same 10,000 rules in one group shared by all 100 ports.
+    let (mut one, _) = synth::classbench_model(10_000, 1, 7);
+    let port = one.ports[0].clone();
+    for i in 1..100 {
+        let mut p = port.clone();
+        p.name = format!("cb{i}");
+        one.ports.push(p);
+    }
+    let t = std::time::Instant::now();
+    let shared = CompiledPolicy::compile(&one, 1);
+    let shared_time = t.elapsed();
+    eprintln!(
+        "compile 10k rules / 100 ports: spread over 100 group sets {:?} ({:?}); one shared group {:?} ({:?})",
+        spread,
+        c.stats(),
+        shared_time,
+        shared.stats()
+    );
+    assert!(c.stats().distinct_group_sets >= 90);
+    assert_eq!(shared.stats().distinct_group_sets, 1);
+    assert!((1..100).all(|p| shared.shares_structure(0, p)));
+    assert_eq!(shared.rule_count(99, Direction::Ingress), 10_000);
+}

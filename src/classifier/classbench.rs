@@ -459,21 +459,6 @@ pub fn generate(n_rules: usize, n_trace: usize, seed: u64) -> Generated {
     let mut gen = Vec::with_capacity(n_rules);
     let mut rules = String::with_capacity(n_rules * 64);
     for _ in 0..n_rules {
-        let len: u8 = match rng.below(100) {
-            0..=2 => 0,
-            3..=12 => 8,
-            13..=32 => 16,
-            33..=62 => 24,
-            63..=84 => 32,
-            _ => 9 + rng.below(23) as u8,
-        };
-        let raw = (tops[rng.below(tops.len() as u64) as usize] << 24)
-            | (rng.next_u64() as u32 & 0x00ff_ffff);
-        let base = if len == 0 {
-            0
-        } else {
-            raw & (u32::MAX << (32 - u32::from(len)))
-        };
         let (proto, mask) = match rng.below(100) {
             0..=49 => (proto::TCP, 0xff),
             50..=79 => (proto::UDP, 0xff),
@@ -496,6 +481,24 @@ pub fn generate(n_rules: usize, n_trace: usize, seed: u64) -> Generated {
             }
         } else {
             (0, u16::MAX)
+        };
+        // A short source prefix only on rules narrowed by a port range: a /0 "any protocol"
+        // (or "all tcp") rule would allow a whole bucket and make the benchmark trivial.
+        let narrow = mask == 0xff && proto::has_ports(proto) && dport != (0, u16::MAX);
+        let len: u8 = match rng.below(100) {
+            0..=2 if narrow => 0,
+            0..=12 => 8 + 8 * u8::from(!narrow),
+            13..=32 => 16,
+            33..=62 => 24,
+            63..=84 => 32,
+            _ => 9 + rng.below(23) as u8,
+        };
+        let raw = (tops[rng.below(tops.len() as u64) as usize] << 24)
+            | (rng.next_u64() as u32 & 0x00ff_ffff);
+        let base = if len == 0 {
+            0
+        } else {
+            raw & (u32::MAX << (32 - u32::from(len)))
         };
         let _ = writeln!(
             rules,

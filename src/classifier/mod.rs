@@ -56,6 +56,7 @@
 pub mod classbench;
 pub mod compiled;
 pub mod linear;
+pub mod synth;
 
 use crate::flow::FlowKey;
 use crate::policy::Direction;

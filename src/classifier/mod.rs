@@ -1,1 +1,96 @@
 //! Compiled security-group classifier.
+//!
+//! # Purpose
+//! Answer, for one port, one direction and one [`FlowKey`], the only question the security
+//! groups ask: *does any rule of any group bound to this port allow this packet?*
+//! (`security-groups.md` §1, §6, §7). Connection tracking, always-allowed traffic (ARP,
+//! DHCP, ND, ...) and anti-spoofing are the pipeline's business; this module only knows
+//! rules.
+//!
+//! Two implementations share the [`Classifier`] trait:
+//! * [`linear::LinearPolicy`] — the obvious scan over every rule, written straight from the
+//!   semantics. It is the oracle the compiled form is tested against and a baseline in the
+//!   benches; never used on the packet path.
+//! * [`CompiledPolicy`] — the model compiled into immutable per-port, per-direction lookup
+//!   structures ([`compiled`] describes the layout). Lookup cost does not depend on the
+//!   number of rules beyond a binary search over the address boundaries.
+//!
+//! # Matching semantics (both implementations)
+//! For port X, direction D and key K, a rule matches when
+//! * `rule.direction == D` and the rule's ethertype is K's family (IPv4 ⇔ 4, IPv6 ⇔ 6);
+//! * `protocol` is `None` (any) or equals `K.proto`;
+//! * for tcp/udp/sctp/dccp/udplite ([`crate::flow::proto::has_ports`]): `K.dport` lies in
+//!   `port_range_min..=port_range_max` (`None` = all ports);
+//! * for ICMP of the rule's family (1 with IPv4, 58 with IPv6): `port_range_min` is the type
+//!   (must equal [`FlowKey::icmp_type`]), `port_range_max`, if any, the code (must equal
+//!   [`FlowKey::icmp_code`]); no type = every ICMP message;
+//! * any other protocol ignores the port fields;
+//! * the remote (K.src for ingress, K.dst for egress) is in the rule's remote set:
+//!   `Any` = everything, `Prefix` = that network, `Group(g)` = every fixed IP (as a host
+//!   route) and every allowed-address-pair CIDR of every port whose `security_groups`
+//!   contains `g` (whatever that port's port-security flag), `AddressGroup(a)` = its CIDRs.
+//!   Only addresses of K's family count; an empty set matches nothing.
+//!
+//! A port's policy in direction D is the union of the rules of all its groups: the packet is
+//! allowed iff one rule matches. A port with no group allows nothing. A port with
+//! `port_security == false` allows everything (the pipeline skips it anyway).
+//!
+//! Model fields that validation should have rejected are given a defined, deny-leaning
+//! meaning rather than a panic: an unknown group or address-group name is an empty set; a
+//! port range with only one bound is that single port; `min > max` matches nothing; an ICMP
+//! type or code above 255 matches nothing; a key whose `family` is neither 4 nor 6 is denied.
+//!
+//! Out-of-range port indices never panic: `allows` answers `false`, `rule_count` 0,
+//! `is_stateful` and `port_security` `true` (so the pipeline still enforces, and denies).
+//!
+//! # Thread safety
+//! Both policies are immutable after construction and `Send + Sync`; a [`CompiledPolicy`] is
+//! meant to be published whole through one atomic pointer (`arc-swap`) and read by every
+//! worker without locks. Policies carry the `epoch` they were compiled for, which
+//! connection tracking stores in each entry (architecture principle 8).
+//!
+//! # ClassBench
+//! [`classbench`] reads ClassBench rule and trace files the way DPDK's `dpdk-test-acl` does,
+//! turns the rules into one port's ingress security-group rules, and measures lookups/s.
+
+pub mod classbench;
+pub mod compiled;
+pub mod linear;
+pub mod synth;
+
+use crate::flow::FlowKey;
+use crate::policy::Direction;
+
+pub use compiled::{CompiledPolicy, PolicyStats};
+pub use linear::LinearPolicy;
+
+/// The lookup API shared by the compiled classifier and its linear oracle.
+pub trait Classifier: Send + Sync {
+    /// The policy epoch this structure was built for.
+    fn epoch(&self) -> u64;
+
+    /// Whether the rules of `port` (index in `Model::ports`) in direction `dir` allow `key`.
+    fn allows(&self, port: usize, dir: Direction, key: &FlowKey) -> bool;
+
+    /// Classify a burst: `out[i] = allows(port, dir, &keys[i])` for every
+    /// `i < min(keys.len(), out.len())`; entries beyond that are left untouched.
+    fn classify_burst(&self, port: usize, dir: Direction, keys: &[FlowKey], out: &mut [bool]) {
+        for (k, o) in keys.iter().zip(out.iter_mut()) {
+            *o = self.allows(port, dir, k);
+        }
+    }
+
+    /// Whether the port's groups are stateful (no group, port security off, or unknown
+    /// port: `true`).
+    fn is_stateful(&self, port: usize) -> bool;
+
+    /// Number of rules of the port's groups in direction `dir` (both ethertypes); 0 when
+    /// port security is off (the groups are not enforced).
+    fn rule_count(&self, port: usize, dir: Direction) -> usize;
+
+    /// The port's `port_security` flag (unknown port: `true`).
+    fn port_security(&self, port: usize) -> bool;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,107 @@
+//! Classifier lookups/s: compiled vs linear, by rule count, for a large remote group, and
+//! per-key vs burst lookups. Inputs are generated (ClassBench-style rules and traces).
+//!
+//! Every measured iteration classifies one burst of 32 keys (Throughput::Elements(32)).
+
+use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
+use sgswitch::classifier::{classbench, synth, Classifier, CompiledPolicy, LinearPolicy};
+use sgswitch::flow::FlowKey;
+use sgswitch::policy::Direction;
+
+const BURST: usize = 32;
+
+/// Classify the next burst of `trace` (cycling) through `c`.
+fn bench_bursts<C: Classifier>(c: &C, port: usize, trace: &[FlowKey]) -> impl FnMut() + '_ {
+    let mut out = [false; BURST];
+    let mut pos = 0usize;
+    move || {
+        if pos + BURST > trace.len() {
+            pos = 0;
+        }
+        c.classify_burst(port, Direction::Ingress, &trace[pos..pos + BURST], &mut out);
+        black_box(&out);
+        pos += BURST;
+    }
+}
+
+fn by_rule_count(cr: &mut Criterion) {
+    let mut g = cr.benchmark_group("classify::rules");
+    g.throughput(Throughput::Elements(BURST as u64));
+    for n in [10usize, 1_000, 10_000] {
+        let (model, trace) = synth::classbench_model(n, 8192, 42);
+        let compiled = CompiledPolicy::compile(&model, 1);
+        let linear = LinearPolicy::new(&model, 1);
+        let mut f = bench_bursts(&compiled, 0, &trace);
+        g.bench_function(BenchmarkId::new("compiled", n), |b| b.iter(&mut f));
+        if n >= 10_000 {
+            g.sample_size(10);
+        }
+        let mut f = bench_bursts(&linear, 0, &trace);
+        g.bench_function(BenchmarkId::new("linear", n), |b| b.iter(&mut f));
+        g.sample_size(100);
+    }
+    g.finish();
+}
+
+fn remote_group(cr: &mut Criterion) {
+    let mut g = cr.benchmark_group("classify::remote_group");
+    g.throughput(Throughput::Elements(BURST as u64));
+    let members = 10_000;
+    let model = synth::remote_group_model(members);
+    let keys = synth::remote_group_keys(members, 8192, 9);
+    let compiled = CompiledPolicy::compile(&model, 1);
+    let linear = LinearPolicy::new(&model, 1);
+    let mut f = bench_bursts(&compiled, 0, &keys);
+    g.bench_function(BenchmarkId::new("compiled", members), |b| b.iter(&mut f));
+    g.sample_size(10);
+    let mut f = bench_bursts(&linear, 0, &keys);
+    g.bench_function(BenchmarkId::new("linear", members), |b| b.iter(&mut f));
+    g.finish();
+}
+
+fn burst_vs_single(cr: &mut Criterion) {
+    let mut g = cr.benchmark_group("classify::burst");
+    g.throughput(Throughput::Elements(BURST as u64));
+    let (model, trace) = synth::classbench_model(10_000, 8192, 42);
+    let compiled = CompiledPolicy::compile(&model, 1);
+    let mut pos = 0usize;
+    g.bench_function("single_10000", |b| {
+        b.iter(|| {
+            if pos + BURST > trace.len() {
+                pos = 0;
+            }
+            let mut n = 0usize;
+            for k in &trace[pos..pos + BURST] {
+                n += usize::from(compiled.allows(0, Direction::Ingress, k));
+            }
+            pos += BURST;
+            black_box(n)
+        })
+    });
+    let mut f = bench_bursts(&compiled, 0, &trace);
+    g.bench_function("burst32_10000", |b| b.iter(&mut f));
+    g.finish();
+}
+
+fn compile(cr: &mut Criterion) {
+    let mut g = cr.benchmark_group("classify::compile");
+    g.sample_size(10);
+    let m = synth::many_ports_model(100, 100, 100, 7);
+    g.bench_function("10k_rules_100_ports", |b| {
+        b.iter(|| CompiledPolicy::compile(black_box(&m), 1))
+    });
+    let (one, _) = synth::classbench_model(10_000, 1, 7);
+    g.bench_function("10k_rules_1_group", |b| {
+        b.iter(|| CompiledPolicy::compile(black_box(&one), 1))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    by_rule_count,
+    remote_group,
+    burst_vs_single,
+    compile
+);
+criterion_main!(benches);

@@ -1,0 +1,568 @@
+//! The compiled classifier against the linear oracle on random policies and packets.
+//!
+//! Policies: nested and overlapping v4/v6 prefixes around a few anchors, port ranges with
+//! the 1 / 65535 boundaries, ICMP type/code, protocol any and odd protocol numbers, remote
+//! groups whose members have fixed IPs and allowed-address-pair CIDRs, address groups,
+//! several (and empty) groups per port, ports without group or port security.
+//! Packets: most are placed on a rule's boundaries (first/last address of a remote range
+//! and its neighbours, port range ends and their neighbours, exact ICMP type/code), the
+//! rest random. Every key is checked with `allows` and through `classify_burst` for every
+//! burst length 1..=64.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use sgswitch::classifier::classbench::SplitMix64;
+use sgswitch::classifier::{Classifier, CompiledPolicy, LinearPolicy};
+use sgswitch::flow::{proto, FlowKey, FAMILY_V4, FAMILY_V6};
+use sgswitch::policy::{
+    AddressGroup, AllowedAddressPair, Direction, EtherType, Model, Network, Port, Remote, Rule,
+    SecurityGroup,
+};
+
+struct Gen {
+    rng: SplitMix64,
+    v4_anchors: Vec<u32>,
+    v6_anchors: Vec<u128>,
+}
+
+impl Gen {
+    fn new(seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        let v4_anchors = (0..4).map(|_| rng.next_u64() as u32).collect();
+        let v6_anchors = (0..4)
+            .map(|_| (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()))
+            .collect();
+        Gen {
+            rng,
+            v4_anchors,
+            v6_anchors,
+        }
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.rng.below(n)
+    }
+
+    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[self.below(v.len() as u64) as usize]
+    }
+
+    fn v4_addr(&mut self) -> u32 {
+        let a = self.pick(&self.v4_anchors.clone());
+        // Flip a few low bits so addresses cluster around the anchor.
+        let bits = self.below(33) as u32;
+        let noise = if bits == 0 {
+            0
+        } else {
+            (self.rng.next_u64() as u32) >> (32 - bits)
+        };
+        a ^ noise
+    }
+
+    fn v6_addr(&mut self) -> u128 {
+        let a = self.pick(&self.v6_anchors.clone());
+        let bits = self.below(129) as u32;
+        let noise = if bits == 0 {
+            0
+        } else {
+            ((u128::from(self.rng.next_u64()) << 64) | u128::from(self.rng.next_u64()))
+                >> (128 - bits)
+        };
+        a ^ noise
+    }
+
+    fn v4_net(&mut self) -> IpNet {
+        let len = match self.below(10) {
+            0 => 0,
+            1 => 32,
+            _ => self.below(33) as u8,
+        };
+        IpNet::V4(
+            Ipv4Net::new(Ipv4Addr::from(self.v4_addr()), len)
+                .unwrap()
+                .trunc(),
+        )
+    }
+
+    fn v6_net(&mut self) -> IpNet {
+        let len = match self.below(10) {
+            0 => 0,
+            1 => 128,
+            _ => self.below(129) as u8,
+        };
+        IpNet::V6(
+            Ipv6Net::new(Ipv6Addr::from(self.v6_addr()), len)
+                .unwrap()
+                .trunc(),
+        )
+    }
+
+    fn net(&mut self, v6: bool) -> IpNet {
+        if v6 {
+            self.v6_net()
+        } else {
+            self.v4_net()
+        }
+    }
+
+    fn port_value(&mut self) -> u16 {
+        match self.below(6) {
+            0 => 1,
+            1 => 65535,
+            2 => 0,
+            _ => self.pick(&[22, 80, 443, 1000, 1024, 8080, 65534, 2]),
+        }
+    }
+
+    fn rule(&mut self, n_groups: usize, n_addr_groups: usize) -> Rule {
+        let direction = if self.below(2) == 0 {
+            Direction::Ingress
+        } else {
+            Direction::Egress
+        };
+        let v6 = self.below(2) == 0;
+        let ethertype = if v6 { EtherType::IPv6 } else { EtherType::IPv4 };
+        let icmp = if v6 { proto::ICMPV6 } else { proto::ICMP };
+        let protocol = match self.below(20) {
+            0..=3 => None,
+            4..=8 => Some(proto::TCP),
+            9..=11 => Some(proto::UDP),
+            12..=14 => Some(icmp),
+            15 => Some(self.pick(&[proto::SCTP, proto::DCCP, proto::UDPLITE])),
+            16 => Some(self.pick(&[proto::GRE, proto::ESP, 0, 255])),
+            // The other family's ICMP number: a plain protocol for this family.
+            17 => Some(if v6 { proto::ICMP } else { proto::ICMPV6 }),
+            _ => Some(self.below(256) as u8),
+        };
+        let (port_range_min, port_range_max) = match protocol {
+            Some(p) if proto::has_ports(p) => match self.below(4) {
+                0 => (None, None),
+                1 => {
+                    let v = self.port_value();
+                    (Some(v), Some(v))
+                }
+                _ => {
+                    let a = self.port_value();
+                    let b = self.port_value();
+                    (Some(a.min(b)), Some(a.max(b)))
+                }
+            },
+            Some(p) if p == icmp => match self.below(3) {
+                0 => (None, None),
+                1 => (Some(self.pick(&[0, 3, 8, 128, 255])), None),
+                _ => (
+                    Some(self.pick(&[0, 3, 8, 128, 255])),
+                    Some(self.pick(&[0, 1, 4, 255])),
+                ),
+            },
+            _ => (None, None),
+        };
+        let remote = match self.below(10) {
+            0..=1 => Remote::Any,
+            2..=5 => Remote::Prefix(self.net(v6)),
+            6..=8 if n_groups > 0 => Remote::Group(format!("g{}", self.below(n_groups as u64))),
+            _ if n_addr_groups > 0 => {
+                Remote::AddressGroup(format!("a{}", self.below(n_addr_groups as u64)))
+            }
+            _ => Remote::Any,
+        };
+        Rule {
+            direction,
+            ethertype,
+            protocol,
+            port_range_min,
+            port_range_max,
+            remote,
+            remote_ip_prefix_raw: None,
+            description: String::new(),
+        }
+    }
+
+    fn model(&mut self) -> Model {
+        let n_groups = 1 + self.below(5) as usize;
+        let n_addr_groups = self.below(3) as usize;
+        let mut security_groups = Vec::new();
+        for g in 0..n_groups {
+            let n_rules = match self.below(5) {
+                0 => 0,
+                _ => self.below(14) as usize,
+            };
+            let rules = (0..n_rules)
+                .map(|_| self.rule(n_groups, n_addr_groups))
+                .collect();
+            security_groups.push(SecurityGroup {
+                name: format!("g{g}"),
+                description: String::new(),
+                stateful: self.below(4) != 0,
+                rules,
+            });
+        }
+        let address_groups = (0..n_addr_groups)
+            .map(|a| {
+                let n = self.below(5) as usize;
+                AddressGroup {
+                    name: format!("a{a}"),
+                    description: String::new(),
+                    addresses: (0..n)
+                        .map(|_| {
+                            let v6 = self.below(2) == 0;
+                            self.net(v6)
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let n_ports = 2 + self.below(8) as usize;
+        let ports = (0..n_ports)
+            .map(|i| {
+                let n_ips = self.below(4);
+                let fixed_ips = (0..n_ips)
+                    .map(|_| {
+                        if self.below(2) == 0 {
+                            IpAddr::V4(Ipv4Addr::from(self.v4_addr()))
+                        } else {
+                            IpAddr::V6(Ipv6Addr::from(self.v6_addr()))
+                        }
+                    })
+                    .collect();
+                let n_aap = self.below(3);
+                let allowed_address_pairs = (0..n_aap)
+                    .map(|_| {
+                        let v6 = self.below(2) == 0;
+                        AllowedAddressPair {
+                            ip_address: self.net(v6),
+                            mac_address: None,
+                        }
+                    })
+                    .collect();
+                let n_sg = self.below(4);
+                let security_groups = (0..n_sg)
+                    .map(|_| format!("g{}", self.below(n_groups as u64)))
+                    .collect();
+                Port {
+                    name: format!("p{i}"),
+                    network: "n".into(),
+                    mac: [2, 0, 0, 0, 0, i as u8],
+                    fixed_ips,
+                    security_groups,
+                    port_security: self.below(10) != 0,
+                    allowed_address_pairs,
+                    backend: None,
+                }
+            })
+            .collect();
+        Model {
+            security_groups,
+            address_groups,
+            ports,
+            networks: vec![Network { name: "n".into() }],
+            ..Model::default()
+        }
+    }
+
+    /// Candidate remote addresses near the boundaries of `net`.
+    fn near(&mut self, net: &IpNet) -> IpAddr {
+        match net {
+            IpNet::V4(n) => {
+                let lo = u32::from(n.network());
+                let hi = u32::from(n.broadcast());
+                let v = match self.below(5) {
+                    0 => lo,
+                    1 => hi,
+                    2 => lo.wrapping_sub(1),
+                    3 => hi.wrapping_add(1),
+                    _ => lo + (self.rng.next_u64() as u32 & (hi - lo)),
+                };
+                IpAddr::V4(Ipv4Addr::from(v))
+            }
+            IpNet::V6(n) => {
+                let lo = u128::from(n.network());
+                let hi = u128::from(n.broadcast());
+                let r = (u128::from(self.rng.next_u64()) << 64) | u128::from(self.rng.next_u64());
+                let v = match self.below(5) {
+                    0 => lo,
+                    1 => hi,
+                    2 => lo.wrapping_sub(1),
+                    3 => hi.wrapping_add(1),
+                    _ => lo + (r & (hi - lo)),
+                };
+                IpAddr::V6(Ipv6Addr::from(v))
+            }
+        }
+    }
+
+    fn key(&mut self, m: &Model, dir: Direction) -> FlowKey {
+        let rules: Vec<&Rule> = m
+            .security_groups
+            .iter()
+            .flat_map(|g| g.rules.iter())
+            .collect();
+        let v6;
+        let mut remote: Option<IpAddr> = None;
+        let mut p: u8;
+        let mut dport: u16;
+        if !rules.is_empty() && self.below(5) != 0 {
+            let r = rules[self.below(rules.len() as u64) as usize];
+            v6 = r.ethertype == EtherType::IPv6;
+            p = r.protocol.unwrap_or_else(|| {
+                self.pick(&[
+                    proto::TCP,
+                    proto::UDP,
+                    proto::GRE,
+                    proto::ICMP,
+                    proto::ICMPV6,
+                ])
+            });
+            if self.below(8) == 0 {
+                p = self.below(256) as u8;
+            }
+            let (lo, hi) = (
+                r.port_range_min.unwrap_or(0),
+                r.port_range_max.unwrap_or(65535),
+            );
+            let is_icmp = (!v6 && p == proto::ICMP) || (v6 && p == proto::ICMPV6);
+            dport = if is_icmp {
+                let t = r.port_range_min.unwrap_or(self.below(256) as u16) as u8;
+                let c = match self.below(3) {
+                    0 => r.port_range_max.unwrap_or(0) as u8,
+                    1 => r.port_range_max.unwrap_or(0).wrapping_add(1) as u8,
+                    _ => self.below(256) as u8,
+                };
+                let t = if self.below(4) == 0 {
+                    t.wrapping_add(1)
+                } else {
+                    t
+                };
+                (u16::from(t) << 8) | u16::from(c)
+            } else {
+                match self.below(6) {
+                    0 => lo,
+                    1 => hi,
+                    2 => lo.wrapping_sub(1),
+                    3 => hi.wrapping_add(1),
+                    _ => self.below(65536) as u16,
+                }
+            };
+            remote = match &r.remote {
+                Remote::Prefix(n) => Some(self.near(n)),
+                Remote::AddressGroup(a) => {
+                    let nets = m
+                        .address_group(a)
+                        .map(|g| g.addresses.clone())
+                        .unwrap_or_default();
+                    if nets.is_empty() {
+                        None
+                    } else {
+                        let n = nets[self.below(nets.len() as u64) as usize];
+                        Some(self.near(&n))
+                    }
+                }
+                Remote::Group(g) => {
+                    let mut nets = Vec::new();
+                    for port in m.ports.iter().filter(|p| p.security_groups.contains(g)) {
+                        nets.extend(port.fixed_ips.iter().map(|ip| IpNet::from(*ip)));
+                        nets.extend(port.allowed_address_pairs.iter().map(|a| a.ip_address));
+                    }
+                    if nets.is_empty() {
+                        None
+                    } else {
+                        let n = nets[self.below(nets.len() as u64) as usize];
+                        Some(self.near(&n))
+                    }
+                }
+                Remote::Any => None,
+            };
+            // A remote of the other family: keep the rule's family.
+            if remote.is_some_and(|a| a.is_ipv6() != v6) {
+                remote = None;
+            }
+        } else {
+            v6 = self.below(2) == 0;
+            p = self.pick(&[
+                proto::TCP,
+                proto::UDP,
+                proto::ICMP,
+                proto::ICMPV6,
+                proto::SCTP,
+                0,
+                47,
+            ]);
+            dport = self.port_value();
+            if self.below(2) == 0 {
+                dport = self.below(65536) as u16;
+            }
+        }
+        let remote = remote.unwrap_or_else(|| {
+            if v6 {
+                IpAddr::V6(Ipv6Addr::from(self.v6_addr()))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(self.v4_addr()))
+            }
+        });
+        let local = if v6 {
+            IpAddr::V6(Ipv6Addr::from(self.v6_addr()))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(self.v4_addr()))
+        };
+        let bytes = |a: IpAddr| match a {
+            IpAddr::V4(a) => FlowKey::map_v4(a.octets()),
+            IpAddr::V6(a) => a.octets(),
+        };
+        let (src, dst) = match dir {
+            Direction::Ingress => (bytes(remote), bytes(local)),
+            Direction::Egress => (bytes(local), bytes(remote)),
+        };
+        FlowKey {
+            src,
+            dst,
+            sport: self.below(65536) as u16,
+            dport,
+            proto: p,
+            family: if v6 { FAMILY_V6 } else { FAMILY_V4 },
+            _pad: [0; 2],
+        }
+    }
+}
+
+fn check_model(seed: u64, keys_per_case: usize) -> (usize, usize) {
+    let mut g = Gen::new(seed);
+    let m = g.model();
+    let compiled = CompiledPolicy::compile(&m, seed);
+    let linear = LinearPolicy::new(&m, seed);
+    let (mut total, mut allowed) = (0, 0);
+    for port in 0..m.ports.len() {
+        assert_eq!(
+            compiled.is_stateful(port),
+            linear.is_stateful(port),
+            "seed {seed} port {port}"
+        );
+        assert_eq!(compiled.port_security(port), linear.port_security(port));
+        for dir in [Direction::Ingress, Direction::Egress] {
+            assert_eq!(compiled.rule_count(port, dir), linear.rule_count(port, dir));
+            let keys: Vec<FlowKey> = (0..keys_per_case).map(|_| g.key(&m, dir)).collect();
+            let expect: Vec<bool> = keys.iter().map(|k| linear.allows(port, dir, k)).collect();
+            for (k, e) in keys.iter().zip(&expect) {
+                assert_eq!(
+                    compiled.allows(port, dir, k),
+                    *e,
+                    "seed {seed} port {port} {dir:?} key {k:?} src {} dst {}\nmodel {m:#?}",
+                    k.src_ip(),
+                    k.dst_ip()
+                );
+            }
+            total += keys.len();
+            allowed += expect.iter().filter(|&&b| b).count();
+            let mut out = vec![false; 64];
+            for burst in 1..=64usize {
+                for (i, chunk) in keys.chunks(burst).enumerate() {
+                    out.iter_mut().for_each(|o| *o = !*o);
+                    compiled.classify_burst(port, dir, chunk, &mut out[..chunk.len()]);
+                    let e = &expect[i * burst..i * burst + chunk.len()];
+                    assert_eq!(
+                        &out[..chunk.len()],
+                        e,
+                        "seed {seed} port {port} {dir:?} burst {burst} chunk {i}"
+                    );
+                }
+            }
+        }
+    }
+    (total, allowed)
+}
+
+#[test]
+fn compiled_matches_linear_on_random_policies() {
+    let (mut total, mut allowed) = (0, 0);
+    for seed in 0..250u64 {
+        let (t, a) = check_model(seed, 96);
+        total += t;
+        allowed += a;
+    }
+    // The packet generator must exercise both outcomes substantially.
+    assert!(allowed * 10 > total, "allowed {allowed} of {total}");
+    assert!(allowed * 10 < total * 9, "allowed {allowed} of {total}");
+}
+
+#[test]
+fn compiled_matches_linear_on_big_policies() {
+    // Fewer, larger models: many rules per group and many members per remote group.
+    for seed in 1000..1010u64 {
+        let mut g = Gen::new(seed);
+        let mut m = g.model();
+        let n_groups = m.security_groups.len();
+        let n_addr = m.address_groups.len();
+        for sg in m.security_groups.iter_mut() {
+            for _ in 0..150 {
+                sg.rules.push(g.rule(n_groups, n_addr));
+            }
+        }
+        for i in 0..300 {
+            let v4 = Ipv4Addr::from(g.v4_addr());
+            m.ports.push(Port {
+                name: format!("member{i}"),
+                network: "n".into(),
+                mac: [2, 1, 0, 0, (i >> 8) as u8, i as u8],
+                fixed_ips: vec![IpAddr::V4(v4), IpAddr::V6(Ipv6Addr::from(g.v6_addr()))],
+                security_groups: vec![format!("g{}", i % n_groups)],
+                port_security: true,
+                allowed_address_pairs: vec![AllowedAddressPair {
+                    ip_address: g.net(i % 2 == 0),
+                    mac_address: None,
+                }],
+                backend: None,
+            });
+        }
+        let compiled = CompiledPolicy::compile(&m, 1);
+        let linear = LinearPolicy::new(&m, 1);
+        for port in 0..4.min(m.ports.len()) {
+            for dir in [Direction::Ingress, Direction::Egress] {
+                let keys: Vec<FlowKey> = (0..2000).map(|_| g.key(&m, dir)).collect();
+                let mut out = vec![false; keys.len()];
+                compiled.classify_burst(port, dir, &keys, &mut out);
+                for (k, o) in keys.iter().zip(&out) {
+                    let e = linear.allows(port, dir, k);
+                    assert_eq!(
+                        compiled.allows(port, dir, k),
+                        e,
+                        "seed {seed} port {port} {k:?}"
+                    );
+                    assert_eq!(*o, e, "burst seed {seed} port {port} {k:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn compile_time_10k_rules_100_ports_is_reported() {
+    use sgswitch::classifier::synth;
+    // 100 groups × 100 rules = 10,000 rules; each of the 100 ports binds two groups, so
+    // nearly every port has its own compiled structure (worst case for sharing).
+    let m = synth::many_ports_model(100, 100, 100, 7);
+    let t = std::time::Instant::now();
+    let c = CompiledPolicy::compile(&m, 1);
+    let spread = t.elapsed();
+    // The same 10,000 rules in one group shared by all 100 ports.
+    let (mut one, _) = synth::classbench_model(10_000, 1, 7);
+    let port = one.ports[0].clone();
+    for i in 1..100 {
+        let mut p = port.clone();
+        p.name = format!("cb{i}");
+        one.ports.push(p);
+    }
+    let t = std::time::Instant::now();
+    let shared = CompiledPolicy::compile(&one, 1);
+    let shared_time = t.elapsed();
+    eprintln!(
+        "compile 10k rules / 100 ports: spread over 100 group sets {:?} ({:?}); one shared group {:?} ({:?})",
+        spread,
+        c.stats(),
+        shared_time,
+        shared.stats()
+    );
+    assert!(c.stats().distinct_group_sets >= 90);
+    assert_eq!(shared.stats().distinct_group_sets, 1);
+    assert!((1..100).all(|p| shared.shares_structure(0, p)));
+    assert_eq!(shared.rule_count(99, Direction::Ingress), 10_000);
+}

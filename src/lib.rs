@@ -2,18 +2,18 @@
 //!
 //! Module layering (a module may use only the ones listed before it):
 //! `wire` → `flow` → `policy` → `classifier` → `conntrack` → `l2` → `port` →
-//! `pipeline` → `runtime` → `control`. See `ARCHITECTURE` in the README.
+//! `pipeline` → `runtime` → `control`. See "Architecture" in the README.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-pub mod wire;
-pub mod flow;
-pub mod policy;
 pub mod classifier;
 pub mod conntrack;
+pub mod control;
+pub mod flow;
 pub mod l2;
 pub mod pipeline;
+pub mod policy;
 pub mod port;
 pub mod runtime;
-pub mod control;
 #[doc(hidden)]
 pub mod testkit;
+pub mod wire;

@@ -1,0 +1,158 @@
+//! Connection-tracking throughput: hits, misses and inserts on tables of 10k, 1M and 4M
+//! entries, one packet at a time (`track`) and in bursts of 256 (`track_burst`).
+//!
+//! Flows are derived from an index (no key array to read, which would add its own cache
+//! misses) and drawn uniformly at random from the whole table, so the large tables are
+//! measured out of cache. Packet metadata for each burst is generated outside the timed
+//! routine.
+//!
+//! Run: `cargo bench --bench conntrack -- --warm-up-time 1 --measurement-time 3`
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use sgswitch::conntrack::{Conntrack, CtConfig, Track};
+use sgswitch::flow::{proto, tcp_flags, FlowKey, PacketMeta, FAMILY_V4};
+
+const BURST: usize = 256;
+const SIZES: [(usize, &str); 3] = [(10_000, "10k"), (1_000_000, "1M"), (4_000_000, "4M")];
+
+/// Flow `i` as a TCP packet to destination port `dport` (client side).
+fn flow(i: u64, dport: u16, flags: u8) -> (u16, PacketMeta) {
+    let m = PacketMeta {
+        key: FlowKey {
+            src: FlowKey::map_v4([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+            dst: FlowKey::map_v4([192, 168, (i >> 24) as u8, (i % 7) as u8]),
+            sport: 1024 + (i % 50_000) as u16,
+            dport,
+            proto: proto::TCP,
+            family: FAMILY_V4,
+            _pad: [0; 2],
+        },
+        tcp_flags: flags,
+        ..PacketMeta::default()
+    };
+    ((i % 64) as u16, m)
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// A table of capacity `n` holding `n - BURST` established connections (room for one
+/// insert burst).
+fn build(n: usize) -> Conntrack {
+    let mut ct = Conntrack::new(CtConfig {
+        capacity: n,
+        ..CtConfig::default()
+    });
+    for i in 0..(n - BURST) as u64 {
+        let (z, m) = flow(i, 443, tcp_flags::ACK);
+        ct.commit(z, &m, 1, 0, 0).expect("prefill");
+    }
+    ct
+}
+
+fn burst(rng: &mut Rng, live: u64, dport: u16) -> Vec<(u16, PacketMeta)> {
+    (0..BURST)
+        .map(|_| flow(rng.next() % live, dport, tcp_flags::ACK | tcp_flags::PSH))
+        .collect()
+}
+
+fn run_burst(ct: &mut Conntrack, pkts: &[(u16, PacketMeta)], out: &mut [Track; BURST]) {
+    let mut refs = [(0u16, &pkts[0].1); BURST];
+    for (r, (z, m)) in refs.iter_mut().zip(pkts) {
+        *r = (*z, m);
+    }
+    ct.track_burst(&refs, 1, out);
+}
+
+fn benches(c: &mut Criterion) {
+    let mut tables: Vec<(usize, &str, Conntrack)> =
+        SIZES.iter().map(|&(n, name)| (n, name, build(n))).collect();
+    for (_, name, ct) in &tables {
+        eprintln!(
+            "conntrack {name}: {} entries, {} MiB",
+            ct.len(),
+            ct.memory_bytes() >> 20
+        );
+    }
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut out = [Track::Invalid; BURST];
+
+    for (case, dport) in [("hit", 443u16), ("miss", 444)] {
+        let mut g = c.benchmark_group(format!("conntrack::{case}"));
+        g.throughput(Throughput::Elements(BURST as u64));
+        for (n, name, ct) in tables.iter_mut() {
+            let live = (*n - BURST) as u64;
+            g.bench_function(BenchmarkId::new("burst256", &name), |b| {
+                b.iter_batched_ref(
+                    || burst(&mut rng, live, dport),
+                    |pkts| {
+                        run_burst(ct, pkts, &mut out);
+                        let ok = if dport == 443 {
+                            matches!(out[BURST - 1], Track::Tracked { .. })
+                        } else {
+                            out[BURST - 1] == Track::New
+                        };
+                        assert!(ok);
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+            g.bench_function(BenchmarkId::new("single", &name), |b| {
+                b.iter_batched_ref(
+                    || burst(&mut rng, live, dport),
+                    |pkts| {
+                        for (z, m) in pkts.iter() {
+                            std::hint::black_box(ct.track(*z, m, 1));
+                        }
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+        g.finish();
+    }
+
+    // Insert: commit a burst of new connections, then remove them again so the table
+    // stays at its size (the figure is the cost of one create + one delete).
+    let mut g = c.benchmark_group("conntrack::insert");
+    g.throughput(Throughput::Elements(BURST as u64));
+    for (n, name, ct) in tables.iter_mut() {
+        let live = (*n - BURST) as u64;
+        g.bench_function(BenchmarkId::new("commit+remove", &name), |b| {
+            b.iter_batched_ref(
+                || burst(&mut rng, live, 445),
+                |pkts| {
+                    let mut hs = [None; BURST];
+                    for (h, (z, m)) in hs.iter_mut().zip(pkts.iter()) {
+                        let mut syn = *m;
+                        syn.tcp_flags = tcp_flags::SYN;
+                        *h = ct.commit(*z, &syn, 1, 0, 1).ok();
+                    }
+                    for h in hs.into_iter().flatten() {
+                        ct.remove(h);
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+    for (_, name, ct) in &tables {
+        let s = ct.stats();
+        eprintln!(
+            "conntrack {name}: full refusals {}, len {}",
+            s.full,
+            ct.len()
+        );
+    }
+}
+
+criterion_group!(conntrack, benches);
+criterion_main!(conntrack);

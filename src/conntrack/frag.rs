@@ -1,0 +1,350 @@
+//! Fragment verdicts: later fragments of an IP datagram share the verdict of its first
+//! fragment (the only one with an L4 header), whatever order they arrive in.
+//!
+//! The pipeline judges a first fragment like any packet and records an opaque `u32`
+//! verdict id for the datagram ([`FragTable::record_first`]). A later fragment looks the
+//! verdict up ([`FragTable::lookup`]); when it arrives before its first fragment the
+//! pipeline parks it here as an opaque `u64` token (an index into its own frame store:
+//! this table never sees bytes, [`FragTable::hold`]) and gets the tokens back when the
+//! first fragment is judged ([`FragTable::take_held`]) or when the datagram times out
+//! ([`FragTable::expire`], the pipeline then drops them `fragment-denied`).
+//!
+//! Key: (zone, family, protocol, source, destination, identification), as IP reassembly
+//! does (RFC 791 §3.2, RFC 8200 §4.5), plus the zone so that ports never share
+//! datagrams.
+//!
+//! # Bounds
+//! * At most `max_datagrams` datagrams are known (verdicts and/or held fragments);
+//!   `record_first` and `hold` on a new datagram fail when the table is full even after
+//!   dropping expired verdict-only datagrams.
+//! * At most `max_pending` fragments are held in total (a fixed pool of tokens linked
+//!   per datagram, FIFO); `hold` fails with [`HoldError::Overflow`] beyond that.
+//! * A datagram lives `timeout` after it was first seen; every later fragment that finds
+//!   its verdict extends it (a datagram still flowing keeps its verdict).
+//!
+//! All memory is allocated in [`FragTable::new`].
+
+use hashbrown::HashMap;
+
+use crate::flow::PacketMeta;
+
+const NIL: u32 = u32::MAX;
+const NS: u64 = 1_000_000_000;
+
+/// Fragment table configuration (from the policy's `max_pending_fragments` and
+/// `fragment_timeout`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FragConfig {
+    /// Maximum number of datagrams tracked at once.
+    pub max_datagrams: usize,
+    /// Maximum number of fragments held (all datagrams together).
+    pub max_pending: usize,
+    /// Seconds a datagram (verdict or held fragments) is kept.
+    pub timeout: u64,
+}
+
+impl Default for FragConfig {
+    fn default() -> Self {
+        FragConfig {
+            max_datagrams: 4096,
+            max_pending: 1024,
+            timeout: 30,
+        }
+    }
+}
+
+/// Identity of one IP datagram in one zone.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct FragKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub id: u32,
+    pub zone: u16,
+    pub proto: u8,
+    pub family: u8,
+}
+
+impl FragKey {
+    /// The datagram key of a fragment (first or later) seen in `zone`.
+    pub fn of(zone: u16, meta: &PacketMeta) -> FragKey {
+        FragKey {
+            src: meta.key.src,
+            dst: meta.key.dst,
+            id: meta.frag.id,
+            zone,
+            proto: meta.key.proto,
+            family: meta.key.family,
+        }
+    }
+}
+
+/// Why [`FragTable::hold`] refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HoldError {
+    /// Too many fragments pending, or too many datagrams known.
+    Overflow,
+    /// The datagram's verdict is already known (use it instead).
+    Decided(u32),
+}
+
+/// Counters (monotonic).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct FragStats {
+    pub recorded: u64,
+    pub hits: u64,
+    pub held: u64,
+    pub overflow: u64,
+    /// Held fragments reported by `expire`.
+    pub expired_held: u64,
+    /// Datagrams that timed out.
+    pub expired: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Datagram {
+    verdict: Option<u32>,
+    expires: u64,
+    head: u32,
+    tail: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    token: u64,
+    next: u32,
+}
+
+/// Bounded per-worker table of fragment verdicts and pending fragments.
+#[derive(Debug)]
+pub struct FragTable {
+    map: HashMap<FragKey, Datagram>,
+    nodes: Box<[Node]>,
+    free_head: u32,
+    held: usize,
+    max_datagrams: usize,
+    timeout_ns: u64,
+    /// No datagram expires before this time (lets `expire` return at once).
+    next_expiry: u64,
+    stats: FragStats,
+}
+
+impl FragTable {
+    /// A table with all its memory allocated.
+    pub fn new(cfg: FragConfig) -> FragTable {
+        let max_pending = cfg.max_pending.min(NIL as usize - 1);
+        let nodes: Box<[Node]> = (0..max_pending)
+            .map(|i| Node {
+                token: 0,
+                next: if i + 1 < max_pending {
+                    i as u32 + 1
+                } else {
+                    NIL
+                },
+            })
+            .collect();
+        FragTable {
+            map: HashMap::with_capacity(cfg.max_datagrams),
+            free_head: if max_pending > 0 { 0 } else { NIL },
+            nodes,
+            held: 0,
+            max_datagrams: cfg.max_datagrams,
+            timeout_ns: cfg.timeout.saturating_mul(NS),
+            next_expiry: u64::MAX,
+            stats: FragStats::default(),
+        }
+    }
+
+    /// Datagrams known.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no datagram is known.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Fragments currently held.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    pub fn stats(&self) -> FragStats {
+        self.stats
+    }
+
+    /// Make room for one more datagram: drop expired verdict-only datagrams (their held
+    /// fragments, if any, stay for `expire` to report). Returns whether there is room.
+    fn room(&mut self, now_ns: u64) -> bool {
+        if self.map.len() < self.max_datagrams {
+            return true;
+        }
+        let before = self.map.len();
+        self.map
+            .retain(|_, d| !(d.expires <= now_ns && d.head == NIL));
+        self.stats.expired += (before - self.map.len()) as u64;
+        self.map.len() < self.max_datagrams
+    }
+
+    /// Record the verdict of a datagram whose first fragment was just judged. Its held
+    /// fragments (if any) stay until [`FragTable::take_held`]. `false` if the table is full
+    /// (later fragments will then be held and time out).
+    pub fn record_first(&mut self, key: FragKey, verdict: u32, now_ns: u64) -> bool {
+        let expires = now_ns.saturating_add(self.timeout_ns);
+        if let Some(d) = self.map.get_mut(&key) {
+            d.verdict = Some(verdict);
+            d.expires = expires;
+        } else {
+            if !self.room(now_ns) {
+                self.stats.overflow += 1;
+                return false;
+            }
+            self.map.insert(
+                key,
+                Datagram {
+                    verdict: Some(verdict),
+                    expires,
+                    head: NIL,
+                    tail: NIL,
+                },
+            );
+        }
+        self.next_expiry = self.next_expiry.min(expires);
+        self.stats.recorded += 1;
+        true
+    }
+
+    /// The verdict of a live datagram (extends its lifetime).
+    pub fn lookup(&mut self, key: &FragKey, now_ns: u64) -> Option<u32> {
+        let timeout = self.timeout_ns;
+        let d = self.map.get_mut(key)?;
+        if d.expires <= now_ns {
+            return None;
+        }
+        let v = d.verdict?;
+        d.expires = now_ns.saturating_add(timeout);
+        self.stats.hits += 1;
+        Some(v)
+    }
+
+    /// Park a later fragment (its `token`) until the datagram's first fragment is judged.
+    pub fn hold(&mut self, key: FragKey, token: u64, now_ns: u64) -> Result<(), HoldError> {
+        if let Some(d) = self.map.get(&key) {
+            if let (Some(v), true) = (d.verdict, d.expires > now_ns) {
+                return Err(HoldError::Decided(v));
+            }
+        }
+        if self.free_head == NIL {
+            self.stats.overflow += 1;
+            return Err(HoldError::Overflow);
+        }
+        if !self.map.contains_key(&key) {
+            if !self.room(now_ns) {
+                self.stats.overflow += 1;
+                return Err(HoldError::Overflow);
+            }
+            let expires = now_ns.saturating_add(self.timeout_ns);
+            self.map.insert(
+                key,
+                Datagram {
+                    verdict: None,
+                    expires,
+                    head: NIL,
+                    tail: NIL,
+                },
+            );
+            self.next_expiry = self.next_expiry.min(expires);
+        }
+        let Some(d) = self.map.get_mut(&key) else {
+            return Err(HoldError::Overflow);
+        };
+        let n = self.free_head;
+        let node = &mut self.nodes[n as usize];
+        self.free_head = node.next;
+        node.token = token;
+        node.next = NIL;
+        if d.tail == NIL {
+            d.head = n;
+        } else {
+            self.nodes[d.tail as usize].next = n;
+        }
+        d.tail = n;
+        self.held += 1;
+        self.stats.held += 1;
+        Ok(())
+    }
+
+    /// Hand the held fragments of `key` to `f` in arrival order and release them; returns
+    /// how many. The datagram's verdict (if any) stays.
+    pub fn take_held(&mut self, key: &FragKey, mut f: impl FnMut(u64)) -> usize {
+        let Some(d) = self.map.get_mut(key) else {
+            return 0;
+        };
+        let head = d.head;
+        d.head = NIL;
+        d.tail = NIL;
+        if d.verdict.is_none() {
+            self.map.remove(key);
+        }
+        release(
+            &mut self.nodes,
+            &mut self.free_head,
+            &mut self.held,
+            head,
+            &mut f,
+        )
+    }
+
+    /// Drop datagrams that timed out; their held fragments go to `f(key, token)` (the
+    /// pipeline drops them `fragment-denied`). Returns the number of fragments reported.
+    /// Cheap when nothing is due.
+    pub fn expire(&mut self, now_ns: u64, mut f: impl FnMut(&FragKey, u64)) -> usize {
+        if now_ns < self.next_expiry {
+            return 0;
+        }
+        let mut reported = 0;
+        let mut next = u64::MAX;
+        let mut dropped = 0u64;
+        let FragTable {
+            map,
+            nodes,
+            free_head,
+            held,
+            ..
+        } = self;
+        map.retain(|k, d| {
+            if d.expires > now_ns {
+                next = next.min(d.expires);
+                return true;
+            }
+            reported += release(nodes, free_head, held, d.head, &mut |t| f(k, t));
+            dropped += 1;
+            false
+        });
+        self.next_expiry = next;
+        self.stats.expired += dropped;
+        self.stats.expired_held += reported as u64;
+        reported
+    }
+}
+
+/// Walk a node list from `head`, report each token and push the node on the free list.
+fn release(
+    nodes: &mut [Node],
+    free_head: &mut u32,
+    held: &mut usize,
+    mut n: u32,
+    f: &mut impl FnMut(u64),
+) -> usize {
+    let mut count = 0;
+    while let Some(node) = nodes.get_mut(n as usize) {
+        let next = node.next;
+        f(node.token);
+        node.next = *free_head;
+        *free_head = n;
+        *held -= 1;
+        count += 1;
+        n = next;
+    }
+    count
+}

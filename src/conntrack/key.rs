@@ -1,0 +1,268 @@
+//! Packet classification for connection tracking and the canonical (orientation-free)
+//! connection key.
+//!
+//! A packet and its reply must land on the same table entry with ONE lookup. We therefore
+//! map every packet to a pseudo 5-tuple (ICMP queries get pseudo ports, see below) and
+//! order its two endpoints: the smaller `(address, port)` pair becomes the `lo` side. The
+//! entry remembers which side sent the first packet (`ORIG_LO`), so a packet is a reply
+//! iff its source side differs from the original one.
+//!
+//! ICMP queries (echo, timestamp, information, address mask; ICMPv6 echo and node
+//! information): the requester's pseudo port is the query identifier, the responder's
+//! pseudo port is the *request* type. A request `A -> B (id, type 8)` becomes
+//! `(A, id) -> (B, 8)`; its reply `B -> A (id, type 0)` becomes `(B, 8) -> (A, id)`, which is
+//! exactly the reverse, so both normalise to the same canonical key. Different query kinds
+//! with the same id (echo vs timestamp) stay distinct.
+
+use crate::flow::{proto, FlowKey, PacketMeta, FAMILY_V4, FAMILY_V6};
+
+use super::tcp::{self, TcpIdx};
+
+/// Canonical connection key: both endpoints in a fixed order plus protocol, family and
+/// zone, packed into five machine words (compare and hash word by word).
+///
+/// Word layout: `[lo_addr[0..8], lo_addr[8..16], hi_addr[0..8], hi_addr[8..16],
+/// lo_port | hi_port << 16 | proto << 32 | family << 40 | zone << 48]`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct CtKey(pub(crate) [u64; 5]);
+
+const _: () = assert!(core::mem::size_of::<CtKey>() == 40);
+
+/// The unpacked parts of a [`CtKey`].
+pub(crate) struct KeyParts {
+    pub lo: [u8; 16],
+    pub hi: [u8; 16],
+    pub lo_port: u16,
+    pub hi_port: u16,
+    pub proto: u8,
+    pub family: u8,
+}
+
+#[inline]
+fn addr_words(a: &[u8; 16]) -> (u64, u64) {
+    let [a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7] = *a;
+    (
+        u64::from_ne_bytes([a0, a1, a2, a3, a4, a5, a6, a7]),
+        u64::from_ne_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
+    )
+}
+
+#[inline]
+fn words_addr(w0: u64, w1: u64) -> [u8; 16] {
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = w0.to_ne_bytes();
+    let [b0, b1, b2, b3, b4, b5, b6, b7] = w1.to_ne_bytes();
+    [
+        a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
+    ]
+}
+
+impl CtKey {
+    /// Build the canonical key of `src:sport -> dst:dport`; returns it and whether the
+    /// source is the `lo` side.
+    #[inline]
+    pub(crate) fn new(
+        zone: u16,
+        family: u8,
+        proto: u8,
+        src: &[u8; 16],
+        sport: u16,
+        dst: &[u8; 16],
+        dport: u16,
+    ) -> (CtKey, bool) {
+        let src_lo = (src, sport) <= (dst, dport);
+        let (lo, lp, hi, hp) = if src_lo {
+            (src, sport, dst, dport)
+        } else {
+            (dst, dport, src, sport)
+        };
+        let (w0, w1) = addr_words(lo);
+        let (w2, w3) = addr_words(hi);
+        let w4 = u64::from(lp)
+            | u64::from(hp) << 16
+            | u64::from(proto) << 32
+            | u64::from(family) << 40
+            | u64::from(zone) << 48;
+        (CtKey([w0, w1, w2, w3, w4]), src_lo)
+    }
+
+    pub(crate) fn parts(&self) -> KeyParts {
+        let w = &self.0;
+        KeyParts {
+            lo: words_addr(w[0], w[1]),
+            hi: words_addr(w[2], w[3]),
+            lo_port: w[4] as u16,
+            hi_port: (w[4] >> 16) as u16,
+            proto: (w[4] >> 32) as u8,
+            family: (w[4] >> 40) as u8,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn zone(&self) -> u16 {
+        (self.0[4] >> 48) as u16
+    }
+}
+
+/// What kind of packet this is for connection tracking.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    /// TCP with this flag class ([`TcpIdx::Bad`] for an invalid flag combination).
+    Tcp(TcpIdx),
+    Udp,
+    /// ICMP/ICMPv6 query; `request` says request (may start a connection) or reply.
+    IcmpQuery {
+        request: bool,
+        code: u8,
+    },
+    /// Any other IP protocol (SCTP, DCCP, UDP-Lite, GRE, ESP, ... keyed by their ports
+    /// when the flow extractor filled them, else by addresses only).
+    Other,
+}
+
+/// A packet reduced to what connection tracking looks at.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Class {
+    /// Looked up in the table under `key`.
+    Conn {
+        key: CtKey,
+        src_lo: bool,
+        kind: Kind,
+    },
+    /// ICMP error: looked up under the key of the quoted packet (`None` when the quote
+    /// is absent or itself cannot be tracked).
+    Error { inner: Option<(CtKey, bool)> },
+    /// Can never be tracked nor start a connection (non-IP, later fragment, ICMP type
+    /// that is neither a query nor an error, ...).
+    Untrackable,
+}
+
+/// For an ICMP query type of `family`: `Some((is_request, request_type))`.
+#[inline]
+fn icmp_query(family: u8, t: u8) -> Option<(bool, u8)> {
+    if family == FAMILY_V4 {
+        match t {
+            8 | 13 | 15 | 17 => Some((true, t)),
+            0 => Some((false, 8)),
+            14 | 16 | 18 => Some((false, t - 1)),
+            _ => None,
+        }
+    } else {
+        match t {
+            128 | 139 => Some((true, t)),
+            129 | 140 => Some((false, t - 1)),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `t` is an ICMP error type of `family` (its payload quotes the offending packet).
+#[inline]
+pub(crate) fn icmp_is_error(family: u8, t: u8) -> bool {
+    if family == FAMILY_V4 {
+        matches!(t, 3 | 4 | 5 | 11 | 12)
+    } else {
+        matches!(t, 1..=4)
+    }
+}
+
+/// Pseudo 5-tuple of a flow key for tracking: `(sport, dport, kind)`; `None` when the key
+/// cannot be tracked (ICMP error or unknown ICMP type, unset family).
+#[inline]
+fn pseudo(k: &FlowKey, tcp_flags: u8) -> Option<(u16, u16, Kind)> {
+    if k.family != FAMILY_V4 && k.family != FAMILY_V6 {
+        return None;
+    }
+    if k.is_icmp() {
+        let (request, req_type) = icmp_query(k.family, k.icmp_type())?;
+        let code = k.icmp_code();
+        return Some(if request {
+            (
+                k.sport,
+                u16::from(req_type),
+                Kind::IcmpQuery { request, code },
+            )
+        } else {
+            (
+                u16::from(req_type),
+                k.sport,
+                Kind::IcmpQuery { request, code },
+            )
+        });
+    }
+    let kind = match k.proto {
+        proto::TCP => Kind::Tcp(tcp::classify_flags(tcp_flags)),
+        proto::UDP => Kind::Udp,
+        _ => Kind::Other,
+    };
+    Some((k.sport, k.dport, kind))
+}
+
+/// Classify a packet of zone `zone`.
+#[inline]
+pub(crate) fn classify(zone: u16, meta: &PacketMeta) -> Class {
+    let k = &meta.key;
+    if meta.frag.is_later_fragment() {
+        return Class::Untrackable;
+    }
+    if k.is_icmp() && icmp_is_error(k.family, k.icmp_type()) {
+        let q = &meta.icmp_inner;
+        // The quoted packet must be of the same family as the error that carries it; a
+        // quoted ICMP error is never tracked. Flags of a quoted TCP segment are unknown:
+        // only the key matters for RELATED.
+        let inner =
+            if q.family == k.family && !(q.is_icmp() && icmp_is_error(q.family, q.icmp_type())) {
+                pseudo(q, 0)
+                    .map(|(sp, dp, _)| CtKey::new(zone, q.family, q.proto, &q.src, sp, &q.dst, dp))
+            } else {
+                None
+            };
+        return Class::Error { inner };
+    }
+    match pseudo(k, meta.tcp_flags) {
+        Some((sp, dp, kind)) => {
+            let (key, src_lo) = CtKey::new(zone, k.family, k.proto, &k.src, sp, &k.dst, dp);
+            Class::Conn { key, src_lo, kind }
+        }
+        None => Class::Untrackable,
+    }
+}
+
+/// Seeded 64-bit hash of a key: two rounds of folded 64x64->128 multiplies (the foldhash /
+/// wyhash construction). The seeds are random per table so remote peers cannot aim
+/// collisions at one bucket.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeyHasher {
+    seeds: [u64; 6],
+}
+
+#[inline(always)]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+impl KeyHasher {
+    pub(crate) fn new(seed: u64) -> KeyHasher {
+        // Expand one seed into six with a splitmix64 sequence (odd, well mixed constants).
+        let mut s = seed;
+        let mut next = || {
+            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        KeyHasher {
+            seeds: [next(), next(), next(), next(), next(), next()],
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn hash(&self, k: &CtKey) -> u64 {
+        let w = &k.0;
+        let s = &self.seeds;
+        let a = fold_mul(w[0] ^ s[0], w[1] ^ s[1]);
+        let b = fold_mul(w[2] ^ s[2], w[3] ^ s[3]);
+        fold_mul(a ^ w[4] ^ s[4], b ^ s[5])
+    }
+}

@@ -1,0 +1,984 @@
+//! Connection tracking: one fixed-capacity table per worker, entries for many zones
+//! (a zone is a port index), TCP/UDP/ICMP state machines, per-state timeouts and the
+//! policy-epoch tag of every connection. It knows no rules: the pipeline asks the
+//! classifier and tells this module the outcome.
+//!
+//! # How the pipeline uses it
+//! ```text
+//! match ct.track(zone, &meta, now_ns) {
+//!     Track::Tracked { handle, epoch, cut, orig, tag, .. }
+//!   | Track::Related { handle, epoch, cut, orig, tag } => {
+//!         // epoch < current: re-judge `orig` in direction `tag`, then
+//!         //   ct.set_epoch(handle, current, denied)
+//!         // cut -> drop `connection-cut`, else accept
+//!     }
+//!     Track::New => {
+//!         // classify `meta.key`; denied -> `egress-denied`/`ingress-denied`, no entry;
+//!         // allowed -> ct.commit(zone, &meta, current, tag, now_ns):
+//!         //   Err(Full) -> `conntrack-full`, Err(Invalid) -> `invalid-state`
+//!     }
+//!     Track::Invalid => { /* drop `invalid-state` */ }
+//! }
+//! ```
+//! [`Conntrack::track_burst`] gives the same answers as calling [`Conntrack::track`] on each
+//! packet in order, with memory prefetched ahead (use it for whole bursts).
+//!
+//! # Design
+//! * **One lookup per packet.** A packet is reduced to a canonical key ([`key`]): both
+//!   endpoints ordered (smaller `(address, port)` first), protocol, family and zone, 40
+//!   bytes. ICMP queries get pseudo ports (requester: the id; responder: the request
+//!   type), so echo request and reply (8/0, 13/14, 15/16, 17/18, ICMPv6 128/129, 139/140)
+//!   share one key. The entry remembers which side was the original sender.
+//! * **Storage.** Entries live in a slab of `capacity` cache-line sized slots (64 bytes,
+//!   asserted), allocated once. An index of 64-byte buckets (8 × 16-bit signature +
+//!   8 × 32-bit slot index) maps keys to slots; each key has two candidate buckets
+//!   (primary and secondary, from one 64-bit hash) and lives in the first with a free
+//!   way. The index has `≥ capacity / 4` buckets (power of two), i.e. at most 50% of
+//!   the ways are used when the slab is full, so the secondary bucket is rarely needed
+//!   (a per-bucket spill counter lets a lookup skip it when nothing spilled) and both
+//!   being full is practically impossible (it is reported as `Full`, never loops).
+//!   Nothing moves after insertion, so a [`Handle`] (slot + generation) stays valid
+//!   until its entry is removed; a stale handle is detected by the generation.
+//! * **Bounded memory, no allocation after [`Conntrack::new`].** The table never grows.
+//!   When it is full, [`Conntrack::commit`] first reclaims expired entries with bounded
+//!   work (the candidate buckets, then a sweep step of [`RECLAIM_BUDGET`] slots) and
+//!   otherwise refuses with [`CommitError::Full`] (counted in [`CtStats::full`]).
+//! * **Expiry.** Every entry has an absolute deadline (`now + timeout of its state`,
+//!   refreshed by each valid packet). An expired entry is treated as absent on lookup
+//!   (and removed right there); [`Conntrack::expire`] sweeps a bounded number of slots per
+//!   call with a rotating cursor so the pipeline can reclaim a little per burst.
+//!   The clock is the caller's (`now_ns`, monotonic nanoseconds; replay uses capture
+//!   time).
+//! * **Policy epochs.** Each entry carries the policy epoch it was last judged under,
+//!   a `cut` flag and an opaque `tag` (the direction it was admitted in). This module
+//!   only stores and reports them; [`Conntrack::set_epoch`] records a re-judgement.
+//!   Packets of a cut connection still update its state and timeout (as OVS's `ct()`
+//!   does before the drop), so a cut entry ages out like any other.
+//! * **Hash.** A seeded folded-multiply hash over the five key words (random seed per
+//!   table, so peers cannot aim collisions at one bucket).
+//!
+//! # Protocol rules
+//! * TCP: see [`tcp`] (Linux `tcp_conntracks` without window tracking). With no entry a
+//!   SYN (no ACK) or a bare ACK (loose pickup, `nf_conntrack_tcp_loose=1`) may start a
+//!   connection; SYN/ACK, FIN, RST, no flags and invalid combinations are `Invalid`.
+//! * UDP: any packet may start one; timeout `udp_timeout` until a reply was seen, then
+//!   `udp_stream_timeout`.
+//! * ICMP/ICMPv6: only query requests (echo, timestamp, information, address mask, node
+//!   information) start one; a reply without its request is `Invalid`. Errors (v4 3, 4, 5,
+//!   11, 12; v6 1-4) whose quoted packet (`meta.icmp_inner`) belongs to a live entry of
+//!   the same zone, either orientation, are `Related` (the entry is not refreshed);
+//!   otherwise `Invalid`. Other ICMP types (router advertisement, ND, MLD, ...) are
+//!   `Invalid` here: the pipeline lets the control types through before conntrack.
+//! * Other protocols: keyed by addresses (and ports when the flow key has them); any
+//!   packet may start one; `other_timeout`.
+//! * Later fragments (offset > 0) carry no L4 header: `track` says `Invalid`; the pipeline
+//!   gives them their first fragment's verdict through [`FragTable`].
+//!
+//! # Thread safety
+//! A `Conntrack` belongs to one worker (`&mut self` everywhere, no interior mutability,
+//! no locks). Workers own disjoint tables (flows are steered to workers by the ports
+//! they arrive on).
+//!
+//! # Rejected options
+//! * `hashbrown::HashMap<Key, Entry>`: fast for hits in cache, but offers no stable slot
+//!   handle (in-place rehash after many deletions moves entries) and no way to prefetch a
+//!   key's group ahead of the probe; at 1M entries every lookup is two dependent cache
+//!   misses that a burst cannot overlap.
+//! * Two entries per connection (one per direction, as Linux): twice the memory and two
+//!   inserts per connection for no gain, since one canonical key needs one lookup.
+//! * A timer wheel for expiry: per-entry links cost memory and per-packet list updates;
+//!   lazy expiry on lookup plus a budgeted sweep bounds the work just as well.
+//! * Cuckoo displacement on insertion: needs unbounded (or retried) work and moves
+//!   entries; with ≤ 50% way occupancy two choices suffice.
+
+mod frag;
+mod key;
+pub mod tcp;
+#[cfg(test)]
+mod tests;
+
+pub use frag::{FragConfig, FragKey, FragStats, FragTable, HoldError};
+pub use tcp::CtState;
+
+use crate::flow::{FlowKey, PacketMeta};
+use key::{Class, CtKey, KeyHasher, Kind};
+use tcp::Step;
+
+/// Slots examined by [`Conntrack::commit`] when the table is full before it gives up.
+pub const RECLAIM_BUDGET: usize = 64;
+
+/// Largest supported capacity (slot indices are `u32`).
+pub const MAX_CAPACITY: usize = 1 << 30;
+
+const NS: u64 = 1_000_000_000;
+
+/// Connection-tracking configuration (the pipeline builds it from the policy's
+/// `ConntrackSettings`; the field names are the same). Timeouts are in seconds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CtConfig {
+    /// Maximum number of entries (clamped to `0..=MAX_CAPACITY`).
+    pub capacity: usize,
+    /// `SYN_SENT`, `SYN_SENT2`, `SYN_RECV`.
+    pub tcp_syn_timeout: u64,
+    /// `ESTABLISHED`.
+    pub tcp_established_timeout: u64,
+    /// `FIN_WAIT`, `CLOSE_WAIT`, `LAST_ACK`, `TIME_WAIT`.
+    pub tcp_fin_timeout: u64,
+    /// `CLOSE` (after a RST).
+    pub tcp_close_timeout: u64,
+    /// UDP before a reply was seen.
+    pub udp_timeout: u64,
+    /// UDP after a reply was seen.
+    pub udp_stream_timeout: u64,
+    /// ICMP queries.
+    pub icmp_timeout: u64,
+    /// Other protocols.
+    pub other_timeout: u64,
+    /// Hash seed; `None` draws a random one (use a fixed seed only in tests).
+    pub seed: Option<u64>,
+}
+
+impl Default for CtConfig {
+    fn default() -> Self {
+        CtConfig {
+            capacity: 262_144,
+            tcp_syn_timeout: 120,
+            tcp_established_timeout: 86_400,
+            tcp_fin_timeout: 120,
+            tcp_close_timeout: 10,
+            udp_timeout: 30,
+            udp_stream_timeout: 120,
+            icmp_timeout: 30,
+            other_timeout: 600,
+            seed: None,
+        }
+    }
+}
+
+/// A reference to one entry, valid until the entry is removed (expiry, reopen,
+/// [`Conntrack::remove`], [`Conntrack::remove_zone`]); stale handles are detected.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub struct Handle {
+    slot: u32,
+    gen: u32,
+}
+
+impl Handle {
+    /// The slot index (for debugging output).
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+}
+
+/// The outcome of [`Conntrack::track`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Track {
+    /// A packet of a live entry, valid in its state; state and timeout were updated.
+    Tracked {
+        handle: Handle,
+        /// The packet goes in the reply direction (opposite to the first packet).
+        reply: bool,
+        /// Policy epoch the connection was last judged under.
+        epoch: u64,
+        /// The connection was cut by a policy change.
+        cut: bool,
+        /// The first packet's key (for re-judgement); ICMP queries as the request.
+        orig: FlowKey,
+        /// The opaque tag given at commit (the direction it was admitted in).
+        tag: u8,
+    },
+    /// An ICMP/ICMPv6 error quoting a packet of a live entry of this zone.
+    Related {
+        handle: Handle,
+        epoch: u64,
+        cut: bool,
+        orig: FlowKey,
+        tag: u8,
+    },
+    /// No entry, and the packet may start a connection: judge it, then `commit`.
+    New,
+    /// No entry and cannot start one, or invalid in the entry's TCP state.
+    Invalid,
+}
+
+/// Why [`Conntrack::commit`] refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CommitError {
+    /// The table is full even after reclaiming expired entries.
+    Full,
+    /// The packet cannot start a connection (the pipeline should not have asked).
+    Invalid,
+}
+
+/// Counters (monotonic).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct CtStats {
+    /// Lookups that found a live entry (`Tracked`, also when the packet was invalid in
+    /// its state).
+    pub hits: u64,
+    /// Lookups that found no live entry.
+    pub misses: u64,
+    /// Entries created.
+    pub inserts: u64,
+    /// Commits refused because the table was full.
+    pub full: u64,
+    /// Entries removed because they expired (on lookup, sweep or reclaim).
+    pub expired: u64,
+    /// `Invalid` outcomes.
+    pub invalid: u64,
+    /// `Related` outcomes.
+    pub related: u64,
+    /// Entries removed explicitly (remove, remove_zone, TCP reopen).
+    pub removed: u64,
+}
+
+/// A copy of one entry, for dumps and explain.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CtEntry {
+    pub handle: Handle,
+    pub zone: u16,
+    /// The first packet's key (ICMP queries as the request).
+    pub orig: FlowKey,
+    pub state: CtState,
+    /// A packet in the reply direction was seen.
+    pub seen_reply: bool,
+    pub epoch: u64,
+    pub cut: bool,
+    pub tag: u8,
+    /// Absolute deadline (ns, caller's clock); the entry is dead from then on.
+    pub expires_ns: u64,
+}
+
+// Entry flag bits.
+const F_ORIG_LO: u8 = 1;
+const F_SEEN_REPLY: u8 = 2;
+const F_CUT: u8 = 4;
+
+/// One connection: exactly one cache line.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Entry {
+    key: CtKey,
+    epoch: u64,
+    expires: u64,
+    gen: u32,
+    /// `CtState as u8`; 0 = free slot.
+    state: u8,
+    flags: u8,
+    tag: u8,
+    /// ICMP code of the first packet (to rebuild `orig`).
+    code: u8,
+}
+
+const _: () = assert!(core::mem::size_of::<Entry>() == 64);
+
+impl Entry {
+    const FREE: Entry = Entry {
+        key: CtKey([0; 5]),
+        epoch: 0,
+        expires: 0,
+        gen: 0,
+        state: 0,
+        flags: 0,
+        tag: 0,
+        code: 0,
+    };
+
+    #[inline]
+    fn live(&self) -> bool {
+        self.state != CtState::Free as u8
+    }
+
+    fn orig(&self) -> FlowKey {
+        let p = self.key.parts();
+        let (src, sport, dst, dport) = if self.flags & F_ORIG_LO != 0 {
+            (p.lo, p.lo_port, p.hi, p.hi_port)
+        } else {
+            (p.hi, p.hi_port, p.lo, p.lo_port)
+        };
+        let dport = if self.state == CtState::Icmp as u8 {
+            (dport << 8) | u16::from(self.code)
+        } else {
+            dport
+        };
+        FlowKey {
+            src,
+            dst,
+            sport,
+            dport,
+            proto: p.proto,
+            family: p.family,
+            _pad: [0; 2],
+        }
+    }
+}
+
+const WAYS: usize = 8;
+
+/// One index bucket: exactly one cache line. `sig[i] == 0` marks a free way.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Bucket {
+    sig: [u16; WAYS],
+    slot: [u32; WAYS],
+    /// Number of keys whose primary bucket is this one but which live in their secondary.
+    spilled: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Bucket>() == 64);
+
+impl Bucket {
+    const EMPTY: Bucket = Bucket {
+        sig: [0; WAYS],
+        slot: [0; WAYS],
+        spilled: 0,
+    };
+
+    /// Bit i set when way i holds signature `sig`.
+    #[inline(always)]
+    fn matches(&self, sig: u16) -> u32 {
+        let mut m = 0u32;
+        for (i, s) in self.sig.iter().enumerate() {
+            m |= u32::from(*s == sig) << i;
+        }
+        m
+    }
+}
+
+/// The result of hashing a packet: everything [`Conntrack::track_probe`] needs. Cheap to
+/// compute; see [`Conntrack::probe`].
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    class: Class,
+    hash: u64,
+}
+
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults, whatever the address; SSE is part of
+    // the x86_64 baseline, so the instruction exists on every x86_64 CPU.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Connection-tracking table of one worker. See the module doc.
+pub struct Conntrack {
+    entries: Box<[Entry]>,
+    buckets: Box<[Bucket]>,
+    /// `buckets.len() - 1` (power of two).
+    mask: usize,
+    /// Stack of free slot indices.
+    free: Vec<u32>,
+    hasher: KeyHasher,
+    /// Timeout per `CtState as u8` (ns); UDP stream separately.
+    timeouts: [u64; 13],
+    udp_stream_ns: u64,
+    cursor: usize,
+    len: usize,
+    stats: CtStats,
+}
+
+impl std::fmt::Debug for Conntrack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conntrack")
+            .field("len", &self.len)
+            .field("capacity", &self.entries.len())
+            .field("buckets", &self.buckets.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x5eed);
+    h.finish()
+}
+
+#[inline(always)]
+fn sig_of(hash: u64) -> u16 {
+    let s = (hash >> 48) as u16;
+    if s == 0 {
+        1
+    } else {
+        s
+    }
+}
+
+impl Conntrack {
+    /// A table for `cfg.capacity` entries; all memory is allocated here.
+    pub fn new(cfg: CtConfig) -> Conntrack {
+        let capacity = cfg.capacity.min(MAX_CAPACITY);
+        let nbuckets = capacity.div_ceil(4).next_power_of_two().max(2);
+        let s = |secs: u64| secs.saturating_mul(NS);
+        let mut timeouts = [0u64; 13];
+        for st in [
+            CtState::TcpSynSent,
+            CtState::TcpSynSent2,
+            CtState::TcpSynRecv,
+        ] {
+            timeouts[st as usize] = s(cfg.tcp_syn_timeout);
+        }
+        timeouts[CtState::TcpEstablished as usize] = s(cfg.tcp_established_timeout);
+        for st in [
+            CtState::TcpFinWait,
+            CtState::TcpCloseWait,
+            CtState::TcpLastAck,
+            CtState::TcpTimeWait,
+        ] {
+            timeouts[st as usize] = s(cfg.tcp_fin_timeout);
+        }
+        timeouts[CtState::TcpClose as usize] = s(cfg.tcp_close_timeout);
+        timeouts[CtState::Udp as usize] = s(cfg.udp_timeout);
+        timeouts[CtState::Icmp as usize] = s(cfg.icmp_timeout);
+        timeouts[CtState::Other as usize] = s(cfg.other_timeout);
+        // Free stack popped from the end: hand out low slots first (denser sweeps).
+        let free: Vec<u32> = (0..capacity as u32).rev().collect();
+        Conntrack {
+            entries: vec![Entry::FREE; capacity].into_boxed_slice(),
+            buckets: vec![Bucket::EMPTY; nbuckets].into_boxed_slice(),
+            mask: nbuckets - 1,
+            free,
+            hasher: KeyHasher::new(cfg.seed.unwrap_or_else(random_seed)),
+            timeouts,
+            udp_stream_ns: s(cfg.udp_stream_timeout),
+            cursor: 0,
+            len: 0,
+            stats: CtStats::default(),
+        }
+    }
+
+    /// Number of entries in the table (including expired ones not yet swept).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the table holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Maximum number of entries.
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> CtStats {
+        self.stats
+    }
+
+    /// Bytes of memory held by the table (slab, index, free stack).
+    pub fn memory_bytes(&self) -> usize {
+        self.entries.len() * core::mem::size_of::<Entry>()
+            + self.buckets.len() * core::mem::size_of::<Bucket>()
+            + self.free.capacity() * 4
+    }
+
+    #[inline(always)]
+    fn primary(&self, hash: u64) -> usize {
+        hash as usize & self.mask
+    }
+
+    #[inline(always)]
+    fn secondary(&self, hash: u64) -> usize {
+        let p = self.primary(hash);
+        let s = (hash >> 24) as usize & self.mask;
+        if s == p {
+            p ^ 1
+        } else {
+            s
+        }
+    }
+
+    #[inline(always)]
+    fn find_in(&self, b: usize, key: &CtKey, sig: u16) -> Option<u32> {
+        let bucket = &self.buckets[b];
+        let mut m = bucket.matches(sig);
+        while m != 0 {
+            let way = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let slot = bucket.slot[way];
+            if let Some(e) = self.entries.get(slot as usize) {
+                if e.key == *key {
+                    return Some(slot);
+                }
+            }
+        }
+        None
+    }
+
+    /// Slot of `key`, live or expired.
+    #[inline]
+    fn find(&self, key: &CtKey, hash: u64) -> Option<u32> {
+        let sig = sig_of(hash);
+        let p = self.primary(hash);
+        if let Some(s) = self.find_in(p, key, sig) {
+            return Some(s);
+        }
+        if self.buckets[p].spilled == 0 {
+            return None;
+        }
+        self.find_in(self.secondary(hash), key, sig)
+    }
+
+    /// Unlink slot `slot` (must be live) from the index and free it.
+    fn remove_slot(&mut self, slot: u32) {
+        let Some(e) = self.entries.get(slot as usize) else {
+            return;
+        };
+        if !e.live() {
+            return;
+        }
+        let hash = self.hasher.hash(&e.key);
+        let sig = sig_of(hash);
+        let p = self.primary(hash);
+        let mut done = false;
+        for (b, spill) in [(p, false), (self.secondary(hash), true)] {
+            let bucket = &mut self.buckets[b];
+            for w in 0..WAYS {
+                if bucket.sig[w] == sig && bucket.slot[w] == slot {
+                    bucket.sig[w] = 0;
+                    done = true;
+                    break;
+                }
+            }
+            if done {
+                if spill {
+                    let pb = &mut self.buckets[p];
+                    pb.spilled = pb.spilled.saturating_sub(1);
+                }
+                break;
+            }
+        }
+        debug_assert!(done, "live entry missing from the index");
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            e.state = CtState::Free as u8;
+        }
+        self.free.push(slot);
+        self.len -= 1;
+    }
+
+    /// Index a new entry; `None` when no slot or no way is free.
+    fn insert(&mut self, key: CtKey, hash: u64) -> Option<u32> {
+        let slot = *self.free.last()?;
+        let sig = sig_of(hash);
+        let p = self.primary(hash);
+        let s = self.secondary(hash);
+        let (b, way) = if let Some(w) = self.buckets[p].sig.iter().position(|&x| x == 0) {
+            (p, w)
+        } else if let Some(w) = self.buckets[s].sig.iter().position(|&x| x == 0) {
+            self.buckets[p].spilled += 1;
+            (s, w)
+        } else {
+            return None;
+        };
+        self.free.pop();
+        let bucket = &mut self.buckets[b];
+        bucket.sig[way] = sig;
+        bucket.slot[way] = slot;
+        let e = &mut self.entries[slot as usize];
+        e.key = key;
+        e.gen = e.gen.wrapping_add(1);
+        self.len += 1;
+        Some(slot)
+    }
+
+    /// Remove the expired entries among the two candidate buckets of `hash`.
+    fn reclaim_buckets(&mut self, hash: u64, now_ns: u64) {
+        for b in [self.primary(hash), self.secondary(hash)] {
+            for w in 0..WAYS {
+                let bucket = &self.buckets[b];
+                if bucket.sig[w] == 0 {
+                    continue;
+                }
+                let slot = bucket.slot[w];
+                if self
+                    .entries
+                    .get(slot as usize)
+                    .is_some_and(|e| e.live() && e.expires <= now_ns)
+                {
+                    self.remove_slot(slot);
+                    self.stats.expired += 1;
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn handle_of(&self, slot: u32) -> Handle {
+        let gen = self.entries.get(slot as usize).map_or(0, |e| e.gen);
+        Handle { slot, gen }
+    }
+
+    #[inline]
+    fn entry(&self, h: Handle) -> Option<&Entry> {
+        self.entries
+            .get(h.slot as usize)
+            .filter(|e| e.live() && e.gen == h.gen)
+    }
+
+    /// Hash a packet and prefetch its primary index bucket. Pure: the table is not
+    /// changed, so probes may be computed for a whole burst ahead of `track_probe`.
+    #[inline]
+    pub fn probe(&self, zone: u16, meta: &PacketMeta) -> Probe {
+        let class = key::classify(zone, meta);
+        let hash = match &class {
+            Class::Conn { key, .. }
+            | Class::Error {
+                inner: Some((key, _)),
+            } => self.hasher.hash(key),
+            _ => 0,
+        };
+        let p = Probe { class, hash };
+        prefetch(&self.buckets[self.primary(hash)]);
+        p
+    }
+
+    /// Prefetch the entries whose signature matches in the probe's primary bucket (second
+    /// prefetch stage of a burst; a pure hint).
+    #[inline]
+    pub fn prefetch_entry(&self, probe: &Probe) {
+        let bucket = &self.buckets[self.primary(probe.hash)];
+        let mut m = bucket.matches(sig_of(probe.hash));
+        while m != 0 {
+            let way = m.trailing_zeros() as usize;
+            m &= m - 1;
+            if let Some(e) = self.entries.get(bucket.slot[way] as usize) {
+                prefetch(e);
+            }
+        }
+    }
+
+    /// Track one packet of zone `zone` at time `now_ns`. See [`Track`].
+    #[inline]
+    pub fn track(&mut self, zone: u16, meta: &PacketMeta, now_ns: u64) -> Track {
+        let p = self.probe(zone, meta);
+        self.track_probe(&p, now_ns)
+    }
+
+    /// Track a packet from its [`Probe`] (which must come from this table).
+    pub fn track_probe(&mut self, probe: &Probe, now_ns: u64) -> Track {
+        match probe.class {
+            Class::Untrackable | Class::Error { inner: None } => {
+                self.stats.invalid += 1;
+                Track::Invalid
+            }
+            Class::Error {
+                inner: Some((key, _)),
+            } => match self.lookup_live(&key, probe.hash, now_ns) {
+                Some(slot) => {
+                    self.stats.hits += 1;
+                    self.stats.related += 1;
+                    let e = &self.entries[slot as usize];
+                    Track::Related {
+                        handle: Handle { slot, gen: e.gen },
+                        epoch: e.epoch,
+                        cut: e.flags & F_CUT != 0,
+                        orig: e.orig(),
+                        tag: e.tag,
+                    }
+                }
+                None => {
+                    self.stats.misses += 1;
+                    self.stats.invalid += 1;
+                    Track::Invalid
+                }
+            },
+            Class::Conn { key, src_lo, kind } => {
+                let Some(slot) = self.lookup_live(&key, probe.hash, now_ns) else {
+                    self.stats.misses += 1;
+                    return self.miss(kind);
+                };
+                self.stats.hits += 1;
+                self.update(slot, src_lo, kind, now_ns)
+            }
+        }
+    }
+
+    /// Live slot of `key`; an expired entry found on the way is removed.
+    #[inline]
+    fn lookup_live(&mut self, key: &CtKey, hash: u64, now_ns: u64) -> Option<u32> {
+        let slot = self.find(key, hash)?;
+        if self.entries[slot as usize].expires <= now_ns {
+            self.remove_slot(slot);
+            self.stats.expired += 1;
+            return None;
+        }
+        Some(slot)
+    }
+
+    #[inline]
+    fn miss(&mut self, kind: Kind) -> Track {
+        if can_start(kind).is_some() {
+            Track::New
+        } else {
+            self.stats.invalid += 1;
+            Track::Invalid
+        }
+    }
+
+    #[inline]
+    fn update(&mut self, slot: u32, src_lo: bool, kind: Kind, now_ns: u64) -> Track {
+        let udp_stream_ns = self.udp_stream_ns;
+        let e = &mut self.entries[slot as usize];
+        let reply = src_lo != (e.flags & F_ORIG_LO != 0);
+        let state = CtState::from_u8(e.state);
+        // A packet of another protocol class on the same key cannot happen (the protocol
+        // is part of the key); ICMP and "other" need no state machine.
+        match kind {
+            Kind::Tcp(idx) => match tcp::step(state, reply, idx) {
+                Step::To(next) => {
+                    e.state = next as u8;
+                    e.expires = now_ns.saturating_add(self.timeouts[next as usize]);
+                }
+                Step::Keep => {}
+                Step::Invalid => {
+                    self.stats.invalid += 1;
+                    return Track::Invalid;
+                }
+                Step::Reopen => {
+                    self.remove_slot(slot);
+                    self.stats.removed += 1;
+                    return Track::New;
+                }
+            },
+            Kind::Udp => {
+                let t = if reply || e.flags & F_SEEN_REPLY != 0 {
+                    udp_stream_ns
+                } else {
+                    self.timeouts[CtState::Udp as usize]
+                };
+                e.expires = now_ns.saturating_add(t);
+            }
+            Kind::IcmpQuery { request, .. } => {
+                // The key makes a request in the reply orientation impossible except when
+                // id == request type; a reply in the original orientation likewise.
+                if request == reply {
+                    self.stats.invalid += 1;
+                    return Track::Invalid;
+                }
+                e.expires = now_ns.saturating_add(self.timeouts[state as usize]);
+            }
+            Kind::Other => {
+                e.expires = now_ns.saturating_add(self.timeouts[state as usize]);
+            }
+        }
+        if reply {
+            e.flags |= F_SEEN_REPLY;
+        }
+        Track::Tracked {
+            handle: Handle { slot, gen: e.gen },
+            reply,
+            epoch: e.epoch,
+            cut: e.flags & F_CUT != 0,
+            orig: e.orig(),
+            tag: e.tag,
+        }
+    }
+
+    /// [`Conntrack::track`] for a burst: `out[i]` is the outcome of `pkts[i]` (zone, meta),
+    /// exactly as if `track` were called on each in order; only memory is fetched ahead.
+    /// Processes `min(pkts.len(), out.len())` packets.
+    pub fn track_burst(&mut self, pkts: &[(u16, &PacketMeta)], now_ns: u64, out: &mut [Track]) {
+        const STRIDE: usize = 16;
+        let n = pkts.len().min(out.len());
+        let mut probes = [Probe {
+            class: Class::Untrackable,
+            hash: 0,
+        }; STRIDE];
+        let mut base = 0;
+        while base < n {
+            let m = (n - base).min(STRIDE);
+            for (p, (zone, meta)) in probes.iter_mut().zip(&pkts[base..base + m]) {
+                *p = self.probe(*zone, meta);
+            }
+            for p in &probes[..m] {
+                self.prefetch_entry(p);
+            }
+            for (o, p) in out[base..base + m].iter_mut().zip(&probes[..m]) {
+                *o = self.track_probe(p, now_ns);
+            }
+            base += m;
+        }
+    }
+
+    /// Create the entry for the first packet of a connection that the pipeline allowed,
+    /// judged under policy `epoch`, admitted in direction `tag` (opaque here). If a live
+    /// entry for it already exists (e.g. two first packets in one burst), returns that
+    /// entry's handle unchanged.
+    pub fn commit(
+        &mut self,
+        zone: u16,
+        meta: &PacketMeta,
+        epoch: u64,
+        tag: u8,
+        now_ns: u64,
+    ) -> Result<Handle, CommitError> {
+        let Class::Conn { key, src_lo, kind } = key::classify(zone, meta) else {
+            return Err(CommitError::Invalid);
+        };
+        let Some(state) = can_start(kind) else {
+            return Err(CommitError::Invalid);
+        };
+        let hash = self.hasher.hash(&key);
+        if let Some(slot) = self.lookup_live(&key, hash, now_ns) {
+            return Ok(self.handle_of(slot));
+        }
+        let slot = match self.insert(key, hash) {
+            Some(s) => s,
+            None => {
+                self.reclaim_buckets(hash, now_ns);
+                if self.free.is_empty() {
+                    self.expire(now_ns, RECLAIM_BUDGET);
+                }
+                match self.insert(key, hash) {
+                    Some(s) => s,
+                    None => {
+                        self.stats.full += 1;
+                        return Err(CommitError::Full);
+                    }
+                }
+            }
+        };
+        let timeout = self.timeouts[state as usize];
+        let e = &mut self.entries[slot as usize];
+        e.epoch = epoch;
+        e.expires = now_ns.saturating_add(timeout);
+        e.state = state as u8;
+        e.flags = if src_lo { F_ORIG_LO } else { 0 };
+        e.tag = tag;
+        e.code = match kind {
+            Kind::IcmpQuery { code, .. } => code,
+            _ => 0,
+        };
+        self.stats.inserts += 1;
+        Ok(Handle { slot, gen: e.gen })
+    }
+
+    /// Record a re-judgement: the entry is now judged under `epoch`, cut or not.
+    /// Returns `false` for a stale handle.
+    pub fn set_epoch(&mut self, handle: Handle, epoch: u64, cut: bool) -> bool {
+        match self.entries.get_mut(handle.slot as usize) {
+            Some(e) if e.live() && e.gen == handle.gen => {
+                e.epoch = epoch;
+                if cut {
+                    e.flags |= F_CUT;
+                } else {
+                    e.flags &= !F_CUT;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A copy of the entry behind `handle` (expired or not), `None` if stale.
+    pub fn get(&self, handle: Handle) -> Option<CtEntry> {
+        self.entry(handle).map(|e| view(handle, e))
+    }
+
+    /// Remove the entry behind `handle`; `false` if stale.
+    pub fn remove(&mut self, handle: Handle) -> bool {
+        if self.entry(handle).is_none() {
+            return false;
+        }
+        self.remove_slot(handle.slot);
+        self.stats.removed += 1;
+        true
+    }
+
+    /// Sweep up to `budget` slots from a rotating cursor, removing expired entries;
+    /// returns how many were removed. Call with a small budget once per burst.
+    pub fn expire(&mut self, now_ns: u64, budget: usize) -> usize {
+        let cap = self.entries.len();
+        if cap == 0 || self.len == 0 {
+            return 0;
+        }
+        let mut removed = 0;
+        for _ in 0..budget.min(cap) {
+            let slot = self.cursor;
+            self.cursor = if slot + 1 == cap { 0 } else { slot + 1 };
+            let e = &self.entries[slot];
+            if e.live() && e.expires <= now_ns {
+                self.remove_slot(slot as u32);
+                removed += 1;
+            }
+        }
+        self.stats.expired += removed as u64;
+        removed
+    }
+
+    /// Remove every entry of `zone` (port deleted); returns how many. O(capacity).
+    pub fn remove_zone(&mut self, zone: u16) -> usize {
+        let mut n = 0;
+        for slot in 0..self.entries.len() {
+            let e = &self.entries[slot];
+            if e.live() && e.key.zone() == zone {
+                self.remove_slot(slot as u32);
+                n += 1;
+            }
+        }
+        self.stats.removed += n as u64;
+        n
+    }
+
+    /// Remove every entry.
+    pub fn clear(&mut self) {
+        for slot in 0..self.entries.len() {
+            if self.entries[slot].live() {
+                self.remove_slot(slot as u32);
+                self.stats.removed += 1;
+            }
+        }
+    }
+
+    /// Every entry in the table (including expired ones not yet swept: compare
+    /// `expires_ns` with your clock), in slot order. For dumps and explain; O(capacity).
+    pub fn iter(&self) -> impl Iterator<Item = CtEntry> + '_ {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.live())
+            .map(|(i, e)| {
+                view(
+                    Handle {
+                        slot: i as u32,
+                        gen: e.gen,
+                    },
+                    e,
+                )
+            })
+    }
+}
+
+fn view(handle: Handle, e: &Entry) -> CtEntry {
+    CtEntry {
+        handle,
+        zone: e.key.zone(),
+        orig: e.orig(),
+        state: CtState::from_u8(e.state),
+        seen_reply: e.flags & F_SEEN_REPLY != 0,
+        epoch: e.epoch,
+        cut: e.flags & F_CUT != 0,
+        tag: e.tag,
+        expires_ns: e.expires,
+    }
+}
+
+/// The first state of a connection started by a packet of this kind, if it may start one.
+#[inline]
+fn can_start(kind: Kind) -> Option<CtState> {
+    match kind {
+        Kind::Tcp(idx) => tcp::initial(idx),
+        Kind::Udp => Some(CtState::Udp),
+        Kind::IcmpQuery { request: true, .. } => Some(CtState::Icmp),
+        Kind::IcmpQuery { request: false, .. } => None,
+        Kind::Other => Some(CtState::Other),
+    }
+}

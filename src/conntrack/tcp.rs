@@ -1,0 +1,197 @@
+//! The TCP state machine: Linux `nf_conntrack_proto_tcp.c` (`tcp_conntracks`,
+//! `tcp_valid_flags`) without window tracking, tightened where the lead's spec asks.
+//!
+//! States follow Linux, which approximates both endpoints with ONE state:
+//! `SynSent` (SYN seen), `SynSent2` (simultaneous open: SYN seen both ways), `SynRecv`
+//! (SYN/ACK seen), `Established`, `FinWait` (a FIN seen), `CloseWait` (FIN acknowledged),
+//! `LastAck` (FIN both ways), `TimeWait`, `Close` (after RST).
+//!
+//! Differences from Linux (no sequence numbers here, so Linux's "ignore and let the window
+//! check decide" cases become a decision):
+//! * a SYN in the original direction on an established or closing connection is invalid
+//!   (Linux: ignored); a retransmitted SYN in `SynSent`/`SynRecv` is valid, no change;
+//! * a SYN/ACK in the original direction is valid only after a simultaneous open
+//!   (`SynSent2 -> SynRecv`); in the reply direction a retransmitted SYN/ACK in
+//!   `SynRecv`/`Established` is valid, no change; anywhere else invalid;
+//! * a reply ACK in `SynSent`/`SynSent2` (no SYN/ACK yet) is invalid (Linux: ignored);
+//! * a SYN (either direction where Linux reopens) in `TimeWait`, or an original SYN in
+//!   `Close`, REOPENS: the old entry is removed and the packet is treated as the first
+//!   packet of a new connection (judged by the rules again, admitted in its own
+//!   direction);
+//! * RST is accepted in every state (Linux checks its sequence number).
+
+/// Connection-tracking state of an entry (also used in dumps).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[repr(u8)]
+pub enum CtState {
+    /// Slot not in use (never reported by the public API).
+    Free = 0,
+    TcpSynSent,
+    TcpSynSent2,
+    TcpSynRecv,
+    TcpEstablished,
+    TcpFinWait,
+    TcpCloseWait,
+    TcpLastAck,
+    TcpTimeWait,
+    TcpClose,
+    /// UDP; [`super::CtEntry::seen_reply`] says unreplied or stream.
+    Udp,
+    /// ICMP/ICMPv6 query (echo, timestamp, ...).
+    Icmp,
+    /// Any other protocol.
+    Other,
+}
+
+impl CtState {
+    /// Stable lower-case name (conntrack(8) style).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CtState::Free => "free",
+            CtState::TcpSynSent => "SYN_SENT",
+            CtState::TcpSynSent2 => "SYN_SENT2",
+            CtState::TcpSynRecv => "SYN_RECV",
+            CtState::TcpEstablished => "ESTABLISHED",
+            CtState::TcpFinWait => "FIN_WAIT",
+            CtState::TcpCloseWait => "CLOSE_WAIT",
+            CtState::TcpLastAck => "LAST_ACK",
+            CtState::TcpTimeWait => "TIME_WAIT",
+            CtState::TcpClose => "CLOSE",
+            CtState::Udp => "udp",
+            CtState::Icmp => "icmp",
+            CtState::Other => "other",
+        }
+    }
+
+    pub(crate) const fn from_u8(v: u8) -> CtState {
+        match v {
+            1 => CtState::TcpSynSent,
+            2 => CtState::TcpSynSent2,
+            3 => CtState::TcpSynRecv,
+            4 => CtState::TcpEstablished,
+            5 => CtState::TcpFinWait,
+            6 => CtState::TcpCloseWait,
+            7 => CtState::TcpLastAck,
+            8 => CtState::TcpTimeWait,
+            9 => CtState::TcpClose,
+            10 => CtState::Udp,
+            11 => CtState::Icmp,
+            12 => CtState::Other,
+            _ => CtState::Free,
+        }
+    }
+
+    /// Whether this is a TCP state.
+    pub const fn is_tcp(self) -> bool {
+        (self as u8) >= 1 && (self as u8) <= 9
+    }
+}
+
+impl std::fmt::Display for CtState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The flag class of a segment (Linux `get_conntrack_index`), or `Bad` for a combination
+/// `tcp_valid_flags` rejects (no flags, FIN without ACK, SYN+FIN, SYN+RST, ...).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum TcpIdx {
+    Syn = 0,
+    SynAck = 1,
+    Fin = 2,
+    Ack = 3,
+    Rst = 4,
+    Bad = 5,
+}
+
+/// Classify a TCP flags byte. PSH, ECE and CWR are ignored; URG is allowed with SYN, ACK
+/// and FIN|ACK only (Linux `tcp_valid_flags`).
+#[inline]
+pub(crate) fn classify_flags(flags: u8) -> TcpIdx {
+    use crate::flow::tcp_flags::{ACK, FIN, RST, SYN, URG};
+    match flags & (FIN | SYN | RST | ACK | URG) {
+        f if f == SYN || f == SYN | URG => TcpIdx::Syn,
+        f if f == SYN | ACK => TcpIdx::SynAck,
+        f if f == RST || f == RST | ACK => TcpIdx::Rst,
+        f if f == FIN | ACK || f == FIN | ACK | URG => TcpIdx::Fin,
+        f if f == ACK || f == ACK | URG => TcpIdx::Ack,
+        _ => TcpIdx::Bad,
+    }
+}
+
+/// Result of one transition.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Step {
+    /// Valid; the connection moves to this state (may be the same) and its timeout is
+    /// refreshed.
+    To(CtState),
+    /// Valid (a retransmission); state and timeout unchanged.
+    Keep,
+    /// Invalid in this state; nothing changes.
+    Invalid,
+    /// The old connection is over; drop the entry and treat the packet as new.
+    Reopen,
+}
+
+/// The first state of a connection started by a segment of class `idx`, if it can start
+/// one (SYN, or a bare ACK picked up loosely).
+#[inline]
+pub(crate) fn initial(idx: TcpIdx) -> Option<CtState> {
+    match idx {
+        TcpIdx::Syn => Some(CtState::TcpSynSent),
+        TcpIdx::Ack => Some(CtState::TcpEstablished),
+        _ => None,
+    }
+}
+
+/// The transition for a segment of class `idx` in direction `reply` on state `s`.
+pub(crate) fn step(s: CtState, reply: bool, idx: TcpIdx) -> Step {
+    use CtState::*;
+    use Step::{Invalid, Keep, Reopen, To};
+    match (idx, reply) {
+        (TcpIdx::Bad, _) => Invalid,
+        (TcpIdx::Rst, _) => To(TcpClose),
+        (TcpIdx::Syn, false) => match s {
+            TcpSynSent | TcpSynSent2 | TcpSynRecv => Keep,
+            TcpTimeWait | TcpClose => Reopen,
+            _ => Invalid,
+        },
+        (TcpIdx::Syn, true) => match s {
+            TcpSynSent | TcpSynSent2 => To(TcpSynSent2),
+            TcpTimeWait => Reopen,
+            _ => Invalid,
+        },
+        (TcpIdx::SynAck, false) => match s {
+            TcpSynSent2 => To(TcpSynRecv),
+            _ => Invalid,
+        },
+        (TcpIdx::SynAck, true) => match s {
+            TcpSynSent | TcpSynSent2 => To(TcpSynRecv),
+            TcpSynRecv | TcpEstablished => Keep,
+            _ => Invalid,
+        },
+        (TcpIdx::Fin, _) => match s {
+            TcpSynRecv | TcpEstablished => To(TcpFinWait),
+            TcpFinWait | TcpCloseWait | TcpLastAck => To(TcpLastAck),
+            TcpTimeWait => To(TcpTimeWait),
+            TcpClose => To(TcpClose),
+            _ => Invalid,
+        },
+        (TcpIdx::Ack, false) => match s {
+            TcpSynRecv | TcpEstablished => To(TcpEstablished),
+            TcpFinWait | TcpCloseWait => To(TcpCloseWait),
+            TcpLastAck | TcpTimeWait => To(TcpTimeWait),
+            TcpClose => To(TcpClose),
+            _ => Invalid,
+        },
+        (TcpIdx::Ack, true) => match s {
+            TcpSynRecv => To(TcpSynRecv),
+            TcpEstablished => To(TcpEstablished),
+            TcpFinWait | TcpCloseWait => To(TcpCloseWait),
+            TcpLastAck | TcpTimeWait => To(TcpTimeWait),
+            TcpClose => To(TcpClose),
+            _ => Invalid,
+        },
+    }
+}

@@ -303,7 +303,18 @@ impl PipelineConfig {
     pub fn from_model(model: &Model) -> PipelineConfig {
         let c = &model.conntrack;
         PipelineConfig {
-            conntrack: CtConfig::from_settings(c),
+            conntrack: CtConfig {
+                capacity: c.capacity,
+                tcp_syn_timeout: c.tcp_syn_timeout,
+                tcp_established_timeout: c.tcp_established_timeout,
+                tcp_fin_timeout: c.tcp_fin_timeout,
+                tcp_close_timeout: c.tcp_close_timeout,
+                udp_timeout: c.udp_timeout,
+                udp_stream_timeout: c.udp_stream_timeout,
+                icmp_timeout: c.icmp_timeout,
+                other_timeout: c.other_timeout,
+                seed: None,
+            },
             max_pending_fragments: c.max_pending_fragments.max(1),
             max_fragmented_datagrams: (c.max_pending_fragments * 4).max(64),
             fragment_timeout_ns: c.fragment_timeout.saturating_mul(1_000_000_000),

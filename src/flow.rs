@@ -636,6 +636,19 @@ fn extract_l4(
             m.tcp_ack = t.ack_number();
             m.tcp_window = t.window_len();
         }
+        proto::UDP if m.frag.is_fragment => {
+            // A first fragment: the UDP length covers the whole datagram, which is longer
+            // than this fragment; only the header itself must be here and sane.
+            if l4.len() < udp::HEADER_LEN {
+                return Err(ParseError::new(Layer::Udp, ParseErrorKind::Truncated));
+            }
+            let u = udp::Packet::new_unchecked(l4);
+            if (u.len() as usize) < udp::HEADER_LEN.max(l4.len()) {
+                return Err(ParseError::new(Layer::Udp, ParseErrorKind::BadUdpLength));
+            }
+            m.key.sport = u.src_port();
+            m.key.dport = u.dst_port();
+        }
         proto::UDP => {
             let u = udp::Packet::new_checked(l4).map_err(at(Layer::Udp))?;
             m.key.sport = u.src_port();
@@ -1068,8 +1081,13 @@ mod extract_tests {
             &[0u8; 8],
         ]);
         // The UDP length covers the reassembled datagram, which is longer than this
-        // fragment: a first fragment is checked like any datagram, so this is rejected.
-        assert_eq!(err(&first), (Layer::Udp, K::BadUdpLength));
+        // fragment: a first fragment's UDP length may exceed the fragment, but never be
+        // shorter than what the fragment carries.
+        let m = extract(&first).unwrap();
+        assert_eq!((m.key.sport, m.key.dport), (12345, 53));
+        let mut short = first.clone();
+        short[38..40].copy_from_slice(&[0x00, 0x08]); // UDP length 8 < 16 bytes present
+        assert_eq!(err(&short), (Layer::Udp, K::BadUdpLength));
         let mut ok = first.clone();
         ok[38..40].copy_from_slice(&[0x00, 0x10]); // UDP length 16
         let m = extract(&ok).unwrap();

@@ -59,13 +59,28 @@ fn bench(c: &mut Criterion) {
     let server = dp.port_index("server").unwrap();
     for i in 0..1024u16 {
         let sport = 10_000 + i;
-        let syn = pad(ipv4_frame(B, A, V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 6), &tcp(sport, 80, 0x02, 1, 0, &[])));
+        let syn = pad(ipv4_frame(
+            B,
+            A,
+            V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 6),
+            &tcp(sport, 80, 0x02, 1, 0, &[]),
+        ));
         p.process(&dp, client, &syn, 1, 0, &mut v);
         assert_eq!(v.delivered, vec![server], "SYN delivered: {v:?}");
-        let synack = pad(ipv4_frame(A, B, V4::new(ip(10, 0, 0, 2), ip(10, 0, 0, 1), 6), &tcp(80, sport, 0x12, 7, 2, &[])));
+        let synack = pad(ipv4_frame(
+            A,
+            B,
+            V4::new(ip(10, 0, 0, 2), ip(10, 0, 0, 1), 6),
+            &tcp(80, sport, 0x12, 7, 2, &[]),
+        ));
         p.process(&dp, server, &synack, 2, 0, &mut v);
         assert_eq!(v.delivered, vec![client], "SYN/ACK delivered: {v:?}");
-        let ack = pad(ipv4_frame(B, A, V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 6), &tcp(sport, 80, 0x10, 2, 8, &[0u8; 6])));
+        let ack = pad(ipv4_frame(
+            B,
+            A,
+            V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 6),
+            &tcp(sport, 80, 0x10, 2, 8, &[0u8; 6]),
+        ));
         data.push(ack);
     }
     let mut g = c.benchmark_group("pipeline");
@@ -87,7 +102,12 @@ fn bench(c: &mut Criterion) {
     for n in 0..65536u32 {
         let sport = 1024 + (n % 60000) as u16;
         let dport = 5000 + (n / 60000) as u16 + (n % 7) as u16;
-        frames.push(pad(ipv4_frame(B, A, V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 17), &udp(sport, dport, &[0u8; 18]))));
+        frames.push(pad(ipv4_frame(
+            B,
+            A,
+            V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 17),
+            &udp(sport, dport, &[0u8; 18]),
+        )));
     }
     g.bench_function("new_flows", |b| {
         b.iter_custom(|iters| {

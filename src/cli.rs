@@ -48,16 +48,19 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Validate a config file and print a summary of the model
-    #[command(long_about = "Validate a config file with Neutron's rules and print a summary: \
+    #[command(
+        long_about = "Validate a config file with Neutron's rules and print a summary: \
 security groups with their rule counts, address groups, networks, and each port with its \
 network, MAC, IPs, groups and effective rule count (the rules of all its groups, ingress / \
 egress).\n\n\
 On error, every problem found is printed to stderr as `FILE:LINE: key.path: message`, and the \
-exit code is 1.")]
+exit code is 1."
+    )]
     Check(CheckArgs),
 
     /// Replay a pcap/pcapng capture through the pipeline and print every frame's verdict
-    #[command(long_about = "Replay a capture through the very same pipeline the live switch runs \
+    #[command(
+        long_about = "Replay a capture through the very same pipeline the live switch runs \
 (parse, port security, egress security groups with connection tracking, L2, ingress security \
 groups) and print, for every frame, the ports it is delivered to and the drops with their \
 reasons.\n\n\
@@ -69,7 +72,8 @@ validate-compile-publish path a live reload uses; connections the new policy no 
 allows are cut.\n\n\
 Exit codes: 0 the replay ran to the end (however many frames were dropped); 1 invalid input \
 (config, capture, unknown interface, or an --apply-at config that failed: the policy then \
-stayed as it was); 2 usage error.")]
+stayed as it was); 2 usage error."
+    )]
     Replay(ReplayArgs),
 
     /// Benchmarks built into the binary
@@ -87,6 +91,10 @@ pub struct ReplayArgs {
     /// Port the frames arrive on, for pcap files and unnamed pcapng interfaces
     #[arg(long, value_name = "PORT")]
     pub in_port: Option<String>,
+
+    /// Every frame arrives on --in-port, whatever its pcapng interface is named
+    #[arg(long, requires = "in_port")]
+    pub all_on_in_port: bool,
 
     /// Replace the config with FILE at S seconds after the first frame (repeatable; fractions allowed)
     #[arg(long = "apply-at", value_name = "SECONDS=FILE", value_parser = parse_apply_at)]
@@ -126,14 +134,16 @@ fn parse_apply_at(s: &str) -> Result<(f64, PathBuf), String> {
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Classify a ClassBench trace with a ClassBench rule set compiled as security-group rules
-    #[command(long_about = "Read a ClassBench rule file and trace in the format DPDK's \
+    #[command(
+        long_about = "Read a ClassBench rule file and trace in the format DPDK's \
 dpdk-test-acl reads (rules `@SRC/LEN DST/LEN SPLO : SPHI DPLO : DPHI PROTO/MASK`, trace lines \
 `0xSRC 0xDST SPORT DPORT PROTO`), compile the rules as one port's ingress security-group rules \
 (the source prefix is the remote; the destination is the port itself and is ignored), classify \
 the trace in bursts for about a second, and print lookups per second and cycles per lookup. A \
 rule whose source-port range is not `0 : 65535` cannot be a security-group rule and is \
 rejected.\n\n\
-Without files, --generate N makes a deterministic N-rule set and trace.")]
+Without files, --generate N makes a deterministic N-rule set and trace."
+    )]
     Classify(ClassifyArgs),
 }
 
@@ -221,7 +231,12 @@ pub fn summary(file: &str, config: &Config) -> String {
     let _ = writeln!(out, "{file}: OK");
 
     let _ = writeln!(out, "security groups ({}):", m.security_groups.len());
-    let w = m.security_groups.iter().map(|g| g.name.len()).max().unwrap_or(0);
+    let w = m
+        .security_groups
+        .iter()
+        .map(|g| g.name.len())
+        .max()
+        .unwrap_or(0);
     for g in &m.security_groups {
         let ingress = g
             .rules
@@ -240,7 +255,12 @@ pub fn summary(file: &str, config: &Config) -> String {
     }
 
     let _ = writeln!(out, "address groups ({}):", m.address_groups.len());
-    let w = m.address_groups.iter().map(|g| g.name.len()).max().unwrap_or(0);
+    let w = m
+        .address_groups
+        .iter()
+        .map(|g| g.name.len())
+        .max()
+        .unwrap_or(0);
     for a in &m.address_groups {
         let list: Vec<String> = a.addresses.iter().map(|n| n.to_string()).collect();
         let _ = writeln!(
@@ -248,7 +268,11 @@ pub fn summary(file: &str, config: &Config) -> String {
             "  {:w$}  {}: {}",
             a.name,
             plural(a.addresses.len(), "address", "addresses"),
-            if list.is_empty() { "-".to_string() } else { list.join(", ") }
+            if list.is_empty() {
+                "-".to_string()
+            } else {
+                list.join(", ")
+            }
         );
     }
 
@@ -263,7 +287,11 @@ pub fn summary(file: &str, config: &Config) -> String {
     let w = m.ports.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for p in &m.ports {
         let ips: Vec<String> = p.fixed_ips.iter().map(|ip| ip.to_string()).collect();
-        let ips = if ips.is_empty() { "-".to_string() } else { ips.join(",") };
+        let ips = if ips.is_empty() {
+            "-".to_string()
+        } else {
+            ips.join(",")
+        };
         let _ = write!(
             out,
             "  {:w$}  network {}  mac {}  ips {}",
@@ -349,9 +377,18 @@ port_security = false
 "#;
         let c = config::parse_str(text, "t.toml").unwrap();
         let s = summary("t.toml", &c);
-        assert!(s.contains("groups default,web  rules 3 ingress / 2 egress"), "{s}");
-        assert!(s.contains("rtr  network default  mac fa:16:3e:00:00:02  ips -  port security off"), "{s}");
-        assert!(s.contains("web      stateful   1 rule (1 ingress, 0 egress), 1 port"), "{s}");
+        assert!(
+            s.contains("groups default,web  rules 3 ingress / 2 egress"),
+            "{s}"
+        );
+        assert!(
+            s.contains("rtr  network default  mac fa:16:3e:00:00:02  ips -  port security off"),
+            "{s}"
+        );
+        assert!(
+            s.contains("web      stateful   1 rule (1 ingress, 0 egress), 1 port"),
+            "{s}"
+        );
     }
 }
 
@@ -362,11 +399,14 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         Err(code) => return code,
     };
     let loader = |p: &std::path::Path| -> Result<Model, String> {
-        config::load_file(p).map(|c| c.model).map_err(|e| format!("invalid config:\n{e}"))
+        config::load_file(p)
+            .map(|c| c.model)
+            .map_err(|e| format!("invalid config:\n{e}"))
     };
     let opts = ReplayOptions {
         input: args.input.clone(),
         in_port: args.in_port.clone(),
+        force_in_port: args.all_on_in_port,
         apply_at: args.apply_at.clone(),
         json: args.json,
         out_dir: args.out_dir.clone(),
@@ -458,7 +498,13 @@ fn run_bench_classify(args: &ClassifyArgs) -> ExitCode {
             }
         };
         let lin = LinearPolicy::new(&model, 1);
-        match classbench::measure(&lin, classbench::PORT, &trace, args.burst as usize, std::time::Duration::from_secs(1)) {
+        match classbench::measure(
+            &lin,
+            classbench::PORT,
+            &trace,
+            args.burst as usize,
+            std::time::Duration::from_secs(1),
+        ) {
             Ok(r) => show("linear", &r),
             Err(e) => eprintln!("sgswitch: bench classify: {e}"),
         }

@@ -223,7 +223,10 @@ mod tests {
         assert_eq!(forward(&f, &l, 0, &B, 1, 0), L2Dest::Port(1));
         assert_eq!(forward(&f, &l, 0, &X, 1, 0), L2Dest::Flood);
         assert_eq!(forward(&f, &l, 0, &BCAST, 1, 0), L2Dest::Flood);
-        assert_eq!(forward(&f, &l, 0, &[0x33, 0x33, 0, 0, 0, 1], 1, 0), L2Dest::Flood);
+        assert_eq!(
+            forward(&f, &l, 0, &[0x33, 0x33, 0, 0, 0, 1], 1, 0),
+            L2Dest::Flood
+        );
     }
 
     #[test]
@@ -233,8 +236,16 @@ mod tests {
         l.learn(0, X, 3, 1, 100);
         assert_eq!(forward(&f, &l, 0, &X, 1, 500), L2Dest::Port(3));
         assert_eq!(forward(&f, &l, 0, &X, 1, 2_000), L2Dest::Flood, "aged out");
-        assert_eq!(forward(&f, &l, 0, &X, 2, 500), L2Dest::Flood, "old generation");
-        assert_eq!(forward(&f, &l, 1, &X, 1, 500), L2Dest::Flood, "other network");
+        assert_eq!(
+            forward(&f, &l, 0, &X, 2, 500),
+            L2Dest::Flood,
+            "old generation"
+        );
+        assert_eq!(
+            forward(&f, &l, 1, &X, 1, 500),
+            L2Dest::Flood,
+            "other network"
+        );
         // group addresses are never learned
         l.learn(0, BCAST, 3, 1, 100);
         assert_eq!(l.len(), 1);

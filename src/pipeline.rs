@@ -71,7 +71,9 @@ impl PortEntry {
 
     #[inline]
     fn pair_allows(&self, mac: &Mac, ip: IpAddr) -> bool {
-        self.pairs.iter().any(|(m, net)| m == mac && net.contains(&ip))
+        self.pairs
+            .iter()
+            .any(|(m, net)| m == mac && net.contains(&ip))
     }
 
     #[inline]
@@ -442,7 +444,8 @@ impl Pipeline {
             self.count(dp.ports.len(), out, in_port);
         } else if let Some(c) = {
             if self.counters.len() < dp.ports.len() {
-                self.counters.resize(dp.ports.len(), PortCounters::default());
+                self.counters
+                    .resize(dp.ports.len(), PortCounters::default());
             }
             self.counters.get_mut(in_port as usize)
         } {
@@ -517,7 +520,8 @@ impl Pipeline {
         }
         // 4. L2.
         if !p.port_security {
-            self.learned.learn(p.network, meta.eth_src, in_port, dp.epoch, now_ns);
+            self.learned
+                .learn(p.network, meta.eth_src, in_port, dp.epoch, now_ns);
         }
         match l2::forward(
             &dp.fdb,
@@ -547,7 +551,14 @@ impl Pipeline {
     }
 
     /// Step 5 for one destination port.
-    fn deliver(&mut self, dp: &Dataplane, q: u16, meta: &PacketMeta, now_ns: u64, out: &mut Verdict) {
+    fn deliver(
+        &mut self,
+        dp: &Dataplane,
+        q: u16,
+        meta: &PacketMeta,
+        now_ns: u64,
+        out: &mut Verdict,
+    ) {
         let Some(qp) = dp.ports.get(q as usize) else {
             return;
         };
@@ -598,7 +609,11 @@ impl Pipeline {
                 ..
             } => {
                 if epoch == dp.epoch {
-                    return if cut { Err(DropReason::ConnectionCut) } else { Ok(()) };
+                    return if cut {
+                        Err(DropReason::ConnectionCut)
+                    } else {
+                        Ok(())
+                    };
                 }
                 let odir = if tag == TAG_INGRESS {
                     Direction::Ingress
@@ -739,7 +754,11 @@ impl Pipeline {
     }
 
     /// Hand every held frame whose fate is now decided to `f(token, in_port, frame, verdict)`.
-    pub fn drain_released<F: FnMut(u64, u16, &[u8], &Verdict)>(&mut self, n_ports: usize, mut f: F) {
+    pub fn drain_released<F: FnMut(u64, u16, &[u8], &Verdict)>(
+        &mut self,
+        n_ports: usize,
+        mut f: F,
+    ) {
         let released = std::mem::take(&mut self.released);
         for r in &released {
             let (token, in_port) = {
@@ -862,7 +881,9 @@ fn always_allowed_egress(m: &PacketMeta) -> bool {
     match (k.family, k.proto) {
         (FAMILY_V4, proto::UDP) => k.sport == 68 && k.dport == 67,
         (FAMILY_V6, proto::UDP) => k.sport == 546 && k.dport == 547,
-        (FAMILY_V6, proto::ICMPV6) => matches!(k.icmp_type(), 130 | 131 | 132 | 133 | 135 | 136 | 143),
+        (FAMILY_V6, proto::ICMPV6) => {
+            matches!(k.icmp_type(), 130 | 131 | 132 | 133 | 135 | 136 | 143)
+        }
         _ => false,
     }
 }

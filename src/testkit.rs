@@ -105,7 +105,14 @@ pub fn icmp(ty: u8, code: u8, rest: &[u8]) -> Vec<u8> {
 }
 
 /// Ethernet + IPv6 header + `payload` (`next` is the first next-header value).
-pub fn ipv6_frame(dst_mac: Mac, src_mac: Mac, src: Ipv6Addr, dst: Ipv6Addr, next: u8, payload: &[u8]) -> Vec<u8> {
+pub fn ipv6_frame(
+    dst_mac: Mac,
+    src_mac: Mac,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut f = eth(dst_mac, src_mac, 0x86dd);
     let mut h = [0u8; 40];
     h[0] = 0x60;
@@ -120,7 +127,15 @@ pub fn ipv6_frame(dst_mac: Mac, src_mac: Mac, src: Ipv6Addr, dst: Ipv6Addr, next
 }
 
 /// An ARP frame (Ethernet/IPv4).
-pub fn arp(dst_mac: Mac, src_mac: Mac, op: u16, sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
+pub fn arp(
+    dst_mac: Mac,
+    src_mac: Mac,
+    op: u16,
+    sha: Mac,
+    spa: Ipv4Addr,
+    tha: Mac,
+    tpa: Ipv4Addr,
+) -> Vec<u8> {
     let mut f = eth(dst_mac, src_mac, 0x0806);
     f.extend_from_slice(&[0, 1, 8, 0, 6, 4]);
     f.extend_from_slice(&op.to_be_bytes());

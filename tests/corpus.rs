@@ -68,7 +68,11 @@ fn replay_tcpdump_corpus_without_panic_or_hang() {
         })
         .collect();
     files.sort();
-    assert!(files.len() > 500, "expected the whole corpus, found {}", files.len());
+    assert!(
+        files.len() > 500,
+        "expected the whole corpus, found {}",
+        files.len()
+    );
 
     let (mut ok, mut link_refused, mut capture_errors, mut frames) = (0, 0, 0, 0u64);
     for f in &files {
@@ -80,6 +84,7 @@ fn replay_tcpdump_corpus_without_panic_or_hang() {
             let opts = ReplayOptions {
                 input: path,
                 in_port: Some("uplink".into()),
+                force_in_port: true,
                 apply_at: vec![],
                 json: true,
                 out_dir: None,
@@ -97,7 +102,10 @@ fn replay_tcpdump_corpus_without_panic_or_hang() {
             Ok(Err(ReplayError::LinkType { .. })) => link_refused += 1,
             Ok(Err(e @ ReplayError::Capture { .. })) => {
                 let msg = e.to_string();
-                assert!(msg.contains(&*f.to_string_lossy()), "error names the file: {msg}");
+                assert!(
+                    msg.contains(&*f.to_string_lossy()),
+                    "error names the file: {msg}"
+                );
                 capture_errors += 1;
             }
             Ok(Err(e)) => panic!("{}: unexpected error: {e}", f.display()),
@@ -112,8 +120,14 @@ fn replay_tcpdump_corpus_without_panic_or_hang() {
         files.len()
     );
     assert!(ok >= 400, "most Ethernet captures replay ({ok})");
-    assert!(frames > 10_000, "frames went through the pipeline ({frames})");
-    assert!(link_refused >= 100, "non-Ethernet captures are refused ({link_refused})");
+    assert!(
+        frames > 10_000,
+        "frames went through the pipeline ({frames})"
+    );
+    assert!(
+        link_refused >= 100,
+        "non-Ethernet captures are refused ({link_refused})"
+    );
 }
 
 #[test]
@@ -137,6 +151,7 @@ fn non_ethernet_capture_is_refused_with_a_clear_message() {
     let opts = ReplayOptions {
         input: f.clone(),
         in_port: Some("uplink".into()),
+        force_in_port: true,
         apply_at: vec![],
         json: true,
         out_dir: None,
@@ -144,7 +159,10 @@ fn non_ethernet_capture_is_refused_with_a_clear_message() {
     };
     let err = replay::run(&m, &opts, &mut std::io::sink()).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, ReplayError::LinkType { link_type: 101, .. }), "{msg}");
+    assert!(
+        matches!(err, ReplayError::LinkType { link_type: 101, .. }),
+        "{msg}"
+    );
     assert!(msg.contains("Ethernet"), "{msg}");
     std::fs::remove_dir_all(&dir).ok();
 }

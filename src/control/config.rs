@@ -557,7 +557,9 @@ fn read_root(w: &mut Walker, root: &Node) -> (ModelSpec, SwitchSettings) {
     }
     if let Some(n) = t.take("networks") {
         spec.networks = w.table_list(n, &root_path.key("networks"), |w, mut t| {
-            let name = t.take("name").and_then(|n| w.string(n, &t.path.key("name")));
+            let name = t
+                .take("name")
+                .and_then(|n| w.string(n, &t.path.key("name")));
             t.finish(w, &["name"]);
             NetworkSpec { name }
         });
@@ -612,14 +614,21 @@ fn read_switch(
                 match value {
                     Some(v) => spec.permitted_ethertypes.push(v),
                     None => {
-                        w.fail(&ip, item, "not an ethertype: expected 0x0600..0xffff, e.g. 0x88cc");
+                        w.fail(
+                            &ip,
+                            item,
+                            "not an ethertype: expected 0x0600..0xffff, e.g. 0x88cc",
+                        );
                         spec.permitted_ethertypes.push(0);
                     }
                 }
             }
         }
     }
-    t.finish(w, &["workers", "burst", "idle_backoff", "permitted_ethertypes"]);
+    t.finish(
+        w,
+        &["workers", "burst", "idle_backoff", "permitted_ethertypes"],
+    );
 }
 
 /// `"0x88cc"` (hex) or `"35020"` (decimal).
@@ -775,7 +784,9 @@ fn read_port(w: &mut Walker, mut t: Table<'_>) -> PortSpec {
     let allowed_address_pairs = match t.take("allowed_address_pairs") {
         Some(n) => w.table_list(n, &path.key("allowed_address_pairs"), |w, mut t| {
             let p = t.path.clone();
-            let ip_address = t.take("ip_address").and_then(|n| w.string(n, &p.key("ip_address")));
+            let ip_address = t
+                .take("ip_address")
+                .and_then(|n| w.string(n, &p.key("ip_address")));
             let mac_address = t
                 .take("mac_address")
                 .and_then(|n| w.string(n, &p.key("mac_address")));
@@ -814,11 +825,15 @@ fn read_backend(w: &mut Walker, node: &Node, path: &FieldPath) -> Option<Backend
         return None;
     };
     let kind = w.string(type_node, &path.key("type"))?;
-    let ifname = t.take("ifname").and_then(|n| w.string(n, &path.key("ifname")));
+    let ifname = t
+        .take("ifname")
+        .and_then(|n| w.string(n, &path.key("ifname")));
     let problems_before = w.problems.len();
     let backend = match kind.as_str() {
         "tap" => {
-            let netns = t.take("netns").and_then(|n| w.string(n, &path.key("netns")));
+            let netns = t
+                .take("netns")
+                .and_then(|n| w.string(n, &path.key("netns")));
             let vnet_hdr = t
                 .take("vnet_hdr")
                 .and_then(|n| w.boolean(n, &path.key("vnet_hdr")));
@@ -850,7 +865,9 @@ fn read_backend(w: &mut Walker, node: &Node, path: &FieldPath) -> Option<Backend
             w.fail(
                 &path.key("type"),
                 type_node,
-                format!("unknown backend type {other:?}: expected \"tap\", \"afxdp\" or \"afpacket\""),
+                format!(
+                    "unknown backend type {other:?}: expected \"tap\", \"afxdp\" or \"afpacket\""
+                ),
             );
             return None;
         }
@@ -954,7 +971,10 @@ pub fn to_toml_string(config: &Config) -> String {
                 match &r.remote {
                     Remote::Any => {}
                     Remote::Prefix(net) => {
-                        let raw = r.remote_ip_prefix_raw.clone().unwrap_or_else(|| net.to_string());
+                        let raw = r
+                            .remote_ip_prefix_raw
+                            .clone()
+                            .unwrap_or_else(|| net.to_string());
                         fields.push(format!("remote_ip_prefix = {}", q(&raw)));
                     }
                     Remote::Group(name) => fields.push(format!("remote_group = {}", q(name))),

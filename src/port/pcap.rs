@@ -221,9 +221,11 @@ impl<R: Read> CaptureReader<R> {
         out.resize(incl, 0);
         read_exact_or(&mut self.r, out, "packet record", start)?;
         self.offset = start + 16 + incl as u64;
-        let ts_ns = sec
-            .saturating_mul(1_000_000_000)
-            .saturating_add(if nanos { frac } else { frac.saturating_mul(1000) });
+        let ts_ns = sec.saturating_mul(1_000_000_000).saturating_add(if nanos {
+            frac
+        } else {
+            frac.saturating_mul(1000)
+        });
         Ok(Some(CaptureFrame {
             interface: 0,
             ts_ns,

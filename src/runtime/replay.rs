@@ -56,6 +56,8 @@ pub enum ReplayError {
 pub struct ReplayOptions<'a> {
     pub input: PathBuf,
     pub in_port: Option<String>,
+    /// Every frame arrives on `in_port`, whatever its interface's name.
+    pub force_in_port: bool,
     /// (seconds after the first frame, config file), in any order.
     pub apply_at: Vec<(f64, PathBuf)>,
     pub json: bool,
@@ -130,8 +132,16 @@ impl<W: Write> Printer<'_, W> {
                 "{:>7}  {:<12}  {:<24}  {}",
                 n,
                 name(in_port),
-                if delivered.is_empty() { "-".to_string() } else { delivered.join(",") },
-                if dropped.is_empty() { "-".to_string() } else { dropped.join(",") }
+                if delivered.is_empty() {
+                    "-".to_string()
+                } else {
+                    delivered.join(",")
+                },
+                if dropped.is_empty() {
+                    "-".to_string()
+                } else {
+                    dropped.join(",")
+                }
             )
         }
     }
@@ -148,12 +158,13 @@ pub fn run<W: Write>(
         path: path.clone(),
         source,
     })?;
-    let mut reader = CaptureReader::new(BufReader::with_capacity(1 << 16, file)).map_err(|source| {
-        ReplayError::Capture {
-            path: path.clone(),
-            source,
-        }
-    })?;
+    let mut reader =
+        CaptureReader::new(BufReader::with_capacity(1 << 16, file)).map_err(|source| {
+            ReplayError::Capture {
+                path: path.clone(),
+                source,
+            }
+        })?;
 
     let mut zones = ZoneMap::default();
     let mut epoch = 1u64;
@@ -196,7 +207,11 @@ pub fn run<W: Write>(
         names: dp.ports.iter().map(|p| p.name.clone()).collect(),
     };
     if !opts.json {
-        writeln!(printer.out, "{:>7}  {:<12}  {:<24}  dropped (port:reason)", "frame", "in_port", "delivered")?;
+        writeln!(
+            printer.out,
+            "{:>7}  {:<12}  {:<24}  dropped (port:reason)",
+            "frame", "in_port", "delivered"
+        )?;
     }
     let mut summary = ReplaySummary::default();
     // Interface index -> port name (resolved lazily as interfaces appear).
@@ -209,10 +224,12 @@ pub fn run<W: Write>(
     let mut held_ts: hashbrown::HashMap<u64, u64> = hashbrown::HashMap::new();
 
     loop {
-        let rec = reader.next_frame(&mut frame).map_err(|source| ReplayError::Capture {
-            path: path.clone(),
-            source,
-        })?;
+        let rec = reader
+            .next_frame(&mut frame)
+            .map_err(|source| ReplayError::Capture {
+                path: path.clone(),
+                source,
+            })?;
         let Some(rec) = rec else { break };
         n += 1;
         summary.frames += 1;
@@ -228,6 +245,7 @@ pub fn run<W: Write>(
                 });
             }
             let name = match (&iface.name, &opts.in_port) {
+                (_, Some(p)) if opts.force_in_port => Some(p.clone()),
                 (Some(name), _) if !name.is_empty() => {
                     if dp.port_index(name).is_none() {
                         return Err(ReplayError::UnknownInterface {

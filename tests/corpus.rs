@@ -121,7 +121,7 @@ fn replay_tcpdump_corpus_without_panic_or_hang() {
     );
     assert!(ok >= 400, "most Ethernet captures replay ({ok})");
     assert!(
-        frames > 10_000,
+        frames > 5_000,
         "frames went through the pipeline ({frames})"
     );
     assert!(

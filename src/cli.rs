@@ -48,12 +48,14 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Validate a config file and print a summary of the model
-    #[command(long_about = "Validate a config file with Neutron's rules and print a summary: \
+    #[command(
+        long_about = "Validate a config file with Neutron's rules and print a summary: \
 security groups with their rule counts, address groups, networks, and each port with its \
 network, MAC, IPs, groups and effective rule count (the rules of all its groups, ingress / \
 egress).\n\n\
 On error, every problem found is printed to stderr as `FILE:LINE: key.path: message`, and the \
-exit code is 1.")]
+exit code is 1."
+    )]
     Check(CheckArgs),
 }
 
@@ -116,7 +118,12 @@ pub fn summary(file: &str, config: &Config) -> String {
     let _ = writeln!(out, "{file}: OK");
 
     let _ = writeln!(out, "security groups ({}):", m.security_groups.len());
-    let w = m.security_groups.iter().map(|g| g.name.len()).max().unwrap_or(0);
+    let w = m
+        .security_groups
+        .iter()
+        .map(|g| g.name.len())
+        .max()
+        .unwrap_or(0);
     for g in &m.security_groups {
         let ingress = g
             .rules
@@ -135,7 +142,12 @@ pub fn summary(file: &str, config: &Config) -> String {
     }
 
     let _ = writeln!(out, "address groups ({}):", m.address_groups.len());
-    let w = m.address_groups.iter().map(|g| g.name.len()).max().unwrap_or(0);
+    let w = m
+        .address_groups
+        .iter()
+        .map(|g| g.name.len())
+        .max()
+        .unwrap_or(0);
     for a in &m.address_groups {
         let list: Vec<String> = a.addresses.iter().map(|n| n.to_string()).collect();
         let _ = writeln!(
@@ -143,7 +155,11 @@ pub fn summary(file: &str, config: &Config) -> String {
             "  {:w$}  {}: {}",
             a.name,
             plural(a.addresses.len(), "address", "addresses"),
-            if list.is_empty() { "-".to_string() } else { list.join(", ") }
+            if list.is_empty() {
+                "-".to_string()
+            } else {
+                list.join(", ")
+            }
         );
     }
 
@@ -158,7 +174,11 @@ pub fn summary(file: &str, config: &Config) -> String {
     let w = m.ports.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for p in &m.ports {
         let ips: Vec<String> = p.fixed_ips.iter().map(|ip| ip.to_string()).collect();
-        let ips = if ips.is_empty() { "-".to_string() } else { ips.join(",") };
+        let ips = if ips.is_empty() {
+            "-".to_string()
+        } else {
+            ips.join(",")
+        };
         let _ = write!(
             out,
             "  {:w$}  network {}  mac {}  ips {}",
@@ -244,8 +264,17 @@ port_security = false
 "#;
         let c = config::parse_str(text, "t.toml").unwrap();
         let s = summary("t.toml", &c);
-        assert!(s.contains("groups default,web  rules 3 ingress / 2 egress"), "{s}");
-        assert!(s.contains("rtr  network default  mac fa:16:3e:00:00:02  ips -  port security off"), "{s}");
-        assert!(s.contains("web      stateful   1 rule (1 ingress, 0 egress), 1 port"), "{s}");
+        assert!(
+            s.contains("groups default,web  rules 3 ingress / 2 egress"),
+            "{s}"
+        );
+        assert!(
+            s.contains("rtr  network default  mac fa:16:3e:00:00:02  ips -  port security off"),
+            "{s}"
+        );
+        assert!(
+            s.contains("web      stateful   1 rule (1 ingress, 0 egress), 1 port"),
+            "{s}"
+        );
     }
 }

@@ -557,7 +557,9 @@ fn read_root(w: &mut Walker, root: &Node) -> (ModelSpec, SwitchSettings) {
     }
     if let Some(n) = t.take("networks") {
         spec.networks = w.table_list(n, &root_path.key("networks"), |w, mut t| {
-            let name = t.take("name").and_then(|n| w.string(n, &t.path.key("name")));
+            let name = t
+                .take("name")
+                .and_then(|n| w.string(n, &t.path.key("name")));
             t.finish(w, &["name"]);
             NetworkSpec { name }
         });
@@ -612,14 +614,21 @@ fn read_switch(
                 match value {
                     Some(v) => spec.permitted_ethertypes.push(v),
                     None => {
-                        w.fail(&ip, item, "not an ethertype: expected 0x0600..0xffff, e.g. 0x88cc");
+                        w.fail(
+                            &ip,
+                            item,
+                            "not an ethertype: expected 0x0600..0xffff, e.g. 0x88cc",
+                        );
                         spec.permitted_ethertypes.push(0);
                     }
                 }
             }
         }
     }
-    t.finish(w, &["workers", "burst", "idle_backoff", "permitted_ethertypes"]);
+    t.finish(
+        w,
+        &["workers", "burst", "idle_backoff", "permitted_ethertypes"],
+    );
 }
 
 /// `"0x88cc"` (hex) or `"35020"` (decimal).
@@ -775,7 +784,9 @@ fn read_port(w: &mut Walker, mut t: Table<'_>) -> PortSpec {
     let allowed_address_pairs = match t.take("allowed_address_pairs") {
         Some(n) => w.table_list(n, &path.key("allowed_address_pairs"), |w, mut t| {
             let p = t.path.clone();
-            let ip_address = t.take("ip_address").and_then(|n| w.string(n, &p.key("ip_address")));
+            let ip_address = t
+                .take("ip_address")
+                .and_then(|n| w.string(n, &p.key("ip_address")));
             let mac_address = t
                 .take("mac_address")
                 .and_then(|n| w.string(n, &p.key("mac_address")));
@@ -814,11 +825,15 @@ fn read_backend(w: &mut Walker, node: &Node, path: &FieldPath) -> Option<Backend
         return None;
     };
     let kind = w.string(type_node, &path.key("type"))?;
-    let ifname = t.take("ifname").and_then(|n| w.string(n, &path.key("ifname")));
+    let ifname = t
+        .take("ifname")
+        .and_then(|n| w.string(n, &path.key("ifname")));
     let problems_before = w.problems.len();
     let backend = match kind.as_str() {
         "tap" => {
-            let netns = t.take("netns").and_then(|n| w.string(n, &path.key("netns")));
+            let netns = t
+                .take("netns")
+                .and_then(|n| w.string(n, &path.key("netns")));
             let vnet_hdr = t
                 .take("vnet_hdr")
                 .and_then(|n| w.boolean(n, &path.key("vnet_hdr")));
@@ -850,7 +865,9 @@ fn read_backend(w: &mut Walker, node: &Node, path: &FieldPath) -> Option<Backend
             w.fail(
                 &path.key("type"),
                 type_node,
-                format!("unknown backend type {other:?}: expected \"tap\", \"afxdp\" or \"afpacket\""),
+                format!(
+                    "unknown backend type {other:?}: expected \"tap\", \"afxdp\" or \"afpacket\""
+                ),
             );
             return None;
         }
@@ -954,7 +971,10 @@ pub fn to_toml_string(config: &Config) -> String {
                 match &r.remote {
                     Remote::Any => {}
                     Remote::Prefix(net) => {
-                        let raw = r.remote_ip_prefix_raw.clone().unwrap_or_else(|| net.to_string());
+                        let raw = r
+                            .remote_ip_prefix_raw
+                            .clone()
+                            .unwrap_or_else(|| net.to_string());
                         fields.push(format!("remote_ip_prefix = {}", q(&raw)));
                     }
                     Remote::Group(name) => fields.push(format!("remote_group = {}", q(name))),
@@ -1053,4 +1073,415 @@ pub fn to_toml_string(config: &Config) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{ErrorClass, ErrorKind};
+
+    const EXAMPLE: &str = include_str!("../../configs/example.toml");
+    const QUICKSTART: &str = include_str!("../../configs/quickstart.toml");
+
+    fn errors(text: &str) -> Vec<ConfigError> {
+        match parse_str(text, "t.toml") {
+            Ok(_) => panic!("config must be rejected:\n{text}"),
+            Err(e) => e.errors,
+        }
+    }
+
+    fn lines(text: &str) -> Vec<String> {
+        errors(text).iter().map(|e| e.to_string()).collect()
+    }
+
+    fn round_trip(text: &str) {
+        let c = parse_str(text, "in.toml").unwrap_or_else(|e| panic!("{e}"));
+        let out = to_toml_string(&c);
+        let back = parse_str(&out, "out.toml").unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert_eq!(back, c, "round trip changed the config:\n{out}");
+        assert_eq!(to_toml_string(&back), out, "export is not a fixed point");
+    }
+
+    #[test]
+    fn shipped_configs_are_valid_and_round_trip() {
+        round_trip(EXAMPLE);
+        round_trip(QUICKSTART);
+        let c = parse_str(EXAMPLE, "example.toml").unwrap();
+        assert_eq!(c.switch.workers, 2);
+        assert_eq!(c.model.permitted_ethertypes, vec![0x88cc, 0x8809]);
+        assert!(c.model.group("stateless-dns").is_some_and(|g| !g.stateful));
+        assert!(c
+            .model
+            .port("router-prod")
+            .is_some_and(|p| !p.port_security));
+    }
+
+    #[test]
+    fn round_trip_of_awkward_values() {
+        round_trip(
+            r#"
+[switch]
+workers = 3
+burst = 1
+idle_backoff = false
+[conntrack]
+capacity = 7
+udp = 1
+fragment = 3600
+max_pending_fragments = 0
+[[networks]]
+name = "net \"quoted\""
+[[security_groups]]
+name = "g with spaces/ünïcode"
+description = "line1\nline2 \\ \"q\" 'single'"
+stateful = false
+rules = []
+[[security_groups]]
+name = "x"
+rules = [
+  { direction = "egress", protocol = 200, description = "\t" },
+  { direction = "ingress", ethertype = "IPv6", protocol = "icmp", port_range_min = 1 },
+  { direction = "ingress", protocol = "tcp", port_range_min = 1, port_range_max = 65535, remote_ip_prefix = "10.9.8.7/8" },
+  { direction = "ingress", protocol = "udp", port_range_min = 5, port_range_max = 6, remote_address_group = "a" },
+  { direction = "egress", ethertype = "ipv6", remote_ip_prefix = "2001:db8::1" },
+]
+[[address_groups]]
+name = "a"
+description = "d"
+addresses = []
+[[ports]]
+name = "p"
+network = "net \"quoted\""
+mac = "FA:16:3E:00:00:01"
+security_groups = []
+backend = { type = "afxdp", ifname = "eth0" }
+[[ports]]
+name = "q"
+mac = "fa:16:3e:00:00:02"
+port_security = false
+backend = { type = "tap", ifname = "t", netns = "ns" }
+"#,
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse_str(
+            "[[security_groups]]\nname = \"web\"\n[[ports]]\nname = \"a\"\nmac = \"fa:16:3e:00:00:01\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.switch, SwitchSettings::default());
+        assert_eq!(c.model.conntrack, ConntrackSettings::default());
+        assert_eq!(c.model.group("web").unwrap().rules.len(), 2);
+        assert_eq!(c.model.group("default").unwrap().rules.len(), 4);
+        let p = c.model.port("a").unwrap();
+        assert_eq!(p.security_groups, vec!["default"]);
+        assert_eq!(p.network, "default");
+        assert!(p.port_security);
+        assert_eq!(c.model.networks.len(), 1);
+        // An empty file is a valid (empty) model.
+        let c = parse_str("", "t.toml").unwrap();
+        assert_eq!(c.model.security_groups.len(), 1);
+    }
+
+    #[test]
+    fn settings_are_read() {
+        let c = parse_str(
+            "[switch]\nworkers = 4\nburst = 256\nidle_backoff = false\npermitted_ethertypes = [\"0x88cc\", 34958, \"0X88B5\", \"35063\"]\n\
+             [conntrack]\ncapacity = 1000\ntcp_syn = 1\ntcp_established = 2\ntcp_fin = 3\ntcp_close = 4\nudp = 5\nudp_stream = 6\nicmp = 7\nother = 8\nfragment = 9\nmax_pending_fragments = 10\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.switch,
+            SwitchSettings {
+                workers: 4,
+                burst: 256,
+                idle_backoff: false
+            }
+        );
+        assert_eq!(
+            c.model.permitted_ethertypes,
+            vec![0x88cc, 0x888e, 0x88b5, 0x88f7]
+        );
+        let ct = &c.model.conntrack;
+        assert_eq!(
+            (
+                ct.capacity,
+                ct.tcp_syn_timeout,
+                ct.tcp_established_timeout,
+                ct.tcp_fin_timeout,
+                ct.tcp_close_timeout,
+                ct.udp_timeout,
+                ct.udp_stream_timeout,
+                ct.icmp_timeout,
+                ct.other_timeout,
+                ct.fragment_timeout,
+                ct.max_pending_fragments
+            ),
+            (1000, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+        );
+    }
+
+    #[test]
+    fn policy_errors_carry_file_line_and_path() {
+        // Rules as an array of tables: every key on its own line.
+        let text = "[[security_groups]]\nname = \"web\"\n[[security_groups.rules]]\ndirection = \"ingress\"\nprotocol = \"tcp\"\nport_range_min = 0\nport_range_max = 80\n";
+        let errs = errors(text);
+        assert_eq!(errs.len(), 1);
+        let e = &errs[0];
+        assert_eq!(e.line, Some(6));
+        assert_eq!(
+            e.path.as_deref(),
+            Some("security_groups[0].rules[0].port_range_min")
+        );
+        assert!(e.to_string().starts_with(
+            "t.toml:6: security_groups[0].rules[0].port_range_min (group \"web\", rule 0): invalid port 0"
+        ), "{e}");
+        match &e.kind {
+            ConfigErrorKind::Invalid(v) => assert_eq!(v.class(), ErrorClass::BadRequest),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn absent_keys_point_at_their_table() {
+        // Missing mac: the line of the [[ports]] header.
+        let errs = errors("\n\n[[ports]]\nname = \"a\"\n");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, Some(3));
+        assert!(errs[0]
+            .message
+            .contains("ports[0].mac (port \"a\"): missing required field"));
+        // A rule without direction: the line of the inline table.
+        let errs =
+            errors("[[security_groups]]\nname = \"g\"\nrules = [\n\n { protocol = \"tcp\" } ]\n");
+        assert_eq!(errs[0].line, Some(5));
+        // Dotted-key (implicit) tables: the line of their first key.
+        let errs = errors("[[ports]]\nname = \"a\"\nmac = \"fa:16:3e:00:00:01\"\nbackend.type = \"afxdp\"\nbackend.ifname = \"e\"\nbackend.mode = \"turbo\"\n");
+        assert_eq!(errs[0].line, Some(6), "{:?}", errs[0]);
+    }
+
+    #[test]
+    fn every_problem_in_file_order() {
+        let text = r#"[[security_groups]]
+name = "web"
+rules = [ { direction = "sideways" } ]
+
+[[ports]]
+name = "a"
+mac = "fa:16:3e:00:00:01"
+security_groups = ["nope"]
+
+[switch]
+burst = 0
+
+[conntrack]
+udp = 0
+"#;
+        let l = lines(text);
+        assert_eq!(l.len(), 4, "{l:#?}");
+        assert!(
+            l[0].starts_with("t.toml:3: security_groups[0].rules[0].direction"),
+            "{}",
+            l[0]
+        );
+        assert!(l[1].starts_with("t.toml:8: ports[0].security_groups[0] (port \"a\"): security group \"nope\" not found"), "{}", l[1]);
+        assert!(
+            l[2].starts_with("t.toml:11: switch.burst: 0 is out of range 1..=256"),
+            "{}",
+            l[2]
+        );
+        assert!(
+            l[3].starts_with("t.toml:14: conntrack.udp: invalid value 0"),
+            "{}",
+            l[3]
+        );
+        let all = parse_str(text, "t.toml").unwrap_err();
+        assert_eq!(all.to_string().lines().count(), 4);
+    }
+
+    #[test]
+    fn unknown_keys_everywhere() {
+        let text = r#"bogus = 1
+[switch]
+wrokers = 2
+[conntrack]
+tcp_synn = 1
+[[networks]]
+name = "n"
+vlan = 5
+[[security_groups]]
+name = "g"
+colour = "red"
+rules = [ { direction = "ingress", port = 22 } ]
+[[address_groups]]
+name = "a"
+address = ["10.0.0.0/8"]
+[[ports]]
+name = "p"
+mac = "fa:16:3e:00:00:01"
+fixed_ip = ["10.0.0.1"]
+allowed_address_pairs = [ { ip_address = "10.0.0.5", mac = "fa:16:3e:00:00:02" } ]
+backend = { type = "afpacket", ifname = "e", queue = 1 }
+"#;
+        let errs = errors(text);
+        let got: Vec<(Option<usize>, String)> = errs
+            .iter()
+            .map(|e| (e.line, e.path.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(1), "bogus".to_string()),
+                (Some(3), "switch.wrokers".to_string()),
+                (Some(5), "conntrack.tcp_synn".to_string()),
+                (Some(8), "networks[0].vlan".to_string()),
+                (Some(11), "security_groups[0].colour".to_string()),
+                (Some(12), "security_groups[0].rules[0].port".to_string()),
+                (Some(15), "address_groups[0].address".to_string()),
+                (Some(19), "ports[0].fixed_ip".to_string()),
+                (
+                    Some(20),
+                    "ports[0].allowed_address_pairs[0].mac".to_string()
+                ),
+                (Some(21), "ports[0].backend.queue".to_string()),
+            ]
+        );
+        assert!(
+            errs[1].message.contains("did you mean `workers`?"),
+            "{}",
+            errs[1].message
+        );
+        assert!(
+            errs[9].message.contains("expected one of: type, ifname"),
+            "{}",
+            errs[9].message
+        );
+        assert!(errs.iter().all(|e| e.kind == ConfigErrorKind::Schema));
+    }
+
+    #[test]
+    fn type_errors_are_reported_once() {
+        let text = r#"[[security_groups]]
+name = 5
+stateful = "yes"
+rules = [ { direction = "ingress", protocol = true, port_range_min = 1.5 }, "not a table" ]
+[[ports]]
+name = "p"
+mac = 42
+fixed_ips = "10.0.0.1"
+security_groups = ["default", 7]
+backend = { type = "vde", ifname = "x" }
+"#;
+        let l = lines(text);
+        let expect = [
+            "t.toml:2: security_groups[0].name: expected a string, found an integer",
+            "t.toml:3: security_groups[0].stateful: expected a boolean (true or false), found a string",
+            "t.toml:4: security_groups[0].rules[0].protocol: expected a string or an integer, found a boolean",
+            "t.toml:4: security_groups[0].rules[0].port_range_min: expected a string or an integer, found a float",
+            "t.toml:4: security_groups[0].rules[1]: expected a table, found a string",
+            "t.toml:7: ports[0].mac: expected a string, found an integer",
+            "t.toml:8: ports[0].fixed_ips: expected an array, found a string",
+            "t.toml:9: ports[0].security_groups[1]: expected a string, found an integer",
+            "t.toml:10: ports[0].backend.type: unknown backend type \"vde\": expected \"tap\", \"afxdp\" or \"afpacket\"",
+        ];
+        assert_eq!(l, expect);
+    }
+
+    #[test]
+    fn wrong_shapes_at_the_top() {
+        let l = lines("security_groups = 5\nports = [1]\nswitch = []\n");
+        assert_eq!(
+            l,
+            vec![
+                "t.toml:1: security_groups: expected an array, found an integer",
+                "t.toml:2: ports[0]: expected a table, found an integer",
+                "t.toml:3: switch: expected a table, found an array",
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors() {
+        let errs = errors("[[ports]]\nname = \"a\nmac = 1\n");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].kind, ConfigErrorKind::Syntax);
+        assert_eq!(errs[0].line, Some(2));
+        assert!(
+            errs[0]
+                .to_string()
+                .starts_with("t.toml:2: TOML syntax error"),
+            "{}",
+            errs[0]
+        );
+        // A key given twice is a syntax error too.
+        let errs = errors("[switch]\nburst = 1\nburst = 2\n");
+        assert_eq!(errs[0].kind, ConfigErrorKind::Syntax);
+        assert_eq!(errs[0].line, Some(3));
+    }
+
+    #[test]
+    fn switch_ranges_and_ethertype_syntax() {
+        let l = lines(
+            "[switch]\nworkers = 0\nburst = 257\nidle_backoff = 1\npermitted_ethertypes = [\"0x1ffff\", \"lldp\", 70000, 1.0]\n",
+        );
+        assert_eq!(
+            l,
+            vec![
+                "t.toml:2: switch.workers: 0 is out of range 1..=1024",
+                "t.toml:3: switch.burst: 257 is out of range 1..=256",
+                "t.toml:4: switch.idle_backoff: expected a boolean (true or false), found an integer",
+                "t.toml:5: switch.permitted_ethertypes[0]: not an ethertype: expected 0x0600..0xffff, e.g. 0x88cc",
+                "t.toml:5: switch.permitted_ethertypes[1]: not an ethertype: expected 0x0600..0xffff, e.g. 0x88cc",
+                "t.toml:5: switch.permitted_ethertypes[2]: not an ethertype: expected 0x0600..0xffff, e.g. 0x88cc",
+                "t.toml:5: switch.permitted_ethertypes[3]: expected an integer or a string like \"0x88cc\", found a float",
+            ]
+        );
+        // Semantic ethertype errors come from the policy, with the config path.
+        let errs = errors("[switch]\npermitted_ethertypes = [\"0x0806\"]\n");
+        assert_eq!(
+            errs[0].path.as_deref(),
+            Some("switch.permitted_ethertypes[0]")
+        );
+        assert_eq!(errs[0].line, Some(2));
+        let errs = errors("[conntrack]\ntcp_established = 0\nmax_pending_fragments = -1\n");
+        assert_eq!(errs[0].path.as_deref(), Some("conntrack.tcp_established"));
+        assert_eq!(
+            errs[1].path.as_deref(),
+            Some("conntrack.max_pending_fragments")
+        );
+    }
+
+    #[test]
+    fn neutron_classes_survive() {
+        let errs = errors(
+            "[[ports]]\nname = \"a\"\nmac = \"fa:16:3e:00:00:01\"\nsecurity_groups = [\"x\"]\n",
+        );
+        match &errs[0].kind {
+            ConfigErrorKind::Invalid(v) => {
+                assert_eq!(v.class(), ErrorClass::NotFound);
+                assert_eq!(v.kind, ErrorKind::UnknownSecurityGroup("x".into()));
+            }
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn unreadable_file() {
+        let e = load_file(Path::new("/nonexistent/sgswitch.toml")).unwrap_err();
+        assert_eq!(e.errors[0].kind, ConfigErrorKind::Io);
+        assert!(e
+            .to_string()
+            .starts_with("/nonexistent/sgswitch.toml: cannot read config file"));
+    }
+
+    #[test]
+    fn typo_suggestions() {
+        assert_eq!(closest("protcol", RULE_KEYS), Some("protocol"));
+        assert_eq!(closest("remote_groups", RULE_KEYS), Some("remote_group"));
+        assert_eq!(closest("zzzzzz", RULE_KEYS), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 }

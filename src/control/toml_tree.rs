@@ -97,7 +97,11 @@ pub(crate) fn parse(text: &str) -> Result<Node, toml::de::Error> {
 /// 1-based line of a byte offset.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// `toml::Spanned`'s private struct name and field names (start, end, value).
@@ -342,14 +346,23 @@ mod tests {
         assert_eq!(line(text, rules.at(1).unwrap().get("x").unwrap()), Some(5));
         assert_eq!(line(text, sg.at(1).unwrap()), Some(6));
         assert_eq!(line(text, root.get("conntrack").unwrap()), Some(8));
-        assert_eq!(root.get("conntrack").unwrap().get("udp").unwrap().kind, Kind::Int(5));
+        assert_eq!(
+            root.get("conntrack").unwrap().get("udp").unwrap().kind,
+            Kind::Int(5)
+        );
     }
 
     #[test]
     fn implicit_tables_and_datetimes() {
         let text = "[[p]]\nname = \"a\"\nbackend.type = \"tap\"\n[x.y]\nz = 1979-05-27T07:32:00Z\n";
         let root = parse(text).unwrap();
-        let backend = root.get("p").unwrap().at(0).unwrap().get("backend").unwrap();
+        let backend = root
+            .get("p")
+            .unwrap()
+            .at(0)
+            .unwrap()
+            .get("backend")
+            .unwrap();
         assert_eq!(backend.span, None);
         assert_eq!(line(text, backend), Some(3));
         let z = root.get("x").unwrap().get("y").unwrap().get("z").unwrap();

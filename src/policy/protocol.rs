@@ -144,13 +144,23 @@ mod tests {
         assert_eq!(parse_protocol(Text("TCP"), IPv4), Ok(Some(6)));
         assert_eq!(parse_protocol(Text("Udp"), IPv6), Ok(Some(17)));
         assert_eq!(parse_protocol(Text("udplite"), IPv4), Ok(Some(136)));
-        assert_eq!(parse_protocol(Text("tcpx"), IPv4), Err(ProtocolError::Unknown));
+        assert_eq!(
+            parse_protocol(Text("tcpx"), IPv4),
+            Err(ProtocolError::Unknown)
+        );
         assert_eq!(parse_protocol(Text(""), IPv4), Err(ProtocolError::Unknown));
     }
 
     #[test]
     fn any_and_zero() {
-        for input in [Text("any"), Text("ANY"), Text("0"), Number(0), Text("ip"), Text("hopopt")] {
+        for input in [
+            Text("any"),
+            Text("ANY"),
+            Text("0"),
+            Number(0),
+            Text("ip"),
+            Text("hopopt"),
+        ] {
             assert_eq!(parse_protocol(input, IPv4), Ok(None), "{input:?}");
         }
     }
@@ -159,10 +169,22 @@ mod tests {
     fn numbers() {
         assert_eq!(parse_protocol(Number(6), IPv4), Ok(Some(6)));
         assert_eq!(parse_protocol(Text("255"), IPv4), Ok(Some(255)));
-        assert_eq!(parse_protocol(Number(256), IPv4), Err(ProtocolError::Unknown));
-        assert_eq!(parse_protocol(Number(-1), IPv4), Err(ProtocolError::Unknown));
-        assert_eq!(parse_protocol(Text("256"), IPv4), Err(ProtocolError::Unknown));
-        assert_eq!(parse_protocol(Text("-1"), IPv4), Err(ProtocolError::Unknown));
+        assert_eq!(
+            parse_protocol(Number(256), IPv4),
+            Err(ProtocolError::Unknown)
+        );
+        assert_eq!(
+            parse_protocol(Number(-1), IPv4),
+            Err(ProtocolError::Unknown)
+        );
+        assert_eq!(
+            parse_protocol(Text("256"), IPv4),
+            Err(ProtocolError::Unknown)
+        );
+        assert_eq!(
+            parse_protocol(Text("-1"), IPv4),
+            Err(ProtocolError::Unknown)
+        );
     }
 
     #[test]
@@ -175,8 +197,24 @@ mod tests {
 
     #[test]
     fn ipv6_only() {
-        for p in ["ipv6-icmp", "icmpv6", "58", "ipv6-encap", "ipv6-frag", "ipv6-nonxt", "ipv6-opts", "ipv6-route", "41"] {
-            assert!(matches!(parse_protocol(Text(p), IPv4), Err(ProtocolError::IPv6Only(_))), "{p}");
+        for p in [
+            "ipv6-icmp",
+            "icmpv6",
+            "58",
+            "ipv6-encap",
+            "ipv6-frag",
+            "ipv6-nonxt",
+            "ipv6-opts",
+            "ipv6-route",
+            "41",
+        ] {
+            assert!(
+                matches!(
+                    parse_protocol(Text(p), IPv4),
+                    Err(ProtocolError::IPv6Only(_))
+                ),
+                "{p}"
+            );
             assert!(parse_protocol(Text(p), IPv6).is_ok(), "{p}");
         }
     }

@@ -50,8 +50,8 @@ use super::spec::{
     SecurityGroupSpec,
 };
 use super::{
-    AddressGroup, AllowedAddressPair, Backend, ConntrackSettings, Direction, EtherType, Mac,
-    Model, Network, Port, Remote, Rule, SecurityGroup,
+    AddressGroup, AllowedAddressPair, Backend, ConntrackSettings, Direction, EtherType, Mac, Model,
+    Network, Port, Remote, Rule, SecurityGroup,
 };
 
 /// Name of the default security group.
@@ -315,7 +315,12 @@ fn scalar_int(s: &Scalar) -> Result<i64, ErrorKind> {
 }
 
 /// Check one rule's fields and references. `path` addresses the rule.
-fn check_rule(spec: &RuleSpec, path: &FieldPath, scope: &Scope<'_>, found: &mut Found) -> Option<Rule> {
+fn check_rule(
+    spec: &RuleSpec,
+    path: &FieldPath,
+    scope: &Scope<'_>,
+    found: &mut Found,
+) -> Option<Rule> {
     let before = found.len();
 
     let direction = match spec.direction.as_deref() {
@@ -326,7 +331,10 @@ fn check_rule(spec: &RuleSpec, path: &FieldPath, scope: &Scope<'_>, found: &mut 
         Some("ingress") => Some(Direction::Ingress),
         Some("egress") => Some(Direction::Egress),
         Some(other) => {
-            found.push((path.key("direction"), ErrorKind::InvalidDirection(other.to_string())));
+            found.push((
+                path.key("direction"),
+                ErrorKind::InvalidDirection(other.to_string()),
+            ));
             None
         }
     };
@@ -337,7 +345,10 @@ fn check_rule(spec: &RuleSpec, path: &FieldPath, scope: &Scope<'_>, found: &mut 
         Some(t) if t.eq_ignore_ascii_case("ipv4") => Some(EtherType::IPv4),
         Some(t) if t.eq_ignore_ascii_case("ipv6") => Some(EtherType::IPv6),
         Some(other) => {
-            found.push((path.key("ethertype"), ErrorKind::InvalidEthertype(other.to_string())));
+            found.push((
+                path.key("ethertype"),
+                ErrorKind::InvalidEthertype(other.to_string()),
+            ));
             None
         }
     };
@@ -353,7 +364,10 @@ fn check_rule(spec: &RuleSpec, path: &FieldPath, scope: &Scope<'_>, found: &mut 
             match protocol::parse_protocol(input, ethertype.unwrap_or(EtherType::IPv6)) {
                 Ok(v) => Ok(v),
                 Err(ProtocolError::Unknown) => {
-                    found.push((path.key("protocol"), ErrorKind::InvalidProtocol(p.to_string())));
+                    found.push((
+                        path.key("protocol"),
+                        ErrorKind::InvalidProtocol(p.to_string()),
+                    ));
                     Err(())
                 }
                 Err(ProtocolError::IPv6Only(n)) => {
@@ -588,7 +602,11 @@ fn check_remote(
 }
 
 /// Check a name field: present and not empty.
-fn check_name<'a>(name: &'a Option<String>, path: &FieldPath, found: &mut Found) -> Option<&'a str> {
+fn check_name<'a>(
+    name: &'a Option<String>,
+    path: &FieldPath,
+    found: &mut Found,
+) -> Option<&'a str> {
     match name.as_deref() {
         None => {
             found.push((path.key("name"), ErrorKind::Missing));
@@ -663,7 +681,10 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
         let mut found = Found::new();
         if let Some(n) = check_name(&sg.name, &path, &mut found) {
             if n != DEFAULT_GROUP && n.eq_ignore_ascii_case(DEFAULT_GROUP) {
-                found.push((path.key("name"), ErrorKind::ReservedDefaultName(n.to_string())));
+                found.push((
+                    path.key("name"),
+                    ErrorKind::ReservedDefaultName(n.to_string()),
+                ));
             } else if let Some(&first) = sg_names.get(n) {
                 found.push((
                     path.key("name"),
@@ -726,14 +747,24 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
     }
 
     // Ports, each against those before it.
-    let groups_by_name: HashMap<&str, &SecurityGroup> =
-        security_groups.iter().map(|g| (g.name.as_str(), g)).collect();
+    let groups_by_name: HashMap<&str, &SecurityGroup> = security_groups
+        .iter()
+        .map(|g| (g.name.as_str(), g))
+        .collect();
     let mut registry = PortRegistry::default();
     let mut ports = Vec::new();
     for (i, p) in spec.ports.iter().enumerate() {
         let path = root.key("ports").index(i);
         let mut found = Found::new();
-        let port = check_port(p, i, &path, &groups_by_name, &scope, &mut registry, &mut found);
+        let port = check_port(
+            p,
+            i,
+            &path,
+            &groups_by_name,
+            &scope,
+            &mut registry,
+            &mut found,
+        );
         attach(found, None, None, p.name.as_deref(), None, &mut errors);
         if let Some(port) = port {
             ports.push(port);
@@ -749,7 +780,11 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
 
     // Switch-wide settings.
     let mut found = Found::new();
-    check_permitted_ethertypes(&spec.permitted_ethertypes, &root.key("permitted_ethertypes"), &mut found);
+    check_permitted_ethertypes(
+        &spec.permitted_ethertypes,
+        &root.key("permitted_ethertypes"),
+        &mut found,
+    );
     check_conntrack(&spec.conntrack, &root.key("conntrack"), &mut found);
     attach(found, None, None, None, None, &mut errors);
 
@@ -922,7 +957,10 @@ fn check_port(
     }
     let port_name = name.unwrap_or("").to_string();
 
-    let network = spec.network.clone().unwrap_or_else(|| DEFAULT_NETWORK.to_string());
+    let network = spec
+        .network
+        .clone()
+        .unwrap_or_else(|| DEFAULT_NETWORK.to_string());
     if network.trim().is_empty() {
         found.push((path.key("network"), ErrorKind::Empty));
     }
@@ -1031,10 +1069,21 @@ fn check_port(
                 names.push(g);
             }
         }
-        let known: Vec<&SecurityGroup> = names.iter().filter_map(|n| groups.get(n).copied()).collect();
+        let known: Vec<&SecurityGroup> = names
+            .iter()
+            .filter_map(|n| groups.get(n).copied())
+            .collect();
         (
-            known.iter().filter(|g| g.stateful).map(|g| g.name.as_str()).collect(),
-            known.iter().filter(|g| !g.stateful).map(|g| g.name.as_str()).collect(),
+            known
+                .iter()
+                .filter(|g| g.stateful)
+                .map(|g| g.name.as_str())
+                .collect(),
+            known
+                .iter()
+                .filter(|g| !g.stateful)
+                .map(|g| g.name.as_str())
+                .collect(),
         )
     };
     if !stateful.is_empty() && !stateless.is_empty() {
@@ -1257,14 +1306,56 @@ fn check_conntrack(ct: &ConntrackSettings, path: &FieldPath, found: &mut Found) 
         MAX_CONNTRACK_CAPACITY as u64,
         "capacity is 1..1073741824 connections",
     );
-    range("tcp_syn_timeout", ct.tcp_syn_timeout, 1, MAX_TIMEOUT_SECS, TIMEOUT);
-    range("tcp_established_timeout", ct.tcp_established_timeout, 1, MAX_TIMEOUT_SECS, TIMEOUT);
-    range("tcp_fin_timeout", ct.tcp_fin_timeout, 1, MAX_TIMEOUT_SECS, TIMEOUT);
-    range("tcp_close_timeout", ct.tcp_close_timeout, 1, MAX_TIMEOUT_SECS, TIMEOUT);
+    range(
+        "tcp_syn_timeout",
+        ct.tcp_syn_timeout,
+        1,
+        MAX_TIMEOUT_SECS,
+        TIMEOUT,
+    );
+    range(
+        "tcp_established_timeout",
+        ct.tcp_established_timeout,
+        1,
+        MAX_TIMEOUT_SECS,
+        TIMEOUT,
+    );
+    range(
+        "tcp_fin_timeout",
+        ct.tcp_fin_timeout,
+        1,
+        MAX_TIMEOUT_SECS,
+        TIMEOUT,
+    );
+    range(
+        "tcp_close_timeout",
+        ct.tcp_close_timeout,
+        1,
+        MAX_TIMEOUT_SECS,
+        TIMEOUT,
+    );
     range("udp_timeout", ct.udp_timeout, 1, MAX_TIMEOUT_SECS, TIMEOUT);
-    range("udp_stream_timeout", ct.udp_stream_timeout, 1, MAX_TIMEOUT_SECS, TIMEOUT);
-    range("icmp_timeout", ct.icmp_timeout, 1, MAX_TIMEOUT_SECS, TIMEOUT);
-    range("other_timeout", ct.other_timeout, 1, MAX_TIMEOUT_SECS, TIMEOUT);
+    range(
+        "udp_stream_timeout",
+        ct.udp_stream_timeout,
+        1,
+        MAX_TIMEOUT_SECS,
+        TIMEOUT,
+    );
+    range(
+        "icmp_timeout",
+        ct.icmp_timeout,
+        1,
+        MAX_TIMEOUT_SECS,
+        TIMEOUT,
+    );
+    range(
+        "other_timeout",
+        ct.other_timeout,
+        1,
+        MAX_TIMEOUT_SECS,
+        TIMEOUT,
+    );
     range(
         "fragment_timeout",
         ct.fragment_timeout,
@@ -1282,11 +1373,19 @@ fn check_conntrack(ct: &ConntrackSettings, path: &FieldPath, found: &mut Found) 
 }
 
 fn model_scope(model: &Model) -> Scope<'_> {
-    let mut groups: HashSet<&str> = model.security_groups.iter().map(|g| g.name.as_str()).collect();
+    let mut groups: HashSet<&str> = model
+        .security_groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
     groups.insert(DEFAULT_GROUP);
     Scope {
         groups,
-        address_groups: model.address_groups.iter().map(|g| g.name.as_str()).collect(),
+        address_groups: model
+            .address_groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect(),
     }
 }
 
@@ -1294,7 +1393,11 @@ fn model_scope(model: &Model) -> Scope<'_> {
 /// "create security group rule"): field checks, references to groups and address groups
 /// of `model`, and duplicates among the group's rules. Error paths address the rule as
 /// `security_groups[G].rules[N]` with `N` the position it would get.
-pub fn validate_rule(model: &Model, group: &str, spec: &RuleSpec) -> Result<Rule, ValidationErrors> {
+pub fn validate_rule(
+    model: &Model,
+    group: &str,
+    spec: &RuleSpec,
+) -> Result<Rule, ValidationErrors> {
     let Some(gi) = model.security_groups.iter().position(|g| g.name == group) else {
         return Err(ValidationError::new(
             FieldPath::root().key("security_groups"),
@@ -1332,12 +1435,23 @@ pub fn validate_rule(model: &Model, group: &str, spec: &RuleSpec) -> Result<Rule
 pub fn validate_port(model: &Model, spec: &PortSpec) -> Result<Port, ValidationErrors> {
     let index = model.ports.len();
     let path = FieldPath::root().key("ports").index(index);
-    let groups: HashMap<&str, &SecurityGroup> =
-        model.security_groups.iter().map(|g| (g.name.as_str(), g)).collect();
+    let groups: HashMap<&str, &SecurityGroup> = model
+        .security_groups
+        .iter()
+        .map(|g| (g.name.as_str(), g))
+        .collect();
     let scope = model_scope(model);
     let mut registry = PortRegistry::from_model(model);
     let mut found = Found::new();
-    let port = check_port(spec, index, &path, &groups, &scope, &mut registry, &mut found);
+    let port = check_port(
+        spec,
+        index,
+        &path,
+        &groups,
+        &scope,
+        &mut registry,
+        &mut found,
+    );
     let mut errors = Vec::new();
     attach(found, None, None, spec.name.as_deref(), None, &mut errors);
     match port {

@@ -48,7 +48,7 @@
 //! ```
 //!
 //! # Loading
-//! 1. The text is parsed into a span-carrying tree ([`super::toml_tree`]); a TOML syntax
+//! 1. The text is parsed into a span-carrying tree (module `control::toml_tree`); a TOML syntax
 //!    error stops here (the TOML parser cannot go on past one).
 //! 2. The tree is walked against the schema above: unknown keys (with a "did you mean"),
 //!    wrong types and out-of-range switch settings are collected, and a
@@ -1475,6 +1475,190 @@ backend = { type = "vde", ifname = "x" }
         assert!(e
             .to_string()
             .starts_with("/nonexistent/sgswitch.toml: cannot read config file"));
+    }
+
+    mod props {
+        use super::*;
+        use crate::policy::spec::{
+            AddressGroupSpec, ModelSpec, PortSpec, RuleSpec, Scalar, SecurityGroupSpec,
+        };
+        use proptest::prelude::*;
+
+        fn opt_str(choices: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+            prop::option::of(prop::sample::select(choices).prop_map(str::to_string))
+        }
+
+        fn rule_spec() -> impl Strategy<Value = RuleSpec> {
+            let protocol = prop::option::of(prop_oneof![
+                prop::sample::select(
+                    &[
+                        "tcp",
+                        "udp",
+                        "icmp",
+                        "any",
+                        "17",
+                        "ipv6-icmp",
+                        "sctp",
+                        "gre",
+                        "TCP"
+                    ][..]
+                )
+                .prop_map(Scalar::from),
+                prop::sample::select(&[0i64, 6, 47, 112, 200][..]).prop_map(Scalar::Int),
+            ]);
+            let port_pair = prop::sample::select(
+                &[
+                    (None, None),
+                    (Some(80), Some(80)),
+                    (Some(1), Some(65535)),
+                    (Some(1000), Some(2000)),
+                    (Some(8), Some(0)),
+                    (Some(3), None),
+                ][..],
+            );
+            let remote = prop::sample::select(
+                &[
+                    (None, None, None),
+                    (Some("10.1.2.3/16"), None, None),
+                    (Some("0.0.0.0/0"), None, None),
+                    (Some("::/0"), None, None),
+                    (Some("fd00::5/64"), None, None),
+                    (Some("192.0.2.9"), None, None),
+                    (None, Some("g0"), None),
+                    (None, Some("default"), None),
+                    (None, None, Some("a0")),
+                ][..],
+            );
+            (
+                opt_str(&["ingress", "egress"]),
+                opt_str(&["IPv4", "IPv6", "ipv6"]),
+                protocol,
+                port_pair,
+                remote,
+                opt_str(&["", "d", "quote \" and \\ back"]),
+            )
+                .prop_map(
+                    |(
+                        direction,
+                        ethertype,
+                        protocol,
+                        (min, max),
+                        (prefix, group, ag),
+                        description,
+                    )| RuleSpec {
+                        direction: direction.or(Some("ingress".into())),
+                        ethertype,
+                        protocol,
+                        port_range_min: min.map(Scalar::Int),
+                        port_range_max: max.map(Scalar::Int),
+                        remote_ip_prefix: prefix.map(str::to_string),
+                        remote_group: group.map(str::to_string),
+                        remote_address_group: ag.map(str::to_string),
+                        description,
+                    },
+                )
+        }
+
+        /// Validate, dropping offending rules until the model is valid.
+        fn valid_model(mut spec: ModelSpec) -> Model {
+            loop {
+                match validate_model(&spec) {
+                    Ok(m) => return m,
+                    Err(e) => {
+                        let mut drop: Vec<(usize, usize)> = e
+                            .errors()
+                            .iter()
+                            .map(|e| {
+                                let g = spec
+                                    .security_groups
+                                    .iter()
+                                    .position(|g| g.name == e.group)
+                                    .expect("only rule errors");
+                                (g, e.rule.expect("only rule errors"))
+                            })
+                            .collect();
+                        drop.sort_unstable();
+                        drop.dedup();
+                        for &(g, r) in drop.iter().rev() {
+                            if let Some(rules) = spec.security_groups[g].rules.as_mut() {
+                                rules.remove(r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+            /// Random valid models (about 6 rules each on average) survive export + parse.
+            #[test]
+            fn export_round_trips(
+                groups in prop::collection::vec(prop::option::of(prop::collection::vec(rule_spec(), 0..8)), 1..4),
+                stateless in any::<bool>(),
+                port_groups in prop::collection::vec((prop::option::of(prop::sample::subsequence(vec!["g0", "default"], 0..=2)), any::<bool>()), 0..3),
+            ) {
+                let mut spec = ModelSpec {
+                    security_groups: groups
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, rules)| SecurityGroupSpec {
+                            name: Some(format!("g{i}")),
+                            stateful: Some(!(stateless && i > 0)),
+                            rules,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    address_groups: vec![AddressGroupSpec {
+                        name: Some("a0".into()),
+                        addresses: vec!["198.51.100.0/24".into(), "2001:db8::/48".into()],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                };
+                for (i, (groups, psec)) in port_groups.into_iter().enumerate() {
+                    spec.ports.push(PortSpec {
+                        name: Some(format!("p{i}")),
+                        mac: Some(format!("fa:16:3e:00:00:{i:02x}")),
+                        fixed_ips: vec![format!("10.0.0.{}", i + 1)],
+                        security_groups: if psec { groups.map(|g| g.into_iter().map(str::to_string).collect()) } else { None },
+                        port_security: Some(psec),
+                        ..Default::default()
+                    });
+                }
+                let config = Config { model: valid_model(spec), switch: SwitchSettings::default() };
+                let text = to_toml_string(&config);
+                let back = parse_str(&text, "export.toml");
+                prop_assert_eq!(back.as_ref().ok(), Some(&config), "{}", text);
+            }
+
+            #[test]
+            fn arbitrary_text_never_panics(text in ".{0,200}") {
+                let _ = parse_str(&text, "x.toml");
+            }
+
+            #[test]
+            fn mutated_example_never_panics(
+                edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(&["", "\"", "[", "]", "{", "}", "=", ",", "\n", "0", "x", "#", "-1", "99999999999999999999"][..])), 1..4),
+            ) {
+                let mut text = EXAMPLE.to_string();
+                for (at, with) in edits {
+                    let mut i = at.index(text.len());
+                    while !text.is_char_boundary(i) {
+                        i -= 1;
+                    }
+                    let end = (i + 1..=text.len()).find(|&e| text.is_char_boundary(e)).unwrap_or(i);
+                    text.replace_range(i..end, with);
+                }
+                if let Err(e) = parse_str(&text, "m.toml") {
+                    prop_assert!(!e.is_empty());
+                    for err in e.iter() {
+                        prop_assert!(err.to_string().starts_with("m.toml"));
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -720,6 +720,26 @@ fn item22_port_security_group_checks() {
     assert_eq!(e.class(), ErrorClass::Conflict);
     p.security_groups = Some(vec!["sl".into()]);
     model_with_ports(vec![p.clone()]).unwrap();
+    // Reported even when one of the groups has an invalid rule of its own.
+    let e = validate_model(&ModelSpec {
+        security_groups: vec![SecurityGroupSpec {
+            name: s("broken"),
+            stateful: Some(false),
+            rules: Some(vec![RuleSpec::default()]),
+            ..Default::default()
+        }],
+        ports: vec![PortSpec {
+            security_groups: Some(vec!["default".into(), "broken".into()]),
+            ..port("b", "fa:16:3e:00:00:02", &[])
+        }],
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert_eq!(e.len(), 2, "{e}");
+    assert!(
+        matches!(e.errors()[1].kind, ErrorKind::MixedStatefulness { .. }),
+        "{e}"
+    );
 
     // Groups without port security: rejected; no groups without port security: fine.
     p.port_security = Some(false);

@@ -746,11 +746,15 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
         attach(found, None, None, None, None, &mut errors);
     }
 
-    // Ports, each against those before it.
-    let groups_by_name: HashMap<&str, &SecurityGroup> = security_groups
-        .iter()
-        .map(|g| (g.name.as_str(), g))
-        .collect();
+    // Ports, each against those before it. Statefulness comes from the declarations, so
+    // that a group with an invalid rule still takes part in the mixing check.
+    let mut stateful_by_name: HashMap<&str, bool> = HashMap::new();
+    for (i, sg) in spec.security_groups.iter().enumerate() {
+        if let (true, Some(n)) = (sg_name_ok[i], sg.name.as_deref()) {
+            stateful_by_name.insert(n, sg.stateful.unwrap_or(true));
+        }
+    }
+    stateful_by_name.entry(DEFAULT_GROUP).or_insert(true);
     let mut registry = PortRegistry::default();
     let mut ports = Vec::new();
     for (i, p) in spec.ports.iter().enumerate() {
@@ -760,7 +764,7 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
             p,
             i,
             &path,
-            &groups_by_name,
+            &stateful_by_name,
             &scope,
             &mut registry,
             &mut found,
@@ -935,7 +939,7 @@ fn check_port(
     spec: &PortSpec,
     index: usize,
     path: &FieldPath,
-    groups: &HashMap<&str, &SecurityGroup>,
+    stateful_by_name: &HashMap<&str, bool>,
     scope: &Scope<'_>,
     registry: &mut PortRegistry,
     found: &mut Found,
@@ -1069,21 +1073,13 @@ fn check_port(
                 names.push(g);
             }
         }
-        let known: Vec<&SecurityGroup> = names
+        let known: Vec<(&str, bool)> = names
             .iter()
-            .filter_map(|n| groups.get(n).copied())
+            .filter_map(|n| stateful_by_name.get(n).map(|&s| (*n, s)))
             .collect();
         (
-            known
-                .iter()
-                .filter(|g| g.stateful)
-                .map(|g| g.name.as_str())
-                .collect(),
-            known
-                .iter()
-                .filter(|g| !g.stateful)
-                .map(|g| g.name.as_str())
-                .collect(),
+            known.iter().filter(|g| g.1).map(|g| g.0).collect(),
+            known.iter().filter(|g| !g.1).map(|g| g.0).collect(),
         )
     };
     if !stateful.is_empty() && !stateless.is_empty() {
@@ -1435,10 +1431,10 @@ pub fn validate_rule(
 pub fn validate_port(model: &Model, spec: &PortSpec) -> Result<Port, ValidationErrors> {
     let index = model.ports.len();
     let path = FieldPath::root().key("ports").index(index);
-    let groups: HashMap<&str, &SecurityGroup> = model
+    let stateful_by_name: HashMap<&str, bool> = model
         .security_groups
         .iter()
-        .map(|g| (g.name.as_str(), g))
+        .map(|g| (g.name.as_str(), g.stateful))
         .collect();
     let scope = model_scope(model);
     let mut registry = PortRegistry::from_model(model);
@@ -1447,7 +1443,7 @@ pub fn validate_port(model: &Model, spec: &PortSpec) -> Result<Port, ValidationE
         spec,
         index,
         &path,
-        &groups,
+        &stateful_by_name,
         &scope,
         &mut registry,
         &mut found,

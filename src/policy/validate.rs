@@ -1455,3 +1455,114 @@ pub fn validate_port(model: &Model, spec: &PortSpec) -> Result<Port, ValidationE
         _ => Err(ValidationErrors(errors)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_parsing() {
+        assert_eq!(
+            parse_mac("fa:16:3e:0A:0b:ff"),
+            Ok([0xfa, 0x16, 0x3e, 0x0a, 0x0b, 0xff])
+        );
+        assert_eq!(
+            parse_mac("fa-16-3e-0a-0b-ff"),
+            parse_mac("fa:16:3e:0a:0b:ff")
+        );
+        for bad in [
+            "",
+            "fa:16:3e:0a:0b",
+            "fa:16:3e:0a:0b:ff:",
+            "fa:16-3e:0a:0b:ff",
+            "fa:16:3e:0a:0b:fg",
+            "+a:16:3e:0a:0b:ff",
+            "fa:16:3e:0a:0b:é",
+            "fa163e0a0bff",
+        ] {
+            assert!(parse_mac(bad).is_err(), "{bad}");
+        }
+        assert!(check_port_mac(&[0x01, 0, 0x5e, 0, 0, 1]).is_err());
+        assert!(check_port_mac(&[0xff; 6]).is_err());
+        assert!(check_port_mac(&[0; 6]).is_err());
+        assert!(check_port_mac(&[0x02, 0, 0, 0, 0, 1]).is_ok());
+        assert_eq!(
+            format_mac(&[0xfa, 0x16, 0x3e, 0, 0x0a, 0xff]),
+            "fa:16:3e:00:0a:ff"
+        );
+    }
+
+    #[test]
+    fn cidr_parsing() {
+        assert_eq!(parse_cidr("10.0.0.7").unwrap().to_string(), "10.0.0.7/32");
+        assert_eq!(
+            parse_cidr("10.0.0.7/24").unwrap().to_string(),
+            "10.0.0.7/24"
+        );
+        assert_eq!(
+            parse_cidr("2001:DB8::1").unwrap().to_string(),
+            "2001:db8::1/128"
+        );
+        for bad in [
+            "",
+            " 10.0.0.0/8",
+            "10.0.0.0/8 ",
+            "10.0.0.0/-1",
+            "10/8",
+            "010.0.0.1",
+            "::/200",
+        ] {
+            assert!(parse_cidr(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ifnames() {
+        assert!(check_ifname("tap0").is_ok());
+        assert!(check_ifname("123456789012345").is_ok());
+        for bad in [
+            "",
+            "1234567890123456",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "a:1",
+            "a\tb",
+        ] {
+            assert!(check_ifname(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn key_treats_zero_prefix_as_any_and_keeps_host_bits() {
+        let mut r = allow_all(Direction::Ingress, EtherType::IPv4, Remote::Any);
+        let any = rule_key(&r);
+        r.remote = Remote::Prefix("0.0.0.0/0".parse().unwrap());
+        r.remote_ip_prefix_raw = Some("0.0.0.0/0".into());
+        assert_eq!(rule_key(&r), any);
+        r.remote = Remote::Prefix("10.0.0.0/24".parse().unwrap());
+        r.remote_ip_prefix_raw = Some("10.0.0.7/24".into());
+        let host = rule_key(&r);
+        r.remote_ip_prefix_raw = Some("10.0.0.0/24".into());
+        assert_ne!(rule_key(&r), host);
+        // The description never matters.
+        let mut d = r.clone();
+        d.description = "x".into();
+        assert_eq!(rule_key(&d), rule_key(&r));
+    }
+
+    #[test]
+    fn templates() {
+        assert_eq!(template_rules().len(), 2);
+        let d = default_group();
+        assert_eq!(d.rules.len(), 4);
+        assert!(d.rules[2..]
+            .iter()
+            .all(|r| r.remote == Remote::Group(DEFAULT_GROUP.into())
+                && r.direction == Direction::Ingress));
+        // The default rules are themselves valid and pairwise distinct.
+        let keys: HashSet<RuleKey> = d.rules.iter().map(rule_key).collect();
+        assert_eq!(keys.len(), 4);
+    }
+}

@@ -42,7 +42,9 @@ pub mod spec;
 pub mod validate;
 
 pub use error::{ErrorClass, ErrorKind, FieldPath, PathSeg, ValidationError, ValidationErrors};
-pub use validate::{validate_model, validate_port, validate_rule, DEFAULT_GROUP, DEFAULT_NETWORK};
+pub use validate::{
+    validate_group, validate_model, validate_port, validate_rule, DEFAULT_GROUP, DEFAULT_NETWORK,
+};
 
 /// A MAC address.
 pub type Mac = [u8; 6];

@@ -17,7 +17,8 @@
 //!   mix of stateful and stateless groups, no groups and no allowed address pairs without
 //!   port security, address pairs (CIDR, optional MAC, no duplicates), backends
 //!   (interface name syntax, one port per interface, AF_XDP mode);
-//! * switch-wide settings: permitted ethertypes, conntrack limits.
+//! * switch-wide settings: permitted ethertypes, conntrack limits;
+//! * names and descriptions: at most 255 characters (Neutron's attribute limits).
 //!
 //! Every problem is reported (not only the first), each with a [`FieldPath`] into the
 //! spec, the group / rule / port it concerns and a typed [`ErrorKind`].
@@ -36,7 +37,8 @@
 //! # API use
 //! [`validate_rule`] checks one new rule against an existing model (the Neutron
 //! `POST /security-group-rules` case: field checks, references, duplicates within the
-//! target group); [`validate_port`] does the same for a new port.
+//! target group); [`validate_group`] and [`validate_port`] do the same for a new
+//! security group and a new port. All three leave the model untouched.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -60,6 +62,11 @@ pub const DEFAULT_GROUP: &str = "default";
 pub const DEFAULT_GROUP_DESCRIPTION: &str = "Default security group";
 /// Network of a port that names none.
 pub const DEFAULT_NETWORK: &str = "default";
+
+/// Longest accepted name, in characters (Neutron's `NAME_MAX_LEN`).
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest accepted description, in characters (Neutron's `DESCRIPTION_MAX_LEN`).
+pub const MAX_DESCRIPTION_LEN: usize = 255;
 
 /// Largest accepted conntrack capacity (entries per worker).
 pub const MAX_CONNTRACK_CAPACITY: usize = 1 << 30;
@@ -387,6 +394,7 @@ fn check_rule(
     };
 
     let remote = check_remote(spec, ethertype, path, scope, found);
+    check_description(&spec.description, path, found);
 
     if found.len() != before {
         return None;
@@ -616,7 +624,26 @@ fn check_name<'a>(
             found.push((path.key("name"), ErrorKind::Empty));
             None
         }
+        Some(n) if n.chars().count() > MAX_NAME_LEN => {
+            found.push((path.key("name"), ErrorKind::TooLong { max: MAX_NAME_LEN }));
+            None
+        }
         Some(n) => Some(n),
+    }
+}
+
+/// Check an optional description (Neutron: at most 255 characters).
+fn check_description(description: &Option<String>, path: &FieldPath, found: &mut Found) {
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_LEN)
+    {
+        found.push((
+            path.key("description"),
+            ErrorKind::TooLong {
+                max: MAX_DESCRIPTION_LEN,
+            },
+        ));
     }
 }
 
@@ -812,6 +839,7 @@ fn check_address_group(
     found: &mut Found,
 ) -> Option<AddressGroup> {
     let before = found.len();
+    check_description(&spec.description, path, found);
     let mut addresses: Vec<IpNet> = Vec::new();
     for (k, text) in spec.addresses.iter().enumerate() {
         let p = path.key("addresses").index(k);
@@ -859,6 +887,9 @@ fn check_group(
     let name = spec.name.as_deref();
     let is_default = name == Some(DEFAULT_GROUP);
     let before = errors.len();
+    let mut found = Found::new();
+    check_description(&spec.description, path, &mut found);
+    attach(found, name, None, None, None, errors);
     let rules = match &spec.rules {
         None if is_default => default_group_rules(),
         None => template_rules(),
@@ -1456,6 +1487,46 @@ pub fn validate_port(model: &Model, spec: &PortSpec) -> Result<Port, ValidationE
     }
 }
 
+/// Validate one new security group against `model` (the API's "create security
+/// group"): name (unique, not a second `default`), description, and its rules (or the
+/// template rules when `rules` is `None`). Rules may refer to the group itself. Error
+/// paths address it as `security_groups[N]`, `N` = number of groups.
+pub fn validate_group(
+    model: &Model,
+    spec: &SecurityGroupSpec,
+) -> Result<SecurityGroup, ValidationErrors> {
+    let index = model.security_groups.len();
+    let path = FieldPath::root().key("security_groups").index(index);
+    let mut found = Found::new();
+    if let Some(n) = check_name(&spec.name, &path, &mut found) {
+        if n.eq_ignore_ascii_case(DEFAULT_GROUP) && n != DEFAULT_GROUP {
+            found.push((
+                path.key("name"),
+                ErrorKind::ReservedDefaultName(n.to_string()),
+            ));
+        } else if let Some(first) = model.security_groups.iter().position(|g| g.name == n) {
+            found.push((
+                path.key("name"),
+                ErrorKind::DuplicateGroupName {
+                    name: n.to_string(),
+                    first,
+                },
+            ));
+        }
+    }
+    let mut errors = Vec::new();
+    attach(found, spec.name.as_deref(), None, None, None, &mut errors);
+    let mut scope = model_scope(model);
+    if let Some(n) = spec.name.as_deref() {
+        scope.groups.insert(n);
+    }
+    let group = check_group(spec, &path, &scope, &mut errors);
+    match group {
+        Some(g) if errors.is_empty() => Ok(g),
+        _ => Err(ValidationErrors(errors)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1550,6 +1621,48 @@ mod tests {
         let mut d = r.clone();
         d.description = "x".into();
         assert_eq!(rule_key(&d), rule_key(&r));
+    }
+
+    #[test]
+    fn validate_group_against_a_model() {
+        let model = validate_model(&ModelSpec::default()).unwrap();
+        let spec = SecurityGroupSpec {
+            name: Some("web".into()),
+            rules: Some(vec![RuleSpec {
+                direction: Some("ingress".into()),
+                remote_group: Some("web".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let g = validate_group(&model, &spec).unwrap();
+        assert_eq!(g.rules[0].remote, Remote::Group("web".into()));
+        assert!(g.stateful);
+        let dup = SecurityGroupSpec {
+            name: Some("default".into()),
+            ..Default::default()
+        };
+        let e = validate_group(&model, &dup).unwrap_err();
+        assert_eq!(e.class(), crate::policy::ErrorClass::Conflict);
+        assert_eq!(e.errors()[0].path.to_string(), "security_groups[1].name");
+        let long = SecurityGroupSpec {
+            name: Some("x".repeat(256)),
+            description: Some("d".repeat(256)),
+            ..Default::default()
+        };
+        let e = validate_group(&model, &long).unwrap_err();
+        assert_eq!(e.len(), 2, "{e}");
+        assert!(e
+            .errors()
+            .iter()
+            .all(|e| e.kind == ErrorKind::TooLong { max: 255 }));
+        // 255 characters (not bytes) of description are fine.
+        let ok = SecurityGroupSpec {
+            name: Some("ok".into()),
+            description: Some("é".repeat(255)),
+            ..Default::default()
+        };
+        assert_eq!(validate_group(&model, &ok).unwrap().rules.len(), 2);
     }
 
     #[test]

@@ -481,6 +481,22 @@ impl Walker {
         Some(n)
     }
 
+    /// An integer >= 0.
+    fn non_negative(&mut self, node: &Node, path: &FieldPath) -> Option<u64> {
+        let n = self.integer(node, path)?;
+        match u64::try_from(n) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.fail(
+                    path,
+                    node,
+                    format!("{n} is negative: expected an integer >= 0"),
+                );
+                None
+            }
+        }
+    }
+
     fn scalar(&mut self, node: &Node, path: &FieldPath) -> Option<Scalar> {
         match &node.kind {
             Kind::Int(n) => Some(Scalar::Int(*n)),
@@ -647,10 +663,9 @@ fn read_conntrack(w: &mut Walker, node: &Node, path: &FieldPath, ct: &mut Conntr
     };
     for &(key, _) in CONNTRACK_KEYS {
         let Some(n) = t.take(key) else { continue };
-        let Some(v) = w.ranged(n, &path.key(key), 0, i64::MAX) else {
+        let Some(v) = w.non_negative(n, &path.key(key)) else {
             continue;
         };
-        let v = v as u64;
         let as_usize = usize::try_from(v).unwrap_or(usize::MAX);
         match key {
             "capacity" => ct.capacity = as_usize,

@@ -48,7 +48,7 @@
 //! ```
 //!
 //! # Loading
-//! 1. The text is parsed into a span-carrying tree ([`super::toml_tree`]); a TOML syntax
+//! 1. The text is parsed into a span-carrying tree (module `control::toml_tree`); a TOML syntax
 //!    error stops here (the TOML parser cannot go on past one).
 //! 2. The tree is walked against the schema above: unknown keys (with a "did you mean"),
 //!    wrong types and out-of-range switch settings are collected, and a
@@ -481,6 +481,22 @@ impl Walker {
         Some(n)
     }
 
+    /// An integer >= 0.
+    fn non_negative(&mut self, node: &Node, path: &FieldPath) -> Option<u64> {
+        let n = self.integer(node, path)?;
+        match u64::try_from(n) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.fail(
+                    path,
+                    node,
+                    format!("{n} is negative: expected an integer >= 0"),
+                );
+                None
+            }
+        }
+    }
+
     fn scalar(&mut self, node: &Node, path: &FieldPath) -> Option<Scalar> {
         match &node.kind {
             Kind::Int(n) => Some(Scalar::Int(*n)),
@@ -647,10 +663,9 @@ fn read_conntrack(w: &mut Walker, node: &Node, path: &FieldPath, ct: &mut Conntr
     };
     for &(key, _) in CONNTRACK_KEYS {
         let Some(n) = t.take(key) else { continue };
-        let Some(v) = w.ranged(n, &path.key(key), 0, i64::MAX) else {
+        let Some(v) = w.non_negative(n, &path.key(key)) else {
             continue;
         };
-        let v = v as u64;
         let as_usize = usize::try_from(v).unwrap_or(usize::MAX);
         match key {
             "capacity" => ct.capacity = as_usize,
@@ -1073,4 +1088,599 @@ pub fn to_toml_string(config: &Config) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{ErrorClass, ErrorKind};
+
+    const EXAMPLE: &str = include_str!("../../configs/example.toml");
+    const QUICKSTART: &str = include_str!("../../configs/quickstart.toml");
+
+    fn errors(text: &str) -> Vec<ConfigError> {
+        match parse_str(text, "t.toml") {
+            Ok(_) => panic!("config must be rejected:\n{text}"),
+            Err(e) => e.errors,
+        }
+    }
+
+    fn lines(text: &str) -> Vec<String> {
+        errors(text).iter().map(|e| e.to_string()).collect()
+    }
+
+    fn round_trip(text: &str) {
+        let c = parse_str(text, "in.toml").unwrap_or_else(|e| panic!("{e}"));
+        let out = to_toml_string(&c);
+        let back = parse_str(&out, "out.toml").unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert_eq!(back, c, "round trip changed the config:\n{out}");
+        assert_eq!(to_toml_string(&back), out, "export is not a fixed point");
+    }
+
+    #[test]
+    fn shipped_configs_are_valid_and_round_trip() {
+        round_trip(EXAMPLE);
+        round_trip(QUICKSTART);
+        let c = parse_str(EXAMPLE, "example.toml").unwrap();
+        assert_eq!(c.switch.workers, 2);
+        assert_eq!(c.model.permitted_ethertypes, vec![0x88cc, 0x8809]);
+        assert!(c.model.group("stateless-dns").is_some_and(|g| !g.stateful));
+        assert!(c
+            .model
+            .port("router-prod")
+            .is_some_and(|p| !p.port_security));
+    }
+
+    #[test]
+    fn round_trip_of_awkward_values() {
+        round_trip(
+            r#"
+[switch]
+workers = 3
+burst = 1
+idle_backoff = false
+[conntrack]
+capacity = 7
+udp = 1
+fragment = 3600
+max_pending_fragments = 0
+[[networks]]
+name = "net \"quoted\""
+[[security_groups]]
+name = "g with spaces/ünïcode"
+description = "line1\nline2 \\ \"q\" 'single'"
+stateful = false
+rules = []
+[[security_groups]]
+name = "x"
+rules = [
+  { direction = "egress", protocol = 200, description = "\t" },
+  { direction = "ingress", ethertype = "IPv6", protocol = "icmp", port_range_min = 1 },
+  { direction = "ingress", protocol = "tcp", port_range_min = 1, port_range_max = 65535, remote_ip_prefix = "10.9.8.7/8" },
+  { direction = "ingress", protocol = "udp", port_range_min = 5, port_range_max = 6, remote_address_group = "a" },
+  { direction = "egress", ethertype = "ipv6", remote_ip_prefix = "2001:db8::1" },
+]
+[[address_groups]]
+name = "a"
+description = "d"
+addresses = []
+[[ports]]
+name = "p"
+network = "net \"quoted\""
+mac = "FA:16:3E:00:00:01"
+security_groups = []
+backend = { type = "afxdp", ifname = "eth0" }
+[[ports]]
+name = "q"
+mac = "fa:16:3e:00:00:02"
+port_security = false
+backend = { type = "tap", ifname = "t", netns = "ns" }
+"#,
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse_str(
+            "[[security_groups]]\nname = \"web\"\n[[ports]]\nname = \"a\"\nmac = \"fa:16:3e:00:00:01\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.switch, SwitchSettings::default());
+        assert_eq!(c.model.conntrack, ConntrackSettings::default());
+        assert_eq!(c.model.group("web").unwrap().rules.len(), 2);
+        assert_eq!(c.model.group("default").unwrap().rules.len(), 4);
+        let p = c.model.port("a").unwrap();
+        assert_eq!(p.security_groups, vec!["default"]);
+        assert_eq!(p.network, "default");
+        assert!(p.port_security);
+        assert_eq!(c.model.networks.len(), 1);
+        // An empty file is a valid (empty) model.
+        let c = parse_str("", "t.toml").unwrap();
+        assert_eq!(c.model.security_groups.len(), 1);
+    }
+
+    #[test]
+    fn settings_are_read() {
+        let c = parse_str(
+            "[switch]\nworkers = 4\nburst = 256\nidle_backoff = false\npermitted_ethertypes = [\"0x88cc\", 34958, \"0X88B5\", \"35063\"]\n\
+             [conntrack]\ncapacity = 1000\ntcp_syn = 1\ntcp_established = 2\ntcp_fin = 3\ntcp_close = 4\nudp = 5\nudp_stream = 6\nicmp = 7\nother = 8\nfragment = 9\nmax_pending_fragments = 10\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.switch,
+            SwitchSettings {
+                workers: 4,
+                burst: 256,
+                idle_backoff: false
+            }
+        );
+        assert_eq!(
+            c.model.permitted_ethertypes,
+            vec![0x88cc, 0x888e, 0x88b5, 0x88f7]
+        );
+        let ct = &c.model.conntrack;
+        assert_eq!(
+            (
+                ct.capacity,
+                ct.tcp_syn_timeout,
+                ct.tcp_established_timeout,
+                ct.tcp_fin_timeout,
+                ct.tcp_close_timeout,
+                ct.udp_timeout,
+                ct.udp_stream_timeout,
+                ct.icmp_timeout,
+                ct.other_timeout,
+                ct.fragment_timeout,
+                ct.max_pending_fragments
+            ),
+            (1000, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+        );
+    }
+
+    #[test]
+    fn policy_errors_carry_file_line_and_path() {
+        // Rules as an array of tables: every key on its own line.
+        let text = "[[security_groups]]\nname = \"web\"\n[[security_groups.rules]]\ndirection = \"ingress\"\nprotocol = \"tcp\"\nport_range_min = 0\nport_range_max = 80\n";
+        let errs = errors(text);
+        assert_eq!(errs.len(), 1);
+        let e = &errs[0];
+        assert_eq!(e.line, Some(6));
+        assert_eq!(
+            e.path.as_deref(),
+            Some("security_groups[0].rules[0].port_range_min")
+        );
+        assert!(e.to_string().starts_with(
+            "t.toml:6: security_groups[0].rules[0].port_range_min (group \"web\", rule 0): invalid port 0"
+        ), "{e}");
+        match &e.kind {
+            ConfigErrorKind::Invalid(v) => assert_eq!(v.class(), ErrorClass::BadRequest),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn absent_keys_point_at_their_table() {
+        // Missing mac: the line of the [[ports]] header.
+        let errs = errors("\n\n[[ports]]\nname = \"a\"\n");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, Some(3));
+        assert!(errs[0]
+            .message
+            .contains("ports[0].mac (port \"a\"): missing required field"));
+        // A rule without direction: the line of the inline table.
+        let errs =
+            errors("[[security_groups]]\nname = \"g\"\nrules = [\n\n { protocol = \"tcp\" } ]\n");
+        assert_eq!(errs[0].line, Some(5));
+        // Dotted-key (implicit) tables: the line of their first key.
+        let errs = errors("[[ports]]\nname = \"a\"\nmac = \"fa:16:3e:00:00:01\"\nbackend.type = \"afxdp\"\nbackend.ifname = \"e\"\nbackend.mode = \"turbo\"\n");
+        assert_eq!(errs[0].line, Some(6), "{:?}", errs[0]);
+    }
+
+    #[test]
+    fn every_problem_in_file_order() {
+        let text = r#"[[security_groups]]
+name = "web"
+rules = [ { direction = "sideways" } ]
+
+[[ports]]
+name = "a"
+mac = "fa:16:3e:00:00:01"
+security_groups = ["nope"]
+
+[switch]
+burst = 0
+
+[conntrack]
+udp = 0
+"#;
+        let l = lines(text);
+        assert_eq!(l.len(), 4, "{l:#?}");
+        assert!(
+            l[0].starts_with("t.toml:3: security_groups[0].rules[0].direction"),
+            "{}",
+            l[0]
+        );
+        assert!(l[1].starts_with("t.toml:8: ports[0].security_groups[0] (port \"a\"): security group \"nope\" not found"), "{}", l[1]);
+        assert!(
+            l[2].starts_with("t.toml:11: switch.burst: 0 is out of range 1..=256"),
+            "{}",
+            l[2]
+        );
+        assert!(
+            l[3].starts_with("t.toml:14: conntrack.udp: invalid value 0"),
+            "{}",
+            l[3]
+        );
+        let all = parse_str(text, "t.toml").unwrap_err();
+        assert_eq!(all.to_string().lines().count(), 4);
+    }
+
+    #[test]
+    fn unknown_keys_everywhere() {
+        let text = r#"bogus = 1
+[switch]
+wrokers = 2
+[conntrack]
+tcp_synn = 1
+[[networks]]
+name = "n"
+vlan = 5
+[[security_groups]]
+name = "g"
+colour = "red"
+rules = [ { direction = "ingress", port = 22 } ]
+[[address_groups]]
+name = "a"
+address = ["10.0.0.0/8"]
+[[ports]]
+name = "p"
+mac = "fa:16:3e:00:00:01"
+fixed_ip = ["10.0.0.1"]
+allowed_address_pairs = [ { ip_address = "10.0.0.5", mac = "fa:16:3e:00:00:02" } ]
+backend = { type = "afpacket", ifname = "e", queue = 1 }
+"#;
+        let errs = errors(text);
+        let got: Vec<(Option<usize>, String)> = errs
+            .iter()
+            .map(|e| (e.line, e.path.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(1), "bogus".to_string()),
+                (Some(3), "switch.wrokers".to_string()),
+                (Some(5), "conntrack.tcp_synn".to_string()),
+                (Some(8), "networks[0].vlan".to_string()),
+                (Some(11), "security_groups[0].colour".to_string()),
+                (Some(12), "security_groups[0].rules[0].port".to_string()),
+                (Some(15), "address_groups[0].address".to_string()),
+                (Some(19), "ports[0].fixed_ip".to_string()),
+                (
+                    Some(20),
+                    "ports[0].allowed_address_pairs[0].mac".to_string()
+                ),
+                (Some(21), "ports[0].backend.queue".to_string()),
+            ]
+        );
+        assert!(
+            errs[1].message.contains("did you mean `workers`?"),
+            "{}",
+            errs[1].message
+        );
+        assert!(
+            errs[9].message.contains("expected one of: type, ifname"),
+            "{}",
+            errs[9].message
+        );
+        assert!(errs.iter().all(|e| e.kind == ConfigErrorKind::Schema));
+    }
+
+    #[test]
+    fn type_errors_are_reported_once() {
+        let text = r#"[[security_groups]]
+name = 5
+stateful = "yes"
+rules = [ { direction = "ingress", protocol = true, port_range_min = 1.5 }, "not a table" ]
+[[ports]]
+name = "p"
+mac = 42
+fixed_ips = "10.0.0.1"
+security_groups = ["default", 7]
+backend = { type = "vde", ifname = "x" }
+"#;
+        let l = lines(text);
+        let expect = [
+            "t.toml:2: security_groups[0].name: expected a string, found an integer",
+            "t.toml:3: security_groups[0].stateful: expected a boolean (true or false), found a string",
+            "t.toml:4: security_groups[0].rules[0].protocol: expected a string or an integer, found a boolean",
+            "t.toml:4: security_groups[0].rules[0].port_range_min: expected a string or an integer, found a float",
+            "t.toml:4: security_groups[0].rules[1]: expected a table, found a string",
+            "t.toml:7: ports[0].mac: expected a string, found an integer",
+            "t.toml:8: ports[0].fixed_ips: expected an array, found a string",
+            "t.toml:9: ports[0].security_groups[1]: expected a string, found an integer",
+            "t.toml:10: ports[0].backend.type: unknown backend type \"vde\": expected \"tap\", \"afxdp\" or \"afpacket\"",
+        ];
+        assert_eq!(l, expect);
+    }
+
+    #[test]
+    fn wrong_shapes_at_the_top() {
+        let l = lines("security_groups = 5\nports = [1]\nswitch = []\n");
+        assert_eq!(
+            l,
+            vec![
+                "t.toml:1: security_groups: expected an array, found an integer",
+                "t.toml:2: ports[0]: expected a table, found an integer",
+                "t.toml:3: switch: expected a table, found an array",
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors() {
+        let errs = errors("[[ports]]\nname = \"a\nmac = 1\n");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].kind, ConfigErrorKind::Syntax);
+        assert_eq!(errs[0].line, Some(2));
+        assert!(
+            errs[0]
+                .to_string()
+                .starts_with("t.toml:2: TOML syntax error"),
+            "{}",
+            errs[0]
+        );
+        // A key given twice is a syntax error too.
+        let errs = errors("[switch]\nburst = 1\nburst = 2\n");
+        assert_eq!(errs[0].kind, ConfigErrorKind::Syntax);
+        assert_eq!(errs[0].line, Some(3));
+    }
+
+    #[test]
+    fn switch_ranges_and_ethertype_syntax() {
+        let l = lines(
+            "[switch]\nworkers = 0\nburst = 257\nidle_backoff = 1\npermitted_ethertypes = [\"0x1ffff\", \"lldp\", 70000, 1.0]\n",
+        );
+        assert_eq!(
+            l,
+            vec![
+                "t.toml:2: switch.workers: 0 is out of range 1..=1024",
+                "t.toml:3: switch.burst: 257 is out of range 1..=256",
+                "t.toml:4: switch.idle_backoff: expected a boolean (true or false), found an integer",
+                "t.toml:5: switch.permitted_ethertypes[0]: not an ethertype: expected 0x0600..0xffff, e.g. 0x88cc",
+                "t.toml:5: switch.permitted_ethertypes[1]: not an ethertype: expected 0x0600..0xffff, e.g. 0x88cc",
+                "t.toml:5: switch.permitted_ethertypes[2]: not an ethertype: expected 0x0600..0xffff, e.g. 0x88cc",
+                "t.toml:5: switch.permitted_ethertypes[3]: expected an integer or a string like \"0x88cc\", found a float",
+            ]
+        );
+        // Semantic ethertype errors come from the policy, with the config path.
+        let errs = errors("[switch]\npermitted_ethertypes = [\"0x0806\"]\n");
+        assert_eq!(
+            errs[0].path.as_deref(),
+            Some("switch.permitted_ethertypes[0]")
+        );
+        assert_eq!(errs[0].line, Some(2));
+        let errs = errors("[conntrack]\ntcp_established = 0\nmax_pending_fragments = -1\n");
+        assert_eq!(errs[0].path.as_deref(), Some("conntrack.tcp_established"));
+        assert_eq!(
+            errs[1].path.as_deref(),
+            Some("conntrack.max_pending_fragments")
+        );
+    }
+
+    #[test]
+    fn neutron_classes_survive() {
+        let errs = errors(
+            "[[ports]]\nname = \"a\"\nmac = \"fa:16:3e:00:00:01\"\nsecurity_groups = [\"x\"]\n",
+        );
+        match &errs[0].kind {
+            ConfigErrorKind::Invalid(v) => {
+                assert_eq!(v.class(), ErrorClass::NotFound);
+                assert_eq!(v.kind, ErrorKind::UnknownSecurityGroup("x".into()));
+            }
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn unreadable_file() {
+        let e = load_file(Path::new("/nonexistent/sgswitch.toml")).unwrap_err();
+        assert_eq!(e.errors[0].kind, ConfigErrorKind::Io);
+        assert!(e
+            .to_string()
+            .starts_with("/nonexistent/sgswitch.toml: cannot read config file"));
+    }
+
+    mod props {
+        use super::*;
+        use crate::policy::spec::{
+            AddressGroupSpec, ModelSpec, PortSpec, RuleSpec, Scalar, SecurityGroupSpec,
+        };
+        use proptest::prelude::*;
+
+        fn opt_str(choices: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+            prop::option::of(prop::sample::select(choices).prop_map(str::to_string))
+        }
+
+        fn rule_spec() -> impl Strategy<Value = RuleSpec> {
+            let protocol = prop::option::of(prop_oneof![
+                prop::sample::select(
+                    &[
+                        "tcp",
+                        "udp",
+                        "icmp",
+                        "any",
+                        "17",
+                        "ipv6-icmp",
+                        "sctp",
+                        "gre",
+                        "TCP"
+                    ][..]
+                )
+                .prop_map(Scalar::from),
+                prop::sample::select(&[0i64, 6, 47, 112, 200][..]).prop_map(Scalar::Int),
+            ]);
+            let port_pair = prop::sample::select(
+                &[
+                    (None, None),
+                    (Some(80), Some(80)),
+                    (Some(1), Some(65535)),
+                    (Some(1000), Some(2000)),
+                    (Some(8), Some(0)),
+                    (Some(3), None),
+                ][..],
+            );
+            let remote = prop::sample::select(
+                &[
+                    (None, None, None),
+                    (Some("10.1.2.3/16"), None, None),
+                    (Some("0.0.0.0/0"), None, None),
+                    (Some("::/0"), None, None),
+                    (Some("fd00::5/64"), None, None),
+                    (Some("192.0.2.9"), None, None),
+                    (None, Some("g0"), None),
+                    (None, Some("default"), None),
+                    (None, None, Some("a0")),
+                ][..],
+            );
+            (
+                opt_str(&["ingress", "egress"]),
+                opt_str(&["IPv4", "IPv6", "ipv6"]),
+                protocol,
+                port_pair,
+                remote,
+                opt_str(&["", "d", "quote \" and \\ back"]),
+            )
+                .prop_map(
+                    |(
+                        direction,
+                        ethertype,
+                        protocol,
+                        (min, max),
+                        (prefix, group, ag),
+                        description,
+                    )| RuleSpec {
+                        direction: direction.or(Some("ingress".into())),
+                        ethertype,
+                        protocol,
+                        port_range_min: min.map(Scalar::Int),
+                        port_range_max: max.map(Scalar::Int),
+                        remote_ip_prefix: prefix.map(str::to_string),
+                        remote_group: group.map(str::to_string),
+                        remote_address_group: ag.map(str::to_string),
+                        description,
+                    },
+                )
+        }
+
+        /// Validate, dropping offending rules until the model is valid.
+        fn valid_model(mut spec: ModelSpec) -> Model {
+            loop {
+                match validate_model(&spec) {
+                    Ok(m) => return m,
+                    Err(e) => {
+                        let mut drop: Vec<(usize, usize)> = e
+                            .errors()
+                            .iter()
+                            .map(|e| {
+                                let g = spec
+                                    .security_groups
+                                    .iter()
+                                    .position(|g| g.name == e.group)
+                                    .expect("only rule errors");
+                                (g, e.rule.expect("only rule errors"))
+                            })
+                            .collect();
+                        drop.sort_unstable();
+                        drop.dedup();
+                        for &(g, r) in drop.iter().rev() {
+                            if let Some(rules) = spec.security_groups[g].rules.as_mut() {
+                                rules.remove(r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+            /// Random valid models (about 6 rules each on average) survive export + parse.
+            #[test]
+            fn export_round_trips(
+                groups in prop::collection::vec(prop::option::of(prop::collection::vec(rule_spec(), 0..8)), 1..4),
+                stateless in any::<bool>(),
+                port_groups in prop::collection::vec((prop::option::of(prop::sample::subsequence(vec!["g0", "default"], 0..=2)), any::<bool>()), 0..3),
+            ) {
+                let mut spec = ModelSpec {
+                    security_groups: groups
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, rules)| SecurityGroupSpec {
+                            name: Some(format!("g{i}")),
+                            stateful: Some(!(stateless && i > 0)),
+                            rules,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    address_groups: vec![AddressGroupSpec {
+                        name: Some("a0".into()),
+                        addresses: vec!["198.51.100.0/24".into(), "2001:db8::/48".into()],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                };
+                for (i, (groups, psec)) in port_groups.into_iter().enumerate() {
+                    spec.ports.push(PortSpec {
+                        name: Some(format!("p{i}")),
+                        mac: Some(format!("fa:16:3e:00:00:{i:02x}")),
+                        fixed_ips: vec![format!("10.0.0.{}", i + 1)],
+                        security_groups: if psec { groups.map(|g| g.into_iter().map(str::to_string).collect()) } else { None },
+                        port_security: Some(psec),
+                        ..Default::default()
+                    });
+                }
+                let config = Config { model: valid_model(spec), switch: SwitchSettings::default() };
+                let text = to_toml_string(&config);
+                let back = parse_str(&text, "export.toml");
+                prop_assert_eq!(back.as_ref().ok(), Some(&config), "{}", text);
+            }
+
+            #[test]
+            fn arbitrary_text_never_panics(text in ".{0,200}") {
+                let _ = parse_str(&text, "x.toml");
+            }
+
+            #[test]
+            fn mutated_example_never_panics(
+                edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(&["", "\"", "[", "]", "{", "}", "=", ",", "\n", "0", "x", "#", "-1", "99999999999999999999"][..])), 1..4),
+            ) {
+                let mut text = EXAMPLE.to_string();
+                for (at, with) in edits {
+                    let mut i = at.index(text.len());
+                    while !text.is_char_boundary(i) {
+                        i -= 1;
+                    }
+                    let end = (i + 1..=text.len()).find(|&e| text.is_char_boundary(e)).unwrap_or(i);
+                    text.replace_range(i..end, with);
+                }
+                if let Err(e) = parse_str(&text, "m.toml") {
+                    prop_assert!(!e.is_empty());
+                    for err in e.iter() {
+                        prop_assert!(err.to_string().starts_with("m.toml"));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn typo_suggestions() {
+        assert_eq!(closest("protcol", RULE_KEYS), Some("protocol"));
+        assert_eq!(closest("remote_groups", RULE_KEYS), Some("remote_group"));
+        assert_eq!(closest("zzzzzz", RULE_KEYS), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 }

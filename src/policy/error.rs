@@ -128,6 +128,8 @@ pub enum ErrorKind {
     Missing,
     #[error("must not be empty")]
     Empty,
+    #[error("longer than {max} characters")]
+    TooLong { max: usize },
     #[error("invalid direction {0:?}: expected \"ingress\" or \"egress\"")]
     InvalidDirection(String),
     #[error("invalid ethertype {0:?}: expected \"IPv4\" or \"IPv6\"")]

@@ -10,8 +10,18 @@
 //!   number; `icmp` with ethertype IPv6 is stored as 58.
 //! * `Rule::port_range_min/max` are `None` for "all ports" (1..65535 is canonicalised to
 //!   `None`); for ICMP they are the type and code.
-//! * `Remote::Prefix` holds the *normalised* network (host bits cleared).
-//! * Every group / address-group name referenced exists.
+//! * `Remote::Prefix` holds the *normalised* network (host bits cleared) of the rule's
+//!   family; `remote_ip_prefix_raw` is the prefix as written, canonically formatted,
+//!   host bits kept (`10.0.0.7` → `"10.0.0.7/32"`), and `None` for other remotes.
+//! * Every group / address-group name referenced exists; names are unique and
+//!   non-empty; a group named `default` always exists.
+//! * Rules of one group are pairwise distinct under [`validate::rule_key`].
+//! * A port's groups are listed once and are all stateful or all stateless; a port with
+//!   `port_security == false` has no groups and no allowed address pairs.
+//! * Port MACs are unicast and non-zero, unique per network; fixed IPs are unicast,
+//!   unique per network. Address-group CIDRs and allowed-address-pair CIDRs are
+//!   normalised.
+//! * `networks` lists the declared networks, then those of the ports (first use order).
 //!
 //! This module knows nothing of packets, compilation or I/O.
 //!
@@ -32,7 +42,9 @@ pub mod spec;
 pub mod validate;
 
 pub use error::{ErrorClass, ErrorKind, FieldPath, PathSeg, ValidationError, ValidationErrors};
-pub use validate::{validate_model, validate_port, validate_rule, DEFAULT_GROUP, DEFAULT_NETWORK};
+pub use validate::{
+    validate_group, validate_model, validate_port, validate_rule, DEFAULT_GROUP, DEFAULT_NETWORK,
+};
 
 /// A MAC address.
 pub type Mac = [u8; 6];

@@ -17,7 +17,8 @@
 //!   mix of stateful and stateless groups, no groups and no allowed address pairs without
 //!   port security, address pairs (CIDR, optional MAC, no duplicates), backends
 //!   (interface name syntax, one port per interface, AF_XDP mode);
-//! * switch-wide settings: permitted ethertypes, conntrack limits.
+//! * switch-wide settings: permitted ethertypes, conntrack limits;
+//! * names and descriptions: at most 255 characters (Neutron's attribute limits).
 //!
 //! Every problem is reported (not only the first), each with a [`FieldPath`] into the
 //! spec, the group / rule / port it concerns and a typed [`ErrorKind`].
@@ -36,7 +37,8 @@
 //! # API use
 //! [`validate_rule`] checks one new rule against an existing model (the Neutron
 //! `POST /security-group-rules` case: field checks, references, duplicates within the
-//! target group); [`validate_port`] does the same for a new port.
+//! target group); [`validate_group`] and [`validate_port`] do the same for a new
+//! security group and a new port. All three leave the model untouched.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -60,6 +62,11 @@ pub const DEFAULT_GROUP: &str = "default";
 pub const DEFAULT_GROUP_DESCRIPTION: &str = "Default security group";
 /// Network of a port that names none.
 pub const DEFAULT_NETWORK: &str = "default";
+
+/// Longest accepted name, in characters (Neutron's `NAME_MAX_LEN`).
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest accepted description, in characters (Neutron's `DESCRIPTION_MAX_LEN`).
+pub const MAX_DESCRIPTION_LEN: usize = 255;
 
 /// Largest accepted conntrack capacity (entries per worker).
 pub const MAX_CONNTRACK_CAPACITY: usize = 1 << 30;
@@ -387,6 +394,7 @@ fn check_rule(
     };
 
     let remote = check_remote(spec, ethertype, path, scope, found);
+    check_description(&spec.description, path, found);
 
     if found.len() != before {
         return None;
@@ -616,7 +624,26 @@ fn check_name<'a>(
             found.push((path.key("name"), ErrorKind::Empty));
             None
         }
+        Some(n) if n.chars().count() > MAX_NAME_LEN => {
+            found.push((path.key("name"), ErrorKind::TooLong { max: MAX_NAME_LEN }));
+            None
+        }
         Some(n) => Some(n),
+    }
+}
+
+/// Check an optional description (Neutron: at most 255 characters).
+fn check_description(description: &Option<String>, path: &FieldPath, found: &mut Found) {
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_LEN)
+    {
+        found.push((
+            path.key("description"),
+            ErrorKind::TooLong {
+                max: MAX_DESCRIPTION_LEN,
+            },
+        ));
     }
 }
 
@@ -746,11 +773,15 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
         attach(found, None, None, None, None, &mut errors);
     }
 
-    // Ports, each against those before it.
-    let groups_by_name: HashMap<&str, &SecurityGroup> = security_groups
-        .iter()
-        .map(|g| (g.name.as_str(), g))
-        .collect();
+    // Ports, each against those before it. Statefulness comes from the declarations, so
+    // that a group with an invalid rule still takes part in the mixing check.
+    let mut stateful_by_name: HashMap<&str, bool> = HashMap::new();
+    for (i, sg) in spec.security_groups.iter().enumerate() {
+        if let (true, Some(n)) = (sg_name_ok[i], sg.name.as_deref()) {
+            stateful_by_name.insert(n, sg.stateful.unwrap_or(true));
+        }
+    }
+    stateful_by_name.entry(DEFAULT_GROUP).or_insert(true);
     let mut registry = PortRegistry::default();
     let mut ports = Vec::new();
     for (i, p) in spec.ports.iter().enumerate() {
@@ -760,7 +791,7 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
             p,
             i,
             &path,
-            &groups_by_name,
+            &stateful_by_name,
             &scope,
             &mut registry,
             &mut found,
@@ -808,6 +839,7 @@ fn check_address_group(
     found: &mut Found,
 ) -> Option<AddressGroup> {
     let before = found.len();
+    check_description(&spec.description, path, found);
     let mut addresses: Vec<IpNet> = Vec::new();
     for (k, text) in spec.addresses.iter().enumerate() {
         let p = path.key("addresses").index(k);
@@ -855,6 +887,9 @@ fn check_group(
     let name = spec.name.as_deref();
     let is_default = name == Some(DEFAULT_GROUP);
     let before = errors.len();
+    let mut found = Found::new();
+    check_description(&spec.description, path, &mut found);
+    attach(found, name, None, None, None, errors);
     let rules = match &spec.rules {
         None if is_default => default_group_rules(),
         None => template_rules(),
@@ -935,7 +970,7 @@ fn check_port(
     spec: &PortSpec,
     index: usize,
     path: &FieldPath,
-    groups: &HashMap<&str, &SecurityGroup>,
+    stateful_by_name: &HashMap<&str, bool>,
     scope: &Scope<'_>,
     registry: &mut PortRegistry,
     found: &mut Found,
@@ -1069,21 +1104,13 @@ fn check_port(
                 names.push(g);
             }
         }
-        let known: Vec<&SecurityGroup> = names
+        let known: Vec<(&str, bool)> = names
             .iter()
-            .filter_map(|n| groups.get(n).copied())
+            .filter_map(|n| stateful_by_name.get(n).map(|&s| (*n, s)))
             .collect();
         (
-            known
-                .iter()
-                .filter(|g| g.stateful)
-                .map(|g| g.name.as_str())
-                .collect(),
-            known
-                .iter()
-                .filter(|g| !g.stateful)
-                .map(|g| g.name.as_str())
-                .collect(),
+            known.iter().filter(|g| g.1).map(|g| g.0).collect(),
+            known.iter().filter(|g| !g.1).map(|g| g.0).collect(),
         )
     };
     if !stateful.is_empty() && !stateless.is_empty() {
@@ -1435,10 +1462,10 @@ pub fn validate_rule(
 pub fn validate_port(model: &Model, spec: &PortSpec) -> Result<Port, ValidationErrors> {
     let index = model.ports.len();
     let path = FieldPath::root().key("ports").index(index);
-    let groups: HashMap<&str, &SecurityGroup> = model
+    let stateful_by_name: HashMap<&str, bool> = model
         .security_groups
         .iter()
-        .map(|g| (g.name.as_str(), g))
+        .map(|g| (g.name.as_str(), g.stateful))
         .collect();
     let scope = model_scope(model);
     let mut registry = PortRegistry::from_model(model);
@@ -1447,7 +1474,7 @@ pub fn validate_port(model: &Model, spec: &PortSpec) -> Result<Port, ValidationE
         spec,
         index,
         &path,
-        &groups,
+        &stateful_by_name,
         &scope,
         &mut registry,
         &mut found,
@@ -1457,5 +1484,198 @@ pub fn validate_port(model: &Model, spec: &PortSpec) -> Result<Port, ValidationE
     match port {
         Some(p) if errors.is_empty() => Ok(p),
         _ => Err(ValidationErrors(errors)),
+    }
+}
+
+/// Validate one new security group against `model` (the API's "create security
+/// group"): name (unique, not a second `default`), description, and its rules (or the
+/// template rules when `rules` is `None`). Rules may refer to the group itself. Error
+/// paths address it as `security_groups[N]`, `N` = number of groups.
+pub fn validate_group(
+    model: &Model,
+    spec: &SecurityGroupSpec,
+) -> Result<SecurityGroup, ValidationErrors> {
+    let index = model.security_groups.len();
+    let path = FieldPath::root().key("security_groups").index(index);
+    let mut found = Found::new();
+    if let Some(n) = check_name(&spec.name, &path, &mut found) {
+        if n.eq_ignore_ascii_case(DEFAULT_GROUP) && n != DEFAULT_GROUP {
+            found.push((
+                path.key("name"),
+                ErrorKind::ReservedDefaultName(n.to_string()),
+            ));
+        } else if let Some(first) = model.security_groups.iter().position(|g| g.name == n) {
+            found.push((
+                path.key("name"),
+                ErrorKind::DuplicateGroupName {
+                    name: n.to_string(),
+                    first,
+                },
+            ));
+        }
+    }
+    let mut errors = Vec::new();
+    attach(found, spec.name.as_deref(), None, None, None, &mut errors);
+    let mut scope = model_scope(model);
+    if let Some(n) = spec.name.as_deref() {
+        scope.groups.insert(n);
+    }
+    let group = check_group(spec, &path, &scope, &mut errors);
+    match group {
+        Some(g) if errors.is_empty() => Ok(g),
+        _ => Err(ValidationErrors(errors)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_parsing() {
+        assert_eq!(
+            parse_mac("fa:16:3e:0A:0b:ff"),
+            Ok([0xfa, 0x16, 0x3e, 0x0a, 0x0b, 0xff])
+        );
+        assert_eq!(
+            parse_mac("fa-16-3e-0a-0b-ff"),
+            parse_mac("fa:16:3e:0a:0b:ff")
+        );
+        for bad in [
+            "",
+            "fa:16:3e:0a:0b",
+            "fa:16:3e:0a:0b:ff:",
+            "fa:16-3e:0a:0b:ff",
+            "fa:16:3e:0a:0b:fg",
+            "+a:16:3e:0a:0b:ff",
+            "fa:16:3e:0a:0b:é",
+            "fa163e0a0bff",
+        ] {
+            assert!(parse_mac(bad).is_err(), "{bad}");
+        }
+        assert!(check_port_mac(&[0x01, 0, 0x5e, 0, 0, 1]).is_err());
+        assert!(check_port_mac(&[0xff; 6]).is_err());
+        assert!(check_port_mac(&[0; 6]).is_err());
+        assert!(check_port_mac(&[0x02, 0, 0, 0, 0, 1]).is_ok());
+        assert_eq!(
+            format_mac(&[0xfa, 0x16, 0x3e, 0, 0x0a, 0xff]),
+            "fa:16:3e:00:0a:ff"
+        );
+    }
+
+    #[test]
+    fn cidr_parsing() {
+        assert_eq!(parse_cidr("10.0.0.7").unwrap().to_string(), "10.0.0.7/32");
+        assert_eq!(
+            parse_cidr("10.0.0.7/24").unwrap().to_string(),
+            "10.0.0.7/24"
+        );
+        assert_eq!(
+            parse_cidr("2001:DB8::1").unwrap().to_string(),
+            "2001:db8::1/128"
+        );
+        for bad in [
+            "",
+            " 10.0.0.0/8",
+            "10.0.0.0/8 ",
+            "10.0.0.0/-1",
+            "10/8",
+            "010.0.0.1",
+            "::/200",
+        ] {
+            assert!(parse_cidr(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ifnames() {
+        assert!(check_ifname("tap0").is_ok());
+        assert!(check_ifname("123456789012345").is_ok());
+        for bad in [
+            "",
+            "1234567890123456",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "a:1",
+            "a\tb",
+        ] {
+            assert!(check_ifname(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn key_treats_zero_prefix_as_any_and_keeps_host_bits() {
+        let mut r = allow_all(Direction::Ingress, EtherType::IPv4, Remote::Any);
+        let any = rule_key(&r);
+        r.remote = Remote::Prefix("0.0.0.0/0".parse().unwrap());
+        r.remote_ip_prefix_raw = Some("0.0.0.0/0".into());
+        assert_eq!(rule_key(&r), any);
+        r.remote = Remote::Prefix("10.0.0.0/24".parse().unwrap());
+        r.remote_ip_prefix_raw = Some("10.0.0.7/24".into());
+        let host = rule_key(&r);
+        r.remote_ip_prefix_raw = Some("10.0.0.0/24".into());
+        assert_ne!(rule_key(&r), host);
+        // The description never matters.
+        let mut d = r.clone();
+        d.description = "x".into();
+        assert_eq!(rule_key(&d), rule_key(&r));
+    }
+
+    #[test]
+    fn validate_group_against_a_model() {
+        let model = validate_model(&ModelSpec::default()).unwrap();
+        let spec = SecurityGroupSpec {
+            name: Some("web".into()),
+            rules: Some(vec![RuleSpec {
+                direction: Some("ingress".into()),
+                remote_group: Some("web".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let g = validate_group(&model, &spec).unwrap();
+        assert_eq!(g.rules[0].remote, Remote::Group("web".into()));
+        assert!(g.stateful);
+        let dup = SecurityGroupSpec {
+            name: Some("default".into()),
+            ..Default::default()
+        };
+        let e = validate_group(&model, &dup).unwrap_err();
+        assert_eq!(e.class(), crate::policy::ErrorClass::Conflict);
+        assert_eq!(e.errors()[0].path.to_string(), "security_groups[1].name");
+        let long = SecurityGroupSpec {
+            name: Some("x".repeat(256)),
+            description: Some("d".repeat(256)),
+            ..Default::default()
+        };
+        let e = validate_group(&model, &long).unwrap_err();
+        assert_eq!(e.len(), 2, "{e}");
+        assert!(e
+            .errors()
+            .iter()
+            .all(|e| e.kind == ErrorKind::TooLong { max: 255 }));
+        // 255 characters (not bytes) of description are fine.
+        let ok = SecurityGroupSpec {
+            name: Some("ok".into()),
+            description: Some("é".repeat(255)),
+            ..Default::default()
+        };
+        assert_eq!(validate_group(&model, &ok).unwrap().rules.len(), 2);
+    }
+
+    #[test]
+    fn templates() {
+        assert_eq!(template_rules().len(), 2);
+        let d = default_group();
+        assert_eq!(d.rules.len(), 4);
+        assert!(d.rules[2..]
+            .iter()
+            .all(|r| r.remote == Remote::Group(DEFAULT_GROUP.into())
+                && r.direction == Direction::Ingress));
+        // The default rules are themselves valid and pairwise distinct.
+        let keys: HashSet<RuleKey> = d.rules.iter().map(rule_key).collect();
+        assert_eq!(keys.len(), 4);
     }
 }

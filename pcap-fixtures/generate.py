@@ -1582,7 +1582,58 @@ Addresses: 10.0.0.0/24, 10.1.0.0/24, fd00:1::/64, fd00:2::/64 for ports, MACs
 fa:16:3e:00:00:NN (port n has 10.0.0.n and fd00:1::n in hex), documentation ranges
 (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32) for the outside.
 
+## Readings of the spec these fixtures pin
+
+Where `pipeline-spec.md` leaves room, the expected verdicts take these positions (the
+frame that pins each one is named):
+
+1. Fragments: a later fragment copies its first fragment's whole outcome -- the same
+   `delivered` list and the same drops with the same reasons (`ingress-denied` at vm-b,
+   `egress-denied` at vm-a, ...), not `fragment-denied` (`fragments` 2-15, 17-24).
+   `fragment-denied` is only for a held fragment that expires or is still held when the
+   replay ends, and names the ingress port (`fragments` 25, 36). `max_pending_fragments =
+   N` holds N fragments; the (N+1)th is dropped `fragment-overflow` at the ingress port (the
+   newest is dropped, nothing is evicted) (`fragments` 31). After a held fragment expired,
+   the datagram's first fragment is judged like a packet and later fragments after it
+   share its verdict (`fragments` 26-27).
+2. Non-IP frames at a destination port (ARP, RARP, permitted ethertypes, any ethertype
+   sent by a port without port security) get no ingress rule or ethertype check, only the
+   unicast `dst-mac-mismatch` check; `permitted_ethertypes` is an egress check of port
+   security (`non-ip` 3, 7; `arp` 14; `port-security-disabled` 11).
+3. ARP sender IP, read literally: a fixed IPv4 of the port is accepted from any allowed
+   MAC (port or AAP MAC); an AAP IP only with that pair's MAC (`arp` 9, 10). IP
+   anti-spoofing is pairwise (`anti-spoofing` 5, 6, 10, 15).
+4. TCP validity comes before rule lookup: a flagless segment (or SYN/ACK, FIN, RST) with no
+   tracked connection is `invalid-state` even to a port no rule allows (`invalid-tcp` 13).
+5. The first packet of a tracked connection after a config change re-judges the
+   connection's original direction even when it travels in the reply direction
+   (`connection-cut` 9, 20); a connection the new config still allows continues
+   (`remote-groups` 13, `connection-cut` 11).
+6. MAC learning: source MACs of frames received on port_security=false ports are learned
+   per network; a learned MAC is unicast to that port, not flooded (`network-isolation`
+   6-9, `port-security-disabled` 3, 14). A MAC configured in another network is unknown
+   here; the same MAC may be configured in two networks (`network-isolation` 2, 5).
+7. An `--apply-at S` boundary frame at exactly first_ts + S already sees the new config.
+8. A pcapng interface whose name is not a configured port: the frame is printed with that
+   name as `in_port` and dropped `unknown-port` there (`network-isolation` 14).
+9. Malformed: a non-fragment TCP header shorter than 20 bytes or UDP shorter than 8, an
+   IPv4 total length beyond the frame, IHL < 5 or beyond the data, version != 4 under
+   ethertype 0x0800, a truncated IPv6 header or payload, a truncated ARP body. Ethernet
+   padding after the IP packet is fine (`malformed`).
+10. MLD messages carry a hop-by-hop (router alert) header before ICMPv6; the parser walks
+    it (`ipv6-control` 9-12). NA with the port's own EUI-64 link-local as target is fine
+    (`ipv6-control` 4).
+11. DHCP client requests (UDP 68->67, 546->547) are always allowed at the sender only; at
+    a receiving port with port security they need an ingress rule (`dhcp` 1, 11, 14).
+12. Ports with port_security = false are always written with `security_groups = []`
+    (Neutron refuses groups on them), so their IPs are in no remote group.
+
+Config keys the fixtures use beyond the brief's example: `remote_address_group = "name"`;
+`protocol` as an integer (`132`) and as a string (`"0"`, names); `[switch]
+permitted_ethertypes = ["0x88b5"]`; `[conntrack] fragment = 5, max_pending_fragments = 3`.
+
 ## Fixtures
+
 """
 
 

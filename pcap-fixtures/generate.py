@@ -414,7 +414,10 @@ REASONS = set(
 
 
 # --------------------------------------------------------------------------------------
-# pcap / pcapng writers (little endian, microsecond timestamps, linktype Ethernet)
+# pcap / pcapng writers (little endian, linktype Ethernet). Classic pcap: microsecond
+# timestamps. pcapng: nanosecond timestamps with if_tsresol = 9 on every interface, so
+# readers that honour if_tsresol and readers that assume nanoseconds (the pcap-file 2.0
+# crate ignores if_tsresol) read the same times.
 # --------------------------------------------------------------------------------------
 
 
@@ -441,10 +444,12 @@ def pcapng_bytes(frames, ifnames):
     for i, name in enumerate(ifnames):
         nb = name.encode()
         opts = struct.pack("<HH", 2, len(nb)) + _pad4(nb)  # if_name
+        opts += struct.pack("<HH", 9, 1) + _pad4(b"\x09")  # if_tsresol: 10^-9 s
         opts += struct.pack("<HH", 0, 0)  # opt_endofopt
         out.append(_block(0x00000001, struct.pack("<HHI", 1, 0, 0) + opts))
         idx[name] = i
-    for ts, port, data, _ in frames:
+    for ts_us, port, data, _ in frames:
+        ts = ts_us * 1000  # nanoseconds, see if_tsresol above
         body = struct.pack("<IIIII", idx[port], ts >> 32, ts & 0xFFFFFFFF, len(data), len(data))
         out.append(_block(0x00000006, body + _pad4(data)))
     return b"".join(out)
@@ -1573,7 +1578,8 @@ The replay is run as
 
     cd pcap-fixtures/<name> && sgswitch replay --config config.toml --json $(grep -v '^#' args) capture.pcap[ng]
 
-Timestamps: the first frame of every capture is at 1700000000.000000 s, later frames every
+Timestamps (pcapng: nanosecond resolution, `if_tsresol` = 9 on every interface, which is
+also what the pcap-file crate assumes; classic pcap: microseconds): the first frame of every capture is at 1700000000.000000 s, later frames every
 0.25 s unless a fixture places them explicitly (apply-at boundaries and timeouts). The frame
 right after an `--apply-at S` boundary is placed exactly at first_ts + S (the new config
 applies to it).

@@ -584,3 +584,97 @@ fn compare_reports_each_kind_of_difference() {
     assert!(parse_lines("{\"frame\":1}\n{\"frame\":1}", "dup").is_err());
     assert!(parse_lines("sgswitch", "junk").is_err());
 }
+
+/// Read a capture with the pcap-file crate: (interface name, timestamp) per frame.
+fn read_with_pcap_file(path: &Path) -> Result<Vec<(Option<String>, std::time::Duration)>, String> {
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+    use pcap_file::pcapng::{Block, PcapNgReader};
+
+    let file = fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    if path.extension().is_some_and(|e| e == "pcapng") {
+        let mut reader = PcapNgReader::new(file).map_err(|e| format!("{e}"))?;
+        let mut names: Vec<Option<String>> = Vec::new();
+        while let Some(block) = reader.next_block() {
+            match block.map_err(|e| format!("{}: {e}", path.display()))? {
+                Block::InterfaceDescription(idb) => {
+                    names.push(idb.options.iter().find_map(|o| match o {
+                        InterfaceDescriptionOption::IfName(n) => Some(n.to_string()),
+                        _ => None,
+                    }))
+                }
+                Block::EnhancedPacket(epb) => {
+                    let name = names.get(epb.interface_id as usize).cloned().flatten();
+                    out.push((name, epb.timestamp));
+                }
+                _ => {}
+            }
+        }
+    } else {
+        let mut reader = pcap_file::pcap::PcapReader::new(file).map_err(|e| format!("{e}"))?;
+        while let Some(p) = reader.next_packet() {
+            let p = p.map_err(|e| format!("{}: {e}", path.display()))?;
+            out.push((None, p.timestamp));
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn captures_read_back_with_pcap_file() {
+    // The replay most likely reads captures with pcap-file, which takes pcapng EPB
+    // timestamps as nanoseconds whatever if_tsresol says: the generator writes
+    // if_tsresol = 9 so both readings agree. Check names, the first timestamp, and that
+    // each --apply-at boundary frame sits exactly at first_ts + S.
+    let mut problems = Vec::new();
+    for dir in fixture_dirs() {
+        let name = name_of(&dir);
+        let Ok(expected) = load_expected(&dir) else {
+            problems.push(format!("{name}: bad expected.jsonl"));
+            continue;
+        };
+        let frames = match capture_name(&dir).and_then(|c| read_with_pcap_file(&dir.join(c))) {
+            Ok(f) => f,
+            Err(e) => {
+                problems.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        if frames.len() != expected.len() {
+            problems.push(format!(
+                "{name}: {} frames, {} expected",
+                frames.len(),
+                expected.len()
+            ));
+            continue;
+        }
+        let first = frames[0].1;
+        if first != std::time::Duration::from_secs(1_700_000_000) {
+            problems.push(format!("{name}: first timestamp {first:?}"));
+        }
+        for (i, (ifname, ts)) in frames.iter().enumerate() {
+            let want = expected[&(i as u64 + 1)]["in_port"].as_str().unwrap_or("");
+            if ifname.is_some() && ifname.as_deref() != Some(want) {
+                problems.push(format!(
+                    "{name} frame {}: if_name {ifname:?} != {want}",
+                    i + 1
+                ));
+            }
+            if i > 0 && *ts < frames[i - 1].1 {
+                problems.push(format!("{name} frame {}: timestamp goes back", i + 1));
+            }
+        }
+        let args = read_args(&dir);
+        for w in args.windows(2).filter(|w| w[0] == "--apply-at") {
+            let secs: f64 = w[1]
+                .split_once('=')
+                .and_then(|(s, _)| s.parse().ok())
+                .unwrap_or(f64::NAN);
+            let at = first + std::time::Duration::from_secs_f64(secs);
+            if !frames.iter().any(|(_, ts)| *ts == at) {
+                problems.push(format!("{name}: no frame exactly at the {} boundary", w[1]));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -359,9 +359,48 @@ class Fixture:
         }
         for d in exp["dropped"]:
             assert d["reason"] in REASONS, d["reason"]
+        self._check_l2(in_port, data, ok, drop)
         self.frames.append((self.next_us, in_port, data, exp))
         self.next_us += STEP_US
         return exp["frame"]
+
+    def _check_l2(self, in_port, data, ok, drop):
+        """Guard against slips in the hand-written verdicts: unless the frame is dropped at
+        its ingress port, the ports named in the verdict must be exactly the L2
+        destinations (pipeline step 4: known MAC -> that port, else every other port of
+        the network), tracking MACs learned from port_security=false ports."""
+        if not hasattr(self, "learned"):
+            self.learned = {}
+        src = self.by_name.get(in_port)
+        if src is None or len(data) < 14:
+            return
+        dst_mac = ":".join("%02x" % x for x in data[0:6])
+        src_mac = ":".join("%02x" % x for x in data[6:12])
+        if src.psec and drop.get(in_port) != "malformed":
+            allowed = src_mac == src.mac or any(m == src_mac for _, m in src.aap)
+            assert allowed == (drop.get(in_port) != "spoofed-mac"), "%s frame %d: source MAC check" % (
+                self.name, len(self.frames) + 1)
+        if in_port in drop:
+            return
+        net = src.network
+        if not src.psec:
+            self.learned[(net, src_mac)] = in_port
+        owner = None
+        for p in self.ports:
+            if p.network == net and (p.mac == dst_mac or any(m == dst_mac for _, m in p.aap)):
+                owner = p.name
+        owner = owner or self.learned.get((net, dst_mac))
+        if owner is not None and not (data[0] & 1):
+            want = {owner}
+        else:
+            want = {p.name for p in self.ports if p.network == net and p.name != in_port}
+        got = set(ok) | set(drop)
+        assert got == want, "%s frame %d: verdict names %s, L2 destinations are %s" % (
+            self.name, len(self.frames) + 1, sorted(got), sorted(want))
+        for p in drop:
+            if drop[p] == "dst-mac-mismatch":
+                q = self.by_name[p]
+                assert q.psec and q.mac != dst_mac and not (data[0] & 1)
 
     def note(self, text):
         self.notes.append(text)

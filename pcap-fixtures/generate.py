@@ -512,6 +512,18 @@ CLIENT = """
 name = "client"          # no `rules` key: the two allow-all egress rules only
 """
 
+FRAG_GROUPS = """
+[[security_groups]]
+name = "udp-out"
+rules = [ { direction = "egress", protocol = "udp" },
+          { direction = "egress", ethertype = "IPv6", protocol = "udp" } ]
+
+[[security_groups]]
+name = "udp-in"
+rules = [ { direction = "ingress", protocol = "udp", port_range_min = 5000, port_range_max = 5000 },
+          { direction = "ingress", ethertype = "IPv6", protocol = "udp", port_range_min = 5000, port_range_max = 5000 } ]
+"""
+
 FIXTURES = []
 
 
@@ -1420,29 +1432,17 @@ def non_ip():
 def fragments():
     a = Port("vm-a", 10, groups=["udp-out"])
     b = Port("vm-b", 20, groups=["udp-in"])
-    groups = """
-[[security_groups]]
-name = "udp-out"
-rules = [ { direction = "egress", protocol = "udp" },
-          { direction = "egress", ethertype = "IPv6", protocol = "udp" } ]
-
-[[security_groups]]
-name = "udp-in"
-rules = [ { direction = "ingress", protocol = "udp", port_range_min = 5000, port_range_max = 5000 },
-          { direction = "ingress", ethertype = "IPv6", protocol = "udp", port_range_min = 5000, port_range_max = 5000 } ]
-"""
     fx = Fixture(
         "fragments",
         "IPv4/IPv6 fragments: in order, out of order (held), denied, expired, overflow, orphan.",
         "Later fragments share the first fragment's verdict (delivered, ingress-denied or "
         "egress-denied alike); later fragments arriving first are held and released with the "
         "first fragment's verdict; a held fragment expires after [conntrack] fragment = 5 s "
-        "(fragment-denied); max_pending_fragments = 3 (the 4th held fragment -> "
-        "fragment-overflow); a fragment whose first fragment never comes is reported at the "
+        "(fragment-denied); a fragment whose first fragment never comes is reported at the "
         "end of the replay as fragment-denied.",
         [a, b],
-        groups_toml=groups,
-        extra_toml="[conntrack]\nfragment = 5\nmax_pending_fragments = 3\n",
+        groups_toml=FRAG_GROUPS,
+        extra_toml="[conntrack]\nfragment = 5\n",
     )
     data = bytes(range(64)) * 2  # 128 bytes of UDP payload -> 136 bytes L4
     ok_b = {"ok": ["vm-b"]}
@@ -1478,17 +1478,41 @@ rules = [ { direction = "ingress", protocol = "udp", port_range_min = 5000, port
     fx.at(20.0)
     fx.frame("vm-a", d9[0], ok=["vm-b"])
     fx.frame("vm-a", d9[2], ok=["vm-b"])
-    # D10-D13: overflow. Three later fragments are held (the limit), the fourth is dropped
-    # fragment-overflow; then the first fragments arrive and release the held ones.
-    ds = [frag4(a, b, UDP(sport=54010 + i, dport=5000) / Raw(data[:72]), 110 + i, 48) for i in range(4)]
-    for i in range(3):
-        fx.frame("vm-a", ds[i][1], ok=["vm-b"])
-    fx.frame("vm-a", ds[3][1], drop={"vm-a": "fragment-overflow"})
-    for i in range(4):
-        fx.frame("vm-a", ds[i][0], ok=["vm-b"])
     # D14: orphan v6 fragment at the end: its first fragment never comes.
     orphan = frag6(a, b, UDP(sport=54020, dport=5000) / Raw(data), 0x10014, 64)
     fx.frame("vm-a", orphan[1], drop={"vm-a": "fragment-denied"})
+    return fx
+
+
+@fixture
+def fragment_overflow():
+    a = Port("vm-a", 10, groups=["udp-out"])
+    b = Port("vm-b", 20, groups=["udp-in"])
+    fx = Fixture(
+        "fragment-overflow",
+        "Bounded memory for held fragments: max_pending_fragments = 3.",
+        "Three later fragments of three datagrams are held (the limit), the fourth is dropped "
+        "fragment-overflow at once (the held ones are kept); the first fragments then release "
+        "the held ones with their verdict; the overflowed datagram's first fragment, sent after "
+        "the others' verdicts expired (fragment = 5 s), is judged normally, and so is a later "
+        "datagram. At most 3 datagrams are known at any time, so a table bounded by the same "
+        "number of datagrams gives the same verdicts.",
+        [a, b],
+        groups_toml=FRAG_GROUPS,
+        extra_toml="[conntrack]\nfragment = 5\nmax_pending_fragments = 3\n",
+    )
+    data = bytes(range(64))
+    ds = [frag4(a, b, UDP(sport=54010 + i, dport=5000) / Raw(data), 110 + i, 48) for i in range(4)]
+    for i in range(3):
+        fx.frame("vm-a", ds[i][1], ok=["vm-b"])  # held, released by frames 5-7
+    fx.frame("vm-a", ds[3][1], drop={"vm-a": "fragment-overflow"})
+    for i in range(3):
+        fx.frame("vm-a", ds[i][0], ok=["vm-b"])
+    fx.at(8.0)  # datagrams 110-112 (last seen at <= 1.5 s) have expired
+    fx.frame("vm-a", ds[3][0], ok=["vm-b"])
+    d = frag4(a, b, UDP(sport=54014, dport=5000) / Raw(data), 114, 48)
+    fx.frame("vm-a", d[0], ok=["vm-b"])
+    fx.frame("vm-a", d[1], ok=["vm-b"])
     return fx
 
 
@@ -1636,9 +1660,9 @@ frame that pins each one is named):
    `delivered` list and the same drops with the same reasons (`ingress-denied` at vm-b,
    `egress-denied` at vm-a, ...), not `fragment-denied` (`fragments` 2-15, 17-24).
    `fragment-denied` is only for a held fragment that expires or is still held when the
-   replay ends, and names the ingress port (`fragments` 25, 36). `max_pending_fragments =
+   replay ends, and names the ingress port (`fragments` 25, 28). `max_pending_fragments =
    N` holds N fragments; the (N+1)th is dropped `fragment-overflow` at the ingress port (the
-   newest is dropped, nothing is evicted) (`fragments` 31). After a held fragment expired,
+   newest is dropped, nothing is evicted) (`fragment-overflow` 4). After a held fragment expired,
    the datagram's first fragment is judged like a packet and later fragments after it
    share its verdict (`fragments` 26-27).
 2. Non-IP frames at a destination port (ARP, RARP, permitted ethertypes, any ethertype

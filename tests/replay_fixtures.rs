@@ -15,10 +15,15 @@
 //! expected objects keyed by `frame` (a held fragment is printed late, so line order is
 //! irrelevant). A mismatch names the fixture, the frame, and both objects.
 //!
-//! Also checked here, without the binary: the fixture index matches the directories and
-//! every `expected.jsonl` has exactly one well-formed line per frame of its capture. And,
-//! with the binary: `--out-dir` writes one capture per port that received frames plus
-//! `dropped.pcapng`, with the expected number of frames.
+//! Also checked here, without the binary: the fixture index matches the directories;
+//! every `expected.jsonl` has exactly one well-formed line per frame of its capture, whose
+//! `in_port` is the frame's pcapng interface name; the captures read back through the
+//! pcap-file crate with the intended interface names and timestamps (first frame at
+//! 1700000000 s, a frame exactly on every `--apply-at` boundary). And, with the binary:
+//! `--out-dir DIR` writes `DIR/<port>.pcap` (or `.pcapng`) for every port that received
+//! frames and `DIR/dropped.pcapng`, with the expected number of frames.
+//!
+//! Until `sgswitch replay` exists the two tests that run it fail; the others pass.
 
 use std::collections::BTreeMap;
 use std::fs;

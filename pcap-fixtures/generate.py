@@ -359,9 +359,48 @@ class Fixture:
         }
         for d in exp["dropped"]:
             assert d["reason"] in REASONS, d["reason"]
+        self._check_l2(in_port, data, ok, drop)
         self.frames.append((self.next_us, in_port, data, exp))
         self.next_us += STEP_US
         return exp["frame"]
+
+    def _check_l2(self, in_port, data, ok, drop):
+        """Guard against slips in the hand-written verdicts: unless the frame is dropped at
+        its ingress port, the ports named in the verdict must be exactly the L2
+        destinations (pipeline step 4: known MAC -> that port, else every other port of
+        the network), tracking MACs learned from port_security=false ports."""
+        if not hasattr(self, "learned"):
+            self.learned = {}
+        src = self.by_name.get(in_port)
+        if src is None or len(data) < 14:
+            return
+        dst_mac = ":".join("%02x" % x for x in data[0:6])
+        src_mac = ":".join("%02x" % x for x in data[6:12])
+        if src.psec and drop.get(in_port) != "malformed":
+            allowed = src_mac == src.mac or any(m == src_mac for _, m in src.aap)
+            assert allowed == (drop.get(in_port) != "spoofed-mac"), "%s frame %d: source MAC check" % (
+                self.name, len(self.frames) + 1)
+        if in_port in drop:
+            return
+        net = src.network
+        if not src.psec:
+            self.learned[(net, src_mac)] = in_port
+        owner = None
+        for p in self.ports:
+            if p.network == net and (p.mac == dst_mac or any(m == dst_mac for _, m in p.aap)):
+                owner = p.name
+        owner = owner or self.learned.get((net, dst_mac))
+        if owner is not None and not (data[0] & 1):
+            want = {owner}
+        else:
+            want = {p.name for p in self.ports if p.network == net and p.name != in_port}
+        got = set(ok) | set(drop)
+        assert got == want, "%s frame %d: verdict names %s, L2 destinations are %s" % (
+            self.name, len(self.frames) + 1, sorted(got), sorted(want))
+        for p in drop:
+            if drop[p] == "dst-mac-mismatch":
+                q = self.by_name[p]
+                assert q.psec and q.mac != dst_mac and not (data[0] & 1)
 
     def note(self, text):
         self.notes.append(text)
@@ -414,7 +453,10 @@ REASONS = set(
 
 
 # --------------------------------------------------------------------------------------
-# pcap / pcapng writers (little endian, microsecond timestamps, linktype Ethernet)
+# pcap / pcapng writers (little endian, linktype Ethernet). Classic pcap: microsecond
+# timestamps. pcapng: nanosecond timestamps with if_tsresol = 9 on every interface, so
+# readers that honour if_tsresol and readers that assume nanoseconds (the pcap-file 2.0
+# crate ignores if_tsresol) read the same times.
 # --------------------------------------------------------------------------------------
 
 
@@ -441,10 +483,12 @@ def pcapng_bytes(frames, ifnames):
     for i, name in enumerate(ifnames):
         nb = name.encode()
         opts = struct.pack("<HH", 2, len(nb)) + _pad4(nb)  # if_name
+        opts += struct.pack("<HH", 9, 1) + _pad4(b"\x09")  # if_tsresol: 10^-9 s
         opts += struct.pack("<HH", 0, 0)  # opt_endofopt
         out.append(_block(0x00000001, struct.pack("<HHI", 1, 0, 0) + opts))
         idx[name] = i
-    for ts, port, data, _ in frames:
+    for ts_us, port, data, _ in frames:
+        ts = ts_us * 1000  # nanoseconds, see if_tsresol above
         body = struct.pack("<IIIII", idx[port], ts >> 32, ts & 0xFFFFFFFF, len(data), len(data))
         out.append(_block(0x00000006, body + _pad4(data)))
     return b"".join(out)
@@ -466,6 +510,18 @@ rules = [ { direction = "egress", ethertype = "IPv4" },
 CLIENT = """
 [[security_groups]]
 name = "client"          # no `rules` key: the two allow-all egress rules only
+"""
+
+FRAG_GROUPS = """
+[[security_groups]]
+name = "udp-out"
+rules = [ { direction = "egress", protocol = "udp" },
+          { direction = "egress", ethertype = "IPv6", protocol = "udp" } ]
+
+[[security_groups]]
+name = "udp-in"
+rules = [ { direction = "ingress", protocol = "udp", port_range_min = 5000, port_range_max = 5000 },
+          { direction = "ingress", ethertype = "IPv6", protocol = "udp", port_range_min = 5000, port_range_max = 5000 } ]
 """
 
 FIXTURES = []
@@ -1376,29 +1432,17 @@ def non_ip():
 def fragments():
     a = Port("vm-a", 10, groups=["udp-out"])
     b = Port("vm-b", 20, groups=["udp-in"])
-    groups = """
-[[security_groups]]
-name = "udp-out"
-rules = [ { direction = "egress", protocol = "udp" },
-          { direction = "egress", ethertype = "IPv6", protocol = "udp" } ]
-
-[[security_groups]]
-name = "udp-in"
-rules = [ { direction = "ingress", protocol = "udp", port_range_min = 5000, port_range_max = 5000 },
-          { direction = "ingress", ethertype = "IPv6", protocol = "udp", port_range_min = 5000, port_range_max = 5000 } ]
-"""
     fx = Fixture(
         "fragments",
         "IPv4/IPv6 fragments: in order, out of order (held), denied, expired, overflow, orphan.",
         "Later fragments share the first fragment's verdict (delivered, ingress-denied or "
         "egress-denied alike); later fragments arriving first are held and released with the "
         "first fragment's verdict; a held fragment expires after [conntrack] fragment = 5 s "
-        "(fragment-denied); max_pending_fragments = 3 (the 4th held fragment -> "
-        "fragment-overflow); a fragment whose first fragment never comes is reported at the "
+        "(fragment-denied); a fragment whose first fragment never comes is reported at the "
         "end of the replay as fragment-denied.",
         [a, b],
-        groups_toml=groups,
-        extra_toml="[conntrack]\nfragment = 5\nmax_pending_fragments = 3\n",
+        groups_toml=FRAG_GROUPS,
+        extra_toml="[conntrack]\nfragment = 5\n",
     )
     data = bytes(range(64)) * 2  # 128 bytes of UDP payload -> 136 bytes L4
     ok_b = {"ok": ["vm-b"]}
@@ -1434,17 +1478,41 @@ rules = [ { direction = "ingress", protocol = "udp", port_range_min = 5000, port
     fx.at(20.0)
     fx.frame("vm-a", d9[0], ok=["vm-b"])
     fx.frame("vm-a", d9[2], ok=["vm-b"])
-    # D10-D13: overflow. Three later fragments are held (the limit), the fourth is dropped
-    # fragment-overflow; then the first fragments arrive and release the held ones.
-    ds = [frag4(a, b, UDP(sport=54010 + i, dport=5000) / Raw(data[:72]), 110 + i, 48) for i in range(4)]
-    for i in range(3):
-        fx.frame("vm-a", ds[i][1], ok=["vm-b"])
-    fx.frame("vm-a", ds[3][1], drop={"vm-a": "fragment-overflow"})
-    for i in range(4):
-        fx.frame("vm-a", ds[i][0], ok=["vm-b"])
     # D14: orphan v6 fragment at the end: its first fragment never comes.
     orphan = frag6(a, b, UDP(sport=54020, dport=5000) / Raw(data), 0x10014, 64)
     fx.frame("vm-a", orphan[1], drop={"vm-a": "fragment-denied"})
+    return fx
+
+
+@fixture
+def fragment_overflow():
+    a = Port("vm-a", 10, groups=["udp-out"])
+    b = Port("vm-b", 20, groups=["udp-in"])
+    fx = Fixture(
+        "fragment-overflow",
+        "Bounded memory for held fragments: max_pending_fragments = 3.",
+        "Three later fragments of three datagrams are held (the limit), the fourth is dropped "
+        "fragment-overflow at once (the held ones are kept); the first fragments then release "
+        "the held ones with their verdict; the overflowed datagram's first fragment, sent after "
+        "the others' verdicts expired (fragment = 5 s), is judged normally, and so is a later "
+        "datagram. At most 3 datagrams are known at any time, so a table bounded by the same "
+        "number of datagrams gives the same verdicts.",
+        [a, b],
+        groups_toml=FRAG_GROUPS,
+        extra_toml="[conntrack]\nfragment = 5\nmax_pending_fragments = 3\n",
+    )
+    data = bytes(range(64))
+    ds = [frag4(a, b, UDP(sport=54010 + i, dport=5000) / Raw(data), 110 + i, 48) for i in range(4)]
+    for i in range(3):
+        fx.frame("vm-a", ds[i][1], ok=["vm-b"])  # held, released by frames 5-7
+    fx.frame("vm-a", ds[3][1], drop={"vm-a": "fragment-overflow"})
+    for i in range(3):
+        fx.frame("vm-a", ds[i][0], ok=["vm-b"])
+    fx.at(8.0)  # datagrams 110-112 (last seen at <= 1.5 s) have expired
+    fx.frame("vm-a", ds[3][0], ok=["vm-b"])
+    d = frag4(a, b, UDP(sport=54014, dport=5000) / Raw(data), 114, 48)
+    fx.frame("vm-a", d[0], ok=["vm-b"])
+    fx.frame("vm-a", d[1], ok=["vm-b"])
     return fx
 
 
@@ -1573,7 +1641,8 @@ The replay is run as
 
     cd pcap-fixtures/<name> && sgswitch replay --config config.toml --json $(grep -v '^#' args) capture.pcap[ng]
 
-Timestamps: the first frame of every capture is at 1700000000.000000 s, later frames every
+Timestamps (pcapng: nanosecond resolution, `if_tsresol` = 9 on every interface, which is
+also what the pcap-file crate assumes; classic pcap: microseconds): the first frame of every capture is at 1700000000.000000 s, later frames every
 0.25 s unless a fixture places them explicitly (apply-at boundaries and timeouts). The frame
 right after an `--apply-at S` boundary is placed exactly at first_ts + S (the new config
 applies to it).
@@ -1582,7 +1651,58 @@ Addresses: 10.0.0.0/24, 10.1.0.0/24, fd00:1::/64, fd00:2::/64 for ports, MACs
 fa:16:3e:00:00:NN (port n has 10.0.0.n and fd00:1::n in hex), documentation ranges
 (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32) for the outside.
 
+## Readings of the spec these fixtures pin
+
+Where `pipeline-spec.md` leaves room, the expected verdicts take these positions (the
+frame that pins each one is named):
+
+1. Fragments: a later fragment copies its first fragment's whole outcome -- the same
+   `delivered` list and the same drops with the same reasons (`ingress-denied` at vm-b,
+   `egress-denied` at vm-a, ...), not `fragment-denied` (`fragments` 2-15, 17-24).
+   `fragment-denied` is only for a held fragment that expires or is still held when the
+   replay ends, and names the ingress port (`fragments` 25, 28). `max_pending_fragments =
+   N` holds N fragments; the (N+1)th is dropped `fragment-overflow` at the ingress port (the
+   newest is dropped, nothing is evicted) (`fragment-overflow` 4). After a held fragment expired,
+   the datagram's first fragment is judged like a packet and later fragments after it
+   share its verdict (`fragments` 26-27).
+2. Non-IP frames at a destination port (ARP, RARP, permitted ethertypes, any ethertype
+   sent by a port without port security) get no ingress rule or ethertype check, only the
+   unicast `dst-mac-mismatch` check; `permitted_ethertypes` is an egress check of port
+   security (`non-ip` 3, 7; `arp` 14; `port-security-disabled` 11).
+3. ARP sender IP, read literally: a fixed IPv4 of the port is accepted from any allowed
+   MAC (port or AAP MAC); an AAP IP only with that pair's MAC (`arp` 9, 10). IP
+   anti-spoofing is pairwise (`anti-spoofing` 5, 6, 10, 15).
+4. TCP validity comes before rule lookup: a flagless segment (or SYN/ACK, FIN, RST) with no
+   tracked connection is `invalid-state` even to a port no rule allows (`invalid-tcp` 13).
+5. The first packet of a tracked connection after a config change re-judges the
+   connection's original direction even when it travels in the reply direction
+   (`connection-cut` 9, 20); a connection the new config still allows continues
+   (`remote-groups` 13, `connection-cut` 11).
+6. MAC learning: source MACs of frames received on port_security=false ports are learned
+   per network; a learned MAC is unicast to that port, not flooded (`network-isolation`
+   6-9, `port-security-disabled` 3, 14). A MAC configured in another network is unknown
+   here; the same MAC may be configured in two networks (`network-isolation` 2, 5).
+7. An `--apply-at S` boundary frame at exactly first_ts + S already sees the new config.
+8. A pcapng interface whose name is not a configured port: the frame is printed with that
+   name as `in_port` and dropped `unknown-port` there (`network-isolation` 14).
+9. Malformed: a non-fragment TCP header shorter than 20 bytes or UDP shorter than 8, an
+   IPv4 total length beyond the frame, IHL < 5 or beyond the data, version != 4 under
+   ethertype 0x0800, a truncated IPv6 header or payload, a truncated ARP body. Ethernet
+   padding after the IP packet is fine (`malformed`).
+10. MLD messages carry a hop-by-hop (router alert) header before ICMPv6; the parser walks
+    it (`ipv6-control` 9-12). NA with the port's own EUI-64 link-local as target is fine
+    (`ipv6-control` 4).
+11. DHCP client requests (UDP 68->67, 546->547) are always allowed at the sender only; at
+    a receiving port with port security they need an ingress rule (`dhcp` 1, 11, 14).
+12. Ports with port_security = false are always written with `security_groups = []`
+    (Neutron refuses groups on them), so their IPs are in no remote group.
+
+Config keys the fixtures use beyond the brief's example: `remote_address_group = "name"`;
+`protocol` as an integer (`132`) and as a string (`"0"`, names); `[switch]
+permitted_ethertypes = ["0x88b5"]`; `[conntrack] fragment = 5, max_pending_fragments = 3`.
+
 ## Fixtures
+
 """
 
 

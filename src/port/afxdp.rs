@@ -277,6 +277,25 @@ fn errno_to_io(e: xdpilone::Errno) -> io::Error {
     io::Error::from_raw_os_error(e.get_raw().abs())
 }
 
+/// Bind, retrying while the kernel still holds the queue for a socket that was just
+/// closed (its release is deferred to a workqueue, so an immediate re-open of the same
+/// queue sees `EBUSY` for a few milliseconds).
+fn bind_retrying(umem: &Umem, user: &User) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match umem.bind(user) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let e = errno_to_io(e);
+                if e.raw_os_error() != Some(libc::EBUSY) || std::time::Instant::now() > deadline {
+                    return Err(e);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}
+
 impl UmemGroup {
     /// Open every member, sharing one UMEM. On error nothing stays attached or open.
     pub fn open(members: &[MemberConfig], cfg: &GroupConfig) -> Result<UmemGroup, PortError> {
@@ -406,11 +425,11 @@ impl UmemGroup {
             let tx = user
                 .map_tx()
                 .map_err(|e| PortError::os(name, Step::Rings, errno_to_io(e)))?;
-            umem.bind(&user).map_err(|e| PortError::BindFailed {
+            bind_retrying(&umem, &user).map_err(|e| PortError::BindFailed {
                 ifname: name.to_owned(),
                 queue: m.queue,
                 mode: bind.as_str(),
-                source: errno_to_io(e),
+                source: e,
             })?;
             let map = XskMap::create(name, m.queue + 1)?;
             map.insert(name, m.queue, user.as_raw_fd())?;

@@ -226,7 +226,10 @@ fn exercise(port: &mut dyn Port, ns: &str, peer: &str, tag: &str) {
     let got = rx_until(port, &m_in, 3).unwrap_or_else(|| panic!("{tag}: nothing received"));
     assert_eq!(got, frame, "{tag}: frame received intact");
     let s = port.stats();
-    assert!(s.rx_packets >= 1 && s.rx_bytes >= 60, "{tag}: rx stats {s:?}");
+    assert!(
+        s.rx_packets >= 1 && s.rx_bytes >= 60,
+        "{tag}: rx stats {s:?}"
+    );
 
     let m_out = format!("SGOUT-{tag}");
     let out = test_frame(&m_out);
@@ -328,7 +331,9 @@ fn afxdp_native_refused_leaves_nothing() {
         Ok(_) => panic!("native XDP on a bridge unexpectedly worked"),
     }
     assert!(!xdp_attached(&br));
-    let e = AfXdpPort::open(&AfXdpConfig::new("sgnosuchdev0")).err().unwrap();
+    let e = AfXdpPort::open(&AfXdpConfig::new("sgnosuchdev0"))
+        .err()
+        .unwrap();
     assert!(matches!(e, PortError::NoSuchInterface { .. }), "{e}");
 }
 
@@ -380,7 +385,11 @@ fn afxdp_shared_umem_forwards_by_moving_descriptors() {
     assert_eq!(seen, 2, "both frames received on member 0");
     assert!(moved >= 2);
     let got = cap.frames();
-    assert_eq!(got.len(), 2, "forwarded frames arrive in the second namespace");
+    assert_eq!(
+        got.len(),
+        2,
+        "forwarded frames arrive in the second namespace"
+    );
     assert!(got.iter().all(|f| *f == frame));
     assert!(g.stats(1).tx_packets >= 2);
     // Frames come back to the free stack after completion (none leaked).
@@ -412,7 +421,10 @@ fn tap_in_netns() {
         .args(["-n", &g.ns, "link", "show", &tap])
         .output()
         .unwrap();
-    assert!(!out.status.success(), "a non-persistent tap disappears with its fd");
+    assert!(
+        !out.status.success(),
+        "a non-persistent tap disappears with its fd"
+    );
 }
 
 /// With `IFF_VNET_HDR` + `TUN_F_CSUM` the namespace's stack leaves UDP checksums partial;
@@ -431,9 +443,27 @@ fn tap_vnet_hdr_completes_checksums() {
         csum_offload: true,
     })
     .expect("open tap");
-    sh(&["ip", "-n", &g.ns, "addr", "add", "10.77.0.1/24", "dev", &tap]);
     sh(&[
-        "ip", "-n", &g.ns, "neigh", "add", "10.77.0.2", "lladdr", "02:00:00:00:00:02", "dev", &tap,
+        "ip",
+        "-n",
+        &g.ns,
+        "addr",
+        "add",
+        "10.77.0.1/24",
+        "dev",
+        &tap,
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &g.ns,
+        "neigh",
+        "add",
+        "10.77.0.2",
+        "lladdr",
+        "02:00:00:00:00:02",
+        "dev",
+        &tap,
     ]);
     let payload = "SGCSUM-udp-payload-0123456789";
     let script = format!(
@@ -453,7 +483,11 @@ fn tap_vnet_hdr_completes_checksums() {
     pseudo.extend_from_slice(&(udp_len as u16).to_be_bytes());
     pseudo.extend_from_slice(&f[l4..l4 + udp_len]);
     assert_ne!(&f[l4 + 6..l4 + 8], &[0, 0], "checksum present");
-    assert_eq!(ones_complement_sum(&pseudo), 0xffff, "UDP checksum verifies");
+    assert_eq!(
+        ones_complement_sum(&pseudo),
+        0xffff,
+        "UDP checksum verifies"
+    );
     // tx writes a zero vnet header: the frame arrives as sent.
     let m_out = "SGOUT-vnet";
     let out = test_frame(m_out);
@@ -483,7 +517,12 @@ fn xdp_link_detached_on_sigkill() {
     let g = VethNs::new("k");
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
-        .args(["--exact", "xdp_hold_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "xdp_hold_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("SGS_XDP_HOLD_DEV", &g.host)
         .stdout(Stdio::piped())
         .spawn()

@@ -57,9 +57,7 @@ use std::num::NonZeroU32;
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
 use xdpilone::xdp::XdpDesc;
-use xdpilone::{
-    DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig, User,
-};
+use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig, User};
 
 /// Size of a UMEM frame (a page: one frame never spans two pages).
 pub const FRAME_SIZE: u32 = 4096;
@@ -219,7 +217,11 @@ impl Area {
             )
         };
         if p == libc::MAP_FAILED {
-            return Err(PortError::os(ifname, Step::Mmap, io::Error::last_os_error()));
+            return Err(PortError::os(
+                ifname,
+                Step::Mmap,
+                io::Error::last_os_error(),
+            ));
         }
         let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| PortError::Os {
             ifname: ifname.to_owned(),
@@ -520,7 +522,10 @@ impl UmemGroup {
     fn refill(&mut self, i: usize) {
         let m = &mut self.members[i];
         let pending = m.fq.pending();
-        let want = m.fill_target.saturating_sub(pending).min(self.free.len() as u32);
+        let want = m
+            .fill_target
+            .saturating_sub(pending)
+            .min(self.free.len() as u32);
         if want > 0 {
             let mut w = m.fq.fill(want);
             let cap = w.capacity() as usize;
@@ -881,6 +886,6 @@ mod tests {
 
     #[test]
     fn frame_mask() {
-        assert_eq!(4096 * 3 + 256 & FRAME_MASK, 4096 * 3);
+        assert_eq!((4096 * 3 + 256) & FRAME_MASK, 4096 * 3);
     }
 }

@@ -110,7 +110,11 @@ impl TapPort {
                     .into(),
             ));
         }
-        let label = if cfg.name.is_empty() { "tap" } else { &cfg.name };
+        let label = if cfg.name.is_empty() {
+            "tap"
+        } else {
+            &cfg.name
+        };
         let path = c"/dev/net/tun";
         // SAFETY: `path` is a valid NUL-terminated string; the returned fd is checked.
         let raw = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
@@ -220,11 +224,20 @@ pub(crate) fn set_link_up(name: &str) -> Result<(), PortError> {
     // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read/write a `struct ifreq` (name + short flags),
     // which `req` lays out; it lives across both calls.
     let rc = unsafe {
-        if libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req as *mut IfReqFlags) < 0 {
+        if libc::ioctl(
+            s.as_raw_fd(),
+            libc::SIOCGIFFLAGS,
+            &mut req as *mut IfReqFlags,
+        ) < 0
+        {
             -1
         } else {
             req.flags |= libc::IFF_UP as libc::c_short;
-            libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req as *mut IfReqFlags)
+            libc::ioctl(
+                s.as_raw_fd(),
+                libc::SIOCSIFFLAGS,
+                &mut req as *mut IfReqFlags,
+            )
         }
     };
     if rc < 0 {

@@ -552,3 +552,34 @@ fn xdp_link_detached_on_sigkill() {
     }
     assert!(!xdp_attached(&g.host), "no XDP program left after SIGKILL");
 }
+
+/// AF_XDP on a tap netdev whose fd is held by someone else (here: a `TapPort`, as a VM's
+/// tap would be): frames written to the tap fd reach the AF_XDP socket, and frames sent
+/// on the AF_XDP socket come out of the tap fd.
+#[test]
+fn afxdp_on_tap_held_by_tap_port() {
+    if !env_ready("afxdp_on_tap") {
+        return;
+    }
+    let tap_name = name("q", "tap");
+    let mut tap = TapPort::open(&TapConfig {
+        name: tap_name.clone(),
+        ..Default::default()
+    })
+    .expect("open tap");
+    let mut cfg = AfXdpConfig::new(&tap_name);
+    cfg.group.ring_size = 128;
+    let mut xsk = AfXdpPort::open(&cfg).expect("af_xdp on tap");
+    eprintln!("afxdp on tap: {:?}", xsk.info());
+    assert_eq!(xsk.info().bind, BindMode::Copy);
+
+    let to_xsk = test_frame("SGTAP-to-xsk");
+    assert_eq!(tap.tx_burst(&[&to_xsk]).unwrap(), 1);
+    assert_eq!(rx_until(&mut xsk, "SGTAP-to-xsk", 3), Some(to_xsk));
+
+    let to_tap = test_frame("SGTAP-to-tap");
+    assert_eq!(xsk.tx_burst(&[&to_tap, &to_tap]).unwrap(), 2);
+    assert_eq!(rx_until(&mut tap, "SGTAP-to-tap", 3), Some(to_tap));
+    drop(xsk);
+    assert!(!xdp_attached(&tap_name));
+}

@@ -106,7 +106,8 @@ impl MemberConfig {
 /// Sizes and modes of a group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupConfig {
-    /// Total UMEM frames; 0 = `4 * ring_size` per member.
+    /// Total UMEM frames; 0 = `4 * ring_size` per member. Each member keeps up to half of
+    /// its share in its fill ring (which is `2 * ring_size` long).
     pub frame_count: u32,
     /// Size of each ring (fill, completion, RX, TX); a power of two in 64..=16384.
     pub ring_size: u32,
@@ -372,8 +373,10 @@ impl UmemGroup {
         bind: BindMode,
     ) -> Result<(Umem, Vec<Member>), PortError> {
         let first = &members[0].ifname;
+        // The fill ring is twice the RX ring: while the worker is descheduled the kernel
+        // can fill the whole RX ring before the fill ring runs dry.
         let ucfg = UmemConfig {
-            fill_size: ring,
+            fill_size: 2 * ring,
             complete_size: ring,
             frame_size: FRAME_SIZE,
             headroom: 0,
@@ -384,7 +387,7 @@ impl UmemGroup {
         // (UmemGroup field order).
         let umem = unsafe { Umem::new(ucfg, area.as_slice_ptr()) }
             .map_err(|e| PortError::os(first, Step::UmemRegister, errno_to_io(e)))?;
-        let fill_target = ring.min(frame_count / (2 * members.len() as u32));
+        let fill_target = (2 * ring).min(frame_count / (2 * members.len() as u32));
         let ring_nz = NonZeroU32::new(ring);
         let mut out = Vec::with_capacity(members.len());
         for (k, (m, &idx)) in members.iter().zip(ifindexes).enumerate() {
@@ -535,7 +538,10 @@ impl UmemGroup {
             drop(w);
             self.free.truncate(self.free.len() - n);
         }
-        if m.need_wakeup && m.fq.needs_wakeup() {
+        // Copy mode fills frames from the XDP path in softirq and never needs a fill-ring
+        // wakeup (its flag stays set: waking would cost a poll(2) per call). Zero-copy
+        // drivers ask for one when they ran dry.
+        if m.info.bind == BindMode::ZeroCopy && m.need_wakeup && m.fq.needs_wakeup() {
             m.fq.wake();
         }
     }

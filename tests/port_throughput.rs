@@ -124,7 +124,11 @@ fn tx_rates_on_veth() {
         let s = port.stats();
         eprintln!(
             "{} tx: {:.0} pps accepted, {} dropped",
-            if port.name() == p.a { "afxdp" } else { "afpacket" },
+            if port.name() == p.a {
+                "afxdp"
+            } else {
+                "afpacket"
+            },
             s.tx_packets as f64 / t0.elapsed().as_secs_f64(),
             s.tx_dropped
         );

@@ -136,14 +136,27 @@ pub struct MemberInfo {
     pub bind: BindMode,
 }
 
-/// A frame owned by the caller: its UMEM address and length. See the module doc.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A frame owned by the caller: its UMEM address, length and the group it belongs to.
+///
+/// Neither `Copy` nor `Clone`: a descriptor is the *ownership* of one UMEM frame, so the
+/// type system guarantees it is given back (to `tx_descs` or `release`) at most once, and
+/// that `UmemGroup::frame` can only be called while the caller still owns it. Only a group
+/// creates them; a descriptor of another group is refused (empty frame, not transmitted).
+#[derive(Debug, PartialEq, Eq)]
 pub struct Desc {
     addr: u64,
     len: u32,
+    group: u32,
 }
 
 impl Desc {
+    /// The placeholder for empty `DescBatch` entries (belongs to no group).
+    const NULL: Desc = Desc {
+        addr: 0,
+        len: 0,
+        group: 0,
+    };
+
     pub fn len(&self) -> usize {
         self.len as usize
     }
@@ -156,7 +169,7 @@ impl Desc {
     }
 }
 
-/// A fixed-capacity burst of [`Desc`]s.
+/// A fixed-capacity burst of [`Desc`]s (no allocation after creation).
 pub struct DescBatch {
     descs: [Desc; MAX_BURST],
     len: usize,
@@ -165,7 +178,7 @@ pub struct DescBatch {
 impl Default for DescBatch {
     fn default() -> Self {
         DescBatch {
-            descs: [Desc::default(); MAX_BURST],
+            descs: [const { Desc::NULL }; MAX_BURST],
             len: 0,
         }
     }
@@ -178,25 +191,41 @@ impl DescBatch {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+    pub fn is_full(&self) -> bool {
+        self.len == MAX_BURST
+    }
     pub fn as_slice(&self) -> &[Desc] {
         &self.descs[..self.len]
     }
-    /// Add a descriptor (false if full). Only descriptors obtained from the same group
-    /// may be pushed.
-    pub fn push(&mut self, d: Desc) -> bool {
-        if self.len == MAX_BURST {
-            return false;
+    /// For [`UmemGroup::set_desc_len`].
+    pub fn as_mut_slice(&mut self) -> &mut [Desc] {
+        &mut self.descs[..self.len]
+    }
+    /// Add a descriptor; a full batch hands it back.
+    pub fn push(&mut self, d: Desc) -> Result<(), Desc> {
+        if self.is_full() {
+            return Err(d);
         }
         self.descs[self.len] = d;
         self.len += 1;
-        true
+        Ok(())
     }
-    /// Take the descriptors out, leaving the batch empty (the caller now owns them).
+    /// Take the last descriptor out.
+    pub fn pop(&mut self) -> Option<Desc> {
+        self.len = self.len.checked_sub(1)?;
+        Some(std::mem::replace(&mut self.descs[self.len], Desc::NULL))
+    }
+    /// Take every descriptor out, in order, leaving the batch empty.
     pub fn drain(&mut self) -> impl Iterator<Item = Desc> + '_ {
         let n = std::mem::take(&mut self.len);
-        self.descs[..n].iter().copied()
+        self.descs[..n]
+            .iter_mut()
+            .map(|d| std::mem::replace(d, Desc::NULL))
     }
 }
+
+/// Source of group ids (0 is `Desc::NULL`'s).
+static NEXT_GROUP_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 /// The anonymous mapping that backs a UMEM. Unmapped on drop.
 struct Area {
@@ -266,6 +295,7 @@ pub struct UmemGroup {
     // registration, then the mapping.
     members: Vec<Member>,
     _umem: Umem,
+    id: u32,
     free: Vec<u64>,
     frame_count: u32,
     area: Area,
@@ -344,6 +374,7 @@ impl UmemGroup {
                     let mut g = UmemGroup {
                         members,
                         _umem: umem,
+                        id: NEXT_GROUP_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                         free: Vec::with_capacity(frame_count as usize),
                         frame_count,
                         area,
@@ -554,6 +585,7 @@ impl UmemGroup {
         self.reap(i);
         self.refill(i);
         let area = &self.area;
+        let gid = self.id;
         let m = &mut self.members[i];
         let mut r = m.rx.receive(max.min(MAX_BURST) as u32);
         let mut n = 0;
@@ -568,6 +600,7 @@ impl UmemGroup {
                     Desc {
                         addr: d.addr,
                         len: d.len,
+                        group: gid,
                     },
                 );
                 n += 1;
@@ -587,13 +620,17 @@ impl UmemGroup {
     /// [`UmemGroup::release`].
     pub fn rx_descs(&mut self, i: usize, out: &mut DescBatch) -> usize {
         let room = MAX_BURST - out.len;
+        // `room` bounds the count, so every push succeeds.
         self.rx_with(i, room, |_, d| {
-            out.push(d);
+            let _ = out.push(d);
         })
     }
 
-    /// The bytes of a descriptor the caller owns.
+    /// The bytes of a descriptor the caller owns (empty for another group's descriptor).
     pub fn frame(&self, d: &Desc) -> &[u8] {
+        if d.group != self.id {
+            return &[];
+        }
         let start = d.addr as usize;
         let end = start.saturating_add(d.len as usize).min(self.area.len);
         let start = start.min(end);
@@ -605,6 +642,9 @@ impl UmemGroup {
 
     /// The bytes of a descriptor the caller owns, for in-place rewriting.
     pub fn frame_mut(&mut self, d: &Desc) -> &mut [u8] {
+        if d.group != self.id {
+            return &mut [];
+        }
         let start = d.addr as usize;
         let end = start.saturating_add(d.len as usize).min(self.area.len);
         let start = start.min(end);
@@ -622,9 +662,15 @@ impl UmemGroup {
     /// Give descriptors back to the free stack (drop the frames).
     pub fn release(&mut self, descs: &mut DescBatch) {
         for d in descs.drain() {
-            if self.free.len() < self.free.capacity() {
-                self.free.push(d.addr & FRAME_MASK);
-            }
+            self.release_one(d);
+        }
+    }
+
+    /// Give one descriptor back to the free stack. Another group's descriptor is ignored
+    /// (its frame stays lost to that group, but nothing is corrupted).
+    pub fn release_one(&mut self, d: Desc) {
+        if d.group == self.id && self.free.len() < self.free.capacity() {
+            self.free.push(d.addr & FRAME_MASK);
         }
     }
 
@@ -637,26 +683,35 @@ impl UmemGroup {
             return 0;
         }
         self.reap(i);
+        let gid = self.id;
         let m = &mut self.members[i];
         let total = descs.len;
         let mut w = m.tx.transmit(total as u32);
-        let n = w.insert(descs.descs[..total].iter().map(|d| XdpDesc {
-            addr: d.addr,
-            len: d.len,
-            options: 0,
-        })) as usize;
-        w.commit();
-        drop(w);
-        for d in &descs.descs[..n] {
-            m.stats.count_tx(d.len as usize);
-        }
-        m.stats.tx_dropped += (total - n) as u64;
-        for d in &descs.descs[n..total] {
-            if self.free.len() < self.free.capacity() {
-                self.free.push(d.addr & FRAME_MASK);
+        let mut n = 0;
+        let mut dropped = 0u64;
+        for d in descs.drain() {
+            if d.group != gid {
+                dropped += 1;
+                continue;
+            }
+            let len = d.len;
+            if w.insert_once(XdpDesc {
+                addr: d.addr,
+                len,
+                options: 0,
+            }) {
+                m.stats.count_tx(len as usize);
+                n += 1;
+            } else {
+                dropped += 1;
+                if self.free.len() < self.free.capacity() {
+                    self.free.push(d.addr & FRAME_MASK);
+                }
             }
         }
-        descs.len = 0;
+        w.commit();
+        drop(w);
+        m.stats.tx_dropped += dropped;
         self.kick(i);
         n
     }
@@ -861,12 +916,22 @@ mod tests {
     fn desc_batch_push_drain() {
         let mut b = DescBatch::default();
         for i in 0..MAX_BURST as u64 {
-            assert!(b.push(Desc { addr: i, len: 1 }));
+            assert!(b
+                .push(Desc {
+                    addr: i,
+                    len: 1,
+                    group: 7
+                })
+                .is_ok());
         }
-        assert!(!b.push(Desc::default()));
-        assert_eq!(b.len(), MAX_BURST);
-        assert_eq!(b.drain().count(), MAX_BURST);
+        assert!(b.is_full());
+        assert_eq!(b.push(Desc::NULL), Err(Desc::NULL));
+        assert_eq!(b.pop().map(|d| d.addr()), Some(255));
+        let addrs: Vec<u64> = b.drain().map(|d| d.addr()).collect();
+        assert_eq!(addrs.len(), MAX_BURST - 1);
+        assert_eq!(addrs[3], 3);
         assert!(b.is_empty());
+        assert!(b.pop().is_none());
     }
 
     #[test]

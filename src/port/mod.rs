@@ -410,6 +410,46 @@ impl PortError {
     }
 }
 
+/// Open the port a model's [`crate::policy::Backend`] describes (for the runtime).
+///
+/// `Tap { vnet_hdr: true }` also enables checksum offload (`TUN_F_CSUM`): the instance side
+/// may then leave L4 checksums partial and the port completes them. `AfXdp { mode }` takes
+/// `auto` (default), `native`/`drv` or `generic`/`skb`.
+pub fn open_backend(backend: &crate::policy::Backend) -> Result<Box<dyn Port>, PortError> {
+    use crate::policy::Backend;
+    Ok(match backend {
+        Backend::Tap {
+            ifname,
+            netns,
+            vnet_hdr,
+        } => Box::new(tap::TapPort::open(&tap::TapConfig {
+            name: ifname.clone(),
+            vnet_hdr: *vnet_hdr,
+            csum_offload: *vnet_hdr,
+            netns: netns.clone(),
+        })?),
+        Backend::AfXdp {
+            ifname,
+            queue,
+            mode,
+        } => {
+            let xdp_mode = match mode.as_deref() {
+                None => xdp::XdpMode::Auto,
+                Some(m) => xdp::XdpMode::parse(m).ok_or_else(|| {
+                    PortError::Config(format!(
+                        "{ifname}: unknown XDP mode {m:?} (auto, native, generic)"
+                    ))
+                })?,
+            };
+            let mut cfg = afxdp::AfXdpConfig::new(ifname);
+            cfg.member.queue = *queue;
+            cfg.member.xdp_mode = xdp_mode;
+            Box::new(afxdp::AfXdpPort::open(&cfg)?)
+        }
+        Backend::AfPacket { ifname } => Box::new(afpacket::AfPacketPort::open(ifname)?),
+    })
+}
+
 /// Check an interface name for `IFNAMSIZ` and characters the kernel refuses.
 pub(crate) fn check_ifname(name: &str) -> Result<(), PortError> {
     let ok = !name.is_empty()
@@ -532,5 +572,23 @@ mod tests {
             Err(PortError::NoSuchInterface { .. })
         ));
         assert!(ifindex("lo").unwrap() > 0);
+    }
+
+    #[test]
+    fn open_backend_rejects_bad_config() {
+        use crate::policy::Backend;
+        let bad_mode = Backend::AfXdp {
+            ifname: "lo".into(),
+            queue: 0,
+            mode: Some("turbo".into()),
+        };
+        assert!(matches!(open_backend(&bad_mode), Err(PortError::Config(_))));
+        let missing = Backend::AfPacket {
+            ifname: "sgnosuch0".into(),
+        };
+        assert!(matches!(
+            open_backend(&missing),
+            Err(PortError::NoSuchInterface { .. })
+        ));
     }
 }

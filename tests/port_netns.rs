@@ -443,42 +443,52 @@ fn tap_vnet_hdr_completes_checksums() {
         csum_offload: true,
     })
     .expect("open tap");
+    let payload = "SGCSUM-udp-payload-tap";
+    let f = udp_from_ns(&mut p, &g.ns, &tap, "10.77.0", payload);
+    assert_udp_checksum_ok(&f);
+    // tx writes a zero vnet header: the frame arrives as sent.
+    let m_out = "SGOUT-vnet";
+    let out = test_frame(m_out);
+    let cap = NsCapture::start(&g.ns, &tap, m_out, 1, 3);
+    assert_eq!(p.tx_burst(&[&out]).unwrap(), 1);
+    assert_eq!(cap.frames(), vec![out]);
+}
+
+/// Give `dev` (in `ns`) the address `{net}.1/24` and a static neighbour `{net}.2`, send
+/// one UDP datagram to it from a socket in `ns`, and receive that frame on `port`.
+fn udp_from_ns(port: &mut dyn Port, ns: &str, dev: &str, net: &str, payload: &str) -> Vec<u8> {
+    let me = format!("{net}.1/24");
+    let peer = format!("{net}.2");
+    sh(&["ip", "-n", ns, "addr", "add", &me, "dev", dev]);
     sh(&[
         "ip",
         "-n",
-        &g.ns,
-        "addr",
-        "add",
-        "10.77.0.1/24",
-        "dev",
-        &tap,
-    ]);
-    sh(&[
-        "ip",
-        "-n",
-        &g.ns,
+        ns,
         "neigh",
         "add",
-        "10.77.0.2",
+        &peer,
         "lladdr",
         "02:00:00:00:00:02",
         "dev",
-        &tap,
+        dev,
     ]);
-    let payload = "SGCSUM-udp-payload-0123456789";
     let script = format!(
         "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
-         s.sendto(b'{payload}',('10.77.0.2',9999))\n"
+         s.sendto(b'{payload}',('{peer}',9999))\n"
     );
-    sh(&["ip", "netns", "exec", &g.ns, "python3", "-c", &script]);
-    let f = rx_until(&mut p, payload, 3).expect("udp frame received");
-    // Ethernet 14 + IPv4 (IHL) + UDP.
+    sh(&["ip", "netns", "exec", ns, "python3", "-c", &script]);
+    rx_until(port, payload, 3).expect("udp frame received")
+}
+
+/// The frame is Ethernet + IPv4 + UDP and its UDP checksum verifies.
+fn assert_udp_checksum_ok(f: &[u8]) {
     assert_eq!(&f[12..14], &[0x08, 0x00]);
     let ihl = usize::from(f[14] & 0x0f) * 4;
     let l4 = 14 + ihl;
+    assert_eq!(f[23], 17, "UDP");
     let udp_len = u16::from_be_bytes([f[l4 + 4], f[l4 + 5]]) as usize;
     let mut pseudo = Vec::new();
-    pseudo.extend_from_slice(&f[26..34]); // src + dst address
+    pseudo.extend_from_slice(&f[26..34]); // source and destination addresses
     pseudo.extend_from_slice(&[0, 17]);
     pseudo.extend_from_slice(&(udp_len as u16).to_be_bytes());
     pseudo.extend_from_slice(&f[l4..l4 + udp_len]);
@@ -488,12 +498,26 @@ fn tap_vnet_hdr_completes_checksums() {
         0xffff,
         "UDP checksum verifies"
     );
-    // tx writes a zero vnet header: the frame arrives as sent.
-    let m_out = "SGOUT-vnet";
-    let out = test_frame(m_out);
-    let cap = NsCapture::start(&g.ns, &tap, m_out, 1, 3);
-    assert_eq!(p.tx_burst(&[&out]).unwrap(), 1);
-    assert_eq!(cap.frames(), vec![out]);
+}
+
+/// veth keeps TX checksum offload on in the namespace, so the UDP frame reaches the
+/// packet socket with a partial checksum; `PACKET_VNET_HDR` lets the port complete it.
+#[test]
+fn afpacket_completes_partial_checksums() {
+    if !env_ready("afpacket_checksums") {
+        return;
+    }
+    let g = VethNs::new("c");
+    let mut p = AfPacketPort::open(&g.host).expect("open af_packet");
+    assert!(p.vnet_hdr(), "kernel accepts PACKET_VNET_HDR");
+    let f = udp_from_ns(
+        &mut p,
+        &g.ns,
+        &g.peer,
+        "10.78.0",
+        "SGCSUM-udp-payload-afpacket",
+    );
+    assert_udp_checksum_ok(&f);
 }
 
 /// Child side of `xdp_link_detached_on_sigkill`: holds an AF_XDP port until killed.

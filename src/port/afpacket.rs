@@ -9,9 +9,13 @@
 //!   `sendmmsg(2)` straight from the caller's slices. The `mmsghdr`/`iovec` arrays are
 //!   preallocated once per port and re-pointed on every call.
 //! * A frame longer than a slot arrives with `MSG_TRUNC`: dropped and counted.
-//! * Frames that the kernel hands over with a partial checksum (`TP_STATUS_CSUMNOTREADY`,
-//!   e.g. sent from a local namespace with TX offload on) are passed up unchanged;
-//!   namespaces used with this backend should run `ethtool -K IF tx off`.
+//! * `PACKET_VNET_HDR`: the kernel prepends a `virtio_net_hdr` to every received frame
+//!   (read into a separate iovec, so the frame still lands at the slot start). Frames sent
+//!   from a local namespace with TX checksum offload on arrive with a *partial* L4
+//!   checksum and `NEEDS_CSUM`; we complete it exactly as the tap backend does. GSO
+//!   super-frames (from TSO in a namespace) are dropped and counted. On transmit we write
+//!   an all-zero header. If the kernel refuses the option, frames go without header (and
+//!   partial checksums are passed up unchanged).
 //!
 //! # Rejected options
 //! * `pnet_datalink`: one frame per syscall behind a channel abstraction (about 35 kpps
@@ -19,11 +23,15 @@
 //! * `PACKET_MMAP` rings (TPACKET_V3): faster still, but more unsafe surface; AF_XDP is the
 //!   fast path, this backend is the functional fallback.
 
+use super::tap::{apply_vnet_hdr, VnetAction, VNET_HDR_LEN};
 use super::{ifindex, would_block, FrameBatch, Port, PortError, PortStats, Step, MAX_BURST};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+const PACKET_VNET_HDR: libc::c_int = 15;
+/// The header written in front of every transmitted frame (checksum complete, no GSO).
+static ZERO_VNET_HDR: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
 
 /// An `AF_PACKET` port.
 pub struct AfPacketPort {
@@ -31,7 +39,9 @@ pub struct AfPacketPort {
     name: String,
     ifindex: u32,
     msgs: Box<[libc::mmsghdr]>,
-    iovs: Box<[libc::iovec]>,
+    iovs: Box<[[libc::iovec; 2]]>,
+    hdrs: Box<[[u8; VNET_HDR_LEN]]>,
+    vnet_hdr: bool,
     stats: PortStats,
 }
 
@@ -112,7 +122,8 @@ impl AfPacketPort {
             &mreq,
         )
         .map_err(|e| PortError::os(ifname, Step::BindSocket, e))?;
-        // Older kernels lack it; then outgoing frames are filtered by pkttype below.
+        let vnet_hdr = setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, PACKET_VNET_HDR, &1i32).is_ok();
+        // Older kernels lack it; our own frames would then be received back.
         let _ = setsockopt(
             fd.as_raw_fd(),
             libc::SOL_PACKET,
@@ -133,16 +144,24 @@ impl AfPacketPort {
             .collect();
         // SAFETY: as above.
         let iovs = (0..MAX_BURST)
-            .map(|_| unsafe { std::mem::zeroed::<libc::iovec>() })
+            .map(|_| unsafe { std::mem::zeroed::<[libc::iovec; 2]>() })
             .collect();
+        let hdrs = vec![[0u8; VNET_HDR_LEN]; MAX_BURST].into_boxed_slice();
         Ok(AfPacketPort {
             fd,
             name: ifname.to_owned(),
             ifindex: idx,
             msgs,
             iovs,
+            hdrs,
+            vnet_hdr,
             stats: PortStats::default(),
         })
+    }
+
+    /// Whether the kernel accepted `PACKET_VNET_HDR` (partial checksums get completed).
+    pub fn vnet_hdr(&self) -> bool {
+        self.vnet_hdr
     }
 
     /// The interface index the socket is bound to.
@@ -158,14 +177,19 @@ impl Port for AfPacketPort {
 
     fn rx_burst(&mut self, batch: &mut FrameBatch) -> io::Result<usize> {
         let mut want = 0;
-        for (slot, (iov, msg)) in batch
+        let vnet = self.vnet_hdr;
+        for ((slot, hdr), (iov, msg)) in batch
             .spare_slots()
+            .zip(self.hdrs.iter_mut())
             .zip(self.iovs.iter_mut().zip(self.msgs.iter_mut()))
         {
-            iov.iov_base = slot.as_mut_ptr().cast();
-            iov.iov_len = slot.len();
-            msg.msg_hdr.msg_iov = iov;
-            msg.msg_hdr.msg_iovlen = 1;
+            iov[0].iov_base = hdr.as_mut_ptr().cast();
+            iov[0].iov_len = VNET_HDR_LEN;
+            iov[1].iov_base = slot.as_mut_ptr().cast();
+            iov[1].iov_len = slot.len();
+            // Without the header, start at the slot's iovec.
+            msg.msg_hdr.msg_iov = if vnet { iov.as_mut_ptr() } else { &mut iov[1] };
+            msg.msg_hdr.msg_iovlen = if vnet { 2 } else { 1 };
             msg.msg_hdr.msg_name = std::ptr::null_mut();
             msg.msg_hdr.msg_namelen = 0;
             msg.msg_hdr.msg_control = std::ptr::null_mut();
@@ -177,8 +201,9 @@ impl Port for AfPacketPort {
         if want == 0 {
             return Ok(0);
         }
-        // SAFETY: the first `want` mmsghdrs each point to one iovec that points to a
-        // distinct free slot of `batch`, live and writable for this call.
+        // SAFETY: the first `want` mmsghdrs each point to their own iovecs, which point to
+        // a distinct free slot of `batch` (and that entry's header buffer), all live and
+        // writable for this call.
         let got = unsafe {
             libc::recvmmsg(
                 self.fd.as_raw_fd(),
@@ -193,15 +218,30 @@ impl Port for AfPacketPort {
             return if would_block(&e) { Ok(0) } else { Err(e) };
         }
         let mut n = 0;
-        for (i, msg) in self.msgs[..got as usize].iter().enumerate() {
-            let len = msg.msg_len as usize;
-            if msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len < 14 {
+        let hlen = if vnet { VNET_HDR_LEN } else { 0 };
+        for (i, (msg, hdr)) in self.msgs[..got as usize]
+            .iter()
+            .zip(self.hdrs.iter())
+            .enumerate()
+        {
+            let got_len = msg.msg_len as usize;
+            if msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || got_len < hlen + 14 {
                 self.stats.rx_dropped += 1;
                 continue;
             }
+            let len = got_len - hlen;
             // Frames land in consecutive slots; close the hole a dropped one left.
             if i != n {
                 batch.pull_spare(i - n, len);
+            }
+            if vnet {
+                let Some(slot) = batch.spare_slot() else {
+                    break;
+                };
+                if apply_vnet_hdr(hdr, &mut slot[..len]) == VnetAction::Drop {
+                    self.stats.rx_dropped += 1;
+                    continue;
+                }
             }
             batch.commit(len);
             self.stats.count_rx(len);
@@ -213,14 +253,17 @@ impl Port for AfPacketPort {
     fn tx_burst(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
         let mut sent = 0usize;
         'chunks: for chunk in frames.chunks(MAX_BURST) {
+            let vnet = self.vnet_hdr;
             for (f, (iov, msg)) in chunk
                 .iter()
                 .zip(self.iovs.iter_mut().zip(self.msgs.iter_mut()))
             {
-                iov.iov_base = f.as_ptr() as *mut libc::c_void;
-                iov.iov_len = f.len();
-                msg.msg_hdr.msg_iov = iov;
-                msg.msg_hdr.msg_iovlen = 1;
+                iov[0].iov_base = ZERO_VNET_HDR.as_ptr() as *mut libc::c_void;
+                iov[0].iov_len = VNET_HDR_LEN;
+                iov[1].iov_base = f.as_ptr() as *mut libc::c_void;
+                iov[1].iov_len = f.len();
+                msg.msg_hdr.msg_iov = if vnet { iov.as_mut_ptr() } else { &mut iov[1] };
+                msg.msg_hdr.msg_iovlen = if vnet { 2 } else { 1 };
                 msg.msg_hdr.msg_name = std::ptr::null_mut();
                 msg.msg_hdr.msg_namelen = 0;
                 msg.msg_hdr.msg_control = std::ptr::null_mut();
@@ -230,7 +273,8 @@ impl Port for AfPacketPort {
             let mut done = 0usize;
             while done < chunk.len() {
                 // SAFETY: entries `done..chunk.len()` point to iovecs that point to the
-                // caller's frames, live for this call; sendmmsg only reads them.
+                // caller's frames and the static zero header, live for this call;
+                // sendmmsg only reads them.
                 let rc = unsafe {
                     libc::sendmmsg(
                         self.fd.as_raw_fd(),

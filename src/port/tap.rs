@@ -252,13 +252,13 @@ pub(crate) fn set_link_up(name: &str) -> Result<(), PortError> {
 
 /// Outcome of parsing a received virtio-net header.
 #[derive(Debug, PartialEq, Eq)]
-enum VnetAction {
+pub(crate) enum VnetAction {
     Deliver,
     Drop,
 }
 
 /// Apply the virtio-net header `hdr` to `frame`: complete a partial checksum in place.
-fn apply_vnet_hdr(hdr: &[u8; VNET_HDR_LEN], frame: &mut [u8]) -> VnetAction {
+pub(crate) fn apply_vnet_hdr(hdr: &[u8; VNET_HDR_LEN], frame: &mut [u8]) -> VnetAction {
     let flags = hdr[0];
     let gso_type = hdr[1];
     if gso_type != VIRTIO_NET_HDR_GSO_NONE {

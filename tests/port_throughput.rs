@@ -135,3 +135,69 @@ fn tx_rates_on_veth() {
         assert!(s.tx_packets > 0);
     }
 }
+
+/// Forwarding between two AF_XDP members of one UMEM group: moving descriptors versus
+/// copying through a `FrameBatch`. A generator feeds pair 1; the forwarder moves frames
+/// from pair 1 to pair 2.
+#[test]
+#[ignore]
+fn forward_rates_shared_umem() {
+    use sgswitch::port::afxdp::{DescBatch, GroupConfig, MemberConfig, UmemGroup};
+    let p1 = Pair::new("f");
+    let p2 = Pair::new("g");
+    for zero_copy in [true, false] {
+        let members = [MemberConfig::new(&p1.a), MemberConfig::new(&p2.a)];
+        let cfg = GroupConfig {
+            ring_size: 2048,
+            ..Default::default()
+        };
+        let mut g = UmemGroup::open(&members, &cfg).expect("group");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let gen_dev = p1.b.clone();
+        let gen = std::thread::spawn(move || {
+            let mut cfg = AfXdpConfig::new(&gen_dev);
+            cfg.group.ring_size = 2048;
+            let mut gport = AfXdpPort::open(&cfg).expect("generator");
+            let f = frame();
+            let burst: Vec<&[u8]> = (0..64).map(|_| &f[..]).collect();
+            while !stop2.load(Ordering::Relaxed) {
+                let _ = gport.tx_burst(&burst);
+            }
+        });
+        let mut descs = DescBatch::default();
+        let mut batch = FrameBatch::new(MAX_BURST, 2048);
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(3) {
+            if zero_copy {
+                g.rx_descs(0, &mut descs);
+                if !descs.is_empty() {
+                    g.tx_descs(1, &mut descs);
+                }
+            } else {
+                batch.clear();
+                let n = g.port(0).unwrap().rx_burst(&mut batch).unwrap();
+                if n > 0 {
+                    let _ = g.port(1).unwrap().tx_batch(&batch);
+                }
+            }
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        gen.join().unwrap();
+        let (rx, tx) = (g.stats(0), g.stats(1));
+        eprintln!(
+            "forward {}: rx {:.0} pps, tx {:.0} pps, tx_dropped {}, xsk {:?}",
+            if zero_copy {
+                "moving descriptors"
+            } else {
+                "copying"
+            },
+            rx.rx_packets as f64 / secs,
+            tx.tx_packets as f64 / secs,
+            tx.tx_dropped,
+            g.xsk_statistics(0)
+        );
+        assert!(tx.tx_packets > 0);
+    }
+}

@@ -36,6 +36,12 @@
 //! member with `UmemGroup::tx_descs` or returns it with `UmemGroup::release`. See
 //! [`afxdp`] for the ownership rules.
 //!
+//! # Opening ports
+//! [`open_backend`] maps a model's `policy::Backend` to a boxed port; each backend also has
+//! its own `open` with a config struct. Opening errors are [`PortError`]s naming the
+//! interface and the [`Step`] that failed; an error leaves nothing behind (no XDP program
+//! attached, no tap, no socket).
+//!
 //! # Rejected options
 //! * A `Box<[u8]>` or `Vec<u8>` per frame (an allocation per packet).
 //! * A generic iterator argument for `tx_burst`: it would make the trait not object safe;

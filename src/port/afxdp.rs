@@ -1,0 +1,977 @@
+//! AF_XDP ports through `xdpilone`, with our own redirect program ([`super::xdp`]).
+//!
+//! # Structure
+//! A [`UmemGroup`] owns one UMEM (an anonymous `mmap` of `frame_count` frames of 4096
+//! bytes) and one or more *members*: an AF_XDP socket bound to (interface, queue), with its
+//! own fill, completion, RX and TX rings, and the XDP program + XSKMAP attached to that
+//! interface. The first member binds on the UMEM's own socket (`need_wakeup`, zero-copy or
+//! copy); further members bind with `XDP_SHARED_UMEM` and flags 0 (the kernel gives them
+//! the first member's mode; any other flag is `EINVAL`). [`AfXdpPort`] is a group of one.
+//!
+//! # Frame ownership (the invariant everything rests on)
+//! Every frame is in exactly one place: the group's free stack, a member's fill ring or
+//! the kernel's RX path, a member's RX ring, a caller's [`DescBatch`], a member's TX ring
+//! or the kernel's TX path, or a member's completion ring. The free stack is preallocated
+//! with room for every frame, so returning a frame never allocates. Addresses read from RX
+//! and completion rings are masked to the frame base before reuse (RX descriptors point
+//! past the kernel's headroom).
+//!
+//! # Two ways to use a group
+//! * Copying ([`Port`]): `rx_burst` copies each received frame into the caller's
+//!   [`FrameBatch`] and returns the frame to the free stack at once; `tx_burst` copies into
+//!   free frames. Works with any other port type.
+//! * Moving descriptors (zero copy between members): [`UmemGroup::rx_descs`] hands out
+//!   [`Desc`]s, which the caller now owns; [`UmemGroup::frame`] / [`UmemGroup::frame_mut`]
+//!   give access to the bytes in place; then *each* descriptor must go back exactly once,
+//!   either to [`UmemGroup::tx_descs`] (on any member: the frame is transmitted by that
+//!   member and later reaped from its completion ring into the free stack) or to
+//!   [`UmemGroup::release`]. A descriptor that is forgotten is lost to the group until it
+//!   is dropped (never unsafe, but the group runs dry). `Desc` fields are private so only
+//!   the group creates them; `frame` still bounds-checks.
+//!
+//! A group is driven by one thread (it is `Send`, not `Sync`): a runtime that forwards
+//! between two AF_XDP ports by moving descriptors puts both in one group on one worker.
+//!
+//! # Per-call work
+//! `rx`: reap completions, top up the fill ring (to `fill_target`), wake the fill queue if
+//! the kernel asks, take up to a burst from the RX ring. `tx`: reap completions, reserve TX
+//! slots, write descriptors, commit, then kick with `sendto(MSG_DONTWAIT)` *in a loop* while
+//! the kernel has not consumed them: in copy mode one kick moves at most 32 descriptors.
+//! Frames that find no TX slot or no free frame are dropped and counted.
+//!
+//! # Modes
+//! [`BindMode::Auto`] tries zero-copy then copy (veth and tap only do copy mode; their
+//! zero-copy bind fails with `EOPNOTSUPP`). The XDP program runs native, then generic
+//! ([`XdpMode::Auto`]). [`UmemGroup::info`] reports what was obtained.
+//!
+//! # Observed here (Linux 6.18, veth and tap)
+//! * veth and tap: native XDP attaches; AF_XDP binds in copy mode only (a zero-copy bind
+//!   fails with `EOPNOTSUPP`, reported as [`PortError::BindFailed`]); generic mode works
+//!   too. A bridge refuses native XDP ([`PortError::XdpRefused`]).
+//! * Re-opening a queue right after closing its socket gives `EBUSY` for a few
+//!   milliseconds (the kernel releases the queue from a workqueue): bind retries for up to
+//!   2 s on `EBUSY`.
+//! * Frames from a namespace whose veth has TX checksum offload on carry *partial* L4
+//!   checksums, and XDP does not say so: such namespaces need `ethtool -K IF tx off`
+//!   (the tap and AF_PACKET backends complete them from the virtio-net header instead).
+//! * On 2 shared, busy cores (64-byte frames, one generator thread): RX ~100–190 kpps,
+//!   copy-mode TX ~300–730 kpps accepted, forwarding between two members ~140–150 kpps
+//!   whether by moving descriptors or by copying (the kernel's copy mode dominates).
+//!   Loss under overload shows up as `rx_ring_full` in [`UmemGroup::xsk_statistics`].
+//!
+//! # Rejected options
+//! * `libxdp`/`libbpf` (C toolchain) and the `aya` loader (large): six BPF instructions do.
+//! * Unaligned-chunk UMEM mode: frames are 4096-byte aligned chunks, which keeps masking
+//!   to a single AND and every frame in one page.
+//! * A mutex-protected free list shared by several threads: one worker owns a group.
+
+use super::xdp::{XdpAttachment, XdpMode, XskMap};
+use super::{ifindex, FrameBatch, Port, PortError, PortStats, Step, MAX_BURST};
+use std::io;
+use std::num::NonZeroU32;
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use xdpilone::xdp::XdpDesc;
+use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig, User};
+
+/// Size of a UMEM frame (a page: one frame never spans two pages).
+pub const FRAME_SIZE: u32 = 4096;
+const FRAME_MASK: u64 = !(FRAME_SIZE as u64 - 1);
+/// Most `sendto` kicks per `tx` call (each moves up to 32 descriptors in copy mode).
+const MAX_KICKS: usize = 64;
+
+/// How the AF_XDP socket binds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BindMode {
+    /// Zero-copy first, then copy mode.
+    #[default]
+    Auto,
+    ZeroCopy,
+    Copy,
+}
+
+impl BindMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BindMode::Auto => "auto",
+            BindMode::ZeroCopy => "zero-copy",
+            BindMode::Copy => "copy",
+        }
+    }
+}
+
+/// One member of a group: a device queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberConfig {
+    pub ifname: String,
+    pub queue: u32,
+    pub xdp_mode: XdpMode,
+}
+
+impl MemberConfig {
+    pub fn new(ifname: &str) -> Self {
+        MemberConfig {
+            ifname: ifname.to_owned(),
+            queue: 0,
+            xdp_mode: XdpMode::Auto,
+        }
+    }
+}
+
+/// Sizes and modes of a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// Total UMEM frames; 0 = `4 * ring_size` per member. Each member keeps up to half of
+    /// its share in its fill ring (which is `2 * ring_size` long).
+    pub frame_count: u32,
+    /// Size of each ring (fill, completion, RX, TX); a power of two in 64..=16384.
+    pub ring_size: u32,
+    pub bind: BindMode,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            frame_count: 0,
+            ring_size: 1024,
+            bind: BindMode::Auto,
+        }
+    }
+}
+
+/// What a member obtained.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberInfo {
+    pub ifname: String,
+    pub ifindex: u32,
+    pub queue: u32,
+    /// `Native` or `Generic` (never `Auto`).
+    pub xdp_mode: XdpMode,
+    /// `ZeroCopy` or `Copy` (never `Auto`).
+    pub bind: BindMode,
+}
+
+/// A frame owned by the caller: its UMEM address, length and the group it belongs to.
+///
+/// Neither `Copy` nor `Clone`: a descriptor is the *ownership* of one UMEM frame, so the
+/// type system guarantees it is given back (to `tx_descs` or `release`) at most once, and
+/// that `UmemGroup::frame` can only be called while the caller still owns it. Only a group
+/// creates them; a descriptor of another group is refused (empty frame, not transmitted).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Desc {
+    addr: u64,
+    len: u32,
+    group: u32,
+}
+
+impl Desc {
+    /// The placeholder for empty `DescBatch` entries (belongs to no group).
+    const NULL: Desc = Desc {
+        addr: 0,
+        len: 0,
+        group: 0,
+    };
+
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// The UMEM offset of the frame data (diagnostics).
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+}
+
+/// A fixed-capacity burst of [`Desc`]s (no allocation after creation).
+pub struct DescBatch {
+    descs: [Desc; MAX_BURST],
+    len: usize,
+}
+
+impl Default for DescBatch {
+    fn default() -> Self {
+        DescBatch {
+            descs: [const { Desc::NULL }; MAX_BURST],
+            len: 0,
+        }
+    }
+}
+
+impl DescBatch {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn is_full(&self) -> bool {
+        self.len == MAX_BURST
+    }
+    pub fn as_slice(&self) -> &[Desc] {
+        &self.descs[..self.len]
+    }
+    /// For [`UmemGroup::set_desc_len`].
+    pub fn as_mut_slice(&mut self) -> &mut [Desc] {
+        &mut self.descs[..self.len]
+    }
+    /// Add a descriptor; a full batch hands it back.
+    pub fn push(&mut self, d: Desc) -> Result<(), Desc> {
+        if self.is_full() {
+            return Err(d);
+        }
+        self.descs[self.len] = d;
+        self.len += 1;
+        Ok(())
+    }
+    /// Take the last descriptor out.
+    pub fn pop(&mut self) -> Option<Desc> {
+        self.len = self.len.checked_sub(1)?;
+        Some(std::mem::replace(&mut self.descs[self.len], Desc::NULL))
+    }
+    /// Take every descriptor out, in order, leaving the batch empty.
+    pub fn drain(&mut self) -> impl Iterator<Item = Desc> + '_ {
+        let n = std::mem::take(&mut self.len);
+        self.descs[..n]
+            .iter_mut()
+            .map(|d| std::mem::replace(d, Desc::NULL))
+    }
+}
+
+/// Source of group ids (0 is `Desc::NULL`'s).
+static NEXT_GROUP_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// The anonymous mapping that backs a UMEM. Unmapped on drop.
+struct Area {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Area {
+    fn new(len: usize, ifname: &str) -> Result<Area, PortError> {
+        // SAFETY: anonymous private mapping with no address hint; the result is checked.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(PortError::os(
+                ifname,
+                Step::Mmap,
+                io::Error::last_os_error(),
+            ));
+        }
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| PortError::Os {
+            ifname: ifname.to_owned(),
+            step: Step::Mmap,
+            source: io::Error::other("mmap returned NULL"),
+        })?;
+        Ok(Area { ptr, len })
+    }
+
+    fn as_slice_ptr(&self) -> NonNull<[u8]> {
+        NonNull::slice_from_raw_parts(self.ptr, self.len)
+    }
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly the mapping created in `new`; every user (the
+        // Umem and all rings) is dropped before the Area (field order in UmemGroup).
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+struct Member {
+    // Field order = drop order: detach the program first, then close rings and sockets.
+    _attachment: XdpAttachment,
+    rx: RingRx,
+    tx: RingTx,
+    fq: DeviceQueue,
+    user: User,
+    info: MemberInfo,
+    need_wakeup: bool,
+    fill_target: u32,
+    stats: PortStats,
+}
+
+/// Sockets on one or more device queues sharing one UMEM. See the module doc.
+pub struct UmemGroup {
+    // Field order = drop order: members (programs, rings, sockets), then the UMEM
+    // registration, then the mapping.
+    members: Vec<Member>,
+    _umem: Umem,
+    id: u32,
+    free: Vec<u64>,
+    frame_count: u32,
+    area: Area,
+}
+
+// SAFETY: the group exclusively owns its mapping, UMEM socket and rings; none of them is
+// tied to the creating thread (the raw pointers are into the group's own mapping). Moving
+// the whole group to another thread moves all that state together; it is not `Sync`.
+unsafe impl Send for UmemGroup {}
+
+fn errno_to_io(e: xdpilone::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e.get_raw().abs())
+}
+
+/// Bind, retrying while the kernel still holds the queue for a socket that was just
+/// closed (its release is deferred to a workqueue, so an immediate re-open of the same
+/// queue sees `EBUSY` for a few milliseconds).
+fn bind_retrying(umem: &Umem, user: &User) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match umem.bind(user) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let e = errno_to_io(e);
+                if e.raw_os_error() != Some(libc::EBUSY) || std::time::Instant::now() > deadline {
+                    return Err(e);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+impl UmemGroup {
+    /// Open every member, sharing one UMEM. On error nothing stays attached or open.
+    pub fn open(members: &[MemberConfig], cfg: &GroupConfig) -> Result<UmemGroup, PortError> {
+        let first = members
+            .first()
+            .ok_or_else(|| PortError::Config("an AF_XDP group needs a member".into()))?;
+        if members.len() > 64 {
+            return Err(PortError::Config("at most 64 members per UMEM".into()));
+        }
+        let ring = cfg.ring_size;
+        if !ring.is_power_of_two() || !(64..=16384).contains(&ring) {
+            return Err(PortError::Config(format!(
+                "ring_size {ring} must be a power of two in 64..=16384"
+            )));
+        }
+        let n = members.len() as u32;
+        let frame_count = if cfg.frame_count == 0 {
+            4 * ring * n
+        } else {
+            cfg.frame_count
+        };
+        if frame_count < 2 * n * 64 || frame_count > (1 << 22) {
+            return Err(PortError::Config(format!(
+                "frame_count {frame_count} must be in {}..={}",
+                2 * n * 64,
+                1 << 22
+            )));
+        }
+        let mut ifindexes = Vec::with_capacity(members.len());
+        for m in members {
+            ifindexes.push(ifindex(&m.ifname)?);
+        }
+        let area = Area::new(frame_count as usize * FRAME_SIZE as usize, &first.ifname)?;
+        let tries: &[BindMode] = match cfg.bind {
+            BindMode::Auto => &[BindMode::ZeroCopy, BindMode::Copy],
+            BindMode::ZeroCopy => &[BindMode::ZeroCopy],
+            BindMode::Copy => &[BindMode::Copy],
+        };
+        let mut last_err = None;
+        for &bind in tries {
+            match Self::try_open(&area, members, &ifindexes, ring, frame_count, bind) {
+                Ok((umem, members)) => {
+                    let mut g = UmemGroup {
+                        members,
+                        _umem: umem,
+                        id: NEXT_GROUP_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                        free: Vec::with_capacity(frame_count as usize),
+                        frame_count,
+                        area,
+                    };
+                    g.free
+                        .extend((0..frame_count as u64).rev().map(|i| i * FRAME_SIZE as u64));
+                    for i in 0..g.members.len() {
+                        g.refill(i);
+                    }
+                    return Ok(g);
+                }
+                Err(e @ PortError::BindFailed { .. }) if bind == BindMode::ZeroCopy => {
+                    last_err = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| PortError::Config("no bind mode to try".into())))
+    }
+
+    fn try_open(
+        area: &Area,
+        members: &[MemberConfig],
+        ifindexes: &[u32],
+        ring: u32,
+        frame_count: u32,
+        bind: BindMode,
+    ) -> Result<(Umem, Vec<Member>), PortError> {
+        let first = &members[0].ifname;
+        // The fill ring is twice the RX ring: while the worker is descheduled the kernel
+        // can fill the whole RX ring before the fill ring runs dry.
+        let ucfg = UmemConfig {
+            fill_size: 2 * ring,
+            complete_size: ring,
+            frame_size: FRAME_SIZE,
+            headroom: 0,
+            flags: 0,
+        };
+        // SAFETY: `area` is a page-aligned private mapping of exactly frame_count frames;
+        // the caller keeps it alive longer than the Umem and every ring derived from it
+        // (UmemGroup field order).
+        let umem = unsafe { Umem::new(ucfg, area.as_slice_ptr()) }
+            .map_err(|e| PortError::os(first, Step::UmemRegister, errno_to_io(e)))?;
+        let fill_target = (2 * ring).min(frame_count / (2 * members.len() as u32));
+        let ring_nz = NonZeroU32::new(ring);
+        let mut out = Vec::with_capacity(members.len());
+        for (k, (m, &idx)) in members.iter().zip(ifindexes).enumerate() {
+            let name = m.ifname.as_str();
+            let mut info = IfInfo::invalid();
+            info.from_ifindex(idx)
+                .map_err(|e| PortError::os(name, Step::InterfaceLookup, errno_to_io(e)))?;
+            info.set_queue(m.queue);
+            let sock = if k == 0 {
+                Socket::with_shared(&info, &umem)
+            } else {
+                Socket::new(&info)
+            }
+            .map_err(|e| PortError::os(name, Step::Socket, errno_to_io(e)))?;
+            let fq = umem
+                .fq_cq(&sock)
+                .map_err(|e| PortError::os(name, Step::Rings, errno_to_io(e)))?;
+            let bind_flags = if k == 0 {
+                SocketConfig::XDP_BIND_NEED_WAKEUP
+                    | match bind {
+                        BindMode::ZeroCopy => SocketConfig::XDP_BIND_ZEROCOPY,
+                        _ => SocketConfig::XDP_BIND_COPY,
+                    }
+            } else {
+                0
+            };
+            let user = umem
+                .rx_tx(
+                    &sock,
+                    &SocketConfig {
+                        rx_size: ring_nz,
+                        tx_size: ring_nz,
+                        bind_flags,
+                    },
+                )
+                .map_err(|e| PortError::os(name, Step::Rings, errno_to_io(e)))?;
+            let rx = user
+                .map_rx()
+                .map_err(|e| PortError::os(name, Step::Rings, errno_to_io(e)))?;
+            let tx = user
+                .map_tx()
+                .map_err(|e| PortError::os(name, Step::Rings, errno_to_io(e)))?;
+            bind_retrying(&umem, &user).map_err(|e| PortError::BindFailed {
+                ifname: name.to_owned(),
+                queue: m.queue,
+                mode: bind.as_str(),
+                source: e,
+            })?;
+            let map = XskMap::create(name, m.queue + 1)?;
+            map.insert(name, m.queue, user.as_raw_fd())?;
+            let attachment = XdpAttachment::attach(name, idx, map, m.xdp_mode)?;
+            out.push(Member {
+                info: MemberInfo {
+                    ifname: m.ifname.clone(),
+                    ifindex: idx,
+                    queue: m.queue,
+                    xdp_mode: attachment.mode(),
+                    bind,
+                },
+                _attachment: attachment,
+                rx,
+                tx,
+                fq,
+                user,
+                // Members after the first inherit the first one's need_wakeup setting.
+                need_wakeup: true,
+                fill_target,
+                stats: PortStats::default(),
+            });
+        }
+        Ok((umem, out))
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Total frames in the UMEM.
+    pub fn frame_count(&self) -> u32 {
+        self.frame_count
+    }
+
+    /// Frames currently in the free stack.
+    pub fn free_frames(&self) -> usize {
+        self.free.len()
+    }
+
+    /// What member `i` obtained (mode, zero-copy or copy).
+    pub fn info(&self, i: usize) -> Option<&MemberInfo> {
+        self.members.get(i).map(|m| &m.info)
+    }
+
+    /// Counters of member `i`.
+    pub fn stats(&self, i: usize) -> PortStats {
+        self.members.get(i).map(|m| m.stats).unwrap_or_default()
+    }
+
+    /// The kernel's XDP socket statistics of member `i` (ring full, fill ring empty, ...).
+    pub fn xsk_statistics(&self, i: usize) -> Option<xdpilone::xdp::XdpStatisticsV2> {
+        self.members.get(i)?.user.statistics_v2().ok()
+    }
+
+    /// The socket fd of member `i`, readable when its RX ring has frames.
+    pub fn poll_fd(&self, i: usize) -> Option<RawFd> {
+        self.members.get(i).map(|m| m.user.as_raw_fd())
+    }
+
+    /// A [`Port`] view of member `i` (copying rx/tx).
+    pub fn port(&mut self, i: usize) -> Option<MemberPort<'_>> {
+        (i < self.members.len()).then_some(MemberPort { group: self, i })
+    }
+
+    /// Move completed TX frames of member `i` to the free stack.
+    fn reap(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        let avail = m.fq.available();
+        if avail == 0 {
+            return;
+        }
+        let mut c = m.fq.complete(avail);
+        while let Some(addr) = c.read() {
+            if self.free.len() < self.free.capacity() {
+                self.free.push(addr & FRAME_MASK);
+            }
+        }
+        c.release();
+    }
+
+    /// Top up member `i`'s fill ring to its target from the free stack.
+    fn refill(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        let pending = m.fq.pending();
+        let want = m
+            .fill_target
+            .saturating_sub(pending)
+            .min(self.free.len() as u32);
+        if want > 0 {
+            let mut w = m.fq.fill(want);
+            let cap = w.capacity() as usize;
+            let start = self.free.len() - cap.min(self.free.len());
+            let n = w.insert(self.free[start..].iter().copied()) as usize;
+            w.commit();
+            drop(w);
+            self.free.truncate(self.free.len() - n);
+        }
+        // Copy mode fills frames from the XDP path in softirq and never needs a fill-ring
+        // wakeup (its flag stays set: waking would cost a poll(2) per call). Zero-copy
+        // drivers ask for one when they ran dry.
+        if m.info.bind == BindMode::ZeroCopy && m.need_wakeup && m.fq.needs_wakeup() {
+            m.fq.wake();
+        }
+    }
+
+    /// Take up to `max` received descriptors of member `i`, calling `f` on each.
+    fn rx_with(&mut self, i: usize, max: usize, mut f: impl FnMut(&Area, Desc)) -> usize {
+        if i >= self.members.len() || max == 0 {
+            return 0;
+        }
+        self.reap(i);
+        self.refill(i);
+        let area = &self.area;
+        let gid = self.id;
+        let m = &mut self.members[i];
+        let mut r = m.rx.receive(max.min(MAX_BURST) as u32);
+        let mut n = 0;
+        while let Some(d) = r.read() {
+            let ok = d.len as usize <= FRAME_SIZE as usize
+                && (d.addr & !FRAME_MASK) + d.len as u64 <= FRAME_SIZE as u64
+                && d.addr < area.len as u64;
+            if ok {
+                m.stats.count_rx(d.len as usize);
+                f(
+                    area,
+                    Desc {
+                        addr: d.addr,
+                        len: d.len,
+                        group: gid,
+                    },
+                );
+                n += 1;
+            } else {
+                m.stats.rx_dropped += 1;
+                if self.free.len() < self.free.capacity() {
+                    self.free.push(d.addr & FRAME_MASK);
+                }
+            }
+        }
+        r.release();
+        n
+    }
+
+    /// Receive on member `i` by moving descriptors into `out` (appends; up to its room).
+    /// The caller owns the descriptors until it passes them to [`UmemGroup::tx_descs`] or
+    /// [`UmemGroup::release`].
+    pub fn rx_descs(&mut self, i: usize, out: &mut DescBatch) -> usize {
+        let room = MAX_BURST - out.len;
+        // `room` bounds the count, so every push succeeds.
+        self.rx_with(i, room, |_, d| {
+            let _ = out.push(d);
+        })
+    }
+
+    /// The bytes of a descriptor the caller owns (empty for another group's descriptor).
+    pub fn frame(&self, d: &Desc) -> &[u8] {
+        if d.group != self.id {
+            return &[];
+        }
+        let start = d.addr as usize;
+        let end = start.saturating_add(d.len as usize).min(self.area.len);
+        let start = start.min(end);
+        // SAFETY: `start..end` is inside the mapping (clamped above). The frame belongs to
+        // the caller (it came out of an RX ring and was not given back), so the kernel does
+        // not write it while this shared borrow of the group lives.
+        unsafe { std::slice::from_raw_parts(self.area.ptr.as_ptr().add(start), end - start) }
+    }
+
+    /// The bytes of a descriptor the caller owns, for in-place rewriting.
+    pub fn frame_mut(&mut self, d: &Desc) -> &mut [u8] {
+        if d.group != self.id {
+            return &mut [];
+        }
+        let start = d.addr as usize;
+        let end = start.saturating_add(d.len as usize).min(self.area.len);
+        let start = start.min(end);
+        // SAFETY: as in `frame`; the exclusive borrow of the group makes this the only
+        // live reference into the mapping.
+        unsafe { std::slice::from_raw_parts_mut(self.area.ptr.as_ptr().add(start), end - start) }
+    }
+
+    /// Set the length of a descriptor the caller owns (clamped to the frame end).
+    pub fn set_desc_len(&self, d: &mut Desc, len: usize) {
+        let room = FRAME_SIZE as u64 - (d.addr & !FRAME_MASK);
+        d.len = (len as u64).min(room) as u32;
+    }
+
+    /// Give descriptors back to the free stack (drop the frames).
+    pub fn release(&mut self, descs: &mut DescBatch) {
+        for d in descs.drain() {
+            self.release_one(d);
+        }
+    }
+
+    /// Give one descriptor back to the free stack. Another group's descriptor is ignored
+    /// (its frame stays lost to that group, but nothing is corrupted).
+    pub fn release_one(&mut self, d: Desc) {
+        if d.group == self.id && self.free.len() < self.free.capacity() {
+            self.free.push(d.addr & FRAME_MASK);
+        }
+    }
+
+    /// Transmit descriptors on member `i` without copying (they may come from any member
+    /// of this group). Takes every descriptor out of `descs`: those that find no TX slot
+    /// are dropped (back to the free stack) and counted. Returns the number queued.
+    pub fn tx_descs(&mut self, i: usize, descs: &mut DescBatch) -> usize {
+        if i >= self.members.len() {
+            self.release(descs);
+            return 0;
+        }
+        self.reap(i);
+        let gid = self.id;
+        let m = &mut self.members[i];
+        let total = descs.len;
+        let mut w = m.tx.transmit(total as u32);
+        let mut n = 0;
+        let mut dropped = 0u64;
+        for d in descs.drain() {
+            if d.group != gid {
+                dropped += 1;
+                continue;
+            }
+            let len = d.len;
+            if w.insert_once(XdpDesc {
+                addr: d.addr,
+                len,
+                options: 0,
+            }) {
+                m.stats.count_tx(len as usize);
+                n += 1;
+            } else {
+                dropped += 1;
+                if self.free.len() < self.free.capacity() {
+                    self.free.push(d.addr & FRAME_MASK);
+                }
+            }
+        }
+        w.commit();
+        drop(w);
+        m.stats.tx_dropped += dropped;
+        self.kick(i);
+        n
+    }
+
+    /// Copy `frames` into free UMEM frames and transmit them on member `i`.
+    fn tx_copy(&mut self, i: usize, frames: &[&[u8]]) -> usize {
+        if i >= self.members.len() {
+            return 0;
+        }
+        self.reap(i);
+        let area_ptr = self.area.ptr;
+        let m = &mut self.members[i];
+        let want = frames.len().min(self.free.len()).min(u32::MAX as usize) as u32;
+        let mut sent = 0usize;
+        if want > 0 {
+            let mut w = m.tx.transmit(want);
+            let cap = w.capacity() as usize;
+            for f in frames.iter().take(cap) {
+                if f.len() > FRAME_SIZE as usize {
+                    continue; // counted as dropped below
+                }
+                let Some(addr) = self.free.pop() else { break };
+                // SAFETY: `addr` is a free frame (owned by us, not in any ring) and
+                // addr + FRAME_SIZE <= area length; `f` has at most FRAME_SIZE bytes and
+                // cannot overlap the mapping's free frame (it is caller memory or another
+                // frame we own).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        f.as_ptr(),
+                        area_ptr.as_ptr().add(addr as usize),
+                        f.len(),
+                    );
+                }
+                if !w.insert_once(XdpDesc {
+                    addr,
+                    len: f.len() as u32,
+                    options: 0,
+                }) {
+                    self.free.push(addr);
+                    break;
+                }
+                m.stats.count_tx(f.len());
+                sent += 1;
+            }
+            w.commit();
+        }
+        m.stats.tx_dropped += (frames.len() - sent) as u64;
+        self.kick(i);
+        sent
+    }
+
+    /// Wake the kernel until it has consumed member `i`'s TX ring (copy mode moves at most
+    /// 32 descriptors per wakeup) or stops making progress.
+    fn kick(&mut self, i: usize) {
+        for _ in 0..MAX_KICKS {
+            let m = &mut self.members[i];
+            if m.tx.pending() == 0 {
+                break;
+            }
+            // Copy mode needs a syscall per 32 descriptors whatever the flag says;
+            // zero-copy drivers only when they ask.
+            if m.info.bind == BindMode::ZeroCopy && m.need_wakeup && !m.tx.needs_wakeup() {
+                break;
+            }
+            // SAFETY: sendto with a null buffer of length 0 on our own AF_XDP socket is the
+            // documented TX wakeup; no memory is read or written.
+            let rc = unsafe {
+                libc::sendto(
+                    m.tx.as_raw_fd(),
+                    std::ptr::null(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null(),
+                    0,
+                )
+            };
+            if rc < 0 {
+                match io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS)
+                    | Some(libc::EINTR) => {
+                        // Completion ring may be full: make room and try again.
+                        self.reap(i);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        self.reap(i);
+    }
+
+    fn rx_copy(&mut self, i: usize, batch: &mut FrameBatch) -> usize {
+        let room = batch.remaining();
+        let mut free_back: [u64; MAX_BURST] = [0; MAX_BURST];
+        let mut nb = 0;
+        let mut too_long = 0u64;
+        let n = self.rx_with(i, room, |area, d| {
+            let start = d.addr as usize;
+            // SAFETY: rx_with checked the descriptor lies inside one frame of the
+            // mapping; the frame came out of the RX ring, so the kernel no longer writes it.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(area.ptr.as_ptr().add(start), d.len as usize) };
+            if !batch.push(bytes) {
+                too_long += 1;
+            }
+            free_back[nb] = d.addr & FRAME_MASK;
+            nb += 1;
+        });
+        self.free.extend_from_slice(&free_back[..nb]);
+        if let Some(m) = self.members.get_mut(i) {
+            m.stats.rx_dropped += too_long;
+        }
+        n - too_long as usize
+    }
+}
+
+/// A [`Port`] view of one member of a [`UmemGroup`] (copying rx/tx).
+pub struct MemberPort<'g> {
+    group: &'g mut UmemGroup,
+    i: usize,
+}
+
+impl Port for MemberPort<'_> {
+    fn name(&self) -> &str {
+        &self.group.members[self.i].info.ifname
+    }
+    fn rx_burst(&mut self, batch: &mut FrameBatch) -> io::Result<usize> {
+        Ok(self.group.rx_copy(self.i, batch))
+    }
+    fn tx_burst(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        Ok(self.group.tx_copy(self.i, frames))
+    }
+    fn poll_fd(&self) -> Option<RawFd> {
+        self.group.poll_fd(self.i)
+    }
+    fn stats(&self) -> PortStats {
+        self.group.stats(self.i)
+    }
+}
+
+/// A single AF_XDP port: a [`UmemGroup`] of one member.
+pub struct AfXdpPort {
+    group: UmemGroup,
+}
+
+/// Options of a single AF_XDP port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AfXdpConfig {
+    pub member: MemberConfig,
+    pub group: GroupConfig,
+}
+
+impl AfXdpConfig {
+    pub fn new(ifname: &str) -> Self {
+        AfXdpConfig {
+            member: MemberConfig::new(ifname),
+            group: GroupConfig::default(),
+        }
+    }
+}
+
+impl AfXdpPort {
+    pub fn open(cfg: &AfXdpConfig) -> Result<AfXdpPort, PortError> {
+        Ok(AfXdpPort {
+            group: UmemGroup::open(std::slice::from_ref(&cfg.member), &cfg.group)?,
+        })
+    }
+
+    /// What was obtained (XDP mode, zero-copy or copy).
+    pub fn info(&self) -> &MemberInfo {
+        &self.group.members[0].info
+    }
+
+    /// The underlying group (for descriptor-level access).
+    pub fn group_mut(&mut self) -> &mut UmemGroup {
+        &mut self.group
+    }
+}
+
+impl Port for AfXdpPort {
+    fn name(&self) -> &str {
+        &self.group.members[0].info.ifname
+    }
+    fn rx_burst(&mut self, batch: &mut FrameBatch) -> io::Result<usize> {
+        Ok(self.group.rx_copy(0, batch))
+    }
+    fn tx_burst(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        Ok(self.group.tx_copy(0, frames))
+    }
+    fn poll_fd(&self) -> Option<RawFd> {
+        self.group.poll_fd(0)
+    }
+    fn stats(&self) -> PortStats {
+        self.group.stats(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn desc_batch_push_drain() {
+        let mut b = DescBatch::default();
+        for i in 0..MAX_BURST as u64 {
+            assert!(b
+                .push(Desc {
+                    addr: i,
+                    len: 1,
+                    group: 7
+                })
+                .is_ok());
+        }
+        assert!(b.is_full());
+        assert_eq!(b.push(Desc::NULL), Err(Desc::NULL));
+        assert_eq!(b.pop().map(|d| d.addr()), Some(255));
+        let addrs: Vec<u64> = b.drain().map(|d| d.addr()).collect();
+        assert_eq!(addrs.len(), MAX_BURST - 1);
+        assert_eq!(addrs[3], 3);
+        assert!(b.is_empty());
+        assert!(b.pop().is_none());
+    }
+
+    #[test]
+    fn config_validation() {
+        let m = [MemberConfig::new("lo")];
+        let bad_ring = GroupConfig {
+            ring_size: 100,
+            ..Default::default()
+        };
+        assert!(matches!(
+            UmemGroup::open(&m, &bad_ring),
+            Err(PortError::Config(_))
+        ));
+        assert!(matches!(
+            UmemGroup::open(&[], &GroupConfig::default()),
+            Err(PortError::Config(_))
+        ));
+        assert!(matches!(
+            UmemGroup::open(&[MemberConfig::new("nosuch-if9")], &GroupConfig::default()),
+            Err(PortError::NoSuchInterface { .. })
+        ));
+    }
+
+    #[test]
+    fn frame_mask() {
+        assert_eq!((4096 * 3 + 256) & FRAME_MASK, 4096 * 3);
+    }
+}

@@ -1,0 +1,470 @@
+//! A tap device ([`TapPort`]) opened through `/dev/net/tun`.
+//!
+//! # What it does
+//! * `TUNSETIFF` with `IFF_TAP | IFF_NO_PI` (plus `IFF_VNET_HDR` on request); the fd is
+//!   non-blocking; the tap is *not* persistent, so the netdev disappears when the port (its
+//!   only fd) is dropped — including when the process dies.
+//! * Optionally moves the netdev into a named network namespace (`ip link set X netns NS`),
+//!   where it then stands for an instance; the switch keeps the fd. The link is set up
+//!   after the move (a move brings a device down).
+//! * Bursts: `rx_burst` reads until `EAGAIN` or the batch is full (one `read`/`readv` per
+//!   frame — tun has no batched read); `tx_burst` writes each frame, and drops (counts) the
+//!   rest of the burst on `EAGAIN`.
+//!
+//! # virtio-net header
+//! With `vnet_hdr`, each frame is preceded by a 10-byte `struct virtio_net_hdr`. On receive
+//! it is read into a separate iovec (so the frame lands at the start of the slot, no
+//! `memmove`). With `csum_offload` the tap announces `TUN_F_CSUM`: the kernel on the other
+//! side then skips L4 checksums and marks frames `VIRTIO_NET_HDR_F_NEEDS_CSUM` with
+//! `csum_start`/`csum_offset`; we complete the checksum in software before handing the
+//! frame up (the ones'-complement sum from `csum_start` to the end, which already includes
+//! the pseudo-header seed stored in the checksum field; 0 becomes 0xffff, as the kernel's
+//! `skb_checksum_help`). Frames with an invalid offset, or a GSO type (never announced, so
+//! never expected), are dropped and counted. On transmit we write an all-zero header
+//! (checksums complete, no GSO).
+//!
+//! # Rejected options
+//! * Multi-queue taps (`IFF_MULTI_QUEUE`): one queue per port is enough for now.
+//! * Netlink for link-up and namespace moves: an ioctl covers link-up in our own namespace;
+//!   the namespace move is a one-time control-plane step where `ip` is simpler and clear.
+
+use super::{check_ifname, would_block, FrameBatch, Port, PortError, PortStats, Step};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::Command;
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const IFF_TAP: libc::c_short = 0x0002;
+const IFF_NO_PI: libc::c_short = 0x1000;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+const TUN_F_CSUM: libc::c_uint = 0x01;
+
+/// Size of `struct virtio_net_hdr` (without `num_buffers`), the tun default.
+pub const VNET_HDR_LEN: usize = 10;
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
+
+/// `struct ifreq` restricted to the name and the flags member of its union (40 bytes).
+#[repr(C)]
+struct IfReqFlags {
+    name: [libc::c_char; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+impl IfReqFlags {
+    fn new(name: &str) -> Self {
+        let mut r = IfReqFlags {
+            name: [0; libc::IFNAMSIZ],
+            flags: 0,
+            _pad: [0; 22],
+        };
+        for (d, s) in r.name.iter_mut().zip(name.bytes().take(libc::IFNAMSIZ - 1)) {
+            *d = s as libc::c_char;
+        }
+        r
+    }
+
+    fn name(&self) -> String {
+        let bytes: Vec<u8> = self
+            .name
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// How to create a tap.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TapConfig {
+    /// Interface name; empty lets the kernel choose (`tap%d`).
+    pub name: String,
+    /// Exchange a `virtio_net_hdr` with every frame.
+    pub vnet_hdr: bool,
+    /// With `vnet_hdr`: announce `TUN_F_CSUM`, accept partial checksums and complete them.
+    pub csum_offload: bool,
+    /// Move the netdev into this network namespace after creation.
+    pub netns: Option<String>,
+}
+
+/// A tap port. Dropping it closes the fd and removes the netdev.
+pub struct TapPort {
+    fd: OwnedFd,
+    name: String,
+    vnet_hdr: bool,
+    stats: PortStats,
+}
+
+impl TapPort {
+    /// Create the tap, make it non-blocking, optionally move it, and set the link up.
+    pub fn open(cfg: &TapConfig) -> Result<TapPort, PortError> {
+        if !cfg.name.is_empty() {
+            check_ifname(&cfg.name)?;
+        }
+        if cfg.csum_offload && !cfg.vnet_hdr {
+            return Err(PortError::Config(
+                "tap csum_offload needs vnet_hdr (the kernel reports partial checksums in it)"
+                    .into(),
+            ));
+        }
+        let label = if cfg.name.is_empty() {
+            "tap"
+        } else {
+            &cfg.name
+        };
+        let path = c"/dev/net/tun";
+        // SAFETY: `path` is a valid NUL-terminated string; the returned fd is checked.
+        let raw = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if raw < 0 {
+            return Err(PortError::os(
+                label,
+                Step::OpenTun,
+                io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: `raw` is a freshly opened fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+
+        let mut req = IfReqFlags::new(&cfg.name);
+        req.flags = IFF_TAP | IFF_NO_PI | if cfg.vnet_hdr { IFF_VNET_HDR } else { 0 };
+        // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` has its 40-byte layout
+        // and lives across the call.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReqFlags) } < 0 {
+            return Err(PortError::os(
+                label,
+                Step::TunSetIff,
+                io::Error::last_os_error(),
+            ));
+        }
+        let name = req.name();
+
+        if cfg.csum_offload {
+            // SAFETY: TUNSETOFFLOAD takes an unsigned int by value.
+            if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, TUN_F_CSUM) } < 0 {
+                return Err(PortError::os(
+                    &name,
+                    Step::TunSetIff,
+                    io::Error::last_os_error(),
+                ));
+            }
+        }
+
+        // SAFETY: fcntl on an fd we own; flags are read, then written back with O_NONBLOCK.
+        let ok = unsafe {
+            let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            fl >= 0 && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) == 0
+        };
+        if !ok {
+            return Err(PortError::os(
+                &name,
+                Step::SetNonBlocking,
+                io::Error::last_os_error(),
+            ));
+        }
+
+        match &cfg.netns {
+            Some(ns) => {
+                run_ip(&name, Step::MoveNetns, &["link", "set", &name, "netns", ns])?;
+                run_ip(&name, Step::LinkUp, &["-n", ns, "link", "set", &name, "up"])?;
+            }
+            None => set_link_up(&name)?,
+        }
+
+        Ok(TapPort {
+            fd,
+            name,
+            vnet_hdr: cfg.vnet_hdr,
+            stats: PortStats::default(),
+        })
+    }
+
+    /// The interface name the kernel gave the tap.
+    pub fn ifname(&self) -> &str {
+        &self.name
+    }
+}
+
+fn run_ip(ifname: &str, step: Step, args: &[&str]) -> Result<(), PortError> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| PortError::os(ifname, step, e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(PortError::Os {
+            ifname: ifname.to_owned(),
+            step,
+            source: io::Error::other(format!(
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+        })
+    }
+}
+
+/// Set `IFF_UP` on an interface of the current namespace (SIOCGIFFLAGS / SIOCSIFFLAGS).
+pub(crate) fn set_link_up(name: &str) -> Result<(), PortError> {
+    // SAFETY: plain socket(2) call; the result is checked and owned below.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return Err(PortError::os(
+            name,
+            Step::LinkUp,
+            io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: `s` is a fresh fd that nothing else owns.
+    let s = unsafe { OwnedFd::from_raw_fd(s) };
+    let mut req = IfReqFlags::new(name);
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read/write a `struct ifreq` (name + short flags),
+    // which `req` lays out; it lives across both calls.
+    let rc = unsafe {
+        if libc::ioctl(
+            s.as_raw_fd(),
+            libc::SIOCGIFFLAGS,
+            &mut req as *mut IfReqFlags,
+        ) < 0
+        {
+            -1
+        } else {
+            req.flags |= libc::IFF_UP as libc::c_short;
+            libc::ioctl(
+                s.as_raw_fd(),
+                libc::SIOCSIFFLAGS,
+                &mut req as *mut IfReqFlags,
+            )
+        }
+    };
+    if rc < 0 {
+        return Err(PortError::os(
+            name,
+            Step::LinkUp,
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Outcome of parsing a received virtio-net header.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum VnetAction {
+    Deliver,
+    Drop,
+}
+
+/// Apply the virtio-net header `hdr` to `frame`: complete a partial checksum in place.
+pub(crate) fn apply_vnet_hdr(hdr: &[u8; VNET_HDR_LEN], frame: &mut [u8]) -> VnetAction {
+    let flags = hdr[0];
+    let gso_type = hdr[1];
+    if gso_type != VIRTIO_NET_HDR_GSO_NONE {
+        return VnetAction::Drop;
+    }
+    if flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
+        let start = u16::from_le_bytes([hdr[6], hdr[7]]) as usize;
+        let off = u16::from_le_bytes([hdr[8], hdr[9]]) as usize;
+        if !complete_checksum(frame, start, off) {
+            return VnetAction::Drop;
+        }
+    }
+    VnetAction::Deliver
+}
+
+/// Complete a partial L4 checksum: the field at `start + off` holds the pseudo-header
+/// seed; store the complement of the ones'-complement sum of `frame[start..]`.
+/// Returns false if the offsets do not fit the frame.
+pub fn complete_checksum(frame: &mut [u8], start: usize, off: usize) -> bool {
+    let Some(field) = start.checked_add(off) else {
+        return false;
+    };
+    if field.checked_add(2).is_none_or(|end| end > frame.len()) || start > frame.len() {
+        return false;
+    }
+    let sum = ones_complement_sum(&frame[start..]);
+    let mut c = !sum;
+    if c == 0 {
+        c = 0xffff;
+    }
+    frame[field..field + 2].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
+/// The folded 16-bit ones'-complement sum of `data` (big-endian words, odd tail padded).
+pub fn ones_complement_sum(data: &[u8]) -> u16 {
+    let mut acc: u64 = 0;
+    let mut chunks = data.chunks_exact(2);
+    for w in &mut chunks {
+        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+impl Port for TapPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn rx_burst(&mut self, batch: &mut FrameBatch) -> io::Result<usize> {
+        let fd = self.fd.as_raw_fd();
+        let mut n = 0;
+        while let Some(slot) = batch.spare_slot() {
+            let mut hdr = [0u8; VNET_HDR_LEN];
+            let got = if self.vnet_hdr {
+                let iov = [
+                    libc::iovec {
+                        iov_base: hdr.as_mut_ptr().cast(),
+                        iov_len: VNET_HDR_LEN,
+                    },
+                    libc::iovec {
+                        iov_base: slot.as_mut_ptr().cast(),
+                        iov_len: slot.len(),
+                    },
+                ];
+                // SAFETY: both iovecs point to live, writable buffers of the given lengths.
+                unsafe { libc::readv(fd, iov.as_ptr(), 2) }
+            } else {
+                // SAFETY: `slot` is a live, writable buffer of `slot.len()` bytes.
+                unsafe { libc::read(fd, slot.as_mut_ptr().cast(), slot.len()) }
+            };
+            if got < 0 {
+                let e = io::Error::last_os_error();
+                if would_block(&e) {
+                    break;
+                }
+                return if n > 0 { Ok(n) } else { Err(e) };
+            }
+            let got = got as usize;
+            let len = if self.vnet_hdr {
+                if got < VNET_HDR_LEN {
+                    self.stats.rx_dropped += 1;
+                    continue;
+                }
+                let len = got - VNET_HDR_LEN;
+                if apply_vnet_hdr(&hdr, &mut slot[..len]) == VnetAction::Drop {
+                    self.stats.rx_dropped += 1;
+                    continue;
+                }
+                len
+            } else {
+                got
+            };
+            // A frame longer than the slot is truncated by read(2): drop it.
+            if len >= slot.len() || len < 14 {
+                self.stats.rx_dropped += 1;
+                continue;
+            }
+            batch.commit(len);
+            self.stats.count_rx(len);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn tx_burst(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        let fd = self.fd.as_raw_fd();
+        let hdr = [0u8; VNET_HDR_LEN];
+        let mut sent = 0;
+        let mut failed = 0;
+        for f in frames {
+            let rc = if self.vnet_hdr {
+                let iov = [
+                    libc::iovec {
+                        iov_base: hdr.as_ptr() as *mut libc::c_void,
+                        iov_len: VNET_HDR_LEN,
+                    },
+                    libc::iovec {
+                        iov_base: f.as_ptr() as *mut libc::c_void,
+                        iov_len: f.len(),
+                    },
+                ];
+                // SAFETY: both iovecs point to live buffers; writev only reads them.
+                unsafe { libc::writev(fd, iov.as_ptr(), 2) }
+            } else {
+                // SAFETY: `f` is a live buffer of `f.len()` bytes; write only reads it.
+                unsafe { libc::write(fd, f.as_ptr().cast(), f.len()) }
+            };
+            if rc < 0 {
+                let e = io::Error::last_os_error();
+                if would_block(&e) {
+                    break;
+                }
+                // Malformed frame (EINVAL) or link down (EIO): drop this one, keep going.
+                self.stats.tx_dropped += 1;
+                failed += 1;
+                continue;
+            }
+            self.stats.count_tx(f.len());
+            sent += 1;
+        }
+        // Everything neither sent nor already counted as failed was cut off by EAGAIN.
+        self.stats.tx_dropped += (frames.len() - sent - failed) as u64;
+        Ok(sent)
+    }
+
+    fn poll_fd(&self) -> Option<RawFd> {
+        Some(self.fd.as_raw_fd())
+    }
+
+    fn stats(&self) -> PortStats {
+        self.stats
+    }
+}
+
+impl std::fmt::Debug for TapPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TapPort")
+            .field("name", &self.name)
+            .field("vnet_hdr", &self.vnet_hdr)
+            .finish()
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<IfReqFlags>() == 40);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_sum_and_completion() {
+        // RFC 1071 example words.
+        let d = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(ones_complement_sum(&d), 0xddf2);
+        assert_eq!(ones_complement_sum(&[0xab]), 0xab00);
+        let mut f = [0u8; 8];
+        f[..4].copy_from_slice(&[0x12, 0x34, 0x00, 0x00]);
+        assert!(complete_checksum(&mut f, 0, 2));
+        // After completion the sum over the range is 0xffff (verifies).
+        assert_eq!(ones_complement_sum(&f), 0xffff);
+        assert!(!complete_checksum(&mut f, 0, 7));
+        assert!(!complete_checksum(&mut f, 9, 0));
+        assert!(!complete_checksum(&mut f, usize::MAX, 1));
+    }
+
+    #[test]
+    fn vnet_header_actions() {
+        let mut frame = [0u8; 60];
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        assert_eq!(apply_vnet_hdr(&hdr, &mut frame), VnetAction::Deliver);
+        hdr[1] = 1; // GSO TCPv4
+        assert_eq!(apply_vnet_hdr(&hdr, &mut frame), VnetAction::Drop);
+        hdr[1] = 0;
+        hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        hdr[6..8].copy_from_slice(&34u16.to_le_bytes());
+        hdr[8..10].copy_from_slice(&6u16.to_le_bytes());
+        assert_eq!(apply_vnet_hdr(&hdr, &mut frame), VnetAction::Deliver);
+        assert_eq!(&frame[40..42], &[0xff, 0xff], "zero sum is sent as 0xffff");
+        hdr[8..10].copy_from_slice(&100u16.to_le_bytes());
+        assert_eq!(apply_vnet_hdr(&hdr, &mut frame), VnetAction::Drop);
+    }
+}

@@ -97,6 +97,15 @@ impl ZoneMap {
         self.zones.insert(name.to_string(), z);
         z
     }
+
+    /// Port names indexed by zone.
+    pub fn names(&self) -> Vec<String> {
+        let mut v = vec![String::new(); self.zones.len()];
+        for (n, z) in &self.zones {
+            v[*z as usize] = n.clone();
+        }
+        v
+    }
 }
 
 /// The immutable compiled form of a configuration, shared by all workers.
@@ -109,6 +118,8 @@ pub struct Dataplane {
     pub policy: CompiledPolicy,
     pub permitted_ethertypes: Vec<u16>,
     by_name: HashMap<String, u16>,
+    /// zone → port index
+    by_zone: Vec<Option<u16>>,
 }
 
 /// The EUI-64 IPv6 link-local address (fe80::/64) derived from a MAC.
@@ -186,8 +197,16 @@ impl Dataplane {
                 .enumerate()
                 .map(|(i, p)| (p.network, i as u16, p.macs.as_slice())),
         );
+        let mut by_zone = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            if by_zone.len() <= p.zone as usize {
+                by_zone.resize(p.zone as usize + 1, None);
+            }
+            by_zone[p.zone as usize] = Some(i as u16);
+        }
         Dataplane {
             epoch,
+            by_zone,
             policy: CompiledPolicy::compile(model, epoch),
             ports,
             networks,
@@ -195,6 +214,12 @@ impl Dataplane {
             permitted_ethertypes: model.permitted_ethertypes.clone(),
             by_name,
         }
+    }
+
+    /// Index of the port with conntrack zone `zone`.
+    #[inline]
+    pub fn port_index_by_zone(&self, zone: u16) -> Option<u16> {
+        self.by_zone.get(zone as usize).copied().flatten()
     }
 
     /// Index of the port called `name`.
@@ -396,7 +421,8 @@ impl Pipeline {
         }
     }
 
-    /// Counters of port `i` (index in the current dataplane's port table).
+    /// Counters per conntrack zone (a zone is stable for a port name across reloads:
+    /// see [`ZoneMap`]).
     pub fn counters(&self) -> &[PortCounters] {
         &self.counters
     }
@@ -406,20 +432,26 @@ impl Pipeline {
         &self.ct
     }
 
-    fn count(&mut self, n: usize, v: &Verdict, in_port: u16) {
-        if self.counters.len() < n {
-            self.counters.resize(n, PortCounters::default());
+    #[inline]
+    fn counter(&mut self, dp: &Dataplane, port: u16) -> Option<&mut PortCounters> {
+        let zone = dp.ports.get(port as usize)?.zone as usize;
+        if self.counters.len() <= zone {
+            self.counters.resize(zone + 1, PortCounters::default());
         }
-        if let Some(c) = self.counters.get_mut(in_port as usize) {
+        self.counters.get_mut(zone)
+    }
+
+    fn count(&mut self, dp: &Dataplane, v: &Verdict, in_port: u16) {
+        if let Some(c) = self.counter(dp, in_port) {
             c.rx += 1;
         }
         for &d in &v.delivered {
-            if let Some(c) = self.counters.get_mut(d as usize) {
+            if let Some(c) = self.counter(dp, d) {
                 c.tx += 1;
             }
         }
         for &(p, r) in &v.dropped {
-            if let Some(c) = self.counters.get_mut(p as usize) {
+            if let Some(c) = self.counter(dp, p) {
                 c.dropped[r as usize] += 1;
             }
         }
@@ -441,14 +473,8 @@ impl Pipeline {
         let d = self.process_inner(dp, in_port, frame, now_ns, token, out);
         if d == Disposition::Decided {
             out.normalise();
-            self.count(dp.ports.len(), out, in_port);
-        } else if let Some(c) = {
-            if self.counters.len() < dp.ports.len() {
-                self.counters
-                    .resize(dp.ports.len(), PortCounters::default());
-            }
-            self.counters.get_mut(in_port as usize)
-        } {
+            self.count(dp, out, in_port);
+        } else if let Some(c) = self.counter(dp, in_port) {
             c.rx += 1;
         }
         d
@@ -756,7 +782,7 @@ impl Pipeline {
     /// Hand every held frame whose fate is now decided to `f(token, in_port, frame, verdict)`.
     pub fn drain_released<F: FnMut(u64, u16, &[u8], &Verdict)>(
         &mut self,
-        n_ports: usize,
+        dp: &Dataplane,
         mut f: F,
     ) {
         let released = std::mem::take(&mut self.released);
@@ -773,10 +799,10 @@ impl Pipeline {
                     v.dropped.push((in_port, r.reason));
                 }
             }
-            self.count(n_ports, &v, in_port);
+            self.count(dp, &v, in_port);
             // rx was counted when the frame was held.
-            if let Some(c) = self.counters.get_mut(in_port as usize) {
-                c.rx -= 1;
+            if let Some(c) = self.counter(dp, in_port) {
+                c.rx = c.rx.saturating_sub(1);
             }
             f(token, in_port, &self.held_pool[r.held as usize].frame, &v);
             self.scratch = v;
@@ -785,6 +811,11 @@ impl Pipeline {
         }
         self.released = released;
         self.released.clear();
+    }
+
+    /// Whether held frames were decided and wait for [`Pipeline::drain_released`].
+    pub fn has_released(&self) -> bool {
+        !self.released.is_empty()
     }
 
     /// Number of frames currently held.

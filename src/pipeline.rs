@@ -61,6 +61,52 @@ pub struct PortEntry {
     /// (MAC, prefix) pairs the instance may send from: fixed IPs with the port MAC,
     /// allowed address pairs, EUI-64 link-local addresses of each allowed MAC.
     pub pairs: Vec<(Mac, IpNet)>,
+    /// `pairs` in the flow key's 16-byte address layout, for the per-frame checks.
+    fast_pairs: Vec<FastPair>,
+}
+
+/// An allowed (MAC, prefix) in the [`FlowKey`] address layout (IPv4 mapped into 16 bytes).
+#[derive(Clone, Copy, Debug)]
+struct FastPair {
+    mac: Mac,
+    family: u8,
+    net: u128,
+    mask: u128,
+}
+
+impl FastPair {
+    fn new(mac: Mac, net: &IpNet) -> FastPair {
+        match net {
+            IpNet::V4(n) => {
+                let bits = 96 + n.prefix_len() as u32;
+                FastPair {
+                    mac,
+                    family: FAMILY_V4,
+                    net: u128::from_be_bytes(FlowKey::map_v4(n.network().octets())),
+                    mask: prefix_mask(bits),
+                }
+            }
+            IpNet::V6(n) => FastPair {
+                mac,
+                family: FAMILY_V6,
+                net: u128::from_be_bytes(n.network().octets()),
+                mask: prefix_mask(n.prefix_len() as u32),
+            },
+        }
+    }
+
+    #[inline]
+    fn contains(&self, family: u8, addr: &[u8; 16]) -> bool {
+        self.family == family && u128::from_be_bytes(*addr) & self.mask == self.net
+    }
+}
+
+fn prefix_mask(bits: u32) -> u128 {
+    if bits == 0 {
+        0
+    } else {
+        u128::MAX << (128 - bits.min(128))
+    }
 }
 
 impl PortEntry {
@@ -69,16 +115,18 @@ impl PortEntry {
         self.macs.iter().any(|m| m == mac)
     }
 
+    /// Whether (`mac`, `addr`) is an allowed source pair (`addr` in the key layout).
     #[inline]
-    fn pair_allows(&self, mac: &Mac, ip: IpAddr) -> bool {
-        self.pairs
+    fn pair_allows(&self, mac: &Mac, family: u8, addr: &[u8; 16]) -> bool {
+        self.fast_pairs
             .iter()
-            .any(|(m, net)| m == mac && net.contains(&ip))
+            .any(|p| p.mac == *mac && p.contains(family, addr))
     }
 
+    /// Whether `addr` is one of the port's addresses (any allowed MAC).
     #[inline]
-    fn owns_ip(&self, ip: IpAddr) -> bool {
-        self.pairs.iter().any(|(_, net)| net.contains(&ip))
+    fn owns_ip(&self, family: u8, addr: &[u8; 16]) -> bool {
+        self.fast_pairs.iter().any(|p| p.contains(family, addr))
     }
 }
 
@@ -187,6 +235,7 @@ impl Dataplane {
                 mac: p.mac,
                 port_security: p.port_security,
                 macs,
+                fast_pairs: pairs.iter().map(|(m, n)| FastPair::new(*m, n)).collect(),
                 pairs,
             });
         }
@@ -843,8 +892,7 @@ fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), Dr
             if a.sha != m.eth_src || !(a.op == 1 || a.op == 2) {
                 return Err(DropReason::ArpDenied);
             }
-            let spa = IpAddr::from(a.spa);
-            if !p.pair_allows(&m.eth_src, spa) {
+            if !p.pair_allows(&m.eth_src, FAMILY_V4, &FlowKey::map_v4(a.spa)) {
                 return Err(DropReason::ArpDenied);
             }
             Ok(())
@@ -858,9 +906,8 @@ fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), Dr
         }
         L3Kind::Ipv4 | L3Kind::Ipv6 => {
             let k = &m.key;
-            let src = k.src_ip();
             let first = !m.frag.is_later_fragment();
-            if !p.pair_allows(&m.eth_src, src) {
+            if !p.pair_allows(&m.eth_src, k.family, &k.src) {
                 let dhcp_discover = k.family == FAMILY_V4
                     && v4_zero(k)
                     && first
@@ -889,8 +936,7 @@ fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), Dr
                 match k.icmp_type() {
                     134 => return Err(DropReason::RouterAdvertisement),
                     136 => {
-                        let target = IpAddr::V6(Ipv6Addr::from(m.nd_target));
-                        if !m.has_nd_target || !p.owns_ip(target) {
+                        if !m.has_nd_target || !p.owns_ip(FAMILY_V6, &m.nd_target) {
                             return Err(DropReason::SpoofedIp);
                         }
                     }

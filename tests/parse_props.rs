@@ -400,6 +400,68 @@ proptest! {
     }
 }
 
+/// Differential check against etherparse (the oracle): where both parsers accept a frame
+/// and etherparse reaches a TCP or UDP header, addresses and ports agree.
+fn agrees_with_etherparse(frame: &[u8]) -> Result<(), TestCaseError> {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let (Ok(m), Ok(e)) = (flow::extract(frame), SlicedPacket::from_ethernet(frame)) else {
+        return Ok(());
+    };
+    match &e.net {
+        Some(NetSlice::Ipv4(ip)) if m.l3 == L3Kind::Ipv4 => {
+            prop_assert_eq!(m.key.src, FlowKey::map_v4(ip.header().source()));
+            prop_assert_eq!(m.key.dst, FlowKey::map_v4(ip.header().destination()));
+        }
+        Some(NetSlice::Ipv6(ip)) if m.l3 == L3Kind::Ipv6 => {
+            prop_assert_eq!(m.key.src, ip.header().source());
+            prop_assert_eq!(m.key.dst, ip.header().destination());
+        }
+        _ => return Ok(()),
+    }
+    let ports = match &e.transport {
+        Some(TransportSlice::Tcp(t)) => Some((proto::TCP, t.source_port(), t.destination_port())),
+        Some(TransportSlice::Udp(u)) => Some((proto::UDP, u.source_port(), u.destination_port())),
+        _ => None,
+    };
+    if let Some(p) = ports {
+        prop_assert_eq!((m.key.proto, m.key.sport, m.key.dport), p);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn etherparse_agrees_on_valid_frames(case in arb_case()) {
+        // The comparison is not vacuous: etherparse slices our unfragmented TCP/UDP frames
+        // down to the transport header.
+        let m = flow::extract(&case.frame).unwrap();
+        if matches!(m.key.proto, proto::TCP | proto::UDP) && !m.frag.is_fragment {
+            let e = etherparse::SlicedPacket::from_ethernet(&case.frame);
+            prop_assert!(
+                matches!(&e, Ok(e) if e.transport.is_some()),
+                "etherparse: {:?}",
+                e.err()
+            );
+        }
+        agrees_with_etherparse(&case.frame)?;
+    }
+
+    #[test]
+    fn etherparse_agrees_on_mutated_frames(
+        case in arb_case(),
+        writes in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut f = case.frame.clone();
+        for (i, v) in writes {
+            let i = i.index(f.len());
+            f[i] = v;
+        }
+        agrees_with_etherparse(&f)?;
+    }
+}
+
 #[test]
 fn empty_and_tiny_frames() {
     for n in 0..64 {

@@ -152,7 +152,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// The payload as declared (padding excluded). Needs a full `check_len`.
-    #[inline]
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..HEADER_LEN + self.payload_len() as usize]
     }

@@ -472,8 +472,9 @@ fn offset16(off: usize) -> u16 {
 /// * Non-first fragments carry no L4 header: ports stay 0 and `l4_offset` 0. A first
 ///   fragment too short for its L4 header is an error (RFC 1858 tiny-fragment rule).
 /// * TCP (ports, flags, seq, ack, window; data offset checked), UDP and UDP-Lite (length or
-///   coverage checked against the IP payload), SCTP and DCCP (ports; their 12-byte
-///   fixed headers must be present).
+///   coverage checked against the IP payload; in a first fragment the UDP length counts
+///   the whole datagram, so only length ≥ 8 is checked), SCTP and DCCP (ports; their
+///   12-byte fixed headers must be present).
 /// * ICMP and ICMPv6 as described in the module doc; for error messages the quoted packet
 ///   becomes [`PacketMeta::icmp_inner`] (family 0 when the quote is too short or
 ///   malformed: an error message with a useless quote is still a valid message). ICMPv6
@@ -647,13 +648,25 @@ fn extract_l4(
             m.tcp_window = t.window_len();
         }
         proto::UDP => {
-            let u = udp::Packet::new_checked(l4).map_err(at(Layer::Udp))?;
+            let u = udp::Packet::new_unchecked(l4);
+            if m.frag.more {
+                // First fragment: the length counts the whole datagram.
+                u.check_len_first_fragment()
+            } else {
+                u.check_len()
+            }
+            .map_err(at(Layer::Udp))?;
             m.key.sport = u.src_port();
             m.key.dport = u.dst_port();
         }
         proto::UDPLITE => {
             let u = udp::Packet::new_unchecked(l4);
-            u.check_len_lite().map_err(at(Layer::UdpLite))?;
+            if m.frag.more {
+                u.check_len_lite_first_fragment()
+            } else {
+                u.check_len_lite()
+            }
+            .map_err(at(Layer::UdpLite))?;
             m.key.sport = u.src_port();
             m.key.dport = u.dst_port();
         }
@@ -1077,15 +1090,23 @@ mod extract_tests {
               0x05, 0xdc, 0x00, 0x00],      // length 1500: the whole datagram, not this fragment
             &[0u8; 8],
         ]);
-        // The UDP length covers the reassembled datagram, which is longer than this
-        // fragment: a first fragment is checked like any datagram, so this is rejected.
-        assert_eq!(err(&first), (Layer::Udp, K::BadUdpLength));
-        let mut ok = first.clone();
-        ok[38..40].copy_from_slice(&[0x00, 0x10]); // UDP length 16
-        let m = extract(&ok).unwrap();
+        // The UDP length covers the reassembled datagram, longer than this fragment.
+        let m = extract(&first).unwrap();
         assert!(m.frag.is_fragment && m.frag.more && !m.frag.is_later_fragment());
         assert_eq!((m.frag.offset, m.frag.id), (0, 0xbeef));
-        assert_eq!((m.key.sport, m.key.dport), (12345, 53));
+        assert_eq!((m.key.sport, m.key.dport, m.l4_offset), (12345, 53, 34));
+        // Still at least a header's worth.
+        let mut bad = first.clone();
+        bad[38..40].copy_from_slice(&[0x00, 0x04]);
+        assert_eq!(err(&bad), (Layer::Udp, K::BadUdpLength));
+        // The same bytes without MF are one whole datagram: the length must fit.
+        let mut whole = first.clone();
+        whole[20] = 0x00;
+        assert_eq!(err(&whole), (Layer::Udp, K::BadUdpLength));
+        // A tiny first fragment that cuts the UDP header (RFC 1858) is rejected.
+        let mut tiny = first[..40].to_vec();
+        tiny[17] = 26;
+        assert_eq!(err(&tiny), (Layer::Udp, K::Truncated));
 
         #[rustfmt::skip]
         let later = cat(&[
@@ -1383,6 +1404,11 @@ mod extract_tests {
         assert_eq!(m.l4_offset, 78);
         assert!(m.frag.is_fragment && m.frag.more && !m.frag.is_later_fragment());
         assert_eq!(m.frag.id, 0xcafe);
+        // In this first fragment the UDP length may count the whole datagram.
+        let mut long = EXT_CHAIN_UDP;
+        long[28] = 0x05;
+        let m = extract(&ipv6_frame(proto::HOPOPT, &long)).unwrap();
+        assert_eq!((m.key.sport, m.key.dport), (546, 547));
 
         // Later fragment: protocol from the fragment header, no ports, no L4 offset.
         #[rustfmt::skip]
@@ -1474,9 +1500,9 @@ mod extract_tests {
             err(&ipv6_frame(proto::HOPOPT, &EXT_CHAIN_UDP[..28])),
             (Layer::Udp, K::Truncated)
         );
-        // UDP length past the payload.
+        // UDP length below a header (in a first fragment, a longer one would be fine).
         let mut bad = EXT_CHAIN_UDP;
-        bad[29] = 0x11;
+        bad[29] = 0x04;
         assert_eq!(
             err(&ipv6_frame(proto::HOPOPT, &bad)),
             (Layer::Udp, K::BadUdpLength)

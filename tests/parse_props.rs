@@ -211,15 +211,24 @@ fn arb_case() -> impl Strategy<Value = Case> {
         any::<bool>(), // hop-by-hop first
         0usize..8,     // Ethernet padding
         any::<([u8; 4], [u8; 4])>(),
+        0u8..3, // IPv4: unfragmented, first fragment, later fragment
     )
         .prop_map(
-            |(vlans, l3, kind, (a, b), n, mut exts, hbh, pad, (s4, d4))| {
+            |(vlans, l3, kind, (a, b), n, mut exts, hbh, pad, (s4, d4), frag_kind)| {
                 let mut frame;
                 let case = match l3 {
                     0 => {
                         let (p, l4, sp, dp, inner) = l4_for(kind, false, a, b, n);
+                        // Flags/offset word: none, MF with offset 0, offset 100 (800 bytes).
+                        let frag = [0u16, 0x2000, 0x0064][frag_kind as usize];
+                        let later = frag_kind == 2;
+                        let (sp, dp, inner) = if later {
+                            (0, 0, FlowKey::default())
+                        } else {
+                            (sp, dp, inner)
+                        };
                         frame = eth(&vlans, 0x0800);
-                        frame.extend_from_slice(&ipv4(s4, d4, p, n % 11, 0, &l4));
+                        frame.extend_from_slice(&ipv4(s4, d4, p, n % 11, frag, &l4));
                         Case {
                             l3_end: frame.len(),
                             frame: Vec::new(),
@@ -358,7 +367,10 @@ proptest! {
         prop_assert_eq!(m.key, case.key);
         // The quoted packet's key as its sender sent it.
         prop_assert_eq!(m.icmp_inner, case.inner);
-        if m.key.proto == proto::TCP {
+        if m.frag.is_later_fragment() {
+            // No L4 header was read.
+            prop_assert_eq!((m.tcp_flags, m.tcp_seq, m.l4_offset), (0, 0, 0));
+        } else if m.key.proto == proto::TCP {
             prop_assert_eq!(m.tcp_flags, 0x12);
             prop_assert_eq!((m.tcp_seq, m.tcp_ack), (77, 78));
         }

@@ -481,7 +481,11 @@ fn offset16(off: usize) -> u16 {
 ///   neighbour solicitations/advertisements must carry their target (`Truncated` else).
 ///
 /// Any other ethertype gives `l3 == L3Kind::Other` and `Ok`; any other IP protocol gives a
-/// key with ports 0.
+/// key with ports 0. `ip_len` saturates at 65535 (an IPv6 payload above 65495 bytes).
+///
+/// Not supported (rejected as malformed): IPv4 total length 0 (TSO captures), IPv6
+/// jumbograms, more than two VLAN tags, more than [`crate::wire::ipv6::MAX_EXT_HEADERS`]
+/// IPv6 extension headers.
 ///
 /// # Guarantees
 /// Never panics, never reads outside `frame`, no allocation, no loop that is not bounded

@@ -329,7 +329,11 @@ fn run(frame: &[u8]) {
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 512,
+        // 512 per property by default; `PROPTEST_CASES=100000` for a longer soak.
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(512),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
@@ -435,10 +439,24 @@ fn agrees_with_etherparse(frame: &[u8]) -> Result<(), TestCaseError> {
         Some(TransportSlice::Udp(u)) => Some((proto::UDP, u.source_port(), u.destination_port())),
         _ => None,
     };
+    // etherparse 0.16 decodes the IPv6 fragment header's offset and M bits in the wrong
+    // positions (JulianSchmid/etherparse#150, fixed in 0.20): it slices the transport of
+    // later fragments. Compare only packets without a fragment header there.
+    if m.l3 == L3Kind::Ipv6 && ipv6_has_fragment_header(frame, m.l3_offset as usize) {
+        return Ok(());
+    }
     if let Some(p) = ports {
         prop_assert_eq!((m.key.proto, m.key.sport, m.key.dport), p);
     }
     Ok(())
+}
+
+fn ipv6_has_fragment_header(frame: &[u8], l3_offset: usize) -> bool {
+    use sgswitch::wire::ipv6;
+    let Ok(ip) = ipv6::Packet::new_checked(&frame[l3_offset..]) else {
+        return false;
+    };
+    matches!(ipv6::walk_ext_headers(ip.next_header(), ip.payload()), Ok(c) if c.fragment.is_some())
 }
 
 proptest! {

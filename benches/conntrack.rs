@@ -6,9 +6,15 @@
 //! measured out of cache. Packet metadata for each burst is generated outside the timed
 //! routine.
 //!
+//! Time is the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time:
+//! the build machine is shared, and wall time would count the slices other processes
+//! get. (Their cache pollution still shows.)
+//!
 //! Run: `cargo bench --bench conntrack -- --warm-up-time 1 --measurement-time 3`
 
-use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sgswitch::conntrack::{Conntrack, CtConfig, Track};
 use sgswitch::flow::{proto, tcp_flags, FlowKey, PacketMeta, FAMILY_V4};
 
@@ -63,6 +69,29 @@ fn burst(rng: &mut Rng, live: u64, dport: u16) -> Vec<(u16, PacketMeta)> {
         .collect()
 }
 
+/// CPU time consumed by this thread.
+fn cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Run `iters` bursts: `setup` (untimed) makes a burst, `f` (timed, CPU time) uses it.
+fn timed<S>(iters: u64, mut setup: impl FnMut() -> S, mut f: impl FnMut(&mut S)) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let mut input = setup();
+        let t0 = cpu_now();
+        f(&mut input);
+        total += cpu_now() - t0;
+    }
+    total
+}
+
 fn run_burst(ct: &mut Conntrack, pkts: &[(u16, PacketMeta)], out: &mut [Track; BURST]) {
     let mut refs = [(0u16, &pkts[0].1); BURST];
     for (r, (z, m)) in refs.iter_mut().zip(pkts) {
@@ -90,30 +119,34 @@ fn benches(c: &mut Criterion) {
         for (n, name, ct) in tables.iter_mut() {
             let live = (*n - BURST) as u64;
             g.bench_function(BenchmarkId::new("burst256", &name), |b| {
-                b.iter_batched_ref(
-                    || burst(&mut rng, live, dport),
-                    |pkts| {
-                        run_burst(ct, pkts, &mut out);
-                        let ok = if dport == 443 {
-                            matches!(out[BURST - 1], Track::Tracked { .. })
-                        } else {
-                            out[BURST - 1] == Track::New
-                        };
-                        assert!(ok);
-                    },
-                    BatchSize::SmallInput,
-                )
+                b.iter_custom(|iters| {
+                    timed(
+                        iters,
+                        || burst(&mut rng, live, dport),
+                        |pkts| {
+                            run_burst(ct, pkts, &mut out);
+                            let ok = if dport == 443 {
+                                matches!(out[BURST - 1], Track::Tracked { .. })
+                            } else {
+                                out[BURST - 1] == Track::New
+                            };
+                            assert!(ok);
+                        },
+                    )
+                })
             });
             g.bench_function(BenchmarkId::new("single", &name), |b| {
-                b.iter_batched_ref(
-                    || burst(&mut rng, live, dport),
-                    |pkts| {
-                        for (z, m) in pkts.iter() {
-                            std::hint::black_box(ct.track(*z, m, 1));
-                        }
-                    },
-                    BatchSize::SmallInput,
-                )
+                b.iter_custom(|iters| {
+                    timed(
+                        iters,
+                        || burst(&mut rng, live, dport),
+                        |pkts| {
+                            for (z, m) in pkts.iter() {
+                                std::hint::black_box(ct.track(*z, m, 1));
+                            }
+                        },
+                    )
+                })
             });
         }
         g.finish();
@@ -126,21 +159,23 @@ fn benches(c: &mut Criterion) {
     for (n, name, ct) in tables.iter_mut() {
         let live = (*n - BURST) as u64;
         g.bench_function(BenchmarkId::new("commit+remove", &name), |b| {
-            b.iter_batched_ref(
-                || burst(&mut rng, live, 445),
-                |pkts| {
-                    let mut hs = [None; BURST];
-                    for (h, (z, m)) in hs.iter_mut().zip(pkts.iter()) {
-                        let mut syn = *m;
-                        syn.tcp_flags = tcp_flags::SYN;
-                        *h = ct.commit(*z, &syn, 1, 0, 1).ok();
-                    }
-                    for h in hs.into_iter().flatten() {
-                        ct.remove(h);
-                    }
-                },
-                BatchSize::SmallInput,
-            )
+            b.iter_custom(|iters| {
+                timed(
+                    iters,
+                    || burst(&mut rng, live, 445),
+                    |pkts| {
+                        let mut hs = [None; BURST];
+                        for (h, (z, m)) in hs.iter_mut().zip(pkts.iter()) {
+                            let mut syn = *m;
+                            syn.tcp_flags = tcp_flags::SYN;
+                            *h = ct.commit(*z, &syn, 1, 0, 1).ok();
+                        }
+                        for h in hs.into_iter().flatten() {
+                            ct.remove(h);
+                        }
+                    },
+                )
+            })
         });
     }
     g.finish();

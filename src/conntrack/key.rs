@@ -3,7 +3,8 @@
 //!
 //! A packet and its reply must land on the same table entry with ONE lookup. We therefore
 //! map every packet to a pseudo 5-tuple (ICMP queries get pseudo ports, see below) and
-//! order its two endpoints: the smaller `(address, port)` pair becomes the `lo` side. The
+//! order its two endpoints: the smaller `(address, port)` pair (compared as native-endian
+//! words: any fixed total order will do) becomes the `lo` side. The
 //! entry remembers which side sent the first packet (`ORIG_LO`), so a packet is a reply
 //! iff its source side differs from the original one.
 //!
@@ -69,14 +70,16 @@ impl CtKey {
         dst: &[u8; 16],
         dport: u16,
     ) -> (CtKey, bool) {
-        let src_lo = (src, sport) <= (dst, dport);
-        let (lo, lp, hi, hp) = if src_lo {
-            (src, sport, dst, dport)
+        // Any total order on endpoints works; comparing native-endian words avoids a
+        // byte-wise memcmp.
+        let s = addr_words(src);
+        let d = addr_words(dst);
+        let src_lo = (s.0, s.1, sport) <= (d.0, d.1, dport);
+        let ((w0, w1), lp, (w2, w3), hp) = if src_lo {
+            (s, sport, d, dport)
         } else {
-            (dst, dport, src, sport)
+            (d, dport, s, sport)
         };
-        let (w0, w1) = addr_words(lo);
-        let (w2, w3) = addr_words(hi);
         let w4 = u64::from(lp)
             | u64::from(hp) << 16
             | u64::from(proto) << 32

@@ -115,6 +115,10 @@ use tcp::Step;
 /// Slots examined by [`Conntrack::commit`] when the table is full before it gives up.
 pub const RECLAIM_BUDGET: usize = 64;
 
+/// How many packets ahead [`Conntrack::track_burst`] prefetches entries (buckets: twice
+/// as far).
+pub const BURST_LOOKAHEAD: usize = 16;
+
 /// Largest supported capacity (slot indices are `u32`).
 pub const MAX_CAPACITY: usize = 1 << 30;
 
@@ -403,6 +407,35 @@ impl std::fmt::Debug for Conntrack {
     }
 }
 
+/// Allocate a table of `n` copies of `fill`, asking the kernel for transparent huge
+/// pages first (before the memory is touched): a random lookup in a table of tens of MiB
+/// otherwise misses the TLB almost every time, and page walks, not DRAM, limit how many
+/// misses a burst can overlap.
+fn alloc_table<T: Copy>(n: usize, fill: T) -> Box<[T]> {
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    advise_huge(v.as_ptr() as usize, n * core::mem::size_of::<T>());
+    v.resize(n, fill);
+    v.into_boxed_slice()
+}
+
+#[cfg(target_os = "linux")]
+fn advise_huge(addr: usize, len: usize) {
+    const HUGE: usize = 2 << 20;
+    let start = addr.next_multiple_of(HUGE);
+    let end = addr.saturating_add(len) & !(HUGE - 1);
+    if end > start {
+        // SAFETY: the range lies inside one live allocation of ours; MADV_HUGEPAGE only
+        // changes how the kernel backs it, never its contents. Failure (THP disabled) is
+        // harmless and ignored.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge(_addr: usize, _len: usize) {}
+
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -450,8 +483,8 @@ impl Conntrack {
         // Free stack popped from the end: hand out low slots first (denser sweeps).
         let free: Vec<u32> = (0..capacity as u32).rev().collect();
         Conntrack {
-            entries: vec![Entry::FREE; capacity].into_boxed_slice(),
-            buckets: vec![Bucket::EMPTY; nbuckets].into_boxed_slice(),
+            entries: alloc_table(capacity, Entry::FREE),
+            buckets: alloc_table(nbuckets, Bucket::EMPTY),
             mask: nbuckets - 1,
             free,
             hasher: KeyHasher::new(cfg.seed.unwrap_or_else(random_seed)),
@@ -831,25 +864,31 @@ impl Conntrack {
     /// exactly as if `track` were called on each in order; only memory is fetched ahead.
     /// Processes `min(pkts.len(), out.len())` packets.
     pub fn track_burst(&mut self, pkts: &[(u16, &PacketMeta)], now_ns: u64, out: &mut [Track]) {
-        const STRIDE: usize = 16;
+        // Software pipeline: packet i+2D is hashed (its bucket prefetched), packet i+D's
+        // candidate entries are prefetched, packet i is tracked. D packets of work hide
+        // each memory latency. The lookup itself is done afresh by `track_probe`, so
+        // earlier packets' updates are always seen (sequential semantics).
+        const D: usize = BURST_LOOKAHEAD;
+        const RING: usize = 2 * D;
         let n = pkts.len().min(out.len());
-        let mut probes = [Probe {
+        let mut ring = [Probe {
             class: Class::Untrackable,
             hash: 0,
-        }; STRIDE];
-        let mut base = 0;
-        while base < n {
-            let m = (n - base).min(STRIDE);
-            for (p, (zone, meta)) in probes.iter_mut().zip(&pkts[base..base + m]) {
-                *p = self.probe(*zone, meta);
+        }; RING];
+        for (r, (zone, meta)) in ring.iter_mut().zip(&pkts[..n]) {
+            *r = self.probe(*zone, meta);
+        }
+        for p in ring.iter().take(n.min(D)) {
+            self.prefetch_entry(p);
+        }
+        for i in 0..n {
+            if i + D < n {
+                self.prefetch_entry(&ring[(i + D) % RING]);
             }
-            for p in &probes[..m] {
-                self.prefetch_entry(p);
+            out[i] = self.track_probe(&ring[i % RING], now_ns);
+            if let Some((zone, meta)) = pkts.get(i + RING) {
+                ring[i % RING] = self.probe(*zone, meta);
             }
-            for (o, p) in out[base..base + m].iter_mut().zip(&probes[..m]) {
-                *o = self.track_probe(p, now_ns);
-            }
-            base += m;
         }
     }
 

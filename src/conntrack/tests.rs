@@ -711,11 +711,18 @@ fn fills_to_capacity_and_finds_everything() {
     assert_eq!(ct.len(), n as usize);
     for i in (1..n).step_by(2) {
         let (z, m) = flow(i);
-        assert!(matches!(ct.track(z, &m, 1), Track::Tracked { .. }), "flow {i}");
+        assert!(
+            matches!(ct.track(z, &m, 1), Track::Tracked { .. }),
+            "flow {i}"
+        );
     }
     for i in (0..n).step_by(2) {
         let (z, m) = flow(i + n);
-        assert!(matches!(ct.track(z, &m, 1), Track::Tracked { .. }), "flow {}", i + n);
+        assert!(
+            matches!(ct.track(z, &m, 1), Track::Tracked { .. }),
+            "flow {}",
+            i + n
+        );
     }
 }
 

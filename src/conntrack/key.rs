@@ -22,10 +22,19 @@ use super::tcp::{self, TcpIdx};
 /// Canonical connection key: both endpoints in a fixed order plus protocol, family and
 /// zone, packed into five machine words (compare and hash word by word).
 ///
-/// Word layout: `[lo_addr[0..8], lo_addr[8..16], hi_addr[0..8], hi_addr[8..16],
-/// lo_port | hi_port << 16 | proto << 32 | family << 40 | zone << 48]`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+/// Word layout: `[lo_addr (2 words), hi_addr (2 words), lo_port | hi_port << 16 |
+/// proto << 32 | family << 40 | zone << 48]` (addresses as native-endian `u128` halves).
+#[derive(Clone, Copy, Eq, Debug, Default)]
 pub(crate) struct CtKey(pub(crate) [u64; 5]);
+
+impl PartialEq for CtKey {
+    /// Branch-free word compare (the derived one calls `bcmp`).
+    #[inline(always)]
+    fn eq(&self, o: &CtKey) -> bool {
+        let (a, b) = (&self.0, &o.0);
+        ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0
+    }
+}
 
 const _: () = assert!(core::mem::size_of::<CtKey>() == 40);
 
@@ -39,22 +48,16 @@ pub(crate) struct KeyParts {
     pub family: u8,
 }
 
-#[inline]
+/// An address as two words (one 16-byte load); [`words_addr`] is the inverse.
+#[inline(always)]
 fn addr_words(a: &[u8; 16]) -> (u64, u64) {
-    let [a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7] = *a;
-    (
-        u64::from_ne_bytes([a0, a1, a2, a3, a4, a5, a6, a7]),
-        u64::from_ne_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
-    )
+    let v = u128::from_ne_bytes(*a);
+    (v as u64, (v >> 64) as u64)
 }
 
-#[inline]
+#[inline(always)]
 fn words_addr(w0: u64, w1: u64) -> [u8; 16] {
-    let [a0, a1, a2, a3, a4, a5, a6, a7] = w0.to_ne_bytes();
-    let [b0, b1, b2, b3, b4, b5, b6, b7] = w1.to_ne_bytes();
-    [
-        a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
-    ]
+    (u128::from(w0) | u128::from(w1) << 64).to_ne_bytes()
 }
 
 impl CtKey {

@@ -367,6 +367,13 @@ pub struct Probe {
     hash: u64,
 }
 
+impl Probe {
+    #[doc(hidden)]
+    pub fn hash_dbg(&self) -> u64 {
+        self.hash
+    }
+}
+
 #[inline(always)]
 fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
@@ -740,7 +747,12 @@ impl Conntrack {
         self.track_probe(&p, now_ns)
     }
 
+    /// (temporary) debug
+    #[doc(hidden)]
+    pub fn _dbg(&self) {}
+
     /// Track a packet from its [`Probe`] (which must come from this table).
+    #[inline]
     pub fn track_probe(&mut self, probe: &Probe, now_ns: u64) -> Track {
         match probe.class {
             Class::Untrackable | Class::Error { inner: None } => {

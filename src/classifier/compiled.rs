@@ -80,9 +80,12 @@ trait Addr: Copy + Ord + Default + std::fmt::Debug + Send + Sync + 'static {
     fn from_key(a: &[u8; 16]) -> Self;
     /// The inclusive range of a network of this family, `None` for the other family.
     fn range_of(net: &IpNet) -> Option<(Self, Self)>;
-    /// The top `k` bits (`k <= 16`).
-    fn top(self, k: u32) -> usize;
+    /// `min((self - base) >> shift, last)` for `self >= base`, `shift < BITS`.
+    fn slot(self, base: Self, shift: u32, last: usize) -> usize;
+    /// Number of significant bits (0 for 0).
+    fn bit_len(self) -> u32;
     fn checked_succ(self) -> Option<Self>;
+    fn wrapping_sub_addr(self, other: Self) -> Self;
 }
 
 impl Addr for u32 {
@@ -99,12 +102,17 @@ impl Addr for u32 {
         }
     }
     #[inline(always)]
-    fn top(self, k: u32) -> usize {
-        // `checked_shr` keeps k == 0 (shift by 32) well defined: one bucket.
-        self.checked_shr(32 - k).unwrap_or(0) as usize
+    fn slot(self, base: Self, shift: u32, last: usize) -> usize {
+        (self.wrapping_sub(base).checked_shr(shift).unwrap_or(0) as usize).min(last)
+    }
+    fn bit_len(self) -> u32 {
+        32 - self.leading_zeros()
     }
     fn checked_succ(self) -> Option<Self> {
         self.checked_add(1)
+    }
+    fn wrapping_sub_addr(self, other: Self) -> Self {
+        self.wrapping_sub(other)
     }
 }
 
@@ -122,78 +130,118 @@ impl Addr for u128 {
         }
     }
     #[inline(always)]
-    fn top(self, k: u32) -> usize {
-        self.checked_shr(128 - k).unwrap_or(0) as usize
+    fn slot(self, base: Self, shift: u32, last: usize) -> usize {
+        let d = self.wrapping_sub(base).checked_shr(shift).unwrap_or(0);
+        d.min(last as u128) as usize
+    }
+    fn bit_len(self) -> u32 {
+        128 - self.leading_zeros()
     }
     fn checked_succ(self) -> Option<Self> {
         self.checked_add(1)
     }
+    fn wrapping_sub_addr(self, other: Self) -> Self {
+        self.wrapping_sub(other)
+    }
 }
 
 /// Address → class id: the elementary-interval decomposition of one bucket.
+///
+/// The search for the interval holding `a` is narrowed by a skip table over the span of
+/// the interval starts (not over the whole address space, so clustered addresses — a
+/// remote group inside one /16 — still spread over the slots), then finished by a
+/// branch-free binary search of a fixed number of `rounds`.
 #[derive(Debug)]
 struct AddrIndex<A> {
     /// Start of each elementary interval; `starts[0] == 0`, strictly increasing.
     starts: Box<[A]>,
     /// Class id of the interval beginning at `starts[i]`.
     classes: Box<[u32]>,
-    /// `skip[t]` = number of starts whose top `k` bits are `< t` (len `2^k + 1`).
+    /// `starts[1]` (`A::MAX` with a single interval); below it is interval 0.
+    base: A,
+    shift: u32,
+    /// `skip[t]` = first index `i >= 1` whose slot `min((starts[i] - base) >> shift, S - 1)`
+    /// is `>= t`, for `t in 0..=S` (`S` = number of slots, a power of two).
     skip: Box<[u32]>,
-    k: u32,
+    /// Steps of the binary search that cover the largest window.
+    rounds: u32,
 }
 
 impl<A: Addr> AddrIndex<A> {
     fn new(starts: Vec<A>, classes: Vec<u32>) -> Self {
         debug_assert_eq!(starts.len(), classes.len());
         debug_assert!(starts.first() == Some(&A::default()));
-        // About one start per skip slot, at most 2^16 slots (256 KiB for u32 entries).
         let n = starts.len();
-        let k = (usize::BITS - n.leading_zeros()).min(16).min(A::BITS);
+        let base = starts.get(1).copied().unwrap_or(A::MAX);
+        let span_bits = match (starts.get(1), starts.last()) {
+            (Some(&first), Some(&last)) => last.wrapping_sub_addr(first).bit_len(),
+            _ => 0,
+        };
+        // About two slots per start, at most 2^16 slots (256 KiB of u32).
+        let k = (usize::BITS - n.leading_zeros() + 1).min(16);
+        let shift = span_bits.saturating_sub(k);
         let slots = 1usize << k;
         let mut skip = Vec::with_capacity(slots + 1);
-        let mut i = 0usize;
+        let mut i = 1usize;
         for t in 0..=slots {
-            while i < n && starts[i].top(k) < t {
+            while i < n && starts[i].slot(base, shift, slots - 1) < t {
                 i += 1;
             }
             skip.push(i as u32);
         }
+        let widest = skip
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as usize + 1)
+            .max()
+            .unwrap_or(1);
+        let rounds = usize::BITS - (widest - 1).leading_zeros();
         AddrIndex {
             starts: starts.into_boxed_slice(),
             classes: classes.into_boxed_slice(),
+            base,
+            shift,
             skip: skip.into_boxed_slice(),
-            k,
+            rounds,
         }
     }
 
-    /// The search window for `a`: the answer index lies in `lo - 1 ..= hi - 1`.
+    /// The search window for `a`: `(pos, len)` with `starts[pos] <= a` and the answer in
+    /// `pos..pos + len`.
     #[inline(always)]
     fn window(&self, a: A) -> (usize, usize) {
-        let t = a.top(self.k);
-        let lo = self.skip.get(t).copied().unwrap_or(0) as usize;
-        let hi = self.skip.get(t + 1).copied().unwrap_or(0) as usize;
-        (lo, hi.max(lo))
+        if a < self.base {
+            return (0, 1);
+        }
+        let last = self.skip.len().saturating_sub(2);
+        let t = a.slot(self.base, self.shift, last);
+        let lo = self.skip.get(t).copied().unwrap_or(1) as usize;
+        let hi = self.skip.get(t + 1).copied().unwrap_or(1) as usize;
+        let pos = lo.saturating_sub(1);
+        (pos, hi.saturating_sub(pos).max(1))
     }
 
-    /// The class id of the elementary interval holding `a`, searching `starts[lo..hi]`.
+    /// One branch-free binary-search step.
     #[inline(always)]
-    fn class_in(&self, a: A, lo: usize, hi: usize) -> u32 {
-        let Some(win) = self.starts.get(lo..hi) else {
-            return 0;
-        };
-        // Number of starts <= a: at least one overall because starts[0] == 0, so the index
-        // below is >= 0 (for t == 0, starts[0] is inside the window; for t > 0, lo >= 1).
-        let idx = lo + win.partition_point(|s| *s <= a);
-        self.classes
-            .get(idx.wrapping_sub(1))
-            .copied()
-            .unwrap_or(CLASS_DENY)
+    fn step(&self, a: A, pos: &mut usize, len: &mut usize) {
+        let half = *len / 2;
+        if self.starts.get(*pos + half).is_some_and(|s| *s <= a) {
+            *pos += half;
+        }
+        *len -= half;
+    }
+
+    #[inline(always)]
+    fn class_at(&self, pos: usize) -> u32 {
+        self.classes.get(pos).copied().unwrap_or(CLASS_DENY)
     }
 
     #[inline(always)]
     fn class_of(&self, a: A) -> u32 {
-        let (lo, hi) = self.window(a);
-        self.class_in(a, lo, hi)
+        let (mut pos, mut len) = self.window(a);
+        for _ in 0..self.rounds {
+            self.step(a, &mut pos, &mut len);
+        }
+        self.class_at(pos)
     }
 
     fn bytes(&self) -> usize {
@@ -895,20 +943,13 @@ impl CompiledPolicy {
 /// Keys classified per phase group in [`CompiledPolicy::classify_burst`].
 pub const BURST_CHUNK: usize = 32;
 
-/// Per-key state between the phases of a chunk.
-#[derive(Clone, Copy, Default)]
-struct Pending {
-    /// 0 = denied already, 4 / 6 = family.
-    family: u8,
-    bucket: u16,
-    dport: u16,
-    lo: u32,
-    hi: u32,
-    class: u32,
-    addr: u128,
+/// One key's search state between the phases of a chunk.
+#[derive(Clone, Copy)]
+enum Probe<'a> {
+    Deny,
+    V4(&'a Bucket<u32>, u32),
+    V6(&'a Bucket<u128>, u128),
 }
-
-const _: () = assert!(std::mem::size_of::<Pending>() == 48);
 
 #[inline(always)]
 fn prefetch<T>(p: *const T) {
@@ -922,86 +963,61 @@ fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// Phase 1: per key, the bucket, the skip-table window, and a prefetch of the first probe.
+/// Phase 2: the binary searches of all keys in lockstep (independent loads in flight, no
+/// data-dependent branch). Phase 3: class → verdict.
 #[inline(always)]
 fn classify_chunk(t: &DirTable, ingress: bool, keys: &[FlowKey], out: &mut [bool]) {
-    let mut st = [Pending::default(); BURST_CHUNK];
-    let st = &mut st[..keys.len()];
-    // Phase 1: bucket, skip window, prefetch of the window's middle.
-    for (k, s) in keys.iter().zip(st.iter_mut()) {
+    let mut probes = [Probe::Deny; BURST_CHUNK];
+    let mut pos = [0usize; BURST_CHUNK];
+    let mut len = [1usize; BURST_CHUNK];
+    let mut rounds = 0u32;
+    for (i, k) in keys.iter().enumerate().take(BURST_CHUNK) {
         let remote = if ingress { &k.src } else { &k.dst };
-        s.dport = k.dport;
         match k.family {
             FAMILY_V4 => {
-                let a = u32::from_key(remote);
-                let b = t.v4.bucket_of[usize::from(k.proto)];
-                if let Some(bk) = t.v4.buckets.get(usize::from(b)) {
-                    let (lo, hi) = bk.addr.window(a);
-                    prefetch(bk.addr.starts.as_ptr().wrapping_add((lo + hi) / 2));
-                    *s = Pending {
-                        family: FAMILY_V4,
-                        bucket: b,
-                        dport: k.dport,
-                        lo: lo as u32,
-                        hi: hi as u32,
-                        class: 0,
-                        addr: u128::from(a),
-                    };
+                if let Some(b) = t.v4.bucket(k.proto) {
+                    let a = u32::from_key(remote);
+                    let (p, l) = b.addr.window(a);
+                    prefetch(b.addr.starts.as_ptr().wrapping_add(p + l / 2));
+                    probes[i] = Probe::V4(b, a);
+                    (pos[i], len[i]) = (p, l);
+                    rounds = rounds.max(b.addr.rounds);
                 }
             }
             FAMILY_V6 => {
-                let a = u128::from_key(remote);
-                let b = t.v6.bucket_of[usize::from(k.proto)];
-                if let Some(bk) = t.v6.buckets.get(usize::from(b)) {
-                    let (lo, hi) = bk.addr.window(a);
-                    prefetch(bk.addr.starts.as_ptr().wrapping_add((lo + hi) / 2));
-                    *s = Pending {
-                        family: FAMILY_V6,
-                        bucket: b,
-                        dport: k.dport,
-                        lo: lo as u32,
-                        hi: hi as u32,
-                        class: 0,
-                        addr: a,
-                    };
+                if let Some(b) = t.v6.bucket(k.proto) {
+                    let a = u128::from_key(remote);
+                    let (p, l) = b.addr.window(a);
+                    prefetch(b.addr.starts.as_ptr().wrapping_add(p + l / 2));
+                    probes[i] = Probe::V6(b, a);
+                    (pos[i], len[i]) = (p, l);
+                    rounds = rounds.max(b.addr.rounds);
                 }
             }
-            _ => s.family = 0,
+            _ => {}
         }
     }
-    // Phase 2: address search → class id.
-    for s in st.iter_mut() {
-        s.class = match s.family {
-            FAMILY_V4 => {
-                t.v4.buckets
-                    .get(usize::from(s.bucket))
-                    .map_or(CLASS_DENY, |b| {
-                        b.addr.class_in(s.addr as u32, s.lo as usize, s.hi as usize)
-                    })
+    let n = keys.len().min(BURST_CHUNK);
+    for _ in 0..rounds {
+        for ((pr, p), l) in probes[..n].iter().zip(&mut pos[..n]).zip(&mut len[..n]) {
+            match pr {
+                Probe::V4(b, a) => b.addr.step(*a, p, l),
+                Probe::V6(b, a) => b.addr.step(*a, p, l),
+                Probe::Deny => {}
             }
-            FAMILY_V6 => {
-                t.v6.buckets
-                    .get(usize::from(s.bucket))
-                    .map_or(CLASS_DENY, |b| {
-                        b.addr.class_in(s.addr, s.lo as usize, s.hi as usize)
-                    })
-            }
-            _ => CLASS_DENY,
-        };
+        }
     }
-    // Phase 3: class → verdict.
-    for (s, o) in st.iter().zip(out.iter_mut()) {
-        *o = match s.family {
-            FAMILY_V4 => {
-                t.v4.buckets
-                    .get(usize::from(s.bucket))
-                    .is_some_and(|b| b.classes.allows(s.class, s.dport))
-            }
-            FAMILY_V6 => {
-                t.v6.buckets
-                    .get(usize::from(s.bucket))
-                    .is_some_and(|b| b.classes.allows(s.class, s.dport))
-            }
-            _ => false,
+    for (((pr, p), k), o) in probes[..n]
+        .iter()
+        .zip(&pos[..n])
+        .zip(keys)
+        .zip(out.iter_mut())
+    {
+        *o = match pr {
+            Probe::V4(b, _) => b.classes.allows(b.addr.class_at(*p), k.dport),
+            Probe::V6(b, _) => b.classes.allows(b.addr.class_at(*p), k.dport),
+            Probe::Deny => false,
         };
     }
 }

@@ -734,7 +734,7 @@ mod tests {
         let r = measure(&p, PORT, &trace, 32, Duration::from_millis(5)).unwrap();
         assert_eq!(r.matched, expect);
         assert_eq!(r.rules, 50);
-        assert!(r.lookups >= 100 && r.lookups % 100 == 0);
+        assert!(r.lookups >= 100 && r.lookups.is_multiple_of(100));
         assert!(r.lookups_per_sec > 0.0);
         assert!(matches!(
             measure(&p, PORT, &[], 32, Duration::ZERO),

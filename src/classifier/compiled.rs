@@ -13,8 +13,9 @@
 //!        └─ ClassTable: class id ─► sorted disjoint `dport` intervals
 //! ```
 //! A lookup is: pick the family table, read `bucket_of[proto]`, find the elementary
-//! interval of the remote address (a skip table on the top bits narrows a branch-free
-//! binary search to a handful of entries), read its class id, and test `dport` against the
+//! interval of the remote address (a skip table over the span of the interval starts
+//! narrows a branch-free binary search of a fixed number of steps to a handful of
+//! entries), read its class id, and test `dport` against the
 //! class's interval list. Class 0 is "deny everything", class 1 "allow everything", so the
 //! common cases stop after the address search. No step scans rules.
 //!
@@ -41,7 +42,12 @@
 //!
 //! # Invariants
 //! * `AddrIndex::starts[0] == 0`, strictly increasing; `classes.len() == starts.len()`.
-//! * `skip[t]` = number of starts whose top `k` bits are `< t`; `skip.len() == 2^k + 1`.
+//! * With `base = starts[1]` and `slot(x) = min((x - base) >> shift, S - 1)`, `skip[t]` is
+//!   the first index `i >= 1` with `slot(starts[i]) >= t` (`skip.len() == S + 1`, S a power
+//!   of two); so for `a >= base` the interval holding `a` is in
+//!   `skip[slot(a)] - 1 .. skip[slot(a) + 1]`, a window of at most `2^rounds` entries.
+//!   The slots cover `[starts[1], starts[last]]`, not the whole address space: a remote group
+//!   packed into one /16 still spreads over all slots.
 //! * Class 0 has no interval, class 1 the single interval `0..=65535`, every other class a
 //!   non-empty sorted list of disjoint, non-adjacent intervals that is neither.
 //! * Nothing is mutated after [`CompiledPolicy::compile`] returns; the whole structure is
@@ -959,6 +965,8 @@ enum Probe<'a> {
     V6(&'a Bucket<u128>, u128),
 }
 
+const _: () = assert!(std::mem::size_of::<Probe<'static>>() <= 32);
+
 #[inline(always)]
 fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
@@ -1038,5 +1046,90 @@ impl Classifier for CompiledPolicy {
     }
     fn port_security(&self, port: usize) -> bool {
         CompiledPolicy::port_security(self, port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::classbench::SplitMix64;
+
+    /// The skip table + fixed-round search finds the same interval as a plain scan, for
+    /// clustered, spread and degenerate start sets, at and around every start.
+    #[test]
+    fn addr_index_matches_a_scan() {
+        let mut rng = SplitMix64::new(5);
+        for case in 0..200u32 {
+            let n = rng.below(300) as usize;
+            let cluster = case % 3;
+            let mut starts: Vec<u32> = (0..n)
+                .map(|_| match cluster {
+                    0 => rng.next_u64() as u32,
+                    1 => 0x6400_0000 + (rng.below(4096) as u32),
+                    _ => u32::MAX - rng.below(64) as u32,
+                })
+                .collect();
+            starts.push(0);
+            starts.sort_unstable();
+            starts.dedup();
+            let classes: Vec<u32> = (0..starts.len() as u32).collect();
+            let idx = AddrIndex::new(starts.clone(), classes);
+            let scan = |a: u32| starts.iter().rposition(|s| *s <= a).unwrap() as u32;
+            let mut probes = vec![0, 1, u32::MAX, u32::MAX - 1];
+            for s in &starts {
+                probes.extend([s.wrapping_sub(1), *s, s.wrapping_add(1)]);
+            }
+            probes.extend((0..100).map(|_| rng.next_u64() as u32));
+            for a in probes {
+                assert_eq!(idx.class_of(a), scan(a), "case {case} a {a:#x}");
+            }
+            assert!(idx.rounds <= 16);
+        }
+        // IPv6: one interval, and starts at the top of the space.
+        let one = AddrIndex::<u128>::new(vec![0], vec![7]);
+        assert_eq!(one.class_of(0), 7);
+        assert_eq!(one.class_of(u128::MAX), 7);
+        let top = AddrIndex::<u128>::new(vec![0, u128::MAX - 1, u128::MAX], vec![0, 1, 2]);
+        assert_eq!(top.class_of(u128::MAX - 2), 0);
+        assert_eq!(top.class_of(u128::MAX - 1), 1);
+        assert_eq!(top.class_of(u128::MAX), 2);
+    }
+
+    #[test]
+    fn class_table_lists() {
+        let mut v = vec![];
+        for i in 0..40u16 {
+            v.push(PortRange {
+                lo: i * 100,
+                hi: i * 100 + 9,
+            });
+        }
+        let short = normalize(vec![
+            PortRange { lo: 80, hi: 80 },
+            PortRange { lo: 22, hi: 22 },
+            PortRange { lo: 81, hi: 90 },
+            PortRange { lo: 85, hi: 100 },
+        ]);
+        assert_eq!(
+            short,
+            vec![PortRange { lo: 22, hi: 22 }, PortRange { lo: 80, hi: 100 }]
+        );
+        let mut ranges = vec![FULL];
+        let mut off = vec![0, 0, 1];
+        for list in [&short, &v] {
+            ranges.extend_from_slice(list);
+            off.push(ranges.len() as u32);
+        }
+        let t = ClassTable {
+            off: off.into_boxed_slice(),
+            ranges: ranges.into_boxed_slice(),
+        };
+        for p in [0u16, 21, 22, 23, 79, 80, 100, 101, 65535] {
+            assert!(!t.allows(CLASS_DENY, p));
+            assert!(t.allows(CLASS_ALLOW, p));
+            assert_eq!(t.allows(2, p), p == 22 || (80..=100).contains(&p), "{p}");
+            assert_eq!(t.allows(3, p), p < 4000 && p % 100 < 10, "{p}");
+        }
+        assert!(!t.allows(99, 80), "unknown class denies");
     }
 }

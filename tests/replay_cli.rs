@@ -78,11 +78,18 @@ fn stderr(o: &Output) -> String {
 fn unknown_interface_name_is_an_error() {
     let d = TempDir::new("ghost");
     std::fs::write(d.path("c.toml"), CONFIG).unwrap();
-    write_pcapng(&d.path("x.pcapng"), &["vm-a", "ghost"], &[(0, 0, syn(80, 1000)), (1, 1, syn(80, 1001))]);
+    write_pcapng(
+        &d.path("x.pcapng"),
+        &["vm-a", "ghost"],
+        &[(0, 0, syn(80, 1000)), (1, 1, syn(80, 1001))],
+    );
     let o = replay(&d, &["--config", "c.toml", "--json", "x.pcapng"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.contains("'ghost'") && e.contains("no port has that name"), "{e}");
+    assert!(
+        e.contains("'ghost'") && e.contains("no port has that name"),
+        "{e}"
+    );
     assert!(e.contains("vm-a, vm-b"), "lists the ports: {e}");
 }
 
@@ -97,7 +104,17 @@ fn pcap_without_in_port_is_an_error_and_with_it_works() {
     let o = replay(&d, &["--config", "c.toml", "--json", "x.pcap"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--in-port"), "{}", stderr(&o));
-    let o = replay(&d, &["--config", "c.toml", "--json", "--in-port", "vm-a", "x.pcap"]);
+    let o = replay(
+        &d,
+        &[
+            "--config",
+            "c.toml",
+            "--json",
+            "--in-port",
+            "vm-a",
+            "x.pcap",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let lines: Vec<&str> = out.lines().collect();
@@ -122,12 +139,24 @@ fn unreadable_and_truncated_captures_are_errors() {
     std::fs::write(d.path("c.toml"), CONFIG).unwrap();
     let o = replay(&d, &["--config", "c.toml", "missing.pcapng"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("missing.pcapng: cannot open"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("missing.pcapng: cannot open"),
+        "{}",
+        stderr(&o)
+    );
     std::fs::write(d.path("junk.pcap"), b"this is not a capture at all").unwrap();
     let o = replay(&d, &["--config", "c.toml", "junk.pcap"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("not a pcap or pcapng file"), "{}", stderr(&o));
-    write_pcapng(&d.path("t.pcapng"), &["vm-a"], &[(0, 0, syn(80, 1)), (0, 1, syn(80, 2))]);
+    assert!(
+        stderr(&o).contains("not a pcap or pcapng file"),
+        "{}",
+        stderr(&o)
+    );
+    write_pcapng(
+        &d.path("t.pcapng"),
+        &["vm-a"],
+        &[(0, 0, syn(80, 1)), (0, 1, syn(80, 2))],
+    );
     let bytes = std::fs::read(d.path("t.pcapng")).unwrap();
     std::fs::write(d.path("t.pcapng"), &bytes[..bytes.len() - 10]).unwrap();
     let o = replay(&d, &["--config", "c.toml", "--json", "t.pcapng"]);
@@ -164,16 +193,40 @@ fn failed_apply_at_keeps_the_running_policy() {
     write_pcapng(&d.path("x.pcapng"), &["vm-a"], &frames);
     let o = replay(
         &d,
-        &["--config", "c.toml", "--json", "--apply-at", "1=bad.toml", "--apply-at", "3.5=closed.toml", "x.pcapng"],
+        &[
+            "--config",
+            "c.toml",
+            "--json",
+            "--apply-at",
+            "1=bad.toml",
+            "--apply-at",
+            "3.5=closed.toml",
+            "x.pcapng",
+        ],
     );
-    assert_eq!(o.status.code(), Some(1), "a failed --apply-at makes the exit code 1");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a failed --apply-at makes the exit code 1"
+    );
     let e = stderr(&o);
-    assert!(e.contains("bad.toml") && e.contains("running policy is unchanged"), "{e}");
+    assert!(
+        e.contains("bad.toml") && e.contains("running policy is unchanged"),
+        "{e}"
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
-    assert!(lines[1].contains(r#""delivered":["vm-b"]"#), "old policy still in force: {}", lines[1]);
-    assert!(lines[2].contains("ingress-denied"), "the valid change applied: {}", lines[2]);
+    assert!(
+        lines[1].contains(r#""delivered":["vm-b"]"#),
+        "old policy still in force: {}",
+        lines[1]
+    );
+    assert!(
+        lines[2].contains("ingress-denied"),
+        "the valid change applied: {}",
+        lines[2]
+    );
     assert!(e.contains("policy changes: 1 applied, 1 failed"), "{e}");
 }
 
@@ -181,11 +234,18 @@ fn failed_apply_at_keeps_the_running_policy() {
 fn text_output_is_a_table_with_a_summary() {
     let d = TempDir::new("text");
     std::fs::write(d.path("c.toml"), CONFIG).unwrap();
-    write_pcapng(&d.path("x.pcapng"), &["vm-a"], &[(0, 0, syn(80, 1)), (0, 1, syn(22, 2))]);
+    write_pcapng(
+        &d.path("x.pcapng"),
+        &["vm-a"],
+        &[(0, 0, syn(80, 1)), (0, 1, syn(22, 2))],
+    );
     let o = replay(&d, &["--config", "c.toml", "x.pcapng"]);
     assert!(o.status.success());
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.lines().next().unwrap().contains("delivered"), "{out}");
     assert!(out.contains("vm-b:ingress-denied"), "{out}");
-    assert!(out.contains("summary: 2 frames, 1 delivered (1 deliveries), 1 drops"), "{out}");
+    assert!(
+        out.contains("summary: 2 frames, 1 delivered (1 deliveries), 1 drops"),
+        "{out}"
+    );
 }

@@ -88,9 +88,17 @@ const BUF: usize = 2048;
 
 enum Msg {
     /// A frame received on port `zone`, steered to this worker for processing.
-    Process { zone: u16, buf: Vec<u8>, origin: u16 },
+    Process {
+        zone: u16,
+        buf: Vec<u8>,
+        origin: u16,
+    },
     /// A frame to transmit on port `zone` (owned by this worker).
-    Tx { zone: u16, buf: Vec<u8>, origin: u16 },
+    Tx {
+        zone: u16,
+        buf: Vec<u8>,
+        origin: u16,
+    },
 }
 
 enum Cmd {
@@ -182,7 +190,9 @@ impl Switch {
             stop: AtomicBool::new(false),
             snap_gen: AtomicU64::new(0),
             snap_done: (0..nw).map(|_| AtomicU64::new(0)).collect(),
-            snapshots: (0..nw).map(|_| Mutex::new(WorkerSnapshot::default())).collect(),
+            snapshots: (0..nw)
+                .map(|_| Mutex::new(WorkerSnapshot::default()))
+                .collect(),
             inboxes: (0..nw).map(|_| ArrayQueue::new(INBOX)).collect(),
             pools: (0..nw).map(|_| ArrayQueue::new(POOL)).collect(),
             owners: Mutex::new(HashMap::new()),
@@ -419,7 +429,11 @@ pub fn format_report(report: &SwitchReport) -> String {
             r.counters.rx,
             r.counters.tx,
             r.counters.dropped_total(),
-            if drops.is_empty() { "-".to_string() } else { drops.join(" ") }
+            if drops.is_empty() {
+                "-".to_string()
+            } else {
+                drops.join(" ")
+            }
         ));
         if r.io.rx_dropped > 0 || r.io.tx_dropped > 0 {
             s.push_str(&format!(
@@ -593,7 +607,11 @@ impl Worker {
                     if self.nw > 1 {
                         let owner = steer(f, self.nw, self.id);
                         if owner != self.id {
-                            self.hand_over(owner, f, |buf, origin| Msg::Process { zone, buf, origin });
+                            self.hand_over(owner, f, |buf, origin| Msg::Process {
+                                zone,
+                                buf,
+                                origin,
+                            });
                             self.steered += 1;
                             continue;
                         }
@@ -629,7 +647,11 @@ impl Worker {
     fn snapshot(&self) -> WorkerSnapshot {
         WorkerSnapshot {
             counters: self.pipeline.counters().to_vec(),
-            io: self.slots.iter().map(|s| (s.zone, s.port.stats())).collect(),
+            io: self
+                .slots
+                .iter()
+                .map(|s| (s.zone, s.port.stats()))
+                .collect(),
             steered: self.steered,
             inbox_full: self.inbox_full,
         }
@@ -676,7 +698,9 @@ impl Worker {
         let dp = self.dp.clone();
         let in_port = idx.unwrap_or(u16::MAX);
         let mut v = std::mem::take(&mut self.verdict);
-        if self.pipeline.process(&dp, in_port, f, now, 0, &mut v) == crate::pipeline::Disposition::Decided {
+        if self.pipeline.process(&dp, in_port, f, now, 0, &mut v)
+            == crate::pipeline::Disposition::Decided
+        {
             self.deliver(&v, f);
         }
         self.verdict = v;
@@ -697,7 +721,12 @@ impl Worker {
 
     fn deliver(&mut self, v: &Verdict, f: &[u8]) {
         for &q in &v.delivered {
-            match self.routes.get(q as usize).copied().unwrap_or(Route::Nowhere) {
+            match self
+                .routes
+                .get(q as usize)
+                .copied()
+                .unwrap_or(Route::Nowhere)
+            {
                 Route::Local(s) => self.tx_local(s, f),
                 Route::Remote(w) => {
                     let zone = self.dp.ports[q as usize].zone;
@@ -719,7 +748,7 @@ impl Worker {
 
     fn flush(&mut self) {
         for slot in &mut self.slots {
-            if slot.tx.len() > 0 {
+            if !slot.tx.is_empty() {
                 let _ = slot.port.tx_batch(&slot.tx);
                 slot.tx.clear();
             }

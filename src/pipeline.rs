@@ -924,19 +924,19 @@ fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), Dr
                     return Err(DropReason::SpoofedIp);
                 }
             }
-            if first && k.proto == proto::UDP
+            if first
+                && k.proto == proto::UDP
                 && ((k.family == FAMILY_V4 && k.sport == 67 && k.dport == 68)
                     || (k.family == FAMILY_V6 && k.sport == 547 && k.dport == 546))
-                {
-                    return Err(DropReason::DhcpServer);
-                }
+            {
+                return Err(DropReason::DhcpServer);
+            }
             if first && k.family == FAMILY_V6 && k.proto == proto::ICMPV6 {
                 match k.icmp_type() {
                     134 => return Err(DropReason::RouterAdvertisement),
-                    136
-                        if (!m.has_nd_target || !p.owns_ip(FAMILY_V6, &m.nd_target)) => {
-                            return Err(DropReason::SpoofedIp);
-                        }
+                    136 if (!m.has_nd_target || !p.owns_ip(FAMILY_V6, &m.nd_target)) => {
+                        return Err(DropReason::SpoofedIp);
+                    }
                     _ => {}
                 }
             }

@@ -249,3 +249,106 @@ fn text_output_is_a_table_with_a_summary() {
         "{out}"
     );
 }
+
+fn udp_frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+) -> Vec<u8> {
+    pad(ipv4_frame(
+        dst_mac,
+        src_mac,
+        V4::new(src.into(), dst.into(), 17),
+        &sgswitch::testkit::udp(sport, dport, b"ping"),
+    ))
+}
+
+const UDP_CONFIG: &str = r#"
+[[security_groups]]
+name = "server"
+rules = [ { direction = "ingress", protocol = "udp", port_range_min = 53, port_range_max = 53 }, { direction = "egress" } ]
+[[security_groups]]
+name = "client"
+rules = [ { direction = "egress" } ]
+[[ports]]
+name = "vm-a"
+mac = "fa:16:3e:00:00:0a"
+fixed_ips = ["10.0.0.10"]
+security_groups = ["client"]
+[[ports]]
+name = "vm-b"
+mac = "fa:16:3e:00:00:0b"
+fixed_ips = ["10.0.0.11"]
+security_groups = ["server"]
+[conntrack]
+udp = 5
+udp_stream = 5
+capacity = 4
+"#;
+
+/// The capture's timestamps are the clock: a UDP reply within the timeout passes as part
+/// of the connection; after the timeout the entry is gone and the reply is a new, denied
+/// flow at the client. Reproducible, because no wall clock is involved.
+#[test]
+fn conntrack_timeouts_follow_the_capture_clock() {
+    let d = TempDir::new("timeout");
+    std::fs::write(d.path("c.toml"), UDP_CONFIG).unwrap();
+    let (a, b) = ([10, 0, 0, 10], [10, 0, 0, 11]);
+    let s = 1_000_000_000u64;
+    let frames = vec![
+        (0, 0, udp_frame(A, B, a, b, 4000, 53)),      // query
+        (1, 2 * s, udp_frame(B, A, b, a, 53, 4000)),  // reply after 2 s: tracked
+        (1, 20 * s, udp_frame(B, A, b, a, 53, 4000)), // 18 s of silence > 5 s: expired
+    ];
+    write_pcapng(&d.path("x.pcapng"), &["vm-a", "vm-b"], &frames);
+    for _ in 0..2 {
+        let o = replay(&d, &["--config", "c.toml", "--json", "x.pcapng"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                r#"{"frame":1,"in_port":"vm-a","delivered":["vm-b"],"dropped":[]}"#,
+                r#"{"frame":2,"in_port":"vm-b","delivered":["vm-a"],"dropped":[]}"#,
+                r#"{"frame":3,"in_port":"vm-b","delivered":[],"dropped":[{"port":"vm-a","reason":"ingress-denied"}]}"#,
+            ]
+        );
+    }
+}
+
+/// A full table refuses new connections (counted as `conntrack-full`) and keeps serving
+/// the tracked ones; once entries expire, new connections are admitted again.
+#[test]
+fn full_conntrack_table_refuses_new_connections() {
+    let d = TempDir::new("full");
+    std::fs::write(d.path("c.toml"), UDP_CONFIG).unwrap();
+    let (a, b) = ([10, 0, 0, 10], [10, 0, 0, 11]);
+    let ms = 1_000_000u64;
+    let mut frames = Vec::new();
+    // Each admitted query takes two entries (vm-a's egress zone, vm-b's ingress zone):
+    // capacity 4 holds two connections.
+    for (i, sport) in [4000u16, 4001, 4002].iter().enumerate() {
+        frames.push((0, i as u64 * ms, udp_frame(A, B, a, b, *sport, 53)));
+    }
+    frames.push((1, 5 * ms, udp_frame(B, A, b, a, 53, 4000))); // reply of a tracked flow
+    frames.push((0, 10_000 * ms, udp_frame(A, B, a, b, 4003, 53))); // after expiry
+    write_pcapng(&d.path("x.pcapng"), &["vm-a", "vm-b"], &frames);
+    let o = replay(&d, &["--config", "c.toml", "--json", "x.pcapng"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[0].contains(r#""delivered":["vm-b"]"#), "{out}");
+    assert!(lines[1].contains(r#""delivered":["vm-b"]"#), "{out}");
+    assert!(lines[2].contains("conntrack-full"), "{out}");
+    assert!(lines[3].contains(r#""delivered":["vm-a"]"#), "{out}");
+    assert!(
+        lines[4].contains(r#""delivered":["vm-b"]"#),
+        "expired entries make room: {out}"
+    );
+    assert!(stderr(&o).contains("conntrack-full"), "{}", stderr(&o));
+}

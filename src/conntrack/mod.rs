@@ -6,9 +6,9 @@
 //! # How the pipeline uses it
 //! ```text
 //! match ct.track(zone, &meta, now_ns) {
-//!     Track::Tracked { handle, epoch, cut, orig, tag, .. }
-//!   | Track::Related { handle, epoch, cut, orig, tag } => {
-//!         // epoch < current: re-judge `orig` in direction `tag`, then
+//!     Track::Tracked { handle, epoch, cut, tag, .. }
+//!   | Track::Related { handle, epoch, cut, tag } => {
+//!         // epoch < current: re-judge ct.orig(handle) in direction `tag`, then
 //!         //   ct.set_epoch(handle, current, denied)
 //!         // cut -> drop `connection-cut`, else accept
 //!     }
@@ -194,8 +194,6 @@ pub enum Track {
         epoch: u64,
         /// The connection was cut by a policy change.
         cut: bool,
-        /// The first packet's key (for re-judgement); ICMP queries as the request.
-        orig: FlowKey,
         /// The opaque tag given at commit (the direction it was admitted in).
         tag: u8,
     },
@@ -204,7 +202,6 @@ pub enum Track {
         handle: Handle,
         epoch: u64,
         cut: bool,
-        orig: FlowKey,
         tag: u8,
     },
     /// No entry, and the packet may start a connection: judge it, then `commit`.
@@ -564,7 +561,7 @@ impl Conntrack {
     }
 
     /// Slot of `key`, live or expired.
-    #[inline]
+    #[inline(always)]
     fn find(&self, key: &CtKey, hash: u64) -> Option<u32> {
         let sig = sig_of(hash);
         let p = self.primary(hash);
@@ -710,7 +707,7 @@ impl Conntrack {
 
     /// Hash a packet and prefetch its primary index bucket. Pure: the table is not
     /// changed, so probes may be computed for a whole burst ahead of `track_probe`.
-    #[inline]
+    #[inline(always)]
     pub fn probe(&self, zone: u16, meta: &PacketMeta) -> Probe {
         let class = key::classify(zone, meta);
         let hash = match &class {
@@ -770,7 +767,6 @@ impl Conntrack {
                         handle: Handle { slot, gen: e.gen },
                         epoch: e.epoch,
                         cut: e.flags & F_CUT != 0,
-                        orig: e.orig(),
                         tag: e.tag,
                     }
                 }
@@ -792,7 +788,7 @@ impl Conntrack {
     }
 
     /// Live slot of `key`; an expired entry found on the way is removed.
-    #[inline]
+    #[inline(always)]
     fn lookup_live(&mut self, key: &CtKey, hash: u64, now_ns: u64) -> Option<u32> {
         let slot = self.find(key, hash)?;
         if self.entries[slot as usize].expires <= now_ns {
@@ -813,7 +809,7 @@ impl Conntrack {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn update(&mut self, slot: u32, src_lo: bool, kind: Kind, now_ns: u64) -> Track {
         let udp_stream_ns = self.udp_stream_ns;
         let e = &mut self.entries[slot as usize];
@@ -867,7 +863,6 @@ impl Conntrack {
             reply,
             epoch: e.epoch,
             cut: e.flags & F_CUT != 0,
-            orig: e.orig(),
             tag: e.tag,
         }
     }
@@ -972,6 +967,14 @@ impl Conntrack {
             }
             _ => false,
         }
+    }
+
+    /// The first packet's key of the connection behind `handle` (ICMP queries as the
+    /// request), to re-judge it after a policy change; `None` if the handle is stale.
+    /// Not part of [`Track`] because only the rare stale-epoch path needs it.
+    #[inline]
+    pub fn orig(&self, handle: Handle) -> Option<FlowKey> {
+        self.entry(handle).map(Entry::orig)
     }
 
     /// A copy of the entry behind `handle` (expired or not), `None` if stale.

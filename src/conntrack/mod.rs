@@ -362,7 +362,12 @@ impl Bucket {
 pub struct Probe {
     class: Class,
     hash: u64,
+    /// Slot whose signature matched in the prefetch stage ([`NO_HINT`] if none): tried
+    /// first (and verified by key) before scanning the bucket again.
+    hint: u32,
 }
+
+const NO_HINT: u32 = u32::MAX;
 
 impl Probe {
     #[doc(hidden)]
@@ -717,17 +722,25 @@ impl Conntrack {
             } => self.hasher.hash(key),
             _ => 0,
         };
-        let p = Probe { class, hash };
+        let p = Probe {
+            class,
+            hash,
+            hint: NO_HINT,
+        };
         prefetch(&self.buckets[self.primary(hash)]);
         p
     }
 
     /// Prefetch the entries whose signature matches in the probe's primary bucket (second
-    /// prefetch stage of a burst; a pure hint).
-    #[inline]
-    pub fn prefetch_entry(&self, probe: &Probe) {
+    /// prefetch stage of a burst). Remembers the first candidate in the probe as a hint
+    /// that `track_probe` verifies; the table is not changed.
+    #[inline(always)]
+    pub fn prefetch_entry(&self, probe: &mut Probe) {
         let bucket = &self.buckets[self.primary(probe.hash)];
         let mut m = bucket.matches(sig_of(probe.hash));
+        if m != 0 {
+            probe.hint = bucket.slot[m.trailing_zeros() as usize];
+        }
         while m != 0 {
             let way = m.trailing_zeros() as usize;
             m &= m - 1;
@@ -758,7 +771,7 @@ impl Conntrack {
             }
             Class::Error {
                 inner: Some((key, _)),
-            } => match self.lookup_live(&key, probe.hash, now_ns) {
+            } => match self.lookup_live(&key, probe.hash, probe.hint, now_ns) {
                 Some(slot) => {
                     self.stats.hits += 1;
                     self.stats.related += 1;
@@ -777,7 +790,7 @@ impl Conntrack {
                 }
             },
             Class::Conn { key, src_lo, kind } => {
-                let Some(slot) = self.lookup_live(&key, probe.hash, now_ns) else {
+                let Some(slot) = self.lookup_live(&key, probe.hash, probe.hint, now_ns) else {
                     self.stats.misses += 1;
                     return self.miss(kind);
                 };
@@ -787,10 +800,16 @@ impl Conntrack {
         }
     }
 
-    /// Live slot of `key`; an expired entry found on the way is removed.
+    /// Live slot of `key`; an expired entry found on the way is removed. `hint` (a slot
+    /// that probably holds `key`) is tried first; keys are unique in the table, so a
+    /// live entry with the same key IS the one the index would find.
     #[inline(always)]
-    fn lookup_live(&mut self, key: &CtKey, hash: u64, now_ns: u64) -> Option<u32> {
-        let slot = self.find(key, hash)?;
+    fn lookup_live(&mut self, key: &CtKey, hash: u64, hint: u32, now_ns: u64) -> Option<u32> {
+        let hinted = self
+            .entries
+            .get(hint as usize)
+            .is_some_and(|e| e.live() && e.key == *key);
+        let slot = if hinted { hint } else { self.find(key, hash)? };
         if self.entries[slot as usize].expires <= now_ns {
             self.remove_slot(slot);
             self.stats.expired += 1;
@@ -881,16 +900,19 @@ impl Conntrack {
         let mut ring = [Probe {
             class: Class::Untrackable,
             hash: 0,
+            hint: NO_HINT,
         }; RING];
         for (r, (zone, meta)) in ring.iter_mut().zip(&pkts[..n]) {
             *r = self.probe(*zone, meta);
         }
-        for p in ring.iter().take(n.min(D)) {
+        for p in ring.iter_mut().take(n.min(D)) {
             self.prefetch_entry(p);
         }
         for i in 0..n {
             if i + D < n {
-                self.prefetch_entry(&ring[(i + D) % RING]);
+                let mut p = ring[(i + D) % RING];
+                self.prefetch_entry(&mut p);
+                ring[(i + D) % RING] = p;
             }
             out[i] = self.track_probe(&ring[i % RING], now_ns);
             if let Some((zone, meta)) = pkts.get(i + RING) {
@@ -918,7 +940,7 @@ impl Conntrack {
             return Err(CommitError::Invalid);
         };
         let hash = self.hasher.hash(&key);
-        if let Some(slot) = self.lookup_live(&key, hash, now_ns) {
+        if let Some(slot) = self.lookup_live(&key, hash, NO_HINT, now_ns) {
             return Ok(self.handle_of(slot));
         }
         let slot = match self.insert(key, hash) {

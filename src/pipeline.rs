@@ -547,7 +547,16 @@ impl Pipeline {
     ) -> Disposition {
         let mut meta = PacketMeta::default();
         let parsed = flow::extract_into(frame, &mut meta).is_ok();
-        self.process_parsed(dp, in_port, frame, parsed.then_some(&meta), None, now_ns, token, out)
+        self.process_parsed(
+            dp,
+            in_port,
+            frame,
+            parsed.then_some(&meta),
+            None,
+            now_ns,
+            token,
+            out,
+        )
     }
 
     /// Process a burst of frames received on `in_port`, in phases over the whole burst:
@@ -569,7 +578,10 @@ impl Pipeline {
         let port = dp.ports.get(in_port as usize);
         let stateful = dp.policy.is_stateful(in_port as usize);
         for chunk_start in (0..frames.len().min(out.len()).min(dispositions.len())).step_by(BURST) {
-            let end = (chunk_start + BURST).min(frames.len()).min(out.len()).min(dispositions.len());
+            let end = (chunk_start + BURST)
+                .min(frames.len())
+                .min(out.len())
+                .min(dispositions.len());
             let n = end - chunk_start;
             metas.clear();
             probes.clear();

@@ -62,14 +62,31 @@ fn burst_processing_matches_frame_by_frame() {
                 for (k, f) in slices.iter().enumerate() {
                     let mut v = Verdict::default();
                     let d = seq.process(&dp, idx, f, now, 0, &mut v);
-                    assert_eq!(d, disp[k], "{}: frame {} disposition", dir.display(), i + k + 1);
+                    assert_eq!(
+                        d,
+                        disp[k],
+                        "{}: frame {} disposition",
+                        dir.display(),
+                        i + k + 1
+                    );
                     if d == Disposition::Decided {
-                        assert_eq!(v, outs[k], "{}: frame {} (burst {burst_len})", dir.display(), i + k + 1);
+                        assert_eq!(
+                            v,
+                            outs[k],
+                            "{}: frame {} (burst {burst_len})",
+                            dir.display(),
+                            i + k + 1
+                        );
                     }
                 }
                 i = j;
             }
-            assert_eq!(seq.counters(), bur.counters(), "{}: counters", dir.display());
+            assert_eq!(
+                seq.counters(),
+                bur.counters(),
+                "{}: counters",
+                dir.display()
+            );
         }
         checked += 1;
     }

@@ -482,6 +482,8 @@ struct Worker {
     burst: usize,
     backoff: bool,
     verdict: Verdict,
+    verdicts: Vec<Verdict>,
+    dispositions: Vec<crate::pipeline::Disposition>,
     steered: u64,
     inbox_full: u64,
     start: Instant,
@@ -515,6 +517,8 @@ impl Worker {
             burst,
             backoff,
             verdict: Verdict::default(),
+            verdicts: Vec::new(),
+            dispositions: Vec::new(),
             steered: 0,
             inbox_full: 0,
             start: Instant::now(),
@@ -603,6 +607,11 @@ impl Worker {
                 let rx = std::mem::take(&mut self.rx);
                 let zone = self.slots[s].zone;
                 let idx = self.slots[s].idx;
+                if self.nw == 1 {
+                    self.process_rx_burst(idx, &rx, now);
+                    self.rx = rx;
+                    continue;
+                }
                 for f in rx.iter() {
                     if self.nw > 1 {
                         let owner = steer(f, self.nw, self.id);
@@ -705,6 +714,51 @@ impl Worker {
         }
         self.verdict = v;
         if self.pipeline.held() > 0 || self.pipeline.has_released() {
+            let mut out: Vec<(Vec<u16>, Vec<u8>)> = Vec::new();
+            self.pipeline.drain_released(&dp, |_, _, frame, v| {
+                out.push((v.delivered.clone(), frame.to_vec()));
+            });
+            for (dests, frame) in out {
+                let v = Verdict {
+                    delivered: dests,
+                    dropped: Vec::new(),
+                };
+                self.deliver(&v, &frame);
+            }
+        }
+    }
+
+    /// One worker owns every port: process the burst in phases (prefetching conntrack).
+    fn process_rx_burst(&mut self, idx: Option<u16>, rx: &FrameBatch, now: u64) {
+        let dp = self.dp.clone();
+        let mut slices: [&[u8]; port::MAX_BURST] = [&[]; port::MAX_BURST];
+        let mut n = 0;
+        for (dst, f) in slices.iter_mut().zip(rx.iter()) {
+            *dst = f;
+            n += 1;
+        }
+        let mut outs = std::mem::take(&mut self.verdicts);
+        let mut disp = std::mem::take(&mut self.dispositions);
+        if outs.len() < n {
+            outs.resize(n, Verdict::default());
+            disp.resize(n, crate::pipeline::Disposition::Decided);
+        }
+        self.pipeline.process_burst(
+            &dp,
+            idx.unwrap_or(u16::MAX),
+            &slices[..n],
+            now,
+            &mut outs[..n],
+            &mut disp[..n],
+        );
+        for i in 0..n {
+            if disp[i] == crate::pipeline::Disposition::Decided {
+                self.deliver(&outs[i], slices[i]);
+            }
+        }
+        self.verdicts = outs;
+        self.dispositions = disp;
+        if self.pipeline.has_released() {
             let mut out: Vec<(Vec<u16>, Vec<u8>)> = Vec::new();
             self.pipeline.drain_released(&dp, |_, _, frame, v| {
                 out.push((v.delivered.clone(), frame.to_vec()));

@@ -379,9 +379,12 @@ pub fn summary(file: &str, config: &Config) -> String {
     }
     let _ = writeln!(
         out,
-        "switch: {} worker{}, burst {}, conntrack capacity {}",
-        config.switch.workers,
-        if config.switch.workers == 1 { "" } else { "s" },
+        "switch: {}, burst {}, conntrack capacity {}",
+        match config.switch.workers {
+            0 => "workers: one per core (at most one per port)".to_string(),
+            1 => "1 worker".to_string(),
+            n => format!("{n} workers"),
+        },
         config.switch.burst,
         m.conntrack.capacity
     );
@@ -623,7 +626,20 @@ fn run_switch(args: &RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     let settings = SwitchSettings {
-        workers: args.workers.map_or(config.switch.workers, usize::from),
+        workers: match (args.workers, config.switch.workers) {
+            (Some(n), _) => usize::from(n),
+            (None, 0) => {
+                let cores = core_affinity::get_core_ids().map_or(1, |c| c.len());
+                let ports = config
+                    .model
+                    .ports
+                    .iter()
+                    .filter(|p| p.backend.is_some())
+                    .count();
+                cores.min(ports).max(1)
+            }
+            (None, n) => n,
+        },
         burst: config.switch.burst,
         idle_backoff: config.switch.idle_backoff && !args.busy_poll,
         cores: args.cores.clone(),

@@ -114,6 +114,18 @@ pub struct SwitchReport {
     pub steered: u64,
     /// Frames dropped because another worker's inbox was full.
     pub inbox_full: u64,
+    /// Per worker: (frames received by the pipeline, delivered, dropped, steered away).
+    pub workers: Vec<WorkerLine>,
+}
+
+/// One worker's totals.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkerLine {
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: u64,
+    pub steered: u64,
+    pub conntrack_entries: usize,
 }
 
 /// Per-port statistics of a running switch.
@@ -126,6 +138,7 @@ pub struct PortReport {
 
 #[derive(Default)]
 struct WorkerSnapshot {
+    conntrack_entries: usize,
     counters: Vec<PortCounters>,
     io: Vec<(u16, PortStats)>,
     steered: u64,
@@ -364,6 +377,13 @@ impl Switch {
         for s in snaps {
             rep.steered += s.steered;
             rep.inbox_full += s.inbox_full;
+            rep.workers.push(WorkerLine {
+                rx: s.counters.iter().map(|c| c.rx).sum(),
+                tx: s.counters.iter().map(|c| c.tx).sum(),
+                dropped: s.counters.iter().map(|c| c.dropped_total()).sum(),
+                steered: s.steered,
+                conntrack_entries: s.conntrack_entries,
+            });
             for (z, c) in s.counters.iter().enumerate() {
                 if let Some(r) = out.get_mut(z) {
                     r.counters.rx += c.rx;
@@ -441,6 +461,12 @@ pub fn format_report(report: &SwitchReport) -> String {
                 "", r.io.rx_packets, r.io.rx_dropped, r.io.tx_packets, r.io.tx_dropped
             ));
         }
+    }
+    for (i, w) in report.workers.iter().enumerate() {
+        s.push_str(&format!(
+            "worker {i}: rx {} tx {} dropped {} steered-away {} conntrack entries {}\n",
+            w.rx, w.tx, w.dropped, w.steered, w.conntrack_entries
+        ));
     }
     if report.steered > 0 || report.inbox_full > 0 {
         s.push_str(&format!(
@@ -655,6 +681,7 @@ impl Worker {
 
     fn snapshot(&self) -> WorkerSnapshot {
         WorkerSnapshot {
+            conntrack_entries: self.pipeline.conntrack().len(),
             counters: self.pipeline.counters().to_vec(),
             io: self
                 .slots

@@ -369,13 +369,6 @@ pub struct Probe {
 
 const NO_HINT: u32 = u32::MAX;
 
-impl Probe {
-    #[doc(hidden)]
-    pub fn hash_dbg(&self) -> u64 {
-        self.hash
-    }
-}
-
 #[inline(always)]
 fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
@@ -757,10 +750,6 @@ impl Conntrack {
         self.track_probe(&p, now_ns)
     }
 
-    /// (temporary) debug
-    #[doc(hidden)]
-    pub fn _dbg(&self) {}
-
     /// Track a packet from its [`Probe`] (which must come from this table).
     #[inline]
     pub fn track_probe(&mut self, probe: &Probe, now_ns: u64) -> Track {
@@ -910,9 +899,7 @@ impl Conntrack {
         }
         for i in 0..n {
             if i + D < n {
-                let mut p = ring[(i + D) % RING];
-                self.prefetch_entry(&mut p);
-                ring[(i + D) % RING] = p;
+                self.prefetch_entry(&mut ring[(i + D) % RING]);
             }
             out[i] = self.track_probe(&ring[i % RING], now_ns);
             if let Some((zone, meta)) = pkts.get(i + RING) {

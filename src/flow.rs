@@ -88,7 +88,9 @@ impl FlowKey {
     /// Map an IPv4 address into the 16-byte key layout (`::ffff:a.b.c.d`).
     #[inline]
     pub const fn map_v4(a: [u8; 4]) -> [u8; 16] {
-        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3]]
+        [
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3],
+        ]
     }
 
     /// The key with source and destination swapped (the reply direction's key).

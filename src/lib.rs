@@ -5,19 +5,15 @@
 //! `pipeline` → `runtime` → `control`. See "Architecture" in the README.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-pub mod wire;
-pub mod flow;
-pub mod policy;
 pub mod classifier;
 pub mod conntrack;
+pub mod control;
+pub mod flow;
 pub mod l2;
 pub mod pipeline;
+pub mod policy;
 pub mod port;
 pub mod runtime;
-<<<<<<< HEAD
 #[doc(hidden)]
 pub mod testkit;
 pub mod wire;
-=======
-pub mod control;
->>>>>>> h/conntrack

@@ -473,7 +473,7 @@ impl Pipeline {
             held_count: 0,
             released: Vec::with_capacity(held),
             scratch: Verdict::default(),
-            burst_meta: Vec::with_capacity(BURST),
+            burst_meta: vec![(false, PacketMeta::default()); BURST],
             burst_probe: Vec::with_capacity(BURST),
             burst_dest: Vec::with_capacity(BURST),
         }
@@ -585,12 +585,13 @@ impl Pipeline {
                 .min(out.len())
                 .min(dispositions.len());
             let n = end - chunk_start;
-            metas.clear();
             probes.clear();
-            // Phase 1: parse, and start the egress conntrack lookup.
-            for f in &frames[chunk_start..end] {
-                let mut m = PacketMeta::default();
-                let ok = flow::extract_into(f, &mut m).is_ok();
+            // Phase 1: parse (in place: no copy of the metadata), and start the egress
+            // conntrack lookup.
+            for (k, f) in frames[chunk_start..end].iter().enumerate() {
+                let slot = &mut metas[k];
+                slot.0 = flow::extract_into(f, &mut slot.1).is_ok();
+                let (ok, ref m) = *slot;
                 let probe = match port {
                     Some(p)
                         if ok
@@ -598,13 +599,12 @@ impl Pipeline {
                             && p.port_security
                             && m.is_ip()
                             && !m.frag.is_later_fragment()
-                            && !always_allowed_egress(&m) =>
+                            && !always_allowed_egress(m) =>
                     {
-                        Some(self.ct.probe(p.zone, &m))
+                        Some(self.ct.probe(p.zone, m))
                     }
                     _ => None,
                 };
-                metas.push((ok, m));
                 probes.push(probe);
             }
             // Phase 2: prefetch the entries the probes point at.

@@ -900,19 +900,7 @@ impl Worker {
             self.deliver(&v, f);
         }
         self.verdict = v;
-        if self.pipeline.held() > 0 || self.pipeline.has_released() {
-            let mut out: Vec<(Vec<u16>, Vec<u8>)> = Vec::new();
-            self.pipeline.drain_released(&dp, |_, _, frame, v| {
-                out.push((v.delivered.clone(), frame.to_vec()));
-            });
-            for (dests, frame) in out {
-                let v = Verdict {
-                    delivered: dests,
-                    dropped: Vec::new(),
-                };
-                self.deliver(&v, &frame);
-            }
-        }
+        self.deliver_released(&dp);
     }
 
     /// Receive on every member of shared-UMEM group `g` by descriptor, run the pipeline on
@@ -993,19 +981,7 @@ impl Worker {
             self.copies = copies;
             self.verdicts = outs;
             self.dispositions = disp;
-            if self.pipeline.has_released() {
-                let mut out: Vec<(Vec<u16>, Vec<u8>)> = Vec::new();
-                self.pipeline.drain_released(&dp, |_, _, frame, v| {
-                    out.push((v.delivered.clone(), frame.to_vec()));
-                });
-                for (dests, frame) in out {
-                    let v = Verdict {
-                        delivered: dests,
-                        dropped: Vec::new(),
-                    };
-                    self.deliver(&v, &frame);
-                }
-            }
+            self.deliver_released(&dp);
         }
         total
     }
@@ -1040,18 +1016,25 @@ impl Worker {
         }
         self.verdicts = outs;
         self.dispositions = disp;
-        if self.pipeline.has_released() {
-            let mut out: Vec<(Vec<u16>, Vec<u8>)> = Vec::new();
-            self.pipeline.drain_released(&dp, |_, _, frame, v| {
-                out.push((v.delivered.clone(), frame.to_vec()));
-            });
-            for (dests, frame) in out {
-                let v = Verdict {
-                    delivered: dests,
-                    dropped: Vec::new(),
-                };
-                self.deliver(&v, &frame);
-            }
+        self.deliver_released(&dp);
+    }
+
+    /// Deliver the held frames (fragments) whose verdict is now known. Rare: the frames
+    /// are copied out of the pipeline's pool.
+    fn deliver_released(&mut self, dp: &Dataplane) {
+        if !self.pipeline.has_released() {
+            return;
+        }
+        let mut out: Vec<(Vec<u16>, Vec<u8>)> = Vec::new();
+        self.pipeline.drain_released(dp, |_, _, frame, v| {
+            out.push((v.delivered.clone(), frame.to_vec()));
+        });
+        for (dests, frame) in out {
+            let v = Verdict {
+                delivered: dests,
+                dropped: Vec::new(),
+            };
+            self.deliver(&v, &frame);
         }
     }
 

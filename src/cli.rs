@@ -79,6 +79,10 @@ stayed as it was); 2 usage error."
     /// Benchmarks built into the binary
     #[command(subcommand)]
     Bench(BenchCommand),
+
+    /// Build instances in network namespaces, run the switch on them, show what passes
+    #[command(long_about = crate::demo::LONG_ABOUT)]
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Arguments of `sgswitch replay`.
@@ -188,6 +192,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => run_check(&args),
         Command::Replay(args) => run_replay(&args),
         Command::Bench(BenchCommand::Classify(args)) => run_bench_classify(&args),
+        Command::Demo(args) => crate::demo::run(&args),
     }
 }
 

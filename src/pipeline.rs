@@ -61,6 +61,52 @@ pub struct PortEntry {
     /// (MAC, prefix) pairs the instance may send from: fixed IPs with the port MAC,
     /// allowed address pairs, EUI-64 link-local addresses of each allowed MAC.
     pub pairs: Vec<(Mac, IpNet)>,
+    /// `pairs` in the flow key's 16-byte address layout, for the per-frame checks.
+    fast_pairs: Vec<FastPair>,
+}
+
+/// An allowed (MAC, prefix) in the [`FlowKey`] address layout (IPv4 mapped into 16 bytes).
+#[derive(Clone, Copy, Debug)]
+struct FastPair {
+    mac: Mac,
+    family: u8,
+    net: u128,
+    mask: u128,
+}
+
+impl FastPair {
+    fn new(mac: Mac, net: &IpNet) -> FastPair {
+        match net {
+            IpNet::V4(n) => {
+                let bits = 96 + n.prefix_len() as u32;
+                FastPair {
+                    mac,
+                    family: FAMILY_V4,
+                    net: u128::from_be_bytes(FlowKey::map_v4(n.network().octets())),
+                    mask: prefix_mask(bits),
+                }
+            }
+            IpNet::V6(n) => FastPair {
+                mac,
+                family: FAMILY_V6,
+                net: u128::from_be_bytes(n.network().octets()),
+                mask: prefix_mask(n.prefix_len() as u32),
+            },
+        }
+    }
+
+    #[inline]
+    fn contains(&self, family: u8, addr: &[u8; 16]) -> bool {
+        self.family == family && u128::from_be_bytes(*addr) & self.mask == self.net
+    }
+}
+
+fn prefix_mask(bits: u32) -> u128 {
+    if bits == 0 {
+        0
+    } else {
+        u128::MAX << (128 - bits.min(128))
+    }
 }
 
 impl PortEntry {
@@ -69,16 +115,18 @@ impl PortEntry {
         self.macs.iter().any(|m| m == mac)
     }
 
+    /// Whether (`mac`, `addr`) is an allowed source pair (`addr` in the key layout).
     #[inline]
-    fn pair_allows(&self, mac: &Mac, ip: IpAddr) -> bool {
-        self.pairs
+    fn pair_allows(&self, mac: &Mac, family: u8, addr: &[u8; 16]) -> bool {
+        self.fast_pairs
             .iter()
-            .any(|(m, net)| m == mac && net.contains(&ip))
+            .any(|p| p.mac == *mac && p.contains(family, addr))
     }
 
+    /// Whether `addr` is one of the port's addresses (any allowed MAC).
     #[inline]
-    fn owns_ip(&self, ip: IpAddr) -> bool {
-        self.pairs.iter().any(|(_, net)| net.contains(&ip))
+    fn owns_ip(&self, family: u8, addr: &[u8; 16]) -> bool {
+        self.fast_pairs.iter().any(|p| p.contains(family, addr))
     }
 }
 
@@ -97,6 +145,15 @@ impl ZoneMap {
         self.zones.insert(name.to_string(), z);
         z
     }
+
+    /// Port names indexed by zone.
+    pub fn names(&self) -> Vec<String> {
+        let mut v = vec![String::new(); self.zones.len()];
+        for (n, z) in &self.zones {
+            v[*z as usize] = n.clone();
+        }
+        v
+    }
 }
 
 /// The immutable compiled form of a configuration, shared by all workers.
@@ -109,6 +166,8 @@ pub struct Dataplane {
     pub policy: CompiledPolicy,
     pub permitted_ethertypes: Vec<u16>,
     by_name: HashMap<String, u16>,
+    /// zone → port index
+    by_zone: Vec<Option<u16>>,
 }
 
 /// The EUI-64 IPv6 link-local address (fe80::/64) derived from a MAC.
@@ -176,6 +235,7 @@ impl Dataplane {
                 mac: p.mac,
                 port_security: p.port_security,
                 macs,
+                fast_pairs: pairs.iter().map(|(m, n)| FastPair::new(*m, n)).collect(),
                 pairs,
             });
         }
@@ -186,8 +246,16 @@ impl Dataplane {
                 .enumerate()
                 .map(|(i, p)| (p.network, i as u16, p.macs.as_slice())),
         );
+        let mut by_zone = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            if by_zone.len() <= p.zone as usize {
+                by_zone.resize(p.zone as usize + 1, None);
+            }
+            by_zone[p.zone as usize] = Some(i as u16);
+        }
         Dataplane {
             epoch,
+            by_zone,
             policy: CompiledPolicy::compile(model, epoch),
             ports,
             networks,
@@ -195,6 +263,12 @@ impl Dataplane {
             permitted_ethertypes: model.permitted_ethertypes.clone(),
             by_name,
         }
+    }
+
+    /// Index of the port with conntrack zone `zone`.
+    #[inline]
+    pub fn port_index_by_zone(&self, zone: u16) -> Option<u16> {
+        self.by_zone.get(zone as usize).copied().flatten()
     }
 
     /// Index of the port called `name`.
@@ -396,7 +470,8 @@ impl Pipeline {
         }
     }
 
-    /// Counters of port `i` (index in the current dataplane's port table).
+    /// Counters per conntrack zone (a zone is stable for a port name across reloads:
+    /// see [`ZoneMap`]).
     pub fn counters(&self) -> &[PortCounters] {
         &self.counters
     }
@@ -406,20 +481,26 @@ impl Pipeline {
         &self.ct
     }
 
-    fn count(&mut self, n: usize, v: &Verdict, in_port: u16) {
-        if self.counters.len() < n {
-            self.counters.resize(n, PortCounters::default());
+    #[inline]
+    fn counter(&mut self, dp: &Dataplane, port: u16) -> Option<&mut PortCounters> {
+        let zone = dp.ports.get(port as usize)?.zone as usize;
+        if self.counters.len() <= zone {
+            self.counters.resize(zone + 1, PortCounters::default());
         }
-        if let Some(c) = self.counters.get_mut(in_port as usize) {
+        self.counters.get_mut(zone)
+    }
+
+    fn count(&mut self, dp: &Dataplane, v: &Verdict, in_port: u16) {
+        if let Some(c) = self.counter(dp, in_port) {
             c.rx += 1;
         }
         for &d in &v.delivered {
-            if let Some(c) = self.counters.get_mut(d as usize) {
+            if let Some(c) = self.counter(dp, d) {
                 c.tx += 1;
             }
         }
         for &(p, r) in &v.dropped {
-            if let Some(c) = self.counters.get_mut(p as usize) {
+            if let Some(c) = self.counter(dp, p) {
                 c.dropped[r as usize] += 1;
             }
         }
@@ -441,14 +522,8 @@ impl Pipeline {
         let d = self.process_inner(dp, in_port, frame, now_ns, token, out);
         if d == Disposition::Decided {
             out.normalise();
-            self.count(dp.ports.len(), out, in_port);
-        } else if let Some(c) = {
-            if self.counters.len() < dp.ports.len() {
-                self.counters
-                    .resize(dp.ports.len(), PortCounters::default());
-            }
-            self.counters.get_mut(in_port as usize)
-        } {
+            self.count(dp, out, in_port);
+        } else if let Some(c) = self.counter(dp, in_port) {
             c.rx += 1;
         }
         d
@@ -467,15 +542,14 @@ impl Pipeline {
             out.dropped.push((in_port, DropReason::UnknownPort));
             return Disposition::Decided;
         };
-        let meta = match flow::extract(frame) {
-            Ok(m) => m,
-            Err(_) => {
-                out.dropped.push((in_port, DropReason::Malformed));
-                return Disposition::Decided;
-            }
-        };
+        let mut meta = PacketMeta::default();
+        if flow::extract_into(frame, &mut meta).is_err() {
+            out.dropped.push((in_port, DropReason::Malformed));
+            return Disposition::Decided;
+        }
+        let meta = &meta;
         if p.port_security {
-            if let Err(r) = port_security(dp, p, &meta) {
+            if let Err(r) = port_security(dp, p, meta) {
                 out.dropped.push((in_port, r));
                 return Disposition::Decided;
             }
@@ -493,11 +567,11 @@ impl Pipeline {
             if meta.frag.offset != 0 {
                 return self.later_fragment(fk, in_port, frame, now_ns, token, out);
             }
-            self.judge(dp, in_port, p, &meta, now_ns, out);
+            self.judge(dp, in_port, p, meta, now_ns, out);
             self.record_first(fk, now_ns, out);
             return Disposition::Decided;
         }
-        self.judge(dp, in_port, p, &meta, now_ns, out);
+        self.judge(dp, in_port, p, meta, now_ns, out);
         Disposition::Decided
     }
 
@@ -756,7 +830,7 @@ impl Pipeline {
     /// Hand every held frame whose fate is now decided to `f(token, in_port, frame, verdict)`.
     pub fn drain_released<F: FnMut(u64, u16, &[u8], &Verdict)>(
         &mut self,
-        n_ports: usize,
+        dp: &Dataplane,
         mut f: F,
     ) {
         let released = std::mem::take(&mut self.released);
@@ -773,10 +847,10 @@ impl Pipeline {
                     v.dropped.push((in_port, r.reason));
                 }
             }
-            self.count(n_ports, &v, in_port);
+            self.count(dp, &v, in_port);
             // rx was counted when the frame was held.
-            if let Some(c) = self.counters.get_mut(in_port as usize) {
-                c.rx -= 1;
+            if let Some(c) = self.counter(dp, in_port) {
+                c.rx = c.rx.saturating_sub(1);
             }
             f(token, in_port, &self.held_pool[r.held as usize].frame, &v);
             self.scratch = v;
@@ -785,6 +859,11 @@ impl Pipeline {
         }
         self.released = released;
         self.released.clear();
+    }
+
+    /// Whether held frames were decided and wait for [`Pipeline::drain_released`].
+    pub fn has_released(&self) -> bool {
+        !self.released.is_empty()
     }
 
     /// Number of frames currently held.
@@ -812,8 +891,7 @@ fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), Dr
             if a.sha != m.eth_src || !(a.op == 1 || a.op == 2) {
                 return Err(DropReason::ArpDenied);
             }
-            let spa = IpAddr::from(a.spa);
-            if !p.pair_allows(&m.eth_src, spa) {
+            if !p.pair_allows(&m.eth_src, FAMILY_V4, &FlowKey::map_v4(a.spa)) {
                 return Err(DropReason::ArpDenied);
             }
             Ok(())
@@ -827,9 +905,8 @@ fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), Dr
         }
         L3Kind::Ipv4 | L3Kind::Ipv6 => {
             let k = &m.key;
-            let src = k.src_ip();
             let first = !m.frag.is_later_fragment();
-            if !p.pair_allows(&m.eth_src, src) {
+            if !p.pair_allows(&m.eth_src, k.family, &k.src) {
                 let dhcp_discover = k.family == FAMILY_V4
                     && v4_zero(k)
                     && first
@@ -858,8 +935,7 @@ fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), Dr
                 match k.icmp_type() {
                     134 => return Err(DropReason::RouterAdvertisement),
                     136 => {
-                        let target = IpAddr::V6(Ipv6Addr::from(m.nd_target));
-                        if !m.has_nd_target || !p.owns_ip(target) {
+                        if !m.has_nd_target || !p.owns_ip(FAMILY_V6, &m.nd_target) {
                             return Err(DropReason::SpoofedIp);
                         }
                     }

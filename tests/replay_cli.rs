@@ -1,0 +1,191 @@
+//! `sgswitch replay` bad-input handling: every error is clear, names what is wrong and exits
+//! non-zero; a failed `--apply-at` leaves the running policy untouched.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sgswitch::port::pcap::{PcapNgWriter, PcapWriter};
+use sgswitch::testkit::{ipv4_frame, pad, tcp, V4};
+
+const CONFIG: &str = r#"
+[[security_groups]]
+name = "web"
+rules = [ { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80 } ]
+[[ports]]
+name = "vm-a"
+mac = "fa:16:3e:00:00:0a"
+fixed_ips = ["10.0.0.10"]
+[[ports]]
+name = "vm-b"
+mac = "fa:16:3e:00:00:0b"
+fixed_ips = ["10.0.0.11"]
+security_groups = ["web"]
+"#;
+
+const A: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x0a];
+const B: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x0b];
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("sgs-replay-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn syn(dport: u16, sport: u16) -> Vec<u8> {
+    pad(ipv4_frame(
+        B,
+        A,
+        V4::new([10, 0, 0, 10].into(), [10, 0, 0, 11].into(), 6),
+        &tcp(sport, dport, 0x02, 1, 0, &[]),
+    ))
+}
+
+fn write_pcapng(path: &Path, ifaces: &[&str], frames: &[(u32, u64, Vec<u8>)]) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = PcapNgWriter::new(f, ifaces).unwrap();
+    for (i, ts, fr) in frames {
+        w.write(*i, *ts, fr, None).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+fn replay(dir: &TempDir, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .arg("replay")
+        .args(args)
+        .current_dir(&dir.0)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn unknown_interface_name_is_an_error() {
+    let d = TempDir::new("ghost");
+    std::fs::write(d.path("c.toml"), CONFIG).unwrap();
+    write_pcapng(&d.path("x.pcapng"), &["vm-a", "ghost"], &[(0, 0, syn(80, 1000)), (1, 1, syn(80, 1001))]);
+    let o = replay(&d, &["--config", "c.toml", "--json", "x.pcapng"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("'ghost'") && e.contains("no port has that name"), "{e}");
+    assert!(e.contains("vm-a, vm-b"), "lists the ports: {e}");
+}
+
+#[test]
+fn pcap_without_in_port_is_an_error_and_with_it_works() {
+    let d = TempDir::new("inport");
+    std::fs::write(d.path("c.toml"), CONFIG).unwrap();
+    let mut w = PcapWriter::new(std::fs::File::create(d.path("x.pcap")).unwrap()).unwrap();
+    w.write(0, &syn(80, 1000)).unwrap();
+    w.write(1000, &syn(81, 1001)).unwrap();
+    w.finish().unwrap();
+    let o = replay(&d, &["--config", "c.toml", "--json", "x.pcap"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--in-port"), "{}", stderr(&o));
+    let o = replay(&d, &["--config", "c.toml", "--json", "--in-port", "vm-a", "x.pcap"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            r#"{"frame":1,"in_port":"vm-a","delivered":["vm-b"],"dropped":[]}"#,
+            r#"{"frame":2,"in_port":"vm-a","delivered":[],"dropped":[{"port":"vm-b","reason":"ingress-denied"}]}"#,
+        ]
+    );
+    let e = stderr(&o);
+    assert!(e.contains("summary: 2 frames, 1 delivered"), "{e}");
+    assert!(e.contains("ingress-denied"), "{e}");
+    let o = replay(&d, &["--config", "c.toml", "--in-port", "nope", "x.pcap"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--in-port nope"), "{}", stderr(&o));
+}
+
+#[test]
+fn unreadable_and_truncated_captures_are_errors() {
+    let d = TempDir::new("trunc");
+    std::fs::write(d.path("c.toml"), CONFIG).unwrap();
+    let o = replay(&d, &["--config", "c.toml", "missing.pcapng"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("missing.pcapng: cannot open"), "{}", stderr(&o));
+    std::fs::write(d.path("junk.pcap"), b"this is not a capture at all").unwrap();
+    let o = replay(&d, &["--config", "c.toml", "junk.pcap"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a pcap or pcapng file"), "{}", stderr(&o));
+    write_pcapng(&d.path("t.pcapng"), &["vm-a"], &[(0, 0, syn(80, 1)), (0, 1, syn(80, 2))]);
+    let bytes = std::fs::read(d.path("t.pcapng")).unwrap();
+    std::fs::write(d.path("t.pcapng"), &bytes[..bytes.len() - 10]).unwrap();
+    let o = replay(&d, &["--config", "c.toml", "--json", "t.pcapng"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("truncated block"), "{}", stderr(&o));
+    // The frame before the damage was still processed and printed.
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+}
+
+#[test]
+fn failed_apply_at_keeps_the_running_policy() {
+    let d = TempDir::new("apply");
+    std::fs::write(d.path("c.toml"), CONFIG).unwrap();
+    // An invalid config: port range on a protocol without ports.
+    std::fs::write(
+        d.path("bad.toml"),
+        CONFIG.replace(r#"protocol = "tcp""#, r#"protocol = "gre""#),
+    )
+    .unwrap();
+    // A valid config that allows nothing on vm-b.
+    std::fs::write(
+        d.path("closed.toml"),
+        CONFIG.replace(
+            r#"rules = [ { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80 } ]"#,
+            "rules = []",
+        ),
+    )
+    .unwrap();
+    let frames = vec![
+        (0, 0, syn(80, 1000)),
+        (0, 2_000_000_000, syn(80, 1001)),
+        (0, 4_000_000_000, syn(80, 1002)),
+    ];
+    write_pcapng(&d.path("x.pcapng"), &["vm-a"], &frames);
+    let o = replay(
+        &d,
+        &["--config", "c.toml", "--json", "--apply-at", "1=bad.toml", "--apply-at", "3.5=closed.toml", "x.pcapng"],
+    );
+    assert_eq!(o.status.code(), Some(1), "a failed --apply-at makes the exit code 1");
+    let e = stderr(&o);
+    assert!(e.contains("bad.toml") && e.contains("running policy is unchanged"), "{e}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[1].contains(r#""delivered":["vm-b"]"#), "old policy still in force: {}", lines[1]);
+    assert!(lines[2].contains("ingress-denied"), "the valid change applied: {}", lines[2]);
+    assert!(e.contains("policy changes: 1 applied, 1 failed"), "{e}");
+}
+
+#[test]
+fn text_output_is_a_table_with_a_summary() {
+    let d = TempDir::new("text");
+    std::fs::write(d.path("c.toml"), CONFIG).unwrap();
+    write_pcapng(&d.path("x.pcapng"), &["vm-a"], &[(0, 0, syn(80, 1)), (0, 1, syn(22, 2))]);
+    let o = replay(&d, &["--config", "c.toml", "x.pcapng"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.lines().next().unwrap().contains("delivered"), "{out}");
+    assert!(out.contains("vm-b:ingress-denied"), "{out}");
+    assert!(out.contains("summary: 2 frames, 1 delivered (1 deliveries), 1 drops"), "{out}");
+}

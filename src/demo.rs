@@ -648,6 +648,9 @@ impl Lab {
     fn configure_instance(&self, inst: &Instance) -> Result<(), String> {
         let ifname = self.instance_ifname(inst);
         let ns = inst.ns;
+        // Down first: the IPv6 link-local address is derived from the MAC when the link
+        // comes up, and must be derived from the port's MAC (anti-spoofing allows that one).
+        sh(&["ip", "-n", ns, "link", "set", ifname, "down"])?;
         sh(&["ip", "-n", ns, "link", "set", ifname, "address", inst.mac])?;
         sh(&["ip", "-n", ns, "link", "set", ifname, "up"])?;
         let v4 = format!("{}/24", inst.v4);

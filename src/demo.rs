@@ -419,7 +419,10 @@ fn install_signal_handlers() {
         // SAFETY: `on_signal` only stores to an atomic, which is async-signal-safe; the
         // handler stays valid for the life of the process.
         unsafe {
-            libc::signal(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
         }
     }
 }
@@ -470,7 +473,10 @@ fn stop_pid(pid: u32, marker: &str, grace: Duration) {
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -672,8 +678,8 @@ impl Lab {
 
     fn start_switch(&mut self, config: &Path) -> Result<(), String> {
         let exe = std::env::current_exe().map_err(|e| format!("current executable: {e}"))?;
-        let log = std::fs::File::create(&self.log)
-            .map_err(|e| format!("{}: {e}", self.log.display()))?;
+        let log =
+            std::fs::File::create(&self.log).map_err(|e| format!("{}: {e}", self.log.display()))?;
         let child = Command::new(exe)
             .arg("run")
             .arg("--config")
@@ -725,7 +731,15 @@ impl Lab {
         let tcp: Vec<String> = TCP_PORTS.iter().map(u16::to_string).collect();
         let udp: Vec<String> = UDP_PORTS.iter().map(u16::to_string).collect();
         let mut child = Command::new("ip")
-            .args(["netns", "exec", inst.ns, python(), "-c", SERVER_PY, inst.port])
+            .args([
+                "netns",
+                "exec",
+                inst.ns,
+                python(),
+                "-c",
+                SERVER_PY,
+                inst.port,
+            ])
             .arg(tcp.join(","))
             .arg(udp.join(","))
             .stdin(Stdio::null())
@@ -910,7 +924,17 @@ fn run_probe(case: &Case) -> Observed {
             let port = port.to_string();
             let t = PROBE_SECS.to_string();
             let out = sh(&[
-                "ip", "netns", "exec", from.ns, python(), "-c", CLIENT_PY, kind, dst, &port, &t,
+                "ip",
+                "netns",
+                "exec",
+                from.ns,
+                python(),
+                "-c",
+                CLIENT_PY,
+                kind,
+                dst,
+                &port,
+                &t,
             ])
             .unwrap_or_else(|e| format!("ERROR {e}"));
             let out = out.trim();
@@ -1223,7 +1247,10 @@ fn drive(lab: &mut Lab, args: &DemoArgs) -> Result<bool, String> {
             why,
         ]);
         // Print as we go: a slow probe is visible, and Ctrl-C keeps what was seen.
-        print_row(rows.last().map(|r| r.as_slice()).unwrap_or(&[]), rows.len() == 1);
+        print_row(
+            rows.last().map(|r| r.as_slice()).unwrap_or(&[]),
+            rows.len() == 1,
+        );
     }
     let failed = rows.iter().filter(|r| r[3].contains("UNEXPECTED")).count();
     println!();
@@ -1308,7 +1335,11 @@ fn print_keep_help(lab: &Lab) {
         "  ip netns exec {} bash                    # a shell inside web-1",
         w1.ns
     );
-    println!("counters: kill -USR1 {}; tail {}", lab.switch_pid().unwrap_or(0), lab.log.display());
+    println!(
+        "counters: kill -USR1 {}; tail {}",
+        lab.switch_pid().unwrap_or(0),
+        lab.log.display()
+    );
     println!(
         "edit {} and apply it: kill -HUP {}",
         lab.dir.join("demo.toml").display(),
@@ -1448,12 +1479,18 @@ mod tests {
     #[test]
     fn explain_prefers_the_probe_ports() {
         let ports = ["web-1", "db", "router"];
-        let before = parse_drop_counters("port db ingress-denied 1\nport router egress-denied 1", &ports);
+        let before = parse_drop_counters(
+            "port db ingress-denied 1\nport router egress-denied 1",
+            &ports,
+        );
         let after = parse_drop_counters(
             "port db ingress-denied 3\nport router egress-denied 5\nport web-1 spoofed-ip 0",
             &ports,
         );
-        assert_eq!(explain(&before, &after, &["web-1", "db"]), "ingress-denied x2 on db");
+        assert_eq!(
+            explain(&before, &after, &["web-1", "db"]),
+            "ingress-denied x2 on db"
+        );
         assert_eq!(
             explain(&before, &after, &["web-1"]),
             "ingress-denied x2 on db, egress-denied x4 on router"

@@ -85,21 +85,33 @@ fn traffic(tag: &str, backend: Backend) {
     };
 
     // Allowed, and the replies pass although the client has no ingress rule.
-    check(ping(&cli.ns, &srv.v4, None, 5), "ping client -> server (IPv4)".into());
+    check(
+        ping(&cli.ns, &srv.v4, None, 5),
+        "ping client -> server (IPv4)".into(),
+    );
     let r = probe(&cli.ns, "tcp", &srv.v4, 7000, 3);
     check(r == "PASS", format!("tcp/7000 client -> server: {r}"));
     let r = probe(&cli.ns, "udp", &srv.v4, 7001, 3);
     check(r == "PASS", format!("udp/7001 client -> server: {r}"));
 
     // IPv6, neighbour discovery included (the client has never talked v6 before).
-    check(ping(&cli.ns, &srv.v6, None, 5), "ping -6 client -> server".into());
+    check(
+        ping(&cli.ns, &srv.v6, None, 5),
+        "ping -6 client -> server".into(),
+    );
     let r = probe(&cli.ns, "tcp", &srv.v6, 7000, 3);
-    check(r == "PASS", format!("tcp/7000 client -> server over IPv6: {r}"));
+    check(
+        r == "PASS",
+        format!("tcp/7000 client -> server over IPv6: {r}"),
+    );
 
     // Denied: no rule for tcp/7002 on the server, and nothing may start towards the client.
     let before = sw.drops(&PORTS);
     let r = probe(&cli.ns, "tcp", &srv.v4, 7002, 2);
-    check(r == "TIMEOUT", format!("tcp/7002 (no rule) should time out: {r}"));
+    check(
+        r == "TIMEOUT",
+        format!("tcp/7002 (no rule) should time out: {r}"),
+    );
     let r = probe(&srv.ns, "tcp", &cli.v4, 7000, 2);
     check(
         r == "TIMEOUT",
@@ -122,9 +134,27 @@ fn traffic(tag: &str, backend: Backend) {
     // Anti-spoofing: a second address on the client's interface is not the port's.
     let before = sw.drops(&PORTS);
     let ifn = cli.ifname.as_str();
-    common::sh(&["ip", "-n", &cli.ns.name, "addr", "add", "10.0.0.99/32", "dev", ifn]);
     common::sh(&[
-        "ip", "-n", &cli.ns.name, "-6", "addr", "add", "fd00::99/128", "dev", ifn, "nodad",
+        "ip",
+        "-n",
+        &cli.ns.name,
+        "addr",
+        "add",
+        "10.0.0.99/32",
+        "dev",
+        ifn,
+    ]);
+    common::sh(&[
+        "ip",
+        "-n",
+        &cli.ns.name,
+        "-6",
+        "addr",
+        "add",
+        "fd00::99/128",
+        "dev",
+        ifn,
+        "nodad",
     ]);
     check(
         !ping(&cli.ns, &srv.v4, Some("10.0.0.99"), 2),
@@ -169,7 +199,12 @@ fn reload_cuts_open_connection(tag: &str, backend: Backend) {
         .unwrap_or_else(|e| panic!("{test}: connect: {e}\n{}", sw.log_text()));
     for i in 0..3 {
         let r = conn.exchange(&format!("line {i}"));
-        assert_eq!(r, "ok", "{test}: exchange {i} before the reload\n{}", sw.log_text());
+        assert_eq!(
+            r,
+            "ok",
+            "{test}: exchange {i} before the reload\n{}",
+            sw.log_text()
+        );
     }
 
     // Remove the rule and reload: the open connection is cut.
@@ -201,7 +236,10 @@ fn reload_cuts_open_connection(tag: &str, backend: Backend) {
     topo.write_config(&config);
     sw.reload();
     let r = probe(&cli.ns, "tcp", &srv.v4, 7000, 3);
-    assert_eq!(r, "PASS", "{test}: a new connection after restoring the rule");
+    assert_eq!(
+        r, "PASS",
+        "{test}: a new connection after restoring the rule"
+    );
 }
 
 #[test]

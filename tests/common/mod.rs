@@ -280,10 +280,7 @@ impl Topo {
                     &ns.name,
                 ]);
                 // The host stays silent on the switch's side of the pair.
-                let _ = std::fs::write(
-                    format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6"),
-                    "1",
-                );
+                let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6"), "1");
                 sh(&["ip", "link", "set", &link, "up"]);
                 // The switch forwards frames untouched: no partial checksums.
                 sh(&[
@@ -640,7 +637,12 @@ pub fn echo_server(ns: &Netns, tcp: &[u16], udp: &[u16]) -> Proc {
     let p = Proc { child };
     let mut line = String::new();
     let _ = BufReader::new(out).read_line(&mut line);
-    assert_eq!(line.trim(), "ready", "echo server in {} did not start", ns.name);
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "echo server in {} did not start",
+        ns.name
+    );
     p
 }
 
@@ -719,7 +721,14 @@ impl LineClient {
     /// Connect from `ns` to `dst:port`; Err(the client's words) if it cannot.
     pub fn connect(ns: &Netns, dst: &str, port: u16, secs: u32) -> Result<LineClient, String> {
         let mut child = ns
-            .cmd(&[python(), "-c", LINES_PY, dst, &port.to_string(), &secs.to_string()])
+            .cmd(&[
+                python(),
+                "-c",
+                LINES_PY,
+                dst,
+                &port.to_string(),
+                &secs.to_string(),
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -333,3 +333,50 @@ fn counter_dump_parser() {
     assert_eq!(grew(&empty, &m, "i0", "spoofed-ip"), 5);
     assert_eq!(grew(&m, &empty, "i0", "spoofed-ip"), 0);
 }
+
+/// `sgswitch demo` (the README's first command): every observation matches, and it
+/// removes everything it created. It uses fixed names, so it is the only test running it.
+#[test]
+fn demo_command_passes_and_cleans_up() {
+    let test = "demo_command_passes_and_cleans_up";
+    if !env_ready(test, Backend::Tap) {
+        return;
+    }
+    let listed = || common::sh(&["ip", "netns", "list"]);
+    if listed().contains("sgs-demo-") {
+        assert!(!common::in_ci(), "{test}: a demo is already set up");
+        eprintln!("skipping {test}: a demo is already set up (sgswitch demo --clean)");
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .arg("demo")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run sgswitch demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{test}: exit {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("all 13 observations match the security groups (backend tap)"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("PASSED THROUGH").count(), 8, "{stdout}");
+    assert_eq!(stdout.matches("BLOCKED").count(), 5, "{stdout}");
+    assert!(
+        stdout.contains("spoofed-ip"),
+        "the forged source is explained: {stdout}"
+    );
+    assert!(stdout.contains("ingress-denied"), "{stdout}");
+    assert!(
+        !listed().contains("sgs-demo-"),
+        "{test}: namespaces left behind"
+    );
+    assert!(
+        !std::path::Path::new("/sys/class/net/sgsd-web1").exists(),
+        "{test}: a link was left behind"
+    );
+}

@@ -39,7 +39,7 @@ fn main() {
     let mut out = vec![Track::Invalid; 256];
     for round in 0..3 {
         let t = Instant::now();
-        let iters = 20000;
+        let iters = 100000;
         for _ in 0..iters {
             ct.track_burst(&refs, 1, &mut out);
         }

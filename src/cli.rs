@@ -81,7 +81,8 @@ stayed as it was); 2 usage error."
     Bench(BenchCommand),
 
     /// Run the switch in the foreground on the ports of a config file
-    #[command(long_about = "Run the switch: open every port of the config that has a `backend` \
+    #[command(
+        long_about = "Run the switch: open every port of the config that has a `backend` \
 (tap, afxdp, afpacket), start the polling workers, and switch frames through the pipeline \
 until SIGINT/SIGTERM.\n\n\
 Signals: SIGHUP re-reads the config file (validate, compile, publish whole or nothing; a bad \
@@ -91,7 +92,8 @@ XDP programs), print the counters and exit 0.\n\n\
 When every port is open, one line `sgswitch: ready ...` is printed on stderr. Errors opening \
 a port name the port and the reason and exit 1 with nothing left attached.\n\n\
 Instances in network namespaces behind veth ports send partial checksums: run \
-`ethtool -K IF tx off` on their interface, or use tap ports with vnet_hdr = true.")]
+`ethtool -K IF tx off` on their interface, or use tap ports with vnet_hdr = true."
+    )]
     Run(RunArgs),
 
     /// Build instances in network namespaces, run the switch on them, show what passes
@@ -111,7 +113,12 @@ pub struct RunArgs {
     pub workers: Option<u16>,
 
     /// CPU cores to pin the workers to, e.g. `1` or `0,1` (default: cores 0, 1, ...)
-    #[arg(long, value_name = "LIST", value_delimiter = ',', conflicts_with = "no_pin")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        conflicts_with = "no_pin"
+    )]
     pub cores: Vec<usize>,
 
     /// Do not pin workers to cores
@@ -377,9 +384,12 @@ pub fn summary(file: &str, config: &Config) -> String {
     }
     let _ = writeln!(
         out,
-        "switch: {} worker{}, burst {}, conntrack capacity {}",
-        config.switch.workers,
-        if config.switch.workers == 1 { "" } else { "s" },
+        "switch: {}, burst {}, conntrack capacity {}",
+        match config.switch.workers {
+            0 => "workers: one per core (at most one per port)".to_string(),
+            1 => "1 worker".to_string(),
+            n => format!("{n} workers"),
+        },
         config.switch.burst,
         m.conntrack.capacity
     );
@@ -402,7 +412,7 @@ mod tests {
         assert_eq!(e.exit_code(), i32::from(EXIT_USAGE));
         let ok = Cli::try_parse_from(["sgswitch", "check", "--config", "x.toml"]).unwrap();
         let Command::Check(a) = ok.command else {
-            panic!("expected the check command")
+            panic!("parsed as another command");
         };
         assert_eq!(a.config, PathBuf::from("x.toml"));
     }
@@ -621,7 +631,20 @@ fn run_switch(args: &RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     let settings = SwitchSettings {
-        workers: args.workers.map_or(config.switch.workers, usize::from),
+        workers: match (args.workers, config.switch.workers) {
+            (Some(n), _) => usize::from(n),
+            (None, 0) => {
+                let cores = core_affinity::get_core_ids().map_or(1, |c| c.len());
+                let ports = config
+                    .model
+                    .ports
+                    .iter()
+                    .filter(|p| p.backend.is_some())
+                    .count();
+                cores.min(ports).max(1)
+            }
+            (None, n) => n,
+        },
         burst: config.switch.burst,
         idle_backoff: config.switch.idle_backoff && !args.busy_poll,
         cores: args.cores.clone(),
@@ -635,7 +658,12 @@ fn run_switch(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let with_backend = config.model.ports.iter().filter(|p| p.backend.is_some()).count();
+    let with_backend = config
+        .model
+        .ports
+        .iter()
+        .filter(|p| p.backend.is_some())
+        .count();
     eprintln!(
         "sgswitch: ready ({} ports, {with_backend} with a backend, {} worker{}, policy epoch {})",
         config.model.ports.len(),
@@ -646,7 +674,10 @@ fn run_switch(args: &RunArgs) -> ExitCode {
     while !SIG_STOP.load(Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(20));
         if SIG_HUP.swap(false, Ordering::SeqCst) {
-            log(Level::Info, &format!("SIGHUP: reloading {}", args.config.display()));
+            log(
+                Level::Info,
+                &format!("SIGHUP: reloading {}", args.config.display()),
+            );
             match config::load_file(&args.config) {
                 Err(errors) => {
                     eprintln!("{errors}");

@@ -39,7 +39,7 @@ use hashbrown::HashMap;
 use ipnet::IpNet;
 
 use crate::classifier::CompiledPolicy;
-use crate::conntrack::{Conntrack, CtConfig, Track};
+use crate::conntrack::{Conntrack, CtConfig, Probe, Track};
 use crate::flow::{self, proto, DropReason, FlowKey, L3Kind, PacketMeta, FAMILY_V4, FAMILY_V6};
 use crate::l2::{self, L2Dest, LearnedFdb, StaticFdb};
 use crate::policy::{Direction, Model};
@@ -415,7 +415,12 @@ pub struct Pipeline {
     held_count: usize,
     released: Vec<ReleasedRef>,
     scratch: Verdict,
+    burst_meta: Vec<(bool, PacketMeta)>,
+    burst_probe: Vec<Option<Probe>>,
 }
+
+/// Frames per phase of [`Pipeline::process_burst`].
+pub const BURST: usize = 32;
 
 const TAG_EGRESS: u8 = 0;
 const TAG_INGRESS: u8 = 1;
@@ -454,7 +459,7 @@ impl Pipeline {
         }
         let vp = cfg.max_fragmented_datagrams;
         Pipeline {
-            ct: Conntrack::new(cfg.conntrack.clone()),
+            ct: Conntrack::new(cfg.conntrack),
             learned: LearnedFdb::new(cfg.learned_macs, cfg.mac_ageing_ns),
             counters: Vec::new(),
             frags: HashMap::with_capacity(vp),
@@ -467,6 +472,8 @@ impl Pipeline {
             held_count: 0,
             released: Vec::with_capacity(held),
             scratch: Verdict::default(),
+            burst_meta: Vec::with_capacity(BURST),
+            burst_probe: Vec::with_capacity(BURST),
         }
     }
 
@@ -538,16 +545,119 @@ impl Pipeline {
         token: u64,
         out: &mut Verdict,
     ) -> Disposition {
+        let mut meta = PacketMeta::default();
+        let parsed = flow::extract_into(frame, &mut meta).is_ok();
+        self.process_parsed(
+            dp,
+            in_port,
+            frame,
+            parsed.then_some(&meta),
+            None,
+            now_ns,
+            token,
+            out,
+        )
+    }
+
+    /// Process a burst of frames received on `in_port`, in phases over the whole burst:
+    /// parse every frame and compute its egress conntrack probe (which prefetches the
+    /// hash bucket), prefetch the candidate entries, then finish each frame. The memory
+    /// latency of the conntrack lookups overlaps instead of adding up. Same results as
+    /// calling [`Pipeline::process`] on each frame in order.
+    pub fn process_burst(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        frames: &[&[u8]],
+        now_ns: u64,
+        out: &mut [Verdict],
+        dispositions: &mut [Disposition],
+    ) {
+        let mut metas = std::mem::take(&mut self.burst_meta);
+        let mut probes = std::mem::take(&mut self.burst_probe);
+        let port = dp.ports.get(in_port as usize);
+        let stateful = dp.policy.is_stateful(in_port as usize);
+        for chunk_start in (0..frames.len().min(out.len()).min(dispositions.len())).step_by(BURST) {
+            let end = (chunk_start + BURST)
+                .min(frames.len())
+                .min(out.len())
+                .min(dispositions.len());
+            let n = end - chunk_start;
+            metas.clear();
+            probes.clear();
+            // Phase 1: parse, and start the egress conntrack lookup.
+            for f in &frames[chunk_start..end] {
+                let mut m = PacketMeta::default();
+                let ok = flow::extract_into(f, &mut m).is_ok();
+                let probe = match port {
+                    Some(p)
+                        if ok
+                            && stateful
+                            && p.port_security
+                            && m.is_ip()
+                            && !m.frag.is_later_fragment()
+                            && !always_allowed_egress(&m) =>
+                    {
+                        Some(self.ct.probe(p.zone, &m))
+                    }
+                    _ => None,
+                };
+                metas.push((ok, m));
+                probes.push(probe);
+            }
+            // Phase 2: prefetch the entries the probes point at.
+            for p in probes.iter_mut().flatten() {
+                self.ct.prefetch_entry(p);
+            }
+            // Phase 3: finish every frame.
+            for i in 0..n {
+                let (ok, ref m) = metas[i];
+                let o = &mut out[chunk_start + i];
+                o.clear();
+                let d = self.process_parsed(
+                    dp,
+                    in_port,
+                    frames[chunk_start + i],
+                    ok.then_some(m),
+                    probes[i].as_ref(),
+                    now_ns,
+                    0,
+                    o,
+                );
+                if d == Disposition::Decided {
+                    o.normalise();
+                    self.count(dp, o, in_port);
+                } else if let Some(c) = self.counter(dp, in_port) {
+                    c.rx += 1;
+                }
+                dispositions[chunk_start + i] = d;
+            }
+        }
+        self.burst_meta = metas;
+        self.burst_probe = probes;
+    }
+
+    /// Steps 2-6 for a frame parsed into `meta` (`None`: it did not parse).
+    #[allow(clippy::too_many_arguments)]
+    fn process_parsed(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        frame: &[u8],
+        meta: Option<&PacketMeta>,
+        probe: Option<&Probe>,
+        now_ns: u64,
+        token: u64,
+        out: &mut Verdict,
+    ) -> Disposition {
         let Some(p) = dp.ports.get(in_port as usize) else {
             out.dropped.push((in_port, DropReason::UnknownPort));
             return Disposition::Decided;
         };
-        let mut meta = PacketMeta::default();
-        if flow::extract_into(frame, &mut meta).is_err() {
+        let Some(meta) = meta else {
             out.dropped.push((in_port, DropReason::Malformed));
             return Disposition::Decided;
-        }
-        let meta = &meta;
+        };
         if p.port_security {
             if let Err(r) = port_security(dp, p, meta) {
                 out.dropped.push((in_port, r));
@@ -567,27 +677,31 @@ impl Pipeline {
             if meta.frag.offset != 0 {
                 return self.later_fragment(fk, in_port, frame, now_ns, token, out);
             }
-            self.judge(dp, in_port, p, meta, now_ns, out);
+            self.judge(dp, in_port, p, meta, probe, now_ns, out);
             self.record_first(fk, now_ns, out);
             return Disposition::Decided;
         }
-        self.judge(dp, in_port, p, meta, now_ns, out);
+        self.judge(dp, in_port, p, meta, probe, now_ns, out);
         Disposition::Decided
     }
 
     /// Steps 3-5 for a parsed frame that passed P's port security.
+    #[allow(clippy::too_many_arguments)]
     fn judge(
         &mut self,
         dp: &Dataplane,
         in_port: u16,
         p: &PortEntry,
         meta: &PacketMeta,
+        probe: Option<&Probe>,
         now_ns: u64,
         out: &mut Verdict,
     ) {
         // 3. egress security groups of P.
         if p.port_security && meta.is_ip() && !always_allowed_egress(meta) {
-            if let Err(r) = self.sg_check(dp, in_port, p.zone, Direction::Egress, meta, now_ns) {
+            if let Err(r) =
+                self.sg_check(dp, in_port, p.zone, Direction::Egress, meta, probe, now_ns)
+            {
                 out.dropped.push((in_port, r));
                 return;
             }
@@ -649,13 +763,15 @@ impl Pipeline {
             out.delivered.push(q);
             return;
         }
-        match self.sg_check(dp, q, qp.zone, Direction::Ingress, meta, now_ns) {
+        match self.sg_check(dp, q, qp.zone, Direction::Ingress, meta, None, now_ns) {
             Ok(()) => out.delivered.push(q),
             Err(r) => out.dropped.push((q, r)),
         }
     }
 
-    /// Security groups of `port` in direction `dir`, stateful through `zone`.
+    /// Security groups of `port` in direction `dir`, stateful through `zone`. `probe`, when
+    /// given, is this packet's conntrack probe for `zone`, computed (and prefetched) ahead.
+    #[allow(clippy::too_many_arguments)]
     fn sg_check(
         &mut self,
         dp: &Dataplane,
@@ -663,6 +779,7 @@ impl Pipeline {
         zone: u16,
         dir: Direction,
         meta: &PacketMeta,
+        probe: Option<&Probe>,
         now_ns: u64,
     ) -> Result<(), DropReason> {
         let idx = port as usize;
@@ -673,12 +790,15 @@ impl Pipeline {
                 Err(denied(dir))
             };
         }
-        match self.ct.track(zone, meta, now_ns) {
+        let t = match probe {
+            Some(p) => self.ct.track_probe(p, now_ns),
+            None => self.ct.track(zone, meta, now_ns),
+        };
+        match t {
             Track::Tracked {
                 handle,
                 epoch,
                 cut,
-                orig,
                 tag,
                 ..
             } => {
@@ -694,7 +814,10 @@ impl Pipeline {
                 } else {
                     Direction::Egress
                 };
-                let ok = dp.policy.allows(idx, odir, &orig);
+                let ok = match self.ct.orig(handle) {
+                    Some(orig) => dp.policy.allows(idx, odir, &orig),
+                    None => false,
+                };
                 self.ct.set_epoch(handle, dp.epoch, !ok);
                 if ok {
                     Ok(())
@@ -924,20 +1047,18 @@ fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), Dr
                     return Err(DropReason::SpoofedIp);
                 }
             }
-            if first && k.proto == proto::UDP {
-                if (k.family == FAMILY_V4 && k.sport == 67 && k.dport == 68)
-                    || (k.family == FAMILY_V6 && k.sport == 547 && k.dport == 546)
-                {
-                    return Err(DropReason::DhcpServer);
-                }
+            if first
+                && k.proto == proto::UDP
+                && ((k.family == FAMILY_V4 && k.sport == 67 && k.dport == 68)
+                    || (k.family == FAMILY_V6 && k.sport == 547 && k.dport == 546))
+            {
+                return Err(DropReason::DhcpServer);
             }
             if first && k.family == FAMILY_V6 && k.proto == proto::ICMPV6 {
                 match k.icmp_type() {
                     134 => return Err(DropReason::RouterAdvertisement),
-                    136 => {
-                        if !m.has_nd_target || !p.owns_ip(FAMILY_V6, &m.nd_target) {
-                            return Err(DropReason::SpoofedIp);
-                        }
+                    136 if (!m.has_nd_target || !p.owns_ip(FAMILY_V6, &m.nd_target)) => {
+                        return Err(DropReason::SpoofedIp);
                     }
                     _ => {}
                 }

@@ -173,7 +173,7 @@ pub(crate) fn icmp_is_error(family: u8, t: u8) -> bool {
 
 /// Pseudo 5-tuple of a flow key for tracking: `(sport, dport, kind)`; `None` when the key
 /// cannot be tracked (ICMP error or unknown ICMP type, unset family).
-#[inline]
+#[inline(always)]
 fn pseudo(k: &FlowKey, tcp_flags: u8) -> Option<(u16, u16, Kind)> {
     if k.family != FAMILY_V4 && k.family != FAMILY_V6 {
         return None;
@@ -204,7 +204,7 @@ fn pseudo(k: &FlowKey, tcp_flags: u8) -> Option<(u16, u16, Kind)> {
 }
 
 /// Classify a packet of zone `zone`.
-#[inline]
+#[inline(always)]
 pub(crate) fn classify(zone: u16, meta: &PacketMeta) -> Class {
     let k = &meta.key;
     if meta.frag.is_later_fragment() {

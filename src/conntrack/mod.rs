@@ -6,9 +6,9 @@
 //! # How the pipeline uses it
 //! ```text
 //! match ct.track(zone, &meta, now_ns) {
-//!     Track::Tracked { handle, epoch, cut, orig, tag, .. }
-//!   | Track::Related { handle, epoch, cut, orig, tag } => {
-//!         // epoch < current: re-judge `orig` in direction `tag`, then
+//!     Track::Tracked { handle, epoch, cut, tag, .. }
+//!   | Track::Related { handle, epoch, cut, tag } => {
+//!         // epoch < current: re-judge ct.orig(handle) in direction `tag`, then
 //!         //   ct.set_epoch(handle, current, denied)
 //!         // cut -> drop `connection-cut`, else accept
 //!     }
@@ -194,8 +194,6 @@ pub enum Track {
         epoch: u64,
         /// The connection was cut by a policy change.
         cut: bool,
-        /// The first packet's key (for re-judgement); ICMP queries as the request.
-        orig: FlowKey,
         /// The opaque tag given at commit (the direction it was admitted in).
         tag: u8,
     },
@@ -204,7 +202,6 @@ pub enum Track {
         handle: Handle,
         epoch: u64,
         cut: bool,
-        orig: FlowKey,
         tag: u8,
     },
     /// No entry, and the packet may start a connection: judge it, then `commit`.
@@ -365,7 +362,12 @@ impl Bucket {
 pub struct Probe {
     class: Class,
     hash: u64,
+    /// Slot whose signature matched in the prefetch stage ([`NO_HINT`] if none): tried
+    /// first (and verified by key) before scanning the bucket again.
+    hint: u32,
 }
+
+const NO_HINT: u32 = u32::MAX;
 
 impl Probe {
     #[doc(hidden)]
@@ -564,7 +566,7 @@ impl Conntrack {
     }
 
     /// Slot of `key`, live or expired.
-    #[inline]
+    #[inline(always)]
     fn find(&self, key: &CtKey, hash: u64) -> Option<u32> {
         let sig = sig_of(hash);
         let p = self.primary(hash);
@@ -710,7 +712,7 @@ impl Conntrack {
 
     /// Hash a packet and prefetch its primary index bucket. Pure: the table is not
     /// changed, so probes may be computed for a whole burst ahead of `track_probe`.
-    #[inline]
+    #[inline(always)]
     pub fn probe(&self, zone: u16, meta: &PacketMeta) -> Probe {
         let class = key::classify(zone, meta);
         let hash = match &class {
@@ -720,17 +722,25 @@ impl Conntrack {
             } => self.hasher.hash(key),
             _ => 0,
         };
-        let p = Probe { class, hash };
+        let p = Probe {
+            class,
+            hash,
+            hint: NO_HINT,
+        };
         prefetch(&self.buckets[self.primary(hash)]);
         p
     }
 
     /// Prefetch the entries whose signature matches in the probe's primary bucket (second
-    /// prefetch stage of a burst; a pure hint).
-    #[inline]
-    pub fn prefetch_entry(&self, probe: &Probe) {
+    /// prefetch stage of a burst). Remembers the first candidate in the probe as a hint
+    /// that `track_probe` verifies; the table is not changed.
+    #[inline(always)]
+    pub fn prefetch_entry(&self, probe: &mut Probe) {
         let bucket = &self.buckets[self.primary(probe.hash)];
         let mut m = bucket.matches(sig_of(probe.hash));
+        if m != 0 {
+            probe.hint = bucket.slot[m.trailing_zeros() as usize];
+        }
         while m != 0 {
             let way = m.trailing_zeros() as usize;
             m &= m - 1;
@@ -761,7 +771,7 @@ impl Conntrack {
             }
             Class::Error {
                 inner: Some((key, _)),
-            } => match self.lookup_live(&key, probe.hash, now_ns) {
+            } => match self.lookup_live(&key, probe.hash, probe.hint, now_ns) {
                 Some(slot) => {
                     self.stats.hits += 1;
                     self.stats.related += 1;
@@ -770,7 +780,6 @@ impl Conntrack {
                         handle: Handle { slot, gen: e.gen },
                         epoch: e.epoch,
                         cut: e.flags & F_CUT != 0,
-                        orig: e.orig(),
                         tag: e.tag,
                     }
                 }
@@ -781,7 +790,7 @@ impl Conntrack {
                 }
             },
             Class::Conn { key, src_lo, kind } => {
-                let Some(slot) = self.lookup_live(&key, probe.hash, now_ns) else {
+                let Some(slot) = self.lookup_live(&key, probe.hash, probe.hint, now_ns) else {
                     self.stats.misses += 1;
                     return self.miss(kind);
                 };
@@ -791,10 +800,16 @@ impl Conntrack {
         }
     }
 
-    /// Live slot of `key`; an expired entry found on the way is removed.
-    #[inline]
-    fn lookup_live(&mut self, key: &CtKey, hash: u64, now_ns: u64) -> Option<u32> {
-        let slot = self.find(key, hash)?;
+    /// Live slot of `key`; an expired entry found on the way is removed. `hint` (a slot
+    /// that probably holds `key`) is tried first; keys are unique in the table, so a
+    /// live entry with the same key IS the one the index would find.
+    #[inline(always)]
+    fn lookup_live(&mut self, key: &CtKey, hash: u64, hint: u32, now_ns: u64) -> Option<u32> {
+        let hinted = self
+            .entries
+            .get(hint as usize)
+            .is_some_and(|e| e.live() && e.key == *key);
+        let slot = if hinted { hint } else { self.find(key, hash)? };
         if self.entries[slot as usize].expires <= now_ns {
             self.remove_slot(slot);
             self.stats.expired += 1;
@@ -813,7 +828,7 @@ impl Conntrack {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn update(&mut self, slot: u32, src_lo: bool, kind: Kind, now_ns: u64) -> Track {
         let udp_stream_ns = self.udp_stream_ns;
         let e = &mut self.entries[slot as usize];
@@ -867,7 +882,6 @@ impl Conntrack {
             reply,
             epoch: e.epoch,
             cut: e.flags & F_CUT != 0,
-            orig: e.orig(),
             tag: e.tag,
         }
     }
@@ -886,16 +900,19 @@ impl Conntrack {
         let mut ring = [Probe {
             class: Class::Untrackable,
             hash: 0,
+            hint: NO_HINT,
         }; RING];
         for (r, (zone, meta)) in ring.iter_mut().zip(&pkts[..n]) {
             *r = self.probe(*zone, meta);
         }
-        for p in ring.iter().take(n.min(D)) {
+        for p in ring.iter_mut().take(n.min(D)) {
             self.prefetch_entry(p);
         }
         for i in 0..n {
             if i + D < n {
-                self.prefetch_entry(&ring[(i + D) % RING]);
+                let mut p = ring[(i + D) % RING];
+                self.prefetch_entry(&mut p);
+                ring[(i + D) % RING] = p;
             }
             out[i] = self.track_probe(&ring[i % RING], now_ns);
             if let Some((zone, meta)) = pkts.get(i + RING) {
@@ -923,7 +940,7 @@ impl Conntrack {
             return Err(CommitError::Invalid);
         };
         let hash = self.hasher.hash(&key);
-        if let Some(slot) = self.lookup_live(&key, hash, now_ns) {
+        if let Some(slot) = self.lookup_live(&key, hash, NO_HINT, now_ns) {
             return Ok(self.handle_of(slot));
         }
         let slot = match self.insert(key, hash) {
@@ -972,6 +989,14 @@ impl Conntrack {
             }
             _ => false,
         }
+    }
+
+    /// The first packet's key of the connection behind `handle` (ICMP queries as the
+    /// request), to re-judge it after a policy change; `None` if the handle is stale.
+    /// Not part of [`Track`] because only the rare stale-epoch path needs it.
+    #[inline]
+    pub fn orig(&self, handle: Handle) -> Option<FlowKey> {
+        self.entry(handle).map(Entry::orig)
     }
 
     /// A copy of the entry behind `handle` (expired or not), `None` if stale.

@@ -164,7 +164,7 @@ impl<R: Read> CaptureReader<R> {
             }
         };
         let len = u32_at(&hdr, 0, be) as usize;
-        if !(28..=MAX_RECORD).contains(&len) || len % 4 != 0 {
+        if !(28..=MAX_RECORD).contains(&len) || !len.is_multiple_of(4) {
             return Err(CaptureError::Corrupt {
                 what: "section header block",
                 offset: start,
@@ -271,7 +271,7 @@ impl<R: Read> CaptureReader<R> {
                     }
                 };
                 let len = u32_at(&rest, 0, be2) as usize;
-                if !(28..=MAX_RECORD).contains(&len) || len % 4 != 0 {
+                if !(28..=MAX_RECORD).contains(&len) || !len.is_multiple_of(4) {
                     return Err(CaptureError::Corrupt {
                         what: "section header block",
                         offset: start,
@@ -286,7 +286,7 @@ impl<R: Read> CaptureReader<R> {
                 continue;
             }
             let len = u32_at(&hdr, 4, be) as usize;
-            if !(12..=MAX_RECORD).contains(&len) || len % 4 != 0 {
+            if !(12..=MAX_RECORD).contains(&len) || !len.is_multiple_of(4) {
                 return Err(CaptureError::Corrupt {
                     what: "block",
                     offset: start,
@@ -540,7 +540,7 @@ fn push_opt(b: &mut Vec<u8>, code: u16, val: &[u8]) {
     b.extend_from_slice(&code.to_le_bytes());
     b.extend_from_slice(&(val.len() as u16).to_le_bytes());
     b.extend_from_slice(val);
-    while b.len() % 4 != 0 {
+    while !b.len().is_multiple_of(4) {
         b.push(0);
     }
 }

@@ -88,9 +88,17 @@ const BUF: usize = 2048;
 
 enum Msg {
     /// A frame received on port `zone`, steered to this worker for processing.
-    Process { zone: u16, buf: Vec<u8>, origin: u16 },
+    Process {
+        zone: u16,
+        buf: Vec<u8>,
+        origin: u16,
+    },
     /// A frame to transmit on port `zone` (owned by this worker).
-    Tx { zone: u16, buf: Vec<u8>, origin: u16 },
+    Tx {
+        zone: u16,
+        buf: Vec<u8>,
+        origin: u16,
+    },
 }
 
 enum Cmd {
@@ -106,6 +114,18 @@ pub struct SwitchReport {
     pub steered: u64,
     /// Frames dropped because another worker's inbox was full.
     pub inbox_full: u64,
+    /// Per worker: (frames received by the pipeline, delivered, dropped, steered away).
+    pub workers: Vec<WorkerLine>,
+}
+
+/// One worker's totals.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkerLine {
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: u64,
+    pub steered: u64,
+    pub conntrack_entries: usize,
 }
 
 /// Per-port statistics of a running switch.
@@ -118,6 +138,7 @@ pub struct PortReport {
 
 #[derive(Default)]
 struct WorkerSnapshot {
+    conntrack_entries: usize,
     counters: Vec<PortCounters>,
     io: Vec<(u16, PortStats)>,
     steered: u64,
@@ -182,7 +203,9 @@ impl Switch {
             stop: AtomicBool::new(false),
             snap_gen: AtomicU64::new(0),
             snap_done: (0..nw).map(|_| AtomicU64::new(0)).collect(),
-            snapshots: (0..nw).map(|_| Mutex::new(WorkerSnapshot::default())).collect(),
+            snapshots: (0..nw)
+                .map(|_| Mutex::new(WorkerSnapshot::default()))
+                .collect(),
             inboxes: (0..nw).map(|_| ArrayQueue::new(INBOX)).collect(),
             pools: (0..nw).map(|_| ArrayQueue::new(POOL)).collect(),
             owners: Mutex::new(HashMap::new()),
@@ -354,6 +377,13 @@ impl Switch {
         for s in snaps {
             rep.steered += s.steered;
             rep.inbox_full += s.inbox_full;
+            rep.workers.push(WorkerLine {
+                rx: s.counters.iter().map(|c| c.rx).sum(),
+                tx: s.counters.iter().map(|c| c.tx).sum(),
+                dropped: s.counters.iter().map(|c| c.dropped_total()).sum(),
+                steered: s.steered,
+                conntrack_entries: s.conntrack_entries,
+            });
             for (z, c) in s.counters.iter().enumerate() {
                 if let Some(r) = out.get_mut(z) {
                     r.counters.rx += c.rx;
@@ -419,7 +449,11 @@ pub fn format_report(report: &SwitchReport) -> String {
             r.counters.rx,
             r.counters.tx,
             r.counters.dropped_total(),
-            if drops.is_empty() { "-".to_string() } else { drops.join(" ") }
+            if drops.is_empty() {
+                "-".to_string()
+            } else {
+                drops.join(" ")
+            }
         ));
         if r.io.rx_dropped > 0 || r.io.tx_dropped > 0 {
             s.push_str(&format!(
@@ -427,6 +461,12 @@ pub fn format_report(report: &SwitchReport) -> String {
                 "", r.io.rx_packets, r.io.rx_dropped, r.io.tx_packets, r.io.tx_dropped
             ));
         }
+    }
+    for (i, w) in report.workers.iter().enumerate() {
+        s.push_str(&format!(
+            "worker {i}: rx {} tx {} dropped {} steered-away {} conntrack entries {}\n",
+            w.rx, w.tx, w.dropped, w.steered, w.conntrack_entries
+        ));
     }
     if report.steered > 0 || report.inbox_full > 0 {
         s.push_str(&format!(
@@ -468,6 +508,8 @@ struct Worker {
     burst: usize,
     backoff: bool,
     verdict: Verdict,
+    verdicts: Vec<Verdict>,
+    dispositions: Vec<crate::pipeline::Disposition>,
     steered: u64,
     inbox_full: u64,
     start: Instant,
@@ -501,6 +543,8 @@ impl Worker {
             burst,
             backoff,
             verdict: Verdict::default(),
+            verdicts: Vec::new(),
+            dispositions: Vec::new(),
             steered: 0,
             inbox_full: 0,
             start: Instant::now(),
@@ -589,11 +633,20 @@ impl Worker {
                 let rx = std::mem::take(&mut self.rx);
                 let zone = self.slots[s].zone;
                 let idx = self.slots[s].idx;
+                if self.nw == 1 {
+                    self.process_rx_burst(idx, &rx, now);
+                    self.rx = rx;
+                    continue;
+                }
                 for f in rx.iter() {
                     if self.nw > 1 {
                         let owner = steer(f, self.nw, self.id);
                         if owner != self.id {
-                            self.hand_over(owner, f, |buf, origin| Msg::Process { zone, buf, origin });
+                            self.hand_over(owner, f, |buf, origin| Msg::Process {
+                                zone,
+                                buf,
+                                origin,
+                            });
                             self.steered += 1;
                             continue;
                         }
@@ -628,8 +681,13 @@ impl Worker {
 
     fn snapshot(&self) -> WorkerSnapshot {
         WorkerSnapshot {
+            conntrack_entries: self.pipeline.conntrack().len(),
             counters: self.pipeline.counters().to_vec(),
-            io: self.slots.iter().map(|s| (s.zone, s.port.stats())).collect(),
+            io: self
+                .slots
+                .iter()
+                .map(|s| (s.zone, s.port.stats()))
+                .collect(),
             steered: self.steered,
             inbox_full: self.inbox_full,
         }
@@ -676,7 +734,9 @@ impl Worker {
         let dp = self.dp.clone();
         let in_port = idx.unwrap_or(u16::MAX);
         let mut v = std::mem::take(&mut self.verdict);
-        if self.pipeline.process(&dp, in_port, f, now, 0, &mut v) == crate::pipeline::Disposition::Decided {
+        if self.pipeline.process(&dp, in_port, f, now, 0, &mut v)
+            == crate::pipeline::Disposition::Decided
+        {
             self.deliver(&v, f);
         }
         self.verdict = v;
@@ -695,9 +755,59 @@ impl Worker {
         }
     }
 
+    /// One worker owns every port: process the burst in phases (prefetching conntrack).
+    fn process_rx_burst(&mut self, idx: Option<u16>, rx: &FrameBatch, now: u64) {
+        let dp = self.dp.clone();
+        let mut slices: [&[u8]; port::MAX_BURST] = [&[]; port::MAX_BURST];
+        let mut n = 0;
+        for (dst, f) in slices.iter_mut().zip(rx.iter()) {
+            *dst = f;
+            n += 1;
+        }
+        let mut outs = std::mem::take(&mut self.verdicts);
+        let mut disp = std::mem::take(&mut self.dispositions);
+        if outs.len() < n {
+            outs.resize(n, Verdict::default());
+            disp.resize(n, crate::pipeline::Disposition::Decided);
+        }
+        self.pipeline.process_burst(
+            &dp,
+            idx.unwrap_or(u16::MAX),
+            &slices[..n],
+            now,
+            &mut outs[..n],
+            &mut disp[..n],
+        );
+        for i in 0..n {
+            if disp[i] == crate::pipeline::Disposition::Decided {
+                self.deliver(&outs[i], slices[i]);
+            }
+        }
+        self.verdicts = outs;
+        self.dispositions = disp;
+        if self.pipeline.has_released() {
+            let mut out: Vec<(Vec<u16>, Vec<u8>)> = Vec::new();
+            self.pipeline.drain_released(&dp, |_, _, frame, v| {
+                out.push((v.delivered.clone(), frame.to_vec()));
+            });
+            for (dests, frame) in out {
+                let v = Verdict {
+                    delivered: dests,
+                    dropped: Vec::new(),
+                };
+                self.deliver(&v, &frame);
+            }
+        }
+    }
+
     fn deliver(&mut self, v: &Verdict, f: &[u8]) {
         for &q in &v.delivered {
-            match self.routes.get(q as usize).copied().unwrap_or(Route::Nowhere) {
+            match self
+                .routes
+                .get(q as usize)
+                .copied()
+                .unwrap_or(Route::Nowhere)
+            {
                 Route::Local(s) => self.tx_local(s, f),
                 Route::Remote(w) => {
                     let zone = self.dp.ports[q as usize].zone;
@@ -719,7 +829,7 @@ impl Worker {
 
     fn flush(&mut self) {
         for slot in &mut self.slots {
-            if slot.tx.len() > 0 {
+            if !slot.tx.is_empty() {
                 let _ = slot.port.tx_batch(&slot.tx);
                 slot.tx.clear();
             }

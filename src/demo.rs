@@ -7,7 +7,7 @@
 //!    `default` and `web`), `db` (group `db`: TCP 5432 from members of `web` only, no egress
 //!    rule at all) and `router` (port security off, like a Neutron router port). Each gets a
 //!    fixed MAC, an IPv4 and an IPv6 address on 10.0.0.0/24 and fd00::/64.
-//! 3. Writes the config to a state directory (`$TMPDIR/sgswitch-demo`), checks it with the
+//! 3. Writes the config to a state directory (`/run/sgswitch-demo`), checks it with the
 //!    library's own validator, starts `sgswitch run --config FILE` (this very executable)
 //!    in its own process group with stderr to a log file, and waits for `sgswitch: ready`.
 //! 4. Starts a small TCP/UDP echo server (python3) in every namespace and sends real
@@ -51,6 +51,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -567,8 +568,15 @@ fn demo_namespaces() -> Vec<String> {
         .collect()
 }
 
+/// Where the demo keeps its config, the switch's log and the state file: `/run` (only
+/// root can write there, and the demo runs as root) or, without it, the temp directory.
 fn state_dir() -> PathBuf {
-    std::env::temp_dir().join("sgswitch-demo")
+    let run = Path::new("/run");
+    if run.is_dir() {
+        run.join("sgswitch-demo")
+    } else {
+        std::env::temp_dir().join("sgswitch-demo")
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -588,7 +596,16 @@ struct Lab {
 impl Lab {
     fn new(backend: DemoBackend) -> Result<Lab, String> {
         let dir = state_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // A leftover directory (a demo killed before --clean) is replaced; a symlink is
+        // never followed.
+        if std::fs::symlink_metadata(&dir).is_ok() {
+            let _ = std::fs::remove_file(&dir);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         let lab = Lab {
             backend,
             log: dir.join("switch.log"),

@@ -14,9 +14,12 @@
 //!   although the client has no ingress rule at all (stateful), while the same traffic
 //!   started from the other side is blocked; ping -6 works, neighbour discovery included;
 //!   a forged IPv4 or IPv6 source address is blocked (and counted as `spoofed-ip`) while
-//!   the instance's own address still works.
+//!   the instance's own address still works. `traffic_afxdp_two_workers` repeats it with
+//!   two polling workers, so the two directions of a connection reach different workers.
 //! * `reload_*`: a SIGHUP reload that removes the rule of an open TCP connection cuts it
 //!   (the next line exchanged gets no answer) and new connections are refused service.
+//! * `demo_command_passes_and_cleans_up`: `sgswitch demo` exits 0 with 8 passes and 5
+//!   blocks explained, and leaves no namespace or link behind.
 //! * `sigkill_leaves_no_xdp_program`: after SIGKILL of a switch on AF_XDP ports, no XDP
 //!   program stays attached to the veths.
 
@@ -30,6 +33,12 @@ use std::time::Duration;
 /// Client group: egress only, no ingress rule at all (replies pass only statefully).
 /// Server group: TCP 7000, UDP 7001 and ping (v4 and v6) from anywhere; not TCP 7002.
 fn policy(server_tcp_7000: bool) -> String {
+    policy_with_workers(server_tcp_7000, 1)
+}
+
+/// [`policy`] with `workers` polling workers: with two ports on two workers, the two
+/// directions of every connection arrive at different workers.
+fn policy_with_workers(server_tcp_7000: bool, workers: usize) -> String {
     let tcp7000 = if server_tcp_7000 {
         "  { direction = \"ingress\", ethertype = \"IPv4\", protocol = \"tcp\", port_range_min = 7000, port_range_max = 7000 },\n\
          \x20 { direction = \"ingress\", ethertype = \"IPv6\", protocol = \"tcp\", port_range_min = 7000, port_range_max = 7000 },\n"
@@ -37,7 +46,7 @@ fn policy(server_tcp_7000: bool) -> String {
         ""
     };
     format!(
-        "[switch]\nworkers = 1\n\n\
+        "[switch]\nworkers = {workers}\n\n\
          [[security_groups]]\nname = \"client\"\nrules = [\n\
          \x20 {{ direction = \"egress\", ethertype = \"IPv4\" }},\n\
          \x20 {{ direction = \"egress\", ethertype = \"IPv6\" }},\n]\n\n\
@@ -65,14 +74,25 @@ fn start(topo: &Topo, config: &str) -> Switch {
     sw
 }
 
-fn traffic(tag: &str, backend: Backend) {
-    let test = format!("traffic_{backend:?}");
+fn traffic(tag: &str, backend: Backend, workers: usize) {
+    let test = format!("traffic_{backend:?}_{workers}_workers");
     if !env_ready(&test, backend) {
         return;
     }
     let topo = Topo::new(tag, backend, 2);
-    let config = format!("{}{}", policy(true), topo.ports_toml(&GROUPS));
+    let config = format!(
+        "{}{}",
+        policy_with_workers(true, workers),
+        topo.ports_toml(&GROUPS)
+    );
     let sw = start(&topo, &config);
+    let plural = if workers == 1 { "" } else { "s" };
+    assert!(
+        sw.log_text()
+            .contains(&format!(" {workers} worker{plural}")),
+        "{test}: not started with {workers} worker{plural}:\n{}",
+        sw.log_text()
+    );
     let (cli, srv) = (&topo.insts[0], &topo.insts[1]);
     let _server = echo_server(&srv.ns, &[7000, 7002], &[7001]);
     let _client_side = echo_server(&cli.ns, &[7000], &[]);
@@ -244,17 +264,23 @@ fn reload_cuts_open_connection(tag: &str, backend: Backend) {
 
 #[test]
 fn traffic_tap() {
-    traffic("tt", Backend::Tap);
+    traffic("tt", Backend::Tap, 1);
 }
 
 #[test]
 fn traffic_afxdp() {
-    traffic("tx", Backend::AfXdp);
+    traffic("tx", Backend::AfXdp, 1);
 }
 
 #[test]
 fn traffic_afpacket() {
-    traffic("tp", Backend::AfPacket);
+    traffic("tp", Backend::AfPacket, 1);
+}
+
+/// Two workers: replies arrive at the other worker than the one that saw the request.
+#[test]
+fn traffic_afxdp_two_workers() {
+    traffic("tw", Backend::AfXdp, 2);
 }
 
 #[test]

@@ -1323,44 +1323,53 @@ fn exe_name() -> String {
 }
 
 fn print_keep_help(lab: &Lab) {
-    let w1 = &INSTANCES[WEB1];
-    let db = &INSTANCES[DB];
-    let rtr = &INSTANCES[RTR];
+    let (w1, w2, db, rtr) = (
+        &INSTANCES[WEB1],
+        &INSTANCES[WEB2],
+        &INSTANCES[DB],
+        &INSTANCES[RTR],
+    );
+    let pid = lab.switch_pid().unwrap_or(0);
     println!(
-        "\nthe demo is still running (--keep): switch pid {}, log {}",
-        lab.switch_pid().unwrap_or(0),
+        "\nthe demo is still running (--keep): switch pid {pid}, log {}",
         lab.log.display()
     );
     println!("try traffic by hand:");
+    let tries = [
+        (
+            format!("ip netns exec {} ping -c 3 {}", w1.ns, db.v4),
+            "web-1 -> db: blocked, db has no icmp rule",
+        ),
+        (
+            format!("ip netns exec {} ping -6 -c 3 {}", w1.ns, w2.v6),
+            "web-1 -> web-2: passes (default group)",
+        ),
+        (
+            format!(
+                "ip netns exec {} bash -c 'echo > /dev/tcp/{}/5432' && echo open",
+                w1.ns, db.v4
+            ),
+            "passes: web-1 is in web",
+        ),
+        (
+            format!(
+                "ip netns exec {} timeout 3 bash -c 'echo > /dev/tcp/{}/5432' || echo blocked",
+                rtr.ns, db.v4
+            ),
+            "blocked: the router is not in web",
+        ),
+        (
+            format!("ip netns exec {} bash", w1.ns),
+            "a shell inside web-1 (echo servers on tcp 22, 80, 5432 and udp 53, 5000)",
+        ),
+    ];
+    for (cmd, what) in &tries {
+        println!("  # {what}\n  {cmd}");
+    }
+    println!("counters:   kill -USR1 {pid}; tail {}", lab.log.display());
     println!(
-        "  ip netns exec {} ping {}              # web-1 -> db: blocked (no icmp rule on db)",
-        w1.ns, db.v4
-    );
-    println!(
-        "  ip netns exec {} ping -6 {}            # web-1 -> web-2: passes",
-        w1.ns, INSTANCES[WEB2].v6
-    );
-    println!(
-        "  ip netns exec {} bash -c 'echo > /dev/tcp/{}/5432' && echo open   # passes",
-        w1.ns, db.v4
-    );
-    println!(
-        "  ip netns exec {} timeout 3 bash -c 'echo > /dev/tcp/{}/5432' || echo blocked   # router is not in web",
-        rtr.ns, db.v4
-    );
-    println!(
-        "  ip netns exec {} bash                    # a shell inside web-1",
-        w1.ns
-    );
-    println!(
-        "counters: kill -USR1 {}; tail {}",
-        lab.switch_pid().unwrap_or(0),
-        lab.log.display()
-    );
-    println!(
-        "edit {} and apply it: kill -HUP {}",
-        lab.dir.join("demo.toml").display(),
-        lab.switch_pid().unwrap_or(0)
+        "new policy: edit {} then kill -HUP {pid}",
+        lab.dir.join("demo.toml").display()
     );
     println!("stop and remove everything: sgswitch demo --clean");
 }

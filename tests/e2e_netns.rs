@@ -20,6 +20,8 @@
 //!   (the next line exchanged gets no answer) and new connections are refused service.
 //! * `demo_command_passes_and_cleans_up`: `sgswitch demo` exits 0 with 8 passes and 5
 //!   blocks explained, and leaves no namespace or link behind.
+//! * `port_open_error_leaves_nothing_attached`: a port on a missing interface is named
+//!   in the error, the exit code is 1, and the other (AF_XDP) port keeps no XDP program.
 //! * `sigkill_leaves_no_xdp_program`: after SIGKILL of a switch on AF_XDP ports, no XDP
 //!   program stays attached to the veths.
 
@@ -404,5 +406,63 @@ fn demo_command_passes_and_cleans_up() {
     assert!(
         !std::path::Path::new("/sys/class/net/sgsd-web1").exists(),
         "{test}: a link was left behind"
+    );
+}
+
+/// A port that cannot be opened: `sgswitch run` names it, exits 1, and leaves no XDP
+/// program on the ports it had already opened.
+#[test]
+fn port_open_error_leaves_nothing_attached() {
+    let test = "port_open_error_leaves_nothing_attached";
+    if !env_ready(test, Backend::AfXdp) {
+        return;
+    }
+    let topo = Topo::new("e", Backend::AfXdp, 1);
+    let missing = common::link_name("e", 9);
+    let config = format!(
+        "{}{}\n[[ports]]\nname = \"broken\"\nmac = \"fa:16:3e:00:00:99\"\n\
+         backend = {{ type = \"afxdp\", ifname = \"{missing}\" }}\n",
+        policy(true),
+        topo.ports_toml(&[GROUPS[0]])
+    );
+    let path = topo.write_config(&config);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sgswitch run");
+    let guard_pid = child.id();
+    let end = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if std::time::Instant::now() > end {
+            common::signal(guard_pid, libc::SIGKILL);
+            let _ = child.wait();
+            panic!("{test}: sgswitch run did not exit on a missing interface");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    eprintln!("{test}: sgswitch run said: {err}");
+    assert_eq!(status.code(), Some(1), "{test}: {err}");
+    assert!(
+        err.contains("broken"),
+        "{test}: the port is not named: {err}"
+    );
+    assert!(!err.contains("sgswitch: ready"), "{test}: {err}");
+    assert!(
+        !xdp_attached(&topo.insts[0].link),
+        "{test}: XDP left on {} after the failed start",
+        topo.insts[0].link
     );
 }

@@ -129,6 +129,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub busy_poll: bool,
 
+    /// AF_XDP ports of a worker each get their own UMEM and frames are copied between them
+    /// (default: they share one UMEM and frames move by descriptor)
+    #[arg(long)]
+    pub copy_forward: bool,
+
     /// Log level: error, warn, info, debug (default: $RUST_LOG or info)
     #[arg(long, value_name = "LEVEL")]
     pub log: Option<String>,
@@ -649,6 +654,7 @@ fn run_switch(args: &RunArgs) -> ExitCode {
         idle_backoff: config.switch.idle_backoff && !args.busy_poll,
         cores: args.cores.clone(),
         no_pin: args.no_pin,
+        shared_umem: !args.copy_forward,
     };
     install_signals();
     let switch = match Switch::start(&config.model, &settings) {

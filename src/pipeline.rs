@@ -417,6 +417,7 @@ pub struct Pipeline {
     scratch: Verdict,
     burst_meta: Vec<(bool, PacketMeta)>,
     burst_probe: Vec<Option<Probe>>,
+    burst_dest: Vec<(usize, Option<L2Dest>, Option<Probe>)>,
 }
 
 /// Frames per phase of [`Pipeline::process_burst`].
@@ -472,8 +473,9 @@ impl Pipeline {
             held_count: 0,
             released: Vec::with_capacity(held),
             scratch: Verdict::default(),
-            burst_meta: Vec::with_capacity(BURST),
+            burst_meta: vec![(false, PacketMeta::default()); BURST],
             burst_probe: Vec::with_capacity(BURST),
+            burst_dest: Vec::with_capacity(BURST),
         }
     }
 
@@ -583,12 +585,13 @@ impl Pipeline {
                 .min(out.len())
                 .min(dispositions.len());
             let n = end - chunk_start;
-            metas.clear();
             probes.clear();
-            // Phase 1: parse, and start the egress conntrack lookup.
-            for f in &frames[chunk_start..end] {
-                let mut m = PacketMeta::default();
-                let ok = flow::extract_into(f, &mut m).is_ok();
+            // Phase 1: parse (in place: no copy of the metadata), and start the egress
+            // conntrack lookup.
+            for (k, f) in frames[chunk_start..end].iter().enumerate() {
+                let slot = &mut metas[k];
+                slot.0 = flow::extract_into(f, &mut slot.1).is_ok();
+                let (ok, ref m) = *slot;
                 let probe = match port {
                     Some(p)
                         if ok
@@ -596,45 +599,119 @@ impl Pipeline {
                             && p.port_security
                             && m.is_ip()
                             && !m.frag.is_later_fragment()
-                            && !always_allowed_egress(&m) =>
+                            && !always_allowed_egress(m) =>
                     {
-                        Some(self.ct.probe(p.zone, &m))
+                        Some(self.ct.probe(p.zone, m))
                     }
                     _ => None,
                 };
-                metas.push((ok, m));
                 probes.push(probe);
             }
             // Phase 2: prefetch the entries the probes point at.
             for p in probes.iter_mut().flatten() {
                 self.ct.prefetch_entry(p);
             }
-            // Phase 3: finish every frame.
+            // Phase 3: egress and L2 of every frame; start the ingress lookup of unicast
+            // destinations. Fragments (rare) are finished on the spot, after the frames
+            // before them, so that their shared verdicts are recorded in frame order.
+            let mut dests = std::mem::take(&mut self.burst_dest);
+            dests.clear();
             for i in 0..n {
                 let (ok, ref m) = metas[i];
+                let frag = ok && m.is_ip() && m.frag.is_fragment;
+                let simple = ok
+                    && !frag
+                    && port.is_some_and(|p| !p.port_security || port_security(dp, p, m).is_ok());
+                if !simple {
+                    self.finish_pending(
+                        dp,
+                        in_port,
+                        &metas,
+                        &mut dests,
+                        now_ns,
+                        &mut out[chunk_start..],
+                    );
+                }
                 let o = &mut out[chunk_start + i];
                 o.clear();
-                let d = self.process_parsed(
-                    dp,
-                    in_port,
-                    frames[chunk_start + i],
-                    ok.then_some(m),
-                    probes[i].as_ref(),
-                    now_ns,
-                    0,
-                    o,
-                );
-                if d == Disposition::Decided {
-                    o.normalise();
-                    self.count(dp, o, in_port);
-                } else if let Some(c) = self.counter(dp, in_port) {
-                    c.rx += 1;
+                if !simple {
+                    let d = self.process_parsed(
+                        dp,
+                        in_port,
+                        frames[chunk_start + i],
+                        ok.then_some(m),
+                        probes[i].as_ref(),
+                        now_ns,
+                        0,
+                        o,
+                    );
+                    self.account(dp, in_port, d, o);
+                    dispositions[chunk_start + i] = d;
+                    continue;
                 }
-                dispositions[chunk_start + i] = d;
+                let Some(p) = port else { continue };
+                let dest = self.egress_and_l2(dp, in_port, p, m, probes[i].as_ref(), now_ns, o);
+                let probe = match dest {
+                    Some(L2Dest::Port(q)) => self.ingress_probe(dp, q, m),
+                    _ => None,
+                };
+                dests.push((i, dest, probe));
+                dispositions[chunk_start + i] = Disposition::Decided;
             }
+            self.finish_pending(
+                dp,
+                in_port,
+                &metas,
+                &mut dests,
+                now_ns,
+                &mut out[chunk_start..],
+            );
+            self.burst_dest = dests;
         }
         self.burst_meta = metas;
         self.burst_probe = probes;
+    }
+
+    /// Phases 4-5 of a burst: prefetch the pending frames' ingress conntrack entries, then
+    /// run their ingress checks and account them.
+    fn finish_pending(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        metas: &[(bool, PacketMeta)],
+        dests: &mut Vec<(usize, Option<L2Dest>, Option<Probe>)>,
+        now_ns: u64,
+        out: &mut [Verdict],
+    ) {
+        if dests.is_empty() {
+            return;
+        }
+        for (_, _, p) in dests.iter_mut() {
+            if let Some(p) = p {
+                self.ct.prefetch_entry(p);
+            }
+        }
+        let Some(p) = dp.ports.get(in_port as usize) else {
+            dests.clear();
+            return;
+        };
+        for (i, dest, probe) in dests.drain(..) {
+            let o = &mut out[i];
+            if let Some(dest) = dest {
+                self.ingress(dp, in_port, p, dest, &metas[i].1, probe.as_ref(), now_ns, o);
+            }
+            self.account(dp, in_port, Disposition::Decided, o);
+        }
+    }
+
+    #[inline]
+    fn account(&mut self, dp: &Dataplane, in_port: u16, d: Disposition, o: &mut Verdict) {
+        if d == Disposition::Decided {
+            o.normalise();
+            self.count(dp, o, in_port);
+        } else if let Some(c) = self.counter(dp, in_port) {
+            c.rx += 1;
+        }
     }
 
     /// Steps 2-6 for a frame parsed into `meta` (`None`: it did not parse).
@@ -697,13 +774,31 @@ impl Pipeline {
         now_ns: u64,
         out: &mut Verdict,
     ) {
+        if let Some(dest) = self.egress_and_l2(dp, in_port, p, meta, probe, now_ns, out) {
+            self.ingress(dp, in_port, p, dest, meta, None, now_ns, out);
+        }
+    }
+
+    /// Steps 3-4: egress security groups of P, then the L2 decision. `None` when the frame
+    /// is already decided (dropped at P).
+    #[allow(clippy::too_many_arguments)]
+    fn egress_and_l2(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        p: &PortEntry,
+        meta: &PacketMeta,
+        probe: Option<&Probe>,
+        now_ns: u64,
+        out: &mut Verdict,
+    ) -> Option<L2Dest> {
         // 3. egress security groups of P.
         if p.port_security && meta.is_ip() && !always_allowed_egress(meta) {
             if let Err(r) =
                 self.sg_check(dp, in_port, p.zone, Direction::Egress, meta, probe, now_ns)
             {
                 out.dropped.push((in_port, r));
-                return;
+                return None;
             }
         }
         // 4. L2.
@@ -721,21 +816,55 @@ impl Pipeline {
         ) {
             L2Dest::Port(q) if q == in_port => {
                 out.dropped.push((in_port, DropReason::Hairpin));
+                None
             }
-            L2Dest::Port(q) => self.deliver(dp, q, meta, now_ns, out),
+            L2Dest::Flood if dp.fdb.members(p.network).len() <= 1 => {
+                out.dropped.push((in_port, DropReason::NoDestination));
+                None
+            }
+            d => Some(d),
+        }
+    }
+
+    /// Step 5 for every destination. `probe` is the conntrack probe of a unicast
+    /// destination's ingress check, computed ahead by [`Pipeline::process_burst`].
+    #[allow(clippy::too_many_arguments)]
+    fn ingress(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        p: &PortEntry,
+        dest: L2Dest,
+        meta: &PacketMeta,
+        probe: Option<&Probe>,
+        now_ns: u64,
+        out: &mut Verdict,
+    ) {
+        match dest {
+            L2Dest::Port(q) => self.deliver(dp, q, meta, probe, now_ns, out),
             L2Dest::Flood => {
-                let members = dp.fdb.members(p.network);
-                if members.len() <= 1 {
-                    out.dropped.push((in_port, DropReason::NoDestination));
-                    return;
-                }
-                for &q in members {
+                for &q in dp.fdb.members(p.network) {
                     if q != in_port {
-                        self.deliver(dp, q, meta, now_ns, out);
+                        self.deliver(dp, q, meta, None, now_ns, out);
                     }
                 }
             }
         }
+    }
+
+    /// Whether the ingress check of unicast destination `q` will consult conntrack (and
+    /// so is worth a probe ahead).
+    fn ingress_probe(&self, dp: &Dataplane, q: u16, meta: &PacketMeta) -> Option<Probe> {
+        let qp = dp.ports.get(q as usize)?;
+        if !qp.port_security
+            || !qp.owns_mac(&meta.eth_dst)
+            || !meta.is_ip()
+            || always_allowed_ingress(meta)
+            || !dp.policy.is_stateful(q as usize)
+        {
+            return None;
+        }
+        Some(self.ct.probe(qp.zone, meta))
     }
 
     /// Step 5 for one destination port.
@@ -744,6 +873,7 @@ impl Pipeline {
         dp: &Dataplane,
         q: u16,
         meta: &PacketMeta,
+        probe: Option<&Probe>,
         now_ns: u64,
         out: &mut Verdict,
     ) {
@@ -763,7 +893,7 @@ impl Pipeline {
             out.delivered.push(q);
             return;
         }
-        match self.sg_check(dp, q, qp.zone, Direction::Ingress, meta, None, now_ns) {
+        match self.sg_check(dp, q, qp.zone, Direction::Ingress, meta, probe, now_ns) {
             Ok(()) => out.delivered.push(q),
             Err(r) => out.dropped.push((q, r)),
         }

@@ -77,7 +77,9 @@ impl CtKey {
         // byte-wise memcmp.
         let s = addr_words(src);
         let d = addr_words(dst);
-        let src_lo = (s.0, s.1, sport) <= (d.0, d.1, dport);
+        // Branch-free (orientation is random in real traffic): bitwise, not short-circuit.
+        let src_lo =
+            (s.0 < d.0) | ((s.0 == d.0) & ((s.1 < d.1) | ((s.1 == d.1) & (sport <= dport))));
         let ((w0, w1), lp, (w2, w3), hp) = if src_lo {
             (s, sport, d, dport)
         } else {
@@ -209,6 +211,19 @@ pub(crate) fn classify(zone: u16, meta: &PacketMeta) -> Class {
     let k = &meta.key;
     if meta.frag.is_later_fragment() {
         return Class::Untrackable;
+    }
+    // Fast path for the bulk of traffic: TCP and UDP.
+    if k.family == FAMILY_V4 || k.family == FAMILY_V6 {
+        let kind = match k.proto {
+            proto::TCP => Some(Kind::Tcp(tcp::classify_flags(meta.tcp_flags))),
+            proto::UDP => Some(Kind::Udp),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let (key, src_lo) =
+                CtKey::new(zone, k.family, k.proto, &k.src, k.sport, &k.dst, k.dport);
+            return Class::Conn { key, src_lo, kind };
+        }
     }
     if k.is_icmp() && icmp_is_error(k.family, k.icmp_type()) {
         let q = &meta.icmp_inner;

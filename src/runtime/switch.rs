@@ -40,6 +40,8 @@ use crossbeam_queue::ArrayQueue;
 use crate::flow::{self, DropReason};
 use crate::pipeline::{Dataplane, Pipeline, PipelineConfig, PortCounters, Verdict, ZoneMap};
 use crate::policy::{Backend, Model};
+use crate::port::afxdp::{DescBatch, GroupConfig, MemberConfig, UmemGroup};
+use crate::port::xdp::XdpMode;
 use crate::port::{self, FrameBatch, Port, PortError, PortStats};
 
 /// Runtime settings of a live switch.
@@ -53,6 +55,8 @@ pub struct SwitchSettings {
     pub cores: Vec<usize>,
     /// Do not pin (tests, shared machines).
     pub no_pin: bool,
+    /// A worker's AF_XDP ports share one UMEM and forward by moving descriptors.
+    pub shared_umem: bool,
 }
 
 impl Default for SwitchSettings {
@@ -63,6 +67,7 @@ impl Default for SwitchSettings {
             idle_backoff: true,
             cores: Vec::new(),
             no_pin: false,
+            shared_umem: true,
         }
     }
 }
@@ -103,6 +108,7 @@ enum Msg {
 
 enum Cmd {
     AddPort { zone: u16, port: Box<dyn Port> },
+    AddGroup { zones: Vec<u16>, group: UmemGroup },
     RemovePort { zone: u16 },
 }
 
@@ -125,6 +131,8 @@ pub struct WorkerLine {
     pub tx: u64,
     pub dropped: u64,
     pub steered: u64,
+    /// Frames forwarded between AF_XDP ports by moving their descriptor (no copy).
+    pub moved: u64,
     pub conntrack_entries: usize,
 }
 
@@ -139,6 +147,7 @@ pub struct PortReport {
 #[derive(Default)]
 struct WorkerSnapshot {
     conntrack_entries: usize,
+    moved: u64,
     counters: Vec<PortCounters>,
     io: Vec<(u16, PortStats)>,
     steered: u64,
@@ -176,6 +185,47 @@ pub struct Switch {
 /// How long [`Switch::apply`] waits for every worker to take a new policy.
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
+enum Opened {
+    Port(String, Backend, Box<dyn Port>),
+    Group(Vec<(String, Backend)>, UmemGroup),
+}
+
+/// Open AF_XDP ports as one group sharing a UMEM.
+fn open_group(ports: &[&(String, Backend)]) -> Result<Opened, SwitchError> {
+    let mut members = Vec::new();
+    for (name, b) in ports {
+        if let Backend::AfXdp {
+            ifname,
+            queue,
+            mode,
+        } = b
+        {
+            let mut m = MemberConfig::new(ifname);
+            m.queue = *queue;
+            m.xdp_mode = match mode.as_deref() {
+                None => XdpMode::Auto,
+                Some(x) => XdpMode::parse(x).ok_or_else(|| SwitchError::Port {
+                    port: name.clone(),
+                    source: PortError::Config(format!(
+                        "{ifname}: unknown XDP mode {x:?} (auto, native, generic)"
+                    )),
+                })?,
+            };
+            members.push(m);
+        }
+    }
+    let names: Vec<&str> = ports.iter().map(|(n, _)| n.as_str()).collect();
+    let group =
+        UmemGroup::open(&members, &GroupConfig::default()).map_err(|source| SwitchError::Port {
+            port: names.join(", "),
+            source,
+        })?;
+    Ok(Opened::Group(
+        ports.iter().map(|(n, b)| (n.clone(), b.clone())).collect(),
+        group,
+    ))
+}
+
 fn open_port(name: &str, b: &Backend) -> Result<Box<dyn Port>, SwitchError> {
     port::open_backend(b).map_err(|source| SwitchError::Port {
         port: name.to_string(),
@@ -190,11 +240,39 @@ impl Switch {
         let nw = settings.workers.max(1);
         let mut zones = ZoneMap::default();
         let dp = Dataplane::compile(model, 1, &mut zones);
-        // Open all ports first: an error drops (closes, detaches) those already open.
-        let mut opened = Vec::new();
-        for p in &model.ports {
-            if let Some(b) = &p.backend {
-                opened.push((p.name.clone(), b.clone(), open_port(&p.name, b)?));
+        // Assign ports to workers (round robin), then open them: a worker's AF_XDP ports
+        // share one UMEM so that frames move between them by descriptor, without a copy.
+        // An error drops (closes, detaches) everything already open.
+        let with_backend: Vec<(String, Backend)> = model
+            .ports
+            .iter()
+            .filter_map(|p| p.backend.clone().map(|b| (p.name.clone(), b)))
+            .collect();
+        let mut opened: Vec<(usize, Opened)> = Vec::new();
+        for w in 0..nw {
+            let mine: Vec<&(String, Backend)> = with_backend
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % nw == w)
+                .map(|(_, x)| x)
+                .collect();
+            let xdp: Vec<&(String, Backend)> = mine
+                .iter()
+                .copied()
+                .filter(|(_, b)| matches!(b, Backend::AfXdp { .. }))
+                .collect();
+            let grouped = xdp.len() >= 2 && settings.shared_umem;
+            if grouped {
+                opened.push((w, open_group(&xdp)?));
+            }
+            for (name, b) in mine {
+                if grouped && matches!(b, Backend::AfXdp { .. }) {
+                    continue;
+                }
+                opened.push((
+                    w,
+                    Opened::Port(name.clone(), b.clone(), open_port(name, b)?),
+                ));
             }
         }
         let shared = Arc::new(Shared {
@@ -219,12 +297,25 @@ impl Switch {
             rxs.push(rx);
         }
         let mut open = HashMap::new();
-        for (i, (name, b, port)) in opened.into_iter().enumerate() {
-            let zone = zones.zone(&name);
-            let w = i % nw;
-            lock(&shared.owners).insert(zone, w);
-            let _ = cmds[w].send(Cmd::AddPort { zone, port });
-            open.insert(name, (zone, w, b));
+        for (w, o) in opened {
+            match o {
+                Opened::Port(name, b, port) => {
+                    let zone = zones.zone(&name);
+                    lock(&shared.owners).insert(zone, w);
+                    let _ = cmds[w].send(Cmd::AddPort { zone, port });
+                    open.insert(name, (zone, w, b));
+                }
+                Opened::Group(members, group) => {
+                    let mut gz = Vec::new();
+                    for (name, b) in members {
+                        let zone = zones.zone(&name);
+                        lock(&shared.owners).insert(zone, w);
+                        open.insert(name, (zone, w, b));
+                        gz.push(zone);
+                    }
+                    let _ = cmds[w].send(Cmd::AddGroup { zones: gz, group });
+                }
+            }
         }
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut workers = Vec::new();
@@ -382,6 +473,7 @@ impl Switch {
                 tx: s.counters.iter().map(|c| c.tx).sum(),
                 dropped: s.counters.iter().map(|c| c.dropped_total()).sum(),
                 steered: s.steered,
+                moved: s.moved,
                 conntrack_entries: s.conntrack_entries,
             });
             for (z, c) in s.counters.iter().enumerate() {
@@ -464,8 +556,8 @@ pub fn format_report(report: &SwitchReport) -> String {
     }
     for (i, w) in report.workers.iter().enumerate() {
         s.push_str(&format!(
-            "worker {i}: rx {} tx {} dropped {} steered-away {} conntrack entries {}\n",
-            w.rx, w.tx, w.dropped, w.steered, w.conntrack_entries
+            "worker {i}: rx {} tx {} dropped {} steered-away {} moved-by-descriptor {} conntrack entries {}\n",
+            w.rx, w.tx, w.dropped, w.steered, w.moved, w.conntrack_entries
         ));
     }
     if report.steered > 0 || report.inbox_full > 0 {
@@ -485,11 +577,28 @@ struct Slot {
     idx: Option<u16>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Route {
     Local(usize),
+    /// Member `.1` of shared-UMEM group `.0` of this worker.
+    Group(usize, usize),
     Remote(usize),
     Nowhere,
+}
+
+/// AF_XDP ports sharing one UMEM, owned by one worker.
+struct GroupSlot {
+    group: UmemGroup,
+    zones: Vec<u16>,
+    /// Dataplane index of each member.
+    idx: Vec<Option<u16>>,
+    rx: DescBatch,
+    /// Descriptors to transmit per member (moved, not copied).
+    tx: Vec<DescBatch>,
+    /// Frames copied in from other ports, per member.
+    copy_tx: Vec<FrameBatch>,
+    /// Frames forwarded by moving their descriptor.
+    moved: u64,
 }
 
 struct Worker {
@@ -499,6 +608,9 @@ struct Worker {
     cmds: Receiver<Cmd>,
     pipeline: Pipeline,
     slots: Vec<Slot>,
+    groups: Vec<GroupSlot>,
+    /// scratch for frames of a group delivered by copy
+    copies: Vec<(usize, Vec<u8>)>,
     /// zone → slot
     by_zone: Vec<Option<usize>>,
     /// dataplane port index → route
@@ -536,6 +648,8 @@ impl Worker {
             cmds,
             pipeline: Pipeline::new(pcfg),
             slots: Vec::new(),
+            groups: Vec::new(),
+            copies: Vec::new(),
             by_zone: Vec::new(),
             routes: Vec::new(),
             dp,
@@ -557,9 +671,15 @@ impl Worker {
         let owners = lock(&self.shared.owners).clone();
         self.routes.clear();
         for p in &self.dp.ports {
-            let r = match self.by_zone.get(p.zone as usize).copied().flatten() {
-                Some(s) => Route::Local(s),
-                None => match owners.get(&p.zone) {
+            let group = self
+                .groups
+                .iter()
+                .enumerate()
+                .find_map(|(g, gs)| gs.zones.iter().position(|z| *z == p.zone).map(|m| (g, m)));
+            let r = match (self.by_zone.get(p.zone as usize).copied().flatten(), group) {
+                (Some(s), _) => Route::Local(s),
+                (None, Some((g, m))) => Route::Group(g, m),
+                (None, None) => match owners.get(&p.zone) {
                     Some(w) if *w != self.id => Route::Remote(*w),
                     _ => Route::Nowhere,
                 },
@@ -568,6 +688,13 @@ impl Worker {
         }
         for s in &mut self.slots {
             s.idx = self.dp.port_index_by_zone(s.zone);
+        }
+        for gs in &mut self.groups {
+            gs.idx = gs
+                .zones
+                .iter()
+                .map(|z| self.dp.port_index_by_zone(*z))
+                .collect();
         }
     }
 
@@ -589,7 +716,30 @@ impl Worker {
                     }
                     self.by_zone[zone as usize] = Some(slot);
                 }
+                Cmd::AddGroup { zones, group } => {
+                    let n = zones.len();
+                    self.groups.push(GroupSlot {
+                        group,
+                        idx: vec![None; n],
+                        zones,
+                        rx: DescBatch::default(),
+                        tx: (0..n).map(|_| DescBatch::default()).collect(),
+                        copy_tx: (0..n)
+                            .map(|_| FrameBatch::new(self.burst.max(32), port::DEFAULT_SLOT))
+                            .collect(),
+                        moved: 0,
+                    });
+                }
                 Cmd::RemovePort { zone } => {
+                    // A member of a shared-UMEM group cannot leave its group: it stops
+                    // being routed (its frames count as unknown-port) until the group goes.
+                    for gs in &mut self.groups {
+                        for z in gs.zones.iter_mut() {
+                            if *z == zone {
+                                *z = u16::MAX;
+                            }
+                        }
+                    }
                     if let Some(Some(s)) = self.by_zone.get(zone as usize).copied() {
                         self.by_zone[zone as usize] = None;
                         let last = self.slots.len() - 1;
@@ -655,6 +805,9 @@ impl Worker {
                 }
                 self.rx = rx;
             }
+            for g in 0..self.groups.len() {
+                work += self.group_rx(g, now);
+            }
             work += self.inbox(now);
             self.flush();
             let gen = self.shared.snap_gen.load(Ordering::Acquire);
@@ -687,7 +840,14 @@ impl Worker {
                 .slots
                 .iter()
                 .map(|s| (s.zone, s.port.stats()))
+                .chain(self.groups.iter().flat_map(|g| {
+                    g.zones
+                        .iter()
+                        .enumerate()
+                        .map(|(m, z)| (*z, g.group.stats(m)))
+                }))
                 .collect(),
+            moved: self.groups.iter().map(|g| g.moved).sum(),
             steered: self.steered,
             inbox_full: self.inbox_full,
         }
@@ -755,6 +915,101 @@ impl Worker {
         }
     }
 
+    /// Receive on every member of shared-UMEM group `g` by descriptor, run the pipeline on
+    /// the frames in place, and forward a frame delivered to exactly one member of the same
+    /// group by moving its descriptor to that member's TX ring (no copy). Other deliveries
+    /// (floods, other ports) copy; dropped frames' descriptors go back to the free stack.
+    fn group_rx(&mut self, g: usize, now: u64) -> usize {
+        let dp = self.dp.clone();
+        let mut total = 0;
+        for m in 0..self.groups[g].zones.len() {
+            let n = {
+                let gs = &mut self.groups[g];
+                gs.group.rx_descs(m, &mut gs.rx)
+            };
+            if n == 0 {
+                continue;
+            }
+            total += n;
+            let mut outs = std::mem::take(&mut self.verdicts);
+            let mut disp = std::mem::take(&mut self.dispositions);
+            if outs.len() < n {
+                outs.resize(n, Verdict::default());
+                disp.resize(n, crate::pipeline::Disposition::Decided);
+            }
+            {
+                let gs = &self.groups[g];
+                let mut slices: [&[u8]; port::MAX_BURST] = [&[]; port::MAX_BURST];
+                for (dst, d) in slices.iter_mut().zip(gs.rx.as_slice()) {
+                    *dst = gs.group.frame(d);
+                }
+                let idx = gs.idx[m].unwrap_or(u16::MAX);
+                self.pipeline.process_burst(
+                    &dp,
+                    idx,
+                    &slices[..n],
+                    now,
+                    &mut outs[..n],
+                    &mut disp[..n],
+                );
+            }
+            // Move, copy or release each descriptor.
+            let mut copies = std::mem::take(&mut self.copies);
+            {
+                let routes = &self.routes;
+                let gs = &mut self.groups[g];
+                let mut rx = std::mem::take(&mut gs.rx);
+                for (k, d) in rx.drain().enumerate() {
+                    let v = &outs[k];
+                    let decided = disp[k] == crate::pipeline::Disposition::Decided;
+                    if decided && v.delivered.len() == 1 {
+                        if let Some(Route::Group(gg, mm)) = routes.get(v.delivered[0] as usize) {
+                            if *gg == g {
+                                if let Err(d) = gs.tx[*mm].push(d) {
+                                    gs.group.release_one(d);
+                                }
+                                gs.moved += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    if decided && !v.delivered.is_empty() {
+                        let mut buf = Vec::with_capacity(d.len());
+                        buf.extend_from_slice(gs.group.frame(&d));
+                        copies.push((k, buf));
+                    }
+                    gs.group.release_one(d);
+                }
+                gs.rx = rx;
+                for mm in 0..gs.zones.len() {
+                    if gs.tx[mm].len() >= 32 {
+                        gs.group.tx_descs(mm, &mut gs.tx[mm]);
+                    }
+                }
+            }
+            for (k, buf) in copies.drain(..) {
+                self.deliver(&outs[k], &buf);
+            }
+            self.copies = copies;
+            self.verdicts = outs;
+            self.dispositions = disp;
+            if self.pipeline.has_released() {
+                let mut out: Vec<(Vec<u16>, Vec<u8>)> = Vec::new();
+                self.pipeline.drain_released(&dp, |_, _, frame, v| {
+                    out.push((v.delivered.clone(), frame.to_vec()));
+                });
+                for (dests, frame) in out {
+                    let v = Verdict {
+                        delivered: dests,
+                        dropped: Vec::new(),
+                    };
+                    self.deliver(&v, &frame);
+                }
+            }
+        }
+        total
+    }
+
     /// One worker owns every port: process the burst in phases (prefetching conntrack).
     fn process_rx_burst(&mut self, idx: Option<u16>, rx: &FrameBatch, now: u64) {
         let dp = self.dp.clone();
@@ -809,6 +1064,16 @@ impl Worker {
                 .unwrap_or(Route::Nowhere)
             {
                 Route::Local(s) => self.tx_local(s, f),
+                Route::Group(g, m) => {
+                    let gs = &mut self.groups[g];
+                    if !gs.copy_tx[m].push(f) {
+                        if let Some(mut p) = gs.group.port(m) {
+                            let _ = p.tx_batch(&gs.copy_tx[m]);
+                        }
+                        gs.copy_tx[m].clear();
+                        let _ = gs.copy_tx[m].push(f);
+                    }
+                }
                 Route::Remote(w) => {
                     let zone = self.dp.ports[q as usize].zone;
                     self.hand_over(w, f, |buf, origin| Msg::Tx { zone, buf, origin });
@@ -828,6 +1093,19 @@ impl Worker {
     }
 
     fn flush(&mut self) {
+        for gs in &mut self.groups {
+            for m in 0..gs.zones.len() {
+                if !gs.copy_tx[m].is_empty() {
+                    if let Some(mut p) = gs.group.port(m) {
+                        let _ = p.tx_batch(&gs.copy_tx[m]);
+                    }
+                    gs.copy_tx[m].clear();
+                }
+                if !gs.tx[m].is_empty() {
+                    gs.group.tx_descs(m, &mut gs.tx[m]);
+                }
+            }
+        }
         for slot in &mut self.slots {
             if !slot.tx.is_empty() {
                 let _ = slot.port.tx_batch(&slot.tx);

@@ -95,6 +95,10 @@ Instances in network namespaces behind veth ports send partial checksums: run \
 `ethtool -K IF tx off` on their interface, or use tap ports with vnet_hdr = true."
     )]
     Run(RunArgs),
+
+    /// Build instances in network namespaces, run the switch on them, show what passes
+    #[command(long_about = crate::demo::LONG_ABOUT)]
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Arguments of `sgswitch run`.
@@ -243,6 +247,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Replay(args) => run_replay(&args),
         Command::Bench(BenchCommand::Classify(args)) => run_bench_classify(&args),
         Command::Run(args) => run_switch(&args),
+        Command::Demo(args) => crate::demo::run(&args),
     }
 }
 

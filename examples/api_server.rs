@@ -36,7 +36,10 @@ fn main() {
         eprintln!(
             "apply: {} groups, {} rules, {} ports",
             m.security_groups.len(),
-            m.security_groups.iter().map(|g| g.rules.len()).sum::<usize>(),
+            m.security_groups
+                .iter()
+                .map(|g| g.rules.len())
+                .sum::<usize>(),
             m.ports.len()
         );
         Ok(())

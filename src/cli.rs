@@ -724,11 +724,20 @@ pub mod client {
         let list = c
             .get(&format!("/v2.0/{collection}?name={}", encode(x)))
             .map_err(|e| e.to_string())?;
-        let items = list[format!("{key}s")].as_array().cloned().unwrap_or_default();
+        let items = list[format!("{key}s")]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         match items.len() {
             1 => Ok(items[0].clone()),
-            0 => Err(format!("no {} named or with id {x:?}", key.replace('_', " "))),
-            n => Err(format!("{n} {}s are named {x:?}; use the id", key.replace('_', " "))),
+            0 => Err(format!(
+                "no {} named or with id {x:?}",
+                key.replace('_', " ")
+            )),
+            n => Err(format!(
+                "{n} {}s are named {x:?}; use the id",
+                key.replace('_', " ")
+            )),
         }
     }
 
@@ -781,8 +790,14 @@ pub mod client {
             out.push_str(l.trim_end());
             out.push('\n');
         };
-        line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>(), &mut out);
-        line(&w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>(), &mut out);
+        line(
+            &headers.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+            &mut out,
+        );
+        line(
+            &w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>(),
+            &mut out,
+        );
         for r in rows {
             line(r, &mut out);
         }
@@ -824,7 +839,11 @@ pub mod client {
                     group_names(r["security_group_id"].as_str().unwrap_or_default()),
                     text(&r["direction"]),
                     text(&r["ethertype"]),
-                    if r["protocol"].is_null() { "any".into() } else { text(&r["protocol"]) },
+                    if r["protocol"].is_null() {
+                        "any".into()
+                    } else {
+                        text(&r["protocol"])
+                    },
                     port_range(r),
                     remote,
                     text(&r["description"]),
@@ -834,7 +853,14 @@ pub mod client {
     }
 
     const RULE_HEADERS: &[&str] = &[
-        "ID", "Group", "Direction", "Ethertype", "Protocol", "Ports", "Remote", "Description",
+        "ID",
+        "Group",
+        "Direction",
+        "Ethertype",
+        "Protocol",
+        "Ports",
+        "Remote",
+        "Description",
     ];
 
     /// id → name of every security group (for readable tables).
@@ -867,7 +893,10 @@ pub mod client {
         let _ = writeln!(out, "stateful:    {}", text(&g["stateful"]));
         let _ = writeln!(out, "revision:    {}", text(&g["revision_number"]));
         let _ = writeln!(out, "updated_at:  {}", text(&g["updated_at"]));
-        let rules = g["security_group_rules"].as_array().cloned().unwrap_or_default();
+        let rules = g["security_group_rules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let _ = writeln!(out, "rules ({}):", rules.len());
         let lookup = |id: &str| {
             names
@@ -964,10 +993,7 @@ pub mod client {
     /// The JSON rule of `rule create`'s flags (without security_group_id).
     fn rule_body(a: &RuleCreateArgs, c: &Client) -> Result<Value, String> {
         let mut r = json!({"direction": if a.egress { "egress" } else { "ingress" }});
-        let v6 = a
-            .remote_ip
-            .as_deref()
-            .is_some_and(|ip| ip.contains(':'));
+        let v6 = a.remote_ip.as_deref().is_some_and(|ip| ip.contains(':'));
         match &a.ethertype {
             Some(et) => r["ethertype"] = json!(et),
             None if v6 => r["ethertype"] = json!("IPv6"),
@@ -1064,7 +1090,10 @@ pub mod client {
                     format!("/v2.0/security-group-rules?{}", query.join("&"))
                 };
                 let v = c.get(&path).map_err(e)?;
-                let rules = v["security_group_rules"].as_array().cloned().unwrap_or_default();
+                let rules = v["security_group_rules"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 if opts.json {
                     print_json(&Value::Array(rules));
                     return Ok(());
@@ -1253,9 +1282,20 @@ pub mod client {
 
         #[test]
         fn port_ranges_display() {
-            assert_eq!(port_range(&json!({"protocol": "tcp", "port_range_min": 22, "port_range_max": 22})), "22");
-            assert_eq!(port_range(&json!({"protocol": "tcp", "port_range_min": 1, "port_range_max": 9})), "1:9");
-            assert_eq!(port_range(&json!({"protocol": "icmp", "port_range_min": 8, "port_range_max": null})), "type 8");
+            assert_eq!(
+                port_range(&json!({"protocol": "tcp", "port_range_min": 22, "port_range_max": 22})),
+                "22"
+            );
+            assert_eq!(
+                port_range(&json!({"protocol": "tcp", "port_range_min": 1, "port_range_max": 9})),
+                "1:9"
+            );
+            assert_eq!(
+                port_range(
+                    &json!({"protocol": "icmp", "port_range_min": 8, "port_range_max": null})
+                ),
+                "type 8"
+            );
             assert_eq!(port_range(&json!({"protocol": null})), "any");
         }
 

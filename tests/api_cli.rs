@@ -32,7 +32,16 @@ fn ok(h: &Harness, args: &[&str]) -> String {
 #[test]
 fn security_group_and_rule_commands() {
     let h = Harness::start();
-    let out = ok(&h, &["security-group", "create", "db", "--description", "databases"]);
+    let out = ok(
+        &h,
+        &[
+            "security-group",
+            "create",
+            "db",
+            "--description",
+            "databases",
+        ],
+    );
     assert!(out.contains("name:        db"), "{out}");
     assert!(out.contains("rules (2):"), "{out}");
     let list = ok(&h, &["security-group", "list"]);
@@ -42,23 +51,63 @@ fn security_group_and_rule_commands() {
     assert_eq!(json.as_array().unwrap().len(), 4);
 
     // rule create with openstack-like flags, by group name.
-    let out = ok(&h, &[
-        "security-group", "rule", "create", "db", "--ingress", "--protocol", "tcp",
-        "--dst-port", "5432", "--remote-group", "web", "--json",
-    ]);
+    let out = ok(
+        &h,
+        &[
+            "security-group",
+            "rule",
+            "create",
+            "db",
+            "--ingress",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            "5432",
+            "--remote-group",
+            "web",
+            "--json",
+        ],
+    );
     let rule: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(rule["port_range_min"], 5432);
     assert_eq!(rule["port_range_max"], 5432);
     assert_eq!(rule["remote_group_id"].as_str().unwrap(), h.sg_id("web"));
     let rid = rule["id"].as_str().unwrap().to_string();
-    let out = ok(&h, &[
-        "security-group", "rule", "create", "db", "--egress", "--protocol", "udp",
-        "--dst-port", "8000:8080", "--remote-ip", "2001:db8::/64",
-    ]);
-    assert!(out.contains("8000:8080") && out.contains("IPv6") && out.contains("egress"), "{out}");
-    let out = ok(&h, &[
-        "security-group", "rule", "create", "db", "--protocol", "icmp", "--icmp-type", "8", "--icmp-code", "0",
-    ]);
+    let out = ok(
+        &h,
+        &[
+            "security-group",
+            "rule",
+            "create",
+            "db",
+            "--egress",
+            "--protocol",
+            "udp",
+            "--dst-port",
+            "8000:8080",
+            "--remote-ip",
+            "2001:db8::/64",
+        ],
+    );
+    assert!(
+        out.contains("8000:8080") && out.contains("IPv6") && out.contains("egress"),
+        "{out}"
+    );
+    let out = ok(
+        &h,
+        &[
+            "security-group",
+            "rule",
+            "create",
+            "db",
+            "--protocol",
+            "icmp",
+            "--icmp-type",
+            "8",
+            "--icmp-code",
+            "0",
+        ],
+    );
     assert!(out.contains("type 8 code 0"), "{out}");
     let m = h.store.model();
     assert_eq!(m.group("db").unwrap().rules.len(), 5);
@@ -70,7 +119,21 @@ fn security_group_and_rule_commands() {
     assert!(show.contains("rules (5):"), "{show}");
 
     // Errors: exit 1 with the API's message.
-    let o = sgswitch(&h, &["security-group", "rule", "create", "db", "--protocol", "tcp", "--dst-port", "5432", "--remote-group", "web"]);
+    let o = sgswitch(
+        &h,
+        &[
+            "security-group",
+            "rule",
+            "create",
+            "db",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            "5432",
+            "--remote-group",
+            "web",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
     let o = sgswitch(&h, &["security-group", "show", "nope"]);
@@ -89,15 +152,47 @@ fn security_group_and_rule_commands() {
 fn port_commands() {
     let h = Harness::start();
     let list = ok(&h, &["port", "list"]);
-    assert!(list.contains("vm-a") && list.contains("fa:16:3e:00:00:0a") && list.contains("10.0.0.10"));
+    assert!(
+        list.contains("vm-a") && list.contains("fa:16:3e:00:00:0a") && list.contains("10.0.0.10")
+    );
     ok(&h, &["security-group", "create", "db"]);
-    let out = ok(&h, &["port", "set", "vm-a", "--security-group", "db", "--security-group", "default"]);
+    let out = ok(
+        &h,
+        &[
+            "port",
+            "set",
+            "vm-a",
+            "--security-group",
+            "db",
+            "--security-group",
+            "default",
+        ],
+    );
     assert!(out.contains("web,db,default"), "{out}");
-    assert_eq!(h.store.model().port("vm-a").unwrap().security_groups, ["web", "db", "default"]);
+    assert_eq!(
+        h.store.model().port("vm-a").unwrap().security_groups,
+        ["web", "db", "default"]
+    );
     ok(&h, &["port", "unset", "vm-a", "--security-group", "web"]);
-    assert_eq!(h.store.model().port("vm-a").unwrap().security_groups, ["db", "default"]);
-    ok(&h, &["port", "set", "vm-a", "--no-security-group", "--security-group", "web"]);
-    assert_eq!(h.store.model().port("vm-a").unwrap().security_groups, ["web"]);
+    assert_eq!(
+        h.store.model().port("vm-a").unwrap().security_groups,
+        ["db", "default"]
+    );
+    ok(
+        &h,
+        &[
+            "port",
+            "set",
+            "vm-a",
+            "--no-security-group",
+            "--security-group",
+            "web",
+        ],
+    );
+    assert_eq!(
+        h.store.model().port("vm-a").unwrap().security_groups,
+        ["web"]
+    );
     let p: Value = serde_json::from_str(&ok(&h, &["port", "show", "vm-a", "--json"])).unwrap();
     assert_eq!(p["name"], "vm-a");
     let o = sgswitch(&h, &["port", "set", "vm-a", "--security-group", "nostate"]);

@@ -77,12 +77,19 @@ fn security_group_lifecycle() {
         && r["protocol"].is_null()
         && r["remote_ip_prefix"].is_null()
         && r["security_group_id"] == json!(id)));
-    let mut ets: Vec<&str> = rules.iter().map(|r| r["ethertype"].as_str().unwrap()).collect();
+    let mut ets: Vec<&str> = rules
+        .iter()
+        .map(|r| r["ethertype"].as_str().unwrap())
+        .collect();
     ets.sort();
     assert_eq!(ets, ["IPv4", "IPv6"]);
     assert_eq!(h.published_count(), 1);
     assert_eq!(
-        h.published.lock().unwrap()[0].group("db").unwrap().rules.len(),
+        h.published.lock().unwrap()[0]
+            .group("db")
+            .unwrap()
+            .rules
+            .len(),
         2
     );
 
@@ -96,7 +103,11 @@ fn security_group_lifecycle() {
     assert_eq!(r.body["NeutronError"]["detail"], "");
     let r = h.req("GET", "/v2.0/security-groups?name=db", None);
     assert_eq!(r.body["security_groups"].as_array().unwrap().len(), 1);
-    let r = h.req("GET", &format!("/v2.0/security-groups?id={id}&fields=id"), None);
+    let r = h.req(
+        "GET",
+        &format!("/v2.0/security-groups?id={id}&fields=id"),
+        None,
+    );
     assert_eq!(r.body["security_groups"][0]["id"], json!(id));
     let r = h.req("GET", "/v2.0/security-groups?name=nothing", None);
     assert_eq!(r.body["security_groups"].as_array().unwrap().len(), 0);
@@ -115,9 +126,18 @@ fn security_group_lifecycle() {
     assert_eq!(r.body["security_group"]["revision_number"], 1);
     // Names reserved / duplicate / default protected: 409.
     for (body, path) in [
-        (json!({"name": "Default"}), format!("/v2.0/security-groups/{id}")),
-        (json!({"name": "web"}), format!("/v2.0/security-groups/{id}")),
-        (json!({"name": "other"}), format!("/v2.0/security-groups/{def_id}")),
+        (
+            json!({"name": "Default"}),
+            format!("/v2.0/security-groups/{id}"),
+        ),
+        (
+            json!({"name": "web"}),
+            format!("/v2.0/security-groups/{id}"),
+        ),
+        (
+            json!({"name": "other"}),
+            format!("/v2.0/security-groups/{def_id}"),
+        ),
     ] {
         let r = h.req("PUT", &path, Some(json!({ "security_group": body })));
         assert_eq!(r.status, 409, "{body}: {}", r.body);
@@ -238,7 +258,10 @@ fn rule_validation_cases_of_section_3() {
     let web = h.sg_id("web");
     let office = {
         let r = h.req("GET", "/v2.0/address-groups?name=office", None);
-        r.body["address_groups"][0]["id"].as_str().unwrap().to_string()
+        r.body["address_groups"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     let ing = |extra: Value| {
         let mut v = json!({"direction": "ingress"});
@@ -257,36 +280,83 @@ fn rule_validation_cases_of_section_3() {
         (ing(json!({"protocol": "ipv6-icmp"})), 400),
         (ing(json!({"protocol": "58"})), 400),
         // §14 ports without protocol
-        (ing(json!({"port_range_min": 22, "port_range_max": 22})), 400),
-        (ing(json!({"protocol": "any", "port_range_min": 22, "port_range_max": 22})), 400),
+        (
+            ing(json!({"port_range_min": 22, "port_range_max": 22})),
+            400,
+        ),
+        (
+            ing(json!({"protocol": "any", "port_range_min": 22, "port_range_max": 22})),
+            400,
+        ),
         // §15 port checks
-        (ing(json!({"protocol": "tcp", "port_range_min": 0, "port_range_max": 10})), 400),
+        (
+            ing(json!({"protocol": "tcp", "port_range_min": 0, "port_range_max": 10})),
+            400,
+        ),
         (ing(json!({"protocol": "tcp", "port_range_min": 22})), 400),
         (ing(json!({"protocol": "tcp", "port_range_max": 22})), 400),
-        (ing(json!({"protocol": "udp", "port_range_min": 90, "port_range_max": 80})), 400),
-        (ing(json!({"protocol": "tcp", "port_range_min": 1, "port_range_max": 65536})), 400),
-        (ing(json!({"protocol": "tcp", "port_range_min": "x", "port_range_max": 2})), 400),
+        (
+            ing(json!({"protocol": "udp", "port_range_min": 90, "port_range_max": 80})),
+            400,
+        ),
+        (
+            ing(json!({"protocol": "tcp", "port_range_min": 1, "port_range_max": 65536})),
+            400,
+        ),
+        (
+            ing(json!({"protocol": "tcp", "port_range_min": "x", "port_range_max": 2})),
+            400,
+        ),
         // §16 ICMP type/code
         (ing(json!({"protocol": "icmp", "port_range_min": 256})), 400),
-        (ing(json!({"protocol": "icmp", "port_range_min": 8, "port_range_max": 256})), 400),
+        (
+            ing(json!({"protocol": "icmp", "port_range_min": 8, "port_range_max": 256})),
+            400,
+        ),
         (ing(json!({"protocol": "icmp", "port_range_max": 0})), 400),
         // §17 ports for a protocol without ports
-        (ing(json!({"protocol": "gre", "port_range_min": 1, "port_range_max": 2})), 400),
+        (
+            ing(json!({"protocol": "gre", "port_range_min": 1, "port_range_max": 2})),
+            400,
+        ),
         // §18 prefixes
         (ing(json!({"remote_ip_prefix": "10.0.0.0/33"})), 400),
         (ing(json!({"remote_ip_prefix": "nonsense"})), 400),
         (ing(json!({"remote_ip_prefix": "fd00::/64"})), 400),
-        (ing(json!({"ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"})), 400),
+        (
+            ing(json!({"ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"})),
+            400,
+        ),
         // §19 remotes, references, direction, ethertype
-        (ing(json!({"remote_ip_prefix": "10.0.0.0/8", "remote_group_id": web})), 400),
-        (ing(json!({"remote_group_id": web, "remote_address_group_id": office})), 400),
-        (ing(json!({"remote_group_id": "00000000-0000-4000-8000-000000000000"})), 404),
-        (ing(json!({"remote_address_group_id": "00000000-0000-4000-8000-000000000000"})), 404),
+        (
+            ing(json!({"remote_ip_prefix": "10.0.0.0/8", "remote_group_id": web})),
+            400,
+        ),
+        (
+            ing(json!({"remote_group_id": web, "remote_address_group_id": office})),
+            400,
+        ),
+        (
+            ing(json!({"remote_group_id": "00000000-0000-4000-8000-000000000000"})),
+            404,
+        ),
+        (
+            ing(json!({"remote_address_group_id": "00000000-0000-4000-8000-000000000000"})),
+            404,
+        ),
         (json!({"direction": "sideways"}), 400),
         (ing(json!({"ethertype": "IPv5"})), 400),
         // §20 duplicate of the seeded rule (tcp 80, any remote; 0.0.0.0/0 == any; 6 == tcp)
-        (ing(json!({"protocol": "tcp", "port_range_min": 80, "port_range_max": 80})), 409),
-        (ing(json!({"protocol": "6", "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "0.0.0.0/0"})), 409),
+        (
+            ing(json!({"protocol": "tcp", "port_range_min": 80, "port_range_max": 80})),
+            409,
+        ),
+        (
+            ing(
+                json!({"protocol": "6", "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "0.0.0.0/0"}),
+            ),
+            409,
+        ),
         // wrong JSON types
         (ing(json!({"protocol": true})), 400),
         (json!({"direction": 5}), 400),
@@ -296,14 +366,19 @@ fn rule_validation_cases_of_section_3() {
     for (fields, status) in &cases {
         let r = h.rule(&web, fields.clone());
         assert_eq!(r.status, *status, "{fields}: {}", r.body);
-        assert!(r.body["NeutronError"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(r.body["NeutronError"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
     }
     // None of them changed anything or reached the dataplane.
     assert_eq!(*h.store.snapshot(), *before);
     assert_eq!(h.published_count(), 0);
 
     // Unknown security_group_id: 404; missing direction: 400.
-    let r = h.rule("00000000-0000-4000-8000-000000000000", json!({"direction": "ingress"}));
+    let r = h.rule(
+        "00000000-0000-4000-8000-000000000000",
+        json!({"direction": "ingress"}),
+    );
     assert_eq!(r.status, 404);
     let r = h.req(
         "POST",
@@ -330,26 +405,38 @@ fn rule_validation_cases_of_section_3() {
         r.body["security_group_rule"].clone()
     };
     // §15: 1..65535 is "all ports".
-    let r = ok(json!({"direction": "ingress", "protocol": "udp", "port_range_min": 1, "port_range_max": 65535}));
+    let r = ok(
+        json!({"direction": "ingress", "protocol": "udp", "port_range_min": 1, "port_range_max": 65535}),
+    );
     assert!(r["port_range_min"].is_null() && r["port_range_max"].is_null());
     // §12: IPv6 + icmp is stored as ipv6-icmp.
-    let r = ok(json!({"direction": "ingress", "ethertype": "ipv6", "protocol": "icmp", "port_range_min": 128}));
+    let r = ok(
+        json!({"direction": "ingress", "ethertype": "ipv6", "protocol": "icmp", "port_range_min": 128}),
+    );
     assert_eq!(r["protocol"], "ipv6-icmp");
     assert_eq!(r["ethertype"], "IPv6");
     assert!(r["port_range_max"].is_null());
     // §16: no min<=max check for ICMP.
-    ok(json!({"direction": "ingress", "protocol": "icmp", "port_range_min": 8, "port_range_max": 5}));
+    ok(
+        json!({"direction": "ingress", "protocol": "icmp", "port_range_min": 8, "port_range_max": 5}),
+    );
     // §18: bare address gets /32.
-    let r = ok(json!({"direction": "egress", "protocol": "tcp", "port_range_min": "443", "port_range_max": "443", "remote_ip_prefix": "192.0.2.1"}));
+    let r = ok(
+        json!({"direction": "egress", "protocol": "tcp", "port_range_min": "443", "port_range_max": "443", "remote_ip_prefix": "192.0.2.1"}),
+    );
     assert_eq!(r["remote_ip_prefix"], "192.0.2.1/32");
     // Remote group and address group by id.
     let r = ok(json!({"direction": "ingress", "protocol": "icmp", "remote_group_id": web}));
     assert_eq!(r["remote_group_id"], json!(web));
-    let r = ok(json!({"direction": "ingress", "protocol": "icmp", "remote_address_group_id": office}));
+    let r =
+        ok(json!({"direction": "ingress", "protocol": "icmp", "remote_address_group_id": office}));
     assert_eq!(r["remote_address_group_id"], json!(office));
     // §11: protocol 0 is any, so 0 after any is a duplicate.
     ok(json!({"direction": "egress", "protocol": "any", "remote_ip_prefix": "203.0.113.0/24"}));
-    let r = h.rule(&web, json!({"direction": "egress", "protocol": 0, "remote_ip_prefix": "203.0.113.0/24"}));
+    let r = h.rule(
+        &web,
+        json!({"direction": "egress", "protocol": 0, "remote_ip_prefix": "203.0.113.0/24"}),
+    );
     assert_eq!(r.status, 409);
 }
 
@@ -358,7 +445,11 @@ fn bulk_rule_create_is_all_or_nothing() {
     let h = Harness::start();
     let web = h.sg_id("web");
     let db = h
-        .req("POST", "/v2.0/security-groups", Some(json!({"security_group": {"name": "db"}})))
+        .req(
+            "POST",
+            "/v2.0/security-groups",
+            Some(json!({"security_group": {"name": "db"}})),
+        )
         .body["security_group"]["id"]
         .as_str()
         .unwrap()
@@ -376,7 +467,11 @@ fn bulk_rule_create_is_all_or_nothing() {
     let rules = r.body["security_group_rules"].as_array().unwrap();
     assert_eq!(rules.len(), 2);
     assert_eq!(rules[1]["remote_group_id"], json!(web));
-    assert_eq!(h.published_count(), base + 1, "one publication for the whole bulk");
+    assert_eq!(
+        h.published_count(),
+        base + 1,
+        "one publication for the whole bulk"
+    );
     // A duplicate inside one bulk: 409, nothing created.
     let before = h.store.snapshot();
     let same = json!({"security_group_id": web, "direction": "egress", "protocol": "udp", "port_range_min": 53, "port_range_max": 53, "remote_ip_prefix": "10.0.0.0/8"});
@@ -405,13 +500,25 @@ fn deleting_a_group_removes_rules_that_reference_it() {
     let h = Harness::start();
     let web = h.sg_id("web");
     let db = h
-        .req("POST", "/v2.0/security-groups", Some(json!({"security_group": {"name": "db"}})))
+        .req(
+            "POST",
+            "/v2.0/security-groups",
+            Some(json!({"security_group": {"name": "db"}})),
+        )
         .body["security_group"]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(h.rule(&web, json!({"direction": "ingress", "remote_group_id": db})).status, 201);
-    assert_eq!(h.req("DELETE", &format!("/v2.0/security-groups/{db}"), None).status, 204);
+    assert_eq!(
+        h.rule(&web, json!({"direction": "ingress", "remote_group_id": db}))
+            .status,
+        201
+    );
+    assert_eq!(
+        h.req("DELETE", &format!("/v2.0/security-groups/{db}"), None)
+            .status,
+        204
+    );
     assert_eq!(h.store.model().group("web").unwrap().rules.len(), 1);
 }
 
@@ -427,12 +534,20 @@ fn address_groups() {
     let ag = &r.body["address_group"];
     let id = ag["id"].as_str().unwrap().to_string();
     assert_eq!(ag["addresses"], json!(["10.1.0.0/16", "2001:db8::/64"]));
-    assert_eq!(h.req("GET", &format!("/v2.0/address-groups/{id}"), None).status, 200);
+    assert_eq!(
+        h.req("GET", &format!("/v2.0/address-groups/{id}"), None)
+            .status,
+        200
+    );
     assert_eq!(h.req("GET", "/v2.0/address-groups/nope", None).status, 404);
     let r = h.req("GET", "/v2.0/address-groups?name=lab", None);
     assert_eq!(r.body["address_groups"].as_array().unwrap().len(), 1);
     // Duplicate name 409, bad CIDR 400.
-    let r = h.req("POST", "/v2.0/address-groups", Some(json!({"address_group": {"name": "lab"}})));
+    let r = h.req(
+        "POST",
+        "/v2.0/address-groups",
+        Some(json!({"address_group": {"name": "lab"}})),
+    );
     assert_eq!(r.status, 409);
     let r = h.req(
         "POST",
@@ -447,7 +562,13 @@ fn address_groups() {
         Some(json!({"addresses": ["192.0.2.0/24"]})),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["address_group"]["addresses"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        r.body["address_group"]["addresses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     let r = h.req(
         "PUT",
         &format!("/v2.0/address-groups/{id}/add_addresses"),
@@ -460,7 +581,10 @@ fn address_groups() {
         Some(json!({"addresses": ["10.1.0.0/16"]})),
     );
     assert_eq!(r.status, 200);
-    assert_eq!(r.body["address_group"]["addresses"], json!(["2001:db8::/64", "192.0.2.0/24"]));
+    assert_eq!(
+        r.body["address_group"]["addresses"],
+        json!(["2001:db8::/64", "192.0.2.0/24"])
+    );
     let r = h.req(
         "PUT",
         &format!("/v2.0/address-groups/{id}/remove_addresses"),
@@ -477,13 +601,32 @@ fn address_groups() {
     assert_eq!(r.body["address_group"]["name"], "lab2");
     // in use → 409; after the rule is gone → 204.
     let web = h.sg_id("web");
-    let rule = h.rule(&web, json!({"direction": "ingress", "remote_address_group_id": id}));
+    let rule = h.rule(
+        &web,
+        json!({"direction": "ingress", "remote_address_group_id": id}),
+    );
     assert_eq!(rule.status, 201);
-    assert_eq!(h.req("DELETE", &format!("/v2.0/address-groups/{id}"), None).status, 409);
+    assert_eq!(
+        h.req("DELETE", &format!("/v2.0/address-groups/{id}"), None)
+            .status,
+        409
+    );
     let rid = rule.body["security_group_rule"]["id"].as_str().unwrap();
-    assert_eq!(h.req("DELETE", &format!("/v2.0/security-group-rules/{rid}"), None).status, 204);
-    assert_eq!(h.req("DELETE", &format!("/v2.0/address-groups/{id}"), None).status, 204);
-    assert_eq!(h.req("DELETE", &format!("/v2.0/address-groups/{id}"), None).status, 404);
+    assert_eq!(
+        h.req("DELETE", &format!("/v2.0/security-group-rules/{rid}"), None)
+            .status,
+        204
+    );
+    assert_eq!(
+        h.req("DELETE", &format!("/v2.0/address-groups/{id}"), None)
+            .status,
+        204
+    );
+    assert_eq!(
+        h.req("DELETE", &format!("/v2.0/address-groups/{id}"), None)
+            .status,
+        404
+    );
 }
 
 #[test]
@@ -496,7 +639,8 @@ fn ports_and_networks() {
     let net1_id = net1["id"].as_str().unwrap().to_string();
     assert_eq!(net1["status"], "ACTIVE");
     assert_eq!(
-        h.req("GET", &format!("/v2.0/networks/{net1_id}"), None).body["network"]["name"],
+        h.req("GET", &format!("/v2.0/networks/{net1_id}"), None)
+            .body["network"]["name"],
         "net1"
     );
     assert_eq!(h.req("GET", "/v2.0/networks/net1", None).status, 404);
@@ -510,7 +654,10 @@ fn ports_and_networks() {
     assert_eq!(p["network_id"], json!(net1_id));
     assert_eq!(p["fixed_ips"][0]["ip_address"], "10.0.0.10");
     assert!(p["fixed_ips"][0]["subnet_id"].is_string());
-    assert_ne!(p["fixed_ips"][0]["subnet_id"], p["fixed_ips"][1]["subnet_id"]);
+    assert_ne!(
+        p["fixed_ips"][0]["subnet_id"],
+        p["fixed_ips"][1]["subnet_id"]
+    );
     assert_eq!(p["port_security_enabled"], true);
     assert_eq!(p["status"], "ACTIVE");
     assert_eq!(p["admin_state_up"], true);
@@ -531,14 +678,23 @@ fn ports_and_networks() {
     let web = h.sg_id("web");
     let def = h.sg_id("default");
     let nostate = h.sg_id("nostate");
-    let put = |body: Value| h.req("PUT", &format!("/v2.0/ports/{a}"), Some(json!({ "port": body })));
+    let put = |body: Value| {
+        h.req(
+            "PUT",
+            &format!("/v2.0/ports/{a}"),
+            Some(json!({ "port": body })),
+        )
+    };
     let r = put(json!({"security_groups": [def, web], "name": "vm-a2"}));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["port"]["security_groups"], json!([def, web]));
     assert_eq!(r.body["port"]["name"], "vm-a2");
     assert_eq!(r.body["port"]["revision_number"], 1);
     let last = h.published.lock().unwrap().last().unwrap().clone();
-    assert_eq!(last.port("vm-a2").unwrap().security_groups, ["default", "web"]);
+    assert_eq!(
+        last.port("vm-a2").unwrap().security_groups,
+        ["default", "web"]
+    );
     let r = put(json!({"allowed_address_pairs": [{"ip_address": "10.0.0.100"}]}));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
@@ -548,7 +704,10 @@ fn ports_and_networks() {
     // §22 errors.
     let before = h.store.snapshot();
     let n = h.published_count();
-    assert_eq!(put(json!({"security_groups": ["00000000-0000-4000-8000-000000000000"]})).status, 404);
+    assert_eq!(
+        put(json!({"security_groups": ["00000000-0000-4000-8000-000000000000"]})).status,
+        404
+    );
     assert_eq!(put(json!({"security_groups": [web, web]})).status, 400);
     assert_eq!(put(json!({"security_groups": [web, nostate]})).status, 409);
     assert_eq!(put(json!({"port_security_enabled": false})).status, 400);
@@ -558,15 +717,22 @@ fn ports_and_networks() {
     assert_eq!(*h.store.snapshot(), *before);
     assert_eq!(h.published_count(), n);
     // Port security off with no groups and no pairs.
-    let r = put(json!({"port_security_enabled": false, "security_groups": [], "allowed_address_pairs": []}));
+    let r = put(
+        json!({"port_security_enabled": false, "security_groups": [], "allowed_address_pairs": []}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["port"]["security_groups"], json!([]));
     // A bound stateless group can now not flip, and the group in use cannot be deleted.
     let b = h.port_id("vm-b");
-    let r = h.req("PUT", &format!("/v2.0/ports/{b}"), Some(json!({"port": {"security_groups": [nostate]}})));
+    let r = h.req(
+        "PUT",
+        &format!("/v2.0/ports/{b}"),
+        Some(json!({"port": {"security_groups": [nostate]}})),
+    );
     assert_eq!(r.status, 200);
     assert_eq!(
-        h.req("DELETE", &format!("/v2.0/security-groups/{nostate}"), None).status,
+        h.req("DELETE", &format!("/v2.0/security-groups/{nostate}"), None)
+            .status,
         409
     );
 
@@ -593,7 +759,10 @@ fn ports_and_networks() {
     );
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["port"]["security_groups"], json!([def]));
-    assert!(r.body["port"]["mac_address"].as_str().unwrap().starts_with("fa:16:3e:"));
+    assert!(r.body["port"]["mac_address"]
+        .as_str()
+        .unwrap()
+        .starts_with("fa:16:3e:"));
     // Errors: IP in use 409, unknown network 404, bad backend 400.
     let mk = |extra: Value| {
         let mut p = json!({"name": "vm-e", "network_id": net1_id});
@@ -602,12 +771,24 @@ fn ports_and_networks() {
         }
         h.req("POST", "/v2.0/ports", Some(json!({ "port": p })))
     };
-    assert_eq!(mk(json!({"fixed_ips": [{"ip_address": "10.0.0.12"}]})).status, 409);
+    assert_eq!(
+        mk(json!({"fixed_ips": [{"ip_address": "10.0.0.12"}]})).status,
+        409
+    );
     assert_eq!(mk(json!({"network_id": "nope"})).status, 404);
-    assert_eq!(mk(json!({"binding:profile": {"type": "vhost"}})).status, 400);
+    assert_eq!(
+        mk(json!({"binding:profile": {"type": "vhost"}})).status,
+        400
+    );
     assert_eq!(mk(json!({"mac_address": "01:00:5e:00:00:01"})).status, 400);
-    assert_eq!(h.req("DELETE", &format!("/v2.0/ports/{c}"), None).status, 204);
-    assert_eq!(h.req("DELETE", &format!("/v2.0/ports/{c}"), None).status, 404);
+    assert_eq!(
+        h.req("DELETE", &format!("/v2.0/ports/{c}"), None).status,
+        204
+    );
+    assert_eq!(
+        h.req("DELETE", &format!("/v2.0/ports/{c}"), None).status,
+        404
+    );
     assert!(h.store.model().port("vm-c").is_none());
 }
 
@@ -620,12 +801,23 @@ fn apply_failure_changes_nothing() {
     let r = h.rule(&web, json!({"direction": "ingress", "protocol": "udp"}));
     assert_eq!(r.status, 409);
     assert_eq!(err_type(&r), "PolicyApplyFailed");
-    assert!(r.body["NeutronError"]["message"].as_str().unwrap().contains("injected compile failure"));
-    let r = h.req("POST", "/v2.0/security-groups", Some(json!({"security_group": {"name": "x"}})));
+    assert!(r.body["NeutronError"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("injected compile failure"));
+    let r = h.req(
+        "POST",
+        "/v2.0/security-groups",
+        Some(json!({"security_group": {"name": "x"}})),
+    );
     assert_eq!(r.status, 409);
     assert_eq!(*h.store.snapshot(), *before);
     h.fail_apply.store(false, Ordering::SeqCst);
-    assert_eq!(h.rule(&web, json!({"direction": "ingress", "protocol": "udp"})).status, 201);
+    assert_eq!(
+        h.rule(&web, json!({"direction": "ingress", "protocol": "udp"}))
+            .status,
+        201
+    );
 }
 
 #[test]
@@ -636,21 +828,70 @@ fn malformed_bodies() {
     };
     let r = raw("POST", "/v2.0/security-groups", b"{not json");
     assert_eq!(r.status, 400);
-    assert!(r.body["NeutronError"]["message"].as_str().unwrap().contains("Malformed JSON"));
+    assert!(r.body["NeutronError"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Malformed JSON"));
     assert_eq!(raw("POST", "/v2.0/security-groups", b"[]").status, 400);
     assert_eq!(raw("POST", "/v2.0/security-groups", b"").status, 400);
-    assert_eq!(raw("POST", "/v2.0/security-groups", b"{\"security_group\": 3}").status, 400);
+    assert_eq!(
+        raw("POST", "/v2.0/security-groups", b"{\"security_group\": 3}").status,
+        400
+    );
     // Unknown fields at both levels, read-only fields.
-    let r = raw("POST", "/v2.0/security-groups", br#"{"security_group": {"name": "x", "colour": "red"}}"#);
+    let r = raw(
+        "POST",
+        "/v2.0/security-groups",
+        br#"{"security_group": {"name": "x", "colour": "red"}}"#,
+    );
     assert_eq!(r.status, 400);
-    assert!(r.body["NeutronError"]["message"].as_str().unwrap().contains("colour"));
-    assert_eq!(raw("POST", "/v2.0/security-groups", br#"{"security_group": {"name": "x"}, "extra": 1}"#).status, 400);
-    assert_eq!(raw("POST", "/v2.0/security-groups", br#"{"security_group": {"name": "x", "id": "y"}}"#).status, 400);
+    assert!(r.body["NeutronError"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("colour"));
+    assert_eq!(
+        raw(
+            "POST",
+            "/v2.0/security-groups",
+            br#"{"security_group": {"name": "x"}, "extra": 1}"#
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        raw(
+            "POST",
+            "/v2.0/security-groups",
+            br#"{"security_group": {"name": "x", "id": "y"}}"#
+        )
+        .status,
+        400
+    );
     // Wrong types.
-    assert_eq!(raw("POST", "/v2.0/security-groups", br#"{"security_group": {"name": 1}}"#).status, 400);
-    assert_eq!(raw("POST", "/v2.0/security-groups", br#"{"security_group": {"name": "x", "stateful": "maybe"}}"#).status, 400);
+    assert_eq!(
+        raw(
+            "POST",
+            "/v2.0/security-groups",
+            br#"{"security_group": {"name": 1}}"#
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        raw(
+            "POST",
+            "/v2.0/security-groups",
+            br#"{"security_group": {"name": "x", "stateful": "maybe"}}"#
+        )
+        .status,
+        400
+    );
     // tenant_id / project_id are accepted.
-    let r = raw("POST", "/v2.0/security-groups", br#"{"security_group": {"name": "x", "tenant_id": "t", "project_id": "p"}}"#);
+    let r = raw(
+        "POST",
+        "/v2.0/security-groups",
+        br#"{"security_group": {"name": "x", "tenant_id": "t", "project_id": "p"}}"#,
+    );
     assert_eq!(r.status, 201);
     // Too large: 413 before reading.
     let big = vec![b' '; sgswitch::control::api::MAX_BODY + 1];
@@ -669,7 +910,11 @@ fn token_is_required_and_checked() {
     let wrong = Client::new(&h.endpoint(), Some("s3cre".into())).unwrap();
     assert_eq!(wrong.raw("GET", "/", None).unwrap().status, 401);
     let r = wrong
-        .raw("POST", "/v2.0/security-groups", Some(&json!({"security_group": {"name": "x"}})))
+        .raw(
+            "POST",
+            "/v2.0/security-groups",
+            Some(&json!({"security_group": {"name": "x"}})),
+        )
         .unwrap();
     assert_eq!(r.status, 401);
     assert!(h.store.model().group("x").is_none());
@@ -679,7 +924,9 @@ fn token_is_required_and_checked() {
 fn non_loopback_without_token_is_refused() {
     let store = Arc::new(Store::open(None, &api_common::seed()).unwrap());
     let addr: SocketAddr = "0.0.0.0:0".parse().unwrap();
-    let err = ApiServer::start(addr, None, Arc::clone(&store)).err().expect("refused");
+    let err = ApiServer::start(addr, None, Arc::clone(&store))
+        .err()
+        .expect("refused");
     assert!(matches!(err, ApiError::TokenRequired(_)));
     assert!(err.to_string().contains("token"));
     let err = ApiServer::start(addr, Some(String::new()), Arc::clone(&store)).err();

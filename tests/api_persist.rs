@@ -26,14 +26,28 @@ fn changes_survive_a_restart() {
     let (db_id, rule_id, port_rev);
     {
         let h = Harness::start_with(Some(&dir), None);
-        assert!(dir.join(STATE_FILE).exists(), "seeded state is written at once");
-        let r = h.req("POST", "/v2.0/security-groups", Some(json!({"security_group": {"name": "db"}})));
+        assert!(
+            dir.join(STATE_FILE).exists(),
+            "seeded state is written at once"
+        );
+        let r = h.req(
+            "POST",
+            "/v2.0/security-groups",
+            Some(json!({"security_group": {"name": "db"}})),
+        );
         db_id = r.body["security_group"]["id"].as_str().unwrap().to_string();
         let r = h.rule(&db_id, json!({"direction": "ingress", "protocol": "tcp", "port_range_min": 5432, "port_range_max": 5432, "remote_ip_prefix": "10.0.0.7/24"}));
         assert_eq!(r.status, 201);
-        rule_id = r.body["security_group_rule"]["id"].as_str().unwrap().to_string();
+        rule_id = r.body["security_group_rule"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let a = h.port_id("vm-a");
-        let r = h.req("PUT", &format!("/v2.0/ports/{a}"), Some(json!({"port": {"security_groups": [db_id]}})));
+        let r = h.req(
+            "PUT",
+            &format!("/v2.0/ports/{a}"),
+            Some(json!({"port": {"security_groups": [db_id]}})),
+        );
         assert_eq!(r.status, 200);
         port_rev = r.body["port"]["revision_number"].clone();
         assert!(dir.join(BACKUP_FILE).exists());
@@ -41,9 +55,16 @@ fn changes_survive_a_restart() {
     }
     let h = Harness::start_with(Some(&dir), None);
     assert_eq!(h.sg_id("db"), db_id);
-    let r = h.req("GET", &format!("/v2.0/security-group-rules/{rule_id}"), None);
+    let r = h.req(
+        "GET",
+        &format!("/v2.0/security-group-rules/{rule_id}"),
+        None,
+    );
     assert_eq!(r.status, 200);
-    assert_eq!(r.body["security_group_rule"]["remote_ip_prefix"], "10.0.0.7/24");
+    assert_eq!(
+        r.body["security_group_rule"]["remote_ip_prefix"],
+        "10.0.0.7/24"
+    );
     let r = h.req("GET", &format!("/v2.0/ports/{}", h.port_id("vm-a")), None);
     assert_eq!(r.body["port"]["security_groups"], json!([db_id]));
     assert_eq!(r.body["port"]["revision_number"], port_rev);
@@ -57,7 +78,11 @@ fn corrupt_or_torn_state_file_is_refused() {
     let dir = tempdir("corrupt");
     {
         let h = Harness::start_with(Some(&dir), None);
-        let r = h.req("POST", "/v2.0/security-groups", Some(json!({"security_group": {"name": "db"}})));
+        let r = h.req(
+            "POST",
+            "/v2.0/security-groups",
+            Some(json!({"security_group": {"name": "db"}})),
+        );
         assert_eq!(r.status, 201);
     }
     let file = dir.join(STATE_FILE);
@@ -114,7 +139,9 @@ fn config_seeds_only_the_first_launch_and_reload_keeps_ids() {
     assert_eq!(after.group_id("web").unwrap(), web_id);
     assert_eq!(after.meta.ports, before.meta.ports);
     let rev = |s: &sgswitch::control::store::State, n: &str| {
-        s.meta.groups[s.group_by_name(n).unwrap()].obj.revision_number
+        s.meta.groups[s.group_by_name(n).unwrap()]
+            .obj
+            .revision_number
     };
     assert_eq!(rev(&after, "web"), rev(&before, "web"));
     assert_eq!(rev(&after, "nostate"), rev(&before, "nostate") + 1);

@@ -890,17 +890,13 @@ impl Store {
             if let Some(aap) = &req.allowed_address_pairs {
                 spec.allowed_address_pairs = aap.clone();
             }
-            // Validate against the model without this port, then put it back in place.
-            let mut rest = state.model.clone();
-            rest.ports.remove(pi);
-            let port = validate::validate_port(&rest, &spec)
-                .map_err(|e| StoreError::from_validation(e, state))?;
-            let old_name = state.model.ports[pi].name.clone();
+            // Validate against the candidate without this port, then put it back in
+            // place (the candidate is a private copy: on error it is dropped whole).
+            let old = state.model.ports.remove(pi);
+            let port = validate::validate_port(&state.model, &spec);
+            state.model.ports.insert(pi, old);
+            let port = port.map_err(|e| StoreError::from_validation(e, state))?;
             state.model.ports[pi] = port;
-            if old_name != state.model.ports[pi].name {
-                // Other ports may not reuse this name (checked above); nothing refers
-                // to ports by name.
-            }
             state.meta.ports[pi].touch(now);
             Ok(())
         })

@@ -364,7 +364,9 @@ mod tests {
         let e = Cli::try_parse_from(["sgswitch", "check"]).unwrap_err();
         assert_eq!(e.exit_code(), i32::from(EXIT_USAGE));
         let ok = Cli::try_parse_from(["sgswitch", "check", "--config", "x.toml"]).unwrap();
-        let Command::Check(a) = ok.command;
+        let Command::Check(a) = ok.command else {
+            panic!("expected the check command");
+        };
         assert_eq!(a.config, PathBuf::from("x.toml"));
     }
 

@@ -136,7 +136,7 @@ fn config_seeds_only_the_first_launch_and_reload_keeps_ids() {
     let before = store.snapshot();
     store.replace_model(&cfg.model).unwrap();
     let after = store.snapshot();
-    assert_eq!(after.group_id("web").unwrap(), web_id);
+    assert_eq!(after.group_id("web").unwrap().to_string(), web_id);
     assert_eq!(after.meta.ports, before.meta.ports);
     let rev = |s: &sgswitch::control::store::State, n: &str| {
         s.meta.groups[s.group_by_name(n).unwrap()]

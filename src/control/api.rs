@@ -47,8 +47,8 @@ use std::thread::JoinHandle;
 use serde_json::{json, Map, Value};
 
 use crate::control::store::{
-    AddressGroupUpdate, GroupCreate, GroupUpdate, PortCreate, PortUpdate, RuleCreate, State, Store,
-    StoreError, PROJECT_ID,
+    rfc3339, AddressGroupUpdate, GroupCreate, GroupUpdate, PortCreate, PortUpdate, RuleCreate,
+    State, Store, StoreError, PROJECT_ID,
 };
 use crate::policy::protocol::protocol_name;
 use crate::policy::spec::{AllowedAddressPairSpec, BackendSpec, RuleSpec, Scalar};
@@ -591,8 +591,8 @@ fn std_attrs(m: &mut Map<String, Value>, o: &crate::control::store::ObjMeta) {
     m.insert("id".into(), json!(o.id));
     m.insert("tenant_id".into(), json!(PROJECT_ID));
     m.insert("project_id".into(), json!(PROJECT_ID));
-    m.insert("created_at".into(), json!(o.created_at));
-    m.insert("updated_at".into(), json!(o.updated_at));
+    m.insert("created_at".into(), json!(rfc3339(o.created_at)));
+    m.insert("updated_at".into(), json!(rfc3339(o.updated_at)));
     m.insert("revision_number".into(), json!(o.revision_number));
     m.insert("tags".into(), json!([]));
 }
@@ -763,7 +763,7 @@ pub fn port_json(s: &State, pi: usize) -> Value {
     std_attrs(&mut m, &s.meta.ports[pi]);
     m.insert("name".into(), json!(p.name));
     m.insert("description".into(), json!(""));
-    m.insert("network_id".into(), json!(nm.map(|n| n.obj.id.clone())));
+    m.insert("network_id".into(), json!(nm.map(|n| n.obj.id)));
     m.insert("mac_address".into(), json!(format_mac(&p.mac)));
     m.insert(
         "fixed_ips".into(),

@@ -72,29 +72,107 @@ const TEMP_FILE: &str = "state.json.tmp";
 const HEADER_MAGIC: &str = "sgswitch-state";
 const FORMAT_VERSION: u32 = 1;
 
+/// Quotas (Neutron answers 409 `OverQuota`): they bound the memory and compile time the
+/// API can make the switch spend. Config files are not limited by them.
+pub const MAX_GROUPS: usize = 10_000;
+/// Rules in one security group.
+pub const MAX_RULES_PER_GROUP: usize = 100_000;
+/// Address groups.
+pub const MAX_ADDRESS_GROUPS: usize = 10_000;
+/// Addresses in one address group.
+pub const MAX_ADDRESSES_PER_GROUP: usize = 100_000;
+/// Ports.
+pub const MAX_PORTS: usize = 65_536;
+
+fn over_quota(what: &str, limit: usize) -> StoreError {
+    StoreError::conflict(
+        "OverQuota",
+        format!("Quota exceeded for resources: {what} (limit {limit})."),
+    )
+}
+
 /// Placeholder project id reported as `tenant_id` / `project_id` (no Keystone).
 pub const PROJECT_ID: &str = "00000000000000000000000000000000";
 
-/// Neutron-visible metadata of one object.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+/// A UUID, stored as a number (cheap to copy and compare) and shown hyphenated.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct Id(pub u128);
+
+impl Id {
+    /// A random (version 4) UUID.
+    pub fn random() -> Id {
+        let mut b: [u8; 16] = random_bytes();
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        Id(u128::from_be_bytes(b))
+    }
+
+    /// Parse the hyphenated (or plain 32-hex-digit) form; `None` if it is not a UUID.
+    pub fn parse(text: &str) -> Option<Id> {
+        let hyphens_ok = match text.len() {
+            36 => [8, 13, 18, 23]
+                .iter()
+                .all(|&i| text.as_bytes().get(i) == Some(&b'-')),
+            32 => true,
+            _ => false,
+        };
+        let hex: String = text.chars().filter(|&c| c != '-').collect();
+        if !hyphens_ok || hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u128::from_str_radix(&hex, 16).ok().map(Id)
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let h = format!("{:032x}", self.0);
+        write!(
+            f,
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+        let text = String::deserialize(d)?;
+        Id::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("invalid id {text:?}")))
+    }
+}
+
+/// Neutron-visible metadata of one object (plain data: cloning the meta of a large
+/// model is a `memcpy`). Times are seconds since the Unix epoch, shown as RFC 3339.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct ObjMeta {
-    pub id: String,
-    pub created_at: String,
-    pub updated_at: String,
+    pub id: Id,
+    pub created_at: u64,
+    pub updated_at: u64,
     pub revision_number: u64,
 }
 
 impl ObjMeta {
-    fn new(now: &str) -> ObjMeta {
+    fn new(now: u64) -> ObjMeta {
         ObjMeta {
-            id: new_uuid(),
-            created_at: now.to_string(),
-            updated_at: now.to_string(),
+            id: Id::random(),
+            created_at: now,
+            updated_at: now,
             revision_number: 0,
         }
     }
-    fn touch(&mut self, now: &str) {
-        self.updated_at = now.to_string();
+    fn touch(&mut self, now: u64) {
+        self.updated_at = now;
         self.revision_number += 1;
     }
 }
@@ -112,8 +190,8 @@ pub struct GroupMeta {
 pub struct NetworkMeta {
     #[serde(flatten)]
     pub obj: ObjMeta,
-    pub subnet_v4: String,
-    pub subnet_v6: String,
+    pub subnet_v4: Id,
+    pub subnet_v6: Id,
 }
 
 /// Everything Neutron shows that the model does not hold, index-aligned with it.
@@ -161,7 +239,7 @@ impl State {
             .chain(t.ports.iter())
             .chain(t.networks.iter().map(|n| &n.obj));
         for o in ids {
-            if !seen.insert(o.id.as_str()) {
+            if !seen.insert(o.id) {
                 return Err(format!("id {} is used twice", o.id));
             }
         }
@@ -170,6 +248,7 @@ impl State {
 
     /// Index of the security group with this id.
     pub fn group_by_id(&self, id: &str) -> Option<usize> {
+        let id = Id::parse(id)?;
         self.meta.groups.iter().position(|g| g.obj.id == id)
     }
     /// Index of the security group with this name.
@@ -181,6 +260,7 @@ impl State {
     }
     /// (group index, rule index) of the rule with this id.
     pub fn rule_by_id(&self, id: &str) -> Option<(usize, usize)> {
+        let id = Id::parse(id)?;
         self.meta
             .groups
             .iter()
@@ -188,6 +268,7 @@ impl State {
             .find_map(|(gi, g)| g.rules.iter().position(|r| r.id == id).map(|ri| (gi, ri)))
     }
     pub fn address_group_by_id(&self, id: &str) -> Option<usize> {
+        let id = Id::parse(id)?;
         self.meta.address_groups.iter().position(|g| g.id == id)
     }
     pub fn address_group_by_name(&self, name: &str) -> Option<usize> {
@@ -197,28 +278,29 @@ impl State {
             .position(|g| g.name == name)
     }
     pub fn port_by_id(&self, id: &str) -> Option<usize> {
+        let id = Id::parse(id)?;
         self.meta.ports.iter().position(|p| p.id == id)
     }
     pub fn network_by_id(&self, id: &str) -> Option<usize> {
+        let id = Id::parse(id)?;
         self.meta.networks.iter().position(|n| n.obj.id == id)
     }
     pub fn network_by_name(&self, name: &str) -> Option<usize> {
         self.model.networks.iter().position(|n| n.name == name)
     }
     /// Id of the security group named `name`.
-    pub fn group_id(&self, name: &str) -> Option<&str> {
-        self.group_by_name(name)
-            .map(|i| self.meta.groups[i].obj.id.as_str())
+    pub fn group_id(&self, name: &str) -> Option<Id> {
+        self.group_by_name(name).map(|i| self.meta.groups[i].obj.id)
     }
     /// Id of the address group named `name`.
-    pub fn address_group_id(&self, name: &str) -> Option<&str> {
+    pub fn address_group_id(&self, name: &str) -> Option<Id> {
         self.address_group_by_name(name)
-            .map(|i| self.meta.address_groups[i].id.as_str())
+            .map(|i| self.meta.address_groups[i].id)
     }
     /// Id of the network named `name`.
-    pub fn network_id(&self, name: &str) -> Option<&str> {
+    pub fn network_id(&self, name: &str) -> Option<Id> {
         self.network_by_name(name)
-            .map(|i| self.meta.networks[i].obj.id.as_str())
+            .map(|i| self.meta.networks[i].obj.id)
     }
 }
 
@@ -305,7 +387,7 @@ impl StoreError {
                     .as_deref()
                     .and_then(|g| state.group_by_name(g))
                     .and_then(|gi| state.meta.groups[gi].rules.get(*idx))
-                    .map(|r| r.id.clone())
+                    .map(|r| r.id.to_string())
                     .unwrap_or_default();
                 (
                     "SecurityGroupRuleExists",
@@ -496,13 +578,12 @@ impl Store {
     /// Run one mutation: clone, change, apply, persist, commit (see the module doc).
     fn mutate<T>(
         &self,
-        change: impl FnOnce(&mut State, &str) -> Result<T, StoreError>,
+        change: impl FnOnce(&mut State, u64) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mutator = self.lock_mutator();
         let old = self.snapshot();
         let mut candidate = State::clone(&old);
-        let now = now_rfc3339();
-        let out = change(&mut candidate, &now)?;
+        let out = change(&mut candidate, now_secs())?;
         debug_assert!(candidate.check().is_ok(), "{:?}", candidate.check());
         if let Some(apply) = &mutator.apply {
             apply(&candidate.model).map_err(StoreError::Apply)?;
@@ -551,6 +632,9 @@ impl Store {
     /// Create a security group with the template rules; returns its id.
     pub fn create_group(&self, req: &GroupCreate) -> Result<String, StoreError> {
         self.mutate(|state, now| {
+            if state.model.security_groups.len() >= MAX_GROUPS {
+                return Err(over_quota("security_group", MAX_GROUPS));
+            }
             if req.name.eq_ignore_ascii_case(DEFAULT_GROUP) {
                 return Err(StoreError::conflict(
                     "SecurityGroupDefaultAlreadyExists",
@@ -569,7 +653,7 @@ impl Store {
                 obj: ObjMeta::new(now),
                 rules: group.rules.iter().map(|_| ObjMeta::new(now)).collect(),
             };
-            let id = meta.obj.id.clone();
+            let id = meta.obj.id.to_string();
             state.model.security_groups.push(group);
             state.meta.groups.push(meta);
             Ok(id)
@@ -689,11 +773,14 @@ impl Store {
                     })?;
                     spec.remote_address_group = Some(state.model.address_groups[ai].name.clone());
                 }
+                if state.model.security_groups[gi].rules.len() >= MAX_RULES_PER_GROUP {
+                    return Err(over_quota("security_group_rule", MAX_RULES_PER_GROUP));
+                }
                 let name = state.model.security_groups[gi].name.clone();
                 let rule = validate::validate_rule(&state.model, &name, &spec)
                     .map_err(|e| StoreError::from_validation(e, state))?;
                 let meta = ObjMeta::new(now);
-                ids.push(meta.id.clone());
+                ids.push(meta.id.to_string());
                 state.model.security_groups[gi].rules.push(rule);
                 state.meta.groups[gi].rules.push(meta);
                 if !touched.contains(&gi) {
@@ -733,13 +820,19 @@ impl Store {
         addresses: &[String],
     ) -> Result<String, StoreError> {
         self.mutate(|state, now| {
+            if state.model.address_groups.len() >= MAX_ADDRESS_GROUPS {
+                return Err(over_quota("address_group", MAX_ADDRESS_GROUPS));
+            }
+            if addresses.len() > MAX_ADDRESSES_PER_GROUP {
+                return Err(over_quota("address", MAX_ADDRESSES_PER_GROUP));
+            }
             state.model.address_groups.push(AddressGroup {
                 name: name.to_string(),
                 description: description.unwrap_or_default().to_string(),
                 addresses: parse_addresses(addresses)?,
             });
             let meta = ObjMeta::new(now);
-            let id = meta.id.clone();
+            let id = meta.id.to_string();
             state.meta.address_groups.push(meta);
             revalidate(state)?;
             Ok(id)
@@ -810,6 +903,9 @@ impl Store {
                     }
                 }
             }
+            if list.len() > MAX_ADDRESSES_PER_GROUP {
+                return Err(over_quota("address", MAX_ADDRESSES_PER_GROUP));
+            }
             state.meta.address_groups[ai].touch(now);
             Ok(())
         })
@@ -843,6 +939,9 @@ impl Store {
     /// Create a port (hot-plug); returns its id.
     pub fn create_port(&self, req: &PortCreate) -> Result<String, StoreError> {
         self.mutate(|state, now| {
+            if state.model.ports.len() >= MAX_PORTS {
+                return Err(over_quota("port", MAX_PORTS));
+            }
             let ni = state.network_by_id(&req.network_id).ok_or_else(|| {
                 StoreError::not_found(
                     "NetworkNotFound",
@@ -867,7 +966,7 @@ impl Store {
                 .map_err(|e| StoreError::from_validation(e, state))?;
             state.model.ports.push(port);
             let meta = ObjMeta::new(now);
-            let id = meta.id.clone();
+            let id = meta.id.to_string();
             state.meta.ports.push(meta);
             Ok(id)
         })
@@ -1115,36 +1214,36 @@ pub fn model_to_spec(model: &Model) -> ModelSpec {
     }
 }
 
-fn new_network_meta(now: &str) -> NetworkMeta {
+fn new_network_meta(now: u64) -> NetworkMeta {
     NetworkMeta {
         obj: ObjMeta::new(now),
-        subnet_v4: new_uuid(),
-        subnet_v6: new_uuid(),
+        subnet_v4: Id::random(),
+        subnet_v6: Id::random(),
     }
 }
 
 /// Fresh metadata for a model (first launch).
 fn seed_state(model: &Model) -> State {
-    let now = now_rfc3339();
+    let now = now_secs();
     let meta = Meta {
         groups: model
             .security_groups
             .iter()
             .map(|g| GroupMeta {
-                obj: ObjMeta::new(&now),
-                rules: g.rules.iter().map(|_| ObjMeta::new(&now)).collect(),
+                obj: ObjMeta::new(now),
+                rules: g.rules.iter().map(|_| ObjMeta::new(now)).collect(),
             })
             .collect(),
         address_groups: model
             .address_groups
             .iter()
-            .map(|_| ObjMeta::new(&now))
+            .map(|_| ObjMeta::new(now))
             .collect(),
-        ports: model.ports.iter().map(|_| ObjMeta::new(&now)).collect(),
+        ports: model.ports.iter().map(|_| ObjMeta::new(now)).collect(),
         networks: model
             .networks
             .iter()
-            .map(|_| new_network_meta(&now))
+            .map(|_| new_network_meta(now))
             .collect(),
     };
     State {
@@ -1155,7 +1254,7 @@ fn seed_state(model: &Model) -> State {
 
 /// Metadata for `new`, keeping the ids of objects of `old` with the same name (rules:
 /// same key in a same-named group).
-fn rebuild_meta(old: &State, new: &Model, now: &str) -> Meta {
+fn rebuild_meta(old: &State, new: &Model, now: u64) -> Meta {
     let keep = |o: Option<&ObjMeta>, changed: bool| match o {
         Some(m) if changed => {
             let mut m = m.clone();
@@ -1400,18 +1499,7 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// A random (version 4) UUID, lower-case hyphenated.
 pub fn new_uuid() -> String {
-    let mut b: [u8; 16] = random_bytes();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    Id::random().to_string()
 }
 
 /// A random locally-administered-style Neutron MAC (`fa:16:3e:xx:xx:xx`).
@@ -1442,14 +1530,17 @@ pub fn rfc3339(secs: u64) -> String {
     )
 }
 
+/// The current time in seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// The current time, RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
-    rfc3339(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    )
+    rfc3339(now_secs())
 }
 
 #[cfg(test)]
@@ -1486,6 +1577,9 @@ security_groups = ["web"]
     fn uuids_are_v4_and_distinct() {
         let a = new_uuid();
         let b = new_uuid();
+        assert_eq!(Id::parse(&a).unwrap().to_string(), a);
+        assert!(Id::parse("web").is_none());
+        assert!(Id::parse("0000000-00000-4000-8000-000000000000").is_none());
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");

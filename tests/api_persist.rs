@@ -148,6 +148,17 @@ fn config_seeds_only_the_first_launch_and_reload_keeps_ids() {
     // Export gives the config back.
     assert_eq!(store.export().model, cfg.model);
     drop(store);
+    assert_eq!(
+        Store::export_from(Some(&dir), &other).unwrap().model,
+        cfg.model
+    );
+    let fresh = tempdir("fresh");
+    assert_eq!(Store::export_from(Some(&fresh), &other).unwrap(), other);
+    assert!(
+        !fresh.join(STATE_FILE).exists(),
+        "export_from writes nothing"
+    );
+    fs::remove_dir_all(&fresh).unwrap();
     let again = Store::open(Some(&dir), &other).unwrap();
     assert_eq!(again.model(), cfg.model);
     fs::remove_dir_all(&dir).unwrap();

@@ -16,6 +16,9 @@
 //!   the committed state (and the dataplane) as it was: a rejected change changes
 //!   nothing. If the state file cannot be written after the dataplane took the new
 //!   policy, the old model is re-applied and the call fails.
+//! * **Ids are numbers.** [`Id`] is a `u128` shown as a hyphenated v4 UUID and
+//!   [`ObjMeta`] is `Copy` (times in epoch seconds, shown as RFC 3339), so cloning the
+//!   metadata of a 10,000-rule model is a `memcpy`, not 30,000 string allocations.
 //! * **Meta is index-aligned with the model.** `Meta::groups[i]` describes
 //!   `model.security_groups[i]` and `Meta::groups[i].rules[j]` its rule `j`; likewise
 //!   address groups, ports and networks. Every mutation edits both vectors at the same
@@ -534,6 +537,22 @@ impl Store {
             mutator: Mutex::new(Mutator { apply: None }),
             state_dir: state_dir.map(Path::to_path_buf),
             switch: seed.switch,
+        })
+    }
+
+    /// The state `open` would start from, as a config, without writing anything (for
+    /// `sgswitch export`): the saved state if `state_dir` holds one, else `seed`.
+    pub fn export_from(state_dir: Option<&Path>, seed: &Config) -> Result<Config, StoreError> {
+        let saved = match state_dir {
+            Some(dir) => load_state(dir)?,
+            None => None,
+        };
+        Ok(match saved {
+            Some(state) => Config {
+                model: state.model,
+                switch: seed.switch,
+            },
+            None => seed.clone(),
         })
     }
 

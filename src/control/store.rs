@@ -31,8 +31,8 @@
 //!
 //! # Persistence (`--state-dir DIR`)
 //! `DIR/state.json` holds a one-line header `sgswitch-state 1 LEN FNV64` followed by
-//! `LEN` bytes of JSON: the model as config TOML (the same round-tripping writer as
-//! `sgswitch export`) and the meta. Writes go to `state.json.tmp`, are fsynced, the
+//! `LEN` bytes of JSON: the model (a serde mirror of the model spec, re-validated on
+//! load) and the meta. Writes go to `state.json.tmp`, are fsynced, the
 //! previous file is hard-linked to `state.json.bak`, the temp file is renamed over
 //! `state.json` and the directory is fsynced, so a crash leaves either the old or the
 //! new file, never a mix. On open, a missing file seeds the state from the config; a
@@ -52,15 +52,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::control::config::{self, Config, SwitchSettings};
+use crate::control::config::{Config, SwitchSettings};
 use crate::policy::spec::{
     AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, ModelSpec, NetworkSpec, PortSpec,
-    RuleSpec, SecurityGroupSpec,
+    RuleSpec, Scalar, SecurityGroupSpec,
 };
 use crate::policy::validate::{self, format_mac, parse_cidr, rule_key, DEFAULT_GROUP};
 use crate::policy::{
-    AddressGroup, Backend, ErrorClass, ErrorKind, Model, Port, Remote, SecurityGroup,
-    ValidationErrors,
+    AddressGroup, Backend, ConntrackSettings, ErrorClass, ErrorKind, Model, Port, Remote,
+    SecurityGroup, ValidationErrors,
 };
 
 /// The callback that makes a candidate model live: compile it and publish it to the
@@ -521,11 +521,9 @@ impl Store {
                     Some(state) => state,
                     None => {
                         let state = seed_state(&seed.model);
-                        write_state(dir, &state, seed.switch).map_err(|message| {
-                            StoreError::Io {
-                                file: dir.join(STATE_FILE),
-                                message,
-                            }
+                        write_state(dir, &state).map_err(|message| StoreError::Io {
+                            file: dir.join(STATE_FILE),
+                            message,
                         })?;
                         state
                     }
@@ -608,7 +606,7 @@ impl Store {
             apply(&candidate.model).map_err(StoreError::Apply)?;
         }
         if let Some(dir) = &self.state_dir {
-            if let Err(e) = write_state(dir, &candidate, self.switch) {
+            if let Err(e) = write_state(dir, &candidate) {
                 if let Some(apply) = &mutator.apply {
                     // Put the dataplane back on the committed model; if even that fails
                     // the dataplane runs the candidate and the store says so.
@@ -1356,8 +1354,325 @@ fn rebuild_meta(old: &State, new: &Model, now: u64) -> Meta {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Persisted {
-    config_toml: String,
+    model: PModel,
     meta: Meta,
+}
+
+// The model as stored: a serde mirror of `ModelSpec` (the policy types carry no serde
+// derives). Loading goes through `validate_model`, so a file that decodes but breaks a
+// Neutron rule is refused like a corrupt one. Rejected option: the config TOML writer —
+// correct, but 45 ms for 10,000 rules and 10,000 ports, on every change.
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum PScalar {
+    Int(i64),
+    Str(String),
+}
+
+impl From<Scalar> for PScalar {
+    fn from(s: Scalar) -> Self {
+        match s {
+            Scalar::Int(i) => PScalar::Int(i),
+            Scalar::Str(s) => PScalar::Str(s),
+        }
+    }
+}
+
+impl From<PScalar> for Scalar {
+    fn from(s: PScalar) -> Self {
+        match s {
+            PScalar::Int(i) => Scalar::Int(i),
+            PScalar::Str(s) => Scalar::Str(s),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PRule {
+    direction: Option<String>,
+    ethertype: Option<String>,
+    protocol: Option<PScalar>,
+    port_range_min: Option<PScalar>,
+    port_range_max: Option<PScalar>,
+    remote_ip_prefix: Option<String>,
+    remote_group: Option<String>,
+    remote_address_group: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PGroup {
+    name: Option<String>,
+    description: Option<String>,
+    stateful: Option<bool>,
+    rules: Vec<PRule>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PAddressGroup {
+    name: Option<String>,
+    description: Option<String>,
+    addresses: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "lowercase")]
+enum PBackend {
+    Tap {
+        ifname: Option<String>,
+        netns: Option<String>,
+        vnet_hdr: Option<bool>,
+    },
+    AfXdp {
+        ifname: Option<String>,
+        queue: Option<u32>,
+        mode: Option<String>,
+    },
+    AfPacket {
+        ifname: Option<String>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PPort {
+    name: Option<String>,
+    network: Option<String>,
+    mac: Option<String>,
+    fixed_ips: Vec<String>,
+    security_groups: Option<Vec<String>>,
+    port_security: Option<bool>,
+    /// (ip_address, mac_address)
+    allowed_address_pairs: Vec<(Option<String>, Option<String>)>,
+    backend: Option<PBackend>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PConntrack {
+    capacity: usize,
+    tcp_syn_timeout: u64,
+    tcp_established_timeout: u64,
+    tcp_fin_timeout: u64,
+    tcp_close_timeout: u64,
+    udp_timeout: u64,
+    udp_stream_timeout: u64,
+    icmp_timeout: u64,
+    other_timeout: u64,
+    max_pending_fragments: usize,
+    fragment_timeout: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PModel {
+    security_groups: Vec<PGroup>,
+    address_groups: Vec<PAddressGroup>,
+    ports: Vec<PPort>,
+    networks: Vec<Option<String>>,
+    permitted_ethertypes: Vec<u16>,
+    conntrack: PConntrack,
+}
+
+impl From<ModelSpec> for PModel {
+    fn from(m: ModelSpec) -> PModel {
+        let c = m.conntrack;
+        PModel {
+            security_groups: m
+                .security_groups
+                .into_iter()
+                .map(|g| PGroup {
+                    name: g.name,
+                    description: g.description,
+                    stateful: g.stateful,
+                    rules: g
+                        .rules
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|r| PRule {
+                            direction: r.direction,
+                            ethertype: r.ethertype,
+                            protocol: r.protocol.map(PScalar::from),
+                            port_range_min: r.port_range_min.map(PScalar::from),
+                            port_range_max: r.port_range_max.map(PScalar::from),
+                            remote_ip_prefix: r.remote_ip_prefix,
+                            remote_group: r.remote_group,
+                            remote_address_group: r.remote_address_group,
+                            description: r.description,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            address_groups: m
+                .address_groups
+                .into_iter()
+                .map(|a| PAddressGroup {
+                    name: a.name,
+                    description: a.description,
+                    addresses: a.addresses,
+                })
+                .collect(),
+            ports: m
+                .ports
+                .into_iter()
+                .map(|p| PPort {
+                    name: p.name,
+                    network: p.network,
+                    mac: p.mac,
+                    fixed_ips: p.fixed_ips,
+                    security_groups: p.security_groups,
+                    port_security: p.port_security,
+                    allowed_address_pairs: p
+                        .allowed_address_pairs
+                        .into_iter()
+                        .map(|a| (a.ip_address, a.mac_address))
+                        .collect(),
+                    backend: p.backend.map(|b| match b {
+                        BackendSpec::Tap {
+                            ifname,
+                            netns,
+                            vnet_hdr,
+                        } => PBackend::Tap {
+                            ifname,
+                            netns,
+                            vnet_hdr,
+                        },
+                        BackendSpec::AfXdp {
+                            ifname,
+                            queue,
+                            mode,
+                        } => PBackend::AfXdp {
+                            ifname,
+                            queue,
+                            mode,
+                        },
+                        BackendSpec::AfPacket { ifname } => PBackend::AfPacket { ifname },
+                    }),
+                })
+                .collect(),
+            networks: m.networks.into_iter().map(|n| n.name).collect(),
+            permitted_ethertypes: m.permitted_ethertypes,
+            conntrack: PConntrack {
+                capacity: c.capacity,
+                tcp_syn_timeout: c.tcp_syn_timeout,
+                tcp_established_timeout: c.tcp_established_timeout,
+                tcp_fin_timeout: c.tcp_fin_timeout,
+                tcp_close_timeout: c.tcp_close_timeout,
+                udp_timeout: c.udp_timeout,
+                udp_stream_timeout: c.udp_stream_timeout,
+                icmp_timeout: c.icmp_timeout,
+                other_timeout: c.other_timeout,
+                max_pending_fragments: c.max_pending_fragments,
+                fragment_timeout: c.fragment_timeout,
+            },
+        }
+    }
+}
+
+impl From<PModel> for ModelSpec {
+    fn from(m: PModel) -> ModelSpec {
+        let c = m.conntrack;
+        ModelSpec {
+            security_groups: m
+                .security_groups
+                .into_iter()
+                .map(|g| SecurityGroupSpec {
+                    name: g.name,
+                    description: g.description,
+                    stateful: g.stateful,
+                    rules: Some(
+                        g.rules
+                            .into_iter()
+                            .map(|r| RuleSpec {
+                                direction: r.direction,
+                                ethertype: r.ethertype,
+                                protocol: r.protocol.map(Scalar::from),
+                                port_range_min: r.port_range_min.map(Scalar::from),
+                                port_range_max: r.port_range_max.map(Scalar::from),
+                                remote_ip_prefix: r.remote_ip_prefix,
+                                remote_group: r.remote_group,
+                                remote_address_group: r.remote_address_group,
+                                description: r.description,
+                            })
+                            .collect(),
+                    ),
+                })
+                .collect(),
+            address_groups: m
+                .address_groups
+                .into_iter()
+                .map(|a| AddressGroupSpec {
+                    name: a.name,
+                    description: a.description,
+                    addresses: a.addresses,
+                })
+                .collect(),
+            ports: m
+                .ports
+                .into_iter()
+                .map(|p| PortSpec {
+                    name: p.name,
+                    network: p.network,
+                    mac: p.mac,
+                    fixed_ips: p.fixed_ips,
+                    security_groups: p.security_groups,
+                    port_security: p.port_security,
+                    allowed_address_pairs: p
+                        .allowed_address_pairs
+                        .into_iter()
+                        .map(|(ip_address, mac_address)| AllowedAddressPairSpec {
+                            ip_address,
+                            mac_address,
+                        })
+                        .collect(),
+                    backend: p.backend.map(|b| match b {
+                        PBackend::Tap {
+                            ifname,
+                            netns,
+                            vnet_hdr,
+                        } => BackendSpec::Tap {
+                            ifname,
+                            netns,
+                            vnet_hdr,
+                        },
+                        PBackend::AfXdp {
+                            ifname,
+                            queue,
+                            mode,
+                        } => BackendSpec::AfXdp {
+                            ifname,
+                            queue,
+                            mode,
+                        },
+                        PBackend::AfPacket { ifname } => BackendSpec::AfPacket { ifname },
+                    }),
+                })
+                .collect(),
+            networks: m
+                .networks
+                .into_iter()
+                .map(|name| NetworkSpec { name })
+                .collect(),
+            permitted_ethertypes: m.permitted_ethertypes,
+            conntrack: ConntrackSettings {
+                capacity: c.capacity,
+                tcp_syn_timeout: c.tcp_syn_timeout,
+                tcp_established_timeout: c.tcp_established_timeout,
+                tcp_fin_timeout: c.tcp_fin_timeout,
+                tcp_close_timeout: c.tcp_close_timeout,
+                udp_timeout: c.udp_timeout,
+                udp_stream_timeout: c.udp_stream_timeout,
+                icmp_timeout: c.icmp_timeout,
+                other_timeout: c.other_timeout,
+                max_pending_fragments: c.max_pending_fragments,
+                fragment_timeout: c.fragment_timeout,
+            },
+        }
+    }
 }
 
 /// FNV-1a, 64 bit: detects torn and bit-flipped files (not an integrity MAC).
@@ -1371,12 +1686,9 @@ fn fnv1a64(data: &[u8]) -> u64 {
 }
 
 /// Serialise a state to the file format (header line + JSON payload).
-fn encode_state(state: &State, switch: SwitchSettings) -> Result<Vec<u8>, String> {
+fn encode_state(state: &State) -> Result<Vec<u8>, String> {
     let persisted = Persisted {
-        config_toml: config::to_toml_string(&Config {
-            model: state.model.clone(),
-            switch,
-        }),
+        model: PModel::from(model_to_spec(&state.model)),
         meta: state.meta.clone(),
     };
     let payload = serde_json::to_vec(&persisted).map_err(|e| e.to_string())?;
@@ -1421,10 +1733,10 @@ fn decode_state(bytes: &[u8]) -> Result<State, String> {
     }
     let p: Persisted =
         serde_json::from_slice(payload).map_err(|e| format!("invalid JSON payload: {e}"))?;
-    let cfg = config::parse_str(&p.config_toml, "state")
+    let model = validate::validate_model(&ModelSpec::from(p.model))
         .map_err(|e| format!("the stored model is invalid: {e}"))?;
     let state = State {
-        model: cfg.model,
+        model,
         meta: p.meta,
     };
     state.check()?;
@@ -1464,8 +1776,8 @@ fn load_state(dir: &Path) -> Result<Option<State>, StoreError> {
 }
 
 /// Write the state atomically (see the module doc).
-fn write_state(dir: &Path, state: &State, switch: SwitchSettings) -> Result<(), String> {
-    let bytes = encode_state(state, switch)?;
+fn write_state(dir: &Path, state: &State) -> Result<(), String> {
+    let bytes = encode_state(state)?;
     let tmp = dir.join(TEMP_FILE);
     let file = dir.join(STATE_FILE);
     let ctx = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
@@ -1565,6 +1877,7 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::config;
 
     fn seed() -> Config {
         config::parse_str(
@@ -1608,7 +1921,7 @@ security_groups = ["web"]
     #[test]
     fn encode_decode_round_trip_and_corruption() {
         let state = seed_state(&seed().model);
-        let bytes = encode_state(&state, SwitchSettings::default()).unwrap();
+        let bytes = encode_state(&state).unwrap();
         assert_eq!(decode_state(&bytes).unwrap(), state);
         // Torn: truncated.
         let err = decode_state(&bytes[..bytes.len() - 5]).unwrap_err();
@@ -1622,6 +1935,28 @@ security_groups = ["web"]
         assert!(decode_state(b"hello\n{}")
             .unwrap_err()
             .contains("not an sgswitch"));
+    }
+
+    #[test]
+    fn rich_model_round_trips_through_the_state_file() {
+        // Backends, address pairs, address groups, stateless groups, networks,
+        // permitted ethertypes and conntrack settings.
+        let cfg = config::parse_str(include_str!("../../configs/example.toml"), "example.toml")
+            .expect("example config");
+        let state = seed_state(&cfg.model);
+        let bytes = encode_state(&state).unwrap();
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+    }
+
+    #[test]
+    fn a_well_formed_file_with_an_invalid_model_is_refused() {
+        let mut state = seed_state(&seed().model);
+        // Break a Neutron rule behind the validator's back: a port bound to a group
+        // that does not exist.
+        state.model.ports[0].security_groups = vec!["ghost".into()];
+        let bytes = encode_state(&state).unwrap();
+        let err = decode_state(&bytes).unwrap_err();
+        assert!(err.contains("stored model is invalid"), "{err}");
     }
 
     #[test]

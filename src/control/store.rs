@@ -1274,11 +1274,11 @@ fn seed_state(model: &Model) -> State {
 fn rebuild_meta(old: &State, new: &Model, now: u64) -> Meta {
     let keep = |o: Option<&ObjMeta>, changed: bool| match o {
         Some(m) if changed => {
-            let mut m = m.clone();
+            let mut m = *m;
             m.touch(now);
             m
         }
-        Some(m) => m.clone(),
+        Some(m) => *m,
         None => ObjMeta::new(now),
     };
     let groups = new
@@ -1296,7 +1296,7 @@ fn rebuild_meta(old: &State, new: &Model, now: u64) -> Meta {
                     .rules
                     .iter()
                     .map(|r| match by_key.remove(&rule_key(r)) {
-                        Some(m) => m.clone(),
+                        Some(m) => *m,
                         None => ObjMeta::new(now),
                     })
                     .collect();

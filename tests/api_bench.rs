@@ -135,7 +135,7 @@ fn api_to_apply_hook_latency_and_rule_rate() {
         "remote-group rule ({N} members): API call -> apply hook {:?}",
         *stamps.lock().unwrap().last().unwrap() - t0
     );
-    let port = store.snapshot().meta.ports[0].id.clone();
+    let port = store.snapshot().meta.ports[0].id;
     let mut to_hook = Vec::new();
     for i in 0..20 {
         let groups = if i % 2 == 0 {

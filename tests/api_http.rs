@@ -388,9 +388,7 @@ fn rule_validation_cases_of_section_3() {
     assert_eq!(r.status, 400);
 
     // The duplicate message names the existing rule.
-    let existing = before.meta.groups[before.group_by_name("web").unwrap()].rules[0]
-        .id
-        .clone();
+    let existing = before.meta.groups[before.group_by_name("web").unwrap()].rules[0].id;
     let r = h.rule(&web, json!({"direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80}));
     assert_eq!(err_type(&r), "SecurityGroupRuleExists");
     assert_eq!(

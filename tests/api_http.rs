@@ -966,3 +966,41 @@ fn concurrent_rule_creations_are_serialised() {
     let last = h.published.lock().unwrap().last().unwrap().clone();
     assert_eq!(last.group("web").unwrap().rules.len(), 41);
 }
+
+#[test]
+fn reads_are_not_blocked_by_a_mutation_in_progress() {
+    let h = Harness::start();
+    let web = h.sg_id("web");
+    // Make the apply hook slow (a long compile) for the next mutation.
+    let slow = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let s2 = Arc::clone(&slow);
+    h.store.set_apply_hook(Box::new(move |_m| {
+        if s2.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(600));
+        }
+        Ok(())
+    }));
+    let endpoint = h.endpoint();
+    let writer = std::thread::spawn(move || {
+        let c = Client::new(&endpoint, None).unwrap();
+        c.raw(
+            "POST",
+            "/v2.0/security-group-rules",
+            Some(&json!({"security_group_rule": {"security_group_id": web, "direction": "ingress", "protocol": "udp"}})),
+        )
+        .unwrap()
+        .status
+    });
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let t0 = std::time::Instant::now();
+    let r = h.req("GET", "/v2.0/security-group-rules?protocol=udp", None);
+    let waited = t0.elapsed();
+    assert_eq!(r.status, 200);
+    // The read saw the committed state (not the candidate) and did not wait for it.
+    assert_eq!(r.body["security_group_rules"].as_array().unwrap().len(), 0);
+    assert!(waited < std::time::Duration::from_millis(400), "{waited:?}");
+    assert_eq!(writer.join().unwrap(), 201);
+    slow.store(false, Ordering::SeqCst);
+    let r = h.req("GET", "/v2.0/security-group-rules?protocol=udp", None);
+    assert_eq!(r.body["security_group_rules"].as_array().unwrap().len(), 1);
+}

@@ -51,6 +51,11 @@ fn changes_survive_a_restart() {
         assert_eq!(r.status, 200);
         port_rev = r.body["port"]["revision_number"].clone();
         assert!(dir.join(BACKUP_FILE).exists());
+        // A rejected change does not touch the state file.
+        let saved = fs::read(dir.join(STATE_FILE)).unwrap();
+        let r = h.rule(&db_id, json!({"direction": "ingress", "protocol": "tcp", "port_range_min": 5432, "port_range_max": 5432, "remote_ip_prefix": "10.0.0.7/24"}));
+        assert_eq!(r.status, 409);
+        assert_eq!(fs::read(dir.join(STATE_FILE)).unwrap(), saved);
         h.handle.shutdown();
     }
     let h = Harness::start_with(Some(&dir), None);

@@ -100,6 +100,17 @@ Instances in network namespaces behind veth ports send partial checksums: run \
     #[command(long_about = crate::demo::LONG_ABOUT)]
     Demo(crate::demo::DemoArgs),
 
+    /// Write the current state (config + API changes in --state-dir) as a config file
+    Export(ExportArgs),
+
+    /// Make a running `sgswitch run` re-read its config file (sends it SIGHUP)
+    #[command(
+        long_about = "Send SIGHUP to a running `sgswitch run`: it re-reads its config \
+file and applies it as a whole (declarative mode): validate, compile, publish whole or \
+nothing; a bad config is reported on the switch's stderr and the running policy stays."
+    )]
+    Reload(ReloadArgs),
+
     // --- management API client commands (see the "API client commands" block) ---
     /// Manage security groups and their rules on a running switch (API client)
     #[command(subcommand, name = "security-group")]
@@ -146,6 +157,46 @@ pub struct RunArgs {
     /// Log level: error, warn, info, debug (default: $RUST_LOG or info)
     #[arg(long, value_name = "LEVEL")]
     pub log: Option<String>,
+
+    /// Address of the management API (Neutron-compatible REST)
+    #[arg(long, value_name = "ADDR", default_value = None)]
+    pub api: Option<std::net::SocketAddr>,
+
+    /// Token required in X-Auth-Token (mandatory when --api is not a loopback address)
+    #[arg(long, value_name = "TOKEN")]
+    pub api_token: Option<String>,
+
+    /// Do not serve the management API
+    #[arg(long, conflicts_with_all = ["api", "api_token"])]
+    pub no_api: bool,
+
+    /// Keep the state changed through the API here (state.json), so it survives restarts
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Arguments of `sgswitch export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The config file the switch was started with (seeds the state on first launch)
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// The state directory of the switch (its state.json wins over the config's model)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Write to FILE instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments of `sgswitch reload`.
+#[derive(Args, Debug)]
+pub struct ReloadArgs {
+    /// PID of the `sgswitch run` process (default: the only one running)
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<i32>,
 }
 
 /// Arguments of `sgswitch replay`.
@@ -257,6 +308,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Classify(args)) => run_bench_classify(&args),
         Command::Run(args) => run_switch(&args),
         Command::Demo(args) => crate::demo::run(&args),
+        Command::Export(args) => run_export(&args),
+        Command::Reload(args) => run_reload(&args),
         Command::SecurityGroup(cmd) => client::run_security_group(cmd),
         Command::Port(cmd) => client::run_port(cmd),
     }
@@ -634,8 +687,11 @@ fn log_level(arg: &Option<String>) -> Level {
 }
 
 fn run_switch(args: &RunArgs) -> ExitCode {
+    use sgswitch::control::api::{ApiServer, DEFAULT_ADDR};
+    use sgswitch::control::store::Store;
     use sgswitch::runtime::switch::{format_report, Switch, SwitchSettings};
     use std::sync::atomic::Ordering;
+    use std::sync::Arc;
     let level = log_level(&args.log);
     let log = |l: Level, msg: &str| {
         if l <= level {
@@ -646,18 +702,23 @@ fn run_switch(args: &RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // The store is the authoritative state: the config seeds it on first launch; with
+    // --state-dir, later launches start from the saved state (API changes survive).
+    let store = match Store::open(args.state_dir.as_deref(), &config) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("sgswitch: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let model = store.model();
+    let with_backend = model.ports.iter().filter(|p| p.backend.is_some()).count();
     let settings = SwitchSettings {
         workers: match (args.workers, config.switch.workers) {
             (Some(n), _) => usize::from(n),
             (None, 0) => {
                 let cores = core_affinity::get_core_ids().map_or(1, |c| c.len());
-                let ports = config
-                    .model
-                    .ports
-                    .iter()
-                    .filter(|p| p.backend.is_some())
-                    .count();
-                cores.min(ports).max(1)
+                cores.min(with_backend).max(1)
             }
             (None, n) => n,
         },
@@ -668,25 +729,42 @@ fn run_switch(args: &RunArgs) -> ExitCode {
         shared_umem: !args.copy_forward,
     };
     install_signals();
-    let switch = match Switch::start(&config.model, &settings) {
-        Ok(s) => s,
+    let switch = match Switch::start(&model, &settings) {
+        Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("sgswitch: {e}");
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let with_backend = config
-        .model
-        .ports
-        .iter()
-        .filter(|p| p.backend.is_some())
-        .count();
+    let sw = switch.clone();
+    store.set_apply_hook(Box::new(move |m| {
+        sw.apply(m).map(|_| ()).map_err(|e| e.to_string())
+    }));
+    let api = if args.no_api {
+        None
+    } else {
+        let addr = args
+            .api
+            .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("valid default"));
+        match ApiServer::start(addr, args.api_token.clone(), store.clone()) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!("sgswitch: management API on {addr}: {e}");
+                switch.shutdown();
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
+    };
     eprintln!(
-        "sgswitch: ready ({} ports, {with_backend} with a backend, {} worker{}, policy epoch {})",
-        config.model.ports.len(),
+        "sgswitch: ready ({} ports, {with_backend} with a backend, {} worker{}, policy epoch {}{})",
+        model.ports.len(),
         settings.workers,
         if settings.workers == 1 { "" } else { "s" },
-        switch.epoch()
+        switch.epoch(),
+        match &api {
+            Some(h) => format!(", API on http://{}", h.local_addr()),
+            None => String::new(),
+        }
     );
     while !SIG_STOP.load(Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -707,8 +785,11 @@ fn run_switch(args: &RunArgs) -> ExitCode {
                         ),
                     );
                 }
-                Ok(new) => match switch.apply(&new.model) {
-                    Ok(epoch) => log(Level::Warn, &format!("reloaded (policy epoch {epoch})")),
+                Ok(new) => match store.replace_model(&new.model) {
+                    Ok(()) => log(
+                        Level::Warn,
+                        &format!("reloaded (policy epoch {})", switch.epoch()),
+                    ),
                     Err(e) => log(
                         Level::Error,
                         &format!("reload failed: {e}; the running policy is unchanged"),
@@ -721,6 +802,9 @@ fn run_switch(args: &RunArgs) -> ExitCode {
         }
     }
     log(Level::Info, "stopping");
+    if let Some(h) = api {
+        h.shutdown();
+    }
     let report = switch.shutdown();
     eprint!("{}", format_report(&report));
     ExitCode::from(EXIT_OK)
@@ -1507,4 +1591,88 @@ pub mod client {
             assert_eq!(encode("a b/c"), "a%20b%2Fc");
         }
     }
+}
+
+fn run_export(args: &ExportArgs) -> ExitCode {
+    use sgswitch::control::store::Store;
+    let config = match load_or_report(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let exported = match Store::export_from(args.state_dir.as_deref(), &config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sgswitch: export: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let text = config::to_toml_string(&exported);
+    match &args.output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("sgswitch: export: {}: {e}", path.display());
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
+        None => print!("{text}"),
+    }
+    ExitCode::from(EXIT_OK)
+}
+
+/// PIDs of running `sgswitch run` processes (other than this one).
+fn running_switches() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        let is_sgs = args.first().is_some_and(|a| a.ends_with(b"sgswitch"));
+        if is_sgs && args.get(1) == Some(&&b"run"[..]) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn run_reload(args: &ReloadArgs) -> ExitCode {
+    let pid = match args.pid {
+        Some(p) => p,
+        None => match running_switches().as_slice() {
+            [p] => *p,
+            [] => {
+                eprintln!("sgswitch: reload: no `sgswitch run` process found");
+                return ExitCode::from(EXIT_INVALID);
+            }
+            many => {
+                let list: Vec<String> = many.iter().map(|p| p.to_string()).collect();
+                eprintln!(
+                    "sgswitch: reload: several `sgswitch run` processes ({}); choose one with --pid",
+                    list.join(", ")
+                );
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+    };
+    // SAFETY: kill(2) with a plain signal number has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
+    if rc != 0 {
+        eprintln!(
+            "sgswitch: reload: cannot signal process {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
+    println!("sent SIGHUP to sgswitch run (pid {pid}); it logs the outcome on its stderr");
+    ExitCode::from(EXIT_OK)
 }

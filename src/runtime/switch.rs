@@ -178,7 +178,7 @@ struct ControlState {
 pub struct Switch {
     shared: Arc<Shared>,
     cmds: Vec<Sender<Cmd>>,
-    workers: Vec<JoinHandle<WorkerSnapshot>>,
+    workers: Mutex<Vec<JoinHandle<WorkerSnapshot>>>,
     control: Mutex<ControlState>,
 }
 
@@ -346,7 +346,7 @@ impl Switch {
         let sw = Switch {
             shared,
             cmds,
-            workers,
+            workers: Mutex::new(workers),
             control: Mutex::new(ControlState {
                 zones,
                 epoch: 1,
@@ -502,10 +502,11 @@ impl Switch {
 
     /// Stop the workers, close every port (detaching XDP programs) and return the final
     /// counters.
-    pub fn shutdown(mut self) -> SwitchReport {
+    pub fn shutdown(&self) -> SwitchReport {
         self.shared.stop.store(true, Ordering::Release);
         let mut snaps = Vec::new();
-        for h in std::mem::take(&mut self.workers) {
+        let workers = std::mem::take(&mut *lock(&self.workers));
+        for h in workers {
             if let Ok(s) = h.join() {
                 snaps.push(s);
             }

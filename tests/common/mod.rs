@@ -396,6 +396,8 @@ impl Switch {
             .arg("run")
             .arg("--config")
             .arg(config)
+            // Tests run in parallel: each switch's API on its own ephemeral port.
+            .args(["--api", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(f)
@@ -423,6 +425,15 @@ impl Switch {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The management API's address, from the ready line (`API on http://ADDR`).
+    pub fn api_addr(&self) -> Option<String> {
+        let text = self.log_text();
+        let i = text.find("API on http://")? + "API on http://".len();
+        let rest = &text[i..];
+        let end = rest.find([')', ',', '\n', ' ']).unwrap_or(rest.len());
+        Some(rest[..end].to_string())
     }
 
     pub fn pid(&self) -> u32 {

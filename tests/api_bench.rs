@@ -236,3 +236,113 @@ fn api_to_apply_hook_latency_and_rule_rate() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The whole path a user sees: the API call returns once the live runtime (compile,
+/// publish through the atomic pointer, every worker on the new epoch) uses the new policy.
+/// The switch runs two polling workers (no ports: this measures the control path).
+#[test]
+#[ignore = "benchmark: run with --release -- --ignored --nocapture"]
+fn api_to_policy_in_force_with_the_runtime() {
+    use sgswitch::runtime::switch::{Switch, SwitchSettings as RtSettings};
+    let cfg = big_config();
+    let store = Arc::new(Store::open(None, &cfg).unwrap());
+    let settings = RtSettings {
+        workers: 2,
+        no_pin: true,
+        ..Default::default()
+    };
+    let sw = Arc::new(Switch::start(&store.model(), &settings).unwrap());
+    let sw2 = Arc::clone(&sw);
+    store.set_apply_hook(Box::new(move |m| {
+        sw2.apply(m).map(|_| ()).map_err(|e| e.to_string())
+    }));
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let h = ApiServer::start(addr, None, Arc::clone(&store)).unwrap();
+    let c = Client::new(&format!("http://{}", h.local_addr()), None).unwrap();
+    let snap = store.snapshot();
+    let big = snap.group_id("big").unwrap().to_string();
+    let members = snap.group_id("members").unwrap().to_string();
+    let referrer = snap.group_id("referrer").unwrap().to_string();
+    drop(snap);
+    let epoch0 = sw.epoch();
+
+    let mut total = Vec::new();
+    for i in 0..10 {
+        let t0 = Instant::now();
+        let r = c
+            .raw(
+                "POST",
+                "/v2.0/security-group-rules",
+                Some(&json!({"security_group_rule": {
+                "security_group_id": big, "direction": "egress", "protocol": "udp",
+                "port_range_min": 1000 + i, "port_range_max": 1000 + i}})),
+            )
+            .unwrap();
+        total.push(t0.elapsed());
+        assert_eq!(r.status, 201);
+    }
+    assert_eq!(sw.epoch(), epoch0 + 10, "every call published a new policy");
+    println!(
+        "rule create in a {N}-rule group ({N} ports): API call -> policy in force, median {:?}",
+        median(total)
+    );
+    let t0 = Instant::now();
+    let r = c
+        .raw(
+            "POST",
+            "/v2.0/security-group-rules",
+            Some(&json!({"security_group_rule": {
+            "security_group_id": referrer, "direction": "ingress", "protocol": "tcp",
+            "port_range_min": 22, "port_range_max": 22, "remote_group_id": members}})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201);
+    println!(
+        "remote-group rule ({N} members): API call -> policy in force {:?}",
+        t0.elapsed()
+    );
+    let port = store.snapshot().meta.ports[0].id;
+    let mut total = Vec::new();
+    for i in 0..10 {
+        let groups = if i % 2 == 0 {
+            json!([])
+        } else {
+            json!([members])
+        };
+        let t0 = Instant::now();
+        let r = c
+            .raw(
+                "PUT",
+                &format!("/v2.0/ports/{port}"),
+                Some(&json!({"port": {"security_groups": groups}})),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        total.push(t0.elapsed());
+    }
+    println!(
+        "remote-group member removed/added ({N} members): API call -> policy in force, median {:?}",
+        median(total)
+    );
+    let n = 100;
+    let t0 = Instant::now();
+    for i in 0..n {
+        let r = c
+            .raw(
+                "POST",
+                "/v2.0/security-group-rules",
+                Some(&json!({"security_group_rule": {
+                "security_group_id": referrer, "direction": "egress", "protocol": "tcp",
+                "port_range_min": 30000 + i, "port_range_max": 30000 + i}})),
+            )
+            .unwrap();
+        assert_eq!(r.status, 201);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "sustained rule creations into the running switch ({N}-rule, {N}-port model): {:.0}/s",
+        n as f64 / secs
+    );
+    h.shutdown();
+    sw.shutdown();
+}

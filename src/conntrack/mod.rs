@@ -270,6 +270,8 @@ pub struct CtStats {
     pub invalid: u64,
     /// `Related` outcomes.
     pub related: u64,
+    /// Unreplied entries evicted to make room for a new connection in a full table.
+    pub early_drop: u64,
     /// Entries removed explicitly (remove, remove_zone, TCP reopen).
     pub removed: u64,
     /// Index ways moved to their other bucket to make room (cuckoo steps).
@@ -723,6 +725,39 @@ impl Conntrack {
         }
     }
 
+    /// The table is full of live entries: like Linux's `early_drop`, make room by evicting
+    /// the oldest-expiring connection that never saw a reply (a half-open TCP attempt, a
+    /// UDP or ICMP flow nobody answered) among the new key's two candidate buckets.
+    /// Established connections are never evicted for a new one. Returns whether an entry
+    /// was evicted.
+    fn early_drop(&mut self, hash: u64) -> bool {
+        let mut victim: Option<(u64, u32)> = None;
+        for b in [self.primary(hash), self.secondary(hash)] {
+            for w in 0..WAYS {
+                let bucket = &self.buckets[b];
+                if bucket.sig[w] == 0 {
+                    continue;
+                }
+                let slot = bucket.slot[w];
+                if let Some(e) = self.entries.get(slot as usize) {
+                    if e.live()
+                        && e.flags & F_SEEN_REPLY == 0
+                        && victim.is_none_or(|(exp, _)| e.expires < exp)
+                    {
+                        victim = Some((e.expires, slot));
+                    }
+                }
+            }
+        }
+        match victim {
+            Some((_, slot)) => {
+                self.remove_slot(slot);
+                true
+            }
+            None => false,
+        }
+    }
+
     #[inline]
     fn handle_of(&self, slot: u32) -> Handle {
         let gen = self.entries.get(slot as usize).map_or(0, |e| e.gen);
@@ -969,6 +1004,9 @@ impl Conntrack {
                 self.reclaim_buckets(hash, now_ns);
                 if self.free.is_empty() {
                     self.expire(now_ns, RECLAIM_BUDGET);
+                }
+                if self.free.is_empty() && self.early_drop(hash) {
+                    self.stats.early_drop += 1;
                 }
                 match self.insert(key, hash) {
                     Some(s) => s,

@@ -617,6 +617,11 @@ fn capacity_full_policy() {
     assert_eq!(ct.capacity(), 8);
     for i in 0..8u16 {
         open(&mut ct, 0, &meta4(A, B, proto::UDP, 1000 + i, 53), 0);
+        // Replied: such connections are never evicted to make room.
+        assert!(is_tracked(
+            ct.track(0, &meta4(B, A, proto::UDP, 53, 1000 + i), 0),
+            true
+        ));
     }
     assert_eq!(ct.len(), 8);
     let extra = meta4(A, B, proto::UDP, 2000, 53);
@@ -630,7 +635,7 @@ fn capacity_full_policy() {
         true
     ));
     // Once entries have expired, commit reclaims them (bounded sweep).
-    let later = 31 * SEC;
+    let later = 121 * SEC; // replied UDP: the stream timeout (120 s)
     let h = ct.commit(0, &extra, 1, 0, later).expect("reclaimed");
     assert!(ct.get(h).is_some());
     assert!(ct.len() <= 8);
@@ -662,6 +667,46 @@ fn never_exceeds_capacity_under_churn() {
 }
 
 #[test]
+fn full_table_evicts_an_unreplied_connection_first() {
+    // Linux's early_drop: a new connection may take the place of one that never saw a
+    // reply; replied connections stay.
+    let mut ct = Conntrack::new(cfg(8));
+    for i in 0..8u16 {
+        open(&mut ct, 0, &meta4(A, B, proto::UDP, 1000 + i, 53), 0);
+        if i != 3 {
+            assert!(is_tracked(
+                ct.track(0, &meta4(B, A, proto::UDP, 53, 1000 + i), 0),
+                true
+            ));
+        }
+    }
+    let extra = meta4(A, B, proto::UDP, 2000, 53);
+    match ct.commit(0, &extra, 1, 0, SEC) {
+        Ok(h) => {
+            assert!(ct.get(h).is_some());
+            assert_eq!(ct.stats().early_drop, 1);
+            assert_eq!(ct.len(), 8);
+            // The unreplied one (sport 1003) was the victim; every replied one remains.
+            assert_eq!(
+                ct.track(0, &meta4(A, B, proto::UDP, 1003, 53), SEC),
+                Track::New
+            );
+            for i in (0..8u16).filter(|i| *i != 3) {
+                assert!(is_tracked(
+                    ct.track(0, &meta4(A, B, proto::UDP, 1000 + i, 53), SEC),
+                    false
+                ));
+            }
+        }
+        // The unreplied entry is not in the new key's candidate buckets: refused.
+        Err(e) => {
+            assert_eq!(e, CommitError::Full);
+            assert_eq!(ct.stats().early_drop, 0);
+        }
+    }
+}
+
+#[test]
 fn fills_to_capacity_and_finds_everything() {
     // Structured keys (like the benchmark's) up to the last slot: no refusal, every key
     // found, every handle still valid after the cuckoo steps that made room.
@@ -686,8 +731,6 @@ fn fills_to_capacity_and_finds_everything() {
     assert_eq!(ct.len(), n as usize);
     assert_eq!(ct.stats().full, 0);
     assert!(ct.stats().displaced > 0, "{:?}", ct.stats());
-    let (z, m) = flow(n);
-    assert_eq!(ct.commit(z, &m, 1, 0, 0), Err(CommitError::Full));
     for i in 0..n {
         let (z, m) = flow(i);
         match ct.track(z, &m, 1) {

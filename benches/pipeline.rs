@@ -52,65 +52,68 @@ fn bench(c: &mut Criterion) {
     let (dp, pcfg) = setup();
     let client = dp.port_index("client").unwrap();
 
-    // Established: open 1,024 connections (SYN, then the server's SYN/ACK, then ACK).
-    let mut p = Pipeline::new(&pcfg);
-    let mut v = Verdict::default();
-    let mut data = Vec::new();
     let server = dp.port_index("server").unwrap();
-    for i in 0..1024u16 {
-        let sport = 10_000 + i;
-        let syn = pad(ipv4_frame(
-            B,
-            A,
-            V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 6),
-            &tcp(sport, 80, 0x02, 1, 0, &[]),
-        ));
-        p.process(&dp, client, &syn, 1, 0, &mut v);
-        assert_eq!(v.delivered, vec![server], "SYN delivered: {v:?}");
-        let synack = pad(ipv4_frame(
-            A,
-            B,
-            V4::new(ip(10, 0, 0, 2), ip(10, 0, 0, 1), 6),
-            &tcp(80, sport, 0x12, 7, 2, &[]),
-        ));
-        p.process(&dp, server, &synack, 2, 0, &mut v);
-        assert_eq!(v.delivered, vec![client], "SYN/ACK delivered: {v:?}");
-        let ack = pad(ipv4_frame(
-            B,
-            A,
-            V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 6),
-            &tcp(sport, 80, 0x10, 2, 8, &[0u8; 6]),
-        ));
-        data.push(ack);
-    }
+    let mut v = Verdict::default();
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(BURST as u64));
-    let mut i = 0usize;
-    g.bench_function("established", |b| {
-        b.iter(|| {
-            for _ in 0..BURST {
-                let f = &data[i & 1023];
-                i = i.wrapping_add(1);
-                p.process(&dp, client, black_box(f), 3, 0, &mut v);
-            }
-            black_box(&v);
-        })
-    });
-
-    let mut outs = vec![Verdict::default(); BURST];
-    let mut disp = vec![sgswitch::pipeline::Disposition::Decided; BURST];
-    let mut j = 0usize;
-    g.bench_function("established_burst", |b| {
-        b.iter(|| {
-            let mut burst: [&[u8]; BURST] = [&[]; BURST];
-            for s in burst.iter_mut() {
-                *s = &data[j & 1023];
-                j = j.wrapping_add(1);
-            }
-            p.process_burst(&dp, client, black_box(&burst), 3, &mut outs, &mut disp);
-            black_box(&outs);
-        })
-    });
+    // Established: open N connections (SYN, then the server's SYN/ACK), then measure
+    // their data segments in round robin. 1k flows keep conntrack in cache; 50k flows
+    // (100k entries: the client's and the server's zones) do not.
+    for flows in [1_000usize, 50_000] {
+        let mut p = Pipeline::new(&pcfg);
+        let mut data = Vec::new();
+        for i in 0..flows {
+            let sport = 10_000 + i as u16;
+            let syn = pad(ipv4_frame(
+                B,
+                A,
+                V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 6),
+                &tcp(sport, 80, 0x02, 1, 0, &[]),
+            ));
+            p.process(&dp, client, &syn, 1, 0, &mut v);
+            assert_eq!(v.delivered, vec![server], "SYN delivered: {v:?}");
+            let synack = pad(ipv4_frame(
+                A,
+                B,
+                V4::new(ip(10, 0, 0, 2), ip(10, 0, 0, 1), 6),
+                &tcp(80, sport, 0x12, 7, 2, &[]),
+            ));
+            p.process(&dp, server, &synack, 2, 0, &mut v);
+            assert_eq!(v.delivered, vec![client], "SYN/ACK delivered: {v:?}");
+            let ack = pad(ipv4_frame(
+                B,
+                A,
+                V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 6),
+                &tcp(sport, 80, 0x10, 2, 8, &[0u8; 6]),
+            ));
+            data.push(ack);
+        }
+        let mut i = 0usize;
+        g.bench_function(format!("established/{flows}_flows/per_frame"), |b| {
+            b.iter(|| {
+                for _ in 0..BURST {
+                    let f = &data[i % flows];
+                    i = i.wrapping_add(1);
+                    p.process(&dp, client, black_box(f), 3, 0, &mut v);
+                }
+                black_box(&v);
+            })
+        });
+        let mut outs = vec![Verdict::default(); BURST];
+        let mut disp = vec![sgswitch::pipeline::Disposition::Decided; BURST];
+        let mut j = 0usize;
+        g.bench_function(format!("established/{flows}_flows/burst"), |b| {
+            b.iter(|| {
+                let mut burst: [&[u8]; BURST] = [&[]; BURST];
+                for s in burst.iter_mut() {
+                    *s = &data[j % flows];
+                    j = j.wrapping_add(1);
+                }
+                p.process_burst(&dp, client, black_box(&burst), 3, &mut outs, &mut disp);
+                black_box(&outs);
+            })
+        });
+    }
 
     // New flows: each frame a new UDP flow client -> server:5000..6000 from a new sport.
     let mut frames = Vec::with_capacity(65536);

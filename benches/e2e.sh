@@ -27,21 +27,27 @@
 #
 # The same security-group policy on every system: the generator's port has no port
 # security (router-like, any source address); the sink's port is in one stateful group:
-# ingress UDP to port 5001 from anywhere, egress everything.
-#   * sgswitch: a generated config (afxdp or afpacket ports), `sgswitch run`, ready when
-#     `sgswitch: ready` appears on stderr.
-#   * Open vSwitch (Debian's): ovsdb-server + ovs-vswitchd started here with their own
+# ingress UDP to port 5001 from anywhere, egress everything. Systems (--systems):
+#   * sgswitch-afxdp, sgswitch-afxdp-backoff, sgswitch-afpacket: a generated config
+#     (afxdp ports in native mode, or afpacket ports), `sgswitch run --config FILE
+#     --workers 1 --cores N`, ready when `sgswitch: ready` appears on stderr; busy
+#     polling (`--busy-poll`, like OVS's PMD threads) except in the -backoff row, which
+#     keeps the default idle back-off. Skipped with a clear reason while the binary
+#     has no `run` command.
+#   * ovs-afxdp, Open vSwitch (Debian's): ovsdb-server + ovs-vswitchd started here with their own
 #     db/run/log dirs in a temp dir, datapath_type=netdev, type=afxdp ports, OpenFlow
 #     rules shaped like Neutron's OVS firewall driver (benches/e2e/ovs-flows.txt).
-#   * Linux bridge + br_netfilter + an `inet` nftables table with ct state rules
+#   * bridge-nft, Linux bridge + br_netfilter + an `inet` nftables table with ct state rules
 #     (benches/e2e/bridge.nft).
 #
 # Flow mixes: `1flow` (one 5-tuple), `10kflows` (10,000 source ports round robin),
 # `newflow` (random source address in 10.11.0.0/16 and random source port: every packet
 # is a new connection, with 4e9 possible tuples).
 #
-# Per measurement: build the topology, start the system, probe that a frame crosses it,
-# measure the idle CPU for 1 s, start trafgen, wait the warm-up, then over --seconds:
+# Per measurement: build the topology, start the system, probe that frames of an
+# allowed flow cross it and that frames to a closed port (5002) do not (a system that
+# does not enforce the policy is reported as failed, not measured), measure the idle
+# CPU for 1 s, start trafgen, wait the warm-up, then over --seconds:
 #   offered   = (tx_packets + tx_dropped) of gen0       (what the generator pushed)
 #   delivered = rx_packets of sink0
 #   CPU       = run time of every thread of the switch process plus the NAPI threads
@@ -62,11 +68,12 @@
 #
 # Usage: sudo benches/e2e.sh [--quick] [--rounds N] [--seconds S] [--warmup S]
 #            [--systems LIST] [--mixes LIST] [--sgswitch PATH] [--switch-cpu N]
-#            [--out FILE | --no-write] [--keep-logs]
+#            [--napi-cpu N] [--out FILE | --no-write] [--keep-logs]
 set -euo pipefail
 
-readonly SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-readonly REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+readonly SCRIPT_DIR REPO_ROOT
 readonly COMMAND_LINE="benches/e2e.sh${*:+ $*}"
 
 # ---------------------------------------------------------------------------------------
@@ -77,6 +84,7 @@ MEASURE_S=5
 WARMUP_S=2
 IDLE_S=1
 SWITCH_CPU=1
+NAPI_CPU="" # default: the switch core
 GEN_CPU=0 # trafgen -P 1 pins its worker to CPU 0 itself
 ALL_SYSTEMS="ovs-afxdp,bridge-nft,sgswitch-afxdp,sgswitch-afxdp-backoff,sgswitch-afpacket"
 ALL_MIXES="1flow,10kflows,newflow"
@@ -109,6 +117,7 @@ usage() {
   --mixes LIST      comma-separated subset of: $ALL_MIXES
   --sgswitch PATH   sgswitch binary (default: target/release/sgswitch, then \$PATH)
   --switch-cpu N    core of the switch (default $SWITCH_CPU; the generator uses core $GEN_CPU)
+  --napi-cpu N      core of the NAPI threads of the switch's veths (default: the switch core)
   --out FILE        results file (default benches/e2e-results.md)
   --no-write        print the table only
   --keep-logs       keep the temp dir (trafgen, sgswitch and OVS logs, generated configs)
@@ -133,6 +142,7 @@ parse_args() {
         --mixes) MIXES=${2:?--mixes needs a value}; shift ;;
         --sgswitch) SGSWITCH_BIN=${2:?--sgswitch needs a path}; shift ;;
         --switch-cpu) SWITCH_CPU=${2:?--switch-cpu needs a value}; shift ;;
+        --napi-cpu) NAPI_CPU=${2:?--napi-cpu needs a value}; shift ;;
         --out) OUT_FILE=${2:?--out needs a file}; shift ;;
         --no-write) WRITE_RESULTS=0 ;;
         --keep-logs) KEEP_LOGS=1 ;;
@@ -151,6 +161,10 @@ parse_args() {
     [[ $SWITCH_CPU =~ ^[0-9]+$ ]] || die "--switch-cpu must be a core number"
     ((SWITCH_CPU != GEN_CPU)) || die "--switch-cpu must differ from the generator's core ($GEN_CPU)"
     ((SWITCH_CPU < $(nproc))) || die "--switch-cpu $SWITCH_CPU: this machine has $(nproc) cores"
+    NAPI_CPU=${NAPI_CPU:-$SWITCH_CPU}
+    if ! [[ $NAPI_CPU =~ ^[0-9]+$ ]] || ((NAPI_CPU >= $(nproc))); then
+        die "--napi-cpu: no core $NAPI_CPU"
+    fi
     local s m
     for s in ${SYSTEMS//,/ }; do
         [[ ,$ALL_SYSTEMS, == *",$s,"* ]] || die "unknown system '$s' (known: $ALL_SYSTEMS)"
@@ -269,7 +283,7 @@ teardown_measurement() {
     # internal ports and any XDP program left on a veth.
     local ns
     for ns in "$NS_GEN" "$NS_SW" "$NS_SINK"; do
-        [[ -e /run/netns/$ns ]] && ip netns del "$ns" 2>/dev/null || true
+        if [[ -e /run/netns/$ns ]]; then ip netns del "$ns" 2>/dev/null || true; fi
     done
 }
 
@@ -277,6 +291,7 @@ CLEANED=0
 cleanup() {
     ((CLEANED)) && return 0
     CLEANED=1
+    if [[ -n $PAUSE_PID ]]; then kill "$PAUSE_PID" 2>/dev/null || true; fi
     teardown_measurement
     if [[ -n $WORK_DIR && -d $WORK_DIR ]]; then
         if ((KEEP_LOGS)); then
@@ -322,10 +337,13 @@ topology_up() {
     ip -n "$NS_SINK" link set sink0 up
     in_ns "$NS_SINK" ethtool -K sink0 tx off >/dev/null 2>&1 || true
     # The sink drops everything at ingress: rx_packets has counted the frame already.
+    # Frames to the closed port are counted apart (the policy check of probe).
     in_ns "$NS_SINK" nft -f - <<EOF
 table netdev e2e_sink {
+	counter denied_seen {}
 	chain ingress {
 		type filter hook ingress device "sink0" priority filter; policy accept;
+		udp dport $DENIED_DPORT counter name "denied_seen" drop
 		counter drop
 	}
 }
@@ -343,7 +361,7 @@ EOF
 }
 
 # pin_napi_threads: find the NAPI threads of the switch's veths, pin them to the switch
-# core and remember them in NAPI_PIDS (run again after a system attached XDP programs).
+# core (or --napi-cpu) and remember them in NAPI_PIDS (run again after a system attached XDP programs).
 pin_napi_threads() {
     local f comm pid
     NAPI_PIDS=()
@@ -353,7 +371,7 @@ pin_napi_threads() {
         "napi/$SW_GEN"* | "napi/$SW_SINK"*)
             pid=${f#/proc/}
             pid=${pid%/comm}
-            taskset -pc "$SWITCH_CPU" "$pid" >/dev/null 2>&1 || true
+            taskset -pc "$NAPI_CPU" "$pid" >/dev/null 2>&1 || true
             NAPI_PIDS+=("$pid")
             ;;
         esac
@@ -404,6 +422,10 @@ counter() {
     in_ns "$ns" cat "${files[@]}" | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
+denied_seen() {
+    in_ns "$NS_SINK" nft list counter netdev e2e_sink denied_seen |
+        awk '{ for (i = 1; i < NF; i++) if ($i == "packets") { print $(i + 1); exit } }'
+}
 offered_count() { counter "$NS_GEN" gen0 tx_packets tx_dropped; }
 delivered_count() { counter "$NS_SINK" sink0 rx_packets; }
 
@@ -428,11 +450,9 @@ probe() {
         UP_ERROR="no probe frame reached the sink within 5 s"
         return 1
     fi
-    sleep 0.2
-    before=$(delivered_count)
     send_frames denied 20
     sleep 0.5
-    if (($(delivered_count) != before)); then
+    if (($(denied_seen) != 0)); then
         UP_ERROR="policy not enforced: UDP to the closed port $DENIED_DPORT reached the sink"
         return 1
     fi
@@ -457,6 +477,16 @@ cpu_sample() {
 }
 
 now_ns() { date +%s%N; }
+
+# pause SECONDS: sleep in the background and wait for it, so that a signal runs the
+# cleanup trap at once instead of after the sleep.
+PAUSE_PID=""
+pause() {
+    sleep "$1" &
+    PAUSE_PID=$!
+    wait "$PAUSE_PID" || true
+    PAUSE_PID=""
+}
 
 # ---------------------------------------------------------------------------------------
 # Systems. Each *_up function starts its system on the topology (SWITCH_PID: its
@@ -563,12 +593,12 @@ ovs_up() {
     SWITCH_STOP_SIGNAL=TERM
     ovs ovs-vsctl --db="$db" --timeout=20 \
         add-br br-e2e -- set bridge br-e2e datapath_type=netdev fail_mode=secure \
-        -- add-port br-e2e $SW_GEN -- set interface $SW_GEN type=afxdp \
+        -- add-port br-e2e "$SW_GEN" -- set interface "$SW_GEN" type=afxdp \
         options:xdp-mode=native ofport_request=1 \
-        -- add-port br-e2e $SW_SINK -- set interface $SW_SINK type=afxdp \
+        -- add-port br-e2e "$SW_SINK" -- set interface "$SW_SINK" type=afxdp \
         options:xdp-mode=native ofport_request=2
     local ifc err
-    for ifc in $SW_GEN $SW_SINK; do
+    for ifc in "$SW_GEN" "$SW_SINK"; do
         err=$(ovs ovs-vsctl --db="$db" get interface "$ifc" error 2>/dev/null || true)
         if [[ -n $err && $err != '[]' ]]; then
             UP_ERROR="ovs: interface $ifc: $err"
@@ -589,10 +619,10 @@ ovs_up() {
 
 bridge_up() {
     ip -n "$NS_SW" link add br-e2e type bridge forward_delay 0 stp_state 0
-    ip -n "$NS_SW" link set $SW_GEN master br-e2e
-    ip -n "$NS_SW" link set $SW_SINK master br-e2e
+    ip -n "$NS_SW" link set "$SW_GEN" master br-e2e
+    ip -n "$NS_SW" link set "$SW_SINK" master br-e2e
     ip -n "$NS_SW" link set br-e2e up
-    bridge -n "$NS_SW" fdb replace "$SINK_MAC" dev $SW_SINK master static
+    bridge -n "$NS_SW" fdb replace "$SINK_MAC" dev "$SW_SINK" master static
     if ! in_ns "$NS_SW" sysctl -qw net.bridge.bridge-nf-call-iptables=1; then
         UP_ERROR="br_netfilter is not available (net.bridge.bridge-nf-call-iptables)"
         return 1
@@ -649,9 +679,23 @@ system_up() {
 # (CPU in seconds per million delivered packets; idle CPU in % of one core).
 
 RESULT=""
+NOTE="" # drops the switch itself reported, by reason (sgswitch only)
+
+# switch_drop_note: sgswitch's drop reasons from the counters it prints when it stops,
+# summed over ports, without the closed-port probe's ingress-denied frames.
+switch_drop_note() {
+    [[ $SYSTEM_KIND == sgswitch && -f $WORK_DIR/sgswitch.log ]] || return 0
+    awk '/sgswitch: stopping/ { delete n; seen = 1 }
+        { for (i = 1; i <= NF; i++) if ($i ~ /^[a-z][a-z-]*=[0-9]+$/) {
+            split($i, kv, "="); n[kv[1]] += kv[2] } }
+        END { out = ""
+            for (k in n) if (k != "ingress-denied" && n[k] > 0) out = out (out ? ", " : "") k "=" n[k]
+            if (out != "") print "sgswitch drops: " out }' "$WORK_DIR/sgswitch.log"
+}
+
 measure() { # measure SYSTEM MIX ROUND
     local system=$1 mix=$2 round=$3
-    RESULT="" UP_ERROR="" SWITCH_PID=""
+    RESULT="" UP_ERROR="" SWITCH_PID="" NOTE=""
     if ! topology_up || ! ip -n "$NS_SW" link show "$SW_GEN" >/dev/null 2>&1 ||
         ! ip -n "$NS_SW" link show "$SW_SINK" >/dev/null 2>&1; then
         UP_ERROR="could not build the veth topology"
@@ -671,18 +715,18 @@ measure() { # measure SYSTEM MIX ROUND
     local p0 n0 p1 n1 t0 t1 idle_pct
     read -r p0 n0 <<<"$(cpu_sample)"
     t0=$(now_ns)
-    sleep "$IDLE_S"
+    pause "$IDLE_S"
     read -r p1 n1 <<<"$(cpu_sample)"
     t1=$(now_ns)
     idle_pct=$(awk -v c="$((p1 - p0 + n1 - n0))" -v ns="$((t1 - t0))" \
         'BEGIN { printf "%.0f", 100 * c / ns }')
 
     start_trafgen "$mix"
-    sleep "$WARMUP_S"
+    pause "$WARMUP_S"
     local o0 d0 o1 d1
     o0=$(offered_count) d0=$(delivered_count) t0=$(now_ns)
     read -r p0 n0 <<<"$(cpu_sample)"
-    sleep "$MEASURE_S"
+    pause "$MEASURE_S"
     o1=$(offered_count) d1=$(delivered_count) t1=$(now_ns)
     read -r p1 n1 <<<"$(cpu_sample)"
     [[ -n ${E2E_DEBUG:-} ]] && log "debug: pid=$SWITCH_PID napi=${NAPI_PIDS[*]} p=$p0..$p1 n=$n0..$n1"
@@ -694,11 +738,12 @@ measure() { # measure SYSTEM MIX ROUND
     stop_trafgen
     save_state "$WORK_DIR/state-$system-$mix-r$round.txt"
     teardown_measurement
+    NOTE=$(switch_drop_note)
 
     RESULT=$(awk -v o="$((o1 - o0))" -v d="$((d1 - d0))" -v p="$((p1 - p0))" \
         -v n="$((n1 - n0))" -v ns="$((t1 - t0))" -v idle="$idle_pct" 'BEGIN {
             s = ns / 1e9
-            if (d > 0) {
+            if (d >= 1000) {
                 per = 1e9 * d / 1e6 # ns of CPU per (s per Mpkt)
                 cpu = sprintf("%.3f %.3f %.3f", (p + n) / per, p / per, n / per)
             } else {
@@ -727,15 +772,15 @@ column_median() { # column_median SYSTEM MIX FIELD
 
 render_table() {
     local system mix off del cpu proc napi idle reason ratio ovs_del cpu_cell
-    echo "| system | mix | offered kpps | delivered kpps | delivered / OVS | CPU s / Mpkt (process + NAPI) | idle CPU % |"
-    echo "|---|---|---:|---:|---:|---:|---:|"
+    echo "| system | mix | offered kpps | delivered kpps | delivered / OVS | CPU s / Mpkt (process + NAPI) | idle CPU % | notes |"
+    echo "|---|---|---:|---:|---:|---:|---:|---|"
     for system in ${SYSTEMS//,/ }; do
         for mix in ${MIXES//,/ }; do
             del=$(column_median "$system" "$mix" 6)
             if [[ -z $del ]]; then
                 reason=$(awk -F'\t' -v s="$system" -v m="$mix" \
                     '$2 == s && $3 == m && $4 != "ok" { r = $11 } END { print r }' "$RAW")
-                echo "| $system | $mix | — | — | — | — | ${reason:-no data} |"
+                echo "| $system | $mix | — | — | — | — | — | ${reason:-no data} |"
                 continue
             fi
             off=$(column_median "$system" "$mix" 5)
@@ -754,18 +799,19 @@ render_table() {
             else
                 ratio="n/a"
             fi
-            printf '| %s | %s | %.0f | %.0f | %s | %s | %s |\n' "$system" "$mix" "$off" "$del" \
-                "$ratio" "$cpu_cell" "${idle:-n/a}"
+            reason=$(awk -F'\t' -v s="$system" -v m="$mix" \
+                '$2 == s && $3 == m && $4 == "ok" && $11 != "" { r = $11 } END { print r }' "$RAW")
+            printf '| %s | %s | %.0f | %.0f | %s | %s | %s | %s |\n' "$system" "$mix" "$off" "$del" \
+                "$ratio" "$cpu_cell" "${idle:-n/a}" "$reason"
         done
     done
 }
 
 render_raw() {
-    echo "| round | system | mix | status | offered kpps | delivered kpps | CPU s / Mpkt | process | NAPI | idle CPU % |"
-    echo "|---:|---|---|---|---:|---:|---:|---:|---:|---:|"
+    echo "| round | system | mix | status | offered kpps | delivered kpps | CPU s / Mpkt | process | NAPI | idle CPU % | notes |"
+    echo "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|"
     awk -F'\t' '{
-        st = ($4 == "ok") ? "ok" : $4 ": " $11
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, st, $5, $6, $7, $8, $9, $10
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
     }' "$RAW"
 }
 
@@ -785,7 +831,7 @@ Written by \`benches/e2e.sh\` (method in its header comment).
 - Date: $date_s
 - Host: $(uname -sr), $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo))
 - Rounds: $ROUNDS × ${MEASURE_S} s measured after ${WARMUP_S} s of warm-up; medians below
-- Generator: trafgen $(trafgen -v 2>/dev/null | awk 'NR == 1 { print $2 }') on core $GEN_CPU; switch on core $SWITCH_CPU
+- Generator: trafgen $(trafgen -v 2>/dev/null | awk 'NR == 1 { print $2 }') on core $GEN_CPU; switch on core $SWITCH_CPU; veth NAPI threads on core $NAPI_CPU
 - Open vSwitch: $(ovs-vswitchd --version 2>/dev/null | awk 'NR == 1 { print $NF }'), datapath_type=netdev, afxdp ports (xdp-mode=native)
 - sgswitch: $sg_desc
 - Conntrack limits: OVS userspace default (3,000,000), Linux nf_conntrack_max $(cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null || echo "?"), sgswitch config default
@@ -838,8 +884,9 @@ main() {
                 if measure "$system" "$mix" "$round"; then
                     read -r off del cpu proc napi idle <<<"$RESULT"
                     log "  offered $off kpps, delivered $del kpps, CPU $cpu s/Mpkt ($proc + $napi), idle $idle %"
-                    printf '%s\t%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\t%s\t\n' "$round" "$system" \
-                        "$mix" "$off" "$del" "$cpu" "$proc" "$napi" "$idle" >>"$RAW"
+                    [[ -n $NOTE ]] && log "  $NOTE"
+                    printf '%s\t%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$system" \
+                        "$mix" "$off" "$del" "$cpu" "$proc" "$napi" "$idle" "$NOTE" >>"$RAW"
                 else
                     log "  failed: $UP_ERROR"
                     printf '%s\t%s\t%s\tfailed\tn/a\tn/a\tn/a\tn/a\tn/a\tn/a\t%s\n' \

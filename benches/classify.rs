@@ -11,7 +11,11 @@ use sgswitch::policy::Direction;
 const BURST: usize = 32;
 
 /// Classify the next burst of `trace` (cycling) through `c`.
-fn bench_bursts<C: Classifier>(c: &C, port: usize, trace: &[FlowKey]) -> impl FnMut() + '_ {
+fn bench_bursts<'a, C: Classifier>(
+    c: &'a C,
+    port: usize,
+    trace: &'a [FlowKey],
+) -> impl FnMut() + 'a {
     let mut out = [false; BURST];
     let mut pos = 0usize;
     move || {
@@ -97,6 +101,60 @@ fn compile(cr: &mut Criterion) {
     g.finish();
 }
 
+/// With `CLASSBENCH_DIR=dir`: write generated ClassBench files (1k and 10k rules, 64k-packet
+/// traces) there — the inputs for `dpdk-test-acl --rulesf=… --tracef=…` — and print the
+/// ClassBench driver's report for each, before the criterion groups run.
+fn classbench_report() {
+    let Some(dir) = std::env::var_os("CLASSBENCH_DIR") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    for n in [1_000usize, 10_000] {
+        let g = classbench::generate(n, 65_536, 42);
+        let rules_path = dir.join(format!("rules_{n}"));
+        let trace_path = dir.join(format!("trace_{n}"));
+        let written = std::fs::write(&rules_path, &g.rules)
+            .and_then(|_| std::fs::write(&trace_path, &g.trace));
+        if let Err(e) = written {
+            eprintln!("cannot write {}: {e}", dir.display());
+            return;
+        }
+        let (rules, trace) = match classbench::load(&rules_path, &trace_path) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("classbench {n}: {e}");
+                return;
+            }
+        };
+        match classbench::run(&rules, &trace, BURST) {
+            Ok(r) => println!(
+                "classbench {n} rules: compile {:.3} ms, {:.1} M lookups/s ({:.1} M per CPU-second), \
+                 {:.1} cycles/lookup, matched {}/{} per pass",
+                r.compile_seconds * 1e3,
+                r.lookups_per_sec / 1e6,
+                r.lookups_per_cpu_sec / 1e6,
+                r.cycles_per_lookup.unwrap_or(f64::NAN),
+                r.matched,
+                r.trace_len
+            ),
+            Err(e) => eprintln!("classbench {n}: {e}"),
+        }
+        let Ok(model) = classbench::to_model(&rules) else {
+            continue;
+        };
+        let linear = LinearPolicy::new(&model, 1);
+        let short = &trace[..trace.len().min(4096)];
+        let min = std::time::Duration::from_millis(500);
+        if let Ok(l) = classbench::measure(&linear, classbench::PORT, short, BURST, min) {
+            println!(
+                "classbench {n} rules, linear oracle: {:.3} M lookups/s, {:.0} cycles/lookup",
+                l.lookups_per_sec / 1e6,
+                l.cycles_per_lookup.unwrap_or(f64::NAN)
+            );
+        }
+    }
+}
+
 criterion_group!(
     benches,
     by_rule_count,
@@ -104,4 +162,9 @@ criterion_group!(
     burst_vs_single,
     compile
 );
-criterion_main!(benches);
+
+fn main() {
+    classbench_report();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -97,6 +97,21 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    let mut outs = vec![Verdict::default(); BURST];
+    let mut disp = vec![sgswitch::pipeline::Disposition::Decided; BURST];
+    let mut j = 0usize;
+    g.bench_function("established_burst", |b| {
+        b.iter(|| {
+            let mut burst: [&[u8]; BURST] = [&[]; BURST];
+            for s in burst.iter_mut() {
+                *s = &data[j & 1023];
+                j = j.wrapping_add(1);
+            }
+            p.process_burst(&dp, client, black_box(&burst), 3, &mut outs, &mut disp);
+            black_box(&outs);
+        })
+    });
+
     // New flows: each frame a new UDP flow client -> server:5000..6000 from a new sport.
     let mut frames = Vec::with_capacity(65536);
     for n in 0..65536u32 {

@@ -79,6 +79,60 @@ stayed as it was); 2 usage error."
     /// Benchmarks built into the binary
     #[command(subcommand)]
     Bench(BenchCommand),
+
+    /// Run the switch in the foreground on the ports of a config file
+    #[command(
+        long_about = "Run the switch: open every port of the config that has a `backend` \
+(tap, afxdp, afpacket), start the polling workers, and switch frames through the pipeline \
+until SIGINT/SIGTERM.\n\n\
+Signals: SIGHUP re-reads the config file (validate, compile, publish whole or nothing; a bad \
+config is reported and the running policy stays; ports added or removed are opened or \
+closed); SIGUSR1 prints per-port counters; SIGINT/SIGTERM drain, close every port (detaching \
+XDP programs), print the counters and exit 0.\n\n\
+When every port is open, one line `sgswitch: ready ...` is printed on stderr. Errors opening \
+a port name the port and the reason and exit 1 with nothing left attached.\n\n\
+Instances in network namespaces behind veth ports send partial checksums: run \
+`ethtool -K IF tx off` on their interface, or use tap ports with vnet_hdr = true."
+    )]
+    Run(RunArgs),
+}
+
+/// Arguments of `sgswitch run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The TOML config file (re-read on SIGHUP)
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Number of polling workers (overrides [switch] workers)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+
+    /// CPU cores to pin the workers to, e.g. `1` or `0,1` (default: cores 0, 1, ...)
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        conflicts_with = "no_pin"
+    )]
+    pub cores: Vec<usize>,
+
+    /// Do not pin workers to cores
+    #[arg(long)]
+    pub no_pin: bool,
+
+    /// Busy-poll even when idle (default: idle workers back off, see [switch] idle_backoff)
+    #[arg(long)]
+    pub busy_poll: bool,
+
+    /// AF_XDP ports of a worker each get their own UMEM and frames are copied between them
+    /// (default: they share one UMEM and frames move by descriptor)
+    #[arg(long)]
+    pub copy_forward: bool,
+
+    /// Log level: error, warn, info, debug (default: $RUST_LOG or info)
+    #[arg(long, value_name = "LEVEL")]
+    pub log: Option<String>,
 }
 
 /// Arguments of `sgswitch replay`.
@@ -188,6 +242,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => run_check(&args),
         Command::Replay(args) => run_replay(&args),
         Command::Bench(BenchCommand::Classify(args)) => run_bench_classify(&args),
+        Command::Run(args) => run_switch(&args),
     }
 }
 
@@ -329,9 +384,12 @@ pub fn summary(file: &str, config: &Config) -> String {
     }
     let _ = writeln!(
         out,
-        "switch: {} worker{}, burst {}, conntrack capacity {}",
-        config.switch.workers,
-        if config.switch.workers == 1 { "" } else { "s" },
+        "switch: {}, burst {}, conntrack capacity {}",
+        match config.switch.workers {
+            0 => "workers: one per core (at most one per port)".to_string(),
+            1 => "1 worker".to_string(),
+            n => format!("{n} workers"),
+        },
         config.switch.burst,
         m.conntrack.capacity
     );
@@ -353,7 +411,9 @@ mod tests {
         let e = Cli::try_parse_from(["sgswitch", "check"]).unwrap_err();
         assert_eq!(e.exit_code(), i32::from(EXIT_USAGE));
         let ok = Cli::try_parse_from(["sgswitch", "check", "--config", "x.toml"]).unwrap();
-        let Command::Check(a) = ok.command;
+        let Command::Check(a) = ok.command else {
+            panic!("parsed as another command");
+        };
         assert_eq!(a.config, PathBuf::from("x.toml"));
     }
 
@@ -509,5 +569,143 @@ fn run_bench_classify(args: &ClassifyArgs) -> ExitCode {
             Err(e) => eprintln!("sgswitch: bench classify: {e}"),
         }
     }
+    ExitCode::from(EXIT_OK)
+}
+
+static SIG_HUP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static SIG_USR1: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static SIG_STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    use std::sync::atomic::Ordering;
+    match sig {
+        libc::SIGHUP => SIG_HUP.store(true, Ordering::SeqCst),
+        libc::SIGUSR1 => SIG_USR1.store(true, Ordering::SeqCst),
+        _ => SIG_STOP.store(true, Ordering::SeqCst),
+    }
+}
+
+fn install_signals() {
+    for sig in [libc::SIGHUP, libc::SIGUSR1, libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `on_signal` is an `extern "C"` function that only stores to atomics,
+        // which is async-signal-safe; the handler stays valid for the process lifetime.
+        unsafe {
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+fn log_level(arg: &Option<String>) -> Level {
+    let v = arg
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match v.as_str() {
+        "error" => Level::Error,
+        "warn" | "warning" => Level::Warn,
+        "debug" | "trace" => Level::Debug,
+        _ => Level::Info,
+    }
+}
+
+fn run_switch(args: &RunArgs) -> ExitCode {
+    use sgswitch::runtime::switch::{format_report, Switch, SwitchSettings};
+    use std::sync::atomic::Ordering;
+    let level = log_level(&args.log);
+    let log = |l: Level, msg: &str| {
+        if l <= level {
+            eprintln!("sgswitch: {msg}");
+        }
+    };
+    let config = match load_or_report(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let settings = SwitchSettings {
+        workers: match (args.workers, config.switch.workers) {
+            (Some(n), _) => usize::from(n),
+            (None, 0) => {
+                let cores = core_affinity::get_core_ids().map_or(1, |c| c.len());
+                let ports = config
+                    .model
+                    .ports
+                    .iter()
+                    .filter(|p| p.backend.is_some())
+                    .count();
+                cores.min(ports).max(1)
+            }
+            (None, n) => n,
+        },
+        burst: config.switch.burst,
+        idle_backoff: config.switch.idle_backoff && !args.busy_poll,
+        cores: args.cores.clone(),
+        no_pin: args.no_pin,
+        shared_umem: !args.copy_forward,
+    };
+    install_signals();
+    let switch = match Switch::start(&config.model, &settings) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sgswitch: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let with_backend = config
+        .model
+        .ports
+        .iter()
+        .filter(|p| p.backend.is_some())
+        .count();
+    eprintln!(
+        "sgswitch: ready ({} ports, {with_backend} with a backend, {} worker{}, policy epoch {})",
+        config.model.ports.len(),
+        settings.workers,
+        if settings.workers == 1 { "" } else { "s" },
+        switch.epoch()
+    );
+    while !SIG_STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if SIG_HUP.swap(false, Ordering::SeqCst) {
+            log(
+                Level::Info,
+                &format!("SIGHUP: reloading {}", args.config.display()),
+            );
+            match config::load_file(&args.config) {
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    log(
+                        Level::Error,
+                        &format!(
+                            "reload failed: {}: {} problem(s); the running policy is unchanged",
+                            args.config.display(),
+                            errors.len()
+                        ),
+                    );
+                }
+                Ok(new) => match switch.apply(&new.model) {
+                    Ok(epoch) => log(Level::Warn, &format!("reloaded (policy epoch {epoch})")),
+                    Err(e) => log(
+                        Level::Error,
+                        &format!("reload failed: {e}; the running policy is unchanged"),
+                    ),
+                },
+            }
+        }
+        if SIG_USR1.swap(false, Ordering::SeqCst) {
+            eprint!("{}", format_report(&switch.report()));
+        }
+    }
+    log(Level::Info, "stopping");
+    let report = switch.shutdown();
+    eprint!("{}", format_report(&report));
     ExitCode::from(EXIT_OK)
 }

@@ -474,15 +474,20 @@ fn offset16(off: usize) -> u16 {
 /// * Non-first fragments carry no L4 header: ports stay 0 and `l4_offset` 0. A first
 ///   fragment too short for its L4 header is an error (RFC 1858 tiny-fragment rule).
 /// * TCP (ports, flags, seq, ack, window; data offset checked), UDP and UDP-Lite (length or
-///   coverage checked against the IP payload), SCTP and DCCP (ports; their 12-byte
-///   fixed headers must be present).
+///   coverage checked against the IP payload; in a first fragment the UDP length counts
+///   the whole datagram, so only length ≥ 8 is checked), SCTP and DCCP (ports; their
+///   12-byte fixed headers must be present).
 /// * ICMP and ICMPv6 as described in the module doc; for error messages the quoted packet
 ///   becomes [`PacketMeta::icmp_inner`] (family 0 when the quote is too short or
 ///   malformed: an error message with a useless quote is still a valid message). ICMPv6
 ///   neighbour solicitations/advertisements must carry their target (`Truncated` else).
 ///
 /// Any other ethertype gives `l3 == L3Kind::Other` and `Ok`; any other IP protocol gives a
-/// key with ports 0.
+/// key with ports 0. `ip_len` saturates at 65535 (an IPv6 payload above 65495 bytes).
+///
+/// Not supported (rejected as malformed): IPv4 total length 0 (TSO captures), IPv6
+/// jumbograms, more than two VLAN tags, more than [`crate::wire::ipv6::MAX_EXT_HEADERS`]
+/// IPv6 extension headers.
 ///
 /// # Guarantees
 /// Never panics, never reads outside `frame`, no allocation, no loop that is not bounded
@@ -490,9 +495,15 @@ fn offset16(off: usize) -> u16 {
 /// length). Checksums are not verified (see [`crate::wire`]).
 #[inline]
 pub fn extract(frame: &[u8]) -> Result<PacketMeta, ParseError> {
-    let mut m = PacketMeta::default();
-    extract_into(frame, &mut m)?;
-    Ok(m)
+    // Built in place in the return value: `let m = ..; parse(&mut m)?; Ok(m)` compiled to
+    // an extra ~180-byte memcpy through libc (measured: +18 ns per frame, 43 vs 25).
+    let mut out = Ok(PacketMeta::default());
+    if let Ok(m) = &mut out {
+        if let Err(e) = parse_frame(frame, m) {
+            out = Err(e);
+        }
+    }
+    out
 }
 
 /// [`extract`] into caller-owned scratch (for per-burst metadata arrays). `m` is fully
@@ -500,6 +511,12 @@ pub fn extract(frame: &[u8]) -> Result<PacketMeta, ParseError> {
 #[inline]
 pub fn extract_into(frame: &[u8], m: &mut PacketMeta) -> Result<(), ParseError> {
     *m = PacketMeta::default();
+    parse_frame(frame, m)
+}
+
+/// The parser proper; `m` must be `PacketMeta::default()` on entry.
+#[inline(always)]
+fn parse_frame(frame: &[u8], m: &mut PacketMeta) -> Result<(), ParseError> {
     let eth = ethernet::Frame::new_checked(frame).map_err(at(Layer::Ethernet))?;
     m.eth_dst = eth.dst_addr();
     m.eth_src = eth.src_addr();
@@ -636,27 +653,26 @@ fn extract_l4(
             m.tcp_ack = t.ack_number();
             m.tcp_window = t.window_len();
         }
-        proto::UDP if m.frag.is_fragment => {
-            // A first fragment: the UDP length covers the whole datagram, which is longer
-            // than this fragment; only the header itself must be here and sane.
-            if l4.len() < udp::HEADER_LEN {
-                return Err(ParseError::new(Layer::Udp, ParseErrorKind::Truncated));
-            }
-            let u = udp::Packet::new_unchecked(l4);
-            if (u.len() as usize) < udp::HEADER_LEN.max(l4.len()) {
-                return Err(ParseError::new(Layer::Udp, ParseErrorKind::BadUdpLength));
-            }
-            m.key.sport = u.src_port();
-            m.key.dport = u.dst_port();
-        }
         proto::UDP => {
-            let u = udp::Packet::new_checked(l4).map_err(at(Layer::Udp))?;
+            let u = udp::Packet::new_unchecked(l4);
+            if m.frag.more {
+                // First fragment: the length counts the whole datagram.
+                u.check_len_first_fragment()
+            } else {
+                u.check_len()
+            }
+            .map_err(at(Layer::Udp))?;
             m.key.sport = u.src_port();
             m.key.dport = u.dst_port();
         }
         proto::UDPLITE => {
             let u = udp::Packet::new_unchecked(l4);
-            u.check_len_lite().map_err(at(Layer::UdpLite))?;
+            if m.frag.more {
+                u.check_len_lite_first_fragment()
+            } else {
+                u.check_len_lite()
+            }
+            .map_err(at(Layer::UdpLite))?;
             m.key.sport = u.src_port();
             m.key.dport = u.dst_port();
         }
@@ -1080,20 +1096,23 @@ mod extract_tests {
               0x05, 0xdc, 0x00, 0x00],      // length 1500: the whole datagram, not this fragment
             &[0u8; 8],
         ]);
-        // The UDP length covers the reassembled datagram, which is longer than this
-        // fragment: a first fragment's UDP length may exceed the fragment, but never be
-        // shorter than what the fragment carries.
+        // The UDP length covers the reassembled datagram, longer than this fragment.
         let m = extract(&first).unwrap();
-        assert_eq!((m.key.sport, m.key.dport), (12345, 53));
-        let mut short = first.clone();
-        short[38..40].copy_from_slice(&[0x00, 0x08]); // UDP length 8 < 16 bytes present
-        assert_eq!(err(&short), (Layer::Udp, K::BadUdpLength));
-        let mut ok = first.clone();
-        ok[38..40].copy_from_slice(&[0x00, 0x10]); // UDP length 16
-        let m = extract(&ok).unwrap();
         assert!(m.frag.is_fragment && m.frag.more && !m.frag.is_later_fragment());
         assert_eq!((m.frag.offset, m.frag.id), (0, 0xbeef));
-        assert_eq!((m.key.sport, m.key.dport), (12345, 53));
+        assert_eq!((m.key.sport, m.key.dport, m.l4_offset), (12345, 53, 34));
+        // Still at least a header's worth.
+        let mut bad = first.clone();
+        bad[38..40].copy_from_slice(&[0x00, 0x04]);
+        assert_eq!(err(&bad), (Layer::Udp, K::BadUdpLength));
+        // The same bytes without MF are one whole datagram: the length must fit.
+        let mut whole = first.clone();
+        whole[20] = 0x00;
+        assert_eq!(err(&whole), (Layer::Udp, K::BadUdpLength));
+        // A tiny first fragment that cuts the UDP header (RFC 1858) is rejected.
+        let mut tiny = first[..40].to_vec();
+        tiny[17] = 26;
+        assert_eq!(err(&tiny), (Layer::Udp, K::Truncated));
 
         #[rustfmt::skip]
         let later = cat(&[
@@ -1391,6 +1410,11 @@ mod extract_tests {
         assert_eq!(m.l4_offset, 78);
         assert!(m.frag.is_fragment && m.frag.more && !m.frag.is_later_fragment());
         assert_eq!(m.frag.id, 0xcafe);
+        // In this first fragment the UDP length may count the whole datagram.
+        let mut long = EXT_CHAIN_UDP;
+        long[28] = 0x05;
+        let m = extract(&ipv6_frame(proto::HOPOPT, &long)).unwrap();
+        assert_eq!((m.key.sport, m.key.dport), (546, 547));
 
         // Later fragment: protocol from the fragment header, no ports, no L4 offset.
         #[rustfmt::skip]
@@ -1482,9 +1506,9 @@ mod extract_tests {
             err(&ipv6_frame(proto::HOPOPT, &EXT_CHAIN_UDP[..28])),
             (Layer::Udp, K::Truncated)
         );
-        // UDP length past the payload.
+        // UDP length below a header (in a first fragment, a longer one would be fine).
         let mut bad = EXT_CHAIN_UDP;
-        bad[29] = 0x11;
+        bad[29] = 0x04;
         assert_eq!(
             err(&ipv6_frame(proto::HOPOPT, &bad)),
             (Layer::Udp, K::BadUdpLength)

@@ -39,7 +39,7 @@ use hashbrown::HashMap;
 use ipnet::IpNet;
 
 use crate::classifier::CompiledPolicy;
-use crate::conntrack::{Conntrack, CtConfig, Track};
+use crate::conntrack::{Conntrack, CtConfig, Probe, Track};
 use crate::flow::{self, proto, DropReason, FlowKey, L3Kind, PacketMeta, FAMILY_V4, FAMILY_V6};
 use crate::l2::{self, L2Dest, LearnedFdb, StaticFdb};
 use crate::policy::{Direction, Model};
@@ -61,6 +61,52 @@ pub struct PortEntry {
     /// (MAC, prefix) pairs the instance may send from: fixed IPs with the port MAC,
     /// allowed address pairs, EUI-64 link-local addresses of each allowed MAC.
     pub pairs: Vec<(Mac, IpNet)>,
+    /// `pairs` in the flow key's 16-byte address layout, for the per-frame checks.
+    fast_pairs: Vec<FastPair>,
+}
+
+/// An allowed (MAC, prefix) in the [`FlowKey`] address layout (IPv4 mapped into 16 bytes).
+#[derive(Clone, Copy, Debug)]
+struct FastPair {
+    mac: Mac,
+    family: u8,
+    net: u128,
+    mask: u128,
+}
+
+impl FastPair {
+    fn new(mac: Mac, net: &IpNet) -> FastPair {
+        match net {
+            IpNet::V4(n) => {
+                let bits = 96 + n.prefix_len() as u32;
+                FastPair {
+                    mac,
+                    family: FAMILY_V4,
+                    net: u128::from_be_bytes(FlowKey::map_v4(n.network().octets())),
+                    mask: prefix_mask(bits),
+                }
+            }
+            IpNet::V6(n) => FastPair {
+                mac,
+                family: FAMILY_V6,
+                net: u128::from_be_bytes(n.network().octets()),
+                mask: prefix_mask(n.prefix_len() as u32),
+            },
+        }
+    }
+
+    #[inline]
+    fn contains(&self, family: u8, addr: &[u8; 16]) -> bool {
+        self.family == family && u128::from_be_bytes(*addr) & self.mask == self.net
+    }
+}
+
+fn prefix_mask(bits: u32) -> u128 {
+    if bits == 0 {
+        0
+    } else {
+        u128::MAX << (128 - bits.min(128))
+    }
 }
 
 impl PortEntry {
@@ -69,16 +115,18 @@ impl PortEntry {
         self.macs.iter().any(|m| m == mac)
     }
 
+    /// Whether (`mac`, `addr`) is an allowed source pair (`addr` in the key layout).
     #[inline]
-    fn pair_allows(&self, mac: &Mac, ip: IpAddr) -> bool {
-        self.pairs
+    fn pair_allows(&self, mac: &Mac, family: u8, addr: &[u8; 16]) -> bool {
+        self.fast_pairs
             .iter()
-            .any(|(m, net)| m == mac && net.contains(&ip))
+            .any(|p| p.mac == *mac && p.contains(family, addr))
     }
 
+    /// Whether `addr` is one of the port's addresses (any allowed MAC).
     #[inline]
-    fn owns_ip(&self, ip: IpAddr) -> bool {
-        self.pairs.iter().any(|(_, net)| net.contains(&ip))
+    fn owns_ip(&self, family: u8, addr: &[u8; 16]) -> bool {
+        self.fast_pairs.iter().any(|p| p.contains(family, addr))
     }
 }
 
@@ -97,6 +145,15 @@ impl ZoneMap {
         self.zones.insert(name.to_string(), z);
         z
     }
+
+    /// Port names indexed by zone.
+    pub fn names(&self) -> Vec<String> {
+        let mut v = vec![String::new(); self.zones.len()];
+        for (n, z) in &self.zones {
+            v[*z as usize] = n.clone();
+        }
+        v
+    }
 }
 
 /// The immutable compiled form of a configuration, shared by all workers.
@@ -109,6 +166,8 @@ pub struct Dataplane {
     pub policy: CompiledPolicy,
     pub permitted_ethertypes: Vec<u16>,
     by_name: HashMap<String, u16>,
+    /// zone → port index
+    by_zone: Vec<Option<u16>>,
 }
 
 /// The EUI-64 IPv6 link-local address (fe80::/64) derived from a MAC.
@@ -176,6 +235,7 @@ impl Dataplane {
                 mac: p.mac,
                 port_security: p.port_security,
                 macs,
+                fast_pairs: pairs.iter().map(|(m, n)| FastPair::new(*m, n)).collect(),
                 pairs,
             });
         }
@@ -186,8 +246,16 @@ impl Dataplane {
                 .enumerate()
                 .map(|(i, p)| (p.network, i as u16, p.macs.as_slice())),
         );
+        let mut by_zone = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            if by_zone.len() <= p.zone as usize {
+                by_zone.resize(p.zone as usize + 1, None);
+            }
+            by_zone[p.zone as usize] = Some(i as u16);
+        }
         Dataplane {
             epoch,
+            by_zone,
             policy: CompiledPolicy::compile(model, epoch),
             ports,
             networks,
@@ -195,6 +263,12 @@ impl Dataplane {
             permitted_ethertypes: model.permitted_ethertypes.clone(),
             by_name,
         }
+    }
+
+    /// Index of the port with conntrack zone `zone`.
+    #[inline]
+    pub fn port_index_by_zone(&self, zone: u16) -> Option<u16> {
+        self.by_zone.get(zone as usize).copied().flatten()
     }
 
     /// Index of the port called `name`.
@@ -341,7 +415,13 @@ pub struct Pipeline {
     held_count: usize,
     released: Vec<ReleasedRef>,
     scratch: Verdict,
+    burst_meta: Vec<(bool, PacketMeta)>,
+    burst_probe: Vec<Option<Probe>>,
+    burst_dest: Vec<(usize, Option<L2Dest>, Option<Probe>)>,
 }
+
+/// Frames per phase of [`Pipeline::process_burst`].
+pub const BURST: usize = 32;
 
 const TAG_EGRESS: u8 = 0;
 const TAG_INGRESS: u8 = 1;
@@ -380,7 +460,7 @@ impl Pipeline {
         }
         let vp = cfg.max_fragmented_datagrams;
         Pipeline {
-            ct: Conntrack::new(cfg.conntrack.clone()),
+            ct: Conntrack::new(cfg.conntrack),
             learned: LearnedFdb::new(cfg.learned_macs, cfg.mac_ageing_ns),
             counters: Vec::new(),
             frags: HashMap::with_capacity(vp),
@@ -393,10 +473,14 @@ impl Pipeline {
             held_count: 0,
             released: Vec::with_capacity(held),
             scratch: Verdict::default(),
+            burst_meta: vec![(false, PacketMeta::default()); BURST],
+            burst_probe: Vec::with_capacity(BURST),
+            burst_dest: Vec::with_capacity(BURST),
         }
     }
 
-    /// Counters of port `i` (index in the current dataplane's port table).
+    /// Counters per conntrack zone (a zone is stable for a port name across reloads:
+    /// see [`ZoneMap`]).
     pub fn counters(&self) -> &[PortCounters] {
         &self.counters
     }
@@ -406,20 +490,26 @@ impl Pipeline {
         &self.ct
     }
 
-    fn count(&mut self, n: usize, v: &Verdict, in_port: u16) {
-        if self.counters.len() < n {
-            self.counters.resize(n, PortCounters::default());
+    #[inline]
+    fn counter(&mut self, dp: &Dataplane, port: u16) -> Option<&mut PortCounters> {
+        let zone = dp.ports.get(port as usize)?.zone as usize;
+        if self.counters.len() <= zone {
+            self.counters.resize(zone + 1, PortCounters::default());
         }
-        if let Some(c) = self.counters.get_mut(in_port as usize) {
+        self.counters.get_mut(zone)
+    }
+
+    fn count(&mut self, dp: &Dataplane, v: &Verdict, in_port: u16) {
+        if let Some(c) = self.counter(dp, in_port) {
             c.rx += 1;
         }
         for &d in &v.delivered {
-            if let Some(c) = self.counters.get_mut(d as usize) {
+            if let Some(c) = self.counter(dp, d) {
                 c.tx += 1;
             }
         }
         for &(p, r) in &v.dropped {
-            if let Some(c) = self.counters.get_mut(p as usize) {
+            if let Some(c) = self.counter(dp, p) {
                 c.dropped[r as usize] += 1;
             }
         }
@@ -441,14 +531,8 @@ impl Pipeline {
         let d = self.process_inner(dp, in_port, frame, now_ns, token, out);
         if d == Disposition::Decided {
             out.normalise();
-            self.count(dp.ports.len(), out, in_port);
-        } else if let Some(c) = {
-            if self.counters.len() < dp.ports.len() {
-                self.counters
-                    .resize(dp.ports.len(), PortCounters::default());
-            }
-            self.counters.get_mut(in_port as usize)
-        } {
+            self.count(dp, out, in_port);
+        } else if let Some(c) = self.counter(dp, in_port) {
             c.rx += 1;
         }
         d
@@ -463,19 +547,196 @@ impl Pipeline {
         token: u64,
         out: &mut Verdict,
     ) -> Disposition {
+        let mut meta = PacketMeta::default();
+        let parsed = flow::extract_into(frame, &mut meta).is_ok();
+        self.process_parsed(
+            dp,
+            in_port,
+            frame,
+            parsed.then_some(&meta),
+            None,
+            now_ns,
+            token,
+            out,
+        )
+    }
+
+    /// Process a burst of frames received on `in_port`, in phases over the whole burst:
+    /// parse every frame and compute its egress conntrack probe (which prefetches the
+    /// hash bucket), prefetch the candidate entries, then finish each frame. The memory
+    /// latency of the conntrack lookups overlaps instead of adding up. Same results as
+    /// calling [`Pipeline::process`] on each frame in order.
+    pub fn process_burst(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        frames: &[&[u8]],
+        now_ns: u64,
+        out: &mut [Verdict],
+        dispositions: &mut [Disposition],
+    ) {
+        let mut metas = std::mem::take(&mut self.burst_meta);
+        let mut probes = std::mem::take(&mut self.burst_probe);
+        let port = dp.ports.get(in_port as usize);
+        let stateful = dp.policy.is_stateful(in_port as usize);
+        for chunk_start in (0..frames.len().min(out.len()).min(dispositions.len())).step_by(BURST) {
+            let end = (chunk_start + BURST)
+                .min(frames.len())
+                .min(out.len())
+                .min(dispositions.len());
+            let n = end - chunk_start;
+            probes.clear();
+            // Phase 1: parse (in place: no copy of the metadata), and start the egress
+            // conntrack lookup.
+            for (k, f) in frames[chunk_start..end].iter().enumerate() {
+                let slot = &mut metas[k];
+                slot.0 = flow::extract_into(f, &mut slot.1).is_ok();
+                let (ok, ref m) = *slot;
+                let probe = match port {
+                    Some(p)
+                        if ok
+                            && stateful
+                            && p.port_security
+                            && m.is_ip()
+                            && !m.frag.is_later_fragment()
+                            && !always_allowed_egress(m) =>
+                    {
+                        Some(self.ct.probe(p.zone, m))
+                    }
+                    _ => None,
+                };
+                probes.push(probe);
+            }
+            // Phase 2: prefetch the entries the probes point at.
+            for p in probes.iter_mut().flatten() {
+                self.ct.prefetch_entry(p);
+            }
+            // Phase 3: egress and L2 of every frame; start the ingress lookup of unicast
+            // destinations. Fragments (rare) are finished on the spot, after the frames
+            // before them, so that their shared verdicts are recorded in frame order.
+            let mut dests = std::mem::take(&mut self.burst_dest);
+            dests.clear();
+            for i in 0..n {
+                let (ok, ref m) = metas[i];
+                let frag = ok && m.is_ip() && m.frag.is_fragment;
+                let simple = ok
+                    && !frag
+                    && port.is_some_and(|p| !p.port_security || port_security(dp, p, m).is_ok());
+                if !simple {
+                    self.finish_pending(
+                        dp,
+                        in_port,
+                        &metas,
+                        &mut dests,
+                        now_ns,
+                        &mut out[chunk_start..],
+                    );
+                }
+                let o = &mut out[chunk_start + i];
+                o.clear();
+                if !simple {
+                    let d = self.process_parsed(
+                        dp,
+                        in_port,
+                        frames[chunk_start + i],
+                        ok.then_some(m),
+                        probes[i].as_ref(),
+                        now_ns,
+                        0,
+                        o,
+                    );
+                    self.account(dp, in_port, d, o);
+                    dispositions[chunk_start + i] = d;
+                    continue;
+                }
+                let Some(p) = port else { continue };
+                let dest = self.egress_and_l2(dp, in_port, p, m, probes[i].as_ref(), now_ns, o);
+                let probe = match dest {
+                    Some(L2Dest::Port(q)) => self.ingress_probe(dp, q, m),
+                    _ => None,
+                };
+                dests.push((i, dest, probe));
+                dispositions[chunk_start + i] = Disposition::Decided;
+            }
+            self.finish_pending(
+                dp,
+                in_port,
+                &metas,
+                &mut dests,
+                now_ns,
+                &mut out[chunk_start..],
+            );
+            self.burst_dest = dests;
+        }
+        self.burst_meta = metas;
+        self.burst_probe = probes;
+    }
+
+    /// Phases 4-5 of a burst: prefetch the pending frames' ingress conntrack entries, then
+    /// run their ingress checks and account them.
+    fn finish_pending(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        metas: &[(bool, PacketMeta)],
+        dests: &mut Vec<(usize, Option<L2Dest>, Option<Probe>)>,
+        now_ns: u64,
+        out: &mut [Verdict],
+    ) {
+        if dests.is_empty() {
+            return;
+        }
+        for (_, _, p) in dests.iter_mut() {
+            if let Some(p) = p {
+                self.ct.prefetch_entry(p);
+            }
+        }
+        let Some(p) = dp.ports.get(in_port as usize) else {
+            dests.clear();
+            return;
+        };
+        for (i, dest, probe) in dests.drain(..) {
+            let o = &mut out[i];
+            if let Some(dest) = dest {
+                self.ingress(dp, in_port, p, dest, &metas[i].1, probe.as_ref(), now_ns, o);
+            }
+            self.account(dp, in_port, Disposition::Decided, o);
+        }
+    }
+
+    #[inline]
+    fn account(&mut self, dp: &Dataplane, in_port: u16, d: Disposition, o: &mut Verdict) {
+        if d == Disposition::Decided {
+            o.normalise();
+            self.count(dp, o, in_port);
+        } else if let Some(c) = self.counter(dp, in_port) {
+            c.rx += 1;
+        }
+    }
+
+    /// Steps 2-6 for a frame parsed into `meta` (`None`: it did not parse).
+    #[allow(clippy::too_many_arguments)]
+    fn process_parsed(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        frame: &[u8],
+        meta: Option<&PacketMeta>,
+        probe: Option<&Probe>,
+        now_ns: u64,
+        token: u64,
+        out: &mut Verdict,
+    ) -> Disposition {
         let Some(p) = dp.ports.get(in_port as usize) else {
             out.dropped.push((in_port, DropReason::UnknownPort));
             return Disposition::Decided;
         };
-        let meta = match flow::extract(frame) {
-            Ok(m) => m,
-            Err(_) => {
-                out.dropped.push((in_port, DropReason::Malformed));
-                return Disposition::Decided;
-            }
+        let Some(meta) = meta else {
+            out.dropped.push((in_port, DropReason::Malformed));
+            return Disposition::Decided;
         };
         if p.port_security {
-            if let Err(r) = port_security(dp, p, &meta) {
+            if let Err(r) = port_security(dp, p, meta) {
                 out.dropped.push((in_port, r));
                 return Disposition::Decided;
             }
@@ -493,29 +754,51 @@ impl Pipeline {
             if meta.frag.offset != 0 {
                 return self.later_fragment(fk, in_port, frame, now_ns, token, out);
             }
-            self.judge(dp, in_port, p, &meta, now_ns, out);
+            self.judge(dp, in_port, p, meta, probe, now_ns, out);
             self.record_first(fk, now_ns, out);
             return Disposition::Decided;
         }
-        self.judge(dp, in_port, p, &meta, now_ns, out);
+        self.judge(dp, in_port, p, meta, probe, now_ns, out);
         Disposition::Decided
     }
 
     /// Steps 3-5 for a parsed frame that passed P's port security.
+    #[allow(clippy::too_many_arguments)]
     fn judge(
         &mut self,
         dp: &Dataplane,
         in_port: u16,
         p: &PortEntry,
         meta: &PacketMeta,
+        probe: Option<&Probe>,
         now_ns: u64,
         out: &mut Verdict,
     ) {
+        if let Some(dest) = self.egress_and_l2(dp, in_port, p, meta, probe, now_ns, out) {
+            self.ingress(dp, in_port, p, dest, meta, None, now_ns, out);
+        }
+    }
+
+    /// Steps 3-4: egress security groups of P, then the L2 decision. `None` when the frame
+    /// is already decided (dropped at P).
+    #[allow(clippy::too_many_arguments)]
+    fn egress_and_l2(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        p: &PortEntry,
+        meta: &PacketMeta,
+        probe: Option<&Probe>,
+        now_ns: u64,
+        out: &mut Verdict,
+    ) -> Option<L2Dest> {
         // 3. egress security groups of P.
         if p.port_security && meta.is_ip() && !always_allowed_egress(meta) {
-            if let Err(r) = self.sg_check(dp, in_port, p.zone, Direction::Egress, meta, now_ns) {
+            if let Err(r) =
+                self.sg_check(dp, in_port, p.zone, Direction::Egress, meta, probe, now_ns)
+            {
                 out.dropped.push((in_port, r));
-                return;
+                return None;
             }
         }
         // 4. L2.
@@ -533,21 +816,55 @@ impl Pipeline {
         ) {
             L2Dest::Port(q) if q == in_port => {
                 out.dropped.push((in_port, DropReason::Hairpin));
+                None
             }
-            L2Dest::Port(q) => self.deliver(dp, q, meta, now_ns, out),
+            L2Dest::Flood if dp.fdb.members(p.network).len() <= 1 => {
+                out.dropped.push((in_port, DropReason::NoDestination));
+                None
+            }
+            d => Some(d),
+        }
+    }
+
+    /// Step 5 for every destination. `probe` is the conntrack probe of a unicast
+    /// destination's ingress check, computed ahead by [`Pipeline::process_burst`].
+    #[allow(clippy::too_many_arguments)]
+    fn ingress(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        p: &PortEntry,
+        dest: L2Dest,
+        meta: &PacketMeta,
+        probe: Option<&Probe>,
+        now_ns: u64,
+        out: &mut Verdict,
+    ) {
+        match dest {
+            L2Dest::Port(q) => self.deliver(dp, q, meta, probe, now_ns, out),
             L2Dest::Flood => {
-                let members = dp.fdb.members(p.network);
-                if members.len() <= 1 {
-                    out.dropped.push((in_port, DropReason::NoDestination));
-                    return;
-                }
-                for &q in members {
+                for &q in dp.fdb.members(p.network) {
                     if q != in_port {
-                        self.deliver(dp, q, meta, now_ns, out);
+                        self.deliver(dp, q, meta, None, now_ns, out);
                     }
                 }
             }
         }
+    }
+
+    /// Whether the ingress check of unicast destination `q` will consult conntrack (and
+    /// so is worth a probe ahead).
+    fn ingress_probe(&self, dp: &Dataplane, q: u16, meta: &PacketMeta) -> Option<Probe> {
+        let qp = dp.ports.get(q as usize)?;
+        if !qp.port_security
+            || !qp.owns_mac(&meta.eth_dst)
+            || !meta.is_ip()
+            || always_allowed_ingress(meta)
+            || !dp.policy.is_stateful(q as usize)
+        {
+            return None;
+        }
+        Some(self.ct.probe(qp.zone, meta))
     }
 
     /// Step 5 for one destination port.
@@ -556,6 +873,7 @@ impl Pipeline {
         dp: &Dataplane,
         q: u16,
         meta: &PacketMeta,
+        probe: Option<&Probe>,
         now_ns: u64,
         out: &mut Verdict,
     ) {
@@ -575,13 +893,15 @@ impl Pipeline {
             out.delivered.push(q);
             return;
         }
-        match self.sg_check(dp, q, qp.zone, Direction::Ingress, meta, now_ns) {
+        match self.sg_check(dp, q, qp.zone, Direction::Ingress, meta, probe, now_ns) {
             Ok(()) => out.delivered.push(q),
             Err(r) => out.dropped.push((q, r)),
         }
     }
 
-    /// Security groups of `port` in direction `dir`, stateful through `zone`.
+    /// Security groups of `port` in direction `dir`, stateful through `zone`. `probe`, when
+    /// given, is this packet's conntrack probe for `zone`, computed (and prefetched) ahead.
+    #[allow(clippy::too_many_arguments)]
     fn sg_check(
         &mut self,
         dp: &Dataplane,
@@ -589,6 +909,7 @@ impl Pipeline {
         zone: u16,
         dir: Direction,
         meta: &PacketMeta,
+        probe: Option<&Probe>,
         now_ns: u64,
     ) -> Result<(), DropReason> {
         let idx = port as usize;
@@ -599,12 +920,15 @@ impl Pipeline {
                 Err(denied(dir))
             };
         }
-        match self.ct.track(zone, meta, now_ns) {
+        let t = match probe {
+            Some(p) => self.ct.track_probe(p, now_ns),
+            None => self.ct.track(zone, meta, now_ns),
+        };
+        match t {
             Track::Tracked {
                 handle,
                 epoch,
                 cut,
-                orig,
                 tag,
                 ..
             } => {
@@ -620,7 +944,10 @@ impl Pipeline {
                 } else {
                     Direction::Egress
                 };
-                let ok = dp.policy.allows(idx, odir, &orig);
+                let ok = match self.ct.orig(handle) {
+                    Some(orig) => dp.policy.allows(idx, odir, &orig),
+                    None => false,
+                };
                 self.ct.set_epoch(handle, dp.epoch, !ok);
                 if ok {
                     Ok(())
@@ -756,7 +1083,7 @@ impl Pipeline {
     /// Hand every held frame whose fate is now decided to `f(token, in_port, frame, verdict)`.
     pub fn drain_released<F: FnMut(u64, u16, &[u8], &Verdict)>(
         &mut self,
-        n_ports: usize,
+        dp: &Dataplane,
         mut f: F,
     ) {
         let released = std::mem::take(&mut self.released);
@@ -773,10 +1100,10 @@ impl Pipeline {
                     v.dropped.push((in_port, r.reason));
                 }
             }
-            self.count(n_ports, &v, in_port);
+            self.count(dp, &v, in_port);
             // rx was counted when the frame was held.
-            if let Some(c) = self.counters.get_mut(in_port as usize) {
-                c.rx -= 1;
+            if let Some(c) = self.counter(dp, in_port) {
+                c.rx = c.rx.saturating_sub(1);
             }
             f(token, in_port, &self.held_pool[r.held as usize].frame, &v);
             self.scratch = v;
@@ -785,6 +1112,11 @@ impl Pipeline {
         }
         self.released = released;
         self.released.clear();
+    }
+
+    /// Whether held frames were decided and wait for [`Pipeline::drain_released`].
+    pub fn has_released(&self) -> bool {
+        !self.released.is_empty()
     }
 
     /// Number of frames currently held.
@@ -812,8 +1144,7 @@ fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), Dr
             if a.sha != m.eth_src || !(a.op == 1 || a.op == 2) {
                 return Err(DropReason::ArpDenied);
             }
-            let spa = IpAddr::from(a.spa);
-            if !p.pair_allows(&m.eth_src, spa) {
+            if !p.pair_allows(&m.eth_src, FAMILY_V4, &FlowKey::map_v4(a.spa)) {
                 return Err(DropReason::ArpDenied);
             }
             Ok(())
@@ -827,9 +1158,8 @@ fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), Dr
         }
         L3Kind::Ipv4 | L3Kind::Ipv6 => {
             let k = &m.key;
-            let src = k.src_ip();
             let first = !m.frag.is_later_fragment();
-            if !p.pair_allows(&m.eth_src, src) {
+            if !p.pair_allows(&m.eth_src, k.family, &k.src) {
                 let dhcp_discover = k.family == FAMILY_V4
                     && v4_zero(k)
                     && first
@@ -847,21 +1177,18 @@ fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), Dr
                     return Err(DropReason::SpoofedIp);
                 }
             }
-            if first && k.proto == proto::UDP {
-                if (k.family == FAMILY_V4 && k.sport == 67 && k.dport == 68)
-                    || (k.family == FAMILY_V6 && k.sport == 547 && k.dport == 546)
-                {
-                    return Err(DropReason::DhcpServer);
-                }
+            if first
+                && k.proto == proto::UDP
+                && ((k.family == FAMILY_V4 && k.sport == 67 && k.dport == 68)
+                    || (k.family == FAMILY_V6 && k.sport == 547 && k.dport == 546))
+            {
+                return Err(DropReason::DhcpServer);
             }
             if first && k.family == FAMILY_V6 && k.proto == proto::ICMPV6 {
                 match k.icmp_type() {
                     134 => return Err(DropReason::RouterAdvertisement),
-                    136 => {
-                        let target = IpAddr::V6(Ipv6Addr::from(m.nd_target));
-                        if !m.has_nd_target || !p.owns_ip(target) {
-                            return Err(DropReason::SpoofedIp);
-                        }
+                    136 if (!m.has_nd_target || !p.owns_ip(FAMILY_V6, &m.nd_target)) => {
+                        return Err(DropReason::SpoofedIp);
                     }
                     _ => {}
                 }

@@ -453,7 +453,7 @@ fn check_model(seed: u64, keys_per_case: usize) -> (usize, usize) {
             }
             total += keys.len();
             allowed += expect.iter().filter(|&&b| b).count();
-            let mut out = vec![false; 64];
+            let mut out = [false; 64];
             for burst in 1..=64usize {
                 for (i, chunk) in keys.chunks(burst).enumerate() {
                     out.iter_mut().for_each(|o| *o = !*o);

@@ -56,7 +56,7 @@ impl LinearPolicy {
             for p in model
                 .ports
                 .iter()
-                .filter(|p| p.security_groups.iter().any(|s| *s == g.name))
+                .filter(|p| p.security_groups.contains(&g.name))
             {
                 for ip in &p.fixed_ips {
                     nets.push(IpNet::from(*ip));

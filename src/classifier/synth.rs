@@ -215,10 +215,10 @@ pub fn remote_group_keys(members: usize, n: usize, seed: u64) -> Vec<FlowKey> {
         .map(|j| {
             let i = rng.below(members.max(1) as u64) as usize;
             let base = u32::from(member_ip(i));
-            let src = if j % 2 == 0 {
+            let src = if j.is_multiple_of(2) {
                 base
             } else {
-                base + 1 + (i % 4 != 0) as u32 * 2
+                base + 1 + u32::from(!i.is_multiple_of(4)) * 2
             };
             FlowKey {
                 src: FlowKey::map_v4(src.to_be_bytes()),

@@ -3,7 +3,8 @@
 //!
 //! A packet and its reply must land on the same table entry with ONE lookup. We therefore
 //! map every packet to a pseudo 5-tuple (ICMP queries get pseudo ports, see below) and
-//! order its two endpoints: the smaller `(address, port)` pair becomes the `lo` side. The
+//! order its two endpoints: the smaller `(address, port)` pair (compared as native-endian
+//! words: any fixed total order will do) becomes the `lo` side. The
 //! entry remembers which side sent the first packet (`ORIG_LO`), so a packet is a reply
 //! iff its source side differs from the original one.
 //!
@@ -21,10 +22,19 @@ use super::tcp::{self, TcpIdx};
 /// Canonical connection key: both endpoints in a fixed order plus protocol, family and
 /// zone, packed into five machine words (compare and hash word by word).
 ///
-/// Word layout: `[lo_addr[0..8], lo_addr[8..16], hi_addr[0..8], hi_addr[8..16],
-/// lo_port | hi_port << 16 | proto << 32 | family << 40 | zone << 48]`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+/// Word layout: `[lo_addr (2 words), hi_addr (2 words), lo_port | hi_port << 16 |
+/// proto << 32 | family << 40 | zone << 48]` (addresses as native-endian `u128` halves).
+#[derive(Clone, Copy, Eq, Debug, Default)]
 pub(crate) struct CtKey(pub(crate) [u64; 5]);
+
+impl PartialEq for CtKey {
+    /// Branch-free word compare (the derived one calls `bcmp`).
+    #[inline(always)]
+    fn eq(&self, o: &CtKey) -> bool {
+        let (a, b) = (&self.0, &o.0);
+        ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0
+    }
+}
 
 const _: () = assert!(core::mem::size_of::<CtKey>() == 40);
 
@@ -38,22 +48,16 @@ pub(crate) struct KeyParts {
     pub family: u8,
 }
 
-#[inline]
+/// An address as two words (one 16-byte load); [`words_addr`] is the inverse.
+#[inline(always)]
 fn addr_words(a: &[u8; 16]) -> (u64, u64) {
-    let [a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7] = *a;
-    (
-        u64::from_ne_bytes([a0, a1, a2, a3, a4, a5, a6, a7]),
-        u64::from_ne_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
-    )
+    let v = u128::from_ne_bytes(*a);
+    (v as u64, (v >> 64) as u64)
 }
 
-#[inline]
+#[inline(always)]
 fn words_addr(w0: u64, w1: u64) -> [u8; 16] {
-    let [a0, a1, a2, a3, a4, a5, a6, a7] = w0.to_ne_bytes();
-    let [b0, b1, b2, b3, b4, b5, b6, b7] = w1.to_ne_bytes();
-    [
-        a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
-    ]
+    (u128::from(w0) | u128::from(w1) << 64).to_ne_bytes()
 }
 
 impl CtKey {
@@ -69,14 +73,18 @@ impl CtKey {
         dst: &[u8; 16],
         dport: u16,
     ) -> (CtKey, bool) {
-        let src_lo = (src, sport) <= (dst, dport);
-        let (lo, lp, hi, hp) = if src_lo {
-            (src, sport, dst, dport)
+        // Any total order on endpoints works; comparing native-endian words avoids a
+        // byte-wise memcmp.
+        let s = addr_words(src);
+        let d = addr_words(dst);
+        // Branch-free (orientation is random in real traffic): bitwise, not short-circuit.
+        let src_lo =
+            (s.0 < d.0) | ((s.0 == d.0) & ((s.1 < d.1) | ((s.1 == d.1) & (sport <= dport))));
+        let ((w0, w1), lp, (w2, w3), hp) = if src_lo {
+            (s, sport, d, dport)
         } else {
-            (dst, dport, src, sport)
+            (d, dport, s, sport)
         };
-        let (w0, w1) = addr_words(lo);
-        let (w2, w3) = addr_words(hi);
         let w4 = u64::from(lp)
             | u64::from(hp) << 16
             | u64::from(proto) << 32
@@ -167,7 +175,7 @@ pub(crate) fn icmp_is_error(family: u8, t: u8) -> bool {
 
 /// Pseudo 5-tuple of a flow key for tracking: `(sport, dport, kind)`; `None` when the key
 /// cannot be tracked (ICMP error or unknown ICMP type, unset family).
-#[inline]
+#[inline(always)]
 fn pseudo(k: &FlowKey, tcp_flags: u8) -> Option<(u16, u16, Kind)> {
     if k.family != FAMILY_V4 && k.family != FAMILY_V6 {
         return None;
@@ -198,11 +206,24 @@ fn pseudo(k: &FlowKey, tcp_flags: u8) -> Option<(u16, u16, Kind)> {
 }
 
 /// Classify a packet of zone `zone`.
-#[inline]
+#[inline(always)]
 pub(crate) fn classify(zone: u16, meta: &PacketMeta) -> Class {
     let k = &meta.key;
     if meta.frag.is_later_fragment() {
         return Class::Untrackable;
+    }
+    // Fast path for the bulk of traffic: TCP and UDP.
+    if k.family == FAMILY_V4 || k.family == FAMILY_V6 {
+        let kind = match k.proto {
+            proto::TCP => Some(Kind::Tcp(tcp::classify_flags(meta.tcp_flags))),
+            proto::UDP => Some(Kind::Udp),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let (key, src_lo) =
+                CtKey::new(zone, k.family, k.proto, &k.src, k.sport, &k.dst, k.dport);
+            return Class::Conn { key, src_lo, kind };
+        }
     }
     if k.is_icmp() && icmp_is_error(k.family, k.icmp_type()) {
         let q = &meta.icmp_inner;

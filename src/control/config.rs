@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [switch]                      # optional
-//! workers = 2                   # polling workers, 1..=1024 (default 1)
+//! workers = 2                   # polling workers, 1..=1024 (default: one per core, at most one per port)
 //! burst = 32                    # frames per burst, 1..=256 (default 32)
 //! idle_backoff = true           # sleep a little when idle (default true)
 //! permitted_ethertypes = [0x88cc, "0x8809"]   # non-IP/ARP ethertypes let through
@@ -87,7 +87,8 @@ use super::toml_tree::{self, Kind, Node};
 /// [`Model`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SwitchSettings {
-    /// Number of polling workers.
+    /// Number of polling workers; 0 = not set: one per core, at most one per port with a
+    /// backend (decided when the switch starts).
     pub workers: usize,
     /// Frames per burst.
     pub burst: usize,
@@ -98,7 +99,7 @@ pub struct SwitchSettings {
 impl Default for SwitchSettings {
     fn default() -> Self {
         SwitchSettings {
-            workers: 1,
+            workers: 0,
             burst: 32,
             idle_backoff: true,
         }
@@ -913,7 +914,9 @@ pub fn to_toml_string(config: &Config) -> String {
     let _ = writeln!(out, "# sgswitch configuration");
     let _ = writeln!(out);
     let _ = writeln!(out, "[switch]");
-    let _ = writeln!(out, "workers = {}", config.switch.workers);
+    if config.switch.workers > 0 {
+        let _ = writeln!(out, "workers = {}", config.switch.workers);
+    }
     let _ = writeln!(out, "burst = {}", config.switch.burst);
     let _ = writeln!(out, "idle_backoff = {}", config.switch.idle_backoff);
     let _ = writeln!(

@@ -150,29 +150,37 @@ impl<R: Read> CaptureReader<R> {
     /// After the 4-byte SHB type has been consumed: read the rest of a section header.
     fn read_shb_rest(&mut self) -> Result<(), CaptureError> {
         let start = self.offset - 4;
-        let mut hdr = [0u8; 8];
-        read_exact_or(&mut self.r, &mut hdr, "section header block", start)?;
-        let be = match u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) {
+        let mut len = [0u8; 4];
+        read_exact_or(&mut self.r, &mut len, "section header block", start)?;
+        self.read_shb_body(start, len)
+    }
+
+    /// A section header block whose type and length fields (`len`, byte order not yet
+    /// known) starting at `start` have been read: read the byte-order magic and the rest,
+    /// and start a new section.
+    fn read_shb_body(&mut self, start: u64, len: [u8; 4]) -> Result<(), CaptureError> {
+        let mut bom = [0u8; 4];
+        read_exact_or(&mut self.r, &mut bom, "section header block", start)?;
+        let be = match u32::from_le_bytes(bom) {
             0x1a2b3c4d => false,
             0x4d3c2b1a => true,
             _ => {
-                return Err(CaptureError::Corrupt {
-                    what: "section header block",
-                    offset: start,
-                    detail: "bad byte-order magic".into(),
-                })
+                return Err(corrupt(
+                    "section header block",
+                    start,
+                    "bad byte-order magic",
+                ))
             }
         };
-        let len = u32_at(&hdr, 0, be) as usize;
-        if !(28..=MAX_RECORD).contains(&len) || len % 4 != 0 {
+        let len = u32_at(&len, 0, be) as usize;
+        if !(28..=MAX_RECORD).contains(&len) || !len.is_multiple_of(4) {
             return Err(CaptureError::Corrupt {
                 what: "section header block",
                 offset: start,
                 detail: format!("bad block length {len}"),
             });
         }
-        let rest = len - 12;
-        self.buf.resize(rest, 0);
+        self.buf.resize(len - 12, 0);
         read_exact_or(&mut self.r, &mut self.buf, "section header block", start)?;
         self.offset = start + len as u64;
         self.format = Format::PcapNg { big_endian: be };
@@ -252,41 +260,12 @@ impl<R: Read> CaptureReader<R> {
             }
             let btype = u32_at(&hdr, 0, be);
             if btype == 0x0a0d0d0a {
-                // New section: may switch byte order. Re-read from the length field.
-                self.offset = start + 4;
-                let mut rest = [0u8; 4];
-                rest.copy_from_slice(&hdr[4..8]);
-                // Read the byte-order magic, then the remaining body.
-                let mut bom = [0u8; 4];
-                read_exact_or(&mut self.r, &mut bom, "section header block", start)?;
-                let be2 = match u32::from_le_bytes(bom) {
-                    0x1a2b3c4d => false,
-                    0x4d3c2b1a => true,
-                    _ => {
-                        return Err(CaptureError::Corrupt {
-                            what: "section header block",
-                            offset: start,
-                            detail: "bad byte-order magic".into(),
-                        })
-                    }
-                };
-                let len = u32_at(&rest, 0, be2) as usize;
-                if !(28..=MAX_RECORD).contains(&len) || len % 4 != 0 {
-                    return Err(CaptureError::Corrupt {
-                        what: "section header block",
-                        offset: start,
-                        detail: format!("bad block length {len}"),
-                    });
-                }
-                self.buf.resize(len - 12, 0);
-                read_exact_or(&mut self.r, &mut self.buf, "section header block", start)?;
-                self.offset = start + len as u64;
-                self.format = Format::PcapNg { big_endian: be2 };
-                self.section_base = self.interfaces.len();
+                // New section: it may switch the byte order.
+                self.read_shb_body(start, [hdr[4], hdr[5], hdr[6], hdr[7]])?;
                 continue;
             }
             let len = u32_at(&hdr, 4, be) as usize;
-            if !(12..=MAX_RECORD).contains(&len) || len % 4 != 0 {
+            if !(12..=MAX_RECORD).contains(&len) || !len.is_multiple_of(4) {
                 return Err(CaptureError::Corrupt {
                     what: "block",
                     offset: start,
@@ -540,7 +519,7 @@ fn push_opt(b: &mut Vec<u8>, code: u16, val: &[u8]) {
     b.extend_from_slice(&code.to_le_bytes());
     b.extend_from_slice(&(val.len() as u16).to_le_bytes());
     b.extend_from_slice(val);
-    while b.len() % 4 != 0 {
+    while !b.len().is_multiple_of(4) {
         b.push(0);
     }
 }

@@ -2,3 +2,4 @@
 //! capture file feeding the same pipeline the live switch runs.
 
 pub mod replay;
+pub mod switch;

@@ -304,7 +304,7 @@ pub fn run<W: Write>(
             held_ts.insert(n, ts);
         }
         let mut err = Ok(());
-        pipeline.drain_released(dp.ports.len(), |token, inp, bytes, v| {
+        pipeline.drain_released(&dp, |token, inp, bytes, v| {
             account(&mut summary, v);
             if err.is_ok() {
                 err = printer.frame(token, inp, v);
@@ -321,7 +321,7 @@ pub fn run<W: Write>(
     // Fragments still waiting for their first fragment: dropped.
     pipeline.flush_held();
     let mut err = Ok(());
-    pipeline.drain_released(dp.ports.len(), |token, inp, bytes, v| {
+    pipeline.drain_released(&dp, |token, inp, bytes, v| {
         account(&mut summary, v);
         if err.is_ok() {
             err = printer.frame(token, inp, v);

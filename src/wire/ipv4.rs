@@ -205,7 +205,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The payload: from the end of the header to the total length (padding excluded).
     /// Needs a full `check_len`.
-    #[inline]
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..self.total_len() as usize]
     }

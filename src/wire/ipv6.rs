@@ -152,7 +152,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// The payload as declared (padding excluded). Needs a full `check_len`.
-    #[inline]
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..HEADER_LEN + self.payload_len() as usize]
     }
@@ -314,11 +314,10 @@ pub fn walk_ext_headers(mut next_header: u8, payload: &[u8]) -> Result<Chain, Er
     let mut offset = 0usize;
     let mut count = 0usize;
     let mut fragment = None;
-    loop {
-        match next_header {
-            proto::HOPOPT | proto::ROUTING | proto::DSTOPTS | proto::FRAGMENT | proto::AH => {}
-            _ => break,
-        }
+    while matches!(
+        next_header,
+        proto::HOPOPT | proto::ROUTING | proto::DSTOPTS | proto::FRAGMENT | proto::AH
+    ) {
         if next_header == proto::HOPOPT && count != 0 {
             return Err(Error::BadExtHeader);
         }

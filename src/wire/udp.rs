@@ -4,6 +4,8 @@
 //! 8 ≤ length ≤ buffer (`BadUdpLength`); the buffer must be the IP payload so that "within
 //! the IP payload" is what is checked. [`Packet::check_len_lite`] (UDP-Lite): the same
 //! field is the checksum coverage, 0 (whole datagram) or 8 ≤ coverage ≤ buffer.
+//! [`Packet::check_len_first_fragment`]: for a first IP fragment, where the length counts
+//! the reassembled datagram, only 8 ≤ length is checked.
 
 use super::{read_u16, Error, Field};
 
@@ -49,6 +51,36 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
         let l = self.len() as usize;
         if l < HEADER_LEN || l > b.len() {
+            return Err(Error::BadUdpLength);
+        }
+        Ok(())
+    }
+
+    /// Rules for the first fragment of a fragmented datagram, whose length field counts
+    /// the whole datagram and may exceed the buffer: the header is present (`Truncated`)
+    /// and the length is at least 8 (`BadUdpLength`). After `Ok`, every accessor but
+    /// [`payload`](Self::payload) is safe.
+    #[inline]
+    pub fn check_len_first_fragment(&self) -> Result<(), Error> {
+        if self.buffer.as_ref().len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        if (self.len() as usize) < HEADER_LEN {
+            return Err(Error::BadUdpLength);
+        }
+        Ok(())
+    }
+
+    /// UDP-Lite in a first fragment: the header is present and the coverage is 0 or at
+    /// least 8 (it may exceed this fragment). After `Ok`, every accessor but
+    /// [`payload`](Self::payload) is safe.
+    #[inline]
+    pub fn check_len_lite_first_fragment(&self) -> Result<(), Error> {
+        if self.buffer.as_ref().len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let l = self.len() as usize;
+        if l != 0 && l < HEADER_LEN {
             return Err(Error::BadUdpLength);
         }
         Ok(())
@@ -152,6 +184,26 @@ mod tests {
     }
 
     #[test]
+    fn first_fragment() {
+        let mut b = DNS;
+        b[4] = 0x05; // length 1290: the whole datagram, longer than this fragment
+        let p = Packet::new_unchecked(&b[..]);
+        assert_eq!(p.check_len(), Err(Error::BadUdpLength));
+        assert_eq!(p.check_len_first_fragment(), Ok(()));
+        assert_eq!((p.src_port(), p.dst_port()), (54321, 53));
+        b[4] = 0;
+        b[5] = 7;
+        assert_eq!(
+            Packet::new_unchecked(&b[..]).check_len_first_fragment(),
+            Err(Error::BadUdpLength)
+        );
+        assert_eq!(
+            Packet::new_unchecked(&b[..7]).check_len_first_fragment(),
+            Err(Error::Truncated)
+        );
+    }
+
+    #[test]
     fn lite_coverage() {
         let mut b = DNS;
         b[5] = 0; // coverage 0 = whole datagram: fine for UDP-Lite, not for UDP
@@ -164,5 +216,14 @@ mod tests {
             Packet::new_unchecked(&b[..]).check_len_lite(),
             Err(Error::BadUdpLength)
         );
+        assert_eq!(
+            Packet::new_unchecked(&b[..]).check_len_lite_first_fragment(),
+            Err(Error::BadUdpLength)
+        );
+        b[4] = 0x05; // coverage past this fragment
+        b[5] = 0;
+        let p = Packet::new_unchecked(&b[..]);
+        assert_eq!(p.check_len_lite(), Err(Error::BadUdpLength));
+        assert_eq!(p.check_len_lite_first_fragment(), Ok(()));
     }
 }

@@ -1,0 +1,354 @@
+//! `sgswitch replay` bad-input handling: every error is clear, names what is wrong and exits
+//! non-zero; a failed `--apply-at` leaves the running policy untouched.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sgswitch::port::pcap::{PcapNgWriter, PcapWriter};
+use sgswitch::testkit::{ipv4_frame, pad, tcp, V4};
+
+const CONFIG: &str = r#"
+[[security_groups]]
+name = "web"
+rules = [ { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80 } ]
+[[ports]]
+name = "vm-a"
+mac = "fa:16:3e:00:00:0a"
+fixed_ips = ["10.0.0.10"]
+[[ports]]
+name = "vm-b"
+mac = "fa:16:3e:00:00:0b"
+fixed_ips = ["10.0.0.11"]
+security_groups = ["web"]
+"#;
+
+const A: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x0a];
+const B: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x0b];
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("sgs-replay-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn syn(dport: u16, sport: u16) -> Vec<u8> {
+    pad(ipv4_frame(
+        B,
+        A,
+        V4::new([10, 0, 0, 10].into(), [10, 0, 0, 11].into(), 6),
+        &tcp(sport, dport, 0x02, 1, 0, &[]),
+    ))
+}
+
+fn write_pcapng(path: &Path, ifaces: &[&str], frames: &[(u32, u64, Vec<u8>)]) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = PcapNgWriter::new(f, ifaces).unwrap();
+    for (i, ts, fr) in frames {
+        w.write(*i, *ts, fr, None).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+fn replay(dir: &TempDir, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .arg("replay")
+        .args(args)
+        .current_dir(&dir.0)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn unknown_interface_name_is_an_error() {
+    let d = TempDir::new("ghost");
+    std::fs::write(d.path("c.toml"), CONFIG).unwrap();
+    write_pcapng(
+        &d.path("x.pcapng"),
+        &["vm-a", "ghost"],
+        &[(0, 0, syn(80, 1000)), (1, 1, syn(80, 1001))],
+    );
+    let o = replay(&d, &["--config", "c.toml", "--json", "x.pcapng"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("'ghost'") && e.contains("no port has that name"),
+        "{e}"
+    );
+    assert!(e.contains("vm-a, vm-b"), "lists the ports: {e}");
+}
+
+#[test]
+fn pcap_without_in_port_is_an_error_and_with_it_works() {
+    let d = TempDir::new("inport");
+    std::fs::write(d.path("c.toml"), CONFIG).unwrap();
+    let mut w = PcapWriter::new(std::fs::File::create(d.path("x.pcap")).unwrap()).unwrap();
+    w.write(0, &syn(80, 1000)).unwrap();
+    w.write(1000, &syn(81, 1001)).unwrap();
+    w.finish().unwrap();
+    let o = replay(&d, &["--config", "c.toml", "--json", "x.pcap"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--in-port"), "{}", stderr(&o));
+    let o = replay(
+        &d,
+        &[
+            "--config",
+            "c.toml",
+            "--json",
+            "--in-port",
+            "vm-a",
+            "x.pcap",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            r#"{"frame":1,"in_port":"vm-a","delivered":["vm-b"],"dropped":[]}"#,
+            r#"{"frame":2,"in_port":"vm-a","delivered":[],"dropped":[{"port":"vm-b","reason":"ingress-denied"}]}"#,
+        ]
+    );
+    let e = stderr(&o);
+    assert!(e.contains("summary: 2 frames, 1 delivered"), "{e}");
+    assert!(e.contains("ingress-denied"), "{e}");
+    let o = replay(&d, &["--config", "c.toml", "--in-port", "nope", "x.pcap"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--in-port nope"), "{}", stderr(&o));
+}
+
+#[test]
+fn unreadable_and_truncated_captures_are_errors() {
+    let d = TempDir::new("trunc");
+    std::fs::write(d.path("c.toml"), CONFIG).unwrap();
+    let o = replay(&d, &["--config", "c.toml", "missing.pcapng"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("missing.pcapng: cannot open"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(d.path("junk.pcap"), b"this is not a capture at all").unwrap();
+    let o = replay(&d, &["--config", "c.toml", "junk.pcap"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not a pcap or pcapng file"),
+        "{}",
+        stderr(&o)
+    );
+    write_pcapng(
+        &d.path("t.pcapng"),
+        &["vm-a"],
+        &[(0, 0, syn(80, 1)), (0, 1, syn(80, 2))],
+    );
+    let bytes = std::fs::read(d.path("t.pcapng")).unwrap();
+    std::fs::write(d.path("t.pcapng"), &bytes[..bytes.len() - 10]).unwrap();
+    let o = replay(&d, &["--config", "c.toml", "--json", "t.pcapng"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("truncated block"), "{}", stderr(&o));
+    // The frame before the damage was still processed and printed.
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+}
+
+#[test]
+fn failed_apply_at_keeps_the_running_policy() {
+    let d = TempDir::new("apply");
+    std::fs::write(d.path("c.toml"), CONFIG).unwrap();
+    // An invalid config: port range on a protocol without ports.
+    std::fs::write(
+        d.path("bad.toml"),
+        CONFIG.replace(r#"protocol = "tcp""#, r#"protocol = "gre""#),
+    )
+    .unwrap();
+    // A valid config that allows nothing on vm-b.
+    std::fs::write(
+        d.path("closed.toml"),
+        CONFIG.replace(
+            r#"rules = [ { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80 } ]"#,
+            "rules = []",
+        ),
+    )
+    .unwrap();
+    let frames = vec![
+        (0, 0, syn(80, 1000)),
+        (0, 2_000_000_000, syn(80, 1001)),
+        (0, 4_000_000_000, syn(80, 1002)),
+    ];
+    write_pcapng(&d.path("x.pcapng"), &["vm-a"], &frames);
+    let o = replay(
+        &d,
+        &[
+            "--config",
+            "c.toml",
+            "--json",
+            "--apply-at",
+            "1=bad.toml",
+            "--apply-at",
+            "3.5=closed.toml",
+            "x.pcapng",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a failed --apply-at makes the exit code 1"
+    );
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad.toml") && e.contains("running policy is unchanged"),
+        "{e}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[1].contains(r#""delivered":["vm-b"]"#),
+        "old policy still in force: {}",
+        lines[1]
+    );
+    assert!(
+        lines[2].contains("ingress-denied"),
+        "the valid change applied: {}",
+        lines[2]
+    );
+    assert!(e.contains("policy changes: 1 applied, 1 failed"), "{e}");
+}
+
+#[test]
+fn text_output_is_a_table_with_a_summary() {
+    let d = TempDir::new("text");
+    std::fs::write(d.path("c.toml"), CONFIG).unwrap();
+    write_pcapng(
+        &d.path("x.pcapng"),
+        &["vm-a"],
+        &[(0, 0, syn(80, 1)), (0, 1, syn(22, 2))],
+    );
+    let o = replay(&d, &["--config", "c.toml", "x.pcapng"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.lines().next().unwrap().contains("delivered"), "{out}");
+    assert!(out.contains("vm-b:ingress-denied"), "{out}");
+    assert!(
+        out.contains("summary: 2 frames, 1 delivered (1 deliveries), 1 drops"),
+        "{out}"
+    );
+}
+
+fn udp_frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+) -> Vec<u8> {
+    pad(ipv4_frame(
+        dst_mac,
+        src_mac,
+        V4::new(src.into(), dst.into(), 17),
+        &sgswitch::testkit::udp(sport, dport, b"ping"),
+    ))
+}
+
+const UDP_CONFIG: &str = r#"
+[[security_groups]]
+name = "server"
+rules = [ { direction = "ingress", protocol = "udp", port_range_min = 53, port_range_max = 53 }, { direction = "egress" } ]
+[[security_groups]]
+name = "client"
+rules = [ { direction = "egress" } ]
+[[ports]]
+name = "vm-a"
+mac = "fa:16:3e:00:00:0a"
+fixed_ips = ["10.0.0.10"]
+security_groups = ["client"]
+[[ports]]
+name = "vm-b"
+mac = "fa:16:3e:00:00:0b"
+fixed_ips = ["10.0.0.11"]
+security_groups = ["server"]
+[conntrack]
+udp = 5
+udp_stream = 5
+capacity = 4
+"#;
+
+/// The capture's timestamps are the clock: a UDP reply within the timeout passes as part
+/// of the connection; after the timeout the entry is gone and the reply is a new, denied
+/// flow at the client. Reproducible, because no wall clock is involved.
+#[test]
+fn conntrack_timeouts_follow_the_capture_clock() {
+    let d = TempDir::new("timeout");
+    std::fs::write(d.path("c.toml"), UDP_CONFIG).unwrap();
+    let (a, b) = ([10, 0, 0, 10], [10, 0, 0, 11]);
+    let s = 1_000_000_000u64;
+    let frames = vec![
+        (0, 0, udp_frame(A, B, a, b, 4000, 53)),      // query
+        (1, 2 * s, udp_frame(B, A, b, a, 53, 4000)),  // reply after 2 s: tracked
+        (1, 20 * s, udp_frame(B, A, b, a, 53, 4000)), // 18 s of silence > 5 s: expired
+    ];
+    write_pcapng(&d.path("x.pcapng"), &["vm-a", "vm-b"], &frames);
+    for _ in 0..2 {
+        let o = replay(&d, &["--config", "c.toml", "--json", "x.pcapng"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                r#"{"frame":1,"in_port":"vm-a","delivered":["vm-b"],"dropped":[]}"#,
+                r#"{"frame":2,"in_port":"vm-b","delivered":["vm-a"],"dropped":[]}"#,
+                r#"{"frame":3,"in_port":"vm-b","delivered":[],"dropped":[{"port":"vm-a","reason":"ingress-denied"}]}"#,
+            ]
+        );
+    }
+}
+
+/// A full table refuses new connections (counted as `conntrack-full`) and keeps serving
+/// the tracked ones; once entries expire, new connections are admitted again.
+#[test]
+fn full_conntrack_table_refuses_new_connections() {
+    let d = TempDir::new("full");
+    std::fs::write(d.path("c.toml"), UDP_CONFIG).unwrap();
+    let (a, b) = ([10, 0, 0, 10], [10, 0, 0, 11]);
+    let ms = 1_000_000u64;
+    let mut frames = Vec::new();
+    // Each admitted query takes two entries (vm-a's egress zone, vm-b's ingress zone):
+    // capacity 4 holds two connections.
+    for (i, sport) in [4000u16, 4001, 4002].iter().enumerate() {
+        frames.push((0, i as u64 * ms, udp_frame(A, B, a, b, *sport, 53)));
+    }
+    frames.push((1, 5 * ms, udp_frame(B, A, b, a, 53, 4000))); // reply of a tracked flow
+    frames.push((0, 10_000 * ms, udp_frame(A, B, a, b, 4003, 53))); // after expiry
+    write_pcapng(&d.path("x.pcapng"), &["vm-a", "vm-b"], &frames);
+    let o = replay(&d, &["--config", "c.toml", "--json", "x.pcapng"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[0].contains(r#""delivered":["vm-b"]"#), "{out}");
+    assert!(lines[1].contains(r#""delivered":["vm-b"]"#), "{out}");
+    assert!(lines[2].contains("conntrack-full"), "{out}");
+    assert!(lines[3].contains(r#""delivered":["vm-a"]"#), "{out}");
+    assert!(
+        lines[4].contains(r#""delivered":["vm-b"]"#),
+        "expired entries make room: {out}"
+    );
+    assert!(stderr(&o).contains("conntrack-full"), "{}", stderr(&o));
+}

@@ -182,7 +182,7 @@ wants() { [[ ,$SYSTEMS, == *",$1"* ]]; } # wants PREFIX: is a system of that fam
 check_tools() {
     local -A pkg_of=(
         [trafgen]=netsniff-ng [ip]=iproute2 [bridge]=iproute2 [ethtool]=ethtool
-        [nft]=nftables [taskset]=util-linux [setsid]=util-linux [awk]=mawk
+        [nft]=nftables [taskset]=util-linux [ps]=procps [awk]=mawk
     )
     if wants ovs; then
         pkg_of+=([ovsdb-server]=openvswitch-switch [ovs-vswitchd]=openvswitch-switch
@@ -361,7 +361,8 @@ EOF
 }
 
 # pin_napi_threads: find the NAPI threads of the switch's veths, pin them to the switch
-# core (or --napi-cpu) and remember them in NAPI_PIDS (run again after a system attached XDP programs).
+# core (or --napi-cpu) and remember them in NAPI_PIDS (run again once a system has
+# attached its XDP programs, which may create NAPI contexts).
 pin_napi_threads() {
     local f comm pid
     NAPI_PIDS=()
@@ -381,7 +382,8 @@ pin_napi_threads() {
 # ---------------------------------------------------------------------------------------
 # Traffic
 
-# trafgen_conf MIX SPORT: print the trafgen packet config for a flow mix.
+# trafgen_conf KIND: print the trafgen packet config of a flow mix (1flow, 10kflows,
+# newflow) or of a probe (probe: an allowed flow; denied: the closed port).
 trafgen_conf() {
     local mix=$1 src sport dport=$DPORT
     case $mix in

@@ -15,12 +15,17 @@
 #     ("Flushing TX_RING failed: Resource temporarily unavailable") as soon as frames
 #     are consumed on another core, because the socket's send buffer fills up.
 #   * The switch runs in SW pinned to another core (--switch-cpu, default 1): sgswitch
-#     with `--cores`, ovs-vswitchd with taskset + pmd-cpu-mask. The kernel's receive
-#     work on the switch's ports (the veth NAPI poll: XDP and the copy into the AF_XDP
-#     UMEM, or the whole bridge + br_netfilter + conntrack + nftables path) runs in
-#     threaded NAPI kernel threads (`/sys/class/net/IF/threaded`, GRO on, TSO off on
-#     gen0 so that veth hands frames to NAPI) pinned to the switch core too. So every
-#     system does all of its work on the switch core and is charged for all of it.
+#     with `--cores`, ovs-vswitchd with taskset + pmd-cpu-mask.
+#   * The kernel's receive work on the switch's veths (the veth NAPI poll: XDP and the
+#     copy into the AF_XDP UMEM, or the whole bridge + br_netfilter + conntrack +
+#     nftables path) runs in threaded NAPI kernel threads (`/sys/class/net/IF/threaded`;
+#     GRO on, and TSO off on gen0, so that veth hands frames to NAPI) whose run time is
+#     measured exactly and charged to the system. They are pinned to the generator's
+#     core by default (--napi-cpu): that is where a veth or tap does this work without
+#     threaded NAPI (in the sender's context, as a VM's vhost or vCPU thread pays for
+#     its tap), and it leaves the switch core to the switch process alone. With
+#     `--napi-cpu 1` every system does all of its work on the switch core instead (then
+#     a busy-polling switch competes with the NAPI thread that feeds it).
 #   * SINK drops every frame at the netdev ingress hook (nftables) so that the sink's
 #     own stack costs nothing and sends nothing back; delivered frames are counted by
 #     the rx_packets counter of sink0.
@@ -84,7 +89,7 @@ MEASURE_S=5
 WARMUP_S=2
 IDLE_S=1
 SWITCH_CPU=1
-NAPI_CPU="" # default: the switch core
+NAPI_CPU="" # default: the generator's core
 GEN_CPU=0 # trafgen -P 1 pins its worker to CPU 0 itself
 ALL_SYSTEMS="ovs-afxdp,bridge-nft,sgswitch-afxdp,sgswitch-afxdp-backoff,sgswitch-afpacket"
 ALL_MIXES="1flow,10kflows,newflow"
@@ -117,7 +122,8 @@ usage() {
   --mixes LIST      comma-separated subset of: $ALL_MIXES
   --sgswitch PATH   sgswitch binary (default: target/release/sgswitch, then \$PATH)
   --switch-cpu N    core of the switch (default $SWITCH_CPU; the generator uses core $GEN_CPU)
-  --napi-cpu N      core of the NAPI threads of the switch's veths (default: the switch core)
+  --napi-cpu N      core of the NAPI threads of the switch's veths (default $GEN_CPU, the
+                    generator's; the switch's core puts all of a system's work there)
   --out FILE        results file (default benches/e2e-results.md)
   --no-write        print the table only
   --keep-logs       keep the temp dir (trafgen, sgswitch and OVS logs, generated configs)
@@ -161,7 +167,7 @@ parse_args() {
     [[ $SWITCH_CPU =~ ^[0-9]+$ ]] || die "--switch-cpu must be a core number"
     ((SWITCH_CPU != GEN_CPU)) || die "--switch-cpu must differ from the generator's core ($GEN_CPU)"
     ((SWITCH_CPU < $(nproc))) || die "--switch-cpu $SWITCH_CPU: this machine has $(nproc) cores"
-    NAPI_CPU=${NAPI_CPU:-$SWITCH_CPU}
+    NAPI_CPU=${NAPI_CPU:-$GEN_CPU}
     if ! [[ $NAPI_CPU =~ ^[0-9]+$ ]] || ((NAPI_CPU >= $(nproc))); then
         die "--napi-cpu: no core $NAPI_CPU"
     fi
@@ -329,7 +335,7 @@ topology_up() {
     ip -n "$NS_GEN" addr add "$GEN_IP/16" dev gen0
     ip -n "$NS_GEN" link set gen0 up
     # Complete checksums (no partial ones) and no TSO: veth passes frames from a sender
-    # with TSO to NAPI only in special cases, and the switch's NAPI thread must see them.
+    # with TSO to NAPI only in special cases, and the NAPI thread must see them.
     in_ns "$NS_GEN" ethtool -K gen0 tx off tso off gso off >/dev/null 2>&1 || true
 
     ip -n "$NS_SINK" link set sink0 address "$SINK_MAC"
@@ -353,15 +359,15 @@ EOF
     for ifc in "$SW_GEN" "$SW_SINK"; do
         ip -n "$NS_SW" link set "$ifc" up
         # GRO on gives the veth a NAPI context (XDP gives it one too); threaded NAPI runs
-        # it in a kernel thread that pin_napi_threads puts on the switch core.
+        # it in a kernel thread that pin_napi_threads pins and measures.
         in_ns "$NS_SW" ethtool -K "$ifc" gro on >/dev/null 2>&1 || true
         in_ns "$NS_SW" sh -c "echo 1 > /sys/class/net/$ifc/threaded"
     done
     pin_napi_threads
 }
 
-# pin_napi_threads: find the NAPI threads of the switch's veths, pin them to the switch
-# core (or --napi-cpu) and remember them in NAPI_PIDS (run again once a system has
+# pin_napi_threads: find the NAPI threads of the switch's veths, pin them to
+# --napi-cpu and remember them in NAPI_PIDS (run again once a system has
 # attached its XDP programs, which may create NAPI contexts).
 pin_napi_threads() {
     local f comm pid
@@ -836,7 +842,7 @@ Written by \`benches/e2e.sh\` (method in its header comment).
 - Generator: trafgen $(trafgen -v 2>/dev/null | awk 'NR == 1 { print $2 }') on core $GEN_CPU; switch on core $SWITCH_CPU; veth NAPI threads on core $NAPI_CPU
 - Open vSwitch: $(ovs-vswitchd --version 2>/dev/null | awk 'NR == 1 { print $NF }'), datapath_type=netdev, afxdp ports (xdp-mode=native)
 - sgswitch: $sg_desc
-- Conntrack limits: OVS userspace default (3,000,000), Linux nf_conntrack_max $(cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null || echo "?"), sgswitch config default
+- Conntrack limits: OVS userspace default (3,000,000), Linux nf_conntrack_max $(cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null || echo "?") (full: early drop of unreplied entries), sgswitch's default \`[conntrack] capacity\`
 
 $(render_table)
 
@@ -844,10 +850,14 @@ $(render_table)
   \`10kflows\` 10,000 source ports round robin, \`newflow\` a random source address and
   port per packet (every packet a new connection).
 - offered: gen0 tx_packets + tx_dropped; delivered: sink0 rx_packets.
-- CPU s / Mpkt: CPU seconds per million delivered packets, all on the switch core:
-  the switch process (all threads) + the threaded-NAPI kernel threads of its two veths
-  (XDP and the copy into AF_XDP sockets; for \`bridge-nft\` the whole bridge,
-  br_netfilter, conntrack and nftables path). From /proc/PID/task/*/schedstat.
+- delivered / OVS: delivered kpps over ovs-afxdp's in the same mix.
+- CPU s / Mpkt: CPU seconds per million delivered packets: the switch process (all
+  threads, on core $SWITCH_CPU) + the threaded-NAPI kernel threads of its two veths (on
+  core $NAPI_CPU: XDP and the copy into AF_XDP sockets; for \`bridge-nft\` the whole
+  bridge, br_netfilter, conntrack and nftables path). From /proc/PID/task/*/schedstat.$(
+        ((NAPI_CPU == GEN_CPU)) && printf '\n  %s\n  %s' \
+            "With NAPI on the generator's core, bridge-nft's rate is bounded by that core" \
+            "(generator + bridge), like a bridge fed by a tap; its CPU figure is exact.")
 - idle CPU %: the same CPU measure over ${IDLE_S} s with the system up and no traffic.
 - sgswitch-afxdp and sgswitch-afpacket busy-poll (\`--busy-poll\`, like OVS's PMD
   threads); sgswitch-afxdp-backoff uses the default idle back-off.

@@ -95,6 +95,19 @@ Instances in network namespaces behind veth ports send partial checksums: run \
 `ethtool -K IF tx off` on their interface, or use tap ports with vnet_hdr = true."
     )]
     Run(RunArgs),
+
+    /// Build instances in network namespaces, run the switch on them, show what passes
+    #[command(long_about = crate::demo::LONG_ABOUT)]
+    Demo(crate::demo::DemoArgs),
+
+    // --- management API client commands (see the "API client commands" block) ---
+    /// Manage security groups and their rules on a running switch (API client)
+    #[command(subcommand, name = "security-group")]
+    SecurityGroup(client::SecurityGroupCommand),
+
+    /// Show ports and set their security groups on a running switch (API client)
+    #[command(subcommand)]
+    Port(client::PortCommand),
 }
 
 /// Arguments of `sgswitch run`.
@@ -243,6 +256,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Replay(args) => run_replay(&args),
         Command::Bench(BenchCommand::Classify(args)) => run_bench_classify(&args),
         Command::Run(args) => run_switch(&args),
+        Command::Demo(args) => crate::demo::run(&args),
+        Command::SecurityGroup(cmd) => client::run_security_group(cmd),
+        Command::Port(cmd) => client::run_port(cmd),
     }
 }
 
@@ -708,4 +724,787 @@ fn run_switch(args: &RunArgs) -> ExitCode {
     let report = switch.shutdown();
     eprint!("{}", format_report(&report));
     ExitCode::from(EXIT_OK)
+}
+
+// =====================================================================================
+// API client commands: `sgswitch security-group …`, `sgswitch port …`.
+// They talk HTTP to a running switch's management API (control::api) with the small
+// client in control::http_client, mirroring the `openstack` verbs and flags.
+// =====================================================================================
+pub mod client {
+    use std::fmt::Write as _;
+    use std::process::ExitCode;
+
+    use clap::{Args, Subcommand};
+    use serde_json::{json, Value};
+
+    use sgswitch::control::http_client::{Client, ClientError};
+
+    use super::{EXIT_INVALID, EXIT_OK};
+
+    /// Default API endpoint.
+    pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:9696";
+
+    /// Options every client command takes.
+    #[derive(Args, Debug, Clone)]
+    pub struct ClientOpts {
+        /// API endpoint of the running switch
+        #[arg(long, value_name = "URL", default_value = DEFAULT_ENDPOINT)]
+        pub endpoint: String,
+        /// API token (sent as X-Auth-Token)
+        #[arg(long, value_name = "TOKEN")]
+        pub token: Option<String>,
+        /// Print the API's JSON instead of a table
+        #[arg(long)]
+        pub json: bool,
+    }
+
+    /// `sgswitch security-group …`
+    #[derive(Subcommand, Debug)]
+    pub enum SecurityGroupCommand {
+        /// Create a security group (it gets the two egress rules)
+        Create {
+            /// Name of the new group
+            name: String,
+            /// Description
+            #[arg(long)]
+            description: Option<String>,
+            /// Create a stateless group (no connection tracking)
+            #[arg(long)]
+            stateless: bool,
+            #[command(flatten)]
+            opts: ClientOpts,
+        },
+        /// List security groups
+        List {
+            #[command(flatten)]
+            opts: ClientOpts,
+        },
+        /// Show a security group and its rules
+        Show {
+            /// Group name or id
+            group: String,
+            #[command(flatten)]
+            opts: ClientOpts,
+        },
+        /// Delete security groups
+        Delete {
+            /// Group names or ids
+            #[arg(required = true)]
+            groups: Vec<String>,
+            #[command(flatten)]
+            opts: ClientOpts,
+        },
+        /// Manage security group rules
+        #[command(subcommand)]
+        Rule(RuleCommand),
+    }
+
+    /// `sgswitch security-group rule …`
+    #[derive(Subcommand, Debug)]
+    pub enum RuleCommand {
+        /// Create a rule in a group
+        Create(RuleCreateArgs),
+        /// List rules (of one group, or all)
+        List {
+            /// Group name or id
+            group: Option<String>,
+            /// Only ingress rules
+            #[arg(long, conflicts_with = "egress")]
+            ingress: bool,
+            /// Only egress rules
+            #[arg(long)]
+            egress: bool,
+            #[command(flatten)]
+            opts: ClientOpts,
+        },
+        /// Delete rules by id
+        Delete {
+            /// Rule ids
+            #[arg(required = true)]
+            rules: Vec<String>,
+            #[command(flatten)]
+            opts: ClientOpts,
+        },
+    }
+
+    /// Arguments of `sgswitch security-group rule create`.
+    #[derive(Args, Debug)]
+    pub struct RuleCreateArgs {
+        /// The group the rule is added to (name or id)
+        pub group: String,
+        /// Rule applies to incoming traffic (default)
+        #[arg(long, conflicts_with = "egress")]
+        pub ingress: bool,
+        /// Rule applies to outgoing traffic
+        #[arg(long)]
+        pub egress: bool,
+        /// IPv4 or IPv6 (default IPv4, or the family of --remote-ip)
+        #[arg(long)]
+        pub ethertype: Option<String>,
+        /// IP protocol: a name (tcp, udp, icmp, ...), a number, or any (default)
+        #[arg(long)]
+        pub protocol: Option<String>,
+        /// Destination port or range: 22 or 8000:8080 (tcp, udp, sctp, dccp, udplite)
+        #[arg(long, value_name = "PORT-RANGE")]
+        pub dst_port: Option<String>,
+        /// ICMP type (icmp / ipv6-icmp)
+        #[arg(long, conflicts_with = "dst_port")]
+        pub icmp_type: Option<i64>,
+        /// ICMP code (icmp / ipv6-icmp)
+        #[arg(long, requires = "icmp_type")]
+        pub icmp_code: Option<i64>,
+        /// Remote IP prefix (source for ingress, destination for egress)
+        #[arg(long, value_name = "CIDR", conflicts_with = "remote_group")]
+        pub remote_ip: Option<String>,
+        /// Remote security group (name or id)
+        #[arg(long, value_name = "GROUP")]
+        pub remote_group: Option<String>,
+        /// Description
+        #[arg(long)]
+        pub description: Option<String>,
+        #[command(flatten)]
+        pub opts: ClientOpts,
+    }
+
+    /// `sgswitch port …`
+    #[derive(Subcommand, Debug)]
+    pub enum PortCommand {
+        /// List ports
+        List {
+            #[command(flatten)]
+            opts: ClientOpts,
+        },
+        /// Show a port
+        Show {
+            /// Port name or id
+            port: String,
+            #[command(flatten)]
+            opts: ClientOpts,
+        },
+        /// Add security groups to a port (or replace them with --no-security-group first)
+        Set {
+            /// Port name or id
+            port: String,
+            /// Group to add (name or id; repeatable)
+            #[arg(long = "security-group", value_name = "GROUP")]
+            security_groups: Vec<String>,
+            /// Remove every group first
+            #[arg(long)]
+            no_security_group: bool,
+            #[command(flatten)]
+            opts: ClientOpts,
+        },
+        /// Remove security groups from a port
+        Unset {
+            /// Port name or id
+            port: String,
+            /// Group to remove (name or id; repeatable)
+            #[arg(long = "security-group", value_name = "GROUP", required = true)]
+            security_groups: Vec<String>,
+            #[command(flatten)]
+            opts: ClientOpts,
+        },
+    }
+
+    fn client(opts: &ClientOpts) -> Result<Client, ClientError> {
+        Client::new(&opts.endpoint, opts.token.clone())
+    }
+
+    fn fail(e: impl std::fmt::Display) -> ExitCode {
+        eprintln!("sgswitch: {e}");
+        ExitCode::from(EXIT_INVALID)
+    }
+
+    /// Resolve a name or id of `collection` (`security-groups`, `ports`) to its object:
+    /// `GET …/{x}`, then `GET …?name={x}` (what the openstack client does).
+    fn resolve(c: &Client, collection: &str, key: &str, x: &str) -> Result<Value, String> {
+        match c.get(&format!("/v2.0/{collection}/{}", encode(x))) {
+            Ok(v) => return Ok(v[key].clone()),
+            Err(ClientError::Status { status: 404, .. }) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let list = c
+            .get(&format!("/v2.0/{collection}?name={}", encode(x)))
+            .map_err(|e| e.to_string())?;
+        let items = list[format!("{key}s")]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        match items.len() {
+            1 => Ok(items[0].clone()),
+            0 => Err(format!(
+                "no {} named or with id {x:?}",
+                key.replace('_', " ")
+            )),
+            n => Err(format!(
+                "{n} {}s are named {x:?}; use the id",
+                key.replace('_', " ")
+            )),
+        }
+    }
+
+    /// Percent-encode a path segment / query value.
+    fn encode(s: &str) -> String {
+        let mut out = String::new();
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b as char);
+            } else {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+        out
+    }
+
+    fn id_of(v: &Value) -> String {
+        v["id"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn text(v: &Value) -> String {
+        match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// A plain aligned table.
+    fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+        let mut w: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+        for r in rows {
+            for (i, c) in r.iter().enumerate() {
+                if let Some(x) = w.get_mut(i) {
+                    *x = (*x).max(c.chars().count());
+                }
+            }
+        }
+        let mut out = String::new();
+        let line = |cells: &[String], out: &mut String| {
+            let mut l = String::new();
+            for (i, c) in cells.iter().enumerate() {
+                if i > 0 {
+                    l.push_str("  ");
+                }
+                let pad = w[i].saturating_sub(c.chars().count());
+                l.push_str(c);
+                l.push_str(&" ".repeat(pad));
+            }
+            out.push_str(l.trim_end());
+            out.push('\n');
+        };
+        line(
+            &headers.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+            &mut out,
+        );
+        line(
+            &w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>(),
+            &mut out,
+        );
+        for r in rows {
+            line(r, &mut out);
+        }
+        out
+    }
+
+    fn port_range(r: &Value) -> String {
+        let proto = text(&r["protocol"]);
+        let (min, max) = (&r["port_range_min"], &r["port_range_max"]);
+        if proto == "icmp" || proto == "ipv6-icmp" {
+            return match (min.as_u64(), max.as_u64()) {
+                (None, _) => "any".into(),
+                (Some(t), None) => format!("type {t}"),
+                (Some(t), Some(c)) => format!("type {t} code {c}"),
+            };
+        }
+        match (min.as_u64(), max.as_u64()) {
+            (Some(a), Some(b)) if a == b => a.to_string(),
+            (Some(a), Some(b)) => format!("{a}:{b}"),
+            _ => "any".into(),
+        }
+    }
+
+    fn rule_rows(rules: &[Value], group_names: &dyn Fn(&str) -> String) -> Vec<Vec<String>> {
+        rules
+            .iter()
+            .map(|r| {
+                let remote = if !r["remote_ip_prefix"].is_null() {
+                    text(&r["remote_ip_prefix"])
+                } else if let Some(g) = r["remote_group_id"].as_str() {
+                    format!("group {}", group_names(g))
+                } else if let Some(a) = r["remote_address_group_id"].as_str() {
+                    format!("address group {a}")
+                } else {
+                    "any".into()
+                };
+                vec![
+                    id_of(r),
+                    group_names(r["security_group_id"].as_str().unwrap_or_default()),
+                    text(&r["direction"]),
+                    text(&r["ethertype"]),
+                    if r["protocol"].is_null() {
+                        "any".into()
+                    } else {
+                        text(&r["protocol"])
+                    },
+                    port_range(r),
+                    remote,
+                    text(&r["description"]),
+                ]
+            })
+            .collect()
+    }
+
+    const RULE_HEADERS: &[&str] = &[
+        "ID",
+        "Group",
+        "Direction",
+        "Ethertype",
+        "Protocol",
+        "Ports",
+        "Remote",
+        "Description",
+    ];
+
+    /// id → name of every security group (for readable tables).
+    fn group_name_map(c: &Client) -> Vec<(String, String)> {
+        c.get("/v2.0/security-groups")
+            .ok()
+            .and_then(|v| v["security_groups"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|g| (id_of(g), text(&g["name"])))
+            .collect()
+    }
+
+    fn print_json(v: &Value) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+        );
+    }
+
+    fn show_group(g: &Value, names: &[(String, String)], json_out: bool) {
+        if json_out {
+            print_json(g);
+            return;
+        }
+        let mut out = String::new();
+        let _ = writeln!(out, "id:          {}", id_of(g));
+        let _ = writeln!(out, "name:        {}", text(&g["name"]));
+        let _ = writeln!(out, "description: {}", text(&g["description"]));
+        let _ = writeln!(out, "stateful:    {}", text(&g["stateful"]));
+        let _ = writeln!(out, "revision:    {}", text(&g["revision_number"]));
+        let _ = writeln!(out, "updated_at:  {}", text(&g["updated_at"]));
+        let rules = g["security_group_rules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let _ = writeln!(out, "rules ({}):", rules.len());
+        let lookup = |id: &str| {
+            names
+                .iter()
+                .find(|(i, _)| i == id)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| id.to_string())
+        };
+        out.push_str(&table(RULE_HEADERS, &rule_rows(&rules, &lookup)));
+        print!("{out}");
+    }
+
+    /// Run `sgswitch security-group …`.
+    pub fn run_security_group(cmd: SecurityGroupCommand) -> ExitCode {
+        match security_group(cmd) {
+            Ok(()) => ExitCode::from(EXIT_OK),
+            Err(e) => fail(e),
+        }
+    }
+
+    fn security_group(cmd: SecurityGroupCommand) -> Result<(), String> {
+        let e = |e: ClientError| e.to_string();
+        match cmd {
+            SecurityGroupCommand::Create {
+                name,
+                description,
+                stateless,
+                opts,
+            } => {
+                let c = client(&opts).map_err(e)?;
+                let mut body = json!({"name": name});
+                if let Some(d) = description {
+                    body["description"] = json!(d);
+                }
+                if stateless {
+                    body["stateful"] = json!(false);
+                }
+                let v = c
+                    .post("/v2.0/security-groups", &json!({ "security_group": body }))
+                    .map_err(e)?;
+                show_group(&v["security_group"], &group_name_map(&c), opts.json);
+            }
+            SecurityGroupCommand::List { opts } => {
+                let c = client(&opts).map_err(e)?;
+                let v = c.get("/v2.0/security-groups").map_err(e)?;
+                if opts.json {
+                    print_json(&v["security_groups"]);
+                    return Ok(());
+                }
+                let rows: Vec<Vec<String>> = v["security_groups"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|g| {
+                        vec![
+                            id_of(g),
+                            text(&g["name"]),
+                            text(&g["description"]),
+                            text(&g["stateful"]),
+                            g["security_group_rules"]
+                                .as_array()
+                                .map_or(0, Vec::len)
+                                .to_string(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table(&["ID", "Name", "Description", "Stateful", "Rules"], &rows)
+                );
+            }
+            SecurityGroupCommand::Show { group, opts } => {
+                let c = client(&opts).map_err(e)?;
+                let g = resolve(&c, "security-groups", "security_group", &group)?;
+                show_group(&g, &group_name_map(&c), opts.json);
+            }
+            SecurityGroupCommand::Delete { groups, opts } => {
+                let c = client(&opts).map_err(e)?;
+                for name in groups {
+                    let g = resolve(&c, "security-groups", "security_group", &name)?;
+                    c.delete(&format!("/v2.0/security-groups/{}", id_of(&g)))
+                        .map_err(|err| format!("cannot delete {name}: {err}"))?;
+                    if !opts.json {
+                        println!("deleted security group {name} ({})", id_of(&g));
+                    }
+                }
+            }
+            SecurityGroupCommand::Rule(rc) => rule(rc)?,
+        }
+        Ok(())
+    }
+
+    /// The JSON rule of `rule create`'s flags (without security_group_id).
+    fn rule_body(a: &RuleCreateArgs, c: &Client) -> Result<Value, String> {
+        let mut r = json!({"direction": if a.egress { "egress" } else { "ingress" }});
+        let v6 = a.remote_ip.as_deref().is_some_and(|ip| ip.contains(':'));
+        match &a.ethertype {
+            Some(et) => r["ethertype"] = json!(et),
+            None if v6 => r["ethertype"] = json!("IPv6"),
+            None => {}
+        }
+        if let Some(p) = &a.protocol {
+            r["protocol"] = match p.parse::<i64>() {
+                Ok(n) => json!(n),
+                Err(_) => json!(p),
+            };
+        }
+        if let Some(range) = &a.dst_port {
+            let (lo, hi) = range.split_once(':').unwrap_or((range, range));
+            let parse = |s: &str| {
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("--dst-port {range:?}: expected PORT or MIN:MAX"))
+            };
+            r["port_range_min"] = json!(parse(lo)?);
+            r["port_range_max"] = json!(parse(hi)?);
+        }
+        if let Some(t) = a.icmp_type {
+            r["port_range_min"] = json!(t);
+        }
+        if let Some(code) = a.icmp_code {
+            r["port_range_max"] = json!(code);
+        }
+        if let Some(ip) = &a.remote_ip {
+            r["remote_ip_prefix"] = json!(ip);
+        }
+        if let Some(g) = &a.remote_group {
+            let g = resolve(c, "security-groups", "security_group", g)?;
+            r["remote_group_id"] = json!(id_of(&g));
+        }
+        if let Some(d) = &a.description {
+            r["description"] = json!(d);
+        }
+        Ok(r)
+    }
+
+    fn rule(cmd: RuleCommand) -> Result<(), String> {
+        let e = |e: ClientError| e.to_string();
+        match cmd {
+            RuleCommand::Create(a) => {
+                let c = client(&a.opts).map_err(e)?;
+                let g = resolve(&c, "security-groups", "security_group", &a.group)?;
+                let mut body = rule_body(&a, &c)?;
+                body["security_group_id"] = json!(id_of(&g));
+                let v = c
+                    .post(
+                        "/v2.0/security-group-rules",
+                        &json!({ "security_group_rule": body }),
+                    )
+                    .map_err(e)?;
+                let r = &v["security_group_rule"];
+                if a.opts.json {
+                    print_json(r);
+                } else {
+                    let names = group_name_map(&c);
+                    let lookup = |id: &str| {
+                        names
+                            .iter()
+                            .find(|(i, _)| i == id)
+                            .map(|(_, n)| n.clone())
+                            .unwrap_or_else(|| id.to_string())
+                    };
+                    print!(
+                        "{}",
+                        table(RULE_HEADERS, &rule_rows(std::slice::from_ref(r), &lookup))
+                    );
+                }
+            }
+            RuleCommand::List {
+                group,
+                ingress,
+                egress,
+                opts,
+            } => {
+                let c = client(&opts).map_err(e)?;
+                let mut query = Vec::new();
+                if let Some(g) = &group {
+                    let g = resolve(&c, "security-groups", "security_group", g)?;
+                    query.push(format!("security_group_id={}", id_of(&g)));
+                }
+                if ingress {
+                    query.push("direction=ingress".into());
+                }
+                if egress {
+                    query.push("direction=egress".into());
+                }
+                let path = if query.is_empty() {
+                    "/v2.0/security-group-rules".to_string()
+                } else {
+                    format!("/v2.0/security-group-rules?{}", query.join("&"))
+                };
+                let v = c.get(&path).map_err(e)?;
+                let rules = v["security_group_rules"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if opts.json {
+                    print_json(&Value::Array(rules));
+                    return Ok(());
+                }
+                let names = group_name_map(&c);
+                let lookup = |id: &str| {
+                    names
+                        .iter()
+                        .find(|(i, _)| i == id)
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_else(|| id.to_string())
+                };
+                print!("{}", table(RULE_HEADERS, &rule_rows(&rules, &lookup)));
+            }
+            RuleCommand::Delete { rules, opts } => {
+                let c = client(&opts).map_err(e)?;
+                for id in rules {
+                    c.delete(&format!("/v2.0/security-group-rules/{}", encode(&id)))
+                        .map_err(|err| format!("cannot delete rule {id}: {err}"))?;
+                    if !opts.json {
+                        println!("deleted rule {id}");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn port_row(p: &Value, names: &[(String, String)]) -> Vec<String> {
+        let ips: Vec<String> = p["fixed_ips"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|f| text(&f["ip_address"]))
+            .collect();
+        let groups: Vec<String> = p["security_groups"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|g| {
+                let id = text(g);
+                names
+                    .iter()
+                    .find(|(i, _)| *i == id)
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or(id)
+            })
+            .collect();
+        vec![
+            id_of(p),
+            text(&p["name"]),
+            text(&p["mac_address"]),
+            ips.join(","),
+            groups.join(","),
+            text(&p["port_security_enabled"]),
+            text(&p["status"]),
+        ]
+    }
+
+    const PORT_HEADERS: &[&str] = &[
+        "ID",
+        "Name",
+        "MAC",
+        "Fixed IPs",
+        "Security groups",
+        "Port security",
+        "Status",
+    ];
+
+    fn show_port(c: &Client, p: &Value, json_out: bool) {
+        if json_out {
+            print_json(p);
+        } else {
+            print!(
+                "{}",
+                table(PORT_HEADERS, &[port_row(p, &group_name_map(c))])
+            );
+        }
+    }
+
+    /// Run `sgswitch port …`.
+    pub fn run_port(cmd: PortCommand) -> ExitCode {
+        match port(cmd) {
+            Ok(()) => ExitCode::from(EXIT_OK),
+            Err(e) => fail(e),
+        }
+    }
+
+    fn port(cmd: PortCommand) -> Result<(), String> {
+        let e = |e: ClientError| e.to_string();
+        match cmd {
+            PortCommand::List { opts } => {
+                let c = client(&opts).map_err(e)?;
+                let v = c.get("/v2.0/ports").map_err(e)?;
+                let ports = v["ports"].as_array().cloned().unwrap_or_default();
+                if opts.json {
+                    print_json(&Value::Array(ports));
+                    return Ok(());
+                }
+                let names = group_name_map(&c);
+                let rows: Vec<Vec<String>> = ports.iter().map(|p| port_row(p, &names)).collect();
+                print!("{}", table(PORT_HEADERS, &rows));
+            }
+            PortCommand::Show { port, opts } => {
+                let c = client(&opts).map_err(e)?;
+                let p = resolve(&c, "ports", "port", &port)?;
+                show_port(&c, &p, opts.json);
+            }
+            PortCommand::Set {
+                port,
+                security_groups,
+                no_security_group,
+                opts,
+            } => {
+                let c = client(&opts).map_err(e)?;
+                let p = resolve(&c, "ports", "port", &port)?;
+                let mut ids: Vec<String> = if no_security_group {
+                    Vec::new()
+                } else {
+                    p["security_groups"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(text)
+                        .collect()
+                };
+                for g in &security_groups {
+                    let id = id_of(&resolve(&c, "security-groups", "security_group", g)?);
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                let v = c
+                    .put(
+                        &format!("/v2.0/ports/{}", id_of(&p)),
+                        &json!({"port": {"security_groups": ids}}),
+                    )
+                    .map_err(e)?;
+                show_port(&c, &v["port"], opts.json);
+            }
+            PortCommand::Unset {
+                port,
+                security_groups,
+                opts,
+            } => {
+                let c = client(&opts).map_err(e)?;
+                let p = resolve(&c, "ports", "port", &port)?;
+                let mut ids: Vec<String> = p["security_groups"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(text)
+                    .collect();
+                for g in &security_groups {
+                    let id = id_of(&resolve(&c, "security-groups", "security_group", g)?);
+                    if !ids.contains(&id) {
+                        return Err(format!("security group {g} is not set on port {port}"));
+                    }
+                    ids.retain(|x| *x != id);
+                }
+                let v = c
+                    .put(
+                        &format!("/v2.0/ports/{}", id_of(&p)),
+                        &json!({"port": {"security_groups": ids}}),
+                    )
+                    .map_err(e)?;
+                show_port(&c, &v["port"], opts.json);
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn table_aligns_columns() {
+            let t = table(&["A", "Bee"], &[vec!["xyz".into(), "1".into()]]);
+            assert_eq!(t, "A    Bee\n---  ---\nxyz  1\n");
+        }
+
+        #[test]
+        fn port_ranges_display() {
+            assert_eq!(
+                port_range(&json!({"protocol": "tcp", "port_range_min": 22, "port_range_max": 22})),
+                "22"
+            );
+            assert_eq!(
+                port_range(&json!({"protocol": "tcp", "port_range_min": 1, "port_range_max": 9})),
+                "1:9"
+            );
+            assert_eq!(
+                port_range(
+                    &json!({"protocol": "icmp", "port_range_min": 8, "port_range_max": null})
+                ),
+                "type 8"
+            );
+            assert_eq!(port_range(&json!({"protocol": null})), "any");
+        }
+
+        #[test]
+        fn encoding() {
+            assert_eq!(encode("a b/c"), "a%20b%2Fc");
+        }
+    }
 }

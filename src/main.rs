@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cli;
+mod demo;
 
 fn main() -> ExitCode {
     match cli::Cli::try_parse() {

@@ -1,0 +1,67 @@
+//! Serve the management API over a config with a no-op apply hook (no dataplane), for
+//! trying API clients by hand:
+//!
+//! ```text
+//! cargo run --example api_server -- configs/example.toml 127.0.0.1:9696 [STATE_DIR]
+//! openstack --os-auth-type none --os-endpoint http://127.0.0.1:9696 security group list
+//! ```
+
+use std::sync::Arc;
+
+use sgswitch::control::api::ApiServer;
+use sgswitch::control::config;
+use sgswitch::control::store::Store;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(cfg), Some(addr)) = (args.get(1), args.get(2)) else {
+        eprintln!("usage: api_server CONFIG ADDR [STATE_DIR]");
+        std::process::exit(2);
+    };
+    let cfg = match config::load_file(cfg.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let store = match Store::open(args.get(3).map(std::path::Path::new), &cfg) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("api_server: {e}");
+            std::process::exit(1);
+        }
+    };
+    store.set_apply_hook(Box::new(|m| {
+        eprintln!(
+            "apply: {} groups, {} rules, {} ports",
+            m.security_groups.len(),
+            m.security_groups
+                .iter()
+                .map(|g| g.rules.len())
+                .sum::<usize>(),
+            m.ports.len()
+        );
+        Ok(())
+    }));
+    let addr = match addr.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("api_server: bad address {addr}: {e}");
+            std::process::exit(2);
+        }
+    };
+    let token = std::env::var("SGSWITCH_API_TOKEN").ok();
+    match ApiServer::start(addr, token, store) {
+        Ok(h) => {
+            eprintln!("api_server: listening on http://{}", h.local_addr());
+            loop {
+                std::thread::park();
+            }
+        }
+        Err(e) => {
+            eprintln!("api_server: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! API latency and throughput figures (run: `cargo test --release --test api_bench --
+//! --ignored --nocapture`): time from an API call to the new model being handed to the
+//! apply hook (the runtime's compile is excluded: the hook only records the instant), for
+//! a group with 10,000 rules and for a remote group with 10,000 members; and sustained
+//! rule creations per second.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sgswitch::control::api::ApiServer;
+use sgswitch::control::config::{Config, SwitchSettings};
+use sgswitch::control::http_client::Client;
+use sgswitch::control::store::Store;
+use sgswitch::policy::spec::{ModelSpec, PortSpec, RuleSpec, Scalar, SecurityGroupSpec};
+use sgswitch::policy::validate_model;
+
+const N: usize = 10_000;
+
+fn big_config() -> Config {
+    let rules: Vec<RuleSpec> = (1..=N as i64)
+        .map(|p| RuleSpec {
+            direction: Some("ingress".into()),
+            protocol: Some(Scalar::Str("tcp".into())),
+            port_range_min: Some(Scalar::Int(p)),
+            port_range_max: Some(Scalar::Int(p)),
+            ..Default::default()
+        })
+        .collect();
+    let ports: Vec<PortSpec> = (0..N)
+        .map(|i| PortSpec {
+            name: Some(format!("m{i}")),
+            network: Some("net".into()),
+            mac: Some(format!(
+                "fa:16:3e:{:02x}:{:02x}:{:02x}",
+                i >> 16,
+                (i >> 8) & 0xff,
+                i & 0xff
+            )),
+            fixed_ips: vec![std::net::Ipv4Addr::from(0x0a00_0001 + i as u32).to_string()],
+            security_groups: Some(vec!["members".into()]),
+            ..Default::default()
+        })
+        .collect();
+    let spec = ModelSpec {
+        security_groups: vec![
+            SecurityGroupSpec {
+                name: Some("big".into()),
+                rules: Some(rules),
+                ..Default::default()
+            },
+            SecurityGroupSpec {
+                name: Some("members".into()),
+                ..Default::default()
+            },
+            SecurityGroupSpec {
+                name: Some("referrer".into()),
+                ..Default::default()
+            },
+        ],
+        ports,
+        ..Default::default()
+    };
+    Config {
+        model: validate_model(&spec).expect("generated model is valid"),
+        switch: SwitchSettings::default(),
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[test]
+#[ignore = "benchmark: run with --release -- --ignored --nocapture"]
+fn api_to_apply_hook_latency_and_rule_rate() {
+    let t = Instant::now();
+    let cfg = big_config();
+    println!("model built in {:?}", t.elapsed());
+    let store = Arc::new(Store::open(None, &cfg).unwrap());
+    let stamps = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let s2 = Arc::clone(&stamps);
+    store.set_apply_hook(Box::new(move |_m| {
+        s2.lock().unwrap().push(Instant::now());
+        Ok(())
+    }));
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let h = ApiServer::start(addr, None, Arc::clone(&store)).unwrap();
+    let c = Client::new(&format!("http://{}", h.local_addr()), None).unwrap();
+    let snap = store.snapshot();
+    let big = snap.group_id("big").unwrap().to_string();
+    let members = snap.group_id("members").unwrap().to_string();
+    let referrer = snap.group_id("referrer").unwrap().to_string();
+    drop(snap);
+
+    // (1) Add a rule to the 10,000-rule group.
+    let mut to_hook = Vec::new();
+    let mut total = Vec::new();
+    for i in 0..20 {
+        let t0 = Instant::now();
+        let r = c
+            .raw(
+                "POST",
+                "/v2.0/security-group-rules",
+                Some(&json!({"security_group_rule": {
+                "security_group_id": big, "direction": "egress", "protocol": "udp",
+                "port_range_min": 1000 + i, "port_range_max": 1000 + i}})),
+            )
+            .unwrap();
+        total.push(t0.elapsed());
+        assert_eq!(r.status, 201);
+        to_hook.push(*stamps.lock().unwrap().last().unwrap() - t0);
+    }
+    println!(
+        "rule create in a {N}-rule group: API call -> apply hook median {:?}, full round trip median {:?}",
+        median(to_hook),
+        median(total)
+    );
+
+    // (2) A rule with a 10,000-member remote group, then a membership change.
+    let t0 = Instant::now();
+    let r = c
+        .raw(
+            "POST",
+            "/v2.0/security-group-rules",
+            Some(&json!({"security_group_rule": {
+            "security_group_id": referrer, "direction": "ingress", "protocol": "tcp",
+            "port_range_min": 22, "port_range_max": 22, "remote_group_id": members}})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201);
+    println!(
+        "remote-group rule ({N} members): API call -> apply hook {:?}",
+        *stamps.lock().unwrap().last().unwrap() - t0
+    );
+    let port = store.snapshot().meta.ports[0].id;
+    let mut to_hook = Vec::new();
+    for i in 0..20 {
+        let groups = if i % 2 == 0 {
+            json!([])
+        } else {
+            json!([members])
+        };
+        let t0 = Instant::now();
+        let r = c
+            .raw(
+                "PUT",
+                &format!("/v2.0/ports/{port}"),
+                Some(&json!({"port": {"security_groups": groups}})),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        to_hook.push(*stamps.lock().unwrap().last().unwrap() - t0);
+    }
+    println!(
+        "remote-group member removed/added ({N} members, {N} ports): API call -> apply hook median {:?}",
+        median(to_hook)
+    );
+
+    // (3) Sustained rule creations per second (sequential client, one rule per call).
+    for (label, group) in [
+        ("small group", referrer.clone()),
+        ("10k-rule group", big.clone()),
+    ] {
+        let n = 300;
+        let t0 = Instant::now();
+        for i in 0..n {
+            let r = c
+                .raw(
+                    "POST",
+                    "/v2.0/security-group-rules",
+                    Some(&json!({"security_group_rule": {
+                    "security_group_id": group, "direction": "egress", "protocol": "tcp",
+                    "port_range_min": 20000 + i, "port_range_max": 20000 + i}})),
+                )
+                .unwrap();
+            assert_eq!(r.status, 201);
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        println!(
+            "sustained rule creations ({label}): {:.0}/s ({n} in {secs:.2}s)",
+            n as f64 / secs
+        );
+    }
+    h.shutdown();
+
+    // (4) The same with persistence (--state-dir: the whole state is written and
+    // fsynced on every change).
+    let dir = std::env::temp_dir().join(format!("sgswitch-api-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (label, cfg) in [
+        (
+            "small model",
+            Config {
+                model: Default::default(),
+                switch: SwitchSettings::default(),
+            },
+        ),
+        ("10k rules + 10k ports", big_config()),
+    ] {
+        let _ = std::fs::remove_dir_all(&dir);
+        let cfg = if cfg.model.security_groups.is_empty() {
+            Config {
+                model: validate_model(&ModelSpec::default()).unwrap(),
+                ..cfg
+            }
+        } else {
+            cfg
+        };
+        let store = Arc::new(Store::open(Some(&dir), &cfg).unwrap());
+        let h = ApiServer::start(addr, None, Arc::clone(&store)).unwrap();
+        let c = Client::new(&format!("http://{}", h.local_addr()), None).unwrap();
+        let def = store.snapshot().group_id("default").unwrap().to_string();
+        let n = 100;
+        let t0 = Instant::now();
+        for i in 0..n {
+            let r = c
+                .raw(
+                    "POST",
+                    "/v2.0/security-group-rules",
+                    Some(&json!({"security_group_rule": {
+                    "security_group_id": def, "direction": "egress", "protocol": "tcp",
+                    "port_range_min": 30000 + i, "port_range_max": 30000 + i}})),
+                )
+                .unwrap();
+            assert_eq!(r.status, 201);
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        println!(
+            "sustained rule creations with --state-dir ({label}): {:.0}/s",
+            n as f64 / secs
+        );
+        h.shutdown();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

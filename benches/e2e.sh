@@ -222,7 +222,7 @@ find_sgswitch() {
     fi
     if [[ -z $SGSWITCH_BIN || ! -x $SGSWITCH_BIN ]]; then
         SGSWITCH_SKIP="sgswitch binary not found (cargo build --release, or --sgswitch PATH)"
-    elif ! "$SGSWITCH_BIN" run --help >/dev/null 2>&1; then
+    elif ! "$SGSWITCH_BIN" run --help 2>/dev/null | grep -q -- '--config'; then
         SGSWITCH_SKIP="sgswitch run not available yet"
     fi
     if wants sgswitch && [[ -n $SGSWITCH_SKIP ]]; then
@@ -556,7 +556,9 @@ sgswitch_up() { # sgswitch_up BACKEND BUSY_POLL(0|1)
     for ((i = 0; i < 150; i++)); do
         grep -q 'sgswitch: ready' "$log" && break
         if ! kill -0 "$SWITCH_PID" 2>/dev/null; then
-            UP_ERROR="sgswitch exited: $(tail -n 3 "$log" | tr '\n' ' ')"
+            local rc=0
+            wait "$SWITCH_PID" || rc=$?
+            UP_ERROR="sgswitch exited with status $rc: $(tail -n 3 "$log" | tr '\n' ' ')"
             SWITCH_PID=""
             return 1
         fi
@@ -828,7 +830,9 @@ render_report() {
     if [[ -n $SGSWITCH_SKIP ]]; then
         sg_desc="not measured: $SGSWITCH_SKIP"
     else
-        sg_desc="\`$SGSWITCH_BIN\` ($("$SGSWITCH_BIN" --version 2>/dev/null | head -n 1))"
+        local rev
+        rev=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+        sg_desc="\`${SGSWITCH_BIN#"$REPO_ROOT"/}\` ($("$SGSWITCH_BIN" --version 2>/dev/null | head -n 1), tree at commit $rev)"
     fi
     cat <<EOF
 # End-to-end benchmark results

@@ -853,7 +853,8 @@ $(render_table)
 - 64-byte frames (60 + FCS), UDP to one allowed port; mixes: \`1flow\` one 5-tuple,
   \`10kflows\` 10,000 source ports round robin, \`newflow\` a random source address and
   port per packet (every packet a new connection).
-- offered: gen0 tx_packets + tx_dropped; delivered: sink0 rx_packets.
+- offered: gen0 tx_packets + tx_dropped; delivered: sink0 rx_packets. Each column is
+  the median of its own rounds, so the CPU parts need not add up to the total.
 - delivered / OVS: delivered kpps over ovs-afxdp's in the same mix.
 - CPU s / Mpkt: CPU seconds per million delivered packets: the switch process (all
   threads, on core $SWITCH_CPU) + the threaded-NAPI kernel threads of its two veths (on

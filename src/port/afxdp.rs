@@ -301,8 +301,18 @@ struct Member {
     info: MemberInfo,
     need_wakeup: bool,
     fill_target: u32,
+    /// Frames received since the fill ring was last topped up: the ring's consumer index
+    /// (written by the kernel on every frame) is read only once per `REFILL_BATCH`, so the
+    /// cache line does not bounce between the polling core and the NAPI core per loop.
+    since_refill: u32,
+    /// TX descriptors submitted and not yet seen on the completion ring: the completion
+    /// ring is read only when some are outstanding.
+    tx_outstanding: u32,
     stats: PortStats,
 }
+
+/// Frames received between two fill-ring top-ups.
+const REFILL_BATCH: u32 = 32;
 
 /// Sockets on one or more device queues sharing one UMEM. See the module doc.
 pub struct UmemGroup {
@@ -501,6 +511,8 @@ impl UmemGroup {
                 // Members after the first inherit the first one's need_wakeup setting.
                 need_wakeup: true,
                 fill_target,
+                since_refill: u32::MAX,
+                tx_outstanding: 0,
                 stats: PortStats::default(),
             });
         }
@@ -554,22 +566,32 @@ impl UmemGroup {
     /// Move completed TX frames of member `i` to the free stack.
     fn reap(&mut self, i: usize) {
         let m = &mut self.members[i];
+        if m.tx_outstanding == 0 {
+            return;
+        }
         let avail = m.fq.available();
         if avail == 0 {
             return;
         }
         let mut c = m.fq.complete(avail);
+        let mut n = 0u32;
         while let Some(addr) = c.read() {
+            n += 1;
             if self.free.len() < self.free.capacity() {
                 self.free.push(addr & FRAME_MASK);
             }
         }
         c.release();
+        m.tx_outstanding = m.tx_outstanding.saturating_sub(n);
     }
 
     /// Top up member `i`'s fill ring to its target from the free stack.
     fn refill(&mut self, i: usize) {
         let m = &mut self.members[i];
+        if m.since_refill < REFILL_BATCH {
+            return;
+        }
+        m.since_refill = 0;
         let pending = m.fq.pending();
         let want = m
             .fill_target
@@ -625,6 +647,7 @@ impl UmemGroup {
                     self.free.push(d.addr & FRAME_MASK);
                 }
             }
+            m.since_refill = m.since_refill.saturating_add(1);
         }
         r.release();
         n
@@ -716,6 +739,7 @@ impl UmemGroup {
                 options: 0,
             }) {
                 m.stats.count_tx(len as usize);
+                m.tx_outstanding += 1;
                 n += 1;
             } else {
                 dropped += 1;
@@ -769,6 +793,7 @@ impl UmemGroup {
                     break;
                 }
                 m.stats.count_tx(f.len());
+                m.tx_outstanding += 1;
                 sent += 1;
             }
             w.commit();

@@ -652,7 +652,7 @@ impl Pipeline {
                 let Some(p) = port else { continue };
                 let dest = self.egress_and_l2(dp, in_port, p, m, probes[i].as_ref(), now_ns, o);
                 let probe = match dest {
-                    Some(L2Dest::Port(q)) => self.ingress_probe(dp, q, m),
+                    Some(L2Dest::Port(q)) => self.ingress_probe(dp, q, m, probes[i].as_ref()),
                     _ => None,
                 };
                 dests.push((i, dest, probe));
@@ -854,7 +854,13 @@ impl Pipeline {
 
     /// Whether the ingress check of unicast destination `q` will consult conntrack (and
     /// so is worth a probe ahead).
-    fn ingress_probe(&self, dp: &Dataplane, q: u16, meta: &PacketMeta) -> Option<Probe> {
+    fn ingress_probe(
+        &self,
+        dp: &Dataplane,
+        q: u16,
+        meta: &PacketMeta,
+        egress: Option<&Probe>,
+    ) -> Option<Probe> {
         let qp = dp.ports.get(q as usize)?;
         if !qp.port_security
             || !qp.owns_mac(&meta.eth_dst)
@@ -864,7 +870,10 @@ impl Pipeline {
         {
             return None;
         }
-        Some(self.ct.probe(qp.zone, meta))
+        Some(match egress {
+            Some(e) => self.ct.reprobe(e, qp.zone),
+            None => self.ct.probe(qp.zone, meta),
+        })
     }
 
     /// Step 5 for one destination port.

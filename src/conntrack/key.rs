@@ -61,6 +61,13 @@ fn words_addr(w0: u64, w1: u64) -> [u8; 16] {
 }
 
 impl CtKey {
+    /// The same key in another zone.
+    #[inline(always)]
+    pub(crate) fn with_zone(mut self, zone: u16) -> CtKey {
+        self.0[4] = (self.0[4] & !(0xffff_u64 << 48)) | u64::from(zone) << 48;
+        self
+    }
+
     /// Build the canonical key of `src:sport -> dst:dport`; returns it and whether the
     /// source is the `lo` side.
     #[inline]

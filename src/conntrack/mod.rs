@@ -771,6 +771,37 @@ impl Conntrack {
             .filter(|e| e.live() && e.gen == h.gen)
     }
 
+    /// The probe of the same packet in another zone (a frame checked at its sending port
+    /// and again at its receiving port): reuses the classification, re-hashes, and
+    /// prefetches the new primary bucket. Same result as `probe(zone, meta)`.
+    #[inline(always)]
+    pub fn reprobe(&self, p: &Probe, zone: u16) -> Probe {
+        let class = match p.class {
+            Class::Conn { key, src_lo, kind } => Class::Conn {
+                key: key.with_zone(zone),
+                src_lo,
+                kind,
+            },
+            Class::Error { inner } => Class::Error {
+                inner: inner.map(|(k, lo)| (k.with_zone(zone), lo)),
+            },
+            Class::Untrackable => Class::Untrackable,
+        };
+        let hash = match &class {
+            Class::Conn { key, .. }
+            | Class::Error {
+                inner: Some((key, _)),
+            } => self.hasher.hash(key),
+            _ => 0,
+        };
+        prefetch(&self.buckets[self.primary(hash)]);
+        Probe {
+            class,
+            hash,
+            hint: NO_HINT,
+        }
+    }
+
     /// Hash a packet and prefetch its primary index bucket. Pure: the table is not
     /// changed, so probes may be computed for a whole burst ahead of `track_probe`.
     #[inline(always)]

@@ -1338,3 +1338,22 @@ fn randomized_burst_equals_sequential() {
         assert_eq!(seq.stats(), bur.stats());
     }
 }
+
+#[test]
+fn reprobe_equals_probe_in_the_other_zone() {
+    let mut ct = Conntrack::new(cfg(64));
+    let metas = [
+        meta4(A, B, proto::UDP, 1000, 53),
+        tcp(A, B, 40000, 443, tf::SYN),
+        meta4(B, A, proto::TCP, 443, 40000),
+    ];
+    for m in &metas {
+        // Commit in zone 7, then track the same packet through a probe made in zone 3
+        // and moved to zone 7: it must find the entry exactly as a fresh probe does.
+        let _ = ct.commit(7, m, 1, 0, 0);
+        let moved = ct.reprobe(&ct.probe(3, m), 7);
+        let fresh = ct.probe(7, m);
+        assert_eq!(moved.hash, fresh.hash);
+        assert_eq!(ct.track_probe(&moved, 1), ct.track_probe(&fresh, 1));
+    }
+}

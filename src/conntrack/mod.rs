@@ -49,8 +49,11 @@
 //!   until its entry is removed; a stale handle is detected by the generation.
 //! * **Bounded memory, no allocation after [`Conntrack::new`].** The table never grows.
 //!   When it is full, [`Conntrack::commit`] first reclaims expired entries with bounded
-//!   work (the candidate buckets, then a sweep step of [`RECLAIM_BUDGET`] slots) and
-//!   otherwise refuses with [`CommitError::Full`] (counted in [`CtStats::full`]).
+//!   work (the candidate buckets, then a sweep step of [`RECLAIM_BUDGET`] slots), then,
+//!   like Linux's `early_drop`, evicts the connection in the new key's candidate buckets
+//!   that never saw a reply and expires first (counted in [`CtStats::early_drop`]; an
+//!   answered connection is never evicted for a new one), and otherwise refuses with
+//!   [`CommitError::Full`] (counted in [`CtStats::full`]).
 //! * **Expiry.** Every entry has an absolute deadline (`now + timeout of its state`,
 //!   refreshed by each valid packet). An expired entry is treated as absent on lookup
 //!   (and removed right there); [`Conntrack::expire`] sweeps a bounded number of slots per

@@ -28,6 +28,17 @@
 //! L4 header. A later fragment arriving before its first fragment is held (bounded) and
 //! released with the first fragment's verdict, or dropped when it expires.
 //!
+//! # Bursts
+//! [`Pipeline::process_burst`] gives the same verdicts as [`Pipeline::process`] on each
+//! frame in order (checked on every fixture by `tests/pipeline_burst.rs`), but in phases
+//! over the burst: parse every frame and start its egress conntrack lookup (hash, prefetch
+//! the bucket), prefetch the entries, run egress + L2 and start the ingress lookup of each
+//! unicast destination (re-using the egress classification), prefetch, finish. A lookup
+//! in a table larger than the cache costs two memory misses; overlapping them keeps the
+//! rate at 50k flows where frame-by-frame processing loses 60 %. Frames of one burst come
+//! from one port P, so the egress phase (zone P) and the ingress phase (other zones)
+//! touch disjoint state; fragments are finished in place, in order.
+//!
 //! # Allocation
 //! Verdicts, held-fragment buffers and fragment records are pooled and reused; in steady
 //! state processing a frame allocates nothing.

@@ -540,12 +540,7 @@ impl Pipeline {
     ) -> Disposition {
         out.clear();
         let d = self.process_inner(dp, in_port, frame, now_ns, token, out);
-        if d == Disposition::Decided {
-            out.normalise();
-            self.count(dp, out, in_port);
-        } else if let Some(c) = self.counter(dp, in_port) {
-            c.rx += 1;
-        }
+        self.account(dp, in_port, d, out);
         d
     }
 

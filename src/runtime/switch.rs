@@ -765,11 +765,17 @@ impl Worker {
                 break;
             }
             self.commands();
-            let dp = self.shared.dp.load_full();
-            if dp.epoch != self.dp.epoch || self.routes.len() != dp.ports.len() {
-                self.dp = dp;
+            // The published policy: compared through a cheap guard, cloned only on change.
+            let changed = {
+                let cur = self.shared.dp.load();
+                cur.epoch != self.dp.epoch || self.routes.len() != cur.ports.len()
+            };
+            if changed {
+                self.dp = self.shared.dp.load_full();
                 self.reroute();
             }
+            // One reference for this iteration (not one per frame).
+            let dp = Arc::clone(&self.dp);
             self.shared.seen[self.id].store(self.dp.epoch, Ordering::Release);
             let now = self.start.elapsed().as_nanos() as u64;
             self.pipeline.housekeeping(now);
@@ -785,31 +791,25 @@ impl Worker {
                 let zone = self.slots[s].zone;
                 let idx = self.slots[s].idx;
                 if self.nw == 1 {
-                    self.process_rx_burst(idx, &rx, now);
+                    self.process_rx_burst(&dp, idx, &rx, now);
                     self.rx = rx;
                     continue;
                 }
                 for f in rx.iter() {
-                    if self.nw > 1 {
-                        let owner = steer(f, self.nw, self.id);
-                        if owner != self.id {
-                            self.hand_over(owner, f, |buf, origin| Msg::Process {
-                                zone,
-                                buf,
-                                origin,
-                            });
-                            self.steered += 1;
-                            continue;
-                        }
+                    let owner = steer(f, self.nw, self.id);
+                    if owner != self.id {
+                        self.hand_over(owner, f, |buf, origin| Msg::Process { zone, buf, origin });
+                        self.steered += 1;
+                        continue;
                     }
-                    self.process(idx, f, now);
+                    self.process(&dp, idx, f, now);
                 }
                 self.rx = rx;
             }
             for g in 0..self.groups.len() {
-                work += self.group_rx(g, now);
+                work += self.group_rx(&dp, g, now);
             }
-            work += self.inbox(now);
+            work += self.inbox(&dp, now);
             self.flush();
             let gen = self.shared.snap_gen.load(Ordering::Acquire);
             if gen != self.snap_seen {
@@ -867,7 +867,7 @@ impl Worker {
         }
     }
 
-    fn inbox(&mut self, now: u64) -> usize {
+    fn inbox(&mut self, dp: &Dataplane, now: u64) -> usize {
         let mut n = 0;
         while n < self.burst * 4 {
             let Some(m) = self.shared.inboxes[self.id].pop() else {
@@ -876,8 +876,8 @@ impl Worker {
             n += 1;
             match m {
                 Msg::Process { zone, buf, origin } => {
-                    let idx = self.dp.port_index_by_zone(zone);
-                    self.process(idx, &buf, now);
+                    let idx = dp.port_index_by_zone(zone);
+                    self.process(dp, idx, &buf, now);
                     let _ = self.shared.pools[origin as usize].push(buf);
                 }
                 Msg::Tx { zone, buf, origin } => {
@@ -891,25 +891,23 @@ impl Worker {
         n
     }
 
-    fn process(&mut self, idx: Option<u16>, f: &[u8], now: u64) {
-        let dp = self.dp.clone();
+    fn process(&mut self, dp: &Dataplane, idx: Option<u16>, f: &[u8], now: u64) {
         let in_port = idx.unwrap_or(u16::MAX);
         let mut v = std::mem::take(&mut self.verdict);
-        if self.pipeline.process(&dp, in_port, f, now, 0, &mut v)
+        if self.pipeline.process(dp, in_port, f, now, 0, &mut v)
             == crate::pipeline::Disposition::Decided
         {
             self.deliver(&v, f);
         }
         self.verdict = v;
-        self.deliver_released(&dp);
+        self.deliver_released(dp);
     }
 
     /// Receive on every member of shared-UMEM group `g` by descriptor, run the pipeline on
     /// the frames in place, and forward a frame delivered to exactly one member of the same
     /// group by moving its descriptor to that member's TX ring (no copy). Other deliveries
     /// (floods, other ports) copy; dropped frames' descriptors go back to the free stack.
-    fn group_rx(&mut self, g: usize, now: u64) -> usize {
-        let dp = self.dp.clone();
+    fn group_rx(&mut self, dp: &Dataplane, g: usize, now: u64) -> usize {
         let mut total = 0;
         for m in 0..self.groups[g].zones.len() {
             let n = {
@@ -934,7 +932,7 @@ impl Worker {
                 }
                 let idx = gs.idx[m].unwrap_or(u16::MAX);
                 self.pipeline.process_burst(
-                    &dp,
+                    dp,
                     idx,
                     &slices[..n],
                     now,
@@ -982,14 +980,13 @@ impl Worker {
             self.copies = copies;
             self.verdicts = outs;
             self.dispositions = disp;
-            self.deliver_released(&dp);
+            self.deliver_released(dp);
         }
         total
     }
 
     /// One worker owns every port: process the burst in phases (prefetching conntrack).
-    fn process_rx_burst(&mut self, idx: Option<u16>, rx: &FrameBatch, now: u64) {
-        let dp = self.dp.clone();
+    fn process_rx_burst(&mut self, dp: &Dataplane, idx: Option<u16>, rx: &FrameBatch, now: u64) {
         let mut slices: [&[u8]; port::MAX_BURST] = [&[]; port::MAX_BURST];
         let mut n = 0;
         for (dst, f) in slices.iter_mut().zip(rx.iter()) {
@@ -1003,7 +1000,7 @@ impl Worker {
             disp.resize(n, crate::pipeline::Disposition::Decided);
         }
         self.pipeline.process_burst(
-            &dp,
+            dp,
             idx.unwrap_or(u16::MAX),
             &slices[..n],
             now,
@@ -1017,7 +1014,7 @@ impl Worker {
         }
         self.verdicts = outs;
         self.dispositions = disp;
-        self.deliver_released(&dp);
+        self.deliver_released(dp);
     }
 
     /// Deliver the held frames (fragments) whose verdict is now known. Rare: the frames
@@ -1102,8 +1099,9 @@ impl Worker {
 /// The worker owning a frame's connection state: a symmetric hash of the IP address pair
 /// (the same for both directions and every fragment). Non-IP frames stay where they are.
 fn steer(f: &[u8], nw: usize, me: usize) -> usize {
-    match flow::extract(f) {
-        Ok(m) if m.is_ip() => {
+    let mut m = flow::PacketMeta::default();
+    match flow::extract_into(f, &mut m) {
+        Ok(()) if m.is_ip() => {
             let (a, b) = if m.key.src <= m.key.dst {
                 (m.key.src, m.key.dst)
             } else {

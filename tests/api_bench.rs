@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sgswitch::control::api::ApiServer;
+use sgswitch::control::api::{ApiHandle, ApiServer};
 use sgswitch::control::config::{Config, SwitchSettings};
 use sgswitch::control::http_client::Client;
 use sgswitch::control::store::Store;
@@ -68,6 +68,40 @@ fn big_config() -> Config {
     }
 }
 
+/// Serve `store` on an ephemeral loopback port: the server's handle and a client for it.
+fn serve(store: &Arc<Store>) -> (ApiHandle, Client) {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let h = ApiServer::start(addr, None, Arc::clone(store)).unwrap();
+    let c = Client::new(&format!("http://{}", h.local_addr()), None).unwrap();
+    (h, c)
+}
+
+/// Create one single-port rule in `group` through the API (asserts 201).
+fn post_rule(c: &Client, group: &str, direction: &str, protocol: &str, port: i64) {
+    let r = c
+        .raw(
+            "POST",
+            "/v2.0/security-group-rules",
+            Some(&json!({"security_group_rule": {
+            "security_group_id": group, "direction": direction, "protocol": protocol,
+            "port_range_min": port, "port_range_max": port}})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+/// Replace a port's security groups through the API (asserts 200).
+fn set_groups(c: &Client, port: &str, groups: serde_json::Value) {
+    let r = c
+        .raw(
+            "PUT",
+            &format!("/v2.0/ports/{port}"),
+            Some(&json!({"port": {"security_groups": groups}})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -86,9 +120,7 @@ fn api_to_apply_hook_latency_and_rule_rate() {
         s2.lock().unwrap().push(Instant::now());
         Ok(())
     }));
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let h = ApiServer::start(addr, None, Arc::clone(&store)).unwrap();
-    let c = Client::new(&format!("http://{}", h.local_addr()), None).unwrap();
+    let (h, c) = serve(&store);
     let snap = store.snapshot();
     let big = snap.group_id("big").unwrap().to_string();
     let members = snap.group_id("members").unwrap().to_string();
@@ -100,17 +132,8 @@ fn api_to_apply_hook_latency_and_rule_rate() {
     let mut total = Vec::new();
     for i in 0..20 {
         let t0 = Instant::now();
-        let r = c
-            .raw(
-                "POST",
-                "/v2.0/security-group-rules",
-                Some(&json!({"security_group_rule": {
-                "security_group_id": big, "direction": "egress", "protocol": "udp",
-                "port_range_min": 1000 + i, "port_range_max": 1000 + i}})),
-            )
-            .unwrap();
+        post_rule(&c, &big, "egress", "udp", 1000 + i);
         total.push(t0.elapsed());
-        assert_eq!(r.status, 201);
         to_hook.push(*stamps.lock().unwrap().last().unwrap() - t0);
     }
     println!(
@@ -144,14 +167,7 @@ fn api_to_apply_hook_latency_and_rule_rate() {
             json!([members])
         };
         let t0 = Instant::now();
-        let r = c
-            .raw(
-                "PUT",
-                &format!("/v2.0/ports/{port}"),
-                Some(&json!({"port": {"security_groups": groups}})),
-            )
-            .unwrap();
-        assert_eq!(r.status, 200, "{}", r.body);
+        set_groups(&c, &port.to_string(), groups);
         to_hook.push(*stamps.lock().unwrap().last().unwrap() - t0);
     }
     println!(
@@ -167,16 +183,7 @@ fn api_to_apply_hook_latency_and_rule_rate() {
         let n = 300;
         let t0 = Instant::now();
         for i in 0..n {
-            let r = c
-                .raw(
-                    "POST",
-                    "/v2.0/security-group-rules",
-                    Some(&json!({"security_group_rule": {
-                    "security_group_id": group, "direction": "egress", "protocol": "tcp",
-                    "port_range_min": 20000 + i, "port_range_max": 20000 + i}})),
-                )
-                .unwrap();
-            assert_eq!(r.status, 201);
+            post_rule(&c, &group, "egress", "tcp", 20000 + i);
         }
         let secs = t0.elapsed().as_secs_f64();
         println!(
@@ -210,22 +217,12 @@ fn api_to_apply_hook_latency_and_rule_rate() {
             cfg
         };
         let store = Arc::new(Store::open(Some(&dir), &cfg).unwrap());
-        let h = ApiServer::start(addr, None, Arc::clone(&store)).unwrap();
-        let c = Client::new(&format!("http://{}", h.local_addr()), None).unwrap();
+        let (h, c) = serve(&store);
         let def = store.snapshot().group_id("default").unwrap().to_string();
         let n = 100;
         let t0 = Instant::now();
         for i in 0..n {
-            let r = c
-                .raw(
-                    "POST",
-                    "/v2.0/security-group-rules",
-                    Some(&json!({"security_group_rule": {
-                    "security_group_id": def, "direction": "egress", "protocol": "tcp",
-                    "port_range_min": 30000 + i, "port_range_max": 30000 + i}})),
-                )
-                .unwrap();
-            assert_eq!(r.status, 201);
+            post_rule(&c, &def, "egress", "tcp", 30000 + i);
         }
         let secs = t0.elapsed().as_secs_f64();
         println!(
@@ -256,9 +253,7 @@ fn api_to_policy_in_force_with_the_runtime() {
     store.set_apply_hook(Box::new(move |m| {
         sw2.apply(m).map(|_| ()).map_err(|e| e.to_string())
     }));
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let h = ApiServer::start(addr, None, Arc::clone(&store)).unwrap();
-    let c = Client::new(&format!("http://{}", h.local_addr()), None).unwrap();
+    let (h, c) = serve(&store);
     let snap = store.snapshot();
     let big = snap.group_id("big").unwrap().to_string();
     let members = snap.group_id("members").unwrap().to_string();
@@ -269,17 +264,8 @@ fn api_to_policy_in_force_with_the_runtime() {
     let mut total = Vec::new();
     for i in 0..10 {
         let t0 = Instant::now();
-        let r = c
-            .raw(
-                "POST",
-                "/v2.0/security-group-rules",
-                Some(&json!({"security_group_rule": {
-                "security_group_id": big, "direction": "egress", "protocol": "udp",
-                "port_range_min": 1000 + i, "port_range_max": 1000 + i}})),
-            )
-            .unwrap();
+        post_rule(&c, &big, "egress", "udp", 1000 + i);
         total.push(t0.elapsed());
-        assert_eq!(r.status, 201);
     }
     assert_eq!(sw.epoch(), epoch0 + 10, "every call published a new policy");
     println!(
@@ -310,14 +296,7 @@ fn api_to_policy_in_force_with_the_runtime() {
             json!([members])
         };
         let t0 = Instant::now();
-        let r = c
-            .raw(
-                "PUT",
-                &format!("/v2.0/ports/{port}"),
-                Some(&json!({"port": {"security_groups": groups}})),
-            )
-            .unwrap();
-        assert_eq!(r.status, 200, "{}", r.body);
+        set_groups(&c, &port.to_string(), groups);
         total.push(t0.elapsed());
     }
     println!(
@@ -327,16 +306,7 @@ fn api_to_policy_in_force_with_the_runtime() {
     let n = 100;
     let t0 = Instant::now();
     for i in 0..n {
-        let r = c
-            .raw(
-                "POST",
-                "/v2.0/security-group-rules",
-                Some(&json!({"security_group_rule": {
-                "security_group_id": referrer, "direction": "egress", "protocol": "tcp",
-                "port_range_min": 30000 + i, "port_range_max": 30000 + i}})),
-            )
-            .unwrap();
-        assert_eq!(r.status, 201);
+        post_rule(&c, &referrer, "egress", "tcp", 30000 + i);
     }
     let secs = t0.elapsed().as_secs_f64();
     println!(

@@ -295,25 +295,25 @@ pub fn run<W: Write>(
         pipeline.housekeeping(ts);
         let d = pipeline.process(&dp, in_port, &frame, ts, n, &mut verdict);
         if d == Disposition::Decided {
-            account(&mut summary, &verdict);
-            printer.frame(n, in_port, &verdict)?;
-            if let Some(o) = outputs.as_mut() {
-                write_outputs(o, ts, &frame, &verdict, &printer.names)?;
-            }
+            let mut out = Emit {
+                summary: &mut summary,
+                printer: &mut printer,
+                outputs: outputs.as_mut(),
+            };
+            out.frame(n, in_port, ts, &frame, &verdict)?;
         } else {
             held_ts.insert(n, ts);
         }
         let mut err = Ok(());
+        let mut out = Emit {
+            summary: &mut summary,
+            printer: &mut printer,
+            outputs: outputs.as_mut(),
+        };
         pipeline.drain_released(&dp, |token, inp, bytes, v| {
-            account(&mut summary, v);
+            let t = held_ts.remove(&token).unwrap_or(ts);
             if err.is_ok() {
-                err = printer.frame(token, inp, v);
-            }
-            if let Some(o) = outputs.as_mut() {
-                let t = held_ts.remove(&token).unwrap_or(ts);
-                if err.is_ok() {
-                    err = write_outputs(o, t, bytes, v, &printer.names);
-                }
+                err = out.frame(token, inp, t, bytes, v);
             }
         });
         err?;
@@ -321,16 +321,15 @@ pub fn run<W: Write>(
     // Fragments still waiting for their first fragment: dropped.
     pipeline.flush_held();
     let mut err = Ok(());
+    let mut out = Emit {
+        summary: &mut summary,
+        printer: &mut printer,
+        outputs: outputs.as_mut(),
+    };
     pipeline.drain_released(&dp, |token, inp, bytes, v| {
-        account(&mut summary, v);
+        let t = held_ts.remove(&token).unwrap_or(0);
         if err.is_ok() {
-            err = printer.frame(token, inp, v);
-        }
-        if let Some(o) = outputs.as_mut() {
-            let t = held_ts.remove(&token).unwrap_or(0);
-            if err.is_ok() {
-                err = write_outputs(o, t, bytes, v, &printer.names);
-            }
+            err = out.frame(token, inp, t, bytes, v);
         }
     });
     err?;
@@ -342,6 +341,31 @@ pub fn run<W: Write>(
         o.dropped.finish()?;
     }
     Ok(summary)
+}
+
+/// Where a decided frame goes: the summary, the printed verdicts, the capture outputs.
+struct Emit<'a, 'o, W: Write> {
+    summary: &'a mut ReplaySummary,
+    printer: &'a mut Printer<'o, W>,
+    outputs: Option<&'a mut Outputs>,
+}
+
+impl<W: Write> Emit<'_, '_, W> {
+    fn frame(
+        &mut self,
+        n: u64,
+        in_port: u16,
+        ts: u64,
+        frame: &[u8],
+        v: &Verdict,
+    ) -> io::Result<()> {
+        account(self.summary, v);
+        self.printer.frame(n, in_port, v)?;
+        if let Some(o) = self.outputs.as_deref_mut() {
+            write_outputs(o, ts, frame, v, &self.printer.names)?;
+        }
+        Ok(())
+    }
 }
 
 fn account(s: &mut ReplaySummary, v: &Verdict) {

@@ -417,6 +417,8 @@ pub struct Pipeline {
     learned: LearnedFdb,
     counters: Vec<PortCounters>,
     frags: HashMap<FragKey, FragRecord>,
+    /// Earliest `expires_ns` in `frags` (a lower bound; `u64::MAX` when empty).
+    frags_next_due: u64,
     max_datagrams: usize,
     frag_timeout_ns: u64,
     verdict_pool: Vec<Verdict>,
@@ -475,6 +477,7 @@ impl Pipeline {
             learned: LearnedFdb::new(cfg.learned_macs, cfg.mac_ageing_ns),
             counters: Vec::new(),
             frags: HashMap::with_capacity(vp),
+            frags_next_due: u64::MAX,
             max_datagrams: vp,
             frag_timeout_ns: cfg.fragment_timeout_ns.max(1),
             verdict_pool: (0..vp).map(|_| Verdict::default()).collect(),
@@ -988,12 +991,6 @@ impl Pipeline {
         self.verdict_free.pop()
     }
 
-    fn free_record(&mut self, rec: FragRecord) {
-        if let Some(v) = rec.verdict {
-            self.verdict_free.push(v);
-        }
-    }
-
     /// Remember the first fragment's verdict and release held fragments of its datagram.
     fn record_first(&mut self, fk: FragKey, now_ns: u64, v: &Verdict) {
         self.expire_fragments(now_ns);
@@ -1016,6 +1013,7 @@ impl Pipeline {
         });
         rec.verdict = Some(slot);
         rec.expires_ns = expires;
+        self.frags_next_due = self.frags_next_due.min(expires);
         for h in rec.held.drain(..) {
             self.released.push(ReleasedRef {
                 held: h,
@@ -1062,32 +1060,36 @@ impl Pipeline {
             held: Vec::new(),
         });
         rec.held.push(h);
+        self.frags_next_due = self.frags_next_due.min(expires);
         Disposition::Held
     }
 
     /// Expire fragment records (and drop their held fragments) older than the timeout.
+    /// Cheap when nothing is due: one comparison with the earliest deadline; a table scan
+    /// (no allocation) only when some datagram expired.
     pub fn expire_fragments(&mut self, now_ns: u64) {
-        if self.frags.is_empty() {
+        if self.frags.is_empty() || now_ns < self.frags_next_due {
             return;
         }
-        let mut expired: Vec<FragKey> = Vec::new();
-        for (k, r) in self.frags.iter() {
-            if r.expires_ns <= now_ns {
-                expired.push(*k);
+        let (released, verdict_free) = (&mut self.released, &mut self.verdict_free);
+        for (_, mut rec) in self.frags.extract_if(|_, r| r.expires_ns <= now_ns) {
+            for h in rec.held.drain(..) {
+                released.push(ReleasedRef {
+                    held: h,
+                    verdict: None,
+                    reason: DropReason::FragmentDenied,
+                });
+            }
+            if let Some(v) = rec.verdict {
+                verdict_free.push(v);
             }
         }
-        for k in expired {
-            if let Some(mut rec) = self.frags.remove(&k) {
-                for h in rec.held.drain(..) {
-                    self.released.push(ReleasedRef {
-                        held: h,
-                        verdict: None,
-                        reason: DropReason::FragmentDenied,
-                    });
-                }
-                self.free_record(rec);
-            }
-        }
+        self.frags_next_due = self
+            .frags
+            .values()
+            .map(|r| r.expires_ns)
+            .min()
+            .unwrap_or(u64::MAX);
     }
 
     /// Give up on every held fragment (end of a replay): they are dropped `fragment-denied`.

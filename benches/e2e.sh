@@ -73,7 +73,7 @@
 #
 # Usage: sudo benches/e2e.sh [--quick] [--rounds N] [--seconds S] [--warmup S]
 #            [--systems LIST] [--mixes LIST] [--sgswitch PATH] [--switch-cpu N]
-#            [--napi-cpu N] [--out FILE | --no-write] [--keep-logs]
+#            [--napi-cpu N] [--napi-defer US] [--out FILE | --no-write] [--keep-logs]
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -90,6 +90,7 @@ WARMUP_S=2
 IDLE_S=1
 SWITCH_CPU=1
 NAPI_CPU="" # default: the generator's core
+NAPI_DEFER_US=0 # NAPI moderation of the switch's veths (0 = kernel defaults)
 GEN_CPU=0 # trafgen -P 1 pins its worker to CPU 0 itself
 ALL_SYSTEMS="ovs-afxdp,bridge-nft,sgswitch-afxdp,sgswitch-afxdp-backoff,sgswitch-afpacket"
 ALL_MIXES="1flow,10kflows,newflow"
@@ -124,6 +125,10 @@ usage() {
   --switch-cpu N    core of the switch (default $SWITCH_CPU; the generator uses core $GEN_CPU)
   --napi-cpu N      core of the NAPI threads of the switch's veths (default $GEN_CPU, the
                     generator's; the switch's core puts all of a system's work there)
+  --napi-defer US   NAPI moderation of the switch's two veths for every system:
+                    napi_defer_hard_irqs=2, gro_flush_timeout=US µs (sgswitch sets it
+                    itself through [switch] napi_defer_us; for the others the script
+                    writes sysfs). Default 0: the kernel's defaults
   --out FILE        results file (default benches/e2e-results.md)
   --no-write        print the table only
   --keep-logs       keep the temp dir (trafgen, sgswitch and OVS logs, generated configs)
@@ -149,6 +154,7 @@ parse_args() {
         --sgswitch) SGSWITCH_BIN=${2:?--sgswitch needs a path}; shift ;;
         --switch-cpu) SWITCH_CPU=${2:?--switch-cpu needs a value}; shift ;;
         --napi-cpu) NAPI_CPU=${2:?--napi-cpu needs a value}; shift ;;
+        --napi-defer) NAPI_DEFER_US=${2:?--napi-defer needs a value}; shift ;;
         --out) OUT_FILE=${2:?--out needs a file}; shift ;;
         --no-write) WRITE_RESULTS=0 ;;
         --keep-logs) KEEP_LOGS=1 ;;
@@ -168,6 +174,8 @@ parse_args() {
     ((SWITCH_CPU != GEN_CPU)) || die "--switch-cpu must differ from the generator's core ($GEN_CPU)"
     ((SWITCH_CPU < $(nproc))) || die "--switch-cpu $SWITCH_CPU: this machine has $(nproc) cores"
     NAPI_CPU=${NAPI_CPU:-$GEN_CPU}
+    [[ $NAPI_DEFER_US =~ ^[0-9]+$ ]] && ((NAPI_DEFER_US <= 100000)) ||
+        die "--napi-defer must be 0..100000 (µs)"
     if ! [[ $NAPI_CPU =~ ^[0-9]+$ ]] || ((NAPI_CPU >= $(nproc))); then
         die "--napi-cpu: no core $NAPI_CPU"
     fi
@@ -514,6 +522,7 @@ sgswitch_config() { # sgswitch_config BACKEND: the policy as an sgswitch config 
 [switch]
 workers = 1
 burst = 32
+napi_defer_us = $NAPI_DEFER_US
 
 [[security_groups]]
 name = "bench-sink"
@@ -704,6 +713,25 @@ switch_drop_note() {
             if (out != "") print "sgswitch drops: " out }' "$WORK_DIR/sgswitch.log"
 }
 
+# napi_defer_check: with --napi-defer, sgswitch must have moderated its veths itself
+# (the feature under test); for the other systems the script does it now.
+napi_defer_check() {
+    ((NAPI_DEFER_US > 0)) || return 0
+    local ifc want=$((NAPI_DEFER_US * 1000)) got
+    for ifc in "$SW_GEN" "$SW_SINK"; do
+        if [[ $SYSTEM_KIND != sgswitch ]]; then
+            in_ns "$NS_SW" sh -c "echo $want > /sys/class/net/$ifc/gro_flush_timeout &&
+                echo 2 > /sys/class/net/$ifc/napi_defer_hard_irqs"
+        fi
+        got=$(in_ns "$NS_SW" cat "/sys/class/net/$ifc/napi_defer_hard_irqs" \
+            "/sys/class/net/$ifc/gro_flush_timeout" | tr '\n' ' ')
+        if [[ $got != "2 $want " ]]; then
+            UP_ERROR="NAPI moderation of $ifc is '$got', expected '2 $want '"
+            return 1
+        fi
+    done
+}
+
 measure() { # measure SYSTEM MIX ROUND
     local system=$1 mix=$2 round=$3
     RESULT="" UP_ERROR="" SWITCH_PID="" NOTE=""
@@ -718,6 +746,10 @@ measure() { # measure SYSTEM MIX ROUND
         return 1
     fi
     pin_napi_threads # attaching XDP may have created NAPI contexts
+    if ! napi_defer_check; then
+        teardown_measurement
+        return 1
+    fi
     if ! probe; then
         teardown_measurement
         return 1
@@ -844,7 +876,7 @@ Written by \`benches/e2e.sh\` (method in its header comment).
 - Date: $date_s
 - Host: $(uname -sr), $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo))
 - Rounds: $ROUNDS × ${MEASURE_S} s measured after ${WARMUP_S} s of warm-up; medians below
-- Generator: trafgen $(trafgen -v 2>/dev/null | awk 'NR == 1 { print $2 }') on core $GEN_CPU; switch on core $SWITCH_CPU; veth NAPI threads on core $NAPI_CPU
+- Generator: trafgen $(trafgen -v 2>/dev/null | awk 'NR == 1 { print $2 }') on core $GEN_CPU; switch on core $SWITCH_CPU; veth NAPI threads on core $NAPI_CPU; NAPI moderation: $( ((NAPI_DEFER_US > 0)) && echo "napi_defer_hard_irqs=2, gro_flush_timeout=${NAPI_DEFER_US} µs on the switch's veths, every system" || echo "none (kernel defaults)")
 - Open vSwitch: $(ovs-vswitchd --version 2>/dev/null | awk 'NR == 1 { print $NF }'), datapath_type=netdev, afxdp ports (xdp-mode=native)
 - sgswitch: $sg_desc
 - Conntrack limits: OVS userspace default (3,000,000), Linux nf_conntrack_max $(cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null || echo "?") (full: early drop of unreplied entries), sgswitch's default \`[conntrack] capacity\`

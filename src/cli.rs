@@ -149,6 +149,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub busy_poll: bool,
 
+    /// NAPI moderation of the AF_XDP / AF_PACKET ports' netdevs in microseconds, 0 = off
+    /// (overrides [switch] napi_defer_us; see README "NAPI moderation")
+    #[arg(long, value_name = "US", value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub napi_defer_us: Option<u32>,
+
     /// AF_XDP ports of a worker each get their own UMEM and frames are copied between them
     /// (default: they share one UMEM and frames move by descriptor)
     #[arg(long)]
@@ -727,6 +732,7 @@ fn run_switch(args: &RunArgs) -> ExitCode {
         cores: args.cores.clone(),
         no_pin: args.no_pin,
         shared_umem: !args.copy_forward,
+        napi_defer_us: args.napi_defer_us.unwrap_or(config.switch.napi_defer_us),
     };
     install_signals();
     let switch = match Switch::start(&model, &settings) {

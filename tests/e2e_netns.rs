@@ -466,3 +466,70 @@ fn port_open_error_leaves_nothing_attached() {
         topo.insts[0].link
     );
 }
+
+fn napi_settings(link: &str) -> (String, String) {
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{link}/{f}"))
+            .unwrap_or_else(|e| panic!("read {f} of {link}: {e}"))
+            .trim()
+            .to_owned()
+    };
+    (read("napi_defer_hard_irqs"), read("gro_flush_timeout"))
+}
+
+/// `[switch] napi_defer_us` moderates the NAPI of the ports' netdevs while the switch
+/// runs (traffic still flows, statefully) and gives the devices their own values back
+/// on a clean stop.
+#[test]
+fn napi_moderation_is_set_and_restored() {
+    let test = "napi_moderation_is_set_and_restored";
+    if !env_ready(test, Backend::AfXdp) {
+        return;
+    }
+    let topo = Topo::new("n", Backend::AfXdp, 2);
+    // Non-default originals, so that "restored" cannot mean "reset to 0".
+    for inst in &topo.insts {
+        std::fs::write(
+            format!("/sys/class/net/{}/gro_flush_timeout", inst.link),
+            "7000",
+        )
+        .expect("set gro_flush_timeout");
+        assert_eq!(napi_settings(&inst.link), ("0".into(), "7000".into()));
+    }
+    let config = format!(
+        "{}{}",
+        policy(true).replace("[switch]\n", "[switch]\nnapi_defer_us = 150\n"),
+        topo.ports_toml(&GROUPS)
+    );
+    let mut sw = start(&topo, &config);
+    for inst in &topo.insts {
+        assert_eq!(
+            napi_settings(&inst.link),
+            ("2".into(), "150000".into()),
+            "{test}: {} while the switch runs",
+            inst.link
+        );
+    }
+    assert!(
+        ping(&topo.insts[0].ns, &topo.insts[1].v4, None, 5),
+        "{test}: ping through moderated ports\n{}",
+        sw.log_text()
+    );
+    let srv = echo_server(&topo.insts[1].ns, &[7000], &[]);
+    let out = probe(&topo.insts[0].ns, "tcp", &topo.insts[1].v4, 7000, 5);
+    assert_eq!(out, "PASS", "{test}: TCP 7000\n{}", sw.log_text());
+    drop(srv);
+    let status = sw.stop(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{test}: clean stop: {status:?}"
+    );
+    for inst in &topo.insts {
+        assert_eq!(
+            napi_settings(&inst.link),
+            ("0".into(), "7000".into()),
+            "{test}: {} after the switch stopped",
+            inst.link
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! workers = 2                   # polling workers, 1..=1024 (default: one per core, at most one per port)
 //! burst = 32                    # frames per burst, 1..=256 (default 32)
 //! idle_backoff = true           # sleep a little when idle (default true)
+//! napi_defer_us = 0             # NAPI moderation of afxdp/afpacket netdevs, µs, 0..=100000 (0 = off)
 //! permitted_ethertypes = [0x88cc, "0x8809"]   # non-IP/ARP ethertypes let through
 //!
 //! [conntrack]                   # optional; timeouts in seconds
@@ -94,6 +95,9 @@ pub struct SwitchSettings {
     pub burst: usize,
     /// Whether idle workers back off (sleep) instead of spinning.
     pub idle_backoff: bool,
+    /// NAPI moderation (µs) set on the netdevs of AF_XDP and AF_PACKET ports while they
+    /// are open; 0 = leave the devices alone (see `crate::port::napi`).
+    pub napi_defer_us: u32,
 }
 
 impl Default for SwitchSettings {
@@ -102,6 +106,7 @@ impl Default for SwitchSettings {
             workers: 0,
             burst: 32,
             idle_backoff: true,
+            napi_defer_us: 0,
         }
     }
 }
@@ -613,6 +618,12 @@ fn read_switch(
             switch.idle_backoff = v;
         }
     }
+    if let Some(n) = t.take("napi_defer_us") {
+        let max = i64::from(crate::port::napi::MAX_DEFER_US);
+        if let Some(v) = w.ranged(n, &path.key("napi_defer_us"), 0, max) {
+            switch.napi_defer_us = v as u32;
+        }
+    }
     if let Some(n) = t.take("permitted_ethertypes") {
         let p = path.key("permitted_ethertypes");
         if let Some(items) = w.array(n, &p) {
@@ -644,7 +655,13 @@ fn read_switch(
     }
     t.finish(
         w,
-        &["workers", "burst", "idle_backoff", "permitted_ethertypes"],
+        &[
+            "workers",
+            "burst",
+            "idle_backoff",
+            "napi_defer_us",
+            "permitted_ethertypes",
+        ],
     );
 }
 
@@ -919,6 +936,9 @@ pub fn to_toml_string(config: &Config) -> String {
     }
     let _ = writeln!(out, "burst = {}", config.switch.burst);
     let _ = writeln!(out, "idle_backoff = {}", config.switch.idle_backoff);
+    if config.switch.napi_defer_us > 0 {
+        let _ = writeln!(out, "napi_defer_us = {}", config.switch.napi_defer_us);
+    }
     let _ = writeln!(
         out,
         "permitted_ethertypes = {}",
@@ -1204,9 +1224,29 @@ backend = { type = "tap", ifname = "t", netns = "ns" }
     }
 
     #[test]
+    fn napi_defer_is_ranged_and_exported() {
+        let e = lines("[switch]\nnapi_defer_us = 100001\n").join("\n");
+        assert!(
+            e.contains("t.toml:2: switch.napi_defer_us") && e.contains("100000"),
+            "{e}"
+        );
+        let e = lines("[switch]\nnapi_defer_us = -1\n").join("\n");
+        assert!(e.contains("switch.napi_defer_us"), "{e}");
+        let c = parse_str("[switch]\nnapi_defer_us = 50\n", "t.toml").unwrap();
+        assert_eq!(c.switch.napi_defer_us, 50);
+        let text = to_toml_string(&c);
+        assert!(text.contains("napi_defer_us = 50"), "{text}");
+        assert_eq!(parse_str(&text, "x.toml").unwrap().switch, c.switch);
+        // Off (the default) is not written.
+        let c = parse_str("", "t.toml").unwrap();
+        assert_eq!(c.switch.napi_defer_us, 0);
+        assert!(!to_toml_string(&c).contains("napi_defer_us"));
+    }
+
+    #[test]
     fn settings_are_read() {
         let c = parse_str(
-            "[switch]\nworkers = 4\nburst = 256\nidle_backoff = false\npermitted_ethertypes = [\"0x88cc\", 34958, \"0X88B5\", \"35063\"]\n\
+            "[switch]\nworkers = 4\nburst = 256\nidle_backoff = false\nnapi_defer_us = 200\npermitted_ethertypes = [\"0x88cc\", 34958, \"0X88B5\", \"35063\"]\n\
              [conntrack]\ncapacity = 1000\ntcp_syn = 1\ntcp_established = 2\ntcp_fin = 3\ntcp_close = 4\nudp = 5\nudp_stream = 6\nicmp = 7\nother = 8\nfragment = 9\nmax_pending_fragments = 10\n",
             "t.toml",
         )
@@ -1216,7 +1256,8 @@ backend = { type = "tap", ifname = "t", netns = "ns" }
             SwitchSettings {
                 workers: 4,
                 burst: 256,
-                idle_backoff: false
+                idle_backoff: false,
+                napi_defer_us: 200,
             }
         );
         assert_eq!(

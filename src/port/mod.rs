@@ -53,6 +53,7 @@
 pub mod afpacket;
 pub mod afxdp;
 pub mod mem;
+pub mod napi;
 pub mod pcap;
 pub mod tap;
 pub mod xdp;
@@ -336,6 +337,7 @@ pub enum Step {
     ProgLoad,
     XdpAttach,
     XskBind,
+    NapiTuning,
 }
 
 impl std::fmt::Display for Step {
@@ -357,6 +359,7 @@ impl std::fmt::Display for Step {
             Step::ProgLoad => "XDP program load (BPF_PROG_LOAD)",
             Step::XdpAttach => "XDP attach (BPF_LINK_CREATE)",
             Step::XskBind => "AF_XDP bind",
+            Step::NapiTuning => "NAPI moderation (sysfs napi_defer_hard_irqs / gro_flush_timeout)",
         })
     }
 }

@@ -41,6 +41,7 @@ use crate::flow::{self, DropReason};
 use crate::pipeline::{Dataplane, Pipeline, PipelineConfig, PortCounters, Verdict, ZoneMap};
 use crate::policy::{Backend, Model};
 use crate::port::afxdp::{DescBatch, GroupConfig, MemberConfig, UmemGroup};
+use crate::port::napi::NapiDefer;
 use crate::port::xdp::XdpMode;
 use crate::port::{self, FrameBatch, Port, PortError, PortStats};
 
@@ -57,6 +58,9 @@ pub struct SwitchSettings {
     pub no_pin: bool,
     /// A worker's AF_XDP ports share one UMEM and forward by moving descriptors.
     pub shared_umem: bool,
+    /// NAPI moderation (µs) of the netdevs under AF_XDP and AF_PACKET ports while they
+    /// are open; 0 leaves the devices alone. See [`crate::port::napi`].
+    pub napi_defer_us: u32,
 }
 
 impl Default for SwitchSettings {
@@ -68,6 +72,7 @@ impl Default for SwitchSettings {
             cores: Vec::new(),
             no_pin: false,
             shared_umem: true,
+            napi_defer_us: 0,
         }
     }
 }
@@ -172,6 +177,9 @@ struct ControlState {
     epoch: u64,
     /// name → (zone, worker, backend) of every open port.
     open: HashMap<String, (u16, usize, Backend)>,
+    /// NAPI moderation of open ports' netdevs (restored when the entry goes).
+    napi: HashMap<String, NapiDefer>,
+    napi_defer_us: u32,
 }
 
 /// A running switch.
@@ -226,6 +234,28 @@ fn open_group(ports: &[&(String, Backend)]) -> Result<Opened, SwitchError> {
     ))
 }
 
+/// The kernel netdev under an AF_XDP or AF_PACKET port.
+fn netdev_of(b: &Backend) -> Option<&str> {
+    match b {
+        Backend::AfXdp { ifname, .. } | Backend::AfPacket { ifname } => Some(ifname),
+        Backend::Tap { .. } => None,
+    }
+}
+
+/// Apply NAPI moderation to the netdev under port `name` (AF_XDP and AF_PACKET ports;
+/// a tap's receive work is the writer's system call, there is no NAPI to moderate).
+fn tune_port(name: &str, b: &Backend, us: u32) -> Result<Option<NapiDefer>, SwitchError> {
+    let Some(ifname) = netdev_of(b).filter(|_| us > 0) else {
+        return Ok(None);
+    };
+    NapiDefer::apply(ifname, us)
+        .map(Some)
+        .map_err(|source| SwitchError::Port {
+            port: name.to_string(),
+            source,
+        })
+}
+
 fn open_port(name: &str, b: &Backend) -> Result<Box<dyn Port>, SwitchError> {
     port::open_backend(b).map_err(|source| SwitchError::Port {
         port: name.to_string(),
@@ -248,6 +278,12 @@ impl Switch {
             .iter()
             .filter_map(|p| p.backend.clone().map(|b| (p.name.clone(), b)))
             .collect();
+        let mut napi = HashMap::new();
+        for (name, b) in &with_backend {
+            if let Some(g) = tune_port(name, b, settings.napi_defer_us)? {
+                napi.insert(name.clone(), g);
+            }
+        }
         let mut opened: Vec<(usize, Opened)> = Vec::new();
         for w in 0..nw {
             let mine: Vec<&(String, Backend)> = with_backend
@@ -351,6 +387,8 @@ impl Switch {
                 zones,
                 epoch: 1,
                 open,
+                napi,
+                napi_defer_us: settings.napi_defer_us,
             }),
         };
         sw.wait_epoch(1, APPLY_TIMEOUT)?;
@@ -386,11 +424,25 @@ impl Switch {
         let mut st = lock(&self.control);
         // 1. Ports to add (new, or backend changed) — open them before anything changes.
         let mut added = Vec::new();
+        let mut tuned = Vec::new();
         for p in &model.ports {
             let Some(b) = &p.backend else { continue };
             match st.open.get(&p.name) {
                 Some((_, _, old)) if old == b => {}
-                _ => added.push((p.name.clone(), b.clone(), open_port(&p.name, b)?)),
+                _ => {
+                    added.push((p.name.clone(), b.clone(), open_port(&p.name, b)?));
+                    // A port re-opened on the same netdev keeps its guard (which holds
+                    // the device's original values); otherwise a new one.
+                    let same_dev = st
+                        .napi
+                        .get(&p.name)
+                        .is_some_and(|g| Some(g.ifname()) == netdev_of(b));
+                    if !same_dev {
+                        if let Some(g) = tune_port(&p.name, b, st.napi_defer_us)? {
+                            tuned.push((p.name.clone(), g));
+                        }
+                    }
+                }
             }
         }
         let removed: Vec<String> = st
@@ -410,7 +462,11 @@ impl Switch {
                 let _ = self.cmds[w].send(Cmd::RemovePort { zone });
                 lock(&self.shared.owners).remove(&zone);
             }
+            if tuned.iter().any(|(n, _)| n == name) || !added.iter().any(|(n, _, _)| n == name) {
+                st.napi.remove(name);
+            }
         }
+        st.napi.extend(tuned);
         // 3. Hand new ports to the least loaded workers.
         for (name, b, port) in added {
             let zone = st.zones.zone(&name);
@@ -511,6 +567,8 @@ impl Switch {
                 snaps.push(s);
             }
         }
+        // The ports are closed: give their netdevs their own NAPI settings back.
+        lock(&self.control).napi.clear();
         self.merge(&snaps)
     }
 }

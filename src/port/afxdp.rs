@@ -311,6 +311,13 @@ struct Member {
     stats: PortStats,
 }
 
+/// TX reservations per `tx` call. `xdpilone` reserves `1..=n` slots against its cached
+/// copy of the kernel's consumer index and refreshes that copy only when it shows no room
+/// at all, so one reservation can return fewer slots than the ring really has (measured:
+/// ~4% of forwarded frames dropped as "not sent" at 400 kpps with half-empty rings).
+/// A second reservation starts from an exhausted cache, so it sees the kernel's progress.
+const TX_RESERVE_ROUNDS: usize = 2;
+
 /// Frames received between two fill-ring top-ups.
 const REFILL_BATCH: u32 = 32;
 
@@ -597,7 +604,13 @@ impl UmemGroup {
             .fill_target
             .saturating_sub(pending)
             .min(self.free.len() as u32);
-        if want > 0 {
+        let mut want = want;
+        // Two reservations at most, as for TX (see `TX_RESERVE_ROUNDS`): the first may be
+        // cut short by a stale cached consumer index.
+        for _ in 0..TX_RESERVE_ROUNDS {
+            if want == 0 {
+                break;
+            }
             let mut w = m.fq.fill(want);
             let cap = w.capacity() as usize;
             let start = self.free.len() - cap.min(self.free.len());
@@ -605,6 +618,10 @@ impl UmemGroup {
             w.commit();
             drop(w);
             self.free.truncate(self.free.len() - n);
+            want = want.saturating_sub(n as u32).min(self.free.len() as u32);
+            if n == 0 {
+                break;
+            }
         }
         // Copy mode fills frames from the XDP path in softirq and never needs a fill-ring
         // wakeup (its flag stays set: waking would cost a poll(2) per call). Zero-copy
@@ -723,33 +740,44 @@ impl UmemGroup {
         self.reap(i);
         let gid = self.id;
         let m = &mut self.members[i];
-        let total = descs.len;
-        let mut w = m.tx.transmit(total as u32);
+        let all = descs.as_slice();
+        let mut next = 0;
         let mut n = 0;
         let mut dropped = 0u64;
-        for d in descs.drain() {
-            if d.group != gid {
-                dropped += 1;
-                continue;
+        // Two reservations at most: see `TX_RESERVE_ROUNDS`.
+        for _ in 0..TX_RESERVE_ROUNDS {
+            if next == all.len() {
+                break;
             }
-            let len = d.len;
-            if w.insert_once(XdpDesc {
-                addr: d.addr,
-                len,
-                options: 0,
-            }) {
-                m.stats.count_tx(len as usize);
+            let mut w = m.tx.transmit((all.len() - next) as u32);
+            while let Some(d) = all.get(next) {
+                if d.group != gid {
+                    dropped += 1;
+                    next += 1;
+                    continue;
+                }
+                if !w.insert_once(XdpDesc {
+                    addr: d.addr,
+                    len: d.len,
+                    options: 0,
+                }) {
+                    break;
+                }
+                m.stats.count_tx(d.len as usize);
                 m.tx_outstanding += 1;
                 n += 1;
-            } else {
-                dropped += 1;
-                if self.free.len() < self.free.capacity() {
-                    self.free.push(d.addr & FRAME_MASK);
-                }
+                next += 1;
+            }
+            w.commit();
+        }
+        // What found no TX slot (the ring is really full) is dropped.
+        for d in &all[next..] {
+            dropped += 1;
+            if d.group == gid && self.free.len() < self.free.capacity() {
+                self.free.push(d.addr & FRAME_MASK);
             }
         }
-        w.commit();
-        drop(w);
+        descs.drain().for_each(drop);
         m.stats.tx_dropped += dropped;
         self.kick(i);
         n
@@ -763,14 +791,20 @@ impl UmemGroup {
         self.reap(i);
         let area_ptr = self.area.ptr;
         let m = &mut self.members[i];
-        let want = frames.len().min(self.free.len()).min(u32::MAX as usize) as u32;
         let mut sent = 0usize;
-        if want > 0 {
+        let mut next = 0usize;
+        // Two reservations at most: see `TX_RESERVE_ROUNDS`.
+        for _ in 0..TX_RESERVE_ROUNDS {
+            let want = (frames.len() - next).min(self.free.len()) as u32;
+            if want == 0 {
+                break;
+            }
             let mut w = m.tx.transmit(want);
-            let cap = w.capacity() as usize;
-            for f in frames.iter().take(cap) {
+            let mut full = false;
+            while let Some(f) = frames.get(next) {
                 if f.len() > FRAME_SIZE as usize {
-                    continue; // counted as dropped below
+                    next += 1; // counted as dropped below
+                    continue;
                 }
                 let Some(addr) = self.free.pop() else { break };
                 // SAFETY: `addr` is a free frame (owned by us, not in any ring) and
@@ -790,13 +824,18 @@ impl UmemGroup {
                     options: 0,
                 }) {
                     self.free.push(addr);
+                    full = true;
                     break;
                 }
                 m.stats.count_tx(f.len());
                 m.tx_outstanding += 1;
                 sent += 1;
+                next += 1;
             }
             w.commit();
+            if !full {
+                break;
+            }
         }
         m.stats.tx_dropped += (frames.len() - sent) as u64;
         self.kick(i);

@@ -550,7 +550,7 @@ EOF
 }
 
 sgswitch_up() { # sgswitch_up BACKEND BUSY_POLL(0|1)
-    local backend=$1 busy=$2 cfg=$WORK_DIR/sgswitch-$1.toml log=$WORK_DIR/sgswitch.log i
+    local backend=$1 busy=$2 cfg=$WORK_DIR/sgswitch-$1.toml log=$WORK_DIR/sgswitch.log i extra=()
     if [[ -n $SGSWITCH_SKIP ]]; then
         UP_ERROR=$SGSWITCH_SKIP
         return 1
@@ -558,6 +558,8 @@ sgswitch_up() { # sgswitch_up BACKEND BUSY_POLL(0|1)
     sgswitch_config "$backend" >"$cfg"
     local args=(run --config "$cfg" --workers 1 --cores "$SWITCH_CPU" --log info)
     ((busy)) && args+=(--busy-poll)
+    # SGSWITCH_EXTRA_ARGS: more `sgswitch run` options for experiments (e.g. --copy-forward).
+    [[ -n ${SGSWITCH_EXTRA_ARGS:-} ]] && read -ra extra <<<"$SGSWITCH_EXTRA_ARGS" && args+=("${extra[@]}")
     : >"$log"
     # `ip netns exec` and taskset exec: $! is sgswitch itself.
     ip netns exec "$NS_SW" taskset -c "$SWITCH_CPU" "$SGSWITCH_BIN" "${args[@]}" 2>"$log" >/dev/null &

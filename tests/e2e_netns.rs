@@ -533,3 +533,92 @@ fn napi_moderation_is_set_and_restored() {
         );
     }
 }
+
+/// Hot-unplug of an AF_XDP port that shares its worker's UMEM with other ports: a reload
+/// without the port detaches its XDP program (the device is the host's again) while the
+/// others keep forwarding; a reload with the port back re-attaches it and traffic flows.
+#[test]
+fn shared_umem_member_hot_unplug() {
+    let test = "shared_umem_member_hot_unplug";
+    if !env_ready(test, Backend::AfXdp) {
+        return;
+    }
+    let topo = Topo::new("u", Backend::AfXdp, 3);
+    // One worker: the three AF_XDP ports form one shared-UMEM group (i0 is its first
+    // member, whose socket holds the UMEM; i2 an ordinary member).
+    let groups = [r#"["client"]"#, r#"["server"]"#, r#"["server"]"#];
+    let full = format!("{}{}", policy(true), topo.ports_toml(&groups));
+    let mut sw = start(&topo, &full);
+    let links: Vec<&str> = topo.insts.iter().map(|i| i.link.as_str()).collect();
+    for l in &links {
+        assert!(xdp_attached(l), "{test}: XDP on {l} at start");
+    }
+    assert!(
+        ping(&topo.insts[0].ns, &topo.insts[2].v4, None, 5),
+        "{test}: i0 -> i2"
+    );
+
+    // Without i2: its program goes, i0 <-> i1 still forward.
+    let without_i2 = full
+        .split("\n[[ports]]")
+        .filter(|part| !part.contains("name = \"i2\""))
+        .collect::<Vec<_>>()
+        .join("\n[[ports]]");
+    assert!(!without_i2.contains("\"i2\""), "{test}: config edit");
+    topo.write_config(&without_i2);
+    sw.reload();
+    let end = std::time::Instant::now() + Duration::from_secs(3);
+    while xdp_attached(links[2]) && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !xdp_attached(links[2]),
+        "{test}: XDP still on {} after its port was removed\n{}",
+        links[2],
+        sw.log_text()
+    );
+    assert!(xdp_attached(links[0]) && xdp_attached(links[1]));
+    assert!(
+        ping(&topo.insts[0].ns, &topo.insts[1].v4, None, 5),
+        "{test}: i0 -> i1 after removing i2\n{}",
+        sw.log_text()
+    );
+
+    // i2 back (a port of its own now): attached again, reachable.
+    topo.write_config(&full);
+    sw.reload();
+    assert!(
+        xdp_attached(links[2]),
+        "{test}: XDP on {} after re-adding it",
+        links[2]
+    );
+    assert!(
+        ping(&topo.insts[0].ns, &topo.insts[2].v4, None, 5),
+        "{test}: i0 -> i2 after re-adding i2\n{}",
+        sw.log_text()
+    );
+
+    // The group's first member can leave too: its program is detached.
+    let without_i0 = full
+        .split("\n[[ports]]")
+        .filter(|part| !part.contains("name = \"i0\""))
+        .collect::<Vec<_>>()
+        .join("\n[[ports]]");
+    topo.write_config(&without_i0);
+    sw.reload();
+    let end = std::time::Instant::now() + Duration::from_secs(3);
+    while xdp_attached(links[0]) && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!xdp_attached(links[0]), "{test}: XDP still on {}", links[0]);
+    assert!(
+        ping(&topo.insts[1].ns, &topo.insts[2].v4, None, 5),
+        "{test}: i1 -> i2 after removing i0\n{}",
+        sw.log_text()
+    );
+    let status = sw.stop(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{test}: clean stop: {status:?}"
+    );
+}

@@ -526,6 +526,35 @@ impl UmemGroup {
         Ok((umem, out))
     }
 
+    /// Take member `i` out of the group (hot-unplug of its port): its XDP program is
+    /// detached, so the device stops redirecting frames to the group; frames it had
+    /// received and not handed out, and finished transmissions, go back to the free stack.
+    /// Frames still in its fill ring or TX ring are lost to the group (at most its share,
+    /// which the remaining members never needed). Member 0's socket carries the UMEM
+    /// registration, so it stays bound to its queue (without a program, idle) until the
+    /// group is dropped; other members' sockets close. Indexes above `i` shift down by one.
+    /// Refused (false) for an index out of range or the last member: drop the group.
+    pub fn remove_member(&mut self, i: usize) -> bool {
+        if i >= self.members.len() || self.members.len() == 1 {
+            return false;
+        }
+        self.reap(i);
+        // Drain what the kernel delivered and nobody read.
+        {
+            let m = &mut self.members[i];
+            let mut r = m.rx.receive(u32::MAX);
+            while let Some(d) = r.read() {
+                if d.addr < self.area.len as u64 && self.free.len() < self.free.capacity() {
+                    self.free.push(d.addr & FRAME_MASK);
+                }
+            }
+            r.release();
+        }
+        // Field order of `Member`: the XDP attachment goes first, then the rings.
+        drop(self.members.remove(i));
+        true
+    }
+
     /// Number of members.
     pub fn len(&self) -> usize {
         self.members.len()

@@ -790,13 +790,22 @@ impl Worker {
                     });
                 }
                 Cmd::RemovePort { zone } => {
-                    // A member of a shared-UMEM group cannot leave its group: it stops
-                    // being routed (its frames count as unknown-port) until the group goes.
-                    for gs in &mut self.groups {
-                        for z in gs.zones.iter_mut() {
-                            if *z == zone {
-                                *z = u16::MAX;
-                            }
+                    // A member of a shared-UMEM group leaves it (XDP detached); the last
+                    // member takes the group with it.
+                    let member = self.groups.iter().enumerate().find_map(|(g, gs)| {
+                        gs.zones.iter().position(|z| *z == zone).map(|m| (g, m))
+                    });
+                    if let Some((g, m)) = member {
+                        let gs = &mut self.groups[g];
+                        let mut pending = std::mem::take(&mut gs.tx[m]);
+                        gs.group.release(&mut pending);
+                        if gs.group.remove_member(m) {
+                            gs.zones.remove(m);
+                            gs.idx.remove(m);
+                            gs.tx.remove(m);
+                            gs.copy_tx.remove(m);
+                        } else {
+                            self.groups.remove(g);
                         }
                     }
                     if let Some(Some(s)) = self.by_zone.get(zone as usize).copied() {

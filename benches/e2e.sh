@@ -26,6 +26,12 @@
 #     its tap), and it leaves the switch core to the switch process alone. With
 #     `--napi-cpu 1` every system does all of its work on the switch core instead (then
 #     a busy-polling switch competes with the NAPI thread that feeds it).
+#   * NAPI moderation (napi_defer_hard_irqs + gro_flush_timeout on the switch's two
+#     veths, see src/port/napi.rs): by default each system runs with its own defaults
+#     (sgswitch sets 100 µs itself, `[switch] napi_defer_us`; OVS and the bridge leave
+#     the kernel's, none); `--napi-defer N` gives every system the same N µs (the
+#     script writes sysfs for OVS and the bridge), `--napi-defer 0` none to any. The
+#     settings are read back before measuring.
 #   * SINK drops every frame at the netdev ingress hook (nftables) so that the sink's
 #     own stack costs nothing and sends nothing back; delivered frames are counted by
 #     the rx_packets counter of sink0.
@@ -90,7 +96,7 @@ WARMUP_S=2
 IDLE_S=1
 SWITCH_CPU=1
 NAPI_CPU="" # default: the generator's core
-NAPI_DEFER_US=0 # NAPI moderation of the switch's veths (0 = kernel defaults)
+NAPI_DEFER_US="" # NAPI moderation of the switch's veths: "" = each system's default
 GEN_CPU=0 # trafgen -P 1 pins its worker to CPU 0 itself
 ALL_SYSTEMS="ovs-afxdp,bridge-nft,sgswitch-afxdp,sgswitch-afxdp-backoff,sgswitch-afpacket"
 ALL_MIXES="1flow,10kflows,newflow"
@@ -125,10 +131,12 @@ usage() {
   --switch-cpu N    core of the switch (default $SWITCH_CPU; the generator uses core $GEN_CPU)
   --napi-cpu N      core of the NAPI threads of the switch's veths (default $GEN_CPU, the
                     generator's; the switch's core puts all of a system's work there)
-  --napi-defer US   NAPI moderation of the switch's two veths for every system:
-                    napi_defer_hard_irqs=2, gro_flush_timeout=US µs (sgswitch sets it
-                    itself through [switch] napi_defer_us; for the others the script
-                    writes sysfs). Default 0: the kernel's defaults
+  --napi-defer US   NAPI moderation of the switch's two veths, the same for every
+                    system: napi_defer_hard_irqs=2, gro_flush_timeout=US µs (sgswitch
+                    sets it itself through [switch] napi_defer_us; for the others the
+                    script writes sysfs); 0 = the kernel's defaults for every system.
+                    Without it each system runs with its own defaults (sgswitch's
+                    napi_defer_us default, 100 µs; the kernel's for the others)
   --out FILE        results file (default benches/e2e-results.md)
   --no-write        print the table only
   --keep-logs       keep the temp dir (trafgen, sgswitch and OVS logs, generated configs)
@@ -174,8 +182,10 @@ parse_args() {
     ((SWITCH_CPU != GEN_CPU)) || die "--switch-cpu must differ from the generator's core ($GEN_CPU)"
     ((SWITCH_CPU < $(nproc))) || die "--switch-cpu $SWITCH_CPU: this machine has $(nproc) cores"
     NAPI_CPU=${NAPI_CPU:-$GEN_CPU}
-    [[ $NAPI_DEFER_US =~ ^[0-9]+$ ]] && ((NAPI_DEFER_US <= 100000)) ||
-        die "--napi-defer must be 0..100000 (µs)"
+    if [[ -n $NAPI_DEFER_US ]]; then
+        [[ $NAPI_DEFER_US =~ ^[0-9]+$ ]] && ((NAPI_DEFER_US <= 100000)) ||
+            die "--napi-defer must be 0..100000 (µs)"
+    fi
     if ! [[ $NAPI_CPU =~ ^[0-9]+$ ]] || ((NAPI_CPU >= $(nproc))); then
         die "--napi-cpu: no core $NAPI_CPU"
     fi
@@ -522,7 +532,7 @@ sgswitch_config() { # sgswitch_config BACKEND: the policy as an sgswitch config 
 [switch]
 workers = 1
 burst = 32
-napi_defer_us = $NAPI_DEFER_US
+${NAPI_DEFER_US:+napi_defer_us = $NAPI_DEFER_US}
 
 [[security_groups]]
 name = "bench-sink"
@@ -715,11 +725,17 @@ switch_drop_note() {
             if (out != "") print "sgswitch drops: " out }' "$WORK_DIR/sgswitch.log"
 }
 
-# napi_defer_check: with --napi-defer, sgswitch must have moderated its veths itself
-# (the feature under test); for the other systems the script does it now.
+# napi_defer_check: sgswitch must have moderated its veths itself (the feature under
+# test: --napi-defer N, or its default of 100 µs without the option); for the other
+# systems the script does it with --napi-defer N > 0. Settings are checked, not assumed.
 napi_defer_check() {
-    ((NAPI_DEFER_US > 0)) || return 0
-    local ifc want=$((NAPI_DEFER_US * 1000)) got
+    local ifc want got us=${NAPI_DEFER_US:-}
+    if [[ -z $us ]]; then
+        [[ $SYSTEM_KIND == sgswitch ]] || return 0
+        us=100
+    fi
+    ((us > 0)) || return 0
+    want=$((us * 1000))
     for ifc in "$SW_GEN" "$SW_SINK"; do
         if [[ $SYSTEM_KIND != sgswitch ]]; then
             in_ns "$NS_SW" sh -c "echo $want > /sys/class/net/$ifc/gro_flush_timeout &&
@@ -732,6 +748,14 @@ napi_defer_check() {
             return 1
         fi
     done
+}
+
+napi_defer_text() {
+    case ${NAPI_DEFER_US:-} in
+    "") echo "each system's default (sgswitch: napi_defer_us = 100 µs, set by itself; OVS and the bridge: the kernel's, none)" ;;
+    0) echo "none on any system (kernel defaults; sgswitch with napi_defer_us = 0)" ;;
+    *) echo "napi_defer_hard_irqs=2, gro_flush_timeout=${NAPI_DEFER_US} µs on every system (\\`--napi-defer $NAPI_DEFER_US\\`)" ;;
+    esac
 }
 
 measure() { # measure SYSTEM MIX ROUND
@@ -878,7 +902,7 @@ Written by \`benches/e2e.sh\` (method in its header comment).
 - Date: $date_s
 - Host: $(uname -sr), $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo))
 - Rounds: $ROUNDS × ${MEASURE_S} s measured after ${WARMUP_S} s of warm-up; medians below
-- Generator: trafgen $(trafgen -v 2>/dev/null | awk 'NR == 1 { print $2 }') on core $GEN_CPU; switch on core $SWITCH_CPU; veth NAPI threads on core $NAPI_CPU; NAPI moderation: $( ((NAPI_DEFER_US > 0)) && echo "napi_defer_hard_irqs=2, gro_flush_timeout=${NAPI_DEFER_US} µs on the switch's veths, every system" || echo "none (kernel defaults)")
+- Generator: trafgen $(trafgen -v 2>/dev/null | awk 'NR == 1 { print $2 }') on core $GEN_CPU; switch on core $SWITCH_CPU; veth NAPI threads on core $NAPI_CPU; NAPI moderation of the switch's veths: $(napi_defer_text)
 - Open vSwitch: $(ovs-vswitchd --version 2>/dev/null | awk 'NR == 1 { print $NF }'), datapath_type=netdev, afxdp ports (xdp-mode=native)
 - sgswitch: $sg_desc
 - Conntrack limits: OVS userspace default (3,000,000), Linux nf_conntrack_max $(cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null || echo "?") (full: early drop of unreplied entries), sgswitch's default \`[conntrack] capacity\`

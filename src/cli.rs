@@ -150,6 +150,7 @@ pub struct RunArgs {
     pub busy_poll: bool,
 
     /// NAPI moderation of the AF_XDP / AF_PACKET ports' netdevs in microseconds, 0 = off
+    /// (default: [switch] napi_defer_us, 100)
     /// (overrides [switch] napi_defer_us; see README "NAPI moderation")
     #[arg(long, value_name = "US", value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub napi_defer_us: Option<u32>,

@@ -5,7 +5,7 @@
 //! workers = 2                   # polling workers, 1..=1024 (default: one per core, at most one per port)
 //! burst = 32                    # frames per burst, 1..=256 (default 32)
 //! idle_backoff = true           # sleep a little when idle (default true)
-//! napi_defer_us = 0             # NAPI moderation of afxdp/afpacket netdevs, µs, 0..=100000 (0 = off)
+//! napi_defer_us = 100           # NAPI moderation of afxdp/afpacket netdevs, µs, 0..=100000 (default 100, 0 = off)
 //! permitted_ethertypes = [0x88cc, "0x8809"]   # non-IP/ARP ethertypes let through
 //!
 //! [conntrack]                   # optional; timeouts in seconds
@@ -96,7 +96,7 @@ pub struct SwitchSettings {
     /// Whether idle workers back off (sleep) instead of spinning.
     pub idle_backoff: bool,
     /// NAPI moderation (µs) set on the netdevs of AF_XDP and AF_PACKET ports while they
-    /// are open; 0 = leave the devices alone (see `crate::port::napi`).
+    /// are open (default 100); 0 = leave the devices alone (see `crate::port::napi`).
     pub napi_defer_us: u32,
 }
 
@@ -106,7 +106,7 @@ impl Default for SwitchSettings {
             workers: 0,
             burst: 32,
             idle_backoff: true,
-            napi_defer_us: 0,
+            napi_defer_us: crate::port::napi::DEFAULT_DEFER_US,
         }
     }
 }
@@ -936,9 +936,7 @@ pub fn to_toml_string(config: &Config) -> String {
     }
     let _ = writeln!(out, "burst = {}", config.switch.burst);
     let _ = writeln!(out, "idle_backoff = {}", config.switch.idle_backoff);
-    if config.switch.napi_defer_us > 0 {
-        let _ = writeln!(out, "napi_defer_us = {}", config.switch.napi_defer_us);
-    }
+    let _ = writeln!(out, "napi_defer_us = {}", config.switch.napi_defer_us);
     let _ = writeln!(
         out,
         "permitted_ethertypes = {}",
@@ -1237,10 +1235,13 @@ backend = { type = "tap", ifname = "t", netns = "ns" }
         let text = to_toml_string(&c);
         assert!(text.contains("napi_defer_us = 50"), "{text}");
         assert_eq!(parse_str(&text, "x.toml").unwrap().switch, c.switch);
-        // Off (the default) is not written.
+        // On by default; 0 (off) is kept through an export.
         let c = parse_str("", "t.toml").unwrap();
-        assert_eq!(c.switch.napi_defer_us, 0);
-        assert!(!to_toml_string(&c).contains("napi_defer_us"));
+        assert_eq!(c.switch.napi_defer_us, crate::port::napi::DEFAULT_DEFER_US);
+        let c = parse_str("[switch]\nnapi_defer_us = 0\n", "t.toml").unwrap();
+        let text = to_toml_string(&c);
+        assert!(text.contains("napi_defer_us = 0"), "{text}");
+        assert_eq!(parse_str(&text, "x.toml").unwrap().switch.napi_defer_us, 0);
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub struct SwitchSettings {
     /// A worker's AF_XDP ports share one UMEM and forward by moving descriptors.
     pub shared_umem: bool,
     /// NAPI moderation (µs) of the netdevs under AF_XDP and AF_PACKET ports while they
-    /// are open; 0 leaves the devices alone. See [`crate::port::napi`].
+    /// are open (default 100); 0 leaves the devices alone. See [`crate::port::napi`].
     pub napi_defer_us: u32,
 }
 
@@ -72,7 +72,7 @@ impl Default for SwitchSettings {
             cores: Vec::new(),
             no_pin: false,
             shared_umem: true,
-            napi_defer_us: 0,
+            napi_defer_us: crate::port::napi::DEFAULT_DEFER_US,
         }
     }
 }

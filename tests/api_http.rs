@@ -664,6 +664,11 @@ fn ports_and_networks() {
         "name=vm-a".to_string(),
         format!("id={a}"),
         "mac_address=fa:16:3e:00:00:0a".to_string(),
+        // By group id, by name (the openstack client sends the name as typed), and as
+        // the client's list literal.
+        format!("security_groups={}", h.sg_id("web")),
+        "security_groups=web".to_string(),
+        "security_groups=%5B%27web%27%5D".to_string(),
     ] {
         let r = h.req("GET", &format!("/v2.0/ports?{q}"), None);
         assert_eq!(r.body["ports"].as_array().unwrap().len(), 1, "{q}");

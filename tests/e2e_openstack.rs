@@ -127,6 +127,18 @@ fn openstack_client_changes_policy_live() {
         "security_group_ids",
     ]);
     assert!(!groups.is_empty(), "port i1 has a group now: {groups}");
+    // The client's list filter (sent as a list literal) finds exactly that port.
+    let members = os.run(&[
+        "port",
+        "list",
+        "--security-group",
+        "web",
+        "-f",
+        "value",
+        "-c",
+        "name",
+    ]);
+    assert_eq!(members, "i1", "{test}: port list --security-group web");
 
     // The change is in force when the call returns: traffic passes.
     let mut conn = LineClient::connect(&cli.ns, &srv.v4, 8080, 3)

@@ -407,7 +407,7 @@ fn route(
                     }
                 }
                 ("ports", None, None) => match method {
-                    "GET" => list(store, query, "ports", port_json_all),
+                    "GET" => list_ports(store, query),
                     "POST" => create_port(store, body),
                     _ => not_allowed(),
                 },
@@ -515,6 +515,20 @@ const IGNORED_QUERY: &[&str] = &[
     "page_reverse",
 ];
 
+/// The values of one filter parameter: the value itself, or the items of a list literal
+/// (`['a', 'b']` or `["a"]`), which the stock `openstack` client sends for list-valued
+/// filters such as `port list --security-group NAME`. Items are ORed like repeated keys.
+fn list_literal(v: &str) -> Vec<&str> {
+    match v.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        Some(inner) => inner
+            .split(',')
+            .map(|i| i.trim().trim_matches(|c| c == '\'' || c == '"'))
+            .filter(|i| !i.is_empty())
+            .collect(),
+        None => vec![v],
+    }
+}
+
 fn scalar_matches(v: &Value, want: &str) -> bool {
     match v {
         Value::String(s) => s == want,
@@ -533,10 +547,14 @@ fn filter(items: Vec<Value>, query: &[(String, String)]) -> Result<Vec<Value>, F
         if IGNORED_QUERY.contains(&k.as_str()) {
             continue;
         }
-        match filters.iter_mut().find(|(fk, _)| fk == k) {
-            Some((_, vs)) => vs.push(v),
-            None => filters.push((k, vec![v])),
-        }
+        let idx = match filters.iter().position(|(fk, _)| fk == k) {
+            Some(i) => i,
+            None => {
+                filters.push((k, Vec::new()));
+                filters.len() - 1
+            }
+        };
+        filters[idx].1.extend(list_literal(v));
     }
     if filters.is_empty() {
         return Ok(items);
@@ -559,6 +577,40 @@ fn filter(items: Vec<Value>, query: &[(String, String)]) -> Result<Vec<Value>, F
             })
         })
         .collect())
+}
+
+/// `GET /v2.0/ports`: a `security_groups` filter value may name a group as well as give
+/// its id (group names are unique here). The stock client's `port list --security-group
+/// NAME` sends the name as it was typed.
+fn list_ports(store: &Store, query: &[(String, String)]) -> Reply {
+    let snap = store.snapshot();
+    let q: Vec<(String, String)> = query
+        .iter()
+        .flat_map(|(k, v)| {
+            let values: Vec<String> = list_literal(v)
+                .into_iter()
+                .map(|item| {
+                    let by_name = (k == "security_groups")
+                        .then(|| {
+                            snap.model
+                                .security_groups
+                                .iter()
+                                .position(|g| g.name == item)
+                        })
+                        .flatten();
+                    match by_name {
+                        Some(gi) => snap.meta.groups[gi].obj.id.to_string(),
+                        None => item.to_string(),
+                    }
+                })
+                .collect();
+            values.into_iter().map(move |v| (k.clone(), v))
+        })
+        .collect();
+    let items = filter(port_json_all(&snap), &q)?;
+    let mut m = Map::new();
+    m.insert("ports".to_string(), Value::Array(items));
+    Ok((200, Some(Value::Object(m))))
 }
 
 fn list(
@@ -1361,6 +1413,21 @@ mod tests {
         );
         assert_eq!(filter(items.clone(), &q("s=True")).unwrap().len(), 1);
         assert_eq!(filter(items.clone(), &q("l=x")).unwrap().len(), 1);
+        // The openstack client's list literal (`port list --security-group SG`).
+        assert_eq!(
+            filter(items.clone(), &q("l=%5B%27x%27%5D")).unwrap().len(),
+            1
+        );
+        assert_eq!(
+            filter(items.clone(), &q("l=%5B%22y%22%5D")).unwrap().len(),
+            0
+        );
+        assert_eq!(
+            filter(items.clone(), &q("id=%5B%271%27%2C%20%272%27%5D"))
+                .unwrap()
+                .len(),
+            2
+        );
         assert_eq!(filter(items, &q("nope=1")).unwrap_err().status, 400);
     }
 

@@ -52,12 +52,27 @@ fn main() {
     let mut data = Vec::with_capacity(flows);
     for i in 0..flows {
         let sport = 10_000 + i as u16;
-        let syn = pad(ipv4_frame(B, A, V4::new(c, s, 6), &tcp(sport, 80, 0x02, 1, 0, &[])));
+        let syn = pad(ipv4_frame(
+            B,
+            A,
+            V4::new(c, s, 6),
+            &tcp(sport, 80, 0x02, 1, 0, &[]),
+        ));
         p.process(&dp, client, &syn, 1, 0, &mut v);
-        let synack = pad(ipv4_frame(A, B, V4::new(s, c, 6), &tcp(80, sport, 0x12, 7, 2, &[])));
+        let synack = pad(ipv4_frame(
+            A,
+            B,
+            V4::new(s, c, 6),
+            &tcp(80, sport, 0x12, 7, 2, &[]),
+        ));
         p.process(&dp, server, &synack, 2, 0, &mut v);
         assert_eq!(v.delivered, vec![client], "handshake of flow {i}");
-        data.push(pad(ipv4_frame(B, A, V4::new(c, s, 6), &tcp(sport, 80, 0x10, 2, 8, &[0u8; 6]))));
+        data.push(pad(ipv4_frame(
+            B,
+            A,
+            V4::new(c, s, 6),
+            &tcp(sport, 80, 0x10, 2, 8, &[0u8; 6]),
+        )));
     }
     let mut outs = vec![Verdict::default(); BURST];
     let mut disp = vec![Disposition::Decided; BURST];
@@ -72,6 +87,10 @@ fn main() {
         p.process_burst(&dp, client, black_box(&burst), 3, &mut outs, &mut disp);
         delivered += outs.iter().filter(|o| o.delivered == [server]).count() as u64;
     }
-    assert_eq!(delivered, (bursts * BURST) as u64, "every data segment delivered");
+    assert_eq!(
+        delivered,
+        (bursts * BURST) as u64,
+        "every data segment delivered"
+    );
     println!("{} frames, all delivered", bursts * BURST);
 }

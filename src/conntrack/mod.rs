@@ -383,7 +383,28 @@ impl Bucket {
         spilled: 0,
     };
 
-    /// Bit i set when way i holds signature `sig`.
+    /// Bit i set when way i holds signature `sig` (`sig == 0`: the free ways).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn matches(&self, sig: u16) -> u32 {
+        use core::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_packs_epi16,
+            _mm_set1_epi16, _mm_setzero_si128,
+        };
+        // Eight 16-bit lanes compare to all-ones/zero, pack (saturating) to eight bytes,
+        // and the byte mask's low 8 bits are the ways.
+        // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions exist on every
+        // CPU this code runs on; the load reads `self.sig`, 8 × u16 = 16 readable bytes,
+        // and `_mm_loadu_si128` has no alignment requirement.
+        unsafe {
+            let ways = _mm_loadu_si128(self.sig.as_ptr().cast::<__m128i>());
+            let eq = _mm_cmpeq_epi16(ways, _mm_set1_epi16(sig as i16));
+            _mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128())) as u32
+        }
+    }
+
+    /// Bit i set when way i holds signature `sig` (`sig == 0`: the free ways).
+    #[cfg(not(target_arch = "x86_64"))]
     #[inline(always)]
     fn matches(&self, sig: u16) -> u32 {
         let mut m = 0u32;
@@ -399,7 +420,10 @@ impl Bucket {
 #[derive(Clone, Copy, Debug)]
 pub struct Probe {
     class: Class,
+    /// Zone-less hash of the key (selects the buckets).
     hash: u64,
+    /// Signature of the key in its zone.
+    sig: u16,
     /// Slot whose signature matched in the prefetch stage ([`NO_HINT`] if none): tried
     /// first (and verified by key) before scanning the bucket again.
     hint: u32,
@@ -483,9 +507,13 @@ fn random_seed() -> u64 {
     h.finish()
 }
 
+/// The signature of a key in `zone`, from its zone-less hash: the hash's top 16 bits
+/// XOR the zone times an odd constant (a bijection of the zone), so the entries of one
+/// tuple in different zones, which share their primary bucket, get different signatures.
+/// Never 0 (0 marks a free way).
 #[inline(always)]
-fn sig_of(hash: u64) -> u16 {
-    let s = (hash >> 48) as u16;
+fn sig_of(hash: u64, zone: u16) -> u16 {
+    let s = (hash >> 48) as u16 ^ zone.wrapping_mul(0x9e37);
     if s == 0 {
         1
     } else {
@@ -568,10 +596,12 @@ impl Conntrack {
         hash as usize & self.mask
     }
 
+    /// The secondary bucket depends on the signature (so on the zone): the entries of a
+    /// tuple seen in many zones (a flooded frame) spill to different buckets.
     #[inline(always)]
-    fn secondary(&self, hash: u64) -> usize {
+    fn secondary(&self, hash: u64, sig: u16) -> usize {
         let p = self.primary(hash);
-        let s = (hash >> 24) as usize & self.mask;
+        let s = ((hash >> 24) as usize ^ usize::from(sig).wrapping_mul(0x9e37_79b9)) & self.mask;
         if s == p {
             p ^ 1
         } else {
@@ -596,10 +626,16 @@ impl Conntrack {
         None
     }
 
+    /// Zone-less hash and signature of `key`.
+    #[inline(always)]
+    fn loc(&self, key: &CtKey) -> (u64, u16) {
+        let hash = self.hasher.hash(key);
+        (hash, sig_of(hash, key.zone()))
+    }
+
     /// Slot of `key`, live or expired.
     #[inline(always)]
-    fn find(&self, key: &CtKey, hash: u64) -> Option<u32> {
-        let sig = sig_of(hash);
+    fn find(&self, key: &CtKey, hash: u64, sig: u16) -> Option<u32> {
         let p = self.primary(hash);
         if let Some(s) = self.find_in(p, key, sig) {
             return Some(s);
@@ -607,7 +643,7 @@ impl Conntrack {
         if self.buckets[p].spilled == 0 {
             return None;
         }
-        self.find_in(self.secondary(hash), key, sig)
+        self.find_in(self.secondary(hash, sig), key, sig)
     }
 
     /// Unlink slot `slot` (must be live) from the index and free it.
@@ -618,11 +654,10 @@ impl Conntrack {
         if !e.live() {
             return;
         }
-        let hash = self.hasher.hash(&e.key);
-        let sig = sig_of(hash);
+        let (hash, sig) = self.loc(&e.key);
         let p = self.primary(hash);
         let mut done = false;
-        for (b, spill) in [(p, false), (self.secondary(hash), true)] {
+        for (b, spill) in [(p, false), (self.secondary(hash, sig), true)] {
             let bucket = &mut self.buckets[b];
             for w in 0..WAYS {
                 if bucket.sig[w] == sig && bucket.slot[w] == slot {
@@ -648,10 +683,10 @@ impl Conntrack {
     }
 
     /// Index a new entry; `None` when no slot is free or no way can be made free.
-    fn insert(&mut self, key: CtKey, hash: u64) -> Option<u32> {
+    fn insert(&mut self, key: CtKey, hash: u64, sig: u16) -> Option<u32> {
         let slot = *self.free.last()?;
         let p = self.primary(hash);
-        let s = self.secondary(hash);
+        let s = self.secondary(hash, sig);
         let (b, way) = if let Some(w) = free_way(&self.buckets[p]) {
             (p, w)
         } else if let Some(w) = free_way(&self.buckets[s]) {
@@ -667,7 +702,7 @@ impl Conntrack {
         };
         self.free.pop();
         let bucket = &mut self.buckets[b];
-        bucket.sig[way] = sig_of(hash);
+        bucket.sig[way] = sig;
         bucket.slot[way] = slot;
         let e = &mut self.entries[slot as usize];
         e.key = key;
@@ -685,13 +720,12 @@ impl Conntrack {
             let Some(e) = self.entries.get(slot as usize) else {
                 continue;
             };
-            let h = self.hasher.hash(&e.key);
-            let (p, s) = (self.primary(h), self.secondary(h));
+            let (h, sig) = self.loc(&e.key);
+            let (p, s) = (self.primary(h), self.secondary(h, sig));
             let alt = if b == p { s } else { p };
             let Some(aw) = free_way(&self.buckets[alt]) else {
                 continue;
             };
-            let sig = self.buckets[b].sig[w];
             self.buckets[alt].sig[aw] = sig;
             self.buckets[alt].slot[aw] = slot;
             self.buckets[b].sig[w] = 0;
@@ -708,8 +742,8 @@ impl Conntrack {
     }
 
     /// Remove the expired entries among the two candidate buckets of `hash`.
-    fn reclaim_buckets(&mut self, hash: u64, now_ns: u64) {
-        for b in [self.primary(hash), self.secondary(hash)] {
+    fn reclaim_buckets(&mut self, hash: u64, sig: u16, now_ns: u64) {
+        for b in [self.primary(hash), self.secondary(hash, sig)] {
             for w in 0..WAYS {
                 let bucket = &self.buckets[b];
                 if bucket.sig[w] == 0 {
@@ -733,9 +767,9 @@ impl Conntrack {
     /// UDP or ICMP flow nobody answered) among the new key's two candidate buckets.
     /// Established connections are never evicted for a new one. Returns whether an entry
     /// was evicted.
-    fn early_drop(&mut self, hash: u64) -> bool {
+    fn early_drop(&mut self, hash: u64, sig: u16) -> bool {
         let mut victim: Option<(u64, u32)> = None;
-        for b in [self.primary(hash), self.secondary(hash)] {
+        for b in [self.primary(hash), self.secondary(hash, sig)] {
             for w in 0..WAYS {
                 let bucket = &self.buckets[b];
                 if bucket.sig[w] == 0 {
@@ -775,8 +809,10 @@ impl Conntrack {
     }
 
     /// The probe of the same packet in another zone (a frame checked at its sending port
-    /// and again at its receiving port): reuses the classification, re-hashes, and
-    /// prefetches the new primary bucket. Same result as `probe(zone, meta)`.
+    /// and again at its receiving port): reuses the classification and the hash. The
+    /// buckets are chosen by the zone-less hash, so the primary bucket is the one `p`
+    /// already prefetched; only the signature changes. Same result as
+    /// `probe(zone, meta)`.
     #[inline(always)]
     pub fn reprobe(&self, p: &Probe, zone: u16) -> Probe {
         let class = match p.class {
@@ -790,17 +826,10 @@ impl Conntrack {
             },
             Class::Untrackable => Class::Untrackable,
         };
-        let hash = match &class {
-            Class::Conn { key, .. }
-            | Class::Error {
-                inner: Some((key, _)),
-            } => self.hasher.hash(key),
-            _ => 0,
-        };
-        prefetch(&self.buckets[self.primary(hash)]);
         Probe {
             class,
-            hash,
+            hash: p.hash,
+            sig: sig_of(p.hash, zone),
             hint: NO_HINT,
         }
     }
@@ -817,13 +846,13 @@ impl Conntrack {
             } => self.hasher.hash(key),
             _ => 0,
         };
-        let p = Probe {
+        prefetch(&self.buckets[self.primary(hash)]);
+        Probe {
             class,
             hash,
+            sig: sig_of(hash, zone),
             hint: NO_HINT,
-        };
-        prefetch(&self.buckets[self.primary(hash)]);
-        p
+        }
     }
 
     /// Prefetch the entries whose signature matches in the probe's primary bucket (second
@@ -832,7 +861,7 @@ impl Conntrack {
     #[inline(always)]
     pub fn prefetch_entry(&self, probe: &mut Probe) {
         let bucket = &self.buckets[self.primary(probe.hash)];
-        let mut m = bucket.matches(sig_of(probe.hash));
+        let mut m = bucket.matches(probe.sig);
         if m != 0 {
             probe.hint = bucket.slot[m.trailing_zeros() as usize];
         }
@@ -855,14 +884,19 @@ impl Conntrack {
     /// Track a packet from its [`Probe`] (which must come from this table).
     #[inline]
     pub fn track_probe(&mut self, probe: &Probe, now_ns: u64) -> Track {
-        match probe.class {
-            Class::Untrackable | Class::Error { inner: None } => {
-                self.stats.invalid += 1;
-                Track::Invalid
+        match &probe.class {
+            Class::Conn { key, src_lo, kind } => {
+                let Some(slot) = self.lookup_live(key, probe.hash, probe.sig, probe.hint, now_ns)
+                else {
+                    self.stats.misses += 1;
+                    return self.miss(*kind);
+                };
+                self.stats.hits += 1;
+                self.update(slot, *src_lo, *kind, now_ns)
             }
             Class::Error {
                 inner: Some((key, _)),
-            } => match self.lookup_live(&key, probe.hash, probe.hint, now_ns) {
+            } => match self.lookup_live(key, probe.hash, probe.sig, probe.hint, now_ns) {
                 Some(slot) => {
                     self.stats.hits += 1;
                     self.stats.related += 1;
@@ -880,13 +914,9 @@ impl Conntrack {
                     Track::Invalid
                 }
             },
-            Class::Conn { key, src_lo, kind } => {
-                let Some(slot) = self.lookup_live(&key, probe.hash, probe.hint, now_ns) else {
-                    self.stats.misses += 1;
-                    return self.miss(kind);
-                };
-                self.stats.hits += 1;
-                self.update(slot, src_lo, kind, now_ns)
+            Class::Untrackable | Class::Error { inner: None } => {
+                self.stats.invalid += 1;
+                Track::Invalid
             }
         }
     }
@@ -895,12 +925,23 @@ impl Conntrack {
     /// that probably holds `key`) is tried first; keys are unique in the table, so a
     /// live entry with the same key IS the one the index would find.
     #[inline(always)]
-    fn lookup_live(&mut self, key: &CtKey, hash: u64, hint: u32, now_ns: u64) -> Option<u32> {
+    fn lookup_live(
+        &mut self,
+        key: &CtKey,
+        hash: u64,
+        sig: u16,
+        hint: u32,
+        now_ns: u64,
+    ) -> Option<u32> {
         let hinted = self
             .entries
             .get(hint as usize)
             .is_some_and(|e| e.live() && e.key == *key);
-        let slot = if hinted { hint } else { self.find(key, hash)? };
+        let slot = if hinted {
+            hint
+        } else {
+            self.find(key, hash, sig)?
+        };
         if self.entries[slot as usize].expires <= now_ns {
             self.remove_slot(slot);
             self.stats.expired += 1;
@@ -991,6 +1032,7 @@ impl Conntrack {
         let mut ring = [Probe {
             class: Class::Untrackable,
             hash: 0,
+            sig: 0,
             hint: NO_HINT,
         }; RING];
         for (r, (zone, meta)) in ring.iter_mut().zip(&pkts[..n]) {
@@ -1028,21 +1070,21 @@ impl Conntrack {
         let Some(state) = can_start(kind) else {
             return Err(CommitError::Invalid);
         };
-        let hash = self.hasher.hash(&key);
-        if let Some(slot) = self.lookup_live(&key, hash, NO_HINT, now_ns) {
+        let (hash, sig) = self.loc(&key);
+        if let Some(slot) = self.lookup_live(&key, hash, sig, NO_HINT, now_ns) {
             return Ok(self.handle_of(slot));
         }
-        let slot = match self.insert(key, hash) {
+        let slot = match self.insert(key, hash, sig) {
             Some(s) => s,
             None => {
-                self.reclaim_buckets(hash, now_ns);
+                self.reclaim_buckets(hash, sig, now_ns);
                 if self.free.is_empty() {
                     self.expire(now_ns, RECLAIM_BUDGET);
                 }
-                if self.free.is_empty() && self.early_drop(hash) {
+                if self.free.is_empty() && self.early_drop(hash, sig) {
                     self.stats.early_drop += 1;
                 }
-                match self.insert(key, hash) {
+                match self.insert(key, hash, sig) {
                     Some(s) => s,
                     None => {
                         self.stats.full += 1;
@@ -1186,7 +1228,10 @@ fn view(handle: Handle, e: &Entry) -> CtEntry {
 
 #[inline]
 fn free_way(b: &Bucket) -> Option<usize> {
-    b.sig.iter().position(|&x| x == 0)
+    match b.matches(0) {
+        0 => None,
+        m => Some(m.trailing_zeros() as usize),
+    }
 }
 
 /// The first state of a connection started by a packet of this kind, if it may start one.

@@ -309,10 +309,16 @@ impl Verdict {
         self.dropped.extend_from_slice(&o.dropped);
     }
 
-    /// Sort both lists by port index (config order).
+    /// Sort both lists by port index (config order). Most verdicts name one port: no
+    /// sort call then.
+    #[inline]
     fn normalise(&mut self) {
-        self.delivered.sort_unstable();
-        self.dropped.sort_unstable_by_key(|d| d.0);
+        if self.delivered.len() > 1 {
+            self.delivered.sort_unstable();
+        }
+        if self.dropped.len() > 1 {
+            self.dropped.sort_unstable_by_key(|d| d.0);
+        }
     }
 }
 
@@ -706,8 +712,21 @@ impl Pipeline {
         };
         for (i, dest, probe) in dests.drain(..) {
             let o = &mut out[i];
-            if let Some(dest) = dest {
-                self.ingress(dp, in_port, p, dest, &metas[i].1, probe.as_ref(), now_ns, o);
+            match (dest, probe) {
+                // A probe was made only when `deliver`'s checks before the security
+                // groups all pass (see `ingress_probe`): go straight to them.
+                (Some(L2Dest::Port(q)), Some(probe)) => {
+                    let zone = dp.ports.get(q as usize).map_or(0, |qp| qp.zone);
+                    let m = &metas[i].1;
+                    match self.sg_check(dp, q, zone, Direction::Ingress, m, Some(&probe), now_ns) {
+                        Ok(()) => o.delivered.push(q),
+                        Err(r) => o.dropped.push((q, r)),
+                    }
+                }
+                (Some(dest), _) => {
+                    self.ingress(dp, in_port, p, dest, &metas[i].1, now_ns, o);
+                }
+                (None, _) => {}
             }
             self.account(dp, in_port, Disposition::Decided, o);
         }
@@ -784,7 +803,7 @@ impl Pipeline {
         out: &mut Verdict,
     ) {
         if let Some(dest) = self.egress_and_l2(dp, in_port, p, meta, probe, now_ns, out) {
-            self.ingress(dp, in_port, p, dest, meta, None, now_ns, out);
+            self.ingress(dp, in_port, p, dest, meta, now_ns, out);
         }
     }
 
@@ -835,8 +854,7 @@ impl Pipeline {
         }
     }
 
-    /// Step 5 for every destination. `probe` is the conntrack probe of a unicast
-    /// destination's ingress check, computed ahead by [`Pipeline::process_burst`].
+    /// Step 5 for every destination.
     #[allow(clippy::too_many_arguments)]
     fn ingress(
         &mut self,
@@ -845,16 +863,15 @@ impl Pipeline {
         p: &PortEntry,
         dest: L2Dest,
         meta: &PacketMeta,
-        probe: Option<&Probe>,
         now_ns: u64,
         out: &mut Verdict,
     ) {
         match dest {
-            L2Dest::Port(q) => self.deliver(dp, q, meta, probe, now_ns, out),
+            L2Dest::Port(q) => self.deliver(dp, q, meta, now_ns, out),
             L2Dest::Flood => {
                 for &q in dp.fdb.members(p.network) {
                     if q != in_port {
-                        self.deliver(dp, q, meta, None, now_ns, out);
+                        self.deliver(dp, q, meta, now_ns, out);
                     }
                 }
             }
@@ -862,7 +879,8 @@ impl Pipeline {
     }
 
     /// Whether the ingress check of unicast destination `q` will consult conntrack (and
-    /// so is worth a probe ahead).
+    /// so is worth a probe ahead): exactly when [`Pipeline::deliver`] would reach
+    /// [`Pipeline::sg_check`] of a stateful port, which the burst then calls directly.
     fn ingress_probe(
         &self,
         dp: &Dataplane,
@@ -891,7 +909,6 @@ impl Pipeline {
         dp: &Dataplane,
         q: u16,
         meta: &PacketMeta,
-        probe: Option<&Probe>,
         now_ns: u64,
         out: &mut Verdict,
     ) {
@@ -911,7 +928,7 @@ impl Pipeline {
             out.delivered.push(q);
             return;
         }
-        match self.sg_check(dp, q, qp.zone, Direction::Ingress, meta, probe, now_ns) {
+        match self.sg_check(dp, q, qp.zone, Direction::Ingress, meta, None, now_ns) {
             Ok(()) => out.delivered.push(q),
             Err(r) => out.dropped.push((q, r)),
         }
@@ -938,10 +955,17 @@ impl Pipeline {
                 Err(denied(dir))
             };
         }
-        let t = match probe {
-            Some(p) => self.ct.track_probe(p, now_ns),
-            None => self.ct.track(zone, meta, now_ns),
+        // One inlined copy of the conntrack lookup, so that the outcome is matched where
+        // it is built (no `Track` through memory, no call).
+        let fresh;
+        let probe = match probe {
+            Some(p) => p,
+            None => {
+                fresh = self.ct.probe(zone, meta);
+                &fresh
+            }
         };
+        let t = self.ct.track_probe_inline(probe, now_ns);
         match t {
             Track::Tracked {
                 handle,

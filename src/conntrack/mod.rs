@@ -884,6 +884,14 @@ impl Conntrack {
     /// Track a packet from its [`Probe`] (which must come from this table).
     #[inline]
     pub fn track_probe(&mut self, probe: &Probe, now_ns: u64) -> Track {
+        self.track_probe_inline(probe, now_ns)
+    }
+
+    /// [`Conntrack::track_probe`], always inlined: for a caller with one hot call site
+    /// that matches the outcome right away (the pipeline), so the [`Track`] never goes
+    /// through memory.
+    #[inline(always)]
+    pub fn track_probe_inline(&mut self, probe: &Probe, now_ns: u64) -> Track {
         match &probe.class {
             Class::Conn { key, src_lo, kind } => {
                 let Some(slot) = self.lookup_live(key, probe.hash, probe.sig, probe.hint, now_ns)

@@ -145,8 +145,46 @@ pub(crate) fn initial(idx: TcpIdx) -> Option<CtState> {
     }
 }
 
-/// The transition for a segment of class `idx` in direction `reply` on state `s`.
+/// The transition for a segment of class `idx` in direction `reply` on state `s`: one
+/// load from a table built at compile time from [`step_rule`].
+#[inline(always)]
 pub(crate) fn step(s: CtState, reply: bool, idx: TcpIdx) -> Step {
+    STEPS[idx as usize][reply as usize][s as usize]
+}
+
+/// Number of [`TcpIdx`] classes and of [`CtState`] values (table dimensions).
+const IDXS: usize = 6;
+const STATES: usize = 13;
+
+/// [`step_rule`] for every (class, direction, state).
+static STEPS: [[[Step; STATES]; 2]; IDXS] = {
+    const IDX: [TcpIdx; IDXS] = [
+        TcpIdx::Syn,
+        TcpIdx::SynAck,
+        TcpIdx::Fin,
+        TcpIdx::Ack,
+        TcpIdx::Rst,
+        TcpIdx::Bad,
+    ];
+    let mut t = [[[Step::Invalid; STATES]; 2]; IDXS];
+    let mut i = 0;
+    while i < IDXS {
+        let mut r = 0;
+        while r < 2 {
+            let mut st = 0;
+            while st < STATES {
+                t[i][r][st] = step_rule(CtState::from_u8(st as u8), r == 1, IDX[i]);
+                st += 1;
+            }
+            r += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// The transition rule (the specification [`step`] tabulates).
+const fn step_rule(s: CtState, reply: bool, idx: TcpIdx) -> Step {
     use CtState::*;
     use Step::{Invalid, Keep, Reopen, To};
     match (idx, reply) {
@@ -193,5 +231,42 @@ pub(crate) fn step(s: CtState, reply: bool, idx: TcpIdx) -> Step {
             TcpClose => To(TcpClose),
             _ => Invalid,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_equals_rule() {
+        let idx = [
+            TcpIdx::Syn,
+            TcpIdx::SynAck,
+            TcpIdx::Fin,
+            TcpIdx::Ack,
+            TcpIdx::Rst,
+            TcpIdx::Bad,
+        ];
+        for i in idx {
+            for reply in [false, true] {
+                for st in 0..STATES as u8 {
+                    let s = CtState::from_u8(st);
+                    assert_eq!(
+                        step(s, reply, i),
+                        step_rule(s, reply, i),
+                        "{i:?} {reply} {s:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            step(CtState::TcpEstablished, true, TcpIdx::Ack),
+            Step::To(CtState::TcpEstablished)
+        );
+        assert_eq!(
+            step(CtState::TcpSynSent, false, TcpIdx::SynAck),
+            Step::Invalid
+        );
     }
 }

@@ -50,7 +50,7 @@ use hashbrown::HashMap;
 use ipnet::IpNet;
 
 use crate::classifier::CompiledPolicy;
-use crate::conntrack::{Conntrack, CtConfig, Probe, Track};
+use crate::conntrack::{Conntrack, CtConfig, Handle, Probe, Track};
 use crate::flow::{self, proto, DropReason, FlowKey, L3Kind, PacketMeta, FAMILY_V4, FAMILY_V6};
 use crate::l2::{self, L2Dest, LearnedFdb, StaticFdb};
 use crate::policy::{Direction, Model};
@@ -74,12 +74,22 @@ pub struct PortEntry {
     pub pairs: Vec<(Mac, IpNet)>,
     /// `pairs` in the flow key's 16-byte address layout, for the per-frame checks.
     fast_pairs: Vec<FastPair>,
+    /// `macs` as words ([`mac_word`]), for the per-frame checks.
+    mac_words: Vec<u64>,
+}
+
+/// A MAC as one integer (two loads, one compare instead of a 6-byte compare).
+#[inline(always)]
+fn mac_word(m: &Mac) -> u64 {
+    u64::from(u32::from_le_bytes([m[0], m[1], m[2], m[3]]))
+        | u64::from(u16::from_le_bytes([m[4], m[5]])) << 32
 }
 
 /// An allowed (MAC, prefix) in the [`FlowKey`] address layout (IPv4 mapped into 16 bytes).
 #[derive(Clone, Copy, Debug)]
 struct FastPair {
-    mac: Mac,
+    /// [`mac_word`] of the MAC.
+    mac: u64,
     family: u8,
     net: u128,
     mask: u128,
@@ -91,14 +101,14 @@ impl FastPair {
             IpNet::V4(n) => {
                 let bits = 96 + n.prefix_len() as u32;
                 FastPair {
-                    mac,
+                    mac: mac_word(&mac),
                     family: FAMILY_V4,
                     net: u128::from_be_bytes(FlowKey::map_v4(n.network().octets())),
                     mask: prefix_mask(bits),
                 }
             }
             IpNet::V6(n) => FastPair {
-                mac,
+                mac: mac_word(&mac),
                 family: FAMILY_V6,
                 net: u128::from_be_bytes(n.network().octets()),
                 mask: prefix_mask(n.prefix_len() as u32),
@@ -123,15 +133,16 @@ fn prefix_mask(bits: u32) -> u128 {
 impl PortEntry {
     #[inline]
     fn owns_mac(&self, mac: &Mac) -> bool {
-        self.macs.iter().any(|m| m == mac)
+        self.mac_words.contains(&mac_word(mac))
     }
 
     /// Whether (`mac`, `addr`) is an allowed source pair (`addr` in the key layout).
     #[inline]
     fn pair_allows(&self, mac: &Mac, family: u8, addr: &[u8; 16]) -> bool {
+        let mac = mac_word(mac);
         self.fast_pairs
             .iter()
-            .any(|p| p.mac == *mac && p.contains(family, addr))
+            .any(|p| p.mac == mac && p.contains(family, addr))
     }
 
     /// Whether `addr` is one of the port's addresses (any allowed MAC).
@@ -245,8 +256,9 @@ impl Dataplane {
                 network,
                 mac: p.mac,
                 port_security: p.port_security,
-                macs,
                 fast_pairs: pairs.iter().map(|(m, n)| FastPair::new(*m, n)).collect(),
+                mac_words: macs.iter().map(mac_word).collect(),
+                macs,
                 pairs,
             });
         }
@@ -513,12 +525,20 @@ impl Pipeline {
     #[inline]
     fn counter(&mut self, dp: &Dataplane, port: u16) -> Option<&mut PortCounters> {
         let zone = dp.ports.get(port as usize)?.zone as usize;
-        if self.counters.len() <= zone {
-            self.counters.resize(zone + 1, PortCounters::default());
+        if zone >= self.counters.len() {
+            self.grow_counters(zone);
         }
         self.counters.get_mut(zone)
     }
 
+    /// First frame counted for `zone` (since it appeared): make room (cold).
+    #[cold]
+    #[inline(never)]
+    fn grow_counters(&mut self, zone: usize) {
+        self.counters.resize(zone + 1, PortCounters::default());
+    }
+
+    #[inline]
     fn count(&mut self, dp: &Dataplane, v: &Verdict, in_port: u16) {
         if let Some(c) = self.counter(dp, in_port) {
             c.rx += 1;
@@ -955,18 +975,34 @@ impl Pipeline {
                 Err(denied(dir))
             };
         }
-        // One inlined copy of the conntrack lookup, so that the outcome is matched where
-        // it is built (no `Track` through memory, no call).
-        let fresh;
-        let probe = match probe {
-            Some(p) => p,
+        // The conntrack lookup is inlined in each arm, so that its outcome is matched
+        // where it is built (no `Track` through memory, no call), and the arm with a
+        // probe made ahead (bursts) does not carry the other one's.
+        match probe {
+            Some(p) => self.ct_check(dp, idx, zone, dir, meta, p, now_ns),
             None => {
-                fresh = self.ct.probe(zone, meta);
-                &fresh
+                let p = self.ct.probe(zone, meta);
+                self.ct_check(dp, idx, zone, dir, meta, &p, now_ns)
             }
-        };
-        let t = self.ct.track_probe_inline(probe, now_ns);
-        match t {
+        }
+    }
+
+    /// The stateful part of [`Pipeline::sg_check`]: track the packet through its probe
+    /// for `zone`; a connection judged under the current epoch is decided here, the rare
+    /// cases (stale epoch, new connection) in out-of-line helpers.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn ct_check(
+        &mut self,
+        dp: &Dataplane,
+        idx: usize,
+        zone: u16,
+        dir: Direction,
+        meta: &PacketMeta,
+        probe: &Probe,
+        now_ns: u64,
+    ) -> Result<(), DropReason> {
+        match self.ct.track_probe_inline(probe, now_ns) {
             Track::Tracked {
                 handle,
                 epoch,
@@ -974,40 +1010,65 @@ impl Pipeline {
                 tag,
                 ..
             } => {
-                if epoch == dp.epoch {
-                    return if cut {
-                        Err(DropReason::ConnectionCut)
-                    } else {
-                        Ok(())
-                    };
-                }
-                let odir = if tag == TAG_INGRESS {
-                    Direction::Ingress
-                } else {
-                    Direction::Egress
-                };
-                let ok = match self.ct.orig(handle) {
-                    Some(orig) => dp.policy.allows(idx, odir, &orig),
-                    None => false,
-                };
-                self.ct.set_epoch(handle, dp.epoch, !ok);
-                if ok {
-                    Ok(())
-                } else {
+                if epoch != dp.epoch {
+                    self.rejudge(dp, idx, handle, tag)
+                } else if cut {
                     Err(DropReason::ConnectionCut)
+                } else {
+                    Ok(())
                 }
             }
             Track::Related { .. } => Ok(()),
             Track::Invalid => Err(DropReason::InvalidState),
-            Track::New => {
-                if !dp.policy.allows(idx, dir, &meta.key) {
-                    return Err(denied(dir));
-                }
-                match self.ct.commit(zone, meta, dp.epoch, dir_tag(dir), now_ns) {
-                    Ok(_) => Ok(()),
-                    Err(_) => Err(DropReason::ConntrackFull),
-                }
-            }
+            Track::New => self.admit(dp, idx, zone, dir, meta, now_ns),
+        }
+    }
+
+    /// A tracked connection last judged under an older epoch: re-judge its original
+    /// direction against the current rules, record the outcome (cut or not).
+    #[cold]
+    #[inline(never)]
+    fn rejudge(
+        &mut self,
+        dp: &Dataplane,
+        idx: usize,
+        handle: Handle,
+        tag: u8,
+    ) -> Result<(), DropReason> {
+        let odir = if tag == TAG_INGRESS {
+            Direction::Ingress
+        } else {
+            Direction::Egress
+        };
+        let ok = match self.ct.orig(handle) {
+            Some(orig) => dp.policy.allows(idx, odir, &orig),
+            None => false,
+        };
+        self.ct.set_epoch(handle, dp.epoch, !ok);
+        if ok {
+            Ok(())
+        } else {
+            Err(DropReason::ConnectionCut)
+        }
+    }
+
+    /// The first packet of a connection: judge it, and commit an entry when allowed.
+    #[inline(never)]
+    fn admit(
+        &mut self,
+        dp: &Dataplane,
+        idx: usize,
+        zone: u16,
+        dir: Direction,
+        meta: &PacketMeta,
+        now_ns: u64,
+    ) -> Result<(), DropReason> {
+        if !dp.policy.allows(idx, dir, &meta.key) {
+            return Err(denied(dir));
+        }
+        match self.ct.commit(zone, meta, dp.epoch, dir_tag(dir), now_ns) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(DropReason::ConntrackFull),
         }
     }
 

@@ -448,8 +448,23 @@ pub struct Pipeline {
     scratch: Verdict,
     burst_meta: Vec<(bool, PacketMeta)>,
     burst_probe: Vec<Option<Probe>>,
-    burst_dest: Vec<(usize, Option<L2Dest>, Option<Probe>)>,
+    burst_dest: Vec<Pending>,
 }
+
+/// A frame of a burst between its L2 step and its ingress step.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    /// Index in the chunk.
+    i: usize,
+    /// `None`: decided at the sending port.
+    dest: Option<L2Dest>,
+    /// For a unicast destination whose ingress check consults conntrack: its zone and
+    /// the entry hint found by the prefetch ([`Probe::hint`]).
+    ct: Option<(u16, u32)>,
+}
+
+/// No entry hint (a hint is only ever verified, so any value is safe).
+const NO_HINT: u32 = u32::MAX;
 
 /// Frames per phase of [`Pipeline::process_burst`].
 pub const BURST: usize = 32;
@@ -662,6 +677,7 @@ impl Pipeline {
                         dp,
                         in_port,
                         &metas,
+                        &probes,
                         &mut dests,
                         now_ns,
                         &mut out[chunk_start..],
@@ -686,17 +702,29 @@ impl Pipeline {
                 }
                 let Some(p) = port else { continue };
                 let dest = self.egress_and_l2(dp, in_port, p, m, probes[i].as_ref(), now_ns, o);
-                let probe = match dest {
-                    Some(L2Dest::Port(q)) => self.ingress_probe(dp, q, m, probes[i].as_ref()),
+                let ct = match dest {
+                    Some(L2Dest::Port(q)) => self.ingress_zone(dp, q, m),
                     _ => None,
                 };
-                dests.push((i, dest, probe));
+                if let Some(zone) = ct {
+                    if probes[i].is_none() {
+                        // No egress lookup to derive it from (P is not stateful): probe
+                        // in Q's zone now (this frame's egress is done with `probes[i]`).
+                        probes[i] = Some(self.ct.probe(zone, m));
+                    }
+                }
+                dests.push(Pending {
+                    i,
+                    dest,
+                    ct: ct.map(|zone| (zone, NO_HINT)),
+                });
                 dispositions[chunk_start + i] = Disposition::Decided;
             }
             self.finish_pending(
                 dp,
                 in_port,
                 &metas,
+                &probes,
                 &mut dests,
                 now_ns,
                 &mut out[chunk_start..],
@@ -708,45 +736,49 @@ impl Pipeline {
     }
 
     /// Phases 4-5 of a burst: prefetch the pending frames' ingress conntrack entries, then
-    /// run their ingress checks and account them.
+    /// run their ingress checks and account them. The ingress probe of a frame is its
+    /// probe in `probes` moved to the destination's zone: same bucket (prefetched in
+    /// phase 1), another signature.
+    #[allow(clippy::too_many_arguments)]
     fn finish_pending(
         &mut self,
         dp: &Dataplane,
         in_port: u16,
         metas: &[(bool, PacketMeta)],
-        dests: &mut Vec<(usize, Option<L2Dest>, Option<Probe>)>,
+        probes: &[Option<Probe>],
+        dests: &mut Vec<Pending>,
         now_ns: u64,
         out: &mut [Verdict],
     ) {
         if dests.is_empty() {
             return;
         }
-        for (_, _, p) in dests.iter_mut() {
-            if let Some(p) = p {
-                self.ct.prefetch_entry(p);
+        for d in dests.iter_mut() {
+            if let (Some((zone, hint)), Some(Some(e))) = (&mut d.ct, probes.get(d.i)) {
+                let mut p = self.ct.reprobe(e, *zone);
+                self.ct.prefetch_entry(&mut p);
+                *hint = p.hint();
             }
         }
         let Some(p) = dp.ports.get(in_port as usize) else {
             dests.clear();
             return;
         };
-        for (i, dest, probe) in dests.drain(..) {
-            let o = &mut out[i];
-            match (dest, probe) {
-                // A probe was made only when `deliver`'s checks before the security
-                // groups all pass (see `ingress_probe`): go straight to them.
-                (Some(L2Dest::Port(q)), Some(probe)) => {
-                    let zone = dp.ports.get(q as usize).map_or(0, |qp| qp.zone);
-                    let m = &metas[i].1;
+        for d in dests.drain(..) {
+            let o = &mut out[d.i];
+            let m = &metas[d.i].1;
+            match (d.dest, d.ct, probes.get(d.i)) {
+                // `ct` is set only when `deliver`'s checks before the security groups all
+                // pass (see `ingress_zone`): go straight to them.
+                (Some(L2Dest::Port(q)), Some((zone, hint)), Some(Some(e))) => {
+                    let probe = self.ct.reprobe(e, zone).with_hint(hint);
                     match self.sg_check(dp, q, zone, Direction::Ingress, m, Some(&probe), now_ns) {
                         Ok(()) => o.delivered.push(q),
                         Err(r) => o.dropped.push((q, r)),
                     }
                 }
-                (Some(dest), _) => {
-                    self.ingress(dp, in_port, p, dest, &metas[i].1, now_ns, o);
-                }
-                (None, _) => {}
+                (Some(dest), _, _) => self.ingress(dp, in_port, p, dest, m, now_ns, o),
+                (None, _, _) => {}
             }
             self.account(dp, in_port, Disposition::Decided, o);
         }
@@ -898,16 +930,12 @@ impl Pipeline {
         }
     }
 
-    /// Whether the ingress check of unicast destination `q` will consult conntrack (and
-    /// so is worth a probe ahead): exactly when [`Pipeline::deliver`] would reach
-    /// [`Pipeline::sg_check`] of a stateful port, which the burst then calls directly.
-    fn ingress_probe(
-        &self,
-        dp: &Dataplane,
-        q: u16,
-        meta: &PacketMeta,
-        egress: Option<&Probe>,
-    ) -> Option<Probe> {
+    /// The conntrack zone of unicast destination `q` if its ingress check will consult
+    /// conntrack (and so is worth a lookup ahead): exactly when [`Pipeline::deliver`]
+    /// would reach [`Pipeline::sg_check`] of a stateful port, which the burst then calls
+    /// directly.
+    #[inline]
+    fn ingress_zone(&self, dp: &Dataplane, q: u16, meta: &PacketMeta) -> Option<u16> {
         let qp = dp.ports.get(q as usize)?;
         if !qp.port_security
             || !qp.owns_mac(&meta.eth_dst)
@@ -917,10 +945,7 @@ impl Pipeline {
         {
             return None;
         }
-        Some(match egress {
-            Some(e) => self.ct.reprobe(e, qp.zone),
-            None => self.ct.probe(qp.zone, meta),
-        })
+        Some(qp.zone)
     }
 
     /// Step 5 for one destination port.

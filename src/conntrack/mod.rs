@@ -431,6 +431,23 @@ pub struct Probe {
 
 const NO_HINT: u32 = u32::MAX;
 
+impl Probe {
+    /// The entry hint found by [`Conntrack::prefetch_entry`] (opaque), to carry it
+    /// without the probe.
+    #[inline(always)]
+    pub fn hint(&self) -> u32 {
+        self.hint
+    }
+
+    /// This probe with entry hint `hint` (from [`Probe::hint`]). Any value is safe: a
+    /// hint is verified by key before it is used.
+    #[inline(always)]
+    pub fn with_hint(mut self, hint: u32) -> Probe {
+        self.hint = hint;
+        self
+    }
+}
+
 #[inline(always)]
 fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]

@@ -521,7 +521,7 @@ impl Pipeline {
             released: Vec::with_capacity(held),
             scratch: Verdict::default(),
             burst_meta: vec![(false, PacketMeta::default()); BURST],
-            burst_probe: Vec::with_capacity(BURST),
+            burst_probe: vec![None; BURST],
             burst_dest: Vec::with_capacity(BURST),
         }
     }
@@ -635,7 +635,6 @@ impl Pipeline {
                 .min(out.len())
                 .min(dispositions.len());
             let n = end - chunk_start;
-            probes.clear();
             // Phase 1: parse (in place: no copy of the metadata), and start the egress
             // conntrack lookup.
             for (k, f) in frames[chunk_start..end].iter().enumerate() {
@@ -655,10 +654,10 @@ impl Pipeline {
                     }
                     _ => None,
                 };
-                probes.push(probe);
+                probes[k] = probe;
             }
             // Phase 2: prefetch the entries the probes point at.
-            for p in probes.iter_mut().flatten() {
+            for p in probes[..n].iter_mut().flatten() {
                 self.ct.prefetch_entry(p);
             }
             // Phase 3: egress and L2 of every frame; start the ingress lookup of unicast
@@ -862,6 +861,7 @@ impl Pipeline {
     /// Steps 3-4: egress security groups of P, then the L2 decision. `None` when the frame
     /// is already decided (dropped at P).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn egress_and_l2(
         &mut self,
         dp: &Dataplane,

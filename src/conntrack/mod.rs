@@ -146,7 +146,6 @@ pub use tcp::CtState;
 
 use crate::flow::{FlowKey, PacketMeta};
 use key::{Class, CtKey, KeyHasher, Kind};
-use tcp::Step;
 
 /// Slots examined by [`Conntrack::commit`] when the table is full before it gives up.
 pub const RECLAIM_BUDGET: usize = 64;
@@ -470,7 +469,7 @@ pub struct Conntrack {
     free: Vec<u32>,
     hasher: KeyHasher,
     /// Timeout per `CtState as u8` (ns); UDP stream separately.
-    timeouts: [u64; 13],
+    timeouts: [u64; 16],
     udp_stream_ns: u64,
     cursor: usize,
     len: usize,
@@ -544,7 +543,7 @@ impl Conntrack {
         let capacity = cfg.capacity.min(MAX_CAPACITY);
         let nbuckets = capacity.div_ceil(4).next_power_of_two().max(2);
         let s = |secs: u64| secs.saturating_mul(NS);
-        let mut timeouts = [0u64; 13];
+        let mut timeouts = [0u64; 16];
         for st in [
             CtState::TcpSynSent,
             CtState::TcpSynSent2,
@@ -994,20 +993,20 @@ impl Conntrack {
         // A packet of another protocol class on the same key cannot happen (the protocol
         // is part of the key); ICMP and "other" need no state machine.
         match kind {
-            Kind::Tcp(idx) => match tcp::step(state, reply, idx) {
-                Step::To(next) => {
-                    e.state = next as u8;
-                    e.expires = now_ns.saturating_add(self.timeouts[next as usize]);
-                }
-                Step::Keep => {}
-                Step::Invalid => {
+            Kind::Tcp(idx) => match tcp::step_code(e.state, reply, idx) {
+                tcp::CODE_KEEP => {}
+                tcp::CODE_INVALID => {
                     self.stats.invalid += 1;
                     return Track::Invalid;
                 }
-                Step::Reopen => {
+                tcp::CODE_REOPEN => {
                     self.remove_slot(slot);
                     self.stats.removed += 1;
                     return Track::New;
+                }
+                next => {
+                    e.state = next;
+                    e.expires = now_ns.saturating_add(self.timeouts[(next & 15) as usize]);
                 }
             },
             Kind::Udp => {

@@ -145,19 +145,37 @@ pub(crate) fn initial(idx: TcpIdx) -> Option<CtState> {
     }
 }
 
-/// The transition for a segment of class `idx` in direction `reply` on state `s`: one
-/// load from a table built at compile time from [`step_rule`].
-#[inline(always)]
+/// The transition for a segment of class `idx` in direction `reply` on state `s`.
+#[cfg(test)]
 pub(crate) fn step(s: CtState, reply: bool, idx: TcpIdx) -> Step {
-    STEPS[idx as usize][reply as usize][s as usize]
+    match step_code(s as u8, reply, idx) {
+        CODE_KEEP => Step::Keep,
+        CODE_INVALID => Step::Invalid,
+        CODE_REOPEN => Step::Reopen,
+        next => Step::To(CtState::from_u8(next)),
+    }
 }
 
-/// Number of [`TcpIdx`] classes and of [`CtState`] values (table dimensions).
-const IDXS: usize = 6;
-const STATES: usize = 13;
+/// [`Step`] as one byte: `0..=12` is `To(CtState as u8)`, then these three.
+pub(crate) const CODE_KEEP: u8 = 13;
+pub(crate) const CODE_INVALID: u8 = 14;
+pub(crate) const CODE_REOPEN: u8 = 15;
 
-/// [`step_rule`] for every (class, direction, state).
-static STEPS: [[[Step; STATES]; 2]; IDXS] = {
+/// The transition of a segment of class `idx` in direction `reply` on the entry state
+/// `state` (`CtState as u8`), encoded (see [`CODE_KEEP`]): one load from a table built at
+/// compile time from [`step_rule`], no branch.
+#[inline(always)]
+pub(crate) fn step_code(state: u8, reply: bool, idx: TcpIdx) -> u8 {
+    STEPS[idx as usize][reply as usize][(state & 15) as usize]
+}
+
+/// Number of [`TcpIdx`] classes and of state slots (13 [`CtState`] values, padded to
+/// 16 so that any byte masked to 4 bits is in bounds).
+const IDXS: usize = 6;
+const STATES: usize = 16;
+
+/// [`step_rule`] for every (class, direction, state), encoded.
+static STEPS: [[[u8; STATES]; 2]; IDXS] = {
     const IDX: [TcpIdx; IDXS] = [
         TcpIdx::Syn,
         TcpIdx::SynAck,
@@ -166,14 +184,20 @@ static STEPS: [[[Step; STATES]; 2]; IDXS] = {
         TcpIdx::Rst,
         TcpIdx::Bad,
     ];
-    let mut t = [[[Step::Invalid; STATES]; 2]; IDXS];
+    let mut t = [[[CODE_INVALID; STATES]; 2]; IDXS];
     let mut i = 0;
     while i < IDXS {
         let mut r = 0;
         while r < 2 {
+            // Slots 13..16 are no state: invalid (never looked up for a live entry).
             let mut st = 0;
-            while st < STATES {
-                t[i][r][st] = step_rule(CtState::from_u8(st as u8), r == 1, IDX[i]);
+            while st <= CtState::Other as usize {
+                t[i][r][st] = match step_rule(CtState::from_u8(st as u8), r == 1, IDX[i]) {
+                    Step::To(next) => next as u8,
+                    Step::Keep => CODE_KEEP,
+                    Step::Invalid => CODE_INVALID,
+                    Step::Reopen => CODE_REOPEN,
+                };
                 st += 1;
             }
             r += 1;
@@ -250,7 +274,7 @@ mod tests {
         ];
         for i in idx {
             for reply in [false, true] {
-                for st in 0..STATES as u8 {
+                for st in 0..=CtState::Other as u8 {
                     let s = CtState::from_u8(st);
                     assert_eq!(
                         step(s, reply, i),

@@ -1,6 +1,7 @@
 //! Unit tests: every transition rule, timeouts, capacity policy, epochs, zones, the
 //! fragment table, and a randomized comparison against a plain `HashMap` model.
 
+use super::tcp::Step;
 use super::*;
 use crate::flow::{proto, tcp_flags as tf, FragInfo, L3Kind, FAMILY_V4, FAMILY_V6};
 

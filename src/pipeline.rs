@@ -469,6 +469,9 @@ const NO_HINT: u32 = u32::MAX;
 /// Frames per phase of [`Pipeline::process_burst`].
 pub const BURST: usize = 32;
 
+const EGRESS: Direction = Direction::Egress;
+const INGRESS: Direction = Direction::Ingress;
+
 const TAG_EGRESS: u8 = 0;
 const TAG_INGRESS: u8 = 1;
 
@@ -771,7 +774,7 @@ impl Pipeline {
                 // pass (see `ingress_zone`): go straight to them.
                 (Some(L2Dest::Port(q)), Some((zone, hint)), Some(Some(e))) => {
                     let probe = self.ct.reprobe(e, zone).with_hint(hint);
-                    match self.sg_check(dp, q, zone, Direction::Ingress, m, Some(&probe), now_ns) {
+                    match self.ct_check(dp, q as usize, zone, INGRESS, m, &probe, now_ns) {
                         Ok(()) => o.delivered.push(q),
                         Err(r) => o.dropped.push((q, r)),
                     }
@@ -859,9 +862,10 @@ impl Pipeline {
     }
 
     /// Steps 3-4: egress security groups of P, then the L2 decision. `None` when the frame
-    /// is already decided (dropped at P).
+    /// is already decided (dropped at P). `probe` is this frame's conntrack probe in P's
+    /// zone, made ahead by a burst only when P's egress check consults conntrack (port
+    /// security, IP, not always allowed, stateful P): then the lookup is done right here.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
     fn egress_and_l2(
         &mut self,
         dp: &Dataplane,
@@ -873,13 +877,20 @@ impl Pipeline {
         out: &mut Verdict,
     ) -> Option<L2Dest> {
         // 3. egress security groups of P.
-        if p.port_security && meta.is_ip() && !always_allowed_egress(meta) {
-            if let Err(r) =
-                self.sg_check(dp, in_port, p.zone, Direction::Egress, meta, probe, now_ns)
-            {
-                out.dropped.push((in_port, r));
-                return None;
+        let check = match probe {
+            Some(pr) => {
+                debug_assert!(p.port_security && meta.is_ip() && !always_allowed_egress(meta));
+                debug_assert!(dp.policy.is_stateful(in_port as usize));
+                Some(self.ct_check(dp, in_port as usize, p.zone, EGRESS, meta, pr, now_ns))
             }
+            None if p.port_security && meta.is_ip() && !always_allowed_egress(meta) => {
+                Some(self.sg_check(dp, in_port, p.zone, EGRESS, meta, None, now_ns))
+            }
+            None => None,
+        };
+        if let Some(Err(r)) = check {
+            out.dropped.push((in_port, r));
+            return None;
         }
         // 4. L2.
         if !p.port_security {

@@ -989,11 +989,11 @@ impl Conntrack {
         let udp_stream_ns = self.udp_stream_ns;
         let e = &mut self.entries[slot as usize];
         let reply = src_lo != (e.flags & F_ORIG_LO != 0);
-        let state = CtState::from_u8(e.state);
         // A packet of another protocol class on the same key cannot happen (the protocol
-        // is part of the key); ICMP and "other" need no state machine.
-        match kind {
-            Kind::Tcp(idx) => match tcp::step_code(e.state, reply, idx) {
+        // is part of the key); ICMP and "other" need no state machine. TCP is tested
+        // first (the bulk of traffic): a compare, not a jump table.
+        if let Kind::Tcp(idx) = kind {
+            match tcp::step_code(e.state, reply, idx) {
                 tcp::CODE_KEEP => {}
                 tcp::CODE_INVALID => {
                     self.stats.invalid += 1;
@@ -1008,27 +1008,20 @@ impl Conntrack {
                     e.state = next;
                     e.expires = now_ns.saturating_add(self.timeouts[(next & 15) as usize]);
                 }
-            },
-            Kind::Udp => {
-                let t = if reply || e.flags & F_SEEN_REPLY != 0 {
-                    udp_stream_ns
-                } else {
-                    self.timeouts[CtState::Udp as usize]
-                };
-                e.expires = now_ns.saturating_add(t);
             }
-            Kind::IcmpQuery { request, .. } => {
+        } else {
+            // `e.state` is a valid `CtState` (`Udp`, `Icmp` or `Other` here).
+            let t = match kind {
+                Kind::Udp if reply || e.flags & F_SEEN_REPLY != 0 => udp_stream_ns,
                 // The key makes a request in the reply orientation impossible except when
                 // id == request type; a reply in the original orientation likewise.
-                if request == reply {
+                Kind::IcmpQuery { request, .. } if request == reply => {
                     self.stats.invalid += 1;
                     return Track::Invalid;
                 }
-                e.expires = now_ns.saturating_add(self.timeouts[state as usize]);
-            }
-            Kind::Other => {
-                e.expires = now_ns.saturating_add(self.timeouts[state as usize]);
-            }
+                _ => self.timeouts[(e.state & 15) as usize],
+            };
+            e.expires = now_ns.saturating_add(t);
         }
         if reply {
             e.flags |= F_SEEN_REPLY;

@@ -32,7 +32,10 @@ fn flow(i: u64, flags: u8) -> (u16, PacketMeta) {
 fn main() {
     let mut args = std::env::args().skip(1);
     let bursts: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let mut ct = Conntrack::new(CtConfig {
         capacity: n as usize,
         seed: Some(7),
@@ -55,7 +58,10 @@ fn main() {
         }
         let refs: Vec<(u16, &PacketMeta)> = pkts.iter().map(|(z, m)| (*z, m)).collect();
         ct.track_burst(&refs, 1, &mut out);
-        hits += out.iter().filter(|t| matches!(t, Track::Tracked { .. })).count() as u64;
+        hits += out
+            .iter()
+            .filter(|t| matches!(t, Track::Tracked { .. }))
+            .count() as u64;
     }
     assert_eq!(hits, (bursts * BURST) as u64, "every packet a hit");
     println!("{} packets, all hits", bursts * BURST);

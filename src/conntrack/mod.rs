@@ -36,11 +36,23 @@
 //! * **Storage.** Entries live in a slab of `capacity` cache-line sized slots (64 bytes,
 //!   asserted), allocated once. An index of 64-byte buckets (8 × 16-bit signature +
 //!   8 × 32-bit slot index) maps keys to slots; each key has two candidate buckets
-//!   (primary and secondary, from one 64-bit hash) and lives in the first with a free
-//!   way. The index has `≥ capacity / 4` buckets (power of two), i.e. at most 50% of
-//!   the ways are used when the slab is full, so the secondary bucket is rarely needed
-//!   (~1% of keys; a per-bucket spill counter lets a lookup skip it when nothing
-//!   spilled). Both candidates full is NOT negligible at a million entries (measured:
+//!   (primary and secondary) and lives in the first with a free way. The index has
+//!   `≥ capacity / 4` buckets (power of two), i.e. at most 50% of the ways are used when
+//!   the slab is full, so the secondary bucket is rarely needed (a per-bucket spill
+//!   counter lets a lookup skip it when nothing spilled). A bucket's eight signatures
+//!   are compared in one SSE2 operation (x86_64 baseline; a portable loop elsewhere).
+//! * **One bucket for both zones of a frame.** A frame is tracked twice, at its sending
+//!   port's zone and at its receiving port's: the same tuple in two zones. The bucket
+//!   index comes from the hash of the key WITHOUT its zone, so both entries of a
+//!   connection share their primary bucket: the pipeline hashes once per frame and
+//!   fetches one bucket line. The zone is mixed into the 16-bit signature (the hash's
+//!   top bits XOR the zone times an odd constant: a bijection, so the two entries'
+//!   signatures differ) and into the choice of the secondary bucket (derived from the
+//!   signature), so a tuple present in many zones (a flooded frame judged at every
+//!   port) fills its shared primary bucket and then spreads over per-zone secondary
+//!   buckets instead of being refused. The price: the two entries of a connection
+//!   compete for the same primary bucket, so more keys spill to their secondary bucket
+//!   as the table fills (both are still one bucket each; tested to full capacity). Both candidates full is NOT negligible at a million entries (measured:
 //!   the first failure at 34% way occupancy), so an insertion then makes room with one
 //!   bounded cuckoo step: a key of a full candidate moves to its own other bucket (at
 //!   most 2 × 8 re-hashes; counted in [`CtStats::displaced`]); if even that fails the
@@ -65,13 +77,18 @@
 //!   only stores and reports them; [`Conntrack::set_epoch`] records a re-judgement.
 //!   Packets of a cut connection still update its state and timeout (as OVS's `ct()`
 //!   does before the drop), so a cut entry ages out like any other.
-//! * **Hash.** A seeded folded-multiply hash over the five key words (random seed per
-//!   table, so peers cannot aim collisions at one bucket).
+//! * **Hash.** A seeded folded-multiply hash over the five key words, the zone masked
+//!   out (random seed per table, so peers cannot aim collisions at one bucket; the zone
+//!   comes back in through the signature, see above).
 //! * **Bursts.** `track_burst` is a software pipeline: packet `i + 2D` is hashed and its
 //!   bucket prefetched, packet `i + D`'s bucket is scanned and its candidate entry
 //!   prefetched (the slot is kept as a hint, verified by key later), packet `i` is
-//!   tracked ([`BURST_LOOKAHEAD`] = D). Hits then cost one entry compare, no second
-//!   bucket scan.
+//!   tracked ([`BURST_LOOKAHEAD`] = D; 10 and 24 measured no better than 16). Hits then
+//!   cost one entry compare, no second bucket scan.
+//! * **Hit path.** The TCP transition is one load from a table of one-byte codes built
+//!   at compile time from the rule function (`tcp.rs`), indexed by the entry's raw state
+//!   byte; [`Conntrack::track_probe_inline`] lets a caller with one hot call site (the
+//!   pipeline) match the outcome where it is built.
 //! * **Huge pages.** The slab and the index are `madvise(MADV_HUGEPAGE)`d before first
 //!   touch (Linux): with 4 KiB pages every random lookup in a table of tens of MiB
 //!   also walks the page tables.
@@ -99,23 +116,29 @@
 //! they arrive on).
 //!
 //! # Performance (benches/conntrack.rs; thread CPU time on the shared 2-vCPU KVM build
-//! machine, which was loaded, so figures vary by about ±15%)
+//! machine, loaded (load average ~2) while measuring, so figures vary by about ±10%)
 //! Entry 64 bytes, index 8–16 bytes per entry (≈ 80 MiB for 1M, 323 MiB for 4M).
-//! M packets/s, one core, 2–4 runs of the final code (the spread is other tenants' load):
+//! M packets/s, one core, 2–3 runs of the final code (the spread is other tenants' load):
 //!
 //! | case | 10k | 1M | 4M |
 //! |---|---|---|---|
-//! | hit, `track_burst` 256 | 32–35 | 13.7–19.2 | 15.8–17.5 |
-//! | hit, `track` one by one | 19–24 | 3.2–5.4 | 4.3–5.6 |
-//! | miss, `track_burst` 256 | 38–42 | 26–28 | 23–24 |
-//! | miss, `track` one by one | 41–44 | 6.4–7.5 | 6.1–6.5 |
-//! | commit + remove (cold, no prefetch) | 13 | 4.3–4.8 | 4.3–4.5 |
+//! | hit, `track_burst` 256 | PERF_HB10K | PERF_HB1M | PERF_HB4M |
+//! | hit, `track` one by one | PERF_HS10K | PERF_HS1M | PERF_HS4M |
+//! | miss, `track_burst` 256 | PERF_MB10K | PERF_MB1M | PERF_MB4M |
+//! | miss, `track` one by one | PERF_MS10K | PERF_MS1M | PERF_MS4M |
+//! | commit + remove (cold, no prefetch) | PERF_I10K | PERF_I1M | PERF_I4M |
 //!
-//! The target of 20 M hits/s at 1M entries is not reached on this machine (best run
-//! 19.2). A standalone probe of the VM's memory system gives ~19 ns per pair of random
-//! cache lines with prefetching; a hit costs two lines (bucket, entry) plus ~30 ns of
-//! CPU (measured in cache: 10k row). Next step if needed: lay each bucket out next to
-//! its entries (one page per lookup), at the price of moving entries on cuckoo steps.
+//! Before the SIMD signature compare, the zone-less bucket hash and the table-driven
+//! TCP step, the same machine gave 32–35 / 13.7–19.2 / 15.8–17.5 for burst hits and
+//! 41–44 / 6.4–7.5 / 6.1–6.5 for single misses: a miss now costs one bucket line and no
+//! data-dependent branch, so the CPU overlaps consecutive single misses by itself.
+//! `examples/profile_conntrack.rs` runs the burst-hit workload under callgrind: 309
+//! instructions per hit (10k entries; of which hashing and classifying ~85, keeping the
+//! probe in the ring ~22, writing the `Track` ~15). The 1M row is bounded by memory, two
+//! random cache lines per hit (bucket, entry); the CPU work per hit adds to it rather
+//! than hiding under it, so fewer instructions still show. Next step if needed: lay each
+//! bucket out next to its entries (one page per lookup), at the price of moving entries
+//! on cuckoo steps.
 //!
 //! # Rejected options
 //! * `hashbrown::HashMap<Key, Entry>`: fast for hits in cache, but offers no stable slot
@@ -124,6 +147,10 @@
 //!   misses that a burst cannot overlap. (hashbrown is used for the small [`FragTable`].)
 //! * `orig: FlowKey` in every [`Track::Tracked`]: rebuilding 40 bytes per hit cost ~15%
 //!   of the hit rate; [`Conntrack::orig`] gives it on the rare stale-epoch path.
+//! * The zone in the bucket hash (as before): the two zones of one frame then hit two
+//!   random buckets, a second hash and a second bucket line per frame (the pipeline
+//!   measured ~18% of its cycles waiting right after those two prefetches).
+//! * A software prefetch to L2 (`T1`) instead of L1: no better (18.7 vs 19.4 M/s).
 //! * Two entries per connection (one per direction, as Linux): twice the memory and two
 //!   inserts per connection for no gain, since one canonical key needs one lookup.
 //! * A timer wheel for expiry: per-entry links cost memory and per-packet list updates;

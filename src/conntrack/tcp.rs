@@ -106,17 +106,41 @@ pub(crate) enum TcpIdx {
 }
 
 /// Classify a TCP flags byte. PSH, ECE and CWR are ignored; URG is allowed with SYN, ACK
-/// and FIN|ACK only (Linux `tcp_valid_flags`).
-#[inline]
+/// and FIN|ACK only (Linux `tcp_valid_flags`). One load from a table built at compile
+/// time from [`classify_rule`].
+#[inline(always)]
 pub(crate) fn classify_flags(flags: u8) -> TcpIdx {
+    FLAG_CLASSES[(flags & 0x3f) as usize]
+}
+
+/// [`classify_rule`] for every combination of FIN, SYN, RST, PSH, ACK, URG (the low six
+/// bits; ECE and CWR do not matter).
+static FLAG_CLASSES: [TcpIdx; 64] = {
+    let mut t = [TcpIdx::Bad; 64];
+    let mut f = 0;
+    while f < 64 {
+        t[f] = classify_rule(f as u8);
+        f += 1;
+    }
+    t
+};
+
+/// The flag classification rule (the specification [`classify_flags`] tabulates).
+const fn classify_rule(flags: u8) -> TcpIdx {
     use crate::flow::tcp_flags::{ACK, FIN, RST, SYN, URG};
-    match flags & (FIN | SYN | RST | ACK | URG) {
-        f if f == SYN || f == SYN | URG => TcpIdx::Syn,
-        f if f == SYN | ACK => TcpIdx::SynAck,
-        f if f == RST || f == RST | ACK => TcpIdx::Rst,
-        f if f == FIN | ACK || f == FIN | ACK | URG => TcpIdx::Fin,
-        f if f == ACK || f == ACK | URG => TcpIdx::Ack,
-        _ => TcpIdx::Bad,
+    let f = flags & (FIN | SYN | RST | ACK | URG);
+    if f == SYN || f == SYN | URG {
+        TcpIdx::Syn
+    } else if f == SYN | ACK {
+        TcpIdx::SynAck
+    } else if f == RST || f == RST | ACK {
+        TcpIdx::Rst
+    } else if f == FIN | ACK || f == FIN | ACK | URG {
+        TcpIdx::Fin
+    } else if f == ACK || f == ACK | URG {
+        TcpIdx::Ack
+    } else {
+        TcpIdx::Bad
     }
 }
 
@@ -292,5 +316,14 @@ mod tests {
             step(CtState::TcpSynSent, false, TcpIdx::SynAck),
             Step::Invalid
         );
+    }
+
+    #[test]
+    fn flag_table_equals_rule() {
+        for f in 0..=255u8 {
+            assert_eq!(classify_flags(f), classify_rule(f), "flags {f:#04x}");
+        }
+        assert_eq!(classify_flags(0x10 | 0x08 | 0x80), TcpIdx::Ack);
+        assert_eq!(classify_flags(0x03), TcpIdx::Bad);
     }
 }

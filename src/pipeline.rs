@@ -45,8 +45,8 @@
 //! come from one port P, so the egress phase (zone P) and the ingress phase (other zones)
 //! touch disjoint entries; fragments are finished in place, in order.
 //!
-//! Cost (callgrind, `examples/profile_pipeline.rs`, 1,000 established flows): 1,080
-//! instructions per frame in bursts (was 1,475), 1,128 frame by frame (`frame` mode);
+//! Cost (callgrind, `examples/profile_pipeline.rs`, 1,000 established flows): 1,075
+//! instructions per frame in bursts (was 1,475), 1,114 frame by frame (`frame` mode);
 //! about 310 of them are conntrack (one hash, two prefetch stages, two lookups and
 //! updates), ~200 parse the frame, ~45 the static FDB lookup.
 //!

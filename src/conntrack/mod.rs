@@ -118,23 +118,26 @@
 //! # Performance (benches/conntrack.rs; thread CPU time on the shared 2-vCPU KVM build
 //! machine, loaded (load average ~2) while measuring, so figures vary by about ±10%)
 //! Entry 64 bytes, index 8–16 bytes per entry (≈ 80 MiB for 1M, 323 MiB for 4M).
-//! M packets/s, one core, 2–3 runs of the final code (the spread is other tenants' load):
+//! M packets/s, one core, 2 runs of the final code (the spread is other tenants' load):
 //!
 //! | case | 10k | 1M | 4M |
 //! |---|---|---|---|
-//! | hit, `track_burst` 256 | PERF_HB10K | PERF_HB1M | PERF_HB4M |
-//! | hit, `track` one by one | PERF_HS10K | PERF_HS1M | PERF_HS4M |
-//! | miss, `track_burst` 256 | PERF_MB10K | PERF_MB1M | PERF_MB4M |
-//! | miss, `track` one by one | PERF_MS10K | PERF_MS1M | PERF_MS4M |
-//! | commit + remove (cold, no prefetch) | PERF_I10K | PERF_I1M | PERF_I4M |
+//! | hit, `track_burst` 256 | 36.9–38.3 | 20.2–20.3 | 18.3–18.7 |
+//! | hit, `track` one by one | 30.1–30.6 | 6.5–6.6 | 6.0–6.1 |
+//! | miss, `track_burst` 256 | 52.0–52.8 | 33.7–34.3 | 27.2–27.6 |
+//! | miss, `track` one by one | 62–66 | 17.6–21.8 | 13.2–13.7 |
+//! | commit + remove (cold, no prefetch) | 15.5–15.9 | 7.2–7.5 | 5.1 |
 //!
 //! Before the SIMD signature compare, the zone-less bucket hash and the table-driven
 //! TCP step, the same machine gave 32–35 / 13.7–19.2 / 15.8–17.5 for burst hits and
-//! 41–44 / 6.4–7.5 / 6.1–6.5 for single misses: a miss now costs one bucket line and no
-//! data-dependent branch, so the CPU overlaps consecutive single misses by itself.
-//! `examples/profile_conntrack.rs` runs the burst-hit workload under callgrind: 309
-//! instructions per hit (10k entries; of which hashing and classifying ~85, keeping the
-//! probe in the ring ~22, writing the `Track` ~15). The 1M row is bounded by memory, two
+//! 41–44 / 6.4–7.5 / 6.1–6.5 for single misses (a miss reads one bucket line; the
+//! signature compare no longer branches on the bucket's content, which probably lets
+//! the CPU overlap consecutive single misses by itself).
+//! The target of 20 M hits/s at 1M entries is met, narrowly (20.2–20.3).
+//! `examples/profile_conntrack.rs` runs the burst-hit workload under callgrind: 295
+//! instructions per hit (10k entries; was 310 before the flag table and the explicit
+//! enum tags; of which hashing and classifying ~80, keeping the probe in the ring ~22,
+//! writing the `Track` ~15). The 1M row is bounded by memory, two
 //! random cache lines per hit (bucket, entry); the CPU work per hit adds to it rather
 //! than hiding under it, so fewer instructions still show. Next step if needed: lay each
 //! bucket out next to its entries (one page per lookup), at the price of moving entries

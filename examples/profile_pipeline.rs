@@ -3,7 +3,8 @@
 //!
 //! `cargo build --release --example profile_pipeline`
 //! `valgrind --tool=callgrind target/release/examples/profile_pipeline 20000 1000`
-//! (arguments: bursts, flows; defaults 200000 and 1000).
+//! (arguments: bursts, flows, mode; defaults 200000, 1000 and `burst`; mode `frame`
+//! calls `Pipeline::process` on each frame instead of `process_burst`).
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -39,6 +40,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let bursts: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let flows: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let per_frame = args.next().is_some_and(|m| m == "frame");
     let cfg = sgswitch::control::config::parse_str(CONFIG, "profile.toml").expect("valid");
     let mut zones = ZoneMap::default();
     let dp = Dataplane::compile(&cfg.model, 1, &mut zones);
@@ -84,7 +86,13 @@ fn main() {
             *f = &data[j % flows];
             j += 1;
         }
-        p.process_burst(&dp, client, black_box(&burst), 3, &mut outs, &mut disp);
+        if per_frame {
+            for (f, o) in burst.iter().zip(outs.iter_mut()) {
+                p.process(&dp, client, black_box(f), 3, 0, o);
+            }
+        } else {
+            p.process_burst(&dp, client, black_box(&burst), 3, &mut outs, &mut disp);
+        }
         delivered += outs.iter().filter(|o| o.delivered == [server]).count() as u64;
     }
     assert_eq!(

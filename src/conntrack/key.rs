@@ -60,11 +60,14 @@ fn words_addr(w0: u64, w1: u64) -> [u8; 16] {
     (u128::from(w0) | u128::from(w1) << 64).to_ne_bytes()
 }
 
+/// The zone's bits in the last word of a [`CtKey`].
+const ZONE_BITS: u64 = 0xffff << 48;
+
 impl CtKey {
     /// The same key in another zone.
     #[inline(always)]
     pub(crate) fn with_zone(mut self, zone: u16) -> CtKey {
-        self.0[4] = (self.0[4] & !(0xffff_u64 << 48)) | u64::from(zone) << 48;
+        self.0[4] = (self.0[4] & !ZONE_BITS) | u64::from(zone) << 48;
         self
     }
 
@@ -118,8 +121,11 @@ impl CtKey {
     }
 }
 
-/// What kind of packet this is for connection tracking.
+/// What kind of packet this is for connection tracking. `repr(u8)`: an explicit tag
+/// byte, so testing for TCP is one compare (the default layout hides the tag in a niche
+/// of a field, which costs a decode per test).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
 pub(crate) enum Kind {
     /// TCP with this flag class ([`TcpIdx::Bad`] for an invalid flag combination).
     Tcp(TcpIdx),
@@ -134,8 +140,10 @@ pub(crate) enum Kind {
     Other,
 }
 
-/// A packet reduced to what connection tracking looks at.
+/// A packet reduced to what connection tracking looks at (`repr(u8)`: explicit tag, see
+/// [`Kind`]).
 #[derive(Clone, Copy, Debug)]
+#[repr(u8)]
 pub(crate) enum Class {
     /// Looked up in the table under `key`.
     Conn {
@@ -285,12 +293,15 @@ impl KeyHasher {
         }
     }
 
+    /// Hash of the key WITHOUT its zone: the same connection tuple seen in two zones (a
+    /// frame checked at its sending and at its receiving port) hashes alike, so both
+    /// entries share a bucket (the table mixes the zone into the signature).
     #[inline(always)]
     pub(crate) fn hash(&self, k: &CtKey) -> u64 {
         let w = &k.0;
         let s = &self.seeds;
         let a = fold_mul(w[0] ^ s[0], w[1] ^ s[1]);
         let b = fold_mul(w[2] ^ s[2], w[3] ^ s[3]);
-        fold_mul(a ^ w[4] ^ s[4], b ^ s[5])
+        fold_mul(a ^ (w[4] & !ZONE_BITS) ^ s[4], b ^ s[5])
     }
 }

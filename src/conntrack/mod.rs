@@ -36,11 +36,23 @@
 //! * **Storage.** Entries live in a slab of `capacity` cache-line sized slots (64 bytes,
 //!   asserted), allocated once. An index of 64-byte buckets (8 × 16-bit signature +
 //!   8 × 32-bit slot index) maps keys to slots; each key has two candidate buckets
-//!   (primary and secondary, from one 64-bit hash) and lives in the first with a free
-//!   way. The index has `≥ capacity / 4` buckets (power of two), i.e. at most 50% of
-//!   the ways are used when the slab is full, so the secondary bucket is rarely needed
-//!   (~1% of keys; a per-bucket spill counter lets a lookup skip it when nothing
-//!   spilled). Both candidates full is NOT negligible at a million entries (measured:
+//!   (primary and secondary) and lives in the first with a free way. The index has
+//!   `≥ capacity / 4` buckets (power of two), i.e. at most 50% of the ways are used when
+//!   the slab is full, so the secondary bucket is rarely needed (a per-bucket spill
+//!   counter lets a lookup skip it when nothing spilled). A bucket's eight signatures
+//!   are compared in one SSE2 operation (x86_64 baseline; a portable loop elsewhere).
+//! * **One bucket for both zones of a frame.** A frame is tracked twice, at its sending
+//!   port's zone and at its receiving port's: the same tuple in two zones. The bucket
+//!   index comes from the hash of the key WITHOUT its zone, so both entries of a
+//!   connection share their primary bucket: the pipeline hashes once per frame and
+//!   fetches one bucket line. The zone is mixed into the 16-bit signature (the hash's
+//!   top bits XOR the zone times an odd constant: a bijection, so the two entries'
+//!   signatures differ) and into the choice of the secondary bucket (derived from the
+//!   signature), so a tuple present in many zones (a flooded frame judged at every
+//!   port) fills its shared primary bucket and then spreads over per-zone secondary
+//!   buckets instead of being refused. The price: the two entries of a connection
+//!   compete for the same primary bucket, so more keys spill to their secondary bucket
+//!   as the table fills (both are still one bucket each; tested to full capacity). Both candidates full is NOT negligible at a million entries (measured:
 //!   the first failure at 34% way occupancy), so an insertion then makes room with one
 //!   bounded cuckoo step: a key of a full candidate moves to its own other bucket (at
 //!   most 2 × 8 re-hashes; counted in [`CtStats::displaced`]); if even that fails the
@@ -65,13 +77,18 @@
 //!   only stores and reports them; [`Conntrack::set_epoch`] records a re-judgement.
 //!   Packets of a cut connection still update its state and timeout (as OVS's `ct()`
 //!   does before the drop), so a cut entry ages out like any other.
-//! * **Hash.** A seeded folded-multiply hash over the five key words (random seed per
-//!   table, so peers cannot aim collisions at one bucket).
+//! * **Hash.** A seeded folded-multiply hash over the five key words, the zone masked
+//!   out (random seed per table, so peers cannot aim collisions at one bucket; the zone
+//!   comes back in through the signature, see above).
 //! * **Bursts.** `track_burst` is a software pipeline: packet `i + 2D` is hashed and its
 //!   bucket prefetched, packet `i + D`'s bucket is scanned and its candidate entry
 //!   prefetched (the slot is kept as a hint, verified by key later), packet `i` is
-//!   tracked ([`BURST_LOOKAHEAD`] = D). Hits then cost one entry compare, no second
-//!   bucket scan.
+//!   tracked ([`BURST_LOOKAHEAD`] = D; 10 and 24 measured no better than 16). Hits then
+//!   cost one entry compare, no second bucket scan.
+//! * **Hit path.** The TCP transition is one load from a table of one-byte codes built
+//!   at compile time from the rule function (`tcp.rs`), indexed by the entry's raw state
+//!   byte; [`Conntrack::track_probe_inline`] lets a caller with one hot call site (the
+//!   pipeline) match the outcome where it is built.
 //! * **Huge pages.** The slab and the index are `madvise(MADV_HUGEPAGE)`d before first
 //!   touch (Linux): with 4 KiB pages every random lookup in a table of tens of MiB
 //!   also walks the page tables.
@@ -99,23 +116,32 @@
 //! they arrive on).
 //!
 //! # Performance (benches/conntrack.rs; thread CPU time on the shared 2-vCPU KVM build
-//! machine, which was loaded, so figures vary by about ±15%)
+//! machine, loaded (load average ~2) while measuring, so figures vary by about ±10%)
 //! Entry 64 bytes, index 8–16 bytes per entry (≈ 80 MiB for 1M, 323 MiB for 4M).
-//! M packets/s, one core, 2–4 runs of the final code (the spread is other tenants' load):
+//! M packets/s, one core, 2 runs of the final code (the spread is other tenants' load):
 //!
 //! | case | 10k | 1M | 4M |
 //! |---|---|---|---|
-//! | hit, `track_burst` 256 | 32–35 | 13.7–19.2 | 15.8–17.5 |
-//! | hit, `track` one by one | 19–24 | 3.2–5.4 | 4.3–5.6 |
-//! | miss, `track_burst` 256 | 38–42 | 26–28 | 23–24 |
-//! | miss, `track` one by one | 41–44 | 6.4–7.5 | 6.1–6.5 |
-//! | commit + remove (cold, no prefetch) | 13 | 4.3–4.8 | 4.3–4.5 |
+//! | hit, `track_burst` 256 | 36.9–38.3 | 20.2–20.3 | 18.3–18.7 |
+//! | hit, `track` one by one | 30.1–30.6 | 6.5–6.6 | 6.0–6.1 |
+//! | miss, `track_burst` 256 | 52.0–52.8 | 33.7–34.3 | 27.2–27.6 |
+//! | miss, `track` one by one | 62–66 | 17.6–21.8 | 13.2–13.7 |
+//! | commit + remove (cold, no prefetch) | 15.5–15.9 | 7.2–7.5 | 5.1 |
 //!
-//! The target of 20 M hits/s at 1M entries is not reached on this machine (best run
-//! 19.2). A standalone probe of the VM's memory system gives ~19 ns per pair of random
-//! cache lines with prefetching; a hit costs two lines (bucket, entry) plus ~30 ns of
-//! CPU (measured in cache: 10k row). Next step if needed: lay each bucket out next to
-//! its entries (one page per lookup), at the price of moving entries on cuckoo steps.
+//! Before the SIMD signature compare, the zone-less bucket hash and the table-driven
+//! TCP step, the same machine gave 32–35 / 13.7–19.2 / 15.8–17.5 for burst hits and
+//! 41–44 / 6.4–7.5 / 6.1–6.5 for single misses (a miss reads one bucket line; the
+//! signature compare no longer branches on the bucket's content, which probably lets
+//! the CPU overlap consecutive single misses by itself).
+//! The target of 20 M hits/s at 1M entries is met, narrowly (20.2–20.3).
+//! `examples/profile_conntrack.rs` runs the burst-hit workload under callgrind: 295
+//! instructions per hit (10k entries; was 310 before the flag table and the explicit
+//! enum tags; of which hashing and classifying ~80, keeping the probe in the ring ~22,
+//! writing the `Track` ~15). The 1M row is bounded by memory, two
+//! random cache lines per hit (bucket, entry); the CPU work per hit adds to it rather
+//! than hiding under it, so fewer instructions still show. Next step if needed: lay each
+//! bucket out next to its entries (one page per lookup), at the price of moving entries
+//! on cuckoo steps.
 //!
 //! # Rejected options
 //! * `hashbrown::HashMap<Key, Entry>`: fast for hits in cache, but offers no stable slot
@@ -124,6 +150,10 @@
 //!   misses that a burst cannot overlap. (hashbrown is used for the small [`FragTable`].)
 //! * `orig: FlowKey` in every [`Track::Tracked`]: rebuilding 40 bytes per hit cost ~15%
 //!   of the hit rate; [`Conntrack::orig`] gives it on the rare stale-epoch path.
+//! * The zone in the bucket hash (as before): the two zones of one frame then hit two
+//!   random buckets, a second hash and a second bucket line per frame (the pipeline
+//!   measured ~18% of its cycles waiting right after those two prefetches).
+//! * A software prefetch to L2 (`T1`) instead of L1: no better (18.7 vs 19.4 M/s).
 //! * Two entries per connection (one per direction, as Linux): twice the memory and two
 //!   inserts per connection for no gain, since one canonical key needs one lookup.
 //! * A timer wheel for expiry: per-entry links cost memory and per-packet list updates;
@@ -146,7 +176,6 @@ pub use tcp::CtState;
 
 use crate::flow::{FlowKey, PacketMeta};
 use key::{Class, CtKey, KeyHasher, Kind};
-use tcp::Step;
 
 /// Slots examined by [`Conntrack::commit`] when the table is full before it gives up.
 pub const RECLAIM_BUDGET: usize = 64;
@@ -383,7 +412,28 @@ impl Bucket {
         spilled: 0,
     };
 
-    /// Bit i set when way i holds signature `sig`.
+    /// Bit i set when way i holds signature `sig` (`sig == 0`: the free ways).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn matches(&self, sig: u16) -> u32 {
+        use core::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_packs_epi16,
+            _mm_set1_epi16, _mm_setzero_si128,
+        };
+        // Eight 16-bit lanes compare to all-ones/zero, pack (saturating) to eight bytes,
+        // and the byte mask's low 8 bits are the ways.
+        // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions exist on every
+        // CPU this code runs on; the load reads `self.sig`, 8 × u16 = 16 readable bytes,
+        // and `_mm_loadu_si128` has no alignment requirement.
+        unsafe {
+            let ways = _mm_loadu_si128(self.sig.as_ptr().cast::<__m128i>());
+            let eq = _mm_cmpeq_epi16(ways, _mm_set1_epi16(sig as i16));
+            _mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128())) as u32
+        }
+    }
+
+    /// Bit i set when way i holds signature `sig` (`sig == 0`: the free ways).
+    #[cfg(not(target_arch = "x86_64"))]
     #[inline(always)]
     fn matches(&self, sig: u16) -> u32 {
         let mut m = 0u32;
@@ -399,13 +449,33 @@ impl Bucket {
 #[derive(Clone, Copy, Debug)]
 pub struct Probe {
     class: Class,
+    /// Zone-less hash of the key (selects the buckets).
     hash: u64,
+    /// Signature of the key in its zone.
+    sig: u16,
     /// Slot whose signature matched in the prefetch stage ([`NO_HINT`] if none): tried
     /// first (and verified by key) before scanning the bucket again.
     hint: u32,
 }
 
 const NO_HINT: u32 = u32::MAX;
+
+impl Probe {
+    /// The entry hint found by [`Conntrack::prefetch_entry`] (opaque), to carry it
+    /// without the probe.
+    #[inline(always)]
+    pub fn hint(&self) -> u32 {
+        self.hint
+    }
+
+    /// This probe with entry hint `hint` (from [`Probe::hint`]). Any value is safe: a
+    /// hint is verified by key before it is used.
+    #[inline(always)]
+    pub fn with_hint(mut self, hint: u32) -> Probe {
+        self.hint = hint;
+        self
+    }
+}
 
 #[inline(always)]
 fn prefetch<T>(p: *const T) {
@@ -429,7 +499,7 @@ pub struct Conntrack {
     free: Vec<u32>,
     hasher: KeyHasher,
     /// Timeout per `CtState as u8` (ns); UDP stream separately.
-    timeouts: [u64; 13],
+    timeouts: [u64; 16],
     udp_stream_ns: u64,
     cursor: usize,
     len: usize,
@@ -483,9 +553,13 @@ fn random_seed() -> u64 {
     h.finish()
 }
 
+/// The signature of a key in `zone`, from its zone-less hash: the hash's top 16 bits
+/// XOR the zone times an odd constant (a bijection of the zone), so the entries of one
+/// tuple in different zones, which share their primary bucket, get different signatures.
+/// Never 0 (0 marks a free way).
 #[inline(always)]
-fn sig_of(hash: u64) -> u16 {
-    let s = (hash >> 48) as u16;
+fn sig_of(hash: u64, zone: u16) -> u16 {
+    let s = (hash >> 48) as u16 ^ zone.wrapping_mul(0x9e37);
     if s == 0 {
         1
     } else {
@@ -499,7 +573,7 @@ impl Conntrack {
         let capacity = cfg.capacity.min(MAX_CAPACITY);
         let nbuckets = capacity.div_ceil(4).next_power_of_two().max(2);
         let s = |secs: u64| secs.saturating_mul(NS);
-        let mut timeouts = [0u64; 13];
+        let mut timeouts = [0u64; 16];
         for st in [
             CtState::TcpSynSent,
             CtState::TcpSynSent2,
@@ -568,10 +642,12 @@ impl Conntrack {
         hash as usize & self.mask
     }
 
+    /// The secondary bucket depends on the signature (so on the zone): the entries of a
+    /// tuple seen in many zones (a flooded frame) spill to different buckets.
     #[inline(always)]
-    fn secondary(&self, hash: u64) -> usize {
+    fn secondary(&self, hash: u64, sig: u16) -> usize {
         let p = self.primary(hash);
-        let s = (hash >> 24) as usize & self.mask;
+        let s = ((hash >> 24) as usize ^ usize::from(sig).wrapping_mul(0x9e37_79b9)) & self.mask;
         if s == p {
             p ^ 1
         } else {
@@ -596,10 +672,16 @@ impl Conntrack {
         None
     }
 
+    /// Zone-less hash and signature of `key`.
+    #[inline(always)]
+    fn loc(&self, key: &CtKey) -> (u64, u16) {
+        let hash = self.hasher.hash(key);
+        (hash, sig_of(hash, key.zone()))
+    }
+
     /// Slot of `key`, live or expired.
     #[inline(always)]
-    fn find(&self, key: &CtKey, hash: u64) -> Option<u32> {
-        let sig = sig_of(hash);
+    fn find(&self, key: &CtKey, hash: u64, sig: u16) -> Option<u32> {
         let p = self.primary(hash);
         if let Some(s) = self.find_in(p, key, sig) {
             return Some(s);
@@ -607,7 +689,7 @@ impl Conntrack {
         if self.buckets[p].spilled == 0 {
             return None;
         }
-        self.find_in(self.secondary(hash), key, sig)
+        self.find_in(self.secondary(hash, sig), key, sig)
     }
 
     /// Unlink slot `slot` (must be live) from the index and free it.
@@ -618,11 +700,10 @@ impl Conntrack {
         if !e.live() {
             return;
         }
-        let hash = self.hasher.hash(&e.key);
-        let sig = sig_of(hash);
+        let (hash, sig) = self.loc(&e.key);
         let p = self.primary(hash);
         let mut done = false;
-        for (b, spill) in [(p, false), (self.secondary(hash), true)] {
+        for (b, spill) in [(p, false), (self.secondary(hash, sig), true)] {
             let bucket = &mut self.buckets[b];
             for w in 0..WAYS {
                 if bucket.sig[w] == sig && bucket.slot[w] == slot {
@@ -648,10 +729,10 @@ impl Conntrack {
     }
 
     /// Index a new entry; `None` when no slot is free or no way can be made free.
-    fn insert(&mut self, key: CtKey, hash: u64) -> Option<u32> {
+    fn insert(&mut self, key: CtKey, hash: u64, sig: u16) -> Option<u32> {
         let slot = *self.free.last()?;
         let p = self.primary(hash);
-        let s = self.secondary(hash);
+        let s = self.secondary(hash, sig);
         let (b, way) = if let Some(w) = free_way(&self.buckets[p]) {
             (p, w)
         } else if let Some(w) = free_way(&self.buckets[s]) {
@@ -667,7 +748,7 @@ impl Conntrack {
         };
         self.free.pop();
         let bucket = &mut self.buckets[b];
-        bucket.sig[way] = sig_of(hash);
+        bucket.sig[way] = sig;
         bucket.slot[way] = slot;
         let e = &mut self.entries[slot as usize];
         e.key = key;
@@ -685,13 +766,12 @@ impl Conntrack {
             let Some(e) = self.entries.get(slot as usize) else {
                 continue;
             };
-            let h = self.hasher.hash(&e.key);
-            let (p, s) = (self.primary(h), self.secondary(h));
+            let (h, sig) = self.loc(&e.key);
+            let (p, s) = (self.primary(h), self.secondary(h, sig));
             let alt = if b == p { s } else { p };
             let Some(aw) = free_way(&self.buckets[alt]) else {
                 continue;
             };
-            let sig = self.buckets[b].sig[w];
             self.buckets[alt].sig[aw] = sig;
             self.buckets[alt].slot[aw] = slot;
             self.buckets[b].sig[w] = 0;
@@ -708,8 +788,8 @@ impl Conntrack {
     }
 
     /// Remove the expired entries among the two candidate buckets of `hash`.
-    fn reclaim_buckets(&mut self, hash: u64, now_ns: u64) {
-        for b in [self.primary(hash), self.secondary(hash)] {
+    fn reclaim_buckets(&mut self, hash: u64, sig: u16, now_ns: u64) {
+        for b in [self.primary(hash), self.secondary(hash, sig)] {
             for w in 0..WAYS {
                 let bucket = &self.buckets[b];
                 if bucket.sig[w] == 0 {
@@ -733,9 +813,9 @@ impl Conntrack {
     /// UDP or ICMP flow nobody answered) among the new key's two candidate buckets.
     /// Established connections are never evicted for a new one. Returns whether an entry
     /// was evicted.
-    fn early_drop(&mut self, hash: u64) -> bool {
+    fn early_drop(&mut self, hash: u64, sig: u16) -> bool {
         let mut victim: Option<(u64, u32)> = None;
-        for b in [self.primary(hash), self.secondary(hash)] {
+        for b in [self.primary(hash), self.secondary(hash, sig)] {
             for w in 0..WAYS {
                 let bucket = &self.buckets[b];
                 if bucket.sig[w] == 0 {
@@ -775,8 +855,10 @@ impl Conntrack {
     }
 
     /// The probe of the same packet in another zone (a frame checked at its sending port
-    /// and again at its receiving port): reuses the classification, re-hashes, and
-    /// prefetches the new primary bucket. Same result as `probe(zone, meta)`.
+    /// and again at its receiving port): reuses the classification and the hash. The
+    /// buckets are chosen by the zone-less hash, so the primary bucket is the one `p`
+    /// already prefetched; only the signature changes. Same result as
+    /// `probe(zone, meta)`.
     #[inline(always)]
     pub fn reprobe(&self, p: &Probe, zone: u16) -> Probe {
         let class = match p.class {
@@ -790,17 +872,10 @@ impl Conntrack {
             },
             Class::Untrackable => Class::Untrackable,
         };
-        let hash = match &class {
-            Class::Conn { key, .. }
-            | Class::Error {
-                inner: Some((key, _)),
-            } => self.hasher.hash(key),
-            _ => 0,
-        };
-        prefetch(&self.buckets[self.primary(hash)]);
         Probe {
             class,
-            hash,
+            hash: p.hash,
+            sig: sig_of(p.hash, zone),
             hint: NO_HINT,
         }
     }
@@ -817,13 +892,13 @@ impl Conntrack {
             } => self.hasher.hash(key),
             _ => 0,
         };
-        let p = Probe {
+        prefetch(&self.buckets[self.primary(hash)]);
+        Probe {
             class,
             hash,
+            sig: sig_of(hash, zone),
             hint: NO_HINT,
-        };
-        prefetch(&self.buckets[self.primary(hash)]);
-        p
+        }
     }
 
     /// Prefetch the entries whose signature matches in the probe's primary bucket (second
@@ -832,7 +907,7 @@ impl Conntrack {
     #[inline(always)]
     pub fn prefetch_entry(&self, probe: &mut Probe) {
         let bucket = &self.buckets[self.primary(probe.hash)];
-        let mut m = bucket.matches(sig_of(probe.hash));
+        let mut m = bucket.matches(probe.sig);
         if m != 0 {
             probe.hint = bucket.slot[m.trailing_zeros() as usize];
         }
@@ -855,14 +930,27 @@ impl Conntrack {
     /// Track a packet from its [`Probe`] (which must come from this table).
     #[inline]
     pub fn track_probe(&mut self, probe: &Probe, now_ns: u64) -> Track {
-        match probe.class {
-            Class::Untrackable | Class::Error { inner: None } => {
-                self.stats.invalid += 1;
-                Track::Invalid
+        self.track_probe_inline(probe, now_ns)
+    }
+
+    /// [`Conntrack::track_probe`], always inlined: for a caller with one hot call site
+    /// that matches the outcome right away (the pipeline), so the [`Track`] never goes
+    /// through memory.
+    #[inline(always)]
+    pub fn track_probe_inline(&mut self, probe: &Probe, now_ns: u64) -> Track {
+        match &probe.class {
+            Class::Conn { key, src_lo, kind } => {
+                let Some(slot) = self.lookup_live(key, probe.hash, probe.sig, probe.hint, now_ns)
+                else {
+                    self.stats.misses += 1;
+                    return self.miss(*kind);
+                };
+                self.stats.hits += 1;
+                self.update(slot, *src_lo, *kind, now_ns)
             }
             Class::Error {
                 inner: Some((key, _)),
-            } => match self.lookup_live(&key, probe.hash, probe.hint, now_ns) {
+            } => match self.lookup_live(key, probe.hash, probe.sig, probe.hint, now_ns) {
                 Some(slot) => {
                     self.stats.hits += 1;
                     self.stats.related += 1;
@@ -880,13 +968,9 @@ impl Conntrack {
                     Track::Invalid
                 }
             },
-            Class::Conn { key, src_lo, kind } => {
-                let Some(slot) = self.lookup_live(&key, probe.hash, probe.hint, now_ns) else {
-                    self.stats.misses += 1;
-                    return self.miss(kind);
-                };
-                self.stats.hits += 1;
-                self.update(slot, src_lo, kind, now_ns)
+            Class::Untrackable | Class::Error { inner: None } => {
+                self.stats.invalid += 1;
+                Track::Invalid
             }
         }
     }
@@ -895,12 +979,23 @@ impl Conntrack {
     /// that probably holds `key`) is tried first; keys are unique in the table, so a
     /// live entry with the same key IS the one the index would find.
     #[inline(always)]
-    fn lookup_live(&mut self, key: &CtKey, hash: u64, hint: u32, now_ns: u64) -> Option<u32> {
+    fn lookup_live(
+        &mut self,
+        key: &CtKey,
+        hash: u64,
+        sig: u16,
+        hint: u32,
+        now_ns: u64,
+    ) -> Option<u32> {
         let hinted = self
             .entries
             .get(hint as usize)
             .is_some_and(|e| e.live() && e.key == *key);
-        let slot = if hinted { hint } else { self.find(key, hash)? };
+        let slot = if hinted {
+            hint
+        } else {
+            self.find(key, hash, sig)?
+        };
         if self.entries[slot as usize].expires <= now_ns {
             self.remove_slot(slot);
             self.stats.expired += 1;
@@ -924,46 +1019,39 @@ impl Conntrack {
         let udp_stream_ns = self.udp_stream_ns;
         let e = &mut self.entries[slot as usize];
         let reply = src_lo != (e.flags & F_ORIG_LO != 0);
-        let state = CtState::from_u8(e.state);
         // A packet of another protocol class on the same key cannot happen (the protocol
-        // is part of the key); ICMP and "other" need no state machine.
-        match kind {
-            Kind::Tcp(idx) => match tcp::step(state, reply, idx) {
-                Step::To(next) => {
-                    e.state = next as u8;
-                    e.expires = now_ns.saturating_add(self.timeouts[next as usize]);
-                }
-                Step::Keep => {}
-                Step::Invalid => {
+        // is part of the key); ICMP and "other" need no state machine. TCP is tested
+        // first (the bulk of traffic): a compare, not a jump table.
+        if let Kind::Tcp(idx) = kind {
+            match tcp::step_code(e.state, reply, idx) {
+                tcp::CODE_KEEP => {}
+                tcp::CODE_INVALID => {
                     self.stats.invalid += 1;
                     return Track::Invalid;
                 }
-                Step::Reopen => {
+                tcp::CODE_REOPEN => {
                     self.remove_slot(slot);
                     self.stats.removed += 1;
                     return Track::New;
                 }
-            },
-            Kind::Udp => {
-                let t = if reply || e.flags & F_SEEN_REPLY != 0 {
-                    udp_stream_ns
-                } else {
-                    self.timeouts[CtState::Udp as usize]
-                };
-                e.expires = now_ns.saturating_add(t);
+                next => {
+                    e.state = next;
+                    e.expires = now_ns.saturating_add(self.timeouts[(next & 15) as usize]);
+                }
             }
-            Kind::IcmpQuery { request, .. } => {
+        } else {
+            // `e.state` is a valid `CtState` (`Udp`, `Icmp` or `Other` here).
+            let t = match kind {
+                Kind::Udp if reply || e.flags & F_SEEN_REPLY != 0 => udp_stream_ns,
                 // The key makes a request in the reply orientation impossible except when
                 // id == request type; a reply in the original orientation likewise.
-                if request == reply {
+                Kind::IcmpQuery { request, .. } if request == reply => {
                     self.stats.invalid += 1;
                     return Track::Invalid;
                 }
-                e.expires = now_ns.saturating_add(self.timeouts[state as usize]);
-            }
-            Kind::Other => {
-                e.expires = now_ns.saturating_add(self.timeouts[state as usize]);
-            }
+                _ => self.timeouts[(e.state & 15) as usize],
+            };
+            e.expires = now_ns.saturating_add(t);
         }
         if reply {
             e.flags |= F_SEEN_REPLY;
@@ -991,6 +1079,7 @@ impl Conntrack {
         let mut ring = [Probe {
             class: Class::Untrackable,
             hash: 0,
+            sig: 0,
             hint: NO_HINT,
         }; RING];
         for (r, (zone, meta)) in ring.iter_mut().zip(&pkts[..n]) {
@@ -1028,21 +1117,21 @@ impl Conntrack {
         let Some(state) = can_start(kind) else {
             return Err(CommitError::Invalid);
         };
-        let hash = self.hasher.hash(&key);
-        if let Some(slot) = self.lookup_live(&key, hash, NO_HINT, now_ns) {
+        let (hash, sig) = self.loc(&key);
+        if let Some(slot) = self.lookup_live(&key, hash, sig, NO_HINT, now_ns) {
             return Ok(self.handle_of(slot));
         }
-        let slot = match self.insert(key, hash) {
+        let slot = match self.insert(key, hash, sig) {
             Some(s) => s,
             None => {
-                self.reclaim_buckets(hash, now_ns);
+                self.reclaim_buckets(hash, sig, now_ns);
                 if self.free.is_empty() {
                     self.expire(now_ns, RECLAIM_BUDGET);
                 }
-                if self.free.is_empty() && self.early_drop(hash) {
+                if self.free.is_empty() && self.early_drop(hash, sig) {
                     self.stats.early_drop += 1;
                 }
-                match self.insert(key, hash) {
+                match self.insert(key, hash, sig) {
                     Some(s) => s,
                     None => {
                         self.stats.full += 1;
@@ -1186,7 +1275,10 @@ fn view(handle: Handle, e: &Entry) -> CtEntry {
 
 #[inline]
 fn free_way(b: &Bucket) -> Option<usize> {
-    b.sig.iter().position(|&x| x == 0)
+    match b.matches(0) {
+        0 => None,
+        m => Some(m.trailing_zeros() as usize),
+    }
 }
 
 /// The first state of a connection started by a packet of this kind, if it may start one.

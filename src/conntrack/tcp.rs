@@ -106,17 +106,41 @@ pub(crate) enum TcpIdx {
 }
 
 /// Classify a TCP flags byte. PSH, ECE and CWR are ignored; URG is allowed with SYN, ACK
-/// and FIN|ACK only (Linux `tcp_valid_flags`).
-#[inline]
+/// and FIN|ACK only (Linux `tcp_valid_flags`). One load from a table built at compile
+/// time from [`classify_rule`].
+#[inline(always)]
 pub(crate) fn classify_flags(flags: u8) -> TcpIdx {
+    FLAG_CLASSES[(flags & 0x3f) as usize]
+}
+
+/// [`classify_rule`] for every combination of FIN, SYN, RST, PSH, ACK, URG (the low six
+/// bits; ECE and CWR do not matter).
+static FLAG_CLASSES: [TcpIdx; 64] = {
+    let mut t = [TcpIdx::Bad; 64];
+    let mut f = 0;
+    while f < 64 {
+        t[f] = classify_rule(f as u8);
+        f += 1;
+    }
+    t
+};
+
+/// The flag classification rule (the specification [`classify_flags`] tabulates).
+const fn classify_rule(flags: u8) -> TcpIdx {
     use crate::flow::tcp_flags::{ACK, FIN, RST, SYN, URG};
-    match flags & (FIN | SYN | RST | ACK | URG) {
-        f if f == SYN || f == SYN | URG => TcpIdx::Syn,
-        f if f == SYN | ACK => TcpIdx::SynAck,
-        f if f == RST || f == RST | ACK => TcpIdx::Rst,
-        f if f == FIN | ACK || f == FIN | ACK | URG => TcpIdx::Fin,
-        f if f == ACK || f == ACK | URG => TcpIdx::Ack,
-        _ => TcpIdx::Bad,
+    let f = flags & (FIN | SYN | RST | ACK | URG);
+    if f == SYN || f == SYN | URG {
+        TcpIdx::Syn
+    } else if f == SYN | ACK {
+        TcpIdx::SynAck
+    } else if f == RST || f == RST | ACK {
+        TcpIdx::Rst
+    } else if f == FIN | ACK || f == FIN | ACK | URG {
+        TcpIdx::Fin
+    } else if f == ACK || f == ACK | URG {
+        TcpIdx::Ack
+    } else {
+        TcpIdx::Bad
     }
 }
 
@@ -146,7 +170,69 @@ pub(crate) fn initial(idx: TcpIdx) -> Option<CtState> {
 }
 
 /// The transition for a segment of class `idx` in direction `reply` on state `s`.
+#[cfg(test)]
 pub(crate) fn step(s: CtState, reply: bool, idx: TcpIdx) -> Step {
+    match step_code(s as u8, reply, idx) {
+        CODE_KEEP => Step::Keep,
+        CODE_INVALID => Step::Invalid,
+        CODE_REOPEN => Step::Reopen,
+        next => Step::To(CtState::from_u8(next)),
+    }
+}
+
+/// [`Step`] as one byte: `0..=12` is `To(CtState as u8)`, then these three.
+pub(crate) const CODE_KEEP: u8 = 13;
+pub(crate) const CODE_INVALID: u8 = 14;
+pub(crate) const CODE_REOPEN: u8 = 15;
+
+/// The transition of a segment of class `idx` in direction `reply` on the entry state
+/// `state` (`CtState as u8`), encoded (see [`CODE_KEEP`]): one load from a table built at
+/// compile time from [`step_rule`], no branch.
+#[inline(always)]
+pub(crate) fn step_code(state: u8, reply: bool, idx: TcpIdx) -> u8 {
+    STEPS[idx as usize][reply as usize][(state & 15) as usize]
+}
+
+/// Number of [`TcpIdx`] classes and of state slots (13 [`CtState`] values, padded to
+/// 16 so that any byte masked to 4 bits is in bounds).
+const IDXS: usize = 6;
+const STATES: usize = 16;
+
+/// [`step_rule`] for every (class, direction, state), encoded.
+static STEPS: [[[u8; STATES]; 2]; IDXS] = {
+    const IDX: [TcpIdx; IDXS] = [
+        TcpIdx::Syn,
+        TcpIdx::SynAck,
+        TcpIdx::Fin,
+        TcpIdx::Ack,
+        TcpIdx::Rst,
+        TcpIdx::Bad,
+    ];
+    let mut t = [[[CODE_INVALID; STATES]; 2]; IDXS];
+    let mut i = 0;
+    while i < IDXS {
+        let mut r = 0;
+        while r < 2 {
+            // Slots 13..16 are no state: invalid (never looked up for a live entry).
+            let mut st = 0;
+            while st <= CtState::Other as usize {
+                t[i][r][st] = match step_rule(CtState::from_u8(st as u8), r == 1, IDX[i]) {
+                    Step::To(next) => next as u8,
+                    Step::Keep => CODE_KEEP,
+                    Step::Invalid => CODE_INVALID,
+                    Step::Reopen => CODE_REOPEN,
+                };
+                st += 1;
+            }
+            r += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// The transition rule (the specification [`step`] tabulates).
+const fn step_rule(s: CtState, reply: bool, idx: TcpIdx) -> Step {
     use CtState::*;
     use Step::{Invalid, Keep, Reopen, To};
     match (idx, reply) {
@@ -193,5 +279,51 @@ pub(crate) fn step(s: CtState, reply: bool, idx: TcpIdx) -> Step {
             TcpClose => To(TcpClose),
             _ => Invalid,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_equals_rule() {
+        let idx = [
+            TcpIdx::Syn,
+            TcpIdx::SynAck,
+            TcpIdx::Fin,
+            TcpIdx::Ack,
+            TcpIdx::Rst,
+            TcpIdx::Bad,
+        ];
+        for i in idx {
+            for reply in [false, true] {
+                for st in 0..=CtState::Other as u8 {
+                    let s = CtState::from_u8(st);
+                    assert_eq!(
+                        step(s, reply, i),
+                        step_rule(s, reply, i),
+                        "{i:?} {reply} {s:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            step(CtState::TcpEstablished, true, TcpIdx::Ack),
+            Step::To(CtState::TcpEstablished)
+        );
+        assert_eq!(
+            step(CtState::TcpSynSent, false, TcpIdx::SynAck),
+            Step::Invalid
+        );
+    }
+
+    #[test]
+    fn flag_table_equals_rule() {
+        for f in 0..=255u8 {
+            assert_eq!(classify_flags(f), classify_rule(f), "flags {f:#04x}");
+        }
+        assert_eq!(classify_flags(0x10 | 0x08 | 0x80), TcpIdx::Ack);
+        assert_eq!(classify_flags(0x03), TcpIdx::Bad);
     }
 }

@@ -1,6 +1,7 @@
 //! Unit tests: every transition rule, timeouts, capacity policy, epochs, zones, the
 //! fragment table, and a randomized comparison against a plain `HashMap` model.
 
+use super::tcp::Step;
 use super::*;
 use crate::flow::{proto, tcp_flags as tf, FragInfo, L3Kind, FAMILY_V4, FAMILY_V6};
 
@@ -1354,6 +1355,48 @@ fn reprobe_equals_probe_in_the_other_zone() {
         let moved = ct.reprobe(&ct.probe(3, m), 7);
         let fresh = ct.probe(7, m);
         assert_eq!(moved.hash, fresh.hash);
+        assert_eq!(moved.sig, fresh.sig);
         assert_eq!(ct.track_probe(&moved, 1), ct.track_probe(&fresh, 1));
+    }
+}
+
+#[test]
+fn one_tuple_in_many_zones() {
+    // The bucket index ignores the zone: the entries of one tuple in different zones
+    // share their primary bucket but not their signature, and a tuple in more zones than
+    // a bucket has ways (a flooded frame judged at every port) spills to per-zone
+    // secondary buckets instead of being refused.
+    let mut ct = Conntrack::new(cfg(4096));
+    let m = meta4(A, [224, 0, 0, 251], proto::UDP, 5353, 5353);
+    let p0 = ct.probe(0, &m);
+    for z in 1..64u16 {
+        let p = ct.probe(z, &m);
+        assert_eq!(p.hash, p0.hash);
+        assert_ne!(p.sig, p0.sig, "zone {z}");
+    }
+    let handles: Vec<Handle> = (0..64u16)
+        .map(|z| ct.commit(z, &m, 1, z as u8, 0).expect("room"))
+        .collect();
+    assert_eq!(ct.len(), 64);
+    for (z, h) in handles.iter().enumerate() {
+        match ct.track(z as u16, &m, 1) {
+            Track::Tracked { handle, tag, .. } => {
+                assert_eq!(handle, *h);
+                assert_eq!(tag, z as u8);
+            }
+            t => panic!("zone {z}: {t:?}"),
+        }
+    }
+    for h in handles.iter().step_by(2) {
+        assert!(ct.remove(*h));
+    }
+    for z in (1..64u16).step_by(2) {
+        assert!(
+            matches!(ct.track(z, &m, 2), Track::Tracked { .. }),
+            "zone {z}"
+        );
+    }
+    for z in (0..64u16).step_by(2) {
+        assert_eq!(ct.track(z, &m, 2), Track::New, "zone {z}");
     }
 }

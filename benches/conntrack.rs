@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sgswitch::conntrack::{Conntrack, CtConfig, Track};
-use sgswitch::flow::{proto, tcp_flags, FlowKey, PacketMeta, FAMILY_V4};
+use sgswitch::flow::{tcp_flags, PacketMeta};
+use sgswitch::testkit::workload::{ct_flow, XorShift};
 
 const BURST: usize = 256;
 /// Bursts per timed sample: reading the thread CPU clock costs ~0.7 µs on this VM, so
@@ -24,34 +25,6 @@ const BURST: usize = 256;
 const BURSTS: usize = 16;
 const SAMPLE: usize = BURST * BURSTS;
 const SIZES: [(usize, &str); 3] = [(10_000, "10k"), (1_000_000, "1M"), (4_000_000, "4M")];
-
-/// Flow `i` as a TCP packet to destination port `dport` (client side).
-fn flow(i: u64, dport: u16, flags: u8) -> (u16, PacketMeta) {
-    let m = PacketMeta {
-        key: FlowKey {
-            src: FlowKey::map_v4([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]),
-            dst: FlowKey::map_v4([192, 168, (i >> 24) as u8, (i % 7) as u8]),
-            sport: 1024 + (i % 50_000) as u16,
-            dport,
-            proto: proto::TCP,
-            family: FAMILY_V4,
-            _pad: [0; 2],
-        },
-        tcp_flags: flags,
-        ..PacketMeta::default()
-    };
-    ((i % 64) as u16, m)
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 /// A table of capacity `n` holding `n - BURST` established connections (room for one
 /// insert burst).
@@ -61,15 +34,15 @@ fn build(n: usize) -> Conntrack {
         ..CtConfig::default()
     });
     for i in 0..(n - BURST) as u64 {
-        let (z, m) = flow(i, 443, tcp_flags::ACK);
+        let (z, m) = ct_flow(i, 443, tcp_flags::ACK);
         ct.commit(z, &m, 1, 0, 0).expect("prefill");
     }
     ct
 }
 
-fn burst(rng: &mut Rng, live: u64, dport: u16) -> Vec<(u16, PacketMeta)> {
+fn burst(rng: &mut XorShift, live: u64, dport: u16) -> Vec<(u16, PacketMeta)> {
     (0..SAMPLE)
-        .map(|_| flow(rng.next() % live, dport, tcp_flags::ACK | tcp_flags::PSH))
+        .map(|_| ct_flow(rng.next() % live, dport, tcp_flags::ACK | tcp_flags::PSH))
         .collect()
 }
 
@@ -116,7 +89,7 @@ fn benches(c: &mut Criterion) {
             ct.memory_bytes() >> 20
         );
     }
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = XorShift(0x1234_5678_9abc_def1);
     let mut out = [Track::Invalid; BURST];
 
     for (case, dport) in [("hit", 443u16), ("miss", 444)] {

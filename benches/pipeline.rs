@@ -5,54 +5,20 @@
 //! * `pipeline::new_flows` — every frame a new UDP flow (conntrack insert on both ports).
 
 use std::hint::black_box;
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sgswitch::pipeline::{Dataplane, Pipeline, PipelineConfig, Verdict, ZoneMap};
-use sgswitch::testkit::{ipv4_frame, pad, tcp, udp, V4};
+use sgswitch::pipeline::{Pipeline, Verdict};
+use sgswitch::testkit::workload::{
+    open_tcp_flows, web_pair, CLIENT_IP, CLIENT_MAC, SERVER_IP, SERVER_MAC,
+};
+use sgswitch::testkit::{ipv4_frame, pad, udp, V4};
 
-const CONFIG: &str = r#"
-[[security_groups]]
-name = "web"
-rules = [
-  { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80 },
-  { direction = "ingress", protocol = "udp", port_range_min = 5000, port_range_max = 6000, remote_ip_prefix = "10.0.0.0/24" },
-  { direction = "egress" },
-]
-[[ports]]
-name = "client"
-mac = "fa:16:3e:00:00:01"
-fixed_ips = ["10.0.0.1"]
-[[ports]]
-name = "server"
-mac = "fa:16:3e:00:00:02"
-fixed_ips = ["10.0.0.2"]
-security_groups = ["web"]
-[conntrack]
-capacity = 1048576
-"#;
-
-const A: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 1];
-const B: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 2];
 const BURST: usize = 32;
 
-fn setup() -> (Dataplane, PipelineConfig) {
-    let cfg = sgswitch::control::config::parse_str(CONFIG, "bench.toml").expect("valid");
-    let mut zones = ZoneMap::default();
-    let dp = Dataplane::compile(&cfg.model, 1, &mut zones);
-    (dp, PipelineConfig::from_model(&cfg.model))
-}
-
-fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
-    Ipv4Addr::new(a, b, c, d)
-}
-
 fn bench(c: &mut Criterion) {
-    let (dp, pcfg) = setup();
+    let (dp, pcfg) = web_pair();
     let client = dp.port_index("client").unwrap();
-
-    let server = dp.port_index("server").unwrap();
     let mut v = Verdict::default();
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(BURST as u64));
@@ -61,33 +27,7 @@ fn bench(c: &mut Criterion) {
     // (100k entries: the client's and the server's zones) do not.
     for flows in [1_000usize, 50_000] {
         let mut p = Pipeline::new(&pcfg);
-        let mut data = Vec::new();
-        for i in 0..flows {
-            let sport = 10_000 + i as u16;
-            let syn = pad(ipv4_frame(
-                B,
-                A,
-                V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 6),
-                &tcp(sport, 80, 0x02, 1, 0, &[]),
-            ));
-            p.process(&dp, client, &syn, 1, 0, &mut v);
-            assert_eq!(v.delivered, vec![server], "SYN delivered: {v:?}");
-            let synack = pad(ipv4_frame(
-                A,
-                B,
-                V4::new(ip(10, 0, 0, 2), ip(10, 0, 0, 1), 6),
-                &tcp(80, sport, 0x12, 7, 2, &[]),
-            ));
-            p.process(&dp, server, &synack, 2, 0, &mut v);
-            assert_eq!(v.delivered, vec![client], "SYN/ACK delivered: {v:?}");
-            let ack = pad(ipv4_frame(
-                B,
-                A,
-                V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 6),
-                &tcp(sport, 80, 0x10, 2, 8, &[0u8; 6]),
-            ));
-            data.push(ack);
-        }
+        let data = open_tcp_flows(&dp, &mut p, flows);
         let mut i = 0usize;
         g.bench_function(format!("established/{flows}_flows/per_frame"), |b| {
             b.iter(|| {
@@ -121,9 +61,9 @@ fn bench(c: &mut Criterion) {
         let sport = 1024 + (n % 60000) as u16;
         let dport = 5000 + (n / 60000) as u16 + (n % 7) as u16;
         frames.push(pad(ipv4_frame(
-            B,
-            A,
-            V4::new(ip(10, 0, 0, 1), ip(10, 0, 0, 2), 17),
+            SERVER_MAC,
+            CLIENT_MAC,
+            V4::new(CLIENT_IP, SERVER_IP, 17),
             &udp(sport, dport, &[0u8; 18]),
         )));
     }

@@ -7,33 +7,10 @@
 //! calls `Pipeline::process` on each frame instead of `process_burst`).
 
 use std::hint::black_box;
-use std::net::Ipv4Addr;
 
-use sgswitch::pipeline::{Dataplane, Disposition, Pipeline, PipelineConfig, Verdict, ZoneMap};
-use sgswitch::testkit::{ipv4_frame, pad, tcp, V4};
+use sgswitch::pipeline::{Disposition, Pipeline, Verdict};
+use sgswitch::testkit::workload::{open_tcp_flows, web_pair};
 
-const CONFIG: &str = r#"
-[[security_groups]]
-name = "web"
-rules = [
-  { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80 },
-  { direction = "egress" },
-]
-[[ports]]
-name = "client"
-mac = "fa:16:3e:00:00:01"
-fixed_ips = ["10.0.0.1"]
-[[ports]]
-name = "server"
-mac = "fa:16:3e:00:00:02"
-fixed_ips = ["10.0.0.2"]
-security_groups = ["web"]
-[conntrack]
-capacity = 1048576
-"#;
-
-const A: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 1];
-const B: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 2];
 const BURST: usize = 32;
 
 fn main() {
@@ -41,41 +18,12 @@ fn main() {
     let bursts: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let flows: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
     let per_frame = args.next().is_some_and(|m| m == "frame");
-    let cfg = sgswitch::control::config::parse_str(CONFIG, "profile.toml").expect("valid");
-    let mut zones = ZoneMap::default();
-    let dp = Dataplane::compile(&cfg.model, 1, &mut zones);
-    let pcfg = PipelineConfig::from_model(&cfg.model);
+    // The workload of `benches/pipeline.rs` `established/*`.
+    let (dp, pcfg) = web_pair();
     let client = dp.port_index("client").expect("client");
     let server = dp.port_index("server").expect("server");
     let mut p = Pipeline::new(&pcfg);
-    let mut v = Verdict::default();
-    let c = Ipv4Addr::new(10, 0, 0, 1);
-    let s = Ipv4Addr::new(10, 0, 0, 2);
-    let mut data = Vec::with_capacity(flows);
-    for i in 0..flows {
-        let sport = 10_000 + i as u16;
-        let syn = pad(ipv4_frame(
-            B,
-            A,
-            V4::new(c, s, 6),
-            &tcp(sport, 80, 0x02, 1, 0, &[]),
-        ));
-        p.process(&dp, client, &syn, 1, 0, &mut v);
-        let synack = pad(ipv4_frame(
-            A,
-            B,
-            V4::new(s, c, 6),
-            &tcp(80, sport, 0x12, 7, 2, &[]),
-        ));
-        p.process(&dp, server, &synack, 2, 0, &mut v);
-        assert_eq!(v.delivered, vec![client], "handshake of flow {i}");
-        data.push(pad(ipv4_frame(
-            B,
-            A,
-            V4::new(c, s, 6),
-            &tcp(sport, 80, 0x10, 2, 8, &[0u8; 6]),
-        )));
-    }
+    let data = open_tcp_flows(&dp, &mut p, flows);
     let mut outs = vec![Verdict::default(); BURST];
     let mut disp = vec![Disposition::Decided; BURST];
     let mut j = 0usize;

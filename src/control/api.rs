@@ -607,10 +607,7 @@ fn list_ports(store: &Store, query: &[(String, String)]) -> Reply {
             values.into_iter().map(move |v| (k.clone(), v))
         })
         .collect();
-    let items = filter(port_json_all(&snap), &q)?;
-    let mut m = Map::new();
-    m.insert("ports".to_string(), Value::Array(items));
-    Ok((200, Some(Value::Object(m))))
+    collection_reply("ports", filter(port_json_all(&snap), &q)?)
 }
 
 fn list(
@@ -620,7 +617,11 @@ fn list(
     render: fn(&State) -> Vec<Value>,
 ) -> Reply {
     let snap = store.snapshot();
-    let items = filter(render(&snap), query)?;
+    collection_reply(collection, filter(render(&snap), query)?)
+}
+
+/// `200 {"<collection>": [items]}`.
+fn collection_reply(collection: &str, items: Vec<Value>) -> Reply {
     let mut m = Map::new();
     m.insert(collection.to_string(), Value::Array(items));
     Ok((200, Some(Value::Object(m))))

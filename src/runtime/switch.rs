@@ -177,7 +177,8 @@ struct ControlState {
     epoch: u64,
     /// name → (zone, worker, backend) of every open port.
     open: HashMap<String, (u16, usize, Backend)>,
-    /// NAPI moderation of open ports' netdevs (restored when the entry goes).
+    /// netdev → its NAPI moderation while some open port uses it (restored when the
+    /// entry goes).
     napi: HashMap<String, NapiDefer>,
     napi_defer_us: u32,
 }
@@ -242,18 +243,31 @@ fn netdev_of(b: &Backend) -> Option<&str> {
     }
 }
 
-/// Apply NAPI moderation to the netdev under port `name` (AF_XDP and AF_PACKET ports;
-/// a tap's receive work is the writer's system call, there is no NAPI to moderate).
-fn tune_port(name: &str, b: &Backend, us: u32) -> Result<Option<NapiDefer>, SwitchError> {
-    let Some(ifname) = netdev_of(b).filter(|_| us > 0) else {
-        return Ok(None);
-    };
-    NapiDefer::apply(ifname, us)
-        .map(Some)
-        .map_err(|source| SwitchError::Port {
+/// Moderate the netdevs under `ports` (AF_XDP and AF_PACKET; a tap's receive work is the
+/// writer's system call, there is no NAPI to moderate) that `have` does not moderate yet,
+/// one guard per netdev. On an error the guards made so far are dropped (devices
+/// restored) and nothing else changed.
+fn tune_netdevs<'a>(
+    ports: impl Iterator<Item = (&'a str, &'a Backend)>,
+    have: &HashMap<String, NapiDefer>,
+    us: u32,
+) -> Result<HashMap<String, NapiDefer>, SwitchError> {
+    let mut new = HashMap::new();
+    if us == 0 {
+        return Ok(new);
+    }
+    for (name, b) in ports {
+        let Some(ifname) = netdev_of(b) else { continue };
+        if have.contains_key(ifname) || new.contains_key(ifname) {
+            continue;
+        }
+        let g = NapiDefer::apply(ifname, us).map_err(|source| SwitchError::Port {
             port: name.to_string(),
             source,
-        })
+        })?;
+        new.insert(ifname.to_string(), g);
+    }
+    Ok(new)
 }
 
 fn open_port(name: &str, b: &Backend) -> Result<Box<dyn Port>, SwitchError> {
@@ -278,12 +292,11 @@ impl Switch {
             .iter()
             .filter_map(|p| p.backend.clone().map(|b| (p.name.clone(), b)))
             .collect();
-        let mut napi = HashMap::new();
-        for (name, b) in &with_backend {
-            if let Some(g) = tune_port(name, b, settings.napi_defer_us)? {
-                napi.insert(name.clone(), g);
-            }
-        }
+        let napi = tune_netdevs(
+            with_backend.iter().map(|(n, b)| (n.as_str(), b)),
+            &HashMap::new(),
+            settings.napi_defer_us,
+        )?;
         let mut opened: Vec<(usize, Opened)> = Vec::new();
         for w in 0..nw {
             let mine: Vec<&(String, Backend)> = with_backend
@@ -424,27 +437,22 @@ impl Switch {
         let mut st = lock(&self.control);
         // 1. Ports to add (new, or backend changed) — open them before anything changes.
         let mut added = Vec::new();
-        let mut tuned = Vec::new();
         for p in &model.ports {
             let Some(b) = &p.backend else { continue };
             match st.open.get(&p.name) {
                 Some((_, _, old)) if old == b => {}
-                _ => {
-                    added.push((p.name.clone(), b.clone(), open_port(&p.name, b)?));
-                    // A port re-opened on the same netdev keeps its guard (which holds
-                    // the device's original values); otherwise a new one.
-                    let same_dev = st
-                        .napi
-                        .get(&p.name)
-                        .is_some_and(|g| Some(g.ifname()) == netdev_of(b));
-                    if !same_dev {
-                        if let Some(g) = tune_port(&p.name, b, st.napi_defer_us)? {
-                            tuned.push((p.name.clone(), g));
-                        }
-                    }
-                }
+                _ => added.push((p.name.clone(), b.clone(), open_port(&p.name, b)?)),
             }
         }
+        let with_backend = || {
+            model
+                .ports
+                .iter()
+                .filter_map(|p| p.backend.as_ref().map(|b| (p.name.as_str(), b)))
+        };
+        // Netdevs new to the switch; one that stays in use keeps its guard (which holds
+        // the device's original values).
+        let tuned = tune_netdevs(with_backend(), &st.napi, st.napi_defer_us)?;
         let removed: Vec<String> = st
             .open
             .iter()
@@ -462,10 +470,9 @@ impl Switch {
                 let _ = self.cmds[w].send(Cmd::RemovePort { zone });
                 lock(&self.shared.owners).remove(&zone);
             }
-            if tuned.iter().any(|(n, _)| n == name) || !added.iter().any(|(n, _, _)| n == name) {
-                st.napi.remove(name);
-            }
         }
+        st.napi
+            .retain(|dev, _| with_backend().any(|(_, b)| netdev_of(b) == Some(dev.as_str())));
         st.napi.extend(tuned);
         // 3. Hand new ports to the least loaded workers.
         for (name, b, port) in added {

@@ -170,6 +170,30 @@ impl AfPacketPort {
     }
 }
 
+/// Point `msg` at one frame buffer (`buf`, `len` bytes), preceded by the virtio-net
+/// header at `hdr` when `vnet` (without it, the message starts at the frame's iovec).
+fn set_msg(
+    msg: &mut libc::mmsghdr,
+    iov: &mut [libc::iovec; 2],
+    vnet: bool,
+    hdr: *mut libc::c_void,
+    buf: *mut libc::c_void,
+    len: usize,
+) {
+    iov[0].iov_base = hdr;
+    iov[0].iov_len = VNET_HDR_LEN;
+    iov[1].iov_base = buf;
+    iov[1].iov_len = len;
+    msg.msg_hdr.msg_iov = if vnet { iov.as_mut_ptr() } else { &mut iov[1] };
+    msg.msg_hdr.msg_iovlen = if vnet { 2 } else { 1 };
+    msg.msg_hdr.msg_name = std::ptr::null_mut();
+    msg.msg_hdr.msg_namelen = 0;
+    msg.msg_hdr.msg_control = std::ptr::null_mut();
+    msg.msg_hdr.msg_controllen = 0;
+    msg.msg_hdr.msg_flags = 0;
+    msg.msg_len = 0;
+}
+
 impl Port for AfPacketPort {
     fn name(&self) -> &str {
         &self.name
@@ -183,19 +207,14 @@ impl Port for AfPacketPort {
             .zip(self.hdrs.iter_mut())
             .zip(self.iovs.iter_mut().zip(self.msgs.iter_mut()))
         {
-            iov[0].iov_base = hdr.as_mut_ptr().cast();
-            iov[0].iov_len = VNET_HDR_LEN;
-            iov[1].iov_base = slot.as_mut_ptr().cast();
-            iov[1].iov_len = slot.len();
-            // Without the header, start at the slot's iovec.
-            msg.msg_hdr.msg_iov = if vnet { iov.as_mut_ptr() } else { &mut iov[1] };
-            msg.msg_hdr.msg_iovlen = if vnet { 2 } else { 1 };
-            msg.msg_hdr.msg_name = std::ptr::null_mut();
-            msg.msg_hdr.msg_namelen = 0;
-            msg.msg_hdr.msg_control = std::ptr::null_mut();
-            msg.msg_hdr.msg_controllen = 0;
-            msg.msg_hdr.msg_flags = 0;
-            msg.msg_len = 0;
+            set_msg(
+                msg,
+                iov,
+                vnet,
+                hdr.as_mut_ptr().cast(),
+                slot.as_mut_ptr().cast(),
+                slot.len(),
+            );
             want += 1;
         }
         if want == 0 {
@@ -258,17 +277,15 @@ impl Port for AfPacketPort {
                 .iter()
                 .zip(self.iovs.iter_mut().zip(self.msgs.iter_mut()))
             {
-                iov[0].iov_base = ZERO_VNET_HDR.as_ptr() as *mut libc::c_void;
-                iov[0].iov_len = VNET_HDR_LEN;
-                iov[1].iov_base = f.as_ptr() as *mut libc::c_void;
-                iov[1].iov_len = f.len();
-                msg.msg_hdr.msg_iov = if vnet { iov.as_mut_ptr() } else { &mut iov[1] };
-                msg.msg_hdr.msg_iovlen = if vnet { 2 } else { 1 };
-                msg.msg_hdr.msg_name = std::ptr::null_mut();
-                msg.msg_hdr.msg_namelen = 0;
-                msg.msg_hdr.msg_control = std::ptr::null_mut();
-                msg.msg_hdr.msg_controllen = 0;
-                msg.msg_hdr.msg_flags = 0;
+                // The kernel only reads the header and the frame on send.
+                set_msg(
+                    msg,
+                    iov,
+                    vnet,
+                    ZERO_VNET_HDR.as_ptr() as *mut libc::c_void,
+                    f.as_ptr() as *mut libc::c_void,
+                    f.len(),
+                );
             }
             let mut done = 0usize;
             while done < chunk.len() {

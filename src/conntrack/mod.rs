@@ -789,23 +789,34 @@ impl Conntrack {
 
     /// Remove the expired entries among the two candidate buckets of `hash`.
     fn reclaim_buckets(&mut self, hash: u64, sig: u16, now_ns: u64) {
+        let (slots, n) = self.candidate_slots(hash, sig);
+        for &slot in &slots[..n] {
+            if self
+                .entries
+                .get(slot as usize)
+                .is_some_and(|e| e.live() && e.expires <= now_ns)
+            {
+                self.remove_slot(slot);
+                self.stats.expired += 1;
+            }
+        }
+    }
+
+    /// The slots indexed in the two candidate buckets of `hash` (copied out, so the
+    /// caller may remove entries while going through them).
+    fn candidate_slots(&self, hash: u64, sig: u16) -> ([u32; 2 * WAYS], usize) {
+        let mut out = [0u32; 2 * WAYS];
+        let mut n = 0;
         for b in [self.primary(hash), self.secondary(hash, sig)] {
+            let bucket = &self.buckets[b];
             for w in 0..WAYS {
-                let bucket = &self.buckets[b];
-                if bucket.sig[w] == 0 {
-                    continue;
-                }
-                let slot = bucket.slot[w];
-                if self
-                    .entries
-                    .get(slot as usize)
-                    .is_some_and(|e| e.live() && e.expires <= now_ns)
-                {
-                    self.remove_slot(slot);
-                    self.stats.expired += 1;
+                if bucket.sig[w] != 0 {
+                    out[n] = bucket.slot[w];
+                    n += 1;
                 }
             }
         }
+        (out, n)
     }
 
     /// The table is full of live entries: like Linux's `early_drop`, make room by evicting
@@ -815,20 +826,14 @@ impl Conntrack {
     /// was evicted.
     fn early_drop(&mut self, hash: u64, sig: u16) -> bool {
         let mut victim: Option<(u64, u32)> = None;
-        for b in [self.primary(hash), self.secondary(hash, sig)] {
-            for w in 0..WAYS {
-                let bucket = &self.buckets[b];
-                if bucket.sig[w] == 0 {
-                    continue;
-                }
-                let slot = bucket.slot[w];
-                if let Some(e) = self.entries.get(slot as usize) {
-                    if e.live()
-                        && e.flags & F_SEEN_REPLY == 0
-                        && victim.is_none_or(|(exp, _)| e.expires < exp)
-                    {
-                        victim = Some((e.expires, slot));
-                    }
+        let (slots, n) = self.candidate_slots(hash, sig);
+        for &slot in &slots[..n] {
+            if let Some(e) = self.entries.get(slot as usize) {
+                if e.live()
+                    && e.flags & F_SEEN_REPLY == 0
+                    && victim.is_none_or(|(exp, _)| e.expires < exp)
+                {
+                    victim = Some((e.expires, slot));
                 }
             }
         }

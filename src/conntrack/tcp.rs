@@ -198,16 +198,18 @@ pub(crate) fn step_code(state: u8, reply: bool, idx: TcpIdx) -> u8 {
 const IDXS: usize = 6;
 const STATES: usize = 16;
 
+/// Every packet class, in table order.
+const IDX: [TcpIdx; IDXS] = [
+    TcpIdx::Syn,
+    TcpIdx::SynAck,
+    TcpIdx::Fin,
+    TcpIdx::Ack,
+    TcpIdx::Rst,
+    TcpIdx::Bad,
+];
+
 /// [`step_rule`] for every (class, direction, state), encoded.
 static STEPS: [[[u8; STATES]; 2]; IDXS] = {
-    const IDX: [TcpIdx; IDXS] = [
-        TcpIdx::Syn,
-        TcpIdx::SynAck,
-        TcpIdx::Fin,
-        TcpIdx::Ack,
-        TcpIdx::Rst,
-        TcpIdx::Bad,
-    ];
     let mut t = [[[CODE_INVALID; STATES]; 2]; IDXS];
     let mut i = 0;
     while i < IDXS {
@@ -288,15 +290,7 @@ mod tests {
 
     #[test]
     fn table_equals_rule() {
-        let idx = [
-            TcpIdx::Syn,
-            TcpIdx::SynAck,
-            TcpIdx::Fin,
-            TcpIdx::Ack,
-            TcpIdx::Rst,
-            TcpIdx::Bad,
-        ];
-        for i in idx {
+        for i in IDX {
             for reply in [false, true] {
                 for st in 0..=CtState::Other as u8 {
                     let s = CtState::from_u8(st);

@@ -616,6 +616,22 @@ fn shared_umem_member_hot_unplug() {
         "{test}: i1 -> i2 after removing i0\n{}",
         sw.log_text()
     );
+
+    // ... and come back: its socket closed with it, so its device queue is free again
+    // (it used to stay bound and the re-added port failed with EBUSY).
+    topo.write_config(&full);
+    sw.reload();
+    assert!(
+        xdp_attached(links[0]),
+        "{test}: XDP on {} after re-adding it\n{}",
+        links[0],
+        sw.log_text()
+    );
+    assert!(
+        ping(&topo.insts[0].ns, &topo.insts[1].v4, None, 5),
+        "{test}: i0 -> i1 after re-adding i0\n{}",
+        sw.log_text()
+    );
     let status = sw.stop(Duration::from_secs(10));
     assert!(
         status.is_some_and(|s| s.success()),

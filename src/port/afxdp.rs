@@ -7,6 +7,10 @@
 //! interface. The first member binds on the UMEM's own socket (`need_wakeup`, zero-copy or
 //! copy); further members bind with `XDP_SHARED_UMEM` and flags 0 (the kernel gives them
 //! the first member's mode; any other flag is `EINVAL`). [`AfXdpPort`] is a group of one.
+//! Once every member is bound the group lets go of its own handle on the registering
+//! socket: every bound socket holds a kernel reference to the UMEM, so the first member's
+//! socket closes like any other when that member leaves (hot-unplug) and its queue is
+//! free again for a new port on the same device.
 //!
 //! # Frame ownership (the invariant everything rests on)
 //! Every frame is in exactly one place: the group's free stack, a member's fill ring or
@@ -323,10 +327,9 @@ const REFILL_BATCH: u32 = 32;
 
 /// Sockets on one or more device queues sharing one UMEM. See the module doc.
 pub struct UmemGroup {
-    // Field order = drop order: members (programs, rings, sockets), then the UMEM
-    // registration, then the mapping.
+    // Field order = drop order: members (programs, rings, sockets; the last socket to
+    // close releases the UMEM registration), then the mapping.
     members: Vec<Member>,
-    _umem: Umem,
     id: u32,
     free: Vec<u64>,
     frame_count: u32,
@@ -402,10 +405,9 @@ impl UmemGroup {
         let mut last_err = None;
         for &bind in tries {
             match Self::try_open(&area, members, &ifindexes, ring, frame_count, bind) {
-                Ok((umem, members)) => {
+                Ok(members) => {
                     let mut g = UmemGroup {
                         members,
-                        _umem: umem,
                         id: NEXT_GROUP_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                         free: Vec::with_capacity(frame_count as usize),
                         frame_count,
@@ -434,7 +436,7 @@ impl UmemGroup {
         ring: u32,
         frame_count: u32,
         bind: BindMode,
-    ) -> Result<(Umem, Vec<Member>), PortError> {
+    ) -> Result<Vec<Member>, PortError> {
         let first = &members[0].ifname;
         // The fill ring is twice the RX ring: while the worker is descheduled the kernel
         // can fill the whole RX ring before the fill ring runs dry.
@@ -446,8 +448,8 @@ impl UmemGroup {
             flags: 0,
         };
         // SAFETY: `area` is a page-aligned private mapping of exactly frame_count frames;
-        // the caller keeps it alive longer than the Umem and every ring derived from it
-        // (UmemGroup field order).
+        // it outlives the Umem (dropped at the end of this function) and every ring
+        // derived from it (the caller's UmemGroup drops its members before its area).
         let umem = unsafe { Umem::new(ucfg, area.as_slice_ptr()) }
             .map_err(|e| PortError::os(first, Step::UmemRegister, errno_to_io(e)))?;
         let fill_target = (2 * ring).min(frame_count / (2 * members.len() as u32));
@@ -523,16 +525,18 @@ impl UmemGroup {
                 stats: PortStats::default(),
             });
         }
-        Ok((umem, out))
+        // `umem` goes here: it only held another reference to member 0's socket, which
+        // would keep that socket bound to its queue after member 0 leaves the group.
+        Ok(out)
     }
 
     /// Take member `i` out of the group (hot-unplug of its port): its XDP program is
     /// detached, so the device stops redirecting frames to the group; frames it had
     /// received and not handed out, and finished transmissions, go back to the free stack.
     /// Frames still in its fill ring or TX ring are lost to the group (at most its share,
-    /// which the remaining members never needed). Member 0's socket carries the UMEM
-    /// registration, so it stays bound to its queue (without a program, idle) until the
-    /// group is dropped; other members' sockets close. Indexes above `i` shift down by one.
+    /// which the remaining members never needed). Its socket closes, which frees its
+    /// device queue (member 0's too: the other sockets keep the UMEM registered). Indexes
+    /// above `i` shift down by one.
     /// Refused (false) for an index out of range or the last member: drop the group.
     pub fn remove_member(&mut self, i: usize) -> bool {
         if i >= self.members.len() || self.members.len() == 1 {

@@ -37,11 +37,32 @@
 //! between two AF_XDP ports by moving descriptors puts both in one group on one worker.
 //!
 //! # Per-call work
-//! `rx`: reap completions, top up the fill ring (to `fill_target`), wake the fill queue if
+//! `rx`: reap completions, top up the fill ring (see "Fill depth"), wake the fill queue if
 //! the kernel asks, take up to a burst from the RX ring. `tx`: reap completions, reserve TX
 //! slots, write descriptors, commit, then kick with `sendto(MSG_DONTWAIT)` *in a loop* while
 //! the kernel has not consumed them: in copy mode one kick moves at most 32 descriptors.
 //! Frames that find no TX slot or no free frame are dropped and counted.
+//!
+//! # Fill depth
+//! The fill ring is a FIFO: a frame given to it is written by the kernel only after every
+//! frame queued before it, so its depth is the reuse distance of receive frames. Each
+//! frame is a page of its own (4096-byte frames), and in copy mode the kernel writes it
+//! through its own 4 KiB-page mapping of the UMEM: a deep fill ring makes every received
+//! frame a fresh page and cache line on both the kernel's side (the copy) and ours (the
+//! header reads). So a member keeps two depths:
+//! * while frames flow, `busy_fill` = half the RX ring (512 by default), refilled every
+//!   [`REFILL_BATCH`] frames from the top of the (LIFO) free stack, so the same few
+//!   hundred frames circulate;
+//! * after [`IDLE_POLLS`] empty polls in a row, `idle_fill` = the whole RX ring or more
+//!   (`2 * ring_size`, bounded by the member's share of the UMEM), so a burst that arrives
+//!   while an idle worker sleeps (the runtime backs off up to 1 ms) finds the RX ring,
+//!   not the fill ring, as its limit. When traffic resumes the deep ring drains to the
+//!   busy depth by itself (top-ups stop until it is below).
+//!
+//! Measured (benches/e2e.sh, 3 rounds each, 64-byte frames through two veths, NAPI on the
+//! generator's core): the kernel's receive work per frame for sgswitch's ports fell from
+//! 0.94–1.04 µs with a constant depth of 2048 to 0.87–0.91 µs at 512 (1024: 0.89–1.02;
+//! 256: 0.86–0.90, with less room for a stall).
 //!
 //! # Modes
 //! [`BindMode::Auto`] tries zero-copy then copy (veth and tap only do copy mode; their
@@ -125,8 +146,9 @@ impl MemberConfig {
 /// Sizes and modes of a group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupConfig {
-    /// Total UMEM frames; 0 = `4 * ring_size` per member. Each member keeps up to half of
-    /// its share in its fill ring (which is `2 * ring_size` long).
+    /// Total UMEM frames; 0 = `4 * ring_size` per member. The fill ring is `2 * ring_size`
+    /// long; a member keeps `ring_size / 2` frames in it while frames flow and up to half
+    /// of its share (at most `2 * ring_size`) when idle (module doc, "Fill depth").
     pub frame_count: u32,
     /// Size of each ring (fill, completion, RX, TX); a power of two in 64..=16384.
     pub ring_size: u32,
@@ -304,7 +326,12 @@ struct Member {
     user: User,
     info: MemberInfo,
     need_wakeup: bool,
-    fill_target: u32,
+    /// Fill-ring depth while frames flow, and after [`IDLE_POLLS`] empty polls (see the
+    /// module doc, "Fill depth").
+    busy_fill: u32,
+    idle_fill: u32,
+    /// Polls in a row that found the RX ring empty.
+    empty_polls: u32,
     /// Frames received since the fill ring was last topped up: the ring's consumer index
     /// (written by the kernel on every frame) is read only once per `REFILL_BATCH`, so the
     /// cache line does not bounce between the polling core and the NAPI core per loop.
@@ -324,6 +351,9 @@ const TX_RESERVE_ROUNDS: usize = 2;
 
 /// Frames received between two fill-ring top-ups.
 const REFILL_BATCH: u32 = 32;
+
+/// Empty polls in a row after which a member's fill ring is topped up to its idle depth.
+const IDLE_POLLS: u32 = 64;
 
 /// Sockets on one or more device queues sharing one UMEM. See the module doc.
 pub struct UmemGroup {
@@ -416,7 +446,8 @@ impl UmemGroup {
                     g.free
                         .extend((0..frame_count as u64).rev().map(|i| i * FRAME_SIZE as u64));
                     for i in 0..g.members.len() {
-                        g.refill(i);
+                        let depth = g.members[i].idle_fill;
+                        g.top_up(i, depth);
                     }
                     return Ok(g);
                 }
@@ -452,7 +483,8 @@ impl UmemGroup {
         // derived from it (the caller's UmemGroup drops its members before its area).
         let umem = unsafe { Umem::new(ucfg, area.as_slice_ptr()) }
             .map_err(|e| PortError::os(first, Step::UmemRegister, errno_to_io(e)))?;
-        let fill_target = (2 * ring).min(frame_count / (2 * members.len() as u32));
+        let idle_fill = (2 * ring).min(frame_count / (2 * members.len() as u32));
+        let busy_fill = (ring / 2).min(idle_fill);
         let ring_nz = NonZeroU32::new(ring);
         let mut out = Vec::with_capacity(members.len());
         for (k, (m, &idx)) in members.iter().zip(ifindexes).enumerate() {
@@ -519,7 +551,9 @@ impl UmemGroup {
                 user,
                 // Members after the first inherit the first one's need_wakeup setting.
                 need_wakeup: true,
-                fill_target,
+                busy_fill,
+                idle_fill,
+                empty_polls: 0,
                 since_refill: u32::MAX,
                 tx_outstanding: 0,
                 stats: PortStats::default(),
@@ -625,19 +659,22 @@ impl UmemGroup {
         m.tx_outstanding = m.tx_outstanding.saturating_sub(n);
     }
 
-    /// Top up member `i`'s fill ring to its target from the free stack.
+    /// Top up member `i`'s fill ring to its busy depth, once per [`REFILL_BATCH`] frames.
     fn refill(&mut self, i: usize) {
         let m = &mut self.members[i];
         if m.since_refill < REFILL_BATCH {
             return;
         }
+        let depth = m.busy_fill;
+        self.top_up(i, depth);
+    }
+
+    /// Top up member `i`'s fill ring to `depth` frames from the top of the free stack.
+    fn top_up(&mut self, i: usize, depth: u32) {
+        let m = &mut self.members[i];
         m.since_refill = 0;
         let pending = m.fq.pending();
-        let want = m
-            .fill_target
-            .saturating_sub(pending)
-            .min(self.free.len() as u32);
-        let mut want = want;
+        let mut want = depth.saturating_sub(pending).min(self.free.len() as u32);
         // Two reservations at most, as for TX (see `TX_RESERVE_ROUNDS`): the first may be
         // cut short by a stale cached consumer index.
         for _ in 0..TX_RESERVE_ROUNDS {
@@ -700,6 +737,16 @@ impl UmemGroup {
             m.since_refill = m.since_refill.saturating_add(1);
         }
         r.release();
+        drop(r);
+        if n == 0 {
+            m.empty_polls = m.empty_polls.saturating_add(1);
+            if m.empty_polls == IDLE_POLLS {
+                let depth = m.idle_fill;
+                self.top_up(i, depth);
+            }
+        } else {
+            m.empty_polls = 0;
+        }
         n
     }
 

@@ -532,6 +532,34 @@ fn napi_moderation_is_set_and_restored() {
             inst.link
         );
     }
+
+    // SIGKILL leaves the moderation set; the next switch on these devices puts back the
+    // real originals when it stops (from the killed one's record), not what it found.
+    let mut sw = start(&topo, &config);
+    sw.kill9();
+    for inst in &topo.insts {
+        assert_eq!(
+            napi_settings(&inst.link),
+            ("2".into(), "150000".into()),
+            "{test}: {} after SIGKILL",
+            inst.link
+        );
+    }
+    let mut sw = start(&topo, &config);
+    let status = sw.stop(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{test}: clean stop after a restart: {status:?}\n{}",
+        sw.log_text()
+    );
+    for inst in &topo.insts {
+        assert_eq!(
+            napi_settings(&inst.link),
+            ("0".into(), "7000".into()),
+            "{test}: {} after SIGKILL, restart and stop",
+            inst.link
+        );
+    }
 }
 
 /// Hot-unplug of an AF_XDP port that shares its worker's UMEM with other ports: a reload

@@ -166,6 +166,7 @@
 //!   benchmark's 1M and 4M entries).
 
 mod frag;
+mod huge;
 mod key;
 pub mod tcp;
 #[cfg(test)]
@@ -175,6 +176,7 @@ pub use frag::{FragConfig, FragKey, FragStats, FragTable, HoldError};
 pub use tcp::CtState;
 
 use crate::flow::{FlowKey, PacketMeta};
+use huge::HugeTable;
 use key::{Class, CtKey, KeyHasher, Kind};
 
 /// Slots examined by [`Conntrack::commit`] when the table is full before it gives up.
@@ -461,6 +463,14 @@ pub struct Probe {
 const NO_HINT: u32 = u32::MAX;
 
 impl Probe {
+    /// A placeholder (an untrackable packet).
+    const NONE: Probe = Probe {
+        class: Class::Untrackable,
+        hash: 0,
+        sig: 0,
+        hint: NO_HINT,
+    };
+
     /// The entry hint found by [`Conntrack::prefetch_entry`] (opaque), to carry it
     /// without the probe.
     #[inline(always)]
@@ -491,8 +501,8 @@ fn prefetch<T>(p: *const T) {
 
 /// Connection-tracking table of one worker. See the module doc.
 pub struct Conntrack {
-    entries: Box<[Entry]>,
-    buckets: Box<[Bucket]>,
+    entries: HugeTable<Entry>,
+    buckets: HugeTable<Bucket>,
     /// `buckets.len() - 1` (power of two).
     mask: usize,
     /// Stack of free slot indices.
@@ -516,35 +526,6 @@ impl std::fmt::Debug for Conntrack {
             .finish()
     }
 }
-
-/// Allocate a table of `n` copies of `fill`, asking the kernel for transparent huge
-/// pages first (before the memory is touched): a random lookup in a table of tens of MiB
-/// otherwise misses the TLB almost every time, and page walks, not DRAM, limit how many
-/// misses a burst can overlap.
-fn alloc_table<T: Copy>(n: usize, fill: T) -> Box<[T]> {
-    let mut v: Vec<T> = Vec::with_capacity(n);
-    advise_huge(v.as_ptr() as usize, n * core::mem::size_of::<T>());
-    v.resize(n, fill);
-    v.into_boxed_slice()
-}
-
-#[cfg(target_os = "linux")]
-fn advise_huge(addr: usize, len: usize) {
-    const HUGE: usize = 2 << 20;
-    let start = addr.next_multiple_of(HUGE);
-    let end = addr.saturating_add(len) & !(HUGE - 1);
-    if end > start {
-        // SAFETY: the range lies inside one live allocation of ours; MADV_HUGEPAGE only
-        // changes how the kernel backs it, never its contents. Failure (THP disabled) is
-        // harmless and ignored.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge(_addr: usize, _len: usize) {}
 
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -597,8 +578,8 @@ impl Conntrack {
         // Free stack popped from the end: hand out low slots first (denser sweeps).
         let free: Vec<u32> = (0..capacity as u32).rev().collect();
         Conntrack {
-            entries: alloc_table(capacity, Entry::FREE),
-            buckets: alloc_table(nbuckets, Bucket::EMPTY),
+            entries: HugeTable::new(capacity, Entry::FREE),
+            buckets: HugeTable::new(nbuckets, Bucket::EMPTY),
             mask: nbuckets - 1,
             free,
             hasher: KeyHasher::new(cfg.seed.unwrap_or_else(random_seed)),
@@ -1074,32 +1055,35 @@ impl Conntrack {
     /// exactly as if `track` were called on each in order; only memory is fetched ahead.
     /// Processes `min(pkts.len(), out.len())` packets.
     pub fn track_burst(&mut self, pkts: &[(u16, &PacketMeta)], now_ns: u64, out: &mut [Track]) {
-        // Software pipeline: packet i+2D is hashed (its bucket prefetched), packet i+D's
-        // candidate entries are prefetched, packet i is tracked. D packets of work hide
-        // each memory latency. The lookup itself is done afresh by `track_probe`, so
-        // earlier packets' updates are always seen (sequential semantics).
-        const D: usize = BURST_LOOKAHEAD;
-        const RING: usize = 2 * D;
+        // Software pipeline over groups of G packets: while group g is tracked, group
+        // g+1's candidate entries are prefetched and group g+2 is hashed (its buckets
+        // prefetched), so one group of work hides each memory latency. Each stage is its
+        // own tight loop (few live values, no per-packet ring arithmetic). The lookup
+        // itself is done afresh by `track_probe`, so earlier packets' updates are always
+        // seen (sequential semantics).
+        const G: usize = BURST_LOOKAHEAD;
         let n = pkts.len().min(out.len());
-        let mut ring = [Probe {
-            class: Class::Untrackable,
-            hash: 0,
-            sig: 0,
-            hint: NO_HINT,
-        }; RING];
-        for (r, (zone, meta)) in ring.iter_mut().zip(&pkts[..n]) {
-            *r = self.probe(*zone, meta);
+        let (pkts, out) = (&pkts[..n], &mut out[..n]);
+        let group = |g: usize| pkts.chunks(G).nth(g).unwrap_or(&[]);
+        let mut ring = [[Probe::NONE; G]; 3];
+        for (g, r) in ring.iter_mut().enumerate().take(2) {
+            for (p, (zone, meta)) in r.iter_mut().zip(group(g)) {
+                *p = self.probe(*zone, meta);
+            }
         }
-        for p in ring.iter_mut().take(n.min(D)) {
+        for p in &mut ring[0][..group(0).len()] {
             self.prefetch_entry(p);
         }
-        for i in 0..n {
-            if i + D < n {
-                self.prefetch_entry(&mut ring[(i + D) % RING]);
+        for (g, (o, pk)) in out.chunks_mut(G).zip(pkts.chunks(G)).enumerate() {
+            for (p, (zone, meta)) in ring[(g + 2) % 3].iter_mut().zip(group(g + 2)) {
+                *p = self.probe(*zone, meta);
             }
-            out[i] = self.track_probe(&ring[i % RING], now_ns);
-            if let Some((zone, meta)) = pkts.get(i + RING) {
-                ring[i % RING] = self.probe(*zone, meta);
+            let next = group(g + 1).len();
+            for p in &mut ring[(g + 1) % 3][..next] {
+                self.prefetch_entry(p);
+            }
+            for (o, p) in o.iter_mut().zip(&ring[g % 3][..pk.len()]) {
+                *o = self.track_probe(p, now_ns);
             }
         }
     }

@@ -887,22 +887,21 @@ impl Conntrack {
         }
     }
 
-    /// Prefetch the entries whose signature matches in the probe's primary bucket (second
-    /// prefetch stage of a burst). Remembers the first candidate in the probe as a hint
-    /// that `track_probe` verifies; the table is not changed.
+    /// Prefetch the first entry whose signature matches in the probe's primary bucket
+    /// (second prefetch stage of a burst) and remember it in the probe as a hint that
+    /// `track_probe` verifies; the table is not changed. (A second match is a 16-bit
+    /// signature collision, rare enough to go unprefetched.)
     #[inline(always)]
     pub fn prefetch_entry(&self, probe: &mut Probe) {
         let bucket = &self.buckets[self.primary(probe.hash)];
-        let mut m = bucket.matches(probe.sig);
+        let m = bucket.matches(probe.sig);
         if m != 0 {
-            probe.hint = bucket.slot[m.trailing_zeros() as usize];
-        }
-        while m != 0 {
-            let way = m.trailing_zeros() as usize;
-            m &= m - 1;
-            if let Some(e) = self.entries.get(bucket.slot[way] as usize) {
-                prefetch(e);
-            }
+            // `m` has bits 0..8 only; the mask just spares the bounds check.
+            let slot = bucket.slot[(m.trailing_zeros() & 7) as usize];
+            probe.hint = slot;
+            // A prefetch never faults, so the address needs no bounds check (a slot
+            // in the index is always below the capacity anyway).
+            prefetch(self.entries.as_ptr().wrapping_add(slot as usize));
         }
     }
 

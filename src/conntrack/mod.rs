@@ -177,7 +177,7 @@ pub use tcp::CtState;
 
 use crate::flow::{FlowKey, PacketMeta};
 use huge::HugeTable;
-use key::{Class, CtKey, KeyHasher, Kind};
+use key::{Class, CtKey, KeyHasher, Kind, Look};
 
 /// Slots examined by [`Conntrack::commit`] when the table is full before it gives up.
 pub const RECLAIM_BUDGET: usize = 64;
@@ -460,12 +460,15 @@ pub struct Probe {
     hint: u32,
 }
 
+const _: () = assert!(core::mem::size_of::<Probe>() == 64);
+const _: () = assert!(core::mem::size_of::<Option<Probe>>() == 64);
+
 const NO_HINT: u32 = u32::MAX;
 
 impl Probe {
     /// A placeholder (an untrackable packet).
     const NONE: Probe = Probe {
-        class: Class::Untrackable,
+        class: Class::UNTRACKABLE,
         hash: 0,
         sig: 0,
         hint: NO_HINT,
@@ -847,16 +850,9 @@ impl Conntrack {
     /// `probe(zone, meta)`.
     #[inline(always)]
     pub fn reprobe(&self, p: &Probe, zone: u16) -> Probe {
-        let class = match p.class {
-            Class::Conn { key, src_lo, kind } => Class::Conn {
-                key: key.with_zone(zone),
-                src_lo,
-                kind,
-            },
-            Class::Error { inner } => Class::Error {
-                inner: inner.map(|(k, lo)| (k.with_zone(zone), lo)),
-            },
-            Class::Untrackable => Class::Untrackable,
+        let class = Class {
+            key: p.class.key.with_zone(zone),
+            ..p.class
         };
         Probe {
             class,
@@ -871,12 +867,9 @@ impl Conntrack {
     #[inline(always)]
     pub fn probe(&self, zone: u16, meta: &PacketMeta) -> Probe {
         let class = key::classify(zone, meta);
-        let hash = match &class {
-            Class::Conn { key, .. }
-            | Class::Error {
-                inner: Some((key, _)),
-            } => self.hasher.hash(key),
-            _ => 0,
+        let hash = match class.look {
+            Look::Conn | Look::Error => self.hasher.hash(&class.key),
+            Look::Untrackable => 0,
         };
         prefetch(&self.buckets[self.primary(hash)]);
         Probe {
@@ -923,37 +916,39 @@ impl Conntrack {
     /// through memory.
     #[inline(always)]
     pub fn track_probe_inline(&mut self, probe: &Probe, now_ns: u64) -> Track {
-        match &probe.class {
-            Class::Conn { key, src_lo, kind } => {
-                let Some(slot) = self.lookup_live(key, probe.hash, probe.sig, probe.hint, now_ns)
+        let c = &probe.class;
+        match c.look {
+            Look::Conn => {
+                let Some(slot) =
+                    self.lookup_live(&c.key, probe.hash, probe.sig, probe.hint, now_ns)
                 else {
                     self.stats.misses += 1;
-                    return self.miss(*kind);
+                    return self.miss(c.kind);
                 };
                 self.stats.hits += 1;
-                self.update(slot, *src_lo, *kind, now_ns)
+                self.update(slot, c.src_lo, c.kind, now_ns)
             }
-            Class::Error {
-                inner: Some((key, _)),
-            } => match self.lookup_live(key, probe.hash, probe.sig, probe.hint, now_ns) {
-                Some(slot) => {
-                    self.stats.hits += 1;
-                    self.stats.related += 1;
-                    let e = &self.entries[slot as usize];
-                    Track::Related {
-                        handle: Handle { slot, gen: e.gen },
-                        epoch: e.epoch,
-                        cut: e.flags & F_CUT != 0,
-                        tag: e.tag,
+            Look::Error => {
+                match self.lookup_live(&c.key, probe.hash, probe.sig, probe.hint, now_ns) {
+                    Some(slot) => {
+                        self.stats.hits += 1;
+                        self.stats.related += 1;
+                        let e = &self.entries[slot as usize];
+                        Track::Related {
+                            handle: Handle { slot, gen: e.gen },
+                            epoch: e.epoch,
+                            cut: e.flags & F_CUT != 0,
+                            tag: e.tag,
+                        }
+                    }
+                    None => {
+                        self.stats.misses += 1;
+                        self.stats.invalid += 1;
+                        Track::Invalid
                     }
                 }
-                None => {
-                    self.stats.misses += 1;
-                    self.stats.invalid += 1;
-                    Track::Invalid
-                }
-            },
-            Class::Untrackable | Class::Error { inner: None } => {
+            }
+            Look::Untrackable => {
                 self.stats.invalid += 1;
                 Track::Invalid
             }
@@ -1008,20 +1003,22 @@ impl Conntrack {
         // is part of the key); ICMP and "other" need no state machine. TCP is tested
         // first (the bulk of traffic): a compare, not a jump table.
         if let Kind::Tcp(idx) = kind {
+            // The codes below `CODE_KEEP` are states (the common case: one compare).
             match tcp::step_code(e.state, reply, idx) {
+                next @ ..tcp::CODE_KEEP => {
+                    e.state = next;
+                    e.expires = now_ns.saturating_add(self.timeouts[(next & 15) as usize]);
+                }
                 tcp::CODE_KEEP => {}
                 tcp::CODE_INVALID => {
                     self.stats.invalid += 1;
                     return Track::Invalid;
                 }
-                tcp::CODE_REOPEN => {
+                _ => {
+                    // `CODE_REOPEN`.
                     self.remove_slot(slot);
                     self.stats.removed += 1;
                     return Track::New;
-                }
-                next => {
-                    e.state = next;
-                    e.expires = now_ns.saturating_add(self.timeouts[(next & 15) as usize]);
                 }
             }
         } else {
@@ -1099,7 +1096,13 @@ impl Conntrack {
         tag: u8,
         now_ns: u64,
     ) -> Result<Handle, CommitError> {
-        let Class::Conn { key, src_lo, kind } = key::classify(zone, meta) else {
+        let Class {
+            key,
+            look: Look::Conn,
+            src_lo,
+            kind,
+        } = key::classify(zone, meta)
+        else {
             return Err(CommitError::Invalid);
         };
         let Some(state) = can_start(kind) else {

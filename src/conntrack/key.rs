@@ -37,6 +37,7 @@ impl PartialEq for CtKey {
 }
 
 const _: () = assert!(core::mem::size_of::<CtKey>() == 40);
+const _: () = assert!(core::mem::size_of::<Kind>() == 2);
 
 /// The unpacked parts of a [`CtKey`].
 pub(crate) struct KeyParts {
@@ -130,11 +131,13 @@ pub(crate) enum Kind {
     /// TCP with this flag class ([`TcpIdx::Bad`] for an invalid flag combination).
     Tcp(TcpIdx),
     Udp,
-    /// ICMP/ICMPv6 query; `request` says request (may start a connection) or reply.
-    IcmpQuery {
-        request: bool,
+    /// ICMP/ICMPv6 query request (may start a connection), with its ICMP code.
+    IcmpRequest {
         code: u8,
     },
+    /// ICMP/ICMPv6 query reply. (Two variants, not one with a `request` flag: the kind
+    /// stays two bytes, one load.)
+    IcmpReply,
     /// Any other IP protocol (SCTP, DCCP, UDP-Lite, GRE, ESP, ... keyed by their ports
     /// when the flow extractor filled them, else by addresses only).
     Other,
@@ -224,19 +227,16 @@ fn pseudo(k: &FlowKey, tcp_flags: u8) -> Option<(u16, u16, Kind)> {
     }
     if k.is_icmp() {
         let (request, req_type) = icmp_query(k.family, k.icmp_type())?;
-        let code = k.icmp_code();
         return Some(if request {
             (
                 k.sport,
                 u16::from(req_type),
-                Kind::IcmpQuery { request, code },
+                Kind::IcmpRequest {
+                    code: k.icmp_code(),
+                },
             )
         } else {
-            (
-                u16::from(req_type),
-                k.sport,
-                Kind::IcmpQuery { request, code },
-            )
+            (u16::from(req_type), k.sport, Kind::IcmpReply)
         });
     }
     let kind = match k.proto {

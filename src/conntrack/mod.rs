@@ -1027,7 +1027,11 @@ impl Conntrack {
                 Kind::Udp if reply || e.flags & F_SEEN_REPLY != 0 => udp_stream_ns,
                 // The key makes a request in the reply orientation impossible except when
                 // id == request type; a reply in the original orientation likewise.
-                Kind::IcmpQuery { request, .. } if request == reply => {
+                Kind::IcmpRequest { .. } if reply => {
+                    self.stats.invalid += 1;
+                    return Track::Invalid;
+                }
+                Kind::IcmpReply if !reply => {
                     self.stats.invalid += 1;
                     return Track::Invalid;
                 }
@@ -1139,7 +1143,7 @@ impl Conntrack {
         e.flags = if src_lo { F_ORIG_LO } else { 0 };
         e.tag = tag;
         e.code = match kind {
-            Kind::IcmpQuery { code, .. } => code,
+            Kind::IcmpRequest { code } => code,
             _ => 0,
         };
         self.stats.inserts += 1;
@@ -1278,8 +1282,8 @@ fn can_start(kind: Kind) -> Option<CtState> {
     match kind {
         Kind::Tcp(idx) => tcp::initial(idx),
         Kind::Udp => Some(CtState::Udp),
-        Kind::IcmpQuery { request: true, .. } => Some(CtState::Icmp),
-        Kind::IcmpQuery { request: false, .. } => None,
+        Kind::IcmpRequest { .. } => Some(CtState::Icmp),
+        Kind::IcmpReply => None,
         Kind::Other => Some(CtState::Other),
     }
 }

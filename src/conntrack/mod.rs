@@ -80,18 +80,29 @@
 //! * **Hash.** A seeded folded-multiply hash over the five key words, the zone masked
 //!   out (random seed per table, so peers cannot aim collisions at one bucket; the zone
 //!   comes back in through the signature, see above).
-//! * **Bursts.** `track_burst` is a software pipeline: packet `i + 2D` is hashed and its
-//!   bucket prefetched, packet `i + D`'s bucket is scanned and its candidate entry
-//!   prefetched (the slot is kept as a hint, verified by key later), packet `i` is
-//!   tracked ([`BURST_LOOKAHEAD`] = D; 10 and 24 measured no better than 16). Hits then
-//!   cost one entry compare, no second bucket scan.
+//! * **Bursts.** `track_burst` is a software pipeline over groups of
+//!   [`BURST_LOOKAHEAD`] = G = 16 packets: while group `g` is tracked, group `g + 1`'s
+//!   buckets are scanned and its candidate entries prefetched (the slot of the first
+//!   signature match is kept as a hint, verified by key later), and group `g + 2` is
+//!   hashed and its buckets prefetched. Each stage runs as its own tight loop over a
+//!   group, not one packet of each stage per iteration: a loop of ~25 instructions per
+//!   packet lets the out-of-order core run ahead across many packets of the SAME stage,
+//!   so the few loads whose prefetch has not completed yet miss in parallel instead of
+//!   one after the other (the per-packet rolling pipeline this replaced kept one packet of
+//!   each stage in flight, its ~300 instructions filled the reorder window, and each late
+//!   line stalled it: 19–20 M/s at 1M entries, now 25–27). Hits then cost one entry
+//!   compare, no second bucket scan.
 //! * **Hit path.** The TCP transition is one load from a table of one-byte codes built
 //!   at compile time from the rule function (`tcp.rs`), indexed by the entry's raw state
 //!   byte; [`Conntrack::track_probe_inline`] lets a caller with one hot call site (the
 //!   pipeline) match the outcome where it is built.
 //! * **Huge pages.** The slab and the index are `madvise(MADV_HUGEPAGE)`d before first
 //!   touch (Linux): with 4 KiB pages every random lookup in a table of tens of MiB
-//!   also walks the page tables.
+//!   also walks the page tables. A huge page only backs a whole, aligned 2 MiB range, so
+//!   a table of 2 MiB or more gets its own 2 MiB aligned allocation rounded up to whole
+//!   huge pages (`huge.rs`); with a plain `Vec` the partial pages at both ends stayed on
+//!   4 KiB pages (measured at 1M entries: 73.7 of 80 MiB on huge pages, now all of it;
+//!   worth 2–5% of burst hits at 1M).
 //!
 //! # Protocol rules
 //! * TCP: see [`tcp`] (Linux `tcp_conntracks` without window tracking). With no entry a
@@ -116,32 +127,32 @@
 //! they arrive on).
 //!
 //! # Performance (benches/conntrack.rs; thread CPU time on the shared 2-vCPU KVM build
-//! machine, loaded (load average ~2) while measuring, so figures vary by about ±10%)
+//! machine (AMD EPYC), other tenants' load while measuring, so figures vary by ±5–10%)
 //! Entry 64 bytes, index 8–16 bytes per entry (≈ 80 MiB for 1M, 323 MiB for 4M).
-//! M packets/s, one core, 2 runs of the final code (the spread is other tenants' load):
+//! M packets/s, one core, `--warm-up-time 2 --measurement-time 5`; ranges over the runs
+//! of the final code, and the code before the burst groups (same session) for reference:
 //!
-//! | case | 10k | 1M | 4M |
-//! |---|---|---|---|
-//! | hit, `track_burst` 256 | 36.9–38.3 | 20.2–20.3 | 18.3–18.7 |
-//! | hit, `track` one by one | 30.1–30.6 | 6.5–6.6 | 6.0–6.1 |
-//! | miss, `track_burst` 256 | 52.0–52.8 | 33.7–34.3 | 27.2–27.6 |
-//! | miss, `track` one by one | 62–66 | 17.6–21.8 | 13.2–13.7 |
-//! | commit + remove (cold, no prefetch) | 15.5–15.9 | 7.2–7.5 | 5.1 |
+//! | case | 10k | 1M | 4M | before: 10k / 1M / 4M |
+//! |---|---|---|---|---|
+//! | hit, `track_burst` 256 | 40.2–40.4 | **26.5–27.1** | 23.5–24.9 | 37.6–37.9 / 19.8–20.6 / 18.5–18.7 |
+//! | hit, `track` one by one | 30.1 | 5.9–6.0 | 5.1–5.5 | 30.4 / 6.1 / 5.7 |
+//! | miss, `track_burst` 256 | 55.3 | 38.0–39.4 | 33.1–33.3 | 51.2 / 32.9 / 26.6 |
+//! | miss, `track` one by one | 66.7–67.3 | 13.1–13.2 | 11.2–11.8 | 64.6 / 13.0 / 11.7 |
+//! | commit + remove (cold, no prefetch) | 16.0–16.2 | 5.3–5.5 | 4.6–5.0 | 16.0 / 5.2 / 4.8 |
 //!
-//! Before the SIMD signature compare, the zone-less bucket hash and the table-driven
-//! TCP step, the same machine gave 32–35 / 13.7–19.2 / 15.8–17.5 for burst hits and
-//! 41–44 / 6.4–7.5 / 6.1–6.5 for single misses (a miss reads one bucket line; the
-//! signature compare no longer branches on the bucket's content, which probably lets
-//! the CPU overlap consecutive single misses by itself).
-//! The target of 20 M hits/s at 1M entries is met, narrowly (20.2–20.3).
-//! `examples/profile_conntrack.rs` runs the burst-hit workload under callgrind: 295
-//! instructions per hit (10k entries; was 310 before the flag table and the explicit
-//! enum tags; of which hashing and classifying ~80, keeping the probe in the ring ~22,
-//! writing the `Track` ~15). The 1M row is bounded by memory, two
-//! random cache lines per hit (bucket, entry); the CPU work per hit adds to it rather
-//! than hiding under it, so fewer instructions still show. Next step if needed: lay each
-//! bucket out next to its entries (one page per lookup), at the price of moving entries
-//! on cuckoo steps.
+//! The target of 20 M hits/s at 1M entries is met with a margin of ~30% (it was met
+//! only narrowly, 19.2–20.6, before the burst groups). Most of the gain is the loop
+//! shape of `track_burst` (see Bursts: +25–30% at 1M and 4M with the same instructions);
+//! whole huge pages give 2–5% at 1M; fewer instructions per hit the rest (and the 10k
+//! row). `examples/profile_conntrack.rs` runs the burst-hit workload under callgrind
+//! (10k entries): 257 instructions per hit (295 before: 310 before the flag table and
+//! the explicit enum tags; then the first-match-only entry prefetch −13, the flat
+//! 64-byte probe −7, the two-byte `Kind` −13). Single lookups (`track`) are unchanged:
+//! two dependent random cache lines (bucket, then entry) that nothing overlaps. A burst
+//! hit still needs both lines; what remains of the gap between the 10k and the 1M rows
+//! is probably DRAM traffic and TLB reach (the VM's nested paging) rather than latency
+//! left unhidden, since larger groups do not help (not verified: no PMU in this VM). Next step if needed: lay each bucket out next to its
+//! entries (one page per lookup), at the price of moving entries on cuckoo steps.
 //!
 //! # Rejected options
 //! * `hashbrown::HashMap<Key, Entry>`: fast for hits in cache, but offers no stable slot
@@ -154,6 +165,18 @@
 //!   random buckets, a second hash and a second bucket line per frame (the pipeline
 //!   measured ~18% of its cycles waiting right after those two prefetches).
 //! * A software prefetch to L2 (`T1`) instead of L1: no better (18.7 vs 19.4 M/s).
+//! * In the per-packet rolling pipeline (before the groups), buckets prefetched further
+//!   ahead than entries (64 vs 16 packets): no better at 1M (18.7 vs 19.0–20.2 M/s); the
+//!   prefetches were early enough, the stalls came from the loop's shape (see Bursts).
+//! * Group sizes 8 and 32 instead of 16: 25.1–25.9 and 21.0–22.9 M/s at 1M (16: 26.4),
+//!   23.0–23.6 and 21.0–21.2 at 4M (16: 23.3–24.7).
+//! * Tracking a group before (instead of after) hashing the group two ahead: +3% at 10k,
+//!   −3% to −4% at 1M (the bucket prefetches go out later).
+//! * Prefetching every signature-matching entry of the bucket (a loop over the match
+//!   mask) instead of the first only: a second match is a 16-bit signature collision;
+//!   the loop cost ~13 instructions per packet and 2–3% at 1M.
+//! * An SSE2 compare of the 40-byte keys (two 16-byte compares and one word): no fewer
+//!   instructions per hit overall (259 vs 257) for an extra `unsafe` block.
 //! * Two entries per connection (one per direction, as Linux): twice the memory and two
 //!   inserts per connection for no gain, since one canonical key needs one lookup.
 //! * A timer wheel for expiry: per-entry links cost memory and per-packet list updates;
@@ -182,8 +205,8 @@ use key::{Class, CtKey, KeyHasher, Kind, Look};
 /// Slots examined by [`Conntrack::commit`] when the table is full before it gives up.
 pub const RECLAIM_BUDGET: usize = 64;
 
-/// How many packets ahead [`Conntrack::track_burst`] prefetches entries (buckets: twice
-/// as far).
+/// Packets per group of the [`Conntrack::track_burst`] pipeline: entries are prefetched
+/// one group ahead of their use, buckets two groups ahead.
 pub const BURST_LOOKAHEAD: usize = 16;
 
 /// Largest supported capacity (slot indices are `u32`).

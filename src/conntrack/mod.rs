@@ -85,13 +85,14 @@
 //!   buckets are scanned and its candidate entries prefetched (the slot of the first
 //!   signature match is kept as a hint, verified by key later), and group `g + 2` is
 //!   hashed and its buckets prefetched. Each stage runs as its own tight loop over a
-//!   group, not one packet of each stage per iteration: a loop of ~25 instructions per
-//!   packet lets the out-of-order core run ahead across many packets of the SAME stage,
-//!   so the few loads whose prefetch has not completed yet miss in parallel instead of
-//!   one after the other (the per-packet rolling pipeline this replaced kept one packet of
-//!   each stage in flight, its ~300 instructions filled the reorder window, and each late
-//!   line stalled it: 19–20 M/s at 1M entries, now 25–27). Hits then cost one entry
-//!   compare, no second bucket scan.
+//!   group, not one packet of each stage per iteration. Measured: 19–20.6 M/s at 1M
+//!   entries with the per-packet rolling pipeline this replaced, 26.5–27.1 now, for
+//!   about the same instructions. Our reading (no PMU in this VM to confirm it): a
+//!   stage loop of 25–100 instructions per packet lets the out-of-order core run ahead
+//!   across several packets of the SAME stage, so the loads whose prefetch has not
+//!   completed yet miss in parallel; one packet of each stage per iteration (~300
+//!   instructions) filled the reorder window, and each late line stalled it. Hits then
+//!   cost one entry compare, no second bucket scan.
 //! * **Hit path.** The TCP transition is one load from a table of one-byte codes built
 //!   at compile time from the rule function (`tcp.rs`), indexed by the entry's raw state
 //!   byte; [`Conntrack::track_probe_inline`] lets a caller with one hot call site (the
@@ -101,7 +102,8 @@
 //!   also walks the page tables. A huge page only backs a whole, aligned 2 MiB range, so
 //!   a table of 2 MiB or more gets its own 2 MiB aligned allocation rounded up to whole
 //!   huge pages (`huge.rs`); with a plain `Vec` the partial pages at both ends stayed on
-//!   4 KiB pages (measured at 1M entries: 73.7 of 80 MiB on huge pages, now all of it;
+//!   4 KiB pages (measured at 1M entries: 73.7 of 80 MiB on huge pages; now all of it:
+//!   `AnonHugePages` of the conntrack bench = 388 MiB, exactly its 1M and 4M tables;
 //!   worth 2–5% of burst hits at 1M).
 //!
 //! # Protocol rules
@@ -129,30 +131,32 @@
 //! # Performance (benches/conntrack.rs; thread CPU time on the shared 2-vCPU KVM build
 //! machine (AMD EPYC), other tenants' load while measuring, so figures vary by ±5–10%)
 //! Entry 64 bytes, index 8–16 bytes per entry (≈ 80 MiB for 1M, 323 MiB for 4M).
-//! M packets/s, one core, `--warm-up-time 2 --measurement-time 5`; ranges over the runs
-//! of the final code, and the code before the burst groups (same session) for reference:
+//! M packets/s, one core, `--warm-up-time 2 --measurement-time 5`; ranges over 2–4 runs
+//! of the final code, and over 2–6 runs of the code before this round's changes (same
+//! session, same machine, runs interleaved) for reference:
 //!
 //! | case | 10k | 1M | 4M | before: 10k / 1M / 4M |
 //! |---|---|---|---|---|
-//! | hit, `track_burst` 256 | 40.2–40.4 | **26.5–27.1** | 23.5–24.9 | 37.6–37.9 / 19.8–20.6 / 18.5–18.7 |
-//! | hit, `track` one by one | 30.1 | 5.9–6.0 | 5.1–5.5 | 30.4 / 6.1 / 5.7 |
-//! | miss, `track_burst` 256 | 55.3 | 38.0–39.4 | 33.1–33.3 | 51.2 / 32.9 / 26.6 |
-//! | miss, `track` one by one | 66.7–67.3 | 13.1–13.2 | 11.2–11.8 | 64.6 / 13.0 / 11.7 |
-//! | commit + remove (cold, no prefetch) | 16.0–16.2 | 5.3–5.5 | 4.6–5.0 | 16.0 / 5.2 / 4.8 |
+//! | hit, `track_burst` 256 | 40.2–40.9 | **26.5–27.1** | 23.5–24.9 | 37.6–38.4 / 19.0–20.6 / 17.4–18.7 |
+//! | hit, `track` one by one | 30.1 | 5.9–6.7 | 5.1–6.0 | 30.2–30.4 / 5.6–6.4 / 5.3–6.2 |
+//! | miss, `track_burst` 256 | 55.3 | 38.0–39.4 | 33.1–33.3 | 51.2–52.3 / 30.3–32.9 / 25.9–26.6 |
+//! | miss, `track` one by one | 66.7–67.3 | 13.1–17.9 | 11.2–12.9 | 64.6–65.5 / 10.9–16.8 / 10.0–13.0 |
+//! | commit + remove (cold, no prefetch) | 16.0–16.2 | 5.3–5.5 | 4.6–5.0 | 15.9–16.0 / 5.1–5.2 / 4.7–4.8 |
 //!
 //! The target of 20 M hits/s at 1M entries is met with a margin of ~30% (it was met
-//! only narrowly, 19.2–20.6, before the burst groups). Most of the gain is the loop
-//! shape of `track_burst` (see Bursts: +25–30% at 1M and 4M with the same instructions);
-//! whole huge pages give 2–5% at 1M; fewer instructions per hit the rest (and the 10k
-//! row). `examples/profile_conntrack.rs` runs the burst-hit workload under callgrind
-//! (10k entries): 257 instructions per hit (295 before: 310 before the flag table and
-//! the explicit enum tags; then the first-match-only entry prefetch −13, the flat
-//! 64-byte probe −7, the two-byte `Kind` −13). Single lookups (`track`) are unchanged:
-//! two dependent random cache lines (bucket, then entry) that nothing overlaps. A burst
-//! hit still needs both lines; what remains of the gap between the 10k and the 1M rows
-//! is probably DRAM traffic and TLB reach (the VM's nested paging) rather than latency
-//! left unhidden, since larger groups do not help (not verified: no PMU in this VM). Next step if needed: lay each bucket out next to its
-//! entries (one page per lookup), at the price of moving entries on cuckoo steps.
+//! only narrowly, 19.0–20.6, before the burst groups). Most of the gain is the loop
+//! shape of `track_burst` (see Bursts: +25–30% at 1M and 4M for about the same
+//! instructions, 295 -> 290 per hit); whole huge pages give 2–5% at 1M; fewer
+//! instructions per hit the rest (and the 10k row). `examples/profile_conntrack.rs` runs
+//! the burst-hit workload under callgrind (10k entries): 257 instructions per hit (295
+//! before; 310 before the flag table and the explicit enum tags; this round: groups −5,
+//! first-match-only entry prefetch −13, flat 64-byte probe −7, two-byte `Kind` −13).
+//! Single lookups (`track`) gain little: two dependent random cache lines (bucket, then
+//! entry) that nothing overlaps. A burst hit still needs both lines; what remains of the
+//! gap between the 10k and the 1M rows is probably DRAM traffic and TLB reach (the VM's
+//! nested paging) rather than latency left unhidden, since larger groups do not help
+//! (not verified: no PMU in this VM). Next step if needed: lay each bucket out next to
+//! its entries (one page per lookup), at the price of moving entries on cuckoo steps.
 //!
 //! # Rejected options
 //! * `hashbrown::HashMap<Key, Entry>`: fast for hits in cache, but offers no stable slot

@@ -37,6 +37,7 @@ impl PartialEq for CtKey {
 }
 
 const _: () = assert!(core::mem::size_of::<CtKey>() == 40);
+const _: () = assert!(core::mem::size_of::<Kind>() == 2);
 
 /// The unpacked parts of a [`CtKey`].
 pub(crate) struct KeyParts {
@@ -130,33 +131,62 @@ pub(crate) enum Kind {
     /// TCP with this flag class ([`TcpIdx::Bad`] for an invalid flag combination).
     Tcp(TcpIdx),
     Udp,
-    /// ICMP/ICMPv6 query; `request` says request (may start a connection) or reply.
-    IcmpQuery {
-        request: bool,
+    /// ICMP/ICMPv6 query request (may start a connection), with its ICMP code.
+    IcmpRequest {
         code: u8,
     },
+    /// ICMP/ICMPv6 query reply. (Two variants, not one with a `request` flag: the kind
+    /// stays two bytes, one load.)
+    IcmpReply,
     /// Any other IP protocol (SCTP, DCCP, UDP-Lite, GRE, ESP, ... keyed by their ports
     /// when the flow extractor filled them, else by addresses only).
     Other,
 }
 
-/// A packet reduced to what connection tracking looks at (`repr(u8)`: explicit tag, see
-/// [`Kind`]).
-#[derive(Clone, Copy, Debug)]
+/// How a packet is looked up (`repr(u8)`: testing it is one compare).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
-pub(crate) enum Class {
-    /// Looked up in the table under `key`.
-    Conn {
-        key: CtKey,
-        src_lo: bool,
-        kind: Kind,
-    },
-    /// ICMP error: looked up under the key of the quoted packet (`None` when the quote
-    /// is absent or itself cannot be tracked).
-    Error { inner: Option<(CtKey, bool)> },
+pub(crate) enum Look {
+    /// Looked up under its own key; may start a connection (see [`Kind`]).
+    Conn,
+    /// ICMP error: looked up under the key of the quoted packet (`Related` if found).
+    Error,
     /// Can never be tracked nor start a connection (non-IP, later fragment, ICMP type
-    /// that is neither a query nor an error, ...).
+    /// that is neither a query nor an error, an error without a trackable quote, ...).
     Untrackable,
+}
+
+/// A packet reduced to what connection tracking looks at. Flat, not an enum with
+/// payloads: every field is one load at a fixed offset, and a probe holding it fits in
+/// 64 bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Class {
+    /// `Conn`: the packet's key; `Error`: the quoted packet's; `Untrackable`: zero.
+    pub key: CtKey,
+    pub look: Look,
+    /// `Conn`: the packet's source is the key's `lo` side.
+    pub src_lo: bool,
+    /// `Conn`: what kind of packet; otherwise `Other` (unused).
+    pub kind: Kind,
+}
+
+impl Class {
+    pub(crate) const UNTRACKABLE: Class = Class {
+        key: CtKey([0; 5]),
+        look: Look::Untrackable,
+        src_lo: false,
+        kind: Kind::Other,
+    };
+
+    #[inline(always)]
+    fn conn(key: CtKey, src_lo: bool, kind: Kind) -> Class {
+        Class {
+            key,
+            look: Look::Conn,
+            src_lo,
+            kind,
+        }
+    }
 }
 
 /// For an ICMP query type of `family`: `Some((is_request, request_type))`.
@@ -197,19 +227,16 @@ fn pseudo(k: &FlowKey, tcp_flags: u8) -> Option<(u16, u16, Kind)> {
     }
     if k.is_icmp() {
         let (request, req_type) = icmp_query(k.family, k.icmp_type())?;
-        let code = k.icmp_code();
         return Some(if request {
             (
                 k.sport,
                 u16::from(req_type),
-                Kind::IcmpQuery { request, code },
+                Kind::IcmpRequest {
+                    code: k.icmp_code(),
+                },
             )
         } else {
-            (
-                u16::from(req_type),
-                k.sport,
-                Kind::IcmpQuery { request, code },
-            )
+            (u16::from(req_type), k.sport, Kind::IcmpReply)
         });
     }
     let kind = match k.proto {
@@ -225,7 +252,7 @@ fn pseudo(k: &FlowKey, tcp_flags: u8) -> Option<(u16, u16, Kind)> {
 pub(crate) fn classify(zone: u16, meta: &PacketMeta) -> Class {
     let k = &meta.key;
     if meta.frag.is_later_fragment() {
-        return Class::Untrackable;
+        return Class::UNTRACKABLE;
     }
     // Fast path for the bulk of traffic: TCP and UDP.
     if k.family == FAMILY_V4 || k.family == FAMILY_V6 {
@@ -237,7 +264,7 @@ pub(crate) fn classify(zone: u16, meta: &PacketMeta) -> Class {
         if let Some(kind) = kind {
             let (key, src_lo) =
                 CtKey::new(zone, k.family, k.proto, &k.src, k.sport, &k.dst, k.dport);
-            return Class::Conn { key, src_lo, kind };
+            return Class::conn(key, src_lo, kind);
         }
     }
     if k.is_icmp() && icmp_is_error(k.family, k.icmp_type()) {
@@ -252,14 +279,22 @@ pub(crate) fn classify(zone: u16, meta: &PacketMeta) -> Class {
             } else {
                 None
             };
-        return Class::Error { inner };
+        return match inner {
+            Some((key, src_lo)) => Class {
+                key,
+                look: Look::Error,
+                src_lo,
+                kind: Kind::Other,
+            },
+            None => Class::UNTRACKABLE,
+        };
     }
     match pseudo(k, meta.tcp_flags) {
         Some((sp, dp, kind)) => {
             let (key, src_lo) = CtKey::new(zone, k.family, k.proto, &k.src, sp, &k.dst, dp);
-            Class::Conn { key, src_lo, kind }
+            Class::conn(key, src_lo, kind)
         }
-        None => Class::Untrackable,
+        None => Class::UNTRACKABLE,
     }
 }
 

@@ -80,10 +80,18 @@
 //! * **Hash.** A seeded folded-multiply hash over the five key words, the zone masked
 //!   out (random seed per table, so peers cannot aim collisions at one bucket; the zone
 //!   comes back in through the signature, see above).
-//! * **Bursts.** `track_burst` is a software pipeline: packet `i + 2D` is hashed and its
-//!   bucket prefetched, packet `i + D`'s bucket is scanned and its candidate entry
-//!   prefetched (the slot is kept as a hint, verified by key later), packet `i` is
-//!   tracked ([`BURST_LOOKAHEAD`] = D; 10 and 24 measured no better than 16). Hits then
+//! * **Bursts.** `track_burst` is a software pipeline over groups of
+//!   [`BURST_LOOKAHEAD`] = G = 16 packets: while group `g` is tracked, group `g + 1`'s
+//!   buckets are scanned and its candidate entries prefetched (the slot of the first
+//!   signature match is kept as a hint, verified by key later), and group `g + 2` is
+//!   hashed and its buckets prefetched. Each stage runs as its own tight loop over a
+//!   group, not one packet of each stage per iteration. Measured: 19–20.6 M/s at 1M
+//!   entries with the per-packet rolling pipeline this replaced, 26.5–27.1 now, for
+//!   about the same instructions. Our reading (no PMU in this VM to confirm it): a
+//!   stage loop of 25–100 instructions per packet lets the out-of-order core run ahead
+//!   across several packets of the SAME stage, so the loads whose prefetch has not
+//!   completed yet miss in parallel; one packet of each stage per iteration (~300
+//!   instructions) filled the reorder window, and each late line stalled it. Hits then
 //!   cost one entry compare, no second bucket scan.
 //! * **Hit path.** The TCP transition is one load from a table of one-byte codes built
 //!   at compile time from the rule function (`tcp.rs`), indexed by the entry's raw state
@@ -91,7 +99,12 @@
 //!   pipeline) match the outcome where it is built.
 //! * **Huge pages.** The slab and the index are `madvise(MADV_HUGEPAGE)`d before first
 //!   touch (Linux): with 4 KiB pages every random lookup in a table of tens of MiB
-//!   also walks the page tables.
+//!   also walks the page tables. A huge page only backs a whole, aligned 2 MiB range, so
+//!   a table of 2 MiB or more gets its own 2 MiB aligned allocation rounded up to whole
+//!   huge pages (`huge.rs`); with a plain `Vec` the partial pages at both ends stayed on
+//!   4 KiB pages (measured at 1M entries: 73.7 of 80 MiB on huge pages; now all of it:
+//!   `AnonHugePages` of the conntrack bench = 388 MiB, exactly its 1M and 4M tables;
+//!   worth 2–5% of burst hits at 1M).
 //!
 //! # Protocol rules
 //! * TCP: see [`tcp`] (Linux `tcp_conntracks` without window tracking). With no entry a
@@ -116,32 +129,34 @@
 //! they arrive on).
 //!
 //! # Performance (benches/conntrack.rs; thread CPU time on the shared 2-vCPU KVM build
-//! machine, loaded (load average ~2) while measuring, so figures vary by about ±10%)
+//! machine (AMD EPYC), other tenants' load while measuring, so figures vary by ±5–10%)
 //! Entry 64 bytes, index 8–16 bytes per entry (≈ 80 MiB for 1M, 323 MiB for 4M).
-//! M packets/s, one core, 2 runs of the final code (the spread is other tenants' load):
+//! M packets/s, one core, `--warm-up-time 2 --measurement-time 5`; ranges over 2–4 runs
+//! of the final code, and over 2–6 runs of the code before this round's changes (same
+//! session, same machine, runs interleaved) for reference:
 //!
-//! | case | 10k | 1M | 4M |
-//! |---|---|---|---|
-//! | hit, `track_burst` 256 | 36.9–38.3 | 20.2–20.3 | 18.3–18.7 |
-//! | hit, `track` one by one | 30.1–30.6 | 6.5–6.6 | 6.0–6.1 |
-//! | miss, `track_burst` 256 | 52.0–52.8 | 33.7–34.3 | 27.2–27.6 |
-//! | miss, `track` one by one | 62–66 | 17.6–21.8 | 13.2–13.7 |
-//! | commit + remove (cold, no prefetch) | 15.5–15.9 | 7.2–7.5 | 5.1 |
+//! | case | 10k | 1M | 4M | before: 10k / 1M / 4M |
+//! |---|---|---|---|---|
+//! | hit, `track_burst` 256 | 40.2–40.9 | **26.5–27.1** | 23.5–24.9 | 37.6–38.4 / 19.0–20.6 / 17.4–18.7 |
+//! | hit, `track` one by one | 30.1 | 5.9–6.7 | 5.1–6.0 | 30.2–30.4 / 5.6–6.4 / 5.3–6.2 |
+//! | miss, `track_burst` 256 | 55.3 | 38.0–39.4 | 33.1–33.3 | 51.2–52.3 / 30.3–32.9 / 25.9–26.6 |
+//! | miss, `track` one by one | 66.7–67.3 | 13.1–17.9 | 11.2–12.9 | 64.6–65.5 / 10.9–16.8 / 10.0–13.0 |
+//! | commit + remove (cold, no prefetch) | 16.0–16.2 | 5.3–5.5 | 4.6–5.0 | 15.9–16.0 / 5.1–5.2 / 4.7–4.8 |
 //!
-//! Before the SIMD signature compare, the zone-less bucket hash and the table-driven
-//! TCP step, the same machine gave 32–35 / 13.7–19.2 / 15.8–17.5 for burst hits and
-//! 41–44 / 6.4–7.5 / 6.1–6.5 for single misses (a miss reads one bucket line; the
-//! signature compare no longer branches on the bucket's content, which probably lets
-//! the CPU overlap consecutive single misses by itself).
-//! The target of 20 M hits/s at 1M entries is met, narrowly (20.2–20.3).
-//! `examples/profile_conntrack.rs` runs the burst-hit workload under callgrind: 295
-//! instructions per hit (10k entries; was 310 before the flag table and the explicit
-//! enum tags; of which hashing and classifying ~80, keeping the probe in the ring ~22,
-//! writing the `Track` ~15). The 1M row is bounded by memory, two
-//! random cache lines per hit (bucket, entry); the CPU work per hit adds to it rather
-//! than hiding under it, so fewer instructions still show. Next step if needed: lay each
-//! bucket out next to its entries (one page per lookup), at the price of moving entries
-//! on cuckoo steps.
+//! The target of 20 M hits/s at 1M entries is met with a margin of ~30% (it was met
+//! only narrowly, 19.0–20.6, before the burst groups). Most of the gain is the loop
+//! shape of `track_burst` (see Bursts: +25–30% at 1M and 4M for about the same
+//! instructions, 295 -> 290 per hit); whole huge pages give 2–5% at 1M; fewer
+//! instructions per hit the rest (and the 10k row). `examples/profile_conntrack.rs` runs
+//! the burst-hit workload under callgrind (10k entries): 257 instructions per hit (295
+//! before; 310 before the flag table and the explicit enum tags; this round: groups −5,
+//! first-match-only entry prefetch −13, flat 64-byte probe −7, two-byte `Kind` −13).
+//! Single lookups (`track`) gain little: two dependent random cache lines (bucket, then
+//! entry) that nothing overlaps. A burst hit still needs both lines; what remains of the
+//! gap between the 10k and the 1M rows is probably DRAM traffic and TLB reach (the VM's
+//! nested paging) rather than latency left unhidden, since larger groups do not help
+//! (not verified: no PMU in this VM). Next step if needed: lay each bucket out next to
+//! its entries (one page per lookup), at the price of moving entries on cuckoo steps.
 //!
 //! # Rejected options
 //! * `hashbrown::HashMap<Key, Entry>`: fast for hits in cache, but offers no stable slot
@@ -154,6 +169,18 @@
 //!   random buckets, a second hash and a second bucket line per frame (the pipeline
 //!   measured ~18% of its cycles waiting right after those two prefetches).
 //! * A software prefetch to L2 (`T1`) instead of L1: no better (18.7 vs 19.4 M/s).
+//! * In the per-packet rolling pipeline (before the groups), buckets prefetched further
+//!   ahead than entries (64 vs 16 packets): no better at 1M (18.7 vs 19.0–20.2 M/s); the
+//!   prefetches were early enough, the stalls came from the loop's shape (see Bursts).
+//! * Group sizes 8 and 32 instead of 16: 25.1–25.9 and 21.0–22.9 M/s at 1M (16: 26.4),
+//!   23.0–23.6 and 21.0–21.2 at 4M (16: 23.3–24.7).
+//! * Tracking a group before (instead of after) hashing the group two ahead: +3% at 10k,
+//!   −3% to −4% at 1M (the bucket prefetches go out later).
+//! * Prefetching every signature-matching entry of the bucket (a loop over the match
+//!   mask) instead of the first only: a second match is a 16-bit signature collision;
+//!   the loop cost ~13 instructions per packet and 2–3% at 1M.
+//! * An SSE2 compare of the 40-byte keys (two 16-byte compares and one word): no fewer
+//!   instructions per hit overall (259 vs 257) for an extra `unsafe` block.
 //! * Two entries per connection (one per direction, as Linux): twice the memory and two
 //!   inserts per connection for no gain, since one canonical key needs one lookup.
 //! * A timer wheel for expiry: per-entry links cost memory and per-packet list updates;
@@ -166,6 +193,7 @@
 //!   benchmark's 1M and 4M entries).
 
 mod frag;
+mod huge;
 mod key;
 pub mod tcp;
 #[cfg(test)]
@@ -175,13 +203,14 @@ pub use frag::{FragConfig, FragKey, FragStats, FragTable, HoldError};
 pub use tcp::CtState;
 
 use crate::flow::{FlowKey, PacketMeta};
-use key::{Class, CtKey, KeyHasher, Kind};
+use huge::HugeTable;
+use key::{Class, CtKey, KeyHasher, Kind, Look};
 
 /// Slots examined by [`Conntrack::commit`] when the table is full before it gives up.
 pub const RECLAIM_BUDGET: usize = 64;
 
-/// How many packets ahead [`Conntrack::track_burst`] prefetches entries (buckets: twice
-/// as far).
+/// Packets per group of the [`Conntrack::track_burst`] pipeline: entries are prefetched
+/// one group ahead of their use, buckets two groups ahead.
 pub const BURST_LOOKAHEAD: usize = 16;
 
 /// Largest supported capacity (slot indices are `u32`).
@@ -458,9 +487,20 @@ pub struct Probe {
     hint: u32,
 }
 
+const _: () = assert!(core::mem::size_of::<Probe>() == 64);
+const _: () = assert!(core::mem::size_of::<Option<Probe>>() == 64);
+
 const NO_HINT: u32 = u32::MAX;
 
 impl Probe {
+    /// A placeholder (an untrackable packet).
+    const NONE: Probe = Probe {
+        class: Class::UNTRACKABLE,
+        hash: 0,
+        sig: 0,
+        hint: NO_HINT,
+    };
+
     /// The entry hint found by [`Conntrack::prefetch_entry`] (opaque), to carry it
     /// without the probe.
     #[inline(always)]
@@ -491,8 +531,8 @@ fn prefetch<T>(p: *const T) {
 
 /// Connection-tracking table of one worker. See the module doc.
 pub struct Conntrack {
-    entries: Box<[Entry]>,
-    buckets: Box<[Bucket]>,
+    entries: HugeTable<Entry>,
+    buckets: HugeTable<Bucket>,
     /// `buckets.len() - 1` (power of two).
     mask: usize,
     /// Stack of free slot indices.
@@ -516,35 +556,6 @@ impl std::fmt::Debug for Conntrack {
             .finish()
     }
 }
-
-/// Allocate a table of `n` copies of `fill`, asking the kernel for transparent huge
-/// pages first (before the memory is touched): a random lookup in a table of tens of MiB
-/// otherwise misses the TLB almost every time, and page walks, not DRAM, limit how many
-/// misses a burst can overlap.
-fn alloc_table<T: Copy>(n: usize, fill: T) -> Box<[T]> {
-    let mut v: Vec<T> = Vec::with_capacity(n);
-    advise_huge(v.as_ptr() as usize, n * core::mem::size_of::<T>());
-    v.resize(n, fill);
-    v.into_boxed_slice()
-}
-
-#[cfg(target_os = "linux")]
-fn advise_huge(addr: usize, len: usize) {
-    const HUGE: usize = 2 << 20;
-    let start = addr.next_multiple_of(HUGE);
-    let end = addr.saturating_add(len) & !(HUGE - 1);
-    if end > start {
-        // SAFETY: the range lies inside one live allocation of ours; MADV_HUGEPAGE only
-        // changes how the kernel backs it, never its contents. Failure (THP disabled) is
-        // harmless and ignored.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge(_addr: usize, _len: usize) {}
 
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -597,8 +608,8 @@ impl Conntrack {
         // Free stack popped from the end: hand out low slots first (denser sweeps).
         let free: Vec<u32> = (0..capacity as u32).rev().collect();
         Conntrack {
-            entries: alloc_table(capacity, Entry::FREE),
-            buckets: alloc_table(nbuckets, Bucket::EMPTY),
+            entries: HugeTable::new(capacity, Entry::FREE),
+            buckets: HugeTable::new(nbuckets, Bucket::EMPTY),
             mask: nbuckets - 1,
             free,
             hasher: KeyHasher::new(cfg.seed.unwrap_or_else(random_seed)),
@@ -866,16 +877,9 @@ impl Conntrack {
     /// `probe(zone, meta)`.
     #[inline(always)]
     pub fn reprobe(&self, p: &Probe, zone: u16) -> Probe {
-        let class = match p.class {
-            Class::Conn { key, src_lo, kind } => Class::Conn {
-                key: key.with_zone(zone),
-                src_lo,
-                kind,
-            },
-            Class::Error { inner } => Class::Error {
-                inner: inner.map(|(k, lo)| (k.with_zone(zone), lo)),
-            },
-            Class::Untrackable => Class::Untrackable,
+        let class = Class {
+            key: p.class.key.with_zone(zone),
+            ..p.class
         };
         Probe {
             class,
@@ -890,12 +894,9 @@ impl Conntrack {
     #[inline(always)]
     pub fn probe(&self, zone: u16, meta: &PacketMeta) -> Probe {
         let class = key::classify(zone, meta);
-        let hash = match &class {
-            Class::Conn { key, .. }
-            | Class::Error {
-                inner: Some((key, _)),
-            } => self.hasher.hash(key),
-            _ => 0,
+        let hash = match class.look {
+            Look::Conn | Look::Error => self.hasher.hash(&class.key),
+            Look::Untrackable => 0,
         };
         prefetch(&self.buckets[self.primary(hash)]);
         Probe {
@@ -906,22 +907,21 @@ impl Conntrack {
         }
     }
 
-    /// Prefetch the entries whose signature matches in the probe's primary bucket (second
-    /// prefetch stage of a burst). Remembers the first candidate in the probe as a hint
-    /// that `track_probe` verifies; the table is not changed.
+    /// Prefetch the first entry whose signature matches in the probe's primary bucket
+    /// (second prefetch stage of a burst) and remember it in the probe as a hint that
+    /// `track_probe` verifies; the table is not changed. (A second match is a 16-bit
+    /// signature collision, rare enough to go unprefetched.)
     #[inline(always)]
     pub fn prefetch_entry(&self, probe: &mut Probe) {
         let bucket = &self.buckets[self.primary(probe.hash)];
-        let mut m = bucket.matches(probe.sig);
+        let m = bucket.matches(probe.sig);
         if m != 0 {
-            probe.hint = bucket.slot[m.trailing_zeros() as usize];
-        }
-        while m != 0 {
-            let way = m.trailing_zeros() as usize;
-            m &= m - 1;
-            if let Some(e) = self.entries.get(bucket.slot[way] as usize) {
-                prefetch(e);
-            }
+            // `m` has bits 0..8 only; the mask just spares the bounds check.
+            let slot = bucket.slot[(m.trailing_zeros() & 7) as usize];
+            probe.hint = slot;
+            // A prefetch never faults, so the address needs no bounds check (a slot
+            // in the index is always below the capacity anyway).
+            prefetch(self.entries.as_ptr().wrapping_add(slot as usize));
         }
     }
 
@@ -943,37 +943,39 @@ impl Conntrack {
     /// through memory.
     #[inline(always)]
     pub fn track_probe_inline(&mut self, probe: &Probe, now_ns: u64) -> Track {
-        match &probe.class {
-            Class::Conn { key, src_lo, kind } => {
-                let Some(slot) = self.lookup_live(key, probe.hash, probe.sig, probe.hint, now_ns)
+        let c = &probe.class;
+        match c.look {
+            Look::Conn => {
+                let Some(slot) =
+                    self.lookup_live(&c.key, probe.hash, probe.sig, probe.hint, now_ns)
                 else {
                     self.stats.misses += 1;
-                    return self.miss(*kind);
+                    return self.miss(c.kind);
                 };
                 self.stats.hits += 1;
-                self.update(slot, *src_lo, *kind, now_ns)
+                self.update(slot, c.src_lo, c.kind, now_ns)
             }
-            Class::Error {
-                inner: Some((key, _)),
-            } => match self.lookup_live(key, probe.hash, probe.sig, probe.hint, now_ns) {
-                Some(slot) => {
-                    self.stats.hits += 1;
-                    self.stats.related += 1;
-                    let e = &self.entries[slot as usize];
-                    Track::Related {
-                        handle: Handle { slot, gen: e.gen },
-                        epoch: e.epoch,
-                        cut: e.flags & F_CUT != 0,
-                        tag: e.tag,
+            Look::Error => {
+                match self.lookup_live(&c.key, probe.hash, probe.sig, probe.hint, now_ns) {
+                    Some(slot) => {
+                        self.stats.hits += 1;
+                        self.stats.related += 1;
+                        let e = &self.entries[slot as usize];
+                        Track::Related {
+                            handle: Handle { slot, gen: e.gen },
+                            epoch: e.epoch,
+                            cut: e.flags & F_CUT != 0,
+                            tag: e.tag,
+                        }
+                    }
+                    None => {
+                        self.stats.misses += 1;
+                        self.stats.invalid += 1;
+                        Track::Invalid
                     }
                 }
-                None => {
-                    self.stats.misses += 1;
-                    self.stats.invalid += 1;
-                    Track::Invalid
-                }
-            },
-            Class::Untrackable | Class::Error { inner: None } => {
+            }
+            Look::Untrackable => {
                 self.stats.invalid += 1;
                 Track::Invalid
             }
@@ -1028,20 +1030,22 @@ impl Conntrack {
         // is part of the key); ICMP and "other" need no state machine. TCP is tested
         // first (the bulk of traffic): a compare, not a jump table.
         if let Kind::Tcp(idx) = kind {
+            // The codes below `CODE_KEEP` are states (the common case: one compare).
             match tcp::step_code(e.state, reply, idx) {
+                next @ ..tcp::CODE_KEEP => {
+                    e.state = next;
+                    e.expires = now_ns.saturating_add(self.timeouts[(next & 15) as usize]);
+                }
                 tcp::CODE_KEEP => {}
                 tcp::CODE_INVALID => {
                     self.stats.invalid += 1;
                     return Track::Invalid;
                 }
-                tcp::CODE_REOPEN => {
+                _ => {
+                    // `CODE_REOPEN`.
                     self.remove_slot(slot);
                     self.stats.removed += 1;
                     return Track::New;
-                }
-                next => {
-                    e.state = next;
-                    e.expires = now_ns.saturating_add(self.timeouts[(next & 15) as usize]);
                 }
             }
         } else {
@@ -1050,7 +1054,11 @@ impl Conntrack {
                 Kind::Udp if reply || e.flags & F_SEEN_REPLY != 0 => udp_stream_ns,
                 // The key makes a request in the reply orientation impossible except when
                 // id == request type; a reply in the original orientation likewise.
-                Kind::IcmpQuery { request, .. } if request == reply => {
+                Kind::IcmpRequest { .. } if reply => {
+                    self.stats.invalid += 1;
+                    return Track::Invalid;
+                }
+                Kind::IcmpReply if !reply => {
                     self.stats.invalid += 1;
                     return Track::Invalid;
                 }
@@ -1074,32 +1082,35 @@ impl Conntrack {
     /// exactly as if `track` were called on each in order; only memory is fetched ahead.
     /// Processes `min(pkts.len(), out.len())` packets.
     pub fn track_burst(&mut self, pkts: &[(u16, &PacketMeta)], now_ns: u64, out: &mut [Track]) {
-        // Software pipeline: packet i+2D is hashed (its bucket prefetched), packet i+D's
-        // candidate entries are prefetched, packet i is tracked. D packets of work hide
-        // each memory latency. The lookup itself is done afresh by `track_probe`, so
-        // earlier packets' updates are always seen (sequential semantics).
-        const D: usize = BURST_LOOKAHEAD;
-        const RING: usize = 2 * D;
+        // Software pipeline over groups of G packets: while group g is tracked, group
+        // g+1's candidate entries are prefetched and group g+2 is hashed (its buckets
+        // prefetched), so one group of work hides each memory latency. Each stage is its
+        // own tight loop (few live values, no per-packet ring arithmetic). The lookup
+        // itself is done afresh by `track_probe`, so earlier packets' updates are always
+        // seen (sequential semantics).
+        const G: usize = BURST_LOOKAHEAD;
         let n = pkts.len().min(out.len());
-        let mut ring = [Probe {
-            class: Class::Untrackable,
-            hash: 0,
-            sig: 0,
-            hint: NO_HINT,
-        }; RING];
-        for (r, (zone, meta)) in ring.iter_mut().zip(&pkts[..n]) {
-            *r = self.probe(*zone, meta);
+        let (pkts, out) = (&pkts[..n], &mut out[..n]);
+        let group = |g: usize| pkts.chunks(G).nth(g).unwrap_or(&[]);
+        let mut ring = [[Probe::NONE; G]; 3];
+        for (g, r) in ring.iter_mut().enumerate().take(2) {
+            for (p, (zone, meta)) in r.iter_mut().zip(group(g)) {
+                *p = self.probe(*zone, meta);
+            }
         }
-        for p in ring.iter_mut().take(n.min(D)) {
+        for p in &mut ring[0][..group(0).len()] {
             self.prefetch_entry(p);
         }
-        for i in 0..n {
-            if i + D < n {
-                self.prefetch_entry(&mut ring[(i + D) % RING]);
+        for (g, (o, pk)) in out.chunks_mut(G).zip(pkts.chunks(G)).enumerate() {
+            for (p, (zone, meta)) in ring[(g + 2) % 3].iter_mut().zip(group(g + 2)) {
+                *p = self.probe(*zone, meta);
             }
-            out[i] = self.track_probe(&ring[i % RING], now_ns);
-            if let Some((zone, meta)) = pkts.get(i + RING) {
-                ring[i % RING] = self.probe(*zone, meta);
+            let next = group(g + 1).len();
+            for p in &mut ring[(g + 1) % 3][..next] {
+                self.prefetch_entry(p);
+            }
+            for (o, p) in o.iter_mut().zip(&ring[g % 3][..pk.len()]) {
+                *o = self.track_probe(p, now_ns);
             }
         }
     }
@@ -1116,7 +1127,13 @@ impl Conntrack {
         tag: u8,
         now_ns: u64,
     ) -> Result<Handle, CommitError> {
-        let Class::Conn { key, src_lo, kind } = key::classify(zone, meta) else {
+        let Class {
+            key,
+            look: Look::Conn,
+            src_lo,
+            kind,
+        } = key::classify(zone, meta)
+        else {
             return Err(CommitError::Invalid);
         };
         let Some(state) = can_start(kind) else {
@@ -1153,7 +1170,7 @@ impl Conntrack {
         e.flags = if src_lo { F_ORIG_LO } else { 0 };
         e.tag = tag;
         e.code = match kind {
-            Kind::IcmpQuery { code, .. } => code,
+            Kind::IcmpRequest { code } => code,
             _ => 0,
         };
         self.stats.inserts += 1;
@@ -1292,8 +1309,8 @@ fn can_start(kind: Kind) -> Option<CtState> {
     match kind {
         Kind::Tcp(idx) => tcp::initial(idx),
         Kind::Udp => Some(CtState::Udp),
-        Kind::IcmpQuery { request: true, .. } => Some(CtState::Icmp),
-        Kind::IcmpQuery { request: false, .. } => None,
+        Kind::IcmpRequest { .. } => Some(CtState::Icmp),
+        Kind::IcmpReply => None,
         Kind::Other => Some(CtState::Other),
     }
 }

@@ -824,6 +824,34 @@ fn burst_matches_sequential() {
     assert_eq!(seq.stats(), bur.stats());
 }
 
+#[test]
+fn burst_stops_at_the_shorter_slice() {
+    // 40 packets (more than two groups) but room for 37 outcomes: exactly the first 37
+    // are tracked, the rest of the table untouched.
+    let mut ct = Conntrack::new(cfg(64));
+    for p in 0..40u16 {
+        ct.commit(0, &tcp(A, B, 1000 + p, 80, tf::SYN), 1, 0, 0)
+            .unwrap();
+    }
+    let pkts: Vec<PacketMeta> = (0..40u16)
+        .map(|p| tcp(B, A, 80, 1000 + p, tf::SYN | tf::ACK))
+        .collect();
+    let refs: Vec<(u16, &PacketMeta)> = pkts.iter().map(|m| (0, m)).collect();
+    let mut got = vec![Track::New; 37];
+    let before = ct.stats().hits;
+    ct.track_burst(&refs, 1, &mut got);
+    assert!(got
+        .iter()
+        .all(|t| matches!(t, Track::Tracked { reply: true, .. })));
+    assert_eq!(ct.stats().hits - before, 37);
+    // The 38th connection is still in SYN_SENT (its SYN/ACK was not tracked).
+    let h = match ct.track(0, &tcp(A, B, 1037, 80, tf::SYN), 1) {
+        Track::Tracked { handle, .. } => handle,
+        t => panic!("{t:?}"),
+    };
+    assert_eq!(ct.get(h).map(|e| e.state), Some(CtState::TcpSynSent));
+}
+
 // ---------------------------------------------------------------------------------------
 // Randomized comparison with a reference model.
 

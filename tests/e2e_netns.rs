@@ -496,20 +496,26 @@ fn napi_moderation_is_set_and_restored() {
         .expect("set gro_flush_timeout");
         assert_eq!(napi_settings(&inst.link), ("0".into(), "7000".into()));
     }
+    const MODERATED: (&str, &str) = ("2", "150000");
+    const ORIGINAL: (&str, &str) = ("0", "7000");
+    let expect_all = |want: (&str, &str), when: &str| {
+        for inst in &topo.insts {
+            let (defer, timeout) = napi_settings(&inst.link);
+            assert_eq!(
+                (defer.as_str(), timeout.as_str()),
+                want,
+                "{test}: {} {when}",
+                inst.link
+            );
+        }
+    };
     let config = format!(
         "{}{}",
         policy(true).replace("[switch]\n", "[switch]\nnapi_defer_us = 150\n"),
         topo.ports_toml(&GROUPS)
     );
     let mut sw = start(&topo, &config);
-    for inst in &topo.insts {
-        assert_eq!(
-            napi_settings(&inst.link),
-            ("2".into(), "150000".into()),
-            "{test}: {} while the switch runs",
-            inst.link
-        );
-    }
+    expect_all(MODERATED, "while the switch runs");
     assert!(
         ping(&topo.insts[0].ns, &topo.insts[1].v4, None, 5),
         "{test}: ping through moderated ports\n{}",
@@ -524,27 +530,13 @@ fn napi_moderation_is_set_and_restored() {
         status.is_some_and(|s| s.success()),
         "{test}: clean stop: {status:?}"
     );
-    for inst in &topo.insts {
-        assert_eq!(
-            napi_settings(&inst.link),
-            ("0".into(), "7000".into()),
-            "{test}: {} after the switch stopped",
-            inst.link
-        );
-    }
+    expect_all(ORIGINAL, "after the switch stopped");
 
     // SIGKILL leaves the moderation set; the next switch on these devices puts back the
     // real originals when it stops (from the killed one's record), not what it found.
     let mut sw = start(&topo, &config);
     sw.kill9();
-    for inst in &topo.insts {
-        assert_eq!(
-            napi_settings(&inst.link),
-            ("2".into(), "150000".into()),
-            "{test}: {} after SIGKILL",
-            inst.link
-        );
-    }
+    expect_all(MODERATED, "after SIGKILL");
     let mut sw = start(&topo, &config);
     let status = sw.stop(Duration::from_secs(10));
     assert!(
@@ -552,14 +544,7 @@ fn napi_moderation_is_set_and_restored() {
         "{test}: clean stop after a restart: {status:?}\n{}",
         sw.log_text()
     );
-    for inst in &topo.insts {
-        assert_eq!(
-            napi_settings(&inst.link),
-            ("0".into(), "7000".into()),
-            "{test}: {} after SIGKILL, restart and stop",
-            inst.link
-        );
-    }
+    expect_all(ORIGINAL, "after SIGKILL, restart and stop");
 }
 
 /// Hot-unplug of an AF_XDP port that shares its worker's UMEM with other ports: a reload

@@ -73,6 +73,13 @@ impl<T: Copy> HugeTable<T> {
     }
 }
 
+impl<T: Copy> HugeTable<T> {
+    /// Bytes allocated, including the rounding up to whole huge pages.
+    pub(super) fn allocated_bytes(&self) -> usize {
+        self.layout.map_or(0, |l| l.size())
+    }
+}
+
 impl<T: Copy> core::ops::Deref for HugeTable<T> {
     type Target = [T];
 
@@ -137,7 +144,7 @@ mod tests {
         let n = (3 << 20) / 8;
         let mut t = HugeTable::new(n, 1u64);
         assert_eq!(t.as_ptr() as usize % HUGE, 0);
-        assert_eq!(t.layout.map(|l| l.size()), Some(4 << 20));
+        assert_eq!(t.allocated_bytes(), 4 << 20);
         assert_eq!(t.len(), n);
         t[n - 1] = 5;
         assert_eq!(t.iter().sum::<u64>(), n as u64 + 4);
@@ -148,5 +155,6 @@ mod tests {
         let t = HugeTable::new(0, 0u8);
         assert!(t.is_empty());
         assert!(t.layout.is_none());
+        assert_eq!(t.allocated_bytes(), 0);
     }
 }

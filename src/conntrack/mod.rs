@@ -641,11 +641,10 @@ impl Conntrack {
         self.stats
     }
 
-    /// Bytes of memory held by the table (slab, index, free stack).
+    /// Bytes of memory held by the table (slab, index, free stack; the slab and index
+    /// as allocated, rounded up to whole huge pages when they are that large).
     pub fn memory_bytes(&self) -> usize {
-        self.entries.len() * core::mem::size_of::<Entry>()
-            + self.buckets.len() * core::mem::size_of::<Bucket>()
-            + self.free.capacity() * 4
+        self.entries.allocated_bytes() + self.buckets.allocated_bytes() + self.free.capacity() * 4
     }
 
     #[inline(always)]

@@ -1428,3 +1428,15 @@ fn one_tuple_in_many_zones() {
         assert_eq!(ct.track(z, &m, 2), Track::New, "zone {z}");
     }
 }
+
+#[test]
+fn memory_bytes_counts_what_is_allocated() {
+    // Slab: 40,000 × 64 B = 2.56 MB, allocated as two whole 2 MiB pages; index: 16,384
+    // buckets × 64 B = 1 MiB (under one huge page: an ordinary allocation); free stack:
+    // 40,000 × 4 B.
+    let ct = Conntrack::new(CtConfig {
+        capacity: 40_000,
+        ..CtConfig::default()
+    });
+    assert_eq!(ct.memory_bytes(), (4 << 20) + (1 << 20) + 40_000 * 4);
+}

@@ -50,9 +50,10 @@
 //! through its own 4 KiB-page mapping of the UMEM: a deep fill ring makes every received
 //! frame a fresh page and cache line on both the kernel's side (the copy) and ours (the
 //! header reads). So a member keeps two depths:
-//! * while frames flow, `busy_fill` = half the RX ring (512 by default), refilled every
-//!   [`REFILL_BATCH`] frames from the top of the (LIFO) free stack, so the same few
-//!   hundred frames circulate;
+//! * while frames flow, in copy mode, `busy_fill` = half the RX ring (512 by default),
+//!   refilled every [`REFILL_BATCH`] frames from the top of the (LIFO) free stack, so the
+//!   same few hundred frames circulate (zero-copy binds keep the idle depth: there is no
+//!   kernel copy to save, and a NIC at line rate wants the headroom);
 //! * after [`IDLE_POLLS`] empty polls in a row, `idle_fill` = the whole RX ring or more
 //!   (`2 * ring_size`, bounded by the member's share of the UMEM), so a burst that arrives
 //!   while an idle worker sleeps (the runtime backs off up to 1 ms) finds the RX ring,
@@ -486,7 +487,15 @@ impl UmemGroup {
         let umem = unsafe { Umem::new(ucfg, area.as_slice_ptr()) }
             .map_err(|e| PortError::os(first, Step::UmemRegister, errno_to_io(e)))?;
         let idle_fill = (2 * ring).min(frame_count / (2 * members.len() as u32));
-        let busy_fill = (ring / 2).min(idle_fill);
+        // Shallow only in copy mode, where the kernel's copy is what a deep ring slows
+        // down (measured); a zero-copy NIC DMAs into the frames and refills its hardware
+        // ring from the fill ring in batches, so it keeps the deep ring (headroom at
+        // line rate), as DPDK's AF_XDP driver does.
+        let busy_fill = if bind == BindMode::ZeroCopy {
+            idle_fill
+        } else {
+            (ring / 2).min(idle_fill)
+        };
         let ring_nz = NonZeroU32::new(ring);
         let mut out = Vec::with_capacity(members.len());
         for (k, (m, &idx)) in members.iter().zip(ifindexes).enumerate() {

@@ -292,6 +292,75 @@ fn afxdp_on_veth_native_and_generic() {
     }
 }
 
+/// Receive everything pending on `port` until it has `want` frames containing `marker`
+/// (or 5 s pass), without ever finding the RX ring empty 64 times in a row while frames
+/// are still expected (the fill ring's idle depth must not kick in early).
+fn rx_count(port: &mut dyn Port, marker: &str, want: usize) -> usize {
+    let mut batch = FrameBatch::default();
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut got = 0;
+    while got < want && Instant::now() < end {
+        batch.clear();
+        port.rx_burst(&mut batch).expect("rx_burst");
+        got += batch
+            .iter()
+            .filter(|f| contains(f, marker.as_bytes()))
+            .count();
+        if batch.is_empty() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    got
+}
+
+/// The fill ring's two depths (src/port/afxdp.rs, "Fill depth"): deep at open and after
+/// idle polls, topped up only to the shallow busy depth while frames flow. Measured
+/// through the frames left in the free stack (every frame is in exactly one place).
+#[test]
+fn afxdp_fill_depth_busy_and_idle() {
+    if !env_ready("afxdp_fill_depth") {
+        return;
+    }
+    let g = VethNs::new("d");
+    let mut cfg = AfXdpConfig::new(&g.host);
+    // RX ring 256, fill ring 512, 1,024 frames: idle depth 512, busy depth 128.
+    cfg.group.ring_size = 256;
+    let mut p = AfXdpPort::open(&cfg).expect("open af_xdp");
+    assert_eq!(p.info().bind, BindMode::Copy);
+    let total = p.group_mut().frame_count() as usize;
+    assert_eq!(total, 1024);
+    assert_eq!(p.group_mut().free_frames(), total - 512, "deep at open");
+
+    // A first wave (fewer frames than the RX ring holds) leaves more than the busy depth
+    // in the fill ring: nothing is added while it drains.
+    ns_send(&g.ns, &g.peer, &test_frame("fillwave1"), 200);
+    assert_eq!(rx_count(&mut p, "fillwave1", 200), 200, "wave 1 received");
+    let after1 = p.group_mut().free_frames();
+    assert!(
+        after1 >= total - 512 + 150,
+        "no top-up while the ring is deeper than the busy depth: {after1} free"
+    );
+    // A second wave takes it below the busy depth: topped up to the busy depth, not more.
+    ns_send(&g.ns, &g.peer, &test_frame("fillwave2"), 200);
+    assert_eq!(rx_count(&mut p, "fillwave2", 200), 200, "wave 2 received");
+    let busy = p.group_mut().free_frames();
+    assert!(
+        busy >= total - 2 * 128 && busy <= total - 128 + 16,
+        "busy depth 128 while frames flow: {busy} free of {total}"
+    );
+    // Idle: 64 empty polls in a row put the deep ring back.
+    let mut batch = FrameBatch::default();
+    for _ in 0..100 {
+        batch.clear();
+        p.rx_burst(&mut batch).expect("rx_burst");
+    }
+    let idle = p.group_mut().free_frames();
+    assert!(
+        idle <= total - 512 + 64,
+        "idle depth 512 after empty polls: {idle} free of {total}"
+    );
+}
+
 #[test]
 fn afxdp_zero_copy_bind_refused_on_veth() {
     if !env_ready("afxdp_zero_copy_refused") {

@@ -9,7 +9,7 @@
 
 use sgswitch::port::afpacket::AfPacketPort;
 use sgswitch::port::afxdp::{
-    AfXdpConfig, AfXdpPort, BindMode, DescBatch, GroupConfig, MemberConfig, UmemGroup,
+    AfXdpConfig, AfXdpPort, BindMode, DescBatch, GroupConfig, MemberConfig, UmemGroup, IDLE_AFTER,
 };
 use sgswitch::port::tap::{ones_complement_sum, TapConfig, TapPort};
 use sgswitch::port::xdp::XdpMode;
@@ -314,7 +314,7 @@ fn rx_count(port: &mut dyn Port, marker: &str, want: usize) -> usize {
 }
 
 /// The fill ring's two depths (src/port/afxdp.rs, "Fill depth"): deep at open and after
-/// idle polls, topped up only to the shallow busy depth while frames flow. Measured
+/// `IDLE_AFTER` without frames, topped up only to the shallow busy depth while frames flow. Measured
 /// through the frames left in the free stack (every frame is in exactly one place).
 #[test]
 fn afxdp_fill_depth_busy_and_idle() {
@@ -322,6 +322,16 @@ fn afxdp_fill_depth_busy_and_idle() {
         return;
     }
     let g = VethNs::new("d");
+    // No stray IPv6 frames (DAD, MLD, RS) from the peer taking fill entries.
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &g.ns,
+        "sysctl",
+        "-qw",
+        &format!("net.ipv6.conf.{}.disable_ipv6=1", g.peer),
+    ]);
     let mut cfg = AfXdpConfig::new(&g.host);
     // RX ring 256, fill ring 512, 1,024 frames: idle depth 512, busy depth 128.
     cfg.group.ring_size = 256;
@@ -345,12 +355,30 @@ fn afxdp_fill_depth_busy_and_idle() {
     assert_eq!(rx_count(&mut p, "fillwave2", 200), 200, "wave 2 received");
     let busy = p.group_mut().free_frames();
     assert!(
-        busy >= total - 2 * 128 && busy <= total - 128 + 16,
+        busy >= total - 2 * 128 && busy <= total - 128 + 40,
         "busy depth 128 while frames flow: {busy} free of {total}"
     );
-    // Idle: 64 empty polls in a row put the deep ring back.
+    // Empty polls alone do not make it deep (under load the RX ring is empty between
+    // two kernel batches): only time without frames does.
     let mut batch = FrameBatch::default();
-    for _ in 0..100 {
+    let t0 = Instant::now();
+    for _ in 0..200 {
+        batch.clear();
+        p.rx_burst(&mut batch).expect("rx_burst");
+    }
+    let quick = p.group_mut().free_frames();
+    if t0.elapsed() < IDLE_AFTER / 2 {
+        assert!(
+            quick >= total - 2 * 128,
+            "still the busy depth after 200 quick empty polls: {quick} free of {total}"
+        );
+    } else {
+        // Descheduled for that long (a loaded CI machine): the time rule applied.
+        eprintln!("afxdp_fill_depth: the quick polls took {:?}", t0.elapsed());
+    }
+    // Idle (more than IDLE_AFTER without a frame): the deep ring is back.
+    let end = Instant::now() + IDLE_AFTER * 3;
+    while Instant::now() < end {
         batch.clear();
         p.rx_burst(&mut batch).expect("rx_burst");
     }

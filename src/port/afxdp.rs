@@ -54,16 +54,21 @@
 //!   refilled every [`REFILL_BATCH`] frames from the top of the (LIFO) free stack, so the
 //!   same few hundred frames circulate (zero-copy binds keep the idle depth: there is no
 //!   kernel copy to save, and a NIC at line rate wants the headroom);
-//! * after [`IDLE_POLLS`] empty polls in a row, `idle_fill` = the whole RX ring or more
+//! * after [`IDLE_AFTER`] (10 ms) without a frame, `idle_fill` = the whole RX ring or more
 //!   (`2 * ring_size`, bounded by the member's share of the UMEM), so a burst that arrives
 //!   while an idle worker sleeps (the runtime backs off up to 1 ms) finds the RX ring,
 //!   not the fill ring, as its limit. When traffic resumes the deep ring drains to the
-//!   busy depth by itself (top-ups stop until it is below).
+//!   busy depth by itself (top-ups stop until it is below). Idleness is time, not a count
+//!   of empty polls: under load with NAPI moderation the RX ring is empty for up to
+//!   `napi_defer_us` between two kernel batches, thousands of busy polls (a first version
+//!   counting 64 empty polls went deep in every such gap). The clock is read once per
+//!   [`IDLE_CHECK`] empty polls.
 //!
-//! Measured (benches/e2e.sh, 3 rounds each, 64-byte frames through two veths, NAPI on the
-//! generator's core): the kernel's receive work per frame for sgswitch's ports fell from
-//! 0.94–1.04 µs with a constant depth of 2048 to 0.87–0.91 µs at 512 (1024: 0.89–1.02;
-//! 256: 0.86–0.90, with less room for a stall).
+//! Measured (benches/e2e.sh, 64-byte frames through two veths, NAPI on the generator's
+//! core), the kernel's receive work per frame for sgswitch's ports: with one constant
+//! depth, 3 rounds each in one series, 0.94–1.04 µs at 2048 (the old default), 0.89–1.02
+//! at 1024, 0.87–0.91 at 512, 0.86–0.90 at 256 (less room for a stall); with the two
+//! depths as shipped, 0.79–0.88 µs (3 rounds) and 0.81–0.88 (the README's 5-round table).
 //!
 //! # Modes
 //! [`BindMode::Auto`] tries zero-copy then copy (veth and tap only do copy mode; their
@@ -150,8 +155,9 @@ impl MemberConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupConfig {
     /// Total UMEM frames; 0 = `4 * ring_size` per member. The fill ring is `2 * ring_size`
-    /// long; a member keeps `ring_size / 2` frames in it while frames flow and up to half
-    /// of its share (at most `2 * ring_size`) when idle (module doc, "Fill depth").
+    /// long; a member keeps up to half of its share (at most `2 * ring_size`) in it when
+    /// idle, and in copy mode only `ring_size / 2` while frames flow (module doc, "Fill
+    /// depth").
     pub frame_count: u32,
     /// Size of each ring (fill, completion, RX, TX); a power of two in 64..=16384.
     pub ring_size: u32,
@@ -329,12 +335,13 @@ struct Member {
     user: User,
     info: MemberInfo,
     need_wakeup: bool,
-    /// Fill-ring depth while frames flow, and after [`IDLE_POLLS`] empty polls (see the
-    /// module doc, "Fill depth").
+    /// Fill-ring depth while frames flow, and after [`IDLE_AFTER`] without frames (see
+    /// the module doc, "Fill depth").
     busy_fill: u32,
     idle_fill: u32,
-    /// Polls in a row that found the RX ring empty.
+    /// Polls in a row that found the RX ring empty, and when the first of them ran.
     empty_polls: u32,
+    idle_since: std::time::Instant,
     /// Frames received since the fill ring was last topped up: the ring's consumer index
     /// (written by the kernel on every frame) is read only once per `REFILL_BATCH`, so the
     /// cache line does not bounce between the polling core and the NAPI core per loop.
@@ -355,8 +362,12 @@ const TX_RESERVE_ROUNDS: usize = 2;
 /// Frames received between two fill-ring top-ups.
 const REFILL_BATCH: u32 = 32;
 
-/// Empty polls in a row after which a member's fill ring is topped up to its idle depth.
-const IDLE_POLLS: u32 = 64;
+/// Time without a received frame after which a member's fill ring is topped up to its
+/// idle depth.
+pub const IDLE_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Empty polls between two looks at the clock while the RX ring stays empty.
+const IDLE_CHECK: u32 = 64;
 
 /// Sockets on one or more device queues sharing one UMEM. See the module doc.
 pub struct UmemGroup {
@@ -565,6 +576,7 @@ impl UmemGroup {
                 busy_fill,
                 idle_fill,
                 empty_polls: 0,
+                idle_since: std::time::Instant::now(),
                 since_refill: u32::MAX,
                 tx_outstanding: 0,
                 stats: PortStats::default(),
@@ -685,7 +697,9 @@ impl UmemGroup {
         let m = &mut self.members[i];
         m.since_refill = 0;
         let pending = m.fq.pending();
-        let mut want = depth.saturating_sub(pending).min(self.free.len() as u32);
+        let missing = depth.saturating_sub(pending);
+        let mut added = 0u32;
+        let mut want = missing.min(self.free.len() as u32);
         // Two reservations at most, as for TX (see `TX_RESERVE_ROUNDS`): the first may be
         // cut short by a stale cached consumer index.
         for _ in 0..TX_RESERVE_ROUNDS {
@@ -699,10 +713,17 @@ impl UmemGroup {
             w.commit();
             drop(w);
             self.free.truncate(self.free.len() - n);
+            added += n as u32;
             want = want.saturating_sub(n as u32).min(self.free.len() as u32);
             if n == 0 {
                 break;
             }
+        }
+        if added < missing {
+            // Cut short (the free stack ran low: frames in TX rings or held by a caller):
+            // try again on the next call instead of after REFILL_BATCH more frames, which
+            // a drained fill ring would never deliver.
+            m.since_refill = REFILL_BATCH;
         }
         // Copy mode fills frames from the XDP path in softirq and never needs a fill-ring
         // wakeup (its flag stays set: waking would cost a poll(2) per call). Zero-copy
@@ -750,8 +771,14 @@ impl UmemGroup {
         r.release();
         drop(r);
         if n == 0 {
-            m.empty_polls = m.empty_polls.saturating_add(1);
-            if m.empty_polls == IDLE_POLLS {
+            m.empty_polls = m.empty_polls.wrapping_add(1);
+            if m.empty_polls == 1 {
+                m.idle_since = std::time::Instant::now();
+            } else if m.empty_polls.is_multiple_of(IDLE_CHECK)
+                && m.idle_since.elapsed() >= IDLE_AFTER
+            {
+                // Repeated every IDLE_CHECK polls while idle: cheap once full (no frame
+                // to add; the ring's indexes are not contended while nothing arrives).
                 let depth = m.idle_fill;
                 self.top_up(i, depth);
             }

@@ -46,7 +46,10 @@ impl<T: Copy> HugeTable<T> {
             };
         }
         let layout = if bytes >= HUGE {
-            Layout::from_size_align(bytes.next_multiple_of(HUGE), HUGE)
+            let rounded = bytes
+                .checked_next_multiple_of(HUGE)
+                .expect("table size overflows usize");
+            Layout::from_size_align(rounded, HUGE)
         } else {
             Layout::from_size_align(bytes, core::mem::align_of::<T>())
         }

@@ -30,11 +30,14 @@
 //! takes them with it; a NIC keeps them). So that the next sgswitch on that device puts
 //! back the real originals, not the values its killed predecessor set, each guard keeps a
 //! record while it lives: `/run/sgswitch/napi/<netns inode>-<ifname>` holding the pid,
-//! the originals and the values set. `apply` trusts a record only if its process is gone
-//! and the device still holds exactly the values the record says were set (otherwise
-//! someone changed them since, and the current values are the originals); the guard's
-//! drop restores and deletes the record. Best effort: without a writable `/run` the
-//! guard works as before, only without the crash record.
+//! the originals and the values set. `apply` takes a recorded original for each value the
+//! device still holds exactly as the record says it was set (a value changed since is
+//! the original now; field by field, so a kill between the two writes is covered); the
+//! guard's drop restores and deletes the record. A record whose process still runs (a
+//! second switch on the same device) is used the same way but left to its owner. Best
+//! effort: without a writable `/run` the guard works as before, only without the crash
+//! record. Not covered: a recycled pid of the killed process (its record is then taken
+//! for a live owner's: originals still right, record left behind).
 //!
 //! # Rejected options
 //! * Socket busy polling (`SO_PREFER_BUSY_POLL` + `SO_BUSY_POLL` on the AF_XDP socket):
@@ -153,19 +156,24 @@ impl NapiDefer {
         let set_defer = DEFER_HARD_IRQS.to_string();
         let set_timeout = (u64::from(us) * 1000).to_string();
         let record = record_path(state_dir, ifname);
-        // A killed predecessor's record: its originals are the device's real ones.
+        // Another process's record (killed, or still running on the same device): a value
+        // the device still holds exactly as that process set it stands for the recorded
+        // original. Field by field, so a kill between the two writes is covered too.
+        let mut own_record = true;
         if let Some(prev) = record
             .as_deref()
             .and_then(|p| std::fs::read_to_string(p).ok())
             .and_then(|t| Record::parse(&t))
         {
-            if prev.pid != std::process::id()
-                && !process_alive(prev.pid)
-                && prev.set_defer == old_defer
-                && prev.set_timeout == old_timeout
-            {
-                old_defer = prev.old_defer;
-                old_timeout = prev.old_timeout;
+            if prev.pid != std::process::id() {
+                if prev.set_defer == old_defer {
+                    old_defer = prev.old_defer;
+                }
+                if prev.set_timeout == old_timeout {
+                    old_timeout = prev.old_timeout;
+                }
+                // A live owner keeps its record: it writes and removes it, not us.
+                own_record = !process_alive(prev.pid);
             }
         }
         let mut tuned = NapiDefer {
@@ -176,7 +184,7 @@ impl NapiDefer {
             record: None,
         };
         // The record goes first, so that a crash between the writes below leaves it.
-        if let Some(path) = record {
+        if let Some(path) = record.filter(|_| own_record) {
             let rec = Record {
                 pid: std::process::id(),
                 old_defer: tuned.old_defer.clone(),
@@ -311,18 +319,37 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_ignored_when_values_changed_or_its_process_lives() {
+    fn a_record_counts_only_for_values_still_as_it_set_them() {
         // Someone changed the values after the crash: the current ones are the originals.
         let (root, state) = fake("changed", "0", "5000");
         crash_record(&state, dead_pid(), ("0", "7000"), ("2", "100000"));
         drop(NapiDefer::apply_in(&root, &state, "veth0", 50).unwrap());
         assert_eq!(settings(&root), ("0".into(), "5000".into()));
         cleanup(&root);
-        // The recorded process still runs (pid 1): its record is not ours to use.
+        // Killed between its two writes (timeout set, defer not yet): each field alone.
+        let (root, state) = fake("half", "0", "100000");
+        crash_record(&state, dead_pid(), ("0", "7000"), ("2", "100000"));
+        drop(NapiDefer::apply_in(&root, &state, "veth0", 50).unwrap());
+        assert_eq!(settings(&root), ("0".into(), "7000".into()));
+        cleanup(&root);
+    }
+
+    #[test]
+    fn a_live_owners_record_gives_the_originals_and_stays_its_own() {
+        // Another switch (pid 1 stands in: it runs) moderates the same device.
         let (root, state) = fake("alive", "2", "100000");
         crash_record(&state, 1, ("0", "7000"), ("2", "100000"));
-        drop(NapiDefer::apply_in(&root, &state, "veth0", 50).unwrap());
-        assert_eq!(settings(&root), ("2".into(), "100000".into()));
+        let path = record_path(&state, "veth0").unwrap();
+        let before = std::fs::read_to_string(&path).unwrap();
+        let g = NapiDefer::apply_in(&root, &state, "veth0", 50).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "not ours");
+        drop(g);
+        assert_eq!(settings(&root), ("0".into(), "7000".into()));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            before,
+            "left alone"
+        );
         cleanup(&root);
     }
 

@@ -68,7 +68,7 @@
 //! core), the kernel's receive work per frame for sgswitch's ports: with one constant
 //! depth, 3 rounds each in one series, 0.94–1.04 µs at 2048 (the old default), 0.89–1.02
 //! at 1024, 0.87–0.91 at 512, 0.86–0.90 at 256 (less room for a stall); with the two
-//! depths as shipped, 0.79–0.88 µs (3 rounds) and 0.81–0.88 (the README's 5-round table).
+//! depths as shipped, 0.79–0.88 µs (3 rounds) and 0.82–0.87 (the README's 5-round table).
 //!
 //! # Modes
 //! [`BindMode::Auto`] tries zero-copy then copy (veth and tap only do copy mode; their

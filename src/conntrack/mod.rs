@@ -1090,7 +1090,11 @@ impl Conntrack {
         const G: usize = BURST_LOOKAHEAD;
         let n = pkts.len().min(out.len());
         let (pkts, out) = (&pkts[..n], &mut out[..n]);
-        let group = |g: usize| pkts.chunks(G).nth(g).unwrap_or(&[]);
+        // Group `g` by index arithmetic (`chunks().nth(g)` would walk g chunks per call).
+        let group = |g: usize| {
+            let start = (g * G).min(n);
+            &pkts[start..(start + G).min(n)]
+        };
         let mut ring = [[Probe::NONE; G]; 3];
         for (g, r) in ring.iter_mut().enumerate().take(2) {
             for (p, (zone, meta)) in r.iter_mut().zip(group(g)) {

@@ -566,24 +566,32 @@ fn shared_umem_member_hot_unplug() {
     for l in &links {
         assert!(xdp_attached(l), "{test}: XDP on {l} at start");
     }
+    // The config without one port.
+    let without = |port: &str| {
+        let line = format!("name = \"{port}\"");
+        full.split("\n[[ports]]")
+            .filter(|part| !part.contains(&line))
+            .collect::<Vec<_>>()
+            .join("\n[[ports]]")
+    };
+    // Detaching happens when the worker takes the command: wait up to 3 s for it.
+    let wait_detached = |link: &str| {
+        let end = std::time::Instant::now() + Duration::from_secs(3);
+        while xdp_attached(link) && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
     assert!(
         ping(&topo.insts[0].ns, &topo.insts[2].v4, None, 5),
         "{test}: i0 -> i2"
     );
 
     // Without i2: its program goes, i0 <-> i1 still forward.
-    let without_i2 = full
-        .split("\n[[ports]]")
-        .filter(|part| !part.contains("name = \"i2\""))
-        .collect::<Vec<_>>()
-        .join("\n[[ports]]");
+    let without_i2 = without("i2");
     assert!(!without_i2.contains("\"i2\""), "{test}: config edit");
     topo.write_config(&without_i2);
     sw.reload();
-    let end = std::time::Instant::now() + Duration::from_secs(3);
-    while xdp_attached(links[2]) && std::time::Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_detached(links[2]);
     assert!(
         !xdp_attached(links[2]),
         "{test}: XDP still on {} after its port was removed\n{}",
@@ -612,17 +620,9 @@ fn shared_umem_member_hot_unplug() {
     );
 
     // The group's first member can leave too: its program is detached.
-    let without_i0 = full
-        .split("\n[[ports]]")
-        .filter(|part| !part.contains("name = \"i0\""))
-        .collect::<Vec<_>>()
-        .join("\n[[ports]]");
-    topo.write_config(&without_i0);
+    topo.write_config(&without("i0"));
     sw.reload();
-    let end = std::time::Instant::now() + Duration::from_secs(3);
-    while xdp_attached(links[0]) && std::time::Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_detached(links[0]);
     assert!(!xdp_attached(links[0]), "{test}: XDP still on {}", links[0]);
     assert!(
         ping(&topo.insts[1].ns, &topo.insts[2].v4, None, 5),

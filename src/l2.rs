@@ -81,9 +81,22 @@ struct Learned {
     /// generation are ignored: ports may have been renumbered).
     generation: u64,
     seen_ns: u64,
+    /// When this worker last told the others about the entry (see [`LearnedFdb::learn`]).
+    announced_ns: u64,
 }
 
 /// MACs learned on ports without port security, with ageing. One per worker.
+///
+/// # Visible to every worker
+/// With several workers a frame is processed by the worker its flow is steered to, so the
+/// worker that learns a MAC is often not the one that later forwards frames to it. Each
+/// worker keeps its own copy (no lock, no shared cache line on the packet path), and the
+/// copies are kept equal by messages: [`LearnedFdb::learn`] says when an entry is worth
+/// announcing (new, moved, or not announced for an eighth of the ageing time, so the
+/// other copies do not age out while the MAC stays active); the runtime sends those to
+/// every other worker, which applies them with [`LearnedFdb::learn_remote`] before its
+/// next burst. A frame processed in the instant between the two may still be flooded,
+/// which is correct (every port of the network then applies its own checks), only wider.
 #[derive(Debug)]
 pub struct LearnedFdb {
     map: HashMap<(u16, Mac), Learned>,
@@ -103,26 +116,61 @@ impl LearnedFdb {
         }
     }
 
-    /// Learn (or refresh) that `mac` lives behind `port` in `net`.
-    pub fn learn(&mut self, net: u16, mac: Mac, port: u16, generation: u64, now_ns: u64) {
+    /// Learn (or refresh) that `mac` lives behind `port` in `net`. Returns true when the
+    /// other workers should be told (see the type's doc): a new entry, a move to another
+    /// port or generation, or a refresh of an entry last announced more than an eighth of
+    /// the ageing time ago.
+    pub fn learn(&mut self, net: u16, mac: Mac, port: u16, generation: u64, now_ns: u64) -> bool {
         if mac[0] & 1 == 1 {
-            return; // never learn group addresses
+            return false; // never learn group addresses
         }
+        if let Some(e) = self.map.get_mut(&(net, mac)) {
+            let moved = e.port != port || e.generation != generation;
+            let stale = now_ns.saturating_sub(e.announced_ns) > self.ageing_ns / 8;
+            e.port = port;
+            e.generation = generation;
+            e.seen_ns = now_ns;
+            if moved || stale {
+                e.announced_ns = now_ns;
+                return true;
+            }
+            return false;
+        }
+        self.insert(net, mac, port, generation, now_ns)
+    }
+
+    /// Apply an entry another worker learned (never announced again).
+    pub fn learn_remote(&mut self, net: u16, mac: Mac, port: u16, generation: u64, now_ns: u64) {
+        if mac[0] & 1 == 1 {
+            return;
+        }
+        if let Some(e) = self.map.get_mut(&(net, mac)) {
+            *e = Learned {
+                port,
+                generation,
+                seen_ns: now_ns,
+                announced_ns: now_ns,
+            };
+            return;
+        }
+        self.insert(net, mac, port, generation, now_ns);
+    }
+
+    fn insert(&mut self, net: u16, mac: Mac, port: u16, generation: u64, now_ns: u64) -> bool {
         let entry = Learned {
             port,
             generation,
             seen_ns: now_ns,
+            announced_ns: now_ns,
         };
-        if let Some(e) = self.map.get_mut(&(net, mac)) {
-            *e = entry;
-            return;
-        }
         if self.map.len() >= self.capacity {
             self.evict(now_ns);
         }
         if self.map.len() < self.capacity {
             self.map.insert((net, mac), entry);
+            return true;
         }
+        false
     }
 
     fn evict(&mut self, now_ns: u64) {
@@ -257,6 +305,29 @@ mod tests {
         let mut l = LearnedFdb::new(16, DEFAULT_AGEING_NS);
         l.learn(0, A, 3, 1, 0);
         assert_eq!(forward(&f, &l, 0, &A, 1, 0), L2Dest::Port(0));
+    }
+
+    #[test]
+    fn learning_says_when_to_announce() {
+        let f = fdb();
+        let mut l = LearnedFdb::new(16, 8_000);
+        assert!(l.learn(0, X, 3, 1, 0), "new");
+        assert!(!l.learn(0, X, 3, 1, 500), "refresh soon after");
+        assert!(l.learn(0, X, 4, 1, 600), "moved");
+        assert!(l.learn(0, X, 4, 2, 700), "new generation");
+        assert!(!l.learn(0, X, 4, 2, 1_600));
+        assert!(l.learn(0, X, 4, 2, 1_701), "not announced for ageing/8");
+        assert!(!l.learn(0, BCAST, 4, 2, 0), "group address");
+        // Another worker's copy, applied from the message.
+        let mut other = LearnedFdb::new(16, 8_000);
+        other.learn_remote(0, X, 4, 2, 1_701);
+        assert_eq!(forward(&f, &other, 0, &X, 2, 2_000), L2Dest::Port(4));
+        assert!(
+            !other.learn(0, X, 4, 2, 2_000),
+            "already announced by its learner"
+        );
+        other.learn_remote(0, BCAST, 4, 2, 0);
+        assert_eq!(other.len(), 1);
     }
 
     #[test]

@@ -460,7 +460,24 @@ pub struct Pipeline {
     burst_meta: Vec<(bool, PacketMeta)>,
     burst_probe: Vec<Option<Probe>>,
     burst_dest: Vec<Pending>,
+    /// Record MACs learned here for the other workers (see [`l2::LearnedFdb`]).
+    share_learning: bool,
+    learned_out: Vec<Learned>,
 }
+
+/// A MAC learned by one worker's pipeline, for the others ([`Pipeline::take_learned`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Learned {
+    pub network: u16,
+    pub mac: Mac,
+    /// Dataplane port index, valid under `epoch`.
+    pub port: u16,
+    pub epoch: u64,
+}
+
+/// Learned MACs kept for [`Pipeline::take_learned`] between two calls; more are not
+/// recorded (the next refresh announces them again).
+pub const LEARNED_OUT: usize = 256;
 
 /// A frame of a burst between its L2 step and its ingress step.
 #[derive(Clone, Copy, Debug)]
@@ -537,6 +554,8 @@ impl Pipeline {
             burst_meta: vec![(false, PacketMeta::default()); BURST],
             burst_probe: vec![None; BURST],
             burst_dest: Vec::with_capacity(BURST),
+            share_learning: false,
+            learned_out: Vec::with_capacity(LEARNED_OUT),
         }
     }
 
@@ -544,6 +563,26 @@ impl Pipeline {
     /// see [`ZoneMap`]).
     pub fn counters(&self) -> &[PortCounters] {
         &self.counters
+    }
+
+    /// Record the MACs this pipeline learns for other workers' pipelines (off by default:
+    /// one pipeline, as in replay, has no one to tell).
+    pub fn share_learning(&mut self, on: bool) {
+        self.share_learning = on;
+        self.learned_out.clear();
+    }
+
+    /// Hand every MAC learned since the last call to `f` (see [`l2::LearnedFdb`]).
+    pub fn take_learned(&mut self, mut f: impl FnMut(Learned)) {
+        for l in self.learned_out.drain(..) {
+            f(l);
+        }
+    }
+
+    /// Apply a MAC another worker's pipeline learned.
+    pub fn learn_remote(&mut self, l: Learned, now_ns: u64) {
+        self.learned
+            .learn_remote(l.network, l.mac, l.port, l.epoch, now_ns);
     }
 
     /// The connection-tracking table (for statistics and debugging).
@@ -640,20 +679,51 @@ impl Pipeline {
         dispositions: &mut [Disposition],
     ) {
         let mut metas = std::mem::take(&mut self.burst_meta);
+        let n = frames.len().min(out.len()).min(dispositions.len());
+        for start in (0..n).step_by(BURST) {
+            let end = (start + BURST).min(n);
+            parse_burst(&frames[start..end], &mut metas[..end - start]);
+            self.process_parsed_burst(
+                dp,
+                in_port,
+                &frames[start..end],
+                &metas[..end - start],
+                now_ns,
+                &mut out[start..end],
+                &mut dispositions[start..end],
+            );
+        }
+        self.burst_meta = metas;
+    }
+
+    /// [`Pipeline::process_burst`] for frames already parsed by [`parse_burst`] (the
+    /// runtime parses a burst once, to steer it between workers, then processes it here):
+    /// `metas[i]` is the result of parsing `frames[i]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn process_parsed_burst(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        frames: &[&[u8]],
+        metas: &[(bool, PacketMeta)],
+        now_ns: u64,
+        out: &mut [Verdict],
+        dispositions: &mut [Disposition],
+    ) {
         let mut probes = std::mem::take(&mut self.burst_probe);
         let port = dp.ports.get(in_port as usize);
         let stateful = dp.policy.is_stateful(in_port as usize);
-        for chunk_start in (0..frames.len().min(out.len()).min(dispositions.len())).step_by(BURST) {
-            let end = (chunk_start + BURST)
-                .min(frames.len())
-                .min(out.len())
-                .min(dispositions.len());
+        let total = frames
+            .len()
+            .min(metas.len())
+            .min(out.len())
+            .min(dispositions.len());
+        for chunk_start in (0..total).step_by(BURST) {
+            let end = (chunk_start + BURST).min(total);
             let n = end - chunk_start;
-            // Phase 1: parse (in place: no copy of the metadata), and start the egress
-            // conntrack lookup.
-            for (k, f) in frames[chunk_start..end].iter().enumerate() {
-                let slot = &mut metas[k];
-                slot.0 = flow::extract_into(f, &mut slot.1).is_ok();
+            let metas = &metas[chunk_start..end];
+            // Phase 1: start the egress conntrack lookup.
+            for (k, slot) in metas.iter().enumerate() {
                 let (ok, ref m) = *slot;
                 let probe = match port {
                     Some(p)
@@ -689,7 +759,7 @@ impl Pipeline {
                     self.finish_pending(
                         dp,
                         in_port,
-                        &metas,
+                        metas,
                         &probes,
                         &mut dests,
                         now_ns,
@@ -736,7 +806,7 @@ impl Pipeline {
             self.finish_pending(
                 dp,
                 in_port,
-                &metas,
+                metas,
                 &probes,
                 &mut dests,
                 now_ns,
@@ -744,7 +814,6 @@ impl Pipeline {
             );
             self.burst_dest = dests;
         }
-        self.burst_meta = metas;
         self.burst_probe = probes;
     }
 
@@ -904,9 +973,19 @@ impl Pipeline {
             return None;
         }
         // 4. L2.
-        if !p.port_security {
-            self.learned
-                .learn(p.network, meta.eth_src, in_port, dp.epoch, now_ns);
+        if !p.port_security
+            && self
+                .learned
+                .learn(p.network, meta.eth_src, in_port, dp.epoch, now_ns)
+            && self.share_learning
+            && self.learned_out.len() < LEARNED_OUT
+        {
+            self.learned_out.push(Learned {
+                network: p.network,
+                mac: meta.eth_src,
+                port: in_port,
+                epoch: dp.epoch,
+            });
         }
         match l2::forward(
             &dp.fdb,
@@ -1280,6 +1359,14 @@ impl Pipeline {
 }
 
 /// Port security of the sending port (step 2). `Ok` = continue.
+/// Parse every frame of a burst: `metas[i]` = (whether `frames[i]` parsed, its metadata),
+/// for [`Pipeline::process_parsed_burst`]. Extra entries on either side are left alone.
+pub fn parse_burst(frames: &[&[u8]], metas: &mut [(bool, PacketMeta)]) {
+    for (f, slot) in frames.iter().zip(metas.iter_mut()) {
+        slot.0 = flow::extract_into(f, &mut slot.1).is_ok();
+    }
+}
+
 fn port_security(dp: &Dataplane, p: &PortEntry, m: &PacketMeta) -> Result<(), DropReason> {
     if !p.owns_mac(&m.eth_src) {
         return Err(DropReason::SpoofedMac);

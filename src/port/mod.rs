@@ -52,11 +52,14 @@
 
 pub mod afpacket;
 pub mod afxdp;
+pub mod group;
 pub mod mem;
 pub mod napi;
 pub mod pcap;
 pub mod tap;
 pub mod xdp;
+
+pub use group::{Members, PortGroup, Single};
 
 use std::io;
 use std::os::fd::RawFd;

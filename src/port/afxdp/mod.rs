@@ -98,6 +98,9 @@
 //!   to a single AND and every frame in one page.
 //! * A mutex-protected free list shared by several threads: one worker owns a group.
 
+mod forward;
+pub use forward::UmemPorts;
+
 use super::xdp::{XdpAttachment, XdpMode, XskMap};
 use super::{ifindex, FrameBatch, Port, PortError, PortStats, Step, MAX_BURST};
 use std::io;
@@ -997,6 +1000,43 @@ impl UmemGroup {
             }
         }
         self.reap(i);
+    }
+
+    /// A free frame holding a copy of `bytes` (at most a frame), as a descriptor the
+    /// caller owns; `None` when the free stack is empty or `bytes` is too long.
+    fn load(&mut self, bytes: &[u8]) -> Option<Desc> {
+        if bytes.len() > FRAME_SIZE as usize {
+            return None;
+        }
+        let addr = self.free.pop()?;
+        // SAFETY: `addr` is a free frame (owned by us, in no ring) and
+        // addr + FRAME_SIZE <= area length; `bytes` has at most FRAME_SIZE bytes and is
+        // not that frame (it is caller memory, or a frame the caller owns: see `dup`).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.area.ptr.as_ptr().add(addr as usize),
+                bytes.len(),
+            );
+        }
+        Some(Desc {
+            addr,
+            len: bytes.len() as u32,
+            group: self.id,
+        })
+    }
+
+    /// A copy of the frame of `d` (a descriptor of this group the caller owns) in a free
+    /// frame; `None` when the free stack is empty.
+    fn dup(&mut self, d: &Desc) -> Option<Desc> {
+        let src = self.frame(d);
+        let (ptr, len) = (src.as_ptr(), src.len());
+        // SAFETY: `ptr..ptr+len` is the caller's frame inside the mapping (checked by
+        // `frame`); `load` writes only a frame taken from the free stack, which is never
+        // a frame the caller owns, so the two do not overlap. No reference into the
+        // mapping is alive across the call (the slice above is rebuilt from its parts).
+        let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+        self.load(bytes)
     }
 
     fn rx_copy(&mut self, i: usize, batch: &mut FrameBatch) -> usize {

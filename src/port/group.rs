@@ -1,0 +1,215 @@
+//! [`PortGroup`]: the one receive/transmit interface the runtime drives, for every backend.
+//!
+//! # Purpose
+//! A worker owns a list of port groups. A group is one or more ports that one thread
+//! drives together: an AF_XDP shared-UMEM group ([`super::afxdp::UmemGroup`]), whose members
+//! forward frames to each other by moving descriptors, or a single port of any backend
+//! ([`Single`], a group of one that copies). The runtime runs *one* loop over groups,
+//! whatever the backend and the worker count: receive a burst on a member, read the frames
+//! in place ([`PortGroup::rx_frame`]), let the pipeline decide, copy the frame to ports of
+//! other groups, then end the burst with [`PortGroup::rx_done`], telling the group which of
+//! its own members transmit each frame. How that happens (a descriptor move, a copy inside
+//! the UMEM, a copy into a batch) is the group's business, not the runtime's.
+//!
+//! # Contract
+//! * `rx(m, max)` starts a burst on member `m` (at most `max` frames, at most
+//!   [`super::MAX_BURST`]); frames `0..n` are readable with `rx_frame` until `rx_done`. A
+//!   second `rx` before `rx_done` ends the first burst as if every frame were dropped.
+//! * `rx_done(fates)` ends the burst: `fates[k]` is a bit set of members (bit `j` = member
+//!   `j`) that transmit frame `k`; `0` drops it. A missing entry counts as `0`.
+//! * `tx_copy(m, frame)` queues a copy of `frame` on member `m`; queued frames leave by
+//!   `flush` at the latest (or earlier, when a batch fills). Frames that find no room are
+//!   dropped and counted in the member's [`PortStats::tx_dropped`].
+//! * Nothing on these paths allocates.
+//!
+//! This module holds no dataplane logic: it knows frames and members, not verdicts.
+
+use std::os::fd::RawFd;
+
+use super::{FrameBatch, Port, PortStats, DEFAULT_SLOT};
+
+/// The members of a group that transmit a frame (bit `j` = member `j`; at most 64).
+pub type Members = u64;
+
+/// Ports driven together by one worker. See the module doc for the contract.
+pub trait PortGroup: Send {
+    /// Number of members.
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Start a burst on member `m`: receive up to `max` frames; returns how many.
+    fn rx(&mut self, m: usize, max: usize) -> usize;
+
+    /// Frame `k` of the current burst (empty if out of range).
+    fn rx_frame(&self, k: usize) -> &[u8];
+
+    /// End the current burst: frame `k` is transmitted on each member in `fates[k]`.
+    fn rx_done(&mut self, fates: &[Members]);
+
+    /// Queue a copy of `frame` for transmission on member `m`.
+    fn tx_copy(&mut self, m: usize, frame: &[u8]);
+
+    /// Transmit everything queued.
+    fn flush(&mut self);
+
+    /// Counters of member `m`.
+    fn stats(&self, m: usize) -> PortStats;
+
+    /// A descriptor readable when member `m` may have frames.
+    fn poll_fd(&self, m: usize) -> Option<RawFd>;
+
+    /// Take member `m` out (hot-unplug): members above it shift down by one. Refused
+    /// (false) for the last member: drop the group instead.
+    fn remove_member(&mut self, m: usize) -> bool;
+
+    /// Frames forwarded between members without a copy, since the group was opened.
+    fn moved(&self) -> u64 {
+        0
+    }
+}
+
+/// Any [`Port`] as a group of one: receives into a [`FrameBatch`] and transmits copies
+/// from another one.
+pub struct Single {
+    port: Box<dyn Port>,
+    rx: FrameBatch,
+    tx: FrameBatch,
+}
+
+impl Single {
+    /// `burst`: frames per receive, in slots of [`DEFAULT_SLOT`] bytes (a longer frame is
+    /// dropped and counted by the backend).
+    pub fn new(port: Box<dyn Port>, burst: usize) -> Single {
+        Self::with_slot(port, burst, DEFAULT_SLOT)
+    }
+
+    /// As [`Single::new`] with slots of `slot` bytes.
+    pub fn with_slot(port: Box<dyn Port>, burst: usize, slot: usize) -> Single {
+        Single {
+            port,
+            rx: FrameBatch::new(burst, slot),
+            tx: FrameBatch::new(burst.max(32), slot),
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> &dyn Port {
+        self.port.as_ref()
+    }
+}
+
+/// Queue `frame` on `tx`, first transmitting what is queued when it is full.
+fn queue(port: &mut dyn Port, tx: &mut FrameBatch, frame: &[u8]) {
+    if tx.push(frame) {
+        return;
+    }
+    if !tx.is_empty() {
+        let _ = port.tx_batch(tx);
+        tx.clear();
+    }
+    if !tx.push(frame) {
+        // Longer than a slot: hand it to the port as it is (the port counts a drop if it
+        // cannot send it either).
+        let _ = port.tx_burst(&[frame]);
+    }
+}
+
+impl PortGroup for Single {
+    fn len(&self) -> usize {
+        1
+    }
+
+    /// Receives up to the burst the group was made with (a larger `max` changes nothing:
+    /// the runtime asks for that burst).
+    fn rx(&mut self, m: usize, _max: usize) -> usize {
+        self.rx.clear();
+        if m != 0 {
+            return 0;
+        }
+        self.port.rx_burst(&mut self.rx).unwrap_or(0)
+    }
+
+    fn rx_frame(&self, k: usize) -> &[u8] {
+        self.rx.get(k).unwrap_or(&[])
+    }
+
+    fn rx_done(&mut self, fates: &[Members]) {
+        // A single port can only send a frame back where it came from (a hairpin, which
+        // the pipeline never asks for); honoured anyway.
+        for (k, f) in fates.iter().enumerate() {
+            if f & 1 != 0 {
+                if let Some(frame) = self.rx.get(k) {
+                    queue(self.port.as_mut(), &mut self.tx, frame);
+                }
+            }
+        }
+        self.rx.clear();
+    }
+
+    fn tx_copy(&mut self, m: usize, frame: &[u8]) {
+        if m == 0 {
+            queue(self.port.as_mut(), &mut self.tx, frame);
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.tx.is_empty() {
+            let _ = self.port.tx_batch(&self.tx);
+            self.tx.clear();
+        }
+    }
+
+    fn stats(&self, m: usize) -> PortStats {
+        if m == 0 {
+            self.port.stats()
+        } else {
+            PortStats::default()
+        }
+    }
+
+    fn poll_fd(&self, m: usize) -> Option<RawFd> {
+        if m == 0 {
+            self.port.poll_fd()
+        } else {
+            None
+        }
+    }
+
+    fn remove_member(&mut self, _m: usize) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::port::mem::MemPort;
+
+    #[test]
+    fn single_receives_forwards_and_copies() {
+        let (port, peer) = MemPort::new("a", 64);
+        peer.inject(&[1u8; 60]);
+        peer.inject(&[2u8; 70]);
+        let mut g = Single::new(Box::new(port), 32);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g.rx(0, 32), 2);
+        assert_eq!(g.rx_frame(0), &[1u8; 60][..]);
+        assert_eq!(g.rx_frame(1).len(), 70);
+        assert!(g.rx_frame(2).is_empty());
+        // Frame 1 back out of member 0 (a hairpin), frame 0 dropped.
+        g.rx_done(&[0, 1]);
+        assert!(g.rx_frame(0).is_empty(), "the burst is over");
+        g.tx_copy(0, &[3u8; 64]);
+        g.tx_copy(1, &[4u8; 64]); // no such member: ignored
+        g.flush();
+        let got = peer.take_tx();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], vec![2u8; 70]);
+        assert_eq!(got[1], vec![3u8; 64]);
+        assert_eq!(g.stats(0).tx_packets, 2);
+        assert!(!g.remove_member(0));
+    }
+}

@@ -1,0 +1,537 @@
+//! One polling worker: the receive path, the same for every backend and worker count.
+//!
+//! # The loop
+//! 1. Commands from the control thread (ports added or removed), the published policy
+//!    (loaded once per iteration), MACs the other workers learned.
+//! 2. For every port group and member ([`PortGroup`]): receive a burst, read the frames
+//!    in place, parse them once ([`pipeline::parse_burst`]). With several workers, every
+//!    IP frame whose connection another worker owns ([`steer`]) goes to that worker with
+//!    its parsed metadata (a [`handoff`] batch); the rest, compacted, run through
+//!    [`Pipeline::process_parsed_burst`]. Each delivery goes to a member of the same group
+//!    (the group moves or copies the frame when the burst ends: [`PortGroup::rx_done`]),
+//!    to another group of this worker (a copy), or to the worker driving that port (a
+//!    handoff batch).
+//! 3. The inbox: batches steered here run through the same `process_parsed_burst`
+//!    (grouped by ingress port), batches to transmit go to their ports.
+//! 4. Flush every group, send the handoff batches, publish counters on request, back off
+//!    when idle.
+//!
+//! So one worker and many run the same code; with one worker nothing is steered and the
+//! handoff queues are never touched. The worker owns every port it drives, its
+//! [`Pipeline`] and its scratch; nothing on the packet path takes a lock or allocates
+//! (fragments released from the pipeline's hold are the rare exception noted there).
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::handoff::{Kind, Outbox, Queues, HANDOFF};
+use super::{lock, Shared, WorkerSnapshot};
+use crate::flow::PacketMeta;
+use crate::pipeline::{self, Dataplane, Disposition, Pipeline, PipelineConfig, Verdict};
+use crate::port::{Members, PortGroup, MAX_BURST};
+
+/// A control-thread command to one worker.
+pub(super) enum Cmd {
+    /// Drive `ports`; member `m` is the port of conntrack zone `zones[m]`.
+    Add {
+        zones: Vec<u16>,
+        ports: Box<dyn PortGroup>,
+    },
+    /// Stop driving the port of `zone` (closing it, detaching its XDP program).
+    Remove { zone: u16 },
+}
+
+/// A port group this worker drives.
+struct GroupSlot {
+    ports: Box<dyn PortGroup>,
+    zones: Vec<u16>,
+    /// Dataplane index of each member (`None`: not in the policy).
+    idx: Vec<Option<u16>>,
+}
+
+/// Where a frame delivered to a dataplane port goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// Member `m` of this worker's group `g`.
+    Local {
+        g: u16,
+        m: u16,
+    },
+    /// The port of `zone`, driven by worker `w`.
+    Remote {
+        w: u16,
+        zone: u16,
+    },
+    Nowhere,
+}
+
+pub(super) struct Worker {
+    id: usize,
+    nw: usize,
+    shared: Arc<Shared>,
+    cmds: Receiver<Cmd>,
+    pipeline: Pipeline,
+    /// `None` only while the group is being polled.
+    groups: Vec<Option<GroupSlot>>,
+    /// Dataplane port index → route.
+    routes: Vec<Route>,
+    /// Zone → (group, member) of this worker's ports.
+    by_zone: Vec<Option<(u16, u16)>>,
+    dp: Arc<Dataplane>,
+    burst: usize,
+    backoff: bool,
+    out: Outbox,
+    // Per-burst scratch, MAX_BURST entries each.
+    metas: Vec<(bool, PacketMeta)>,
+    /// Local position → index in the received burst.
+    map: Vec<u16>,
+    verdicts: Vec<Verdict>,
+    disp: Vec<Disposition>,
+    fates: Vec<Members>,
+    steered: u64,
+    snap_seen: u64,
+}
+
+/// Everything a delivery may need, borrowed apart from the pipeline.
+struct Sinks<'a> {
+    routes: &'a [Route],
+    groups: &'a mut [Option<GroupSlot>],
+    out: &'a mut Outbox,
+    queues: &'a Queues,
+}
+
+impl Sinks<'_> {
+    /// Deliver a copy of `frame` to dataplane port `q` (a port of the group being polled
+    /// is `None` here: its deliveries go through `rx_done`).
+    #[inline]
+    fn copy_to(&mut self, q: u16, frame: &[u8]) {
+        match self
+            .routes
+            .get(q as usize)
+            .copied()
+            .unwrap_or(Route::Nowhere)
+        {
+            Route::Local { g, m } => {
+                if let Some(Some(s)) = self.groups.get_mut(g as usize) {
+                    s.ports.tx_copy(m as usize, frame);
+                }
+            }
+            Route::Remote { w, zone } => self.out.tx(self.queues, w as usize, zone, frame),
+            Route::Nowhere => {}
+        }
+    }
+}
+
+impl Worker {
+    pub(super) fn new(
+        id: usize,
+        nw: usize,
+        shared: Arc<Shared>,
+        cmds: Receiver<Cmd>,
+        pcfg: &PipelineConfig,
+        burst: usize,
+        backoff: bool,
+    ) -> Worker {
+        let dp = shared.dp.load_full();
+        let mut pipeline = Pipeline::new(pcfg);
+        pipeline.share_learning(nw > 1);
+        let scratch = MAX_BURST.max(HANDOFF);
+        Worker {
+            id,
+            nw,
+            cmds,
+            pipeline,
+            groups: Vec::new(),
+            routes: Vec::new(),
+            by_zone: Vec::new(),
+            dp,
+            burst,
+            backoff,
+            out: Outbox::new(id, nw),
+            metas: vec![(false, PacketMeta::default()); scratch],
+            map: vec![0; scratch],
+            verdicts: vec![Verdict::default(); scratch],
+            disp: vec![Disposition::Decided; scratch],
+            fates: vec![0; scratch],
+            steered: 0,
+            snap_seen: 0,
+            shared,
+        }
+    }
+
+    fn reroute(&mut self) {
+        self.by_zone.clear();
+        for (g, s) in self.groups.iter().enumerate() {
+            let Some(s) = s else { continue };
+            for (m, z) in s.zones.iter().enumerate() {
+                let z = *z as usize;
+                if self.by_zone.len() <= z {
+                    self.by_zone.resize(z + 1, None);
+                }
+                self.by_zone[z] = Some((g as u16, m as u16));
+            }
+        }
+        let owners = lock(&self.shared.owners).clone();
+        self.routes.clear();
+        for p in &self.dp.ports {
+            let r = match self.by_zone.get(p.zone as usize).copied().flatten() {
+                Some((g, m)) => Route::Local { g, m },
+                None => match owners.get(&p.zone) {
+                    Some(w) if *w != self.id => Route::Remote {
+                        w: *w as u16,
+                        zone: p.zone,
+                    },
+                    _ => Route::Nowhere,
+                },
+            };
+            self.routes.push(r);
+        }
+        for s in self.groups.iter_mut().flatten() {
+            s.idx = s
+                .zones
+                .iter()
+                .map(|z| self.dp.port_index_by_zone(*z))
+                .collect();
+        }
+    }
+
+    fn commands(&mut self) {
+        let mut changed = false;
+        while let Ok(c) = self.cmds.try_recv() {
+            changed = true;
+            match c {
+                Cmd::Add { zones, ports } => {
+                    let n = zones.len();
+                    self.groups.push(Some(GroupSlot {
+                        ports,
+                        zones,
+                        idx: vec![None; n],
+                    }));
+                }
+                Cmd::Remove { zone } => {
+                    let found = self.groups.iter().enumerate().find_map(|(g, s)| {
+                        let s = s.as_ref()?;
+                        s.zones.iter().position(|z| *z == zone).map(|m| (g, m))
+                    });
+                    if let Some((g, m)) = found {
+                        let s = self.groups[g].as_mut().expect("not being polled");
+                        s.ports.flush();
+                        if s.ports.remove_member(m) {
+                            s.zones.remove(m);
+                            s.idx.remove(m);
+                        } else {
+                            // The last member takes the group (and its UMEM) with it.
+                            self.groups.remove(g);
+                        }
+                    }
+                }
+            }
+        }
+        if changed {
+            self.reroute();
+        }
+    }
+
+    pub(super) fn run(mut self) -> WorkerSnapshot {
+        let mut idle: u32 = 0;
+        let start = self.shared.start;
+        loop {
+            if self.shared.stop.load(Ordering::Acquire) {
+                break;
+            }
+            self.commands();
+            // The published policy: compared through a cheap guard, cloned only on change.
+            let changed = {
+                let cur = self.shared.dp.load();
+                cur.epoch != self.dp.epoch || self.routes.len() != cur.ports.len()
+            };
+            if changed {
+                self.dp = self.shared.dp.load_full();
+                self.reroute();
+            }
+            // One reference for this iteration (not one per frame).
+            let dp = Arc::clone(&self.dp);
+            self.shared.seen[self.id].store(self.dp.epoch, Ordering::Release);
+            let now = start.elapsed().as_nanos() as u64;
+            self.pipeline.housekeeping(now);
+            while let Some(l) = self.shared.learned[self.id].pop() {
+                self.pipeline.learn_remote(l, now);
+            }
+            let mut work = 0usize;
+            for g in 0..self.groups.len() {
+                work += self.poll_group(&dp, g, now);
+            }
+            work += self.inbox(&dp, now);
+            self.announce_learned();
+            for s in self.groups.iter_mut().flatten() {
+                s.ports.flush();
+            }
+            self.out.send_all(&self.shared.queues);
+            let gen = self.shared.snap_gen.load(Ordering::Acquire);
+            if gen != self.snap_seen {
+                self.snap_seen = gen;
+                *lock(&self.shared.snapshots[self.id]) = self.snapshot();
+                self.shared.snap_done[self.id].store(gen, Ordering::Release);
+            }
+            if work == 0 {
+                idle = idle.saturating_add(1);
+                if self.backoff && idle > 16 {
+                    let us = (idle as u64 - 16).min(1000);
+                    std::thread::sleep(Duration::from_micros(us));
+                } else {
+                    std::hint::spin_loop();
+                }
+            } else {
+                idle = 0;
+            }
+        }
+        for s in self.groups.iter_mut().flatten() {
+            s.ports.flush();
+        }
+        self.snapshot()
+    }
+
+    /// Tell the other workers the MACs this one learned.
+    fn announce_learned(&mut self) {
+        if self.nw < 2 {
+            return;
+        }
+        let (id, learned) = (self.id, &self.shared.learned);
+        self.pipeline.take_learned(|l| {
+            for (w, q) in learned.iter().enumerate() {
+                if w != id {
+                    let _ = q.push(l);
+                }
+            }
+        });
+    }
+
+    /// Receive a burst on every member of group `g` and run it through the pipeline.
+    fn poll_group(&mut self, dp: &Dataplane, g: usize, now: u64) -> usize {
+        let Some(mut slot) = self.groups.get_mut(g).and_then(Option::take) else {
+            return 0;
+        };
+        let mut total = 0;
+        for m in 0..slot.ports.len() {
+            let n = slot.ports.rx(m, self.burst).min(MAX_BURST);
+            if n == 0 {
+                continue;
+            }
+            total += n;
+            let zone = slot.zones[m];
+            let in_port = slot.idx[m].unwrap_or(u16::MAX);
+            let mut frames: [&[u8]; MAX_BURST] = [&[]; MAX_BURST];
+            for (k, f) in frames.iter_mut().enumerate().take(n) {
+                *f = slot.ports.rx_frame(k);
+            }
+            pipeline::parse_burst(&frames[..n], &mut self.metas[..n]);
+            // Steer: frames whose connection another worker owns go there; this worker's
+            // are compacted to the front (`map` remembers where they were).
+            let mut local = 0;
+            for k in 0..n {
+                if self.nw > 1 {
+                    if let Some(w) = steer(&self.metas[k].1, self.metas[k].0, self.nw) {
+                        if w != self.id {
+                            let q = &self.shared.queues;
+                            self.out.process(q, w, zone, frames[k], &self.metas[k]);
+                            self.steered += 1;
+                            continue;
+                        }
+                    }
+                }
+                if local != k {
+                    frames[local] = frames[k];
+                    self.metas.swap(local, k);
+                }
+                self.map[local] = k as u16;
+                local += 1;
+            }
+            self.fates[..n].fill(0);
+            if local > 0 {
+                self.pipeline.process_parsed_burst(
+                    dp,
+                    in_port,
+                    &frames[..local],
+                    &self.metas[..local],
+                    now,
+                    &mut self.verdicts[..local],
+                    &mut self.disp[..local],
+                );
+                let mut sinks = Sinks {
+                    routes: &self.routes,
+                    groups: &mut self.groups,
+                    out: &mut self.out,
+                    queues: &self.shared.queues,
+                };
+                for (i, frame) in frames.iter().enumerate().take(local) {
+                    if self.disp[i] != Disposition::Decided {
+                        continue;
+                    }
+                    let k = self.map[i] as usize;
+                    for &q in &self.verdicts[i].delivered {
+                        match sinks.routes.get(q as usize) {
+                            Some(Route::Local { g: gg, m: mm }) if *gg as usize == g => {
+                                self.fates[k] |= 1 << *mm;
+                            }
+                            _ => sinks.copy_to(q, frame),
+                        }
+                    }
+                }
+            }
+            slot.ports.rx_done(&self.fates[..n]);
+        }
+        self.groups[g] = Some(slot);
+        self.deliver_released(dp);
+        total
+    }
+
+    /// Batches other workers handed over.
+    fn inbox(&mut self, dp: &Dataplane, now: u64) -> usize {
+        if self.nw < 2 {
+            return 0;
+        }
+        let mut n = 0;
+        while n < self.burst * 4 {
+            let Some(b) = self.shared.queues.inboxes[self.id].pop() else {
+                break;
+            };
+            let len = b.frames.len();
+            n += len.max(1);
+            let mut frames: [&[u8]; HANDOFF] = [&[]; HANDOFF];
+            for (k, f) in frames.iter_mut().enumerate().take(len) {
+                *f = b.frames.get(k).unwrap_or(&[]);
+            }
+            match b.kind {
+                Kind::Process => {
+                    // Runs of frames from one ingress port, each one burst.
+                    let mut a = 0;
+                    while a < len {
+                        let zone = b.zones[a];
+                        let e = (a..len).find(|&e| b.zones[e] != zone).unwrap_or(len);
+                        let in_port = dp.port_index_by_zone(zone).unwrap_or(u16::MAX);
+                        self.pipeline.process_parsed_burst(
+                            dp,
+                            in_port,
+                            &frames[a..e],
+                            &b.metas[a..e],
+                            now,
+                            &mut self.verdicts[..e - a],
+                            &mut self.disp[..e - a],
+                        );
+                        let mut sinks = Sinks {
+                            routes: &self.routes,
+                            groups: &mut self.groups,
+                            out: &mut self.out,
+                            queues: &self.shared.queues,
+                        };
+                        for i in 0..e - a {
+                            if self.disp[i] == Disposition::Decided {
+                                for &q in &self.verdicts[i].delivered {
+                                    sinks.copy_to(q, frames[a + i]);
+                                }
+                            }
+                        }
+                        a = e;
+                    }
+                }
+                Kind::Tx => {
+                    for (k, f) in frames.iter().enumerate().take(len) {
+                        let at = self.by_zone.get(b.zones[k] as usize).copied().flatten();
+                        if let Some((g, m)) = at {
+                            if let Some(Some(s)) = self.groups.get_mut(g as usize) {
+                                s.ports.tx_copy(m as usize, f);
+                            }
+                        }
+                    }
+                }
+            }
+            self.shared.queues.recycle(b);
+            self.deliver_released(dp);
+        }
+        n
+    }
+
+    /// Deliver the held frames (fragments) whose verdict is now known.
+    fn deliver_released(&mut self, dp: &Dataplane) {
+        if !self.pipeline.has_released() {
+            return;
+        }
+        let mut sinks = Sinks {
+            routes: &self.routes,
+            groups: &mut self.groups,
+            out: &mut self.out,
+            queues: &self.shared.queues,
+        };
+        self.pipeline.drain_released(dp, |_, _, frame, v| {
+            for &q in &v.delivered {
+                sinks.copy_to(q, frame);
+            }
+        });
+    }
+
+    fn snapshot(&self) -> WorkerSnapshot {
+        let groups = || self.groups.iter().flatten();
+        WorkerSnapshot {
+            conntrack_entries: self.pipeline.conntrack().len(),
+            counters: self.pipeline.counters().to_vec(),
+            io: groups()
+                .flat_map(|s| {
+                    s.zones
+                        .iter()
+                        .enumerate()
+                        .map(|(m, z)| (*z, s.ports.stats(m)))
+                })
+                .collect(),
+            moved: groups().map(|s| s.ports.moved()).sum(),
+            steered: self.steered,
+            inbox_full: self.out.dropped,
+        }
+    }
+}
+
+/// The worker owning a frame's connection state: a symmetric hash of the IP address pair
+/// (the same for both directions and every fragment). `None` for frames that did not
+/// parse and non-IP frames (ARP and other non-IP frames carry no connection state: they are
+/// processed where they arrive).
+#[inline]
+pub(super) fn steer(m: &PacketMeta, parsed: bool, nw: usize) -> Option<usize> {
+    if !parsed || !m.is_ip() {
+        return None;
+    }
+    let (a, b) = if m.key.src <= m.key.dst {
+        (m.key.src, m.key.dst)
+    } else {
+        (m.key.dst, m.key.src)
+    };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in a.iter().chain(b.iter()) {
+        h ^= *x as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    Some((h % nw as u64) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steering_is_symmetric_and_ignores_non_ip() {
+        let mut m = PacketMeta {
+            l3: crate::flow::L3Kind::Ipv4,
+            ..Default::default()
+        };
+        m.key.family = 4;
+        m.key.src[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        m.key.dst[12..16].copy_from_slice(&[10, 0, 0, 2]);
+        let fwd = steer(&m, true, 2);
+        std::mem::swap(&mut m.key.src, &mut m.key.dst);
+        assert_eq!(steer(&m, true, 2), fwd);
+        assert!(fwd.is_some_and(|w| w < 2));
+        assert_eq!(steer(&m, false, 2), None, "did not parse");
+        m.l3 = crate::flow::L3Kind::Arp;
+        assert_eq!(steer(&m, true, 2), None, "ARP stays where it arrives");
+    }
+}

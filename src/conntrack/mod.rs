@@ -25,7 +25,7 @@
 //! that runs its own phases can use the pieces: [`Conntrack::probe`] (hash + prefetch the
 //! bucket, pure), [`Conntrack::prefetch_entry`] (prefetch the entry, pure) and
 //! [`Conntrack::track_probe`] (the real lookup and update, in packet order).
-//! Fragments: see [`FragTable`].
+//! Fragments: see `pipeline::fragments` (the pipeline, not conntrack, knows datagrams).
 //!
 //! # Design
 //! * **One lookup per packet.** A packet is reduced to a canonical key (`key.rs`): both
@@ -121,7 +121,7 @@
 //! * Other protocols: keyed by addresses (and ports when the flow key has them); any
 //!   packet may start one; `other_timeout`.
 //! * Later fragments (offset > 0) carry no L4 header: `track` says `Invalid`; the pipeline
-//!   gives them their first fragment's verdict through [`FragTable`].
+//!   gives them their first fragment's verdict (`pipeline::fragments`).
 //!
 //! # Thread safety
 //! A `Conntrack` belongs to one worker (`&mut self` everywhere, no interior mutability,
@@ -162,7 +162,7 @@
 //! * `hashbrown::HashMap<Key, Entry>`: fast for hits in cache, but offers no stable slot
 //!   handle (in-place rehash after many deletions moves entries) and no way to prefetch a
 //!   key's group ahead of the probe; at 1M entries every lookup is two dependent cache
-//!   misses that a burst cannot overlap. (hashbrown is used for the small [`FragTable`].)
+//!   misses that a burst cannot overlap.
 //! * `orig: FlowKey` in every [`Track::Tracked`]: rebuilding 40 bytes per hit cost ~15%
 //!   of the hit rate; [`Conntrack::orig`] gives it on the rare stale-epoch path.
 //! * The zone in the bucket hash (as before): the two zones of one frame then hit two
@@ -192,14 +192,12 @@
 //!   at one bucket and never fails below full capacity in practice (tested at the
 //!   benchmark's 1M and 4M entries).
 
-mod frag;
 mod huge;
 mod key;
 pub mod tcp;
 #[cfg(test)]
 mod tests;
 
-pub use frag::{FragConfig, FragKey, FragStats, FragTable, HoldError};
 pub use tcp::CtState;
 
 use crate::flow::{FlowKey, PacketMeta};

@@ -1,4 +1,4 @@
-//! Fragment verdicts: later fragments of an IP datagram share the verdict of its first
+//! The fragment table: later fragments of an IP datagram share the verdict of its first
 //! fragment (the only one with an L4 header), whatever order they arrive in.
 //!
 //! The pipeline judges a first fragment like any packet and records an opaque `u32`
@@ -33,16 +33,18 @@ use crate::flow::PacketMeta;
 const NIL: u32 = u32::MAX;
 const NS: u64 = 1_000_000_000;
 
-/// Fragment table configuration (from the policy's `max_pending_fragments` and
-/// `fragment_timeout`).
+/// Fragment table limits (from the policy's `conntrack.max_pending_fragments` and
+/// `conntrack.fragment_timeout`: see [`crate::pipeline::PipelineConfig`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct FragConfig {
-    /// Maximum number of datagrams tracked at once.
+    /// Datagrams known at once (verdicts and/or held fragments). Default 4096; the
+    /// pipeline uses four times `max_pending_fragments`, at least 64.
     pub max_datagrams: usize,
-    /// Maximum number of fragments held (all datagrams together).
+    /// Fragments held, all datagrams together. Default 1024 (`max_pending_fragments`).
     pub max_pending: usize,
-    /// Seconds a datagram (verdict or held fragments) is kept.
-    pub timeout: u64,
+    /// How long a datagram is kept after it was first seen or last matched, in
+    /// nanoseconds. Default 30 s (`fragment_timeout`, as Linux's `ipfrag_time`).
+    pub timeout_ns: u64,
 }
 
 impl Default for FragConfig {
@@ -50,7 +52,7 @@ impl Default for FragConfig {
         FragConfig {
             max_datagrams: 4096,
             max_pending: 1024,
-            timeout: 30,
+            timeout_ns: 30 * NS,
         }
     }
 }
@@ -127,6 +129,9 @@ pub struct FragTable {
     timeout_ns: u64,
     /// No datagram expires before this time (lets `expire` return at once).
     next_expiry: u64,
+    /// Verdict ids of datagrams this table forgot, for [`FragTable::take_freed`]
+    /// (allocated for every datagram at once: pushing never allocates).
+    freed: Vec<u32>,
     stats: FragStats,
 }
 
@@ -152,8 +157,9 @@ impl FragTable {
             nodes,
             held: 0,
             max_datagrams: cfg.max_datagrams,
-            timeout_ns: cfg.timeout.saturating_mul(NS),
+            timeout_ns: cfg.timeout_ns,
             next_expiry: u64::MAX,
+            freed: Vec::with_capacity(cfg.max_datagrams),
             stats: FragStats::default(),
         }
     }
@@ -184,8 +190,14 @@ impl FragTable {
             return true;
         }
         let before = self.map.len();
-        self.map
-            .retain(|_, d| !(d.expires <= now_ns && d.head == NIL));
+        let freed = &mut self.freed;
+        self.map.retain(|_, d| {
+            let gone = d.expires <= now_ns && d.head == NIL;
+            if gone {
+                push_freed(freed, d.verdict);
+            }
+            !gone
+        });
         self.stats.expired += (before - self.map.len()) as u64;
         self.map.len() < self.max_datagrams
     }
@@ -216,6 +228,20 @@ impl FragTable {
         self.next_expiry = self.next_expiry.min(expires);
         self.stats.recorded += 1;
         true
+    }
+
+    /// The verdict id recorded for `key`, if any (no side effect: for a first fragment
+    /// seen again, whose verdict slot is reused).
+    pub fn verdict_of(&self, key: &FragKey) -> Option<u32> {
+        self.map.get(key)?.verdict
+    }
+
+    /// Hand the verdict ids of the datagrams forgotten since the last call (expired, or
+    /// reclaimed to make room) to `f`, so their owner can reuse them.
+    pub fn take_freed(&mut self, mut f: impl FnMut(u32)) {
+        for v in self.freed.drain(..) {
+            f(v);
+        }
     }
 
     /// The verdict of a live datagram (extends its lifetime).
@@ -314,6 +340,7 @@ impl FragTable {
             nodes,
             free_head,
             held,
+            freed,
             ..
         } = self;
         map.retain(|k, d| {
@@ -321,6 +348,7 @@ impl FragTable {
                 next = next.min(d.expires);
                 return true;
             }
+            push_freed(freed, d.verdict);
             reported += release(nodes, free_head, held, d.head, &mut |t| f(k, t));
             dropped += 1;
             false
@@ -329,6 +357,14 @@ impl FragTable {
         self.stats.expired += dropped;
         self.stats.expired_held += reported as u64;
         reported
+    }
+}
+
+fn push_freed(freed: &mut Vec<u32>, verdict: Option<u32>) {
+    if let Some(v) = verdict {
+        if freed.len() < freed.capacity() {
+            freed.push(v);
+        }
     }
 }
 
@@ -351,4 +387,155 @@ fn release(
         n = next;
     }
     count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{proto, FlowKey, FragInfo, FAMILY_V4};
+
+    const SEC: u64 = NS;
+    const A: [u8; 4] = [10, 0, 0, 1];
+    const B: [u8; 4] = [10, 0, 0, 2];
+
+    // ---------------------------------------------------------------------------------------
+    // Fragment table.
+
+    fn fkey(id: u32) -> FragKey {
+        FragKey {
+            src: FlowKey::map_v4(A),
+            dst: FlowKey::map_v4(B),
+            id,
+            zone: 0,
+            proto: proto::UDP,
+            family: FAMILY_V4,
+        }
+    }
+
+    #[test]
+    fn frag_key_of_meta() {
+        let mut m = PacketMeta {
+            l3: crate::flow::L3Kind::Ipv4,
+            ..PacketMeta::default()
+        };
+        m.key.src = FlowKey::map_v4(A);
+        m.key.dst = FlowKey::map_v4(B);
+        m.key.proto = proto::UDP;
+        m.key.family = FAMILY_V4;
+        m.frag = FragInfo {
+            is_fragment: true,
+            offset: 10,
+            more: true,
+            id: 77,
+        };
+        assert_eq!(FragKey::of(0, &m), fkey(77));
+        assert_ne!(FragKey::of(1, &m), fkey(77));
+    }
+
+    #[test]
+    fn frag_first_then_later() {
+        let mut ft = FragTable::new(FragConfig::default());
+        assert_eq!(ft.lookup(&fkey(1), 0), None);
+        assert!(ft.record_first(fkey(1), 42, 0));
+        assert_eq!(ft.lookup(&fkey(1), SEC), Some(42));
+        assert_eq!(ft.lookup(&fkey(2), SEC), None);
+        assert_eq!(ft.hold(fkey(1), 9, SEC), Err(HoldError::Decided(42)));
+        // Lookups extend the lifetime; then it expires.
+        assert_eq!(ft.lookup(&fkey(1), 30 * SEC), Some(42));
+        assert_eq!(ft.lookup(&fkey(1), 61 * SEC), None);
+        let mut n = 0;
+        assert_eq!(ft.expire(61 * SEC, |_, _| n += 1), 0);
+        assert_eq!(n, 0);
+        assert!(ft.is_empty());
+    }
+
+    #[test]
+    fn frag_held_then_first_arrives() {
+        let mut ft = FragTable::new(FragConfig::default());
+        ft.hold(fkey(1), 10, 0).unwrap();
+        ft.hold(fkey(1), 11, 0).unwrap();
+        ft.hold(fkey(2), 20, 0).unwrap();
+        assert_eq!(ft.held(), 3);
+        assert_eq!(ft.lookup(&fkey(1), 0), None);
+        assert!(ft.record_first(fkey(1), 7, SEC));
+        let mut got = Vec::new();
+        assert_eq!(ft.take_held(&fkey(1), |t| got.push(t)), 2);
+        assert_eq!(got, vec![10, 11]);
+        assert_eq!(ft.held(), 1);
+        assert_eq!(ft.take_held(&fkey(1), |_| panic!("empty")), 0);
+        assert_eq!(ft.lookup(&fkey(1), 2 * SEC), Some(7));
+        // Datagram 2 never gets its first fragment: its fragment expires.
+        let mut exp = Vec::new();
+        assert_eq!(ft.expire(29 * SEC, |k, t| exp.push((k.id, t))), 0);
+        assert_eq!(ft.expire(30 * SEC, |k, t| exp.push((k.id, t))), 1);
+        assert_eq!(exp, vec![(2, 20)]);
+        assert_eq!(ft.held(), 0);
+        assert_eq!(ft.len(), 1);
+        assert_eq!(ft.stats().expired_held, 1);
+    }
+
+    #[test]
+    fn forgotten_verdicts_are_handed_back() {
+        let mut ft = FragTable::new(FragConfig {
+            max_datagrams: 2,
+            max_pending: 2,
+            timeout_ns: SEC,
+        });
+        assert!(ft.record_first(fkey(1), 10, 0));
+        assert!(ft.record_first(fkey(2), 11, 0));
+        assert_eq!(ft.verdict_of(&fkey(1)), Some(10));
+        let mut got = Vec::new();
+        ft.take_freed(|v| got.push(v));
+        assert!(got.is_empty());
+        // Full: making room reclaims the expired verdict-only datagrams.
+        assert!(ft.record_first(fkey(3), 12, 2 * SEC));
+        ft.take_freed(|v| got.push(v));
+        got.sort();
+        assert_eq!(got, vec![10, 11]);
+        ft.expire(4 * SEC, |_, _| {});
+        got.clear();
+        ft.take_freed(|v| got.push(v));
+        assert_eq!(got, vec![12]);
+        assert_eq!(ft.verdict_of(&fkey(3)), None);
+    }
+
+    #[test]
+    fn frag_bounds() {
+        let mut ft = FragTable::new(FragConfig {
+            max_datagrams: 2,
+            max_pending: 3,
+            timeout_ns: SEC,
+        });
+        ft.hold(fkey(1), 1, 0).unwrap();
+        ft.hold(fkey(1), 2, 0).unwrap();
+        ft.hold(fkey(2), 3, 0).unwrap();
+        assert_eq!(ft.hold(fkey(2), 4, 0), Err(HoldError::Overflow));
+        let mut got = Vec::new();
+        ft.take_held(&fkey(1), |t| got.push(t));
+        assert_eq!(got, vec![1, 2]);
+        // Datagram 1 had no verdict: it is gone, so room for another.
+        assert_eq!(ft.len(), 1);
+        assert!(ft.record_first(fkey(3), 1, 0));
+        // Two datagrams known: a third is refused, for verdicts and holds alike.
+        assert!(!ft.record_first(fkey(4), 1, 0));
+        assert_eq!(ft.hold(fkey(5), 5, 0), Err(HoldError::Overflow));
+        // After the timeout the verdict-only datagram is reclaimed on demand.
+        assert!(ft.record_first(fkey(4), 1, SEC));
+        assert_eq!(ft.stats().overflow, 3);
+        // Nodes are reused: pool of 3 with 1 held.
+        let mut ex = 0;
+        ft.expire(SEC, |_, _| ex += 1);
+        assert_eq!(ex, 1);
+        assert_eq!(ft.held(), 0);
+        ft.hold(fkey(9), 1, SEC).unwrap();
+        ft.hold(fkey(9), 2, SEC).unwrap();
+        ft.hold(fkey(9), 3, SEC).unwrap();
+        assert_eq!(ft.held(), 3);
+        let zero = FragTable::new(FragConfig {
+            max_datagrams: 0,
+            max_pending: 0,
+            timeout_ns: SEC,
+        });
+        assert!(zero.is_empty());
+    }
 }

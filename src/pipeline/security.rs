@@ -1,0 +1,109 @@
+//! Port security.
+
+use super::*;
+
+/// Port security of the sending port (step 2). `Ok` = continue.
+pub(super) fn port_security(
+    dp: &Dataplane,
+    p: &PortEntry,
+    m: &PacketMeta,
+) -> Result<(), DropReason> {
+    if !p.owns_mac(&m.eth_src) {
+        return Err(DropReason::SpoofedMac);
+    }
+    match m.l3 {
+        L3Kind::Arp => {
+            if m.ethertype == flow::ethertype::RARP {
+                return Ok(());
+            }
+            let a = &m.arp;
+            if a.sha != m.eth_src || !(a.op == 1 || a.op == 2) {
+                return Err(DropReason::ArpDenied);
+            }
+            if !p.pair_allows(&m.eth_src, FAMILY_V4, &FlowKey::map_v4(a.spa)) {
+                return Err(DropReason::ArpDenied);
+            }
+            Ok(())
+        }
+        L3Kind::Other => {
+            if dp.permitted_ethertypes.contains(&m.ethertype) {
+                Ok(())
+            } else {
+                Err(DropReason::EthertypeDenied)
+            }
+        }
+        L3Kind::Ipv4 | L3Kind::Ipv6 => {
+            let k = &m.key;
+            let first = !m.frag.is_later_fragment();
+            if !p.pair_allows(&m.eth_src, k.family, &k.src) {
+                let dhcp_discover = k.family == FAMILY_V4
+                    && v4_zero(k)
+                    && first
+                    && k.proto == proto::UDP
+                    && k.sport == 68
+                    && k.dport == 67;
+                let dad = k.family == FAMILY_V6
+                    && k.src == [0u8; 16]
+                    && first
+                    && k.proto == proto::ICMPV6
+                    && matches!(k.icmp_type(), 135 | 131 | 143)
+                    && k.dst[0] == 0xff
+                    && k.dst[1] == 0x02;
+                if !(dhcp_discover || dad) {
+                    return Err(DropReason::SpoofedIp);
+                }
+            }
+            if first
+                && k.proto == proto::UDP
+                && ((k.family == FAMILY_V4 && k.sport == 67 && k.dport == 68)
+                    || (k.family == FAMILY_V6 && k.sport == 547 && k.dport == 546))
+            {
+                return Err(DropReason::DhcpServer);
+            }
+            if first && k.family == FAMILY_V6 && k.proto == proto::ICMPV6 {
+                match k.icmp_type() {
+                    134 => return Err(DropReason::RouterAdvertisement),
+                    136 if (!m.has_nd_target || !p.owns_ip(FAMILY_V6, &m.nd_target)) => {
+                        return Err(DropReason::SpoofedIp);
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Egress traffic that passes without security groups (after anti-spoofing).
+#[inline]
+pub(super) fn always_allowed_egress(m: &PacketMeta) -> bool {
+    let k = &m.key;
+    if m.frag.is_later_fragment() {
+        return false;
+    }
+    match (k.family, k.proto) {
+        (FAMILY_V4, proto::UDP) => k.sport == 68 && k.dport == 67,
+        (FAMILY_V6, proto::UDP) => k.sport == 546 && k.dport == 547,
+        (FAMILY_V6, proto::ICMPV6) => {
+            matches!(k.icmp_type(), 130 | 131 | 132 | 133 | 135 | 136 | 143)
+        }
+        _ => false,
+    }
+}
+
+/// Ingress traffic that passes without security groups.
+#[inline]
+pub(super) fn always_allowed_ingress(m: &PacketMeta) -> bool {
+    let k = &m.key;
+    if m.frag.is_later_fragment() {
+        return false;
+    }
+    match (k.family, k.proto) {
+        (FAMILY_V4, proto::UDP) => k.sport == 67 && k.dport == 68,
+        (FAMILY_V6, proto::UDP) => k.sport == 547 && k.dport == 546,
+        (FAMILY_V6, proto::ICMPV6) => {
+            matches!(k.icmp_type(), 130 | 131 | 132 | 133 | 134 | 135 | 136 | 143)
+        }
+        _ => false,
+    }
+}

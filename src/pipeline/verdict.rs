@@ -1,0 +1,61 @@
+//! The outcome of a frame and the per-port counters it feeds.
+
+use super::*;
+
+/// The outcome for one frame: the ports it is delivered to and the drops, each naming
+/// the port where it happened. Reused across frames (no allocation in steady state).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    pub delivered: Vec<u16>,
+    pub dropped: Vec<(u16, DropReason)>,
+}
+
+impl Verdict {
+    pub fn clear(&mut self) {
+        self.delivered.clear();
+        self.dropped.clear();
+    }
+
+    pub(super) fn copy_from(&mut self, o: &Verdict) {
+        self.delivered.clear();
+        self.delivered.extend_from_slice(&o.delivered);
+        self.dropped.clear();
+        self.dropped.extend_from_slice(&o.dropped);
+    }
+
+    /// Sort both lists by port index (config order). Most verdicts name one port: no
+    /// sort call then.
+    #[inline]
+    pub(super) fn normalise(&mut self) {
+        if self.delivered.len() > 1 {
+            self.delivered.sort_unstable();
+        }
+        if self.dropped.len() > 1 {
+            self.dropped.sort_unstable_by_key(|d| d.0);
+        }
+    }
+}
+
+/// What happened to a frame handed to [`Pipeline::process`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// The verdict is final.
+    Decided,
+    /// The frame is held (a fragment waiting for its first fragment); its verdict comes
+    /// later through [`Pipeline::drain_released`].
+    Held,
+}
+
+/// Per-port counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: [u64; DropReason::COUNT],
+}
+
+impl PortCounters {
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+}

@@ -28,13 +28,15 @@
 //! reused for ever). Backends receive straight into the slots (`read(2)`, `recvmmsg(2)`,
 //! one `memcpy` from the AF_XDP UMEM). Nothing on a burst path allocates.
 //!
-//! # Zero copy between AF_XDP ports
-//! Copying is the default because it decouples the pipeline from backends. Ports that
-//! share one UMEM ([`afxdp::UmemGroup`]) can instead forward by moving descriptors:
-//! `UmemGroup::rx_descs` yields [`afxdp::Desc`]s (frame address + length), the runtime reads
-//! the bytes in place with `UmemGroup::frame`, then either hands the descriptor to another
-//! member with `UmemGroup::tx_descs` or returns it with `UmemGroup::release`. See
-//! [`afxdp`] for the ownership rules.
+//! # What the runtime drives: [`PortGroup`]
+//! The runtime does not call `Port` directly: it drives [`PortGroup`]s ([`group`]), one
+//! interface for every backend. Any port is a group of one ([`Single`], copying); AF_XDP
+//! ports that share one UMEM form an [`afxdp::UmemPorts`] group, whose members forward to
+//! each other by moving descriptors (zero copy), copy only for floods and for frames from
+//! other groups, and release dropped frames' descriptors. The runtime says, per received
+//! frame, which members of the group transmit it; how is the group's business. The
+//! lower-level descriptor API ([`afxdp::UmemGroup::rx_descs`], `frame`, `tx_descs`,
+//! `release`) stays for tests and benchmarks; see [`afxdp`] for the ownership rules.
 //!
 //! # Opening ports
 //! [`open_backend`] maps a model's `policy::Backend` to a boxed port; each backend also has

@@ -6,13 +6,13 @@
 //!   transmitting, through one interface for every backend ([`PortGroup`]): a worker's
 //!   AF_XDP ports form one shared-UMEM group ([`UmemPorts`]: frames between them move by
 //!   descriptor), any other port is a group of one ([`Single`]). A worker also owns a
-//!   [`Pipeline`] (its conntrack shard, learned MACs, fragment state and counters).
+//!   [`crate::pipeline::Pipeline`] (its conntrack shard, learned MACs, fragment state and counters).
 //!   Nothing on the packet path takes a lock.
-//! * One receive path for every worker count ([`worker`]): a burst is parsed once; with
+//! * One receive path for every worker count (`worker.rs`): a burst is parsed once; with
 //!   several workers, both directions of a connection must meet the same conntrack state,
 //!   so each IP frame is steered by a *symmetric* hash of its address pair to an owning
 //!   worker (the same for both directions and for every fragment) and handed over, in
-//!   batches with its parsed metadata, through the owner's lock-free inbox ([`handoff`]);
+//!   batches with its parsed metadata, through the owner's lock-free inbox (`handoff.rs`);
 //!   frames to a port another worker drives go the same way. Local and handed-over frames
 //!   run through the same `Pipeline::process_parsed_burst`. Non-IP frames (ARP) carry no
 //!   connection state and are processed where they arrive.

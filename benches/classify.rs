@@ -2,6 +2,12 @@
 //! per-key vs burst lookups. Inputs are generated (ClassBench-style rules and traces).
 //!
 //! Every measured iteration classifies one burst of 32 keys (Throughput::Elements(32)).
+//!
+//! What the dataplane runs: `CompiledPolicy::allows`, one key at a time, for the first
+//! packet of each connection (`Pipeline::sg_check`; established packets never reach the
+//! classifier) — the `classify::burst/single_10000` case. The other cases measure
+//! `Classifier::classify_burst`, which the pipeline does not call (it is the interface the
+//! compiled structure shares with the linear oracle, and `sgswitch bench classify`'s).
 
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use sgswitch::classifier::{classbench, synth, Classifier, CompiledPolicy, LinearPolicy};

@@ -1,5 +1,14 @@
 //! Connection-tracking throughput: hits, misses and inserts on tables of 10k, 1M and 4M
-//! entries, one packet at a time (`track`) and in bursts of 256 (`track_burst`).
+//! entries, three ways:
+//! * `pipeline32` — **what the dataplane runs**: the conntrack phases of
+//!   `Pipeline::process_parsed_burst` over bursts of 32 (`Conntrack::probe` for every
+//!   packet, `Conntrack::prefetch_entry` for every probe, then
+//!   `Conntrack::track_probe_inline` one by one, as `Pipeline::ct_check` does);
+//! * `single` — `Conntrack::track`, one packet after another (the pipeline's per-frame
+//!   path, `Pipeline::process`, used by replay and by frames a burst finishes on the spot);
+//! * `burst256` — `Conntrack::track_burst` (groups of 16 hashed and prefetched two groups
+//!   ahead), which the pipeline does **not** call: kept as the measured ceiling of a
+//!   conntrack-only burst, and against which the pipeline's phases are compared.
 //!
 //! Flows are derived from an index (no key array to read, which would add its own cache
 //! misses) and drawn uniformly at random from the whole table, so the large tables are
@@ -79,6 +88,27 @@ fn run_burst(ct: &mut Conntrack, pkts: &[(u16, PacketMeta)], out: &mut [Track; B
     }
 }
 
+/// The pipeline's conntrack phases (see the module doc), over bursts of 32.
+fn run_pipeline_phases(ct: &mut Conntrack, pkts: &[(u16, PacketMeta)]) -> Track {
+    let mut last = Track::Invalid;
+    let mut probes = [None; PIPELINE_BURST];
+    for chunk in pkts.chunks(PIPELINE_BURST) {
+        for (p, (z, m)) in probes.iter_mut().zip(chunk) {
+            *p = Some(ct.probe(*z, m));
+        }
+        for p in probes[..chunk.len()].iter_mut().flatten() {
+            ct.prefetch_entry(p);
+        }
+        for p in probes[..chunk.len()].iter().flatten() {
+            last = std::hint::black_box(ct.track_probe_inline(p, 1));
+        }
+    }
+    last
+}
+
+/// `sgswitch::pipeline::BURST`: frames per phase of a pipeline burst.
+const PIPELINE_BURST: usize = sgswitch::pipeline::BURST;
+
 fn benches(c: &mut Criterion) {
     let mut tables: Vec<(usize, &str, Conntrack)> =
         SIZES.iter().map(|&(n, name)| (n, name, build(n))).collect();
@@ -108,6 +138,23 @@ fn benches(c: &mut Criterion) {
                                 matches!(out[BURST - 1], Track::Tracked { .. })
                             } else {
                                 out[BURST - 1] == Track::New
+                            };
+                            assert!(ok);
+                        },
+                    )
+                })
+            });
+            g.bench_function(BenchmarkId::new("pipeline32", &name), |b| {
+                b.iter_custom(|iters| {
+                    timed(
+                        iters,
+                        || burst(&mut rng, live, dport),
+                        |pkts| {
+                            let t = run_pipeline_phases(ct, pkts);
+                            let ok = if dport == 443 {
+                                matches!(t, Track::Tracked { .. })
+                            } else {
+                                t == Track::New
                             };
                             assert!(ok);
                         },

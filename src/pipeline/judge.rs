@@ -3,17 +3,40 @@
 
 use super::*;
 
+/// One frame on its way: the policy it is judged by, the time, where it came from and
+/// what it is. Built once per frame and passed by value (it is four words) to every step,
+/// instead of the same arguments to each.
+#[derive(Clone, Copy)]
+pub(super) struct Frame<'a> {
+    pub(super) dp: &'a Dataplane,
+    pub(super) now_ns: u64,
+    pub(super) in_port: u16,
+    /// The sending port's entry (`dp.ports[in_port]`).
+    pub(super) p: &'a PortEntry,
+    pub(super) meta: &'a PacketMeta,
+}
+
+/// One security-group check: the port whose groups apply, its conntrack zone, and the
+/// direction.
+#[derive(Clone, Copy)]
+pub(super) struct Check {
+    pub(super) idx: usize,
+    pub(super) zone: u16,
+    pub(super) dir: Direction,
+}
+
 impl Pipeline {
-    /// Steps 2-6 for a frame parsed into `meta` (`None`: it did not parse).
+    /// Steps 2-6 for a frame parsed into `meta` (`None`: it did not parse), received on
+    /// `in_port` at `now_ns`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn process_parsed(
         &mut self,
         dp: &Dataplane,
+        now_ns: u64,
         in_port: u16,
         frame: &[u8],
         meta: Option<&PacketMeta>,
         probe: Option<&Probe>,
-        now_ns: u64,
         token: u64,
         out: &mut Verdict,
     ) -> Disposition {
@@ -31,34 +54,31 @@ impl Pipeline {
                 return Disposition::Decided;
             }
         }
+        let f = Frame {
+            dp,
+            now_ns,
+            in_port,
+            p,
+            meta,
+        };
         // Fragments: later fragments share the first fragment's verdict.
         if meta.is_ip() && meta.frag.is_fragment {
             let fk = FragKey::of(p.zone, meta);
             if meta.frag.offset != 0 {
                 return self.later_fragment(fk, in_port, frame, now_ns, token, out);
             }
-            self.judge(dp, in_port, p, meta, probe, now_ns, out);
+            self.judge(f, probe, out);
             self.record_first(fk, now_ns, out);
             return Disposition::Decided;
         }
-        self.judge(dp, in_port, p, meta, probe, now_ns, out);
+        self.judge(f, probe, out);
         Disposition::Decided
     }
 
     /// Steps 3-5 for a parsed frame that passed P's port security.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn judge(
-        &mut self,
-        dp: &Dataplane,
-        in_port: u16,
-        p: &PortEntry,
-        meta: &PacketMeta,
-        probe: Option<&Probe>,
-        now_ns: u64,
-        out: &mut Verdict,
-    ) {
-        if let Some(dest) = self.egress_and_l2(dp, in_port, p, meta, probe, now_ns, out) {
-            self.ingress(dp, in_port, p, dest, meta, now_ns, out);
+    pub(super) fn judge(&mut self, f: Frame<'_>, probe: Option<&Probe>, out: &mut Verdict) {
+        if let Some(dest) = self.egress_and_l2(f, probe, out) {
+            self.ingress(f, dest, out);
         }
     }
 
@@ -66,26 +86,33 @@ impl Pipeline {
     /// is already decided (dropped at P). `probe` is this frame's conntrack probe in P's
     /// zone, made ahead by a burst only when P's egress check consults conntrack (port
     /// security, IP, not always allowed, stateful P): then the lookup is done right here.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn egress_and_l2(
         &mut self,
-        dp: &Dataplane,
-        in_port: u16,
-        p: &PortEntry,
-        meta: &PacketMeta,
+        f: Frame<'_>,
         probe: Option<&Probe>,
-        now_ns: u64,
         out: &mut Verdict,
     ) -> Option<L2Dest> {
+        let Frame {
+            dp,
+            now_ns,
+            in_port,
+            p,
+            meta,
+        } = f;
         // 3. egress security groups of P.
+        let egress = Check {
+            idx: in_port as usize,
+            zone: p.zone,
+            dir: EGRESS,
+        };
         let check = match probe {
             Some(pr) => {
                 debug_assert!(p.port_security && meta.is_ip() && !always_allowed_egress(meta));
                 debug_assert!(dp.policy.is_stateful(in_port as usize));
-                Some(self.ct_check(dp, in_port as usize, p.zone, EGRESS, meta, pr, now_ns))
+                Some(self.ct_check(f, egress, pr))
             }
             None if p.port_security && meta.is_ip() && !always_allowed_egress(meta) => {
-                Some(self.sg_check(dp, in_port, p.zone, EGRESS, meta, None, now_ns))
+                Some(self.sg_check(f, egress, None))
             }
             None => None,
         };
@@ -129,23 +156,13 @@ impl Pipeline {
     }
 
     /// Step 5 for every destination.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn ingress(
-        &mut self,
-        dp: &Dataplane,
-        in_port: u16,
-        p: &PortEntry,
-        dest: L2Dest,
-        meta: &PacketMeta,
-        now_ns: u64,
-        out: &mut Verdict,
-    ) {
+    pub(super) fn ingress(&mut self, f: Frame<'_>, dest: L2Dest, out: &mut Verdict) {
         match dest {
-            L2Dest::Port(q) => self.deliver(dp, q, meta, now_ns, out),
+            L2Dest::Port(q) => self.deliver(f, q, out),
             L2Dest::Flood => {
-                for &q in dp.fdb.members(p.network) {
-                    if q != in_port {
-                        self.deliver(dp, q, meta, now_ns, out);
+                for &q in f.dp.fdb.members(f.p.network) {
+                    if q != f.in_port {
+                        self.deliver(f, q, out);
                     }
                 }
             }
@@ -171,14 +188,8 @@ impl Pipeline {
     }
 
     /// Step 5 for one destination port.
-    pub(super) fn deliver(
-        &mut self,
-        dp: &Dataplane,
-        q: u16,
-        meta: &PacketMeta,
-        now_ns: u64,
-        out: &mut Verdict,
-    ) {
+    pub(super) fn deliver(&mut self, f: Frame<'_>, q: u16, out: &mut Verdict) {
+        let (dp, meta) = (f.dp, f.meta);
         let Some(qp) = dp.ports.get(q as usize) else {
             return;
         };
@@ -195,28 +206,29 @@ impl Pipeline {
             out.delivered.push(q);
             return;
         }
-        match self.sg_check(dp, q, qp.zone, Direction::Ingress, meta, None, now_ns) {
+        let ingress = Check {
+            idx: q as usize,
+            zone: qp.zone,
+            dir: INGRESS,
+        };
+        match self.sg_check(f, ingress, None) {
             Ok(()) => out.delivered.push(q),
             Err(r) => out.dropped.push((q, r)),
         }
     }
 
-    /// Security groups of `port` in direction `dir`, stateful through `zone`. `probe`, when
-    /// given, is this packet's conntrack probe for `zone`, computed (and prefetched) ahead.
-    #[allow(clippy::too_many_arguments)]
+    /// The security groups of check `c` for frame `f`, stateful through `c.zone`.
+    /// `probe`, when given, is this packet's conntrack probe for `c.zone`, computed (and
+    /// prefetched) ahead.
     pub(super) fn sg_check(
         &mut self,
-        dp: &Dataplane,
-        port: u16,
-        zone: u16,
-        dir: Direction,
-        meta: &PacketMeta,
+        f: Frame<'_>,
+        c: Check,
         probe: Option<&Probe>,
-        now_ns: u64,
     ) -> Result<(), DropReason> {
-        let idx = port as usize;
+        let (dp, idx, dir) = (f.dp, c.idx, c.dir);
         if !dp.policy.is_stateful(idx) {
-            return if dp.policy.allows(idx, dir, &meta.key) {
+            return if dp.policy.allows(idx, dir, &f.meta.key) {
                 Ok(())
             } else {
                 Err(denied(dir))
@@ -226,10 +238,10 @@ impl Pipeline {
         // where it is built (no `Track` through memory, no call), and the arm with a
         // probe made ahead (bursts) does not carry the other one's.
         match probe {
-            Some(p) => self.ct_check(dp, idx, zone, dir, meta, p, now_ns),
+            Some(p) => self.ct_check(f, c, p),
             None => {
-                let p = self.ct.probe(zone, meta);
-                self.ct_check(dp, idx, zone, dir, meta, &p, now_ns)
+                let p = self.ct.probe(c.zone, f.meta);
+                self.ct_check(f, c, &p)
             }
         }
     }
@@ -237,19 +249,15 @@ impl Pipeline {
     /// The stateful part of [`Pipeline::sg_check`]: track the packet through its probe
     /// for `zone`; a connection judged under the current epoch is decided here, the rare
     /// cases (stale epoch, new connection) in out-of-line helpers.
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(super) fn ct_check(
         &mut self,
-        dp: &Dataplane,
-        idx: usize,
-        zone: u16,
-        dir: Direction,
-        meta: &PacketMeta,
+        f: Frame<'_>,
+        c: Check,
         probe: &Probe,
-        now_ns: u64,
     ) -> Result<(), DropReason> {
-        match self.ct.track_probe_inline(probe, now_ns) {
+        let dp = f.dp;
+        match self.ct.track_probe_inline(probe, f.now_ns) {
             Track::Tracked {
                 handle,
                 epoch,
@@ -258,7 +266,7 @@ impl Pipeline {
                 ..
             } => {
                 if epoch != dp.epoch {
-                    self.rejudge(dp, idx, handle, tag)
+                    self.rejudge(dp, c.idx, handle, tag)
                 } else if cut {
                     Err(DropReason::ConnectionCut)
                 } else {
@@ -267,7 +275,7 @@ impl Pipeline {
             }
             Track::Related { .. } => Ok(()),
             Track::Invalid => Err(DropReason::InvalidState),
-            Track::New => self.admit(dp, idx, zone, dir, meta, now_ns),
+            Track::New => self.admit(f, c),
         }
     }
 
@@ -301,19 +309,15 @@ impl Pipeline {
 
     /// The first packet of a connection: judge it, and commit an entry when allowed.
     #[inline(never)]
-    pub(super) fn admit(
-        &mut self,
-        dp: &Dataplane,
-        idx: usize,
-        zone: u16,
-        dir: Direction,
-        meta: &PacketMeta,
-        now_ns: u64,
-    ) -> Result<(), DropReason> {
-        if !dp.policy.allows(idx, dir, &meta.key) {
-            return Err(denied(dir));
+    pub(super) fn admit(&mut self, f: Frame<'_>, c: Check) -> Result<(), DropReason> {
+        let dp = f.dp;
+        if !dp.policy.allows(c.idx, c.dir, &f.meta.key) {
+            return Err(denied(c.dir));
         }
-        match self.ct.commit(zone, meta, dp.epoch, dir_tag(dir), now_ns) {
+        match self
+            .ct
+            .commit(c.zone, f.meta, dp.epoch, dir_tag(c.dir), f.now_ns)
+        {
             Ok(_) => Ok(()),
             Err(_) => Err(DropReason::ConntrackFull),
         }

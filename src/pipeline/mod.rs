@@ -77,6 +77,7 @@ pub use verdict::{Disposition, PortCounters, Verdict};
 
 pub use fragments::FragStats;
 use fragments::{FragKey, Fragments};
+use judge::{Check, Frame};
 use security::{always_allowed_egress, always_allowed_ingress, port_security};
 
 /// Tunables of a pipeline (one worker).
@@ -298,11 +299,11 @@ impl Pipeline {
         let parsed = flow::extract_into(frame, &mut meta).is_ok();
         self.process_parsed(
             dp,
+            now_ns,
             in_port,
             frame,
             parsed.then_some(&meta),
             None,
-            now_ns,
             token,
             out,
         )
@@ -402,11 +403,10 @@ impl Pipeline {
                 if !simple {
                     self.finish_pending(
                         dp,
-                        in_port,
-                        metas,
-                        &probes,
-                        &mut dests,
                         now_ns,
+                        in_port,
+                        (metas, &probes),
+                        &mut dests,
                         &mut out[chunk_start..],
                     );
                 }
@@ -415,11 +415,11 @@ impl Pipeline {
                 if !simple {
                     let d = self.process_parsed(
                         dp,
+                        now_ns,
                         in_port,
                         frames[chunk_start + i],
                         ok.then_some(m),
                         probes[i].as_ref(),
-                        now_ns,
                         0,
                         o,
                     );
@@ -428,7 +428,14 @@ impl Pipeline {
                     continue;
                 }
                 let Some(p) = port else { continue };
-                let dest = self.egress_and_l2(dp, in_port, p, m, probes[i].as_ref(), now_ns, o);
+                let f = Frame {
+                    dp,
+                    now_ns,
+                    in_port,
+                    p,
+                    meta: m,
+                };
+                let dest = self.egress_and_l2(f, probes[i].as_ref(), o);
                 let ct = match dest {
                     Some(L2Dest::Port(q)) => self.ingress_zone(dp, q, m),
                     _ => None,
@@ -449,11 +456,10 @@ impl Pipeline {
             }
             self.finish_pending(
                 dp,
-                in_port,
-                metas,
-                &probes,
-                &mut dests,
                 now_ns,
+                in_port,
+                (metas, &probes),
+                &mut dests,
                 &mut out[chunk_start..],
             );
             self.burst_dest = dests;
@@ -465,15 +471,13 @@ impl Pipeline {
     /// run their ingress checks and account them. The ingress probe of a frame is its
     /// probe in `probes` moved to the destination's zone: same bucket (prefetched in
     /// phase 1), another signature.
-    #[allow(clippy::too_many_arguments)]
     fn finish_pending(
         &mut self,
         dp: &Dataplane,
-        in_port: u16,
-        metas: &[(bool, PacketMeta)],
-        probes: &[Option<Probe>],
-        dests: &mut Vec<Pending>,
         now_ns: u64,
+        in_port: u16,
+        (metas, probes): (&[(bool, PacketMeta)], &[Option<Probe>]),
+        dests: &mut Vec<Pending>,
         out: &mut [Verdict],
     ) {
         if dests.is_empty() {
@@ -492,18 +496,29 @@ impl Pipeline {
         };
         for d in dests.drain(..) {
             let o = &mut out[d.i];
-            let m = &metas[d.i].1;
+            let f = Frame {
+                dp,
+                now_ns,
+                in_port,
+                p,
+                meta: &metas[d.i].1,
+            };
             match (d.dest, d.ct, probes.get(d.i)) {
                 // `ct` is set only when `deliver`'s checks before the security groups all
                 // pass (see `ingress_zone`): go straight to them.
                 (Some(L2Dest::Port(q)), Some((zone, hint)), Some(Some(e))) => {
                     let probe = self.ct.reprobe(e, zone).with_hint(hint);
-                    match self.ct_check(dp, q as usize, zone, INGRESS, m, &probe, now_ns) {
+                    let c = Check {
+                        idx: q as usize,
+                        zone,
+                        dir: INGRESS,
+                    };
+                    match self.ct_check(f, c, &probe) {
                         Ok(()) => o.delivered.push(q),
                         Err(r) => o.dropped.push((q, r)),
                     }
                 }
-                (Some(dest), _, _) => self.ingress(dp, in_port, p, dest, m, now_ns, o),
+                (Some(dest), _, _) => self.ingress(f, dest, o),
                 (None, _, _) => {}
             }
             self.account(dp, in_port, Disposition::Decided, o);

@@ -3,6 +3,7 @@
 use super::*;
 
 /// Port security of the sending port (step 2). `Ok` = continue.
+#[inline]
 pub(super) fn port_security(
     dp: &Dataplane,
     p: &PortEntry,

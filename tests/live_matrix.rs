@@ -179,6 +179,9 @@ fn matrix(tag: &str, v: Variant) {
     );
 }
 
+/// (target address, the link-layer address it answered with).
+type Answers = Vec<(String, Option<String>)>;
+
 /// Run one cell's checks on a fresh switch; the list of what failed.
 fn run_cell(topo: &Topo, v: Variant, cell: &Cell) -> Vec<String> {
     let mut fails: Vec<String> = Vec::new();
@@ -223,7 +226,7 @@ fn run_cell(topo: &Topo, v: Variant, cell: &Cell) -> Vec<String> {
         .collect();
 
     // 1. Neighbour resolution, from every port of `a` to every other, at once.
-    let resolved: Vec<(usize, Vec<(String, Option<String>)>)> = std::thread::scope(|s| {
+    let resolved: Vec<(usize, Answers)> = std::thread::scope(|s| {
         let hs: Vec<_> = cell
             .a
             .iter()

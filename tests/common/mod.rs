@@ -50,6 +50,12 @@ fn works(args: &[&str]) -> bool {
 /// True if this test can run here (root and the tools); otherwise prints why and returns
 /// false, or panics under CI.
 pub fn env_ready(test: &str, backend: Backend) -> bool {
+    env_ready_with(test, backend, &[])
+}
+
+/// [`env_ready`], also requiring each of `tools` (checked with `TOOL --version`), e.g.
+/// `tcpdump`.
+pub fn env_ready_with(test: &str, backend: Backend, tools: &[&str]) -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let mut missing = Vec::new();
@@ -67,6 +73,11 @@ pub fn env_ready(test: &str, backend: Backend) -> bool {
     }
     if backend.uses_veth() && !works(&["ethtool", "--version"]) {
         missing.push("ethtool");
+    }
+    for t in tools {
+        if !works(&[t, "--version"]) {
+            missing.push(t);
+        }
     }
     if missing.is_empty() {
         return true;
@@ -337,35 +348,41 @@ impl Topo {
     /// Give every instance's interface its MAC and addresses and bring it up. For taps,
     /// call it once the switch is ready (it creates them); veth topologies do it in `new`.
     pub fn configure(&self) {
-        for inst in &self.insts {
-            let (ns, ifn) = (inst.ns.name.as_str(), inst.ifname.as_str());
-            // Down first: the link-local address must derive from the port's MAC.
-            sh(&["ip", "-n", ns, "link", "set", ifn, "down"]);
-            sh(&["ip", "-n", ns, "link", "set", ifn, "address", &inst.mac]);
-            sh(&["ip", "-n", ns, "link", "set", ifn, "up"]);
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{}/24", inst.v4),
-                "dev",
-                ifn,
-            ]);
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "-6",
-                "addr",
-                "add",
-                &format!("{}/64", inst.v6),
-                "dev",
-                ifn,
-                "nodad",
-            ]);
+        for i in 0..self.insts.len() {
+            self.configure_one(i);
         }
+    }
+
+    /// [`Topo::configure`] for instance `i` only (a tap switch may run a subset of them).
+    pub fn configure_one(&self, i: usize) {
+        let inst = &self.insts[i];
+        let (ns, ifn) = (inst.ns.name.as_str(), inst.ifname.as_str());
+        // Down first: the link-local address must derive from the port's MAC.
+        sh(&["ip", "-n", ns, "link", "set", ifn, "down"]);
+        sh(&["ip", "-n", ns, "link", "set", ifn, "address", &inst.mac]);
+        sh(&["ip", "-n", ns, "link", "set", ifn, "up"]);
+        sh(&[
+            "ip",
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{}/24", inst.v4),
+            "dev",
+            ifn,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            ns,
+            "-6",
+            "addr",
+            "add",
+            &format!("{}/64", inst.v6),
+            "dev",
+            ifn,
+            "nodad",
+        ]);
     }
 
     /// Write `text` as the config file and return its path.
@@ -390,6 +407,12 @@ impl Switch {
     /// Start the switch and wait for `sgswitch: ready`; panic with its log if it does not
     /// come within 20 s.
     pub fn start(config: &Path, dir: &Path) -> Switch {
+        Switch::start_args(config, dir, &[])
+    }
+
+    /// [`Switch::start`] with more arguments of `sgswitch run` (e.g. `--workers 2`,
+    /// `--copy-forward`).
+    pub fn start_args(config: &Path, dir: &Path, args: &[&str]) -> Switch {
         let log = dir.join("switch.log");
         let f = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_sgswitch"))
@@ -398,6 +421,7 @@ impl Switch {
             .arg(config)
             // Tests run in parallel: each switch's API on its own ephemeral port.
             .args(["--api", "127.0.0.1:0"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(f)
@@ -444,11 +468,13 @@ impl Switch {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn log_len(&self) -> u64 {
+    /// The log's length now (an offset for [`Switch::log_from`]).
+    pub fn log_len(&self) -> u64 {
         std::fs::metadata(&self.log).map_or(0, |m| m.len())
     }
 
-    fn log_from(&self, offset: u64) -> String {
+    /// The log from byte `offset` on.
+    pub fn log_from(&self, offset: u64) -> String {
         let mut s = Vec::new();
         if let Ok(mut f) = std::fs::File::open(&self.log) {
             if f.seek(SeekFrom::Start(offset)).is_ok() {
@@ -780,4 +806,526 @@ pub fn xdp_attached(dev: &str) -> bool {
         .output()
         .expect("ip -d link show");
     String::from_utf8_lossy(&out.stdout).contains("xdp")
+}
+
+// ---------------------------------------------------------------------------------------
+// Several probes at once, neighbour resolution, broadcasts.
+
+/// Many one-shot probes from one namespace at once (threads): one line per probe,
+/// `kind,host,port RESULT` with the results of [`probe`].
+const MULTI_PROBE_PY: &str = r#"
+import socket, sys, threading
+t = float(sys.argv[1])
+specs = sys.argv[2:]
+res = {}
+def one(spec):
+    kind, host, port = spec.split(",")
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        if kind == "tcp":
+            s = socket.create_connection((host, int(port)), timeout=t)
+            s.sendall(b"probe\n")
+        else:
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            s.settimeout(t)
+            s.sendto(b"probe\n", (host, int(port)))
+        d = s.recv(4096)
+        s.close()
+        res[spec] = "PASS" if d.startswith(b"echo probe") else "BAD"
+    except socket.timeout:
+        res[spec] = "TIMEOUT"
+    except ConnectionRefusedError:
+        res[spec] = "REFUSED"
+    except OSError as e:
+        res[spec] = "ERROR " + str(e).replace(" ", "_")
+ths = [threading.Thread(target=one, args=(s,)) for s in specs]
+for th in ths:
+    th.start()
+for th in ths:
+    th.join()
+for s in specs:
+    print(s, res.get(s, "ERROR no-result"), flush=True)
+"#;
+
+/// Run `probes` (kind `tcp`/`udp`, host, port) from `ns` at once, each with a timeout of
+/// `secs`; the outcome of each, in order (`PASS`, `TIMEOUT`, `REFUSED`, `ERROR ...`).
+pub fn probes(ns: &Netns, probes: &[(&str, &str, u16)], secs: f64) -> Vec<String> {
+    if probes.is_empty() {
+        return Vec::new();
+    }
+    let specs: Vec<String> = probes
+        .iter()
+        .map(|(k, h, p)| format!("{k},{h},{p}"))
+        .collect();
+    let mut args: Vec<&str> = vec![python(), "-c", MULTI_PROBE_PY];
+    let t = secs.to_string();
+    args.push(&t);
+    args.extend(specs.iter().map(String::as_str));
+    let out = ns
+        .cmd(&args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run probes");
+    let text = String::from_utf8_lossy(&out.stdout);
+    specs
+        .iter()
+        .map(|s| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{s} ")))
+                .unwrap_or("ERROR no output")
+                .to_string()
+        })
+        .collect()
+}
+
+/// Neighbour resolution done by hand from one interface: an ARP request (IPv4) or a
+/// neighbour solicitation to the solicited-node group (IPv6) for each target, resent
+/// every 0.3 s, until every answer came or the time is up. Prints `TARGET MAC` (the
+/// answer's sender / target link-layer address) or `TARGET none`. Answers count only if
+/// addressed to us (ARP target MAC, NA to our address), so a neighbour entry learned from
+/// the other side's own request cannot pass for a resolution.
+const RESOLVE_PY: &str = r#"
+import select, socket, struct, sys, time
+ifname, my_mac, my_v4, my_v6, t = sys.argv[1:6]
+targets = sys.argv[6:]
+mac = bytes.fromhex(my_mac.replace(":", ""))
+idx = socket.if_nametoindex(ifname)
+want4 = [x for x in targets if ":" not in x]
+want6 = [x for x in targets if ":" in x]
+found = {}
+s4 = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s4.bind((ifname, 0x0806))
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s6.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+s6.bind((my_v6, 0, 0, idx))
+def send_all():
+    for ip in want4:
+        if ip not in found:
+            arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac,
+                              socket.inet_aton(my_v4), b"\0" * 6, socket.inet_aton(ip))
+            s4.send(b"\xff" * 6 + mac + b"\x08\x06" + arp)
+    for ip in want6:
+        if ip not in found:
+            tgt = socket.inet_pton(socket.AF_INET6, ip)
+            snm = socket.inet_pton(socket.AF_INET6, "ff02::1:ff00:0")[:13] + tgt[13:]
+            ns = struct.pack("!BBHI16s", 135, 0, 0, 0, tgt) + bytes([1, 1]) + mac
+            s6.sendto(ns, (socket.inet_ntop(socket.AF_INET6, snm), 0, 0, idx))
+end = time.time() + float(t)
+next_send = 0.0
+while len(found) < len(targets):
+    now = time.time()
+    if now >= end:
+        break
+    if now >= next_send:
+        send_all()
+        next_send = now + 0.3
+    r, _, _ = select.select([s4, s6], [], [], max(0.0, min(end, next_send) - now))
+    if s4 in r:
+        d = s4.recv(2048)
+        if len(d) >= 42 and d[12:14] == b"\x08\x06" and d[20:22] == b"\x00\x02" and d[32:38] == mac:
+            spa = socket.inet_ntoa(d[28:32])
+            if spa in want4:
+                found.setdefault(spa, d[22:28].hex(":"))
+    if s6 in r:
+        d = s6.recv(2048)
+        if len(d) >= 24 and d[0] == 136:
+            tgt = socket.inet_ntop(socket.AF_INET6, d[8:24])
+            opts, lla = d[24:], None
+            while len(opts) >= 8 and opts[1] > 0:
+                if opts[0] == 2:
+                    lla = opts[2:8].hex(":")
+                opts = opts[opts[1] * 8:]
+            if tgt in want6 and lla:
+                found.setdefault(tgt, lla)
+for ip in targets:
+    print(ip, found.get(ip, "none"), flush=True)
+"#;
+
+/// Resolve `targets` (IPv4 by ARP, IPv6 by neighbour solicitation, all at once) from
+/// instance `inst`; the link-layer address each answer gave (`None`: no answer within
+/// `secs`).
+pub fn resolve(inst: &Instance, targets: &[&str], secs: f64) -> Vec<Option<String>> {
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    let t = secs.to_string();
+    let mut args: Vec<&str> = vec![
+        python(),
+        "-c",
+        RESOLVE_PY,
+        &inst.ifname,
+        &inst.mac,
+        &inst.v4,
+        &inst.v6,
+        &t,
+    ];
+    args.extend(targets);
+    let out = inst
+        .ns
+        .cmd(&args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run resolve");
+    let text = String::from_utf8_lossy(&out.stdout);
+    targets
+        .iter()
+        .map(|tg| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{tg} ")))
+                .filter(|m| *m != "none")
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// UDP datagrams from one interface: `DST,PORT,PAYLOAD` each; IPv4 broadcast allowed
+/// (the socket is bound to the interface, so 255.255.255.255 leaves through it), IPv6
+/// link-scope multicast through the interface.
+const SEND_UDP_PY: &str = r#"
+import socket, sys
+ifname = sys.argv[1]
+idx = socket.if_nametoindex(ifname)
+for spec in sys.argv[2:]:
+    dst, port, payload = spec.split(",")
+    if ":" in dst:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
+        s.sendto(payload.encode(), (dst, int(port), 0, idx))
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+        s.sendto(payload.encode(), (dst, int(port)))
+    s.close()
+print("sent", flush=True)
+"#;
+
+/// Send UDP datagrams `(destination, port, payload)` from instance `inst`'s interface
+/// (broadcast and multicast destinations allowed). Panics if the sender fails.
+pub fn send_udp(inst: &Instance, datagrams: &[(&str, u16, &str)]) {
+    let specs: Vec<String> = datagrams
+        .iter()
+        .map(|(d, p, m)| format!("{d},{p},{m}"))
+        .collect();
+    let mut args: Vec<&str> = vec![python(), "-c", SEND_UDP_PY, &inst.ifname];
+    args.extend(specs.iter().map(String::as_str));
+    let out = inst
+        .ns
+        .cmd(&args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run udp sender");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sent"),
+        "udp sender in {} failed: {}",
+        inst.ns.name,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Forget every neighbour (IPv4 and IPv6) of a namespace.
+pub fn neigh_flush(ns: &Netns) {
+    sh(&["ip", "-n", &ns.name, "-4", "neigh", "flush", "all"]);
+    sh(&["ip", "-n", &ns.name, "-6", "neigh", "flush", "all"]);
+}
+
+/// Many pings at once: `(namespace, destination)`; whether each got a reply within `secs`.
+pub fn pings(list: &[(&Netns, &str)], secs: u32) -> Vec<bool> {
+    let w = secs.to_string();
+    let children: Vec<Option<Child>> = list
+        .iter()
+        .map(|(ns, dst)| {
+            let mut args = vec!["ping", "-n", "-c", "1", "-i", "0.3", "-w", &w];
+            if dst.contains(':') {
+                args.push("-6");
+            }
+            args.push(dst);
+            ns.cmd(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.is_some_and(|mut c| c.wait().is_ok_and(|s| s.success())))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Captures.
+
+/// Which frames of an interface a capture sees (tcpdump `-Q`): `In`, frames the interface
+/// received (for an instance: what the switch delivered to its port); `Out`, frames it
+/// sent (what entered the switch on its port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    In,
+    Out,
+}
+
+/// A tcpdump capture inside a namespace, to a pcap file (nanosecond timestamps, whole
+/// frames, written as they come). [`Capture::start`] returns once tcpdump listens;
+/// [`Capture::stop`] sends SIGINT (tcpdump flushes) and reads the frames. Killed on drop.
+pub struct Capture {
+    child: Option<Child>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    pub file: PathBuf,
+    /// `NS/IF in|out`, for messages.
+    pub what: String,
+}
+
+/// One captured frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub ts_ns: u64,
+    /// Interface index in the file (pcapng), 0 for pcap.
+    pub interface: usize,
+    pub bytes: Vec<u8>,
+}
+
+impl Capture {
+    /// Start tcpdump on `ifname` in `ns`; `filter` is a pcap filter ("" for every frame).
+    /// Panics (with tcpdump's words) if it does not report listening within 10 s.
+    pub fn start(ns: &Netns, ifname: &str, dir: Dir, file: &Path, filter: &str) -> Capture {
+        let q = match dir {
+            Dir::In => "in",
+            Dir::Out => "out",
+        };
+        let what = format!("{}/{ifname} {q}", ns.name);
+        let file_s = file.to_string_lossy().into_owned();
+        let mut args = vec![
+            "tcpdump",
+            "-i",
+            ifname,
+            "-Q",
+            q,
+            "-U",
+            "-w",
+            &file_s,
+            "--immediate-mode",
+            "-s",
+            "0",
+            "-n",
+            "--time-stamp-precision",
+            "nano",
+            // Debian's tcpdump drops to user tcpdump, who could not write the file.
+            "-Z",
+            "root",
+        ];
+        if !filter.is_empty() {
+            args.push(filter);
+        }
+        let mut child = ns
+            .cmd(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tcpdump");
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            let mut r = BufReader::new(err);
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                line.clear();
+            }
+            all
+        });
+        let mut cap = Capture {
+            child: Some(child),
+            stderr: Some(reader),
+            file: file.to_path_buf(),
+            what,
+        };
+        if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            if let Some(mut c) = cap.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            let said = cap
+                .stderr
+                .take()
+                .and_then(|h| h.join().ok())
+                .unwrap_or_default();
+            panic!("tcpdump ({}) did not start: {said}", cap.what);
+        }
+        cap
+    }
+
+    /// Stop with SIGINT, wait for tcpdump to exit and return the captured frames.
+    /// Panics if tcpdump does not exit, fails, or reports frames dropped by the kernel
+    /// (the capture would be incomplete).
+    pub fn stop(mut self) -> Vec<Frame> {
+        let mut child = self.child.take().expect("capture running");
+        signal(child.id(), libc::SIGINT);
+        let end = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                break Some(st);
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let said = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "tcpdump ({}) did not stop cleanly ({status:?}): {said}",
+            self.what
+        );
+        assert!(
+            said.lines()
+                .any(|l| l.trim() == "0 packets dropped by kernel"),
+            "tcpdump ({}) lost frames: {said}",
+            self.what
+        );
+        read_capture(&self.file)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Every frame of a pcap or pcapng file (panics if it cannot be read).
+pub fn read_capture(path: &Path) -> Vec<Frame> {
+    use sgswitch::port::pcap::CaptureReader;
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut r =
+        CaptureReader::new(BufReader::new(f)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(rec) = r
+        .next_frame(&mut buf)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    {
+        out.push(Frame {
+            ts_ns: rec.ts_ns,
+            interface: rec.interface,
+            bytes: buf.clone(),
+        });
+    }
+    out
+}
+
+fn mac_str(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A one-line description of a frame for failure messages: MACs, ethertype, and for
+/// ARP, IPv4 and IPv6 the addresses, protocol, ports or ICMP type, and the length.
+pub fn frame_summary(f: &[u8]) -> String {
+    if f.len() < 14 {
+        return format!("runt frame of {} bytes", f.len());
+    }
+    let et = u16::from_be_bytes([f[12], f[13]]);
+    let head = format!(
+        "{} > {} len {}",
+        mac_str(&f[6..12]),
+        mac_str(&f[0..6]),
+        f.len()
+    );
+    let p = &f[14..];
+    let l4 = |proto: u8, l: &[u8]| -> String {
+        match proto {
+            6 if l.len() >= 14 => {
+                let flags = l[13];
+                let names: String = [
+                    (0x02, 'S'),
+                    (0x10, '.'),
+                    (0x01, 'F'),
+                    (0x04, 'R'),
+                    (0x08, 'P'),
+                ]
+                .iter()
+                .filter(|(b, _)| flags & b != 0)
+                .map(|(_, c)| *c)
+                .collect();
+                format!(
+                    "tcp {} > {} [{names}]",
+                    u16::from_be_bytes([l[0], l[1]]),
+                    u16::from_be_bytes([l[2], l[3]])
+                )
+            }
+            17 if l.len() >= 8 => format!(
+                "udp {} > {}",
+                u16::from_be_bytes([l[0], l[1]]),
+                u16::from_be_bytes([l[2], l[3]])
+            ),
+            1 if l.len() >= 2 => format!("icmp type {} code {}", l[0], l[1]),
+            58 if l.len() >= 2 => format!("icmp6 type {} code {}", l[0], l[1]),
+            n => format!("proto {n}"),
+        }
+    };
+    match et {
+        0x0806 if p.len() >= 28 => format!(
+            "{head} arp {} {}.{}.{}.{} ({}) -> {}.{}.{}.{} ({})",
+            if p[7] == 1 { "request" } else { "reply" },
+            p[14],
+            p[15],
+            p[16],
+            p[17],
+            mac_str(&p[8..14]),
+            p[24],
+            p[25],
+            p[26],
+            p[27],
+            mac_str(&p[18..24])
+        ),
+        0x0800 if p.len() >= 20 => {
+            let ihl = usize::from(p[0] & 0x0f) * 4;
+            format!(
+                "{head} ipv4 {}.{}.{}.{} > {}.{}.{}.{} {}",
+                p[12],
+                p[13],
+                p[14],
+                p[15],
+                p[16],
+                p[17],
+                p[18],
+                p[19],
+                l4(p[9], p.get(ihl..).unwrap_or(&[]))
+            )
+        }
+        0x86dd if p.len() >= 40 => {
+            let a = |b: &[u8]| {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(b);
+                std::net::Ipv6Addr::from(o).to_string()
+            };
+            format!(
+                "{head} ipv6 {} > {} {}",
+                a(&p[8..24]),
+                a(&p[24..40]),
+                l4(p[6], &p[40..])
+            )
+        }
+        _ => format!("{head} ethertype {et:#06x}"),
+    }
 }

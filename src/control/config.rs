@@ -992,7 +992,7 @@ pub fn to_toml_string(config: &Config) -> String {
                         })
                     ),
                 ];
-                if let Some(p) = r.protocol {
+                if let Some(p) = r.neutron_protocol() {
                     fields.push(match protocol::protocol_name(p) {
                         Some(name) => format!("protocol = {}", q(name)),
                         None => format!("protocol = {p}"),

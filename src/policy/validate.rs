@@ -24,7 +24,9 @@
 //! spec, the group / rule / port it concerns and a typed [`ErrorKind`].
 //!
 //! # Decisions where Neutron is ambiguous or has no equivalent
-//! * Protocol `0` is "any" (§11 recommendation), so `0` and `any` rules are duplicates.
+//! * Protocol `0` matches like "any" (§11 recommendation), but as in Neutron (which
+//!   stores `"0"`, not null) a `0` rule and an otherwise identical `any` rule are two
+//!   different rules; `0`, `"0"`, `ip` and `hopopt` are one protocol in the key.
 //! * A `/0` prefix is "any address of the family" in the duplicate key (Neutron compares
 //!   the strings `0.0.0.0/0`, `::/0` and null; `10.0.0.7/0` is treated the same way).
 //! * Two rules whose prefixes differ only in host bits (`10.0.0.7/24`, `10.0.0.0/24`)
@@ -78,8 +80,9 @@ pub const MAX_FRAGMENT_TIMEOUT_SECS: u64 = 3_600;
 pub const MAX_PENDING_FRAGMENTS: usize = 1 << 20;
 
 /// The key under which two rules of one group are duplicates (Neutron `_rule_to_key`):
-/// everything but the description, with the protocol as a number and a `/0` prefix
-/// equal to "no remote".
+/// everything but the description, with the protocol as Neutron's number (`None` for
+/// any, `Some(0)` for 0, see [`Rule::neutron_protocol`]) and a `/0` prefix equal to
+/// "no remote".
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct RuleKey {
     pub direction: Direction,
@@ -122,7 +125,7 @@ pub fn rule_key(rule: &Rule) -> RuleKey {
     RuleKey {
         direction: rule.direction,
         ethertype: rule.ethertype,
-        protocol: rule.protocol,
+        protocol: rule.neutron_protocol(),
         port_range_min: rule.port_range_min,
         port_range_max: rule.port_range_max,
         remote,
@@ -136,6 +139,7 @@ fn allow_all(direction: Direction, ethertype: EtherType, remote: Remote) -> Rule
         direction,
         ethertype,
         protocol: None,
+        protocol_zero: false,
         port_range_min: None,
         port_range_max: None,
         remote,
@@ -360,7 +364,8 @@ fn check_rule(
         }
     };
 
-    // Protocol: Ok(None) = any; Err(()) = invalid (port checks skipped).
+    // Protocol as Neutron keys it: Ok(None) = any, Ok(Some(0)) = written as 0;
+    // Err(()) = invalid (port checks skipped).
     let protocol: Result<Option<u8>, ()> = match &spec.protocol {
         None => Ok(None),
         Some(p) => {
@@ -368,7 +373,7 @@ fn check_rule(
                 Scalar::Int(n) => ProtocolInput::Number(*n),
                 Scalar::Str(s) => ProtocolInput::Text(s),
             };
-            match protocol::parse_protocol(input, ethertype.unwrap_or(EtherType::IPv6)) {
+            match protocol::parse_protocol_number(input, ethertype.unwrap_or(EtherType::IPv6)) {
                 Ok(v) => Ok(v),
                 Err(ProtocolError::Unknown) => {
                     found.push((
@@ -388,6 +393,9 @@ fn check_rule(
         }
     };
 
+    // Matching folds 0 into "any" (ports with protocol 0 are "ports without protocol").
+    let protocol_zero = protocol == Ok(Some(0));
+    let protocol = protocol.map(|p| p.filter(|&n| n != 0));
     let (port_range_min, port_range_max) = match protocol {
         Ok(p) => check_ports(spec, p, path, found),
         Err(()) => (None, None),
@@ -404,6 +412,7 @@ fn check_rule(
         direction: direction?,
         ethertype: ethertype?,
         protocol: protocol.ok()?,
+        protocol_zero,
         port_range_min,
         port_range_max,
         remote,

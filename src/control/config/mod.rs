@@ -49,7 +49,7 @@
 //! ```
 //!
 //! # Loading
-//! 1. The text is parsed into a span-carrying tree (module `control::toml_tree`); a TOML syntax
+//! 1. The text is parsed into a span-carrying tree ([`tree`], built with `toml_edit`); a TOML syntax
 //!    error stops here (the TOML parser cannot go on past one).
 //! 2. The tree is walked against the schema above: unknown keys (with a "did you mean"),
 //!    wrong types and out-of-range switch settings are collected, and a
@@ -65,6 +65,7 @@
 //! # Layout
 //! * this file: the types ([`Config`], [`SwitchSettings`], [`ConfigError`]), loading
 //!   (steps 1 and 3 above) and the mapping of policy paths back to config keys and lines;
+//! * `tree`: step 1, the document as a tree of values with spans (`toml_edit`);
 //! * `read`: step 2, the schema walk (unknown keys, types, `[switch]` ranges);
 //! * `suggest`: the "did you mean" of unknown keys;
 //! * `write`: the export, [`to_toml_string`].
@@ -78,11 +79,12 @@ use std::path::Path;
 
 use crate::policy::{validate_model, FieldPath, Model, PathSeg, ValidationError};
 
-use super::toml_tree::{self, Node};
-
 mod read;
 mod suggest;
+mod tree;
 mod write;
+
+use tree::Node;
 
 pub use write::to_toml_string;
 
@@ -209,10 +211,10 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
 
 /// Parse and validate config text; `file_name` is used in messages.
 pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
-    let root = match toml_tree::parse(text) {
+    let root = match tree::parse(text) {
         Ok(root) => root,
         Err(e) => {
-            let line = e.span().map(|s| toml_tree::line_of(text, s.start));
+            let line = e.span().map(|s| tree::line_of(text, s.start));
             return Err(ConfigErrors {
                 errors: vec![ConfigError {
                     file: file_name.to_string(),
@@ -230,7 +232,7 @@ pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
 
     // (line, error) pairs, sorted by line at the end.
     let mut errors: Vec<ConfigError> = Vec::new();
-    let line_of = |span: Option<Range<usize>>| span.map(|s| toml_tree::line_of(text, s.start));
+    let line_of = |span: Option<Range<usize>>| span.map(|s| tree::line_of(text, s.start));
     for p in &walker.problems {
         errors.push(ConfigError {
             file: file_name.to_string(),

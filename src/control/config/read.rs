@@ -17,8 +17,8 @@ use crate::policy::spec::{
 };
 use crate::policy::{ConntrackSettings, FieldPath};
 
-use super::super::toml_tree::{Kind, Node};
 use super::suggest::closest;
+use super::tree::{Kind, Node};
 use super::{SwitchSettings, CONNTRACK_KEYS, MAX_BURST, MAX_WORKERS};
 
 pub(super) struct Problem {

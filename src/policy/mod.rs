@@ -62,11 +62,31 @@ pub enum Direction {
     Egress,
 }
 
+impl Direction {
+    /// Neutron's spelling: `ingress`, `egress`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
 /// Rule ethertype.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum EtherType {
     IPv4,
     IPv6,
+}
+
+impl EtherType {
+    /// Neutron's spelling: `IPv4`, `IPv6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EtherType::IPv4 => "IPv4",
+            EtherType::IPv6 => "IPv6",
+        }
+    }
 }
 
 /// The remote side a rule matches (source for ingress, destination for egress).

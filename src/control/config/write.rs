@@ -15,7 +15,7 @@ use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Tab
 
 use crate::policy::protocol;
 use crate::policy::validate::format_mac;
-use crate::policy::{Backend, ConntrackSettings, Direction, EtherType, Remote, Rule};
+use crate::policy::{Backend, ConntrackSettings, Remote, Rule};
 
 use super::{Config, CONNTRACK_KEYS};
 
@@ -56,16 +56,8 @@ fn conntrack_value(ct: &ConntrackSettings, field: &str) -> u64 {
 /// One rule as an inline table (keys in the order of the config format).
 fn rule_table(r: &Rule) -> InlineTable {
     let mut t = InlineTable::new();
-    let direction = match r.direction {
-        Direction::Ingress => "ingress",
-        Direction::Egress => "egress",
-    };
-    t.insert("direction", direction.into());
-    let ethertype = match r.ethertype {
-        EtherType::IPv4 => "IPv4",
-        EtherType::IPv6 => "IPv6",
-    };
-    t.insert("ethertype", ethertype.into());
+    t.insert("direction", r.direction.as_str().into());
+    t.insert("ethertype", r.ethertype.as_str().into());
     if let Some(p) = r.neutron_protocol() {
         let v = match protocol::protocol_name(p) {
             Some(name) => name.into(),

@@ -70,13 +70,6 @@ pub fn rule_key(rule: &Rule) -> RuleKey {
     }
 }
 
-fn ethertype_name(et: EtherType) -> &'static str {
-    match et {
-        EtherType::IPv4 => "IPv4",
-        EtherType::IPv6 => "IPv6",
-    }
-}
-
 /// A port bound value from a [`Scalar`]: an integer or a numeric string.
 fn scalar_int(s: &Scalar) -> Result<i64, ErrorKind> {
     match s {
@@ -346,7 +339,7 @@ fn check_remote(
                         found.push((
                             p,
                             ErrorKind::PrefixFamilyConflict {
-                                ethertype: ethertype_name(et).to_string(),
+                                ethertype: et.as_str().to_string(),
                                 cidr: net.to_string(),
                             },
                         ));

@@ -42,15 +42,15 @@
 //!
 //! # Layout
 //! This file is the driver: the order of the checks, the names every object may refer
-//! to ([`Scope`]), attaching group / rule / port context to findings, building the
+//! to (`Scope`), attaching group / rule / port context to findings, building the
 //! [`Model`], and the single-object entry points for the API. The checks themselves:
-//! * [`rules`]: one rule's fields, and the duplicate key [`rule_key`];
-//! * [`groups`]: one security group (its rules, template rules, duplicates) and one
+//! * `rules`: one rule's fields, and the duplicate key [`rule_key`];
+//! * `groups`: one security group (its rules, template rules, duplicates) and one
 //!   address group;
-//! * [`ports`]: one port against the ports before it;
-//! * [`settings`]: permitted ethertypes and conntrack limits;
-//! * [`defaults`]: Neutron's default group, template rules and default network;
-//! * [`addresses`]: MAC, CIDR and fixed-IP parsing.
+//! * `ports`: one port against the ports before it;
+//! * `settings`: permitted ethertypes and conntrack limits;
+//! * `defaults`: Neutron's default group, template rules and default network;
+//! * `addresses`: MAC, CIDR and fixed-IP parsing.
 //!
 //! A submodule checks one object and pushes `(FieldPath, ErrorKind)` findings; only the
 //! driver turns them into [`ValidationError`]s and decides what enters the model.

@@ -429,13 +429,36 @@ fn rule_validation_cases_of_section_3() {
     let r =
         ok(json!({"direction": "ingress", "protocol": "icmp", "remote_address_group_id": office}));
     assert_eq!(r["remote_address_group_id"], json!(office));
-    // §11: protocol 0 is any, so 0 after any is a duplicate.
-    ok(json!({"direction": "egress", "protocol": "any", "remote_ip_prefix": "203.0.113.0/24"}));
+    // §11, §20: protocol 0 matches like any, but Neutron stores "0" (not null), so a 0
+    // rule beside an otherwise identical any rule is a second rule; each is echoed as
+    // Neutron would (null for any, "0" for 0), and 0 / "0" / ip stay one protocol.
+    let r =
+        ok(json!({"direction": "egress", "protocol": "any", "remote_ip_prefix": "203.0.113.0/24"}));
+    assert!(r["protocol"].is_null(), "{r}");
+    let r = ok(json!({"direction": "egress", "protocol": 0, "remote_ip_prefix": "203.0.113.0/24"}));
+    assert_eq!(r["protocol"], "0");
+    let id = r["id"].as_str().unwrap().to_string();
+    let shown = h.req("GET", &format!("/v2.0/security-group-rules/{id}"), None);
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.body["security_group_rule"]["protocol"], "0");
+    for zero in [json!("0"), json!("ip"), json!(0)] {
+        let r = h.rule(
+            &web,
+            json!({"direction": "egress", "protocol": zero, "remote_ip_prefix": "203.0.113.0/24"}),
+        );
+        assert_eq!(r.status, 409, "{zero}: {}", r.body);
+    }
     let r = h.rule(
         &web,
-        json!({"direction": "egress", "protocol": 0, "remote_ip_prefix": "203.0.113.0/24"}),
+        json!({"direction": "egress", "remote_ip_prefix": "203.0.113.0/24"}),
     );
-    assert_eq!(r.status, 409);
+    assert_eq!(r.status, 409, "{}", r.body);
+    // The other order: "0" first, then no protocol.
+    let r =
+        ok(json!({"direction": "ingress", "protocol": "0", "remote_ip_prefix": "198.51.100.0/24"}));
+    assert_eq!(r["protocol"], "0");
+    let r = ok(json!({"direction": "ingress", "remote_ip_prefix": "198.51.100.0/24"}));
+    assert!(r["protocol"].is_null(), "{r}");
 }
 
 #[test]

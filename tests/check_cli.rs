@@ -144,6 +144,46 @@ mac = "fa:16:3e:00:00:0b"
 }
 
 #[test]
+fn protocol_zero_and_any_are_two_rules() {
+    // Neutron stores protocol 0 as "0", not null: a rule with protocol 0 and an otherwise
+    // identical one with protocol any (or none) are two rules (security-groups.md §11, §20).
+    let cfg = TempConfig::new(
+        "protocol-zero",
+        r#"[[security_groups]]
+name = "g"
+rules = [
+  { direction = "ingress", remote_ip_prefix = "10.0.0.0/8" },
+  { direction = "ingress", protocol = 0, remote_ip_prefix = "10.0.0.0/8" },
+  { direction = "egress", protocol = "any" },
+  { direction = "egress", protocol = "0" },
+]
+"#,
+    );
+    let o = sgswitch(&["check", "--config", cfg.path()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out, stderr(&o));
+    assert!(
+        out.contains("g        stateful   4 rules (2 ingress, 2 egress)"),
+        "{out}"
+    );
+    // 0, "0", ip and hopopt are one protocol: still duplicates of each other.
+    let cfg = TempConfig::new(
+        "protocol-zero-dup",
+        "[[security_groups]]\nname = \"g\"\nrules = [\n  { direction = \"egress\", protocol = 0 },\n  { direction = \"egress\", protocol = \"ip\" },\n]\n",
+    );
+    let o = sgswitch(&["check", "--config", cfg.path()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "{}:5: security_groups[0].rules[1] (group \"g\", rule 1): duplicate rule: same as rule 0",
+            cfg.path()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
 fn syntax_error_has_a_line() {
     let cfg = TempConfig::new("syntax", "[[ports]]\nname = \"a\"\nmac = \n");
     let o = sgswitch(&["check", "--config", cfg.path()]);

@@ -171,6 +171,7 @@ impl Gen {
             direction,
             ethertype,
             protocol,
+            protocol_zero: false,
             port_range_min,
             port_range_max,
             remote,

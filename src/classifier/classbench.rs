@@ -204,6 +204,7 @@ pub fn to_rule(r: &CbRule) -> Result<Rule, ClassbenchError> {
         direction: Direction::Ingress,
         ethertype: EtherType::IPv4,
         protocol,
+        protocol_zero: false,
         port_range_min: min,
         port_range_max: max,
         remote: Remote::Prefix(IpNet::V4(r.src)),

@@ -50,6 +50,7 @@ fn rule(dir: Direction, protocol: Option<u8>, ports: Option<(u16, u16)>, remote:
         direction: dir,
         ethertype: EtherType::IPv4,
         protocol,
+        protocol_zero: false,
         port_range_min: ports.map(|p| p.0),
         port_range_max: ports.map(|p| p.1),
         remote,

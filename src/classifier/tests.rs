@@ -20,6 +20,7 @@ fn rule(
         direction: dir,
         ethertype: et,
         protocol: p,
+        protocol_zero: false,
         port_range_min: min,
         port_range_max: max,
         remote,

@@ -686,7 +686,7 @@ pub fn rule_json(s: &State, gi: usize, ri: usize) -> Value {
     m.insert("ethertype".into(), json!(ethertype_str(r.ethertype)));
     m.insert(
         "protocol".into(),
-        match r.protocol {
+        match r.neutron_protocol() {
             None => Value::Null,
             Some(n) => json!(protocol_name(n)
                 .map(str::to_string)

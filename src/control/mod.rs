@@ -15,4 +15,3 @@ pub mod api;
 pub mod config;
 pub mod http_client;
 pub mod store;
-mod toml_tree;

@@ -1191,7 +1191,7 @@ fn group_to_spec(g: &SecurityGroup) -> SecurityGroupSpec {
                             }
                             .to_string(),
                         ),
-                        protocol: r.protocol.map(|p| (p as i64).into()),
+                        protocol: r.neutron_protocol().map(|p| (p as i64).into()),
                         port_range_min: r.port_range_min.map(|p| (p as i64).into()),
                         port_range_max: r.port_range_max.map(|p| (p as i64).into()),
                         remote_ip_prefix: prefix,

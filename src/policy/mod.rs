@@ -7,7 +7,11 @@
 //! port table) can rely on its invariants:
 //!
 //! * `Rule::protocol` is `None` for "any" (`null`, `"any"`, `0`), else the IP protocol
-//!   number; `icmp` with ethertype IPv6 is stored as 58.
+//!   number; `icmp` with ethertype IPv6 is stored as 58. It is what matching uses.
+//!   `Rule::protocol_zero` records that the protocol was written as `0` (`"0"`, `ip`,
+//!   `hopopt`): such a rule matches exactly like "any" but is a different rule, as in
+//!   Neutron, which stores `"0"` rather than null; [`Rule::neutron_protocol`] gives the
+//!   number Neutron keys and shows (`Some(0)`).
 //! * `Rule::port_range_min/max` are `None` for "all ports" (1..65535 is canonicalised to
 //!   `None`); for ICMP they are the type and code.
 //! * `Remote::Prefix` holds the *normalised* network (host bits cleared) of the rule's
@@ -58,11 +62,31 @@ pub enum Direction {
     Egress,
 }
 
+impl Direction {
+    /// Neutron's spelling: `ingress`, `egress`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
 /// Rule ethertype.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum EtherType {
     IPv4,
     IPv6,
+}
+
+impl EtherType {
+    /// Neutron's spelling: `IPv4`, `IPv6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EtherType::IPv4 => "IPv4",
+            EtherType::IPv6 => "IPv6",
+        }
+    }
 }
 
 /// The remote side a rule matches (source for ingress, destination for egress).
@@ -83,8 +107,13 @@ pub enum Remote {
 pub struct Rule {
     pub direction: Direction,
     pub ethertype: EtherType,
-    /// `None` = any protocol.
+    /// `None` = any protocol (also when written as `0`, see `protocol_zero`).
     pub protocol: Option<u8>,
+    /// The protocol was written as `0` (`"0"`, `ip`, `hopopt`): it matches every
+    /// protocol, like `protocol == None`, but Neutron stores `"0"` rather than null, so
+    /// the rule is distinct from an "any" rule (security-groups.md §11, §20). Only ever
+    /// `true` with `protocol == None`.
+    pub protocol_zero: bool,
     /// Destination port range start, or ICMP type. `None` = any.
     pub port_range_min: Option<u16>,
     /// Destination port range end, or ICMP code. `None` = any.
@@ -93,6 +122,18 @@ pub struct Rule {
     /// `remote_ip_prefix` as the user wrote it (host bits kept), for display.
     pub remote_ip_prefix_raw: Option<String>,
     pub description: String,
+}
+
+impl Rule {
+    /// The protocol number as Neutron stores and shows it: `None` for "any", `Some(0)`
+    /// for a rule written with protocol 0, else [`Rule::protocol`].
+    pub fn neutron_protocol(&self) -> Option<u8> {
+        if self.protocol_zero {
+            Some(0)
+        } else {
+            self.protocol
+        }
+    }
 }
 
 /// A security group.

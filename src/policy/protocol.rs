@@ -3,8 +3,11 @@
 //! Parsing rules (security-groups.md §10-13):
 //! * names are case-insensitive; `icmpv6` is the legacy alias of `ipv6-icmp`;
 //! * `any`, an absent protocol, `0` and the names mapping to 0 (`hopopt`, `ip`) all mean
-//!   "every IP protocol" and are stored as `None` (our decision for Neutron's §11
-//!   divergence);
+//!   "every IP protocol" when matching (our decision for Neutron's §11 divergence), so
+//!   [`parse_protocol`] folds 0 into `None`. Neutron still *stores* `0` (the string
+//!   `"0"`) rather than null, which makes a `0` rule a different rule from an `any` rule
+//!   (§11, §20): [`parse_protocol_number`] keeps that distinction (`Some(0)`), for the
+//!   duplicate key and for what is echoed back;
 //! * integers and numeric strings 0..=255 are accepted;
 //! * with ethertype IPv6, ICMP (`icmp`, `icmpv6`, `ipv6-icmp`, `1`, `58`) is stored as 58;
 //! * the IPv6-only protocols (41, 43, 44, 58, 59, 60) are rejected with ethertype IPv4.
@@ -69,8 +72,19 @@ pub enum ProtocolError {
     IPv6Only(u8),
 }
 
-/// Parse and canonicalise a rule's protocol for `ethertype`: `Ok(None)` = any protocol.
+/// Parse and canonicalise a rule's protocol for `ethertype`, for matching: `Ok(None)` =
+/// any protocol (`any`, and also `0`, `ip`, `hopopt`).
 pub fn parse_protocol(
+    input: ProtocolInput<'_>,
+    ethertype: EtherType,
+) -> Result<Option<u8>, ProtocolError> {
+    Ok(parse_protocol_number(input, ethertype)?.filter(|&n| n != 0))
+}
+
+/// Parse and canonicalise a rule's protocol for `ethertype` as Neutron keys it:
+/// `Ok(None)` = `any` (stored null), `Ok(Some(0))` = written as `0`, `"0"`, `ip` or
+/// `hopopt` (stored `"0"`; matches every protocol too, see [`parse_protocol`]).
+pub fn parse_protocol_number(
     input: ProtocolInput<'_>,
     ethertype: EtherType,
 ) -> Result<Option<u8>, ProtocolError> {
@@ -92,9 +106,6 @@ pub fn parse_protocol(
             }
         }
     };
-    if number == 0 {
-        return Ok(None);
-    }
     match ethertype {
         EtherType::IPv6 if number == ICMP => Ok(Some(ICMPV6)),
         EtherType::IPv4 if IPV6_ONLY.contains(&number) => Err(ProtocolError::IPv6Only(number)),
@@ -163,6 +174,23 @@ mod tests {
         ] {
             assert_eq!(parse_protocol(input, IPv4), Ok(None), "{input:?}");
         }
+    }
+
+    #[test]
+    fn zero_is_kept_apart_from_any_in_the_neutron_number() {
+        for input in [
+            Text("0"),
+            Number(0),
+            Text("ip"),
+            Text("HOPOPT"),
+            Text(" 0 "),
+        ] {
+            assert_eq!(parse_protocol_number(input, IPv4), Ok(Some(0)), "{input:?}");
+            assert_eq!(parse_protocol_number(input, IPv6), Ok(Some(0)), "{input:?}");
+        }
+        assert_eq!(parse_protocol_number(Text("any"), IPv4), Ok(None));
+        assert_eq!(parse_protocol_number(Text("tcp"), IPv4), Ok(Some(6)));
+        assert_eq!(parse_protocol_number(Text("icmp"), IPv6), Ok(Some(58)));
     }
 
     #[test]

@@ -1,0 +1,43 @@
+//! "Did you mean": the allowed key closest to an unknown one, by edit distance.
+//!
+//! Owns: the distance and the threshold of a plausible typo. May not touch: which keys
+//! are allowed where (the caller, [`super::read`], passes them) or message wording.
+
+/// The allowed key closest to `key` by edit distance, if close enough to be a typo.
+pub(super) fn closest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|a| (edit_distance(key, a), *a))
+        .filter(|&(d, a)| d <= 2.max(a.len() / 4) && d < a.len())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, a)| a)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::read::RULE_KEYS;
+    use super::*;
+
+    #[test]
+    fn typo_suggestions() {
+        assert_eq!(closest("protcol", RULE_KEYS), Some("protocol"));
+        assert_eq!(closest("remote_groups", RULE_KEYS), Some("remote_group"));
+        assert_eq!(closest("zzzzzz", RULE_KEYS), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

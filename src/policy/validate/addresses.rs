@@ -1,0 +1,172 @@
+//! Address and prefix parsing: MAC addresses, CIDRs (Neutron's forms: a network or a bare
+//! address, host bits kept), a port's fixed IPs, and the address-family check of a prefix
+//! against a rule's ethertype.
+//!
+//! Owns: the text forms of addresses and what a port may be assigned. May not touch:
+//! specs, field paths or [`super::super::ErrorKind`] — every function returns the reason
+//! as text, and the caller attaches it to the field it came from; no uniqueness checks
+//! (those need the other ports, see [`super::ports`]).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::super::{EtherType, Mac};
+
+/// Parse a MAC address `aa:bb:cc:dd:ee:ff` (or with `-`), case-insensitive.
+/// Returns the reason on failure. Any unicast or multicast value is returned; see
+/// [`check_port_mac`] for what a port may use.
+pub fn parse_mac(text: &str) -> Result<Mac, &'static str> {
+    const SHAPE: &str = "expected six hex octets like fa:16:3e:00:00:01";
+    let bytes = text.as_bytes();
+    if bytes.len() != 17 {
+        return Err(SHAPE);
+    }
+    let sep = bytes[2];
+    if sep != b':' && sep != b'-' {
+        return Err(SHAPE);
+    }
+    let mut mac = [0u8; 6];
+    for (i, octet) in mac.iter_mut().enumerate() {
+        let at = i * 3;
+        if i > 0 && bytes[at - 1] != sep {
+            return Err(SHAPE);
+        }
+        let pair = text.get(at..at + 2).ok_or(SHAPE)?;
+        if !pair.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(SHAPE);
+        }
+        *octet = u8::from_str_radix(pair, 16).map_err(|_| SHAPE)?;
+    }
+    Ok(mac)
+}
+
+/// Check that a MAC may be assigned to a port (or an allowed address pair): not
+/// multicast / broadcast, not all zeros.
+pub fn check_port_mac(mac: &Mac) -> Result<(), &'static str> {
+    if mac[0] & 1 != 0 {
+        return Err("multicast and broadcast addresses cannot be assigned to a port");
+    }
+    if mac == &[0u8; 6] {
+        return Err("the all-zero address cannot be assigned to a port");
+    }
+    Ok(())
+}
+
+/// Format a MAC as `aa:bb:cc:dd:ee:ff`.
+pub fn format_mac(mac: &Mac) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+    )
+}
+
+/// Parse a CIDR the Neutron way: `a.b.c.d/n`, `x::y/n`, or a bare address (→ /32 or
+/// /128). Host bits are kept (call `trunc()` for the network). Returns the reason on
+/// failure.
+pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    let t = text.trim();
+    if t != text {
+        return Err("leading or trailing whitespace".to_string());
+    }
+    if t.contains('/') {
+        t.parse::<IpNet>().map_err(|_| {
+            "expected an IPv4 or IPv6 network such as 10.0.0.0/24 or 2001:db8::/64 (prefix length up to 32 / 128)"
+                .to_string()
+        })
+    } else {
+        t.parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| "expected an IPv4 or IPv6 address or network".to_string())
+    }
+}
+
+/// Parse a port's fixed IP: a bare unicast address.
+pub(super) fn parse_fixed_ip(text: &str) -> Result<IpAddr, String> {
+    if text.contains('/') {
+        return Err("expected an address without prefix length".to_string());
+    }
+    let ip: IpAddr = text
+        .parse()
+        .map_err(|_| "expected an IPv4 or IPv6 address".to_string())?;
+    if ip.is_unspecified() {
+        return Err("the unspecified address cannot be assigned to a port".to_string());
+    }
+    if ip.is_multicast() {
+        return Err("a multicast address cannot be assigned to a port".to_string());
+    }
+    if let IpAddr::V4(v4) = ip {
+        if v4.is_broadcast() {
+            return Err("the broadcast address cannot be assigned to a port".to_string());
+        }
+    }
+    Ok(ip)
+}
+
+pub(super) fn family_matches(net: &IpNet, et: EtherType) -> bool {
+    matches!(
+        (net, et),
+        (IpNet::V4(_), EtherType::IPv4) | (IpNet::V6(_), EtherType::IPv6)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_parsing() {
+        assert_eq!(
+            parse_mac("fa:16:3e:0A:0b:ff"),
+            Ok([0xfa, 0x16, 0x3e, 0x0a, 0x0b, 0xff])
+        );
+        assert_eq!(
+            parse_mac("fa-16-3e-0a-0b-ff"),
+            parse_mac("fa:16:3e:0a:0b:ff")
+        );
+        for bad in [
+            "",
+            "fa:16:3e:0a:0b",
+            "fa:16:3e:0a:0b:ff:",
+            "fa:16-3e:0a:0b:ff",
+            "fa:16:3e:0a:0b:fg",
+            "+a:16:3e:0a:0b:ff",
+            "fa:16:3e:0a:0b:é",
+            "fa163e0a0bff",
+        ] {
+            assert!(parse_mac(bad).is_err(), "{bad}");
+        }
+        assert!(check_port_mac(&[0x01, 0, 0x5e, 0, 0, 1]).is_err());
+        assert!(check_port_mac(&[0xff; 6]).is_err());
+        assert!(check_port_mac(&[0; 6]).is_err());
+        assert!(check_port_mac(&[0x02, 0, 0, 0, 0, 1]).is_ok());
+        assert_eq!(
+            format_mac(&[0xfa, 0x16, 0x3e, 0, 0x0a, 0xff]),
+            "fa:16:3e:00:0a:ff"
+        );
+    }
+
+    #[test]
+    fn cidr_parsing() {
+        assert_eq!(parse_cidr("10.0.0.7").unwrap().to_string(), "10.0.0.7/32");
+        assert_eq!(
+            parse_cidr("10.0.0.7/24").unwrap().to_string(),
+            "10.0.0.7/24"
+        );
+        assert_eq!(
+            parse_cidr("2001:DB8::1").unwrap().to_string(),
+            "2001:db8::1/128"
+        );
+        for bad in [
+            "",
+            " 10.0.0.0/8",
+            "10.0.0.0/8 ",
+            "10.0.0.0/-1",
+            "10/8",
+            "010.0.0.1",
+            "::/200",
+        ] {
+            assert!(parse_cidr(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! Neutron validation: from a [`ModelSpec`] (what the user wrote) to a [`Model`] whose
+//! invariants later stages rely on (see the [`super`] module doc).
+//!
+//! # What is checked (security-groups.md §1-3, §22, §32)
+//! * rules (§10-20): direction, ethertype (case-insensitive, default IPv4), protocol
+//!   (see [`super::protocol`]), port ranges (ports for tcp/udp/sctp/dccp/udplite, ICMP
+//!   type/code for icmp/ipv6-icmp, nothing for other protocols, 1..65535 canonicalised to
+//!   "all ports"), remote_ip_prefix (bare address → host prefix, host bits kept in
+//!   `remote_ip_prefix_raw`, normalised network in `Remote::Prefix`, family must match
+//!   the ethertype), at most one remote, remote groups / address groups must exist,
+//!   duplicates inside a group (Neutron's `_rule_to_key`);
+//! * groups (§7-9, §21): unique non-empty names, `default` reserved in every spelling but
+//!   the exact one, template rules, the implicit `default` group;
+//! * address groups: unique names, CIDRs (stored normalised), no address twice;
+//! * ports (§22, §32): unique names, unicast non-zero MAC unique per network, fixed IPs
+//!   (bare unicast addresses, unique per network), groups exist and are listed once, no
+//!   mix of stateful and stateless groups, no groups and no allowed address pairs without
+//!   port security, address pairs (CIDR, optional MAC, no duplicates), backends
+//!   (interface name syntax, one port per interface, AF_XDP mode);
+//! * switch-wide settings: permitted ethertypes, conntrack limits;
+//! * names and descriptions: at most 255 characters (Neutron's attribute limits).
+//!
+//! Every problem is reported (not only the first), each with a [`FieldPath`] into the
+//! spec, the group / rule / port it concerns and a typed [`ErrorKind`].
+//!
+//! # Decisions where Neutron is ambiguous or has no equivalent
+//! * Protocol `0` matches like "any" (§11 recommendation), but as in Neutron (which
+//!   stores `"0"`, not null) a `0` rule and an otherwise identical `any` rule are two
+//!   different rules; `0`, `"0"`, `ip` and `hopopt` are one protocol in the key.
+//! * A `/0` prefix is "any address of the family" in the duplicate key (Neutron compares
+//!   the strings `0.0.0.0/0`, `::/0` and null; `10.0.0.7/0` is treated the same way).
+//! * Two rules whose prefixes differ only in host bits (`10.0.0.7/24`, `10.0.0.0/24`)
+//!   are *not* duplicates, as in Neutron (the key holds the prefix as written).
+//! * Names (groups, address groups, ports) are the identifiers, so they must be unique
+//!   and non-empty; Neutron uses UUIDs and only reserves `default`.
+//! * Address-group CIDRs and allowed-address-pair CIDRs are stored normalised (host bits
+//!   cleared): enforcement only ever uses the network.
+//!
+//! # API use
+//! [`validate_rule`] checks one new rule against an existing model (the Neutron
+//! `POST /security-group-rules` case: field checks, references, duplicates within the
+//!
+//! # Layout
+//! This file is the driver: the order of the checks, the names every object may refer
+//! to (`Scope`), attaching group / rule / port context to findings, building the
+//! [`Model`], and the single-object entry points for the API. The checks themselves:
+//! * `rules`: one rule's fields, and the duplicate key [`rule_key`];
+//! * `groups`: one security group (its rules, template rules, duplicates) and one
+//!   address group;
+//! * `ports`: one port against the ports before it;
+//! * `settings`: permitted ethertypes and conntrack limits;
+//! * `defaults`: Neutron's default group, template rules and default network;
+//! * `addresses`: MAC, CIDR and fixed-IP parsing.
+//!
+//! A submodule checks one object and pushes `(FieldPath, ErrorKind)` findings; only the
+//! driver turns them into [`ValidationError`]s and decides what enters the model.
+
+use std::collections::{HashMap, HashSet};
+
+use super::error::{ErrorKind, FieldPath, ValidationError, ValidationErrors};
+use super::spec::{ModelSpec, PortSpec, RuleSpec, SecurityGroupSpec};
+use super::{Model, Network, Port, Rule, SecurityGroup};
+
+mod addresses;
+mod defaults;
+mod groups;
+mod ports;
+mod rules;
+mod settings;
+
+pub use addresses::{check_port_mac, format_mac, parse_cidr, parse_mac};
+pub use defaults::{
+    default_group, default_group_rules, template_rules, DEFAULT_GROUP, DEFAULT_GROUP_DESCRIPTION,
+    DEFAULT_NETWORK,
+};
+pub use ports::check_ifname;
+pub use rules::{rule_key, RuleKey, RuleKeyRemote};
+pub use settings::{
+    MAX_CONNTRACK_CAPACITY, MAX_FRAGMENT_TIMEOUT_SECS, MAX_PENDING_FRAGMENTS, MAX_TIMEOUT_SECS,
+};
+
+use groups::{check_address_group, check_group};
+use ports::{check_port, PortRegistry};
+use rules::check_rule;
+use settings::{check_conntrack, check_permitted_ethertypes};
+
+/// Longest accepted name, in characters (Neutron's `NAME_MAX_LEN`).
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest accepted description, in characters (Neutron's `DESCRIPTION_MAX_LEN`).
+pub const MAX_DESCRIPTION_LEN: usize = 255;
+
+/// Errors found while checking one object, before its context is attached.
+type Found = Vec<(FieldPath, ErrorKind)>;
+
+/// The names a rule may refer to.
+struct Scope<'a> {
+    groups: HashSet<&'a str>,
+    address_groups: HashSet<&'a str>,
+}
+
+/// Check a name field: present and not empty.
+fn check_name<'a>(
+    name: &'a Option<String>,
+    path: &FieldPath,
+    found: &mut Found,
+) -> Option<&'a str> {
+    match name.as_deref() {
+        None => {
+            found.push((path.key("name"), ErrorKind::Missing));
+            None
+        }
+        Some(n) if n.trim().is_empty() => {
+            found.push((path.key("name"), ErrorKind::Empty));
+            None
+        }
+        Some(n) if n.chars().count() > MAX_NAME_LEN => {
+            found.push((path.key("name"), ErrorKind::TooLong { max: MAX_NAME_LEN }));
+            None
+        }
+        Some(n) => Some(n),
+    }
+}
+
+/// Check an optional description (Neutron: at most 255 characters).
+fn check_description(description: &Option<String>, path: &FieldPath, found: &mut Found) {
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_LEN)
+    {
+        found.push((
+            path.key("description"),
+            ErrorKind::TooLong {
+                max: MAX_DESCRIPTION_LEN,
+            },
+        ));
+    }
+}
+
+/// Attach object context to raw findings.
+fn attach(
+    found: Found,
+    group: Option<&str>,
+    rule: Option<usize>,
+    port: Option<&str>,
+    address_group: Option<&str>,
+    out: &mut Vec<ValidationError>,
+) {
+    for (path, kind) in found {
+        out.push(ValidationError {
+            path,
+            group: group.map(str::to_string),
+            rule,
+            port: port.map(str::to_string),
+            address_group: address_group.map(str::to_string),
+            kind,
+        });
+    }
+}
+
+/// Validate a whole model: every problem is reported.
+pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
+    let mut errors = Vec::new();
+    let root = FieldPath::root();
+
+    // Address groups.
+    let mut address_groups = Vec::new();
+    let mut ag_names: HashMap<&str, usize> = HashMap::new();
+    for (i, ag) in spec.address_groups.iter().enumerate() {
+        let path = root.key("address_groups").index(i);
+        let mut found = Found::new();
+        let name = check_name(&ag.name, &path, &mut found);
+        if let Some(n) = name {
+            if let Some(&first) = ag_names.get(n) {
+                found.push((
+                    path.key("name"),
+                    ErrorKind::DuplicateAddressGroupName {
+                        name: n.to_string(),
+                        first,
+                    },
+                ));
+            } else {
+                ag_names.insert(n, i);
+            }
+        }
+        let group = check_address_group(ag, name, &path, &mut found);
+        attach(found, None, None, None, name, &mut errors);
+        if let Some(g) = group {
+            address_groups.push(g);
+        }
+    }
+
+    // Security-group names first: rules may refer to groups declared later.
+    let mut sg_names: HashMap<&str, usize> = HashMap::new();
+    let mut sg_name_ok = vec![false; spec.security_groups.len()];
+    for (i, sg) in spec.security_groups.iter().enumerate() {
+        let path = root.key("security_groups").index(i);
+        let mut found = Found::new();
+        if let Some(n) = check_name(&sg.name, &path, &mut found) {
+            if n != DEFAULT_GROUP && n.eq_ignore_ascii_case(DEFAULT_GROUP) {
+                found.push((
+                    path.key("name"),
+                    ErrorKind::ReservedDefaultName(n.to_string()),
+                ));
+            } else if let Some(&first) = sg_names.get(n) {
+                found.push((
+                    path.key("name"),
+                    ErrorKind::DuplicateGroupName {
+                        name: n.to_string(),
+                        first,
+                    },
+                ));
+            } else {
+                sg_names.insert(n, i);
+                sg_name_ok[i] = true;
+            }
+        }
+        attach(found, sg.name.as_deref(), None, None, None, &mut errors);
+    }
+    let has_declared_default = sg_names.contains_key(DEFAULT_GROUP);
+
+    let mut scope = Scope {
+        groups: sg_names.keys().copied().collect(),
+        address_groups: ag_names.keys().copied().collect(),
+    };
+    scope.groups.insert(DEFAULT_GROUP);
+
+    let mut security_groups = Vec::new();
+    for (i, sg) in spec.security_groups.iter().enumerate() {
+        let path = root.key("security_groups").index(i);
+        if let Some(g) = check_group(sg, &path, &scope, &mut errors) {
+            if sg_name_ok[i] {
+                security_groups.push(g);
+            }
+        }
+    }
+    if !has_declared_default {
+        security_groups.push(default_group());
+    }
+
+    // Networks: declared ones, then those of the ports.
+    let mut networks: Vec<Network> = Vec::new();
+    let mut net_names: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in spec.networks.iter().enumerate() {
+        let path = root.key("networks").index(i);
+        let mut found = Found::new();
+        if let Some(name) = check_name(&n.name, &path, &mut found) {
+            if let Some(&first) = net_names.get(name) {
+                found.push((
+                    path.key("name"),
+                    ErrorKind::DuplicateNetworkName {
+                        name: name.to_string(),
+                        first,
+                    },
+                ));
+            } else {
+                net_names.insert(name, i);
+                networks.push(Network {
+                    name: name.to_string(),
+                });
+            }
+        }
+        attach(found, None, None, None, None, &mut errors);
+    }
+
+    // Ports, each against those before it. Statefulness comes from the declarations, so
+    // that a group with an invalid rule still takes part in the mixing check.
+    let mut stateful_by_name: HashMap<&str, bool> = HashMap::new();
+    for (i, sg) in spec.security_groups.iter().enumerate() {
+        if let (true, Some(n)) = (sg_name_ok[i], sg.name.as_deref()) {
+            stateful_by_name.insert(n, sg.stateful.unwrap_or(true));
+        }
+    }
+    stateful_by_name.entry(DEFAULT_GROUP).or_insert(true);
+    let mut registry = PortRegistry::default();
+    let mut ports = Vec::new();
+    for (i, p) in spec.ports.iter().enumerate() {
+        let path = root.key("ports").index(i);
+        let mut found = Found::new();
+        let port = check_port(
+            p,
+            i,
+            &path,
+            &stateful_by_name,
+            &scope,
+            &mut registry,
+            &mut found,
+        );
+        attach(found, None, None, p.name.as_deref(), None, &mut errors);
+        if let Some(port) = port {
+            ports.push(port);
+        }
+    }
+    for p in &ports {
+        if !networks.iter().any(|n| n.name == p.network) {
+            networks.push(Network {
+                name: p.network.clone(),
+            });
+        }
+    }
+
+    // Switch-wide settings.
+    let mut found = Found::new();
+    check_permitted_ethertypes(
+        &spec.permitted_ethertypes,
+        &root.key("permitted_ethertypes"),
+        &mut found,
+    );
+    check_conntrack(&spec.conntrack, &root.key("conntrack"), &mut found);
+    attach(found, None, None, None, None, &mut errors);
+
+    if !errors.is_empty() {
+        return Err(ValidationErrors(errors));
+    }
+    Ok(Model {
+        security_groups,
+        address_groups,
+        ports,
+        networks,
+        permitted_ethertypes: spec.permitted_ethertypes.clone(),
+        conntrack: spec.conntrack.clone(),
+    })
+}
+
+fn model_scope(model: &Model) -> Scope<'_> {
+    let mut groups: HashSet<&str> = model
+        .security_groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
+    groups.insert(DEFAULT_GROUP);
+    Scope {
+        groups,
+        address_groups: model
+            .address_groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect(),
+    }
+}
+
+/// Validate one new rule for the existing group `group` of `model` (the API's
+/// "create security group rule"): field checks, references to groups and address groups
+/// of `model`, and duplicates among the group's rules. Error paths address the rule as
+/// `security_groups[G].rules[N]` with `N` the position it would get.
+pub fn validate_rule(
+    model: &Model,
+    group: &str,
+    spec: &RuleSpec,
+) -> Result<Rule, ValidationErrors> {
+    let Some(gi) = model.security_groups.iter().position(|g| g.name == group) else {
+        return Err(ValidationError::new(
+            FieldPath::root().key("security_groups"),
+            ErrorKind::UnknownSecurityGroup(group.to_string()),
+        )
+        .into());
+    };
+    let sg = &model.security_groups[gi];
+    let position = sg.rules.len();
+    let path = FieldPath::root()
+        .key("security_groups")
+        .index(gi)
+        .key("rules")
+        .index(position);
+    let scope = model_scope(model);
+    let mut found = Found::new();
+    let rule = check_rule(spec, &path, &scope, &mut found);
+    if let Some(r) = &rule {
+        let key = rule_key(r);
+        if let Some(first) = sg.rules.iter().position(|e| rule_key(e) == key) {
+            found.push((path, ErrorKind::DuplicateRule { first }));
+        }
+    }
+    let mut errors = Vec::new();
+    attach(found, Some(group), Some(position), None, None, &mut errors);
+    match rule {
+        Some(r) if errors.is_empty() => Ok(r),
+        _ => Err(ValidationErrors(errors)),
+    }
+}
+
+/// Validate one new port against `model` (the API's "create port"): its own fields,
+/// references, and conflicts (name, MAC and IPs per network, interface) with the
+/// model's ports. Error paths address it as `ports[N]`, `N` = number of ports.
+pub fn validate_port(model: &Model, spec: &PortSpec) -> Result<Port, ValidationErrors> {
+    let index = model.ports.len();
+    let path = FieldPath::root().key("ports").index(index);
+    let stateful_by_name: HashMap<&str, bool> = model
+        .security_groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.stateful))
+        .collect();
+    let scope = model_scope(model);
+    let mut registry = PortRegistry::from_model(model);
+    let mut found = Found::new();
+    let port = check_port(
+        spec,
+        index,
+        &path,
+        &stateful_by_name,
+        &scope,
+        &mut registry,
+        &mut found,
+    );
+    let mut errors = Vec::new();
+    attach(found, None, None, spec.name.as_deref(), None, &mut errors);
+    match port {
+        Some(p) if errors.is_empty() => Ok(p),
+        _ => Err(ValidationErrors(errors)),
+    }
+}
+
+/// Validate one new security group against `model` (the API's "create security
+/// group"): name (unique, not a second `default`), description, and its rules (or the
+/// template rules when `rules` is `None`). Rules may refer to the group itself. Error
+/// paths address it as `security_groups[N]`, `N` = number of groups.
+pub fn validate_group(
+    model: &Model,
+    spec: &SecurityGroupSpec,
+) -> Result<SecurityGroup, ValidationErrors> {
+    let index = model.security_groups.len();
+    let path = FieldPath::root().key("security_groups").index(index);
+    let mut found = Found::new();
+    if let Some(n) = check_name(&spec.name, &path, &mut found) {
+        if n.eq_ignore_ascii_case(DEFAULT_GROUP) && n != DEFAULT_GROUP {
+            found.push((
+                path.key("name"),
+                ErrorKind::ReservedDefaultName(n.to_string()),
+            ));
+        } else if let Some(first) = model.security_groups.iter().position(|g| g.name == n) {
+            found.push((
+                path.key("name"),
+                ErrorKind::DuplicateGroupName {
+                    name: n.to_string(),
+                    first,
+                },
+            ));
+        }
+    }
+    let mut errors = Vec::new();
+    attach(found, spec.name.as_deref(), None, None, None, &mut errors);
+    let mut scope = model_scope(model);
+    if let Some(n) = spec.name.as_deref() {
+        scope.groups.insert(n);
+    }
+    let group = check_group(spec, &path, &scope, &mut errors);
+    match group {
+        Some(g) if errors.is_empty() => Ok(g),
+        _ => Err(ValidationErrors(errors)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Remote;
+
+    #[test]
+    fn validate_group_against_a_model() {
+        let model = validate_model(&ModelSpec::default()).unwrap();
+        let spec = SecurityGroupSpec {
+            name: Some("web".into()),
+            rules: Some(vec![RuleSpec {
+                direction: Some("ingress".into()),
+                remote_group: Some("web".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let g = validate_group(&model, &spec).unwrap();
+        assert_eq!(g.rules[0].remote, Remote::Group("web".into()));
+        assert!(g.stateful);
+        let dup = SecurityGroupSpec {
+            name: Some("default".into()),
+            ..Default::default()
+        };
+        let e = validate_group(&model, &dup).unwrap_err();
+        assert_eq!(e.class(), crate::policy::ErrorClass::Conflict);
+        assert_eq!(e.errors()[0].path.to_string(), "security_groups[1].name");
+        let long = SecurityGroupSpec {
+            name: Some("x".repeat(256)),
+            description: Some("d".repeat(256)),
+            ..Default::default()
+        };
+        let e = validate_group(&model, &long).unwrap_err();
+        assert_eq!(e.len(), 2, "{e}");
+        assert!(e
+            .errors()
+            .iter()
+            .all(|e| e.kind == ErrorKind::TooLong { max: 255 }));
+        // 255 characters (not bytes) of description are fine.
+        let ok = SecurityGroupSpec {
+            name: Some("ok".into()),
+            description: Some("é".repeat(255)),
+            ..Default::default()
+        };
+        assert_eq!(validate_group(&model, &ok).unwrap().rules.len(), 2);
+    }
+}

@@ -1,0 +1,434 @@
+//! Switch ports (security-groups.md §22, §32): name, network, MAC, fixed IPs, bound
+//! groups (exist, listed once, no stateful/stateless mix, none without port security),
+//! allowed address pairs, and the backend (interface name syntax, one port per
+//! interface, AF_XDP mode).
+//!
+//! Owns: one port, checked against the ports before it through a [`PortRegistry`]
+//! (names, MAC and IPs per network, interfaces). May not touch: rules or group contents
+//! — it sees groups only as names in [`super::Scope`] and their statefulness; address
+//! syntax is [`super::addresses`]'s.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::super::error::{ErrorKind, FieldPath};
+use super::super::spec::{AllowedAddressPairSpec, BackendSpec, PortSpec};
+use super::super::{AllowedAddressPair, Backend, Mac, Model, Port};
+use super::addresses::{check_port_mac, format_mac, parse_cidr, parse_fixed_ip, parse_mac};
+use super::defaults::{DEFAULT_GROUP, DEFAULT_NETWORK};
+use super::{check_name, Found, Scope};
+
+/// Check a network interface name (Linux rules: 1..15 bytes, no '/', no whitespace,
+/// not "." or "..").
+pub fn check_ifname(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("must not be empty");
+    }
+    if name.len() > 15 {
+        return Err("longer than 15 bytes");
+    }
+    if name == "." || name == ".." {
+        return Err("reserved name");
+    }
+    if name
+        .bytes()
+        .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err("contains '/', ':', whitespace or a control character");
+    }
+    Ok(())
+}
+
+/// What earlier ports hold, for uniqueness checks.
+#[derive(Default)]
+pub(super) struct PortRegistry {
+    names: HashMap<String, usize>,
+    /// (network, MAC) → port name.
+    macs: HashMap<(String, Mac), String>,
+    /// (network, IP) → port name.
+    ips: HashMap<(String, IpAddr), String>,
+    /// (netns, ifname) → port name.
+    ifnames: HashMap<(Option<String>, String), String>,
+}
+
+impl PortRegistry {
+    pub(super) fn from_model(model: &Model) -> Self {
+        let mut r = PortRegistry::default();
+        for (i, p) in model.ports.iter().enumerate() {
+            r.names.insert(p.name.clone(), i);
+            r.macs.insert((p.network.clone(), p.mac), p.name.clone());
+            for ip in &p.fixed_ips {
+                r.ips.insert((p.network.clone(), *ip), p.name.clone());
+            }
+            if let Some(b) = &p.backend {
+                r.ifnames.insert(backend_ifkey(b), p.name.clone());
+            }
+        }
+        r
+    }
+}
+
+fn backend_ifkey(b: &Backend) -> (Option<String>, String) {
+    match b {
+        Backend::Tap { ifname, netns, .. } => (netns.clone(), ifname.clone()),
+        Backend::AfXdp { ifname, .. } | Backend::AfPacket { ifname } => (None, ifname.clone()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn check_port(
+    spec: &PortSpec,
+    index: usize,
+    path: &FieldPath,
+    stateful_by_name: &HashMap<&str, bool>,
+    scope: &Scope<'_>,
+    registry: &mut PortRegistry,
+    found: &mut Found,
+) -> Option<Port> {
+    let before = found.len();
+    let name = check_name(&spec.name, path, found);
+    if let Some(n) = name {
+        if let Some(&first) = registry.names.get(n) {
+            found.push((
+                path.key("name"),
+                ErrorKind::DuplicatePortName {
+                    name: n.to_string(),
+                    first,
+                },
+            ));
+        } else {
+            registry.names.insert(n.to_string(), index);
+        }
+    }
+    let port_name = name.unwrap_or("").to_string();
+
+    let network = spec
+        .network
+        .clone()
+        .unwrap_or_else(|| DEFAULT_NETWORK.to_string());
+    if network.trim().is_empty() {
+        found.push((path.key("network"), ErrorKind::Empty));
+    }
+    let port_security = spec.port_security.unwrap_or(true);
+
+    // MAC.
+    let mac = match spec.mac.as_deref() {
+        None => {
+            found.push((path.key("mac"), ErrorKind::Missing));
+            None
+        }
+        Some(text) => match parse_mac(text).and_then(|m| check_port_mac(&m).map(|()| m)) {
+            Err(reason) => {
+                found.push((
+                    path.key("mac"),
+                    ErrorKind::InvalidMac {
+                        value: text.to_string(),
+                        reason,
+                    },
+                ));
+                None
+            }
+            Ok(m) => {
+                let key = (network.clone(), m);
+                if let Some(other) = registry.macs.get(&key) {
+                    found.push((
+                        path.key("mac"),
+                        ErrorKind::DuplicateMac {
+                            mac: format_mac(&m),
+                            network: network.clone(),
+                            other_port: other.clone(),
+                        },
+                    ));
+                } else {
+                    registry.macs.insert(key, port_name.clone());
+                }
+                Some(m)
+            }
+        },
+    };
+
+    // Fixed IPs.
+    let mut fixed_ips: Vec<IpAddr> = Vec::new();
+    for (k, text) in spec.fixed_ips.iter().enumerate() {
+        let p = path.key("fixed_ips").index(k);
+        match parse_fixed_ip(text) {
+            Err(reason) => found.push((
+                p,
+                ErrorKind::InvalidIpAddress {
+                    value: text.clone(),
+                    reason,
+                },
+            )),
+            Ok(ip) => {
+                if fixed_ips.contains(&ip) {
+                    found.push((p, ErrorKind::DuplicateFixedIp { ip: ip.to_string() }));
+                    continue;
+                }
+                let key = (network.clone(), ip);
+                if let Some(other) = registry.ips.get(&key) {
+                    found.push((
+                        p,
+                        ErrorKind::IpInUse {
+                            ip: ip.to_string(),
+                            network: network.clone(),
+                            other_port: other.clone(),
+                        },
+                    ));
+                } else {
+                    registry.ips.insert(key, port_name.clone());
+                }
+                fixed_ips.push(ip);
+            }
+        }
+    }
+
+    // Security groups (§22, §32).
+    let sg_path = path.key("security_groups");
+    let security_groups: Vec<String> = match &spec.security_groups {
+        None if port_security => vec![DEFAULT_GROUP.to_string()],
+        None => Vec::new(),
+        Some(list) => {
+            if !port_security && !list.is_empty() {
+                found.push((sg_path.clone(), ErrorKind::GroupsWithoutPortSecurity));
+            }
+            let mut seen: Vec<&str> = Vec::new();
+            for (k, g) in list.iter().enumerate() {
+                let p = sg_path.index(k);
+                if g.is_empty() {
+                    found.push((p, ErrorKind::Empty));
+                } else if !scope.groups.contains(g.as_str()) {
+                    found.push((p, ErrorKind::UnknownSecurityGroup(g.clone())));
+                } else if seen.contains(&g.as_str()) {
+                    found.push((p, ErrorKind::DuplicatePortGroup(g.clone())));
+                } else {
+                    seen.push(g);
+                }
+            }
+            list.clone()
+        }
+    };
+    let (stateful, stateless): (Vec<&str>, Vec<&str>) = {
+        let mut names: Vec<&str> = Vec::new();
+        for g in &security_groups {
+            if !names.contains(&g.as_str()) {
+                names.push(g);
+            }
+        }
+        let known: Vec<(&str, bool)> = names
+            .iter()
+            .filter_map(|n| stateful_by_name.get(n).map(|&s| (*n, s)))
+            .collect();
+        (
+            known.iter().filter(|g| g.1).map(|g| g.0).collect(),
+            known.iter().filter(|g| !g.1).map(|g| g.0).collect(),
+        )
+    };
+    if !stateful.is_empty() && !stateless.is_empty() {
+        found.push((
+            sg_path,
+            ErrorKind::MixedStatefulness {
+                stateful: stateful.join(", "),
+                stateless: stateless.join(", "),
+            },
+        ));
+    }
+
+    // Allowed address pairs.
+    let aap_path = path.key("allowed_address_pairs");
+    if !port_security && !spec.allowed_address_pairs.is_empty() {
+        found.push((aap_path.clone(), ErrorKind::AddressPairsWithoutPortSecurity));
+    }
+    let mut pairs: Vec<AllowedAddressPair> = Vec::new();
+    for (k, aap) in spec.allowed_address_pairs.iter().enumerate() {
+        if let Some(pair) = check_address_pair(aap, &aap_path.index(k), found) {
+            let effective = |p: &AllowedAddressPair| (p.ip_address, p.mac_address.or(mac));
+            if pairs.iter().any(|q| effective(q) == effective(&pair)) {
+                let mac_text = pair
+                    .mac_address
+                    .or(mac)
+                    .map(|m| format_mac(&m))
+                    .unwrap_or_else(|| "port MAC".to_string());
+                found.push((
+                    aap_path.index(k),
+                    ErrorKind::DuplicateAddressPair(format!("{}, {}", pair.ip_address, mac_text)),
+                ));
+            } else {
+                pairs.push(pair);
+            }
+        }
+    }
+
+    // Backend.
+    let backend = spec
+        .backend
+        .as_ref()
+        .and_then(|b| check_backend(b, &path.key("backend"), found));
+    if let Some(b) = &backend {
+        let key = backend_ifkey(b);
+        if let Some(other) = registry.ifnames.get(&key) {
+            found.push((
+                path.key("backend").key("ifname"),
+                ErrorKind::DuplicateInterface {
+                    ifname: key.1.clone(),
+                    other_port: other.clone(),
+                },
+            ));
+        } else {
+            registry.ifnames.insert(key, port_name.clone());
+        }
+    }
+
+    if found.len() != before {
+        return None;
+    }
+    Some(Port {
+        name: name?.to_string(),
+        network,
+        mac: mac?,
+        fixed_ips,
+        security_groups,
+        port_security,
+        allowed_address_pairs: pairs,
+        backend,
+    })
+}
+
+fn check_address_pair(
+    spec: &AllowedAddressPairSpec,
+    path: &FieldPath,
+    found: &mut Found,
+) -> Option<AllowedAddressPair> {
+    let ip = match spec.ip_address.as_deref() {
+        None => {
+            found.push((path.key("ip_address"), ErrorKind::Missing));
+            None
+        }
+        Some(text) => match parse_cidr(text) {
+            Ok(net) => Some(net.trunc()),
+            Err(reason) => {
+                found.push((
+                    path.key("ip_address"),
+                    ErrorKind::InvalidCidr {
+                        value: text.to_string(),
+                        reason,
+                    },
+                ));
+                None
+            }
+        },
+    };
+    let mac = match spec.mac_address.as_deref() {
+        None => Ok(None),
+        Some(text) => match parse_mac(text).and_then(|m| check_port_mac(&m).map(|()| m)) {
+            Ok(m) => Ok(Some(m)),
+            Err(reason) => {
+                found.push((
+                    path.key("mac_address"),
+                    ErrorKind::InvalidMac {
+                        value: text.to_string(),
+                        reason,
+                    },
+                ));
+                Err(())
+            }
+        },
+    };
+    Some(AllowedAddressPair {
+        ip_address: ip?,
+        mac_address: mac.ok()?,
+    })
+}
+
+fn check_backend(spec: &BackendSpec, path: &FieldPath, found: &mut Found) -> Option<Backend> {
+    let ifname_ok = |ifname: &Option<String>, found: &mut Found| -> Option<String> {
+        match ifname.as_deref() {
+            None => {
+                found.push((path.key("ifname"), ErrorKind::Missing));
+                None
+            }
+            Some(n) => match check_ifname(n) {
+                Ok(()) => Some(n.to_string()),
+                Err(reason) => {
+                    found.push((
+                        path.key("ifname"),
+                        ErrorKind::InvalidInterfaceName {
+                            value: n.to_string(),
+                            reason,
+                        },
+                    ));
+                    None
+                }
+            },
+        }
+    };
+    match spec {
+        BackendSpec::Tap {
+            ifname,
+            netns,
+            vnet_hdr,
+        } => {
+            let ifname = ifname_ok(ifname, found);
+            if let Some(ns) = netns {
+                if ns.is_empty() || ns.contains('/') || ns == "." || ns == ".." {
+                    found.push((
+                        path.key("netns"),
+                        ErrorKind::InvalidInterfaceName {
+                            value: ns.clone(),
+                            reason: "not a valid network namespace name",
+                        },
+                    ));
+                    return None;
+                }
+            }
+            Some(Backend::Tap {
+                ifname: ifname?,
+                netns: netns.clone(),
+                vnet_hdr: vnet_hdr.unwrap_or(false),
+            })
+        }
+        BackendSpec::AfXdp {
+            ifname,
+            queue,
+            mode,
+        } => {
+            let ifname = ifname_ok(ifname, found);
+            if let Some(m) = mode {
+                if !matches!(m.as_str(), "native" | "generic" | "auto") {
+                    found.push((path.key("mode"), ErrorKind::InvalidXdpMode(m.clone())));
+                    return None;
+                }
+            }
+            Some(Backend::AfXdp {
+                ifname: ifname?,
+                queue: queue.unwrap_or(0),
+                mode: mode.clone(),
+            })
+        }
+        BackendSpec::AfPacket { ifname } => Some(Backend::AfPacket {
+            ifname: ifname_ok(ifname, found)?,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ifnames() {
+        assert!(check_ifname("tap0").is_ok());
+        assert!(check_ifname("123456789012345").is_ok());
+        for bad in [
+            "",
+            "1234567890123456",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "a:1",
+            "a\tb",
+        ] {
+            assert!(check_ifname(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Security groups: rendering (rules embedded) and `POST` / `PUT` bodies.
+//!
+//! Owns: the Neutron shape of a security group. May not touch: the store's state
+//! directly (changes go through `Store` methods).
+
+use serde_json::{Map, Value};
+
+use super::body::{created, ok_one, unwrap_body, Body};
+use super::error::{Fail, Reply};
+use super::rules::rule_json;
+use super::std_attrs;
+use crate::control::store::{GroupCreate, GroupUpdate, State, Store};
+use serde_json::json;
+
+/// One security group as Neutron shows it (rules embedded).
+pub fn sg_json(s: &State, gi: usize) -> Value {
+    let g = &s.model.security_groups[gi];
+    let mut m = Map::new();
+    std_attrs(&mut m, &s.meta.groups[gi].obj);
+    m.insert("name".into(), json!(g.name));
+    m.insert("description".into(), json!(g.description));
+    m.insert("stateful".into(), json!(g.stateful));
+    m.insert("shared".into(), json!(false));
+    m.insert(
+        "security_group_rules".into(),
+        Value::Array((0..g.rules.len()).map(|ri| rule_json(s, gi, ri)).collect()),
+    );
+    Value::Object(m)
+}
+
+pub(super) fn sg_json_all(s: &State) -> Vec<Value> {
+    (0..s.model.security_groups.len())
+        .map(|gi| sg_json(s, gi))
+        .collect()
+}
+
+pub(super) fn create_group(store: &Store, body: &[u8]) -> Reply {
+    let b = Body::new(
+        unwrap_body(body, "security_group")?,
+        &["name", "description", "stateful"],
+        "POST",
+    )?;
+    let req = GroupCreate {
+        name: b.string("name", false)?.unwrap_or_default(),
+        description: b.string("description", true)?,
+        stateful: b.boolean("stateful")?,
+    };
+    let id = store.create_group(&req)?;
+    let snap = store.snapshot();
+    let gi = snap
+        .group_by_id(&id)
+        .ok_or_else(|| Fail::not_found("SecurityGroupNotFound", id.clone()))?;
+    created("security_group", sg_json(&snap, gi))
+}
+
+pub(super) fn update_group(store: &Store, id: &str, body: &[u8]) -> Reply {
+    let b = Body::new(
+        unwrap_body(body, "security_group")?,
+        &["name", "description", "stateful"],
+        "PUT",
+    )?;
+    let req = GroupUpdate {
+        name: b.string("name", false)?,
+        description: b.string("description", true)?,
+        stateful: b.boolean("stateful")?,
+    };
+    store.update_group(id, &req)?;
+    let snap = store.snapshot();
+    let gi = snap
+        .group_by_id(id)
+        .ok_or_else(|| Fail::not_found("SecurityGroupNotFound", id.to_string()))?;
+    ok_one("security_group", sg_json(&snap, gi))
+}

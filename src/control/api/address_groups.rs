@@ -6,7 +6,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::body::{created, ok_one, parse_json, unwrap_body, Body};
+use serde::Deserialize;
+
+use super::body::{self, created, decode, ok_one, parse_json, required, unwrap_body};
 use super::error::{Fail, Reply};
 use super::std_attrs;
 use crate::control::store::{AddressGroupUpdate, State, Store};
@@ -34,16 +36,55 @@ pub(super) fn ag_json_all(s: &State) -> Vec<Value> {
         .collect()
 }
 
+/// `address_group` in `POST`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    #[serde(default, deserialize_with = "body::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "body::nullable_string")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "body::string_list")]
+    addresses: Option<Vec<String>>,
+    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
+    _tenant_id: Option<String>,
+    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
+    _project_id: Option<String>,
+}
+
+/// `address_group` in `PUT` (addresses change through `add_addresses` /
+/// `remove_addresses`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    #[serde(default, deserialize_with = "body::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "body::nullable_string")]
+    description: Option<String>,
+    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
+    _tenant_id: Option<String>,
+    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
+    _project_id: Option<String>,
+}
+
+/// The body of `add_addresses` / `remove_addresses` (no wrapper key).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressesBody {
+    #[serde(default, deserialize_with = "body::string_list")]
+    addresses: Option<Vec<String>>,
+    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
+    _tenant_id: Option<String>,
+    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
+    _project_id: Option<String>,
+}
+
 pub(super) fn create_address_group(store: &Store, body: &[u8]) -> Reply {
-    let b = Body::new(
-        unwrap_body(body, "address_group")?,
-        &["name", "description", "addresses"],
-        "POST",
-    )?;
+    let b: CreateBody = decode(unwrap_body(body, "address_group")?, "POST")?;
     let id = store.create_address_group(
-        &b.string("name", false)?.unwrap_or_default(),
-        b.string("description", true)?.as_deref(),
-        &b.string_list("addresses")?.unwrap_or_default(),
+        &b.name.unwrap_or_default(),
+        b.description.as_deref(),
+        &b.addresses.unwrap_or_default(),
     )?;
     let snap = store.snapshot();
     let ai = snap
@@ -53,16 +94,12 @@ pub(super) fn create_address_group(store: &Store, body: &[u8]) -> Reply {
 }
 
 pub(super) fn update_address_group(store: &Store, id: &str, body: &[u8]) -> Reply {
-    let b = Body::new(
-        unwrap_body(body, "address_group")?,
-        &["name", "description"],
-        "PUT",
-    )?;
+    let b: UpdateBody = decode(unwrap_body(body, "address_group")?, "PUT")?;
     store.update_address_group(
         id,
         &AddressGroupUpdate {
-            name: b.string("name", false)?,
-            description: b.string("description", true)?,
+            name: b.name,
+            description: b.description,
         },
     )?;
     let snap = store.snapshot();
@@ -78,10 +115,8 @@ pub(super) fn change_addresses(store: &Store, id: &str, body: &[u8], add: bool) 
             "The request body must be a JSON object with the key 'addresses'.",
         ));
     };
-    let b = Body::new(m, &["addresses"], "PUT")?;
-    let addresses = b.string_list("addresses")?.ok_or_else(|| {
-        Fail::bad("Failed to parse request. Required attribute 'addresses' not specified")
-    })?;
+    let b: AddressesBody = decode(m, "PUT")?;
+    let addresses = required(b.addresses, "addresses")?;
     store.change_addresses(id, &addresses, add)?;
     let snap = store.snapshot();
     let ai = snap

@@ -5,7 +5,9 @@
 
 use serde_json::{Map, Value};
 
-use super::body::{created, ok_one, unwrap_body, Body};
+use serde::Deserialize;
+
+use super::body::{self, created, decode, ok_one, unwrap_body};
 use super::error::{Fail, Reply};
 use super::rules::rule_json;
 use super::std_attrs;
@@ -34,16 +36,28 @@ pub(super) fn sg_json_all(s: &State) -> Vec<Value> {
         .collect()
 }
 
+/// `security_group` in `POST` and `PUT`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupBody {
+    #[serde(default, deserialize_with = "body::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "body::nullable_string")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "body::boolean")]
+    stateful: Option<bool>,
+    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
+    _tenant_id: Option<String>,
+    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
+    _project_id: Option<String>,
+}
+
 pub(super) fn create_group(store: &Store, body: &[u8]) -> Reply {
-    let b = Body::new(
-        unwrap_body(body, "security_group")?,
-        &["name", "description", "stateful"],
-        "POST",
-    )?;
+    let b: GroupBody = decode(unwrap_body(body, "security_group")?, "POST")?;
     let req = GroupCreate {
-        name: b.string("name", false)?.unwrap_or_default(),
-        description: b.string("description", true)?,
-        stateful: b.boolean("stateful")?,
+        name: b.name.unwrap_or_default(),
+        description: b.description,
+        stateful: b.stateful,
     };
     let id = store.create_group(&req)?;
     let snap = store.snapshot();
@@ -54,15 +68,11 @@ pub(super) fn create_group(store: &Store, body: &[u8]) -> Reply {
 }
 
 pub(super) fn update_group(store: &Store, id: &str, body: &[u8]) -> Reply {
-    let b = Body::new(
-        unwrap_body(body, "security_group")?,
-        &["name", "description", "stateful"],
-        "PUT",
-    )?;
+    let b: GroupBody = decode(unwrap_body(body, "security_group")?, "PUT")?;
     let req = GroupUpdate {
-        name: b.string("name", false)?,
-        description: b.string("description", true)?,
-        stateful: b.boolean("stateful")?,
+        name: b.name,
+        description: b.description,
+        stateful: b.stateful,
     };
     store.update_group(id, &req)?;
     let snap = store.snapshot();

@@ -24,7 +24,8 @@
 //!
 //! # Request checking
 //! Bodies above [`MAX_BODY`] get 413 before they are read. A body must be a JSON object
-//! with exactly the resource's wrapper key; every attribute is type-checked and an
+//! with exactly the resource's wrapper key; every attribute is type-checked (each verb
+//! decodes into a serde struct with `deny_unknown_fields`, see [`body`]) and an
 //! attribute Neutron does not accept for that verb is a 400 (`tenant_id`/`project_id`
 //! are accepted and ignored: there is one project). Errors use Neutron's body
 //! `{"NeutronError":{"type":…,"message":…,"detail":""}}`.

@@ -5,7 +5,11 @@
 
 use serde_json::{json, Map, Value};
 
-use super::body::{created, ok_one, unwrap_body, Body};
+use serde::Deserialize;
+
+use super::body::{
+    self, check_boolean, check_string, created, decode, ok_one, required, unwrap_body, Objects,
+};
 use super::error::{Fail, Reply};
 use super::query::{collection_reply, filter, list_literal};
 use super::std_attrs;
@@ -149,38 +153,166 @@ pub(super) fn port_json_all(s: &State) -> Vec<Value> {
         .collect()
 }
 
-pub(super) fn address_pairs(b: &Body) -> Result<Option<Vec<AllowedAddressPairSpec>>, Fail> {
-    let Some(items) = b.objects("allowed_address_pairs")? else {
-        return Ok(None);
-    };
+/// `port` in `POST`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    #[serde(default, deserialize_with = "body::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "body::string")]
+    network_id: Option<String>,
+    #[serde(default, deserialize_with = "body::nullable_string")]
+    mac_address: Option<String>,
+    #[serde(default, deserialize_with = "body::objects")]
+    fixed_ips: Option<Objects>,
+    #[serde(default, deserialize_with = "body::string_list")]
+    security_groups: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "body::boolean")]
+    port_security_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "body::objects")]
+    allowed_address_pairs: Option<Objects>,
+    #[serde(default, rename = "binding:profile", deserialize_with = "body::object")]
+    binding_profile: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "body::boolean")]
+    admin_state_up: Option<bool>,
+    // Accepted and ignored (Neutron's client sends them).
+    #[serde(
+        default,
+        rename = "description",
+        deserialize_with = "body::nullable_string"
+    )]
+    _description: Option<String>,
+    #[serde(
+        default,
+        rename = "device_id",
+        deserialize_with = "body::nullable_string"
+    )]
+    _device_id: Option<String>,
+    #[serde(
+        default,
+        rename = "device_owner",
+        deserialize_with = "body::nullable_string"
+    )]
+    _device_owner: Option<String>,
+    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
+    _tenant_id: Option<String>,
+    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
+    _project_id: Option<String>,
+}
+
+/// `port` in `PUT`: `null` clears a list.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    #[serde(default, deserialize_with = "body::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "body::nullable_string_list")]
+    security_groups: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "body::boolean")]
+    port_security_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "body::nullable_objects")]
+    allowed_address_pairs: Option<Option<Objects>>,
+    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
+    _tenant_id: Option<String>,
+    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
+    _project_id: Option<String>,
+}
+
+/// One of `fixed_ips` (there is no IP address management: `ip_address` is required).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixedIpBody {
+    #[serde(default, deserialize_with = "body::string")]
+    ip_address: Option<String>,
+    #[serde(
+        default,
+        rename = "subnet_id",
+        deserialize_with = "body::nullable_string"
+    )]
+    _subnet_id: Option<String>,
+    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
+    _tenant_id: Option<String>,
+    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
+    _project_id: Option<String>,
+}
+
+/// One of `allowed_address_pairs`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressPairBody {
+    #[serde(default, deserialize_with = "body::string")]
+    ip_address: Option<String>,
+    #[serde(default, deserialize_with = "body::nullable_string")]
+    mac_address: Option<String>,
+    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
+    _tenant_id: Option<String>,
+    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
+    _project_id: Option<String>,
+}
+
+/// `binding:profile`: the backend. `netns` and `vnet_hdr` are checked only for `tap`,
+/// `mode` only for `afxdp` (they are accepted, unchecked, with the other types).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileBody {
+    #[serde(default, rename = "type", deserialize_with = "body::raw")]
+    ty: Option<Value>,
+    #[serde(default, deserialize_with = "body::string")]
+    ifname: Option<String>,
+    #[serde(default, deserialize_with = "body::raw")]
+    netns: Option<Value>,
+    #[serde(default, deserialize_with = "body::raw")]
+    vnet_hdr: Option<Value>,
+    #[serde(default, deserialize_with = "body::scalar")]
+    queue: Option<Scalar>,
+    #[serde(default, deserialize_with = "body::raw")]
+    mode: Option<Value>,
+    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
+    _tenant_id: Option<String>,
+    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
+    _project_id: Option<String>,
+}
+
+fn address_pairs(items: Vec<Map<String, Value>>) -> Result<Vec<AllowedAddressPairSpec>, Fail> {
     items
         .into_iter()
         .map(|o| {
-            let p = Body::new(o, &["ip_address", "mac_address"], "allowed_address_pairs")?;
+            let p: AddressPairBody = decode(o, "allowed_address_pairs")?;
             Ok(AllowedAddressPairSpec {
-                ip_address: Some(p.required("ip_address")?),
-                mac_address: p.string("mac_address", true)?,
+                ip_address: Some(required(p.ip_address, "ip_address")?),
+                mac_address: p.mac_address,
             })
         })
-        .collect::<Result<Vec<_>, Fail>>()
-        .map(Some)
+        .collect()
 }
 
-pub(super) fn backend_spec(b: &Body) -> Result<Option<BackendSpec>, Fail> {
-    let m = match b.m.get("binding:profile") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(m)) if m.is_empty() => return Ok(None),
-        Some(Value::Object(m)) => m.clone(),
-        Some(v) => return Err(Body::type_err("binding:profile", v, "object")),
+/// An attribute of `binding:profile` checked only for some types.
+fn profile_attr<T>(
+    key: &str,
+    v: Option<Value>,
+    check: impl Fn(&Value) -> Result<T, String>,
+) -> Result<Option<T>, Fail> {
+    v.map(|v| check(&v))
+        .transpose()
+        .map_err(|r| Fail::bad(format!("Invalid input for {key}. Reason: {r}.")))
+}
+
+fn nullable(
+    check: fn(&Value) -> Result<String, String>,
+) -> impl Fn(&Value) -> Result<Option<String>, String> {
+    move |v| match v {
+        Value::Null => Ok(None),
+        v => check(v).map(Some),
+    }
+}
+
+fn backend_spec(m: Option<Map<String, Value>>) -> Result<Option<BackendSpec>, Fail> {
+    let Some(m) = m else {
+        return Ok(None);
     };
-    let ty = m.get("type").cloned();
-    let p = Body::new(
-        m,
-        &["type", "ifname", "netns", "vnet_hdr", "queue", "mode"],
-        "binding:profile",
-    )?;
-    let ifname = p.string("ifname", false)?;
-    let queue = match p.scalar("queue")? {
+    let p: ProfileBody = decode(m, "binding:profile")?;
+    let ifname = p.ifname;
+    let queue = match p.queue {
         None => None,
         Some(Scalar::Int(i)) => Some(
             u32::try_from(i)
@@ -192,16 +324,16 @@ pub(super) fn backend_spec(b: &Body) -> Result<Option<BackendSpec>, Fail> {
             })?)
         }
     };
-    match ty.as_ref().and_then(Value::as_str) {
+    match p.ty.as_ref().and_then(Value::as_str) {
         Some("tap") => Ok(Some(BackendSpec::Tap {
             ifname,
-            netns: p.string("netns", true)?,
-            vnet_hdr: p.boolean("vnet_hdr")?,
+            netns: profile_attr("netns", p.netns, nullable(check_string))?.flatten(),
+            vnet_hdr: profile_attr("vnet_hdr", p.vnet_hdr, check_boolean)?,
         })),
         Some("afxdp") => Ok(Some(BackendSpec::AfXdp {
             ifname,
             queue,
-            mode: p.string("mode", true)?,
+            mode: profile_attr("mode", p.mode, nullable(check_string))?.flatten(),
         })),
         Some("afpacket") => Ok(Some(BackendSpec::AfPacket { ifname })),
         _ => Err(Fail::bad(
@@ -210,50 +342,31 @@ pub(super) fn backend_spec(b: &Body) -> Result<Option<BackendSpec>, Fail> {
     }
 }
 
-pub(super) const PORT_CREATE_ATTRS: &[&str] = &[
-    "name",
-    "network_id",
-    "mac_address",
-    "fixed_ips",
-    "security_groups",
-    "port_security_enabled",
-    "allowed_address_pairs",
-    "binding:profile",
-    "admin_state_up",
-    "description",
-    "device_id",
-    "device_owner",
-];
-
 pub(super) fn create_port(store: &Store, body: &[u8]) -> Reply {
-    let b = Body::new(unwrap_body(body, "port")?, PORT_CREATE_ATTRS, "POST")?;
-    if b.boolean("admin_state_up")? == Some(false) {
+    let b: CreateBody = decode(unwrap_body(body, "port")?, "POST")?;
+    if b.admin_state_up == Some(false) {
         return Err(Fail::bad("admin_state_up = false is not supported."));
     }
-    b.string("description", true)?;
-    b.string("device_id", true)?;
-    b.string("device_owner", true)?;
     let fixed_ips = b
-        .objects("fixed_ips")?
+        .fixed_ips
         .unwrap_or_default()
         .into_iter()
         .map(|o| {
-            let f = Body::new(o, &["ip_address", "subnet_id"], "fixed_ips")?;
-            f.string("subnet_id", true)?;
-            f.string("ip_address", false)?.ok_or_else(|| {
+            let f: FixedIpBody = decode(o, "fixed_ips")?;
+            f.ip_address.ok_or_else(|| {
                 Fail::bad("Invalid input for fixed_ips. Reason: ip_address is required (no IP address management).")
             })
         })
         .collect::<Result<Vec<_>, Fail>>()?;
     let req = PortCreate {
-        name: b.string("name", false)?.unwrap_or_default(),
-        network_id: b.required("network_id")?,
-        mac: b.string("mac_address", true)?,
+        name: b.name.unwrap_or_default(),
+        network_id: required(b.network_id, "network_id")?,
+        mac: b.mac_address,
         fixed_ips,
-        security_group_ids: b.string_list("security_groups")?,
-        port_security: b.boolean("port_security_enabled")?,
-        allowed_address_pairs: address_pairs(&b)?.unwrap_or_default(),
-        backend: backend_spec(&b)?,
+        security_group_ids: b.security_groups,
+        port_security: b.port_security_enabled,
+        allowed_address_pairs: address_pairs(b.allowed_address_pairs.unwrap_or_default())?,
+        backend: backend_spec(b.binding_profile)?,
     };
     let id = store.create_port(&req)?;
     let snap = store.snapshot();
@@ -264,26 +377,14 @@ pub(super) fn create_port(store: &Store, body: &[u8]) -> Reply {
 }
 
 pub(super) fn update_port(store: &Store, id: &str, body: &[u8]) -> Reply {
-    let b = Body::new(
-        unwrap_body(body, "port")?,
-        &[
-            "name",
-            "security_groups",
-            "port_security_enabled",
-            "allowed_address_pairs",
-        ],
-        "PUT",
-    )?;
+    let b: UpdateBody = decode(unwrap_body(body, "port")?, "PUT")?;
     let req = PortUpdate {
-        name: b.string("name", false)?,
-        security_group_ids: match b.m.get("security_groups") {
-            Some(Value::Null) => Some(Vec::new()),
-            _ => b.string_list("security_groups")?,
-        },
-        port_security: b.boolean("port_security_enabled")?,
-        allowed_address_pairs: match b.m.get("allowed_address_pairs") {
-            Some(Value::Null) => Some(Vec::new()),
-            _ => address_pairs(&b)?,
+        name: b.name,
+        security_group_ids: b.security_groups.map(Option::unwrap_or_default),
+        port_security: b.port_security_enabled,
+        allowed_address_pairs: match b.allowed_address_pairs {
+            None => None,
+            Some(items) => Some(address_pairs(items.unwrap_or_default())?),
         },
     };
     store.update_port(id, &req)?;

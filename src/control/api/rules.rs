@@ -5,12 +5,14 @@
 
 use serde_json::{json, Map, Value};
 
-use super::body::{created, parse_json, Body};
+use serde::Deserialize;
+
+use super::body::{self, created, decode, parse_json, required};
 use super::error::{Fail, Reply};
 use super::std_attrs;
 use crate::control::store::{RuleCreate, State, Store};
 use crate::policy::protocol::protocol_name;
-use crate::policy::spec::RuleSpec;
+use crate::policy::spec::{RuleSpec, Scalar};
 use crate::policy::{Direction, EtherType, Remote};
 
 pub(super) fn direction_str(d: Direction) -> &'static str {
@@ -88,36 +90,53 @@ pub(super) fn rule_json_all(s: &State) -> Vec<Value> {
     out
 }
 
-pub(super) const RULE_ATTRS: &[&str] = &[
-    "security_group_id",
-    "direction",
-    "ethertype",
-    "protocol",
-    "port_range_min",
-    "port_range_max",
-    "remote_ip_prefix",
-    "remote_group_id",
-    "remote_address_group_id",
-    "description",
-];
+/// One `security_group_rule` in `POST` (single or bulk).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleBody {
+    #[serde(default, deserialize_with = "body::string")]
+    security_group_id: Option<String>,
+    #[serde(default, deserialize_with = "body::string")]
+    direction: Option<String>,
+    #[serde(default, deserialize_with = "body::nullable_string")]
+    ethertype: Option<String>,
+    #[serde(default, deserialize_with = "body::scalar")]
+    protocol: Option<Scalar>,
+    #[serde(default, deserialize_with = "body::scalar")]
+    port_range_min: Option<Scalar>,
+    #[serde(default, deserialize_with = "body::scalar")]
+    port_range_max: Option<Scalar>,
+    #[serde(default, deserialize_with = "body::nullable_string")]
+    remote_ip_prefix: Option<String>,
+    #[serde(default, deserialize_with = "body::nullable_string")]
+    remote_group_id: Option<String>,
+    #[serde(default, deserialize_with = "body::nullable_string")]
+    remote_address_group_id: Option<String>,
+    #[serde(default, deserialize_with = "body::nullable_string")]
+    description: Option<String>,
+    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
+    _tenant_id: Option<String>,
+    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
+    _project_id: Option<String>,
+}
 
 pub(super) fn rule_request(m: Map<String, Value>) -> Result<RuleCreate, Fail> {
-    let b = Body::new(m, RULE_ATTRS, "POST")?;
+    let b: RuleBody = decode(m, "POST")?;
     Ok(RuleCreate {
-        security_group_id: b.required("security_group_id")?,
+        security_group_id: required(b.security_group_id, "security_group_id")?,
         spec: RuleSpec {
-            direction: Some(b.required("direction")?),
-            ethertype: b.string("ethertype", true)?,
-            protocol: b.scalar("protocol")?,
-            port_range_min: b.scalar("port_range_min")?,
-            port_range_max: b.scalar("port_range_max")?,
-            remote_ip_prefix: b.string("remote_ip_prefix", true)?,
+            direction: Some(required(b.direction, "direction")?),
+            ethertype: b.ethertype,
+            protocol: b.protocol,
+            port_range_min: b.port_range_min,
+            port_range_max: b.port_range_max,
+            remote_ip_prefix: b.remote_ip_prefix,
             remote_group: None,
             remote_address_group: None,
-            description: b.string("description", true)?,
+            description: b.description,
         },
-        remote_group_id: b.string("remote_group_id", true)?,
-        remote_address_group_id: b.string("remote_address_group_id", true)?,
+        remote_group_id: b.remote_group_id,
+        remote_address_group_id: b.remote_address_group_id,
     })
 }
 

@@ -168,3 +168,51 @@ fn config_seeds_only_the_first_launch_and_reload_keeps_ids() {
     assert_eq!(again.model(), cfg.model);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A state directory written by an earlier build (`tests/fixtures/state-v1`: the example
+/// config plus groups, rules, an address group and three ports created through the API,
+/// one port renamed) still loads: the same model (its export is `export.toml`), the same
+/// ids, timestamps and revisions.
+#[test]
+fn a_state_directory_written_by_an_earlier_build_loads() {
+    let fixture = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/state-v1"
+    ));
+    let dir = tempdir("fixture");
+    fs::copy(fixture.join(STATE_FILE), dir.join(STATE_FILE)).unwrap();
+    let seed = config::parse_str(include_str!("../configs/example.toml"), "example.toml").unwrap();
+    let store = Store::open(Some(&dir), &seed).expect("the old state file loads");
+    assert_eq!(
+        config::to_toml_string(&store.export()),
+        fs::read_to_string(fixture.join("export.toml")).unwrap()
+    );
+    // Opening did not rewrite the file.
+    assert_eq!(
+        fs::read(dir.join(STATE_FILE)).unwrap(),
+        fs::read(fixture.join(STATE_FILE)).unwrap()
+    );
+    let (status, body) = sgswitch::control::api::handle(
+        &store,
+        "GET",
+        "/v2.0/security-groups/46089e3e-f8bc-477d-a0bf-1a4db9c26ae3",
+        "h",
+        b"",
+    );
+    assert_eq!(status, 200);
+    let g = &body.unwrap()["security_group"];
+    assert_eq!(g["name"], "default");
+    assert_eq!(g["created_at"], "2026-12-03T12:48:12Z");
+    let (status, body) = sgswitch::control::api::handle(
+        &store,
+        "GET",
+        "/v2.0/ports/0a97509c-6de4-43e3-934e-41034ac3a963",
+        "h",
+        b"",
+    );
+    assert_eq!(status, 200);
+    let p = &body.unwrap()["port"];
+    assert_eq!(p["name"], "renamed");
+    assert_eq!(p["revision_number"], 1);
+    let _ = fs::remove_dir_all(&dir);
+}

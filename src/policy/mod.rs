@@ -201,7 +201,8 @@ pub struct Network {
 }
 
 /// Connection-tracking settings (timeouts in seconds).
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConntrackSettings {
     /// Maximum number of tracked connections per worker.
     pub capacity: usize,

@@ -9,11 +9,21 @@
 //!
 //! Lists keep the user's order and length: the index of an element here is the index in
 //! the source document, which is how error paths map back to file lines.
+//!
+//! The serde form (the derives) is the control plane's state file, not the config file
+//! (read with line numbers by `control::config`) nor an API body (decoded per verb by
+//! `control::api`): every struct refuses unknown fields, a [`Scalar`] is a bare number or
+//! string, a backend is tagged by `type`, an address pair is the compact
+//! `[ip_address, mac_address]` and a network is its bare name. Changing it changes
+//! that file format.
+
+use serde::{Deserialize, Serialize};
 
 use super::ConntrackSettings;
 
 /// A scalar that may be written as a number or as a string.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
 pub enum Scalar {
     Int(i64),
     Str(String),
@@ -41,7 +51,8 @@ impl From<&str> for Scalar {
 }
 
 /// A security-group rule as written.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     pub direction: Option<String>,
     pub ethertype: Option<String>,
@@ -57,7 +68,8 @@ pub struct RuleSpec {
 }
 
 /// A security group as written.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SecurityGroupSpec {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -68,22 +80,43 @@ pub struct SecurityGroupSpec {
 }
 
 /// An address group as written.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AddressGroupSpec {
     pub name: Option<String>,
     pub description: Option<String>,
     pub addresses: Vec<String>,
 }
 
-/// An allowed address pair as written.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+/// An allowed address pair as written. Serialised as `[ip_address, mac_address]`.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(
+    from = "(Option<String>, Option<String>)",
+    into = "(Option<String>, Option<String>)"
+)]
 pub struct AllowedAddressPairSpec {
     pub ip_address: Option<String>,
     pub mac_address: Option<String>,
 }
 
+impl From<(Option<String>, Option<String>)> for AllowedAddressPairSpec {
+    fn from((ip_address, mac_address): (Option<String>, Option<String>)) -> Self {
+        AllowedAddressPairSpec {
+            ip_address,
+            mac_address,
+        }
+    }
+}
+
+impl From<AllowedAddressPairSpec> for (Option<String>, Option<String>) {
+    fn from(a: AllowedAddressPairSpec) -> Self {
+        (a.ip_address, a.mac_address)
+    }
+}
+
 /// A port backend as written (its shape is checked by the parser).
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "lowercase")]
 pub enum BackendSpec {
     Tap {
         ifname: Option<String>,
@@ -101,7 +134,8 @@ pub enum BackendSpec {
 }
 
 /// A port as written.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PortSpec {
     pub name: Option<String>,
     /// Default `"default"`.
@@ -116,14 +150,16 @@ pub struct PortSpec {
     pub backend: Option<BackendSpec>,
 }
 
-/// A network declaration as written.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+/// A network declaration as written. Serialised as its bare name.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct NetworkSpec {
     pub name: Option<String>,
 }
 
 /// The whole model as written.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     pub security_groups: Vec<SecurityGroupSpec>,
     pub address_groups: Vec<AddressGroupSpec>,

@@ -1,0 +1,83 @@
+//! Security groups: rendering (rules embedded) and `POST` / `PUT` bodies.
+//!
+//! Owns: the Neutron shape of a security group. May not touch: the store's state
+//! directly (changes go through `Store` methods).
+
+use serde_json::{Map, Value};
+
+use serde::Deserialize;
+
+use super::body::{self, created, decode, ok_one, unwrap_body};
+use super::error::{Fail, Reply};
+use super::rules::rule_json;
+use super::std_attrs;
+use crate::control::store::{GroupCreate, GroupUpdate, State, Store};
+use serde_json::json;
+
+/// One security group as Neutron shows it (rules embedded).
+pub fn sg_json(s: &State, gi: usize) -> Value {
+    let g = &s.model.security_groups[gi];
+    let mut m = Map::new();
+    std_attrs(&mut m, &s.meta.groups[gi].obj);
+    m.insert("name".into(), json!(g.name));
+    m.insert("description".into(), json!(g.description));
+    m.insert("stateful".into(), json!(g.stateful));
+    m.insert("shared".into(), json!(false));
+    m.insert(
+        "security_group_rules".into(),
+        Value::Array((0..g.rules.len()).map(|ri| rule_json(s, gi, ri)).collect()),
+    );
+    Value::Object(m)
+}
+
+pub(super) fn sg_json_all(s: &State) -> Vec<Value> {
+    (0..s.model.security_groups.len())
+        .map(|gi| sg_json(s, gi))
+        .collect()
+}
+
+/// `security_group` in `POST` and `PUT`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupBody {
+    #[serde(default, deserialize_with = "body::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "body::nullable_string")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "body::boolean")]
+    stateful: Option<bool>,
+    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
+    _tenant_id: Option<String>,
+    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
+    _project_id: Option<String>,
+}
+
+pub(super) fn create_group(store: &Store, body: &[u8]) -> Reply {
+    let b: GroupBody = decode(unwrap_body(body, "security_group")?, "POST")?;
+    let req = GroupCreate {
+        name: b.name.unwrap_or_default(),
+        description: b.description,
+        stateful: b.stateful,
+    };
+    let id = store.create_group(&req)?;
+    let snap = store.snapshot();
+    let gi = snap
+        .group_by_id(&id)
+        .ok_or_else(|| Fail::not_found("SecurityGroupNotFound", id.clone()))?;
+    created("security_group", sg_json(&snap, gi))
+}
+
+pub(super) fn update_group(store: &Store, id: &str, body: &[u8]) -> Reply {
+    let b: GroupBody = decode(unwrap_body(body, "security_group")?, "PUT")?;
+    let req = GroupUpdate {
+        name: b.name,
+        description: b.description,
+        stateful: b.stateful,
+    };
+    store.update_group(id, &req)?;
+    let snap = store.snapshot();
+    let gi = snap
+        .group_by_id(id)
+        .ok_or_else(|| Fail::not_found("SecurityGroupNotFound", id.to_string()))?;
+    ok_one("security_group", sg_json(&snap, gi))
+}

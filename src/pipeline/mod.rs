@@ -281,23 +281,9 @@ impl Pipeline {
         out: &mut Verdict,
     ) -> Disposition {
         out.clear();
-        let d = self.process_inner(dp, in_port, frame, now_ns, token, out);
-        self.account(dp, in_port, d, out);
-        d
-    }
-
-    fn process_inner(
-        &mut self,
-        dp: &Dataplane,
-        in_port: u16,
-        frame: &[u8],
-        now_ns: u64,
-        token: u64,
-        out: &mut Verdict,
-    ) -> Disposition {
         let mut meta = PacketMeta::default();
         let parsed = flow::extract_into(frame, &mut meta).is_ok();
-        self.process_parsed(
+        let d = self.process_parsed(
             dp,
             now_ns,
             in_port,
@@ -306,7 +292,9 @@ impl Pipeline {
             None,
             token,
             out,
-        )
+        );
+        self.account(dp, in_port, d, out);
+        d
     }
 
     /// Process a burst of frames received on `in_port`, in phases over the whole burst:

@@ -10,7 +10,8 @@
 //! compiled structure shares with the linear oracle, and `sgswitch bench classify`'s).
 
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
-use sgswitch::classifier::{classbench, synth, Classifier, CompiledPolicy, LinearPolicy};
+use sgswitch::bench::{classbench, synth};
+use sgswitch::classifier::{Classifier, CompiledPolicy, LinearPolicy};
 use sgswitch::flow::FlowKey;
 use sgswitch::policy::Direction;
 

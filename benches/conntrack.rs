@@ -24,9 +24,9 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sgswitch::bench::workload::{ct_flow, XorShift};
 use sgswitch::conntrack::{Conntrack, CtConfig, Track};
 use sgswitch::flow::{tcp_flags, PacketMeta};
-use sgswitch::testkit::workload::{ct_flow, XorShift};
 
 const BURST: usize = 256;
 /// Bursts per timed sample: reading the thread CPU clock costs ~0.7 µs on this VM, so

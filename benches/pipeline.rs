@@ -12,11 +12,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sgswitch::pipeline::{Pipeline, Verdict};
-use sgswitch::testkit::workload::{
+use sgswitch::bench::frames::{ipv4_frame, pad, udp, V4};
+use sgswitch::bench::workload::{
     open_tcp_flows, web_pair, CLIENT_IP, CLIENT_MAC, SERVER_IP, SERVER_MAC,
 };
-use sgswitch::testkit::{ipv4_frame, pad, udp, V4};
+use sgswitch::pipeline::{Pipeline, Verdict};
 
 const BURST: usize = 32;
 

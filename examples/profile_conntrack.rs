@@ -6,9 +6,9 @@
 //! `valgrind --tool=callgrind target/release/examples/profile_conntrack 2000 10000`
 //! (arguments: bursts of 256, table entries; defaults 20000 and 1000000).
 
+use sgswitch::bench::workload::{ct_flow, XorShift};
 use sgswitch::conntrack::{Conntrack, CtConfig, Track};
 use sgswitch::flow::{tcp_flags, PacketMeta};
-use sgswitch::testkit::workload::{ct_flow, XorShift};
 
 const BURST: usize = 256;
 

@@ -49,14 +49,17 @@
 //! worker without locks. Policies carry the `epoch` they were compiled for, which
 //! connection tracking stores in each entry (architecture principle 8).
 //!
-//! # ClassBench
-//! [`classbench`] reads ClassBench rule and trace files the way DPDK's `dpdk-test-acl` does,
-//! turns the rules into one port's ingress security-group rules, and measures lookups/s.
+//! ClassBench files, synthetic models and the lookup measurement are not part of the
+//! classifier: they live in [`crate::bench`] (feature `bench`).
 
-pub mod classbench;
 pub mod compiled;
 pub mod linear;
-pub mod synth;
+
+/// The old path of [`crate::bench::classbench`], kept only for `src/cli.rs`
+/// (`sgswitch bench classify`) until it imports `sgswitch::bench::classbench`.
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub use crate::bench::classbench;
 
 use crate::flow::FlowKey;
 use crate::policy::Direction;

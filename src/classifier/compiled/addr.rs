@@ -199,7 +199,7 @@ impl<A: Addr> AddrIndex<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classifier::classbench::SplitMix64;
+    use crate::bench::classbench::SplitMix64;
 
     /// The skip table + fixed-round search finds the same interval as a plain scan, for
     /// clustered, spread and degenerate start sets, at and around every start.

@@ -25,8 +25,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sgswitch::bench::workload::{ct_flow, XorShift};
-use sgswitch::conntrack::{Conntrack, CtConfig, Track};
+use sgswitch::conntrack::{Conntrack, Track};
 use sgswitch::flow::{tcp_flags, PacketMeta};
+use sgswitch::policy::ConntrackSettings;
 
 const BURST: usize = 256;
 /// Bursts per timed sample: reading the thread CPU clock costs ~0.7 µs on this VM, so
@@ -38,9 +39,9 @@ const SIZES: [(usize, &str); 3] = [(10_000, "10k"), (1_000_000, "1M"), (4_000_00
 /// A table of capacity `n` holding `n - BURST` established connections (room for one
 /// insert burst).
 fn build(n: usize) -> Conntrack {
-    let mut ct = Conntrack::new(CtConfig {
+    let mut ct = Conntrack::new(&ConntrackSettings {
         capacity: n,
-        ..CtConfig::default()
+        ..ConntrackSettings::default()
     });
     for i in 0..(n - BURST) as u64 {
         let (z, m) = ct_flow(i, 443, tcp_flags::ACK);

@@ -7,8 +7,9 @@
 //! (arguments: bursts of 256, table entries; defaults 20000 and 1000000).
 
 use sgswitch::bench::workload::{ct_flow, XorShift};
-use sgswitch::conntrack::{Conntrack, CtConfig, Track};
+use sgswitch::conntrack::{Conntrack, Track};
 use sgswitch::flow::{tcp_flags, PacketMeta};
+use sgswitch::policy::ConntrackSettings;
 
 const BURST: usize = 256;
 
@@ -19,11 +20,11 @@ fn main() {
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let mut ct = Conntrack::new(CtConfig {
+    let settings = ConntrackSettings {
         capacity: n as usize,
-        seed: Some(7),
-        ..CtConfig::default()
-    });
+        ..ConntrackSettings::default()
+    };
+    let mut ct = Conntrack::with_seed(&settings, 7);
     for i in 0..n {
         let (z, m) = ct_flow(i, 443, tcp_flags::ACK);
         ct.commit(z, &m, 1, 0, 0).expect("prefill");

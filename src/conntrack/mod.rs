@@ -46,7 +46,8 @@
 //!   allocation.
 //!
 //! Owns: the connection table and its state machines. May not touch: rules, the
-//! classifier, ports or frames (it only uses `flow` types).
+//! classifier, ports or frames (it uses `flow`'s packet types and `policy`'s
+//! [`ConntrackSettings`], nothing else).
 //!
 //! # Protocol rules
 //! * TCP: see [`tcp`] (Linux `tcp_conntracks` without window tracking). With no entry a
@@ -87,6 +88,7 @@ pub use probe::Probe;
 pub use tcp::CtState;
 
 use crate::flow::FlowKey;
+use crate::policy::ConntrackSettings;
 use huge::HugeTable;
 use key::KeyHasher;
 use table::{Bucket, Entry};
@@ -98,49 +100,6 @@ pub const RECLAIM_BUDGET: usize = 64;
 pub const MAX_CAPACITY: usize = 1 << 30;
 
 const NS: u64 = 1_000_000_000;
-
-/// Connection-tracking configuration (the pipeline builds it from the policy's
-/// `ConntrackSettings`; the field names are the same). Timeouts are in seconds.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct CtConfig {
-    /// Maximum number of entries (clamped to `0..=MAX_CAPACITY`).
-    pub capacity: usize,
-    /// `SYN_SENT`, `SYN_SENT2`, `SYN_RECV`.
-    pub tcp_syn_timeout: u64,
-    /// `ESTABLISHED`.
-    pub tcp_established_timeout: u64,
-    /// `FIN_WAIT`, `CLOSE_WAIT`, `LAST_ACK`, `TIME_WAIT`.
-    pub tcp_fin_timeout: u64,
-    /// `CLOSE` (after a RST).
-    pub tcp_close_timeout: u64,
-    /// UDP before a reply was seen.
-    pub udp_timeout: u64,
-    /// UDP after a reply was seen.
-    pub udp_stream_timeout: u64,
-    /// ICMP queries.
-    pub icmp_timeout: u64,
-    /// Other protocols.
-    pub other_timeout: u64,
-    /// Hash seed; `None` draws a random one (use a fixed seed only in tests).
-    pub seed: Option<u64>,
-}
-
-impl Default for CtConfig {
-    fn default() -> Self {
-        CtConfig {
-            capacity: 262_144,
-            tcp_syn_timeout: 120,
-            tcp_established_timeout: 86_400,
-            tcp_fin_timeout: 120,
-            tcp_close_timeout: 10,
-            udp_timeout: 30,
-            udp_stream_timeout: 120,
-            icmp_timeout: 30,
-            other_timeout: 600,
-            seed: None,
-        }
-    }
-}
 
 /// A reference to one entry, valid until the entry is removed (expiry, reopen,
 /// [`Conntrack::remove`], [`Conntrack::remove_zone`]); stale handles are detected.
@@ -273,8 +232,16 @@ fn random_seed() -> u64 {
 }
 
 impl Conntrack {
-    /// A table for `cfg.capacity` entries; all memory is allocated here.
-    pub fn new(cfg: CtConfig) -> Conntrack {
+    /// A table for `cfg.capacity` entries (at most [`MAX_CAPACITY`]) with `cfg`'s
+    /// timeouts and a random hash seed; all memory is allocated here. The fragment
+    /// settings are the pipeline's (`pipeline::fragments`): not read here.
+    pub fn new(cfg: &ConntrackSettings) -> Conntrack {
+        Conntrack::with_seed(cfg, random_seed())
+    }
+
+    /// [`Conntrack::new`] with a fixed hash seed, for reproducible tests and benches
+    /// (never in production: a known seed lets peers aim collisions at one bucket).
+    pub fn with_seed(cfg: &ConntrackSettings, seed: u64) -> Conntrack {
         let capacity = cfg.capacity.min(MAX_CAPACITY);
         let nbuckets = capacity.div_ceil(4).next_power_of_two().max(2);
         let s = |secs: u64| secs.saturating_mul(NS);
@@ -306,7 +273,7 @@ impl Conntrack {
             buckets: HugeTable::new(nbuckets, Bucket::EMPTY),
             mask: nbuckets - 1,
             free,
-            hasher: KeyHasher::new(cfg.seed.unwrap_or_else(random_seed)),
+            hasher: KeyHasher::new(seed),
             timeouts,
             udp_stream_ns: s(cfg.udp_stream_timeout),
             cursor: 0,

@@ -14,17 +14,22 @@ use super::tcp::Step;
 use super::*;
 use crate::flow::{proto, tcp_flags as tf, FragInfo, L3Kind, FAMILY_V4, FAMILY_V6};
 use crate::flow::{FlowKey, PacketMeta};
+use crate::policy::ConntrackSettings;
 
 const SEC: u64 = 1_000_000_000;
 const A: [u8; 4] = [10, 0, 0, 1];
 const B: [u8; 4] = [10, 0, 0, 2];
 
-fn cfg(capacity: usize) -> CtConfig {
-    CtConfig {
+fn cfg(capacity: usize) -> ConntrackSettings {
+    ConntrackSettings {
         capacity,
-        seed: Some(42),
-        ..CtConfig::default()
+        ..ConntrackSettings::default()
     }
+}
+
+/// A table with the fixed hash seed of these tests.
+fn seeded(c: ConntrackSettings) -> Conntrack {
+    Conntrack::with_seed(&c, 42)
 }
 
 fn meta4(src: [u8; 4], dst: [u8; 4], p: u8, sport: u16, dport: u16) -> PacketMeta {

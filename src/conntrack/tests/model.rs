@@ -7,7 +7,7 @@ use super::*;
 /// packet's pseudo key and its reverse; no index, no slab, no capacity pressure.
 struct Model {
     map: std::collections::HashMap<(u16, FlowKey), MEntry>,
-    cfg: CtConfig,
+    cfg: ConntrackSettings,
 }
 
 #[derive(Clone, Copy)]
@@ -287,7 +287,7 @@ fn normalise(ct: &Conntrack, t: Track) -> (Track, Option<FlowKey>) {
 #[test]
 fn randomized_against_model() {
     for seed in 1..=20u64 {
-        let c = CtConfig {
+        let c = ConntrackSettings {
             capacity: 4096,
             tcp_syn_timeout: 3,
             tcp_established_timeout: 50,
@@ -297,9 +297,9 @@ fn randomized_against_model() {
             udp_stream_timeout: 6,
             icmp_timeout: 2,
             other_timeout: 5,
-            seed: Some(seed),
+            ..ConntrackSettings::default()
         };
-        let mut ct = Conntrack::new(c);
+        let mut ct = Conntrack::with_seed(&c, seed);
         let mut model = Model {
             map: Default::default(),
             cfg: c,
@@ -369,16 +369,15 @@ fn randomized_burst_equals_sequential() {
     // prefetch ring and ones spanning several strides), with commits, expiry and TCP
     // reopens changing the table between and within bursts.
     for seed in 1..=10u64 {
-        let c = CtConfig {
+        let c = ConntrackSettings {
             capacity: 512,
             tcp_syn_timeout: 2,
             udp_timeout: 1,
             icmp_timeout: 1,
-            seed: Some(seed),
-            ..CtConfig::default()
+            ..ConntrackSettings::default()
         };
-        let mut seq = Conntrack::new(c);
-        let mut bur = Conntrack::new(c);
+        let mut seq = Conntrack::with_seed(&c, seed);
+        let mut bur = Conntrack::with_seed(&c, seed);
         let mut r = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1);
         let mut now = 0u64;
         for _ in 0..300 {

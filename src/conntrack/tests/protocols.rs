@@ -29,7 +29,7 @@ fn tcp_flag_classes() {
 
 #[test]
 fn syn_starts_and_bare_ack_is_picked_up() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let h = open(&mut ct, 1, &c2s(tf::SYN), 0);
     assert_eq!(state_of(&ct, h), CtState::TcpSynSent);
     let h2 = open(&mut ct, 1, &tcp(A, B, 2000, 22, tf::ACK), 0);
@@ -45,7 +45,7 @@ fn syn_starts_and_bare_ack_is_picked_up() {
 
 #[test]
 fn unsolicited_segments_are_invalid() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     for flags in [
         tf::SYN | tf::ACK,
         tf::FIN | tf::ACK,
@@ -71,7 +71,7 @@ fn unsolicited_segments_are_invalid() {
 
 #[test]
 fn full_handshake_and_fin_close() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let h = open(&mut ct, 0, &c2s(tf::SYN), 0);
     let steps: [(PacketMeta, bool, CtState); 8] = [
         (s2c(tf::SYN | tf::ACK), true, CtState::TcpSynRecv),
@@ -95,7 +95,7 @@ fn full_handshake_and_fin_close() {
 
 #[test]
 fn invalid_segments_on_existing_connections() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let h = open(&mut ct, 0, &c2s(tf::SYN), 0);
     // Before the SYN/ACK: a reply ACK, an original SYN/ACK, FIN are invalid.
     assert_eq!(ct.track(0, &s2c(tf::ACK), 1), Track::Invalid);
@@ -126,7 +126,7 @@ fn invalid_segments_on_existing_connections() {
 
 #[test]
 fn rst_closes_from_any_state_and_syn_reopens() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let h = open(&mut ct, 0, &c2s(tf::SYN), 0);
     assert!(is_tracked(ct.track(0, &s2c(tf::RST | tf::ACK), 1), true));
     assert_eq!(state_of(&ct, h), CtState::TcpClose);
@@ -154,7 +154,7 @@ fn rst_closes_from_any_state_and_syn_reopens() {
 
 #[test]
 fn time_wait_reopen_in_reverse_direction() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let h = open(&mut ct, 0, &c2s(tf::ACK), 0);
     ct.track(0, &c2s(tf::FIN | tf::ACK), 1);
     ct.track(0, &s2c(tf::FIN | tf::ACK), 2);
@@ -170,7 +170,7 @@ fn time_wait_reopen_in_reverse_direction() {
 
 #[test]
 fn simultaneous_open() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let h = open(&mut ct, 0, &c2s(tf::SYN), 0);
     assert!(is_tracked(ct.track(0, &s2c(tf::SYN), 1), true));
     assert_eq!(state_of(&ct, h), CtState::TcpSynSent2);
@@ -182,14 +182,14 @@ fn simultaneous_open() {
 
 #[test]
 fn tcp_state_timeouts() {
-    let c = CtConfig {
+    let c = ConntrackSettings {
         tcp_syn_timeout: 5,
         tcp_established_timeout: 100,
         tcp_fin_timeout: 7,
         tcp_close_timeout: 2,
         ..cfg(64)
     };
-    let mut ct = Conntrack::new(c);
+    let mut ct = seeded(c);
     let h = open(&mut ct, 0, &c2s(tf::SYN), 0);
     assert_eq!(ct.get(h).unwrap().expires_ns, 5 * SEC);
     // Just before the deadline: alive; the SYN/ACK moves it on.
@@ -219,7 +219,7 @@ fn tcp_state_timeouts() {
 
 #[test]
 fn udp_unreplied_then_stream() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let q = meta4(A, B, proto::UDP, 5353, 53);
     let r = meta4(B, A, proto::UDP, 53, 5353);
     // An unsolicited reply-looking packet is just new (UDP has no states).
@@ -240,7 +240,7 @@ fn udp_unreplied_then_stream() {
 
 #[test]
 fn other_protocols() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let g = meta4(A, B, proto::GRE, 0, 0);
     let h = open(&mut ct, 0, &g, 0);
     assert_eq!(ct.get(h).unwrap().state, CtState::Other);
@@ -266,7 +266,7 @@ fn other_protocols() {
 
 #[test]
 fn icmp_echo_request_reply_and_unsolicited_reply() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     // Unsolicited echo reply.
     assert_eq!(ct.track(0, &icmp4(B, A, 0, 0, 7), 0), Track::Invalid);
     let req = icmp4(A, B, 8, 0, 7);
@@ -308,7 +308,7 @@ fn icmp_echo_request_reply_and_unsolicited_reply() {
 
 #[test]
 fn icmpv6_echo() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let req = meta6(v6(1), v6(2), proto::ICMPV6, 99, 128 << 8);
     let rep = meta6(v6(2), v6(1), proto::ICMPV6, 99, 129 << 8);
     assert_eq!(ct.track(3, &rep, 0), Track::Invalid);
@@ -340,7 +340,7 @@ fn error4(from: [u8; 4], to: [u8; 4], ty: u8, inner: FlowKey) -> PacketMeta {
 
 #[test]
 fn related_icmp_errors_v4_both_orientations() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let u = meta4(A, B, proto::UDP, 4000, 53);
     let h = open(&mut ct, 0, &u, 0);
     let router = [192, 0, 2, 1];
@@ -404,7 +404,7 @@ fn related_icmp_errors_v4_both_orientations() {
 
 #[test]
 fn related_icmpv6_errors_both_orientations() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let t = meta6(v6(1), v6(2), proto::TCP, 40000, 443);
     let mut syn = t;
     syn.tcp_flags = tf::SYN;
@@ -426,7 +426,7 @@ fn related_icmpv6_errors_both_orientations() {
 
 #[test]
 fn later_fragments_and_non_ip_are_invalid() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let mut m = meta4(A, B, proto::UDP, 0, 0);
     m.frag = FragInfo {
         is_fragment: true,

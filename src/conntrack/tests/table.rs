@@ -5,7 +5,7 @@ use super::*;
 
 #[test]
 fn zones_are_isolated() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     open(&mut ct, 1, &c2s(tf::SYN), 0);
     // The SYN/ACK in zone 2 is unsolicited there.
     assert_eq!(ct.track(2, &s2c(tf::SYN | tf::ACK), 1), Track::Invalid);
@@ -22,7 +22,7 @@ fn zones_are_isolated() {
 
 #[test]
 fn epoch_and_cut_bookkeeping() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let m = c2s(tf::SYN);
     assert_eq!(ct.track(0, &m, 0), Track::New);
     let h = ct.commit(0, &m, 4, 2, 0).unwrap();
@@ -80,7 +80,7 @@ fn epoch_and_cut_bookkeeping() {
 
 #[test]
 fn capacity_full_policy() {
-    let mut ct = Conntrack::new(cfg(8));
+    let mut ct = seeded(cfg(8));
     assert_eq!(ct.capacity(), 8);
     for i in 0..8u16 {
         open(&mut ct, 0, &meta4(A, B, proto::UDP, 1000 + i, 53), 0);
@@ -108,7 +108,7 @@ fn capacity_full_policy() {
     assert!(ct.len() <= 8);
     assert!(ct.stats().expired >= 1);
     // Zero capacity: everything is full, nothing panics.
-    let mut z = Conntrack::new(cfg(0));
+    let mut z = seeded(cfg(0));
     assert_eq!(z.track(0, &extra, 0), Track::New);
     assert_eq!(z.commit(0, &extra, 1, 0, 0), Err(CommitError::Full));
     assert_eq!(z.expire(0, 100), 0);
@@ -116,7 +116,7 @@ fn capacity_full_policy() {
 
 #[test]
 fn never_exceeds_capacity_under_churn() {
-    let mut ct = Conntrack::new(cfg(100));
+    let mut ct = seeded(cfg(100));
     let mut full = 0;
     for i in 0..10_000u32 {
         let m = meta4(A, [10, 1, (i >> 8) as u8, i as u8], proto::UDP, 1, 2);
@@ -137,7 +137,7 @@ fn never_exceeds_capacity_under_churn() {
 fn full_table_evicts_an_unreplied_connection_first() {
     // Linux's early_drop: a new connection may take the place of one that never saw a
     // reply; replied connections stay.
-    let mut ct = Conntrack::new(cfg(8));
+    let mut ct = seeded(cfg(8));
     for i in 0..8u16 {
         open(&mut ct, 0, &meta4(A, B, proto::UDP, 1000 + i, 53), 0);
         if i != 3 {
@@ -178,7 +178,7 @@ fn fills_to_capacity_and_finds_everything() {
     // Structured keys (like the benchmark's) up to the last slot: no refusal, every key
     // found, every handle still valid after the cuckoo steps that made room.
     let n = 131_072u32; // 32768 buckets: 50% of the ways used when full
-    let mut ct = Conntrack::new(cfg(n as usize));
+    let mut ct = seeded(cfg(n as usize));
     let flow = |i: u32| {
         let mut m = tcp(
             [10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
@@ -236,7 +236,7 @@ fn fills_to_capacity_and_finds_everything() {
 
 #[test]
 fn expire_sweeps_with_budget() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     for i in 0..10u16 {
         open(&mut ct, 0, &meta4(A, B, proto::UDP, i, 1), 0);
     }
@@ -272,8 +272,8 @@ fn burst_matches_sequential() {
             (i % 3, m)
         })
         .collect();
-    let mut seq = Conntrack::new(cfg(64));
-    let mut bur = Conntrack::new(cfg(64));
+    let mut seq = seeded(cfg(64));
+    let mut bur = seeded(cfg(64));
     for c in [&mut seq, &mut bur] {
         for z in 0..3 {
             for p in 0..7 {
@@ -294,7 +294,7 @@ fn burst_matches_sequential() {
 fn burst_stops_at_the_shorter_slice() {
     // 40 packets (more than two groups) but room for 37 outcomes: exactly the first 37
     // are tracked, the rest of the table untouched.
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     for p in 0..40u16 {
         ct.commit(0, &tcp(A, B, 1000 + p, 80, tf::SYN), 1, 0, 0)
             .unwrap();
@@ -320,7 +320,7 @@ fn burst_stops_at_the_shorter_slice() {
 
 #[test]
 fn reprobe_equals_probe_in_the_other_zone() {
-    let mut ct = Conntrack::new(cfg(64));
+    let mut ct = seeded(cfg(64));
     let metas = [
         meta4(A, B, proto::UDP, 1000, 53),
         tcp(A, B, 40000, 443, tf::SYN),
@@ -344,7 +344,7 @@ fn one_tuple_in_many_zones() {
     // share their primary bucket but not their signature, and a tuple in more zones than
     // a bucket has ways (a flooded frame judged at every port) spills to per-zone
     // secondary buckets instead of being refused.
-    let mut ct = Conntrack::new(cfg(4096));
+    let mut ct = seeded(cfg(4096));
     let m = meta4(A, [224, 0, 0, 251], proto::UDP, 5353, 5353);
     let p0 = ct.probe(0, &m);
     for z in 1..64u16 {
@@ -384,9 +384,9 @@ fn memory_bytes_counts_what_is_allocated() {
     // Slab: 40,000 × 64 B = 2.56 MB, allocated as two whole 2 MiB pages; index: 16,384
     // buckets × 64 B = 1 MiB (under one huge page: an ordinary allocation); free stack:
     // 40,000 × 4 B.
-    let ct = Conntrack::new(CtConfig {
+    let ct = Conntrack::new(&ConntrackSettings {
         capacity: 40_000,
-        ..CtConfig::default()
+        ..ConntrackSettings::default()
     });
     assert_eq!(ct.memory_bytes(), (4 << 20) + (1 << 20) + 40_000 * 4);
 }

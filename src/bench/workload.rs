@@ -5,6 +5,7 @@
 //! drives the public API).
 
 use super::frames::{ipv4_frame, pad, tcp, Mac, V4};
+use crate::conntrack::{Conntrack, Track};
 use crate::flow::{proto, FlowKey, PacketMeta, FAMILY_V4};
 use crate::pipeline::{Dataplane, Pipeline, PipelineConfig, Verdict, ZoneMap};
 use std::net::Ipv4Addr;
@@ -124,4 +125,37 @@ impl XorShift {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
+}
+
+/// The conntrack phases of `Pipeline::process_parsed_burst` (the live workers' path) over
+/// bursts of [`crate::pipeline::BURST`] packets: [`Conntrack::probe`] for every packet,
+/// [`Conntrack::prefetch_entry`] for every probe, then [`Conntrack::track_probe_inline`]
+/// one by one in packet order, as `Pipeline::ct_check` does. Returns the last outcome.
+pub fn ct_pipeline_phases(ct: &mut Conntrack, pkts: &[(u16, PacketMeta)], now_ns: u64) -> Track {
+    let mut last = Track::Invalid;
+    let mut probes = [None; crate::pipeline::BURST];
+    for chunk in pkts.chunks(crate::pipeline::BURST) {
+        for (p, (z, m)) in probes.iter_mut().zip(chunk) {
+            *p = Some(ct.probe(*z, m));
+        }
+        for p in probes[..chunk.len()].iter_mut().flatten() {
+            ct.prefetch_entry(p);
+        }
+        for p in probes[..chunk.len()].iter().flatten() {
+            last = std::hint::black_box(ct.track_probe_inline(p, now_ns));
+        }
+    }
+    last
+}
+
+/// The conntrack lookup of a frame with no probe made ahead (`Pipeline::sg_check`, as
+/// `Pipeline::process` runs it frame by frame for replay): [`Conntrack::probe`] then
+/// [`Conntrack::track_probe_inline`], one packet after the other. Returns the last outcome.
+pub fn ct_per_frame(ct: &mut Conntrack, pkts: &[(u16, PacketMeta)], now_ns: u64) -> Track {
+    let mut last = Track::Invalid;
+    for (z, m) in pkts {
+        let p = ct.probe(*z, m);
+        last = std::hint::black_box(ct.track_probe_inline(&p, now_ns));
+    }
+    last
 }

@@ -76,7 +76,10 @@ pub trait Classifier: Send + Sync {
     fn allows(&self, port: usize, dir: Direction, key: &FlowKey) -> bool;
 
     /// Classify a burst: `out[i] = allows(port, dir, &keys[i])` for every
-    /// `i < min(keys.len(), out.len())`; entries beyond that are left untouched.
+    /// `i < min(keys.len(), out.len())`; entries beyond that are left untouched. Not the
+    /// shipped path (the pipeline calls `allows`, one key at a time): tests and the
+    /// `bench` feature only (`sgswitch bench classify` measures it).
+    #[cfg(any(test, feature = "bench"))]
     fn classify_burst(&self, port: usize, dir: Direction, keys: &[FlowKey], out: &mut [bool]) {
         for (k, o) in keys.iter().zip(out.iter_mut()) {
             *o = self.allows(port, dir, k);

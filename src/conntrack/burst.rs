@@ -1,6 +1,13 @@
 //! `track_burst`: a whole burst tracked with memory prefetched ahead, the same answers
 //! as `track` on each packet in order.
 //!
+//! **Not the shipped path.** The pipeline runs its own phases over its bursts of 32
+//! (`probe` for every frame, `prefetch_entry` for every probe, then `track_probe_inline`
+//! in frame order: `Pipeline::process_parsed_burst`), because a frame's two lookups
+//! (sending and receiving port) share one probe there. `track_burst` is built only for
+//! the tests (the reference the burst tests compare) and with the `bench` feature (the
+//! `conntrack::not_shipped::*` benches: the ceiling of a conntrack-only burst).
+//!
 //! Owns: the burst software pipeline. May not touch: anything but the public lookup
 //! steps of `probe` (`probe`, `prefetch_entry`, `track_probe`).
 //!
@@ -37,7 +44,8 @@ use crate::flow::PacketMeta;
 pub const BURST_LOOKAHEAD: usize = 16;
 
 impl Conntrack {
-    /// [`Conntrack::track`] for a burst: `out[i]` is the outcome of `pkts[i]` (zone, meta),
+    /// [`Conntrack::track`] for a burst (not the shipped path: see the module doc): `out[i]`
+    /// is the outcome of `pkts[i]` (zone, meta),
     /// exactly as if `track` were called on each in order; only memory is fetched ahead.
     /// Processes `min(pkts.len(), out.len())` packets.
     pub fn track_burst(&mut self, pkts: &[(u16, &PacketMeta)], now_ns: u64, out: &mut [Track]) {

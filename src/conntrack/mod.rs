@@ -20,11 +20,13 @@
 //!     Track::Invalid => { /* drop `invalid-state` */ }
 //! }
 //! ```
-//! [`Conntrack::track_burst`] gives the same answers as calling [`Conntrack::track`] on each
-//! packet in order, with memory prefetched ahead (use it for whole bursts). A pipeline
-//! that runs its own phases can use the pieces: [`Conntrack::probe`] (hash + prefetch the
-//! bucket, pure), [`Conntrack::prefetch_entry`] (prefetch the entry, pure) and
-//! [`Conntrack::track_probe`] (the real lookup and update, in packet order).
+//! The pipeline runs `track` in pieces, in its own phases over a burst:
+//! [`Conntrack::probe`] (hash + prefetch the bucket, pure), [`Conntrack::prefetch_entry`]
+//! (prefetch the entry, pure) and [`Conntrack::track_probe_inline`] (the real lookup and
+//! update, in packet order); a frame's second lookup reuses its probe
+//! ([`Conntrack::reprobe`]). `Conntrack::track_burst` (the same answers as `track` on each
+//! packet in order, memory prefetched ahead) is not the shipped path: tests and the
+//! `bench` feature only.
 //! Fragments: see `pipeline::fragments` (the pipeline, not conntrack, knows datagrams).
 //!
 //! # Design (one submodule per concern; each documents its design, measurements and
@@ -38,7 +40,7 @@
 //!   both zones of a frame, the hash, huge pages).
 //! * `probe`: the lookup of one packet (`probe`, `prefetch_entry`, `track_probe`) and
 //!   the state update on a hit; performance figures.
-//! * `burst`: `track_burst`, the software-pipelined burst lookup.
+//! * `burst`: `track_burst`, the software-pipelined burst lookup (tests and benches).
 //! * `commit`: creating entries, and what happens when the table is full.
 //! * `expiry`: deadlines, the expiry sweep and explicit removal.
 //! * `epoch`: policy epochs and cut flags (re-judgement), entry copies for dumps.
@@ -71,6 +73,7 @@
 //! no locks). Workers own disjoint tables (flows are steered to workers by the ports
 //! they arrive on).
 
+#[cfg(any(test, feature = "bench"))]
 mod burst;
 mod commit;
 mod epoch;
@@ -83,6 +86,7 @@ pub mod tcp;
 #[cfg(test)]
 mod tests;
 
+#[cfg(any(test, feature = "bench"))]
 pub use burst::BURST_LOOKAHEAD;
 pub use probe::Probe;
 pub use tcp::CtState;

@@ -16,7 +16,15 @@
 //! Entry 64 bytes, index 8–16 bytes per entry (≈ 80 MiB for 1M, 323 MiB for 4M).
 //! M packets/s, one core, `--warm-up-time 2 --measurement-time 5`; ranges over 2–4 runs
 //! of the final code, and over 2–6 runs of the code before this round's changes (same
-//! session, same machine, runs interleaved) for reference:
+//! session, same machine, runs interleaved) for reference. (Measured before the benches
+//! were split by shipped path: the `track_burst` 256 rows are now
+//! `conntrack::not_shipped::{hit,miss}/track_burst256`, not the shipped path; `track` one
+//! by one is what `per_frame` measures; the pipeline's own phases, `pipeline32`, have no
+//! row here yet.)
+//!
+//! Instructions per hit by callgrind (`examples/profile_conntrack.rs 4000 10000 MODE`,
+//! inclusive cost of the driving function over 1,024,000 hits; not noisy): `pipeline32`
+//! (the shipped phases) 254, `per_frame` 223, `track_burst` 259.
 //!
 //! | case | 10k | 1M | 4M | before: 10k / 1M / 4M |
 //! |---|---|---|---|---|
@@ -30,8 +38,8 @@
 //! only narrowly, 19.0–20.6, before the burst groups). Most of the gain is the loop
 //! shape of `track_burst` (see Bursts: +25–30% at 1M and 4M for about the same
 //! instructions, 295 -> 290 per hit); whole huge pages give 2–5% at 1M; fewer
-//! instructions per hit the rest (and the 10k row). `examples/profile_conntrack.rs` runs
-//! the burst-hit workload under callgrind (10k entries): 257 instructions per hit (295
+//! instructions per hit the rest (and the 10k row). `examples/profile_conntrack.rs`
+//! (mode `track_burst`) runs the burst-hit workload under callgrind (10k entries): 257 instructions per hit (295
 //! before; 310 before the flag table and the explicit enum tags; this round: groups −5,
 //! first-match-only entry prefetch −13, flat 64-byte probe −7, two-byte `Kind` −13).
 //! Single lookups (`track`) gain little: two dependent random cache lines (bucket, then
@@ -75,6 +83,7 @@ pub(super) const NO_HINT: u32 = u32::MAX;
 
 impl Probe {
     /// A placeholder (an untrackable packet).
+    #[cfg(any(test, feature = "bench"))]
     pub(super) const NONE: Probe = Probe {
         class: Class::UNTRACKABLE,
         hash: 0,

@@ -1,6 +1,13 @@
 //! `classify_burst`: a burst of keys classified in phases, the same answers as `allows`
 //! on each key.
 //!
+//! **Not the shipped path.** The pipeline classifies only the first packet of a
+//! connection (and every packet of a stateless port), one key at a time, with
+//! [`CompiledPolicy::allows`] (`Pipeline::sg_check`, `Pipeline::admit`); its bursts have no
+//! batch of keys to classify. `classify_burst` is built for the tests (compared with
+//! `allows` and the linear oracle) and with the `bench` feature (`sgswitch bench classify`
+//! and the `classify::not_shipped::*` benches).
+//!
 //! Owns: the phased burst lookup. May not touch: the structures (read only, through
 //! `super`'s and `addr`'s lookup steps).
 
@@ -10,7 +17,7 @@ use crate::flow::{FlowKey, FAMILY_V4, FAMILY_V6};
 use crate::policy::Direction;
 
 impl CompiledPolicy {
-    /// Classify a burst in phases: (1) per key pick the bucket and the skip-table window and
+    /// Classify a burst (not the shipped path: see the module doc) in phases: (1) per key pick the bucket and the skip-table window and
     /// prefetch the first probe, (2) binary-search all addresses, (3) test all `dport`s.
     /// Works on chunks of [`BURST_CHUNK`] keys with an explicit tail; writes
     /// `out[i]` for `i < min(keys.len(), out.len())`. No allocation.

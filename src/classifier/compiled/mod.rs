@@ -24,7 +24,7 @@
 //!   fixed-round binary search).
 //! * `ports`: `dport` interval lists and the class table.
 //! * `compile`: the model → lookup structures compilation.
-//! * `burst`: `classify_burst`, the phased burst lookup.
+//! * `burst`: `classify_burst`, the phased burst lookup (tests and benches).
 //!
 //! Owns: the lookup structures and their invariants. May not touch: connection
 //! tracking, ports' anti-spoofing or frames (it answers for one `FlowKey`).
@@ -46,6 +46,7 @@
 //! * *Hash of exact remote IPs for remote groups*: breaks on allowed-address-pair CIDRs.
 
 mod addr;
+#[cfg(any(test, feature = "bench"))]
 mod burst;
 mod compile;
 mod ports;
@@ -58,6 +59,7 @@ use crate::policy::Direction;
 use addr::{Addr, AddrIndex};
 use ports::ClassTable;
 
+#[cfg(any(test, feature = "bench"))]
 pub use burst::BURST_CHUNK;
 
 #[derive(Debug)]
@@ -244,6 +246,7 @@ impl Classifier for CompiledPolicy {
     fn allows(&self, port: usize, dir: Direction, key: &FlowKey) -> bool {
         CompiledPolicy::allows(self, port, dir, key)
     }
+    #[cfg(any(test, feature = "bench"))]
     fn classify_burst(&self, port: usize, dir: Direction, keys: &[FlowKey], out: &mut [bool]) {
         CompiledPolicy::classify_burst(self, port, dir, keys, out)
     }

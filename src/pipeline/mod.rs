@@ -95,7 +95,7 @@ impl PipelineConfig {
     pub fn from_model(model: &Model) -> PipelineConfig {
         let c = &model.conntrack;
         PipelineConfig {
-            conntrack: *c,
+            conntrack: c.clone(),
             max_pending_fragments: c.max_pending_fragments.max(1),
             max_fragmented_datagrams: (c.max_pending_fragments * 4).max(64),
             fragment_timeout_ns: c.fragment_timeout.saturating_mul(1_000_000_000),

@@ -204,7 +204,7 @@ pub struct Network {
 /// config file and the API's state format to `Conntrack::new` (which reads the capacity
 /// and the timeouts; the fragment limits are the pipeline's). [`CONNTRACK_FIELDS`] lists
 /// every field once with its config key and its accepted range.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConntrackSettings {
     /// Maximum number of tracked connections per worker.

@@ -8,9 +8,9 @@
 //!   When it is full, [`Conntrack::commit`] first reclaims expired entries with bounded
 //!   work (the candidate buckets, then a sweep step of [`RECLAIM_BUDGET`] slots), then,
 //!   like Linux's `early_drop`, evicts the connection in the new key's candidate buckets
-//!   that never saw a reply and expires first (counted in [`CtStats::early_drop`]; an
+//!   that never saw a reply and expires first (counted in [`CtStats::early_drop`](super::CtStats::early_drop); an
 //!   answered connection is never evicted for a new one), and otherwise refuses with
-//!   [`CommitError::Full`] (counted in [`CtStats::full`]).
+//!   [`CommitError::Full`] (counted in [`CtStats::full`](super::CtStats::full)).
 
 use super::key::Kind;
 use super::key::{self, Class, Look};

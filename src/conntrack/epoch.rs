@@ -12,7 +12,7 @@
 //!   does before the drop), so a cut entry ages out like any other.
 //!
 //! # Rejected options
-//! * `orig: FlowKey` in every [`Track::Tracked`]: rebuilding 40 bytes per hit cost ~15%
+//! * `orig: FlowKey` in every [`Track::Tracked`](super::Track::Tracked): rebuilding 40 bytes per hit cost ~15%
 //!   of the hit rate; [`Conntrack::orig`] gives it on the rare stale-epoch path.
 
 use super::table::{Entry, F_CUT, F_SEEN_REPLY};
@@ -39,7 +39,7 @@ impl Conntrack {
 
     /// The first packet's key of the connection behind `handle` (ICMP queries as the
     /// request), to re-judge it after a policy change; `None` if the handle is stale.
-    /// Not part of [`Track`] because only the rare stale-epoch path needs it.
+    /// Not part of [`Track`](super::Track) because only the rare stale-epoch path needs it.
     #[inline]
     pub fn orig(&self, handle: Handle) -> Option<FlowKey> {
         self.entry(handle).map(Entry::orig)

@@ -28,7 +28,7 @@
 //!   as the table fills (both are still one bucket each; tested to full capacity). Both candidates full is NOT negligible at a million entries (measured:
 //!   the first failure at 34% way occupancy), so an insertion then makes room with one
 //!   bounded cuckoo step: a key of a full candidate moves to its own other bucket (at
-//!   most 2 × 8 re-hashes; counted in [`CtStats::displaced`]); if even that fails the
+//!   most 2 × 8 re-hashes; counted in [`CtStats::displaced`](super::CtStats::displaced)); if even that fails the
 //!   commit is refused as `Full`. Only index ways move, never slab slots, so a
 //!   [`Handle`] (slot + generation) stays valid
 //!   until its entry is removed; a stale handle is detected by the generation.

@@ -1,22 +1,36 @@
-//! Classifier lookups/s: compiled vs linear, by rule count, for a large remote group, and
-//! per-key vs burst lookups. Inputs are generated (ClassBench-style rules and traces).
+//! Classifier lookups/s and compile time. Inputs are generated (ClassBench-style rules
+//! and traces, a large remote group).
 //!
-//! Every measured iteration classifies one burst of 32 keys (Throughput::Elements(32)).
+//! Every measured iteration classifies 32 keys (Throughput::Elements(32)).
 //!
-//! What the dataplane runs: `CompiledPolicy::allows`, one key at a time, for the first
-//! packet of each connection (`Pipeline::sg_check`; established packets never reach the
-//! classifier) — the `classify::burst/single_10000` case. The other cases measure
-//! `Classifier::classify_burst`, which the pipeline does not call (it is the interface the
-//! compiled structure shares with the linear oracle, and `sgswitch bench classify`'s).
+//! What the dataplane runs (the headline groups):
+//! * `classify::allows/{rules/N, remote_group/N}` — `CompiledPolicy::allows`, one key at a
+//!   time, as the pipeline judges the first packet of each connection and every packet of a
+//!   stateless port (`Pipeline::admit`, `Pipeline::sg_check`; established packets never
+//!   reach the classifier);
+//! * `classify::compile/*` — `CompiledPolicy::compile` (`Dataplane::compile`, off the
+//!   packet path, on every configuration change).
+//!
+//! Not the shipped path:
+//! * `classify::not_shipped::classify_burst/*` — `CompiledPolicy::classify_burst` (built
+//!   with the `bench` feature; `sgswitch bench classify` measures it), which the pipeline
+//!   does not call;
+//! * `classify::not_shipped::linear/*` — `LinearPolicy` (`Classifier::classify_burst`, i.e.
+//!   `LinearPolicy::allows` key by key), the test oracle, as a baseline.
+//!
+//! With `CLASSBENCH_DIR` set, [`classbench_report`] also writes ClassBench files and prints
+//! the `sgswitch bench classify` driver's report (`classify_burst`, not the shipped path).
 
-use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
-use sgswitch::classifier::{classbench, synth, Classifier, CompiledPolicy, LinearPolicy};
+use criterion::{black_box, criterion_group, Criterion, Throughput};
+use sgswitch::bench::{classbench, synth};
+use sgswitch::classifier::{Classifier, CompiledPolicy, LinearPolicy};
 use sgswitch::flow::FlowKey;
-use sgswitch::policy::Direction;
+use sgswitch::policy::{Direction, Model};
 
 const BURST: usize = 32;
 
-/// Classify the next burst of `trace` (cycling) through `c`.
+/// Classify the next burst of `trace` (cycling) through `c` with `Classifier::classify_burst`
+/// (not the shipped path).
 fn bench_bursts<'a, C: Classifier>(
     c: &'a C,
     port: usize,
@@ -34,65 +48,101 @@ fn bench_bursts<'a, C: Classifier>(
     }
 }
 
-fn by_rule_count(cr: &mut Criterion) {
-    let mut g = cr.benchmark_group("classify::rules");
-    g.throughput(Throughput::Elements(BURST as u64));
-    for n in [10usize, 1_000, 10_000] {
-        let (model, trace) = synth::classbench_model(n, 8192, 42);
-        let compiled = CompiledPolicy::compile(&model, 1);
-        let linear = LinearPolicy::new(&model, 1);
-        let mut f = bench_bursts(&compiled, 0, &trace);
-        g.bench_function(BenchmarkId::new("compiled", n), |b| b.iter(&mut f));
-        if n >= 10_000 {
-            g.sample_size(10);
+/// Classify the next 32 keys of `trace` (cycling) with `CompiledPolicy::allows`, one key at
+/// a time: what the pipeline runs.
+fn bench_allows<'a>(c: &'a CompiledPolicy, port: usize, trace: &'a [FlowKey]) -> impl FnMut() + 'a {
+    let mut pos = 0usize;
+    move || {
+        if pos + BURST > trace.len() {
+            pos = 0;
         }
-        let mut f = bench_bursts(&linear, 0, &trace);
-        g.bench_function(BenchmarkId::new("linear", n), |b| b.iter(&mut f));
-        g.sample_size(100);
+        let mut n = 0usize;
+        for k in &trace[pos..pos + BURST] {
+            n += usize::from(c.allows(port, Direction::Ingress, black_box(k)));
+        }
+        pos += BURST;
+        black_box(n);
+    }
+}
+
+/// One lookup case: a model (port 0 is measured) and a trace of ingress keys.
+struct Input {
+    /// Benchmark id within a group.
+    id: String,
+    model: Model,
+    trace: Vec<FlowKey>,
+    /// 10,000 rules or remote-group members: the linear oracle gets few samples.
+    large: bool,
+}
+
+/// ClassBench-style rule sets of 10, 1,000 and 10,000 rules, and one rule whose remote
+/// group has 10,000 members.
+fn inputs() -> Vec<Input> {
+    let mut v: Vec<Input> = [10usize, 1_000, 10_000]
+        .into_iter()
+        .map(|n| {
+            let (model, trace) = synth::classbench_model(n, 8192, 42);
+            let id = format!("rules/{n}");
+            Input {
+                id,
+                model,
+                trace,
+                large: n >= 10_000,
+            }
+        })
+        .collect();
+    let members = 10_000;
+    v.push(Input {
+        id: format!("remote_group/{members}"),
+        model: synth::remote_group_model(members),
+        trace: synth::remote_group_keys(members, 8192, 9),
+        large: true,
+    });
+    v
+}
+
+/// `classify::allows`: the shipped lookup.
+fn allows(cr: &mut Criterion, inputs: &[Input]) {
+    let mut g = cr.benchmark_group("classify::allows");
+    g.throughput(Throughput::Elements(BURST as u64));
+    for i in inputs {
+        let compiled = CompiledPolicy::compile(&i.model, 1);
+        let mut f = bench_allows(&compiled, 0, &i.trace);
+        g.bench_function(i.id.as_str(), |b| b.iter(&mut f));
     }
     g.finish();
 }
 
-fn remote_group(cr: &mut Criterion) {
-    let mut g = cr.benchmark_group("classify::remote_group");
+/// `classify::not_shipped::*`: `CompiledPolicy::classify_burst` and the linear oracle.
+fn not_shipped(cr: &mut Criterion, inputs: &[Input]) {
+    let mut g = cr.benchmark_group("classify::not_shipped::classify_burst");
     g.throughput(Throughput::Elements(BURST as u64));
-    let members = 10_000;
-    let model = synth::remote_group_model(members);
-    let keys = synth::remote_group_keys(members, 8192, 9);
-    let compiled = CompiledPolicy::compile(&model, 1);
-    let linear = LinearPolicy::new(&model, 1);
-    let mut f = bench_bursts(&compiled, 0, &keys);
-    g.bench_function(BenchmarkId::new("compiled", members), |b| b.iter(&mut f));
-    g.sample_size(10);
-    let mut f = bench_bursts(&linear, 0, &keys);
-    g.bench_function(BenchmarkId::new("linear", members), |b| b.iter(&mut f));
+    for i in inputs {
+        let compiled = CompiledPolicy::compile(&i.model, 1);
+        let mut f = bench_bursts(&compiled, 0, &i.trace);
+        g.bench_function(i.id.as_str(), |b| b.iter(&mut f));
+    }
+    g.finish();
+    let mut g = cr.benchmark_group("classify::not_shipped::linear");
+    g.throughput(Throughput::Elements(BURST as u64));
+    for i in inputs {
+        let linear = LinearPolicy::new(&i.model, 1);
+        g.sample_size(if i.large { 10 } else { 100 });
+        let mut f = bench_bursts(&linear, 0, &i.trace);
+        g.bench_function(i.id.as_str(), |b| b.iter(&mut f));
+    }
     g.finish();
 }
 
-fn burst_vs_single(cr: &mut Criterion) {
-    let mut g = cr.benchmark_group("classify::burst");
-    g.throughput(Throughput::Elements(BURST as u64));
-    let (model, trace) = synth::classbench_model(10_000, 8192, 42);
-    let compiled = CompiledPolicy::compile(&model, 1);
-    let mut pos = 0usize;
-    g.bench_function("single_10000", |b| {
-        b.iter(|| {
-            if pos + BURST > trace.len() {
-                pos = 0;
-            }
-            let mut n = 0usize;
-            for k in &trace[pos..pos + BURST] {
-                n += usize::from(compiled.allows(0, Direction::Ingress, k));
-            }
-            pos += BURST;
-            black_box(n)
-        })
-    });
-    let mut f = bench_bursts(&compiled, 0, &trace);
-    g.bench_function("burst32_10000", |b| b.iter(&mut f));
-    g.finish();
+/// Both lookup families over the same inputs.
+fn lookups(cr: &mut Criterion) {
+    let inputs = inputs();
+    allows(cr, &inputs);
+    not_shipped(cr, &inputs);
 }
 
+/// `classify::compile`: `CompiledPolicy::compile`, as `Dataplane::compile` runs it on every
+/// configuration change (off the packet path).
 fn compile(cr: &mut Criterion) {
     let mut g = cr.benchmark_group("classify::compile");
     g.sample_size(10);
@@ -109,7 +159,8 @@ fn compile(cr: &mut Criterion) {
 
 /// With `CLASSBENCH_DIR=dir`: write generated ClassBench files (1k and 10k rules, 64k-packet
 /// traces) there — the inputs for `dpdk-test-acl --rulesf=… --tracef=…` — and print the
-/// ClassBench driver's report for each, before the criterion groups run.
+/// ClassBench driver's report for each (`classbench::run`: `CompiledPolicy::classify_burst`,
+/// not the shipped path), before the criterion groups run.
 fn classbench_report() {
     let Some(dir) = std::env::var_os("CLASSBENCH_DIR") else {
         return;
@@ -161,13 +212,7 @@ fn classbench_report() {
     }
 }
 
-criterion_group!(
-    benches,
-    by_rule_count,
-    remote_group,
-    burst_vs_single,
-    compile
-);
+criterion_group!(benches, lookups, compile);
 
 fn main() {
     classbench_report();

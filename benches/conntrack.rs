@@ -1,14 +1,21 @@
 //! Connection-tracking throughput: hits, misses and inserts on tables of 10k, 1M and 4M
-//! entries, three ways:
-//! * `pipeline32` — **what the dataplane runs**: the conntrack phases of
-//!   `Pipeline::process_parsed_burst` over bursts of 32 (`Conntrack::probe` for every
-//!   packet, `Conntrack::prefetch_entry` for every probe, then
-//!   `Conntrack::track_probe_inline` one by one, as `Pipeline::ct_check` does);
-//! * `single` — `Conntrack::track`, one packet after another (the pipeline's per-frame
-//!   path, `Pipeline::process`, used by replay and by frames a burst finishes on the spot);
-//! * `burst256` — `Conntrack::track_burst` (groups of 16 hashed and prefetched two groups
-//!   ahead), which the pipeline does **not** call: kept as the measured ceiling of a
-//!   conntrack-only burst, and against which the pipeline's phases are compared.
+//! entries. What the dataplane runs (the headline groups `conntrack::hit`,
+//! `conntrack::miss`, `conntrack::insert`):
+//! * `pipeline32` — the conntrack phases of `Pipeline::process_parsed_burst` (the live
+//!   workers' path) over bursts of 32: `Conntrack::probe` for every packet,
+//!   `Conntrack::prefetch_entry` for every probe, then `Conntrack::track_probe_inline` one
+//!   by one, as `Pipeline::ct_check` does (`sgswitch::bench::workload::ct_pipeline_phases`);
+//! * `per_frame` — `Conntrack::probe` then `Conntrack::track_probe_inline`, one packet
+//!   after another: `Pipeline::sg_check` without a probe made ahead, i.e. `Pipeline::process`
+//!   (replay, and frames a burst finishes on the spot) (`workload::ct_per_frame`);
+//! * `commit+remove` — `Conntrack::commit` (`Pipeline::admit`), then `Conntrack::remove` to
+//!   keep the table at its size (the dataplane removes by expiry instead).
+//!
+//! Not the shipped path (`conntrack::not_shipped::hit`, `conntrack::not_shipped::miss`):
+//! * `track_burst256` — `Conntrack::track_burst` (groups of 16 hashed and prefetched two
+//!   groups ahead; built with the `bench` feature only), which the pipeline does **not**
+//!   call: kept as the measured ceiling of a conntrack-only burst, against which the
+//!   pipeline's phases are compared.
 //!
 //! Flows are derived from an index (no key array to read, which would add its own cache
 //! misses) and drawn uniformly at random from the whole table, so the large tables are
@@ -24,9 +31,10 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use sgswitch::conntrack::{Conntrack, CtConfig, Track};
+use sgswitch::bench::workload::{ct_flow, ct_per_frame, ct_pipeline_phases, XorShift};
+use sgswitch::conntrack::{Conntrack, Track};
 use sgswitch::flow::{tcp_flags, PacketMeta};
-use sgswitch::testkit::workload::{ct_flow, XorShift};
+use sgswitch::policy::ConntrackSettings;
 
 const BURST: usize = 256;
 /// Bursts per timed sample: reading the thread CPU clock costs ~0.7 µs on this VM, so
@@ -38,9 +46,9 @@ const SIZES: [(usize, &str); 3] = [(10_000, "10k"), (1_000_000, "1M"), (4_000_00
 /// A table of capacity `n` holding `n - BURST` established connections (room for one
 /// insert burst).
 fn build(n: usize) -> Conntrack {
-    let mut ct = Conntrack::new(CtConfig {
+    let mut ct = Conntrack::new(&ConntrackSettings {
         capacity: n,
-        ..CtConfig::default()
+        ..ConntrackSettings::default()
     });
     for i in 0..(n - BURST) as u64 {
         let (z, m) = ct_flow(i, 443, tcp_flags::ACK);
@@ -78,6 +86,7 @@ fn timed<S>(iters: u64, mut setup: impl FnMut() -> S, mut f: impl FnMut(&mut S))
     total
 }
 
+/// `Conntrack::track_burst` over bursts of 256 (not the shipped path).
 fn run_burst(ct: &mut Conntrack, pkts: &[(u16, PacketMeta)], out: &mut [Track; BURST]) {
     for chunk in pkts.chunks(BURST) {
         let mut refs = [(0u16, &chunk[0].1); BURST];
@@ -87,27 +96,6 @@ fn run_burst(ct: &mut Conntrack, pkts: &[(u16, PacketMeta)], out: &mut [Track; B
         ct.track_burst(&refs[..chunk.len()], 1, out);
     }
 }
-
-/// The pipeline's conntrack phases (see the module doc), over bursts of 32.
-fn run_pipeline_phases(ct: &mut Conntrack, pkts: &[(u16, PacketMeta)]) -> Track {
-    let mut last = Track::Invalid;
-    let mut probes = [None; PIPELINE_BURST];
-    for chunk in pkts.chunks(PIPELINE_BURST) {
-        for (p, (z, m)) in probes.iter_mut().zip(chunk) {
-            *p = Some(ct.probe(*z, m));
-        }
-        for p in probes[..chunk.len()].iter_mut().flatten() {
-            ct.prefetch_entry(p);
-        }
-        for p in probes[..chunk.len()].iter().flatten() {
-            last = std::hint::black_box(ct.track_probe_inline(p, 1));
-        }
-    }
-    last
-}
-
-/// `sgswitch::pipeline::BURST`: frames per phase of a pipeline burst.
-const PIPELINE_BURST: usize = sgswitch::pipeline::BURST;
 
 fn benches(c: &mut Criterion) {
     let mut tables: Vec<(usize, &str, Conntrack)> =
@@ -123,53 +111,50 @@ fn benches(c: &mut Criterion) {
     let mut out = [Track::Invalid; BURST];
 
     for (case, dport) in [("hit", 443u16), ("miss", 444)] {
+        let want = |t: &Track| {
+            if dport == 443 {
+                matches!(t, Track::Tracked { .. })
+            } else {
+                *t == Track::New
+            }
+        };
         let mut g = c.benchmark_group(format!("conntrack::{case}"));
         g.throughput(Throughput::Elements(SAMPLE as u64));
         for (n, name, ct) in tables.iter_mut() {
             let live = (*n - BURST) as u64;
-            g.bench_function(BenchmarkId::new("burst256", &name), |b| {
+            g.bench_function(BenchmarkId::new("pipeline32", &name), |b| {
+                b.iter_custom(|iters| {
+                    timed(
+                        iters,
+                        || burst(&mut rng, live, dport),
+                        |pkts| assert!(want(&ct_pipeline_phases(ct, pkts, 1))),
+                    )
+                })
+            });
+            g.bench_function(BenchmarkId::new("per_frame", &name), |b| {
+                b.iter_custom(|iters| {
+                    timed(
+                        iters,
+                        || burst(&mut rng, live, dport),
+                        |pkts| assert!(want(&ct_per_frame(ct, pkts, 1))),
+                    )
+                })
+            });
+        }
+        g.finish();
+
+        let mut g = c.benchmark_group(format!("conntrack::not_shipped::{case}"));
+        g.throughput(Throughput::Elements(SAMPLE as u64));
+        for (n, name, ct) in tables.iter_mut() {
+            let live = (*n - BURST) as u64;
+            g.bench_function(BenchmarkId::new("track_burst256", &name), |b| {
                 b.iter_custom(|iters| {
                     timed(
                         iters,
                         || burst(&mut rng, live, dport),
                         |pkts| {
                             run_burst(ct, pkts, &mut out);
-                            let ok = if dport == 443 {
-                                matches!(out[BURST - 1], Track::Tracked { .. })
-                            } else {
-                                out[BURST - 1] == Track::New
-                            };
-                            assert!(ok);
-                        },
-                    )
-                })
-            });
-            g.bench_function(BenchmarkId::new("pipeline32", &name), |b| {
-                b.iter_custom(|iters| {
-                    timed(
-                        iters,
-                        || burst(&mut rng, live, dport),
-                        |pkts| {
-                            let t = run_pipeline_phases(ct, pkts);
-                            let ok = if dport == 443 {
-                                matches!(t, Track::Tracked { .. })
-                            } else {
-                                t == Track::New
-                            };
-                            assert!(ok);
-                        },
-                    )
-                })
-            });
-            g.bench_function(BenchmarkId::new("single", &name), |b| {
-                b.iter_custom(|iters| {
-                    timed(
-                        iters,
-                        || burst(&mut rng, live, dport),
-                        |pkts| {
-                            for (z, m) in pkts.iter() {
-                                std::hint::black_box(ct.track(*z, m, 1));
-                            }
+                            assert!(want(&out[BURST - 1]));
                         },
                     )
                 })

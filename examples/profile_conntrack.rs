@@ -1,14 +1,24 @@
-//! Drive `Conntrack::track_burst` with hits on established TCP connections (the
-//! `conntrack::hit/burst256` benchmark's workload), for profilers that count
-//! instructions (callgrind) or sample (perf), without criterion's machinery.
+//! Drive connection tracking with hits on established TCP connections (the workloads of
+//! `benches/conntrack.rs`), for profilers that count instructions (callgrind) or sample
+//! (perf), without criterion's machinery.
+//!
+//! Modes (third argument):
+//! * `pipeline32` (default) — the shipped path, the `conntrack::hit/pipeline32` bench:
+//!   the conntrack phases of `Pipeline::process_parsed_burst` over bursts of 32
+//!   (`sgswitch::bench::workload::ct_pipeline_phases`);
+//! * `per_frame` — `conntrack::hit/per_frame`: `Conntrack::probe` then
+//!   `Conntrack::track_probe_inline` one packet at a time (`Pipeline::process`);
+//! * `track_burst` — `conntrack::not_shipped::hit/track_burst256`: `Conntrack::track_burst`
+//!   (not the shipped path).
 //!
 //! `cargo build --release --example profile_conntrack`
 //! `valgrind --tool=callgrind target/release/examples/profile_conntrack 2000 10000`
-//! (arguments: bursts of 256, table entries; defaults 20000 and 1000000).
+//! (arguments: bursts of 256, table entries, mode; defaults 20000, 1000000, `pipeline32`).
 
-use sgswitch::conntrack::{Conntrack, CtConfig, Track};
+use sgswitch::bench::workload::{ct_flow, ct_per_frame, ct_pipeline_phases, XorShift};
+use sgswitch::conntrack::{Conntrack, Track};
 use sgswitch::flow::{tcp_flags, PacketMeta};
-use sgswitch::testkit::workload::{ct_flow, XorShift};
+use sgswitch::policy::ConntrackSettings;
 
 const BURST: usize = 256;
 
@@ -19,11 +29,12 @@ fn main() {
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let mut ct = Conntrack::new(CtConfig {
+    let mode = args.next().unwrap_or_else(|| "pipeline32".to_string());
+    let settings = ConntrackSettings {
         capacity: n as usize,
-        seed: Some(7),
-        ..CtConfig::default()
-    });
+        ..ConntrackSettings::default()
+    };
+    let mut ct = Conntrack::with_seed(&settings, 7);
     for i in 0..n {
         let (z, m) = ct_flow(i, 443, tcp_flags::ACK);
         ct.commit(z, &m, 1, 0, 0).expect("prefill");
@@ -36,13 +47,26 @@ fn main() {
         for p in pkts.iter_mut() {
             *p = ct_flow(rng.next() % n, 443, tcp_flags::ACK);
         }
-        let refs: Vec<(u16, &PacketMeta)> = pkts.iter().map(|(z, m)| (*z, m)).collect();
-        ct.track_burst(&refs, 1, &mut out);
-        hits += out
-            .iter()
-            .filter(|t| matches!(t, Track::Tracked { .. }))
-            .count() as u64;
+        let tracked = |t: &Track| matches!(t, Track::Tracked { .. });
+        match mode.as_str() {
+            "pipeline32" => {
+                assert!(tracked(&ct_pipeline_phases(&mut ct, &pkts, 1)));
+                hits += BURST as u64;
+            }
+            "per_frame" => {
+                assert!(tracked(&ct_per_frame(&mut ct, &pkts, 1)));
+                hits += BURST as u64;
+            }
+            "track_burst" => {
+                let refs: Vec<(u16, &PacketMeta)> = pkts.iter().map(|(z, m)| (*z, m)).collect();
+                ct.track_burst(&refs, 1, &mut out);
+                hits += out.iter().filter(|t| tracked(t)).count() as u64;
+            }
+            m => panic!("unknown mode {m}: pipeline32, per_frame or track_burst"),
+        }
     }
+    let s = ct.stats();
     assert_eq!(hits, (bursts * BURST) as u64, "every packet a hit");
-    println!("{} packets, all hits", bursts * BURST);
+    assert_eq!(s.hits, hits, "every lookup a hit");
+    println!("{} packets, all hits ({mode})", bursts * BURST);
 }

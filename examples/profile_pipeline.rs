@@ -8,8 +8,8 @@
 
 use std::hint::black_box;
 
+use sgswitch::bench::workload::{open_tcp_flows, web_pair};
 use sgswitch::pipeline::{Disposition, Pipeline, Verdict};
-use sgswitch::testkit::workload::{open_tcp_flows, web_pair};
 
 const BURST: usize = 32;
 

@@ -5,6 +5,8 @@
 //! `pipeline` → `runtime` → `control`. See "Architecture" in the README.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+#[cfg(any(test, feature = "bench"))]
+pub mod bench;
 pub mod classifier;
 pub mod conntrack;
 pub mod control;
@@ -14,6 +16,4 @@ pub mod pipeline;
 pub mod policy;
 pub mod port;
 pub mod runtime;
-#[doc(hidden)]
-pub mod testkit;
 pub mod wire;

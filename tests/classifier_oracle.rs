@@ -12,7 +12,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use sgswitch::classifier::classbench::SplitMix64;
+use sgswitch::bench::classbench::SplitMix64;
 use sgswitch::classifier::{Classifier, CompiledPolicy, LinearPolicy};
 use sgswitch::flow::{proto, FlowKey, FAMILY_V4, FAMILY_V6};
 use sgswitch::policy::{
@@ -537,7 +537,7 @@ fn compiled_matches_linear_on_big_policies() {
 
 #[test]
 fn compile_time_10k_rules_100_ports_is_reported() {
-    use sgswitch::classifier::synth;
+    use sgswitch::bench::synth;
     // 100 groups × 100 rules = 10,000 rules; each of the 100 ports binds two groups, so
     // nearly every port has its own compiled structure (worst case for sharing).
     let m = synth::many_ports_model(100, 100, 100, 7);

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use sgswitch::bench::frames::{ipv4_frame, pad, tcp, V4};
 use sgswitch::port::pcap::{PcapNgWriter, PcapWriter};
-use sgswitch::testkit::{ipv4_frame, pad, tcp, V4};
 
 const CONFIG: &str = r#"
 [[security_groups]]
@@ -262,7 +262,7 @@ fn udp_frame(
         dst_mac,
         src_mac,
         V4::new(src.into(), dst.into(), 17),
-        &sgswitch::testkit::udp(sport, dport, b"ping"),
+        &sgswitch::bench::frames::udp(sport, dport, b"ping"),
     ))
 }
 

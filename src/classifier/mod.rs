@@ -49,14 +49,17 @@
 //! worker without locks. Policies carry the `epoch` they were compiled for, which
 //! connection tracking stores in each entry (architecture principle 8).
 //!
-//! # ClassBench
-//! [`classbench`] reads ClassBench rule and trace files the way DPDK's `dpdk-test-acl` does,
-//! turns the rules into one port's ingress security-group rules, and measures lookups/s.
+//! ClassBench files, synthetic models and the lookup measurement are not part of the
+//! classifier: they live in [`crate::bench`] (feature `bench`).
 
-pub mod classbench;
 pub mod compiled;
 pub mod linear;
-pub mod synth;
+
+/// The old path of [`crate::bench::classbench`], kept only for `src/cli.rs`
+/// (`sgswitch bench classify`) until it imports `sgswitch::bench::classbench`.
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub use crate::bench::classbench;
 
 use crate::flow::FlowKey;
 use crate::policy::Direction;
@@ -73,7 +76,10 @@ pub trait Classifier: Send + Sync {
     fn allows(&self, port: usize, dir: Direction, key: &FlowKey) -> bool;
 
     /// Classify a burst: `out[i] = allows(port, dir, &keys[i])` for every
-    /// `i < min(keys.len(), out.len())`; entries beyond that are left untouched.
+    /// `i < min(keys.len(), out.len())`; entries beyond that are left untouched. Not the
+    /// shipped path (the pipeline calls `allows`, one key at a time): tests and the
+    /// `bench` feature only (`sgswitch bench classify` measures it).
+    #[cfg(any(test, feature = "bench"))]
     fn classify_burst(&self, port: usize, dir: Direction, keys: &[FlowKey], out: &mut [bool]) {
         for (k, o) in keys.iter().zip(out.iter_mut()) {
             *o = self.allows(port, dir, k);

@@ -195,28 +195,14 @@ fn icmp_type_and_code() {
     check(&m, 0, Ingress, &icmp(3, 3), false);
     check(&m, 0, Ingress, &icmp(3, 5), false);
     check(&m, 0, Ingress, &icmp(0, 0), false);
-    check(
-        &m,
-        0,
-        Ingress,
-        &key("::1", "::2", proto::ICMPV6, 0x8000),
-        true,
-    );
-    check(
-        &m,
-        0,
-        Ingress,
-        &key("::1", "::2", proto::ICMP, 0x0102),
-        true,
-    );
-    // v4 ICMP rules never match v6 keys and vice versa.
-    check(
-        &m,
-        0,
-        Ingress,
-        &key("::1", "::2", proto::TCP, 0x0800),
-        false,
-    );
+    for (k, want) in [
+        (key("::1", "::2", proto::ICMPV6, 0x8000), true),
+        (key("::1", "::2", proto::ICMP, 0x0102), true),
+        // v4 ICMP rules never match v6 keys and vice versa.
+        (key("::1", "::2", proto::TCP, 0x0800), false),
+    ] {
+        check(&m, 0, Ingress, &k, want);
+    }
 }
 
 #[test]
@@ -264,20 +250,12 @@ fn remote_prefixes_nested() {
     check(&m, 0, Ingress, &k("11.0.0.0", proto::TCP, 80), false);
     check(&m, 0, Ingress, &k("9.255.255.255", proto::TCP, 80), false);
     check(&m, 0, Ingress, &k("10.255.255.255", proto::TCP, 80), true);
-    check(
-        &m,
-        0,
-        Ingress,
-        &key("2001:db8:ffff::1", "2001::1", proto::UDP, 9),
-        true,
-    );
-    check(
-        &m,
-        0,
-        Ingress,
-        &key("2001:db9::1", "2001::1", proto::UDP, 9),
-        false,
-    );
+    for (k, want) in [
+        (key("2001:db8:ffff::1", "2001::1", proto::UDP, 9), true),
+        (key("2001:db9::1", "2001::1", proto::UDP, 9), false),
+    ] {
+        check(&m, 0, Ingress, &k, want);
+    }
 }
 
 #[test]
@@ -296,27 +274,13 @@ fn egress_matches_destination() {
         )],
         vec![port("p", &["10.0.0.1"], &["g"])],
     );
-    check(
-        &m,
-        0,
-        Egress,
-        &key("10.0.0.1", "8.8.8.8", proto::TCP, 5),
-        true,
-    );
-    check(
-        &m,
-        0,
-        Egress,
-        &key("8.8.8.8", "10.0.0.1", proto::TCP, 5),
-        false,
-    );
-    check(
-        &m,
-        0,
-        Ingress,
-        &key("8.8.8.8", "10.0.0.1", proto::TCP, 5),
-        false,
-    );
+    for (dir, k, want) in [
+        (Egress, key("10.0.0.1", "8.8.8.8", proto::TCP, 5), true),
+        (Egress, key("8.8.8.8", "10.0.0.1", proto::TCP, 5), false),
+        (Ingress, key("8.8.8.8", "10.0.0.1", proto::TCP, 5), false),
+    ] {
+        check(&m, 0, dir, &k, want);
+    }
 }
 
 #[test]

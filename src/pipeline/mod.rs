@@ -61,10 +61,10 @@ use hashbrown::HashMap;
 use ipnet::IpNet;
 
 use crate::classifier::CompiledPolicy;
-use crate::conntrack::{Conntrack, CtConfig, Handle, Probe, Track};
+use crate::conntrack::{Conntrack, Handle, Probe, Track};
 use crate::flow::{self, proto, DropReason, FlowKey, L3Kind, PacketMeta, FAMILY_V4, FAMILY_V6};
 use crate::l2::{self, L2Dest, LearnedFdb, StaticFdb};
-use crate::policy::{Direction, Model};
+use crate::policy::{ConntrackSettings, Direction, Model};
 
 mod dataplane;
 pub mod fragments;
@@ -83,7 +83,7 @@ use security::{always_allowed_egress, always_allowed_ingress, port_security};
 /// Tunables of a pipeline (one worker).
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {
-    pub conntrack: CtConfig,
+    pub conntrack: ConntrackSettings,
     pub max_pending_fragments: usize,
     pub max_fragmented_datagrams: usize,
     pub fragment_timeout_ns: u64,
@@ -95,18 +95,7 @@ impl PipelineConfig {
     pub fn from_model(model: &Model) -> PipelineConfig {
         let c = &model.conntrack;
         PipelineConfig {
-            conntrack: CtConfig {
-                capacity: c.capacity,
-                tcp_syn_timeout: c.tcp_syn_timeout,
-                tcp_established_timeout: c.tcp_established_timeout,
-                tcp_fin_timeout: c.tcp_fin_timeout,
-                tcp_close_timeout: c.tcp_close_timeout,
-                udp_timeout: c.udp_timeout,
-                udp_stream_timeout: c.udp_stream_timeout,
-                icmp_timeout: c.icmp_timeout,
-                other_timeout: c.other_timeout,
-                seed: None,
-            },
+            conntrack: c.clone(),
             max_pending_fragments: c.max_pending_fragments.max(1),
             max_fragmented_datagrams: (c.max_pending_fragments * 4).max(64),
             fragment_timeout_ns: c.fragment_timeout.saturating_mul(1_000_000_000),
@@ -192,7 +181,7 @@ fn v4_zero(key: &FlowKey) -> bool {
 impl Pipeline {
     pub fn new(cfg: &PipelineConfig) -> Pipeline {
         Pipeline {
-            ct: Conntrack::new(cfg.conntrack),
+            ct: Conntrack::new(&cfg.conntrack),
             learned: LearnedFdb::new(cfg.learned_macs, cfg.mac_ageing_ns),
             counters: Vec::new(),
             frags: Fragments::new(cfg),

@@ -200,19 +200,30 @@ pub struct Network {
     pub name: String,
 }
 
-/// Connection-tracking settings (timeouts in seconds).
+/// Connection-tracking settings (timeouts in seconds): the one type for them, from the
+/// config file and the API's state format to `Conntrack::new` (which reads the capacity
+/// and the timeouts; the fragment limits are the pipeline's). [`CONNTRACK_FIELDS`] lists
+/// every field once with its config key and its accepted range.
 #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConntrackSettings {
     /// Maximum number of tracked connections per worker.
     pub capacity: usize,
+    /// TCP `SYN_SENT`, `SYN_SENT2`, `SYN_RECV`.
     pub tcp_syn_timeout: u64,
+    /// TCP `ESTABLISHED`.
     pub tcp_established_timeout: u64,
+    /// TCP `FIN_WAIT`, `CLOSE_WAIT`, `LAST_ACK`, `TIME_WAIT`.
     pub tcp_fin_timeout: u64,
+    /// TCP `CLOSE` (after a RST).
     pub tcp_close_timeout: u64,
+    /// UDP before a reply was seen.
     pub udp_timeout: u64,
+    /// UDP after a reply was seen.
     pub udp_stream_timeout: u64,
+    /// ICMP queries.
     pub icmp_timeout: u64,
+    /// Other protocols.
     pub other_timeout: u64,
     /// Maximum number of fragments held while waiting for a datagram's first fragment.
     pub max_pending_fragments: usize,
@@ -237,6 +248,83 @@ impl Default for ConntrackSettings {
         }
     }
 }
+
+/// One field of [`ConntrackSettings`] as the outside sees it: its key in the config
+/// file's `[conntrack]` table, its field name (validation paths, the state format), how
+/// to read and set it, and the range validation accepts (with the error's reason).
+#[derive(Clone, Copy, Debug)]
+pub struct ConntrackField {
+    /// Key in the config file's `[conntrack]` table.
+    pub key: &'static str,
+    /// Field name of [`ConntrackSettings`].
+    pub field: &'static str,
+    pub get: fn(&ConntrackSettings) -> u64,
+    /// Sets the field (a count above `usize::MAX` saturates).
+    pub set: fn(&mut ConntrackSettings, u64),
+    /// Accepted range, inclusive.
+    pub min: u64,
+    pub max: u64,
+    /// The `OutOfRange` reason when the value is outside `min..=max`.
+    pub reason: &'static str,
+}
+
+const TIMEOUT_RANGE: &str = "timeouts are 1..31536000 seconds";
+
+/// A [`ConntrackField`] row for a `u64` timeout field of 1..=[`validate::MAX_TIMEOUT_SECS`].
+macro_rules! timeout_field {
+    ($key:literal, $field:ident) => {
+        ConntrackField {
+            key: $key,
+            field: stringify!($field),
+            get: |c| c.$field,
+            set: |c, v| c.$field = v,
+            min: 1,
+            max: validate::MAX_TIMEOUT_SECS,
+            reason: TIMEOUT_RANGE,
+        }
+    };
+}
+
+/// Every field of [`ConntrackSettings`], in config-file order. Config reading and
+/// writing (`control::config`) and validation go through this table: a new setting is
+/// its field (with its default) and one row here.
+pub const CONNTRACK_FIELDS: &[ConntrackField] = &[
+    ConntrackField {
+        key: "capacity",
+        field: "capacity",
+        get: |c| c.capacity as u64,
+        set: |c, v| c.capacity = usize::try_from(v).unwrap_or(usize::MAX),
+        min: 1,
+        max: validate::MAX_CONNTRACK_CAPACITY as u64,
+        reason: "capacity is 1..1073741824 connections",
+    },
+    timeout_field!("tcp_syn", tcp_syn_timeout),
+    timeout_field!("tcp_established", tcp_established_timeout),
+    timeout_field!("tcp_fin", tcp_fin_timeout),
+    timeout_field!("tcp_close", tcp_close_timeout),
+    timeout_field!("udp", udp_timeout),
+    timeout_field!("udp_stream", udp_stream_timeout),
+    timeout_field!("icmp", icmp_timeout),
+    timeout_field!("other", other_timeout),
+    ConntrackField {
+        key: "fragment",
+        field: "fragment_timeout",
+        get: |c| c.fragment_timeout,
+        set: |c, v| c.fragment_timeout = v,
+        min: 1,
+        max: validate::MAX_FRAGMENT_TIMEOUT_SECS,
+        reason: "the fragment timeout is 1..3600 seconds",
+    },
+    ConntrackField {
+        key: "max_pending_fragments",
+        field: "max_pending_fragments",
+        get: |c| c.max_pending_fragments as u64,
+        set: |c, v| c.max_pending_fragments = usize::try_from(v).unwrap_or(usize::MAX),
+        min: 0,
+        max: validate::MAX_PENDING_FRAGMENTS as u64,
+        reason: "at most 1048576 pending fragments",
+    },
+];
 
 /// The whole declarative model.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]

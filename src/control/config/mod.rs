@@ -101,7 +101,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
-use crate::policy::{validate_model, FieldPath, Model, PathSeg, ValidationError};
+use crate::policy::{validate_model, FieldPath, Model, PathSeg, ValidationError, CONNTRACK_FIELDS};
 
 mod read;
 mod suggest;
@@ -297,22 +297,6 @@ pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
     }
 }
 
-/// Config-file keys of the `[conntrack]` table and the [`ConntrackSettings`] fields
-/// they set.
-const CONNTRACK_KEYS: &[(&str, &str)] = &[
-    ("capacity", "capacity"),
-    ("tcp_syn", "tcp_syn_timeout"),
-    ("tcp_established", "tcp_established_timeout"),
-    ("tcp_fin", "tcp_fin_timeout"),
-    ("tcp_close", "tcp_close_timeout"),
-    ("udp", "udp_timeout"),
-    ("udp_stream", "udp_stream_timeout"),
-    ("icmp", "icmp_timeout"),
-    ("other", "other_timeout"),
-    ("fragment", "fragment_timeout"),
-    ("max_pending_fragments", "max_pending_fragments"),
-];
-
 /// Translate a policy path (model field names) into a config key path.
 fn config_path(path: &FieldPath) -> FieldPath {
     let segs = path.segments();
@@ -327,10 +311,10 @@ fn config_path(path: &FieldPath) -> FieldPath {
             out = out.key("conntrack");
             rest = &segs[1..];
             if let Some(PathSeg::Key(field)) = rest.first() {
-                let key = CONNTRACK_KEYS
+                let key = CONNTRACK_FIELDS
                     .iter()
-                    .find(|(_, f)| f == field)
-                    .map(|(k, _)| *k)
+                    .find(|f| f.field == field)
+                    .map(|f| f.key)
                     .unwrap_or(field.as_str());
                 out = out.key(key);
                 rest = &rest[1..];

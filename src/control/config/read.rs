@@ -15,11 +15,11 @@ use crate::policy::spec::{
     AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, ModelSpec, NetworkSpec, PortSpec,
     RuleSpec, Scalar, SecurityGroupSpec,
 };
-use crate::policy::{ConntrackSettings, FieldPath};
+use crate::policy::{ConntrackSettings, FieldPath, CONNTRACK_FIELDS};
 
 use super::suggest::closest;
 use super::tree::{Kind, Node};
-use super::{SwitchSettings, CONNTRACK_KEYS, MAX_BURST, MAX_WORKERS};
+use super::{SwitchSettings, MAX_BURST, MAX_WORKERS};
 
 pub(super) struct Problem {
     pub(super) path: FieldPath,
@@ -336,28 +336,14 @@ fn read_conntrack(w: &mut Walker, node: &Node, path: &FieldPath, ct: &mut Conntr
     let Some(mut t) = w.table(node, path) else {
         return;
     };
-    for &(key, _) in CONNTRACK_KEYS {
-        let Some(n) = t.take(key) else { continue };
-        let Some(v) = w.non_negative(n, &path.key(key)) else {
+    for f in CONNTRACK_FIELDS {
+        let Some(n) = t.take(f.key) else { continue };
+        let Some(v) = w.non_negative(n, &path.key(f.key)) else {
             continue;
         };
-        let as_usize = usize::try_from(v).unwrap_or(usize::MAX);
-        match key {
-            "capacity" => ct.capacity = as_usize,
-            "tcp_syn" => ct.tcp_syn_timeout = v,
-            "tcp_established" => ct.tcp_established_timeout = v,
-            "tcp_fin" => ct.tcp_fin_timeout = v,
-            "tcp_close" => ct.tcp_close_timeout = v,
-            "udp" => ct.udp_timeout = v,
-            "udp_stream" => ct.udp_stream_timeout = v,
-            "icmp" => ct.icmp_timeout = v,
-            "other" => ct.other_timeout = v,
-            "fragment" => ct.fragment_timeout = v,
-            "max_pending_fragments" => ct.max_pending_fragments = as_usize,
-            _ => {}
-        }
+        (f.set)(ct, v);
     }
-    let keys: Vec<&str> = CONNTRACK_KEYS.iter().map(|(k, _)| *k).collect();
+    let keys: Vec<&str> = CONNTRACK_FIELDS.iter().map(|f| f.key).collect();
     t.finish(w, &keys);
 }
 

@@ -15,9 +15,9 @@ use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Tab
 
 use crate::policy::protocol;
 use crate::policy::validate::format_mac;
-use crate::policy::{Backend, ConntrackSettings, Remote, Rule};
+use crate::policy::{Backend, Remote, Rule, CONNTRACK_FIELDS};
 
-use super::{Config, CONNTRACK_KEYS};
+use super::Config;
 
 /// An array of strings, on one line.
 fn strings<I: IntoIterator<Item = String>>(items: I) -> Value {
@@ -34,23 +34,6 @@ fn spaced_table() -> Table {
 /// A TOML integer from a validated count or duration (always far below `i64::MAX`).
 fn int(v: u64) -> Item {
     value(i64::try_from(v).unwrap_or(i64::MAX))
-}
-
-/// The value of the `[conntrack]` key whose settings field is `field`.
-fn conntrack_value(ct: &ConntrackSettings, field: &str) -> u64 {
-    match field {
-        "capacity" => ct.capacity as u64,
-        "tcp_syn_timeout" => ct.tcp_syn_timeout,
-        "tcp_established_timeout" => ct.tcp_established_timeout,
-        "tcp_fin_timeout" => ct.tcp_fin_timeout,
-        "tcp_close_timeout" => ct.tcp_close_timeout,
-        "udp_timeout" => ct.udp_timeout,
-        "udp_stream_timeout" => ct.udp_stream_timeout,
-        "icmp_timeout" => ct.icmp_timeout,
-        "other_timeout" => ct.other_timeout,
-        "fragment_timeout" => ct.fragment_timeout,
-        _ => ct.max_pending_fragments as u64,
-    }
 }
 
 /// One rule as an inline table (keys in the order of the config format).
@@ -150,8 +133,8 @@ pub fn to_toml_string(config: &Config) -> String {
     doc["switch"] = Item::Table(switch);
 
     let mut ct = spaced_table();
-    for &(key, field) in CONNTRACK_KEYS {
-        ct[key] = int(conntrack_value(&m.conntrack, field));
+    for f in CONNTRACK_FIELDS {
+        ct[f.key] = int((f.get)(&m.conntrack));
     }
     doc["conntrack"] = Item::Table(ct);
 

@@ -1,12 +1,13 @@
 //! Switch-wide settings of the model: permitted ethertypes and connection-tracking
 //! limits (capacity, timeouts, fragments).
 //!
-//! Owns: the ranges of these settings. May not touch: groups, rules or ports; the
+//! Owns: the ranges of these settings (the conntrack ones are the `min`/`max` of
+//! [`CONNTRACK_FIELDS`], next to `ConntrackSettings`; the limits are here). May not touch: groups, rules or ports; the
 //! `[switch]` runtime settings (workers, burst, ...) are not part of the model and are
 //! checked by the config reader (`control::config`).
 
 use super::super::error::{ErrorKind, FieldPath};
-use super::super::ConntrackSettings;
+use super::super::{ConntrackSettings, CONNTRACK_FIELDS};
 use super::Found;
 
 /// Largest accepted conntrack capacity (entries per worker).
@@ -36,83 +37,13 @@ pub(super) fn check_permitted_ethertypes(list: &[u16], path: &FieldPath, found: 
     }
 }
 
-/// Field names of [`ConntrackSettings`] checked, with their ranges.
+/// The ranges of [`CONNTRACK_FIELDS`], in its order.
 pub(super) fn check_conntrack(ct: &ConntrackSettings, path: &FieldPath, found: &mut Found) {
-    let mut range = |field: &str, value: u64, lo: u64, hi: u64, reason: &'static str| {
-        if value < lo || value > hi {
-            found.push((path.key(field), ErrorKind::OutOfRange { value, reason }));
+    for f in CONNTRACK_FIELDS {
+        let value = (f.get)(ct);
+        if value < f.min || value > f.max {
+            let reason = f.reason;
+            found.push((path.key(f.field), ErrorKind::OutOfRange { value, reason }));
         }
-    };
-    const TIMEOUT: &str = "timeouts are 1..31536000 seconds";
-    range(
-        "capacity",
-        ct.capacity as u64,
-        1,
-        MAX_CONNTRACK_CAPACITY as u64,
-        "capacity is 1..1073741824 connections",
-    );
-    range(
-        "tcp_syn_timeout",
-        ct.tcp_syn_timeout,
-        1,
-        MAX_TIMEOUT_SECS,
-        TIMEOUT,
-    );
-    range(
-        "tcp_established_timeout",
-        ct.tcp_established_timeout,
-        1,
-        MAX_TIMEOUT_SECS,
-        TIMEOUT,
-    );
-    range(
-        "tcp_fin_timeout",
-        ct.tcp_fin_timeout,
-        1,
-        MAX_TIMEOUT_SECS,
-        TIMEOUT,
-    );
-    range(
-        "tcp_close_timeout",
-        ct.tcp_close_timeout,
-        1,
-        MAX_TIMEOUT_SECS,
-        TIMEOUT,
-    );
-    range("udp_timeout", ct.udp_timeout, 1, MAX_TIMEOUT_SECS, TIMEOUT);
-    range(
-        "udp_stream_timeout",
-        ct.udp_stream_timeout,
-        1,
-        MAX_TIMEOUT_SECS,
-        TIMEOUT,
-    );
-    range(
-        "icmp_timeout",
-        ct.icmp_timeout,
-        1,
-        MAX_TIMEOUT_SECS,
-        TIMEOUT,
-    );
-    range(
-        "other_timeout",
-        ct.other_timeout,
-        1,
-        MAX_TIMEOUT_SECS,
-        TIMEOUT,
-    );
-    range(
-        "fragment_timeout",
-        ct.fragment_timeout,
-        1,
-        MAX_FRAGMENT_TIMEOUT_SECS,
-        "the fragment timeout is 1..3600 seconds",
-    );
-    range(
-        "max_pending_fragments",
-        ct.max_pending_fragments as u64,
-        0,
-        MAX_PENDING_FRAGMENTS as u64,
-        "at most 1048576 pending fragments",
-    );
+    }
 }

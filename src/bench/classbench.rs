@@ -30,6 +30,9 @@
 //! [`run`] compiles the model and classifies the trace in bursts, pass after pass, for about
 //! one second; [`measure`] does the measuring part for any [`Classifier`] (the linear oracle
 //! too). Cycle counts come from `rdtsc` on x86_64.
+//!
+//! Owns: the ClassBench formats, their mapping and the lookup measurement. May not touch:
+//! the classifier's internals (it uses the public [`Classifier`] API only).
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -37,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::{IpNet, Ipv4Net};
 
-use super::{Classifier, CompiledPolicy};
+use crate::classifier::{Classifier, CompiledPolicy};
 use crate::flow::{proto, FlowKey, FAMILY_V4};
 use crate::policy::{Direction, EtherType, Model, Network, Port, Remote, Rule, SecurityGroup};
 

@@ -8,6 +8,9 @@
 //! * [`remote_group_model`]: port 0 has one ingress rule (tcp 443) whose remote group has
 //!   `members` member ports (one IPv4 fixed IP each, every fourth also an allowed-address
 //!   pair /30).
+//!
+//! Owns: the synthetic model shapes. May not touch: anything but the public `policy`
+//! model types.
 
 use std::net::{IpAddr, Ipv4Addr};
 

@@ -1,0 +1,446 @@
+//! Compilation: a validated model → the lookup structures of every distinct group set.
+//!
+//! Owns: remote resolution, port specs of rules, the sweep that builds each bucket.
+//! May not touch: the lookup path (it only builds what `super` reads).
+//!
+//! # Compilation
+//! * Remote groups and address groups are resolved once into per-family sorted address
+//!   ranges (`Group(g)`: fixed IPs as host ranges plus allowed-address-pair CIDRs of every
+//!   port bound to `g`). A rule with a 10,000-member remote group becomes 10,000 ranges of
+//!   the address decomposition, not 10,000 rules: lookup stays a binary search.
+//! * A rule becomes a *port spec* — the set of `dport` values it allows — interned by value:
+//!   ports for tcp/udp/sctp/dccp/udplite, `(type << 8) | code` intervals for ICMP of the
+//!   rule's family (type only = 256 consecutive values, no type = everything), everything
+//!   for other protocols. Protocol-any rules are added, as "everything", to every protocol
+//!   bucket and form bucket 0 on their own, so a lookup consults exactly one bucket.
+//! * Per bucket, the address ranges of each spec are merged (sorted, disjoint, non-adjacent)
+//!   and a sweep over their start/end events yields the elementary intervals with the set of
+//!   specs active on each (a bitset). Each distinct bitset is turned once into the union of
+//!   its specs' intervals, which is interned as a class: equal unions share a class id, and
+//!   neighbouring elementary intervals with the same class are merged.
+//! * Ports with identical (deduplicated, sorted) group sets share one `Arc<SetPolicy>`.
+//!   The remote-group member sets do not depend on the port, so this sharing is exact.
+//!
+//! Cost: O(R log R) per distinct group set and direction, R = number of (rule, remote
+//! range) pairs, plus O(E × S/64) for the sweep's bitsets (E events, S distinct specs).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use super::addr::{Addr, AddrIndex};
+use super::ports::{normalize, ClassTable, PortRange, CLASS_ALLOW, CLASS_DENY, FULL};
+use super::{Bucket, CompiledPolicy, DirTable, FamilyTable, PolicyStats, PortSlot, SetPolicy};
+use crate::flow::proto;
+use crate::policy::{Direction, EtherType, Model, Remote, Rule};
+
+/// How a rule's port fields apply, by (family, protocol).
+enum PortKind {
+    Ports,
+    Icmp,
+    Ignored,
+}
+
+fn port_kind(v6: bool, p: u8) -> PortKind {
+    if proto::has_ports(p) {
+        PortKind::Ports
+    } else if (!v6 && p == proto::ICMP) || (v6 && p == proto::ICMPV6) {
+        PortKind::Icmp
+    } else {
+        PortKind::Ignored
+    }
+}
+
+/// The `dport` values a rule allows (empty = the rule can never match).
+fn rule_spec(v6: bool, r: &Rule) -> Vec<PortRange> {
+    let Some(p) = r.protocol else {
+        return vec![FULL];
+    };
+    match port_kind(v6, p) {
+        PortKind::Ignored => vec![FULL],
+        PortKind::Ports => {
+            let (lo, hi) = match (r.port_range_min, r.port_range_max) {
+                (None, None) => (0, u16::MAX),
+                (Some(a), Some(b)) => (a, b),
+                (Some(a), None) | (None, Some(a)) => (a, a),
+            };
+            if lo > hi {
+                vec![]
+            } else {
+                vec![PortRange { lo, hi }]
+            }
+        }
+        PortKind::Icmp => match (r.port_range_min, r.port_range_max) {
+            (None, _) => vec![FULL],
+            (Some(t), _) if t > 255 => vec![],
+            (Some(t), None) => vec![PortRange {
+                lo: t << 8,
+                hi: (t << 8) | 0xff,
+            }],
+            (Some(_), Some(c)) if c > 255 => vec![],
+            (Some(t), Some(c)) => {
+                let v = (t << 8) | c;
+                vec![PortRange { lo: v, hi: v }]
+            }
+        },
+    }
+}
+
+/// Remote sets resolved to address ranges, per family.
+#[derive(Default)]
+struct RangeSet {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl RangeSet {
+    fn push(&mut self, net: &IpNet) {
+        if let Some(r) = u32::range_of(net) {
+            self.v4.push(r);
+        }
+        if let Some(r) = u128::range_of(net) {
+            self.v6.push(r);
+        }
+    }
+}
+
+trait FamilyRanges<A> {
+    fn ranges(&self) -> &[(A, A)];
+}
+impl FamilyRanges<u32> for RangeSet {
+    fn ranges(&self) -> &[(u32, u32)] {
+        &self.v4
+    }
+}
+impl FamilyRanges<u128> for RangeSet {
+    fn ranges(&self) -> &[(u128, u128)] {
+        &self.v6
+    }
+}
+
+struct Resolver<'m> {
+    groups: HashMap<&'m str, RangeSet>,
+    addr_groups: HashMap<&'m str, RangeSet>,
+    empty: RangeSet,
+}
+
+impl<'m> Resolver<'m> {
+    fn new(model: &'m Model) -> Self {
+        let mut groups: HashMap<&str, RangeSet> = model
+            .security_groups
+            .iter()
+            .map(|g| (g.name.as_str(), RangeSet::default()))
+            .collect();
+        for p in &model.ports {
+            let mut names: Vec<&str> = p.security_groups.iter().map(String::as_str).collect();
+            names.sort_unstable();
+            names.dedup();
+            for n in names {
+                let Some(set) = groups.get_mut(n) else {
+                    continue;
+                };
+                for ip in &p.fixed_ips {
+                    set.push(&IpNet::from(*ip));
+                }
+                for aap in &p.allowed_address_pairs {
+                    set.push(&aap.ip_address);
+                }
+            }
+        }
+        let mut addr_groups = HashMap::new();
+        for a in &model.address_groups {
+            let mut set = RangeSet::default();
+            for n in &a.addresses {
+                set.push(n);
+            }
+            addr_groups.insert(a.name.as_str(), set);
+        }
+        Resolver {
+            groups,
+            addr_groups,
+            empty: RangeSet::default(),
+        }
+    }
+
+    /// The ranges of a remote for family `A`; `None` = any address.
+    fn remote<A: Addr>(&self, r: &Remote) -> Option<RemoteRanges<'_, A>>
+    where
+        RangeSet: FamilyRanges<A>,
+    {
+        match r {
+            Remote::Any => None,
+            Remote::Prefix(n) => Some(RemoteRanges::One(A::range_of(n))),
+            Remote::Group(g) => Some(RemoteRanges::Many(
+                self.groups.get(g.as_str()).unwrap_or(&self.empty).ranges(),
+            )),
+            Remote::AddressGroup(g) => Some(RemoteRanges::Many(
+                self.addr_groups
+                    .get(g.as_str())
+                    .unwrap_or(&self.empty)
+                    .ranges(),
+            )),
+        }
+    }
+}
+
+enum RemoteRanges<'a, A> {
+    One(Option<(A, A)>),
+    Many(&'a [(A, A)]),
+}
+
+/// Interns port specs and classes while building one bucket.
+struct BucketBuilder<A> {
+    /// Per spec id: its intervals and its address ranges.
+    spec_ranges: Vec<Vec<PortRange>>,
+    spec_addrs: Vec<Vec<(A, A)>>,
+    spec_ids: HashMap<Vec<PortRange>, usize>,
+}
+
+impl<A: Addr> BucketBuilder<A> {
+    fn new() -> Self {
+        BucketBuilder {
+            spec_ranges: Vec::new(),
+            spec_addrs: Vec::new(),
+            spec_ids: HashMap::new(),
+        }
+    }
+
+    fn spec(&mut self, spec: &[PortRange]) -> usize {
+        if let Some(&id) = self.spec_ids.get(spec) {
+            return id;
+        }
+        let id = self.spec_ranges.len();
+        self.spec_ranges.push(spec.to_vec());
+        self.spec_addrs.push(Vec::new());
+        self.spec_ids.insert(spec.to_vec(), id);
+        id
+    }
+
+    fn add(&mut self, spec: &[PortRange], remote: &Option<RemoteRanges<'_, A>>) {
+        if spec.is_empty() {
+            return;
+        }
+        let id = self.spec(spec);
+        let addrs = &mut self.spec_addrs[id];
+        match remote {
+            None => addrs.push((A::default(), A::MAX)),
+            Some(RemoteRanges::One(Some(r))) => addrs.push(*r),
+            Some(RemoteRanges::One(None)) => {}
+            Some(RemoteRanges::Many(rs)) => addrs.extend_from_slice(rs),
+        }
+    }
+
+    fn build(self) -> Bucket<A> {
+        // Merge each spec's address ranges; emit start / end events.
+        let nspec = self.spec_ranges.len();
+        let mut events: Vec<(A, u32, bool)> = Vec::new();
+        for (id, mut addrs) in self.spec_addrs.into_iter().enumerate() {
+            addrs.sort_unstable();
+            let mut merged: Vec<(A, A)> = Vec::with_capacity(addrs.len());
+            for (lo, hi) in addrs {
+                if let Some(last) = merged.last_mut() {
+                    // Overlapping or adjacent: extend.
+                    if last.1.checked_succ().is_none_or(|n| lo <= n) {
+                        if hi > last.1 {
+                            last.1 = hi;
+                        }
+                        continue;
+                    }
+                }
+                merged.push((lo, hi));
+            }
+            for (lo, hi) in merged {
+                events.push((lo, id as u32, true));
+                if let Some(end) = hi.checked_succ() {
+                    events.push((end, id as u32, false));
+                }
+            }
+        }
+        events.sort_unstable_by_key(|e| e.0);
+
+        let words = nspec.div_ceil(64).max(1);
+        let mut active = vec![0u64; words];
+        let mut by_bitset: HashMap<Box<[u64]>, u32> = HashMap::new();
+        let mut class_ids: HashMap<Vec<PortRange>, u32> = HashMap::new();
+        let mut off: Vec<u32> = vec![0, 0, 1];
+        let mut ranges: Vec<PortRange> = vec![FULL];
+        class_ids.insert(Vec::new(), CLASS_DENY);
+        class_ids.insert(vec![FULL], CLASS_ALLOW);
+
+        let mut starts: Vec<A> = Vec::new();
+        let mut classes: Vec<u32> = Vec::new();
+        let push = |at: A, class: u32, starts: &mut Vec<A>, classes: &mut Vec<u32>| {
+            if classes.last() != Some(&class) {
+                starts.push(at);
+                classes.push(class);
+            }
+        };
+        if events.first().is_none_or(|e| e.0 != A::default()) {
+            push(A::default(), CLASS_DENY, &mut starts, &mut classes);
+        }
+        let mut i = 0;
+        while i < events.len() {
+            let at = events[i].0;
+            while i < events.len() && events[i].0 == at {
+                let (_, id, start) = events[i];
+                let (w, b) = (id as usize / 64, id % 64);
+                if start {
+                    active[w] |= 1 << b;
+                } else {
+                    active[w] &= !(1 << b);
+                }
+                i += 1;
+            }
+            let class = match by_bitset.get(active.as_slice()) {
+                Some(&c) => c,
+                None => {
+                    let mut union = Vec::new();
+                    'specs: for (w, &word) in active.iter().enumerate() {
+                        let mut bits = word;
+                        while bits != 0 {
+                            let id = w * 64 + bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            let spec = &self.spec_ranges[id];
+                            if spec.first() == Some(&FULL) {
+                                union = vec![FULL];
+                                break 'specs;
+                            }
+                            union.extend_from_slice(spec);
+                        }
+                    }
+                    let union = normalize(union);
+                    let next = (off.len() - 1) as u32;
+                    let c = *class_ids.entry(union).or_insert_with_key(|u| {
+                        ranges.extend_from_slice(u);
+                        off.push(ranges.len() as u32);
+                        next
+                    });
+                    by_bitset.insert(active.clone().into_boxed_slice(), c);
+                    c
+                }
+            };
+            push(at, class, &mut starts, &mut classes);
+        }
+        Bucket {
+            addr: AddrIndex::new(starts, classes),
+            classes: ClassTable::new(off, ranges),
+        }
+    }
+}
+
+fn build_family<A: Addr>(rules: &[&Rule], dir: Direction, resolver: &Resolver<'_>) -> FamilyTable<A>
+where
+    RangeSet: FamilyRanges<A>,
+{
+    let v6 = A::BITS == 128;
+    let want = if v6 { EtherType::IPv6 } else { EtherType::IPv4 };
+    let rules: Vec<&Rule> = rules
+        .iter()
+        .copied()
+        .filter(|r| r.direction == dir && r.ethertype == want)
+        .collect();
+
+    // Protocols some rule names, in order of first appearance.
+    let mut bucket_of = [0u16; 256];
+    let mut protos: Vec<u8> = Vec::new();
+    for r in &rules {
+        if let Some(p) = r.protocol {
+            if bucket_of[usize::from(p)] == 0 {
+                protos.push(p);
+                bucket_of[usize::from(p)] = protos.len() as u16;
+            }
+        }
+    }
+    let mut builders: Vec<BucketBuilder<A>> =
+        (0..=protos.len()).map(|_| BucketBuilder::new()).collect();
+    for r in &rules {
+        let spec = rule_spec(v6, r);
+        let remote = resolver.remote::<A>(&r.remote);
+        match r.protocol {
+            // Protocol any: its own bucket and every protocol bucket.
+            None => {
+                for b in builders.iter_mut() {
+                    b.add(&spec, &remote);
+                }
+            }
+            Some(p) => builders[usize::from(bucket_of[usize::from(p)])].add(&spec, &remote),
+        }
+    }
+    FamilyTable {
+        bucket_of,
+        buckets: builders.into_iter().map(BucketBuilder::build).collect(),
+    }
+}
+
+fn build_set(groups: &[&crate::policy::SecurityGroup], resolver: &Resolver<'_>) -> SetPolicy {
+    let rules: Vec<&Rule> = groups.iter().flat_map(|g| g.rules.iter()).collect();
+    let dir_table = |d: Direction| DirTable {
+        v4: build_family::<u32>(&rules, d, resolver),
+        v6: build_family::<u128>(&rules, d, resolver),
+        rules: rules.iter().filter(|r| r.direction == d).count(),
+    };
+    SetPolicy {
+        ingress: dir_table(Direction::Ingress),
+        egress: dir_table(Direction::Egress),
+        stateful: groups.iter().any(|g| g.stateful),
+    }
+}
+
+fn set_stats(s: &SetPolicy, st: &mut PolicyStats) {
+    for d in [&s.ingress, &s.egress] {
+        for b in d.v4.buckets.iter() {
+            st.intervals += b.addr.starts.len();
+            st.classes += b.classes.len();
+            st.max_search_rounds = st.max_search_rounds.max(b.addr.rounds);
+        }
+        for b in d.v6.buckets.iter() {
+            st.intervals += b.addr.starts.len();
+            st.classes += b.classes.len();
+            st.max_search_rounds = st.max_search_rounds.max(b.addr.rounds);
+        }
+        st.bytes += d.v4.bytes() + d.v6.bytes();
+    }
+}
+
+impl CompiledPolicy {
+    /// Compile a (validated) model. Never fails: references that validation should have
+    /// rejected are empty sets (see the module doc of [`crate::classifier`]).
+    pub fn compile(model: &Model, epoch: u64) -> CompiledPolicy {
+        let resolver = Resolver::new(model);
+        let mut sets: HashMap<Vec<&str>, Arc<SetPolicy>> = HashMap::new();
+        let mut stats = PolicyStats {
+            ports: model.ports.len(),
+            ..PolicyStats::default()
+        };
+        let ports = model
+            .ports
+            .iter()
+            .map(|p| {
+                if !p.port_security {
+                    return PortSlot::AllowAll;
+                }
+                let mut names: Vec<&str> = p.security_groups.iter().map(String::as_str).collect();
+                names.sort_unstable();
+                names.dedup();
+                if names.is_empty() {
+                    return PortSlot::DenyAll;
+                }
+                if let Some(s) = sets.get(&names) {
+                    return PortSlot::Rules(s.clone());
+                }
+                let groups: Vec<_> = names.iter().filter_map(|n| model.group(n)).collect();
+                let set = Arc::new(build_set(&groups, &resolver));
+                stats.distinct_group_sets += 1;
+                set_stats(&set, &mut stats);
+                sets.insert(names, set.clone());
+                PortSlot::Rules(set)
+            })
+            .collect();
+        CompiledPolicy {
+            epoch,
+            ports,
+            stats,
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Policy epochs: what an entry records about its last judgement, and copies of entries
+//! for re-judgement, dumps and explain.
+//!
+//! Owns: `set_epoch` and the entry views. May not touch: rules (the pipeline
+//! re-judges; this module only records the outcome).
+//!
+//! # Design
+//! * **Policy epochs.** Each entry carries the policy epoch it was last judged under,
+//!   a `cut` flag and an opaque `tag` (the direction it was admitted in). This module
+//!   only stores and reports them; [`Conntrack::set_epoch`] records a re-judgement.
+//!   Packets of a cut connection still update its state and timeout (as OVS's `ct()`
+//!   does before the drop), so a cut entry ages out like any other.
+//!
+//! # Rejected options
+//! * `orig: FlowKey` in every [`Track::Tracked`](super::Track::Tracked): rebuilding 40 bytes per hit cost ~15%
+//!   of the hit rate; [`Conntrack::orig`] gives it on the rare stale-epoch path.
+
+use super::table::{Entry, F_CUT, F_SEEN_REPLY};
+use super::{Conntrack, CtEntry, CtState, Handle};
+use crate::flow::FlowKey;
+
+impl Conntrack {
+    /// Record a re-judgement: the entry is now judged under `epoch`, cut or not.
+    /// Returns `false` for a stale handle.
+    pub fn set_epoch(&mut self, handle: Handle, epoch: u64, cut: bool) -> bool {
+        match self.entries.get_mut(handle.slot as usize) {
+            Some(e) if e.live() && e.gen == handle.gen => {
+                e.epoch = epoch;
+                if cut {
+                    e.flags |= F_CUT;
+                } else {
+                    e.flags &= !F_CUT;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The first packet's key of the connection behind `handle` (ICMP queries as the
+    /// request), to re-judge it after a policy change; `None` if the handle is stale.
+    /// Not part of [`Track`](super::Track) because only the rare stale-epoch path needs it.
+    #[inline]
+    pub fn orig(&self, handle: Handle) -> Option<FlowKey> {
+        self.entry(handle).map(Entry::orig)
+    }
+
+    /// A copy of the entry behind `handle` (expired or not), `None` if stale.
+    pub fn get(&self, handle: Handle) -> Option<CtEntry> {
+        self.entry(handle).map(|e| view(handle, e))
+    }
+
+    /// Every entry in the table (including expired ones not yet swept: compare
+    /// `expires_ns` with your clock), in slot order. For dumps and explain; O(capacity).
+    pub fn iter(&self) -> impl Iterator<Item = CtEntry> + '_ {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.live())
+            .map(|(i, e)| {
+                view(
+                    Handle {
+                        slot: i as u32,
+                        gen: e.gen,
+                    },
+                    e,
+                )
+            })
+    }
+}
+
+fn view(handle: Handle, e: &Entry) -> CtEntry {
+    CtEntry {
+        handle,
+        zone: e.key.zone(),
+        orig: e.orig(),
+        state: CtState::from_u8(e.state),
+        seen_reply: e.flags & F_SEEN_REPLY != 0,
+        epoch: e.epoch,
+        cut: e.flags & F_CUT != 0,
+        tag: e.tag,
+        expires_ns: e.expires,
+    }
+}

@@ -1,0 +1,392 @@
+//! The table: zones, epochs and cut flags, capacity and eviction, expiry sweeps, bursts,
+//! the shared bucket of a tuple's zones, memory accounting.
+
+use super::*;
+
+#[test]
+fn zones_are_isolated() {
+    let mut ct = seeded(cfg(64));
+    open(&mut ct, 1, &c2s(tf::SYN), 0);
+    // The SYN/ACK in zone 2 is unsolicited there.
+    assert_eq!(ct.track(2, &s2c(tf::SYN | tf::ACK), 1), Track::Invalid);
+    assert!(is_tracked(ct.track(1, &s2c(tf::SYN | tf::ACK), 1), true));
+    open(&mut ct, 2, &c2s(tf::SYN), 0);
+    open(&mut ct, u16::MAX, &c2s(tf::SYN), 0);
+    assert_eq!(ct.len(), 3);
+    assert_eq!(ct.remove_zone(1), 1);
+    assert_eq!(ct.len(), 2);
+    assert_eq!(ct.track(1, &s2c(tf::FIN | tf::ACK), 1), Track::Invalid);
+    assert!(ct.iter().all(|e| e.zone != 1));
+    assert_eq!(ct.iter().count(), 2);
+}
+
+#[test]
+fn epoch_and_cut_bookkeeping() {
+    let mut ct = seeded(cfg(64));
+    let m = c2s(tf::SYN);
+    assert_eq!(ct.track(0, &m, 0), Track::New);
+    let h = ct.commit(0, &m, 4, 2, 0).unwrap();
+    match ct.track(0, &s2c(tf::SYN | tf::ACK), 1) {
+        Track::Tracked {
+            handle,
+            reply,
+            epoch,
+            cut,
+            tag,
+        } => {
+            assert_eq!(handle, h);
+            assert!(reply);
+            assert_eq!((epoch, cut, tag), (4, false, 2));
+            assert_eq!(ct.orig(handle), Some(m.key));
+        }
+        t => panic!("{t:?}"),
+    }
+    assert!(ct.set_epoch(h, 5, true));
+    // Cut connections are still tracked (the pipeline drops them); state moves on.
+    match ct.track(0, &c2s(tf::ACK), 2) {
+        Track::Tracked {
+            epoch, cut, reply, ..
+        } => assert_eq!((epoch, cut, reply), (5, true, false)),
+        t => panic!("{t:?}"),
+    }
+    assert_eq!(state_of(&ct, h), CtState::TcpEstablished);
+    // A bare ACK from the other side does not create a fresh entry: it hits the cut one.
+    assert!(matches!(
+        ct.track(0, &s2c(tf::ACK), 3),
+        Track::Tracked { cut: true, .. }
+    ));
+    assert!(ct.set_epoch(h, 6, false));
+    assert!(matches!(
+        ct.track(0, &s2c(tf::ACK), 4),
+        Track::Tracked {
+            cut: false,
+            epoch: 6,
+            ..
+        }
+    ));
+    // Commit of an existing connection returns it unchanged.
+    assert_eq!(ct.commit(0, &c2s(tf::SYN), 9, 9, 5), Ok(h));
+    assert_eq!(ct.get(h).unwrap().epoch, 6);
+    // Stale handles are refused.
+    assert!(ct.remove(h));
+    assert!(!ct.set_epoch(h, 7, false));
+    assert!(!ct.remove(h));
+    assert!(ct.get(h).is_none());
+    let h2 = open(&mut ct, 0, &c2s(tf::SYN), 6);
+    assert_eq!(h2.slot(), h.slot());
+    assert!(!ct.set_epoch(h, 7, false));
+    assert!(ct.get(h2).is_some());
+}
+
+#[test]
+fn capacity_full_policy() {
+    let mut ct = seeded(cfg(8));
+    assert_eq!(ct.capacity(), 8);
+    for i in 0..8u16 {
+        open(&mut ct, 0, &meta4(A, B, proto::UDP, 1000 + i, 53), 0);
+        // Replied: such connections are never evicted to make room.
+        assert!(is_tracked(
+            ct.track(0, &meta4(B, A, proto::UDP, 53, 1000 + i), 0),
+            true
+        ));
+    }
+    assert_eq!(ct.len(), 8);
+    let extra = meta4(A, B, proto::UDP, 2000, 53);
+    assert_eq!(ct.track(0, &extra, SEC), Track::New);
+    assert_eq!(ct.commit(0, &extra, 1, 0, SEC), Err(CommitError::Full));
+    assert_eq!(ct.stats().full, 1);
+    assert_eq!(ct.len(), 8);
+    // Existing connections still work.
+    assert!(is_tracked(
+        ct.track(0, &meta4(B, A, proto::UDP, 53, 1000), SEC),
+        true
+    ));
+    // Once entries have expired, commit reclaims them (bounded sweep).
+    let later = 121 * SEC; // replied UDP: the stream timeout (120 s)
+    let h = ct.commit(0, &extra, 1, 0, later).expect("reclaimed");
+    assert!(ct.get(h).is_some());
+    assert!(ct.len() <= 8);
+    assert!(ct.stats().expired >= 1);
+    // Zero capacity: everything is full, nothing panics.
+    let mut z = seeded(cfg(0));
+    assert_eq!(z.track(0, &extra, 0), Track::New);
+    assert_eq!(z.commit(0, &extra, 1, 0, 0), Err(CommitError::Full));
+    assert_eq!(z.expire(0, 100), 0);
+}
+
+#[test]
+fn never_exceeds_capacity_under_churn() {
+    let mut ct = seeded(cfg(100));
+    let mut full = 0;
+    for i in 0..10_000u32 {
+        let m = meta4(A, [10, 1, (i >> 8) as u8, i as u8], proto::UDP, 1, 2);
+        let now = u64::from(i) * SEC / 10;
+        if ct.commit(0, &m, 1, 0, now).is_err() {
+            full += 1;
+        }
+        assert!(ct.len() <= 100);
+        ct.expire(now, 4);
+    }
+    // 30 s timeout at 10 new flows/s = 300 live flows wanted: many refusals, bounded.
+    assert!(full > 0);
+    assert_eq!(ct.stats().full, full);
+    assert_eq!(ct.stats().inserts + full, 10_000);
+}
+
+#[test]
+fn full_table_evicts_an_unreplied_connection_first() {
+    // Linux's early_drop: a new connection may take the place of one that never saw a
+    // reply; replied connections stay.
+    let mut ct = seeded(cfg(8));
+    for i in 0..8u16 {
+        open(&mut ct, 0, &meta4(A, B, proto::UDP, 1000 + i, 53), 0);
+        if i != 3 {
+            assert!(is_tracked(
+                ct.track(0, &meta4(B, A, proto::UDP, 53, 1000 + i), 0),
+                true
+            ));
+        }
+    }
+    let extra = meta4(A, B, proto::UDP, 2000, 53);
+    match ct.commit(0, &extra, 1, 0, SEC) {
+        Ok(h) => {
+            assert!(ct.get(h).is_some());
+            assert_eq!(ct.stats().early_drop, 1);
+            assert_eq!(ct.len(), 8);
+            // The unreplied one (sport 1003) was the victim; every replied one remains.
+            assert_eq!(
+                ct.track(0, &meta4(A, B, proto::UDP, 1003, 53), SEC),
+                Track::New
+            );
+            for i in (0..8u16).filter(|i| *i != 3) {
+                assert!(is_tracked(
+                    ct.track(0, &meta4(A, B, proto::UDP, 1000 + i, 53), SEC),
+                    false
+                ));
+            }
+        }
+        // The unreplied entry is not in the new key's candidate buckets: refused.
+        Err(e) => {
+            assert_eq!(e, CommitError::Full);
+            assert_eq!(ct.stats().early_drop, 0);
+        }
+    }
+}
+
+#[test]
+fn fills_to_capacity_and_finds_everything() {
+    // Structured keys (like the benchmark's) up to the last slot: no refusal, every key
+    // found, every handle still valid after the cuckoo steps that made room.
+    let n = 131_072u32; // 32768 buckets: 50% of the ways used when full
+    let mut ct = seeded(cfg(n as usize));
+    let flow = |i: u32| {
+        let mut m = tcp(
+            [10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
+            [192, 168, 0, (i % 7) as u8],
+            1024 + (i % 50_000) as u16,
+            443,
+            tf::ACK,
+        );
+        m.key.dport = 443;
+        ((i % 64) as u16, m)
+    };
+    let mut handles = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let (z, m) = flow(i);
+        handles.push(ct.commit(z, &m, 1, 0, 0).expect("below capacity"));
+    }
+    assert_eq!(ct.len(), n as usize);
+    assert_eq!(ct.stats().full, 0);
+    assert!(ct.stats().displaced > 0, "{:?}", ct.stats());
+    for i in 0..n {
+        let (z, m) = flow(i);
+        match ct.track(z, &m, 1) {
+            Track::Tracked { handle, .. } => {
+                assert_eq!(handle, handles[i as usize]);
+                assert_eq!(ct.orig(handle), Some(m.key));
+            }
+            t => panic!("flow {i}: {t:?}"),
+        }
+    }
+    // Remove every other entry (exercises spill-counter bookkeeping), then refill.
+    for h in handles.iter().step_by(2) {
+        assert!(ct.remove(*h));
+    }
+    for i in (0..n).step_by(2) {
+        let (z, m) = flow(i + n);
+        ct.commit(z, &m, 1, 0, 0).expect("room again");
+    }
+    assert_eq!(ct.len(), n as usize);
+    for i in (1..n).step_by(2) {
+        let (z, m) = flow(i);
+        assert!(
+            matches!(ct.track(z, &m, 1), Track::Tracked { .. }),
+            "flow {i}"
+        );
+    }
+    for i in (0..n).step_by(2) {
+        let (z, m) = flow(i + n);
+        assert!(
+            matches!(ct.track(z, &m, 1), Track::Tracked { .. }),
+            "flow {}",
+            i + n
+        );
+    }
+}
+
+#[test]
+fn expire_sweeps_with_budget() {
+    let mut ct = seeded(cfg(64));
+    for i in 0..10u16 {
+        open(&mut ct, 0, &meta4(A, B, proto::UDP, i, 1), 0);
+    }
+    open(&mut ct, 0, &c2s(tf::ACK), 0);
+    assert_eq!(ct.expire(29 * SEC, 64), 0);
+    let mut removed = 0;
+    for _ in 0..8 {
+        removed += ct.expire(30 * SEC, 8);
+    }
+    assert_eq!(removed, 10);
+    assert_eq!(ct.len(), 1);
+    assert_eq!(ct.stats().expired, 10);
+    ct.clear();
+    assert!(ct.is_empty());
+}
+
+#[test]
+fn burst_matches_sequential() {
+    let pkts: Vec<(u16, PacketMeta)> = (0..100u16)
+        .map(|i| {
+            let flags = [
+                tf::SYN,
+                tf::SYN | tf::ACK,
+                tf::ACK,
+                tf::FIN | tf::ACK,
+                tf::RST,
+            ][usize::from(i % 5)];
+            let m = if i % 2 == 0 {
+                tcp(A, B, 1000 + i % 7, 80, flags)
+            } else {
+                tcp(B, A, 80, 1000 + i % 7, flags)
+            };
+            (i % 3, m)
+        })
+        .collect();
+    let mut seq = seeded(cfg(64));
+    let mut bur = seeded(cfg(64));
+    for c in [&mut seq, &mut bur] {
+        for z in 0..3 {
+            for p in 0..7 {
+                c.commit(z, &tcp(A, B, 1000 + p, 80, tf::SYN), 1, 0, 0)
+                    .unwrap();
+            }
+        }
+    }
+    let want: Vec<Track> = pkts.iter().map(|(z, m)| seq.track(*z, m, 1)).collect();
+    let refs: Vec<(u16, &PacketMeta)> = pkts.iter().map(|(z, m)| (*z, m)).collect();
+    let mut got = vec![Track::Invalid; pkts.len()];
+    bur.track_burst(&refs, 1, &mut got);
+    assert_eq!(got, want);
+    assert_eq!(seq.stats(), bur.stats());
+}
+
+#[test]
+fn burst_stops_at_the_shorter_slice() {
+    // 40 packets (more than two groups) but room for 37 outcomes: exactly the first 37
+    // are tracked, the rest of the table untouched.
+    let mut ct = seeded(cfg(64));
+    for p in 0..40u16 {
+        ct.commit(0, &tcp(A, B, 1000 + p, 80, tf::SYN), 1, 0, 0)
+            .unwrap();
+    }
+    let pkts: Vec<PacketMeta> = (0..40u16)
+        .map(|p| tcp(B, A, 80, 1000 + p, tf::SYN | tf::ACK))
+        .collect();
+    let refs: Vec<(u16, &PacketMeta)> = pkts.iter().map(|m| (0, m)).collect();
+    let mut got = vec![Track::New; 37];
+    let before = ct.stats().hits;
+    ct.track_burst(&refs, 1, &mut got);
+    assert!(got
+        .iter()
+        .all(|t| matches!(t, Track::Tracked { reply: true, .. })));
+    assert_eq!(ct.stats().hits - before, 37);
+    // The 38th connection is still in SYN_SENT (its SYN/ACK was not tracked).
+    let h = match ct.track(0, &tcp(A, B, 1037, 80, tf::SYN), 1) {
+        Track::Tracked { handle, .. } => handle,
+        t => panic!("{t:?}"),
+    };
+    assert_eq!(ct.get(h).map(|e| e.state), Some(CtState::TcpSynSent));
+}
+
+#[test]
+fn reprobe_equals_probe_in_the_other_zone() {
+    let mut ct = seeded(cfg(64));
+    let metas = [
+        meta4(A, B, proto::UDP, 1000, 53),
+        tcp(A, B, 40000, 443, tf::SYN),
+        meta4(B, A, proto::TCP, 443, 40000),
+    ];
+    for m in &metas {
+        // Commit in zone 7, then track the same packet through a probe made in zone 3
+        // and moved to zone 7: it must find the entry exactly as a fresh probe does.
+        let _ = ct.commit(7, m, 1, 0, 0);
+        let moved = ct.reprobe(&ct.probe(3, m), 7);
+        let fresh = ct.probe(7, m);
+        assert_eq!(moved.hash, fresh.hash);
+        assert_eq!(moved.sig, fresh.sig);
+        assert_eq!(ct.track_probe(&moved, 1), ct.track_probe(&fresh, 1));
+    }
+}
+
+#[test]
+fn one_tuple_in_many_zones() {
+    // The bucket index ignores the zone: the entries of one tuple in different zones
+    // share their primary bucket but not their signature, and a tuple in more zones than
+    // a bucket has ways (a flooded frame judged at every port) spills to per-zone
+    // secondary buckets instead of being refused.
+    let mut ct = seeded(cfg(4096));
+    let m = meta4(A, [224, 0, 0, 251], proto::UDP, 5353, 5353);
+    let p0 = ct.probe(0, &m);
+    for z in 1..64u16 {
+        let p = ct.probe(z, &m);
+        assert_eq!(p.hash, p0.hash);
+        assert_ne!(p.sig, p0.sig, "zone {z}");
+    }
+    let handles: Vec<Handle> = (0..64u16)
+        .map(|z| ct.commit(z, &m, 1, z as u8, 0).expect("room"))
+        .collect();
+    assert_eq!(ct.len(), 64);
+    for (z, h) in handles.iter().enumerate() {
+        match ct.track(z as u16, &m, 1) {
+            Track::Tracked { handle, tag, .. } => {
+                assert_eq!(handle, *h);
+                assert_eq!(tag, z as u8);
+            }
+            t => panic!("zone {z}: {t:?}"),
+        }
+    }
+    for h in handles.iter().step_by(2) {
+        assert!(ct.remove(*h));
+    }
+    for z in (1..64u16).step_by(2) {
+        assert!(
+            matches!(ct.track(z, &m, 2), Track::Tracked { .. }),
+            "zone {z}"
+        );
+    }
+    for z in (0..64u16).step_by(2) {
+        assert_eq!(ct.track(z, &m, 2), Track::New, "zone {z}");
+    }
+}
+
+#[test]
+fn memory_bytes_counts_what_is_allocated() {
+    // Slab: 40,000 × 64 B = 2.56 MB, allocated as two whole 2 MiB pages; index: 16,384
+    // buckets × 64 B = 1 MiB (under one huge page: an ordinary allocation); free stack:
+    // 40,000 × 4 B.
+    let ct = Conntrack::new(&ConntrackSettings {
+        capacity: 40_000,
+        ..ConntrackSettings::default()
+    });
+    assert_eq!(ct.memory_bytes(), (4 << 20) + (1 << 20) + 40_000 * 4);
+}

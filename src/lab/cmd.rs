@@ -25,7 +25,7 @@ fn owned(args: &[&str]) -> Vec<String> {
 
 /// Run `cmd` (stdin closed) and return its stdout; [`Error::Spawn`] or [`Error::Failed`]
 /// (with its stderr) naming `args`, the command line it was built from.
-pub fn output(cmd: &mut Command, args: &[&str]) -> Result<String> {
+fn output(cmd: &mut Command, args: &[&str]) -> Result<String> {
     let out = cmd
         .stdin(Stdio::null())
         .output()

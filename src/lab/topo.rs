@@ -10,7 +10,7 @@
 //! Does not start the switch (that is [`switch`](super::switch)).
 
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::cmd::sh;
 use super::netns::{dir_name, link_name, netns_name, Link, Netns};
@@ -163,7 +163,7 @@ pub struct Topo {
 }
 
 impl Topo {
-    /// `n` (at most 10) instances named by [`InstanceSpec::numbered`], in a temporary
+    /// `n` (at most 9) instances named by [`InstanceSpec::numbered`], in a temporary
     /// directory unique to this process and `tag`.
     pub fn new(tag: &str, backend: Backend, n: usize) -> Result<Topo> {
         assert!(n <= 9);
@@ -254,10 +254,5 @@ impl Topo {
         let p = self.dir.path.join(name);
         std::fs::write(&p, text).map_err(|e| Error::io(&p, e))?;
         Ok(p)
-    }
-
-    /// The directory's path.
-    pub fn path(&self) -> &Path {
-        &self.dir.path
     }
 }

@@ -12,6 +12,7 @@ pub mod conntrack;
 pub mod control;
 pub mod flow;
 pub mod l2;
+pub mod lab;
 pub mod pipeline;
 pub mod policy;
 pub mod port;

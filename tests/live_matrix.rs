@@ -34,43 +34,13 @@ mod common;
 
 use common::{
     echo_server, env_ready_with, grew, neigh_flush, pings, probes, resolve, send_udp, xdp_attached,
-    Backend, Capture, Dir, Instance, Switch, Topo,
+    Backend, Capture, Dir, Instance, Switch, Topo, Variant, POLICY, SERIAL,
 };
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
-
-/// The tests of this file run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Allowed in: TCP 7000, UDP 7001, UDP 7005 (the broadcasts), echo requests; all out.
-/// TCP 7002 and UDP 7003 have servers but no rule.
-const POLICY: &str = r#"
-[[security_groups]]
-name = "inst"
-rules = [
-  { direction = "ingress", ethertype = "IPv4", protocol = "tcp", port_range_min = 7000, port_range_max = 7000 },
-  { direction = "ingress", ethertype = "IPv6", protocol = "tcp", port_range_min = 7000, port_range_max = 7000 },
-  { direction = "ingress", ethertype = "IPv4", protocol = "udp", port_range_min = 7001, port_range_max = 7001 },
-  { direction = "ingress", ethertype = "IPv6", protocol = "udp", port_range_min = 7001, port_range_max = 7001 },
-  { direction = "ingress", ethertype = "IPv4", protocol = "udp", port_range_min = 7005, port_range_max = 7005 },
-  { direction = "ingress", ethertype = "IPv6", protocol = "udp", port_range_min = 7005, port_range_max = 7005 },
-  { direction = "ingress", ethertype = "IPv4", protocol = "icmp", port_range_min = 8 },
-  { direction = "ingress", ethertype = "IPv6", protocol = "ipv6-icmp", port_range_min = 128 },
-  { direction = "egress", ethertype = "IPv4" },
-  { direction = "egress", ethertype = "IPv6" },
-]
-"#;
 
 /// The instance (namespace) on network `b` in every cell.
 const B: usize = 4;
-
-#[derive(Clone, Copy, Debug)]
-struct Variant {
-    name: &'static str,
-    backend: Backend,
-    copy_forward: bool,
-}
 
 /// One cell: the instances of network `a`, then `b`'s, in config order.
 struct Cell {
@@ -463,48 +433,20 @@ fn run_cell(topo: &Topo, v: Variant, cell: &Cell) -> Vec<String> {
 
 #[test]
 fn live_matrix_afxdp() {
-    matrix(
-        "mx",
-        Variant {
-            name: "afxdp",
-            backend: Backend::AfXdp,
-            copy_forward: false,
-        },
-    );
+    matrix("mx", Variant::AFXDP);
 }
 
 #[test]
 fn live_matrix_afxdp_copy_forward() {
-    matrix(
-        "mc",
-        Variant {
-            name: "afxdp-copy-forward",
-            backend: Backend::AfXdp,
-            copy_forward: true,
-        },
-    );
+    matrix("mc", Variant::AFXDP_COPY_FORWARD);
 }
 
 #[test]
 fn live_matrix_afpacket() {
-    matrix(
-        "mp",
-        Variant {
-            name: "afpacket",
-            backend: Backend::AfPacket,
-            copy_forward: false,
-        },
-    );
+    matrix("mp", Variant::AFPACKET);
 }
 
 #[test]
 fn live_matrix_tap() {
-    matrix(
-        "mt",
-        Variant {
-            name: "tap",
-            backend: Backend::Tap,
-            copy_forward: false,
-        },
-    );
+    matrix("mt", Variant::TAP);
 }

@@ -34,41 +34,11 @@ mod common;
 
 use common::{
     echo_server, env_ready_with, frame_summary, neigh_flush, ping, probe, send_udp, sh, Backend,
-    Capture, Dir, Frame, Instance, Switch, Topo,
+    Capture, Dir, Frame, Instance, Switch, Topo, Variant, POLICY, SERIAL,
 };
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
-
-/// The tests of this file run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Allowed in: TCP 7000, UDP 7001, UDP 7005 (the broadcasts), echo requests; all out.
-/// TCP 7002 and UDP 7003 have servers but no rule.
-const POLICY: &str = r#"
-[[security_groups]]
-name = "inst"
-rules = [
-  { direction = "ingress", ethertype = "IPv4", protocol = "tcp", port_range_min = 7000, port_range_max = 7000 },
-  { direction = "ingress", ethertype = "IPv6", protocol = "tcp", port_range_min = 7000, port_range_max = 7000 },
-  { direction = "ingress", ethertype = "IPv4", protocol = "udp", port_range_min = 7001, port_range_max = 7001 },
-  { direction = "ingress", ethertype = "IPv6", protocol = "udp", port_range_min = 7001, port_range_max = 7001 },
-  { direction = "ingress", ethertype = "IPv4", protocol = "udp", port_range_min = 7005, port_range_max = 7005 },
-  { direction = "ingress", ethertype = "IPv6", protocol = "udp", port_range_min = 7005, port_range_max = 7005 },
-  { direction = "ingress", ethertype = "IPv4", protocol = "icmp", port_range_min = 8 },
-  { direction = "ingress", ethertype = "IPv6", protocol = "ipv6-icmp", port_range_min = 128 },
-  { direction = "egress", ethertype = "IPv4" },
-  { direction = "egress", ethertype = "IPv6" },
-]
-"#;
-
-#[derive(Clone, Copy, Debug)]
-struct Variant {
-    name: &'static str,
-    backend: Backend,
-    copy_forward: bool,
-}
 
 type Drops = BTreeMap<(String, String), u64>;
 
@@ -534,48 +504,20 @@ fn traffic(topo: &Topo) -> Vec<String> {
 
 #[test]
 fn live_vs_replay_afxdp() {
-    differential(
-        "dx",
-        Variant {
-            name: "afxdp",
-            backend: Backend::AfXdp,
-            copy_forward: false,
-        },
-    );
+    differential("dx", Variant::AFXDP);
 }
 
 #[test]
 fn live_vs_replay_afxdp_copy_forward() {
-    differential(
-        "dc",
-        Variant {
-            name: "afxdp-copy-forward",
-            backend: Backend::AfXdp,
-            copy_forward: true,
-        },
-    );
+    differential("dc", Variant::AFXDP_COPY_FORWARD);
 }
 
 #[test]
 fn live_vs_replay_afpacket() {
-    differential(
-        "dp",
-        Variant {
-            name: "afpacket",
-            backend: Backend::AfPacket,
-            copy_forward: false,
-        },
-    );
+    differential("dp", Variant::AFPACKET);
 }
 
 #[test]
 fn live_vs_replay_tap() {
-    differential(
-        "dt",
-        Variant {
-            name: "tap",
-            backend: Backend::Tap,
-            copy_forward: false,
-        },
-    );
+    differential("dt", Variant::TAP);
 }

@@ -7,6 +7,9 @@
 //! Every namespace, veth, bridge and tap is named after the test process id and a per-test
 //! tag (parallel runs do not collide) and removed by a Drop guard, even on panic.
 
+mod common;
+
+use common::{in_ci, sh, sh_quiet, xdp_attached};
 use sgswitch::port::afpacket::AfPacketPort;
 use sgswitch::port::afxdp::{
     AfXdpConfig, AfXdpPort, BindMode, DescBatch, GroupConfig, MemberConfig, UmemGroup, IDLE_AFTER,
@@ -17,10 +20,6 @@ use sgswitch::port::{FrameBatch, Port, PortError};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
 
 /// True if the environment can run these tests; otherwise skip (or panic under CI).
 fn env_ready(test: &str) -> bool {
@@ -44,20 +43,6 @@ fn env_ready(test: &str) -> bool {
     assert!(!in_ci(), "{test}: cannot run under CI: {reason}");
     eprintln!("skipping {test}: {reason}");
     false
-}
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn sh_quiet(args: &[&str]) {
-    let _ = Command::new(args[0]).args(&args[1..]).output();
 }
 
 fn name(tag: &str, suffix: &str) -> String {
@@ -242,14 +227,6 @@ fn exercise(port: &mut dyn Port, ns: &str, peer: &str, tag: &str) {
     let s = port.stats();
     assert_eq!((s.tx_packets, s.tx_dropped), (4, 0), "{tag}: tx stats");
     assert!(port.poll_fd().is_some());
-}
-
-fn xdp_attached(dev: &str) -> bool {
-    let out = Command::new("ip")
-        .args(["-d", "link", "show", "dev", dev])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).contains("xdp")
 }
 
 #[test]

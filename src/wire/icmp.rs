@@ -6,7 +6,7 @@
 //! messages the payload is the quoted original datagram: its IPv4 header and at least the
 //! first 8 bytes of its payload (RFC 792; RFC 1812 §4.3.2.3 allows more).
 
-use super::{read_u16, Error, Field};
+use super::{fields, typed_view, Field};
 
 mod field {
     use super::Field;
@@ -67,69 +67,22 @@ pub const fn is_error(msg_type: u8) -> bool {
     )
 }
 
-/// A read-only view of an ICMP message.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of an ICMP message.
+    Packet,
+    len = HEADER_LEN
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// `Ok` when the 8-byte header is present; then no accessor can panic.
-    #[inline]
-    pub fn check_len(&self) -> Result<(), Error> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[field::TYPE]
-    }
-
-    #[inline]
-    pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-
-    /// Checksum as carried (not verified).
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Identifier (meaningful for [`is_query`] types).
-    #[inline]
-    pub fn ident(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::IDENT)
-    }
-
-    /// Sequence number (meaningful for [`is_query`] types).
-    #[inline]
-    pub fn seq_no(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::SEQ_NO)
+    fields! {
+        msg_type: u8 = field::TYPE;
+        msg_code: u8 = field::CODE;
+        /// Checksum as carried (not verified).
+        checksum: u16 = field::CHECKSUM;
+        /// Identifier (meaningful for [`is_query`] types).
+        ident: u16 = field::IDENT;
+        /// Sequence number (meaningful for [`is_query`] types).
+        seq_no: u16 = field::SEQ_NO;
     }
 
     /// Everything after the 8-byte header (the quoted datagram for [`is_error`] types).
@@ -142,6 +95,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Error;
 
     static ECHO: [u8; 10] = [
         0x08, // type echo request

@@ -6,7 +6,7 @@
 //! Neighbour solicitation (135) and advertisement (136) carry a 16-byte target address at
 //! offset 8: [`Packet::nd_target`] returns `None` when it is missing.
 
-use super::{read_array, read_u16, Error, Field};
+use super::{fields, read_array, typed_view, Field};
 
 mod field {
     use super::Field;
@@ -49,69 +49,22 @@ pub const fn is_echo(msg_type: u8) -> bool {
     matches!(msg_type, msg::ECHO_REQUEST | msg::ECHO_REPLY)
 }
 
-/// A read-only view of an ICMPv6 message.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of an ICMPv6 message.
+    Packet,
+    len = HEADER_LEN
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// `Ok` when 8 bytes are present; then no accessor can panic.
-    #[inline]
-    pub fn check_len(&self) -> Result<(), Error> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[field::TYPE]
-    }
-
-    #[inline]
-    pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-
-    /// Checksum as carried (not verified).
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Echo identifier (meaningful for [`is_echo`] types).
-    #[inline]
-    pub fn ident(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::IDENT)
-    }
-
-    /// Echo sequence number.
-    #[inline]
-    pub fn seq_no(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::SEQ_NO)
+    fields! {
+        msg_type: u8 = field::TYPE;
+        msg_code: u8 = field::CODE;
+        /// Checksum as carried (not verified).
+        checksum: u16 = field::CHECKSUM;
+        /// Echo identifier (meaningful for [`is_echo`] types).
+        ident: u16 = field::IDENT;
+        /// Echo sequence number.
+        seq_no: u16 = field::SEQ_NO;
     }
 
     /// The target address of a neighbour solicitation/advertisement (or redirect), if the
@@ -135,6 +88,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Error;
 
     static NS: [u8; 24] = [
         135, // type neighbour solicitation

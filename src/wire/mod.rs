@@ -151,6 +151,139 @@ pub(crate) fn read_array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     out
 }
 
+/// A value read from a header at a fixed place: one byte at an offset (`u8`), a
+/// big-endian integer over a [`Field`] (`u16`, `u32`), or bytes copied from an offset
+/// (`[u8; N]`). What the [`fields!`] accessors call; panics only where the `read_*`
+/// functions do, which a checked view rules out.
+pub(crate) trait Read<At>: Sized {
+    fn read(b: &[u8], at: At) -> Self;
+}
+
+impl Read<usize> for u8 {
+    #[inline(always)]
+    fn read(b: &[u8], at: usize) -> u8 {
+        b[at]
+    }
+}
+
+impl Read<Field> for u16 {
+    #[inline(always)]
+    fn read(b: &[u8], at: Field) -> u16 {
+        read_u16(b, at)
+    }
+}
+
+impl Read<Field> for u32 {
+    #[inline(always)]
+    fn read(b: &[u8], at: Field) -> u32 {
+        read_u32(b, at)
+    }
+}
+
+impl<const N: usize> Read<usize> for [u8; N] {
+    #[inline(always)]
+    fn read(b: &[u8], at: usize) -> [u8; N] {
+        read_array(b, at)
+    }
+}
+
+/// `Ok` when `b` holds at least `len` bytes, else [`Error::Truncated`].
+#[inline(always)]
+pub(crate) fn check_min_len(b: &[u8], len: usize) -> Result<(), Error> {
+    if b.len() < len {
+        Err(Error::Truncated)
+    } else {
+        Ok(())
+    }
+}
+
+/// Declare a read-only typed view `$name<T: AsRef<[u8]>>` over a byte buffer, with
+/// `new_unchecked`, `new_checked` and `into_inner` (the contract in the module doc).
+///
+/// * `typed_view!(Packet, len = HEADER_LEN)`: a fixed-size view; its `check_len` asks for
+///   `HEADER_LEN` bytes (`Truncated`) and `new_checked` runs it (then the checks listed in
+///   `then = [..]`, if any).
+/// * `typed_view!(Packet, checks = [check_len, check_options])`: the view writes its own
+///   checks; `new_checked` runs them in the order given.
+macro_rules! typed_view {
+    ($(#[$doc:meta])* $name:ident, len = $len:expr $(, then = [$($then:ident),+])?) => {
+        $crate::wire::typed_view!(
+            $(#[$doc])* $name, checks = [check_len $($(, $then)+)?]
+        );
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            #[doc = concat!(
+                "`Ok` when the buffer holds at least [`", stringify!($len),
+                "`] bytes; then no accessor can panic."
+            )]
+            #[inline]
+            pub fn check_len(&self) -> Result<(), $crate::wire::Error> {
+                $crate::wire::check_min_len(self.buffer.as_ref(), $len)
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, checks = [$($check:ident),+]) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// Wrap a buffer without checking it (accessors may panic on a short buffer).
+            #[inline]
+            pub const fn new_unchecked(buffer: T) -> Self {
+                $name { buffer }
+            }
+
+            #[doc = concat!(
+                "Wrap and run",
+                $(" [`", stringify!($check), "`](Self::", stringify!($check), ")",)+
+                ", in this order."
+            )]
+            #[inline]
+            pub fn new_checked(buffer: T) -> Result<Self, $crate::wire::Error> {
+                let p = Self::new_unchecked(buffer);
+                $(p.$check()?;)+
+                Ok(p)
+            }
+
+            /// The wrapped buffer.
+            #[inline]
+            pub fn into_inner(self) -> T {
+                self.buffer
+            }
+        }
+    };
+}
+pub(crate) use typed_view;
+
+/// Declare `#[inline]` accessors of a typed view, one per line:
+/// `name: u16 = field::X;` reads the field as it is ([`Read`]);
+/// `name: u8 = field::X, |raw: u16| expr;` reads it as `raw` and returns `expr`.
+macro_rules! fields {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident: $ty:ty = $at:expr $(, |$v:ident: $raw:ty| $map:expr)?;
+    )+) => {
+        $(
+            $(#[$doc])*
+            #[inline]
+            pub fn $name(&self) -> $ty {
+                $crate::wire::fields!(@read self.buffer.as_ref(), $ty, $at $(, |$v: $raw| $map)?)
+            }
+        )+
+    };
+    (@read $b:expr, $ty:ty, $at:expr) => {
+        <$ty as $crate::wire::Read<_>>::read($b, $at)
+    };
+    (@read $b:expr, $ty:ty, $at:expr, |$v:ident: $raw:ty| $map:expr) => {{
+        let $v = <$raw as $crate::wire::Read<_>>::read($b, $at);
+        $map
+    }};
+}
+pub(crate) use fields;
+
 /// Walk a TLV option area in which a single byte `pad1` (and, when given, `eol`) has no
 /// length byte and every other option is `type, len, data` with `len` counting either the
 /// whole option (`len_includes_header`, IPv4) or only its data (IPv6).

@@ -4,125 +4,54 @@
 //! names are part of the product: replay output, counters, the README). May not touch:
 //! anything that decides a drop (that is the pipeline's job).
 
-/// Why a frame was dropped. Stable kebab-case names (see [`DropReason::as_str`]) are part of
-/// the product: they appear in replay output, counters and the README.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum DropReason {
-    /// The frame could not be parsed (truncated, bad lengths, ...).
-    Malformed = 0,
-    /// Source MAC is not the port's MAC nor an allowed-address-pair MAC.
-    SpoofedMac,
-    /// Source IP (or ARP sender IP) is not allowed for the source MAC.
-    SpoofedIp,
-    /// ARP that port security does not allow (bad sender, unknown op, ...).
-    ArpDenied,
-    /// DHCP server traffic (UDP 67->68 / 547->546) sent by an instance.
-    DhcpServer,
-    /// ICMPv6 router advertisement sent by an instance.
-    RouterAdvertisement,
-    /// Ethertype other than IPv4/IPv6/ARP that is not allow-listed.
-    EthertypeDenied,
-    /// No egress rule of the sending port allows it.
-    EgressDenied,
-    /// No ingress rule of the receiving port allows it.
-    IngressDenied,
-    /// Connection tracking says invalid (TCP state, unsolicited reply, ...).
-    InvalidState,
-    /// The connection was cut by a policy change.
-    ConnectionCut,
-    /// The connection-tracking table is full and the packet would need a new entry.
-    ConntrackFull,
-    /// Unicast frame whose destination MAC does not belong to the receiving port.
-    DstMacMismatch,
-    /// Fragment of a datagram whose first fragment was denied (or that expired).
-    FragmentDenied,
-    /// Too many fragments pending; this one could not be held.
-    FragmentOverflow,
-    /// The frame arrived on a port that is not configured (or is administratively down).
-    UnknownPort,
-    /// Unknown unicast/flood with no other port in the network to deliver to.
-    NoDestination,
-    /// A frame looping back to its own port.
-    Hairpin,
+use crate::wire::named_enum;
+
+named_enum! {
+    /// Why a frame was dropped. Stable kebab-case names (see [`DropReason::as_str`]) are part of
+    /// the product: they appear in replay output, counters and the README.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+    #[repr(u8)]
+    pub enum DropReason {
+        /// The frame could not be parsed (truncated, bad lengths, ...).
+        Malformed = ("malformed", "frame could not be parsed"),
+        /// Source MAC is not the port's MAC nor an allowed-address-pair MAC.
+        SpoofedMac = ("spoofed-mac", "source MAC not allowed on the sending port"),
+        /// Source IP (or ARP sender IP) is not allowed for the source MAC.
+        SpoofedIp = ("spoofed-ip", "source IP not allowed for the source MAC"),
+        /// ARP that port security does not allow (bad sender, unknown op, ...).
+        ArpDenied = ("arp-denied", "ARP not allowed by port security"),
+        /// DHCP server traffic (UDP 67->68 / 547->546) sent by an instance.
+        DhcpServer = ("dhcp-server", "DHCP server reply sent by an instance"),
+        /// ICMPv6 router advertisement sent by an instance.
+        RouterAdvertisement = ("router-advertisement", "router advertisement sent by an instance"),
+        /// Ethertype other than IPv4/IPv6/ARP that is not allow-listed.
+        EthertypeDenied = ("ethertype-denied", "ethertype not allowed"),
+        /// No egress rule of the sending port allows it.
+        EgressDenied = ("egress-denied", "no egress rule of the sending port allows it"),
+        /// No ingress rule of the receiving port allows it.
+        IngressDenied = ("ingress-denied", "no ingress rule of the receiving port allows it"),
+        /// Connection tracking says invalid (TCP state, unsolicited reply, ...).
+        InvalidState = ("invalid-state", "invalid for connection tracking"),
+        /// The connection was cut by a policy change.
+        ConnectionCut = ("connection-cut", "connection cut by a policy change"),
+        /// The connection-tracking table is full and the packet would need a new entry.
+        ConntrackFull = ("conntrack-full", "connection-tracking table full"),
+        /// Unicast frame whose destination MAC does not belong to the receiving port.
+        DstMacMismatch = ("dst-mac-mismatch", "destination MAC is not the receiving port's"),
+        /// Fragment of a datagram whose first fragment was denied (or that expired).
+        FragmentDenied = ("fragment-denied", "fragment of a denied or expired datagram"),
+        /// Too many fragments pending; this one could not be held.
+        FragmentOverflow = ("fragment-overflow", "too many pending fragments"),
+        /// The frame arrived on a port that is not configured (or is administratively down).
+        UnknownPort = ("unknown-port", "frame arrived on an unknown port"),
+        /// Unknown unicast/flood with no other port in the network to deliver to.
+        NoDestination = ("no-destination", "no port to deliver to"),
+        /// A frame looping back to its own port.
+        Hairpin = ("hairpin", "destination is the sending port"),
+    }
 }
 
 impl DropReason {
-    /// Every reason, in counter order.
-    pub const ALL: [DropReason; 18] = [
-        DropReason::Malformed,
-        DropReason::SpoofedMac,
-        DropReason::SpoofedIp,
-        DropReason::ArpDenied,
-        DropReason::DhcpServer,
-        DropReason::RouterAdvertisement,
-        DropReason::EthertypeDenied,
-        DropReason::EgressDenied,
-        DropReason::IngressDenied,
-        DropReason::InvalidState,
-        DropReason::ConnectionCut,
-        DropReason::ConntrackFull,
-        DropReason::DstMacMismatch,
-        DropReason::FragmentDenied,
-        DropReason::FragmentOverflow,
-        DropReason::UnknownPort,
-        DropReason::NoDestination,
-        DropReason::Hairpin,
-    ];
     /// Number of reasons (size of a counter array).
     pub const COUNT: usize = Self::ALL.len();
-
-    /// The stable kebab-case name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DropReason::Malformed => "malformed",
-            DropReason::SpoofedMac => "spoofed-mac",
-            DropReason::SpoofedIp => "spoofed-ip",
-            DropReason::ArpDenied => "arp-denied",
-            DropReason::DhcpServer => "dhcp-server",
-            DropReason::RouterAdvertisement => "router-advertisement",
-            DropReason::EthertypeDenied => "ethertype-denied",
-            DropReason::EgressDenied => "egress-denied",
-            DropReason::IngressDenied => "ingress-denied",
-            DropReason::InvalidState => "invalid-state",
-            DropReason::ConnectionCut => "connection-cut",
-            DropReason::ConntrackFull => "conntrack-full",
-            DropReason::DstMacMismatch => "dst-mac-mismatch",
-            DropReason::FragmentDenied => "fragment-denied",
-            DropReason::FragmentOverflow => "fragment-overflow",
-            DropReason::UnknownPort => "unknown-port",
-            DropReason::NoDestination => "no-destination",
-            DropReason::Hairpin => "hairpin",
-        }
-    }
-
-    /// One-line human description.
-    pub const fn describe(self) -> &'static str {
-        match self {
-            DropReason::Malformed => "frame could not be parsed",
-            DropReason::SpoofedMac => "source MAC not allowed on the sending port",
-            DropReason::SpoofedIp => "source IP not allowed for the source MAC",
-            DropReason::ArpDenied => "ARP not allowed by port security",
-            DropReason::DhcpServer => "DHCP server reply sent by an instance",
-            DropReason::RouterAdvertisement => "router advertisement sent by an instance",
-            DropReason::EthertypeDenied => "ethertype not allowed",
-            DropReason::EgressDenied => "no egress rule of the sending port allows it",
-            DropReason::IngressDenied => "no ingress rule of the receiving port allows it",
-            DropReason::InvalidState => "invalid for connection tracking",
-            DropReason::ConnectionCut => "connection cut by a policy change",
-            DropReason::ConntrackFull => "connection-tracking table full",
-            DropReason::DstMacMismatch => "destination MAC is not the receiving port's",
-            DropReason::FragmentDenied => "fragment of a denied or expired datagram",
-            DropReason::FragmentOverflow => "too many pending fragments",
-            DropReason::UnknownPort => "frame arrived on an unknown port",
-            DropReason::NoDestination => "no port to deliver to",
-            DropReason::Hairpin => "destination is the sending port",
-        }
-    }
-}
-
-impl std::fmt::Display for DropReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }

@@ -66,63 +66,96 @@ pub type Field = core::ops::Range<usize>;
 /// The rest of a header or packet from an offset.
 pub type Rest = core::ops::RangeFrom<usize>;
 
-/// What is wrong with a header. `Copy`, no payload: it is the per-frame error kind that
-/// [`crate::flow::ParseError`] pairs with the layer where it happened.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub enum Error {
-    /// The buffer ends before the header does.
-    Truncated,
-    /// The IP version nibble does not match the ethertype.
-    BadVersion,
-    /// IPv4 IHL below 5 (the header would be shorter than 20 bytes).
-    BadIhl,
-    /// IPv4 total length shorter than the header, or longer than the bytes available.
-    BadTotalLength,
-    /// IPv6 payload length longer than the bytes available.
-    BadPayloadLength,
-    /// An IPv4 option (or IPv6 HBH/destination option) with a length of 1 or one that
-    /// runs past the end of its header.
-    BadOption,
-    /// An IPv4 option with a length byte of 0 (would loop forever in a naive walker).
-    ZeroLengthOption,
-    /// More IPv6 extension headers than the parser walks.
-    TooManyExtHeaders,
-    /// A malformed IPv6 extension header (hop-by-hop not first, AH too short, ...).
-    BadExtHeader,
-    /// TCP data offset below 5 or past the end of the segment.
-    BadDataOffset,
-    /// UDP length below 8 or past the end of the IP payload (UDP-Lite: bad coverage).
-    BadUdpLength,
-    /// ARP for anything but Ethernet hardware and IPv4 protocol addresses.
-    UnsupportedArp,
-    /// More than two VLAN tags.
-    TooManyVlanTags,
-}
-
-impl Error {
-    /// A stable kebab-case name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Error::Truncated => "truncated",
-            Error::BadVersion => "bad-version",
-            Error::BadIhl => "bad-ihl",
-            Error::BadTotalLength => "bad-total-length",
-            Error::BadPayloadLength => "bad-payload-length",
-            Error::BadOption => "bad-option",
-            Error::ZeroLengthOption => "zero-length-option",
-            Error::TooManyExtHeaders => "too-many-ext-headers",
-            Error::BadExtHeader => "bad-ext-header",
-            Error::BadDataOffset => "bad-data-offset",
-            Error::BadUdpLength => "bad-udp-length",
-            Error::UnsupportedArp => "unsupported-arp",
-            Error::TooManyVlanTags => "too-many-vlan-tags",
+/// Declare a field-less enum whose variants each carry a fixed name: `as_str`, `ALL` (the
+/// variants in declaration order) and `Display` (the name). With
+/// `Variant = ("name", "description"),` it also gets `describe`.
+macro_rules! named_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $enum:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $name:literal,)+
         }
-    }
-}
+    ) => {
+        $(#[$meta])*
+        $vis enum $enum {
+            $($(#[$vmeta])* $variant,)+
+        }
 
-impl core::fmt::Display for Error {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.as_str())
+        impl $enum {
+            /// Every variant, in declaration order.
+            pub const ALL: [$enum; [$($name),+].len()] = [$($enum::$variant),+];
+
+            /// The stable kebab-case name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $name,)+
+                }
+            }
+        }
+
+        impl core::fmt::Display for $enum {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $enum:ident {
+            $($(#[$vmeta:meta])* $variant:ident = ($name:literal, $desc:literal),)+
+        }
+    ) => {
+        $crate::wire::named_enum! {
+            $(#[$meta])*
+            $vis enum $enum {
+                $($(#[$vmeta])* $variant = $name,)+
+            }
+        }
+
+        impl $enum {
+            /// One-line human description.
+            pub const fn describe(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $desc,)+
+                }
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
+named_enum! {
+    /// What is wrong with a header. `Copy`, no payload: it is the per-frame error kind that
+    /// [`crate::flow::ParseError`] pairs with the layer where it happened.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+    pub enum Error {
+        /// The buffer ends before the header does.
+        Truncated = "truncated",
+        /// The IP version nibble does not match the ethertype.
+        BadVersion = "bad-version",
+        /// IPv4 IHL below 5 (the header would be shorter than 20 bytes).
+        BadIhl = "bad-ihl",
+        /// IPv4 total length shorter than the header, or longer than the bytes available.
+        BadTotalLength = "bad-total-length",
+        /// IPv6 payload length longer than the bytes available.
+        BadPayloadLength = "bad-payload-length",
+        /// An IPv4 option (or IPv6 HBH/destination option) with a length of 1 or one that
+        /// runs past the end of its header.
+        BadOption = "bad-option",
+        /// An IPv4 option with a length byte of 0 (would loop forever in a naive walker).
+        ZeroLengthOption = "zero-length-option",
+        /// More IPv6 extension headers than the parser walks.
+        TooManyExtHeaders = "too-many-ext-headers",
+        /// A malformed IPv6 extension header (hop-by-hop not first, AH too short, ...).
+        BadExtHeader = "bad-ext-header",
+        /// TCP data offset below 5 or past the end of the segment.
+        BadDataOffset = "bad-data-offset",
+        /// UDP length below 8 or past the end of the IP payload (UDP-Lite: bad coverage).
+        BadUdpLength = "bad-udp-length",
+        /// ARP for anything but Ethernet hardware and IPv4 protocol addresses.
+        UnsupportedArp = "unsupported-arp",
+        /// More than two VLAN tags.
+        TooManyVlanTags = "too-many-vlan-tags",
     }
 }
 

@@ -8,7 +8,8 @@
 
 use super::{fields, typed_view, Field};
 
-mod field {
+/// The layout ICMPv6 shares (see `super::icmpv6`).
+pub(super) mod field {
     use super::Field;
     pub const TYPE: usize = 0;
     pub const CODE: usize = 1;
@@ -21,21 +22,19 @@ mod field {
 /// Length of the ICMP header (including the 4 type-specific bytes).
 pub const HEADER_LEN: usize = field::PAYLOAD;
 
-/// Message types this switch distinguishes.
+/// Message types this switch distinguishes (IANA "ICMP Type Numbers").
 pub mod msg {
-    pub const ECHO_REPLY: u8 = 0;
-    pub const DEST_UNREACHABLE: u8 = 3;
-    pub const SOURCE_QUENCH: u8 = 4;
-    pub const REDIRECT: u8 = 5;
-    pub const ECHO_REQUEST: u8 = 8;
-    pub const TIME_EXCEEDED: u8 = 11;
-    pub const PARAM_PROBLEM: u8 = 12;
-    pub const TIMESTAMP: u8 = 13;
-    pub const TIMESTAMP_REPLY: u8 = 14;
-    pub const INFO_REQUEST: u8 = 15;
-    pub const INFO_REPLY: u8 = 16;
-    pub const MASK_REQUEST: u8 = 17;
-    pub const MASK_REPLY: u8 = 18;
+    crate::wire::type_numbers! {
+        /// Echo (RFC 792).
+        ECHO_REPLY = 0, ECHO_REQUEST = 8;
+        /// Errors (RFC 792): they quote the offending datagram.
+        DEST_UNREACHABLE = 3, SOURCE_QUENCH = 4, REDIRECT = 5,
+        TIME_EXCEEDED = 11, PARAM_PROBLEM = 12;
+        /// Timestamp and information request/reply (RFC 792).
+        TIMESTAMP = 13, TIMESTAMP_REPLY = 14, INFO_REQUEST = 15, INFO_REPLY = 16;
+        /// Address mask request/reply (RFC 950).
+        MASK_REQUEST = 17, MASK_REPLY = 18;
+    }
 }
 
 /// Query messages (requests and replies) whose bytes 4..6 are an identifier.

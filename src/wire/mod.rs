@@ -230,6 +230,23 @@ pub(crate) fn check_min_len(b: &[u8], len: usize) -> Result<(), Error> {
     }
 }
 
+/// Declare `pub const NAME: u8 = value;` for every `NAME = value`, written as a table: one
+/// line per group of related numbers, the group's doc on each of its constants. For the
+/// message-type numbers of [`icmp`] and [`icmpv6`].
+macro_rules! type_numbers {
+    ($($(#[$doc:meta])* $($name:ident = $value:literal),+;)+) => {
+        $($crate::wire::type_numbers!(@group { $(#[$doc])* } $($name = $value),+);)+
+    };
+    (@group $docs:tt $($name:ident = $value:literal),+) => {
+        $($crate::wire::type_numbers!(@one $docs $name = $value);)+
+    };
+    (@one { $(#[$doc:meta])* } $name:ident = $value:literal) => {
+        $(#[$doc])*
+        pub const $name: u8 = $value;
+    };
+}
+pub(crate) use type_numbers;
+
 /// Declare a read-only typed view `$name<T: AsRef<[u8]>>` over a byte buffer, with
 /// `new_unchecked`, `new_checked` and `into_inner` (the contract in the module doc).
 ///

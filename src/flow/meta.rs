@@ -5,6 +5,7 @@
 //! read. May not touch: frames (filled only by [`super::extract`]), policy.
 
 use super::FlowKey;
+use crate::wire::Mac;
 
 /// What sits above Ethernet (after any VLAN tags).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -22,9 +23,9 @@ pub enum L3Kind {
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct ArpInfo {
     pub op: u16,
-    pub sha: [u8; 6],
+    pub sha: Mac,
     pub spa: [u8; 4],
-    pub tha: [u8; 6],
+    pub tha: Mac,
     pub tpa: [u8; 4],
 }
 
@@ -52,8 +53,8 @@ impl FragInfo {
 /// Everything later stages need to know about one frame, extracted in one pass.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct PacketMeta {
-    pub eth_dst: [u8; 6],
-    pub eth_src: [u8; 6],
+    pub eth_dst: Mac,
+    pub eth_src: Mac,
     /// Number of 802.1Q/802.1ad tags seen (0, 1 or 2).
     pub vlan_count: u8,
     /// VLAN ids of the tags, outermost first (valid up to `vlan_count`).
@@ -99,6 +100,6 @@ impl PacketMeta {
     /// Broadcast or multicast destination MAC (group bit set).
     #[inline]
     pub fn is_multicast_dst(&self) -> bool {
-        self.eth_dst[0] & 1 == 1
+        self.eth_dst.is_multicast()
     }
 }

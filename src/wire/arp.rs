@@ -4,7 +4,7 @@
 //! Any other hardware/protocol combination is reported as [`Error::UnsupportedArp`] by
 //! [`Packet::check_ethernet_ipv4`]: port security can only reason about MAC/IPv4 pairs.
 
-use super::{fields, typed_view, Error, Field};
+use super::{fields, typed_view, Error, Field, Mac};
 
 mod field {
     use super::Field;
@@ -63,11 +63,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
         /// Operation (1 request, 2 reply, 3/4 RARP request/reply).
         operation: u16 = field::OPER;
         /// Sender hardware address.
-        sha: [u8; 6] = field::SHA;
+        sha: Mac = field::SHA;
         /// Sender protocol (IPv4) address.
         spa: [u8; 4] = field::SPA;
         /// Target hardware address.
-        tha: [u8; 6] = field::THA;
+        tha: Mac = field::THA;
         /// Target protocol (IPv4) address.
         tpa: [u8; 4] = field::TPA;
     }

@@ -4,7 +4,7 @@
 //! Frames shorter than 60 bytes are accepted: the minimum-size rule is the sender's NIC's
 //! business, and captures often strip padding.
 
-use super::{fields, typed_view, Field, Rest};
+use super::{fields, typed_view, Field, Mac, Rest};
 
 mod field {
     use super::{Field, Rest};
@@ -26,9 +26,9 @@ typed_view!(
 impl<T: AsRef<[u8]>> Frame<T> {
     fields! {
         /// Destination MAC address.
-        dst_addr: [u8; 6] = field::DESTINATION.start;
+        dst_addr: Mac = field::DESTINATION.start;
         /// Source MAC address.
-        src_addr: [u8; 6] = field::SOURCE.start;
+        src_addr: Mac = field::SOURCE.start;
         /// The ethertype (or 802.3 length when below 0x0600).
         ethertype: u16 = field::ETHERTYPE;
     }

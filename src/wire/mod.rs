@@ -9,6 +9,7 @@
 //!
 //! | module | header | reference |
 //! |---|---|---|
+//! | [`mac`] | [`Mac`], the one MAC address type: text forms, broadcast/multicast/zero | IEEE 802 (EUI-48) |
 //! | [`ethernet`] | Ethernet II | IEEE 802.3 |
 //! | [`vlan`] | 802.1Q / 802.1ad tag (after the outer ethertype) | IEEE 802.1Q |
 //! | [`arp`] | ARP / RARP, Ethernet + IPv4 only | RFC 826, RFC 903 |
@@ -56,10 +57,13 @@ pub mod icmp;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod mac;
 pub mod ports;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
+
+pub use mac::{Mac, ParseMacError};
 
 /// A fixed field of a header: a byte range from the start of the header.
 pub type Field = core::ops::Range<usize>;
@@ -186,7 +190,7 @@ pub(crate) fn read_array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
 
 /// A value read from a header at a fixed place: one byte at an offset (`u8`), a
 /// big-endian integer over a [`Field`] (`u16`, `u32`), or bytes copied from an offset
-/// (`[u8; N]`). What the [`fields!`] accessors call; panics only where the `read_*`
+/// (`[u8; N]`, [`Mac`]). What the [`fields!`] accessors call; panics only where the `read_*`
 /// functions do, which a checked view rules out.
 pub(crate) trait Read<At>: Sized {
     fn read(b: &[u8], at: At) -> Self;
@@ -217,6 +221,13 @@ impl<const N: usize> Read<usize> for [u8; N] {
     #[inline(always)]
     fn read(b: &[u8], at: usize) -> [u8; N] {
         read_array(b, at)
+    }
+}
+
+impl Read<usize> for Mac {
+    #[inline(always)]
+    fn read(b: &[u8], at: usize) -> Mac {
+        Mac(read_array(b, at))
     }
 }
 

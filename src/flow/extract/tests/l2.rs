@@ -1,4 +1,5 @@
 use super::*;
+use crate::wire::Mac;
 
 #[rustfmt::skip]
 const IPV4_UDP_HDR: [u8; 20] = [
@@ -74,9 +75,9 @@ fn arp_and_rarp() {
         m.arp,
         ArpInfo {
             op: 1,
-            sha: MAC_A,
+            sha: Mac(MAC_A),
             spa: [10, 0, 0, 1],
-            tha: [0; 6],
+            tha: Mac([0; 6]),
             tpa: [10, 0, 0, 2]
         }
     );

@@ -1,4 +1,4 @@
-//! Parse errors: the [`Layer`] in which [`super::extract`] gave up and what was wrong
+//! Parse errors: the [`Layer`] in which [`extract`](fn@super::extract) gave up and what was wrong
 //! there ([`ParseErrorKind`], the `wire` error).
 //!
 //! Owns: [`ParseError`] and its mapping to [`DropReason::Malformed`]. May not touch:
@@ -49,7 +49,7 @@ impl Layer {
     }
 }
 
-/// Why [`extract`] rejected a frame: the layer and what was wrong with it. `Copy`, no
+/// Why [`extract`](fn@super::extract) rejected a frame: the layer and what was wrong with it. `Copy`, no
 /// allocation; the pipeline counts it as [`DropReason::Malformed`] and may keep the detail
 /// for traces.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]

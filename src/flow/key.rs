@@ -2,7 +2,7 @@
 //! ethertypes and TCP flag bits.
 //!
 //! Owns: [`FlowKey`] (its layout and encoding) and the protocol constants every later
-//! stage names. May not touch: frames or headers (that is [`super::extract`]), policy.
+//! stage names. May not touch: frames or headers (that is [`extract`](fn@super::extract)), policy.
 //!
 //! # FlowKey encoding
 //! * IPv4 addresses are stored IPv4-mapped in 16 bytes (`::ffff:a.b.c.d`), so v4 and v6

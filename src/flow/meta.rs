@@ -2,7 +2,7 @@
 //! ([`L3Kind`], [`ArpInfo`], [`FragInfo`]).
 //!
 //! Owns: the per-frame metadata layout the pipeline, port security and connection tracking
-//! read. May not touch: frames (filled only by [`super::extract`]), policy.
+//! read. May not touch: frames (filled only by [`extract`](fn@super::extract)), policy.
 
 use super::FlowKey;
 use crate::wire::Mac;

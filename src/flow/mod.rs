@@ -11,7 +11,7 @@
 //! | `meta` | [`PacketMeta`] and its parts [`L3Kind`], [`ArpInfo`], [`FragInfo`] |
 //! | `drop` | [`DropReason`], the per-frame outcome with its stable name and description |
 //! | `error` | [`ParseError`] = [`Layer`] + [`ParseErrorKind`] (the `wire` error) |
-//! | `extract` | [`extract`] / [`extract_into`]: the per-layer extraction, and (in `extract::quote`) the packets quoted in ICMP errors |
+//! | `extract` | [`extract`](fn@extract) / [`extract_into`]: the per-layer extraction, and (in `extract::quote`) the packets quoted in ICMP errors |
 //!
 //! Every item is re-exported here: paths are `crate::flow::X`, never the submodule's.
 //!

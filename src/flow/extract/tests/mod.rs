@@ -1,5 +1,5 @@
 //! Fixture frames as annotated byte arrays, valid and malformed, for every protocol
-//! [`extract`] knows. Checksums are zero: they are not verified.
+//! [`extract`](fn@super::extract) knows. Checksums are zero: they are not verified.
 //!
 //! [`l2`]: VLAN, ARP, other ethertypes; [`ipv4`]: IPv4 with TCP, UDP, options,
 //! fragments, UDP-Lite, SCTP, DCCP; [`icmp`]: ICMP queries and errors; [`ipv6`]: IPv6,

@@ -1,5 +1,5 @@
-//! Parse errors: the [`Layer`] in which [`extract`](fn@super::extract) gave up and what was wrong
-//! there ([`ParseErrorKind`], the `wire` error).
+//! Parse errors: the [`Layer`] in which [`extract`](fn@super::extract) gave up and what
+//! was wrong there ([`ParseErrorKind`], the `wire` error).
 //!
 //! Owns: [`ParseError`] and its mapping to [`DropReason::Malformed`]. May not touch:
 //! frames.
@@ -49,9 +49,9 @@ impl Layer {
     }
 }
 
-/// Why [`extract`](fn@super::extract) rejected a frame: the layer and what was wrong with it. `Copy`, no
-/// allocation; the pipeline counts it as [`DropReason::Malformed`] and may keep the detail
-/// for traces.
+/// Why [`extract`](fn@super::extract) rejected a frame: the layer and what was wrong with
+/// it. `Copy`, no allocation; the pipeline counts it as [`DropReason::Malformed`] and may
+/// keep the detail for traces.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct ParseError {
     pub layer: Layer,

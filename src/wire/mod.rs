@@ -32,6 +32,11 @@
 //!   for IPv4, `check_ethernet_ipv4` for ARP) that `new_checked` also runs.
 //! * `new_checked(buffer)` = `new_unchecked` + all checks.
 //!
+//! The struct, its three constructors and the plain field readers are declared once, by
+//! `typed_view!` and `fields!` below (each reader is an `#[inline]` method reading
+//! its field through `Read`); what differs between views — `check_len` for the views
+//! with length fields, slices, flags — is written out in each module.
+//!
 //! The parser in [`crate::flow`] uses only checked views, so it cannot panic on any input;
 //! `tests/parse_props.rs` feeds it random and mutated frames to keep it so.
 //!

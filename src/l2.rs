@@ -19,8 +19,7 @@
 
 use hashbrown::HashMap;
 
-/// MAC address.
-pub type Mac = [u8; 6];
+use crate::wire::Mac;
 
 /// Where a frame goes inside its network.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -121,7 +120,7 @@ impl LearnedFdb {
     /// port or generation, or a refresh of an entry last announced more than an eighth of
     /// the ageing time ago.
     pub fn learn(&mut self, net: u16, mac: Mac, port: u16, generation: u64, now_ns: u64) -> bool {
-        if mac[0] & 1 == 1 {
+        if mac.is_multicast() {
             return false; // never learn group addresses
         }
         if let Some(e) = self.map.get_mut(&(net, mac)) {
@@ -141,7 +140,7 @@ impl LearnedFdb {
 
     /// Apply an entry another worker learned (never announced again).
     pub fn learn_remote(&mut self, net: u16, mac: Mac, port: u16, generation: u64, now_ns: u64) {
-        if mac[0] & 1 == 1 {
+        if mac.is_multicast() {
             return;
         }
         if let Some(e) = self.map.get_mut(&(net, mac)) {
@@ -220,7 +219,7 @@ pub fn forward(
     generation: u64,
     now_ns: u64,
 ) -> L2Dest {
-    if dst[0] & 1 == 1 {
+    if dst.is_multicast() {
         return L2Dest::Flood;
     }
     if let Some(p) = fdb.lookup(net, dst) {
@@ -236,10 +235,10 @@ pub fn forward(
 mod tests {
     use super::*;
 
-    const A: Mac = [0xfa, 0x16, 0x3e, 0, 0, 0xa];
-    const B: Mac = [0xfa, 0x16, 0x3e, 0, 0, 0xb];
-    const X: Mac = [0x02, 0, 0, 0, 0, 0x99];
-    const BCAST: Mac = [0xff; 6];
+    const A: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xa]);
+    const B: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xb]);
+    const X: Mac = Mac([0x02, 0, 0, 0, 0, 0x99]);
+    const BCAST: Mac = Mac([0xff; 6]);
 
     fn fdb() -> StaticFdb {
         StaticFdb::new(
@@ -272,7 +271,7 @@ mod tests {
         assert_eq!(forward(&f, &l, 0, &X, 1, 0), L2Dest::Flood);
         assert_eq!(forward(&f, &l, 0, &BCAST, 1, 0), L2Dest::Flood);
         assert_eq!(
-            forward(&f, &l, 0, &[0x33, 0x33, 0, 0, 0, 1], 1, 0),
+            forward(&f, &l, 0, &Mac([0x33, 0x33, 0, 0, 0, 1]), 1, 0),
             L2Dest::Flood
         );
     }
@@ -334,10 +333,10 @@ mod tests {
     fn learned_table_is_bounded() {
         let mut l = LearnedFdb::new(4, DEFAULT_AGEING_NS);
         for i in 0..100u8 {
-            l.learn(0, [2, 0, 0, 0, 0, i], 1, 1, i as u64);
+            l.learn(0, Mac([2, 0, 0, 0, 0, i]), 1, 1, i as u64);
         }
         assert!(l.len() <= 4);
         // the newest is present
-        assert_eq!(l.lookup(0, &[2, 0, 0, 0, 0, 99], 1, 100), Some(1));
+        assert_eq!(l.lookup(0, &Mac([2, 0, 0, 0, 0, 99]), 1, 100), Some(1));
     }
 }

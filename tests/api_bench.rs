@@ -15,6 +15,7 @@ use sgswitch::control::http_client::Client;
 use sgswitch::control::store::Store;
 use sgswitch::policy::spec::{ModelSpec, PortSpec, RuleSpec, Scalar, SecurityGroupSpec};
 use sgswitch::policy::validate_model;
+use sgswitch::wire::Mac;
 
 const N: usize = 10_000;
 
@@ -32,12 +33,9 @@ fn big_config() -> Config {
         .map(|i| PortSpec {
             name: Some(format!("m{i}")),
             network: Some("net".into()),
-            mac: Some(format!(
-                "fa:16:3e:{:02x}:{:02x}:{:02x}",
-                i >> 16,
-                (i >> 8) & 0xff,
-                i & 0xff
-            )),
+            mac: Some(
+                Mac([0xfa, 0x16, 0x3e, (i >> 16) as u8, (i >> 8) as u8, i as u8]).to_string(),
+            ),
             fixed_ips: vec![std::net::Ipv4Addr::from(0x0a00_0001 + i as u32).to_string()],
             security_groups: Some(vec!["members".into()]),
             ..Default::default()

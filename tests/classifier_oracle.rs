@@ -244,7 +244,7 @@ impl Gen {
                 Port {
                     name: format!("p{i}"),
                     network: "n".into(),
-                    mac: [2, 0, 0, 0, 0, i as u8],
+                    mac: sgswitch::wire::Mac([2, 0, 0, 0, 0, i as u8]),
                     fixed_ips,
                     security_groups,
                     port_security: self.below(10) != 0,
@@ -503,7 +503,7 @@ fn compiled_matches_linear_on_big_policies() {
             m.ports.push(Port {
                 name: format!("member{i}"),
                 network: "n".into(),
-                mac: [2, 1, 0, 0, (i >> 8) as u8, i as u8],
+                mac: sgswitch::wire::Mac([2, 1, 0, 0, (i >> 8) as u8, i as u8]),
                 fixed_ips: vec![IpAddr::V4(v4), IpAddr::V6(Ipv6Addr::from(g.v6_addr()))],
                 security_groups: vec![format!("g{}", i % n_groups)],
                 port_security: true,

@@ -1078,7 +1078,7 @@ fn port_allowed_address_pairs() {
     );
     assert_eq!(
         pairs[0].mac_address,
-        Some([0xfa, 0x16, 0x3e, 0x8c, 0x84, 0x13])
+        Some(sgswitch::wire::Mac([0xfa, 0x16, 0x3e, 0x8c, 0x84, 0x13]))
     );
     assert_eq!(pairs[1].ip_address, "10.1.0.0/16".parse::<IpNet>().unwrap());
     assert_eq!(pairs[1].mac_address, None);

@@ -234,7 +234,7 @@ pub fn to_model(rules: &[CbRule]) -> Result<Model, ClassbenchError> {
         ports: vec![Port {
             name: "classbench0".to_string(),
             network: "classbench".to_string(),
-            mac: [0x02, 0, 0, 0, 0, 1],
+            mac: crate::wire::Mac([0x02, 0, 0, 0, 0, 1]),
             fixed_ips: Vec::new(),
             security_groups: vec![GROUP.to_string()],
             port_security: true,

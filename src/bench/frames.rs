@@ -8,13 +8,12 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// MAC address.
-pub type Mac = [u8; 6];
+use crate::wire::Mac;
 
 fn eth(dst: Mac, src: Mac, ethertype: u16) -> Vec<u8> {
     let mut f = Vec::with_capacity(128);
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.0);
     f.extend_from_slice(&ethertype.to_be_bytes());
     f
 }
@@ -56,8 +55,13 @@ impl V4 {
 }
 
 /// Ethernet + IPv4 header + `payload`.
-pub fn ipv4_frame(dst_mac: Mac, src_mac: Mac, ip: V4, payload: &[u8]) -> Vec<u8> {
-    let mut f = eth(dst_mac, src_mac, 0x0800);
+pub fn ipv4_frame(
+    dst_mac: impl Into<Mac>,
+    src_mac: impl Into<Mac>,
+    ip: V4,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = eth(dst_mac.into(), src_mac.into(), 0x0800);
     let total = 20 + payload.len();
     let flags_off = ((ip.more_fragments as u16) << 13) | (ip.frag_offset & 0x1fff);
     let mut h = [0u8; 20];
@@ -109,14 +113,14 @@ pub fn icmp(ty: u8, code: u8, rest: &[u8]) -> Vec<u8> {
 
 /// Ethernet + IPv6 header + `payload` (`next` is the first next-header value).
 pub fn ipv6_frame(
-    dst_mac: Mac,
-    src_mac: Mac,
+    dst_mac: impl Into<Mac>,
+    src_mac: impl Into<Mac>,
     src: Ipv6Addr,
     dst: Ipv6Addr,
     next: u8,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut f = eth(dst_mac, src_mac, 0x86dd);
+    let mut f = eth(dst_mac.into(), src_mac.into(), 0x86dd);
     let mut h = [0u8; 40];
     h[0] = 0x60;
     h[4..6].copy_from_slice(&(payload.len() as u16).to_be_bytes());
@@ -131,20 +135,20 @@ pub fn ipv6_frame(
 
 /// An ARP frame (Ethernet/IPv4).
 pub fn arp(
-    dst_mac: Mac,
-    src_mac: Mac,
+    dst_mac: impl Into<Mac>,
+    src_mac: impl Into<Mac>,
     op: u16,
-    sha: Mac,
+    sha: impl Into<Mac>,
     spa: Ipv4Addr,
-    tha: Mac,
+    tha: impl Into<Mac>,
     tpa: Ipv4Addr,
 ) -> Vec<u8> {
-    let mut f = eth(dst_mac, src_mac, 0x0806);
+    let mut f = eth(dst_mac.into(), src_mac.into(), 0x0806);
     f.extend_from_slice(&[0, 1, 8, 0, 6, 4]);
     f.extend_from_slice(&op.to_be_bytes());
-    f.extend_from_slice(&sha);
+    f.extend_from_slice(&sha.into().0);
     f.extend_from_slice(&spa.octets());
-    f.extend_from_slice(&tha);
+    f.extend_from_slice(&tha.into().0);
     f.extend_from_slice(&tpa.octets());
     f
 }

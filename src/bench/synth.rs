@@ -39,7 +39,7 @@ fn port(name: String, ip: Ipv4Addr, groups: Vec<String>) -> Port {
     Port {
         name,
         network: "synth".to_string(),
-        mac: [0x02, 0, o[0], o[1], o[2], o[3]],
+        mac: crate::wire::Mac([0x02, 0, o[0], o[1], o[2], o[3]]),
         fixed_ips: vec![IpAddr::V4(ip)],
         security_groups: groups,
         port_security: true,

@@ -4,7 +4,8 @@
 //! Owns: the shared workloads. May not touch: anything the dataplane runs (it only
 //! drives the public API).
 
-use super::frames::{ipv4_frame, pad, tcp, Mac, V4};
+use super::frames::{ipv4_frame, pad, tcp, V4};
+use crate::wire::Mac;
 use crate::conntrack::{Conntrack, Track};
 use crate::flow::{proto, FlowKey, PacketMeta, FAMILY_V4};
 use crate::pipeline::{Dataplane, Pipeline, PipelineConfig, Verdict, ZoneMap};
@@ -33,9 +34,9 @@ security_groups = ["web"]
 capacity = 1048576
 "#;
 /// MAC of `client`.
-pub const CLIENT_MAC: Mac = [0xfa, 0x16, 0x3e, 0, 0, 1];
+pub const CLIENT_MAC: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 1]);
 /// MAC of `server`.
-pub const SERVER_MAC: Mac = [0xfa, 0x16, 0x3e, 0, 0, 2];
+pub const SERVER_MAC: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 2]);
 /// Address of `client`.
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// Address of `server`.

@@ -42,7 +42,7 @@ fn port(name: &str, ips: &[&str], groups: &[&str]) -> Port {
     Port {
         name: name.into(),
         network: "n".into(),
-        mac: [2, 0, 0, 0, 0, 1],
+        mac: crate::wire::Mac([2, 0, 0, 0, 0, 1]),
         fixed_ips: ips.iter().map(|s| s.parse().unwrap()).collect(),
         security_groups: groups.iter().map(|s| s.to_string()).collect(),
         port_security: true,

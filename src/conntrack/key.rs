@@ -16,6 +16,7 @@
 //! with the same id (echo vs timestamp) stay distinct.
 
 use crate::flow::{proto, FlowKey, PacketMeta, FAMILY_V4, FAMILY_V6};
+use crate::wire::{icmp, icmpv6};
 
 use super::tcp::{self, TcpIdx};
 
@@ -194,15 +195,20 @@ impl Class {
 fn icmp_query(family: u8, t: u8) -> Option<(bool, u8)> {
     if family == FAMILY_V4 {
         match t {
-            8 | 13 | 15 | 17 => Some((true, t)),
-            0 => Some((false, 8)),
-            14 | 16 | 18 => Some((false, t - 1)),
+            icmp::msg::ECHO_REQUEST
+            | icmp::msg::TIMESTAMP
+            | icmp::msg::INFO_REQUEST
+            | icmp::msg::MASK_REQUEST => Some((true, t)),
+            icmp::msg::ECHO_REPLY => Some((false, icmp::msg::ECHO_REQUEST)),
+            icmp::msg::TIMESTAMP_REPLY | icmp::msg::INFO_REPLY | icmp::msg::MASK_REPLY => {
+                Some((false, t - 1))
+            }
             _ => None,
         }
     } else {
         match t {
-            128 | 139 => Some((true, t)),
-            129 | 140 => Some((false, t - 1)),
+            icmpv6::msg::ECHO_REQUEST | icmpv6::msg::NODE_INFO_QUERY => Some((true, t)),
+            icmpv6::msg::ECHO_REPLY | icmpv6::msg::NODE_INFO_RESPONSE => Some((false, t - 1)),
             _ => None,
         }
     }
@@ -212,9 +218,9 @@ fn icmp_query(family: u8, t: u8) -> Option<(bool, u8)> {
 #[inline]
 pub(crate) fn icmp_is_error(family: u8, t: u8) -> bool {
     if family == FAMILY_V4 {
-        matches!(t, 3 | 4 | 5 | 11 | 12)
+        icmp::is_error(t)
     } else {
-        matches!(t, 1..=4)
+        icmpv6::is_error(t)
     }
 }
 

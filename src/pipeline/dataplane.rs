@@ -3,9 +3,6 @@
 
 use super::*;
 
-/// MAC address.
-pub type Mac = [u8; 6];
-
 /// One port of a compiled configuration.
 #[derive(Clone, Debug)]
 pub struct PortEntry {
@@ -29,6 +26,7 @@ pub struct PortEntry {
 /// A MAC as one integer (two loads, one compare instead of a 6-byte compare).
 #[inline(always)]
 fn mac_word(m: &Mac) -> u64 {
+    let m = &m.0;
     u64::from(u32::from_le_bytes([m[0], m[1], m[2], m[3]]))
         | u64::from(u16::from_le_bytes([m[4], m[5]])) << 32
 }
@@ -142,6 +140,7 @@ pub struct Dataplane {
 
 /// The EUI-64 IPv6 link-local address (fe80::/64) derived from a MAC.
 pub fn eui64_link_local(mac: &Mac) -> Ipv6Addr {
+    let mac = &mac.0;
     Ipv6Addr::from([
         0xfe,
         0x80,

@@ -65,6 +65,7 @@ use crate::conntrack::{Conntrack, Handle, Probe, Track};
 use crate::flow::{self, proto, DropReason, FlowKey, L3Kind, PacketMeta, FAMILY_V4, FAMILY_V6};
 use crate::l2::{self, L2Dest, LearnedFdb, StaticFdb};
 use crate::policy::{ConntrackSettings, Direction, Model};
+use crate::wire::Mac;
 
 mod dataplane;
 pub mod fragments;
@@ -72,7 +73,7 @@ mod judge;
 mod security;
 mod verdict;
 
-pub use dataplane::{eui64_link_local, Dataplane, Mac, PortEntry, ZoneMap};
+pub use dataplane::{eui64_link_local, Dataplane, PortEntry, ZoneMap};
 pub use verdict::{Disposition, PortCounters, Verdict};
 
 pub use fragments::FragStats;

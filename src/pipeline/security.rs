@@ -1,6 +1,7 @@
 //! Port security.
 
 use super::*;
+use crate::wire::icmpv6::{self, msg};
 
 /// Port security of the sending port (step 2). `Ok` = continue.
 #[inline]
@@ -47,7 +48,10 @@ pub(super) fn port_security(
                     && k.src == [0u8; 16]
                     && first
                     && k.proto == proto::ICMPV6
-                    && matches!(k.icmp_type(), 135 | 131 | 143)
+                    && matches!(
+                        k.icmp_type(),
+                        msg::NEIGHBOR_SOLICIT | msg::MLD_REPORT | msg::MLDV2_REPORT
+                    )
                     && k.dst[0] == 0xff
                     && k.dst[1] == 0x02;
                 if !(dhcp_discover || dad) {
@@ -63,8 +67,10 @@ pub(super) fn port_security(
             }
             if first && k.family == FAMILY_V6 && k.proto == proto::ICMPV6 {
                 match k.icmp_type() {
-                    134 => return Err(DropReason::RouterAdvertisement),
-                    136 if (!m.has_nd_target || !p.owns_ip(FAMILY_V6, &m.nd_target)) => {
+                    msg::ROUTER_ADVERT => return Err(DropReason::RouterAdvertisement),
+                    msg::NEIGHBOR_ADVERT
+                        if (!m.has_nd_target || !p.owns_ip(FAMILY_V6, &m.nd_target)) =>
+                    {
                         return Err(DropReason::SpoofedIp);
                     }
                     _ => {}
@@ -86,7 +92,12 @@ pub(super) fn always_allowed_egress(m: &PacketMeta) -> bool {
         (FAMILY_V4, proto::UDP) => k.sport == 68 && k.dport == 67,
         (FAMILY_V6, proto::UDP) => k.sport == 546 && k.dport == 547,
         (FAMILY_V6, proto::ICMPV6) => {
-            matches!(k.icmp_type(), 130 | 131 | 132 | 133 | 135 | 136 | 143)
+            let t = k.icmp_type();
+            icmpv6::is_mld(t)
+                || matches!(
+                    t,
+                    msg::ROUTER_SOLICIT | msg::NEIGHBOR_SOLICIT | msg::NEIGHBOR_ADVERT
+                )
         }
         _ => false,
     }
@@ -103,7 +114,15 @@ pub(super) fn always_allowed_ingress(m: &PacketMeta) -> bool {
         (FAMILY_V4, proto::UDP) => k.sport == 67 && k.dport == 68,
         (FAMILY_V6, proto::UDP) => k.sport == 547 && k.dport == 546,
         (FAMILY_V6, proto::ICMPV6) => {
-            matches!(k.icmp_type(), 130 | 131 | 132 | 133 | 134 | 135 | 136 | 143)
+            let t = k.icmp_type();
+            icmpv6::is_mld(t)
+                || matches!(
+                    t,
+                    msg::ROUTER_SOLICIT
+                        | msg::ROUTER_ADVERT
+                        | msg::NEIGHBOR_SOLICIT
+                        | msg::NEIGHBOR_ADVERT
+                )
         }
         _ => false,
     }

@@ -50,8 +50,7 @@ pub use validate::{
     validate_group, validate_model, validate_port, validate_rule, DEFAULT_GROUP, DEFAULT_NETWORK,
 };
 
-/// A MAC address.
-pub type Mac = [u8; 6];
+use crate::wire::Mac;
 
 /// Rule direction, relative to the instance.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]

@@ -4,7 +4,7 @@
 //! Any other hardware/protocol combination is reported as [`Error::UnsupportedArp`] by
 //! [`Packet::check_ethernet_ipv4`]: port security can only reason about MAC/IPv4 pairs.
 
-use super::{read_array, read_u16, Error, Field};
+use super::{fields, typed_view, Error, Field, Mac};
 
 mod field {
     use super::Field;
@@ -31,40 +31,15 @@ pub const OP_REPLY: u16 = 2;
 pub const OP_RARP_REQUEST: u16 = 3;
 pub const OP_RARP_REPLY: u16 = 4;
 
-/// A read-only view of an ARP packet.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of an ARP packet (bytes after the 28 of an Ethernet/IPv4 packet
+    /// are Ethernet padding and ignored).
+    Packet,
+    len = PACKET_LEN,
+    then = [check_ethernet_ipv4]
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap, [`check_len`](Self::check_len) and
-    /// [`check_ethernet_ipv4`](Self::check_ethernet_ipv4).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        p.check_ethernet_ipv4()?;
-        Ok(p)
-    }
-
-    /// `Ok` when the 28 bytes of an Ethernet/IPv4 ARP packet are present; then no accessor
-    /// can panic (bytes after 28 are Ethernet padding and ignored).
-    #[inline]
-    pub fn check_len(&self) -> Result<(), Error> {
-        if self.buffer.as_ref().len() < PACKET_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
     /// `Ok` when hardware is Ethernet (1, length 6) and protocol IPv4 (0x0800, length 4).
     /// Call after `check_len`.
     #[inline]
@@ -80,60 +55,21 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
     }
 
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    pub fn hardware_type(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::HTYPE)
-    }
-
-    #[inline]
-    pub fn protocol_type(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::PTYPE)
-    }
-
-    #[inline]
-    pub fn hardware_len(&self) -> u8 {
-        self.buffer.as_ref()[field::HLEN]
-    }
-
-    #[inline]
-    pub fn protocol_len(&self) -> u8 {
-        self.buffer.as_ref()[field::PLEN]
-    }
-
-    /// Operation (1 request, 2 reply, 3/4 RARP request/reply).
-    #[inline]
-    pub fn operation(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::OPER)
-    }
-
-    /// Sender hardware address.
-    #[inline]
-    pub fn sha(&self) -> [u8; 6] {
-        read_array(self.buffer.as_ref(), field::SHA)
-    }
-
-    /// Sender protocol (IPv4) address.
-    #[inline]
-    pub fn spa(&self) -> [u8; 4] {
-        read_array(self.buffer.as_ref(), field::SPA)
-    }
-
-    /// Target hardware address.
-    #[inline]
-    pub fn tha(&self) -> [u8; 6] {
-        read_array(self.buffer.as_ref(), field::THA)
-    }
-
-    /// Target protocol (IPv4) address.
-    #[inline]
-    pub fn tpa(&self) -> [u8; 4] {
-        read_array(self.buffer.as_ref(), field::TPA)
+    fields! {
+        hardware_type: u16 = field::HTYPE;
+        protocol_type: u16 = field::PTYPE;
+        hardware_len: u8 = field::HLEN;
+        protocol_len: u8 = field::PLEN;
+        /// Operation (1 request, 2 reply, 3/4 RARP request/reply).
+        operation: u16 = field::OPER;
+        /// Sender hardware address.
+        sha: Mac = field::SHA;
+        /// Sender protocol (IPv4) address.
+        spa: [u8; 4] = field::SPA;
+        /// Target hardware address.
+        tha: Mac = field::THA;
+        /// Target protocol (IPv4) address.
+        tpa: [u8; 4] = field::TPA;
     }
 }
 

@@ -4,7 +4,7 @@
 //! Frames shorter than 60 bytes are accepted: the minimum-size rule is the sender's NIC's
 //! business, and captures often strip padding.
 
-use super::{read_array, read_u16, Error, Field, Rest};
+use super::{fields, typed_view, Field, Mac, Rest};
 
 mod field {
     use super::{Field, Rest};
@@ -17,59 +17,20 @@ mod field {
 /// Length of the Ethernet II header.
 pub const HEADER_LEN: usize = field::PAYLOAD.start;
 
-/// A read-only view of an Ethernet II frame.
-#[derive(Debug, Clone, Copy)]
-pub struct Frame<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of an Ethernet II frame.
+    Frame,
+    len = HEADER_LEN
+);
 
 impl<T: AsRef<[u8]>> Frame<T> {
-    /// Wrap a buffer without checking it (accessors may panic on a short buffer).
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Frame { buffer }
-    }
-
-    /// Wrap a buffer and [`check_len`](Self::check_len) it.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let f = Self::new_unchecked(buffer);
-        f.check_len()?;
-        Ok(f)
-    }
-
-    /// `Ok` when the 14-byte header is present; then no accessor can panic.
-    #[inline]
-    pub fn check_len(&self) -> Result<(), Error> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Destination MAC address.
-    #[inline]
-    pub fn dst_addr(&self) -> [u8; 6] {
-        read_array(self.buffer.as_ref(), field::DESTINATION.start)
-    }
-
-    /// Source MAC address.
-    #[inline]
-    pub fn src_addr(&self) -> [u8; 6] {
-        read_array(self.buffer.as_ref(), field::SOURCE.start)
-    }
-
-    /// The ethertype (or 802.3 length when below 0x0600).
-    #[inline]
-    pub fn ethertype(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::ETHERTYPE)
+    fields! {
+        /// Destination MAC address.
+        dst_addr: Mac = field::DESTINATION.start;
+        /// Source MAC address.
+        src_addr: Mac = field::SOURCE.start;
+        /// The ethertype (or 802.3 length when below 0x0600).
+        ethertype: u16 = field::ETHERTYPE;
     }
 
     /// Everything after the header (VLAN tag, or the L3 packet, plus any padding).
@@ -82,6 +43,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Error;
 
     static FRAME: [u8; 16] = [
         0x02, 0x00, 0x00, 0x00, 0x00, 0x02, // destination

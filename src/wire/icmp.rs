@@ -6,9 +6,10 @@
 //! messages the payload is the quoted original datagram: its IPv4 header and at least the
 //! first 8 bytes of its payload (RFC 792; RFC 1812 §4.3.2.3 allows more).
 
-use super::{read_u16, Error, Field};
+use super::{fields, typed_view, Field};
 
-mod field {
+/// The layout ICMPv6 shares (see `super::icmpv6`).
+pub(super) mod field {
     use super::Field;
     pub const TYPE: usize = 0;
     pub const CODE: usize = 1;
@@ -21,21 +22,19 @@ mod field {
 /// Length of the ICMP header (including the 4 type-specific bytes).
 pub const HEADER_LEN: usize = field::PAYLOAD;
 
-/// Message types this switch distinguishes.
+/// Message types this switch distinguishes (IANA "ICMP Type Numbers").
 pub mod msg {
-    pub const ECHO_REPLY: u8 = 0;
-    pub const DEST_UNREACHABLE: u8 = 3;
-    pub const SOURCE_QUENCH: u8 = 4;
-    pub const REDIRECT: u8 = 5;
-    pub const ECHO_REQUEST: u8 = 8;
-    pub const TIME_EXCEEDED: u8 = 11;
-    pub const PARAM_PROBLEM: u8 = 12;
-    pub const TIMESTAMP: u8 = 13;
-    pub const TIMESTAMP_REPLY: u8 = 14;
-    pub const INFO_REQUEST: u8 = 15;
-    pub const INFO_REPLY: u8 = 16;
-    pub const MASK_REQUEST: u8 = 17;
-    pub const MASK_REPLY: u8 = 18;
+    crate::wire::type_numbers! {
+        /// Echo (RFC 792).
+        ECHO_REPLY = 0, ECHO_REQUEST = 8;
+        /// Errors (RFC 792): they quote the offending datagram.
+        DEST_UNREACHABLE = 3, SOURCE_QUENCH = 4, REDIRECT = 5,
+        TIME_EXCEEDED = 11, PARAM_PROBLEM = 12;
+        /// Timestamp and information request/reply (RFC 792).
+        TIMESTAMP = 13, TIMESTAMP_REPLY = 14, INFO_REQUEST = 15, INFO_REPLY = 16;
+        /// Address mask request/reply (RFC 950).
+        MASK_REQUEST = 17, MASK_REPLY = 18;
+    }
 }
 
 /// Query messages (requests and replies) whose bytes 4..6 are an identifier.
@@ -67,69 +66,22 @@ pub const fn is_error(msg_type: u8) -> bool {
     )
 }
 
-/// A read-only view of an ICMP message.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of an ICMP message.
+    Packet,
+    len = HEADER_LEN
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// `Ok` when the 8-byte header is present; then no accessor can panic.
-    #[inline]
-    pub fn check_len(&self) -> Result<(), Error> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[field::TYPE]
-    }
-
-    #[inline]
-    pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-
-    /// Checksum as carried (not verified).
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Identifier (meaningful for [`is_query`] types).
-    #[inline]
-    pub fn ident(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::IDENT)
-    }
-
-    /// Sequence number (meaningful for [`is_query`] types).
-    #[inline]
-    pub fn seq_no(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::SEQ_NO)
+    fields! {
+        msg_type: u8 = field::TYPE;
+        msg_code: u8 = field::CODE;
+        /// Checksum as carried (not verified).
+        checksum: u16 = field::CHECKSUM;
+        /// Identifier (meaningful for [`is_query`] types).
+        ident: u16 = field::IDENT;
+        /// Sequence number (meaningful for [`is_query`] types).
+        seq_no: u16 = field::SEQ_NO;
     }
 
     /// Everything after the 8-byte header (the quoted datagram for [`is_error`] types).
@@ -142,6 +94,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Error;
 
     static ECHO: [u8; 10] = [
         0x08, // type echo request

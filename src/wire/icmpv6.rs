@@ -6,41 +6,49 @@
 //! Neighbour solicitation (135) and advertisement (136) carry a 16-byte target address at
 //! offset 8: [`Packet::nd_target`] returns `None` when it is missing.
 
-use super::{read_array, read_u16, Error, Field};
+use super::{fields, read_array, typed_view};
 
+/// ICMPv6 messages have the layout of ICMP (v4) messages (RFC 4443 §2.1: type, code,
+/// checksum, 4 message-specific bytes), plus the neighbour discovery target.
 mod field {
-    use super::Field;
-    pub const TYPE: usize = 0;
-    pub const CODE: usize = 1;
-    pub const CHECKSUM: Field = 2..4;
-    pub const IDENT: Field = 4..6;
-    pub const SEQ_NO: Field = 6..8;
-    pub const PAYLOAD: usize = 8;
+    pub use super::super::icmp::field::*;
     pub const ND_TARGET: usize = 8;
 }
 
 /// Length of the header this view checks.
 pub const HEADER_LEN: usize = field::PAYLOAD;
 
-/// Message types this switch distinguishes.
+/// Message types this switch distinguishes (IANA "ICMPv6 Parameters").
 pub mod msg {
-    pub const DEST_UNREACHABLE: u8 = 1;
-    pub const PACKET_TOO_BIG: u8 = 2;
-    pub const TIME_EXCEEDED: u8 = 3;
-    pub const PARAM_PROBLEM: u8 = 4;
-    pub const ECHO_REQUEST: u8 = 128;
-    pub const ECHO_REPLY: u8 = 129;
-    pub const MLD_QUERY: u8 = 130;
-    pub const ROUTER_SOLICIT: u8 = 133;
-    pub const ROUTER_ADVERT: u8 = 134;
-    pub const NEIGHBOR_SOLICIT: u8 = 135;
-    pub const NEIGHBOR_ADVERT: u8 = 136;
+    crate::wire::type_numbers! {
+        /// Errors (RFC 4443 §3): they quote the offending packet.
+        DEST_UNREACHABLE = 1, PACKET_TOO_BIG = 2, TIME_EXCEEDED = 3, PARAM_PROBLEM = 4;
+        /// Echo (RFC 4443 §4).
+        ECHO_REQUEST = 128, ECHO_REPLY = 129;
+        /// Multicast listener discovery: query (v1 and v2), MLDv1 report and done (RFC 2710).
+        MLD_QUERY = 130, MLD_REPORT = 131, MLD_DONE = 132;
+        /// MLDv2 report (RFC 3810 §5.2).
+        MLDV2_REPORT = 143;
+        /// Neighbour discovery (RFC 4861 §4).
+        ROUTER_SOLICIT = 133, ROUTER_ADVERT = 134, NEIGHBOR_SOLICIT = 135, NEIGHBOR_ADVERT = 136;
+        /// Node information query and response (RFC 4620): a query/reply pair like echo.
+        NODE_INFO_QUERY = 139, NODE_INFO_RESPONSE = 140;
+    }
 }
 
 /// Error messages that quote the offending packet.
 #[inline]
 pub const fn is_error(msg_type: u8) -> bool {
-    matches!(msg_type, 1..=4)
+    matches!(msg_type, msg::DEST_UNREACHABLE..=msg::PARAM_PROBLEM)
+}
+
+/// Multicast listener discovery: queries, MLDv1 reports and dones, MLDv2 reports.
+#[inline]
+pub const fn is_mld(msg_type: u8) -> bool {
+    matches!(
+        msg_type,
+        msg::MLD_QUERY | msg::MLD_REPORT | msg::MLD_DONE | msg::MLDV2_REPORT
+    )
 }
 
 /// Echo request/reply, whose bytes 4..6 are an identifier.
@@ -49,69 +57,22 @@ pub const fn is_echo(msg_type: u8) -> bool {
     matches!(msg_type, msg::ECHO_REQUEST | msg::ECHO_REPLY)
 }
 
-/// A read-only view of an ICMPv6 message.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of an ICMPv6 message.
+    Packet,
+    len = HEADER_LEN
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// `Ok` when 8 bytes are present; then no accessor can panic.
-    #[inline]
-    pub fn check_len(&self) -> Result<(), Error> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[field::TYPE]
-    }
-
-    #[inline]
-    pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[field::CODE]
-    }
-
-    /// Checksum as carried (not verified).
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Echo identifier (meaningful for [`is_echo`] types).
-    #[inline]
-    pub fn ident(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::IDENT)
-    }
-
-    /// Echo sequence number.
-    #[inline]
-    pub fn seq_no(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::SEQ_NO)
+    fields! {
+        msg_type: u8 = field::TYPE;
+        msg_code: u8 = field::CODE;
+        /// Checksum as carried (not verified).
+        checksum: u16 = field::CHECKSUM;
+        /// Echo identifier (meaningful for [`is_echo`] types).
+        ident: u16 = field::IDENT;
+        /// Echo sequence number.
+        seq_no: u16 = field::SEQ_NO;
     }
 
     /// The target address of a neighbour solicitation/advertisement (or redirect), if the
@@ -135,6 +96,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Error;
 
     static NS: [u8; 24] = [
         135, // type neighbour solicitation
@@ -159,5 +121,7 @@ mod tests {
         assert!((1..=4).all(is_error));
         assert!(!is_error(0) && !is_error(128) && !is_error(135));
         assert!(is_echo(128) && is_echo(129) && !is_echo(130));
+        assert!([130, 131, 132, 143].into_iter().all(is_mld));
+        assert!(!is_mld(133) && !is_mld(129));
     }
 }

@@ -13,7 +13,7 @@
 //! option inside the header (`ZeroLengthOption`, `BadOption`). Option contents (source
 //! route, record route, timestamps) are not interpreted: the switch forwards at L2.
 
-use super::{read_array, read_u16, walk_tlv_options, Error, Field};
+use super::{fields, typed_view, walk_tlv_options, Error, Field};
 
 mod field {
     use super::Field;
@@ -39,28 +39,13 @@ pub const FLAG_DF: u16 = 0x4000;
 pub const FLAG_MF: u16 = 0x2000;
 const OFFSET_MASK: u16 = 0x1fff;
 
-/// A read-only view of an IPv4 packet.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of an IPv4 packet.
+    Packet,
+    checks = [check_len, check_options]
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap, [`check_len`](Self::check_len) and [`check_options`](Self::check_options).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        p.check_options()?;
-        Ok(p)
-    }
-
     /// Validate the header and length fields (see the module doc). After `Ok`, no accessor
     /// can panic.
     #[inline]
@@ -107,94 +92,35 @@ impl<T: AsRef<[u8]>> Packet<T> {
         walk_tlv_options(opts, 1, Some(0), true)
     }
 
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Version nibble.
-    #[inline]
-    pub fn version(&self) -> u8 {
-        self.buffer.as_ref()[field::VER_IHL] >> 4
-    }
-
-    /// Header length in bytes (IHL × 4).
-    #[inline]
-    pub fn header_len(&self) -> usize {
-        ((self.buffer.as_ref()[field::VER_IHL] & 0x0f) as usize) * 4
-    }
-
-    /// DSCP (6 bits).
-    #[inline]
-    pub fn dscp(&self) -> u8 {
-        self.buffer.as_ref()[field::DSCP_ECN] >> 2
-    }
-
-    /// ECN (2 bits).
-    #[inline]
-    pub fn ecn(&self) -> u8 {
-        self.buffer.as_ref()[field::DSCP_ECN] & 0x03
-    }
-
-    /// Total length (header + payload) as declared.
-    #[inline]
-    pub fn total_len(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::LENGTH)
-    }
-
-    /// Identification.
-    #[inline]
-    pub fn ident(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::IDENT)
-    }
-
-    /// Don't-fragment flag.
-    #[inline]
-    pub fn dont_frag(&self) -> bool {
-        read_u16(self.buffer.as_ref(), field::FLG_OFF) & FLAG_DF != 0
-    }
-
-    /// More-fragments flag.
-    #[inline]
-    pub fn more_frags(&self) -> bool {
-        read_u16(self.buffer.as_ref(), field::FLG_OFF) & FLAG_MF != 0
-    }
-
-    /// Fragment offset in 8-byte units.
-    #[inline]
-    pub fn frag_offset(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::FLG_OFF) & OFFSET_MASK
-    }
-
-    /// Time to live.
-    #[inline]
-    pub fn ttl(&self) -> u8 {
-        self.buffer.as_ref()[field::TTL]
-    }
-
-    /// Protocol of the payload.
-    #[inline]
-    pub fn protocol(&self) -> u8 {
-        self.buffer.as_ref()[field::PROTOCOL]
-    }
-
-    /// Header checksum as carried (not verified).
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    /// Source address.
-    #[inline]
-    pub fn src_addr(&self) -> [u8; 4] {
-        read_array(self.buffer.as_ref(), field::SRC_ADDR)
-    }
-
-    /// Destination address.
-    #[inline]
-    pub fn dst_addr(&self) -> [u8; 4] {
-        read_array(self.buffer.as_ref(), field::DST_ADDR)
+    fields! {
+        /// Version nibble.
+        version: u8 = field::VER_IHL, |v: u8| v >> 4;
+        /// Header length in bytes (IHL × 4).
+        header_len: usize = field::VER_IHL, |v: u8| ((v & 0x0f) as usize) * 4;
+        /// DSCP (6 bits).
+        dscp: u8 = field::DSCP_ECN, |v: u8| v >> 2;
+        /// ECN (2 bits).
+        ecn: u8 = field::DSCP_ECN, |v: u8| v & 0x03;
+        /// Total length (header + payload) as declared.
+        total_len: u16 = field::LENGTH;
+        /// Identification.
+        ident: u16 = field::IDENT;
+        /// Don't-fragment flag.
+        dont_frag: bool = field::FLG_OFF, |v: u16| v & FLAG_DF != 0;
+        /// More-fragments flag.
+        more_frags: bool = field::FLG_OFF, |v: u16| v & FLAG_MF != 0;
+        /// Fragment offset in 8-byte units.
+        frag_offset: u16 = field::FLG_OFF, |v: u16| v & OFFSET_MASK;
+        /// Time to live.
+        ttl: u8 = field::TTL;
+        /// Protocol of the payload.
+        protocol: u8 = field::PROTOCOL;
+        /// Header checksum as carried (not verified).
+        checksum: u16 = field::CHECKSUM;
+        /// Source address.
+        src_addr: [u8; 4] = field::SRC_ADDR;
+        /// Destination address.
+        dst_addr: [u8; 4] = field::DST_ADDR;
     }
 
     /// The options area (empty when IHL = 5).

@@ -19,7 +19,7 @@
 //! headers is legal on the wire but has no use except to exhaust parsers (RFC 7112, RFC
 //! 9098); real stacks send at most a handful.
 
-use super::{read_array, read_u16, read_u32, walk_tlv_options, Error, Field};
+use super::{fields, read_u16, read_u32, typed_view, walk_tlv_options, Error, Field};
 
 /// Next-header values this module knows (IANA protocol numbers). Kept here rather than
 /// taken from `crate::flow::proto` so that `wire` depends on nothing above it.
@@ -51,27 +51,13 @@ pub const HEADER_LEN: usize = field::PAYLOAD;
 /// Most extension headers [`walk_ext_headers`] accepts before [`Error::TooManyExtHeaders`].
 pub const MAX_EXT_HEADERS: usize = 8;
 
-/// A read-only view of an IPv6 packet.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of an IPv6 packet.
+    Packet,
+    checks = [check_len]
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Validate the header and payload length (see the module doc). After `Ok`, no
     /// accessor can panic.
     #[inline]
@@ -97,58 +83,23 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(())
     }
 
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Version nibble.
-    #[inline]
-    pub fn version(&self) -> u8 {
-        self.buffer.as_ref()[0] >> 4
-    }
-
-    /// Traffic class.
-    #[inline]
-    pub fn traffic_class(&self) -> u8 {
-        (read_u32(self.buffer.as_ref(), field::VER_TC_FLOW) >> 20) as u8
-    }
-
-    /// Flow label (20 bits).
-    #[inline]
-    pub fn flow_label(&self) -> u32 {
-        read_u32(self.buffer.as_ref(), field::VER_TC_FLOW) & 0x000f_ffff
-    }
-
-    /// Payload length (everything after the fixed header).
-    #[inline]
-    pub fn payload_len(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::LENGTH)
-    }
-
-    /// Next header of the fixed header.
-    #[inline]
-    pub fn next_header(&self) -> u8 {
-        self.buffer.as_ref()[field::NXT_HDR]
-    }
-
-    /// Hop limit.
-    #[inline]
-    pub fn hop_limit(&self) -> u8 {
-        self.buffer.as_ref()[field::HOP_LIMIT]
-    }
-
-    /// Source address.
-    #[inline]
-    pub fn src_addr(&self) -> [u8; 16] {
-        read_array(self.buffer.as_ref(), field::SRC_ADDR)
-    }
-
-    /// Destination address.
-    #[inline]
-    pub fn dst_addr(&self) -> [u8; 16] {
-        read_array(self.buffer.as_ref(), field::DST_ADDR)
+    fields! {
+        /// Version nibble.
+        version: u8 = 0, |v: u8| v >> 4;
+        /// Traffic class.
+        traffic_class: u8 = field::VER_TC_FLOW, |v: u32| (v >> 20) as u8;
+        /// Flow label (20 bits).
+        flow_label: u32 = field::VER_TC_FLOW, |v: u32| v & 0x000f_ffff;
+        /// Payload length (everything after the fixed header).
+        payload_len: u16 = field::LENGTH;
+        /// Next header of the fixed header.
+        next_header: u8 = field::NXT_HDR;
+        /// Hop limit.
+        hop_limit: u8 = field::HOP_LIMIT;
+        /// Source address.
+        src_addr: [u8; 16] = field::SRC_ADDR;
+        /// Destination address.
+        dst_addr: [u8; 16] = field::DST_ADDR;
     }
 
     /// The payload as declared (padding excluded). Needs a full `check_len`.

@@ -9,6 +9,7 @@
 //!
 //! | module | header | reference |
 //! |---|---|---|
+//! | [`mac`] | [`Mac`], the one MAC address type: text forms, broadcast/multicast/zero | IEEE 802 (EUI-48) |
 //! | [`ethernet`] | Ethernet II | IEEE 802.3 |
 //! | [`vlan`] | 802.1Q / 802.1ad tag (after the outer ethertype) | IEEE 802.1Q |
 //! | [`arp`] | ARP / RARP, Ethernet + IPv4 only | RFC 826, RFC 903 |
@@ -30,6 +31,11 @@
 //!   can panic, whatever the bytes are.** Some views add protocol checks (`check_options`
 //!   for IPv4, `check_ethernet_ipv4` for ARP) that `new_checked` also runs.
 //! * `new_checked(buffer)` = `new_unchecked` + all checks.
+//!
+//! The struct, its three constructors and the plain field readers are declared once, by
+//! `typed_view!` and `fields!` below (each reader is an `#[inline]` method reading
+//! its field through `Read`); what differs between views — `check_len` for the views
+//! with length fields, slices, flags — is written out in each module.
 //!
 //! The parser in [`crate::flow`] uses only checked views, so it cannot panic on any input;
 //! `tests/parse_props.rs` feeds it random and mutated frames to keep it so.
@@ -56,73 +62,109 @@ pub mod icmp;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod mac;
 pub mod ports;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
+
+pub use mac::{Mac, ParseMacError};
 
 /// A fixed field of a header: a byte range from the start of the header.
 pub type Field = core::ops::Range<usize>;
 /// The rest of a header or packet from an offset.
 pub type Rest = core::ops::RangeFrom<usize>;
 
-/// What is wrong with a header. `Copy`, no payload: it is the per-frame error kind that
-/// [`crate::flow::ParseError`] pairs with the layer where it happened.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub enum Error {
-    /// The buffer ends before the header does.
-    Truncated,
-    /// The IP version nibble does not match the ethertype.
-    BadVersion,
-    /// IPv4 IHL below 5 (the header would be shorter than 20 bytes).
-    BadIhl,
-    /// IPv4 total length shorter than the header, or longer than the bytes available.
-    BadTotalLength,
-    /// IPv6 payload length longer than the bytes available.
-    BadPayloadLength,
-    /// An IPv4 option (or IPv6 HBH/destination option) with a length of 1 or one that
-    /// runs past the end of its header.
-    BadOption,
-    /// An IPv4 option with a length byte of 0 (would loop forever in a naive walker).
-    ZeroLengthOption,
-    /// More IPv6 extension headers than the parser walks.
-    TooManyExtHeaders,
-    /// A malformed IPv6 extension header (hop-by-hop not first, AH too short, ...).
-    BadExtHeader,
-    /// TCP data offset below 5 or past the end of the segment.
-    BadDataOffset,
-    /// UDP length below 8 or past the end of the IP payload (UDP-Lite: bad coverage).
-    BadUdpLength,
-    /// ARP for anything but Ethernet hardware and IPv4 protocol addresses.
-    UnsupportedArp,
-    /// More than two VLAN tags.
-    TooManyVlanTags,
-}
-
-impl Error {
-    /// A stable kebab-case name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Error::Truncated => "truncated",
-            Error::BadVersion => "bad-version",
-            Error::BadIhl => "bad-ihl",
-            Error::BadTotalLength => "bad-total-length",
-            Error::BadPayloadLength => "bad-payload-length",
-            Error::BadOption => "bad-option",
-            Error::ZeroLengthOption => "zero-length-option",
-            Error::TooManyExtHeaders => "too-many-ext-headers",
-            Error::BadExtHeader => "bad-ext-header",
-            Error::BadDataOffset => "bad-data-offset",
-            Error::BadUdpLength => "bad-udp-length",
-            Error::UnsupportedArp => "unsupported-arp",
-            Error::TooManyVlanTags => "too-many-vlan-tags",
+/// Declare a field-less enum whose variants each carry a fixed name: `as_str`, `ALL` (the
+/// variants in declaration order) and `Display` (the name). With
+/// `Variant = ("name", "description"),` it also gets `describe`.
+macro_rules! named_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $enum:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $name:literal,)+
         }
-    }
-}
+    ) => {
+        $(#[$meta])*
+        $vis enum $enum {
+            $($(#[$vmeta])* $variant,)+
+        }
 
-impl core::fmt::Display for Error {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.as_str())
+        impl $enum {
+            /// Every variant, in declaration order.
+            pub const ALL: [$enum; [$($name),+].len()] = [$($enum::$variant),+];
+
+            /// The stable kebab-case name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $name,)+
+                }
+            }
+        }
+
+        impl core::fmt::Display for $enum {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $enum:ident {
+            $($(#[$vmeta:meta])* $variant:ident = ($name:literal, $desc:literal),)+
+        }
+    ) => {
+        $crate::wire::named_enum! {
+            $(#[$meta])*
+            $vis enum $enum {
+                $($(#[$vmeta])* $variant = $name,)+
+            }
+        }
+
+        impl $enum {
+            /// One-line human description.
+            pub const fn describe(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $desc,)+
+                }
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
+named_enum! {
+    /// What is wrong with a header. `Copy`, no payload: it is the per-frame error kind that
+    /// [`crate::flow::ParseError`] pairs with the layer where it happened.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+    pub enum Error {
+        /// The buffer ends before the header does.
+        Truncated = "truncated",
+        /// The IP version nibble does not match the ethertype.
+        BadVersion = "bad-version",
+        /// IPv4 IHL below 5 (the header would be shorter than 20 bytes).
+        BadIhl = "bad-ihl",
+        /// IPv4 total length shorter than the header, or longer than the bytes available.
+        BadTotalLength = "bad-total-length",
+        /// IPv6 payload length longer than the bytes available.
+        BadPayloadLength = "bad-payload-length",
+        /// An IPv4 option (or IPv6 HBH/destination option) with a length of 1 or one that
+        /// runs past the end of its header.
+        BadOption = "bad-option",
+        /// An IPv4 option with a length byte of 0 (would loop forever in a naive walker).
+        ZeroLengthOption = "zero-length-option",
+        /// More IPv6 extension headers than the parser walks.
+        TooManyExtHeaders = "too-many-ext-headers",
+        /// A malformed IPv6 extension header (hop-by-hop not first, AH too short, ...).
+        BadExtHeader = "bad-ext-header",
+        /// TCP data offset below 5 or past the end of the segment.
+        BadDataOffset = "bad-data-offset",
+        /// UDP length below 8 or past the end of the IP payload (UDP-Lite: bad coverage).
+        BadUdpLength = "bad-udp-length",
+        /// ARP for anything but Ethernet hardware and IPv4 protocol addresses.
+        UnsupportedArp = "unsupported-arp",
+        /// More than two VLAN tags.
+        TooManyVlanTags = "too-many-vlan-tags",
     }
 }
 
@@ -150,6 +192,163 @@ pub(crate) fn read_array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     out.copy_from_slice(&b[at..at + N]);
     out
 }
+
+/// A value read from a header at a fixed place: one byte at an offset (`u8`), a
+/// big-endian integer over a [`Field`] (`u16`, `u32`), or bytes copied from an offset
+/// (`[u8; N]`, [`Mac`]). What the [`fields!`] accessors call; panics only where the `read_*`
+/// functions do, which a checked view rules out.
+pub(crate) trait Read<At>: Sized {
+    fn read(b: &[u8], at: At) -> Self;
+}
+
+impl Read<usize> for u8 {
+    #[inline(always)]
+    fn read(b: &[u8], at: usize) -> u8 {
+        b[at]
+    }
+}
+
+impl Read<Field> for u16 {
+    #[inline(always)]
+    fn read(b: &[u8], at: Field) -> u16 {
+        read_u16(b, at)
+    }
+}
+
+impl Read<Field> for u32 {
+    #[inline(always)]
+    fn read(b: &[u8], at: Field) -> u32 {
+        read_u32(b, at)
+    }
+}
+
+impl<const N: usize> Read<usize> for [u8; N] {
+    #[inline(always)]
+    fn read(b: &[u8], at: usize) -> [u8; N] {
+        read_array(b, at)
+    }
+}
+
+impl Read<usize> for Mac {
+    #[inline(always)]
+    fn read(b: &[u8], at: usize) -> Mac {
+        Mac(read_array(b, at))
+    }
+}
+
+/// `Ok` when `b` holds at least `len` bytes, else [`Error::Truncated`].
+#[inline(always)]
+pub(crate) fn check_min_len(b: &[u8], len: usize) -> Result<(), Error> {
+    if b.len() < len {
+        Err(Error::Truncated)
+    } else {
+        Ok(())
+    }
+}
+
+/// Declare `pub const NAME: u8 = value;` for every `NAME = value`, written as a table: one
+/// line per group of related numbers, the group's doc on each of its constants. For the
+/// message-type numbers of [`icmp`] and [`icmpv6`].
+macro_rules! type_numbers {
+    ($($(#[$doc:meta])* $($name:ident = $value:literal),+;)+) => {
+        $($crate::wire::type_numbers!(@group { $(#[$doc])* } $($name = $value),+);)+
+    };
+    (@group $docs:tt $($name:ident = $value:literal),+) => {
+        $($crate::wire::type_numbers!(@one $docs $name = $value);)+
+    };
+    (@one { $(#[$doc:meta])* } $name:ident = $value:literal) => {
+        $(#[$doc])*
+        pub const $name: u8 = $value;
+    };
+}
+pub(crate) use type_numbers;
+
+/// Declare a read-only typed view `$name<T: AsRef<[u8]>>` over a byte buffer, with
+/// `new_unchecked`, `new_checked` and `into_inner` (the contract in the module doc).
+///
+/// * `typed_view!(Packet, len = HEADER_LEN)`: a fixed-size view; its `check_len` asks for
+///   `HEADER_LEN` bytes (`Truncated`) and `new_checked` runs it (then the checks listed in
+///   `then = [..]`, if any).
+/// * `typed_view!(Packet, checks = [check_len, check_options])`: the view writes its own
+///   checks; `new_checked` runs them in the order given.
+macro_rules! typed_view {
+    ($(#[$doc:meta])* $name:ident, len = $len:expr $(, then = [$($then:ident),+])?) => {
+        $crate::wire::typed_view!(
+            $(#[$doc])* $name, checks = [check_len $($(, $then)+)?]
+        );
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            #[doc = concat!(
+                "`Ok` when the buffer holds at least [`", stringify!($len),
+                "`] bytes; then no accessor can panic."
+            )]
+            #[inline]
+            pub fn check_len(&self) -> Result<(), $crate::wire::Error> {
+                $crate::wire::check_min_len(self.buffer.as_ref(), $len)
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, checks = [$($check:ident),+]) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// Wrap a buffer without checking it (accessors may panic on a short buffer).
+            #[inline]
+            pub const fn new_unchecked(buffer: T) -> Self {
+                $name { buffer }
+            }
+
+            #[doc = concat!(
+                "Wrap and run",
+                $(" [`", stringify!($check), "`](Self::", stringify!($check), ")",)+
+                ", in this order."
+            )]
+            #[inline]
+            pub fn new_checked(buffer: T) -> Result<Self, $crate::wire::Error> {
+                let p = Self::new_unchecked(buffer);
+                $(p.$check()?;)+
+                Ok(p)
+            }
+
+            /// The wrapped buffer.
+            #[inline]
+            pub fn into_inner(self) -> T {
+                self.buffer
+            }
+        }
+    };
+}
+pub(crate) use typed_view;
+
+/// Declare `#[inline]` accessors of a typed view, one per line:
+/// `name: u16 = field::X;` reads the field as it is ([`Read`]);
+/// `name: u8 = field::X, |raw: u16| expr;` reads it as `raw` and returns `expr`.
+macro_rules! fields {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident: $ty:ty = $at:expr $(, |$v:ident: $raw:ty| $map:expr)?;
+    )+) => {
+        $(
+            $(#[$doc])*
+            #[inline]
+            pub fn $name(&self) -> $ty {
+                $crate::wire::fields!(@read self.buffer.as_ref(), $ty, $at $(, |$v: $raw| $map)?)
+            }
+        )+
+    };
+    (@read $b:expr, $ty:ty, $at:expr) => {
+        <$ty as $crate::wire::Read<_>>::read($b, $at)
+    };
+    (@read $b:expr, $ty:ty, $at:expr, |$v:ident: $raw:ty| $map:expr) => {{
+        let $v = <$raw as $crate::wire::Read<_>>::read($b, $at);
+        $map
+    }};
+}
+pub(crate) use fields;
 
 /// Walk a TLV option area in which a single byte `pad1` (and, when given, `eol`) has no
 /// length byte and every other option is `type, len, data` with `len` counting either the

@@ -2,7 +2,7 @@
 //! destination port. The switch needs only these to match port-range rules; the rest of
 //! those headers is left to the hosts.
 
-use super::{read_u16, Error, Field};
+use super::{fields, typed_view, Field};
 
 mod field {
     use super::Field;
@@ -17,51 +17,23 @@ pub const SCTP_HEADER_LEN: usize = 12;
 /// Length of the shortest DCCP generic header (X = 0).
 pub const DCCP_HEADER_LEN: usize = 12;
 
-/// A read-only view of a port pair.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of a port pair.
+    Packet,
+    len = PORTS_LEN
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// `Ok` when the 4 port bytes are present; then no accessor can panic.
-    #[inline]
-    pub fn check_len(&self) -> Result<(), Error> {
-        if self.buffer.as_ref().len() < PORTS_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    #[inline]
-    pub fn src_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::SRC_PORT)
-    }
-
-    #[inline]
-    pub fn dst_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::DST_PORT)
+    fields! {
+        src_port: u16 = field::SRC_PORT;
+        dst_port: u16 = field::DST_PORT;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Error;
 
     #[test]
     fn ports() {

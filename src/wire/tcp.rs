@@ -5,7 +5,7 @@
 //! interpreted (connection tracking does not need MSS or window scale to judge state the
 //! way Linux `nf_conntrack` is configured by Neutron: no window tracking is claimed).
 
-use super::{read_u16, read_u32, Error, Field};
+use super::{fields, typed_view, Error, Field};
 
 mod field {
     use super::Field;
@@ -24,27 +24,13 @@ mod field {
 /// Length of the fixed header (data offset 5).
 pub const HEADER_LEN: usize = field::OPTIONS;
 
-/// A read-only view of a TCP segment.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of a TCP segment.
+    Packet,
+    checks = [check_len]
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// See the module doc. After `Ok`, no accessor can panic.
     #[inline]
     pub fn check_len(&self) -> Result<(), Error> {
@@ -59,58 +45,19 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(())
     }
 
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    pub fn src_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::SRC_PORT)
-    }
-
-    #[inline]
-    pub fn dst_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::DST_PORT)
-    }
-
-    #[inline]
-    pub fn seq_number(&self) -> u32 {
-        read_u32(self.buffer.as_ref(), field::SEQ_NUM)
-    }
-
-    #[inline]
-    pub fn ack_number(&self) -> u32 {
-        read_u32(self.buffer.as_ref(), field::ACK_NUM)
-    }
-
-    /// Header length in bytes (data offset × 4).
-    #[inline]
-    pub fn header_len(&self) -> usize {
-        ((self.buffer.as_ref()[field::DATA_OFF] >> 4) as usize) * 4
-    }
-
-    /// The flags byte (CWR ECE URG ACK PSH RST SYN FIN, see `crate::flow::tcp_flags`).
-    #[inline]
-    pub fn flags(&self) -> u8 {
-        self.buffer.as_ref()[field::FLAGS]
-    }
-
-    #[inline]
-    pub fn window_len(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::WIN_SIZE)
-    }
-
-    /// Checksum as carried (not verified).
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
-    }
-
-    #[inline]
-    pub fn urgent_at(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::URGENT)
+    fields! {
+        src_port: u16 = field::SRC_PORT;
+        dst_port: u16 = field::DST_PORT;
+        seq_number: u32 = field::SEQ_NUM;
+        ack_number: u32 = field::ACK_NUM;
+        /// Header length in bytes (data offset × 4).
+        header_len: usize = field::DATA_OFF, |off: u8| ((off >> 4) as usize) * 4;
+        /// The flags byte (CWR ECE URG ACK PSH RST SYN FIN, see `crate::flow::tcp_flags`).
+        flags: u8 = field::FLAGS;
+        window_len: u16 = field::WIN_SIZE;
+        /// Checksum as carried (not verified).
+        checksum: u16 = field::CHECKSUM;
+        urgent_at: u16 = field::URGENT;
     }
 
     /// The options area (empty for data offset 5).

@@ -7,7 +7,7 @@
 //! [`Packet::check_len_first_fragment`]: for a first IP fragment, where the length counts
 //! the reassembled datagram, only 8 ≤ length is checked.
 
-use super::{read_u16, Error, Field};
+use super::{fields, read_u16, typed_view, Error, Field};
 
 mod field {
     use super::Field;
@@ -21,27 +21,13 @@ mod field {
 /// Length of the header.
 pub const HEADER_LEN: usize = field::PAYLOAD;
 
-/// A read-only view of a UDP or UDP-Lite datagram.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of a UDP or UDP-Lite datagram (`new_checked` applies the UDP rules).
+    Packet,
+    checks = [check_len]
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and [`check_len`](Self::check_len) (UDP rules).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// UDP rules (see the module doc). After `Ok`, no accessor can panic.
     #[inline]
     pub fn check_len(&self) -> Result<(), Error> {
@@ -101,20 +87,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(())
     }
 
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    pub fn src_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::SRC_PORT)
-    }
-
-    #[inline]
-    pub fn dst_port(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::DST_PORT)
+    fields! {
+        src_port: u16 = field::SRC_PORT;
+        dst_port: u16 = field::DST_PORT;
+        /// Checksum as carried (not verified).
+        checksum: u16 = field::CHECKSUM;
     }
 
     /// The length field (UDP: header + data; UDP-Lite: checksum coverage).
@@ -122,12 +99,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::LENGTH)
-    }
-
-    /// Checksum as carried (not verified).
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// UDP data, up to the length field (bytes after it are ignored).

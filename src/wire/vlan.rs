@@ -4,7 +4,7 @@
 //! enclosing header carries as its ethertype: it covers the tag control information and
 //! the next ethertype, 4 bytes.
 
-use super::{read_u16, Error, Field, Rest};
+use super::{fields, typed_view, Field, Rest};
 
 mod field {
     use super::{Field, Rest};
@@ -16,65 +16,22 @@ mod field {
 /// Length of a VLAN tag after its TPID.
 pub const HEADER_LEN: usize = field::PAYLOAD.start;
 
-/// A read-only view of a VLAN tag.
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+typed_view!(
+    /// A read-only view of a VLAN tag.
+    Packet,
+    len = HEADER_LEN
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap a buffer without checking it.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
-    /// Wrap and [`check_len`](Self::check_len).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
-    /// `Ok` when the 4 tag bytes are present; then no accessor can panic.
-    #[inline]
-    pub fn check_len(&self) -> Result<(), Error> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Error::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// The wrapped buffer.
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Priority code point (3 bits).
-    #[inline]
-    pub fn pcp(&self) -> u8 {
-        (read_u16(self.buffer.as_ref(), field::TCI) >> 13) as u8
-    }
-
-    /// Drop eligible indicator.
-    #[inline]
-    pub fn dei(&self) -> bool {
-        read_u16(self.buffer.as_ref(), field::TCI) & 0x1000 != 0
-    }
-
-    /// VLAN identifier (12 bits).
-    #[inline]
-    pub fn vid(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::TCI) & 0x0fff
-    }
-
-    /// Ethertype of what follows the tag.
-    #[inline]
-    pub fn ethertype(&self) -> u16 {
-        read_u16(self.buffer.as_ref(), field::ETHERTYPE)
+    fields! {
+        /// Priority code point (3 bits).
+        pcp: u8 = field::TCI, |tci: u16| (tci >> 13) as u8;
+        /// Drop eligible indicator.
+        dei: bool = field::TCI, |tci: u16| tci & 0x1000 != 0;
+        /// VLAN identifier (12 bits).
+        vid: u16 = field::TCI, |tci: u16| tci & 0x0fff;
+        /// Ethertype of what follows the tag.
+        ethertype: u16 = field::ETHERTYPE;
     }
 
     /// Everything after the tag.
@@ -87,6 +44,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Error;
 
     #[test]
     fn fields() {

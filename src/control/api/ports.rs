@@ -15,7 +15,6 @@ use super::query::{collection_reply, filter, list_literal};
 use super::std_attrs;
 use crate::control::store::{PortCreate, PortUpdate, State, Store};
 use crate::policy::spec::{AllowedAddressPairSpec, BackendSpec, Scalar};
-use crate::policy::validate::format_mac;
 use crate::policy::Backend;
 
 /// `GET /v2.0/ports`: a `security_groups` filter value may name a group as well as give
@@ -96,7 +95,7 @@ pub fn port_json(s: &State, pi: usize) -> Value {
     m.insert("name".into(), json!(p.name));
     m.insert("description".into(), json!(""));
     m.insert("network_id".into(), json!(nm.map(|n| n.obj.id)));
-    m.insert("mac_address".into(), json!(format_mac(&p.mac)));
+    m.insert("mac_address".into(), json!(p.mac.to_string()));
     m.insert(
         "fixed_ips".into(),
         Value::Array(
@@ -132,7 +131,7 @@ pub fn port_json(s: &State, pi: usize) -> Value {
                 .map(|a| {
                     json!({
                         "ip_address": host_or_cidr(&a.ip_address),
-                        "mac_address": format_mac(a.mac_address.as_ref().unwrap_or(&p.mac)),
+                        "mac_address": a.mac_address.unwrap_or(p.mac).to_string(),
                     })
                 })
                 .collect(),

@@ -14,7 +14,6 @@
 use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::policy::protocol;
-use crate::policy::validate::format_mac;
 use crate::policy::{Backend, Remote, Rule, CONNTRACK_FIELDS};
 
 use super::Config;
@@ -179,7 +178,7 @@ pub fn to_toml_string(config: &Config) -> String {
         let mut t = spaced_table();
         t["name"] = value(p.name.as_str());
         t["network"] = value(p.network.as_str());
-        t["mac"] = value(format_mac(&p.mac));
+        t["mac"] = value(p.mac.to_string());
         t["fixed_ips"] = value(strings(p.fixed_ips.iter().map(|ip| ip.to_string())));
         t["security_groups"] = value(strings(p.security_groups.iter().cloned()));
         t["port_security"] = value(p.port_security);
@@ -191,7 +190,7 @@ pub fn to_toml_string(config: &Config) -> String {
                     let mut pair = InlineTable::new();
                     pair.insert("ip_address", a.ip_address.to_string().into());
                     if let Some(mac) = a.mac_address {
-                        pair.insert("mac_address", format_mac(&mac).into());
+                        pair.insert("mac_address", mac.to_string().into());
                     }
                     pair
                 })

@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::wire::Mac;
+
 /// A UUID, stored as a number (cheap to copy and compare) and shown hyphenated.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct Id(pub u128);
@@ -66,7 +68,7 @@ pub fn new_uuid() -> String {
 pub fn random_mac() -> String {
     // Bytes 0..6 of a v4 UUID are random (the version and variant bits are 6 and 8).
     let b = Uuid::new_v4().into_bytes();
-    format!("fa:16:3e:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
+    Mac([0xfa, 0x16, 0x3e, b[0], b[1], b[2]]).to_string()
 }
 
 /// The last second RFC 3339 (four-digit years) can show: 9999-12-31T23:59:59Z.

@@ -9,7 +9,6 @@ use crate::policy::spec::{
     AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, ModelSpec, NetworkSpec, PortSpec,
     RuleSpec, SecurityGroupSpec,
 };
-use crate::policy::validate::format_mac;
 use crate::policy::{Backend, Model, Port, Remote, SecurityGroup};
 
 /// The spec that validates back to `port`.
@@ -17,7 +16,7 @@ pub fn port_to_spec(p: &Port) -> PortSpec {
     PortSpec {
         name: Some(p.name.clone()),
         network: Some(p.network.clone()),
-        mac: Some(format_mac(&p.mac)),
+        mac: Some(p.mac.to_string()),
         fixed_ips: p.fixed_ips.iter().map(|ip| ip.to_string()).collect(),
         security_groups: Some(p.security_groups.clone()),
         port_security: Some(p.port_security),
@@ -26,7 +25,7 @@ pub fn port_to_spec(p: &Port) -> PortSpec {
             .iter()
             .map(|a| AllowedAddressPairSpec {
                 ip_address: Some(a.ip_address.to_string()),
-                mac_address: a.mac_address.as_ref().map(format_mac),
+                mac_address: a.mac_address.map(|m| m.to_string()),
             })
             .collect(),
         backend: p.backend.as_ref().map(|b| match b {

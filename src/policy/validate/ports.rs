@@ -13,10 +13,11 @@ use std::net::IpAddr;
 
 use super::super::error::{ErrorKind, FieldPath};
 use super::super::spec::{AllowedAddressPairSpec, BackendSpec, PortSpec};
-use super::super::{AllowedAddressPair, Backend, Mac, Model, Port};
-use super::addresses::{check_port_mac, format_mac, parse_cidr, parse_fixed_ip, parse_mac};
+use super::super::{AllowedAddressPair, Backend, Model, Port};
+use super::addresses::{parse_cidr, parse_fixed_ip, parse_port_mac};
 use super::defaults::{DEFAULT_GROUP, DEFAULT_NETWORK};
 use super::{check_name, Found, Scope};
+use crate::wire::Mac;
 
 /// Check a network interface name (Linux rules: 1..15 bytes, no '/', no whitespace,
 /// not "." or "..").
@@ -117,7 +118,7 @@ pub(super) fn check_port(
             found.push((path.key("mac"), ErrorKind::Missing));
             None
         }
-        Some(text) => match parse_mac(text).and_then(|m| check_port_mac(&m).map(|()| m)) {
+        Some(text) => match parse_port_mac(text) {
             Err(reason) => {
                 found.push((
                     path.key("mac"),
@@ -134,7 +135,7 @@ pub(super) fn check_port(
                     found.push((
                         path.key("mac"),
                         ErrorKind::DuplicateMac {
-                            mac: format_mac(&m),
+                            mac: m.to_string(),
                             network: network.clone(),
                             other_port: other.clone(),
                         },
@@ -246,7 +247,7 @@ pub(super) fn check_port(
                 let mac_text = pair
                     .mac_address
                     .or(mac)
-                    .map(|m| format_mac(&m))
+                    .map(|m| m.to_string())
                     .unwrap_or_else(|| "port MAC".to_string());
                 found.push((
                     aap_path.index(k),
@@ -319,7 +320,7 @@ fn check_address_pair(
     };
     let mac = match spec.mac_address.as_deref() {
         None => Ok(None),
-        Some(text) => match parse_mac(text).and_then(|m| check_port_mac(&m).map(|()| m)) {
+        Some(text) => match parse_port_mac(text) {
             Ok(m) => Ok(Some(m)),
             Err(reason) => {
                 found.push((

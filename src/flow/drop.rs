@@ -1,0 +1,57 @@
+//! [`DropReason`]: why a frame was dropped, with its stable name and description.
+//!
+//! Owns: the per-frame drop outcomes (a `Copy` enum, one counter each, fixed strings; the
+//! names are part of the product: replay output, counters, the README). May not touch:
+//! anything that decides a drop (that is the pipeline's job).
+
+use crate::wire::named_enum;
+
+named_enum! {
+    /// Why a frame was dropped. Stable kebab-case names (see [`DropReason::as_str`]) are part of
+    /// the product: they appear in replay output, counters and the README.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+    #[repr(u8)]
+    pub enum DropReason {
+        /// The frame could not be parsed (truncated, bad lengths, ...).
+        Malformed = ("malformed", "frame could not be parsed"),
+        /// Source MAC is not the port's MAC nor an allowed-address-pair MAC.
+        SpoofedMac = ("spoofed-mac", "source MAC not allowed on the sending port"),
+        /// Source IP (or ARP sender IP) is not allowed for the source MAC.
+        SpoofedIp = ("spoofed-ip", "source IP not allowed for the source MAC"),
+        /// ARP that port security does not allow (bad sender, unknown op, ...).
+        ArpDenied = ("arp-denied", "ARP not allowed by port security"),
+        /// DHCP server traffic (UDP 67->68 / 547->546) sent by an instance.
+        DhcpServer = ("dhcp-server", "DHCP server reply sent by an instance"),
+        /// ICMPv6 router advertisement sent by an instance.
+        RouterAdvertisement = ("router-advertisement", "router advertisement sent by an instance"),
+        /// Ethertype other than IPv4/IPv6/ARP that is not allow-listed.
+        EthertypeDenied = ("ethertype-denied", "ethertype not allowed"),
+        /// No egress rule of the sending port allows it.
+        EgressDenied = ("egress-denied", "no egress rule of the sending port allows it"),
+        /// No ingress rule of the receiving port allows it.
+        IngressDenied = ("ingress-denied", "no ingress rule of the receiving port allows it"),
+        /// Connection tracking says invalid (TCP state, unsolicited reply, ...).
+        InvalidState = ("invalid-state", "invalid for connection tracking"),
+        /// The connection was cut by a policy change.
+        ConnectionCut = ("connection-cut", "connection cut by a policy change"),
+        /// The connection-tracking table is full and the packet would need a new entry.
+        ConntrackFull = ("conntrack-full", "connection-tracking table full"),
+        /// Unicast frame whose destination MAC does not belong to the receiving port.
+        DstMacMismatch = ("dst-mac-mismatch", "destination MAC is not the receiving port's"),
+        /// Fragment of a datagram whose first fragment was denied (or that expired).
+        FragmentDenied = ("fragment-denied", "fragment of a denied or expired datagram"),
+        /// Too many fragments pending; this one could not be held.
+        FragmentOverflow = ("fragment-overflow", "too many pending fragments"),
+        /// The frame arrived on a port that is not configured (or is administratively down).
+        UnknownPort = ("unknown-port", "frame arrived on an unknown port"),
+        /// Unknown unicast/flood with no other port in the network to deliver to.
+        NoDestination = ("no-destination", "no port to deliver to"),
+        /// A frame looping back to its own port.
+        Hairpin = ("hairpin", "destination is the sending port"),
+    }
+}
+
+impl DropReason {
+    /// Number of reasons (size of a counter array).
+    pub const COUNT: usize = Self::ALL.len();
+}

@@ -23,7 +23,8 @@
 //! # Modes
 //! [`XdpMode::Native`] (`XDP_FLAGS_DRV_MODE`) runs in the driver; [`XdpMode::Generic`]
 //! (`XDP_FLAGS_SKB_MODE`) runs after the skb is built, on any device. [`XdpMode::Auto`]
-//! tries native, then generic. veth and tap support native mode.
+//! tries native, then generic. veth and tap support native mode. The enum is the model's
+//! ([`crate::policy::XdpMode`], parsed once by validation); this module maps it to flags.
 //!
 //! Every `bpf(2)` attribute is a `#[repr(C)]` struct with exactly the kernel's leading
 //! fields (the kernel accepts a shorter `attr` and zero-fills the rest).
@@ -47,37 +48,9 @@ const XDP_PASS: i32 = 2;
 const XDP_FLAGS_SKB_MODE: u32 = 2;
 const XDP_FLAGS_DRV_MODE: u32 = 4;
 
-/// Where the XDP program runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum XdpMode {
-    /// Native first, generic if the driver refuses.
-    #[default]
-    Auto,
-    /// Driver mode (`XDP_FLAGS_DRV_MODE`).
-    Native,
-    /// Generic / skb mode (`XDP_FLAGS_SKB_MODE`).
-    Generic,
-}
-
-impl XdpMode {
-    /// Parse `auto`, `native`/`drv`, `generic`/`skb`.
-    pub fn parse(s: &str) -> Option<XdpMode> {
-        match s {
-            "auto" => Some(XdpMode::Auto),
-            "native" | "drv" => Some(XdpMode::Native),
-            "generic" | "skb" => Some(XdpMode::Generic),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            XdpMode::Auto => "auto",
-            XdpMode::Native => "native",
-            XdpMode::Generic => "generic",
-        }
-    }
-}
+/// Where the program runs: the model's type (validation parses it from a config or API
+/// body), re-exported here for callers of this module.
+pub use crate::policy::XdpMode;
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]

@@ -51,7 +51,6 @@ use crate::pipeline::{Dataplane, Learned, PipelineConfig, PortCounters, ZoneMap}
 use crate::policy::{Backend, Model};
 use crate::port::afxdp::{GroupConfig, MemberConfig, UmemGroup, UmemPorts};
 use crate::port::napi::NapiDefer;
-use crate::port::xdp::XdpMode;
 use crate::port::{self, PortError, PortGroup, PortStats, Single};
 
 mod handoff;
@@ -201,7 +200,7 @@ struct Opened {
 /// Open AF_XDP ports as one group sharing a UMEM.
 fn open_group(ports: &[&(String, Backend)]) -> Result<Opened, SwitchError> {
     let mut members = Vec::new();
-    for (name, b) in ports {
+    for (_, b) in ports {
         if let Backend::AfXdp {
             ifname,
             queue,
@@ -210,15 +209,7 @@ fn open_group(ports: &[&(String, Backend)]) -> Result<Opened, SwitchError> {
         {
             let mut m = MemberConfig::new(ifname);
             m.queue = *queue;
-            m.xdp_mode = match mode.as_deref() {
-                None => XdpMode::Auto,
-                Some(x) => XdpMode::parse(x).ok_or_else(|| SwitchError::Port {
-                    port: name.clone(),
-                    source: PortError::Config(format!(
-                        "{ifname}: unknown XDP mode {x:?} (auto, native, generic)"
-                    )),
-                })?,
-            };
+            m.xdp_mode = mode.unwrap_or_default();
             members.push(m);
         }
     }

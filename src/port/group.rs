@@ -122,13 +122,13 @@ impl PortGroup for Single {
         1
     }
 
-    /// Receives up to the burst the group was made with (a larger `max` changes nothing:
-    /// the runtime asks for that burst).
-    fn rx(&mut self, m: usize, _max: usize) -> usize {
+    /// Receives up to `max` frames, at most the burst the group was made with.
+    fn rx(&mut self, m: usize, max: usize) -> usize {
         self.rx.clear();
-        if m != 0 {
+        if m != 0 || max == 0 {
             return 0;
         }
+        self.rx.set_capacity(max);
         self.port.rx_burst(&mut self.rx).unwrap_or(0)
     }
 
@@ -211,5 +211,25 @@ mod tests {
         assert_eq!(got[1], vec![3u8; 64]);
         assert_eq!(g.stats(0).tx_packets, 2);
         assert!(!g.remove_member(0));
+    }
+
+    #[test]
+    fn single_rx_takes_at_most_max() {
+        let (port, peer) = MemPort::new("a", 64);
+        for i in 0..5u8 {
+            peer.inject(&[i; 60]);
+        }
+        let mut g = Single::new(Box::new(port), 4);
+        assert_eq!(g.rx(0, 2), 2, "max 2 of the burst of 4");
+        assert_eq!(g.rx_frame(1), &[1u8; 60][..]);
+        assert!(g.rx_frame(2).is_empty());
+        g.rx_done(&[]);
+        assert_eq!(g.rx(0, 0), 0);
+        assert_eq!(peer.rx_pending(), 3);
+        peer.inject(&[5u8; 60]);
+        assert_eq!(g.rx(0, 32), 4, "a larger max: the burst it was made with");
+        assert_eq!(g.rx_frame(0), &[2u8; 60][..]);
+        assert_eq!(g.rx(0, 3), 0);
+        assert_eq!(peer.rx_pending(), 0);
     }
 }

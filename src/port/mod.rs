@@ -140,13 +140,15 @@ pub trait Port: Send {
 
 /// A reusable burst of frames: `capacity` slots of `slot_size` bytes each, plus lengths.
 ///
-/// Invariants: `len <= capacity`; `lens[i] <= slot_size` for every `i < len`; only the
-/// first `len` slots are frames. One allocation at creation, none afterwards.
+/// Invariants: `len <= cap <= lens.len()` (the slots allocated); `lens[i] <= slot_size`
+/// for every `i < len`; only the first `len` slots are frames, and only the first `cap`
+/// are used ([`FrameBatch::set_capacity`]). One allocation at creation, none afterwards.
 pub struct FrameBatch {
     buf: Box<[u8]>,
     lens: Box<[u32]>,
     slot_size: usize,
     len: usize,
+    cap: usize,
 }
 
 impl FrameBatch {
@@ -160,13 +162,23 @@ impl FrameBatch {
             lens: vec![0u32; capacity].into_boxed_slice(),
             slot_size,
             len: 0,
+            cap: capacity,
         }
     }
 
-    /// Number of slots.
+    /// Number of slots in use (all of them unless [`FrameBatch::set_capacity`] said less).
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.lens.len()
+        self.cap
+    }
+
+    /// Use only the first `n` slots from now on (clamped to `1..=` the slots allocated at
+    /// creation), e.g. to receive a shorter burst into the same batch; frames beyond `n`
+    /// are forgotten. No allocation.
+    #[inline]
+    pub fn set_capacity(&mut self, n: usize) {
+        self.cap = n.clamp(1, self.lens.len());
+        self.len = self.len.min(self.cap);
     }
 
     /// Size of one slot in bytes (the longest frame it holds).
@@ -278,7 +290,8 @@ impl FrameBatch {
     /// `recvmmsg`); follow with one [`FrameBatch::commit`] per filled slot.
     pub(crate) fn spare_slots(&mut self) -> std::slice::ChunksExactMut<'_, u8> {
         let start = self.len * self.slot_size;
-        self.buf[start..].chunks_exact_mut(self.slot_size)
+        let end = self.cap * self.slot_size;
+        self.buf[start..end].chunks_exact_mut(self.slot_size)
     }
 
     /// Copy the first `len` bytes of the free slot `offset` places after the next free slot
@@ -289,7 +302,7 @@ impl FrameBatch {
         let to = self.len * slot;
         let from = (self.len + offset) * slot;
         let len = len.min(slot);
-        if offset == 0 || from + slot > self.buf.len() {
+        if offset == 0 || from + slot > self.cap * slot {
             return;
         }
         self.buf.copy_within(from..from + len, to);
@@ -566,6 +579,23 @@ mod tests {
         assert_eq!(b.get(0), Some(&b"xyz"[..]));
         b.truncate(0);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn batch_set_capacity() {
+        let mut b = FrameBatch::new(4, 128);
+        assert!(b.push(b"a") && b.push(b"b") && b.push(b"c"));
+        b.set_capacity(2);
+        assert_eq!((b.capacity(), b.len()), (2, 2), "the third frame is forgotten");
+        assert!(b.is_full() && !b.push(b"d") && b.spare_slot().is_none());
+        b.clear();
+        assert_eq!(b.spare_slots().count(), 2);
+        b.pull_spare(2, 1); // slot 2 is outside the window: ignored
+        b.set_capacity(0);
+        assert_eq!(b.capacity(), 1);
+        b.set_capacity(usize::MAX);
+        assert_eq!(b.capacity(), 4, "clamped to the slots allocated");
+        assert_eq!(b.remaining(), 4);
     }
 
     #[test]

@@ -44,6 +44,24 @@
 //! interface and the [`Step`] that failed; an error leaves nothing behind (no XDP program
 //! attached, no tap, no socket).
 //!
+//! # Logging (`tracing`; the program sets the subscriber up, this library never does)
+//! * WARN: receive and transmit errors, rate-limited per port and error kind
+//!   ([`errlog`]: at most one event a second, with the count held back); a socket option
+//!   a backend needs and the kernel refused.
+//! * INFO: XDP program attached and detached ([`xdp`]), NAPI moderation set and restored
+//!   ([`napi`]). Opening and closing ports is logged by the runtime, which names them.
+//! * DEBUG: backend details at open (AF_XDP bind mode obtained, a refused XDP mode, tap
+//!   created, AF_PACKET options); TRACE: AF_XDP bind retries on a busy queue.
+//!
+//! Errors of opening a port are returned ([`PortError`]), not logged. Nothing is logged
+//! on a path that has no error.
+//!
+//! # Owns, and may not touch
+//! This module (its file) owns the [`Port`] trait, [`FrameBatch`], [`PortStats`],
+//! [`PortError`]/[`Step`] and [`open_backend`]; the backends are its submodules. It may
+//! use `policy` (a [`crate::policy::Backend`] to open, [`crate::policy::XdpMode`]) and
+//! nothing above it: no `pipeline`, `runtime` or `control`, no verdicts.
+//!
 //! # Rejected options
 //! * A `Box<[u8]>` or `Vec<u8>` per frame (an allocation per packet).
 //! * A generic iterator argument for `tx_burst`: it would make the trait not object safe;
@@ -54,6 +72,7 @@
 
 pub mod afpacket;
 pub mod afxdp;
+pub mod errlog;
 pub mod group;
 pub mod mem;
 pub mod napi;
@@ -586,7 +605,11 @@ mod tests {
         let mut b = FrameBatch::new(4, 128);
         assert!(b.push(b"a") && b.push(b"b") && b.push(b"c"));
         b.set_capacity(2);
-        assert_eq!((b.capacity(), b.len()), (2, 2), "the third frame is forgotten");
+        assert_eq!(
+            (b.capacity(), b.len()),
+            (2, 2),
+            "the third frame is forgotten"
+        );
         assert!(b.is_full() && !b.push(b"d") && b.spare_slot().is_none());
         b.clear();
         assert_eq!(b.spare_slots().count(), 2);

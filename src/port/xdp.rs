@@ -28,6 +28,11 @@
 //!
 //! Every `bpf(2)` attribute is a `#[repr(C)]` struct with exactly the kernel's leading
 //! fields (the kernel accepts a shorter `attr` and zero-fills the rest).
+//!
+//! # Logging
+//! INFO when a program is attached (interface, mode obtained) and detached; DEBUG for a
+//! mode the kernel refused before the next one is tried. A load or attach failure is
+//! returned as a [`PortError`], not logged.
 
 use super::{PortError, Step};
 use std::io;
@@ -243,6 +248,8 @@ pub struct XdpAttachment {
     map: XskMap,
     mode: XdpMode,
     ifindex: u32,
+    /// For the detach log.
+    ifname: String,
 }
 
 impl XdpAttachment {
@@ -274,15 +281,20 @@ impl XdpAttachment {
             // SAFETY: LinkCreateAttr is the BPF_LINK_CREATE prefix of bpf_attr; no pointers.
             match unsafe { bpf_fd(BPF_LINK_CREATE, &mut attr) } {
                 Ok(link) => {
+                    tracing::info!(ifname, ifindex, mode = m.as_str(), "XDP program attached");
                     return Ok(XdpAttachment {
                         _link: link,
                         _prog: prog,
                         map,
                         mode: m,
                         ifindex,
-                    })
+                        ifname: ifname.to_owned(),
+                    });
                 }
-                Err(e) => last = Some((m, e)),
+                Err(e) => {
+                    tracing::debug!(ifname, mode = m.as_str(), error = %e, "XDP attach refused");
+                    last = Some((m, e));
+                }
             }
         }
         let (m, e) = last.unwrap_or((mode, io::Error::from_raw_os_error(libc::EINVAL)));
@@ -309,6 +321,13 @@ impl XdpAttachment {
 
     pub fn map(&self) -> &XskMap {
         &self.map
+    }
+}
+
+impl Drop for XdpAttachment {
+    fn drop(&mut self) {
+        // The link fd closes right after this (field order), which detaches the program.
+        tracing::info!(ifname = %self.ifname, ifindex = self.ifindex, "XDP program detached");
     }
 }
 

@@ -100,6 +100,7 @@ pub use fill::IDLE_AFTER;
 pub use forward::UmemPorts;
 pub use port::{AfXdpConfig, AfXdpPort, MemberPort};
 
+use super::errlog::ErrorLog;
 use super::xdp::XdpAttachment;
 use super::{PortStats, MAX_BURST};
 use open::Area;
@@ -134,6 +135,8 @@ struct Member {
     /// ring is read only when some are outstanding.
     tx_outstanding: u32,
     stats: PortStats,
+    /// Failed TX wakeups, logged rate-limited.
+    errors: ErrorLog,
 }
 
 /// Sockets on one or more device queues sharing one UMEM. See the module doc.

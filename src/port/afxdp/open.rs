@@ -4,10 +4,14 @@
 //!
 //! Owns every system call of set-up and tear-down; the per-call rx/tx work is
 //! [`super::rx`]'s and [`super::tx`]'s, the fill depths are [`super::fill`]'s.
+//!
+//! Logs (DEBUG) each member bound (XDP mode and bind mode obtained) and removed; the XDP
+//! program's attach and detach are logged by [`crate::port::xdp`].
 
 use super::{
     BindMode, GroupConfig, Member, MemberConfig, MemberInfo, UmemGroup, FRAME_MASK, FRAME_SIZE,
 };
+use crate::port::errlog::ErrorLog;
 use crate::port::xdp::{XdpAttachment, XskMap};
 use crate::port::{ifindex, PortError, PortStats, Step};
 use std::io;
@@ -84,6 +88,7 @@ fn bind_retrying(umem: &Umem, user: &User) -> io::Result<()> {
                 if e.raw_os_error() != Some(libc::EBUSY) || std::time::Instant::now() > deadline {
                     return Err(e);
                 }
+                tracing::trace!("AF_XDP bind: queue still busy, retrying");
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }
@@ -144,6 +149,17 @@ impl UmemGroup {
                     for i in 0..g.members.len() {
                         let depth = g.members[i].idle_fill;
                         g.top_up(i, depth);
+                    }
+                    for m in &g.members {
+                        tracing::debug!(
+                            ifname = %m.info.ifname,
+                            queue = m.info.queue,
+                            xdp_mode = m.info.xdp_mode.as_str(),
+                            bind = m.info.bind.as_str(),
+                            group = g.id,
+                            frames = frame_count,
+                            "AF_XDP socket bound"
+                        );
                     }
                     return Ok(g);
                 }
@@ -262,6 +278,7 @@ impl UmemGroup {
                 since_refill: u32::MAX,
                 tx_outstanding: 0,
                 stats: PortStats::default(),
+                errors: ErrorLog::default(),
             });
         }
         // `umem` goes here: it only held another reference to member 0's socket, which
@@ -294,7 +311,9 @@ impl UmemGroup {
             r.release();
         }
         // Field order of `Member`: the XDP attachment goes first, then the rings.
-        drop(self.members.remove(i));
+        let m = self.members.remove(i);
+        tracing::debug!(ifname = %m.info.ifname, group = self.id, "AF_XDP member removed");
+        drop(m);
         true
     }
 }

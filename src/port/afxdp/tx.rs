@@ -3,9 +3,11 @@
 //! kernel consume the TX ring, and reaping the completion ring into the free stack.
 //!
 //! Frames that find no TX slot or no free frame are dropped and counted in the member's
-//! `tx_dropped`; nothing here blocks or allocates.
+//! `tx_dropped`; nothing here blocks or allocates. A kick that fails for another reason
+//! than a full ring is logged through the member's `ErrorLog` (rate-limited WARN).
 
 use super::{BindMode, Desc, DescBatch, UmemGroup, FRAME_MASK, FRAME_SIZE};
+use crate::port::errlog::Op;
 use std::io;
 use xdpilone::xdp::XdpDesc;
 
@@ -181,13 +183,18 @@ impl UmemGroup {
                 )
             };
             if rc < 0 {
-                match io::Error::last_os_error().raw_os_error() {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
                     Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS)
                     | Some(libc::EINTR) => {
                         // Completion ring may be full: make room and try again.
                         self.reap(i);
                     }
-                    _ => break,
+                    _ => {
+                        // The frames stay in the TX ring for the next kick; say why.
+                        m.errors.error(&m.info.ifname, Op::Kick, &e);
+                        break;
+                    }
                 }
             }
         }

@@ -22,6 +22,15 @@
 //! it concerns are counted in the port's `PortStats` all the same).
 //!
 //! Owns no I/O: the backends and [`super::Single`] call it where an error is seen.
+//!
+//! # The `tracing` crate (added for the library's logging)
+//! Measured on this 2-core VM under a load average of ~9.5 (other builds running), clean
+//! `cargo build --release --bin sgswitch`: the stripped binary grows from 3,541,480 to
+//! 3,549,280 bytes (+7.8 kB, +0.2 %) with every event of `port` and `runtime` in it;
+//! `tracing`, `tracing-core`, `tracing-attributes` (its proc macro; `syn` was already
+//! built for serde), `pin-project-lite` and `once_cell` take 8.1 s of compile time
+//! together (cargo `--timings`). The whole clean build took 432 s before and 305 s after:
+//! the load, not the crate, decides that difference.
 
 use std::io;
 use std::time::{Duration, Instant};

@@ -1163,7 +1163,7 @@ fn port_backends() {
         Some(sgswitch::policy::Backend::AfXdp {
             ifname: "eth0".into(),
             queue: 0,
-            mode: Some("native".into())
+            mode: Some(sgswitch::policy::XdpMode::Native)
         })
     );
 

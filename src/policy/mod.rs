@@ -26,6 +26,9 @@
 //!   unique per network. Address-group CIDRs and allowed-address-pair CIDRs are
 //!   normalised.
 //! * `networks` lists the declared networks, then those of the ports (first use order).
+//! * An AF_XDP backend's `mode` is an [`XdpMode`], parsed once by validation from the
+//!   names `auto`, `native`, `generic` (`None`: not written, which means `auto`); the port
+//!   layer takes it as it is.
 //!
 //! This module knows nothing of packets, compilation or I/O.
 //!
@@ -171,11 +174,55 @@ pub enum Backend {
     AfXdp {
         ifname: String,
         queue: u32,
-        mode: Option<String>,
+        /// `None` when the config or API body does not say (it then shows no mode).
+        mode: Option<XdpMode>,
     },
     AfPacket {
         ifname: String,
     },
+}
+
+/// Where the XDP program of an AF_XDP port runs (`port::xdp` attaches it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native first, generic if the driver refuses.
+    #[default]
+    Auto,
+    /// Driver mode (`XDP_FLAGS_DRV_MODE`).
+    Native,
+    /// Generic / skb mode (`XDP_FLAGS_SKB_MODE`).
+    Generic,
+}
+
+impl XdpMode {
+    /// The names a config file or an API body may give: `auto`, `native`, `generic` (what
+    /// validation accepts; [`XdpMode::as_str`] gives them back).
+    pub fn from_name(s: &str) -> Option<XdpMode> {
+        match s {
+            "auto" => Some(XdpMode::Auto),
+            "native" => Some(XdpMode::Native),
+            "generic" => Some(XdpMode::Generic),
+            _ => None,
+        }
+    }
+
+    /// Parse `auto`, `native`/`drv`, `generic`/`skb` (the names and the kernel's flag
+    /// names, for tools; the model takes only [`XdpMode::from_name`]'s).
+    pub fn parse(s: &str) -> Option<XdpMode> {
+        match s {
+            "drv" => Some(XdpMode::Native),
+            "skb" => Some(XdpMode::Generic),
+            _ => XdpMode::from_name(s),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XdpMode::Auto => "auto",
+            XdpMode::Native => "native",
+            XdpMode::Generic => "generic",
+        }
+    }
 }
 
 /// A switch port: one instance's (or a router's / uplink's) attachment.

@@ -28,6 +28,7 @@
 //!   0.82–0.93× with it, 0.87–0.98× without, within noise: a veth has no qdisc to skip),
 //!   and on a NIC it would bypass the operator's traffic control.
 
+use super::errlog::{ErrorLog, Op};
 use super::tap::{apply_vnet_hdr, VnetAction, VNET_HDR_LEN};
 use super::{ifindex, would_block, FrameBatch, Port, PortError, PortStats, Step, MAX_BURST};
 use std::io;
@@ -48,6 +49,8 @@ pub struct AfPacketPort {
     hdrs: Box<[[u8; VNET_HDR_LEN]]>,
     vnet_hdr: bool,
     stats: PortStats,
+    /// Transmit errors this port drops and goes on from (logged, rate-limited).
+    errors: ErrorLog,
 }
 
 // SAFETY: the raw pointers inside `msgs`/`iovs` are scratch: they are rewritten before
@@ -129,18 +132,23 @@ impl AfPacketPort {
         .map_err(|e| PortError::os(ifname, Step::BindSocket, e))?;
         let vnet_hdr = setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, PACKET_VNET_HDR, &1i32).is_ok();
         // Older kernels lack it; our own frames would then be received back.
-        let _ = setsockopt(
+        if let Err(e) = setsockopt(
             fd.as_raw_fd(),
             libc::SOL_PACKET,
             PACKET_IGNORE_OUTGOING,
             &1i32,
-        );
-        let _ = setsockopt(
+        ) {
+            tracing::warn!(ifname, error = %e, "PACKET_IGNORE_OUTGOING refused: the port receives its own transmissions back");
+        }
+        if let Err(e) = setsockopt(
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_RCVBUF,
             &(4i32 << 20),
-        );
+        ) {
+            tracing::debug!(ifname, error = %e, "SO_RCVBUF not raised");
+        }
+        tracing::debug!(ifname, ifindex = idx, vnet_hdr, "AF_PACKET socket bound");
 
         // SAFETY: mmsghdr and iovec are plain old data; all-zero (null pointers, zero
         // lengths) is valid and never used before being re-pointed.
@@ -161,6 +169,7 @@ impl AfPacketPort {
             hdrs,
             vnet_hdr,
             stats: PortStats::default(),
+            errors: ErrorLog::default(),
         })
     }
 
@@ -312,6 +321,7 @@ impl Port for AfPacketPort {
                         break 'chunks;
                     }
                     // This frame is refused (too long, link down): drop it, go on.
+                    self.errors.error(&self.name, Op::Tx, &e);
                     done += 1;
                     continue;
                 }

@@ -22,10 +22,15 @@
 //!   dropped and counted in the member's [`PortStats::tx_dropped`].
 //! * Nothing on these paths allocates.
 //!
+//! An error a [`Single`]'s port returns from `rx_burst` or `tx_burst` is logged through
+//! the port's [`ErrorLog`] (WARN, at most one event per error kind per second, with the
+//! count held back); the frames concerned are in the port's counters.
+//!
 //! This module holds no dataplane logic: it knows frames and members, not verdicts.
 
 use std::os::fd::RawFd;
 
+use super::errlog::{ErrorLog, Op};
 use super::{FrameBatch, Port, PortStats, DEFAULT_SLOT};
 
 /// The members of a group that transmit a frame (bit `j` = member `j`; at most 64).
@@ -77,6 +82,7 @@ pub struct Single {
     port: Box<dyn Port>,
     rx: FrameBatch,
     tx: FrameBatch,
+    errors: ErrorLog,
 }
 
 impl Single {
@@ -92,6 +98,7 @@ impl Single {
             port,
             rx: FrameBatch::new(burst, slot),
             tx: FrameBatch::new(burst.max(32), slot),
+            errors: ErrorLog::default(),
         }
     }
 
@@ -102,19 +109,28 @@ impl Single {
 }
 
 /// Queue `frame` on `tx`, first transmitting what is queued when it is full.
-fn queue(port: &mut dyn Port, tx: &mut FrameBatch, frame: &[u8]) {
+fn queue(port: &mut dyn Port, tx: &mut FrameBatch, errors: &mut ErrorLog, frame: &[u8]) {
     if tx.push(frame) {
         return;
     }
     if !tx.is_empty() {
-        let _ = port.tx_batch(tx);
-        tx.clear();
+        send(port, tx, errors);
     }
     if !tx.push(frame) {
         // Longer than a slot: hand it to the port as it is (the port counts a drop if it
         // cannot send it either).
-        let _ = port.tx_burst(&[frame]);
+        if let Err(e) = port.tx_burst(&[frame]) {
+            errors.error(port.name(), Op::Tx, &e);
+        }
     }
+}
+
+/// Transmit and empty `tx`.
+fn send(port: &mut dyn Port, tx: &mut FrameBatch, errors: &mut ErrorLog) {
+    if let Err(e) = port.tx_batch(tx) {
+        errors.error(port.name(), Op::Tx, &e);
+    }
+    tx.clear();
 }
 
 impl PortGroup for Single {
@@ -122,14 +138,20 @@ impl PortGroup for Single {
         1
     }
 
-    /// Receives up to the burst the group was made with (a larger `max` changes nothing:
-    /// the runtime asks for that burst).
-    fn rx(&mut self, m: usize, _max: usize) -> usize {
+    /// Receives up to `max` frames, at most the burst the group was made with.
+    fn rx(&mut self, m: usize, max: usize) -> usize {
         self.rx.clear();
-        if m != 0 {
+        if m != 0 || max == 0 {
             return 0;
         }
-        self.port.rx_burst(&mut self.rx).unwrap_or(0)
+        self.rx.set_capacity(max);
+        match self.port.rx_burst(&mut self.rx) {
+            Ok(n) => n,
+            Err(e) => {
+                self.errors.error(self.port.name(), Op::Rx, &e);
+                0
+            }
+        }
     }
 
     fn rx_frame(&self, k: usize) -> &[u8] {
@@ -142,7 +164,7 @@ impl PortGroup for Single {
         for (k, f) in fates.iter().enumerate() {
             if f & 1 != 0 {
                 if let Some(frame) = self.rx.get(k) {
-                    queue(self.port.as_mut(), &mut self.tx, frame);
+                    queue(self.port.as_mut(), &mut self.tx, &mut self.errors, frame);
                 }
             }
         }
@@ -151,14 +173,13 @@ impl PortGroup for Single {
 
     fn tx_copy(&mut self, m: usize, frame: &[u8]) {
         if m == 0 {
-            queue(self.port.as_mut(), &mut self.tx, frame);
+            queue(self.port.as_mut(), &mut self.tx, &mut self.errors, frame);
         }
     }
 
     fn flush(&mut self) {
         if !self.tx.is_empty() {
-            let _ = self.port.tx_batch(&self.tx);
-            self.tx.clear();
+            send(self.port.as_mut(), &mut self.tx, &mut self.errors);
         }
     }
 
@@ -211,5 +232,62 @@ mod tests {
         assert_eq!(got[1], vec![3u8; 64]);
         assert_eq!(g.stats(0).tx_packets, 2);
         assert!(!g.remove_member(0));
+    }
+
+    /// A port whose every rx and tx fails.
+    struct Failing;
+
+    impl Port for Failing {
+        fn name(&self) -> &str {
+            "bad"
+        }
+        fn rx_burst(&mut self, _: &mut FrameBatch) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(libc::EIO))
+        }
+        fn tx_burst(&mut self, _: &[&[u8]]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(libc::EIO))
+        }
+        fn poll_fd(&self) -> Option<RawFd> {
+            None
+        }
+        fn stats(&self) -> PortStats {
+            PortStats::default()
+        }
+    }
+
+    #[test]
+    fn single_counts_port_errors_rate_limited() {
+        let mut g = Single::new(Box::new(Failing), 4);
+        for _ in 0..3 {
+            assert_eq!(g.rx(0, 4), 0);
+        }
+        for _ in 0..3 {
+            g.tx_copy(0, &[0u8; 64]);
+            g.flush();
+        }
+        // One event per kind (rx EIO, tx EIO) went out; the other two of each were held.
+        assert_eq!(g.errors.suppressed(), 4);
+        g.tx_copy(0, &[0u8; 4096]); // longer than a slot: sent alone, fails too
+        assert_eq!(g.errors.suppressed(), 5);
+    }
+
+    #[test]
+    fn single_rx_takes_at_most_max() {
+        let (port, peer) = MemPort::new("a", 64);
+        for i in 0..5u8 {
+            peer.inject(&[i; 60]);
+        }
+        let mut g = Single::new(Box::new(port), 4);
+        assert_eq!(g.rx(0, 2), 2, "max 2 of the burst of 4");
+        assert_eq!(g.rx_frame(1), &[1u8; 60][..]);
+        assert!(g.rx_frame(2).is_empty());
+        g.rx_done(&[]);
+        assert_eq!(g.rx(0, 0), 0);
+        assert_eq!(peer.rx_pending(), 3);
+        peer.inject(&[5u8; 60]);
+        assert_eq!(g.rx(0, 32), 4, "a larger max: the burst it was made with");
+        assert_eq!(g.rx_frame(0), &[2u8; 60][..]);
+        assert_eq!(g.rx(0, 3), 0);
+        assert_eq!(peer.rx_pending(), 0);
     }
 }

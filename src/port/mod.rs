@@ -44,6 +44,24 @@
 //! interface and the [`Step`] that failed; an error leaves nothing behind (no XDP program
 //! attached, no tap, no socket).
 //!
+//! # Logging (`tracing`; the program sets the subscriber up, this library never does)
+//! * WARN: receive and transmit errors, rate-limited per port and error kind
+//!   ([`errlog`]: at most one event a second, with the count held back); a socket option
+//!   a backend needs and the kernel refused.
+//! * INFO: XDP program attached and detached ([`xdp`]), NAPI moderation set and restored
+//!   ([`napi`]). Opening and closing ports is logged by the runtime, which names them.
+//! * DEBUG: backend details at open (AF_XDP bind mode obtained, a refused XDP mode, tap
+//!   created, AF_PACKET options); TRACE: AF_XDP bind retries on a busy queue.
+//!
+//! Errors of opening a port are returned ([`PortError`]), not logged. Nothing is logged
+//! on a path that has no error.
+//!
+//! # Owns, and may not touch
+//! This module (its file) owns the [`Port`] trait, [`FrameBatch`], [`PortStats`],
+//! [`PortError`]/[`Step`] and [`open_backend`]; the backends are its submodules. It may
+//! use `policy` (a [`crate::policy::Backend`] to open, [`crate::policy::XdpMode`]) and
+//! nothing above it: no `pipeline`, `runtime` or `control`, no verdicts.
+//!
 //! # Rejected options
 //! * A `Box<[u8]>` or `Vec<u8>` per frame (an allocation per packet).
 //! * A generic iterator argument for `tx_burst`: it would make the trait not object safe;
@@ -54,6 +72,7 @@
 
 pub mod afpacket;
 pub mod afxdp;
+pub mod errlog;
 pub mod group;
 pub mod mem;
 pub mod napi;
@@ -140,13 +159,15 @@ pub trait Port: Send {
 
 /// A reusable burst of frames: `capacity` slots of `slot_size` bytes each, plus lengths.
 ///
-/// Invariants: `len <= capacity`; `lens[i] <= slot_size` for every `i < len`; only the
-/// first `len` slots are frames. One allocation at creation, none afterwards.
+/// Invariants: `len <= cap <= lens.len()` (the slots allocated); `lens[i] <= slot_size`
+/// for every `i < len`; only the first `len` slots are frames, and only the first `cap`
+/// are used ([`FrameBatch::set_capacity`]). One allocation at creation, none afterwards.
 pub struct FrameBatch {
     buf: Box<[u8]>,
     lens: Box<[u32]>,
     slot_size: usize,
     len: usize,
+    cap: usize,
 }
 
 impl FrameBatch {
@@ -160,13 +181,23 @@ impl FrameBatch {
             lens: vec![0u32; capacity].into_boxed_slice(),
             slot_size,
             len: 0,
+            cap: capacity,
         }
     }
 
-    /// Number of slots.
+    /// Number of slots in use (all of them unless [`FrameBatch::set_capacity`] said less).
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.lens.len()
+        self.cap
+    }
+
+    /// Use only the first `n` slots from now on (clamped to `1..=` the slots allocated at
+    /// creation), e.g. to receive a shorter burst into the same batch; frames beyond `n`
+    /// are forgotten. No allocation.
+    #[inline]
+    pub fn set_capacity(&mut self, n: usize) {
+        self.cap = n.clamp(1, self.lens.len());
+        self.len = self.len.min(self.cap);
     }
 
     /// Size of one slot in bytes (the longest frame it holds).
@@ -278,7 +309,8 @@ impl FrameBatch {
     /// `recvmmsg`); follow with one [`FrameBatch::commit`] per filled slot.
     pub(crate) fn spare_slots(&mut self) -> std::slice::ChunksExactMut<'_, u8> {
         let start = self.len * self.slot_size;
-        self.buf[start..].chunks_exact_mut(self.slot_size)
+        let end = self.cap * self.slot_size;
+        self.buf[start..end].chunks_exact_mut(self.slot_size)
     }
 
     /// Copy the first `len` bytes of the free slot `offset` places after the next free slot
@@ -289,7 +321,7 @@ impl FrameBatch {
         let to = self.len * slot;
         let from = (self.len + offset) * slot;
         let len = len.min(slot);
-        if offset == 0 || from + slot > self.buf.len() {
+        if offset == 0 || from + slot > self.cap * slot {
             return;
         }
         self.buf.copy_within(from..from + len, to);
@@ -428,8 +460,8 @@ impl PortError {
 /// Open the port a model's [`crate::policy::Backend`] describes (for the runtime).
 ///
 /// `Tap { vnet_hdr: true }` also enables checksum offload (`TUN_F_CSUM`): the instance side
-/// may then leave L4 checksums partial and the port completes them. `AfXdp { mode }` takes
-/// `auto` (default), `native`/`drv` or `generic`/`skb`.
+/// may then leave L4 checksums partial and the port completes them. `AfXdp { mode: None }`
+/// is [`xdp::XdpMode::Auto`].
 pub fn open_backend(backend: &crate::policy::Backend) -> Result<Box<dyn Port>, PortError> {
     use crate::policy::Backend;
     Ok(match backend {
@@ -448,17 +480,9 @@ pub fn open_backend(backend: &crate::policy::Backend) -> Result<Box<dyn Port>, P
             queue,
             mode,
         } => {
-            let xdp_mode = match mode.as_deref() {
-                None => xdp::XdpMode::Auto,
-                Some(m) => xdp::XdpMode::parse(m).ok_or_else(|| {
-                    PortError::Config(format!(
-                        "{ifname}: unknown XDP mode {m:?} (auto, native, generic)"
-                    ))
-                })?,
-            };
             let mut cfg = afxdp::AfXdpConfig::new(ifname);
             cfg.member.queue = *queue;
-            cfg.member.xdp_mode = xdp_mode;
+            cfg.member.xdp_mode = mode.unwrap_or_default();
             Box::new(afxdp::AfXdpPort::open(&cfg)?)
         }
         Backend::AfPacket { ifname } => Box::new(afpacket::AfPacketPort::open(ifname)?),
@@ -577,6 +601,27 @@ mod tests {
     }
 
     #[test]
+    fn batch_set_capacity() {
+        let mut b = FrameBatch::new(4, 128);
+        assert!(b.push(b"a") && b.push(b"b") && b.push(b"c"));
+        b.set_capacity(2);
+        assert_eq!(
+            (b.capacity(), b.len()),
+            (2, 2),
+            "the third frame is forgotten"
+        );
+        assert!(b.is_full() && !b.push(b"d") && b.spare_slot().is_none());
+        b.clear();
+        assert_eq!(b.spare_slots().count(), 2);
+        b.pull_spare(2, 1); // slot 2 is outside the window: ignored
+        b.set_capacity(0);
+        assert_eq!(b.capacity(), 1);
+        b.set_capacity(usize::MAX);
+        assert_eq!(b.capacity(), 4, "clamped to the slots allocated");
+        assert_eq!(b.remaining(), 4);
+    }
+
+    #[test]
     fn ifname_checks() {
         assert!(check_ifname("veth0").is_ok());
         assert!(check_ifname("").is_err());
@@ -592,12 +637,14 @@ mod tests {
     #[test]
     fn open_backend_rejects_bad_config() {
         use crate::policy::Backend;
-        let bad_mode = Backend::AfXdp {
-            ifname: "lo".into(),
+        // An unknown XDP mode no longer reaches this point: the model carries an
+        // `XdpMode`, parsed by validation (tests/policy_validation.rs `port_backends`).
+        let bad_name = Backend::AfXdp {
+            ifname: "a/b".into(),
             queue: 0,
-            mode: Some("turbo".into()),
+            mode: Some(xdp::XdpMode::Native),
         };
-        assert!(matches!(open_backend(&bad_mode), Err(PortError::Config(_))));
+        assert!(matches!(open_backend(&bad_name), Err(PortError::Config(_))));
         let missing = Backend::AfPacket {
             ifname: "sgnosuch0".into(),
         };

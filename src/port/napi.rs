@@ -39,6 +39,11 @@
 //! record. Not covered: a recycled pid of the killed process (its record is then taken
 //! for a live owner's: originals still right, record left behind).
 //!
+//! # Logging
+//! INFO when moderation is set (with the values found) and restored; WARN when the
+//! originals cannot be written back to a device that still exists; DEBUG when the device
+//! went first. Failing to set it is a returned [`PortError`].
+//!
 //! # Rejected options
 //! * Socket busy polling (`SO_PREFER_BUSY_POLL` + `SO_BUSY_POLL` on the AF_XDP socket):
 //!   measured here, no effect on veth ports (the poll is never driven from the socket);
@@ -202,6 +207,15 @@ impl NapiDefer {
         // never left deferring with no timer if the second write fails (Drop restores).
         std::fs::write(tuned.dir.join("gro_flush_timeout"), set_timeout).map_err(os)?;
         std::fs::write(tuned.dir.join("napi_defer_hard_irqs"), set_defer).map_err(os)?;
+        tracing::info!(
+            ifname,
+            napi_defer_hard_irqs = DEFER_HARD_IRQS,
+            gro_flush_timeout_ns = u64::from(us) * 1000,
+            previous_defer = %tuned.old_defer,
+            previous_timeout = %tuned.old_timeout,
+            crash_record = tuned.record.is_some(),
+            "NAPI moderation set"
+        );
         Ok(tuned)
     }
 
@@ -218,10 +232,26 @@ fn read_value(dir: &Path, file: &str) -> io::Result<String> {
 impl Drop for NapiDefer {
     fn drop(&mut self) {
         // Best effort: the device may be gone already (then there is nothing to restore).
-        let _ = std::fs::write(self.dir.join("napi_defer_hard_irqs"), &self.old_defer);
-        let _ = std::fs::write(self.dir.join("gro_flush_timeout"), &self.old_timeout);
+        let defer = std::fs::write(self.dir.join("napi_defer_hard_irqs"), &self.old_defer);
+        let timeout = std::fs::write(self.dir.join("gro_flush_timeout"), &self.old_timeout);
         if let Some(path) = &self.record {
             let _ = std::fs::remove_file(path);
+        }
+        match defer.and(timeout) {
+            Ok(()) => tracing::info!(
+                ifname = %self.ifname,
+                napi_defer_hard_irqs = %self.old_defer,
+                gro_flush_timeout = %self.old_timeout,
+                "NAPI moderation restored"
+            ),
+            Err(_) if !self.dir.exists() => {
+                tracing::debug!(ifname = %self.ifname, "NAPI moderation: device gone, nothing to restore")
+            }
+            Err(e) => tracing::warn!(
+                ifname = %self.ifname,
+                error = %e,
+                "NAPI moderation could not be restored"
+            ),
         }
     }
 }

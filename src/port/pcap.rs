@@ -8,6 +8,11 @@
 //! Supported: pcap (both byte orders, micro- and nanosecond magic), pcapng (both byte
 //! orders, several sections, interface description blocks with `if_name` and
 //! `if_tsresol`, enhanced, simple and obsolete packet blocks; other blocks skipped).
+//!
+//! Owns the capture file formats, both ways, and nothing else: one concern in one file
+//! (reader and writers share the block layouts). It may not touch the pipeline or the
+//! runtime (replay drives it, not the other way round), nor any live backend; it uses only
+//! `std`.
 
 use std::fmt;
 use std::io::{self, Read, Write};

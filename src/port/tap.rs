@@ -28,6 +28,7 @@
 //! * Netlink for link-up and namespace moves: an ioctl covers link-up in our own namespace;
 //!   the namespace move is a one-time control-plane step where `ip` is simpler and clear.
 
+use super::errlog::{ErrorLog, Op};
 use super::{check_ifname, would_block, FrameBatch, Port, PortError, PortStats, Step};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -96,6 +97,8 @@ pub struct TapPort {
     name: String,
     vnet_hdr: bool,
     stats: PortStats,
+    /// Transmit errors this port drops and goes on from (logged, rate-limited).
+    errors: ErrorLog,
 }
 
 impl TapPort {
@@ -173,11 +176,18 @@ impl TapPort {
             None => set_link_up(&name)?,
         }
 
+        tracing::debug!(
+            ifname = %name,
+            netns = cfg.netns.as_deref().unwrap_or("-"),
+            vnet_hdr = cfg.vnet_hdr,
+            "tap created"
+        );
         Ok(TapPort {
             fd,
             name,
             vnet_hdr: cfg.vnet_hdr,
             stats: PortStats::default(),
+            errors: ErrorLog::default(),
         })
     }
 
@@ -341,6 +351,8 @@ impl Port for TapPort {
                 if would_block(&e) {
                     break;
                 }
+                // With frames in hand the error waits: a lasting one fails the next call
+                // before any frame, which returns it (and the caller logs it).
                 return if n > 0 { Ok(n) } else { Err(e) };
             }
             let got = got as usize;
@@ -399,6 +411,7 @@ impl Port for TapPort {
                     break;
                 }
                 // Malformed frame (EINVAL) or link down (EIO): drop this one, keep going.
+                self.errors.error(&self.name, Op::Tx, &e);
                 self.stats.tx_dropped += 1;
                 failed += 1;
                 continue;

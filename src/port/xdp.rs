@@ -23,10 +23,16 @@
 //! # Modes
 //! [`XdpMode::Native`] (`XDP_FLAGS_DRV_MODE`) runs in the driver; [`XdpMode::Generic`]
 //! (`XDP_FLAGS_SKB_MODE`) runs after the skb is built, on any device. [`XdpMode::Auto`]
-//! tries native, then generic. veth and tap support native mode.
+//! tries native, then generic. veth and tap support native mode. The enum is the model's
+//! ([`crate::policy::XdpMode`], parsed once by validation); this module maps it to flags.
 //!
 //! Every `bpf(2)` attribute is a `#[repr(C)]` struct with exactly the kernel's leading
 //! fields (the kernel accepts a shorter `attr` and zero-fills the rest).
+//!
+//! # Logging
+//! INFO when a program is attached (interface, mode obtained) and detached; DEBUG for a
+//! mode the kernel refused before the next one is tried. A load or attach failure is
+//! returned as a [`PortError`], not logged.
 
 use super::{PortError, Step};
 use std::io;
@@ -47,37 +53,9 @@ const XDP_PASS: i32 = 2;
 const XDP_FLAGS_SKB_MODE: u32 = 2;
 const XDP_FLAGS_DRV_MODE: u32 = 4;
 
-/// Where the XDP program runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum XdpMode {
-    /// Native first, generic if the driver refuses.
-    #[default]
-    Auto,
-    /// Driver mode (`XDP_FLAGS_DRV_MODE`).
-    Native,
-    /// Generic / skb mode (`XDP_FLAGS_SKB_MODE`).
-    Generic,
-}
-
-impl XdpMode {
-    /// Parse `auto`, `native`/`drv`, `generic`/`skb`.
-    pub fn parse(s: &str) -> Option<XdpMode> {
-        match s {
-            "auto" => Some(XdpMode::Auto),
-            "native" | "drv" => Some(XdpMode::Native),
-            "generic" | "skb" => Some(XdpMode::Generic),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            XdpMode::Auto => "auto",
-            XdpMode::Native => "native",
-            XdpMode::Generic => "generic",
-        }
-    }
-}
+/// Where the program runs: the model's type (validation parses it from a config or API
+/// body), re-exported here for callers of this module.
+pub use crate::policy::XdpMode;
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -270,6 +248,8 @@ pub struct XdpAttachment {
     map: XskMap,
     mode: XdpMode,
     ifindex: u32,
+    /// For the detach log.
+    ifname: String,
 }
 
 impl XdpAttachment {
@@ -301,15 +281,20 @@ impl XdpAttachment {
             // SAFETY: LinkCreateAttr is the BPF_LINK_CREATE prefix of bpf_attr; no pointers.
             match unsafe { bpf_fd(BPF_LINK_CREATE, &mut attr) } {
                 Ok(link) => {
+                    tracing::info!(ifname, ifindex, mode = m.as_str(), "XDP program attached");
                     return Ok(XdpAttachment {
                         _link: link,
                         _prog: prog,
                         map,
                         mode: m,
                         ifindex,
-                    })
+                        ifname: ifname.to_owned(),
+                    });
                 }
-                Err(e) => last = Some((m, e)),
+                Err(e) => {
+                    tracing::debug!(ifname, mode = m.as_str(), error = %e, "XDP attach refused");
+                    last = Some((m, e));
+                }
             }
         }
         let (m, e) = last.unwrap_or((mode, io::Error::from_raw_os_error(libc::EINVAL)));
@@ -336,6 +321,13 @@ impl XdpAttachment {
 
     pub fn map(&self) -> &XskMap {
         &self.map
+    }
+}
+
+impl Drop for XdpAttachment {
+    fn drop(&mut self) {
+        // The link fd closes right after this (field order), which detaches the program.
+        tracing::info!(ifname = %self.ifname, ifindex = self.ifindex, "XDP program detached");
     }
 }
 

@@ -5,6 +5,15 @@
 //! validate → compile → publish path a live reload uses: the new [`Dataplane`] gets a new
 //! epoch and replaces the old one between two frames; a config that fails to load leaves
 //! the running policy untouched (the failure is reported and the replay exits non-zero).
+//!
+//! # Logging
+//! WARN: an `--apply-at` config that failed to load (file and reason). Without a
+//! subscriber that takes WARN events the same message goes to stderr, as it always did.
+//! Verdicts and the summary are output, not logs.
+//!
+//! Owns the replay loop and its outputs (JSON/text lines, per-port pcaps, dropped.pcapng);
+//! may use `pipeline`, `policy` and `port::pcap`, nothing of the live switch or `control`
+//! (the config loader is passed in).
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
@@ -283,10 +292,7 @@ pub fn run<W: Write>(
                     printer.names = dp.ports.iter().map(|p| p.name.clone()).collect();
                 }
                 Err(e) => {
-                    eprintln!(
-                        "sgswitch: replay: --apply-at {}: {e}; the running policy is unchanged",
-                        file.display()
-                    );
+                    apply_failed(file, &e);
                     summary.failed_applies.push(file.display().to_string());
                 }
             }
@@ -396,6 +402,23 @@ fn write_outputs(
         o.dropped.write(p as u32, ts, frame, Some(&comment))?;
     }
     Ok(())
+}
+
+/// Report an `--apply-at` config that failed to load: a WARN event when a subscriber
+/// takes it, else (no logging set up) the same text on stderr, so that it is never lost.
+fn apply_failed(file: &Path, e: &str) {
+    if tracing::enabled!(tracing::Level::WARN) {
+        tracing::warn!(
+            file = %file.display(),
+            "replay: --apply-at {}: {e}; the running policy is unchanged",
+            file.display()
+        );
+    } else {
+        eprintln!(
+            "sgswitch: replay: --apply-at {}: {e}; the running policy is unchanged",
+            file.display()
+        );
+    }
 }
 
 /// Print the end-of-replay summary.

@@ -77,7 +77,7 @@ pub(super) fn backend_json(b: &Option<Backend>) -> Value {
         }) => {
             let mut v = json!({"type": "afxdp", "ifname": ifname, "queue": queue});
             if let Some(mode) = mode {
-                v["mode"] = json!(mode);
+                v["mode"] = json!(mode.as_str());
             }
             v
         }

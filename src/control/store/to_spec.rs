@@ -45,7 +45,7 @@ pub fn port_to_spec(p: &Port) -> PortSpec {
             } => BackendSpec::AfXdp {
                 ifname: Some(ifname.clone()),
                 queue: Some(*queue),
-                mode: mode.clone(),
+                mode: mode.map(|m| m.as_str().to_owned()),
             },
             Backend::AfPacket { ifname } => BackendSpec::AfPacket {
                 ifname: Some(ifname.clone()),

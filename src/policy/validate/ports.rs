@@ -1,7 +1,7 @@
 //! Switch ports (security-groups.md §22, §32): name, network, MAC, fixed IPs, bound
 //! groups (exist, listed once, no stateful/stateless mix, none without port security),
 //! allowed address pairs, and the backend (interface name syntax, one port per
-//! interface, AF_XDP mode).
+//! interface, AF_XDP mode parsed into an [`XdpMode`]).
 //!
 //! Owns: one port, checked against the ports before it through a [`PortRegistry`]
 //! (names, MAC and IPs per network, interfaces). May not touch: rules or group contents
@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use super::super::error::{ErrorKind, FieldPath};
 use super::super::spec::{AllowedAddressPairSpec, BackendSpec, PortSpec};
-use super::super::{AllowedAddressPair, Backend, Model, Port};
+use super::super::{AllowedAddressPair, Backend, Model, Port, XdpMode};
 use super::addresses::{parse_cidr, parse_fixed_ip, parse_port_mac};
 use super::defaults::{DEFAULT_GROUP, DEFAULT_NETWORK};
 use super::{check_name, Found, Scope};
@@ -393,16 +393,21 @@ fn check_backend(spec: &BackendSpec, path: &FieldPath, found: &mut Found) -> Opt
             mode,
         } => {
             let ifname = ifname_ok(ifname, found);
-            if let Some(m) = mode {
-                if !matches!(m.as_str(), "native" | "generic" | "auto") {
-                    found.push((path.key("mode"), ErrorKind::InvalidXdpMode(m.clone())));
-                    return None;
-                }
-            }
+            // Parsed here, once: the model carries the enum.
+            let mode = match mode {
+                None => None,
+                Some(m) => match XdpMode::from_name(m) {
+                    Some(x) => Some(x),
+                    None => {
+                        found.push((path.key("mode"), ErrorKind::InvalidXdpMode(m.clone())));
+                        return None;
+                    }
+                },
+            };
             Some(Backend::AfXdp {
                 ifname: ifname?,
                 queue: queue.unwrap_or(0),
-                mode: mode.clone(),
+                mode,
             })
         }
         BackendSpec::AfPacket { ifname } => Some(Backend::AfPacket {

@@ -23,6 +23,17 @@
 //!   (`arc-swap`); a worker loads it once per loop iteration and records the epoch it
 //!   saw, so [`Switch::apply`] returns only when every worker uses the new policy.
 //!
+//! # Logging (`tracing`; the program sets the subscriber up)
+//! * INFO: the switch started and stopped; each port opened (name, backend, interface,
+//!   worker; `hotplug` when [`Switch::apply`] added it), unplugged, closed (by its
+//!   worker); each worker started (with its core) and stopped; each policy epoch
+//!   published (ports, added, removed).
+//! * WARN: a command a worker could no longer receive (its thread is gone).
+//! * DEBUG: a worker taking a new policy epoch.
+//!
+//! Nothing is logged per frame: I/O errors are the ports' (rate-limited, see
+//! [`crate::port::errlog`]), drops are counters.
+//!
 //! # Rejected options
 //! * A lock around each conntrack zone: contention and a lock per packet.
 //! * Per-port conntrack zones owned by the ports' workers with a two-stage pipeline (egress
@@ -51,7 +62,6 @@ use crate::pipeline::{Dataplane, Learned, PipelineConfig, PortCounters, ZoneMap}
 use crate::policy::{Backend, Model};
 use crate::port::afxdp::{GroupConfig, MemberConfig, UmemGroup, UmemPorts};
 use crate::port::napi::NapiDefer;
-use crate::port::xdp::XdpMode;
 use crate::port::{self, PortError, PortGroup, PortStats, Single};
 
 mod handoff;
@@ -201,7 +211,7 @@ struct Opened {
 /// Open AF_XDP ports as one group sharing a UMEM.
 fn open_group(ports: &[&(String, Backend)]) -> Result<Opened, SwitchError> {
     let mut members = Vec::new();
-    for (name, b) in ports {
+    for (_, b) in ports {
         if let Backend::AfXdp {
             ifname,
             queue,
@@ -210,15 +220,7 @@ fn open_group(ports: &[&(String, Backend)]) -> Result<Opened, SwitchError> {
         {
             let mut m = MemberConfig::new(ifname);
             m.queue = *queue;
-            m.xdp_mode = match mode.as_deref() {
-                None => XdpMode::Auto,
-                Some(x) => XdpMode::parse(x).ok_or_else(|| SwitchError::Port {
-                    port: name.clone(),
-                    source: PortError::Config(format!(
-                        "{ifname}: unknown XDP mode {x:?} (auto, native, generic)"
-                    )),
-                })?,
-            };
+            m.xdp_mode = mode.unwrap_or_default();
             members.push(m);
         }
     }
@@ -350,7 +352,7 @@ impl Switch {
         }
         let mut open = HashMap::new();
         for (w, o) in opened {
-            hand_to(&cmds[w], w, o, &mut zones, &shared, &mut open);
+            hand_to(&cmds[w], w, o, &mut zones, &shared, &mut open, false);
         }
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut workers = Vec::new();
@@ -369,10 +371,12 @@ impl Switch {
             let h = std::thread::Builder::new()
                 .name(format!("sgs-worker-{w}"))
                 .spawn(move || {
-                    if let Some(c) = core {
-                        core_affinity::set_for_current(c);
-                    }
-                    Worker::new(w, nw, shared2, rx, &pcfg2, burst, backoff).run()
+                    let pinned = core.is_some_and(core_affinity::set_for_current);
+                    let core = core.map(|c| c.id as i64).unwrap_or(-1);
+                    tracing::info!(worker = w, core, pinned, "worker started");
+                    let snap = Worker::new(w, nw, shared2, rx, &pcfg2, burst, backoff).run();
+                    tracing::info!(worker = w, "worker stopped");
+                    snap
                 })
                 .map_err(SwitchError::Thread)?;
             workers.push(h);
@@ -391,6 +395,12 @@ impl Switch {
             }),
         };
         sw.wait_epoch(1, APPLY_TIMEOUT)?;
+        tracing::info!(
+            workers = nw,
+            ports = lock(&sw.control).open.len(),
+            epoch = 1,
+            "switch started, policy published"
+        );
         Ok(sw)
     }
 
@@ -453,7 +463,10 @@ impl Switch {
         // 2. Retire ports that are gone or replaced.
         for name in &removed {
             if let Some((zone, w, _)) = st.open.remove(name) {
-                let _ = self.cmds[w].send(Cmd::Remove { zone });
+                tracing::info!(port = %name, worker = w, zone, "port unplugged");
+                if self.cmds[w].send(Cmd::Remove { zone }).is_err() {
+                    tracing::warn!(port = %name, worker = w, "worker gone: unplug not delivered");
+                }
                 lock(&self.shared.owners).remove(&zone);
             }
         }
@@ -461,6 +474,7 @@ impl Switch {
             .retain(|dev, _| with_backend().any(|(_, b)| netdev_of(b) == Some(dev.as_str())));
         st.napi.extend(tuned);
         // 3. Hand new ports to the least loaded workers.
+        let n_added: usize = added.iter().map(|o| o.members.len()).sum();
         for o in added {
             let mut load = vec![0usize; self.cmds.len()];
             for (_, w, _) in st.open.values() {
@@ -475,6 +489,7 @@ impl Switch {
                 &mut st.zones,
                 &self.shared,
                 &mut st.open,
+                true,
             );
         }
         // 4. Publish the new policy.
@@ -484,6 +499,13 @@ impl Switch {
         self.shared.dp.store(Arc::new(dp));
         drop(st);
         self.wait_epoch(epoch, APPLY_TIMEOUT)?;
+        tracing::info!(
+            epoch,
+            ports = model.ports.len(),
+            added = n_added,
+            removed = removed.len(),
+            "policy published"
+        );
         Ok(epoch)
     }
 
@@ -567,11 +589,13 @@ impl Switch {
         }
         // The ports are closed: give their netdevs their own NAPI settings back.
         lock(&self.control).napi.clear();
+        tracing::info!(workers = snaps.len(), "switch stopped");
         self.merge(&snaps)
     }
 }
 
-/// Give opened ports to worker `w`: their zones, their owner, the command.
+/// Give opened ports to worker `w`: their zones, their owner, the command. `hotplug`:
+/// added to a running switch (for the log).
 fn hand_to(
     cmd: &Sender<Cmd>,
     w: usize,
@@ -579,18 +603,36 @@ fn hand_to(
     zones: &mut ZoneMap,
     shared: &Shared,
     open: &mut HashMap<String, (u16, usize, Backend)>,
+    hotplug: bool,
 ) {
     let mut gz = Vec::with_capacity(o.members.len());
+    let mut names = Vec::with_capacity(o.members.len());
     for (name, b) in o.members {
         let zone = zones.zone(&name);
         lock(&shared.owners).insert(zone, w);
+        let (kind, ifname) = backend_text(&b);
+        tracing::info!(port = %name, backend = kind, ifname, worker = w, zone, hotplug, "port opened");
+        names.push(name.clone());
         open.insert(name, (zone, w, b));
         gz.push(zone);
     }
-    let _ = cmd.send(Cmd::Add {
+    let sent = cmd.send(Cmd::Add {
         zones: gz,
+        names,
         ports: o.ports,
     });
+    if sent.is_err() {
+        tracing::warn!(worker = w, "worker gone: ports not handed over (closed)");
+    }
+}
+
+/// A backend's type and interface name, for logs.
+fn backend_text(b: &Backend) -> (&'static str, &str) {
+    match b {
+        Backend::Tap { ifname, .. } => ("tap", ifname),
+        Backend::AfXdp { ifname, .. } => ("afxdp", ifname),
+        Backend::AfPacket { ifname } => ("afpacket", ifname),
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

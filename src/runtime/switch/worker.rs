@@ -34,9 +34,11 @@ use crate::port::{Members, PortGroup, MAX_BURST};
 
 /// A control-thread command to one worker.
 pub(super) enum Cmd {
-    /// Drive `ports`; member `m` is the port of conntrack zone `zones[m]`.
+    /// Drive `ports`; member `m` is the port of conntrack zone `zones[m]`, named
+    /// `names[m]`.
     Add {
         zones: Vec<u16>,
+        names: Vec<String>,
         ports: Box<dyn PortGroup>,
     },
     /// Stop driving the port of `zone` (closing it, detaching its XDP program).
@@ -47,6 +49,8 @@ pub(super) enum Cmd {
 struct GroupSlot {
     ports: Box<dyn PortGroup>,
     zones: Vec<u16>,
+    /// Port names, for the log.
+    names: Vec<String>,
     /// Dataplane index of each member (`None`: not in the policy).
     idx: Vec<Option<u16>>,
 }
@@ -202,11 +206,16 @@ impl Worker {
         while let Ok(c) = self.cmds.try_recv() {
             changed = true;
             match c {
-                Cmd::Add { zones, ports } => {
+                Cmd::Add {
+                    zones,
+                    names,
+                    ports,
+                } => {
                     let n = zones.len();
                     self.groups.push(Some(GroupSlot {
                         ports,
                         zones,
+                        names,
                         idx: vec![None; n],
                     }));
                 }
@@ -218,13 +227,16 @@ impl Worker {
                     if let Some((g, m)) = found {
                         let s = self.groups[g].as_mut().expect("not being polled");
                         s.ports.flush();
+                        let name = s.names.get(m).cloned().unwrap_or_default();
                         if s.ports.remove_member(m) {
                             s.zones.remove(m);
+                            s.names.remove(m);
                             s.idx.remove(m);
                         } else {
                             // The last member takes the group (and its UMEM) with it.
                             self.groups.remove(g);
                         }
+                        tracing::info!(port = %name, worker = self.id, zone, "port closed");
                     }
                 }
             }
@@ -250,6 +262,7 @@ impl Worker {
             if changed {
                 self.dp = self.shared.dp.load_full();
                 self.reroute();
+                tracing::debug!(worker = self.id, epoch = self.dp.epoch, "policy taken");
             }
             // One reference for this iteration (not one per frame).
             let dp = Arc::clone(&self.dp);
@@ -290,7 +303,14 @@ impl Worker {
         for s in self.groups.iter_mut().flatten() {
             s.ports.flush();
         }
-        self.snapshot()
+        let snap = self.snapshot();
+        // The ports close when the worker (their owner) goes, right after this.
+        for s in self.groups.iter().flatten() {
+            for (name, zone) in s.names.iter().zip(&s.zones) {
+                tracing::info!(port = %name, worker = self.id, zone, "port closed");
+            }
+        }
+        snap
     }
 
     /// Tell the other workers the MACs this one learned.

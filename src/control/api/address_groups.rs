@@ -8,8 +8,9 @@ use serde_json::{json, Map, Value};
 
 use serde::Deserialize;
 
-use super::body::{self, created, decode, ok_one, parse_json, required, unwrap_body};
+use super::body::{self, decode, parse_json, required, unwrap_body};
 use super::error::{Fail, Reply};
+use super::resource::Resource;
 use super::std_attrs;
 use crate::control::store::{AddressGroupUpdate, State, Store};
 
@@ -30,11 +31,16 @@ pub(super) fn ag_json(s: &State, ai: usize) -> Value {
     Value::Object(m)
 }
 
-pub(super) fn ag_json_all(s: &State) -> Vec<Value> {
-    (0..s.model.address_groups.len())
-        .map(|ai| ag_json(s, ai))
-        .collect()
-}
+/// Address groups for the generic list / show answers.
+pub(super) const ADDRESS_GROUPS: Resource<usize> = Resource {
+    collection: "address_groups",
+    key: "address_group",
+    not_found: "AddressGroupNotFound",
+    what: "Address group",
+    all: |s| (0..s.model.address_groups.len()).collect(),
+    find: State::address_group_by_id,
+    render: ag_json,
+};
 
 /// `address_group` in `POST`.
 #[derive(Deserialize)]
@@ -86,11 +92,7 @@ pub(super) fn create_address_group(store: &Store, body: &[u8]) -> Reply {
         b.description.as_deref(),
         &b.addresses.unwrap_or_default(),
     )?;
-    let snap = store.snapshot();
-    let ai = snap
-        .address_group_by_id(&id)
-        .ok_or_else(|| Fail::not_found("AddressGroupNotFound", id.clone()))?;
-    created("address_group", ag_json(&snap, ai))
+    ADDRESS_GROUPS.created(store, &id)
 }
 
 pub(super) fn update_address_group(store: &Store, id: &str, body: &[u8]) -> Reply {
@@ -102,11 +104,7 @@ pub(super) fn update_address_group(store: &Store, id: &str, body: &[u8]) -> Repl
             description: b.description,
         },
     )?;
-    let snap = store.snapshot();
-    let ai = snap
-        .address_group_by_id(id)
-        .ok_or_else(|| Fail::not_found("AddressGroupNotFound", id.to_string()))?;
-    ok_one("address_group", ag_json(&snap, ai))
+    ADDRESS_GROUPS.updated(store, id)
 }
 
 pub(super) fn change_addresses(store: &Store, id: &str, body: &[u8], add: bool) -> Reply {
@@ -118,9 +116,5 @@ pub(super) fn change_addresses(store: &Store, id: &str, body: &[u8], add: bool) 
     let b: AddressesBody = decode(m, "PUT")?;
     let addresses = required(b.addresses, "addresses")?;
     store.change_addresses(id, &addresses, add)?;
-    let snap = store.snapshot();
-    let ai = snap
-        .address_group_by_id(id)
-        .ok_or_else(|| Fail::not_found("AddressGroupNotFound", id.to_string()))?;
-    ok_one("address_group", ag_json(&snap, ai))
+    ADDRESS_GROUPS.updated(store, id)
 }

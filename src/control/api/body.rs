@@ -30,7 +30,7 @@ use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::error::{Fail, Reply};
+use super::error::Fail;
 use crate::policy::spec::Scalar;
 
 pub(super) fn parse_json(body: &[u8]) -> Result<Value, Fail> {
@@ -221,16 +221,4 @@ pub(super) fn nullable_string_list<'de, D: Deserializer<'de>>(
         Value::Null => Ok(Some(None)),
         v => string_list(v).map(Some).map_err(D::Error::custom),
     }
-}
-
-pub(super) fn created(key: &str, v: Value) -> Reply {
-    let mut m = Map::new();
-    m.insert(key.to_string(), v);
-    Ok((201, Some(Value::Object(m))))
-}
-
-pub(super) fn ok_one(key: &str, v: Value) -> Reply {
-    let mut m = Map::new();
-    m.insert(key.to_string(), v);
-    Ok((200, Some(Value::Object(m))))
 }

@@ -7,8 +7,9 @@ use serde_json::{Map, Value};
 
 use serde::Deserialize;
 
-use super::body::{self, created, decode, ok_one, unwrap_body};
-use super::error::{Fail, Reply};
+use super::body::{self, decode, unwrap_body};
+use super::error::Reply;
+use super::resource::Resource;
 use super::rules::rule_json;
 use super::std_attrs;
 use crate::control::store::{GroupCreate, GroupUpdate, State, Store};
@@ -30,11 +31,16 @@ pub fn sg_json(s: &State, gi: usize) -> Value {
     Value::Object(m)
 }
 
-pub(super) fn sg_json_all(s: &State) -> Vec<Value> {
-    (0..s.model.security_groups.len())
-        .map(|gi| sg_json(s, gi))
-        .collect()
-}
+/// Security groups for the generic list / show answers.
+pub(super) const GROUPS: Resource<usize> = Resource {
+    collection: "security_groups",
+    key: "security_group",
+    not_found: "SecurityGroupNotFound",
+    what: "Security group",
+    all: |s| (0..s.model.security_groups.len()).collect(),
+    find: State::group_by_id,
+    render: sg_json,
+};
 
 /// `security_group` in `POST` and `PUT`.
 #[derive(Deserialize)]
@@ -60,11 +66,7 @@ pub(super) fn create_group(store: &Store, body: &[u8]) -> Reply {
         stateful: b.stateful,
     };
     let id = store.create_group(&req)?;
-    let snap = store.snapshot();
-    let gi = snap
-        .group_by_id(&id)
-        .ok_or_else(|| Fail::not_found("SecurityGroupNotFound", id.clone()))?;
-    created("security_group", sg_json(&snap, gi))
+    GROUPS.created(store, &id)
 }
 
 pub(super) fn update_group(store: &Store, id: &str, body: &[u8]) -> Reply {
@@ -75,9 +77,5 @@ pub(super) fn update_group(store: &Store, id: &str, body: &[u8]) -> Reply {
         stateful: b.stateful,
     };
     store.update_group(id, &req)?;
-    let snap = store.snapshot();
-    let gi = snap
-        .group_by_id(id)
-        .ok_or_else(|| Fail::not_found("SecurityGroupNotFound", id.to_string()))?;
-    ok_one("security_group", sg_json(&snap, gi))
+    GROUPS.updated(store, id)
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::resource::Resource;
 use super::std_attrs;
 use crate::control::store::State;
 
@@ -24,8 +25,13 @@ pub(super) fn network_json(s: &State, ni: usize) -> Value {
     Value::Object(m)
 }
 
-pub(super) fn network_json_all(s: &State) -> Vec<Value> {
-    (0..s.model.networks.len())
-        .map(|ni| network_json(s, ni))
-        .collect()
-}
+/// Networks for the generic list / show answers.
+pub(super) const NETWORKS: Resource<usize> = Resource {
+    collection: "networks",
+    key: "network",
+    not_found: "NetworkNotFound",
+    what: "Network",
+    all: |s| (0..s.model.networks.len()).collect(),
+    find: State::network_by_id,
+    render: network_json,
+};

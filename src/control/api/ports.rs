@@ -7,11 +7,10 @@ use serde_json::{json, Map, Value};
 
 use serde::Deserialize;
 
-use super::body::{
-    self, check_boolean, check_string, created, decode, ok_one, required, unwrap_body, Objects,
-};
+use super::body::{self, check_boolean, check_string, decode, required, unwrap_body, Objects};
 use super::error::{Fail, Reply};
-use super::query::{collection_reply, filter, list_literal};
+use super::query::list_literal;
+use super::resource::Resource;
 use super::std_attrs;
 use crate::control::store::{PortCreate, PortUpdate, State, Store};
 use crate::policy::spec::{AllowedAddressPairSpec, BackendSpec, Scalar};
@@ -46,7 +45,7 @@ pub(super) fn list_ports(store: &Store, query: &[(String, String)]) -> Reply {
             values.into_iter().map(move |v| (k.clone(), v))
         })
         .collect();
-    collection_reply("ports", filter(port_json_all(&snap), &q)?)
+    PORTS.list_in(&snap, &q)
 }
 
 pub(super) fn host_or_cidr(net: &ipnet::IpNet) -> String {
@@ -147,11 +146,16 @@ pub fn port_json(s: &State, pi: usize) -> Value {
     Value::Object(m)
 }
 
-pub(super) fn port_json_all(s: &State) -> Vec<Value> {
-    (0..s.model.ports.len())
-        .map(|pi| port_json(s, pi))
-        .collect()
-}
+/// Ports for the generic list / show answers.
+pub(super) const PORTS: Resource<usize> = Resource {
+    collection: "ports",
+    key: "port",
+    not_found: "PortNotFound",
+    what: "Port",
+    all: |s| (0..s.model.ports.len()).collect(),
+    find: State::port_by_id,
+    render: port_json,
+};
 
 /// `port` in `POST`.
 #[derive(Deserialize)]
@@ -369,11 +373,7 @@ pub(super) fn create_port(store: &Store, body: &[u8]) -> Reply {
         backend: backend_spec(b.binding_profile)?,
     };
     let id = store.create_port(&req)?;
-    let snap = store.snapshot();
-    let pi = snap
-        .port_by_id(&id)
-        .ok_or_else(|| Fail::not_found("PortNotFound", id.clone()))?;
-    created("port", port_json(&snap, pi))
+    PORTS.created(store, &id)
 }
 
 pub(super) fn update_port(store: &Store, id: &str, body: &[u8]) -> Reply {
@@ -388,9 +388,5 @@ pub(super) fn update_port(store: &Store, id: &str, body: &[u8]) -> Reply {
         },
     };
     store.update_port(id, &req)?;
-    let snap = store.snapshot();
-    let pi = snap
-        .port_by_id(id)
-        .ok_or_else(|| Fail::not_found("PortNotFound", id.to_string()))?;
-    ok_one("port", port_json(&snap, pi))
+    PORTS.updated(store, id)
 }

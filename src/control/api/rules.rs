@@ -7,8 +7,9 @@ use serde_json::{json, Map, Value};
 
 use serde::Deserialize;
 
-use super::body::{self, created, decode, parse_json, required};
+use super::body::{self, decode, parse_json, required};
 use super::error::{Fail, Reply};
+use super::resource::{wrapped, Resource};
 use super::std_attrs;
 use crate::control::store::{RuleCreate, State, Store};
 use crate::policy::protocol::protocol_name;
@@ -80,15 +81,21 @@ pub fn rule_json(s: &State, gi: usize, ri: usize) -> Value {
     Value::Object(m)
 }
 
-pub(super) fn rule_json_all(s: &State) -> Vec<Value> {
-    let mut out = Vec::new();
-    for (gi, g) in s.model.security_groups.iter().enumerate() {
-        for ri in 0..g.rules.len() {
-            out.push(rule_json(s, gi, ri));
-        }
-    }
-    out
-}
+/// Rules for the generic list / show answers: every rule of every group, group by group.
+pub(super) const RULES: Resource<(usize, usize)> = Resource {
+    collection: "security_group_rules",
+    key: "security_group_rule",
+    not_found: "SecurityGroupRuleNotFound",
+    what: "Security group rule",
+    all: |s| {
+        let groups = s.model.security_groups.iter().enumerate();
+        groups
+            .flat_map(|(gi, g)| (0..g.rules.len()).map(move |ri| (gi, ri)))
+            .collect()
+    },
+    find: State::rule_by_id,
+    render: |s, (gi, ri)| rule_json(s, gi, ri),
+};
 
 /// One `security_group_rule` in `POST` (single or bulk).
 #[derive(Deserialize)]
@@ -181,14 +188,11 @@ pub(super) fn create_rules(store: &Store, body: &[u8]) -> Reply {
     let snap = store.snapshot();
     let mut out = Vec::with_capacity(ids.len());
     for id in &ids {
-        let (gi, ri) = snap
-            .rule_by_id(id)
-            .ok_or_else(|| Fail::not_found("SecurityGroupRuleNotFound", id.clone()))?;
-        out.push(rule_json(&snap, gi, ri));
+        out.push(RULES.render_id(&snap, id)?);
     }
     if bulk {
-        created("security_group_rules", Value::Array(out))
+        wrapped(201, RULES.collection, Value::Array(out))
     } else {
-        created("security_group_rule", out.pop().unwrap_or(Value::Null))
+        wrapped(201, RULES.key, out.pop().unwrap_or(Value::Null))
     }
 }

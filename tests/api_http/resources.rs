@@ -1,4 +1,4 @@
-//! Address groups, ports and networks.
+//! Address groups, ports and networks, and the not-found answer of every resource.
 
 use super::*;
 
@@ -275,4 +275,33 @@ fn ports_and_networks() {
         404
     );
     assert!(h.store.model().port("vm-c").is_none());
+}
+
+/// `GET` of an id that names nothing: 404 with the resource's Neutron type and a message
+/// naming the id, for every resource.
+#[test]
+fn show_of_an_unknown_id_names_it() {
+    let h = Harness::start();
+    let missing = "00000000-0000-4000-8000-000000000000";
+    for (res, ty, what) in [
+        ("security-groups", "SecurityGroupNotFound", "Security group"),
+        (
+            "security-group-rules",
+            "SecurityGroupRuleNotFound",
+            "Security group rule",
+        ),
+        ("address-groups", "AddressGroupNotFound", "Address group"),
+        ("ports", "PortNotFound", "Port"),
+        ("networks", "NetworkNotFound", "Network"),
+    ] {
+        for id in [missing, "nope"] {
+            let r = h.req("GET", &format!("/v2.0/{res}/{id}"), None);
+            assert_eq!(r.status, 404, "{res}/{id}");
+            assert_eq!(err_type(&r), ty);
+            assert_eq!(
+                r.body["NeutronError"]["message"],
+                format!("{what} {id} could not be found."),
+            );
+        }
+    }
 }

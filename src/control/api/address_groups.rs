@@ -6,11 +6,9 @@
 
 use serde_json::{json, Map, Value};
 
-use serde::Deserialize;
-
-use super::body::{self, decode, parse_json, required, unwrap_body};
+use super::body::{self, decode, parse_json, request_body, required, unwrap_body};
 use super::error::{Fail, Reply};
-use super::resource::Resource;
+use super::resource::ADDRESS_GROUPS;
 use super::std_attrs;
 use crate::control::store::{AddressGroupUpdate, State, Store};
 
@@ -31,58 +29,35 @@ pub(super) fn ag_json(s: &State, ai: usize) -> Value {
     Value::Object(m)
 }
 
-/// Address groups for the generic list / show answers.
-pub(super) const ADDRESS_GROUPS: Resource<usize> = Resource {
-    collection: "address_groups",
-    key: "address_group",
-    not_found: "AddressGroupNotFound",
-    what: "Address group",
-    all: |s| (0..s.model.address_groups.len()).collect(),
-    find: State::address_group_by_id,
-    render: ag_json,
-};
-
-/// `address_group` in `POST`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    #[serde(default, deserialize_with = "body::string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    description: Option<String>,
-    #[serde(default, deserialize_with = "body::string_list")]
-    addresses: Option<Vec<String>>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// `address_group` in `POST`.
+    struct CreateBody {
+        #[serde(default, deserialize_with = "body::string")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        description: Option<String>,
+        #[serde(default, deserialize_with = "body::string_list")]
+        addresses: Option<Vec<String>>,
+    }
 }
 
-/// `address_group` in `PUT` (addresses change through `add_addresses` /
-/// `remove_addresses`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateBody {
-    #[serde(default, deserialize_with = "body::string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    description: Option<String>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// `address_group` in `PUT` (addresses change through `add_addresses` /
+    /// `remove_addresses`).
+    struct UpdateBody {
+        #[serde(default, deserialize_with = "body::string")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        description: Option<String>,
+    }
 }
 
-/// The body of `add_addresses` / `remove_addresses` (no wrapper key).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddressesBody {
-    #[serde(default, deserialize_with = "body::string_list")]
-    addresses: Option<Vec<String>>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// The body of `add_addresses` / `remove_addresses` (no wrapper key).
+    struct AddressesBody {
+        #[serde(default, deserialize_with = "body::string_list")]
+        addresses: Option<Vec<String>>,
+    }
 }
 
 pub(super) fn create_address_group(store: &Store, body: &[u8]) -> Reply {

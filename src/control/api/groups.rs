@@ -5,11 +5,9 @@
 
 use serde_json::{Map, Value};
 
-use serde::Deserialize;
-
-use super::body::{self, decode, unwrap_body};
+use super::body::{self, decode, request_body, unwrap_body};
 use super::error::Reply;
-use super::resource::Resource;
+use super::resource::GROUPS;
 use super::rules::rule_json;
 use super::std_attrs;
 use crate::control::store::{GroupCreate, GroupUpdate, State, Store};
@@ -31,31 +29,16 @@ pub fn sg_json(s: &State, gi: usize) -> Value {
     Value::Object(m)
 }
 
-/// Security groups for the generic list / show answers.
-pub(super) const GROUPS: Resource<usize> = Resource {
-    collection: "security_groups",
-    key: "security_group",
-    not_found: "SecurityGroupNotFound",
-    what: "Security group",
-    all: |s| (0..s.model.security_groups.len()).collect(),
-    find: State::group_by_id,
-    render: sg_json,
-};
-
-/// `security_group` in `POST` and `PUT`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GroupBody {
-    #[serde(default, deserialize_with = "body::string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    description: Option<String>,
-    #[serde(default, deserialize_with = "body::boolean")]
-    stateful: Option<bool>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// `security_group` in `POST` and `PUT`.
+    struct GroupBody {
+        #[serde(default, deserialize_with = "body::string")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        description: Option<String>,
+        #[serde(default, deserialize_with = "body::boolean")]
+        stateful: Option<bool>,
+    }
 }
 
 pub(super) fn create_group(store: &Store, body: &[u8]) -> Reply {

@@ -329,34 +329,34 @@ fn route(
             let action = segs.get(3).copied();
             match (res, id, action) {
                 ("security-groups", None, None) => match method {
-                    "GET" => groups::GROUPS.list(store, query),
+                    "GET" => resource::GROUPS.list(store, query),
                     "POST" => groups::create_group(store, body),
                     _ => not_allowed(),
                 },
                 ("security-groups", Some(id), None) => match method {
-                    "GET" => groups::GROUPS.show(store, id),
+                    "GET" => resource::GROUPS.show(store, id),
                     "PUT" => groups::update_group(store, id, body),
                     "DELETE" => store.delete_group(id).map(|_| (204, None)).map_err(Fail::from),
                     _ => not_allowed(),
                 },
                 ("security-group-rules", None, None) => match method {
-                    "GET" => rules::RULES.list(store, query),
+                    "GET" => resource::RULES.list(store, query),
                     "POST" => rules::create_rules(store, body),
                     _ => not_allowed(),
                 },
                 ("security-group-rules", Some(id), None) => match method {
-                    "GET" => rules::RULES.show(store, id),
+                    "GET" => resource::RULES.show(store, id),
                     "DELETE" => store.delete_rule(id).map(|_| (204, None)).map_err(Fail::from),
                     "PUT" => Err(Fail::bad("Security group rules cannot be updated: delete the rule and create a new one.")),
                     _ => not_allowed(),
                 },
                 ("address-groups", None, None) => match method {
-                    "GET" => address_groups::ADDRESS_GROUPS.list(store, query),
+                    "GET" => resource::ADDRESS_GROUPS.list(store, query),
                     "POST" => address_groups::create_address_group(store, body),
                     _ => not_allowed(),
                 },
                 ("address-groups", Some(id), None) => match method {
-                    "GET" => address_groups::ADDRESS_GROUPS.show(store, id),
+                    "GET" => resource::ADDRESS_GROUPS.show(store, id),
                     "PUT" => address_groups::update_address_group(store, id, body),
                     "DELETE" => store.delete_address_group(id).map(|_| (204, None)).map_err(Fail::from),
                     _ => not_allowed(),
@@ -373,17 +373,17 @@ fn route(
                     _ => not_allowed(),
                 },
                 ("ports", Some(id), None) => match method {
-                    "GET" => ports::PORTS.show(store, id),
+                    "GET" => resource::PORTS.show(store, id),
                     "PUT" => ports::update_port(store, id, body),
                     "DELETE" => store.delete_port(id).map(|_| (204, None)).map_err(Fail::from),
                     _ => not_allowed(),
                 },
                 ("networks", None, None) => match method {
-                    "GET" => networks::NETWORKS.list(store, query),
+                    "GET" => resource::NETWORKS.list(store, query),
                     _ => not_allowed(),
                 },
                 ("networks", Some(id), None) => match method {
-                    "GET" => networks::NETWORKS.show(store, id),
+                    "GET" => resource::NETWORKS.show(store, id),
                     _ => not_allowed(),
                 },
                 _ => Err(Fail::not_found("HTTPNotFound", "The resource could not be found.")),

@@ -4,7 +4,6 @@
 
 use serde_json::{json, Map, Value};
 
-use super::resource::Resource;
 use super::std_attrs;
 use crate::control::store::State;
 
@@ -24,14 +23,3 @@ pub(super) fn network_json(s: &State, ni: usize) -> Value {
     m.insert("subnets".into(), json!([nm.subnet_v4, nm.subnet_v6]));
     Value::Object(m)
 }
-
-/// Networks for the generic list / show answers.
-pub(super) const NETWORKS: Resource<usize> = Resource {
-    collection: "networks",
-    key: "network",
-    not_found: "NetworkNotFound",
-    what: "Network",
-    all: |s| (0..s.model.networks.len()).collect(),
-    find: State::network_by_id,
-    render: network_json,
-};

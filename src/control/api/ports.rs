@@ -5,12 +5,12 @@
 
 use serde_json::{json, Map, Value};
 
-use serde::Deserialize;
-
-use super::body::{self, check_boolean, check_string, decode, required, unwrap_body, Objects};
+use super::body::{
+    self, check_boolean, check_string, decode, request_body, required, unwrap_body, Objects,
+};
 use super::error::{Fail, Reply};
 use super::query::list_literal;
-use super::resource::Resource;
+use super::resource::PORTS;
 use super::std_attrs;
 use crate::control::store::{PortCreate, PortUpdate, State, Store};
 use crate::policy::spec::{AllowedAddressPairSpec, BackendSpec, Scalar};
@@ -146,135 +146,104 @@ pub fn port_json(s: &State, pi: usize) -> Value {
     Value::Object(m)
 }
 
-/// Ports for the generic list / show answers.
-pub(super) const PORTS: Resource<usize> = Resource {
-    collection: "ports",
-    key: "port",
-    not_found: "PortNotFound",
-    what: "Port",
-    all: |s| (0..s.model.ports.len()).collect(),
-    find: State::port_by_id,
-    render: port_json,
-};
-
-/// `port` in `POST`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    #[serde(default, deserialize_with = "body::string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "body::string")]
-    network_id: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    mac_address: Option<String>,
-    #[serde(default, deserialize_with = "body::objects")]
-    fixed_ips: Option<Objects>,
-    #[serde(default, deserialize_with = "body::string_list")]
-    security_groups: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "body::boolean")]
-    port_security_enabled: Option<bool>,
-    #[serde(default, deserialize_with = "body::objects")]
-    allowed_address_pairs: Option<Objects>,
-    #[serde(default, rename = "binding:profile", deserialize_with = "body::object")]
-    binding_profile: Option<Map<String, Value>>,
-    #[serde(default, deserialize_with = "body::boolean")]
-    admin_state_up: Option<bool>,
-    // Accepted and ignored (Neutron's client sends them).
-    #[serde(
-        default,
-        rename = "description",
-        deserialize_with = "body::nullable_string"
-    )]
-    _description: Option<String>,
-    #[serde(
-        default,
-        rename = "device_id",
-        deserialize_with = "body::nullable_string"
-    )]
-    _device_id: Option<String>,
-    #[serde(
-        default,
-        rename = "device_owner",
-        deserialize_with = "body::nullable_string"
-    )]
-    _device_owner: Option<String>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// `port` in `POST`.
+    struct CreateBody {
+        #[serde(default, deserialize_with = "body::string")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "body::string")]
+        network_id: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        mac_address: Option<String>,
+        #[serde(default, deserialize_with = "body::objects")]
+        fixed_ips: Option<Objects>,
+        #[serde(default, deserialize_with = "body::string_list")]
+        security_groups: Option<Vec<String>>,
+        #[serde(default, deserialize_with = "body::boolean")]
+        port_security_enabled: Option<bool>,
+        #[serde(default, deserialize_with = "body::objects")]
+        allowed_address_pairs: Option<Objects>,
+        #[serde(default, rename = "binding:profile", deserialize_with = "body::object")]
+        binding_profile: Option<Map<String, Value>>,
+        #[serde(default, deserialize_with = "body::boolean")]
+        admin_state_up: Option<bool>,
+        // Accepted and ignored (Neutron's client sends them).
+        #[serde(
+            default,
+            rename = "description",
+            deserialize_with = "body::nullable_string"
+        )]
+        _description: Option<String>,
+        #[serde(
+            default,
+            rename = "device_id",
+            deserialize_with = "body::nullable_string"
+        )]
+        _device_id: Option<String>,
+        #[serde(
+            default,
+            rename = "device_owner",
+            deserialize_with = "body::nullable_string"
+        )]
+        _device_owner: Option<String>,
+    }
 }
 
-/// `port` in `PUT`: `null` clears a list.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateBody {
-    #[serde(default, deserialize_with = "body::string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string_list")]
-    security_groups: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "body::boolean")]
-    port_security_enabled: Option<bool>,
-    #[serde(default, deserialize_with = "body::nullable_objects")]
-    allowed_address_pairs: Option<Option<Objects>>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// `port` in `PUT`: `null` clears a list.
+    struct UpdateBody {
+        #[serde(default, deserialize_with = "body::string")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string_list")]
+        security_groups: Option<Option<Vec<String>>>,
+        #[serde(default, deserialize_with = "body::boolean")]
+        port_security_enabled: Option<bool>,
+        #[serde(default, deserialize_with = "body::nullable_objects")]
+        allowed_address_pairs: Option<Option<Objects>>,
+    }
 }
 
-/// One of `fixed_ips` (there is no IP address management: `ip_address` is required).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FixedIpBody {
-    #[serde(default, deserialize_with = "body::string")]
-    ip_address: Option<String>,
-    #[serde(
-        default,
-        rename = "subnet_id",
-        deserialize_with = "body::nullable_string"
-    )]
-    _subnet_id: Option<String>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// One of `fixed_ips` (there is no IP address management: `ip_address` is required).
+    struct FixedIpBody {
+        #[serde(default, deserialize_with = "body::string")]
+        ip_address: Option<String>,
+        #[serde(
+            default,
+            rename = "subnet_id",
+            deserialize_with = "body::nullable_string"
+        )]
+        _subnet_id: Option<String>,
+    }
 }
 
-/// One of `allowed_address_pairs`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddressPairBody {
-    #[serde(default, deserialize_with = "body::string")]
-    ip_address: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    mac_address: Option<String>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// One of `allowed_address_pairs`.
+    struct AddressPairBody {
+        #[serde(default, deserialize_with = "body::string")]
+        ip_address: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        mac_address: Option<String>,
+    }
 }
 
-/// `binding:profile`: the backend. `netns` and `vnet_hdr` are checked only for `tap`,
-/// `mode` only for `afxdp` (they are accepted, unchecked, with the other types).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProfileBody {
-    #[serde(default, rename = "type", deserialize_with = "body::raw")]
-    ty: Option<Value>,
-    #[serde(default, deserialize_with = "body::string")]
-    ifname: Option<String>,
-    #[serde(default, deserialize_with = "body::raw")]
-    netns: Option<Value>,
-    #[serde(default, deserialize_with = "body::raw")]
-    vnet_hdr: Option<Value>,
-    #[serde(default, deserialize_with = "body::scalar")]
-    queue: Option<Scalar>,
-    #[serde(default, deserialize_with = "body::raw")]
-    mode: Option<Value>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// `binding:profile`: the backend. `netns` and `vnet_hdr` are checked only for `tap`,
+    /// `mode` only for `afxdp` (they are accepted, unchecked, with the other types).
+    struct ProfileBody {
+        #[serde(default, rename = "type", deserialize_with = "body::raw")]
+        ty: Option<Value>,
+        #[serde(default, deserialize_with = "body::string")]
+        ifname: Option<String>,
+        #[serde(default, deserialize_with = "body::raw")]
+        netns: Option<Value>,
+        #[serde(default, deserialize_with = "body::raw")]
+        vnet_hdr: Option<Value>,
+        #[serde(default, deserialize_with = "body::scalar")]
+        queue: Option<Scalar>,
+        #[serde(default, deserialize_with = "body::raw")]
+        mode: Option<Value>,
+    }
 }
 
 fn address_pairs(items: Vec<Map<String, Value>>) -> Result<Vec<AllowedAddressPairSpec>, Fail> {

@@ -5,11 +5,9 @@
 
 use serde_json::{json, Map, Value};
 
-use serde::Deserialize;
-
-use super::body::{self, decode, parse_json, required};
+use super::body::{self, decode, parse_json, request_body, required};
 use super::error::{Fail, Reply};
-use super::resource::{wrapped, Resource};
+use super::resource::{wrapped, RULES};
 use super::std_attrs;
 use crate::control::store::{RuleCreate, State, Store};
 use crate::policy::protocol::protocol_name;
@@ -81,50 +79,30 @@ pub fn rule_json(s: &State, gi: usize, ri: usize) -> Value {
     Value::Object(m)
 }
 
-/// Rules for the generic list / show answers: every rule of every group, group by group.
-pub(super) const RULES: Resource<(usize, usize)> = Resource {
-    collection: "security_group_rules",
-    key: "security_group_rule",
-    not_found: "SecurityGroupRuleNotFound",
-    what: "Security group rule",
-    all: |s| {
-        let groups = s.model.security_groups.iter().enumerate();
-        groups
-            .flat_map(|(gi, g)| (0..g.rules.len()).map(move |ri| (gi, ri)))
-            .collect()
-    },
-    find: State::rule_by_id,
-    render: |s, (gi, ri)| rule_json(s, gi, ri),
-};
-
-/// One `security_group_rule` in `POST` (single or bulk).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleBody {
-    #[serde(default, deserialize_with = "body::string")]
-    security_group_id: Option<String>,
-    #[serde(default, deserialize_with = "body::string")]
-    direction: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    ethertype: Option<String>,
-    #[serde(default, deserialize_with = "body::scalar")]
-    protocol: Option<Scalar>,
-    #[serde(default, deserialize_with = "body::scalar")]
-    port_range_min: Option<Scalar>,
-    #[serde(default, deserialize_with = "body::scalar")]
-    port_range_max: Option<Scalar>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    remote_ip_prefix: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    remote_group_id: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    remote_address_group_id: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    description: Option<String>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// One `security_group_rule` in `POST` (single or bulk).
+    struct RuleBody {
+        #[serde(default, deserialize_with = "body::string")]
+        security_group_id: Option<String>,
+        #[serde(default, deserialize_with = "body::string")]
+        direction: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        ethertype: Option<String>,
+        #[serde(default, deserialize_with = "body::scalar")]
+        protocol: Option<Scalar>,
+        #[serde(default, deserialize_with = "body::scalar")]
+        port_range_min: Option<Scalar>,
+        #[serde(default, deserialize_with = "body::scalar")]
+        port_range_max: Option<Scalar>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        remote_ip_prefix: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        remote_group_id: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        remote_address_group_id: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        description: Option<String>,
+    }
 }
 
 pub(super) fn rule_request(m: Map<String, Value>) -> Result<RuleCreate, Fail> {
@@ -191,8 +169,8 @@ pub(super) fn create_rules(store: &Store, body: &[u8]) -> Reply {
         out.push(RULES.render_id(&snap, id)?);
     }
     if bulk {
-        wrapped(201, RULES.collection, Value::Array(out))
+        wrapped(201, RULES.keys.0, Value::Array(out))
     } else {
-        wrapped(201, RULES.key, out.pop().unwrap_or(Value::Null))
+        wrapped(201, RULES.keys.1, out.pop().unwrap_or(Value::Null))
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! Owns: the Neutron shape of an address group. May not touch: the store's state
 //! directly.
+//!
+//! Depends on: `control::store` (state, requests).
 
 use serde_json::{json, Map, Value};
 

@@ -2,6 +2,8 @@
 //!
 //! Owns: the Neutron shape of a security group. May not touch: the store's state
 //! directly (changes go through `Store` methods).
+//!
+//! Depends on: `control::store` (state, requests).
 
 use serde_json::{Map, Value};
 

@@ -58,6 +58,11 @@
 //! snapshots, mutations are serialised by the store. Rejected option: an async stack
 //! (hyper/axum) — the control plane handles a few requests per second and gains nothing
 //! from it but dependencies.
+//!
+//! Depends on: [`Store`] (every read is a snapshot, every change a `Store` method) and
+//! `policy`'s text forms (protocol names, MACs, spec types); never on `config`, the
+//! runtime or the dataplane: the API changes the switch only through the store's apply
+//! hook.
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};

@@ -1,6 +1,8 @@
 //! Networks (read-only): rendering, with the ids of their implicit IPv4 / IPv6 subnets.
 //!
 //! Owns: the Neutron shape of a network. May not touch: the store.
+//!
+//! Depends on: `control::store` (the state it renders).
 
 use serde_json::{json, Map, Value};
 

@@ -2,6 +2,9 @@
 //! backend), the `security_groups` filter by name, and `POST` / `PUT` bodies.
 //!
 //! Owns: the Neutron shape of a port. May not touch: the store's state directly.
+//!
+//! Depends on: `control::store` (state, requests) and `policy` (backend and spec types,
+//! the MAC text form).
 
 use serde_json::{json, Map, Value};
 

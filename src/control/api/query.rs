@@ -4,6 +4,8 @@
 //! Owns: how a list is filtered. May not touch: a resource's rendering (each resource
 //! module renders its own objects), the answers built from a filtered list
 //! ([`super::resource`]), or the store.
+//!
+//! Depends on: nothing outside `api`.
 
 use serde_json::Value;
 

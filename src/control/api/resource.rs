@@ -1,7 +1,7 @@
 //! The answers every resource gives the same way: list (`GET /v2.0/<collection>`), show
 //! (`GET …/{id}`), and the object answered after a create (201) or an update (200).
 //!
-//! The table below describes each resource once as a [`Resource`] (its wrapper keys, its
+//! The table below describes each resource once as a `Resource` (its wrapper keys, its
 //! not-found error, how to enumerate its objects, find one by id and render one); these
 //! answers are written once for all of them. `I` is the index of an object in a
 //! [`State`]: `usize`, or `(group, rule)` for rules.
@@ -14,6 +14,8 @@
 //! of list, show and single-object answers. May not touch: a resource's rendering or
 //! bodies (each resource module owns its own and is only named here), the store beyond
 //! taking a snapshot, or query parsing and filtering ([`super::query`]).
+//!
+//! Depends on: `control::store` (snapshots) and the resource modules it names.
 
 use serde_json::{Map, Value};
 

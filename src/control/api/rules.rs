@@ -2,6 +2,9 @@
 //!
 //! Owns: the Neutron shape of a rule (protocol names, normalised CIDR, remote ids). May
 //! not touch: the store's state directly.
+//!
+//! Depends on: `control::store` (state, requests) and `policy` (rule types, protocol
+//! names).
 
 use serde_json::{json, Map, Value};
 

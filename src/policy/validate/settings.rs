@@ -4,6 +4,9 @@
 //! Owns: the ranges of these settings. May not touch: groups, rules or ports; the
 //! `[switch]` runtime settings (workers, burst, ...) are not part of the model and are
 //! checked by the config reader (`control::config`).
+//!
+//! Depends on: the error types and [`crate::policy::ConntrackSettings`], inside `policy`;
+//! no other sgswitch module.
 
 use super::super::error::{ErrorKind, FieldPath};
 use super::super::ConntrackSettings;

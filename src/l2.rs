@@ -16,6 +16,19 @@
 //! `LearnedFdb` is owned by one worker (no locks); it is a fixed-capacity table: when it is
 //! full, the oldest entry found in a bounded probe is replaced, so it never grows without
 //! bound. This module knows nothing of security groups.
+//!
+//! Owns: networks as sets of ports, the static FDB, the learned FDB (capacity, ageing,
+//! which entries to announce to the other workers) and the forwarding decision
+//! ([`forward`]: one port or flood). May not touch: port security (anti-spoofing and the
+//! ARP / DHCP / RA guards are `pipeline::security`'s, although the architecture table
+//! lists anti-spoofing under `l2`), security groups, conntrack, port backends, or how
+//! learned entries travel between workers (the pipeline collects them, the runtime
+//! carries them).
+//!
+//! Layering (wire → flow → policy → classifier → conntrack → **l2** → port → pipeline →
+//! runtime → control → CLI; a module may use only those to its left): `l2` may use `wire`
+//! and `flow`, and today uses no other sgswitch module (only `hashbrown`). `pipeline` and
+//! `runtime` use it.
 
 use hashbrown::HashMap;
 

@@ -5,6 +5,10 @@
 //! responses decoded. Only `http://host:port[/prefix]` endpoints: the API is meant for
 //! loopback or a trusted network with a token (no TLS). Rejected option: a full HTTP
 //! client crate (reqwest/ureq) — a dozen JSON calls do not justify the dependency tree.
+//!
+//! Owns: one HTTP exchange (connection, request, response decoding) and its errors. May
+//! not touch: the API's routes and bodies (the CLI builds them) or the store. Depends on
+//! no other sgswitch module; the CLI and the API tests use it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

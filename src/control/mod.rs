@@ -10,6 +10,18 @@
 //!
 //! Principle: validate → compile → publish, whole or nothing. Nothing here runs on the
 //! packet path; allocation and `String` errors are fine.
+//!
+//! Owns: where the model comes from (the config file, the store and its state file, the
+//! API) and the one path a change takes (validate → apply → persist → commit). May not
+//! touch: the dataplane's state; a change reaches the workers only as a whole validated
+//! model handed to the store's apply hook, which its caller connects to the runtime.
+//!
+//! Layering (wire → flow → policy → classifier → conntrack → l2 → port → pipeline →
+//! runtime → **control** → CLI; a module may use only those to its left): `control` may
+//! use any module to its left; today it uses `policy` (model, specs, validation) and
+//! `port::napi`'s bounds for the `[switch]` settings, and nothing of the dataplane (the
+//! apply hook keeps the runtime out of it). Inside it: `api` → `store` → `config` →
+//! `policy`; `http_client` stands alone. Only the CLI, tests and the test kit use it.
 
 pub mod api;
 pub mod config;

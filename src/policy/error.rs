@@ -11,6 +11,11 @@
 //! Rejected option: a plain `String` reason. A REST layer needs to choose the Neutron
 //! exception (`SecurityGroupRuleExists`, `SecurityGroupNotFound`, ...) and its status
 //! code without parsing text, and tests can match on the variant.
+//!
+//! Owns: the error types, their classes, field paths and reasons. May not touch: the
+//! checks that raise them ([`super::validate`]) or how a caller answers them (Neutron
+//! exception names are `control::store`'s, file lines `control::config`'s). It depends
+//! on nothing else in the crate.
 
 use std::fmt;
 

@@ -32,6 +32,17 @@
 //!
 //! This module knows nothing of packets, compilation or I/O.
 //!
+//! Owns: the model's types and the invariants above, the written form ([`spec`]),
+//! Neutron's validation rules and defaults ([`validate`]), their typed errors ([`error`])
+//! and protocol names ([`protocol`]). May not touch: packets, compiled lookup structures,
+//! files, Neutron ids (the store's), or anything running.
+//!
+//! Layering (wire → flow → **policy** → classifier → conntrack → l2 → port → pipeline →
+//! runtime → control → CLI; a module may use only those to its left): `policy` may use
+//! plain value types of `wire` and `flow`, and today uses no other sgswitch module (only
+//! `ipnet`, `serde`, `thiserror`). `classifier`, `pipeline`, `port` (a backend's
+//! description), `runtime` and `control` use it; it uses none of them.
+//!
 //! # Submodules
 //! * [`spec`]: the model as written (loosely typed, every optional field an `Option`);
 //! * [`validate`]: Neutron validation from a [`spec::ModelSpec`] to a [`Model`], plus

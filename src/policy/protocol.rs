@@ -11,6 +11,11 @@
 //! * integers and numeric strings 0..=255 are accepted;
 //! * with ethertype IPv6, ICMP (`icmp`, `icmpv6`, `ipv6-icmp`, `1`, `58`) is stored as 58;
 //! * the IPv6-only protocols (41, 43, 44, 58, 59, 60) are rejected with ethertype IPv4.
+//!
+//! Owns: the table of protocol names and numbers, which protocols have ports or an ICMP
+//! type and code, and the IPv6-only set. May not touch: rules, specs or field paths (a
+//! caller attaches a [`ProtocolError`] to the field it came from). Depends only on
+//! [`super::EtherType`].
 
 use super::EtherType;
 

@@ -16,6 +16,10 @@
 //! string, a backend is tagged by `type`, an address pair is the compact
 //! `[ip_address, mac_address]` and a network is its bare name. Changing it changes
 //! that file format.
+//!
+//! Owns: the written form of the model and its serde form. May not touch: validation or
+//! defaults (a spec may hold anything; [`super::validate`] decides). Depends only on
+//! [`super::ConntrackSettings`], which a spec holds as it is.
 
 use serde::{Deserialize, Serialize};
 

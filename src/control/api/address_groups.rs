@@ -3,13 +3,14 @@
 //!
 //! Owns: the Neutron shape of an address group. May not touch: the store's state
 //! directly.
+//!
+//! Depends on: `control::store` (state, requests).
 
 use serde_json::{json, Map, Value};
 
-use serde::Deserialize;
-
-use super::body::{self, created, decode, ok_one, parse_json, required, unwrap_body};
+use super::body::{self, decode, parse_json, request_body, required, unwrap_body};
 use super::error::{Fail, Reply};
+use super::resource::ADDRESS_GROUPS;
 use super::std_attrs;
 use crate::control::store::{AddressGroupUpdate, State, Store};
 
@@ -30,53 +31,35 @@ pub(super) fn ag_json(s: &State, ai: usize) -> Value {
     Value::Object(m)
 }
 
-pub(super) fn ag_json_all(s: &State) -> Vec<Value> {
-    (0..s.model.address_groups.len())
-        .map(|ai| ag_json(s, ai))
-        .collect()
+request_body! {
+    /// `address_group` in `POST`.
+    struct CreateBody {
+        #[serde(default, deserialize_with = "body::string")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        description: Option<String>,
+        #[serde(default, deserialize_with = "body::string_list")]
+        addresses: Option<Vec<String>>,
+    }
 }
 
-/// `address_group` in `POST`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    #[serde(default, deserialize_with = "body::string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    description: Option<String>,
-    #[serde(default, deserialize_with = "body::string_list")]
-    addresses: Option<Vec<String>>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// `address_group` in `PUT` (addresses change through `add_addresses` /
+    /// `remove_addresses`).
+    struct UpdateBody {
+        #[serde(default, deserialize_with = "body::string")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        description: Option<String>,
+    }
 }
 
-/// `address_group` in `PUT` (addresses change through `add_addresses` /
-/// `remove_addresses`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateBody {
-    #[serde(default, deserialize_with = "body::string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    description: Option<String>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
-}
-
-/// The body of `add_addresses` / `remove_addresses` (no wrapper key).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddressesBody {
-    #[serde(default, deserialize_with = "body::string_list")]
-    addresses: Option<Vec<String>>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// The body of `add_addresses` / `remove_addresses` (no wrapper key).
+    struct AddressesBody {
+        #[serde(default, deserialize_with = "body::string_list")]
+        addresses: Option<Vec<String>>,
+    }
 }
 
 pub(super) fn create_address_group(store: &Store, body: &[u8]) -> Reply {
@@ -86,11 +69,7 @@ pub(super) fn create_address_group(store: &Store, body: &[u8]) -> Reply {
         b.description.as_deref(),
         &b.addresses.unwrap_or_default(),
     )?;
-    let snap = store.snapshot();
-    let ai = snap
-        .address_group_by_id(&id)
-        .ok_or_else(|| Fail::not_found("AddressGroupNotFound", id.clone()))?;
-    created("address_group", ag_json(&snap, ai))
+    ADDRESS_GROUPS.created(store, &id)
 }
 
 pub(super) fn update_address_group(store: &Store, id: &str, body: &[u8]) -> Reply {
@@ -102,11 +81,7 @@ pub(super) fn update_address_group(store: &Store, id: &str, body: &[u8]) -> Repl
             description: b.description,
         },
     )?;
-    let snap = store.snapshot();
-    let ai = snap
-        .address_group_by_id(id)
-        .ok_or_else(|| Fail::not_found("AddressGroupNotFound", id.to_string()))?;
-    ok_one("address_group", ag_json(&snap, ai))
+    ADDRESS_GROUPS.updated(store, id)
 }
 
 pub(super) fn change_addresses(store: &Store, id: &str, body: &[u8], add: bool) -> Reply {
@@ -118,9 +93,5 @@ pub(super) fn change_addresses(store: &Store, id: &str, body: &[u8], add: bool) 
     let b: AddressesBody = decode(m, "PUT")?;
     let addresses = required(b.addresses, "addresses")?;
     store.change_addresses(id, &addresses, add)?;
-    let snap = store.snapshot();
-    let ai = snap
-        .address_group_by_id(id)
-        .ok_or_else(|| Fail::not_found("AddressGroupNotFound", id.to_string()))?;
-    ok_one("address_group", ag_json(&snap, ai))
+    ADDRESS_GROUPS.updated(store, id)
 }

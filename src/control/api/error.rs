@@ -1,8 +1,10 @@
-//! The error answer: [`Fail`] (status, Neutron type, message) and Neutron's error body
+//! The error answer: `Fail` (status, Neutron type, message) and Neutron's error body
 //! `{"NeutronError":{"type":…,"message":…,"detail":""}}`.
 //!
 //! Owns: the error body's shape and the mapping of a [`StoreError`] to it. May not
 //! touch: the store or request parsing.
+//!
+//! Depends on: `control::store::StoreError`.
 
 use serde_json::{json, Value};
 

@@ -2,13 +2,14 @@
 //!
 //! Owns: the Neutron shape of a security group. May not touch: the store's state
 //! directly (changes go through `Store` methods).
+//!
+//! Depends on: `control::store` (state, requests).
 
 use serde_json::{Map, Value};
 
-use serde::Deserialize;
-
-use super::body::{self, created, decode, ok_one, unwrap_body};
-use super::error::{Fail, Reply};
+use super::body::{self, decode, request_body, unwrap_body};
+use super::error::Reply;
+use super::resource::GROUPS;
 use super::rules::rule_json;
 use super::std_attrs;
 use crate::control::store::{GroupCreate, GroupUpdate, State, Store};
@@ -30,26 +31,16 @@ pub fn sg_json(s: &State, gi: usize) -> Value {
     Value::Object(m)
 }
 
-pub(super) fn sg_json_all(s: &State) -> Vec<Value> {
-    (0..s.model.security_groups.len())
-        .map(|gi| sg_json(s, gi))
-        .collect()
-}
-
-/// `security_group` in `POST` and `PUT`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GroupBody {
-    #[serde(default, deserialize_with = "body::string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    description: Option<String>,
-    #[serde(default, deserialize_with = "body::boolean")]
-    stateful: Option<bool>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// `security_group` in `POST` and `PUT`.
+    struct GroupBody {
+        #[serde(default, deserialize_with = "body::string")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        description: Option<String>,
+        #[serde(default, deserialize_with = "body::boolean")]
+        stateful: Option<bool>,
+    }
 }
 
 pub(super) fn create_group(store: &Store, body: &[u8]) -> Reply {
@@ -60,11 +51,7 @@ pub(super) fn create_group(store: &Store, body: &[u8]) -> Reply {
         stateful: b.stateful,
     };
     let id = store.create_group(&req)?;
-    let snap = store.snapshot();
-    let gi = snap
-        .group_by_id(&id)
-        .ok_or_else(|| Fail::not_found("SecurityGroupNotFound", id.clone()))?;
-    created("security_group", sg_json(&snap, gi))
+    GROUPS.created(store, &id)
 }
 
 pub(super) fn update_group(store: &Store, id: &str, body: &[u8]) -> Reply {
@@ -75,9 +62,5 @@ pub(super) fn update_group(store: &Store, id: &str, body: &[u8]) -> Reply {
         stateful: b.stateful,
     };
     store.update_group(id, &req)?;
-    let snap = store.snapshot();
-    let gi = snap
-        .group_by_id(id)
-        .ok_or_else(|| Fail::not_found("SecurityGroupNotFound", id.to_string()))?;
-    ok_one("security_group", sg_json(&snap, gi))
+    GROUPS.updated(store, id)
 }

@@ -49,7 +49,8 @@
 //! This module owns the server (threads, token, body size), routing and the one place
 //! requests reach the store; each resource module renders its objects and decodes its
 //! bodies: [`groups`], [`rules`], [`address_groups`], [`ports`], [`networks`];
-//! [`versions`] the version documents, [`query`] filters and list/show answers,
+//! [`versions`] the version documents, [`query`] query strings and filters,
+//! [`resource`] the list / show / single-object answers every resource shares,
 //! [`body`] request bodies, [`error`] the error answer. None of them holds state.
 //!
 //! # Threads
@@ -57,6 +58,11 @@
 //! snapshots, mutations are serialised by the store. Rejected option: an async stack
 //! (hyper/axum) — the control plane handles a few requests per second and gains nothing
 //! from it but dependencies.
+//!
+//! Depends on: [`Store`] (every read is a snapshot, every change a `Store` method) and
+//! `policy`'s text forms (protocol names, MACs, spec types); never on `config`, the
+//! runtime or the dataplane: the API changes the switch only through the store's apply
+//! hook.
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
@@ -74,11 +80,12 @@ pub mod groups;
 pub mod networks;
 pub mod ports;
 pub mod query;
+pub mod resource;
 pub mod rules;
 pub mod versions;
 
 use error::{error_body, Fail, Reply};
-use query::{list, parse_query, show};
+use query::parse_query;
 
 pub use groups::sg_json;
 pub use ports::port_json;
@@ -327,40 +334,34 @@ fn route(
             let action = segs.get(3).copied();
             match (res, id, action) {
                 ("security-groups", None, None) => match method {
-                    "GET" => list(store, query, "security_groups", groups::sg_json_all),
+                    "GET" => resource::GROUPS.list(store, query),
                     "POST" => groups::create_group(store, body),
                     _ => not_allowed(),
                 },
                 ("security-groups", Some(id), None) => match method {
-                    "GET" => show(store, id, "security_group", |s, id| {
-                        s.group_by_id(id).map(|gi| groups::sg_json(s, gi))
-                    }, "SecurityGroupNotFound", "Security group"),
+                    "GET" => resource::GROUPS.show(store, id),
                     "PUT" => groups::update_group(store, id, body),
                     "DELETE" => store.delete_group(id).map(|_| (204, None)).map_err(Fail::from),
                     _ => not_allowed(),
                 },
                 ("security-group-rules", None, None) => match method {
-                    "GET" => list(store, query, "security_group_rules", rules::rule_json_all),
+                    "GET" => resource::RULES.list(store, query),
                     "POST" => rules::create_rules(store, body),
                     _ => not_allowed(),
                 },
                 ("security-group-rules", Some(id), None) => match method {
-                    "GET" => show(store, id, "security_group_rule", |s, id| {
-                        s.rule_by_id(id).map(|(gi, ri)| rules::rule_json(s, gi, ri))
-                    }, "SecurityGroupRuleNotFound", "Security group rule"),
+                    "GET" => resource::RULES.show(store, id),
                     "DELETE" => store.delete_rule(id).map(|_| (204, None)).map_err(Fail::from),
                     "PUT" => Err(Fail::bad("Security group rules cannot be updated: delete the rule and create a new one.")),
                     _ => not_allowed(),
                 },
                 ("address-groups", None, None) => match method {
-                    "GET" => list(store, query, "address_groups", address_groups::ag_json_all),
+                    "GET" => resource::ADDRESS_GROUPS.list(store, query),
                     "POST" => address_groups::create_address_group(store, body),
                     _ => not_allowed(),
                 },
                 ("address-groups", Some(id), None) => match method {
-                    "GET" => show(store, id, "address_group", |s, id| {
-                        s.address_group_by_id(id).map(|ai| address_groups::ag_json(s, ai))
-                    }, "AddressGroupNotFound", "Address group"),
+                    "GET" => resource::ADDRESS_GROUPS.show(store, id),
                     "PUT" => address_groups::update_address_group(store, id, body),
                     "DELETE" => store.delete_address_group(id).map(|_| (204, None)).map_err(Fail::from),
                     _ => not_allowed(),
@@ -377,21 +378,17 @@ fn route(
                     _ => not_allowed(),
                 },
                 ("ports", Some(id), None) => match method {
-                    "GET" => show(store, id, "port", |s, id| {
-                        s.port_by_id(id).map(|pi| ports::port_json(s, pi))
-                    }, "PortNotFound", "Port"),
+                    "GET" => resource::PORTS.show(store, id),
                     "PUT" => ports::update_port(store, id, body),
                     "DELETE" => store.delete_port(id).map(|_| (204, None)).map_err(Fail::from),
                     _ => not_allowed(),
                 },
                 ("networks", None, None) => match method {
-                    "GET" => list(store, query, "networks", networks::network_json_all),
+                    "GET" => resource::NETWORKS.list(store, query),
                     _ => not_allowed(),
                 },
                 ("networks", Some(id), None) => match method {
-                    "GET" => show(store, id, "network", |s, id| {
-                        s.network_by_id(id).map(|ni| networks::network_json(s, ni))
-                    }, "NetworkNotFound", "Network"),
+                    "GET" => resource::NETWORKS.show(store, id),
                     _ => not_allowed(),
                 },
                 _ => Err(Fail::not_found("HTTPNotFound", "The resource could not be found.")),

@@ -1,6 +1,8 @@
 //! Networks (read-only): rendering, with the ids of their implicit IPv4 / IPv6 subnets.
 //!
 //! Owns: the Neutron shape of a network. May not touch: the store.
+//!
+//! Depends on: `control::store` (the state it renders).
 
 use serde_json::{json, Map, Value};
 
@@ -22,10 +24,4 @@ pub(super) fn network_json(s: &State, ni: usize) -> Value {
     m.insert("mtu".into(), json!(1500));
     m.insert("subnets".into(), json!([nm.subnet_v4, nm.subnet_v6]));
     Value::Object(m)
-}
-
-pub(super) fn network_json_all(s: &State) -> Vec<Value> {
-    (0..s.model.networks.len())
-        .map(|ni| network_json(s, ni))
-        .collect()
 }

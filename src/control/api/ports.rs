@@ -2,16 +2,18 @@
 //! backend), the `security_groups` filter by name, and `POST` / `PUT` bodies.
 //!
 //! Owns: the Neutron shape of a port. May not touch: the store's state directly.
+//!
+//! Depends on: `control::store` (state, requests) and `policy` (backend and spec types,
+//! the MAC text form).
 
 use serde_json::{json, Map, Value};
 
-use serde::Deserialize;
-
 use super::body::{
-    self, check_boolean, check_string, created, decode, ok_one, required, unwrap_body, Objects,
+    self, check_boolean, check_string, decode, request_body, required, unwrap_body, Objects,
 };
 use super::error::{Fail, Reply};
-use super::query::{collection_reply, filter, list_literal};
+use super::query::list_literal;
+use super::resource::PORTS;
 use super::std_attrs;
 use crate::control::store::{PortCreate, PortUpdate, State, Store};
 use crate::policy::spec::{AllowedAddressPairSpec, BackendSpec, Scalar};
@@ -45,7 +47,7 @@ pub(super) fn list_ports(store: &Store, query: &[(String, String)]) -> Reply {
             values.into_iter().map(move |v| (k.clone(), v))
         })
         .collect();
-    collection_reply("ports", filter(port_json_all(&snap), &q)?)
+    PORTS.list_in(&snap, &q)
 }
 
 pub(super) fn host_or_cidr(net: &ipnet::IpNet) -> String {
@@ -146,130 +148,104 @@ pub fn port_json(s: &State, pi: usize) -> Value {
     Value::Object(m)
 }
 
-pub(super) fn port_json_all(s: &State) -> Vec<Value> {
-    (0..s.model.ports.len())
-        .map(|pi| port_json(s, pi))
-        .collect()
+request_body! {
+    /// `port` in `POST`.
+    struct CreateBody {
+        #[serde(default, deserialize_with = "body::string")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "body::string")]
+        network_id: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        mac_address: Option<String>,
+        #[serde(default, deserialize_with = "body::objects")]
+        fixed_ips: Option<Objects>,
+        #[serde(default, deserialize_with = "body::string_list")]
+        security_groups: Option<Vec<String>>,
+        #[serde(default, deserialize_with = "body::boolean")]
+        port_security_enabled: Option<bool>,
+        #[serde(default, deserialize_with = "body::objects")]
+        allowed_address_pairs: Option<Objects>,
+        #[serde(default, rename = "binding:profile", deserialize_with = "body::object")]
+        binding_profile: Option<Map<String, Value>>,
+        #[serde(default, deserialize_with = "body::boolean")]
+        admin_state_up: Option<bool>,
+        // Accepted and ignored (Neutron's client sends them).
+        #[serde(
+            default,
+            rename = "description",
+            deserialize_with = "body::nullable_string"
+        )]
+        _description: Option<String>,
+        #[serde(
+            default,
+            rename = "device_id",
+            deserialize_with = "body::nullable_string"
+        )]
+        _device_id: Option<String>,
+        #[serde(
+            default,
+            rename = "device_owner",
+            deserialize_with = "body::nullable_string"
+        )]
+        _device_owner: Option<String>,
+    }
 }
 
-/// `port` in `POST`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    #[serde(default, deserialize_with = "body::string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "body::string")]
-    network_id: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    mac_address: Option<String>,
-    #[serde(default, deserialize_with = "body::objects")]
-    fixed_ips: Option<Objects>,
-    #[serde(default, deserialize_with = "body::string_list")]
-    security_groups: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "body::boolean")]
-    port_security_enabled: Option<bool>,
-    #[serde(default, deserialize_with = "body::objects")]
-    allowed_address_pairs: Option<Objects>,
-    #[serde(default, rename = "binding:profile", deserialize_with = "body::object")]
-    binding_profile: Option<Map<String, Value>>,
-    #[serde(default, deserialize_with = "body::boolean")]
-    admin_state_up: Option<bool>,
-    // Accepted and ignored (Neutron's client sends them).
-    #[serde(
-        default,
-        rename = "description",
-        deserialize_with = "body::nullable_string"
-    )]
-    _description: Option<String>,
-    #[serde(
-        default,
-        rename = "device_id",
-        deserialize_with = "body::nullable_string"
-    )]
-    _device_id: Option<String>,
-    #[serde(
-        default,
-        rename = "device_owner",
-        deserialize_with = "body::nullable_string"
-    )]
-    _device_owner: Option<String>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// `port` in `PUT`: `null` clears a list.
+    struct UpdateBody {
+        #[serde(default, deserialize_with = "body::string")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string_list")]
+        security_groups: Option<Option<Vec<String>>>,
+        #[serde(default, deserialize_with = "body::boolean")]
+        port_security_enabled: Option<bool>,
+        #[serde(default, deserialize_with = "body::nullable_objects")]
+        allowed_address_pairs: Option<Option<Objects>>,
+    }
 }
 
-/// `port` in `PUT`: `null` clears a list.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateBody {
-    #[serde(default, deserialize_with = "body::string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string_list")]
-    security_groups: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "body::boolean")]
-    port_security_enabled: Option<bool>,
-    #[serde(default, deserialize_with = "body::nullable_objects")]
-    allowed_address_pairs: Option<Option<Objects>>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// One of `fixed_ips` (there is no IP address management: `ip_address` is required).
+    struct FixedIpBody {
+        #[serde(default, deserialize_with = "body::string")]
+        ip_address: Option<String>,
+        #[serde(
+            default,
+            rename = "subnet_id",
+            deserialize_with = "body::nullable_string"
+        )]
+        _subnet_id: Option<String>,
+    }
 }
 
-/// One of `fixed_ips` (there is no IP address management: `ip_address` is required).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FixedIpBody {
-    #[serde(default, deserialize_with = "body::string")]
-    ip_address: Option<String>,
-    #[serde(
-        default,
-        rename = "subnet_id",
-        deserialize_with = "body::nullable_string"
-    )]
-    _subnet_id: Option<String>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// One of `allowed_address_pairs`.
+    struct AddressPairBody {
+        #[serde(default, deserialize_with = "body::string")]
+        ip_address: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        mac_address: Option<String>,
+    }
 }
 
-/// One of `allowed_address_pairs`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddressPairBody {
-    #[serde(default, deserialize_with = "body::string")]
-    ip_address: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    mac_address: Option<String>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
-}
-
-/// `binding:profile`: the backend. `netns` and `vnet_hdr` are checked only for `tap`,
-/// `mode` only for `afxdp` (they are accepted, unchecked, with the other types).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProfileBody {
-    #[serde(default, rename = "type", deserialize_with = "body::raw")]
-    ty: Option<Value>,
-    #[serde(default, deserialize_with = "body::string")]
-    ifname: Option<String>,
-    #[serde(default, deserialize_with = "body::raw")]
-    netns: Option<Value>,
-    #[serde(default, deserialize_with = "body::raw")]
-    vnet_hdr: Option<Value>,
-    #[serde(default, deserialize_with = "body::scalar")]
-    queue: Option<Scalar>,
-    #[serde(default, deserialize_with = "body::raw")]
-    mode: Option<Value>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
+request_body! {
+    /// `binding:profile`: the backend. `netns` and `vnet_hdr` are checked only for `tap`,
+    /// `mode` only for `afxdp` (they are accepted, unchecked, with the other types).
+    struct ProfileBody {
+        #[serde(default, rename = "type", deserialize_with = "body::raw")]
+        ty: Option<Value>,
+        #[serde(default, deserialize_with = "body::string")]
+        ifname: Option<String>,
+        #[serde(default, deserialize_with = "body::raw")]
+        netns: Option<Value>,
+        #[serde(default, deserialize_with = "body::raw")]
+        vnet_hdr: Option<Value>,
+        #[serde(default, deserialize_with = "body::scalar")]
+        queue: Option<Scalar>,
+        #[serde(default, deserialize_with = "body::raw")]
+        mode: Option<Value>,
+    }
 }
 
 fn address_pairs(items: Vec<Map<String, Value>>) -> Result<Vec<AllowedAddressPairSpec>, Fail> {
@@ -368,11 +344,7 @@ pub(super) fn create_port(store: &Store, body: &[u8]) -> Reply {
         backend: backend_spec(b.binding_profile)?,
     };
     let id = store.create_port(&req)?;
-    let snap = store.snapshot();
-    let pi = snap
-        .port_by_id(&id)
-        .ok_or_else(|| Fail::not_found("PortNotFound", id.clone()))?;
-    created("port", port_json(&snap, pi))
+    PORTS.created(store, &id)
 }
 
 pub(super) fn update_port(store: &Store, id: &str, body: &[u8]) -> Reply {
@@ -387,9 +359,5 @@ pub(super) fn update_port(store: &Store, id: &str, body: &[u8]) -> Reply {
         },
     };
     store.update_port(id, &req)?;
-    let snap = store.snapshot();
-    let pi = snap
-        .port_by_id(id)
-        .ok_or_else(|| Fail::not_found("PortNotFound", id.to_string()))?;
-    ok_one("port", port_json(&snap, pi))
+    PORTS.updated(store, id)
 }

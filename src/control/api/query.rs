@@ -1,15 +1,15 @@
-//! Query strings and the generic list / show answers: percent-decoding, filters (OR
-//! within a key, list literals, unknown filter = 400), `{"<collection>": [...]}` and
-//! `{"<key>": {...}}` replies.
+//! Query strings: percent-decoding, filters (OR within a key, list literals, unknown
+//! filter = 400).
 //!
-//! Owns: how a list is filtered and how a missing object is answered. May not touch: a
-//! resource's rendering (each resource module renders its own objects) or the store
-//! beyond taking a snapshot.
+//! Owns: how a list is filtered. May not touch: a resource's rendering (each resource
+//! module renders its own objects), the answers built from a filtered list
+//! ([`super::resource`]), or the store.
+//!
+//! Depends on: nothing outside `api`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::error::{Fail, Reply};
-use crate::control::store::{State, Store};
+use super::error::Fail;
 
 pub(super) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -124,45 +124,6 @@ pub(super) fn filter(items: Vec<Value>, query: &[(String, String)]) -> Result<Ve
             })
         })
         .collect())
-}
-
-pub(super) fn list(
-    store: &Store,
-    query: &[(String, String)],
-    collection: &str,
-    render: fn(&State) -> Vec<Value>,
-) -> Reply {
-    let snap = store.snapshot();
-    collection_reply(collection, filter(render(&snap), query)?)
-}
-
-/// `200 {"<collection>": [items]}`.
-pub(super) fn collection_reply(collection: &str, items: Vec<Value>) -> Reply {
-    let mut m = Map::new();
-    m.insert(collection.to_string(), Value::Array(items));
-    Ok((200, Some(Value::Object(m))))
-}
-
-pub(super) fn show(
-    store: &Store,
-    id: &str,
-    key: &str,
-    find: impl Fn(&State, &str) -> Option<Value>,
-    ty: &str,
-    what: &str,
-) -> Reply {
-    let snap = store.snapshot();
-    match find(&snap, id) {
-        Some(v) => {
-            let mut m = Map::new();
-            m.insert(key.to_string(), v);
-            Ok((200, Some(Value::Object(m))))
-        }
-        None => Err(Fail::not_found(
-            ty,
-            format!("{what} {id} could not be found."),
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,15 @@
 //!
 //! Owns: the Neutron shape of a rule (protocol names, normalised CIDR, remote ids). May
 //! not touch: the store's state directly.
+//!
+//! Depends on: `control::store` (state, requests) and `policy` (rule types, protocol
+//! names).
 
 use serde_json::{json, Map, Value};
 
-use serde::Deserialize;
-
-use super::body::{self, created, decode, parse_json, required};
+use super::body::{self, decode, parse_json, request_body, required};
 use super::error::{Fail, Reply};
+use super::resource::{wrapped, RULES};
 use super::std_attrs;
 use crate::control::store::{RuleCreate, State, Store};
 use crate::policy::protocol::protocol_name;
@@ -80,44 +82,30 @@ pub fn rule_json(s: &State, gi: usize, ri: usize) -> Value {
     Value::Object(m)
 }
 
-pub(super) fn rule_json_all(s: &State) -> Vec<Value> {
-    let mut out = Vec::new();
-    for (gi, g) in s.model.security_groups.iter().enumerate() {
-        for ri in 0..g.rules.len() {
-            out.push(rule_json(s, gi, ri));
-        }
+request_body! {
+    /// One `security_group_rule` in `POST` (single or bulk).
+    struct RuleBody {
+        #[serde(default, deserialize_with = "body::string")]
+        security_group_id: Option<String>,
+        #[serde(default, deserialize_with = "body::string")]
+        direction: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        ethertype: Option<String>,
+        #[serde(default, deserialize_with = "body::scalar")]
+        protocol: Option<Scalar>,
+        #[serde(default, deserialize_with = "body::scalar")]
+        port_range_min: Option<Scalar>,
+        #[serde(default, deserialize_with = "body::scalar")]
+        port_range_max: Option<Scalar>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        remote_ip_prefix: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        remote_group_id: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        remote_address_group_id: Option<String>,
+        #[serde(default, deserialize_with = "body::nullable_string")]
+        description: Option<String>,
     }
-    out
-}
-
-/// One `security_group_rule` in `POST` (single or bulk).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleBody {
-    #[serde(default, deserialize_with = "body::string")]
-    security_group_id: Option<String>,
-    #[serde(default, deserialize_with = "body::string")]
-    direction: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    ethertype: Option<String>,
-    #[serde(default, deserialize_with = "body::scalar")]
-    protocol: Option<Scalar>,
-    #[serde(default, deserialize_with = "body::scalar")]
-    port_range_min: Option<Scalar>,
-    #[serde(default, deserialize_with = "body::scalar")]
-    port_range_max: Option<Scalar>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    remote_ip_prefix: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    remote_group_id: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    remote_address_group_id: Option<String>,
-    #[serde(default, deserialize_with = "body::nullable_string")]
-    description: Option<String>,
-    #[serde(default, rename = "tenant_id", deserialize_with = "body::string")]
-    _tenant_id: Option<String>,
-    #[serde(default, rename = "project_id", deserialize_with = "body::string")]
-    _project_id: Option<String>,
 }
 
 pub(super) fn rule_request(m: Map<String, Value>) -> Result<RuleCreate, Fail> {
@@ -181,14 +169,11 @@ pub(super) fn create_rules(store: &Store, body: &[u8]) -> Reply {
     let snap = store.snapshot();
     let mut out = Vec::with_capacity(ids.len());
     for id in &ids {
-        let (gi, ri) = snap
-            .rule_by_id(id)
-            .ok_or_else(|| Fail::not_found("SecurityGroupRuleNotFound", id.clone()))?;
-        out.push(rule_json(&snap, gi, ri));
+        out.push(RULES.render_id(&snap, id)?);
     }
     if bulk {
-        created("security_group_rules", Value::Array(out))
+        wrapped(201, RULES.keys.0, Value::Array(out))
     } else {
-        created("security_group_rule", out.pop().unwrap_or(Value::Null))
+        wrapped(201, RULES.keys.1, out.pop().unwrap_or(Value::Null))
     }
 }

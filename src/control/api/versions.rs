@@ -2,6 +2,8 @@
 //! `GET /v2.0/extensions` (the aliases we implement).
 //!
 //! Owns: what the server says it is and supports. May not touch: the store.
+//!
+//! Depends on: nothing outside `api`.
 
 use serde_json::{json, Value};
 

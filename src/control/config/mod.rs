@@ -96,6 +96,14 @@
 //!
 //! # Export
 //! [`to_toml_string`] writes a [`Config`] back in this format with every default made
+//! explicit (the `default` group, template rules, `security_groups`, `port_security`),
+//! so that `parse_str(&to_toml_string(&c), ..) == Ok(c)`.
+//!
+//! Owns: the config file format (its keys, types and the ranges of the `[switch]`
+//! settings), line-numbered errors, and the export. May not touch: Neutron's rules and
+//! defaults (`policy::validate`'s), the store, or the running switch. Depends on
+//! `policy` and on `port::napi`'s bounds for `napi_defer_us`; `store`, the CLI and the
+//! test kit use it.
 
 use std::fmt;
 use std::ops::Range;

@@ -7,6 +7,8 @@
 //! Owns: the config file's keys and value types. May not touch: Neutron's rules and
 //! defaults (those are [`crate::policy::validate_model`]'s, run afterwards by
 //! [`super::parse_str`]), or lines (spans only; the caller turns them into lines).
+//! Depends on: `policy` (spec types, field paths, conntrack settings), `port::napi` (the
+//! maximum of `napi_defer_us`), and its siblings `tree` and `suggest`.
 
 use std::fmt::Write as _;
 use std::ops::Range;

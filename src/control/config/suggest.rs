@@ -2,6 +2,7 @@
 //!
 //! Owns: the distance and the threshold of a plausible typo. May not touch: which keys
 //! are allowed where (the caller, [`super::read`], passes them) or message wording.
+//! Depends on nothing else in the crate.
 
 /// The allowed key closest to `key` by edit distance, if close enough to be a typo.
 pub(super) fn closest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {

@@ -16,6 +16,7 @@
 //!
 //! Owns: the shape of a parsed document (tables, arrays, scalars) and spans. May not
 //! touch: the config schema ([`super::read`]) or messages.
+//! Depends on `toml_edit` only, nothing else in the crate.
 //!
 //! History: this replaced `control/toml_tree.rs`, which got spans out of `toml`'s serde
 //! deserializer by capturing `toml::Spanned`'s private struct and field names at run time

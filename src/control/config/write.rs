@@ -10,6 +10,8 @@
 //!
 //! Owns: the layout of an exported file. May not touch: reading or validation (the
 //! round trip is checked by the tests here through [`super::parse_str`]).
+//! Depends on: `policy` (the model, protocol names, the MAC text form) and [`super`]'s
+//! types; nothing of the store or the runtime.
 
 use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
 

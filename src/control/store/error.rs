@@ -3,6 +3,8 @@
 //!
 //! Owns: the mapping from [`crate::policy::ValidationErrors`] to Neutron exception names
 //! and messages. May not touch: the state (it only reads it to name an existing rule).
+//!
+//! Depends on: `policy`'s error types and its siblings `state` and `persist`.
 
 use std::path::PathBuf;
 

@@ -11,6 +11,8 @@
 //! over `time` and `jiff` as the leanest crate that writes `created_at` exactly as
 //! before (`2026-11-25T18:00:00Z`: whole seconds, `Z`). Build time and binary size of
 //! the swap are in the issue-12 note of the branch `store-house`.
+//!
+//! Depends on: `uuid`, `humantime` and `serde`; nothing else in the crate.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

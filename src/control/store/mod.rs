@@ -44,7 +44,7 @@
 //!
 //! # Modules
 //! This module owns the committed state and the one path every change takes
-//! ([`Store::mutate`]: validate → apply → persist → commit); nothing else swaps the
+//! (`Store::mutate`: validate → apply → persist → commit); nothing else swaps the
 //! committed state, calls the apply hook or writes the state file.
 //! * [`state`] — [`State`], [`Meta`] and their lookups; metadata for a new model;
 //! * [`ops`] — the mutations (one per Neutron operation) and their request types;
@@ -52,6 +52,10 @@
 //! * [`persist`] — the state file format, atomic writes, loading;
 //! * [`to_spec`] — the spec that validates back to a model;
 //! * [`ids`] — UUIDs, MACs, RFC 3339 time.
+//!
+//! Depends on: `policy` (the model, its specs and validators) and `control::config` (the
+//! [`Config`] a store is seeded from); never on `api` (which uses the store) or the
+//! runtime (the apply hook is a function its caller supplies).
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,14 @@
 //! The mutations, one per Neutron operation (security groups, rules, address groups,
-//! ports), and their request types. Each runs inside [`Store::mutate`] on a private
+//! ports), and their request types. Each runs inside `Store::mutate` on a private
 //! candidate: it checks quotas and Neutron's rules, edits model and meta at the same
 //! index, and returns the new object's id.
 //!
 //! Owns: what each operation changes and the Neutron errors it answers. May not touch:
 //! the committed state, the apply hook or the state file (that is `Store::mutate`'s
 //! job: validate → apply → persist → commit).
+//!
+//! Depends on: `policy` (model, specs, validators) and its siblings `state`, `to_spec`,
+//! `ids`, `error`.
 
 use ipnet::IpNet;
 

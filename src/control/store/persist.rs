@@ -18,6 +18,9 @@
 //!
 //! The checksum is FNV-1a (eight lines here): it detects torn and bit-flipped files, it
 //! is not an integrity MAC, and a crate would add a dependency for no gain.
+//!
+//! Depends on: `policy` (the spec, `validate_model`) and its siblings `state`, `to_spec`,
+//! `error`.
 
 use std::fs::{self, File};
 use std::io::Write;

@@ -4,6 +4,8 @@
 //! Owns: the index alignment of meta with model (see the `store` module doc) and its
 //! check. May not touch: files, the apply hook or the `Store`'s locks; it changes no
 //! committed state (`Store` hands it private candidates).
+//!
+//! Depends on: `policy` (the model, the rule key) and its sibling `ids`.
 
 use std::collections::HashMap;
 

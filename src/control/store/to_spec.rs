@@ -4,6 +4,9 @@
 //!
 //! Owns: the model → spec direction (the spec → model direction is `policy::validate`).
 //! May not touch: the state or its metadata.
+//!
+//! Depends on: `policy` (model and spec types, the MAC text form); nothing else in the
+//! crate.
 
 use crate::policy::spec::{
     AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, ModelSpec, NetworkSpec, PortSpec,

@@ -6,6 +6,9 @@
 //! specs, field paths or [`super::super::ErrorKind`] — every function returns the reason
 //! as text, and the caller attaches it to the field it came from; no uniqueness checks
 //! (those need the other ports, see [`super::ports`]).
+//!
+//! Depends on: the model's `EtherType` and MAC type, inside `policy`; no other sgswitch
+//! module.
 
 use std::net::IpAddr;
 

@@ -5,6 +5,8 @@
 //! reporting or the model being validated — these are plain constructors; whether a
 //! default applies (a group without `rules`, a model without a `default` group) is
 //! decided by [`super::groups`] and the driver.
+//!
+//! Depends on: the model types, inside `policy`; no other sgswitch module.
 
 use super::super::{Direction, EtherType, Remote, Rule, SecurityGroup};
 

@@ -5,6 +5,9 @@
 //! Owns: one group at a time. May not touch: names across groups (uniqueness, the
 //! reserved `default` spelling: the driver, [`super`], checks those because they need
 //! every group), ports, or the fields of a single rule ([`super::rules`]).
+//!
+//! Depends on: the model, spec and error types, and its sibling checks, inside `policy`;
+//! no other sgswitch module.
 
 use std::collections::HashMap;
 

@@ -39,6 +39,8 @@
 //! # API use
 //! [`validate_rule`] checks one new rule against an existing model (the Neutron
 //! `POST /security-group-rules` case: field checks, references, duplicates within the
+//! target group); [`validate_group`] and [`validate_port`] do the same for a new
+//! security group and a new port. All three leave the model untouched.
 //!
 //! # Layout
 //! This file is the driver: the order of the checks, the names every object may refer
@@ -54,6 +56,12 @@
 //!
 //! A submodule checks one object and pushes `(FieldPath, ErrorKind)` findings; only the
 //! driver turns them into [`ValidationError`]s and decides what enters the model.
+//!
+//! Owns: the order of the checks, the rules across objects (unique names, references,
+//! the implicit `default` group), the context of every error, and what enters the
+//! model. May not touch: I/O, Neutron ids, or anything after validation (compiling, the
+//! store). Depends on the rest of `policy` only ([`super::spec`], [`super::error`],
+//! [`super::protocol`] through `rules`, the model types); no other sgswitch module.
 
 use std::collections::{HashMap, HashSet};
 

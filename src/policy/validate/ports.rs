@@ -7,6 +7,9 @@
 //! (names, MAC and IPs per network, interfaces). May not touch: rules or group contents
 //! — it sees groups only as names in [`super::Scope`] and their statefulness; address
 //! syntax is [`super::addresses`]'s.
+//!
+//! Depends on: the model, spec and error types, and its sibling checks, inside `policy`;
+//! no other sgswitch module.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -7,6 +7,9 @@
 //! [`super::groups`] and [`super::validate_rule`]), ports or switch settings; it knows
 //! the other groups and address groups only through [`super::Scope`]. Protocol names and
 //! numbers are [`crate::policy::protocol`]'s.
+//!
+//! Depends on: the model, spec and error types, [`crate::policy::protocol`] and
+//! `addresses`, inside `policy`; no other sgswitch module.
 
 use ipnet::IpNet;
 

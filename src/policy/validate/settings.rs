@@ -5,6 +5,9 @@
 //! [`CONNTRACK_FIELDS`], next to `ConntrackSettings`; the limits are here). May not touch: groups, rules or ports; the
 //! `[switch]` runtime settings (workers, burst, ...) are not part of the model and are
 //! checked by the config reader (`control::config`).
+//!
+//! Depends on: the error types and [`crate::policy::ConntrackSettings`], inside `policy`;
+//! no other sgswitch module.
 
 use super::super::error::{ErrorKind, FieldPath};
 use super::super::{ConntrackSettings, CONNTRACK_FIELDS};

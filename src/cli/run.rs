@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use sgswitch::control::config;
+use sgswitch::runtime::switch::SwitchSettings;
 
 use super::{load_or_report, EXIT_INVALID, EXIT_OK};
 
@@ -73,6 +74,28 @@ pub struct RunArgs {
     pub state_dir: Option<PathBuf>,
 }
 
+impl RunArgs {
+    /// The live switch's settings: the config's `[switch]` values (`from_config`) with
+    /// this command's flags layered on top. The only place where flags override the file;
+    /// `workers` stays 0 (automatic) unless given, for
+    /// [`SwitchSettings::worker_count`] to resolve.
+    pub fn switch_settings(&self, from_config: &SwitchSettings) -> SwitchSettings {
+        SwitchSettings {
+            workers: self.workers.map_or(from_config.workers, usize::from),
+            burst: from_config.burst,
+            idle_backoff: from_config.idle_backoff && !self.busy_poll,
+            cores: if self.cores.is_empty() {
+                from_config.cores.clone()
+            } else {
+                self.cores.clone()
+            },
+            no_pin: from_config.no_pin || self.no_pin,
+            shared_umem: from_config.shared_umem && !self.copy_forward,
+            napi_defer_us: self.napi_defer_us.unwrap_or(from_config.napi_defer_us),
+        }
+    }
+}
+
 static SIG_HUP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static SIG_USR1: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static SIG_STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -122,7 +145,7 @@ fn log_level(arg: &Option<String>) -> Level {
 pub fn run(args: &RunArgs) -> ExitCode {
     use sgswitch::control::api::{ApiServer, DEFAULT_ADDR};
     use sgswitch::control::store::Store;
-    use sgswitch::runtime::switch::{format_report, Switch, SwitchSettings};
+    use sgswitch::runtime::switch::{format_report, Switch};
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
     let level = log_level(&args.log);
@@ -146,22 +169,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     let model = store.model();
     let with_backend = model.ports.iter().filter(|p| p.backend.is_some()).count();
-    let settings = SwitchSettings {
-        workers: match (args.workers, config.switch.workers) {
-            (Some(n), _) => usize::from(n),
-            (None, 0) => {
-                let cores = core_affinity::get_core_ids().map_or(1, |c| c.len());
-                cores.min(with_backend).max(1)
-            }
-            (None, n) => n,
-        },
-        burst: config.switch.burst,
-        idle_backoff: config.switch.idle_backoff && !args.busy_poll,
-        cores: args.cores.clone(),
-        no_pin: args.no_pin,
-        shared_umem: !args.copy_forward,
-        napi_defer_us: args.napi_defer_us.unwrap_or(config.switch.napi_defer_us),
-    };
+    let settings = args.switch_settings(&config.switch);
+    let workers = settings.worker_count(&model);
     install_signals();
     let switch = match Switch::start(&model, &settings) {
         Ok(s) => Arc::new(s),
@@ -192,8 +201,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
     eprintln!(
         "sgswitch: ready ({} ports, {with_backend} with a backend, {} worker{}, policy epoch {}{})",
         model.ports.len(),
-        settings.workers,
-        if settings.workers == 1 { "" } else { "s" },
+        workers,
+        if workers == 1 { "" } else { "s" },
         switch.epoch(),
         match &api {
             Some(h) => format!(", API on http://{}", h.local_addr()),
@@ -242,4 +251,58 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let report = switch.shutdown();
     eprint!("{}", format_report(&report));
     ExitCode::from(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn run_args(flags: &[&str]) -> RunArgs {
+        let argv = [&["sgswitch", "run", "--config", "x.toml"], flags].concat();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(a) => a,
+            _ => panic!("parsed as another command"),
+        }
+    }
+
+    #[test]
+    fn flags_override_the_config_and_nothing_else() {
+        let file = SwitchSettings {
+            workers: 3,
+            burst: 64,
+            napi_defer_us: 50,
+            ..SwitchSettings::default()
+        };
+        assert_eq!(run_args(&[]).switch_settings(&file), file);
+        let s = run_args(&[
+            "--workers",
+            "2",
+            "--cores",
+            "1,3",
+            "--busy-poll",
+            "--copy-forward",
+            "--napi-defer-us",
+            "0",
+        ])
+        .switch_settings(&file);
+        assert_eq!(
+            s,
+            SwitchSettings {
+                workers: 2,
+                burst: 64,
+                idle_backoff: false,
+                cores: vec![1, 3],
+                no_pin: false,
+                shared_umem: false,
+                napi_defer_us: 0,
+            }
+        );
+        assert!(run_args(&["--no-pin"]).switch_settings(&file).no_pin);
+        // Not given on the command line: 0 (automatic) stays for worker_count.
+        let auto = run_args(&[]).switch_settings(&SwitchSettings::default());
+        assert_eq!(auto.workers, 0);
+    }
 }

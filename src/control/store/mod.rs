@@ -156,7 +156,7 @@ impl Store {
             current: RwLock::new(Arc::new(state)),
             mutator: Mutex::new(Mutator { apply: None }),
             state_dir: state_dir.map(Path::to_path_buf),
-            switch: seed.switch,
+            switch: seed.switch.clone(),
         })
     }
 
@@ -170,7 +170,7 @@ impl Store {
         Ok(match saved {
             Some(state) => Config {
                 model: state.model,
-                switch: seed.switch,
+                switch: seed.switch.clone(),
             },
             None => seed.clone(),
         })
@@ -198,7 +198,7 @@ impl Store {
     pub fn export(&self) -> Config {
         Config {
             model: self.model(),
-            switch: self.switch,
+            switch: self.switch.clone(),
         }
     }
 

@@ -179,10 +179,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let sw = switch.clone();
-    store.set_apply_hook(Box::new(move |m| {
-        sw.apply(m).map(|_| ()).map_err(|e| e.to_string())
-    }));
+    sgswitch::control::connect(&store, switch.clone());
     let api = if args.no_api {
         None
     } else {

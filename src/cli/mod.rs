@@ -32,6 +32,7 @@ pub mod bench;
 pub mod check;
 pub mod client;
 pub mod export;
+pub mod logging;
 pub mod reload;
 pub mod replay;
 pub mod run;

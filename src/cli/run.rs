@@ -4,14 +4,20 @@
 //! Owns: the run command's arguments and the process's life cycle. May not compile,
 //! publish or persist policy itself: `control::store` and `runtime::switch` do.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::Args;
+use tracing::{error, info};
 
-use sgswitch::control::config;
-use sgswitch::runtime::switch::SwitchSettings;
+use sgswitch::control::api::{ApiServer, DEFAULT_ADDR};
+use sgswitch::control::store::Store;
+use sgswitch::control::{self, config};
+use sgswitch::runtime::switch::{format_report, Switch, SwitchSettings};
 
+use super::logging::{self, LogFormat, STATUS};
 use super::{load_or_report, EXIT_INVALID, EXIT_OK};
 
 /// Arguments of `sgswitch run`.
@@ -53,9 +59,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub copy_forward: bool,
 
-    /// Log level: error, warn, info, debug (default: $RUST_LOG or info)
+    /// Log level: off, error, warn, info, debug, trace (default: $RUST_LOG or info)
     #[arg(long, value_name = "LEVEL")]
     pub log: Option<String>,
+
+    /// Log format: text (`sgswitch: MESSAGE` lines) or json (one object per event)
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Address of the management API (Neutron-compatible REST)
     #[arg(long, value_name = "ADDR", default_value = None)]
@@ -96,64 +106,41 @@ impl RunArgs {
     }
 }
 
-static SIG_HUP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-static SIG_USR1: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-static SIG_STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn on_signal(sig: libc::c_int) {
-    use std::sync::atomic::Ordering;
-    match sig {
-        libc::SIGHUP => SIG_HUP.store(true, Ordering::SeqCst),
-        libc::SIGUSR1 => SIG_USR1.store(true, Ordering::SeqCst),
-        _ => SIG_STOP.store(true, Ordering::SeqCst),
-    }
+/// The signals `run` reacts to, as flags that the main loop polls every 20 ms; the
+/// handlers (signal-hook's, async-signal-safe) only set them.
+struct Signals {
+    /// SIGHUP: re-read the config.
+    reload: Arc<AtomicBool>,
+    /// SIGUSR1: print the counters.
+    report: Arc<AtomicBool>,
+    /// SIGINT, SIGTERM: stop.
+    stop: Arc<AtomicBool>,
 }
 
-fn install_signals() {
-    for sig in [libc::SIGHUP, libc::SIGUSR1, libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `on_signal` is an `extern "C"` function that only stores to atomics,
-        // which is async-signal-safe; the handler stays valid for the process lifetime.
-        unsafe {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Level {
-    Error,
-    Warn,
-    Info,
-    Debug,
-}
-
-fn log_level(arg: &Option<String>) -> Level {
-    let v = arg
-        .clone()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    match v.as_str() {
-        "error" => Level::Error,
-        "warn" | "warning" => Level::Warn,
-        "debug" | "trace" => Level::Debug,
-        _ => Level::Info,
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        use signal_hook::flag::register;
+        let s = Signals {
+            reload: Arc::default(),
+            report: Arc::default(),
+            stop: Arc::default(),
+        };
+        register(SIGHUP, Arc::clone(&s.reload))?;
+        register(SIGUSR1, Arc::clone(&s.report))?;
+        register(SIGINT, Arc::clone(&s.stop))?;
+        register(SIGTERM, Arc::clone(&s.stop))?;
+        Ok(s)
     }
 }
 
 /// Run `sgswitch run`.
 pub fn run(args: &RunArgs) -> ExitCode {
-    use sgswitch::control::api::{ApiServer, DEFAULT_ADDR};
-    use sgswitch::control::store::Store;
-    use sgswitch::runtime::switch::{format_report, Switch};
-    use std::sync::atomic::Ordering;
-    use std::sync::Arc;
-    let level = log_level(&args.log);
-    let log = |l: Level, msg: &str| {
-        if l <= level {
-            eprintln!("sgswitch: {msg}");
-        }
-    };
+    let rust_log = std::env::var("RUST_LOG").ok();
+    logging::init(
+        logging::level(args.log.as_deref(), rust_log.as_deref()),
+        args.log_format,
+    );
     let config = match load_or_report(&args.config) {
         Ok(c) => c,
         Err(code) => return code,
@@ -163,7 +150,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let store = match Store::open(args.state_dir.as_deref(), &config) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!("sgswitch: {e}");
+            error!("{e}");
             return ExitCode::from(EXIT_INVALID);
         }
     };
@@ -171,15 +158,21 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let with_backend = model.ports.iter().filter(|p| p.backend.is_some()).count();
     let settings = args.switch_settings(&config.switch);
     let workers = settings.worker_count(&model);
-    install_signals();
-    let switch = match Switch::start(&model, &settings) {
-        Ok(s) => Arc::new(s),
+    let signals = match Signals::install() {
+        Ok(s) => s,
         Err(e) => {
-            eprintln!("sgswitch: {e}");
+            error!("cannot install signal handlers: {e}");
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    sgswitch::control::connect(&store, switch.clone());
+    let switch = match Switch::start(&model, &settings) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    control::connect(&store, switch.clone());
     let api = if args.no_api {
         None
     } else {
@@ -189,16 +182,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
         match ApiServer::start(addr, args.api_token.clone(), store.clone()) {
             Ok(h) => Some(h),
             Err(e) => {
-                eprintln!("sgswitch: management API on {addr}: {e}");
+                error!("management API on {addr}: {e}");
                 switch.shutdown();
                 return ExitCode::from(EXIT_INVALID);
             }
         }
     };
-    eprintln!(
-        "sgswitch: ready ({} ports, {with_backend} with a backend, {} worker{}, policy epoch {}{})",
+    info!(
+        target: STATUS,
+        "ready ({} ports, {with_backend} with a backend, {workers} worker{}, policy epoch {}{})",
         model.ports.len(),
-        workers,
         if workers == 1 { "" } else { "s" },
         switch.epoch(),
         match &api {
@@ -206,48 +199,43 @@ pub fn run(args: &RunArgs) -> ExitCode {
             None => String::new(),
         }
     );
-    while !SIG_STOP.load(Ordering::SeqCst) {
+    while !signals.stop.load(Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(20));
-        if SIG_HUP.swap(false, Ordering::SeqCst) {
-            log(
-                Level::Info,
-                &format!("SIGHUP: reloading {}", args.config.display()),
-            );
-            match config::load_file(&args.config) {
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    log(
-                        Level::Error,
-                        &format!(
-                            "reload failed: {}: {} problem(s); the running policy is unchanged",
-                            args.config.display(),
-                            errors.len()
-                        ),
-                    );
-                }
-                Ok(new) => match store.replace_model(&new.model) {
-                    Ok(()) => log(
-                        Level::Warn,
-                        &format!("reloaded (policy epoch {})", switch.epoch()),
-                    ),
-                    Err(e) => log(
-                        Level::Error,
-                        &format!("reload failed: {e}; the running policy is unchanged"),
-                    ),
-                },
-            }
+        if signals.reload.swap(false, Ordering::SeqCst) {
+            reload(&args.config, &store, &switch, args.log_format);
         }
-        if SIG_USR1.swap(false, Ordering::SeqCst) {
-            eprint!("{}", format_report(&switch.report()));
+        if signals.report.swap(false, Ordering::SeqCst) {
+            logging::counters(args.log_format, &format_report(&switch.report()));
         }
     }
-    log(Level::Info, "stopping");
+    info!("stopping");
     if let Some(h) = api {
         h.shutdown();
     }
     let report = switch.shutdown();
-    eprint!("{}", format_report(&report));
+    logging::counters(args.log_format, &format_report(&report));
     ExitCode::from(EXIT_OK)
+}
+
+/// SIGHUP: re-read the config file and replace the store's model with it (validate,
+/// compile, publish whole or nothing). A bad file's problems are logged
+/// ([`logging::problems`]) and the running policy stays.
+fn reload(path: &Path, store: &Store, switch: &Switch, format: LogFormat) {
+    info!("SIGHUP: reloading {}", path.display());
+    match config::load_file(path) {
+        Err(errors) => {
+            logging::problems(format, &errors.to_string());
+            error!(
+                "reload failed: {}: {} problem(s); the running policy is unchanged",
+                path.display(),
+                errors.len()
+            );
+        }
+        Ok(new) => match store.replace_model(&new.model) {
+            Ok(()) => info!(target: STATUS, "reloaded (policy epoch {})", switch.epoch()),
+            Err(e) => error!("reload failed: {e}; the running policy is unchanged"),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use sgswitch::control::http_client::{Client, ClientError};
 
-use super::output::{id_of, rule_rows, show_group, table, text, RULE_HEADERS};
+use super::output::{id_of, rule_table, show_group, table, text};
 use super::{client, encode, fail, group_name_map, print_json, resolve, ClientOpts};
 use crate::cli::EXIT_OK;
 
@@ -267,17 +267,7 @@ fn rule(cmd: RuleCommand) -> Result<(), String> {
                 print_json(r);
             } else {
                 let names = group_name_map(&c);
-                let lookup = |id: &str| {
-                    names
-                        .iter()
-                        .find(|(i, _)| i == id)
-                        .map(|(_, n)| n.clone())
-                        .unwrap_or_else(|| id.to_string())
-                };
-                print!(
-                    "{}",
-                    table(RULE_HEADERS, &rule_rows(std::slice::from_ref(r), &lookup))
-                );
+                print!("{}", rule_table(std::slice::from_ref(r), &names));
             }
         }
         RuleCommand::List {
@@ -313,14 +303,7 @@ fn rule(cmd: RuleCommand) -> Result<(), String> {
                 return Ok(());
             }
             let names = group_name_map(&c);
-            let lookup = |id: &str| {
-                names
-                    .iter()
-                    .find(|(i, _)| i == id)
-                    .map(|(_, n)| n.clone())
-                    .unwrap_or_else(|| id.to_string())
-            };
-            print!("{}", table(RULE_HEADERS, &rule_rows(&rules, &lookup)));
+            print!("{}", rule_table(&rules, &names));
         }
         RuleCommand::Delete { rules, opts } => {
             let c = client(&opts).map_err(e)?;

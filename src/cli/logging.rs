@@ -43,7 +43,7 @@
 //! | + `json` formatter | tracing-serde | (in the line above) | 693,536 B (+180 KB) |
 //! | + `env-filter` (rejected) | matchers, regex-automata, regex-syntax | +27.0 s (+16.9 s) | — |
 //!
-//! The `sgswitch` binary itself: see [`super::run`]'s module doc for the whole-binary
+//! The `sgswitch` binary itself: see [`mod@super::run`]'s module doc for the whole-binary
 //! figures of this change (tracing and signal-hook together).
 
 use std::fmt;

@@ -10,8 +10,8 @@
 //! the module that runs it, and a `run` function returning an [`ExitCode`]:
 //! * [`check`] — `check`: validate a config, print its summary;
 //! * [`replay`] — `replay`: a capture through the pipeline;
-//! * [`bench`] — `bench classify`;
-//! * [`run`] — `run`: the store, the live switch, the API, signals and reload;
+//! * [`mod@bench`] — `bench classify`;
+//! * [`mod@run`] — `run`: the store, the live switch, the API, signals and reload;
 //! * [`logging`] — the `tracing` subscriber of `run` (`--log`, `--log-format`);
 //! * [`export`] — `export`; [`reload`] — `reload` (SIGHUP to a running switch);
 //! * [`client`] — the API client commands (`security-group …`, `port …`);

@@ -1,5 +1,5 @@
 //! `sgswitch reload`: send SIGHUP to a running `sgswitch run` (found in `/proc` when no
-//! `--pid` is given), which re-reads its config ([`super::run`] handles the signal).
+//! `--pid` is given), which re-reads its config ([`mod@super::run`] handles the signal).
 //!
 //! Owns: finding the process and signalling it. May not touch the switch's state.
 

@@ -6,7 +6,7 @@
 //! * [`store`] is the authoritative state (model + Neutron ids, timestamps, revisions),
 //!   the one path every change goes through, and its persistence.
 //! * [`api`] serves a Neutron-compatible REST subset over the store.
-//! * [`connect`] wires the store to what makes its model live (the running switch, or
+//! * [`mod@connect`] wires the store to what makes its model live (the running switch, or
 //!   a test double): the one place an apply hook is set.
 //! * [`http_client`] is the small HTTP/1.1 JSON client the CLI commands use.
 //!

@@ -81,7 +81,7 @@ use state::{rebuild_meta, seed_state};
 
 /// The callback that makes a candidate model live: compile it and publish it to the
 /// dataplane, returning only once the dataplane uses it. An `Err` rejects the change.
-/// Set through [`crate::control::connect`], the one place hooks are wired.
+/// Set through [`crate::control::connect()`], the one place hooks are wired.
 pub type ApplyHook = Box<dyn Fn(&Model) -> Result<(), ApplyError> + Send + Sync>;
 
 /// Why the apply hook refused a candidate model ([`StoreError::Apply`]: nothing
@@ -149,7 +149,7 @@ impl Store {
     /// from it (and the config's model ignored: the API's changes win); without one, the
     /// state is seeded from `seed` and, with a directory, written. A corrupt state file
     /// is an error ([`StoreError::Corrupt`]). No apply hook is set: the caller builds
-    /// its runtime from [`Store::model`], then connects it ([`crate::control::connect`]).
+    /// its runtime from [`Store::model`], then connects it ([`crate::control::connect()`]).
     pub fn open(state_dir: Option<&Path>, seed: &Config) -> Result<Store, StoreError> {
         let state = match state_dir {
             None => seed_state(&seed.model),
@@ -196,7 +196,7 @@ impl Store {
     }
 
     /// Set (or replace) the apply hook every later mutation goes through; see
-    /// [`crate::control::connect`], the one caller outside the store's tests.
+    /// [`crate::control::connect()`], the one caller outside the store's tests.
     pub(crate) fn set_apply_hook(&self, hook: ApplyHook) {
         self.lock_mutator().apply = Some(hook);
     }

@@ -1,5 +1,5 @@
-//! Serve the management API over a config with a no-op apply hook (no dataplane), for
-//! trying API clients by hand:
+//! Serve the management API over a config with a dry-run apply target connected to the
+//! store (`control::connect`; no dataplane), for trying API clients by hand:
 //!
 //! ```text
 //! cargo run --example api_server -- configs/example.toml 127.0.0.1:9696 [STATE_DIR]
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use sgswitch::control::api::ApiServer;
 use sgswitch::control::config;
 use sgswitch::control::store::Store;
+use sgswitch::policy::Model;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -32,18 +33,22 @@ fn main() {
             std::process::exit(1);
         }
     };
-    store.set_apply_hook(Box::new(|m| {
-        eprintln!(
-            "apply: {} groups, {} rules, {} ports",
-            m.security_groups.len(),
-            m.security_groups
-                .iter()
-                .map(|g| g.rules.len())
-                .sum::<usize>(),
-            m.ports.len()
-        );
-        Ok(())
-    }));
+    // A dry run: the model is only summarised, never compiled or published.
+    sgswitch::control::connect(
+        &store,
+        Arc::new(|m: &Model| {
+            eprintln!(
+                "apply: {} groups, {} rules, {} ports",
+                m.security_groups.len(),
+                m.security_groups
+                    .iter()
+                    .map(|g| g.rules.len())
+                    .sum::<usize>(),
+                m.ports.len()
+            );
+            Ok(())
+        }),
+    );
     let addr = match addr.parse() {
         Ok(a) => a,
         Err(e) => {

@@ -114,10 +114,13 @@ fn api_to_apply_hook_latency_and_rule_rate() {
     let store = Arc::new(Store::open(None, &cfg).unwrap());
     let stamps = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let s2 = Arc::clone(&stamps);
-    store.set_apply_hook(Box::new(move |_m| {
-        s2.lock().unwrap().push(Instant::now());
-        Ok(())
-    }));
+    sgswitch::control::connect(
+        &store,
+        Arc::new(move |_m: &sgswitch::policy::Model| {
+            s2.lock().unwrap().push(Instant::now());
+            Ok(())
+        }),
+    );
     let (h, c) = serve(&store);
     let snap = store.snapshot();
     let big = snap.group_id("big").unwrap().to_string();
@@ -238,19 +241,16 @@ fn api_to_apply_hook_latency_and_rule_rate() {
 #[test]
 #[ignore = "benchmark: run with --release -- --ignored --nocapture"]
 fn api_to_policy_in_force_with_the_runtime() {
-    use sgswitch::runtime::switch::{Switch, SwitchSettings as RtSettings};
+    use sgswitch::runtime::switch::Switch;
     let cfg = big_config();
     let store = Arc::new(Store::open(None, &cfg).unwrap());
-    let settings = RtSettings {
+    let settings = SwitchSettings {
         workers: 2,
         no_pin: true,
         ..Default::default()
     };
     let sw = Arc::new(Switch::start(&store.model(), &settings).unwrap());
-    let sw2 = Arc::clone(&sw);
-    store.set_apply_hook(Box::new(move |m| {
-        sw2.apply(m).map(|_| ()).map_err(|e| e.to_string())
-    }));
+    sgswitch::control::connect(&store, sw.clone());
     let (h, c) = serve(&store);
     let snap = store.snapshot();
     let big = snap.group_id("big").unwrap().to_string();

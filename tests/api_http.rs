@@ -95,12 +95,15 @@ fn reads_are_not_blocked_by_a_mutation_in_progress() {
     // Make the apply hook slow (a long compile) for the next mutation.
     let slow = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let s2 = Arc::clone(&slow);
-    h.store.set_apply_hook(Box::new(move |_m| {
-        if s2.load(Ordering::SeqCst) {
-            std::thread::sleep(std::time::Duration::from_millis(600));
-        }
-        Ok(())
-    }));
+    sgswitch::control::connect(
+        &h.store,
+        Arc::new(move |_m: &sgswitch::policy::Model| {
+            if s2.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(600));
+            }
+            Ok(())
+        }),
+    );
     let endpoint = h.endpoint();
     let writer = std::thread::spawn(move || {
         let c = Client::new(&endpoint, None).unwrap();

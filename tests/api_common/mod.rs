@@ -1,5 +1,6 @@
-//! Shared helpers for the API tests: a server on an ephemeral port whose apply hook
-//! records every model it is handed.
+//! Shared helpers for the API tests: a server on an ephemeral port whose store is
+//! connected (`control::connect`) to a test double that records every model it is
+//! handed, or refuses it with "injected compile failure" while `fail_apply` is set.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -8,10 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
+use sgswitch::control;
 use sgswitch::control::api::{ApiHandle, ApiServer};
 use sgswitch::control::config::{self, Config};
 use sgswitch::control::http_client::{Client, Response};
-use sgswitch::control::store::Store;
+use sgswitch::control::store::{ApplyError, Store};
 use sgswitch::policy::Model;
 
 pub const SEED: &str = r#"
@@ -69,13 +71,16 @@ impl Harness {
         let published = Arc::new(Mutex::new(Vec::new()));
         let fail_apply = Arc::new(AtomicBool::new(false));
         let (p, f) = (Arc::clone(&published), Arc::clone(&fail_apply));
-        store.set_apply_hook(Box::new(move |m: &Model| {
-            if f.load(Ordering::SeqCst) {
-                return Err("injected compile failure".into());
-            }
-            p.lock().unwrap().push(m.clone());
-            Ok(())
-        }));
+        control::connect(
+            &store,
+            Arc::new(move |m: &Model| {
+                if f.load(Ordering::SeqCst) {
+                    return Err(ApplyError::Rejected("injected compile failure".into()));
+                }
+                p.lock().unwrap().push(m.clone());
+                Ok(())
+            }),
+        );
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let handle =
             ApiServer::start(addr, token.map(str::to_string), Arc::clone(&store)).expect("starts");

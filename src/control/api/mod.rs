@@ -39,7 +39,7 @@
 //! let cfg = config::load_file(&args.config)?;                 // exit 1 on errors
 //! let store = Arc::new(Store::open(args.state_dir.as_deref(), &cfg)?); // Corrupt: exit 1
 //! let runtime = start_runtime(&store.model(), ...)?;          // the store's model, not cfg's
-//! store.set_apply_hook(Box::new(move |m| runtime.apply(m)));  // compile + publish + wait
+//! control::connect(&store, runtime.clone());                // compile + publish + wait
 //! let api = ApiServer::start(args.api.unwrap_or(DEFAULT_ADDR.parse()?), args.api_token, store.clone())?;
 //! // SIGHUP: match config::load_file(..) { Ok(c) => store.replace_model(&c.model), Err(e) => log }
 //! // export:  config::to_toml_string(&Store::export_from(state_dir, &cfg)?)

@@ -120,42 +120,22 @@ use tree::Node;
 
 pub use write::to_toml_string;
 
-/// Switch runtime settings from the `[switch]` table (the rest of the file is the
-/// [`Model`]).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct SwitchSettings {
-    /// Number of polling workers; 0 = not set: one per core, at most one per port with a
-    /// backend (decided when the switch starts).
-    pub workers: usize,
-    /// Frames per burst.
-    pub burst: usize,
-    /// Whether idle workers back off (sleep) instead of spinning.
-    pub idle_backoff: bool,
-    /// NAPI moderation (µs) set on the netdevs of AF_XDP and AF_PACKET ports while they
-    /// are open (default 100); 0 = leave the devices alone (see `crate::port::napi`).
-    pub napi_defer_us: u32,
-}
-
-impl Default for SwitchSettings {
-    fn default() -> Self {
-        SwitchSettings {
-            workers: 0,
-            burst: 32,
-            idle_backoff: true,
-            napi_defer_us: crate::port::napi::DEFAULT_DEFER_US,
-        }
-    }
-}
+/// The `[switch]` table is read into the live switch's own settings type (one type for
+/// the file, the CLI flags and the runtime); see [`SwitchSettings`] for what 0 workers
+/// means and where it is resolved.
+pub use crate::runtime::switch::SwitchSettings;
 
 /// Largest accepted number of workers.
 pub const MAX_WORKERS: usize = 1024;
-/// Largest accepted burst size.
-pub const MAX_BURST: usize = 256;
+// Largest accepted burst size: the size of the ports' burst buffers (`read` checks
+// `[switch] burst` against it).
+use crate::port::MAX_BURST;
 
 /// A loaded, validated config file.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Config {
     pub model: Model,
+    /// The `[switch]` table (every other field at its default).
     pub switch: SwitchSettings,
 }
 
@@ -407,6 +387,7 @@ mod tests {
                 burst: 256,
                 idle_backoff: false,
                 napi_defer_us: 200,
+                ..SwitchSettings::default()
             }
         );
         assert_eq!(

@@ -26,7 +26,7 @@ pub enum StoreError {
     },
     /// The apply hook refused the candidate model (nothing changed).
     #[error("the new policy could not be applied: {0}")]
-    Apply(String),
+    Apply(#[source] super::ApplyError),
     /// The state file could not be written (nothing changed).
     #[error("the state could not be saved: {0}")]
     Persist(String),

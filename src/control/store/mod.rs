@@ -85,7 +85,26 @@ use state::{rebuild_meta, seed_state};
 
 /// The callback that makes a candidate model live: compile it and publish it to the
 /// dataplane, returning only once the dataplane uses it. An `Err` rejects the change.
-pub type ApplyHook = Box<dyn Fn(&Model) -> Result<(), String> + Send + Sync>;
+/// Set through [`crate::control::connect()`], the one place hooks are wired.
+pub type ApplyHook = Box<dyn Fn(&Model) -> Result<(), ApplyError> + Send + Sync>;
+
+/// Why the apply hook refused a candidate model ([`StoreError::Apply`]: nothing
+/// changed; the API answers 409 `PolicyApplyFailed` with this message).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The live switch could not make the model live: a port the model adds could not
+    /// be opened or its netdev tuned. Nothing was published. The switch's error, whole
+    /// (its message is the answer's).
+    #[error(transparent)]
+    Switch(crate::runtime::switch::SwitchError),
+    /// The live switch published the policy but not every worker took it in time.
+    #[error(transparent)]
+    Timeout(crate::runtime::switch::SwitchError),
+    /// A target that is not the live switch (a test double, a dry run) refused the
+    /// model, in its own words.
+    #[error("{0}")]
+    Rejected(String),
+}
 
 /// Quotas (Neutron answers 409 `OverQuota`): they bound the memory and compile time the
 /// API can make the switch spend. Config files are not limited by them.
@@ -134,7 +153,7 @@ impl Store {
     /// from it (and the config's model ignored: the API's changes win); without one, the
     /// state is seeded from `seed` and, with a directory, written. A corrupt state file
     /// is an error ([`StoreError::Corrupt`]). No apply hook is set: the caller builds
-    /// its runtime from [`Store::model`], then calls [`Store::set_apply_hook`].
+    /// its runtime from [`Store::model`], then connects it ([`crate::control::connect()`]).
     pub fn open(state_dir: Option<&Path>, seed: &Config) -> Result<Store, StoreError> {
         let state = match state_dir {
             None => seed_state(&seed.model),
@@ -160,7 +179,7 @@ impl Store {
             current: RwLock::new(Arc::new(state)),
             mutator: Mutex::new(Mutator { apply: None }),
             state_dir: state_dir.map(Path::to_path_buf),
-            switch: seed.switch,
+            switch: seed.switch.clone(),
         })
     }
 
@@ -174,14 +193,15 @@ impl Store {
         Ok(match saved {
             Some(state) => Config {
                 model: state.model,
-                switch: seed.switch,
+                switch: seed.switch.clone(),
             },
             None => seed.clone(),
         })
     }
 
-    /// Set (or replace) the apply hook every later mutation goes through.
-    pub fn set_apply_hook(&self, hook: ApplyHook) {
+    /// Set (or replace) the apply hook every later mutation goes through; see
+    /// [`crate::control::connect()`], the one caller outside the store's tests.
+    pub(crate) fn set_apply_hook(&self, hook: ApplyHook) {
         self.lock_mutator().apply = Some(hook);
     }
 
@@ -202,7 +222,7 @@ impl Store {
     pub fn export(&self) -> Config {
         Config {
             model: self.model(),
-            switch: self.switch,
+            switch: self.switch.clone(),
         }
     }
 

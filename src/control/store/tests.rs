@@ -82,10 +82,13 @@ fn rejected_mutation_changes_nothing_and_hook_sees_candidates() {
     let store = Store::open(None, &seed()).unwrap();
     let seen = Arc::new(Mutex::new(Vec::<usize>::new()));
     let s2 = Arc::clone(&seen);
-    store.set_apply_hook(Box::new(move |m: &Model| {
-        s2.lock().unwrap().push(m.security_groups.len());
-        Ok(())
-    }));
+    crate::control::connect(
+        &store,
+        Arc::new(move |m: &Model| {
+            s2.lock().unwrap().push(m.security_groups.len());
+            Ok(())
+        }),
+    );
     let before = store.snapshot();
     let err = store
         .create_group(&GroupCreate {
@@ -135,7 +138,10 @@ fn replace_model_keeps_ids_of_unchanged_objects() {
 #[test]
 fn apply_failure_changes_nothing() {
     let store = Store::open(None, &seed()).unwrap();
-    store.set_apply_hook(Box::new(|_| Err("compile failed".into())));
+    crate::control::connect(
+        &store,
+        Arc::new(|_: &Model| Err(ApplyError::Rejected("compile failed".into()))),
+    );
     let before = store.snapshot();
     let err = store
         .create_group(&GroupCreate {

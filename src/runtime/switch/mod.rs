@@ -70,10 +70,16 @@ mod worker;
 use handoff::Queues;
 use worker::{Cmd, Worker};
 
-/// Runtime settings of a live switch.
-#[derive(Clone, Debug)]
+/// Settings of a live switch: the one settings type of the switch. A config file's
+/// `[switch]` table fills `workers`, `burst`, `idle_backoff` and `napi_defer_us`
+/// (`control::config` reads it into this type; the other fields keep their defaults
+/// there), and `sgswitch run`'s flags are layered on top by the CLI.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct SwitchSettings {
+    /// Number of polling workers; 0 = automatic: one per core, at most one per port with
+    /// a backend. [`SwitchSettings::worker_count`] is the one place that resolves it.
     pub workers: usize,
+    /// Frames per burst, 1..=[`port::MAX_BURST`].
     pub burst: usize,
     /// Idle workers sleep (up to 1 ms) instead of spinning.
     pub idle_backoff: bool,
@@ -91,13 +97,29 @@ pub struct SwitchSettings {
 impl Default for SwitchSettings {
     fn default() -> Self {
         SwitchSettings {
-            workers: 1,
+            workers: 0,
             burst: 32,
             idle_backoff: true,
             cores: Vec::new(),
             no_pin: false,
             shared_umem: true,
             napi_defer_us: crate::port::napi::DEFAULT_DEFER_US,
+        }
+    }
+}
+
+impl SwitchSettings {
+    /// The number of workers [`Switch::start`] starts for `model`: `workers` if set;
+    /// for 0 (automatic), one per core of the machine, at most one per port of `model`
+    /// with a backend, at least one. This is the only place that resolves 0.
+    pub fn worker_count(&self, model: &Model) -> usize {
+        match self.workers {
+            0 => {
+                let with_backend = model.ports.iter().filter(|p| p.backend.is_some()).count();
+                let cores = core_affinity::get_core_ids().map_or(1, |c| c.len());
+                cores.min(with_backend).max(1)
+            }
+            n => n,
         }
     }
 }
@@ -287,7 +309,7 @@ impl Switch {
     /// Open every port of `model` that has a backend and start the workers. On error
     /// nothing stays open or attached.
     pub fn start(model: &Model, settings: &SwitchSettings) -> Result<Switch, SwitchError> {
-        let nw = settings.workers.max(1);
+        let nw = settings.worker_count(model);
         let burst = settings.burst.clamp(1, port::MAX_BURST);
         let mut zones = ZoneMap::default();
         let dp = Dataplane::compile(model, 1, &mut zones);

@@ -1,0 +1,124 @@
+//! `sgswitch bench classify`: the classifier on a ClassBench rule set and trace.
+//!
+//! Owns: the bench command's arguments and its report lines. May not measure anything
+//! itself: `classifier::classbench` loads, generates and measures.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::{EXIT_INVALID, EXIT_OK};
+
+/// `sgswitch bench ...`
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Classify a ClassBench trace with a ClassBench rule set compiled as security-group rules
+    #[command(
+        long_about = "Read a ClassBench rule file and trace in the format DPDK's \
+dpdk-test-acl reads (rules `@SRC/LEN DST/LEN SPLO : SPHI DPLO : DPHI PROTO/MASK`, trace lines \
+`0xSRC 0xDST SPORT DPORT PROTO`), compile the rules as one port's ingress security-group rules \
+(the source prefix is the remote; the destination is the port itself and is ignored), classify \
+the trace in bursts for about a second, and print lookups per second and cycles per lookup. A \
+rule whose source-port range is not `0 : 65535` cannot be a security-group rule and is \
+rejected.\n\n\
+Without files, --generate N makes a deterministic N-rule set and trace."
+    )]
+    Classify(ClassifyArgs),
+}
+
+/// Arguments of `sgswitch bench classify`.
+#[derive(Args, Debug)]
+pub struct ClassifyArgs {
+    /// ClassBench rule file
+    #[arg(long, value_name = "RULES", requires = "trace")]
+    pub classbench: Option<PathBuf>,
+    /// ClassBench trace file
+    #[arg(long, value_name = "TRACE", requires = "classbench")]
+    pub trace: Option<PathBuf>,
+    /// Generate N rules (and a 100,000-packet trace) instead of reading files
+    #[arg(long, value_name = "N", conflicts_with = "classbench")]
+    pub generate: Option<usize>,
+    /// Write the generated rule and trace files to DIR (rules.txt, trace.txt)
+    #[arg(long, value_name = "DIR", requires = "generate")]
+    pub write: Option<PathBuf>,
+    /// Keys per classify call
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub burst: u16,
+    /// Also measure the linear (one rule after another) classifier
+    #[arg(long)]
+    pub linear: bool,
+}
+
+/// Run `sgswitch bench classify`.
+pub fn run_classify(args: &ClassifyArgs) -> ExitCode {
+    use sgswitch::classifier::{classbench, LinearPolicy};
+    let loaded = match (&args.classbench, &args.trace, args.generate) {
+        (Some(r), Some(t), _) => classbench::load(r, t).map_err(|e| e.to_string()),
+        (_, _, Some(n)) => {
+            let g = classbench::generate(n, 100_000, 42);
+            if let Some(dir) = &args.write {
+                let w = std::fs::create_dir_all(dir)
+                    .and_then(|_| std::fs::write(dir.join("rules.txt"), &g.rules))
+                    .and_then(|_| std::fs::write(dir.join("trace.txt"), &g.trace));
+                if let Err(e) = w {
+                    eprintln!("sgswitch: bench classify: {}: {e}", dir.display());
+                    return ExitCode::from(EXIT_INVALID);
+                }
+            }
+            classbench::parse_rules(&g.rules)
+                .and_then(|r| Ok((r, classbench::parse_trace(&g.trace)?)))
+                .map_err(|e| e.to_string())
+        }
+        _ => Err("give --classbench RULES --trace TRACE, or --generate N".to_string()),
+    };
+    let (rules, trace) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("sgswitch: bench classify: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let report = match classbench::run(&rules, &trace, args.burst as usize) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sgswitch: bench classify: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let show = |name: &str, r: &classbench::ClassbenchReport| {
+        println!(
+            "{name:9} rules {:>6}  trace {:>7}  burst {:>3}  {:>8.2} M lookups/s  {:>7} cycles/lookup  matched {}/{}",
+            r.rules,
+            r.trace_len,
+            r.burst,
+            r.lookups_per_sec / 1e6,
+            r.cycles_per_lookup.map_or("-".to_string(), |c| format!("{c:.1}")),
+            r.matched,
+            r.trace_len
+        );
+    };
+    println!("compile: {:.3} ms", report.compile_seconds * 1e3);
+    show("compiled", &report);
+    if args.linear {
+        let model = match classbench::to_model(&rules) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("sgswitch: bench classify: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        };
+        let lin = LinearPolicy::new(&model, 1);
+        match classbench::measure(
+            &lin,
+            classbench::PORT,
+            &trace,
+            args.burst as usize,
+            std::time::Duration::from_secs(1),
+        ) {
+            Ok(r) => show("linear", &r),
+            Err(e) => eprintln!("sgswitch: bench classify: {e}"),
+        }
+    }
+    ExitCode::from(EXIT_OK)
+}

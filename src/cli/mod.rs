@@ -1,0 +1,196 @@
+//! The `sgswitch` command line: the clap definition of every command ([`Cli`],
+//! [`Command`]), the exit codes, and the dispatch to one module per command.
+//!
+//! Exit codes (stable, scripts rely on them):
+//! * 0 — success;
+//! * 1 — the input is invalid (config errors, unreadable file);
+//! * 2 — usage error (unknown option, missing argument), as clap reports it.
+//!
+//! Each subcommand is a variant of [`Command`] with its own `Args` struct, defined in
+//! the module that runs it, and a `run` function returning an [`ExitCode`]:
+//! * [`check`] — `check`: validate a config, print its summary;
+//! * [`replay`] — `replay`: a capture through the pipeline;
+//! * [`mod@bench`] — `bench classify`;
+//! * [`mod@run`] — `run`: the store, the live switch, the API, signals and reload;
+//! * [`logging`] — the `tracing` subscriber of `run` (`--log`, `--log-format`);
+//! * [`export`] — `export`; [`reload`] — `reload` (SIGHUP to a running switch);
+//! * [`client`] — the API client commands (`security-group …`, `port …`);
+//! * `crate::demo` — `demo` (its own module, beside this one).
+//!
+//! Owns: argument parsing, human output and exit codes. May not hold dataplane or
+//! control-plane logic: every command calls the library (`sgswitch::…`) for the work and
+//! only formats its answer; it is the top of the layering and nothing in the library
+//! depends on it.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use sgswitch::control::config::{self, Config};
+
+pub mod bench;
+pub mod check;
+pub mod client;
+pub mod export;
+pub mod logging;
+pub mod reload;
+pub mod replay;
+pub mod run;
+
+/// Exit code for success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code for invalid input (config errors, unreadable files).
+pub const EXIT_INVALID: u8 = 1;
+/// Exit code for usage errors (clap's own).
+pub const EXIT_USAGE: u8 = 2;
+
+/// A userspace virtual switch that enforces OpenStack Neutron security groups.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sgswitch",
+    version,
+    propagate_version = true,
+    about = "A userspace virtual switch that enforces OpenStack Neutron security groups",
+    long_about = "sgswitch switches Ethernet frames between ports (tap, AF_XDP, AF_PACKET) and \
+enforces OpenStack Neutron security groups on them, statefully, with connection tracking.\n\n\
+The model — security groups and their rules, address groups, ports and networks — is \
+declared in one TOML config file (see configs/example.toml).\n\n\
+Exit codes: 0 success, 1 invalid input, 2 usage error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate a config file and print a summary of the model
+    #[command(
+        long_about = "Validate a config file with Neutron's rules and print a summary: \
+security groups with their rule counts, address groups, networks, and each port with its \
+network, MAC, IPs, groups and effective rule count (the rules of all its groups, ingress / \
+egress).\n\n\
+On error, every problem found is printed to stderr as `FILE:LINE: key.path: message`, and the \
+exit code is 1."
+    )]
+    Check(check::CheckArgs),
+
+    /// Replay a pcap/pcapng capture through the pipeline and print every frame's verdict
+    #[command(
+        long_about = "Replay a capture through the very same pipeline the live switch runs \
+(parse, port security, egress security groups with connection tracking, L2, ingress security \
+groups) and print, for every frame, the ports it is delivered to and the drops with their \
+reasons.\n\n\
+In pcapng, each interface's if_name is the name of the port the frames arrive on; for pcap, or \
+interfaces without a name, --in-port names it. The capture's timestamps are the pipeline's \
+clock, so connection timeouts are reproducible. --apply-at S=FILE replaces the whole config \
+when the capture clock reaches S seconds after the first frame, through the same \
+validate-compile-publish path a live reload uses; connections the new policy no longer \
+allows are cut.\n\n\
+Exit codes: 0 the replay ran to the end (however many frames were dropped); 1 invalid input \
+(config, capture, unknown interface, or an --apply-at config that failed: the policy then \
+stayed as it was); 2 usage error."
+    )]
+    Replay(replay::ReplayArgs),
+
+    /// Benchmarks built into the binary
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+
+    /// Run the switch in the foreground on the ports of a config file
+    #[command(
+        long_about = "Run the switch: open every port of the config that has a `backend` \
+(tap, afxdp, afpacket), start the polling workers, and switch frames through the pipeline \
+until SIGINT/SIGTERM.\n\n\
+Signals: SIGHUP re-reads the config file (validate, compile, publish whole or nothing; a bad \
+config is reported and the running policy stays; ports added or removed are opened or \
+closed); SIGUSR1 prints per-port counters; SIGINT/SIGTERM drain, close every port (detaching \
+XDP programs), print the counters and exit 0.\n\n\
+When every port is open, one line `sgswitch: ready ...` is printed on stderr. Errors opening \
+a port name the port and the reason and exit 1 with nothing left attached.\n\n\
+Instances in network namespaces behind veth ports send partial checksums: run \
+`ethtool -K IF tx off` on their interface, or use tap ports with vnet_hdr = true."
+    )]
+    Run(run::RunArgs),
+
+    /// Build instances in network namespaces, run the switch on them, show what passes
+    #[command(long_about = crate::demo::LONG_ABOUT)]
+    Demo(crate::demo::DemoArgs),
+
+    /// Write the current state (config + API changes in --state-dir) as a config file
+    Export(export::ExportArgs),
+
+    /// Make a running `sgswitch run` re-read its config file (sends it SIGHUP)
+    #[command(
+        long_about = "Send SIGHUP to a running `sgswitch run`: it re-reads its config \
+file and applies it as a whole (declarative mode): validate, compile, publish whole or \
+nothing; a bad config is reported on the switch's stderr and the running policy stays."
+    )]
+    Reload(reload::ReloadArgs),
+
+    // --- management API client commands (see the "API client commands" block) ---
+    /// Manage security groups and their rules on a running switch (API client)
+    #[command(subcommand, name = "security-group")]
+    SecurityGroup(client::SecurityGroupCommand),
+
+    /// Show ports and set their security groups on a running switch (API client)
+    #[command(subcommand)]
+    Port(client::PortCommand),
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Replay(args) => replay::run(&args),
+        Command::Bench(bench::BenchCommand::Classify(args)) => bench::run_classify(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Demo(args) => crate::demo::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Reload(args) => reload::run(&args),
+        Command::SecurityGroup(cmd) => client::run_security_group(cmd),
+        Command::Port(cmd) => client::run_port(cmd),
+    }
+}
+
+/// Load a config file, or print every problem to stderr.
+pub fn load_or_report(path: &std::path::Path) -> Result<Config, ExitCode> {
+    match config::load_file(path) {
+        Ok(c) => Ok(c),
+        Err(errors) => {
+            eprintln!("{errors}");
+            let n = errors.len();
+            eprintln!(
+                "{}: {n} problem{} found",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
+            Err(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn check_requires_config() {
+        let e = Cli::try_parse_from(["sgswitch", "check"]).unwrap_err();
+        assert_eq!(e.exit_code(), i32::from(EXIT_USAGE));
+        let ok = Cli::try_parse_from(["sgswitch", "check", "--config", "x.toml"]).unwrap();
+        let Command::Check(a) = ok.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(a.config, PathBuf::from("x.toml"));
+    }
+}

@@ -1,0 +1,325 @@
+//! `sgswitch run`: the switch in the foreground — the store, the live switch, the
+//! management API, signals (SIGHUP reload, SIGUSR1 counters, SIGINT/SIGTERM stop).
+//!
+//! Order at start: load the config, open the store (the authoritative state; the
+//! config seeds it on first launch), layer the flags on the config's `[switch]` table
+//! ([`RunArgs::switch_settings`]), install the signal flags, start the switch from the
+//! store's model, connect the store to it (`control::connect`), serve the API, log
+//! `ready`. Every failure exits 1 with nothing left attached.
+//!
+//! Owns: the run command's arguments and the process's life cycle. May not compile,
+//! publish or persist policy itself: `control::store` and `runtime::switch` do; logging
+//! goes through `tracing` ([`super::logging`]).
+//!
+//! # Signals: `signal-hook`
+//! `signal_hook::flag::register` sets an `AtomicBool` per signal; the loop polls the
+//! flags every 20 ms, as it polled the hand-written handlers' statics before (three
+//! statics, an `extern "C"` handler and an `unsafe` `libc::signal` loop, now gone: this
+//! module has no `unsafe`). signal-hook (`default-features = false`) adds
+//! signal-hook-registry and errno: +5.0 s compile CPU, +18 KB in a stripped minimal
+//! binary (365,304 B against 347,160 B). Kept hand-written: nothing.
+//!
+//! # Whole-binary figures of this module's crates (`tracing`, `tracing-subscriber`,
+//! `signal-hook`)
+//! `cargo build --release --locked --bin sgswitch` from an empty target directory, before
+//! (main at the start of this change) and after (this branch, with the CLI split):
+//!
+//! | | before | after |
+//! |---|---:|---:|
+//! | clean release build, CPU (user+sys) | 100.1 s | 139.9 s |
+//! | clean release build, wall (machine loaded by other builds) | 6:00 | 6:15 |
+//! | `sgswitch`, stripped | 3,541,480 B | 3,838,520 B (+8.4 %) |
+//!
+//! The two clean builds ran 15 minutes apart under other helpers' builds (load 9–11), so
+//! their CPU times differ by more than the added crates cost on their own (+10.1 s for
+//! tracing + tracing-subscriber, +5.0 s for signal-hook, measured on top of an already
+//! built dependency set); the size difference is exact. Most of it is
+//! `tracing-subscriber`'s formatter and its JSON output (see [`super::logging`]).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Args;
+use tracing::{error, info};
+
+use sgswitch::control::api::{ApiServer, DEFAULT_ADDR};
+use sgswitch::control::store::Store;
+use sgswitch::control::{self, config};
+use sgswitch::runtime::switch::{format_report, Switch, SwitchSettings};
+
+use super::logging::{self, LogFormat, STATUS};
+use super::{load_or_report, EXIT_INVALID, EXIT_OK};
+
+/// Arguments of `sgswitch run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The TOML config file (re-read on SIGHUP)
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Number of polling workers (overrides [switch] workers)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+
+    /// CPU cores to pin the workers to, e.g. `1` or `0,1` (default: cores 0, 1, ...)
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        conflicts_with = "no_pin"
+    )]
+    pub cores: Vec<usize>,
+
+    /// Do not pin workers to cores
+    #[arg(long)]
+    pub no_pin: bool,
+
+    /// Busy-poll even when idle (default: idle workers back off, see [switch] idle_backoff)
+    #[arg(long)]
+    pub busy_poll: bool,
+
+    /// NAPI moderation of the AF_XDP / AF_PACKET ports' netdevs in microseconds, 0 = off
+    /// (default: [switch] napi_defer_us, 100)
+    /// (overrides [switch] napi_defer_us; see README "NAPI moderation")
+    #[arg(long, value_name = "US", value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub napi_defer_us: Option<u32>,
+
+    /// AF_XDP ports of a worker each get their own UMEM and frames are copied between them
+    /// (default: they share one UMEM and frames move by descriptor)
+    #[arg(long)]
+    pub copy_forward: bool,
+
+    /// Log level: off, error, warn, info, debug, trace (default: $RUST_LOG or info)
+    #[arg(long, value_name = "LEVEL")]
+    pub log: Option<String>,
+
+    /// Log format: text (`sgswitch: MESSAGE` lines) or json (one object per event)
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Address of the management API (Neutron-compatible REST)
+    #[arg(long, value_name = "ADDR", default_value = None)]
+    pub api: Option<std::net::SocketAddr>,
+
+    /// Token required in X-Auth-Token (mandatory when --api is not a loopback address)
+    #[arg(long, value_name = "TOKEN")]
+    pub api_token: Option<String>,
+
+    /// Do not serve the management API
+    #[arg(long, conflicts_with_all = ["api", "api_token"])]
+    pub no_api: bool,
+
+    /// Keep the state changed through the API here (state.json), so it survives restarts
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The live switch's settings: the config's `[switch]` values (`from_config`) with
+    /// this command's flags layered on top. The only place where flags override the file;
+    /// `workers` stays 0 (automatic) unless given, for
+    /// [`SwitchSettings::worker_count`] to resolve.
+    pub fn switch_settings(&self, from_config: &SwitchSettings) -> SwitchSettings {
+        SwitchSettings {
+            workers: self.workers.map_or(from_config.workers, usize::from),
+            burst: from_config.burst,
+            idle_backoff: from_config.idle_backoff && !self.busy_poll,
+            cores: if self.cores.is_empty() {
+                from_config.cores.clone()
+            } else {
+                self.cores.clone()
+            },
+            no_pin: from_config.no_pin || self.no_pin,
+            shared_umem: from_config.shared_umem && !self.copy_forward,
+            napi_defer_us: self.napi_defer_us.unwrap_or(from_config.napi_defer_us),
+        }
+    }
+}
+
+/// The signals `run` reacts to, as flags that the main loop polls every 20 ms; the
+/// handlers (signal-hook's, async-signal-safe) only set them.
+struct Signals {
+    /// SIGHUP: re-read the config.
+    reload: Arc<AtomicBool>,
+    /// SIGUSR1: print the counters.
+    report: Arc<AtomicBool>,
+    /// SIGINT, SIGTERM: stop.
+    stop: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        use signal_hook::flag::register;
+        let s = Signals {
+            reload: Arc::default(),
+            report: Arc::default(),
+            stop: Arc::default(),
+        };
+        register(SIGHUP, Arc::clone(&s.reload))?;
+        register(SIGUSR1, Arc::clone(&s.report))?;
+        register(SIGINT, Arc::clone(&s.stop))?;
+        register(SIGTERM, Arc::clone(&s.stop))?;
+        Ok(s)
+    }
+}
+
+/// Run `sgswitch run`.
+pub fn run(args: &RunArgs) -> ExitCode {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    logging::init(
+        logging::level(args.log.as_deref(), rust_log.as_deref()),
+        args.log_format,
+    );
+    let config = match load_or_report(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    // The store is the authoritative state: the config seeds it on first launch; with
+    // --state-dir, later launches start from the saved state (API changes survive).
+    let store = match Store::open(args.state_dir.as_deref(), &config) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let model = store.model();
+    let with_backend = model.ports.iter().filter(|p| p.backend.is_some()).count();
+    let settings = args.switch_settings(&config.switch);
+    let workers = settings.worker_count(&model);
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot install signal handlers: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let switch = match Switch::start(&model, &settings) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    control::connect(&store, switch.clone());
+    let api = if args.no_api {
+        None
+    } else {
+        let addr = args
+            .api
+            .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("valid default"));
+        match ApiServer::start(addr, args.api_token.clone(), store.clone()) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                error!("management API on {addr}: {e}");
+                switch.shutdown();
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
+    };
+    info!(
+        target: STATUS,
+        "ready ({} ports, {with_backend} with a backend, {workers} worker{}, policy epoch {}{})",
+        model.ports.len(),
+        if workers == 1 { "" } else { "s" },
+        switch.epoch(),
+        match &api {
+            Some(h) => format!(", API on http://{}", h.local_addr()),
+            None => String::new(),
+        }
+    );
+    while !signals.stop.load(Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if signals.reload.swap(false, Ordering::SeqCst) {
+            reload(&args.config, &store, &switch, args.log_format);
+        }
+        if signals.report.swap(false, Ordering::SeqCst) {
+            logging::counters(args.log_format, &format_report(&switch.report()));
+        }
+    }
+    info!("stopping");
+    if let Some(h) = api {
+        h.shutdown();
+    }
+    let report = switch.shutdown();
+    logging::counters(args.log_format, &format_report(&report));
+    ExitCode::from(EXIT_OK)
+}
+
+/// SIGHUP: re-read the config file and replace the store's model with it (validate,
+/// compile, publish whole or nothing). A bad file's problems are logged
+/// ([`logging::problems`]) and the running policy stays.
+fn reload(path: &Path, store: &Store, switch: &Switch, format: LogFormat) {
+    info!("SIGHUP: reloading {}", path.display());
+    match config::load_file(path) {
+        Err(errors) => {
+            logging::problems(format, &errors.to_string());
+            error!(
+                "reload failed: {}: {} problem(s); the running policy is unchanged",
+                path.display(),
+                errors.len()
+            );
+        }
+        Ok(new) => match store.replace_model(&new.model) {
+            Ok(()) => info!(target: STATUS, "reloaded (policy epoch {})", switch.epoch()),
+            Err(e) => error!("reload failed: {e}; the running policy is unchanged"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn run_args(flags: &[&str]) -> RunArgs {
+        let argv = [&["sgswitch", "run", "--config", "x.toml"], flags].concat();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(a) => a,
+            _ => panic!("parsed as another command"),
+        }
+    }
+
+    #[test]
+    fn flags_override_the_config_and_nothing_else() {
+        let file = SwitchSettings {
+            workers: 3,
+            burst: 64,
+            napi_defer_us: 50,
+            ..SwitchSettings::default()
+        };
+        assert_eq!(run_args(&[]).switch_settings(&file), file);
+        let s = run_args(&[
+            "--workers",
+            "2",
+            "--cores",
+            "1,3",
+            "--busy-poll",
+            "--copy-forward",
+            "--napi-defer-us",
+            "0",
+        ])
+        .switch_settings(&file);
+        assert_eq!(
+            s,
+            SwitchSettings {
+                workers: 2,
+                burst: 64,
+                idle_backoff: false,
+                cores: vec![1, 3],
+                no_pin: false,
+                shared_umem: false,
+                napi_defer_us: 0,
+            }
+        );
+        assert!(run_args(&["--no-pin"]).switch_settings(&file).no_pin);
+        // Not given on the command line: 0 (automatic) stays for worker_count.
+        let auto = run_args(&[]).switch_settings(&SwitchSettings::default());
+        assert_eq!(auto.workers, 0);
+    }
+}

@@ -5,10 +5,10 @@
 //! drives the public API).
 
 use super::frames::{ipv4_frame, pad, tcp, V4};
-use crate::wire::Mac;
 use crate::conntrack::{Conntrack, Track};
 use crate::flow::{proto, FlowKey, PacketMeta, FAMILY_V4};
 use crate::pipeline::{Dataplane, Pipeline, PipelineConfig, Verdict, ZoneMap};
+use crate::wire::Mac;
 use std::net::Ipv4Addr;
 
 /// Two ports: `client` (default group) and `server` (group `web`: TCP 80, UDP

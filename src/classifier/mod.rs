@@ -55,12 +55,6 @@
 pub mod compiled;
 pub mod linear;
 
-/// The old path of [`crate::bench::classbench`], kept only for `src/cli.rs`
-/// (`sgswitch bench classify`) until it imports `sgswitch::bench::classbench`.
-#[cfg(feature = "bench")]
-#[doc(hidden)]
-pub use crate::bench::classbench;
-
 use crate::flow::FlowKey;
 use crate::policy::Direction;
 

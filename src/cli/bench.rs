@@ -1,7 +1,7 @@
 //! `sgswitch bench classify`: the classifier on a ClassBench rule set and trace.
 //!
 //! Owns: the bench command's arguments and its report lines. May not measure anything
-//! itself: `classifier::classbench` loads, generates and measures.
+//! itself: `bench::classbench` loads, generates and measures.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,7 +52,8 @@ pub struct ClassifyArgs {
 
 /// Run `sgswitch bench classify`.
 pub fn run_classify(args: &ClassifyArgs) -> ExitCode {
-    use sgswitch::classifier::{classbench, LinearPolicy};
+    use sgswitch::bench::classbench;
+    use sgswitch::classifier::LinearPolicy;
     let loaded = match (&args.classbench, &args.trace, args.generate) {
         (Some(r), Some(t), _) => classbench::load(r, t).map_err(|e| e.to_string()),
         (_, _, Some(n)) => {

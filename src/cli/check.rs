@@ -10,7 +10,6 @@ use std::process::ExitCode;
 use clap::Args;
 
 use sgswitch::control::config::Config;
-use sgswitch::policy::validate::format_mac;
 use sgswitch::policy::Model;
 
 use super::{load_or_report, EXIT_OK};
@@ -115,10 +114,7 @@ pub fn summary(file: &str, config: &Config) -> String {
         let _ = write!(
             out,
             "  {:w$}  network {}  mac {}  ips {}",
-            p.name,
-            p.network,
-            format_mac(&p.mac),
-            ips
+            p.name, p.network, p.mac, ips
         );
         if p.port_security {
             let (ingress, egress) = m.effective_rule_counts(p);

@@ -28,6 +28,7 @@ use clap::{Parser, Subcommand};
 
 use sgswitch::control::config::{self, Config};
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod check;
 pub mod client;
@@ -94,7 +95,8 @@ stayed as it was); 2 usage error."
     )]
     Replay(replay::ReplayArgs),
 
-    /// Benchmarks built into the binary
+    /// Benchmarks built into the binary (feature `bench`, on by default)
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 
@@ -144,6 +146,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Replay(args) => replay::run(&args),
+        #[cfg(feature = "bench")]
         Command::Bench(bench::BenchCommand::Classify(args)) => bench::run_classify(&args),
         Command::Run(args) => run::run(&args),
         Command::Demo(args) => crate::demo::run(&args),

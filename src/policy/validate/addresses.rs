@@ -37,12 +37,6 @@ pub fn check_port_mac(mac: &Mac) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Format a MAC as `aa:bb:cc:dd:ee:ff`: [`Mac`]'s `Display`. Kept only for the binary's
-/// call site (`src/cli.rs`, being split in parallel); new code writes `mac.to_string()`.
-pub fn format_mac(mac: &Mac) -> String {
-    mac.to_string()
-}
-
 /// Parse a CIDR the Neutron way: `a.b.c.d/n`, `x::y/n`, or a bare address (→ /32 or
 /// /128). Host bits are kept (call `trunc()` for the network). Returns the reason on
 /// failure.
@@ -111,10 +105,6 @@ mod tests {
         assert_eq!(
             parse_port_mac("fa163e0a0bff"),
             Err("expected six hex octets like fa:16:3e:00:00:01")
-        );
-        assert_eq!(
-            format_mac(&Mac([0xfa, 0x16, 0x3e, 0, 0x0a, 0xff])),
-            "fa:16:3e:00:0a:ff"
         );
     }
 

@@ -76,7 +76,7 @@ mod ports;
 mod rules;
 mod settings;
 
-pub use addresses::{check_port_mac, format_mac, parse_cidr};
+pub use addresses::{check_port_mac, parse_cidr};
 pub use defaults::{
     default_group, default_group_rules, template_rules, DEFAULT_GROUP, DEFAULT_GROUP_DESCRIPTION,
     DEFAULT_NETWORK,

@@ -1,5 +1,9 @@
 //! What a caller asks of an AF_XDP group ([`MemberConfig`], [`GroupConfig`], [`BindMode`])
 //! and what each member obtained ([`MemberInfo`]). Plain data: no system calls here.
+//!
+//! Owns: those types and their defaults. May not touch: sockets, the UMEM or rings
+//! ([`super::open`] acts on a config). Uses [`crate::port::xdp::XdpMode`] (the model's
+//! [`crate::policy::XdpMode`], re-exported) and nothing else of the crate.
 
 use crate::port::xdp::XdpMode;
 

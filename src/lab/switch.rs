@@ -11,7 +11,7 @@
 //! reload lines, SIGHUP/SIGUSR1/SIGTERM), and [`Drops`] with its parser. May not touch: the
 //! switch's config (the caller writes the file and passes its path), namespaces or links,
 //! or the library: no `use crate::` line, only `super::proc` for signals and the lab's
-//! [`Error`](super::Error), plus `std` and `libc`.
+//! [`Error`], plus `std` and `libc`.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};

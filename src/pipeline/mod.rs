@@ -65,7 +65,7 @@
 //! threads, locks or the clock (the caller passes `now_ns`), or where a policy comes from
 //! (the runtime compiles and publishes a `Dataplane`; the control plane owns the model).
 //!
-//! Files: [`dataplane`] the compiled port table; `judge` steps 2–6 of one frame; `security`
+//! Files: `dataplane` the compiled port table; `judge` steps 2–6 of one frame; `security`
 //! port security and always-allowed traffic; `verdict` the outcome and counters;
 //! [`fragments`] IP fragments. This file holds [`Pipeline`], its configuration and the
 //! burst phases.

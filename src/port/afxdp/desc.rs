@@ -71,7 +71,7 @@ impl DescBatch {
     pub fn as_slice(&self) -> &[Desc] {
         &self.descs[..self.len]
     }
-    /// For [`UmemGroup::set_desc_len`].
+    /// For [`super::UmemGroup::set_desc_len`].
     pub fn as_mut_slice(&mut self) -> &mut [Desc] {
         &mut self.descs[..self.len]
     }

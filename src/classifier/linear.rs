@@ -5,6 +5,12 @@
 //! once (shared through `Arc`, so a large remote group referenced by many rules is stored
 //! once). It exists to check [`super::CompiledPolicy`] against, and as a bench baseline;
 //! its cost is O(rules × remote CIDRs) per lookup.
+//!
+//! Owns: [`LinearPolicy`] and its resolved remote sets. May not touch: the packet path
+//! (nothing in `pipeline` or `runtime` uses it: it is an oracle for tests and a baseline for
+//! the benches and `sgswitch bench`), the compiled structures (`super::compiled`), connection state or ports. Uses
+//! `flow` (keys, protocol numbers, families) and `policy` (the model it reads), and
+//! [`Classifier`] from `super`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

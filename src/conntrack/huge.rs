@@ -10,6 +10,12 @@
 //! 2 MiB is allocated 2 MiB aligned with its size rounded up to whole 2 MiB pages, and
 //! advised before the first touch. Smaller tables (tests, small deployments) take an
 //! ordinary allocation: rounding them up would waste memory for no TLB gain.
+//!
+//! Owns: the memory of one table (allocation, alignment, the `madvise`, deallocation) and
+//! the `unsafe` that goes with it (each block with its `// SAFETY:` line). May not touch:
+//! what the values are or where one goes (the slab and index are `table`'s, entries
+//! `commit`'s and `expiry`'s), or anything outside this allocation. Uses `std::alloc` and
+//! `libc` only, nothing of the crate.
 
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;

@@ -14,6 +14,13 @@
 //! `(A, id) -> (B, 8)`; its reply `B -> A (id, type 0)` becomes `(B, 8) -> (A, id)`, which is
 //! exactly the reverse, so both normalise to the same canonical key. Different query kinds
 //! with the same id (echo vs timestamp) stay distinct.
+//!
+//! Owns: the canonical key ([`CtKey`], [`KeyParts`]), the classification of a packet for
+//! tracking ([`classify`]: key, lookup kind, orientation, [`Kind`]), the ICMP query/error
+//! pairing, and the seeded key hash ([`KeyHasher`]). May not touch: the table (placement,
+//! entries, state are `table`'s and the other submodules'), rules or policy epochs. Uses
+//! `flow`'s [`PacketMeta`]/[`FlowKey`] and protocol numbers, `wire`'s ICMP and ICMPv6
+//! message numbers, and [`super::tcp`] for the flag classes.
 
 use crate::flow::{proto, FlowKey, PacketMeta, FAMILY_V4, FAMILY_V6};
 use crate::wire::{icmp, icmpv6};

@@ -19,6 +19,11 @@
 //!   packet of a new connection (judged by the rules again, admitted in its own
 //!   direction);
 //! * RST is accepted in every state (Linux checks its sequence number).
+//!
+//! Owns: [`CtState`], the classes of TCP flag combinations, and the transition table
+//! (`initial`, `step`). May not touch: entries, timeouts (one per state, set up by
+//! `Conntrack::new` from `ConntrackSettings`), keys or the table: it is a pure function of
+//! (state, direction, flags). Uses `flow::tcp_flags` only.
 
 /// Connection-tracking state of an entry (also used in dumps).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]

@@ -3,6 +3,13 @@
 //!
 //! Processes are signalled only by the pids the state file recorded, after checking
 //! `/proc/PID/cmdline` still names them, or by `ip netns pids` of a demo namespace.
+//!
+//! Owns: the removal order (switch, servers, namespaces, links, state directory) and how
+//! the state file's lines are trusted (a recorded name must carry the demo's prefix).
+//! May not touch: anything without the demo's prefixes or not in its state file, or a
+//! running switch's config or state. Uses the lab (`cmd`, `netns`, `proc`), the state
+//! directory of [`super::drive`] and the names of [`super::scenario`]; nothing of the
+//! dataplane.
 
 use std::process::ExitCode;
 use std::time::Duration;

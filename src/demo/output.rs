@@ -1,5 +1,12 @@
 //! What the demo prints: the table of cases (a row as soon as its probe is done), the
 //! explanation of a block from the drop counters that grew, and the `--keep` help.
+//!
+//! Owns: the demo's text (the table's layout, the "why" column built from the drop
+//! reasons that grew, the `--keep` commands). May not touch: the system or the switch (it
+//! formats what it is given: counters the caller read, the [`super::drive::Lab`] it
+//! describes; it only prints and looks up its own executable's path), or a probe's
+//! verdict (a row shows what the traffic tool observed). Uses the lab's [`Drops`] and the
+//! scenario's names; nothing of the dataplane.
 
 use std::fmt::Write as _;
 

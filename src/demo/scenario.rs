@@ -1,6 +1,12 @@
 //! The demo's scenario: its four instances, the config it runs (the security groups and a
 //! port per instance) and the cases it shows (who sends what to whom, and what must
 //! happen). Pure data and text: nothing here touches the system.
+//!
+//! Owns: the instance names, prefixes, MACs and addresses, the config text, the cases and
+//! their expected outcomes. May not touch: the system (no command, file or process), or
+//! how a case is run (`drive`). Uses the lab's [`InstanceSpec`] type and the demo's
+//! backend choice; nothing of the dataplane (the config is checked by `drive` with the
+//! library's own config parser).
 
 use std::fmt::Write as _;
 

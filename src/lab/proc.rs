@@ -4,6 +4,11 @@
 //! Nothing here signals by name or process group: a pid comes from a `Child` the caller
 //! spawned, from `ip netns pids` of a namespace it created, or from its own record (then
 //! [`stop_pid`] checks `/proc/PID/cmdline` still names the process first).
+//!
+//! Owns: signals by process id, the `/proc/PID` reads (`cmdline`, zombie state), the
+//! grace-period stop and the [`Proc`] guard. May not touch: namespaces, links or commands
+//! (`netns`, `topo`, `cmd`), or which process to stop (the caller passes a child it
+//! spawned, or a pid and a `marker` its command line must contain). Uses only `std` and `libc`: nothing of the crate, not even the rest of the lab.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

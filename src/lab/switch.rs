@@ -6,6 +6,12 @@
 //! The switch is only ever a process here: its binary, its command line, its log and
 //! signals. The drop reason names come from the caller (`DropReason::ALL` of the library),
 //! so this module does not depend on the dataplane.
+//!
+//! Owns: the switch child process (its spawn, optional process group, log file, ready and
+//! reload lines, SIGHUP/SIGUSR1/SIGTERM), and [`Drops`] with its parser. May not touch: the
+//! switch's config (the caller writes the file and passes its path), namespaces or links,
+//! or the library: no `use crate::` line, only `super::proc` for signals and the lab's
+//! [`Error`], plus `std` and `libc`.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};

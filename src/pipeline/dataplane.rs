@@ -1,5 +1,13 @@
 //! The compiled dataplane: the immutable port table, FDB and classifier of one policy
 //! epoch, built off the fast path and shared read-only by every worker.
+//!
+//! Owns: compiling a validated model into the per-port entries (MACs, allowed (MAC, prefix)
+//! pairs and their fast forms, zones, networks), the static FDB and the
+//! [`CompiledPolicy`] of one epoch, and the stable zone of each port name ([`ZoneMap`]).
+//! May not touch: per-frame work (it only answers `owns_mac`, `pair_allows`, `owns_ip` for
+//! `security`), mutable per-worker state, or ports (a port here is a name and an index, not
+//! a backend). Uses what `super` imports: `policy` (the model), `classifier`, `l2`, `flow`
+//! and `wire` types.
 
 use super::*;
 

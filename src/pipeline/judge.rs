@@ -1,5 +1,12 @@
 //! Steps 2-5 of one frame: port security, egress security groups, L2, ingress security
 //! groups, with conntrack.
+//!
+//! Owns: the steps after parsing — port security's call, the fragment branch, egress,
+//! the L2 decision, ingress and delivery — and the conntrack checks between them (track,
+//! re-judge a connection of an older epoch, admit). May not touch: parsing (`flow`), what
+//! port security checks (`security`), how fragments are kept (`fragments`), or any port
+//! backend: it only writes destination port indices and drop reasons into a [`Verdict`].
+//! Uses what `super` imports (`flow`, `classifier`, `conntrack`, `l2`, `policy` types).
 
 use super::*;
 

@@ -53,6 +53,22 @@
 //! # Allocation
 //! Verdicts, held-fragment buffers and fragment records are pooled and reused; in steady
 //! state processing a frame allocates nothing.
+//!
+//! # Owns, and may not touch
+//! This module owns the per-frame decision: the order of the steps above, the compiled
+//! [`Dataplane`] of an epoch and a worker's [`Pipeline`] (its conntrack table, learned
+//! MACs, fragment state and counters), and the [`Verdict`]s it hands back. It uses `flow`
+//! (parsing, keys, drop reasons), `classifier` ([`CompiledPolicy`]), `conntrack` and `l2`,
+//! and `policy` and `wire` for their types; nothing else. May not touch: ports or any port
+//! backend (a frame comes in as a byte slice and an ingress port index, and leaves as a
+//! verdict naming destination port indices; no `use crate::port` anywhere in this tree),
+//! threads, locks or the clock (the caller passes `now_ns`), or where a policy comes from
+//! (the runtime compiles and publishes a `Dataplane`; the control plane owns the model).
+//!
+//! Files: `dataplane` the compiled port table; `judge` steps 2–6 of one frame; `security`
+//! port security and always-allowed traffic; `verdict` the outcome and counters;
+//! [`fragments`] IP fragments. This file holds [`Pipeline`], its configuration and the
+//! burst phases.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;

@@ -1,4 +1,13 @@
 //! Port security.
+//!
+//! Owns: step 2, the checks of the sending port's own traffic (source MAC, ARP and IP
+//! anti-spoofing against the port's allowed pairs, the ethertype allow-list, DHCP-server
+//! and router-advertisement guards), and which traffic passes without security groups in
+//! each direction ([`always_allowed_egress`], [`always_allowed_ingress`]: DHCP and
+//! DHCPv6 between client and server, router and neighbour discovery, MLD). May not touch:
+//! security-group rules or conntrack (`judge` and the classifier), mutable state (it reads
+//! a [`PortEntry`] and the [`PacketMeta`], and answers a [`DropReason`]), or ports. Uses
+//! `flow`'s metadata and `wire::icmpv6`'s message numbers.
 
 use super::*;
 use crate::wire::icmpv6::{self, msg};

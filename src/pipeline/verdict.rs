@@ -1,4 +1,9 @@
 //! The outcome of a frame and the per-port counters it feeds.
+//!
+//! Owns: [`Verdict`] (destination port indices and per-port drop reasons of one frame),
+//! [`Disposition`] and [`PortCounters`]. May not touch: how a verdict is reached (`judge`)
+//! or carried out (the runtime transmits; no port backend is known here). Uses `flow`'s
+//! [`DropReason`] only.
 
 use super::*;
 

@@ -27,6 +27,16 @@
 //! * `PACKET_QDISC_BYPASS` on transmit: measured no gain on veth ports (3 rounds each,
 //!   0.82–0.93× with it, 0.87–0.98× without, within noise: a veth has no qdisc to skip),
 //!   and on a NIC it would bypass the operator's traffic control.
+//!
+//! # Owns, and may not touch
+//! Owns: one `AF_PACKET` socket (its fd, bind to the ifindex, its promiscuous membership
+//! and socket options, all released when the port is dropped) and the preallocated
+//! `mmsghdr`/`iovec`/header scratch of its bursts. May not touch: the netdev itself (it
+//! creates, configures or brings up nothing; NAPI moderation is [`super::napi`]'s, applied
+//! by the runtime), frame contents beyond completing a partial checksum (the virtio-net
+//! header helpers are [`super::tap`]'s), or any dataplane logic (no parsing, verdicts or
+//! policy). Uses only `port`'s own items (`errlog`, `tap`'s vnet-header helpers, the
+//! [`Port`] contract), `std` and `libc`.
 
 use super::errlog::{ErrorLog, Op};
 use super::tap::{apply_vnet_hdr, VnetAction, VNET_HDR_LEN};

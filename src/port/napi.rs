@@ -50,6 +50,13 @@
 //!   it also needs these same two settings to keep the NAPI deferred.
 //! * Netlink per-NAPI configuration (Linux 6.13+): sysfs works on every kernel that has
 //!   the knobs and needs no netlink code.
+//!
+//! # Owns, and may not touch
+//! Owns: the two sysfs settings of one netdev while a [`NapiDefer`] lives (and putting the
+//! originals back), and its crash record under [`STATE_DIR`]. May not touch: sockets,
+//! frames or the netdev's other settings; it opens no port (the runtime applies it per
+//! netdev of an AF_XDP or AF_PACKET port; `control::config` reads its bounds). Uses only
+//! `port`'s [`PortError`]/[`Step`] and interface-name check, `std` and `libc`.
 
 use super::{check_ifname, PortError, Step};
 use std::io;

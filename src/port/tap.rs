@@ -27,6 +27,16 @@
 //! * Multi-queue taps (`IFF_MULTI_QUEUE`): one queue per port is enough for now.
 //! * Netlink for link-up and namespace moves: an ioctl covers link-up in our own namespace;
 //!   the namespace move is a one-time control-plane step where `ip` is simpler and clear.
+//!
+//! # Owns, and may not touch
+//! Owns: the `/dev/net/tun` fd of one tap, and so the netdev itself (not persistent: it
+//! lives as long as the fd); moving it into a namespace (`ip link set … netns …`) and
+//! bringing its link up (an ioctl, or `ip -n NS` after a move); the virtio-net header
+//! handling (`apply_vnet_hdr`, [`complete_checksum`]), which [`super::afpacket`] shares.
+//! May not touch: the instance's side of the device (its MAC and addresses inside the
+//! namespace belong to whoever runs the instance: the demo, the lab, a VM), or any
+//! dataplane logic (no parsing beyond the checksum's offsets, no verdicts, no policy).
+//! Uses only `port`'s own items, `std`, `libc` and the `ip` tool.
 
 use super::errlog::{ErrorLog, Op};
 use super::{check_ifname, would_block, FrameBatch, Port, PortError, PortStats, Step};

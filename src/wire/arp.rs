@@ -3,6 +3,12 @@
 //! RARP (ethertype 0x8035) uses the same layout with other opcodes (3 request, 4 reply).
 //! Any other hardware/protocol combination is reported as [`Error::UnsupportedArp`] by
 //! [`Packet::check_ethernet_ipv4`]: port security can only reason about MAC/IPv4 pairs.
+//!
+//! Owns: the ARP layout (the 28-byte Ethernet/IPv4 packet), the opcodes and
+//! [`Packet::check_ethernet_ipv4`]. May not touch: whether a sender may claim a MAC or an
+//! address (ARP anti-spoofing is the pipeline's port security). Like every view: uses only
+//! `super` (no other layer), no allocation, no `unsafe`, and no accessor panics once
+//! `check_len` returned `Ok`.
 
 use super::{fields, typed_view, Error, Field, Mac};
 

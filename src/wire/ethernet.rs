@@ -3,6 +3,12 @@
 //! The frame check sequence is not part of the buffer (ports hand us frames without it).
 //! Frames shorter than 60 bytes are accepted: the minimum-size rule is the sender's NIC's
 //! business, and captures often strip padding.
+//!
+//! Owns: the Ethernet II header layout (addresses, ethertype). May not touch: what an
+//! ethertype means or which are let through (`flow` reads the tags and the layer above,
+//! the pipeline's allow-list decides), MAC learning or forwarding (`l2`). Like every view:
+//! uses only `super`, no allocation, no `unsafe`, and no accessor panics once `check_len`
+//! returned `Ok`.
 
 use super::{fields, typed_view, Field, Mac, Rest};
 

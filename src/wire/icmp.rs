@@ -5,6 +5,13 @@
 //! next-hop MTU for errors); [`Packet::check_len`] requires those 8 bytes. For error
 //! messages the payload is the quoted original datagram: its IPv4 header and at least the
 //! first 8 bytes of its payload (RFC 792; RFC 1812 §4.3.2.3 allows more).
+//!
+//! Owns: the ICMP (v4) header layout (shared with [`super::icmpv6`]), the message-type
+//! numbers ([`msg`]) and which of them are queries or errors ([`is_query`], [`is_error`]).
+//! May not touch: the quoted datagram (it is handed out as bytes; `flow` parses it), which
+//! messages start or relate to a connection (`conntrack`), or which a rule matches
+//! (`classifier`). Like every view: uses only `super`, no allocation, no `unsafe`, and no
+//! accessor panics once `check_len` returned `Ok`.
 
 use super::{fields, typed_view, Field};
 

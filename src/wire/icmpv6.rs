@@ -5,6 +5,13 @@
 //! messages (types 1–4) quote as much of the offending packet as fits after those 8 bytes.
 //! Neighbour solicitation (135) and advertisement (136) carry a 16-byte target address at
 //! offset 8: [`Packet::nd_target`] returns `None` when it is missing.
+//!
+//! Owns: the ICMPv6 message-type numbers ([`msg`]), their classes ([`is_error`],
+//! [`is_mld`], [`is_echo`]) and the neighbour discovery target; the common layout is
+//! [`super::icmp`]'s. May not touch: which messages are always allowed or guarded (router
+//! advertisements, ND, MLD: the pipeline's port security), connection state (`conntrack`)
+//! or the quoted packet (`flow` parses it). Like every view: uses only `super`, no
+//! allocation, no `unsafe`, and no accessor panics once `check_len` returned `Ok`.
 
 use super::{fields, read_array, typed_view};
 

@@ -12,6 +12,12 @@
 //! (1) is one byte, every other option has a length byte that must be ≥ 2 and keep the
 //! option inside the header (`ZeroLengthOption`, `BadOption`). Option contents (source
 //! route, record route, timestamps) are not interpreted: the switch forwards at L2.
+//!
+//! Owns: the IPv4 header layout, the length checks above and the option walk. May not
+//! touch: what the addresses are allowed to be (anti-spoofing is the pipeline's), fragment
+//! bookkeeping (it reports offset, MF and identification; `pipeline::fragments` keeps
+//! datagrams) or checksums. Like every view: uses only `super`, no allocation, no
+//! `unsafe`, and no accessor panics once `check_len` returned `Ok`.
 
 use super::{fields, typed_view, walk_tlv_options, Error, Field};
 

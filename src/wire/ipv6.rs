@@ -18,6 +18,14 @@
 //! Rejected option: an unbounded walk. A chain of thousands of 8-byte destination-options
 //! headers is legal on the wire but has no use except to exhaust parsers (RFC 7112, RFC
 //! 9098); real stacks send at most a handful.
+//!
+//! Owns: the IPv6 fixed header and extension header layouts, their next-header numbers
+//! ([`next_header`]), and the bounded chain walk with what it reports ([`Chain`], the
+//! fragment header's fields). May not touch: upper-layer headers (the walk stops at them;
+//! `flow` reads them), fragment bookkeeping (`pipeline::fragments`) or address policy.
+//! Like every view: uses only `super` (no `crate::flow`, see [`next_header`]), no
+//! allocation, no `unsafe`, a walk bounded by [`MAX_EXT_HEADERS`], and no accessor panics
+//! once `check_len` returned `Ok`.
 
 use super::{fields, read_u16, read_u32, typed_view, walk_tlv_options, Error, Field};
 

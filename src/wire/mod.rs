@@ -46,6 +46,19 @@
 //! * Checksums are not verified: the switch forwards bytes unchanged and the receiving host
 //!   verifies them; verifying would cost a pass over every payload.
 //!
+//! # Owns, and may not touch
+//! This module tree owns the byte layout of every header the switch reads (each view's
+//! private `field` table, its `check_*` rules, the protocol numbers a header needs to be
+//! walked), the per-header error kind [`Error`], the one MAC type [`Mac`], and the
+//! macros every view is declared with (`typed_view!`, `fields!`, `type_numbers!`, and
+//! `named_enum!`, which [`crate::flow`] also uses for its `DropReason`). It is the bottom
+//! of the layering (wire → flow → policy → … → CLI): it may use `core` (and implement
+//! `std::error::Error`) and nothing of this crate outside `wire` — no `use crate::` line
+//! in it names another module. May not touch: policy or any per-frame decision (a view
+//! says what a header contains, never whether that is allowed), connection or fragment
+//! state, I/O, allocation or `unsafe` (see *Invariants*), and no accessor may panic
+//! after `check_len` returned `Ok` (see *The contract of every view*).
+//!
 //! # Rejected options
 //! * Casting `#[repr(packed)]` structs over the buffer (DPDK style): needs `unsafe`, invites
 //!   unaligned reads and endianness slips; reading at offsets compiles to the same loads.

@@ -1,6 +1,11 @@
 //! The first 4 bytes of SCTP (RFC 9260 §3.1) and DCCP (RFC 4340 §5.1): source and
 //! destination port. The switch needs only these to match port-range rules; the rest of
 //! those headers is left to the hosts.
+//!
+//! Owns: the layout of the port pair at the start of an SCTP or DCCP header and those
+//! headers' minimum lengths. May not touch: the rest of either protocol, or which ports a
+//! rule allows (`classifier`). Like every view: uses only `super`, no allocation, no
+//! `unsafe`, and no accessor panics once `check_len` returned `Ok`.
 
 use super::{fields, typed_view, Field};
 

@@ -4,6 +4,11 @@
 //! offset is 5..=15 words and inside the segment (`BadDataOffset`). Options are not
 //! interpreted (connection tracking does not need MSS or window scale to judge state the
 //! way Linux `nf_conntrack` is configured by Neutron: no window tracking is claimed).
+//!
+//! Owns: the TCP header layout and the data-offset check. May not touch: what the flags
+//! mean for a connection (`conntrack::tcp`; the flag bits are named in `flow::tcp_flags`),
+//! options, sequence numbers or checksums. Like every view: uses only `super`, no
+//! allocation, no `unsafe`, and no accessor panics once `check_len` returned `Ok`.
 
 use super::{fields, typed_view, Error, Field};
 

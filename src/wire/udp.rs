@@ -6,6 +6,12 @@
 //! field is the checksum coverage, 0 (whole datagram) or 8 ≤ coverage ≤ buffer.
 //! [`Packet::check_len_first_fragment`]: for a first IP fragment, where the length counts
 //! the reassembled datagram, only 8 ≤ length is checked.
+//!
+//! Owns: the UDP / UDP-Lite header layout and its four length checks (which accessors each
+//! leaves safe is said on each). May not touch: which check applies to a packet (plain or
+//! Lite, first fragment or whole: `flow` chooses), what a port means (DHCP guards are the
+//! pipeline's) or checksums. Like every view: uses only `super`, no allocation, no
+//! `unsafe`, and no accessor panics once `check_len` returned `Ok`.
 
 use super::{fields, read_u16, typed_view, Error, Field};
 

@@ -3,6 +3,11 @@
 //! The view starts *after* the tag protocol identifier (0x8100 or 0x88a8), which the
 //! enclosing header carries as its ethertype: it covers the tag control information and
 //! the next ethertype, 4 bytes.
+//!
+//! Owns: the layout of one tag (PCP, DEI, VID, next ethertype). May not touch: how many
+//! tags a frame may carry ([`super::Error::TooManyVlanTags`] is `flow`'s decision) or VLAN
+//! membership (the switch has no VLAN policy). Like every view: uses only `super`, no
+//! allocation, no `unsafe`, and no accessor panics once `check_len` returned `Ok`.
 
 use super::{fields, typed_view, Field, Rest};
 

@@ -104,6 +104,12 @@
 //! defaults (`policy::validate`'s), the store, or the running switch. Depends on
 //! `policy` and on `port::napi`'s bounds for `napi_defer_us`; `store`, the CLI and the
 //! test kit use it.
+//!
+//! Its `use crate::` lines name two more modules, both to its left in the layering: the
+//! `[switch]` table is read into `runtime::switch::SwitchSettings` (re-exported here,
+//! one type for the file, the CLI flags and the runtime), and `burst` is bounded by
+//! `port::MAX_BURST`, the size of the ports' burst buffers. Nothing in this tree uses the
+//! store, the API or the CLI.
 
 use std::fmt;
 use std::ops::Range;

@@ -25,6 +25,13 @@
 //!   `ct(... )` without `nf_defrag`; holding only what arrives early keeps memory bounded.
 //! * A second table in `conntrack` (an earlier version had one, used only by a test):
 //!   conntrack knows connections, not datagrams.
+//!
+//! Owns: the pipeline's fragment state (`Fragments`: the table, the verdict pool and
+//! the held-frame pool) and what a first or later fragment does to it. May not touch: the
+//! verdict of a first fragment (`judge` reaches it; this module records and replays it),
+//! connection state (`conntrack` never sees a datagram), or ports: held frames are bytes
+//! with an ingress port index and the caller's token. Uses the pipeline's types
+//! (`super::*`) and [`table`].
 
 pub mod table;
 

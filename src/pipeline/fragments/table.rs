@@ -25,6 +25,11 @@
 //! All memory is allocated in [`FragTable::new`]. `expire` returns at once unless some
 //! datagram is due; then it scans the table (O(`max_datagrams`), a few µs at the
 //! default 4096).
+//!
+//! Owns: the datagram keys, their verdict ids, held tokens, deadlines and the bounds above.
+//! May not touch: frames or verdicts (both are opaque ids owned by the caller), the
+//! pipeline or conntrack. Uses only `flow`'s [`PacketMeta`] (to build a key) and
+//! `hashbrown`.
 
 use hashbrown::HashMap;
 

@@ -1,5 +1,9 @@
 //! What a caller asks of an AF_XDP group ([`MemberConfig`], [`GroupConfig`], [`BindMode`])
 //! and what each member obtained ([`MemberInfo`]). Plain data: no system calls here.
+//!
+//! Owns: those types and their defaults. May not touch: sockets, the UMEM or rings
+//! ([`super::open`] acts on a config). Uses [`crate::port::xdp::XdpMode`] (the model's
+//! [`crate::policy::XdpMode`], re-exported) and nothing else of the crate.
 
 use crate::port::xdp::XdpMode;
 
@@ -46,7 +50,7 @@ impl MemberConfig {
 pub struct GroupConfig {
     /// Total UMEM frames; 0 = `4 * ring_size` per member. The fill ring is `2 * ring_size`
     /// long; a member keeps up to half of its share (at most `2 * ring_size`) in it when
-    /// idle, and in copy mode only `ring_size / 2` while frames flow ([`super::fill`]).
+    /// idle, and in copy mode only `ring_size / 2` while frames flow (`super::fill`).
     pub frame_count: u32,
     /// Size of each ring (fill, completion, RX, TX); a power of two in 64..=16384.
     pub ring_size: u32,

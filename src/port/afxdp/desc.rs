@@ -3,6 +3,10 @@
 //! A descriptor *is* the ownership of one frame (see the parent module, "Frame
 //! ownership"); only the group creates them ([`super::rx`] hands them out, [`super::tx`]
 //! and [`super::UmemGroup::release`] take them back). No system calls, no UMEM access.
+//!
+//! Owns: the descriptor type (private fields: only the group makes one) and the
+//! fixed-capacity batch of them ([`crate::port::MAX_BURST`]). May not touch: rings, the
+//! free stack or frame bytes. Uses `port::MAX_BURST` only.
 
 use crate::port::MAX_BURST;
 
@@ -67,7 +71,7 @@ impl DescBatch {
     pub fn as_slice(&self) -> &[Desc] {
         &self.descs[..self.len]
     }
-    /// For [`UmemGroup::set_desc_len`].
+    /// For [`super::UmemGroup::set_desc_len`].
     pub fn as_mut_slice(&mut self) -> &mut [Desc] {
         &mut self.descs[..self.len]
     }

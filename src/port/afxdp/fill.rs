@@ -28,6 +28,12 @@
 //! depth, 3 rounds each in one series, 0.94–1.04 µs at 2048 (the old default), 0.89–1.02
 //! at 1024, 0.87–0.91 at 512, 0.86–0.90 at 256 (less room for a stall); with the two
 //! depths as shipped, 0.79–0.88 µs (3 rounds) and 0.82–0.87 (the README's 5-round table).
+//!
+//!
+//! Owns: the two fill depths, when to switch between them ([`IDLE_AFTER`]) and the top-up
+//! of a member's fill ring from the free stack. May not touch: the RX, TX or completion
+//! rings, the kernel's bind, or frames. Uses only the group ([`super::UmemGroup`],
+//! [`super::BindMode`]) and `tx`'s reserve retry bound.
 
 use super::tx::TX_RESERVE_ROUNDS;
 use super::{BindMode, UmemGroup};

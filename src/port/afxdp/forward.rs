@@ -14,6 +14,13 @@
 //! that finds no free UMEM frame is dropped and counted as the member's `tx_dropped`.
 //! Every descriptor is owned by exactly one place at any time (the group's free stack, the
 //! current burst, or one pending batch), the invariant of [`super`].
+//!
+//!
+//! Owns: [`UmemPorts`], its per-member pending TX batches and the mapping from a burst's
+//! destination members to moves or copies. May not touch: what the destinations are (the
+//! runtime decides from the pipeline's verdicts; no verdict type is seen here), the rings'
+//! set-up ([`super::open`]), or other groups' frames except by copy. Uses `port`'s
+//! [`PortGroup`]/[`Members`] interface and [`PortStats`], and the group's descriptor API.
 
 use std::os::fd::RawFd;
 

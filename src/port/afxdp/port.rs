@@ -2,6 +2,12 @@
 //! `port::open_backend` opens) and [`MemberPort`] (one member of a larger group). Their
 //! rx/tx copy between the UMEM and the caller's [`FrameBatch`]; descriptor moves are
 //! [`super::forward`]'s.
+//!
+//!
+//! Owns: the two view types, their configs ([`AfXdpConfig`]) and the [`Port`] glue to the
+//! group's copying rx/tx. May not touch: the group's state (every call goes through
+//! [`UmemGroup`]'s methods) or descriptor moves. Uses `port`'s [`Port`] contract,
+//! [`FrameBatch`], [`PortError`], [`PortStats`].
 
 use super::{GroupConfig, MemberConfig, MemberInfo, UmemGroup};
 use crate::port::{FrameBatch, Port, PortError, PortStats};

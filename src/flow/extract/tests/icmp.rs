@@ -1,3 +1,7 @@
+//! ICMP (v4) fixtures: queries (echo, timestamp, address mask, router advertisement) and
+//! their pseudo ports, and errors whose quoted packet becomes the inner key, including
+//! quotes cut short.
+
 use super::*;
 
 #[test]

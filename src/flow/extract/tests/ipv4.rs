@@ -1,3 +1,6 @@
+//! IPv4 fixtures: a TCP SYN (and its malformed variants), IPv4 options over UDP, first and
+//! later fragments, UDP-Lite, SCTP, DCCP and GRE.
+
 use super::*;
 
 /// A 60-byte TCP SYN, 10.0.0.1:49153 -> 10.0.0.2:22, with Ethernet padding.

@@ -1,3 +1,7 @@
+//! IPv6 fixtures: TCP, extension header chains (and their malformed forms), ICMPv6
+//! messages (echo, neighbour solicitation and advertisement, router advertisement) and
+//! ICMPv6 errors with their quoted packet.
+
 use super::*;
 
 #[rustfmt::skip]

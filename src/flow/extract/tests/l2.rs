@@ -1,3 +1,6 @@
+//! Link-layer fixtures: 802.1Q and QinQ tags, ARP and RARP, and other ethertypes (LLDP,
+//! 802.3 length + LLC, a bare Ethernet header).
+
 use super::*;
 use crate::wire::Mac;
 

@@ -48,7 +48,7 @@
 //!   allocation.
 //!
 //! Owns: the connection table and its state machines. May not touch: rules, the
-//! classifier, ports or frames (it uses `flow`'s packet types and `policy`'s
+//! classifier, ports or frames (it uses `flow`'s packet types, `wire`'s ICMP message names and `policy`'s
 //! [`ConntrackSettings`], nothing else).
 //!
 //! # Protocol rules

@@ -21,8 +21,8 @@
 //! past the kernel's headroom).
 //!
 //! # Two ways to use a group
-//! * Copying ([`Port`]): `rx_burst` copies each received frame into the caller's
-//!   [`FrameBatch`] and returns the frame to the free stack at once; `tx_burst` copies into
+//! * Copying ([`Port`](crate::port::Port)): `rx_burst` copies each received frame into the caller's
+//!   [`FrameBatch`](crate::port::FrameBatch) and returns the frame to the free stack at once; `tx_burst` copies into
 //!   free frames. Works with any other port type.
 //! * Moving descriptors (zero copy between members): [`UmemGroup::rx_descs`] hands out
 //!   [`Desc`]s, which the caller now owns; [`UmemGroup::frame`] / [`UmemGroup::frame_mut`]
@@ -37,7 +37,7 @@
 //! between two AF_XDP ports by moving descriptors puts both in one group on one worker.
 //!
 //! # Per-call work
-//! `rx`: reap completions, top up the fill ring (see [`fill`]), wake the fill queue if
+//! `rx`: reap completions, top up the fill ring (see `fill`), wake the fill queue if
 //! the kernel asks, take up to a burst from the RX ring. `tx`: reap completions, reserve TX
 //! slots, write descriptors, commit, then kick with `sendto(MSG_DONTWAIT)` *in a loop* while
 //! the kernel has not consumed them: in copy mode one kick moves at most 32 descriptors.
@@ -45,14 +45,14 @@
 //!
 //! # Files
 //! * this file: the group and member state ([`UmemGroup`]) and its read-only accessors;
-//! * [`config`]: what a caller asks for and what a member obtained;
-//! * [`desc`]: [`Desc`] and [`DescBatch`], the ownership tokens of UMEM frames;
-//! * [`open`]: the UMEM mapping, socket and ring set-up, bind, and removing a member;
-//! * [`fill`]: the fill-ring depth policy (with its measurements);
-//! * [`rx`]: receiving, descriptor access in place, giving frames back;
-//! * [`tx`]: transmitting (descriptors or copies), kicks, completions;
-//! * [`port`]: the copying [`Port`](super::Port) views ([`AfXdpPort`], [`MemberPort`]);
-//! * [`forward`]: [`UmemPorts`], the group behind the runtime's `PortGroup` interface.
+//! * `config`: what a caller asks for and what a member obtained;
+//! * `desc`: [`Desc`] and [`DescBatch`], the ownership tokens of UMEM frames;
+//! * `open`: the UMEM mapping, socket and ring set-up, bind, and removing a member;
+//! * `fill`: the fill-ring depth policy (with its measurements);
+//! * `rx`: receiving, descriptor access in place, giving frames back;
+//! * `tx`: transmitting (descriptors or copies), kicks, completions;
+//! * `port`: the copying [`Port`](crate::port::Port)(super::Port) views ([`AfXdpPort`], [`MemberPort`]);
+//! * `forward`: [`UmemPorts`], the group behind the runtime's `PortGroup` interface.
 //!
 //! This module tree owns the AF_XDP sockets and the UMEM; it uses [`super::xdp`] for the
 //! program and the XSKMAP, and knows no dataplane logic (no verdicts, no policy).
@@ -76,7 +76,7 @@
 //!   frames, generator and the veths' NAPI on one core, the switch on the other):
 //!   380–430 kpps, bounded by the generator's core, where the kernel's copy-mode receive
 //!   work for our sockets costs ~0.8–0.9 µs per frame with NAPI moderation and the fill
-//!   depths of [`fill`]; moving descriptors or copying makes no measurable difference there.
+//!   depths of `fill`; moving descriptors or copying makes no measurable difference there.
 //!   Loss under overload shows up as `rx_ring_full` in [`UmemGroup::xsk_statistics`].
 //!
 //! # Rejected options

@@ -2,7 +2,12 @@
 //!
 //! Module layering (a module may use only the ones listed before it):
 //! `wire` → `flow` → `policy` → `classifier` → `conntrack` → `l2` → `port` →
-//! `pipeline` → `runtime` → `control`. See "Architecture" in the README.
+//! `pipeline` → `runtime` → `control`. See "Layout" in the README.
+//!
+//! Beside the layers, used by none of them: `bench` (ClassBench files, synthetic models,
+//! frame builders and workloads for the benches, the profiles and `sgswitch bench`;
+//! feature `bench`, on by default) and `lab` (the network-namespace lab shared by the
+//! demo and the live tests; uses only std, libc, system tools and the `sgswitch` binary).
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 #[cfg(any(test, feature = "bench"))]

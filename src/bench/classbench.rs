@@ -308,7 +308,8 @@ pub struct ClassbenchReport {
     pub rules: usize,
     /// Keys in the trace.
     pub trace_len: usize,
-    /// Keys per `classify_burst` call.
+    /// Keys per call: 1 = `allows`, one key at a time (the shipped path: the pipeline
+    /// classifies each new connection alone); more = `classify_burst` (not shipped).
     pub burst: usize,
     /// Time to compile the model (0 for [`measure`] on a prebuilt classifier).
     pub compile_seconds: f64,
@@ -354,8 +355,10 @@ fn tsc() -> Option<u64> {
     }
 }
 
-/// Classify `trace` through `c` (port `port`, ingress) in bursts of `burst` keys, whole
-/// passes, until at least `min_time` has elapsed (at least one pass).
+/// Classify `trace` through `c` (port `port`, ingress), whole passes, until at least
+/// `min_time` has elapsed (at least one pass): with `burst` 1 one key at a time through
+/// [`Classifier::allows`], what the pipeline runs for each new connection; with a larger
+/// `burst`, in bursts through `classify_burst` (not the shipped path, kept to compare).
 pub fn measure<C: Classifier + ?Sized>(
     c: &C,
     port: usize,
@@ -379,9 +382,15 @@ pub fn measure<C: Classifier + ?Sized>(
     let cpu0 = thread_cpu_seconds();
     let t0 = tsc();
     loop {
-        for chunk in trace.chunks(burst) {
-            c.classify_burst(port, Direction::Ingress, chunk, &mut out);
-            sink = sink.wrapping_add(usize::from(out[0]));
+        if burst == 1 {
+            for k in trace {
+                sink = sink.wrapping_add(usize::from(c.allows(port, Direction::Ingress, k)));
+            }
+        } else {
+            for chunk in trace.chunks(burst) {
+                c.classify_burst(port, Direction::Ingress, chunk, &mut out);
+                sink = sink.wrapping_add(usize::from(out[0]));
+            }
         }
         lookups += trace.len() as u64;
         if start.elapsed() >= min_time {

@@ -19,7 +19,9 @@ pub enum BenchCommand {
 dpdk-test-acl reads (rules `@SRC/LEN DST/LEN SPLO : SPHI DPLO : DPHI PROTO/MASK`, trace lines \
 `0xSRC 0xDST SPORT DPORT PROTO`), compile the rules as one port's ingress security-group rules \
 (the source prefix is the remote; the destination is the port itself and is ignored), classify \
-the trace in bursts for about a second, and print lookups per second and cycles per lookup. A \
+the trace for about a second, and print lookups per second and cycles per lookup. By default \
+each key is classified alone through `CompiledPolicy::allows`, as the pipeline classifies each \
+new connection; --burst N > 1 measures `classify_burst` instead (not the shipped path). A \
 rule whose source-port range is not `0 : 65535` cannot be a security-group rule and is \
 rejected.\n\n\
 Without files, --generate N makes a deterministic N-rule set and trace."
@@ -42,8 +44,9 @@ pub struct ClassifyArgs {
     /// Write the generated rule and trace files to DIR (rules.txt, trace.txt)
     #[arg(long, value_name = "DIR", requires = "generate")]
     pub write: Option<PathBuf>,
-    /// Keys per classify call
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    /// Keys per classify call: 1 = `allows` per key (what the pipeline runs); N > 1 =
+    /// `classify_burst` (not the shipped path)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub burst: u16,
     /// Also measure the linear (one rule after another) classifier
     #[arg(long)]

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sgswitch::pipeline::{Dataplane, Disposition, Pipeline, PipelineConfig, Verdict, ZoneMap};
+use sgswitch::pipeline::{Dataplane, Disposition, IdMap, Pipeline, PipelineConfig, Verdict};
 use sgswitch::port::pcap::CaptureReader;
 
 fn frames_of(path: &Path) -> Vec<(String, u64, Vec<u8>)> {
@@ -35,7 +35,7 @@ fn burst_processing_matches_frame_by_frame() {
             continue;
         };
         let cfg = sgswitch::control::config::load_file(&dir.join("config.toml")).unwrap();
-        let mut zones = ZoneMap::default();
+        let mut zones = IdMap::default();
         let dp = Dataplane::compile(&cfg.model, 1, &mut zones);
         let pcfg = PipelineConfig::from_model(&cfg.model);
         let frames = frames_of(&cap);

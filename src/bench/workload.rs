@@ -7,7 +7,7 @@
 use super::frames::{ipv4_frame, pad, tcp, V4};
 use crate::conntrack::{Conntrack, Track};
 use crate::flow::{proto, FlowKey, PacketMeta, FAMILY_V4};
-use crate::pipeline::{Dataplane, Pipeline, PipelineConfig, Verdict, ZoneMap};
+use crate::pipeline::{Dataplane, IdMap, Pipeline, PipelineConfig, Verdict};
 use crate::wire::Mac;
 use std::net::Ipv4Addr;
 
@@ -46,7 +46,7 @@ pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub fn web_pair() -> (Dataplane, PipelineConfig) {
     let cfg = crate::control::config::parse_str(WEB_PAIR, "web-pair.toml")
         .expect("WEB_PAIR is a valid config");
-    let mut zones = ZoneMap::default();
+    let mut zones = IdMap::default();
     let dp = Dataplane::compile(&cfg.model, 1, &mut zones);
     (dp, PipelineConfig::from_model(&cfg.model))
 }

@@ -15,9 +15,11 @@
 //! * `orig: FlowKey` in every [`Track::Tracked`](super::Track::Tracked): rebuilding 40 bytes per hit cost ~15%
 //!   of the hit rate; [`Conntrack::orig`] gives it on the rare stale-epoch path.
 
-use super::table::{Entry, F_CUT, F_SEEN_REPLY};
+use super::key::{self, CtKey, Look};
+use super::probe::NO_HINT;
+use super::table::{Entry, F_CUT, F_ORIG_LO, F_SEEN_REPLY};
 use super::{Conntrack, CtEntry, CtState, Handle};
-use crate::flow::FlowKey;
+use crate::flow::{FlowKey, PacketMeta};
 
 impl Conntrack {
     /// Record a re-judgement: the entry is now judged under `epoch`, cut or not.
@@ -48,6 +50,63 @@ impl Conntrack {
     /// A copy of the entry behind `handle` (expired or not), `None` if stale.
     pub fn get(&self, handle: Handle) -> Option<CtEntry> {
         self.entry(handle).map(|e| view(handle, e))
+    }
+
+    /// Insert a copy of `e` (an entry of another table, from [`Conntrack::get`] or
+    /// [`Conntrack::iter`]): same zone, first packet, state, reply flag, epoch, cut flag,
+    /// tag and deadline. For `sgswitch trace` against a running switch, which judges a
+    /// frame on a scratch pipeline seeded with the live entry of its flow. Returns
+    /// `false` when the table is full or already holds a live entry for that connection
+    /// (left unchanged).
+    pub fn insert_copy(&mut self, e: &CtEntry) -> bool {
+        let o = &e.orig;
+        let icmp = e.state == CtState::Icmp;
+        let (key_dport, code) = if icmp {
+            (o.dport >> 8, (o.dport & 0xff) as u8)
+        } else {
+            (o.dport, 0)
+        };
+        let (key, src_lo) = CtKey::new(
+            e.zone, o.family, o.proto, &o.src, o.sport, &o.dst, key_dport,
+        );
+        let (hash, sig) = self.loc(&key);
+        if self.lookup_live(&key, hash, sig, NO_HINT, 0).is_some() {
+            return false;
+        }
+        let Some(slot) = self.insert(key, hash, sig) else {
+            return false;
+        };
+        let n = &mut self.entries[slot as usize];
+        n.epoch = e.epoch;
+        n.expires = e.expires_ns;
+        n.state = e.state as u8;
+        let flag = |on: bool, f: u8| if on { f } else { 0 };
+        n.flags = flag(src_lo, F_ORIG_LO) | flag(e.seen_reply, F_SEEN_REPLY) | flag(e.cut, F_CUT);
+        n.tag = e.tag;
+        n.code = code;
+        self.stats.inserts += 1;
+        true
+    }
+
+    /// The live entry a packet of zone `zone` belongs to, without changing anything:
+    /// `(entry, true)` when the packet is an ICMP error about that connection (related).
+    /// For explain and `trace`, not the packet path.
+    pub fn lookup(&self, zone: u16, meta: &PacketMeta) -> Option<(CtEntry, bool)> {
+        let class = key::classify(zone, meta);
+        let related = match class.look {
+            Look::Conn => false,
+            Look::Error => true,
+            Look::Untrackable => return None,
+        };
+        let (hash, sig) = self.loc(&class.key);
+        let slot = self.find(&class.key, hash, sig)?;
+        let e = &self.entries[slot as usize];
+        e.live().then(|| {
+            (
+                view(Handle { slot, gen: e.gen }, e),
+                related,
+            )
+        })
     }
 
     /// Every entry in the table (including expired ones not yet swept: compare

@@ -3,7 +3,7 @@
 //!
 //! Owns: compiling a validated model into the per-port entries (MACs, allowed (MAC, prefix)
 //! pairs and their fast forms, zones, networks), the static FDB and the
-//! [`CompiledPolicy`] of one epoch, and the stable zone of each port name ([`ZoneMap`]).
+//! [`CompiledPolicy`] of one epoch, and the stable zone of each port name ([`IdMap`]).
 //! May not touch: per-frame work (it only answers `owns_mac`, `pair_allows`, `owns_ip` for
 //! `security`), mutable per-worker state, or ports (a port here is a name and an index, not
 //! a backend). Uses what `super` imports: `policy` (the model), `classifier`, `l2`, `flow`
@@ -106,13 +106,31 @@ impl PortEntry {
     }
 }
 
-/// Assigns stable conntrack zones to port names across reloads.
+/// Ids that stay stable across reloads, so that per-worker state indexed by them survives
+/// a policy change without being remapped: the conntrack zone of each port name, and the
+/// counter slot of each security-group rule (by group name and the rule's Neutron
+/// identity, [`rule_key`]: a rule keeps its hit count while it exists, whatever its
+/// position). Ids are never reused; the maps grow with every distinct port name and rule
+/// ever seen (a few dozen bytes each).
 #[derive(Clone, Debug, Default)]
-pub struct ZoneMap {
+pub struct IdMap {
     zones: HashMap<String, u16>,
+    rules: HashMap<(String, RuleKey), u32>,
 }
 
-impl ZoneMap {
+impl IdMap {
+    /// The counter slot of `rule` of group `group`.
+    pub fn rule_slot(&mut self, group: &str, rule: &Rule) -> u32 {
+        let key = (group.to_string(), rule_key(rule));
+        let next = self.rules.len() as u32;
+        *self.rules.entry(key).or_insert(next)
+    }
+
+    /// Number of rule slots handed out.
+    pub fn rule_slots(&self) -> usize {
+        self.rules.len()
+    }
+
     pub fn zone(&mut self, name: &str) -> u16 {
         if let Some(z) = self.zones.get(name) {
             return *z;
@@ -144,6 +162,83 @@ pub struct Dataplane {
     by_name: HashMap<String, u16>,
     /// zone → port index
     by_zone: Vec<Option<u16>>,
+    /// Counter slot of each rule ([`IdMap::rule_slot`]): `rule_slots[rule_base[g] + r]`
+    /// for rule `r` of group `g` (model order).
+    rule_base: Vec<u32>,
+    rule_slots: Vec<u32>,
+    /// What the packet log records, per port index.
+    pub logs: Vec<PortLog>,
+    /// Some port records something (otherwise the pipeline skips the log checks).
+    pub log_any: bool,
+}
+
+/// What the packet log records for one port (compiled from the model's
+/// [`crate::policy::NetworkLog`]s): its dropped packets, and the connections admitted by
+/// the rules of which of its groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortLog {
+    /// Dropped packets at this port (as sender or receiver) are recorded.
+    pub drop: bool,
+    /// Connections admitted by any rule of the port's groups are recorded.
+    pub accept_all: bool,
+    /// Otherwise, connections admitted by a rule of one of these groups (model indices).
+    pub accept_groups: Vec<u32>,
+}
+
+impl PortLog {
+    /// Whether a connection admitted by a rule of group `g` is recorded.
+    #[inline]
+    pub fn accepts(&self, g: u32) -> bool {
+        self.accept_all || self.accept_groups.contains(&g)
+    }
+
+    /// Whether anything is recorded.
+    pub fn any(&self) -> bool {
+        self.drop || self.accept_all || !self.accept_groups.is_empty()
+    }
+}
+
+/// Compile the enabled logs of `model` into one [`PortLog`] per port (Neutron's
+/// semantics: a log names a group, a port, both or neither; it covers the ports that use
+/// the group, the port, the group on that port, or every port).
+fn compile_logs(model: &Model) -> Vec<PortLog> {
+    let group_index = |name: &str| {
+        model
+            .security_groups
+            .iter()
+            .position(|g| g.name == name)
+            .map(|i| i as u32)
+    };
+    model
+        .ports
+        .iter()
+        .map(|p| {
+            let mut out = PortLog::default();
+            for l in model.logs.iter().filter(|l| l.enabled) {
+                if l.target.as_deref().is_some_and(|t| t != p.name) {
+                    continue;
+                }
+                match &l.resource {
+                    Some(g) if !p.security_groups.iter().any(|s| s == g) => continue,
+                    Some(g) => {
+                        if l.event.accepts() {
+                            if let Some(i) = group_index(g) {
+                                if !out.accept_groups.contains(&i) {
+                                    out.accept_groups.push(i);
+                                }
+                            }
+                        }
+                    }
+                    None => out.accept_all |= l.event.accepts(),
+                }
+                out.drop |= l.event.drops();
+            }
+            if out.accept_all {
+                out.accept_groups.clear();
+            }
+            out
+        })
+        .collect()
 }
 
 /// The EUI-64 IPv6 link-local address (fe80::/64) derived from a MAC.
@@ -171,7 +266,7 @@ pub fn eui64_link_local(mac: &Mac) -> Ipv6Addr {
 
 impl Dataplane {
     /// Compile a validated model. `zones` keeps conntrack zones stable across reloads.
-    pub fn compile(model: &Model, epoch: u64, zones: &mut ZoneMap) -> Dataplane {
+    pub fn compile(model: &Model, epoch: u64, zones: &mut IdMap) -> Dataplane {
         let mut networks: Vec<String> = Vec::new();
         for n in &model.networks {
             if !networks.contains(&n.name) {
@@ -231,9 +326,22 @@ impl Dataplane {
             }
             by_zone[p.zone as usize] = Some(i as u16);
         }
+        let mut rule_base = Vec::with_capacity(model.security_groups.len());
+        let mut rule_slots = Vec::new();
+        for g in &model.security_groups {
+            rule_base.push(rule_slots.len() as u32);
+            for r in &g.rules {
+                rule_slots.push(zones.rule_slot(&g.name, r));
+            }
+        }
+        let logs = compile_logs(model);
         Dataplane {
             epoch,
             by_zone,
+            rule_base,
+            rule_slots,
+            log_any: logs.iter().any(PortLog::any),
+            logs,
             policy: CompiledPolicy::compile(model, epoch),
             ports,
             networks,
@@ -247,6 +355,13 @@ impl Dataplane {
     #[inline]
     pub fn port_index_by_zone(&self, zone: u16) -> Option<u16> {
         self.by_zone.get(zone as usize).copied().flatten()
+    }
+
+    /// The counter slot of rule `r` of group `g` (model indices), if the model has it.
+    #[inline]
+    pub fn rule_slot(&self, r: RuleRef) -> Option<u32> {
+        let base = *self.rule_base.get(r.group as usize)? as usize;
+        self.rule_slots.get(base + r.rule as usize).copied()
     }
 
     /// Index of the port called `name`.

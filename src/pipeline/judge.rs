@@ -48,15 +48,28 @@ impl Pipeline {
         out: &mut Verdict,
     ) -> Disposition {
         let Some(p) = dp.ports.get(in_port as usize) else {
+            if self.tracing() {
+                self.trace_step(Step::UnknownPort);
+            }
             out.dropped.push((in_port, DropReason::UnknownPort));
             return Disposition::Decided;
         };
         let Some(meta) = meta else {
+            if self.tracing() {
+                self.trace_step(Step::Malformed);
+            }
             out.dropped.push((in_port, DropReason::Malformed));
             return Disposition::Decided;
         };
         if p.port_security {
-            if let Err(r) = port_security(dp, p, meta) {
+            let result = port_security(dp, p, meta);
+            if self.tracing() {
+                self.trace_step(Step::PortSecurity {
+                    port: in_port,
+                    result,
+                });
+            }
+            if let Err(r) = result {
                 out.dropped.push((in_port, r));
                 return Disposition::Decided;
             }
@@ -72,6 +85,9 @@ impl Pipeline {
         if meta.is_ip() && meta.frag.is_fragment {
             let fk = FragKey::of(p.zone, meta);
             if meta.frag.offset != 0 {
+                if self.tracing() {
+                    self.trace_step(Step::LaterFragment);
+                }
                 return self.later_fragment(fk, in_port, frame, now_ns, token, out);
             }
             self.judge(f, probe, out);
@@ -123,6 +139,19 @@ impl Pipeline {
             }
             None => None,
         };
+        if check.is_none() && self.tracing() {
+            self.trace_step(if p.port_security {
+                Step::AlwaysAllowed {
+                    port: in_port,
+                    dir: EGRESS,
+                }
+            } else {
+                Step::NoPortSecurity {
+                    port: in_port,
+                    dir: EGRESS,
+                }
+            });
+        }
         if let Some(Err(r)) = check {
             out.dropped.push((in_port, r));
             return None;
@@ -142,7 +171,7 @@ impl Pipeline {
                 epoch: dp.epoch,
             });
         }
-        match l2::forward(
+        let dest = match l2::forward(
             &dp.fdb,
             &self.learned,
             p.network,
@@ -159,7 +188,30 @@ impl Pipeline {
                 None
             }
             d => Some(d),
+        };
+        if self.tracing() {
+            let step = match dest {
+                Some(L2Dest::Port(q)) => L2Step::Port(q),
+                Some(L2Dest::Flood) => L2Step::Flood(
+                    dp.fdb
+                        .members(p.network)
+                        .iter()
+                        .copied()
+                        .filter(|q| *q != in_port)
+                        .collect(),
+                ),
+                None if out
+                    .dropped
+                    .last()
+                    .is_some_and(|d| d.1 == DropReason::Hairpin) =>
+                {
+                    L2Step::Hairpin
+                }
+                None => L2Step::NoDestination,
+            };
+            self.trace_step(Step::L2 { dest: step });
         }
+        dest
     }
 
     /// Step 5 for every destination.
@@ -201,15 +253,33 @@ impl Pipeline {
             return;
         };
         if !qp.port_security {
+            if self.tracing() {
+                self.trace_step(Step::NoPortSecurity {
+                    port: q,
+                    dir: INGRESS,
+                });
+            }
             out.delivered.push(q);
             return;
         }
         if !meta.is_multicast_dst() && !qp.owns_mac(&meta.eth_dst) {
+            if self.tracing() {
+                self.trace_step(Step::Refused {
+                    port: q,
+                    reason: DropReason::DstMacMismatch,
+                });
+            }
             out.dropped.push((q, DropReason::DstMacMismatch));
             return;
         }
         if !meta.is_ip() || always_allowed_ingress(meta) {
             // ARP (and permitted non-IP) is never subject to security groups.
+            if self.tracing() {
+                self.trace_step(Step::AlwaysAllowed {
+                    port: q,
+                    dir: INGRESS,
+                });
+            }
             out.delivered.push(q);
             return;
         }
@@ -233,13 +303,9 @@ impl Pipeline {
         c: Check,
         probe: Option<&Probe>,
     ) -> Result<(), DropReason> {
-        let (dp, idx, dir) = (f.dp, c.idx, c.dir);
+        let (dp, idx) = (f.dp, c.idx);
         if !dp.policy.is_stateful(idx) {
-            return if dp.policy.allows(idx, dir, &f.meta.key) {
-                Ok(())
-            } else {
-                Err(denied(dir))
-            };
+            return self.stateless(f, c);
         }
         // The conntrack lookup is inlined in each arm, so that its outcome is matched
         // where it is built (no `Track` through memory, no call), and the arm with a
@@ -264,7 +330,7 @@ impl Pipeline {
         probe: &Probe,
     ) -> Result<(), DropReason> {
         let dp = f.dp;
-        match self.ct.track_probe_inline(probe, f.now_ns) {
+        let r = match self.ct.track_probe_inline(probe, f.now_ns) {
             Track::Tracked {
                 handle,
                 epoch,
@@ -273,7 +339,8 @@ impl Pipeline {
                 ..
             } => {
                 if epoch != dp.epoch {
-                    self.rejudge(dp, c.idx, handle, tag)
+                    // `rejudge` records its own trace step.
+                    return self.rejudge(f, c, handle, tag);
                 } else if cut {
                     Err(DropReason::ConnectionCut)
                 } else {
@@ -282,7 +349,80 @@ impl Pipeline {
             }
             Track::Related { .. } => Ok(()),
             Track::Invalid => Err(DropReason::InvalidState),
-            Track::New => self.admit(f, c),
+            // `admit` records its own trace step.
+            Track::New => return self.admit(f, c),
+        };
+        if self.tracing() {
+            self.trace_known(f, c, r);
+        }
+        r
+    }
+
+    /// The trace step of a packet of a connection conntrack knew (judged under the
+    /// current epoch), or found invalid. Found again after the fact (a read-only lookup),
+    /// so that the switching path keeps nothing for the trace but one test.
+    #[cold]
+    #[inline(never)]
+    fn trace_known(&mut self, f: Frame<'_>, c: Check, r: Result<(), DropReason>) {
+        let k = &f.meta.key;
+        let ct = match (r, self.ct.lookup(c.zone, f.meta)) {
+            (Err(DropReason::InvalidState), _) | (_, None) => CtStep::Invalid,
+            (_, Some((e, true))) => CtStep::Related { entry: e },
+            (_, Some((e, false))) => CtStep::Established {
+                entry: e,
+                reply: (k.src, k.sport) != (e.orig.src, e.orig.sport),
+            },
+        };
+        self.trace_step(Step::SecurityGroups {
+            port: c.idx as u16,
+            dir: c.dir,
+            zone: c.zone,
+            ct,
+            result: r.map(|()| None),
+            committed: None,
+        });
+    }
+
+    /// The rules of `c` for a port whose groups are stateless: every packet is judged.
+    fn stateless(&mut self, f: Frame<'_>, c: Check) -> Result<(), DropReason> {
+        let dp = f.dp;
+        let judged = self.judge_rules(f, c);
+        if let Ok(Some(rule)) = judged {
+            if self.obs.rule_hits_on {
+                if let Some(slot) = dp.rule_slot(rule) {
+                    self.obs.hit(slot);
+                }
+            }
+        }
+        if self.tracing() {
+            self.trace_step(Step::SecurityGroups {
+                port: c.idx as u16,
+                dir: c.dir,
+                zone: c.zone,
+                ct: CtStep::Stateless,
+                result: judged,
+                committed: None,
+            });
+        }
+        judged.map(|_| ())
+    }
+
+    /// The rules of `c` for frame `f`: `Ok(Some(rule))` with the first admitting rule
+    /// when it is wanted (rule counters, packet log or trace), `Ok(None)` when only the
+    /// answer is, `Err` when no rule allows it.
+    #[inline]
+    fn judge_rules(&self, f: Frame<'_>, c: Check) -> Result<Option<RuleRef>, DropReason> {
+        let dp = f.dp;
+        let key = &f.meta.key;
+        if self.obs.rule_hits_on || dp.log_any || self.tracing() {
+            match dp.policy.admitting_rule(c.idx, c.dir, key) {
+                Some(r) => Ok(Some(r)),
+                None => Err(denied(c.dir)),
+            }
+        } else if dp.policy.allows(c.idx, c.dir, key) {
+            Ok(None)
+        } else {
+            Err(denied(c.dir))
         }
     }
 
@@ -292,11 +432,12 @@ impl Pipeline {
     #[inline(never)]
     pub(super) fn rejudge(
         &mut self,
-        dp: &Dataplane,
-        idx: usize,
+        f: Frame<'_>,
+        c: Check,
         handle: Handle,
         tag: u8,
     ) -> Result<(), DropReason> {
+        let (dp, idx) = (f.dp, c.idx);
         let odir = if tag == TAG_INGRESS {
             Direction::Ingress
         } else {
@@ -307,6 +448,22 @@ impl Pipeline {
             None => false,
         };
         self.ct.set_epoch(handle, dp.epoch, !ok);
+        if self.tracing() {
+            if let Some(e) = self.ct.get(handle) {
+                self.trace_step(Step::SecurityGroups {
+                    port: c.idx as u16,
+                    dir: c.dir,
+                    zone: c.zone,
+                    ct: CtStep::Rejudged { entry: e, cut: !ok },
+                    result: if ok {
+                        Ok(None)
+                    } else {
+                        Err(DropReason::ConnectionCut)
+                    },
+                    committed: None,
+                });
+            }
+        }
         if ok {
             Ok(())
         } else {
@@ -318,15 +475,43 @@ impl Pipeline {
     #[inline(never)]
     pub(super) fn admit(&mut self, f: Frame<'_>, c: Check) -> Result<(), DropReason> {
         let dp = f.dp;
-        if !dp.policy.allows(c.idx, c.dir, &f.meta.key) {
-            return Err(denied(c.dir));
+        let judged = self.judge_rules(f, c);
+        let committed = match judged {
+            Ok(_) => self
+                .ct
+                .commit(c.zone, f.meta, dp.epoch, dir_tag(c.dir), f.now_ns)
+                .map_err(|_| DropReason::ConntrackFull),
+            Err(r) => Err(r),
+        };
+        if let (Ok(Some(rule)), Ok(_)) = (judged, committed) {
+            if self.obs.rule_hits_on {
+                if let Some(slot) = dp.rule_slot(rule) {
+                    self.obs.hit(slot);
+                }
+            }
+            if dp.log_any && dp.logs.get(c.idx).is_some_and(|l| l.accepts(rule.group)) {
+                self.obs.record(LogRecord {
+                    time_ns: f.now_ns,
+                    epoch: dp.epoch,
+                    port: c.idx as u16,
+                    dir: c.dir,
+                    verdict: LogVerdict::Accept,
+                    rule: Some(rule),
+                    key: f.meta.key,
+                });
+            }
         }
-        match self
-            .ct
-            .commit(c.zone, f.meta, dp.epoch, dir_tag(c.dir), f.now_ns)
-        {
-            Ok(_) => Ok(()),
-            Err(_) => Err(DropReason::ConntrackFull),
+        if self.tracing() {
+            let entry = committed.ok().and_then(|h| self.ct.get(h));
+            self.trace_step(Step::SecurityGroups {
+                port: c.idx as u16,
+                dir: c.dir,
+                zone: c.zone,
+                ct: CtStep::New,
+                result: committed.and(judged),
+                committed: entry,
+            });
         }
+        committed.map(|_| ())
     }
 }

@@ -77,24 +77,30 @@ use hashbrown::HashMap;
 use ipnet::IpNet;
 
 use crate::classifier::CompiledPolicy;
-use crate::conntrack::{Conntrack, Handle, Probe, Track};
+use crate::conntrack::{Conntrack, CtEntry, Handle, Probe, Track};
 use crate::flow::{self, proto, DropReason, FlowKey, L3Kind, PacketMeta, FAMILY_V4, FAMILY_V6};
 use crate::l2::{self, L2Dest, LearnedFdb, StaticFdb};
-use crate::policy::{ConntrackSettings, Direction, Model};
+use crate::policy::validate::{rule_key, RuleKey};
+use crate::policy::{ConntrackSettings, Direction, Model, Rule, RuleRef};
 use crate::wire::Mac;
 
 mod dataplane;
 pub mod fragments;
 mod judge;
+pub mod observe;
 mod security;
 mod verdict;
 
-pub use dataplane::{eui64_link_local, Dataplane, PortEntry, ZoneMap};
+pub use dataplane::{eui64_link_local, Dataplane, IdMap, PortEntry, PortLog};
 pub use verdict::{Disposition, PortCounters, Verdict};
 
 pub use fragments::FragStats;
 use fragments::{FragKey, Fragments};
 use judge::{Check, Frame};
+use observe::Observe;
+pub use observe::{
+    CtStep, L2Step, LogCounters, LogLimits, LogRecord, LogVerdict, Step, Trace, LOG_BUFFER,
+};
 use security::{always_allowed_egress, always_allowed_ingress, port_security};
 
 /// Tunables of a pipeline (one worker).
@@ -106,6 +112,10 @@ pub struct PipelineConfig {
     pub fragment_timeout_ns: u64,
     pub learned_macs: usize,
     pub mac_ageing_ns: u64,
+    /// Count, per security-group rule, the new connections it admits (default on).
+    pub rule_hits: bool,
+    /// Rate limits of the packet log (per pipeline).
+    pub log_limits: LogLimits,
 }
 
 impl PipelineConfig {
@@ -118,6 +128,8 @@ impl PipelineConfig {
             fragment_timeout_ns: c.fragment_timeout.saturating_mul(1_000_000_000),
             learned_macs: 4096,
             mac_ageing_ns: l2::DEFAULT_AGEING_NS,
+            rule_hits: true,
+            log_limits: LogLimits::default(),
         }
     }
 }
@@ -134,6 +146,7 @@ pub struct Pipeline {
     /// Record MACs learned here for the other workers (see [`l2::LearnedFdb`]).
     share_learning: bool,
     learned_out: Vec<Learned>,
+    obs: Observe,
 }
 
 /// A MAC learned by one worker's pipeline, for the others ([`Pipeline::take_learned`]).
@@ -161,6 +174,13 @@ struct Pending {
     /// the entry hint found by the prefetch ([`Probe::hint`]).
     ct: Option<(u16, u32)>,
 }
+
+/// A chunk's frames, their parse results and egress probes, as the burst phases read them.
+type BurstInputs<'a> = (
+    &'a [&'a [u8]],
+    &'a [(bool, PacketMeta)],
+    &'a [Option<Probe>],
+);
 
 /// No entry hint (a hint is only ever verified, so any value is safe).
 const NO_HINT: u32 = u32::MAX;
@@ -207,11 +227,74 @@ impl Pipeline {
             burst_dest: Vec::with_capacity(BURST),
             share_learning: false,
             learned_out: Vec::with_capacity(LEARNED_OUT),
+            obs: Observe::new(cfg),
         }
     }
 
+    /// New connections admitted per rule slot ([`IdMap::rule_slot`]); slots never counted
+    /// may be missing at the end.
+    pub fn rule_hits(&self) -> &[u64] {
+        &self.obs.rule_hits
+    }
+
+    /// Counters of the packet log.
+    pub fn log_counters(&self) -> LogCounters {
+        self.obs.log_counters
+    }
+
+    /// Hand every packet-log record written since the last call to `f`, in order.
+    pub fn take_log_records(&mut self, mut f: impl FnMut(&LogRecord)) {
+        for r in &self.obs.log {
+            f(r);
+        }
+        self.obs.log.clear();
+    }
+
+    /// Whether packet-log records are waiting for [`Pipeline::take_log_records`].
+    #[inline]
+    pub fn has_log_records(&self) -> bool {
+        !self.obs.log.is_empty()
+    }
+
+    /// Process one frame like [`Pipeline::process`] and return its steps as well
+    /// (`sgswitch trace`). The pipeline's state changes exactly as with `process` (a new
+    /// connection is committed): trace on a scratch pipeline to leave a live one alone.
+    pub fn trace(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        frame: &[u8],
+        now_ns: u64,
+        out: &mut Verdict,
+    ) -> (Disposition, Trace) {
+        self.obs.trace = Some(Box::default());
+        let d = self.process(dp, in_port, frame, now_ns, 0, out);
+        let t = self.obs.trace.take().map(|t| *t).unwrap_or_default();
+        (d, t)
+    }
+
+    /// Insert a copy of a connection-tracking entry (from another pipeline: `trace`
+    /// against a running switch seeds its scratch pipeline with the live entry).
+    pub fn seed_conntrack(&mut self, e: &CtEntry) -> bool {
+        self.ct.insert_copy(e)
+    }
+
+    /// Record a trace step when tracing (cold: never while switching).
+    #[cold]
+    #[inline(never)]
+    fn trace_step(&mut self, s: Step) {
+        if let Some(t) = self.obs.trace.as_deref_mut() {
+            t.steps.push(s);
+        }
+    }
+
+    #[inline(always)]
+    fn tracing(&self) -> bool {
+        self.obs.trace.is_some()
+    }
+
     /// Counters per conntrack zone (a zone is stable for a port name across reloads:
-    /// see [`ZoneMap`]).
+    /// see [`IdMap`]).
     pub fn counters(&self) -> &[PortCounters] {
         &self.counters
     }
@@ -258,18 +341,40 @@ impl Pipeline {
     }
 
     #[inline]
-    fn count(&mut self, dp: &Dataplane, v: &Verdict, in_port: u16) {
+    fn count(&mut self, dp: &Dataplane, v: &Verdict, in_port: u16, len: usize) {
+        let len = len as u64;
         if let Some(c) = self.counter(dp, in_port) {
             c.rx += 1;
+            c.rx_bytes += len;
         }
         for &d in &v.delivered {
             if let Some(c) = self.counter(dp, d) {
                 c.tx += 1;
+                c.tx_bytes += len;
             }
         }
         for &(p, r) in &v.dropped {
             if let Some(c) = self.counter(dp, p) {
                 c.dropped[r as usize] += 1;
+            }
+        }
+    }
+
+    /// Packet-log records of the drops of a frame, for the ports whose drops are logged.
+    #[cold]
+    #[inline(never)]
+    fn log_drops(&mut self, dp: &Dataplane, v: &Verdict, in_port: u16, key: &FlowKey, now: u64) {
+        for &(p, r) in &v.dropped {
+            if dp.logs.get(p as usize).is_some_and(|l| l.drop) {
+                self.obs.record(LogRecord {
+                    time_ns: now,
+                    epoch: dp.epoch,
+                    port: p,
+                    dir: if p == in_port { EGRESS } else { INGRESS },
+                    verdict: LogVerdict::Drop(r),
+                    rule: None,
+                    key: *key,
+                });
             }
         }
     }
@@ -299,7 +404,8 @@ impl Pipeline {
             token,
             out,
         );
-        self.account(dp, in_port, d, out);
+        let key = parsed.then_some(&meta.key);
+        self.account(dp, in_port, d, out, frame.len(), key, now_ns);
         d
     }
 
@@ -399,7 +505,7 @@ impl Pipeline {
                         dp,
                         now_ns,
                         in_port,
-                        (metas, &probes),
+                        (&frames[chunk_start..end], metas, &probes),
                         &mut dests,
                         &mut out[chunk_start..],
                     );
@@ -417,7 +523,16 @@ impl Pipeline {
                         0,
                         o,
                     );
-                    self.account(dp, in_port, d, o);
+                    let key = ok.then_some(&m.key);
+                    self.account(
+                        dp,
+                        in_port,
+                        d,
+                        o,
+                        frames[chunk_start + i].len(),
+                        key,
+                        now_ns,
+                    );
                     dispositions[chunk_start + i] = d;
                     continue;
                 }
@@ -452,7 +567,7 @@ impl Pipeline {
                 dp,
                 now_ns,
                 in_port,
-                (metas, &probes),
+                (&frames[chunk_start..end], metas, &probes),
                 &mut dests,
                 &mut out[chunk_start..],
             );
@@ -470,7 +585,7 @@ impl Pipeline {
         dp: &Dataplane,
         now_ns: u64,
         in_port: u16,
-        (metas, probes): (&[(bool, PacketMeta)], &[Option<Probe>]),
+        (frames, metas, probes): BurstInputs<'_>,
         dests: &mut Vec<Pending>,
         out: &mut [Verdict],
     ) {
@@ -515,17 +630,35 @@ impl Pipeline {
                 (Some(dest), _, _) => self.ingress(f, dest, o),
                 (None, _, _) => {}
             }
-            self.account(dp, in_port, Disposition::Decided, o);
+            let len = frames.get(d.i).map_or(0, |f| f.len());
+            let key = &metas[d.i].1.key;
+            self.account(dp, in_port, Disposition::Decided, o, len, Some(key), now_ns);
         }
     }
 
-    #[inline]
-    fn account(&mut self, dp: &Dataplane, in_port: u16, d: Disposition, o: &mut Verdict) {
+    /// Count a frame's verdict (`d`: decided now, or held), and log its drops.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn account(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        d: Disposition,
+        o: &mut Verdict,
+        len: usize,
+        key: Option<&FlowKey>,
+        now_ns: u64,
+    ) {
         if d == Disposition::Decided {
             o.normalise();
-            self.count(dp, o, in_port);
+            self.count(dp, o, in_port, len);
+            if dp.log_any && !o.dropped.is_empty() {
+                let key = key.copied().unwrap_or_default();
+                self.log_drops(dp, o, in_port, &key, now_ns);
+            }
         } else if let Some(c) = self.counter(dp, in_port) {
             c.rx += 1;
+            c.rx_bytes += len as u64;
         }
     }
 

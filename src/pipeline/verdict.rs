@@ -54,8 +54,12 @@ pub enum Disposition {
 /// Per-port counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PortCounters {
+    /// Frames received from the port.
     pub rx: u64,
+    /// Frames delivered to the port.
     pub tx: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
     pub dropped: [u64; DropReason::COUNT],
 }
 

@@ -137,6 +137,16 @@ pub struct Rule {
     pub description: String,
 }
 
+/// A rule of the model by position: group `group` of [`Model::security_groups`], rule
+/// `rule` of that group's `rules`. What the classifier answers when asked which rule
+/// admitted a connection, and what counters and logs are keyed by inside one compiled
+/// policy (the control plane maps it to Neutron ids).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct RuleRef {
+    pub group: u32,
+    pub rule: u32,
+}
+
 impl Rule {
     /// The protocol number as Neutron stores and shows it: `None` for "any", `Some(0)`
     /// for a rule written with protocol 0, else [`Rule::protocol`].
@@ -383,6 +393,53 @@ pub const CONNTRACK_FIELDS: &[ConntrackField] = &[
     },
 ];
 
+/// Which verdicts a packet log records (Neutron logging API `event`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Hash)]
+pub enum LogEvent {
+    /// Connections admitted by a rule (one record per connection).
+    Accept,
+    /// Dropped packets (one record per packet).
+    Drop,
+    /// Both.
+    #[default]
+    All,
+}
+
+impl LogEvent {
+    /// Neutron's name: `ACCEPT`, `DROP`, `ALL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogEvent::Accept => "ACCEPT",
+            LogEvent::Drop => "DROP",
+            LogEvent::All => "ALL",
+        }
+    }
+
+    /// Whether admitted connections are recorded.
+    pub fn accepts(self) -> bool {
+        matches!(self, LogEvent::Accept | LogEvent::All)
+    }
+
+    /// Whether dropped packets are recorded.
+    pub fn drops(self) -> bool {
+        matches!(self, LogEvent::Drop | LogEvent::All)
+    }
+}
+
+/// A Neutron packet-logging object (`/v2.0/log/logs`, resource type `security_group`):
+/// which ports' verdicts are written to the packet log. `resource` names a security
+/// group (`None`: every group), `target` a port (`None`: every port using the group, or
+/// every port when `resource` is `None` too). A disabled log records nothing.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct NetworkLog {
+    pub name: String,
+    pub description: String,
+    pub resource: Option<String>,
+    pub target: Option<String>,
+    pub event: LogEvent,
+    pub enabled: bool,
+}
+
 /// The whole declarative model.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Model {
@@ -393,6 +450,8 @@ pub struct Model {
     /// Non-IP, non-ARP ethertypes allowed through port security (default empty).
     pub permitted_ethertypes: Vec<u16>,
     pub conntrack: ConntrackSettings,
+    /// Packet-logging objects (Neutron's logging extension).
+    pub logs: Vec<NetworkLog>,
 }
 
 impl Model {

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::flow::DropReason;
-use crate::pipeline::{Dataplane, Disposition, Pipeline, PipelineConfig, Verdict, ZoneMap};
+use crate::pipeline::{Dataplane, Disposition, IdMap, Pipeline, PipelineConfig, Verdict};
 use crate::policy::Model;
 use crate::port::pcap::{CaptureError, CaptureReader, PcapNgWriter, PcapWriter, LINKTYPE_ETHERNET};
 
@@ -175,7 +175,7 @@ pub fn run<W: Write>(
             }
         })?;
 
-    let mut zones = ZoneMap::default();
+    let mut zones = IdMap::default();
     let mut epoch = 1u64;
     let mut dp = Arc::new(Dataplane::compile(model, epoch, &mut zones));
     if let Some(p) = &opts.in_port {

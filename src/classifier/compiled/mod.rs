@@ -50,6 +50,7 @@ mod addr;
 mod burst;
 mod compile;
 mod ports;
+mod rule_shim;
 
 use std::sync::Arc;
 

@@ -66,6 +66,9 @@ pub(super) struct Fragments {
     held_count: usize,
     released: Vec<ReleasedRef>,
     scratch: Verdict,
+    /// The latest clock seen ([`Fragments::expire`] runs on every path): the time of the
+    /// records of fragments released later.
+    now_ns: u64,
 }
 
 impl Fragments {
@@ -90,6 +93,7 @@ impl Fragments {
             held_count: 0,
             released: Vec::with_capacity(held),
             scratch: Verdict::default(),
+            now_ns: 0,
         }
     }
 
@@ -101,6 +105,9 @@ impl Fragments {
 
     /// Expire datagrams; their held fragments are released as drops.
     fn expire(&mut self, now_ns: u64) {
+        if now_ns != u64::MAX {
+            self.now_ns = self.now_ns.max(now_ns);
+        }
         let released = &mut self.released;
         self.table.expire(now_ns, |_, token| {
             released.push(ReleasedRef {
@@ -217,10 +224,18 @@ impl Pipeline {
                     v.dropped.push((in_port, DropReason::FragmentDenied));
                 }
             }
-            self.count(dp, &v, in_port);
+            let len = self.frags.held[r.held as usize].frame.len();
+            self.count(dp, &v, in_port, len);
             // rx was counted when the frame was held.
             if let Some(c) = self.counter(dp, in_port) {
                 c.rx = c.rx.saturating_sub(1);
+                c.rx_bytes = c.rx_bytes.saturating_sub(len as u64);
+            }
+            if dp.log_any && !v.dropped.is_empty() {
+                let frame = &self.frags.held[r.held as usize].frame;
+                let key = flow::extract(frame).map(|m| m.key).unwrap_or_default();
+                let now = self.frags.now_ns;
+                self.log_drops(dp, &v, in_port, &key, now);
             }
             f(token, in_port, &self.frags.held[r.held as usize].frame, &v);
             self.frags.scratch = v;

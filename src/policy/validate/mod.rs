@@ -326,6 +326,7 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
         networks,
         permitted_ethertypes: spec.permitted_ethertypes.clone(),
         conntrack: spec.conntrack.clone(),
+        logs: Vec::new(),
     })
 }
 

@@ -58,7 +58,7 @@ use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
 
 use crate::flow::DropReason;
-use crate::pipeline::{Dataplane, Learned, PipelineConfig, PortCounters, ZoneMap};
+use crate::pipeline::{Dataplane, IdMap, Learned, PipelineConfig, PortCounters};
 use crate::policy::{Backend, Model};
 use crate::port::afxdp::{GroupConfig, MemberConfig, UmemGroup, UmemPorts};
 use crate::port::napi::NapiDefer;
@@ -202,7 +202,7 @@ struct Shared {
 }
 
 struct ControlState {
-    zones: ZoneMap,
+    zones: IdMap,
     epoch: u64,
     /// name → (zone, worker, backend) of every open port.
     open: HashMap<String, (u16, usize, Backend)>,
@@ -311,7 +311,7 @@ impl Switch {
     pub fn start(model: &Model, settings: &SwitchSettings) -> Result<Switch, SwitchError> {
         let nw = settings.worker_count(model);
         let burst = settings.burst.clamp(1, port::MAX_BURST);
-        let mut zones = ZoneMap::default();
+        let mut zones = IdMap::default();
         let dp = Dataplane::compile(model, 1, &mut zones);
         // Assign ports to workers (round robin), then open them: a worker's AF_XDP ports
         // share one UMEM so that frames move between them by descriptor, without a copy.
@@ -622,7 +622,7 @@ fn hand_to(
     cmd: &Sender<Cmd>,
     w: usize,
     o: Opened,
-    zones: &mut ZoneMap,
+    zones: &mut IdMap,
     shared: &Shared,
     open: &mut HashMap<String, (u16, usize, Backend)>,
     hotplug: bool,

@@ -364,6 +364,26 @@ impl Dataplane {
         self.rule_slots.get(base + r.rule as usize).copied()
     }
 
+    /// Every rule of the model with its counter slot, in model order.
+    pub fn rule_refs(&self) -> impl Iterator<Item = (RuleRef, u32)> + '_ {
+        let n = self.rule_slots.len() as u32;
+        self.rule_base
+            .iter()
+            .enumerate()
+            .flat_map(move |(g, &base)| {
+                let end = self.rule_base.get(g + 1).copied().unwrap_or(n);
+                (base..end).map(move |i| {
+                    (
+                        RuleRef {
+                            group: g as u32,
+                            rule: i - base,
+                        },
+                        self.rule_slots[i as usize],
+                    )
+                })
+            })
+    }
+
     /// Index of the port called `name`.
     pub fn port_index(&self, name: &str) -> Option<u16> {
         self.by_name.get(name).copied()

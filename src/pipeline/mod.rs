@@ -273,6 +273,12 @@ impl Pipeline {
         (d, t)
     }
 
+    /// Forget every connection of conntrack zone `zone` (`sgswitch conntrack flush`):
+    /// their next packets are judged as new. Returns how many entries went.
+    pub fn conntrack_flush(&mut self, zone: u16) -> usize {
+        self.ct.remove_zone(zone)
+    }
+
     /// Insert a copy of a connection-tracking entry (from another pipeline: `trace`
     /// against a running switch seeds its scratch pipeline with the live entry).
     pub fn seed_conntrack(&mut self, e: &CtEntry) -> bool {

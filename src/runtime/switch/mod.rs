@@ -58,16 +58,18 @@ use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
 
 use crate::flow::DropReason;
-use crate::pipeline::{Dataplane, IdMap, Learned, PipelineConfig, PortCounters};
-use crate::policy::{Backend, Model};
+use crate::pipeline::{Dataplane, IdMap, Learned, LogRecord, PipelineConfig, PortCounters};
+use crate::policy::{Backend, Model, RuleRef};
 use crate::port::afxdp::{GroupConfig, MemberConfig, UmemGroup, UmemPorts};
 use crate::port::napi::NapiDefer;
 use crate::port::{self, PortError, PortGroup, PortStats, Single};
 
 mod handoff;
+pub mod observe;
 mod worker;
 
 use handoff::Queues;
+use observe::WorkerCounters;
 use worker::{Cmd, Worker};
 
 /// Settings of a live switch: the one settings type of the switch. A config file's
@@ -149,6 +151,11 @@ pub struct SwitchReport {
     pub inbox_full: u64,
     /// Per worker: (frames received by the pipeline, delivered, dropped, steered away).
     pub workers: Vec<WorkerLine>,
+    /// New connections admitted by each rule of the policy in force (summed over the
+    /// workers; a rule keeps its count across reloads while it exists).
+    pub rule_hits: Vec<(RuleRef, u64)>,
+    /// The policy epoch in force.
+    pub epoch: u64,
 }
 
 /// One worker's totals.
@@ -161,6 +168,8 @@ pub struct WorkerLine {
     /// Frames forwarded between AF_XDP ports by moving their descriptor (no copy).
     pub moved: u64,
     pub conntrack_entries: usize,
+    /// Everything else the worker counts.
+    pub detail: WorkerCounters,
 }
 
 /// Per-port statistics of a running switch.
@@ -173,12 +182,11 @@ pub struct PortReport {
 
 #[derive(Default)]
 struct WorkerSnapshot {
-    conntrack_entries: usize,
-    moved: u64,
+    worker: WorkerCounters,
+    /// New connections admitted, by rule slot.
+    rule_hits: Vec<u64>,
     counters: Vec<PortCounters>,
     io: Vec<(u16, PortStats)>,
-    steered: u64,
-    inbox_full: u64,
 }
 
 /// MACs learned and not yet applied, per receiving worker.
@@ -199,6 +207,8 @@ struct Shared {
     owners: Mutex<HashMap<u16, usize>>,
     /// The workers' common clock origin (learned-MAC ages are compared across workers).
     start: Instant,
+    /// Packet-log records, per worker ([`observe::LOG_QUEUE`] each).
+    logs: Vec<ArrayQueue<LogRecord>>,
 }
 
 struct ControlState {
@@ -211,6 +221,8 @@ struct ControlState {
     napi: HashMap<String, NapiDefer>,
     napi_defer_us: u32,
     burst: usize,
+    /// The pipeline settings of the policy in force (live traces build a scratch one).
+    pcfg: PipelineConfig,
 }
 
 /// A running switch.
@@ -363,6 +375,9 @@ impl Switch {
             learned: (0..nw).map(|_| ArrayQueue::new(LEARNED_QUEUE)).collect(),
             owners: Mutex::new(HashMap::new()),
             start: Instant::now(),
+            logs: (0..nw)
+                .map(|_| ArrayQueue::new(observe::LOG_QUEUE))
+                .collect(),
         });
         let pcfg = PipelineConfig::from_model(model);
         let mut cmds = Vec::new();
@@ -414,6 +429,7 @@ impl Switch {
                 napi,
                 napi_defer_us: settings.napi_defer_us,
                 burst,
+                pcfg: pcfg.clone(),
             }),
         };
         sw.wait_epoch(1, APPLY_TIMEOUT)?;
@@ -518,6 +534,7 @@ impl Switch {
         st.epoch += 1;
         let epoch = st.epoch;
         let dp = Dataplane::compile(model, epoch, &mut st.zones);
+        st.pcfg = PipelineConfig::from_model(model);
         self.shared.dp.store(Arc::new(dp));
         drop(st);
         self.wait_epoch(epoch, APPLY_TIMEOUT)?;
@@ -562,22 +579,37 @@ impl Switch {
                 ..Default::default()
             })
             .collect();
-        let mut rep = SwitchReport::default();
+        let dp = self.shared.dp.load_full();
+        let mut rep = SwitchReport {
+            epoch: dp.epoch,
+            ..Default::default()
+        };
+        let mut hits: Vec<u64> = Vec::new();
         for s in snaps {
-            rep.steered += s.steered;
-            rep.inbox_full += s.inbox_full;
+            let w = &s.worker;
+            rep.steered += w.steered;
+            rep.inbox_full += w.inbox_full;
             rep.workers.push(WorkerLine {
                 rx: s.counters.iter().map(|c| c.rx).sum(),
                 tx: s.counters.iter().map(|c| c.tx).sum(),
                 dropped: s.counters.iter().map(|c| c.dropped_total()).sum(),
-                steered: s.steered,
-                moved: s.moved,
-                conntrack_entries: s.conntrack_entries,
+                steered: w.steered,
+                moved: w.moved,
+                conntrack_entries: w.conntrack_entries,
+                detail: *w,
             });
+            if hits.len() < s.rule_hits.len() {
+                hits.resize(s.rule_hits.len(), 0);
+            }
+            for (a, b) in hits.iter_mut().zip(&s.rule_hits) {
+                *a += b;
+            }
             for (z, c) in s.counters.iter().enumerate() {
                 if let Some(r) = out.get_mut(z) {
                     r.counters.rx += c.rx;
                     r.counters.tx += c.tx;
+                    r.counters.rx_bytes += c.rx_bytes;
+                    r.counters.tx_bytes += c.tx_bytes;
                     for (a, b) in r.counters.dropped.iter_mut().zip(c.dropped.iter()) {
                         *a += b;
                     }
@@ -595,6 +627,10 @@ impl Switch {
             }
         }
         rep.ports = out;
+        rep.rule_hits = dp
+            .rule_refs()
+            .map(|(r, slot)| (r, hits.get(slot as usize).copied().unwrap_or(0)))
+            .collect();
         rep
     }
 

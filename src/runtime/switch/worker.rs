@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::handoff::{Kind, Outbox, Queues, HANDOFF};
+use super::observe::{CaptureDir, CaptureRing, CaptureSpec, Query, WorkerCounters};
 use super::{lock, Shared, WorkerSnapshot};
 use crate::flow::PacketMeta;
 use crate::pipeline::{self, Dataplane, Disposition, Pipeline, PipelineConfig, Verdict};
@@ -43,6 +44,8 @@ pub(super) enum Cmd {
     },
     /// Stop driving the port of `zone` (closing it, detaching its XDP program).
     Remove { zone: u16 },
+    /// A question from the control side ([`Query`]).
+    Query(Query),
 }
 
 /// A port group this worker drives.
@@ -96,6 +99,9 @@ pub(super) struct Worker {
     fates: Vec<Members>,
     steered: u64,
     snap_seen: u64,
+    counters: WorkerCounters,
+    /// Running captures (rarely more than one).
+    captures: Vec<(Arc<CaptureRing>, CaptureSpec)>,
 }
 
 /// Everything a delivery may need, borrowed apart from the pipeline.
@@ -161,6 +167,8 @@ impl Worker {
             fates: vec![0; scratch],
             steered: 0,
             snap_seen: 0,
+            counters: WorkerCounters::default(),
+            captures: Vec::new(),
             shared,
         }
     }
@@ -219,6 +227,7 @@ impl Worker {
                         idx: vec![None; n],
                     }));
                 }
+                Cmd::Query(q) => self.answer(q),
                 Cmd::Remove { zone } => {
                     let found = self.groups.iter().enumerate().find_map(|(g, s)| {
                         let s = s.as_ref()?;
@@ -278,6 +287,17 @@ impl Worker {
             }
             work += self.inbox(&dp, now);
             self.announce_learned();
+            if self.pipeline.has_log_records() {
+                let (q, full) = (
+                    &self.shared.logs[self.id],
+                    &mut self.counters.log_queue_full,
+                );
+                self.pipeline.take_log_records(|r| {
+                    if q.push(*r).is_err() {
+                        *full += 1;
+                    }
+                });
+            }
             for s in self.groups.iter_mut().flatten() {
                 s.ports.flush();
             }
@@ -289,6 +309,7 @@ impl Worker {
                 self.shared.snap_done[self.id].store(gen, Ordering::Release);
             }
             if work == 0 {
+                self.counters.idle_polls += 1;
                 idle = idle.saturating_add(1);
                 if self.backoff && idle > 16 {
                     let us = (idle as u64 - 16).min(1000);
@@ -297,6 +318,7 @@ impl Worker {
                     std::hint::spin_loop();
                 }
             } else {
+                self.counters.busy_polls += 1;
                 idle = 0;
             }
         }
@@ -340,6 +362,7 @@ impl Worker {
                 continue;
             }
             total += n;
+            self.counters.bursts += 1;
             let zone = slot.zones[m];
             let in_port = slot.idx[m].unwrap_or(u16::MAX);
             let mut frames: [&[u8]; MAX_BURST] = [&[]; MAX_BURST];
@@ -379,6 +402,9 @@ impl Worker {
                     &mut self.verdicts[..local],
                     &mut self.disp[..local],
                 );
+                if !self.captures.is_empty() {
+                    self.capture(dp, in_port, &frames[..local], now);
+                }
                 let mut sinks = Sinks {
                     routes: &self.routes,
                     groups: &mut self.groups,
@@ -440,6 +466,9 @@ impl Worker {
                             &mut self.verdicts[..e - a],
                             &mut self.disp[..e - a],
                         );
+                        if !self.captures.is_empty() {
+                            self.capture(dp, in_port, &frames[a..e], now);
+                        }
                         let mut sinks = Sinks {
                             routes: &self.routes,
                             groups: &mut self.groups,
@@ -491,10 +520,81 @@ impl Worker {
         });
     }
 
+    /// Answer a question of the control side (between two bursts).
+    fn answer(&mut self, q: Query) {
+        let ct = self.pipeline.conntrack();
+        match q {
+            Query::Conntrack { zone, reply } => {
+                let v: Vec<_> = ct
+                    .iter()
+                    .filter(|e| zone.is_none_or(|z| e.zone == z))
+                    .collect();
+                let _ = reply.send(v);
+            }
+            Query::Flush { zone, reply } => {
+                let _ = reply.send(self.pipeline.conntrack_flush(zone));
+            }
+            Query::Lookup { zones, meta, reply } => {
+                let v = zones
+                    .iter()
+                    .filter_map(|z| ct.lookup(*z, &meta).map(|(e, _)| e))
+                    .collect();
+                let _ = reply.send(v);
+            }
+            Query::Capture { ring, on } => {
+                self.captures.retain(|(r, _)| !Arc::ptr_eq(r, &ring));
+                if let Some(spec) = on {
+                    self.captures.push((ring, spec));
+                }
+            }
+        }
+    }
+
+    /// Copy the frames of a just-processed burst that concern a captured port (their
+    /// verdicts are in `self.verdicts`, their dispositions in `self.disp`).
+    #[cold]
+    #[inline(never)]
+    fn capture(&self, dp: &Dataplane, in_port: u16, frames: &[&[u8]], now: u64) {
+        let zone_of = |i: u16| dp.ports.get(i as usize).map(|p| p.zone);
+        let in_zone = zone_of(in_port);
+        for (i, frame) in frames.iter().enumerate() {
+            if self.disp[i] != Disposition::Decided {
+                continue;
+            }
+            let v = &self.verdicts[i];
+            for (ring, spec) in &self.captures {
+                for &(p, r) in &v.dropped {
+                    if zone_of(p) == Some(spec.zone) {
+                        ring.put(now, CaptureDir::Dropped(r), frame);
+                    }
+                }
+                if spec.dropped_only {
+                    continue;
+                }
+                if in_zone == Some(spec.zone) {
+                    ring.put(now, CaptureDir::Rx, frame);
+                }
+                if v.delivered.iter().any(|&q| zone_of(q) == Some(spec.zone)) {
+                    ring.put(now, CaptureDir::Tx, frame);
+                }
+            }
+        }
+    }
+
     fn snapshot(&self) -> WorkerSnapshot {
         let groups = || self.groups.iter().flatten();
+        let ct = self.pipeline.conntrack();
+        let mut counters = self.counters;
+        counters.steered = self.steered;
+        counters.inbox_full = self.out.dropped;
+        counters.moved = groups().map(|s| s.ports.moved()).sum();
+        counters.conntrack_entries = ct.len();
+        counters.conntrack_capacity = ct.capacity();
+        counters.conntrack = ct.stats();
+        counters.log = self.pipeline.log_counters();
         WorkerSnapshot {
-            conntrack_entries: self.pipeline.conntrack().len(),
+            worker: counters,
+            rule_hits: self.pipeline.rule_hits().to_vec(),
             counters: self.pipeline.counters().to_vec(),
             io: groups()
                 .flat_map(|s| {
@@ -504,9 +604,6 @@ impl Worker {
                         .map(|(m, z)| (*z, s.ports.stats(m)))
                 })
                 .collect(),
-            moved: groups().map(|s| s.ports.moved()).sum(),
-            steered: self.steered,
-            inbox_full: self.out.dropped,
         }
     }
 }

@@ -11,6 +11,12 @@
 //! * `pipeline/new_flows` — `Pipeline::process`, every frame a new UDP flow (classifier
 //!   lookup and conntrack insert on both ports).
 //!
+//! * `pipeline/observe/{bare,default,logged}/...` — the same `established/1000_flows/burst`
+//!   and `new_flows` cases with rule counters off (`bare`), as shipped (`default`: rule
+//!   counters on, no log object), and with a packet log of every port (`logged`: event
+//!   ALL, Neutron's default rate limits, records drained after every burst as a worker
+//!   does with `Pipeline::take_log_records`): the cost of observing (#13).
+//!
 //! All of it is the shipped path.
 
 use std::hint::black_box;
@@ -19,9 +25,10 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sgswitch::bench::frames::{ipv4_frame, pad, udp, V4};
 use sgswitch::bench::workload::{
-    open_tcp_flows, web_pair, CLIENT_IP, CLIENT_MAC, SERVER_IP, SERVER_MAC,
+    open_tcp_flows, web_pair, web_pair_with, Observed, CLIENT_IP, CLIENT_MAC, SERVER_IP,
+    SERVER_MAC,
 };
-use sgswitch::pipeline::{Pipeline, Verdict};
+use sgswitch::pipeline::{Dataplane, Disposition, Pipeline, PipelineConfig, Verdict};
 
 const BURST: usize = 32;
 
@@ -64,7 +71,92 @@ fn bench(c: &mut Criterion) {
         });
     }
 
-    // New flows: each frame a new UDP flow client -> server:5000..6000 from a new sport.
+    let frames = new_flow_frames();
+    g.bench_function("new_flows", |b| {
+        b.iter_custom(|iters| new_flows(&dp, &pcfg, &frames, iters, false))
+    });
+    g.finish();
+    observe(c, &frames);
+}
+
+/// The cost of observing: bare, as shipped, with a packet log.
+fn observe(c: &mut Criterion, frames: &[Vec<u8>]) {
+    let mut g = c.benchmark_group("pipeline/observe");
+    g.throughput(Throughput::Elements(BURST as u64));
+    for (name, obs) in [
+        ("bare", Observed::Bare),
+        ("default", Observed::Default),
+        ("logged", Observed::Logged),
+    ] {
+        let (dp, pcfg) = web_pair_with(obs);
+        let client = dp.port_index("client").unwrap();
+        let mut p = Pipeline::new(&pcfg);
+        let flows = 1_000;
+        let data = open_tcp_flows(&dp, &mut p, flows);
+        p.take_log_records(|r| {
+            black_box(r);
+        });
+        let mut outs = vec![Verdict::default(); BURST];
+        let mut disp = vec![Disposition::Decided; BURST];
+        let mut j = 0usize;
+        g.bench_function(format!("{name}/established_1000_flows_burst"), |b| {
+            b.iter(|| {
+                let mut burst: [&[u8]; BURST] = [&[]; BURST];
+                for s in burst.iter_mut() {
+                    *s = &data[j % flows];
+                    j = j.wrapping_add(1);
+                }
+                p.process_burst(&dp, client, black_box(&burst), 3, &mut outs, &mut disp);
+                p.take_log_records(|r| {
+                    black_box(r);
+                });
+                black_box(&outs);
+            })
+        });
+        g.bench_function(format!("{name}/new_flows"), |b| {
+            b.iter_custom(|iters| new_flows(&dp, &pcfg, frames, iters, true))
+        });
+    }
+    g.finish();
+}
+
+/// Time `iters` bursts of new UDP flows through fresh pipelines (`drain`: take the
+/// packet-log records after each burst, as a worker does).
+fn new_flows(
+    dp: &Dataplane,
+    pcfg: &PipelineConfig,
+    frames: &[Vec<u8>],
+    iters: u64,
+    drain: bool,
+) -> Duration {
+    let client = dp.port_index("client").unwrap();
+    let mut v = Verdict::default();
+    let mut total = Duration::ZERO;
+    let mut done = 0u64;
+    while done < iters {
+        let mut p = Pipeline::new(pcfg);
+        let batch = (iters - done).min((frames.len() / BURST) as u64);
+        // The clock advances 1 µs per burst (the packet log's rate limit sees time pass).
+        let t = Instant::now();
+        for k in 0..batch as usize {
+            let now = 1 + k as u64 * 1_000;
+            for f in &frames[k * BURST..(k + 1) * BURST] {
+                p.process(dp, client, black_box(f), now, 0, &mut v);
+            }
+            if drain {
+                p.take_log_records(|r| {
+                    black_box(r);
+                });
+            }
+        }
+        total += t.elapsed();
+        done += batch;
+    }
+    total
+}
+
+/// Each frame a new UDP flow client -> server:5000..6000 from a new sport.
+fn new_flow_frames() -> Vec<Vec<u8>> {
     let mut frames = Vec::with_capacity(65536);
     for n in 0..65536u32 {
         let sport = 1024 + (n % 60000) as u16;
@@ -76,26 +168,7 @@ fn bench(c: &mut Criterion) {
             &udp(sport, dport, &[0u8; 18]),
         )));
     }
-    g.bench_function("new_flows", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut done = 0u64;
-            while done < iters {
-                let mut p = Pipeline::new(&pcfg);
-                let batch = (iters - done).min((frames.len() / BURST) as u64);
-                let t = Instant::now();
-                for k in 0..batch as usize {
-                    for f in &frames[k * BURST..(k + 1) * BURST] {
-                        p.process(&dp, client, black_box(f), 1, 0, &mut v);
-                    }
-                }
-                total += t.elapsed();
-                done += batch;
-            }
-            total
-        })
-    });
-    g.finish();
+    frames
 }
 
 criterion_group! {

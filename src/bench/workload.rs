@@ -44,11 +44,40 @@ pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 /// [`WEB_PAIR`] compiled: the dataplane (epoch 1) and the pipeline settings.
 pub fn web_pair() -> (Dataplane, PipelineConfig) {
-    let cfg = crate::control::config::parse_str(WEB_PAIR, "web-pair.toml")
+    web_pair_with(Observed::Default)
+}
+
+/// How much a [`web_pair_with`] pipeline observes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// No rule counters, no packet log.
+    Bare,
+    /// As shipped: rule counters on, no log object.
+    Default,
+    /// Rule counters, and a packet log of every port (`ALL`, Neutron's default rate
+    /// limits); the caller drains the records after each burst as a worker does.
+    Logged,
+}
+
+/// [`WEB_PAIR`] compiled with the given observation.
+pub fn web_pair_with(obs: Observed) -> (Dataplane, PipelineConfig) {
+    let mut cfg = crate::control::config::parse_str(WEB_PAIR, "web-pair.toml")
         .expect("WEB_PAIR is a valid config");
+    if obs == Observed::Logged {
+        cfg.model.logs.push(crate::policy::NetworkLog {
+            name: "all".into(),
+            description: String::new(),
+            resource: None,
+            target: None,
+            event: crate::policy::LogEvent::All,
+            enabled: true,
+        });
+    }
     let mut zones = IdMap::default();
     let dp = Dataplane::compile(&cfg.model, 1, &mut zones);
-    (dp, PipelineConfig::from_model(&cfg.model))
+    let mut pcfg = PipelineConfig::from_model(&cfg.model);
+    pcfg.rule_hits = obs != Observed::Bare;
+    (dp, pcfg)
 }
 
 /// Open `flows` TCP connections client → server:80 through `p` (SYN, then the

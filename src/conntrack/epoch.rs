@@ -101,12 +101,8 @@ impl Conntrack {
         let (hash, sig) = self.loc(&class.key);
         let slot = self.find(&class.key, hash, sig)?;
         let e = &self.entries[slot as usize];
-        e.live().then(|| {
-            (
-                view(Handle { slot, gen: e.gen }, e),
-                related,
-            )
-        })
+        e.live()
+            .then(|| (view(Handle { slot, gen: e.gen }, e), related))
     }
 
     /// Every entry in the table (including expired ones not yet swept: compare

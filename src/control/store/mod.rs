@@ -62,7 +62,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::control::config::{Config, SwitchSettings};
+use crate::control::config::{Config, LoggingSettings, SwitchSettings};
 use crate::policy::Model;
 
 pub mod error;
@@ -141,6 +141,7 @@ pub struct Store {
     mutator: Mutex<Mutator>,
     state_dir: Option<PathBuf>,
     switch: SwitchSettings,
+    logging: LoggingSettings,
 }
 
 impl std::fmt::Debug for Store {
@@ -183,6 +184,7 @@ impl Store {
             mutator: Mutex::new(Mutator { apply: None }),
             state_dir: state_dir.map(Path::to_path_buf),
             switch: seed.switch.clone(),
+            logging: seed.logging.clone(),
         })
     }
 
@@ -197,6 +199,7 @@ impl Store {
             Some(state) => Config {
                 model: state.model,
                 switch: seed.switch.clone(),
+                logging: seed.logging.clone(),
             },
             None => seed.clone(),
         })
@@ -226,6 +229,7 @@ impl Store {
         Config {
             model: self.model(),
             switch: self.switch.clone(),
+            logging: self.logging.clone(),
         }
     }
 

@@ -302,12 +302,19 @@ pub(super) fn rebuild_meta(old: &State, new: &Model, now: u64) -> Meta {
             let olds = &old.model.logs;
             let free = |i: &usize| !claimed[*i];
             let equal = (0..olds.len()).filter(free).find(|&i| olds[i] == *l);
-            let named = || (0..olds.len()).filter(free).find(|&i| olds[i].name == l.name);
+            let named = || {
+                (0..olds.len())
+                    .filter(free)
+                    .find(|&i| olds[i].name == l.name)
+            };
             let oi = equal.or_else(named);
             if let Some(i) = oi {
                 claimed[i] = true;
             }
-            keep(oi.map(|i| &old.meta.logs[i]), oi.is_some_and(|i| olds[i] != *l))
+            keep(
+                oi.map(|i| &old.meta.logs[i]),
+                oi.is_some_and(|i| olds[i] != *l),
+            )
         })
         .collect();
     Meta {

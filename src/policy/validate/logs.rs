@@ -104,3 +104,62 @@ pub fn log_target_errors(model: &Model) -> Vec<ValidationError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{validate_log, validate_model};
+    use super::*;
+    use crate::policy::spec::{ModelSpec, PortSpec};
+
+    fn spec(logs: Vec<LogSpec>) -> ModelSpec {
+        ModelSpec {
+            ports: vec![PortSpec {
+                name: Some("p".into()),
+                mac: Some("fa:16:3e:00:00:01".into()),
+                security_groups: Some(vec![]),
+                ..Default::default()
+            }],
+            logs,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn events_are_neutrons_exact_names() {
+        assert_eq!(parse_log_event("ACCEPT"), Some(LogEvent::Accept));
+        assert_eq!(parse_log_event("DROP"), Some(LogEvent::Drop));
+        assert_eq!(parse_log_event("ALL"), Some(LogEvent::All));
+        assert_eq!(parse_log_event("all"), None);
+        assert_eq!(parse_log_event(""), None);
+    }
+
+    #[test]
+    fn a_port_that_left_the_group_keeps_the_model_valid() {
+        // The port uses no group: creating the log is refused, but a model holding it
+        // (a port that left the group afterwards) validates.
+        let log = LogSpec {
+            resource: Some("default".into()),
+            target: Some("p".into()),
+            ..Default::default()
+        };
+        let model = validate_model(&spec(vec![log.clone()])).unwrap();
+        assert_eq!(model.logs.len(), 1);
+        assert_eq!(log_target_errors(&model).len(), 1);
+        let e = validate_log(&model, &log).unwrap_err();
+        assert_eq!(e.errors()[0].path.to_string(), "logs[1].target");
+        assert!(matches!(
+            e.errors()[0].kind,
+            ErrorKind::LogTargetNotInGroup { .. }
+        ));
+        let ok = LogSpec {
+            target: Some("p".into()),
+            event: Some("DROP".into()),
+            ..Default::default()
+        };
+        let l = validate_log(&model, &ok).unwrap();
+        assert_eq!(
+            (l.event, l.enabled, l.name.as_str()),
+            (LogEvent::Drop, true, "")
+        );
+    }
+}

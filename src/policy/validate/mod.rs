@@ -312,14 +312,18 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
         }
     }
 
-    // Packet logs, against the groups and ports that made it.
-    let group_names: HashSet<&str> = security_groups.iter().map(|g| g.name.as_str()).collect();
-    let port_names: HashSet<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+    // Packet logs, against the declared groups and ports (a port with an error of its
+    // own is not reported again as missing).
+    let port_names: HashSet<&str> = spec
+        .ports
+        .iter()
+        .filter_map(|p| p.name.as_deref())
+        .collect();
     let mut logs = Vec::new();
     for (i, l) in spec.logs.iter().enumerate() {
         let path = root.key("logs").index(i);
         let mut found = Found::new();
-        let log = check_log(l, &path, &group_names, &port_names, &mut found);
+        let log = check_log(l, &path, &scope.groups, &port_names, &mut found);
         attach(found, None, None, None, None, &mut errors);
         logs.extend(log);
     }

@@ -63,6 +63,7 @@ fn big_config() -> Config {
     Config {
         model: validate_model(&spec).expect("generated model is valid"),
         switch: SwitchSettings::default(),
+        logging: Default::default(),
     }
 }
 
@@ -204,6 +205,7 @@ fn api_to_apply_hook_latency_and_rule_rate() {
             Config {
                 model: Default::default(),
                 switch: SwitchSettings::default(),
+                logging: Default::default(),
             },
         ),
         ("10k rules + 10k ports", big_config()),

@@ -9,6 +9,8 @@
 //! * [`mod@connect`] wires the store to what makes its model live (the running switch, or
 //!   a test double): the one place an apply hook is set.
 //! * [`http_client`] is the small HTTP/1.1 JSON client the CLI commands use.
+//! * [`packet_log`] writes the packet-log records the pipelines produce (Neutron's
+//!   logging extension) as JSON lines, named, with ids, rate limited, off the dataplane.
 //!
 //! Principle: validate → compile → publish, whole or nothing. Nothing here runs on the
 //! packet path; allocation and `String` errors are fine.
@@ -22,13 +24,15 @@
 //! runtime → **control** → CLI; a module may use only those to its left): `control` may
 //! use any module to its left; today it uses `policy` (model, specs, validation) and
 //! `port::napi`'s bounds for the `[switch]` settings, and nothing of the dataplane (the
-//! apply hook keeps the runtime out of it). Inside it: `api` → `store` → `config` →
-//! `policy`; `http_client` stands alone. Only the CLI, tests and the test kit use it.
+//! apply hook keeps the runtime out of it); `packet_log` uses `pipeline`'s record type
+//! and token bucket. Inside it: `api` → `store` → `config` → `policy`; `packet_log` →
+//! `store`, `config`; `http_client` stands alone. Only the CLI, tests and the test kit use it.
 
 pub mod api;
 pub mod config;
 pub mod connect;
 pub mod http_client;
+pub mod packet_log;
 pub mod store;
 
 pub use connect::{connect, ApplyPolicy};

@@ -231,6 +231,12 @@ pub enum ErrorKind {
     DuplicatePermittedEthertype { value: u16 },
     #[error("invalid value {value}: {reason}")]
     OutOfRange { value: u64, reason: &'static str },
+    #[error("port {0:?} not found")]
+    UnknownPort(String),
+    #[error("invalid event {0:?}: expected \"ACCEPT\", \"DROP\" or \"ALL\"")]
+    InvalidLogEvent(String),
+    #[error("port {port:?} does not use security group {group:?} (a log's target must be a port of its resource)")]
+    LogTargetNotInGroup { port: String, group: String },
 }
 
 impl ErrorKind {
@@ -238,7 +244,9 @@ impl ErrorKind {
     pub fn class(&self) -> ErrorClass {
         use ErrorKind::*;
         match self {
-            UnknownSecurityGroup(_) | UnknownAddressGroup(_) => ErrorClass::NotFound,
+            UnknownSecurityGroup(_) | UnknownAddressGroup(_) | UnknownPort(_) => {
+                ErrorClass::NotFound
+            }
             DuplicateRule { .. }
             | DuplicateGroupName { .. }
             | ReservedDefaultName(_)

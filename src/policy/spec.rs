@@ -161,6 +161,24 @@ pub struct NetworkSpec {
     pub name: Option<String>,
 }
 
+/// A packet-logging object as written (Neutron's `log` resource, type
+/// `security_group`). Group and port are named, as everywhere in the model.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSpec {
+    /// Default `""` (Neutron: log names need not be unique nor given).
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Name of a security group (`None`: every group).
+    pub resource: Option<String>,
+    /// Name of a port (`None`: every port of `resource`, or every port).
+    pub target: Option<String>,
+    /// `ACCEPT`, `DROP` or `ALL` (default `ALL`).
+    pub event: Option<String>,
+    /// Default `true`.
+    pub enabled: Option<bool>,
+}
+
 /// The whole model as written.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,4 +190,8 @@ pub struct ModelSpec {
     pub networks: Vec<NetworkSpec>,
     pub permitted_ethertypes: Vec<u16>,
     pub conntrack: ConntrackSettings,
+    /// Packet-logging objects. Absent from (and not written to) state files without
+    /// any, so that files written before logs existed load and re-encode unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<LogSpec>,
 }

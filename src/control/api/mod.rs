@@ -15,7 +15,10 @@
 //! * `/v2.0/ports[/{id}]`: list, show, create (hot-plug; the backend is given as
 //!   `binding:profile` = `{"type":"tap","ifname":…}`), update (`name`,
 //!   `security_groups`, `allowed_address_pairs`, `port_security_enabled`), delete;
-//! * `/v2.0/networks[/{id}]`: list, show.
+//! * `/v2.0/networks[/{id}]`: list, show;
+//! * `/v2.0/log/logs[/{id}]`: list, show, create, update (`name`, `description`,
+//!   `enabled`), delete; `GET /v2.0/log/loggable-resources` (Neutron's `logging`
+//!   extension, [`logs`]).
 //!
 //! Lists filter on any top-level field (`?name=web&id=…`; a repeated key is an OR; an
 //! array field matches when it contains the value); `fields`, `limit`, `marker`,
@@ -48,7 +51,7 @@
 //! # Modules
 //! This module owns the server (threads, token, body size), routing and the one place
 //! requests reach the store; each resource module renders its objects and decodes its
-//! bodies: [`groups`], [`rules`], [`address_groups`], [`ports`], [`networks`];
+//! bodies: [`groups`], [`rules`], [`address_groups`], [`ports`], [`networks`], [`logs`];
 //! [`versions`] the version documents, [`query`] query strings and filters,
 //! [`resource`] the list / show / single-object answers every resource shares,
 //! [`body`] request bodies, [`error`] the error answer. None of them holds state.
@@ -77,6 +80,7 @@ pub mod address_groups;
 pub mod body;
 pub mod error;
 pub mod groups;
+pub mod logs;
 pub mod networks;
 pub mod ports;
 pub mod query;
@@ -328,6 +332,34 @@ fn route(
             "GET" => Ok((200, Some(versions::extensions()))),
             _ => not_allowed(),
         },
+        ["v2.0", "log", res] | ["v2.0", "log", res, _] => {
+            let res = res.strip_suffix(".json").unwrap_or(res);
+            let id = segs.get(3).map(|s| s.strip_suffix(".json").unwrap_or(s));
+            match (res, id) {
+                ("loggable-resources", None) => match method {
+                    "GET" => logs::loggable_resources(),
+                    _ => not_allowed(),
+                },
+                ("logs", None) => match method {
+                    "GET" => resource::LOGS.list(store, query),
+                    "POST" => logs::create_log(store, body),
+                    _ => not_allowed(),
+                },
+                ("logs", Some(id)) => match method {
+                    "GET" => resource::LOGS.show(store, id),
+                    "PUT" => logs::update_log(store, id, body),
+                    "DELETE" => store
+                        .delete_log(id)
+                        .map(|_| (204, None))
+                        .map_err(Fail::from),
+                    _ => not_allowed(),
+                },
+                _ => Err(Fail::not_found(
+                    "HTTPNotFound",
+                    "The resource could not be found.",
+                )),
+            }
+        }
         ["v2.0", res] | ["v2.0", res, _] | ["v2.0", res, _, _] => {
             let res = res.strip_suffix(".json").unwrap_or(res);
             let id = segs.get(2).map(|s| s.strip_suffix(".json").unwrap_or(s));

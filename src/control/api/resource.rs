@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use super::error::{Fail, Reply};
 use super::query::filter;
-use super::{address_groups, groups, networks, ports, rules};
+use super::{address_groups, groups, logs, networks, ports, rules};
 use crate::control::store::{State, Store};
 
 /// One resource of the API, as the generic answers need it.
@@ -88,6 +88,15 @@ pub(super) const NETWORKS: Resource<usize> = Resource {
     all: |s| (0..s.model.networks.len()).collect(),
     find: State::network_by_id,
     render: networks::network_json,
+};
+
+/// Packet logs (`/v2.0/log/logs`).
+pub(super) const LOGS: Resource<usize> = Resource {
+    keys: ("logs", "log"),
+    not_found: ("LogResourceNotFound", "Log resource"),
+    all: |s| (0..s.model.logs.len()).collect(),
+    find: State::log_by_id,
+    render: logs::log_json,
 };
 
 /// `{"<key>": value}` with `status`.

@@ -27,6 +27,7 @@ pub(super) fn extensions() -> Value {
         ext("standard-attr-timestamp", "Resource timestamps"),
         ext("project-id", "project_id field enabled"),
         ext("binding", "Port Binding"),
+        ext("logging", "Logging API Extension"),
     ]})
 }
 
@@ -37,6 +38,8 @@ pub(super) fn resources() -> Value {
         {"name": "security_group_rule", "collection": "security_group_rules", "links": []},
         {"name": "address_group", "collection": "address_groups", "links": []},
         {"name": "port", "collection": "ports", "links": []},
-        {"name": "network", "collection": "networks", "links": []}
+        {"name": "network", "collection": "networks", "links": []},
+        {"name": "log", "collection": "logs", "links": []},
+        {"name": "loggable_resource", "collection": "loggable_resources", "links": []}
     ]})
 }

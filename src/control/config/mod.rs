@@ -46,6 +46,19 @@
 //! allowed_address_pairs = [ { ip_address = "10.0.0.100/32", mac_address = "fa:16:3e:8c:84:13" } ]
 //! backend = { type = "tap", ifname = "vm-a" }   # tap {ifname, netns?, vnet_hdr?},
 //!                               # afxdp {ifname, queue?, mode?}, afpacket {ifname}
+//!
+//! [[logs]]                      # Neutron packet logging (resource type security_group)
+//! name = "web-drops"            # optional, need not be unique
+//! description = "..."           # optional
+//! resource = "web"              # a security group; omitted: every group
+//! target = "vm-a"               # a port (using `resource`, if given); omitted: every port
+//! event = "DROP"                # ACCEPT | DROP | ALL (default ALL)
+//! enabled = true                # default true
+//!
+//! [logging]                     # optional: where and how fast packet-log records are written
+//! file = "/var/log/sgswitch/packets.log"   # omitted: stderr
+//! rate_limit = 100              # records per second, >= 100 (Neutron's default and minimum)
+//! burst_limit = 25              # records above the rate, >= 25 (Neutron's default and minimum)
 //! ```
 //!
 //! # Loading
@@ -66,9 +79,11 @@
 //! * this file: the types ([`Config`], [`SwitchSettings`], [`ConfigError`]), loading
 //!   (steps 1 and 3 above) and the mapping of policy paths back to config keys and lines;
 //! * `tree`: step 1, the document as a tree of values with spans (`toml_edit`);
-//! * `read`: step 2, the schema walk (unknown keys, types, `[switch]` ranges);
+//! * `read`: step 2, the schema walk (unknown keys, types, `[switch]` and `[logging]`
+//!   ranges);
 //! * `suggest`: the "did you mean" of unknown keys;
-//! * `write`: the export, [`to_toml_string`].
+//! * `write`: the export, [`to_toml_string`];
+//! * `log_tests`: the tests of `[[logs]]` and `[logging]`.
 //!
 //! # TOML library: `toml_edit`, not `toml`
 //! Both directions use `toml_edit` directly: its parsed document (`tree`) keeps the
@@ -94,10 +109,16 @@
 //! trust.) Nothing hand-written was kept: the old writer already used `toml`'s string
 //! quoting, and the `toml_edit` one writes byte-identical files for the shipped configs.
 //!
+//! Step 3 also checks that a log naming both a group and a port names a port of that
+//! group ([`crate::policy::validate::log_target_errors`]; a config file creates its
+//! logs, and Neutron refuses such a log on creation).
+//!
 //! # Export
 //! [`to_toml_string`] writes a [`Config`] back in this format with every default made
-//! explicit (the `default` group, template rules, `security_groups`, `port_security`),
-//! so that `parse_str(&to_toml_string(&c), ..) == Ok(c)`.
+//! explicit (the `default` group, template rules, `security_groups`, `port_security`, a
+//! log's `event` and `enabled`), so that `parse_str(&to_toml_string(&c), ..) == Ok(c)`.
+//! The `[logging]` table is written only when it differs from the defaults: it says
+//! where this host writes its packet log, which an exported model does not carry.
 //!
 //! Owns: the config file format (its keys, types and the ranges of the `[switch]`
 //! settings), line-numbered errors, and the export. May not touch: Neutron's rules and
@@ -115,8 +136,13 @@ use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
-use crate::policy::{validate_model, FieldPath, Model, PathSeg, ValidationError, CONNTRACK_FIELDS};
+use crate::policy::validate::log_target_errors;
+use crate::policy::{
+    validate_model, FieldPath, Model, PathSeg, ValidationError, ValidationErrors, CONNTRACK_FIELDS,
+};
 
+#[cfg(test)]
+mod log_tests;
 mod read;
 mod suggest;
 mod tree;
@@ -143,6 +169,38 @@ pub struct Config {
     pub model: Model,
     /// The `[switch]` table (every other field at its default).
     pub switch: SwitchSettings,
+    /// The `[logging]` table: where packet-log records go, how many per second.
+    pub logging: LoggingSettings,
+}
+
+/// Neutron's minimum (and default) `rate_limit` of the packet log, records per second.
+pub const MIN_RATE_LIMIT: u32 = 100;
+/// Neutron's minimum (and default) `burst_limit` of the packet log, records.
+pub const MIN_BURST_LIMIT: u32 = 25;
+/// Largest accepted `rate_limit` and `burst_limit`.
+pub const MAX_LOG_LIMIT: u32 = 1_000_000;
+
+/// The `[logging]` table: the packet log's destination and rate limits (Neutron's
+/// `[network_log]` options `rate_limit`, `burst_limit`, `local_output_log_base`). The
+/// writer is `control::packet_log`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct LoggingSettings {
+    /// The file records are appended to; `None`: standard error.
+    pub file: Option<std::path::PathBuf>,
+    /// Records per second, across all workers (at least [`MIN_RATE_LIMIT`]).
+    pub rate_limit: u32,
+    /// Records allowed at once above the rate (at least [`MIN_BURST_LIMIT`]).
+    pub burst_limit: u32,
+}
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        LoggingSettings {
+            file: None,
+            rate_limit: MIN_RATE_LIMIT,
+            burst_limit: MIN_BURST_LIMIT,
+        }
+    }
 }
 
 /// What kind of problem a [`ConfigError`] is.
@@ -246,7 +304,7 @@ pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
     };
 
     let mut walker = read::Walker::default();
-    let (spec, switch) = read::read_root(&mut walker, &root);
+    let (spec, switch, logging) = read::read_root(&mut walker, &root);
 
     // (line, error) pairs, sorted by line at the end.
     let mut errors: Vec<ConfigError> = Vec::new();
@@ -261,7 +319,14 @@ pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
         });
     }
 
-    let model = match validate_model(&spec) {
+    let validated = validate_model(&spec).and_then(|model| {
+        let errors = log_target_errors(&model);
+        match errors.is_empty() {
+            true => Ok(model),
+            false => Err(ValidationErrors(errors)),
+        }
+    });
+    let model = match validated {
         Ok(model) => Some(model),
         Err(verrs) => {
             for mut v in verrs.into_vec() {
@@ -283,7 +348,11 @@ pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
     };
 
     match model {
-        Some(model) if errors.is_empty() => Ok(Config { model, switch }),
+        Some(model) if errors.is_empty() => Ok(Config {
+            model,
+            switch,
+            logging,
+        }),
         _ => {
             errors.sort_by_key(|e| e.line.unwrap_or(0));
             Err(ConfigErrors { errors })

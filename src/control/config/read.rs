@@ -1,6 +1,6 @@
 //! Step 2 of loading: the schema walk over the span-carrying tree. Unknown keys (with a
-//! "did you mean", see [`super::suggest`]), wrong types and out-of-range `[switch]`
-//! settings are collected as [`Problem`]s with the span of the offending value, and a
+//! "did you mean", see [`super::suggest`]), wrong types and out-of-range `[switch]` and
+//! `[logging]` settings are collected as [`Problem`]s with the span of the offending value, and a
 //! [`ModelSpec`] is built whose lists keep the file's order and length (a wrong element
 //! is read as a default one), so policy error paths still index the file.
 //!
@@ -14,14 +14,17 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use crate::policy::spec::{
-    AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, ModelSpec, NetworkSpec, PortSpec,
-    RuleSpec, Scalar, SecurityGroupSpec,
+    AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, LogSpec, ModelSpec, NetworkSpec,
+    PortSpec, RuleSpec, Scalar, SecurityGroupSpec,
 };
 use crate::policy::{ConntrackSettings, FieldPath, CONNTRACK_FIELDS};
 
 use super::suggest::closest;
 use super::tree::{Kind, Node};
-use super::{SwitchSettings, MAX_BURST, MAX_WORKERS};
+use super::{
+    LoggingSettings, SwitchSettings, MAX_BURST, MAX_LOG_LIMIT, MAX_WORKERS, MIN_BURST_LIMIT,
+    MIN_RATE_LIMIT,
+};
 
 pub(super) struct Problem {
     pub(super) path: FieldPath,
@@ -211,17 +214,23 @@ impl Walker {
 const ROOT_KEYS: &[&str] = &[
     "switch",
     "conntrack",
+    "logging",
     "security_groups",
     "address_groups",
     "networks",
     "ports",
+    "logs",
 ];
 
-pub(super) fn read_root(w: &mut Walker, root: &Node) -> (ModelSpec, SwitchSettings) {
+pub(super) fn read_root(
+    w: &mut Walker,
+    root: &Node,
+) -> (ModelSpec, SwitchSettings, LoggingSettings) {
     let mut spec = ModelSpec::default();
     let mut switch = SwitchSettings::default();
+    let mut logging = LoggingSettings::default();
     let Some(mut t) = w.table(root, &FieldPath::root()) else {
-        return (spec, switch);
+        return (spec, switch, logging);
     };
     let root_path = FieldPath::root();
     if let Some(n) = t.take("switch") {
@@ -248,8 +257,68 @@ pub(super) fn read_root(w: &mut Walker, root: &Node) -> (ModelSpec, SwitchSettin
     if let Some(n) = t.take("ports") {
         spec.ports = w.table_list(n, &root_path.key("ports"), read_port);
     }
+    if let Some(n) = t.take("logs") {
+        spec.logs = w.table_list(n, &root_path.key("logs"), read_log);
+    }
+    if let Some(n) = t.take("logging") {
+        read_logging(w, n, &root_path.key("logging"), &mut logging);
+    }
     t.finish(w, ROOT_KEYS);
-    (spec, switch)
+    (spec, switch, logging)
+}
+
+fn read_logging(w: &mut Walker, node: &Node, path: &FieldPath, logging: &mut LoggingSettings) {
+    let Some(mut t) = w.table(node, path) else {
+        return;
+    };
+    if let Some(n) = t.take("file") {
+        let p = path.key("file");
+        match w.string(n, &p) {
+            Some(f) if f.trim().is_empty() => w.fail(&p, n, "must not be empty"),
+            Some(f) => logging.file = Some(f.into()),
+            None => {}
+        }
+    }
+    let limits = [
+        ("rate_limit", MIN_RATE_LIMIT, &mut logging.rate_limit),
+        ("burst_limit", MIN_BURST_LIMIT, &mut logging.burst_limit),
+    ];
+    for (key, min, field) in limits {
+        let Some(n) = t.take(key) else { continue };
+        let max = i64::from(MAX_LOG_LIMIT);
+        if let Some(v) = w.ranged(n, &path.key(key), i64::from(min), max) {
+            *field = v as u32;
+        }
+    }
+    t.finish(w, &["file", "rate_limit", "burst_limit"]);
+}
+
+const LOG_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "resource",
+    "target",
+    "event",
+    "enabled",
+];
+
+fn read_log(w: &mut Walker, mut t: Table<'_>) -> LogSpec {
+    let path = t.path.clone();
+    let s = |t: &mut Table<'_>, w: &mut Walker, key: &str| {
+        t.take(key).and_then(|n| w.string(n, &path.key(key)))
+    };
+    let log = LogSpec {
+        name: s(&mut t, w, "name"),
+        description: s(&mut t, w, "description"),
+        resource: s(&mut t, w, "resource"),
+        target: s(&mut t, w, "target"),
+        event: s(&mut t, w, "event"),
+        enabled: t
+            .take("enabled")
+            .and_then(|n| w.boolean(n, &path.key("enabled"))),
+    };
+    t.finish(w, LOG_KEYS);
+    log
 }
 
 fn read_switch(

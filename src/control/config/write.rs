@@ -1,6 +1,8 @@
 //! The export: a [`Config`] written back as TOML in the format of [`super`], every
 //! default explicit (the `default` group, template rules, `security_groups`,
-//! `port_security`), so that `parse_str(&to_toml_string(&c), ..) == Ok(c)`.
+//! `port_security`, a log's `event` and `enabled`), so that
+//! `parse_str(&to_toml_string(&c), ..) == Ok(c)`. `[logging]` is written only when it is
+//! not the default (see [`super`]).
 //!
 //! The document is built with `toml_edit` (string quoting and escapes, tables, arrays of
 //! tables, inline tables), with decor only for the layout: a blank line before each
@@ -18,7 +20,7 @@ use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Tab
 use crate::policy::protocol;
 use crate::policy::{Backend, Remote, Rule, CONNTRACK_FIELDS};
 
-use super::Config;
+use super::{Config, LoggingSettings};
 
 /// An array of strings, on one line.
 fn strings<I: IntoIterator<Item = String>>(items: I) -> Value {
@@ -205,11 +207,40 @@ pub fn to_toml_string(config: &Config) -> String {
         ports.push(t);
     }
 
+    let mut logs = ArrayOfTables::new();
+    for l in &m.logs {
+        let mut t = spaced_table();
+        t["name"] = value(l.name.as_str());
+        if !l.description.is_empty() {
+            t["description"] = value(l.description.as_str());
+        }
+        if let Some(g) = &l.resource {
+            t["resource"] = value(g.as_str());
+        }
+        if let Some(p) = &l.target {
+            t["target"] = value(p.as_str());
+        }
+        t["event"] = value(l.event.as_str());
+        t["enabled"] = value(l.enabled);
+        logs.push(t);
+    }
+
+    if config.logging != LoggingSettings::default() {
+        let mut t = spaced_table();
+        if let Some(f) = &config.logging.file {
+            t["file"] = value(f.to_string_lossy().as_ref());
+        }
+        t["rate_limit"] = int(u64::from(config.logging.rate_limit));
+        t["burst_limit"] = int(u64::from(config.logging.burst_limit));
+        doc["logging"] = Item::Table(t);
+    }
+
     for (key, list) in [
         ("networks", networks),
         ("security_groups", groups),
         ("address_groups", address_groups),
         ("ports", ports),
+        ("logs", logs),
     ] {
         if !list.is_empty() {
             doc[key] = Item::ArrayOfTables(list);
@@ -483,7 +514,7 @@ backend = { type = "tap", ifname = "t", netns = "ns" }
                         ..Default::default()
                     });
                 }
-                let config = Config { model: valid_model(spec), switch: SwitchSettings::default() };
+                let config = Config { model: valid_model(spec), switch: SwitchSettings::default(), logging: LoggingSettings::default() };
                 let text = to_toml_string(&config);
                 let back = parse_str(&text, "export.toml");
                 prop_assert_eq!(back.as_ref().ok(), Some(&config), "{}", text);

@@ -115,6 +115,8 @@ impl StoreError {
             }
             ErrorKind::DuplicateMac { .. } => ("MacAddressInUse", reason),
             ErrorKind::IpInUse { .. } => ("IpAddressInUse", reason),
+            ErrorKind::UnknownPort(_) => ("PortNotFound", reason),
+            ErrorKind::LogTargetNotInGroup { .. } => ("InvalidResourceConstraint", reason),
             _ => match class {
                 ErrorClass::Conflict => ("Conflict", reason),
                 ErrorClass::NotFound => ("NotFound", reason),

@@ -9,10 +9,10 @@
 //!   owns the apply hook.
 //! * **Validate → apply → persist → commit.** A mutation clones the committed state into
 //!   a candidate, changes it with the policy validators (`validate_rule`,
-//!   `validate_port`, `validate_group`, or `validate_model` on the whole candidate where
-//!   no targeted validator exists), hands the candidate model to the apply hook (the
-//!   runtime compiles and publishes it, and returns once the dataplane uses it), writes
-//!   it to the state file, and only then swaps it in. Any failure before the swap leaves
+//!   `validate_port`, `validate_group`, `validate_log`, or `validate_model` on the whole
+//!   candidate where no targeted validator exists), hands the candidate model to the
+//!   apply hook (the runtime compiles and publishes it, and returns once the dataplane
+//!   uses it), writes it to the state file, and only then swaps it in. Any failure before the swap leaves
 //!   the committed state (and the dataplane) as it was: a rejected change changes
 //!   nothing. If the state file cannot be written after the dataplane took the new
 //!   policy, the old model is re-applied and the call fails.
@@ -48,6 +48,7 @@
 //! committed state, calls the apply hook or writes the state file.
 //! * [`state`] — [`State`], [`Meta`] and their lookups; metadata for a new model;
 //! * [`ops`] — the mutations (one per Neutron operation) and their request types;
+//! * [`logs`] — the packet-log mutations (Neutron's logging extension);
 //! * [`error`] — [`StoreError`] and the Neutron answer for it;
 //! * [`persist`] — the state file format, atomic writes, loading;
 //! * [`to_spec`] — the spec that validates back to a model;
@@ -61,11 +62,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::control::config::{Config, SwitchSettings};
+use crate::control::config::{Config, LoggingSettings, SwitchSettings};
 use crate::policy::Model;
 
 pub mod error;
 pub mod ids;
+pub mod logs;
 pub mod ops;
 pub mod persist;
 pub mod state;
@@ -75,10 +77,11 @@ pub mod to_spec;
 
 pub use error::StoreError;
 pub use ids::{new_uuid, now_rfc3339, now_secs, random_mac, rfc3339, Id};
+pub use logs::{LogCreate, LogUpdate, LOGGABLE_RESOURCE_TYPES, MAX_LOGS};
 pub use ops::{AddressGroupUpdate, GroupCreate, GroupUpdate, PortCreate, PortUpdate, RuleCreate};
 pub use persist::{BACKUP_FILE, STATE_FILE};
 pub use state::{GroupMeta, Meta, NetworkMeta, ObjMeta, State};
-pub use to_spec::{model_to_spec, port_to_spec};
+pub use to_spec::{log_to_spec, model_to_spec, port_to_spec};
 
 use persist::{load_state, write_state};
 use state::{rebuild_meta, seed_state};
@@ -138,6 +141,7 @@ pub struct Store {
     mutator: Mutex<Mutator>,
     state_dir: Option<PathBuf>,
     switch: SwitchSettings,
+    logging: LoggingSettings,
 }
 
 impl std::fmt::Debug for Store {
@@ -180,6 +184,7 @@ impl Store {
             mutator: Mutex::new(Mutator { apply: None }),
             state_dir: state_dir.map(Path::to_path_buf),
             switch: seed.switch.clone(),
+            logging: seed.logging.clone(),
         })
     }
 
@@ -194,6 +199,7 @@ impl Store {
             Some(state) => Config {
                 model: state.model,
                 switch: seed.switch.clone(),
+                logging: seed.logging.clone(),
             },
             None => seed.clone(),
         })
@@ -223,6 +229,7 @@ impl Store {
         Config {
             model: self.model(),
             switch: self.switch.clone(),
+            logging: self.logging.clone(),
         }
     }
 

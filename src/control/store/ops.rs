@@ -1,7 +1,9 @@
 //! The mutations, one per Neutron operation (security groups, rules, address groups,
-//! ports), and their request types. Each runs inside `Store::mutate` on a private
-//! candidate: it checks quotas and Neutron's rules, edits model and meta at the same
-//! index, and returns the new object's id.
+//! ports; packet logs are in [`super::logs`]), and their request types. Each runs inside
+//! `Store::mutate` on a private candidate: it checks quotas and Neutron's rules, edits
+//! model and meta at the same index, and returns the new object's id. Deleting or
+//! renaming a group or a port carries over to the packet logs that name it, as in
+//! Neutron.
 //!
 //! Owns: what each operation changes and the Neutron errors it answers. May not touch:
 //! the committed state, the apply hook or the state file (that is `Store::mutate`'s
@@ -24,7 +26,7 @@ use crate::policy::spec::{
     AllowedAddressPairSpec, BackendSpec, PortSpec, RuleSpec, SecurityGroupSpec,
 };
 use crate::policy::validate::{self, parse_cidr, DEFAULT_GROUP};
-use crate::policy::{AddressGroup, ErrorClass, Model, Remote};
+use crate::policy::{AddressGroup, ErrorClass, Model, NetworkLog, Remote};
 
 /// A new security group.
 #[derive(Clone, Debug, Default)]
@@ -198,6 +200,8 @@ impl Store {
             }
             state.model.security_groups.remove(gi);
             state.meta.groups.remove(gi);
+            // Neutron deletes the logs of the group (`_clean_logs_by_resource_id`).
+            remove_logs(state, |l| l.resource.as_deref() == Some(name.as_str()));
             Ok(())
         })
     }
@@ -452,7 +456,13 @@ impl Store {
             let port = validate::validate_port(&state.model, &spec);
             state.model.ports.insert(pi, old);
             let port = port.map_err(|e| StoreError::from_validation(e, state))?;
-            state.model.ports[pi] = port;
+            let old_name = std::mem::replace(&mut state.model.ports[pi], port).name;
+            let new_name = &state.model.ports[pi].name;
+            for l in &mut state.model.logs {
+                if l.target.as_deref() == Some(old_name.as_str()) {
+                    l.target = Some(new_name.clone());
+                }
+            }
             state.meta.ports[pi].touch(now);
             Ok(())
         })
@@ -462,8 +472,10 @@ impl Store {
     pub fn delete_port(&self, id: &str) -> Result<(), StoreError> {
         self.mutate(|state, _now| {
             let pi = port_index(state, id)?;
-            state.model.ports.remove(pi);
+            let port = state.model.ports.remove(pi);
             state.meta.ports.remove(pi);
+            // Neutron deletes the logs that target the port (`_clean_logs_by_target_id`).
+            remove_logs(state, |l| l.target.as_deref() == Some(port.name.as_str()));
             Ok(())
         })
     }
@@ -471,7 +483,7 @@ impl Store {
 
 // ----- helpers ---------------------------------------------------------------------
 
-fn group_index(state: &State, id: &str) -> Result<usize, StoreError> {
+pub(super) fn group_index(state: &State, id: &str) -> Result<usize, StoreError> {
     state.group_by_id(id).ok_or_else(|| {
         StoreError::not_found(
             "SecurityGroupNotFound",
@@ -489,7 +501,7 @@ fn address_group_index(state: &State, id: &str) -> Result<usize, StoreError> {
     })
 }
 
-fn port_index(state: &State, id: &str) -> Result<usize, StoreError> {
+pub(super) fn port_index(state: &State, id: &str) -> Result<usize, StoreError> {
     state.port_by_id(id).ok_or_else(|| {
         StoreError::not_found("PortNotFound", format!("Port {id} could not be found."))
     })
@@ -540,10 +552,28 @@ fn rename_group(model: &mut Model, old: &str, new: &str) {
             }
         }
     }
+    for l in &mut model.logs {
+        if l.resource.as_deref() == Some(old) {
+            l.resource = Some(new.to_string());
+        }
+    }
+}
+
+/// Remove the logs (model and meta, same index) that `gone` selects.
+fn remove_logs(state: &mut State, gone: impl Fn(&NetworkLog) -> bool) {
+    let mut k = 0;
+    while k < state.model.logs.len() {
+        if gone(&state.model.logs[k]) {
+            state.model.logs.remove(k);
+            state.meta.logs.remove(k);
+        } else {
+            k += 1;
+        }
+    }
 }
 
 /// Validate the whole candidate model (for changes without a targeted validator).
-fn revalidate(state: &State) -> Result<(), StoreError> {
+pub(super) fn revalidate(state: &State) -> Result<(), StoreError> {
     match validate::validate_model(&model_to_spec(&state.model)) {
         Ok(_) => Ok(()),
         Err(e) => Err(StoreError::from_validation(e, state)),

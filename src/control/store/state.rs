@@ -64,6 +64,10 @@ pub struct Meta {
     pub address_groups: Vec<ObjMeta>,
     pub ports: Vec<ObjMeta>,
     pub networks: Vec<NetworkMeta>,
+    /// Packet-logging objects. Absent from state files without logs (those written
+    /// before logs existed load, and re-encode byte for byte).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<ObjMeta>,
 }
 
 /// A committed state: the model and its metadata.
@@ -82,6 +86,7 @@ impl State {
             || m.address_groups.len() != t.address_groups.len()
             || m.ports.len() != t.ports.len()
             || m.networks.len() != t.networks.len()
+            || m.logs.len() != t.logs.len()
         {
             return Err("metadata does not match the model (object counts differ)".into());
         }
@@ -100,7 +105,8 @@ impl State {
             .flat_map(|g| std::iter::once(&g.obj).chain(g.rules.iter()))
             .chain(t.address_groups.iter())
             .chain(t.ports.iter())
-            .chain(t.networks.iter().map(|n| &n.obj));
+            .chain(t.networks.iter().map(|n| &n.obj))
+            .chain(t.logs.iter());
         for o in ids {
             if !seen.insert(o.id) {
                 return Err(format!("id {} is used twice", o.id));
@@ -151,6 +157,15 @@ impl State {
     pub fn network_by_name(&self, name: &str) -> Option<usize> {
         self.model.networks.iter().position(|n| n.name == name)
     }
+    /// Index of the packet log with this id.
+    pub fn log_by_id(&self, id: &str) -> Option<usize> {
+        let id = Id::parse(id)?;
+        self.meta.logs.iter().position(|l| l.id == id)
+    }
+    /// Id of the port named `name`.
+    pub fn port_id(&self, name: &str) -> Option<Id> {
+        self.model.port_index(name).map(|i| self.meta.ports[i].id)
+    }
     /// Id of the security group named `name`.
     pub fn group_id(&self, name: &str) -> Option<Id> {
         self.group_by_name(name).map(|i| self.meta.groups[i].obj.id)
@@ -198,6 +213,7 @@ pub(super) fn seed_state(model: &Model) -> State {
             .iter()
             .map(|_| new_network_meta(now))
             .collect(),
+        logs: model.logs.iter().map(|_| ObjMeta::new(now)).collect(),
     };
     State {
         model: model.clone(),
@@ -206,7 +222,8 @@ pub(super) fn seed_state(model: &Model) -> State {
 }
 
 /// Metadata for `new`, keeping the ids of objects of `old` with the same name (rules:
-/// same key in a same-named group).
+/// same key in a same-named group; logs, whose names need not be unique: an equal log
+/// first, else the first unclaimed one with the same name).
 pub(super) fn rebuild_meta(old: &State, new: &Model, now: u64) -> Meta {
     let keep = |o: Option<&ObjMeta>, changed: bool| match o {
         Some(m) if changed => {
@@ -277,10 +294,34 @@ pub(super) fn rebuild_meta(old: &State, new: &Model, now: u64) -> Meta {
             None => new_network_meta(now),
         })
         .collect();
+    let mut claimed = vec![false; old.model.logs.len()];
+    let logs = new
+        .logs
+        .iter()
+        .map(|l| {
+            let olds = &old.model.logs;
+            let free = |i: &usize| !claimed[*i];
+            let equal = (0..olds.len()).filter(free).find(|&i| olds[i] == *l);
+            let named = || {
+                (0..olds.len())
+                    .filter(free)
+                    .find(|&i| olds[i].name == l.name)
+            };
+            let oi = equal.or_else(named);
+            if let Some(i) = oi {
+                claimed[i] = true;
+            }
+            keep(
+                oi.map(|i| &old.meta.logs[i]),
+                oi.is_some_and(|i| olds[i] != *l),
+            )
+        })
+        .collect();
     Meta {
         groups,
         address_groups,
         ports,
         networks,
+        logs,
     }
 }

@@ -162,3 +162,186 @@ fn a_state_file_written_by_the_hand_written_mirror_re_encodes_to_the_same_bytes(
     let state = decode_state(bytes).expect("the old file decodes");
     assert_eq!(encode_state(&state).unwrap(), bytes.to_vec());
 }
+
+#[test]
+fn logs_follow_their_group_and_port() {
+    let store = Store::open(None, &seed()).unwrap();
+    let snap = store.snapshot();
+    let web = snap.group_id("web").unwrap().to_string();
+    let vm_a = snap.port_id("vm-a").unwrap().to_string();
+    let create = |resource: Option<&str>, target: Option<&str>| {
+        store.create_log(&LogCreate {
+            name: Some("l".into()),
+            resource_type: "security_group".into(),
+            resource_id: resource.map(str::to_string),
+            target_id: target.map(str::to_string),
+            ..Default::default()
+        })
+    };
+    let both = create(Some(&web), Some(&vm_a)).unwrap();
+    let group_only = create(Some(&web), None).unwrap();
+    let port_only = create(None, Some(&vm_a)).unwrap();
+    let neither = create(None, None).unwrap();
+    let snap = store.snapshot();
+    assert_eq!(snap.model.logs.len(), 4);
+    assert_eq!(snap.meta.logs.len(), 4);
+    let li = snap.log_by_id(&both).unwrap();
+    assert_eq!(snap.model.logs[li].resource.as_deref(), Some("web"));
+    assert_eq!(snap.model.logs[li].target.as_deref(), Some("vm-a"));
+    assert_eq!(snap.model.logs[li].event, crate::policy::LogEvent::All);
+    // Renames carry over.
+    store
+        .update_group(
+            &web,
+            &GroupUpdate {
+                name: Some("www".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    store
+        .update_port(
+            &vm_a,
+            &PortUpdate {
+                name: Some("vm-z".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let snap = store.snapshot();
+    let l = &snap.model.logs[snap.log_by_id(&both).unwrap()];
+    assert_eq!(
+        (l.resource.as_deref(), l.target.as_deref()),
+        (Some("www"), Some("vm-z"))
+    );
+    // Deleting the port deletes the logs that target it; deleting the group (once no
+    // port uses it) those of the group.
+    store.delete_port(&vm_a).unwrap();
+    let snap = store.snapshot();
+    assert!(snap.log_by_id(&both).is_none() && snap.log_by_id(&port_only).is_none());
+    assert!(snap.log_by_id(&group_only).is_some());
+    store.delete_group(&web).unwrap();
+    let snap = store.snapshot();
+    assert!(snap.log_by_id(&group_only).is_none());
+    assert_eq!(snap.model.logs.len(), 1);
+    assert!(snap.log_by_id(&neither).is_some());
+    snap.check().unwrap();
+}
+
+#[test]
+fn log_requests_get_neutrons_answers() {
+    let store = Store::open(None, &seed()).unwrap();
+    let snap = store.snapshot();
+    let default = snap.group_id("default").unwrap().to_string();
+    let vm_a = snap.port_id("vm-a").unwrap().to_string();
+    let req =
+        |resource_type: &str, resource: Option<&str>, target: Option<&str>, event| LogCreate {
+            resource_type: resource_type.into(),
+            resource_id: resource.map(str::to_string),
+            target_id: target.map(str::to_string),
+            event,
+            ..Default::default()
+        };
+    let answer = |r: &LogCreate| {
+        let e = store.create_log(r).unwrap_err();
+        (e.http_status(), e.neutron_type().to_string(), e.to_string())
+    };
+    let ghost = Id::random().to_string();
+    let (s, t, m) = answer(&req("firewall_group", None, None, None));
+    assert_eq!((s, t.as_str()), (400, "InvalidLogResourceType"));
+    assert_eq!(m, "Invalid log resource_type: firewall_group.");
+    let (s, t, m) = answer(&req("security_group", None, None, Some("NOPE".into())));
+    assert_eq!((s, t.as_str()), (400, "InvalidInput"));
+    assert!(
+        m.starts_with("Invalid input for event. Reason: invalid event \"NOPE\""),
+        "{m}"
+    );
+    let (s, t, m) = answer(&req("security_group", Some(&ghost), None, None));
+    assert_eq!((s, t.as_str()), (404, "ResourceNotFound"));
+    assert_eq!(m, format!("Resource {ghost} could not be found."));
+    let (s, t, m) = answer(&req("security_group", None, Some(&ghost), None));
+    assert_eq!((s, t.as_str()), (404, "TargetResourceNotFound"));
+    assert_eq!(m, format!("Target resource {ghost} could not be found."));
+    // vm-a uses web, not default.
+    let (s, t, m) = answer(&req("security_group", Some(&default), Some(&vm_a), None));
+    assert_eq!((s, t.as_str()), (400, "InvalidResourceConstraint"));
+    assert!(m.contains(&default) && m.contains(&vm_a), "{m}");
+    assert!(store.snapshot().model.logs.is_empty());
+    // Updates: unknown id, too long a name.
+    let e = store.update_log(&ghost, &LogUpdate::default()).unwrap_err();
+    assert_eq!(
+        (e.http_status(), e.neutron_type()),
+        (404, "LogResourceNotFound")
+    );
+    let id = store
+        .create_log(&req("security_group", None, None, Some("DROP".into())))
+        .unwrap();
+    let e = store
+        .update_log(
+            &id,
+            &LogUpdate {
+                name: Some("n".repeat(256)),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.http_status(), 400);
+    let before = store.snapshot().meta.logs[0];
+    store
+        .update_log(
+            &id,
+            &LogUpdate {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let snap = store.snapshot();
+    assert!(!snap.model.logs[0].enabled);
+    assert_eq!(
+        snap.meta.logs[0].revision_number,
+        before.revision_number + 1
+    );
+    store.delete_log(&id).unwrap();
+    assert_eq!(
+        store.delete_log(&id).unwrap_err().neutron_type(),
+        "LogResourceNotFound"
+    );
+}
+
+#[test]
+fn replace_model_keeps_log_ids_by_equality_then_name() {
+    let mut cfg = seed();
+    let log = |name: &str, event| crate::policy::NetworkLog {
+        name: name.into(),
+        description: String::new(),
+        resource: None,
+        target: None,
+        event,
+        enabled: true,
+    };
+    use crate::policy::LogEvent::{Accept, All, Drop};
+    cfg.model.logs = vec![log("a", All), log("a", Drop), log("b", All)];
+    let store = Store::open(None, &cfg).unwrap();
+    let before = store.snapshot();
+    let mut m = before.model.clone();
+    // Reordered, one changed (same name), one new.
+    m.logs = vec![
+        log("a", Drop),
+        log("b", Accept),
+        log("a", All),
+        log("c", All),
+    ];
+    store.replace_model(&m).unwrap();
+    let after = store.snapshot();
+    let id = |s: &State, i: usize| s.meta.logs[i].id;
+    assert_eq!(id(&after, 0), id(&before, 1));
+    assert_eq!(id(&after, 1), id(&before, 2));
+    assert_eq!(after.meta.logs[1].revision_number, 1);
+    assert_eq!(id(&after, 2), id(&before, 0));
+    assert_eq!(after.meta.logs[2].revision_number, 0);
+    assert!((0..3).all(|i| id(&before, i) != id(&after, 3)));
+    // And the state file keeps them.
+    let bytes = encode_state(&after).unwrap();
+    assert_eq!(decode_state(&bytes).unwrap(), *after);
+}

@@ -1,4 +1,5 @@
-//! The spec that validates back to a model: [`model_to_spec`], [`port_to_spec`]. The
+//! The spec that validates back to a model: [`model_to_spec`], [`port_to_spec`],
+//! [`log_to_spec`]. The
 //! store uses it to re-validate a candidate as a whole and to persist the model (the
 //! state file holds the spec, re-validated on load).
 //!
@@ -9,10 +10,10 @@
 //! crate.
 
 use crate::policy::spec::{
-    AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, ModelSpec, NetworkSpec, PortSpec,
-    RuleSpec, SecurityGroupSpec,
+    AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, LogSpec, ModelSpec, NetworkSpec,
+    PortSpec, RuleSpec, SecurityGroupSpec,
 };
-use crate::policy::{Backend, Model, Port, Remote, SecurityGroup};
+use crate::policy::{Backend, Model, NetworkLog, Port, Remote, SecurityGroup};
 
 /// The spec that validates back to `port`.
 pub fn port_to_spec(p: &Port) -> PortSpec {
@@ -109,6 +110,18 @@ fn group_to_spec(g: &SecurityGroup) -> SecurityGroupSpec {
     }
 }
 
+/// The spec that validates back to `log`.
+pub fn log_to_spec(l: &NetworkLog) -> LogSpec {
+    LogSpec {
+        name: Some(l.name.clone()),
+        description: Some(l.description.clone()),
+        resource: l.resource.clone(),
+        target: l.target.clone(),
+        event: Some(l.event.as_str().to_owned()),
+        enabled: Some(l.enabled),
+    }
+}
+
 /// The spec that validates back to `model`.
 pub fn model_to_spec(model: &Model) -> ModelSpec {
     ModelSpec {
@@ -132,5 +145,6 @@ pub fn model_to_spec(model: &Model) -> ModelSpec {
             .collect(),
         permitted_ethertypes: model.permitted_ethertypes.clone(),
         conntrack: model.conntrack.clone(),
+        logs: model.logs.iter().map(log_to_spec).collect(),
     }
 }

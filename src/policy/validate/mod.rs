@@ -17,6 +17,8 @@
 //!   mix of stateful and stateless groups, no groups and no allowed address pairs without
 //!   port security, address pairs (CIDR, optional MAC, no duplicates), backends
 //!   (interface name syntax, one port per interface, AF_XDP mode);
+//! * packet-logging objects (Neutron's `logging` extension): event, names, the group and
+//!   port they name exist (see `logs` for the group/port rule checked only on creation);
 //! * switch-wide settings: permitted ethertypes, conntrack limits;
 //! * names and descriptions: at most 255 characters (Neutron's attribute limits).
 //!
@@ -39,8 +41,8 @@
 //! # API use
 //! [`validate_rule`] checks one new rule against an existing model (the Neutron
 //! `POST /security-group-rules` case: field checks, references, duplicates within the
-//! target group); [`validate_group`] and [`validate_port`] do the same for a new
-//! security group and a new port. All three leave the model untouched.
+//! target group); [`validate_group`], [`validate_port`] and [`validate_log`] do the same
+//! for a new security group, port and packet log. All of them leave the model untouched.
 //!
 //! # Layout
 //! This file is the driver: the order of the checks, the names every object may refer
@@ -50,6 +52,7 @@
 //! * `groups`: one security group (its rules, template rules, duplicates) and one
 //!   address group;
 //! * `ports`: one port against the ports before it;
+//! * `logs`: one packet-logging object, and the rule between its group and port;
 //! * `settings`: permitted ethertypes and conntrack limits;
 //! * `defaults`: Neutron's default group, template rules and default network;
 //! * `addresses`: MAC, CIDR and fixed-IP parsing.
@@ -66,12 +69,13 @@
 use std::collections::{HashMap, HashSet};
 
 use super::error::{ErrorKind, FieldPath, ValidationError, ValidationErrors};
-use super::spec::{ModelSpec, PortSpec, RuleSpec, SecurityGroupSpec};
-use super::{Model, Network, Port, Rule, SecurityGroup};
+use super::spec::{LogSpec, ModelSpec, PortSpec, RuleSpec, SecurityGroupSpec};
+use super::{Model, Network, NetworkLog, Port, Rule, SecurityGroup};
 
 mod addresses;
 mod defaults;
 mod groups;
+mod logs;
 mod ports;
 mod rules;
 mod settings;
@@ -81,6 +85,7 @@ pub use defaults::{
     default_group, default_group_rules, template_rules, DEFAULT_GROUP, DEFAULT_GROUP_DESCRIPTION,
     DEFAULT_NETWORK,
 };
+pub use logs::{log_target_errors, parse_log_event};
 pub use ports::check_ifname;
 pub use rules::{rule_key, RuleKey, RuleKeyRemote};
 pub use settings::{
@@ -88,6 +93,7 @@ pub use settings::{
 };
 
 use groups::{check_address_group, check_group};
+use logs::{check_log, target_error};
 use ports::{check_port, PortRegistry};
 use rules::check_rule;
 use settings::{check_conntrack, check_permitted_ethertypes};
@@ -306,6 +312,22 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
         }
     }
 
+    // Packet logs, against the declared groups and ports (a port with an error of its
+    // own is not reported again as missing).
+    let port_names: HashSet<&str> = spec
+        .ports
+        .iter()
+        .filter_map(|p| p.name.as_deref())
+        .collect();
+    let mut logs = Vec::new();
+    for (i, l) in spec.logs.iter().enumerate() {
+        let path = root.key("logs").index(i);
+        let mut found = Found::new();
+        let log = check_log(l, &path, &scope.groups, &port_names, &mut found);
+        attach(found, None, None, None, None, &mut errors);
+        logs.extend(log);
+    }
+
     // Switch-wide settings.
     let mut found = Found::new();
     check_permitted_ethertypes(
@@ -326,7 +348,7 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
         networks,
         permitted_ethertypes: spec.permitted_ethertypes.clone(),
         conntrack: spec.conntrack.clone(),
-        logs: Vec::new(),
+        logs,
     })
 }
 
@@ -454,6 +476,30 @@ pub fn validate_group(
     let group = check_group(spec, &path, &scope, &mut errors);
     match group {
         Some(g) if errors.is_empty() => Ok(g),
+        _ => Err(ValidationErrors(errors)),
+    }
+}
+
+/// Validate one new packet log against `model` (the API's "create log"): its fields,
+/// that its group and port exist, and that the port uses the group (see `logs`). Error
+/// paths address it as `logs[N]`, `N` = number of logs.
+pub fn validate_log(model: &Model, spec: &LogSpec) -> Result<NetworkLog, ValidationErrors> {
+    let path = FieldPath::root().key("logs").index(model.logs.len());
+    let groups: HashSet<&str> = model
+        .security_groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
+    let ports: HashSet<&str> = model.ports.iter().map(|p| p.name.as_str()).collect();
+    let mut found = Found::new();
+    let log = check_log(spec, &path, &groups, &ports, &mut found);
+    if let Some(kind) = log.as_ref().and_then(|l| target_error(model, l)) {
+        found.push((path.key("target"), kind));
+    }
+    let mut errors = Vec::new();
+    attach(found, None, None, None, None, &mut errors);
+    match log {
+        Some(l) if errors.is_empty() => Ok(l),
         _ => Err(ValidationErrors(errors)),
     }
 }

@@ -7,8 +7,9 @@
 //!
 //! It runs until COUNT frames, SECS seconds, or Ctrl-C (SIGINT/SIGTERM): the file then
 //! ends after the last whole block (never a torn one), and closing the connection stops
-//! the capture in the switch. On stderr: how many frames, and how many the switch lost
-//! because they came faster than they could be sent.
+//! the capture in the switch. On stderr: `sgswitch: capturing …` once the switch
+//! captures, and at the end how many frames, and how many the switch lost because they
+//! came faster than they could be sent.
 //!
 //! Owns: the command's flags and reading the stream (HTTP/1.1 chunked, decoded here
 //! because the JSON client in `control::http_client` reads whole answers). May not use
@@ -83,6 +84,20 @@ pub fn run(args: &CaptureArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    eprintln!(
+        "sgswitch: capturing {} of port {} to {}",
+        if args.dropped {
+            "the dropped frames"
+        } else {
+            "the frames"
+        },
+        args.port,
+        if args.write.as_os_str() == "-" {
+            "standard output".to_string()
+        } else {
+            args.write.display().to_string()
+        }
+    );
     let out: Box<dyn Write> = if args.write.as_os_str() == "-" {
         Box::new(io::stdout().lock())
     } else {

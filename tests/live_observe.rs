@@ -192,9 +192,12 @@ impl Drop for CaptureProc {
     }
 }
 
+/// A captured frame and its comments.
+type Commented = (Vec<u8>, Vec<String>);
+
 /// Every enhanced packet block of a pcapng file: (frame, comments); and the interface
 /// names. Read with the `pcap-file` crate, not the product's reader.
-fn read_pcapng(path: &Path) -> (Vec<String>, Vec<(Vec<u8>, Vec<String>)>) {
+fn read_pcapng(path: &Path) -> (Vec<String>, Vec<Commented>) {
     use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
     use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
     use pcap_file::pcapng::{Block, PcapNgReader};

@@ -135,10 +135,10 @@ pub(super) fn start(
     let spawned = std::thread::Builder::new()
         .name("sgswitch-capture".into())
         .spawn(move || {
-            let _slot = slot;
             let mut out = req.into_writer();
             let port = c.port.name.clone();
-            match stream(&sw, &mut out, &c, chunked, &_slot.0.closing) {
+            // `slot` lives as long as the capture: its drop frees the place.
+            match stream(&sw, &mut out, &c, chunked, &slot.0.closing) {
                 Ok(n) => tracing::info!(port = %port, frames = n, "capture ended"),
                 Err(e) => tracing::info!(port = %port, "capture ended: client gone ({e})"),
             }

@@ -45,7 +45,7 @@
 //! let store = Arc::new(Store::open(args.state_dir.as_deref(), &cfg)?); // Corrupt: exit 1
 //! let runtime = start_runtime(&store.model(), ...)?;          // the store's model, not cfg's
 //! control::connect(&store, runtime.clone());                // compile + publish + wait
-//! let api = ApiServer::start(args.api.unwrap_or(DEFAULT_ADDR.parse()?), args.api_token, store.clone())?;
+//! let api = ApiServer::start_observed(addr, args.api_token, store.clone(), runtime.clone())?;
 //! // SIGHUP: match config::load_file(..) { Ok(c) => store.replace_model(&c.model), Err(e) => log }
 //! // export:  config::to_toml_string(&Store::export_from(state_dir, &cfg)?)
 //! ```

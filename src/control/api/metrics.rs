@@ -5,8 +5,9 @@
 //! `# HELP` and a `# TYPE` line per family, then its samples; counters end in `_total`;
 //! label values escaped: `\` → `\\`, `"` → `\"`, newline → `\n`; help texts escape `\`
 //! and newline). Families come in a fixed order, samples in the order of the snapshot
-//! (ports and rules in model order, reasons in [`DropReason::ALL`] order, workers by
-//! index), so two scrapes of an idle switch are byte for byte the same.
+//! (ports and rules in model order, reasons in the order of
+//! [`DropReason::ALL`](crate::flow::DropReason::ALL), workers by index), so two scrapes
+//! of an idle switch are byte for byte the same.
 //!
 //! # Families
 //! | name | type | labels |

@@ -15,6 +15,8 @@
 //! * [`logging`] — the `tracing` subscriber of `run` (`--log`, `--log-format`);
 //! * [`export`] — `export`; [`reload`] — `reload` (SIGHUP to a running switch);
 //! * [`client`] — the API client commands (`security-group …`, `port …`);
+//! * [`stats`], [`conntrack`], [`capture`] — what a running switch is doing, through its
+//!   API: counters, connection tracking, live captures;
 //! * `crate::demo` — `demo` (its own module, beside this one).
 //!
 //! Owns: argument parsing, human output and exit codes. May not hold dataplane or
@@ -30,13 +32,16 @@ use sgswitch::control::config::{self, Config};
 
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod capture;
 pub mod check;
 pub mod client;
+pub mod conntrack;
 pub mod export;
 pub mod logging;
 pub mod reload;
 pub mod replay;
 pub mod run;
+pub mod stats;
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
@@ -139,6 +144,34 @@ nothing; a bad config is reported on the switch's stderr and the running policy 
     /// Show ports and set their security groups on a running switch (API client)
     #[command(subcommand)]
     Port(client::PortCommand),
+
+    /// Counters of a running switch: ports, drops by reason, workers, rule hits (API client)
+    #[command(
+        long_about = "Show the counters of a running switch, from its management API: per \
+port (frames and bytes received and delivered, drops by reason), per worker (bursts, busy and \
+idle polls, steered frames, connection tracking), the hits of each security-group rule (new \
+connections it admitted; --rules also lists the rules without hits), connection-tracking \
+totals and packet-log counters.\n\n\
+--watch redraws the tables every second with rates (frames/s, drops/s) until Ctrl-C. \
+--json prints the API's answer (GET /sgswitch/v1/stats). The same counters are served to \
+Prometheus at GET /metrics."
+    )]
+    Stats(stats::StatsArgs),
+
+    /// List or flush the connection-tracking entries of a running switch (API client)
+    #[command(subcommand)]
+    Conntrack(conntrack::ConntrackCommand),
+
+    /// Capture the frames of a port of a running switch to a pcapng file (API client)
+    #[command(
+        long_about = "Capture the frames of one port of a running switch, like ovs-tcpdump, \
+into a pcapng file (-w FILE, or -w - for standard output). Each frame carries a comment: \
+rx, tx, or for a frame the switch dropped, the port, the drop reason and its description \
+(Wireshark shows it as the packet comment). --dropped captures only the dropped frames.\n\n\
+The capture runs until COUNT frames (-c), SECS seconds (--duration) or Ctrl-C; the file \
+always ends with a whole block."
+    )]
+    Capture(capture::CaptureArgs),
 }
 
 /// Run a parsed command line.
@@ -154,6 +187,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Reload(args) => reload::run(&args),
         Command::SecurityGroup(cmd) => client::run_security_group(cmd),
         Command::Port(cmd) => client::run_port(cmd),
+        Command::Stats(args) => stats::run(&args),
+        Command::Conntrack(cmd) => conntrack::run(cmd),
+        Command::Capture(args) => capture::run(&args),
     }
 }
 

@@ -211,7 +211,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
         let addr = args
             .api
             .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("valid default"));
-        match ApiServer::start(addr, args.api_token.clone(), store.clone()) {
+        match ApiServer::start_observed(addr, args.api_token.clone(), store.clone(), switch.clone())
+        {
             Ok(h) => Some(h),
             Err(e) => {
                 error!("management API on {addr}: {e}");

@@ -567,12 +567,25 @@ impl<W: Write> PcapNgWriter<W> {
         frame: &[u8],
         comment: Option<&str>,
     ) -> io::Result<()> {
+        self.write_cut(interface, ts_ns, frame, frame.len(), comment)
+    }
+
+    /// [`PcapNgWriter::write`] of a frame of `orig_len` bytes on the wire of which
+    /// `frame` holds the first ones (a capture's snapshot length).
+    pub fn write_cut(
+        &mut self,
+        interface: u32,
+        ts_ns: u64,
+        frame: &[u8],
+        orig_len: usize,
+        comment: Option<&str>,
+    ) -> io::Result<()> {
         let mut b = Vec::with_capacity(frame.len() + 64);
         b.extend_from_slice(&interface.to_le_bytes());
         b.extend_from_slice(&((ts_ns >> 32) as u32).to_le_bytes());
         b.extend_from_slice(&(ts_ns as u32).to_le_bytes());
         b.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        b.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(orig_len.max(frame.len()) as u32).to_le_bytes());
         b.extend_from_slice(frame);
         while b.len() % 4 != 0 {
             b.push(0);
@@ -584,6 +597,24 @@ impl<W: Write> PcapNgWriter<W> {
         write_block(&mut self.w, 6, &b)?;
         self.frames += 1;
         Ok(())
+    }
+
+    /// An interface statistics block for `interface` at `ts_ns`: `dropped` frames the
+    /// capture lost (`isb_ifdrop`). Readers that do not show statistics skip it; a live
+    /// capture also sends one as a keep-alive.
+    pub fn write_stats(&mut self, interface: u32, ts_ns: u64, dropped: u64) -> io::Result<()> {
+        let mut b = Vec::with_capacity(40);
+        b.extend_from_slice(&interface.to_le_bytes());
+        b.extend_from_slice(&((ts_ns >> 32) as u32).to_le_bytes());
+        b.extend_from_slice(&(ts_ns as u32).to_le_bytes());
+        push_opt(&mut b, 5, &dropped.to_le_bytes());
+        push_opt(&mut b, 0, &[]);
+        write_block(&mut self.w, 5, &b)
+    }
+
+    /// The output (a live capture takes the bytes written so far out of a buffer).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.w
     }
 
     pub fn finish(mut self) -> io::Result<W> {
@@ -633,6 +664,21 @@ mod tests {
         assert_eq!(r.interfaces()[1].name.as_deref(), Some("vm-b"));
         let f = r.next_frame(&mut buf).unwrap().unwrap();
         assert_eq!((f.interface, f.ts_ns), (0, 20));
+        assert!(r.next_frame(&mut buf).unwrap().is_none());
+    }
+
+    #[test]
+    fn pcapng_cut_frames_and_statistics() {
+        let mut w = PcapNgWriter::new(Vec::new(), &["p"]).unwrap();
+        w.write_stats(0, 5, 0).unwrap();
+        w.write_cut(0, 10, &[7; 6], 1500, Some("rx")).unwrap();
+        w.write_stats(0, 11, 3).unwrap();
+        let bytes = w.finish().unwrap();
+        let mut r = CaptureReader::new(&bytes[..]).unwrap();
+        let mut buf = Vec::new();
+        let f = r.next_frame(&mut buf).unwrap().unwrap();
+        assert_eq!((f.ts_ns, f.orig_len), (10, 1500));
+        assert_eq!(buf, vec![7; 6]);
         assert!(r.next_frame(&mut buf).unwrap().is_none());
     }
 

@@ -84,7 +84,7 @@ fn resolve(c: &Client, collection: &str, key: &str, x: &str) -> Result<Value, St
 }
 
 /// Percent-encode a path segment / query value.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

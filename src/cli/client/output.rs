@@ -39,7 +39,7 @@ pub(super) fn id_of(v: &Value) -> String {
     v["id"].as_str().unwrap_or_default().to_string()
 }
 
-pub(super) fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -50,7 +50,7 @@ pub(super) fn text(v: &Value) -> String {
 /// A plain aligned table: the header, a rule of dashes as wide as each column, the
 /// rows; columns two spaces apart, widths in `char`s, no trailing blanks (see the module
 /// doc for why this is not a table crate).
-pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut w: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -20,6 +20,11 @@
 //!   `enabled`), delete; `GET /v2.0/log/loggable-resources` (Neutron's `logging`
 //!   extension, [`logs`]).
 //!
+//! With the running switch ([`ApiServer::start_observed`], as `sgswitch run` starts it),
+//! also its counters and state, outside Neutron's namespace ([`live`]): `GET /metrics`
+//! (Prometheus), `GET /sgswitch/v1/stats`, `GET|DELETE /sgswitch/v1/conntrack`,
+//! `GET /sgswitch/v1/capture` (pcapng stream).
+//!
 //! Lists filter on any top-level field (`?name=web&id=…`; a repeated key is an OR; an
 //! array field matches when it contains the value); `fields`, `limit`, `marker`,
 //! `sort_key`, `sort_dir` and `page_reverse` are accepted and ignored. An unknown filter
@@ -43,7 +48,7 @@
 //! let store = Arc::new(Store::open(args.state_dir.as_deref(), &cfg)?); // Corrupt: exit 1
 //! let runtime = start_runtime(&store.model(), ...)?;          // the store's model, not cfg's
 //! control::connect(&store, runtime.clone());                // compile + publish + wait
-//! let api = ApiServer::start(args.api.unwrap_or(DEFAULT_ADDR.parse()?), args.api_token, store.clone())?;
+//! let api = ApiServer::start_observed(addr, args.api_token, store.clone(), runtime.clone())?;
 //! // SIGHUP: match config::load_file(..) { Ok(c) => store.replace_model(&c.model), Err(e) => log }
 //! // export:  config::to_toml_string(&Store::export_from(state_dir, &cfg)?)
 //! ```
@@ -55,6 +60,9 @@
 //! [`versions`] the version documents, [`query`] query strings and filters,
 //! [`resource`] the list / show / single-object answers every resource shares,
 //! [`body`] request bodies, [`error`] the error answer. None of them holds state.
+//! The observation endpoints: [`live`] routes them, [`stats`] names the switch's
+//! counters, [`metrics`] renders them for Prometheus, [`conntrack`] lists and flushes
+//! entries, [`capture`] streams captures.
 //!
 //! # Threads
 //! [`WORKERS`] threads share one `tiny_http` server; reads run concurrently on
@@ -62,30 +70,39 @@
 //! (hyper/axum) — the control plane handles a few requests per second and gains nothing
 //! from it but dependencies.
 //!
-//! Depends on: [`Store`] (every read is a snapshot, every change a `Store` method) and
-//! `policy`'s text forms (protocol names, MACs, spec types); never on `config`, the
-//! runtime or the dataplane: the API changes the switch only through the store's apply
-//! hook.
+//! Depends on: [`Store`] (every read is a snapshot, every change a `Store` method),
+//! `policy`'s text forms (protocol names, MACs, spec types), and, for the observation
+//! endpoints only, the running [`Switch`]: they read its counters, connection tracking
+//! and compiled port table, flush its connection-tracking entries and run captures.
+//! Never on `config`; the API changes policy only through the store (whose apply hook
+//! publishes it to the switch), never through the switch.
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use serde_json::{json, Map, Value};
 
 use crate::control::store::{rfc3339, ObjMeta, Store, PROJECT_ID};
+use crate::runtime::switch::Switch;
 
 pub mod address_groups;
 pub mod body;
+pub mod capture;
+pub mod conntrack;
 pub mod error;
 pub mod groups;
+pub mod live;
 pub mod logs;
+pub mod metrics;
 pub mod networks;
 pub mod ports;
 pub mod query;
 pub mod resource;
 pub mod rules;
+pub mod stats;
 pub mod versions;
 
 use error::{error_body, Fail, Reply};
@@ -121,6 +138,8 @@ pub struct ApiHandle {
     addr: SocketAddr,
     server: Arc<tiny_http::Server>,
     threads: Vec<JoinHandle<()>>,
+    /// Running captures (they end when the server stops).
+    captures: Arc<capture::Captures>,
 }
 
 impl ApiHandle {
@@ -135,6 +154,7 @@ impl ApiHandle {
     }
 
     fn stop(&mut self) {
+        self.captures.closing.store(true, Ordering::Release);
         for _ in 0..self.threads.len() {
             self.server.unblock();
         }
@@ -164,6 +184,27 @@ impl ApiServer {
         token: Option<String>,
         store: Arc<Store>,
     ) -> Result<ApiHandle, ApiError> {
+        ApiServer::start_with(addr, token, store, None)
+    }
+
+    /// [`ApiServer::start`], also serving the observation endpoints of `switch` (see
+    /// [`live`]): the switch must run the store's model (connected with
+    /// [`crate::control::connect()`]).
+    pub fn start_observed(
+        addr: SocketAddr,
+        token: Option<String>,
+        store: Arc<Store>,
+        switch: Arc<Switch>,
+    ) -> Result<ApiHandle, ApiError> {
+        ApiServer::start_with(addr, token, store, Some(switch))
+    }
+
+    fn start_with(
+        addr: SocketAddr,
+        token: Option<String>,
+        store: Arc<Store>,
+        switch: Option<Arc<Switch>>,
+    ) -> Result<ApiHandle, ApiError> {
         let token = token.filter(|t| !t.is_empty());
         if token.is_none() && !is_loopback(addr.ip()) {
             return Err(ApiError::TokenRequired(addr));
@@ -175,14 +216,19 @@ impl ApiServer {
         let bound = server.server_addr().to_ip().unwrap_or(addr);
         let server = Arc::new(server);
         let token: Option<Arc<str>> = token.map(Arc::from);
+        let captures = Arc::new(capture::Captures::default());
         let mut threads = Vec::with_capacity(WORKERS);
         for i in 0..WORKERS {
             let server = Arc::clone(&server);
             let store = Arc::clone(&store);
             let token = token.clone();
+            let live = switch.as_ref().map(|sw| live::Live {
+                switch: Arc::clone(sw),
+                captures: Arc::clone(&captures),
+            });
             let t = std::thread::Builder::new()
                 .name(format!("sgswitch-api-{i}"))
-                .spawn(move || serve(&server, &store, token.as_deref()))
+                .spawn(move || serve(&server, &store, live.as_ref(), token.as_deref()))
                 .map_err(|e| ApiError::Bind {
                     addr,
                     message: format!("cannot start a thread: {e}"),
@@ -193,12 +239,25 @@ impl ApiServer {
             addr: bound,
             server,
             threads,
+            captures,
         })
     }
 }
 
-fn serve(server: &tiny_http::Server, store: &Store, token: Option<&str>) {
-    while let Ok(mut req) = server.recv() {
+fn serve(
+    server: &tiny_http::Server,
+    store: &Store,
+    live: Option<&live::Live>,
+    token: Option<&str>,
+) {
+    while let Ok(req) = server.recv() {
+        let mut req = match live {
+            Some(l) => match live::serve(l, store, token, req) {
+                live::Served::Done => continue,
+                live::Served::NotMine(req) => req,
+            },
+            None => req,
+        };
         let (status, body) = process(store, token, &mut req);
         let _ = req.respond(make_response(status, body));
     }
@@ -217,19 +276,27 @@ fn token_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether `req` carries the token (when there is one).
+fn authorized(req: &tiny_http::Request, token: Option<&str>) -> bool {
+    token.is_none_or(|t| header(req, "X-Auth-Token").is_some_and(|given| token_eq(given, t)))
+}
+
+/// The answer to a request without the token.
+fn unauthorized() -> (u16, Option<Value>) {
+    error_body(
+        401,
+        "Unauthorized",
+        "Authentication required: a valid X-Auth-Token header is needed.",
+    )
+}
+
 fn process(
     store: &Store,
     token: Option<&str>,
     req: &mut tiny_http::Request,
 ) -> (u16, Option<Value>) {
-    if let Some(t) = token {
-        if !header(req, "X-Auth-Token").is_some_and(|given| token_eq(given, t)) {
-            return error_body(
-                401,
-                "Unauthorized",
-                "Authentication required: a valid X-Auth-Token header is needed.",
-            );
-        }
+    if !authorized(req, token) {
+        return unauthorized();
     }
     if req.body_length().is_some_and(|n| n > MAX_BODY) {
         return error_body(

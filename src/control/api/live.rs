@@ -1,0 +1,150 @@
+//! The observation endpoints of a running switch, served beside the Neutron API when the
+//! server was given the switch ([`super::ApiServer::start_observed`]):
+//!
+//! * `GET /metrics` — Prometheus text format ([`super::metrics`]);
+//! * `GET /sgswitch/v1/stats` — the same counters as JSON ([`super::stats`]);
+//! * `GET /sgswitch/v1/conntrack[?port=P]`, `DELETE /sgswitch/v1/conntrack?port=P` —
+//!   connection tracking ([`super::conntrack`]);
+//! * `GET /sgswitch/v1/capture?port=P[&dropped=true][&count=N][&duration=S]` — a live
+//!   capture streamed as pcapng ([`super::capture`]).
+//!
+//! A port is named by its name or its Neutron id; an unknown one is a 404
+//! (`PortNotFound`). These paths live outside Neutron's `/v2.0` namespace so that they
+//! can never clash with a Neutron resource. The token rule is the API's: with a token,
+//! every request needs it.
+//!
+//! Owns: routing these paths and answering them (JSON, text, or a stream). May not
+//! change policy: the switch is only read, except for its connection-tracking entries
+//! (flush) and the captures it runs; policy changes go through the store.
+//!
+//! Depends on: `runtime::switch` (counters, queries, captures), `control::store`
+//! (read-only snapshots, for names and ids).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::capture::{self, Captures};
+use super::error::{error_body, Fail, Reply};
+use super::query::parse_query;
+use super::{conntrack, metrics, stats};
+use crate::control::store::Store;
+use crate::runtime::switch::Switch;
+
+/// The running switch an API server observes.
+pub(super) struct Live {
+    pub(super) switch: Arc<Switch>,
+    pub(super) captures: Arc<Captures>,
+}
+
+/// What [`serve`] did with a request.
+pub(super) enum Served {
+    /// Answered (or handed to a capture thread).
+    Done,
+    /// Not one of these paths: the Neutron API answers it.
+    NotMine(tiny_http::Request),
+}
+
+/// Whether `path` is one of this module's.
+fn is_live_path(path: &str) -> bool {
+    path == "/metrics" || path == "/sgswitch" || path.starts_with("/sgswitch/")
+}
+
+/// Answer `req` if it is an observation request.
+pub(super) fn serve(
+    live: &Live,
+    store: &Store,
+    token: Option<&str>,
+    req: tiny_http::Request,
+) -> Served {
+    let url = req.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    if !is_live_path(path) {
+        return Served::NotMine(req);
+    }
+    if !super::authorized(&req, token) {
+        let (status, body) = super::unauthorized();
+        let _ = req.respond(super::make_response(status, body));
+        return Served::Done;
+    }
+    let query = parse_query(query);
+    let method = req.method().as_str().to_ascii_uppercase();
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let port = query
+        .iter()
+        .find(|(k, _)| k == "port")
+        .map(|(_, v)| v.as_str());
+    let sw = &live.switch;
+    let reply: Reply = match (method.as_str(), segs.as_slice()) {
+        ("GET", ["metrics"]) => {
+            let text = metrics::render(&stats::collect(sw, store));
+            let mut r = tiny_http::Response::from_data(text.into_bytes());
+            if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", metrics::CONTENT_TYPE) {
+                r.add_header(h);
+            }
+            let _ = req.respond(r);
+            return Served::Done;
+        }
+        ("GET", ["sgswitch", "v1", "stats"]) => {
+            Ok((200, Some(stats::stats_json(&stats::collect(sw, store)))))
+        }
+        ("GET", ["sgswitch", "v1", "conntrack"]) => conntrack::list(sw, &store.snapshot(), port),
+        ("DELETE", ["sgswitch", "v1", "conntrack"]) => {
+            conntrack::flush(sw, &store.snapshot(), port)
+        }
+        ("GET", ["sgswitch", "v1", "capture"]) => {
+            let c = match capture_request(sw, store, port, &query) {
+                Ok(c) => c,
+                Err(f) => return answer(req, Err(f)),
+            };
+            capture::start(Arc::clone(sw), &live.captures, req, c);
+            return Served::Done;
+        }
+        (_, ["metrics"] | ["sgswitch", "v1", "stats" | "conntrack" | "capture"]) => Ok(error_body(
+            405,
+            "HTTPMethodNotAllowed",
+            &format!("Method {method} is not allowed here."),
+        )),
+        _ => Err(Fail::not_found(
+            "HTTPNotFound",
+            "The resource could not be found.",
+        )),
+    };
+    answer(req, reply)
+}
+
+fn capture_request(
+    sw: &Switch,
+    store: &Store,
+    port: Option<&str>,
+    query: &[(String, String)],
+) -> Result<capture::CaptureRequest, Fail> {
+    let Some(p) = port else {
+        return Err(Fail::bad("Name the port to capture: ?port=NAME_OR_ID."));
+    };
+    let pz = conntrack::port_zone(&store.snapshot(), &sw.dataplane(), p)?;
+    capture::parse(pz, query)
+}
+
+fn answer(req: tiny_http::Request, reply: Reply) -> Served {
+    let (status, body): (u16, Option<Value>) = match reply {
+        Ok(r) => r,
+        Err(f) => error_body(f.status, &f.ty, &f.message),
+    };
+    let _ = req.respond(super::make_response(status, body));
+    Served::Done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert!(is_live_path("/metrics"));
+        assert!(is_live_path("/sgswitch/v1/stats"));
+        assert!(!is_live_path("/metricsx"));
+        assert!(!is_live_path("/v2.0/ports"));
+        assert!(!is_live_path("/sgswitchx"));
+    }
+}

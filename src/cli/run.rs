@@ -46,6 +46,7 @@ use tracing::{error, info};
 
 use sgswitch::control::api::{ApiServer, DEFAULT_ADDR};
 use sgswitch::control::store::Store;
+use sgswitch::control::packet_log::{self, PacketLog};
 use sgswitch::control::{self, config};
 use sgswitch::runtime::switch::{format_report, Switch, SwitchSettings};
 
@@ -134,6 +135,7 @@ impl RunArgs {
             no_pin: from_config.no_pin || self.no_pin,
             shared_umem: from_config.shared_umem && !self.copy_forward,
             napi_defer_us: self.napi_defer_us.unwrap_or(from_config.napi_defer_us),
+            log_limits: from_config.log_limits,
         }
     }
 }
@@ -188,7 +190,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     let model = store.model();
     let with_backend = model.ports.iter().filter(|p| p.backend.is_some()).count();
-    let settings = args.switch_settings(&config.switch);
+    let mut settings = args.switch_settings(&config.switch);
+    settings.log_limits = config.logging.limits();
     let workers = settings.worker_count(&model);
     let signals = match Signals::install() {
         Ok(s) => s,
@@ -205,6 +208,23 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
     control::connect(&store, switch.clone());
+    // The packet log: records of every worker, named and rate limited, to [logging] file.
+    let packet_log = match PacketLog::start(&config.logging, Some(store.clone())) {
+        Ok(l) => Arc::new(l),
+        Err(e) => {
+            error!("{e}");
+            switch.shutdown();
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let pump = match packet_log::live::attach(&switch, &packet_log, &model) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("cannot start the packet log: {e}");
+            switch.shutdown();
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
     let api = if args.no_api {
         None
     } else {
@@ -246,6 +266,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         h.shutdown();
     }
     let report = switch.shutdown();
+    // The workers are stopped: a last drain of their queues, then the writer's.
+    drop(pump);
+    packet_log.flush();
     logging::counters(args.log_format, &format_report(&report));
     ExitCode::from(EXIT_OK)
 }
@@ -316,6 +339,7 @@ mod tests {
                 no_pin: false,
                 shared_umem: false,
                 napi_defer_us: 0,
+                log_limits: Default::default(),
             }
         );
         assert!(run_args(&["--no-pin"]).switch_settings(&file).no_pin);

@@ -193,6 +193,16 @@ pub struct LoggingSettings {
     pub burst_limit: u32,
 }
 
+impl LoggingSettings {
+    /// The rate limits, as the pipelines and the writer take them.
+    pub fn limits(&self) -> crate::pipeline::LogLimits {
+        crate::pipeline::LogLimits {
+            rate_limit: self.rate_limit,
+            burst_limit: self.burst_limit,
+        }
+    }
+}
+
 impl Default for LoggingSettings {
     fn default() -> Self {
         LoggingSettings {

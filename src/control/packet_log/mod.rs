@@ -61,6 +61,7 @@ use crate::policy::Model;
 
 mod directory;
 pub mod format;
+pub mod live;
 #[cfg(test)]
 mod tests;
 

@@ -58,7 +58,9 @@ use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
 
 use crate::flow::DropReason;
-use crate::pipeline::{Dataplane, IdMap, Learned, LogRecord, PipelineConfig, PortCounters};
+use crate::pipeline::{
+    Dataplane, IdMap, Learned, LogLimits, LogRecord, PipelineConfig, PortCounters,
+};
 use crate::policy::{Backend, Model, RuleRef};
 use crate::port::afxdp::{GroupConfig, MemberConfig, UmemGroup, UmemPorts};
 use crate::port::napi::NapiDefer;
@@ -94,6 +96,9 @@ pub struct SwitchSettings {
     /// NAPI moderation (µs) of the netdevs under AF_XDP and AF_PACKET ports while they
     /// are open (default 100); 0 leaves the devices alone. See [`crate::port::napi`].
     pub napi_defer_us: u32,
+    /// Each worker's packet-log rate limits (the writer limits all of them together
+    /// again): `[logging] rate_limit` and `burst_limit`.
+    pub log_limits: LogLimits,
 }
 
 impl Default for SwitchSettings {
@@ -106,6 +111,7 @@ impl Default for SwitchSettings {
             no_pin: false,
             shared_umem: true,
             napi_defer_us: crate::port::napi::DEFAULT_DEFER_US,
+            log_limits: LogLimits::default(),
         }
     }
 }
@@ -223,7 +229,12 @@ struct ControlState {
     burst: usize,
     /// The pipeline settings of the policy in force (live traces build a scratch one).
     pcfg: PipelineConfig,
+    /// Told each new epoch and its model just before the epoch is published.
+    on_compile: Option<OnCompile>,
 }
+
+/// See [`Switch::on_compile`].
+pub type OnCompile = Box<dyn Fn(u64, &Model) + Send + Sync>;
 
 /// A running switch.
 pub struct Switch {
@@ -379,7 +390,8 @@ impl Switch {
                 .map(|_| ArrayQueue::new(observe::LOG_QUEUE))
                 .collect(),
         });
-        let pcfg = PipelineConfig::from_model(model);
+        let mut pcfg = PipelineConfig::from_model(model);
+        pcfg.log_limits = settings.log_limits;
         let mut cmds = Vec::new();
         let mut rxs = Vec::new();
         for _ in 0..nw {
@@ -430,6 +442,7 @@ impl Switch {
                 napi_defer_us: settings.napi_defer_us,
                 burst,
                 pcfg: pcfg.clone(),
+                on_compile: None,
             }),
         };
         sw.wait_epoch(1, APPLY_TIMEOUT)?;
@@ -456,6 +469,13 @@ impl Switch {
             std::thread::sleep(Duration::from_micros(100));
         }
         Ok(())
+    }
+
+    /// Call `f` with every later policy epoch and the model it is compiled from, just
+    /// before the epoch is published (so that whoever names the epoch's packet-log
+    /// records knows it before its first record). Replaces an earlier `f`.
+    pub fn on_compile(&self, f: OnCompile) {
+        lock(&self.control).on_compile = Some(f);
     }
 
     /// The policy epoch in force.
@@ -534,7 +554,12 @@ impl Switch {
         st.epoch += 1;
         let epoch = st.epoch;
         let dp = Dataplane::compile(model, epoch, &mut st.zones);
+        let log_limits = st.pcfg.log_limits;
         st.pcfg = PipelineConfig::from_model(model);
+        st.pcfg.log_limits = log_limits;
+        if let Some(f) = &st.on_compile {
+            f(epoch, model);
+        }
         self.shared.dp.store(Arc::new(dp));
         drop(st);
         self.wait_epoch(epoch, APPLY_TIMEOUT)?;

@@ -160,12 +160,15 @@ impl AttributionBuilder {
             if first == last {
                 continue;
             }
+            // Keep `out` sorted: the new pieces go between the pieces painted earlier.
             for g in &gaps[first..last] {
-                out.push(Tagged {
+                let t = Tagged {
                     lo: g.lo.max(r.lo),
                     hi: g.hi.min(r.hi),
                     rule,
-                });
+                };
+                let at = out.partition_point(|o| o.lo < t.lo);
+                out.insert(at, t);
             }
             // What is left of the first and last gaps replaces gaps[first..last].
             let (head, tail) = (gaps[first], gaps[last - 1]);
@@ -196,7 +199,6 @@ impl AttributionBuilder {
                 break;
             }
         }
-        out.sort_unstable_by_key(|t| t.lo);
         // Merge neighbours painted by the same rule.
         let mut n = 0;
         for i in 0..out.len() {

@@ -310,17 +310,33 @@ impl<A: Addr> BucketBuilder<A> {
 }
 
 /// The set bits of a bitset, ascending.
-fn bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
-    words.iter().enumerate().flat_map(|(w, &word)| {
-        let mut b = word;
-        std::iter::from_fn(move || {
-            (b != 0).then(|| {
-                let i = b.trailing_zeros() as usize;
-                b &= b - 1;
-                w * 64 + i
-            })
-        })
-    })
+fn bits(words: &[u64]) -> Bits<'_> {
+    Bits {
+        words,
+        w: 0,
+        cur: words.first().copied().unwrap_or(0),
+    }
+}
+
+struct Bits<'a> {
+    words: &'a [u64],
+    /// Index of the word `cur` holds what is left of.
+    w: usize,
+    cur: u64,
+}
+
+impl Iterator for Bits<'_> {
+    type Item = usize;
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.cur == 0 {
+            self.w += 1;
+            self.cur = *self.words.get(self.w)?;
+        }
+        let i = self.cur.trailing_zeros() as usize;
+        self.cur &= self.cur - 1;
+        Some(self.w * 64 + i)
+    }
 }
 
 /// The elementary-interval decomposition of some sets of address ranges: merges each set's

@@ -45,8 +45,9 @@
 //! port range with only one bound is that single port; `min > max` matches nothing; an ICMP
 //! type or code above 255 matches nothing; a key whose `family` is neither 4 nor 6 is denied.
 //!
-//! Out-of-range port indices never panic: `allows` answers `false`, `rule_count` 0,
-//! `is_stateful` and `port_security` `true` (so the pipeline still enforces, and denies).
+//! Out-of-range port indices never panic: `allows` answers `false`, `admitting_rule`
+//! `None`, `rule_count` 0, `is_stateful` and `port_security` `true` (so the pipeline still
+//! enforces, and denies).
 //!
 //! # Thread safety
 //! Both policies are immutable after construction and `Send + Sync`; a [`CompiledPolicy`] is

@@ -1,6 +1,7 @@
 //! Compilation: a validated model → the lookup structures of every distinct group set.
 //!
-//! Owns: remote resolution, port specs of rules, the sweep that builds each bucket.
+//! Owns: remote resolution, port specs of rules, the rules' model order, the sweeps that
+//! build each bucket and its attribution.
 //! May not touch: the lookup path (it only builds what `super` reads).
 //!
 //! # Compilation
@@ -18,11 +19,19 @@
 //!   specs active on each (a bitset). Each distinct bitset is turned once into the union of
 //!   its specs' intervals, which is interned as a class: equal unions share a class id, and
 //!   neighbouring elementary intervals with the same class are merged.
+//! * The attribution (which rule is first) is a second sweep per bucket over the rules
+//!   themselves (not the specs): the rules of a set are numbered in model order (groups by
+//!   index in `Model::security_groups`, then rules; `SetPolicy::refs` maps the number back
+//!   to a `RuleRef`), each elementary interval gets the envelope of its active rules — each
+//!   `dport` tagged with the lowest-numbered rule covering it, only the first active rule of
+//!   each spec considered — interned by value (`attrib`).
 //! * Ports with identical (deduplicated, sorted) group sets share one `Arc<SetPolicy>`.
 //!   The remote-group member sets do not depend on the port, so this sharing is exact.
 //!
 //! Cost: O(R log R) per distinct group set and direction, R = number of (rule, remote
-//! range) pairs, plus O(E × S/64) for the sweep's bitsets (E events, S distinct specs).
+//! range) pairs, plus O(E × S/64) for the sweep's bitsets (E events, S distinct specs),
+//! plus for the attribution O(E × (R'/64 + k log k)) (R' rules in the bucket, k active
+//! specs on an interval); figures in `attrib`.
 
 use std::collections::HashMap;
 use std::sync::Arc;

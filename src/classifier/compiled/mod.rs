@@ -8,9 +8,13 @@
 //!   └─ egress:  DirTable  └─ v6: FamilyTable<u128>
 //! FamilyTable
 //!   ├─ bucket_of[proto: u8] ─► bucket index (0 = protocols no rule names)
-//!   └─ buckets[b]: Bucket
-//!        ├─ AddrIndex: remote address ─► class id   (elementary intervals, binary search)
-//!        └─ ClassTable: class id ─► sorted disjoint `dport` intervals
+//!   ├─ buckets[b]: Bucket                            (what `allows` reads)
+//!   │    ├─ AddrIndex: remote address ─► class id   (elementary intervals, binary search)
+//!   │    └─ ClassTable: class id ─► sorted disjoint `dport` intervals
+//!   └─ attrib[b]: Attribution                        (what `admitting_rule` reads)
+//!        ├─ AddrIndex: remote address ─► attribution class id
+//!        └─ class ─► sorted disjoint `dport` intervals tagged with a rule ordinal
+//! SetPolicy.refs: rule ordinal ─► RuleRef (group index in the model, rule index)
 //! ```
 //! A lookup is: pick the family table, read `bucket_of[proto]`, find the elementary
 //! interval of the remote address (a skip table over the span of the interval starts
@@ -19,10 +23,17 @@
 //! class's interval list. Class 0 is "deny everything", class 1 "allow everything", so the
 //! common cases stop after the address search. No step scans rules.
 //!
+//! [`CompiledPolicy::admitting_rule`] (the first matching rule in model order, for the
+//! first packet of a connection and `sgswitch trace`) takes the same bucket, searches the
+//! bucket's attribution table the same way and binary-searches one tagged list: also no
+//! scan of rules. The attribution lives beside the buckets, never inside them, so `allows`
+//! reads exactly what it read before (`attrib` gives the figures).
+//!
 //! # Submodules
 //! * `addr`: addresses of both families and the address → class index (skip table and
 //!   fixed-round binary search).
 //! * `ports`: `dport` interval lists and the class table.
+//! * `attrib`: the per-bucket rule attribution (address → first rule per `dport`).
 //! * `compile`: the model → lookup structures compilation.
 //! * `burst`: `classify_burst`, the phased burst lookup (tests and benches).
 //!

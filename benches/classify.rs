@@ -8,6 +8,10 @@
 //!   time, as the pipeline judges the first packet of each connection and every packet of a
 //!   stateless port (`Pipeline::admit`, `Pipeline::sg_check`; established packets never
 //!   reach the classifier);
+//! * `classify::admitting_rule/{rules/N, remote_group/N}` — `CompiledPolicy::admitting_rule`
+//!   on the same keys, one at a time: the first rule (in model order) that allows the key,
+//!   which `Pipeline::admit` will call for each new connection when per-rule counters are
+//!   on (issue #13; never for established traffic);
 //! * `classify::compile/*` — `CompiledPolicy::compile` (`Dataplane::compile`, off the
 //!   packet path, on every configuration change).
 //!
@@ -65,6 +69,27 @@ fn bench_allows<'a>(c: &'a CompiledPolicy, port: usize, trace: &'a [FlowKey]) ->
     }
 }
 
+/// Like [`bench_allows`], with `CompiledPolicy::admitting_rule`.
+fn bench_admitting<'a>(
+    c: &'a CompiledPolicy,
+    port: usize,
+    trace: &'a [FlowKey],
+) -> impl FnMut() + 'a {
+    let mut pos = 0usize;
+    move || {
+        if pos + BURST > trace.len() {
+            pos = 0;
+        }
+        let mut n = 0u32;
+        for k in &trace[pos..pos + BURST] {
+            let r = c.admitting_rule(port, Direction::Ingress, black_box(k));
+            n = n.wrapping_add(r.map_or(0, |r| r.rule + 1));
+        }
+        pos += BURST;
+        black_box(n);
+    }
+}
+
 /// One lookup case: a model (port 0 is measured) and a trace of ingress keys.
 struct Input {
     /// Benchmark id within a group.
@@ -113,6 +138,19 @@ fn allows(cr: &mut Criterion, inputs: &[Input]) {
     g.finish();
 }
 
+/// `classify::admitting_rule`: the first matching rule, for each new connection when rule
+/// counters are on.
+fn admitting_rule(cr: &mut Criterion, inputs: &[Input]) {
+    let mut g = cr.benchmark_group("classify::admitting_rule");
+    g.throughput(Throughput::Elements(BURST as u64));
+    for i in inputs {
+        let compiled = CompiledPolicy::compile(&i.model, 1);
+        let mut f = bench_admitting(&compiled, 0, &i.trace);
+        g.bench_function(i.id.as_str(), |b| b.iter(&mut f));
+    }
+    g.finish();
+}
+
 /// `classify::not_shipped::*`: `CompiledPolicy::classify_burst` and the linear oracle.
 fn not_shipped(cr: &mut Criterion, inputs: &[Input]) {
     let mut g = cr.benchmark_group("classify::not_shipped::classify_burst");
@@ -138,6 +176,7 @@ fn not_shipped(cr: &mut Criterion, inputs: &[Input]) {
 fn lookups(cr: &mut Criterion) {
     let inputs = inputs();
     allows(cr, &inputs);
+    admitting_rule(cr, &inputs);
     not_shipped(cr, &inputs);
 }
 

@@ -7,7 +7,9 @@
 //! Packets: most are placed on a rule's boundaries (first/last address of a remote range
 //! and its neighbours, port range ends and their neighbours, exact ICMP type/code), the
 //! rest random. Every key is checked with `allows` and through `classify_burst` for every
-//! burst length 1..=64.
+//! burst length 1..=64, and with `admitting_rule` (the first matching rule in model order),
+//! also on the same model with every group's rules reversed, which tells the keys that
+//! match several rules (where "first" decides) from the others.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -17,7 +19,7 @@ use sgswitch::classifier::{Classifier, CompiledPolicy, LinearPolicy};
 use sgswitch::flow::{proto, FlowKey, FAMILY_V4, FAMILY_V6};
 use sgswitch::policy::{
     AddressGroup, AllowedAddressPair, Direction, EtherType, Model, Network, Port, Remote, Rule,
-    SecurityGroup,
+    RuleRef, SecurityGroup,
 };
 
 struct Gen {
@@ -167,11 +169,13 @@ impl Gen {
             }
             _ => Remote::Any,
         };
+        // Protocol 0 matches like "any" (a distinct rule in Neutron).
+        let protocol_zero = protocol.is_none() && self.below(2) == 0;
         Rule {
             direction,
             ethertype,
             protocol,
-            protocol_zero: false,
+            protocol_zero,
             port_range_min,
             port_range_max,
             remote,
@@ -426,12 +430,79 @@ impl Gen {
     }
 }
 
-fn check_model(seed: u64, keys_per_case: usize) -> (usize, usize) {
+/// `m` with every group's rules in reverse order, and the map of its `RuleRef`s back to `m`'s.
+fn reversed(m: &Model) -> (Model, impl Fn(RuleRef) -> RuleRef + '_) {
+    let mut r = m.clone();
+    for g in r.security_groups.iter_mut() {
+        g.rules.reverse();
+    }
+    let back = |x: RuleRef| RuleRef {
+        group: x.group,
+        rule: m.security_groups[x.group as usize].rules.len() as u32 - 1 - x.rule,
+    };
+    (r, back)
+}
+
+/// The admitting rule of both implementations agrees, exists iff `allows` (ports with port
+/// security; none without), names a rule of direction `dir` in the model; and compared with
+/// the model whose groups list their rules in reverse, it returns whether the key matches
+/// two rules or more (the first and last differ), so that "first" was tested.
+#[allow(clippy::too_many_arguments)]
+fn check_rule(
+    m: &Model,
+    compiled: &CompiledPolicy,
+    linear: &LinearPolicy,
+    rev: (&CompiledPolicy, &LinearPolicy, &dyn Fn(RuleRef) -> RuleRef),
+    port: usize,
+    dir: Direction,
+    k: &FlowKey,
+    allowed: bool,
+) -> bool {
+    let what = || {
+        format!(
+            "port {port} {dir:?} key {k:?} src {} dst {}",
+            k.src_ip(),
+            k.dst_ip()
+        )
+    };
+    let want = linear.admitting_rule(port, dir, k);
+    assert_eq!(compiled.admitting_rule(port, dir, k), want, "{}", what());
+    if linear.port_security(port) {
+        assert_eq!(want.is_some(), allowed, "{}", what());
+    } else {
+        assert_eq!(want, None, "{}", what());
+    }
+    if let Some(r) = want {
+        let (_, rule) = r.resolve(m).expect("a rule of the model");
+        assert_eq!(rule.direction, dir, "{}", what());
+    }
+    let (rc, rl, back) = rev;
+    let last = rl.admitting_rule(port, dir, k);
+    assert_eq!(rc.admitting_rule(port, dir, k), last, "reversed {}", what());
+    let last = last.map(back);
+    // Each group's last matching rule; equal to the first only if one rule per group
+    // matched and only one group matched.
+    last.is_some() && last != want
+}
+
+/// Check a random model (changed by `edit`) on every port and direction; returns the keys
+/// checked, allowed, and matching several rules.
+fn check_model(
+    seed: u64,
+    keys_per_case: usize,
+    edit: impl FnOnce(&mut Gen, &mut Model),
+) -> (usize, usize, usize) {
     let mut g = Gen::new(seed);
-    let m = g.model();
+    let mut m = g.model();
+    edit(&mut g, &mut m);
     let compiled = CompiledPolicy::compile(&m, seed);
     let linear = LinearPolicy::new(&m, seed);
-    let (mut total, mut allowed) = (0, 0);
+    let (rm, back) = reversed(&m);
+    let (rc, rl) = (
+        CompiledPolicy::compile(&rm, seed),
+        LinearPolicy::new(&rm, seed),
+    );
+    let (mut total, mut allowed, mut several) = (0, 0, 0);
     for port in 0..m.ports.len() {
         assert_eq!(
             compiled.is_stateful(port),
@@ -451,6 +522,10 @@ fn check_model(seed: u64, keys_per_case: usize) -> (usize, usize) {
                     k.src_ip(),
                     k.dst_ip()
                 );
+                let rev = (&rc, &rl, &back as &dyn Fn(RuleRef) -> RuleRef);
+                if check_rule(&m, &compiled, &linear, rev, port, dir, k, *e) {
+                    several += 1;
+                }
             }
             total += keys.len();
             allowed += expect.iter().filter(|&&b| b).count();
@@ -469,20 +544,102 @@ fn check_model(seed: u64, keys_per_case: usize) -> (usize, usize) {
             }
         }
     }
-    (total, allowed)
+    (total, allowed, several)
 }
 
 #[test]
 fn compiled_matches_linear_on_random_policies() {
-    let (mut total, mut allowed) = (0, 0);
+    let (mut total, mut allowed, mut several) = (0, 0, 0);
     for seed in 0..250u64 {
-        let (t, a) = check_model(seed, 96);
+        let (t, a, s) = check_model(seed, 96, |_, _| {});
         total += t;
         allowed += a;
+        several += s;
     }
-    // The packet generator must exercise both outcomes substantially.
+    // The packet generator must exercise both outcomes substantially, and keys matching
+    // several rules (where the first one is the answer).
     assert!(allowed * 10 > total, "allowed {allowed} of {total}");
     assert!(allowed * 10 < total * 9, "allowed {allowed} of {total}");
+    eprintln!("random policies: {total} keys, {allowed} allowed, {several} matching several rules");
+    assert!(
+        several * 20 > allowed,
+        "several rules {several} of {allowed} allowed"
+    );
+}
+
+/// Each group gets variants of the model's rules (same remote or a supernet, ports widened,
+/// narrowed or shifted, protocol any) so that most allowed keys match several rules, across
+/// groups and within one: the first one in model order must be the answer.
+#[test]
+fn admitting_rule_is_the_first_on_overlapping_policies() {
+    let (mut total, mut allowed, mut several) = (0, 0, 0);
+    for seed in 500..650u64 {
+        let (t, a, s) = check_model(seed, 96, |g, m| {
+            let all: Vec<Rule> = m
+                .security_groups
+                .iter()
+                .flat_map(|sg| sg.rules.iter().cloned())
+                .collect();
+            if all.is_empty() {
+                return;
+            }
+            let n_groups = m.security_groups.len();
+            for _ in 0..3 * all.len() {
+                let mut r = all[g.below(all.len() as u64) as usize].clone();
+                overlap(g, &mut r);
+                let sg = &mut m.security_groups[g.below(n_groups as u64) as usize];
+                let at = g.below(sg.rules.len() as u64 + 1) as usize;
+                sg.rules.insert(at, r);
+            }
+        });
+        total += t;
+        allowed += a;
+        several += s;
+    }
+    eprintln!(
+        "overlapping policies: {total} keys, {allowed} allowed, {several} matching several rules"
+    );
+    assert!(allowed * 10 > total, "allowed {allowed} of {total}");
+    assert!(
+        several * 3 > allowed,
+        "several rules {several} of {allowed} allowed"
+    );
+}
+
+/// A rule overlapping `r`: a supernet remote, ports widened / narrowed / shifted, an ICMP
+/// type without code, or protocol any.
+fn overlap(g: &mut Gen, r: &mut Rule) {
+    match g.below(5) {
+        0 => {
+            if let Remote::Prefix(n) = &r.remote {
+                let len = n.prefix_len().saturating_sub(g.below(9) as u8);
+                r.remote = Remote::Prefix(IpNet::new(n.addr(), len).unwrap().trunc());
+            }
+        }
+        1 => {
+            r.protocol = None;
+            r.protocol_zero = g.below(2) == 0;
+            r.port_range_min = None;
+            r.port_range_max = None;
+        }
+        2 if r.protocol.is_some_and(proto::has_ports) => {
+            let lo = r.port_range_min.unwrap_or(1);
+            let hi = r.port_range_max.unwrap_or(65535);
+            let d = g.pick(&[1u16, 10, 500]);
+            let (lo, hi) = match g.below(3) {
+                0 => (lo.saturating_sub(d), hi.saturating_add(d)),
+                1 => (lo.saturating_add(d).min(hi), hi),
+                _ => (lo.saturating_add(d), hi.saturating_add(d)),
+            };
+            r.port_range_min = Some(lo.max(1));
+            r.port_range_max = Some(hi.max(lo.max(1)));
+        }
+        3 if r.port_range_max.is_some() && !r.protocol.is_some_and(proto::has_ports) => {
+            // ICMP type/code → the whole type.
+            r.port_range_max = None;
+        }
+        _ => {}
+    }
 }
 
 #[test]
@@ -516,6 +673,9 @@ fn compiled_matches_linear_on_big_policies() {
         }
         let compiled = CompiledPolicy::compile(&m, 1);
         let linear = LinearPolicy::new(&m, 1);
+        let (rm, back) = reversed(&m);
+        let (rc, rl) = (CompiledPolicy::compile(&rm, 1), LinearPolicy::new(&rm, 1));
+        let mut several = 0;
         for port in 0..4.min(m.ports.len()) {
             for dir in [Direction::Ingress, Direction::Egress] {
                 let keys: Vec<FlowKey> = (0..2000).map(|_| g.key(&m, dir)).collect();
@@ -529,9 +689,17 @@ fn compiled_matches_linear_on_big_policies() {
                         "seed {seed} port {port} {k:?}"
                     );
                     assert_eq!(*o, e, "burst seed {seed} port {port} {k:?}");
+                    let rev = (&rc, &rl, &back as &dyn Fn(RuleRef) -> RuleRef);
+                    if check_rule(&m, &compiled, &linear, rev, port, dir, k, e) {
+                        several += 1;
+                    }
                 }
             }
         }
+        assert!(
+            several > 100,
+            "seed {seed}: {several} keys matching several rules"
+        );
     }
 }
 

@@ -1,4 +1,6 @@
-//! The linear oracle: every rule of every group of the port, scanned in order.
+//! The linear oracle: every rule of every group of the port, scanned in model order
+//! (groups by their index in `Model::security_groups`, then rules by index), so that the
+//! first match is the rule [`Classifier::admitting_rule`] names.
 //!
 //! This is the matching semantics of the module doc written as plainly as possible, with no
 //! precomputation except resolving remote groups and address groups to their CIDR lists
@@ -18,9 +20,9 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::Classifier;
+use super::{groups_in_model_order, Classifier};
 use crate::flow::{proto, FlowKey, FAMILY_V4, FAMILY_V6};
-use crate::policy::{Direction, EtherType, Model, Remote};
+use crate::policy::{Direction, EtherType, Model, Remote, RuleRef};
 
 /// A rule's remote, resolved.
 #[derive(Clone, Debug)]
@@ -31,6 +33,8 @@ enum LinRemote {
 
 #[derive(Clone, Debug)]
 struct LinRule {
+    /// Where the rule is in the model.
+    at: RuleRef,
     direction: Direction,
     ethertype: EtherType,
     protocol: Option<u8>,
@@ -87,11 +91,11 @@ impl LinearPolicy {
                 let mut names: Vec<&str> = p.security_groups.iter().map(String::as_str).collect();
                 names.sort_unstable();
                 names.dedup();
-                let groups: Vec<_> = names.iter().filter_map(|n| model.group(n)).collect();
-                let stateful = groups.is_empty() || groups.iter().any(|g| g.stateful);
+                let groups = groups_in_model_order(model, &names);
+                let stateful = groups.is_empty() || groups.iter().any(|(_, g)| g.stateful);
                 let mut rules = Vec::new();
-                for g in &groups {
-                    for r in &g.rules {
+                for &(gi, g) in &groups {
+                    for (ri, r) in g.rules.iter().enumerate() {
                         let remote = match &r.remote {
                             Remote::Any => LinRemote::Any,
                             Remote::Prefix(n) => LinRemote::Nets(Arc::new(vec![*n])),
@@ -103,6 +107,10 @@ impl LinearPolicy {
                             ),
                         };
                         rules.push(LinRule {
+                            at: RuleRef {
+                                group: gi as u32,
+                                rule: ri as u32,
+                            },
                             direction: r.direction,
                             ethertype: r.ethertype,
                             protocol: r.protocol,
@@ -183,6 +191,14 @@ impl Classifier for LinearPolicy {
             return true;
         }
         p.rules.iter().any(|r| rule_matches(r, dir, key))
+    }
+
+    fn admitting_rule(&self, port: usize, dir: Direction, key: &FlowKey) -> Option<RuleRef> {
+        let p = self.ports.get(port).filter(|p| p.port_security)?;
+        p.rules
+            .iter()
+            .find(|r| rule_matches(r, dir, key))
+            .map(|r| r.at)
     }
 
     fn is_stateful(&self, port: usize) -> bool {

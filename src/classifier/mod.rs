@@ -35,13 +35,19 @@
 //! allowed iff one rule matches. A port with no group allows nothing. A port with
 //! `port_security == false` allows everything (the pipeline skips it anyway).
 //!
+//! The rule that *admitted* a packet ([`Classifier::admitting_rule`], for per-rule hit
+//! counters and `sgswitch trace`) is the first matching rule in model order: the port's
+//! groups by their index in `Model::security_groups` (not the order the port lists them),
+//! then each group's rules by index, named by a [`RuleRef`].
+//!
 //! Model fields that validation should have rejected are given a defined, deny-leaning
 //! meaning rather than a panic: an unknown group or address-group name is an empty set; a
 //! port range with only one bound is that single port; `min > max` matches nothing; an ICMP
 //! type or code above 255 matches nothing; a key whose `family` is neither 4 nor 6 is denied.
 //!
-//! Out-of-range port indices never panic: `allows` answers `false`, `rule_count` 0,
-//! `is_stateful` and `port_security` `true` (so the pipeline still enforces, and denies).
+//! Out-of-range port indices never panic: `allows` answers `false`, `admitting_rule`
+//! `None`, `rule_count` 0, `is_stateful` and `port_security` `true` (so the pipeline still
+//! enforces, and denies).
 //!
 //! # Thread safety
 //! Both policies are immutable after construction and `Send + Sync`; a [`CompiledPolicy`] is
@@ -56,7 +62,7 @@ pub mod compiled;
 pub mod linear;
 
 use crate::flow::FlowKey;
-use crate::policy::Direction;
+use crate::policy::{Direction, Model, RuleRef, SecurityGroup};
 
 pub use compiled::{CompiledPolicy, PolicyStats};
 pub use linear::LinearPolicy;
@@ -68,6 +74,14 @@ pub trait Classifier: Send + Sync {
 
     /// Whether the rules of `port` (index in `Model::ports`) in direction `dir` allow `key`.
     fn allows(&self, port: usize, dir: Direction, key: &FlowKey) -> bool;
+
+    /// The rule that admits `key`: the first rule in model order (lowest
+    /// [`RuleRef`], i.e. group index in `Model::security_groups`, then rule index) among
+    /// the rules of the port's groups in direction `dir` that matches `key`, with exactly
+    /// the matching semantics of [`Classifier::allows`]. For a port with port security and
+    /// at least one group, `allows(..) == admitting_rule(..).is_some()`; a port without port
+    /// security (everything allowed, no rule involved), with no group, or unknown: `None`.
+    fn admitting_rule(&self, port: usize, dir: Direction, key: &FlowKey) -> Option<RuleRef>;
 
     /// Classify a burst: `out[i] = allows(port, dir, &keys[i])` for every
     /// `i < min(keys.len(), out.len())`; entries beyond that are left untouched. Not the
@@ -90,6 +104,25 @@ pub trait Classifier: Send + Sync {
 
     /// The port's `port_security` flag (unknown port: `true`).
     fn port_security(&self, port: usize) -> bool;
+}
+
+/// The groups named by a port (deduplicated names) as `(index in Model::security_groups,
+/// group)`, in model order: the order in which [`Classifier::admitting_rule`] looks for the
+/// first matching rule. Unknown names are skipped; a duplicated group name (which validation
+/// rejects) is its first group, as in [`Model::group`].
+fn groups_in_model_order<'m>(model: &'m Model, names: &[&str]) -> Vec<(usize, &'m SecurityGroup)> {
+    let mut groups: Vec<_> = names
+        .iter()
+        .filter_map(|n| {
+            model
+                .security_groups
+                .iter()
+                .enumerate()
+                .find(|(_, g)| g.name == *n)
+        })
+        .collect();
+    groups.sort_unstable_by_key(|(i, _)| *i);
+    groups
 }
 
 #[cfg(test)]

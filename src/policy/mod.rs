@@ -168,6 +168,32 @@ pub struct SecurityGroup {
     pub rules: Vec<Rule>,
 }
 
+/// One rule of a [`Model`], by position: `group` is the index of the group in
+/// [`Model::security_groups`], `rule` the index of the rule in that group's `rules`.
+///
+/// The derived order is model order (group index, then rule index): the classifier's
+/// `admitting_rule` answers the *first* matching rule in this order. A `RuleRef` is only
+/// meaningful for the model (epoch) it was computed from; the pipeline, the control plane
+/// and the CLI share it to name "the rule that allowed" a connection (per-rule counters,
+/// `sgswitch trace`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct RuleRef {
+    /// Index in [`Model::security_groups`].
+    pub group: u32,
+    /// Index in [`SecurityGroup::rules`] of that group.
+    pub rule: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<RuleRef>() == 8);
+
+impl RuleRef {
+    /// The group and the rule this reference names in `model` (`None` if out of range,
+    /// e.g. a reference kept across a policy change).
+    pub fn resolve(self, model: &Model) -> Option<(&SecurityGroup, &Rule)> {
+        let g = model.security_groups.get(self.group as usize)?;
+        Some((g, g.rules.get(self.rule as usize)?))
+    }
+}
 /// A named list of CIDRs usable as a rule's remote.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct AddressGroup {

@@ -1,6 +1,7 @@
 //! Compilation: a validated model → the lookup structures of every distinct group set.
 //!
-//! Owns: remote resolution, port specs of rules, the sweep that builds each bucket.
+//! Owns: remote resolution, port specs of rules, the rules' model order, the sweeps that
+//! build each bucket and its attribution.
 //! May not touch: the lookup path (it only builds what `super` reads).
 //!
 //! # Compilation
@@ -18,11 +19,19 @@
 //!   specs active on each (a bitset). Each distinct bitset is turned once into the union of
 //!   its specs' intervals, which is interned as a class: equal unions share a class id, and
 //!   neighbouring elementary intervals with the same class are merged.
+//! * The attribution (which rule is first) is a second sweep per bucket over the rules
+//!   themselves (not the specs): the rules of a set are numbered in model order (groups by
+//!   index in `Model::security_groups`, then rules; `SetPolicy::refs` maps the number back
+//!   to a `RuleRef`), each elementary interval gets the envelope of its active rules — each
+//!   `dport` tagged with the lowest-numbered rule covering it, only the first active rule of
+//!   each spec considered — interned by value (`attrib`).
 //! * Ports with identical (deduplicated, sorted) group sets share one `Arc<SetPolicy>`.
 //!   The remote-group member sets do not depend on the port, so this sharing is exact.
 //!
 //! Cost: O(R log R) per distinct group set and direction, R = number of (rule, remote
-//! range) pairs, plus O(E × S/64) for the sweep's bitsets (E events, S distinct specs).
+//! range) pairs, plus O(E × S/64) for the sweep's bitsets (E events, S distinct specs),
+//! plus for the attribution O(E × (R'/64 + k log k)) (R' rules in the bucket, k active
+//! specs on an interval); figures in `attrib`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,10 +39,12 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::addr::{Addr, AddrIndex};
+use super::attrib::{Attribution, AttributionBuilder, ATTR_NONE};
 use super::ports::{normalize, ClassTable, PortRange, CLASS_ALLOW, CLASS_DENY, FULL};
 use super::{Bucket, CompiledPolicy, DirTable, FamilyTable, PolicyStats, PortSlot, SetPolicy};
+use crate::classifier::groups_in_model_order;
 use crate::flow::proto;
-use crate::policy::{Direction, EtherType, Model, Remote, Rule};
+use crate::policy::{Direction, EtherType, Model, Remote, Rule, RuleRef, SecurityGroup};
 
 /// How a rule's port fields apply, by (family, protocol).
 enum PortKind {
@@ -189,12 +200,25 @@ enum RemoteRanges<'a, A> {
     Many(&'a [(A, A)]),
 }
 
-/// Interns port specs and classes while building one bucket.
+/// Interns port specs and classes while building one bucket, and keeps each rule's own
+/// ranges for the attribution sweep.
 struct BucketBuilder<A> {
     /// Per spec id: its intervals and its address ranges.
     spec_ranges: Vec<Vec<PortRange>>,
     spec_addrs: Vec<Vec<(A, A)>>,
     spec_ids: HashMap<Vec<PortRange>, usize>,
+    /// The rules that can match, in model order (for the attribution).
+    rules: Vec<BucketRule<A>>,
+}
+
+/// A rule of a bucket, for the attribution sweep.
+struct BucketRule<A> {
+    /// Ordinal in the set's rule table.
+    ordinal: u32,
+    /// Its spec id (rules with equal specs share it) and the spec's one interval.
+    spec: usize,
+    ports: PortRange,
+    addrs: Vec<(A, A)>,
 }
 
 impl<A: Addr> BucketBuilder<A> {
@@ -203,6 +227,7 @@ impl<A: Addr> BucketBuilder<A> {
             spec_ranges: Vec::new(),
             spec_addrs: Vec::new(),
             spec_ids: HashMap::new(),
+            rules: Vec::new(),
         }
     }
 
@@ -217,134 +242,213 @@ impl<A: Addr> BucketBuilder<A> {
         id
     }
 
-    fn add(&mut self, spec: &[PortRange], remote: &Option<RemoteRanges<'_, A>>) {
-        if spec.is_empty() {
+    /// Add rule `ordinal` (calls come in increasing ordinals).
+    fn add(&mut self, ordinal: u32, spec: &[PortRange], remote: &Option<RemoteRanges<'_, A>>) {
+        let full = [(A::default(), A::MAX)];
+        let rs: &[(A, A)] = match remote {
+            None => &full,
+            Some(RemoteRanges::One(Some(r))) => std::slice::from_ref(r),
+            // A prefix of the other family: no address of this one.
+            Some(RemoteRanges::One(None)) => return,
+            Some(RemoteRanges::Many(rs)) => rs,
+        };
+        let [one] = spec else {
+            // `[]`: no dport value (the rule never matches).
             return;
-        }
+        };
         let id = self.spec(spec);
-        let addrs = &mut self.spec_addrs[id];
-        match remote {
-            None => addrs.push((A::default(), A::MAX)),
-            Some(RemoteRanges::One(Some(r))) => addrs.push(*r),
-            Some(RemoteRanges::One(None)) => {}
-            Some(RemoteRanges::Many(rs)) => addrs.extend_from_slice(rs),
-        }
+        self.spec_addrs[id].extend_from_slice(rs);
+        self.rules.push(BucketRule {
+            ordinal,
+            spec: id,
+            ports: *one,
+            addrs: rs.to_vec(),
+        });
     }
 
-    fn build(self) -> Bucket<A> {
-        // Merge each spec's address ranges; emit start / end events.
-        let nspec = self.spec_ranges.len();
-        let mut events: Vec<(A, u32, bool)> = Vec::new();
-        for (id, mut addrs) in self.spec_addrs.into_iter().enumerate() {
-            addrs.sort_unstable();
-            let mut merged: Vec<(A, A)> = Vec::with_capacity(addrs.len());
-            for (lo, hi) in addrs {
-                if let Some(last) = merged.last_mut() {
-                    // Overlapping or adjacent: extend.
-                    if last.1.checked_succ().is_none_or(|n| lo <= n) {
-                        if hi > last.1 {
-                            last.1 = hi;
-                        }
-                        continue;
-                    }
-                }
-                merged.push((lo, hi));
-            }
-            for (lo, hi) in merged {
-                events.push((lo, id as u32, true));
-                if let Some(end) = hi.checked_succ() {
-                    events.push((end, id as u32, false));
-                }
-            }
-        }
-        events.sort_unstable_by_key(|e| e.0);
-
-        let words = nspec.div_ceil(64).max(1);
-        let mut active = vec![0u64; words];
-        let mut by_bitset: HashMap<Box<[u64]>, u32> = HashMap::new();
+    fn build(self) -> (Bucket<A>, Attribution<A>) {
         let mut class_ids: HashMap<Vec<PortRange>, u32> = HashMap::new();
         let mut off: Vec<u32> = vec![0, 0, 1];
         let mut ranges: Vec<PortRange> = vec![FULL];
         class_ids.insert(Vec::new(), CLASS_DENY);
         class_ids.insert(vec![FULL], CLASS_ALLOW);
-
-        let mut starts: Vec<A> = Vec::new();
-        let mut classes: Vec<u32> = Vec::new();
-        let push = |at: A, class: u32, starts: &mut Vec<A>, classes: &mut Vec<u32>| {
-            if classes.last() != Some(&class) {
-                starts.push(at);
-                classes.push(class);
-            }
-        };
-        if events.first().is_none_or(|e| e.0 != A::default()) {
-            push(A::default(), CLASS_DENY, &mut starts, &mut classes);
-        }
-        let mut i = 0;
-        while i < events.len() {
-            let at = events[i].0;
-            while i < events.len() && events[i].0 == at {
-                let (_, id, start) = events[i];
-                let (w, b) = (id as usize / 64, id % 64);
-                if start {
-                    active[w] |= 1 << b;
-                } else {
-                    active[w] &= !(1 << b);
+        let spec_ranges = &self.spec_ranges;
+        let (starts, classes) = sweep(self.spec_addrs, CLASS_DENY, true, |active| {
+            let mut union = Vec::new();
+            for id in bits(active) {
+                let spec = &spec_ranges[id];
+                if spec.first() == Some(&FULL) {
+                    union = vec![FULL];
+                    break;
                 }
-                i += 1;
+                union.extend_from_slice(spec);
             }
-            let class = match by_bitset.get(active.as_slice()) {
-                Some(&c) => c,
-                None => {
-                    let mut union = Vec::new();
-                    'specs: for (w, &word) in active.iter().enumerate() {
-                        let mut bits = word;
-                        while bits != 0 {
-                            let id = w * 64 + bits.trailing_zeros() as usize;
-                            bits &= bits - 1;
-                            let spec = &self.spec_ranges[id];
-                            if spec.first() == Some(&FULL) {
-                                union = vec![FULL];
-                                break 'specs;
-                            }
-                            union.extend_from_slice(spec);
-                        }
-                    }
-                    let union = normalize(union);
-                    let next = (off.len() - 1) as u32;
-                    let c = *class_ids.entry(union).or_insert_with_key(|u| {
-                        ranges.extend_from_slice(u);
-                        off.push(ranges.len() as u32);
-                        next
-                    });
-                    by_bitset.insert(active.clone().into_boxed_slice(), c);
-                    c
-                }
-            };
-            push(at, class, &mut starts, &mut classes);
-        }
-        Bucket {
+            let union = normalize(union);
+            let next = (off.len() - 1) as u32;
+            *class_ids.entry(union).or_insert_with_key(|u| {
+                ranges.extend_from_slice(u);
+                off.push(ranges.len() as u32);
+                next
+            })
+        });
+        let bucket = Bucket {
             addr: AddrIndex::new(starts, classes),
             classes: ClassTable::new(off, ranges),
-        }
+        };
+
+        // Of the active rules with equal specs only the first can be the first for any
+        // `dport`: `seen[spec]` marks the specs met on the current interval (stamp `now`).
+        let mut attr = AttributionBuilder::new();
+        let rules: Vec<(u32, usize, PortRange)> = self
+            .rules
+            .iter()
+            .map(|r| (r.ordinal, r.spec, r.ports))
+            .collect();
+        let mut seen = vec![0u32; self.spec_ranges.len()];
+        let mut now = 0u32;
+        let addrs = self.rules.into_iter().map(|r| r.addrs).collect();
+        let (starts, classes) = sweep(addrs, ATTR_NONE, false, |active| {
+            now += 1;
+            attr.class(bits(active).filter_map(|i| {
+                let (ordinal, spec, ports) = rules[i];
+                (std::mem::replace(&mut seen[spec], now) != now).then_some((ordinal, ports))
+            }))
+        });
+        (bucket, attr.finish(starts, classes))
     }
 }
 
-fn build_family<A: Addr>(rules: &[&Rule], dir: Direction, resolver: &Resolver<'_>) -> FamilyTable<A>
+/// The set bits of a bitset, ascending.
+fn bits(words: &[u64]) -> Bits<'_> {
+    Bits {
+        words,
+        w: 0,
+        cur: words.first().copied().unwrap_or(0),
+    }
+}
+
+struct Bits<'a> {
+    words: &'a [u64],
+    /// Index of the word `cur` holds what is left of.
+    w: usize,
+    cur: u64,
+}
+
+impl Iterator for Bits<'_> {
+    type Item = usize;
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.cur == 0 {
+            self.w += 1;
+            self.cur = *self.words.get(self.w)?;
+        }
+        let i = self.cur.trailing_zeros() as usize;
+        self.cur &= self.cur - 1;
+        Some(self.w * 64 + i)
+    }
+}
+
+/// The elementary-interval decomposition of some sets of address ranges: merges each set's
+/// ranges, sweeps their start / end events keeping the bitset of active sets, and asks
+/// `class_of` for each elementary interval — once per distinct bitset if `memo` (worth it
+/// when sets are few and `class_of` costly; with thousands of sets, hashing the bitset costs
+/// more than the class). Returns the interval starts (`starts[0] == 0`) and
+/// their classes, neighbours with the same class merged; below the first range is `none`.
+fn sweep<A: Addr>(
+    sets: Vec<Vec<(A, A)>>,
+    none: u32,
+    memo: bool,
+    mut class_of: impl FnMut(&[u64]) -> u32,
+) -> (Vec<A>, Vec<u32>) {
+    // Merge each set's address ranges; emit start / end events.
+    let nsets = sets.len();
+    let mut events: Vec<(A, u32, bool)> = Vec::new();
+    for (id, mut addrs) in sets.into_iter().enumerate() {
+        addrs.sort_unstable();
+        let mut merged: Vec<(A, A)> = Vec::with_capacity(addrs.len());
+        for (lo, hi) in addrs {
+            if let Some(last) = merged.last_mut() {
+                // Overlapping or adjacent: extend.
+                if last.1.checked_succ().is_none_or(|n| lo <= n) {
+                    if hi > last.1 {
+                        last.1 = hi;
+                    }
+                    continue;
+                }
+            }
+            merged.push((lo, hi));
+        }
+        for (lo, hi) in merged {
+            events.push((lo, id as u32, true));
+            if let Some(end) = hi.checked_succ() {
+                events.push((end, id as u32, false));
+            }
+        }
+    }
+    events.sort_unstable_by_key(|e| e.0);
+
+    let words = nsets.div_ceil(64).max(1);
+    let mut active = vec![0u64; words];
+    let mut by_bitset: HashMap<Box<[u64]>, u32> = HashMap::new();
+    let mut starts: Vec<A> = Vec::new();
+    let mut classes: Vec<u32> = Vec::new();
+    let push = |at: A, class: u32, starts: &mut Vec<A>, classes: &mut Vec<u32>| {
+        if classes.last() != Some(&class) {
+            starts.push(at);
+            classes.push(class);
+        }
+    };
+    if events.first().is_none_or(|e| e.0 != A::default()) {
+        push(A::default(), none, &mut starts, &mut classes);
+    }
+    let mut i = 0;
+    while i < events.len() {
+        let at = events[i].0;
+        while i < events.len() && events[i].0 == at {
+            let (_, id, start) = events[i];
+            let (w, b) = (id as usize / 64, id % 64);
+            if start {
+                active[w] |= 1 << b;
+            } else {
+                active[w] &= !(1 << b);
+            }
+            i += 1;
+        }
+        let class = if !memo {
+            class_of(&active)
+        } else if let Some(&c) = by_bitset.get(active.as_slice()) {
+            c
+        } else {
+            let c = class_of(&active);
+            by_bitset.insert(active.clone().into_boxed_slice(), c);
+            c
+        };
+        push(at, class, &mut starts, &mut classes);
+    }
+    (starts, classes)
+}
+
+/// `rules`: every rule of the set with its ordinal in the set's rule table (model order).
+fn build_family<A: Addr>(
+    rules: &[(u32, &Rule)],
+    dir: Direction,
+    resolver: &Resolver<'_>,
+) -> FamilyTable<A>
 where
     RangeSet: FamilyRanges<A>,
 {
     let v6 = A::BITS == 128;
     let want = if v6 { EtherType::IPv6 } else { EtherType::IPv4 };
-    let rules: Vec<&Rule> = rules
+    let rules: Vec<(u32, &Rule)> = rules
         .iter()
         .copied()
-        .filter(|r| r.direction == dir && r.ethertype == want)
+        .filter(|(_, r)| r.direction == dir && r.ethertype == want)
         .collect();
 
     // Protocols some rule names, in order of first appearance.
     let mut bucket_of = [0u16; 256];
     let mut protos: Vec<u8> = Vec::new();
-    for r in &rules {
+    for (_, r) in &rules {
         if let Some(p) = r.protocol {
             if bucket_of[usize::from(p)] == 0 {
                 protos.push(p);
@@ -354,53 +458,78 @@ where
     }
     let mut builders: Vec<BucketBuilder<A>> =
         (0..=protos.len()).map(|_| BucketBuilder::new()).collect();
-    for r in &rules {
+    for &(ord, r) in &rules {
         let spec = rule_spec(v6, r);
         let remote = resolver.remote::<A>(&r.remote);
         match r.protocol {
             // Protocol any: its own bucket and every protocol bucket.
             None => {
                 for b in builders.iter_mut() {
-                    b.add(&spec, &remote);
+                    b.add(ord, &spec, &remote);
                 }
             }
-            Some(p) => builders[usize::from(bucket_of[usize::from(p)])].add(&spec, &remote),
+            Some(p) => builders[usize::from(bucket_of[usize::from(p)])].add(ord, &spec, &remote),
         }
     }
+    let (buckets, attrib): (Vec<_>, Vec<_>) =
+        builders.into_iter().map(BucketBuilder::build).unzip();
     FamilyTable {
         bucket_of,
-        buckets: builders.into_iter().map(BucketBuilder::build).collect(),
+        buckets: buckets.into_boxed_slice(),
+        attrib: attrib.into_boxed_slice(),
     }
 }
 
-fn build_set(groups: &[&crate::policy::SecurityGroup], resolver: &Resolver<'_>) -> SetPolicy {
-    let rules: Vec<&Rule> = groups.iter().flat_map(|g| g.rules.iter()).collect();
+/// `groups`: the set's groups with their index in `Model::security_groups`, in model order.
+fn build_set(groups: &[(usize, &SecurityGroup)], resolver: &Resolver<'_>) -> SetPolicy {
+    let refs: Vec<RuleRef> = groups
+        .iter()
+        .flat_map(|&(gi, g)| {
+            (0..g.rules.len()).map(move |ri| RuleRef {
+                group: gi as u32,
+                rule: ri as u32,
+            })
+        })
+        .collect();
+    let rules: Vec<(u32, &Rule)> = groups
+        .iter()
+        .flat_map(|(_, g)| g.rules.iter())
+        .enumerate()
+        .map(|(i, r)| (i as u32, r))
+        .collect();
     let dir_table = |d: Direction| DirTable {
         v4: build_family::<u32>(&rules, d, resolver),
         v6: build_family::<u128>(&rules, d, resolver),
-        rules: rules.iter().filter(|r| r.direction == d).count(),
+        rules: rules.iter().filter(|(_, r)| r.direction == d).count(),
     };
     SetPolicy {
         ingress: dir_table(Direction::Ingress),
         egress: dir_table(Direction::Egress),
-        stateful: groups.iter().any(|g| g.stateful),
+        stateful: groups.iter().any(|(_, g)| g.stateful),
+        refs: refs.into_boxed_slice(),
     }
+}
+
+fn family_stats<A: Addr>(f: &FamilyTable<A>, st: &mut PolicyStats) {
+    for b in f.buckets.iter() {
+        st.intervals += b.addr.starts.len();
+        st.classes += b.classes.len();
+        st.max_search_rounds = st.max_search_rounds.max(b.addr.rounds);
+    }
+    for a in f.attrib.iter() {
+        st.attribution_intervals += a.addr.starts.len();
+        st.attribution_classes += a.classes();
+        st.attribution_bytes += a.bytes();
+    }
+    st.bytes += f.bytes();
 }
 
 fn set_stats(s: &SetPolicy, st: &mut PolicyStats) {
     for d in [&s.ingress, &s.egress] {
-        for b in d.v4.buckets.iter() {
-            st.intervals += b.addr.starts.len();
-            st.classes += b.classes.len();
-            st.max_search_rounds = st.max_search_rounds.max(b.addr.rounds);
-        }
-        for b in d.v6.buckets.iter() {
-            st.intervals += b.addr.starts.len();
-            st.classes += b.classes.len();
-            st.max_search_rounds = st.max_search_rounds.max(b.addr.rounds);
-        }
-        st.bytes += d.v4.bytes() + d.v6.bytes();
+        family_stats(&d.v4, st);
+        family_stats(&d.v6, st);
     }
+    st.attribution_bytes += s.refs.len() * std::mem::size_of::<RuleRef>();
 }
 
 impl CompiledPolicy {
@@ -429,7 +558,7 @@ impl CompiledPolicy {
                 if let Some(s) = sets.get(&names) {
                     return PortSlot::Rules(s.clone());
                 }
-                let groups: Vec<_> = names.iter().filter_map(|n| model.group(n)).collect();
+                let groups = groups_in_model_order(model, &names);
                 let set = Arc::new(build_set(&groups, &resolver));
                 stats.distinct_group_sets += 1;
                 set_stats(&set, &mut stats);

@@ -8,9 +8,13 @@
 //!   └─ egress:  DirTable  └─ v6: FamilyTable<u128>
 //! FamilyTable
 //!   ├─ bucket_of[proto: u8] ─► bucket index (0 = protocols no rule names)
-//!   └─ buckets[b]: Bucket
-//!        ├─ AddrIndex: remote address ─► class id   (elementary intervals, binary search)
-//!        └─ ClassTable: class id ─► sorted disjoint `dport` intervals
+//!   ├─ buckets[b]: Bucket                            (what `allows` reads)
+//!   │    ├─ AddrIndex: remote address ─► class id   (elementary intervals, binary search)
+//!   │    └─ ClassTable: class id ─► sorted disjoint `dport` intervals
+//!   └─ attrib[b]: Attribution                        (what `admitting_rule` reads)
+//!        ├─ AddrIndex: remote address ─► attribution class id
+//!        └─ class ─► sorted disjoint `dport` intervals tagged with a rule ordinal
+//! SetPolicy.refs: rule ordinal ─► RuleRef (group index in the model, rule index)
 //! ```
 //! A lookup is: pick the family table, read `bucket_of[proto]`, find the elementary
 //! interval of the remote address (a skip table over the span of the interval starts
@@ -19,10 +23,17 @@
 //! class's interval list. Class 0 is "deny everything", class 1 "allow everything", so the
 //! common cases stop after the address search. No step scans rules.
 //!
+//! [`CompiledPolicy::admitting_rule`] (the first matching rule in model order, for the
+//! first packet of a connection and `sgswitch trace`) takes the same bucket, searches the
+//! bucket's attribution table the same way and binary-searches one tagged list: also no
+//! scan of rules. The attribution lives beside the buckets, never inside them, so `allows`
+//! reads exactly what it read before (`attrib` gives the figures).
+//!
 //! # Submodules
 //! * `addr`: addresses of both families and the address → class index (skip table and
 //!   fixed-round binary search).
 //! * `ports`: `dport` interval lists and the class table.
+//! * `attrib`: the per-bucket rule attribution (address → first rule per `dport`).
 //! * `compile`: the model → lookup structures compilation.
 //! * `burst`: `classify_burst`, the phased burst lookup (tests and benches).
 //!
@@ -46,6 +57,7 @@
 //! * *Hash of exact remote IPs for remote groups*: breaks on allowed-address-pair CIDRs.
 
 mod addr;
+mod attrib;
 #[cfg(any(test, feature = "bench"))]
 mod burst;
 mod compile;
@@ -56,8 +68,9 @@ use std::sync::Arc;
 
 use super::Classifier;
 use crate::flow::{FlowKey, FAMILY_V4, FAMILY_V6};
-use crate::policy::Direction;
+use crate::policy::{Direction, RuleRef};
 use addr::{Addr, AddrIndex};
+use attrib::Attribution;
 use ports::ClassTable;
 
 #[cfg(any(test, feature = "bench"))]
@@ -82,6 +95,9 @@ struct FamilyTable<A> {
     /// Protocol → bucket index; 0 = the bucket of protocol-any rules alone.
     bucket_of: [u16; 256],
     buckets: Box<[Bucket<A>]>,
+    /// Per bucket (same index as `buckets`): the rule attribution, which `allows` never
+    /// reads.
+    attrib: Box<[Attribution<A>]>,
 }
 
 impl<A: Addr> FamilyTable<A> {
@@ -95,6 +111,14 @@ impl<A: Addr> FamilyTable<A> {
         self.bucket(p).is_some_and(|b| b.allows(a, dport))
     }
 
+    /// The ordinal of the first rule of this family table matching remote `a`.
+    fn first_rule(&self, a: A, p: u8, dport: u16) -> Option<u32> {
+        self.attrib
+            .get(usize::from(self.bucket_of[usize::from(p)]))?
+            .first_rule(a, dport)
+    }
+
+    /// Bytes of the `allows` structures (the attribution is counted apart).
     fn bytes(&self) -> usize {
         512 + self
             .buckets
@@ -121,6 +145,18 @@ impl DirTable {
             _ => false,
         }
     }
+
+    fn first_rule(&self, remote: &[u8; 16], key: &FlowKey) -> Option<u32> {
+        match key.family {
+            FAMILY_V4 => self
+                .v4
+                .first_rule(u32::from_key(remote), key.proto, key.dport),
+            FAMILY_V6 => self
+                .v6
+                .first_rule(u128::from_key(remote), key.proto, key.dport),
+            _ => None,
+        }
+    }
 }
 
 /// The compiled policy of one distinct group set.
@@ -129,6 +165,9 @@ struct SetPolicy {
     ingress: DirTable,
     egress: DirTable,
     stateful: bool,
+    /// Ordinal (what the attribution tables hold) → the rule in the model: the rules of the
+    /// set's groups in model order, both directions.
+    refs: Box<[RuleRef]>,
 }
 
 impl SetPolicy {
@@ -165,6 +204,13 @@ pub struct PolicyStats {
     pub bytes: usize,
     /// Largest number of binary-search steps after the skip table, over all buckets.
     pub max_search_rounds: u32,
+    /// Elementary address intervals of the rule attribution (`admitting_rule`), over all
+    /// buckets of all distinct structures.
+    pub attribution_intervals: usize,
+    /// Distinct attribution classes over all buckets of all distinct structures.
+    pub attribution_classes: usize,
+    /// Approximate heap bytes of the rule attribution (not included in `bytes`).
+    pub attribution_bytes: usize,
 }
 
 /// The compiled, immutable classifier of a whole model (see the module doc).
@@ -210,6 +256,24 @@ impl CompiledPolicy {
         }
     }
 
+    /// The rule that admits `key`: the first rule in model order, among the rules of the
+    /// port's groups in direction `dir`, that matches `key` (see
+    /// [`Classifier::admitting_rule`]); `None` for a port without port security, without a
+    /// group, or unknown. Costs an address search and a binary search in one attribution
+    /// class (module [`attrib`](self) doc), more than `allows` but independent of the
+    /// number of rules beyond the searches: meant for the first packet of a connection.
+    pub fn admitting_rule(&self, port: usize, dir: Direction, key: &FlowKey) -> Option<RuleRef> {
+        let Some(PortSlot::Rules(s)) = self.ports.get(port) else {
+            return None;
+        };
+        let remote = match dir {
+            Direction::Ingress => &key.src,
+            Direction::Egress => &key.dst,
+        };
+        let ordinal = s.dir(dir).first_rule(remote, key)?;
+        s.refs.get(ordinal as usize).copied()
+    }
+
     /// Whether the port's groups are stateful (no group or unknown port: `true`).
     pub fn is_stateful(&self, port: usize) -> bool {
         match self.ports.get(port) {
@@ -246,6 +310,9 @@ impl Classifier for CompiledPolicy {
     }
     fn allows(&self, port: usize, dir: Direction, key: &FlowKey) -> bool {
         CompiledPolicy::allows(self, port, dir, key)
+    }
+    fn admitting_rule(&self, port: usize, dir: Direction, key: &FlowKey) -> Option<RuleRef> {
+        CompiledPolicy::admitting_rule(self, port, dir, key)
     }
     #[cfg(any(test, feature = "bench"))]
     fn classify_burst(&self, port: usize, dir: Direction, keys: &[FlowKey], out: &mut [bool]) {

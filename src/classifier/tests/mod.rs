@@ -1,11 +1,15 @@
-//! Unit tests of the classifier semantics, each checked on both implementations.
+//! Unit tests of the classifier semantics, each checked on both implementations
+//! (`admitting`: the rule that admits, [`Classifier::admitting_rule`]).
+
+mod admitting;
 
 use std::net::IpAddr;
 
 use super::*;
 use crate::flow::{proto, FAMILY_V4, FAMILY_V6};
 use crate::policy::{
-    AddressGroup, AllowedAddressPair, EtherType, Model, Network, Port, Remote, Rule, SecurityGroup,
+    AddressGroup, AllowedAddressPair, EtherType, Model, Network, Port, Remote, Rule, RuleRef,
+    SecurityGroup,
 };
 
 fn rule(
@@ -87,7 +91,8 @@ fn net(s: &str) -> Remote {
     Remote::Prefix(s.parse().unwrap())
 }
 
-/// Check `allows` on both implementations (and the burst path) against `expect`.
+/// Check `allows` on both implementations (and the burst path) against `expect`, and
+/// that both name the same admitting rule, present iff allowed (ports with port security).
 fn check(m: &Model, port: usize, dir: Direction, k: &FlowKey, expect: bool) {
     let c = CompiledPolicy::compile(m, 1);
     let l = LinearPolicy::new(m, 1);
@@ -96,6 +101,17 @@ fn check(m: &Model, port: usize, dir: Direction, k: &FlowKey, expect: bool) {
     let mut out = [!expect; 3];
     c.classify_burst(port, dir, &[*k, *k, *k], &mut out);
     assert_eq!(out, [expect; 3], "burst {k:?}");
+    let rule = l.admitting_rule(port, dir, k);
+    assert_eq!(c.admitting_rule(port, dir, k), rule, "compiled rule {k:?}");
+    if c.port_security(port) {
+        assert_eq!(rule.is_some(), expect, "rule iff allowed {k:?}");
+    } else {
+        assert_eq!(rule, None, "port security off: no rule {k:?}");
+    }
+    if let Some(r) = rule {
+        let (_, found) = r.resolve(m).expect("rule in the model");
+        assert_eq!(found.direction, dir);
+    }
 }
 
 use Direction::{Egress, Ingress};
@@ -526,8 +542,11 @@ fn large_remote_group_is_an_interval_search() {
         let k = key(&a.to_string(), "192.168.0.1", 6, 443);
         let expect = i % 3 == 0 && i < 15_000;
         assert_eq!(c.allows(0, Ingress, &k), expect, "{a}");
+        let rule = expect.then_some(RuleRef { group: 0, rule: 0 });
+        assert_eq!(c.admitting_rule(0, Ingress, &k), rule, "{a}");
         if i % 97 == 0 {
             assert_eq!(l.allows(0, Ingress, &k), expect, "{a}");
+            assert_eq!(l.admitting_rule(0, Ingress, &k), rule, "{a}");
         }
     }
     // One bucket (tcp) + the any bucket per family/direction; 2 intervals per member.

@@ -137,16 +137,6 @@ pub struct Rule {
     pub description: String,
 }
 
-/// A rule of the model by position: group `group` of [`Model::security_groups`], rule
-/// `rule` of that group's `rules`. What the classifier answers when asked which rule
-/// admitted a connection, and what counters and logs are keyed by inside one compiled
-/// policy (the control plane maps it to Neutron ids).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct RuleRef {
-    pub group: u32,
-    pub rule: u32,
-}
-
 impl Rule {
     /// The protocol number as Neutron stores and shows it: `None` for "any", `Some(0)`
     /// for a rule written with protocol 0, else [`Rule::protocol`].
@@ -194,6 +184,7 @@ impl RuleRef {
         Some((g, g.rules.get(self.rule as usize)?))
     }
 }
+
 /// A named list of CIDRs usable as a rule's remote.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct AddressGroup {

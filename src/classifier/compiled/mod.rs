@@ -62,7 +62,6 @@ mod attrib;
 mod burst;
 mod compile;
 mod ports;
-mod rule_shim;
 
 use std::sync::Arc;
 

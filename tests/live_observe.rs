@@ -255,14 +255,6 @@ fn port<'a>(stats: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no port {name} in {stats:#}"))
 }
 
-/// Whether every hit is on the model's first rule: `CompiledPolicy::admitting_rule` is
-/// still the placeholder of the #13 foundation (before branch h-rule); then only totals
-/// can be checked. lead: remove this fallback once h-rule is merged.
-fn placeholder_attribution(stats: &Value) -> bool {
-    let rules = stats["rules"].as_array().unwrap();
-    rules.iter().skip(1).all(|r| r["hits"] == 0) && rules[0]["hits"].as_u64() > Some(0)
-}
-
 fn total_hits(stats: &Value) -> u64 {
     stats["rules"]
         .as_array()
@@ -352,19 +344,14 @@ fn observe_a_running_switch() {
     let icmp_rule = "ingress IPv4 icmp type 8 from any";
     let dead_rule = "ingress IPv4 udp 7009 from any";
     assert_eq!(hits(&stats, "server", dead_rule), 0, "the dead rule");
-    let placeholder = placeholder_attribution(&stats);
-    if placeholder {
-        eprintln!("{test}: rule attribution is the foundation's placeholder: totals only");
-        // 3 pings, the TCP connection at i0 and i1, the 7002 attempt at i0.
-        assert!(total_hits(&stats) >= 8, "{stats:#}");
-    } else {
-        assert!(hits(&stats, "server", icmp_rule) >= 3, "{stats:#}");
-        assert_eq!(hits(&stats, "server", tcp_rule), 1, "{stats:#}");
-        assert!(
-            hits(&stats, "client", "egress IPv4 any to any") >= 5,
-            "{stats:#}"
-        );
-    }
+    // 3 pings, the TCP connection at i0 and i1, the 7002 attempt at i0.
+    assert!(total_hits(&stats) >= 8, "{stats:#}");
+    assert!(hits(&stats, "server", icmp_rule) >= 3, "{stats:#}");
+    assert_eq!(hits(&stats, "server", tcp_rule), 1, "{stats:#}");
+    assert!(
+        hits(&stats, "client", "egress IPv4 any to any") >= 5,
+        "{stats:#}"
+    );
     assert!(
         stats["conntrack"]["entries"].as_u64().unwrap() >= 2,
         "{stats:#}"
@@ -443,13 +430,11 @@ fn observe_a_running_switch() {
             ("direction", "ingress"),
         ];
         assert_eq!(value(&rule_hits, &dead_labels), 0.0);
-        if !placeholder {
-            let tcp = rule(&stats, "server", tcp_rule);
-            assert_eq!(
-                value(&rule_hits, &[("rule_id", tcp["rule_id"].as_str().unwrap())]),
-                1.0
-            );
-        }
+        let tcp = rule(&stats, "server", tcp_rule);
+        assert_eq!(
+            value(&rule_hits, &[("rule_id", tcp["rule_id"].as_str().unwrap())]),
+            1.0
+        );
         for f in ["sgswitch_conntrack_entries", "sgswitch_conntrack_capacity"] {
             assert!(value(&fam(f, "gauge"), &[("worker", "0")]) > 0.0, "{f}");
         }
@@ -517,13 +502,11 @@ fn observe_a_running_switch() {
         after["conntrack"]["inserts"].as_u64() > before["conntrack"]["inserts"].as_u64(),
         "judged as new"
     );
-    if !placeholder {
-        assert_eq!(
-            hits(&after, "server", tcp_rule),
-            hits(&before, "server", tcp_rule) + 1,
-            "admitted by its rule again"
-        );
-    }
+    assert_eq!(
+        hits(&after, "server", tcp_rule),
+        hits(&before, "server", tcp_rule) + 1,
+        "admitted by its rule again"
+    );
     let o = cli(&["conntrack", "flush", "--api", &api, "--port", "nope"]);
     assert_eq!(o.status.code(), Some(1));
 

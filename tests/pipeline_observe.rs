@@ -142,19 +142,25 @@ fn accept_once_per_connection_drop_per_packet() {
     r.send(b, &b_to_a(80, 40000, tcp_flags::SYN | tcp_flags::ACK), 2);
     r.send(a, &a_to_b(40000, 80, tcp_flags::ACK), 3);
     assert!(r.records().is_empty());
-    // Two packets to tcp/22 (no rule): one DROP record each, at b, ingress.
+    // Two new connections to tcp/22: each admitted at a (its egress rule: an ACCEPT
+    // record there) and dropped at b (no rule: a DROP record, ingress).
     for t in 0..2 {
         let v = r.send(a, &a_to_b(40001 + t, 22, tcp_flags::SYN), 10 + u64::from(t));
         assert_eq!(v.dropped, vec![(b, DropReason::IngressDenied)]);
     }
     let recs = r.records();
-    assert_eq!(recs.len(), 2, "{recs:?}");
-    for x in &recs {
+    assert_eq!(recs.len(), 4, "{recs:?}");
+    for pair in recs.chunks(2) {
+        assert_eq!(
+            (pair[0].verdict, pair[0].port, pair[0].dir, pair[0].rule),
+            (LogVerdict::Accept, a, Direction::Egress, Some(WEB_EGRESS))
+        );
+        let x = &pair[1];
         assert_eq!(x.verdict, LogVerdict::Drop(DropReason::IngressDenied));
         assert_eq!((x.port, x.dir, x.rule), (b, Direction::Ingress, None));
         assert_eq!(x.key.dport, 22);
     }
-    assert_eq!(r.p.log_counters().written, 4);
+    assert_eq!(r.p.log_counters().written, 6);
 }
 
 #[test]

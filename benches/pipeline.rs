@@ -25,8 +25,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sgswitch::bench::frames::{ipv4_frame, pad, udp, V4};
 use sgswitch::bench::workload::{
-    open_tcp_flows, web_pair, web_pair_with, Observed, CLIENT_IP, CLIENT_MAC, SERVER_IP,
-    SERVER_MAC,
+    open_tcp_flows, web_pair, web_pair_with, Observed, CLIENT_IP, CLIENT_MAC, SERVER_IP, SERVER_MAC,
 };
 use sgswitch::pipeline::{Dataplane, Disposition, Pipeline, PipelineConfig, Verdict};
 

@@ -126,7 +126,10 @@ fn accept_once_per_connection_drop_per_packet() {
     let mut r = rig(&m, |_| {});
     let (a, b) = (r.a, r.b);
     // A new connection to tcp/80: admitted at a (egress) and at b (ingress).
-    assert_eq!(r.send(a, &a_to_b(40000, 80, tcp_flags::SYN), 1).delivered, vec![b]);
+    assert_eq!(
+        r.send(a, &a_to_b(40000, 80, tcp_flags::SYN), 1).delivered,
+        vec![b]
+    );
     let recs = r.records();
     assert_eq!(recs.len(), 2, "{recs:?}");
     assert!(recs.iter().all(|x| x.verdict == LogVerdict::Accept));
@@ -180,7 +183,10 @@ fn logs_follow_event_target_and_enabled() {
         V4::new(Ipv4Addr::new(10, 0, 0, 99), B_IP, proto::TCP),
         &tcp(1, 80, tcp_flags::SYN, 1, 0, &[]),
     );
-    assert_eq!(r.send(a, &spoofed, 3).dropped, vec![(a, DropReason::SpoofedIp)]);
+    assert_eq!(
+        r.send(a, &spoofed, 3).dropped,
+        vec![(a, DropReason::SpoofedIp)]
+    );
     assert!(r.records().is_empty());
     let _ = b;
     // A disabled log records nothing.
@@ -207,7 +213,11 @@ fn a_drop_flood_stays_within_the_rate_limit() {
     let mut written = 0;
     for i in 0..10_000u64 {
         let now = 1_000_000_000 + i * 100_000;
-        r.send(a, &a_to_b(1024 + (i % 60_000) as u16, 22, tcp_flags::SYN), now);
+        r.send(
+            a,
+            &a_to_b(1024 + (i % 60_000) as u16, 22, tcp_flags::SYN),
+            now,
+        );
         written += r.records().len();
     }
     // At most the burst plus one second of the rate.
@@ -238,7 +248,10 @@ fn rule_hits_count_new_connections_per_rule() {
     assert_eq!(hits(WEB_EGRESS), 4, "egress of a");
     // Off: nothing counted, same verdicts.
     let mut r = rig(&m, |c| c.rule_hits = false);
-    assert_eq!(r.send(r.a, &a_to_b(40000, 80, tcp_flags::SYN), 1).delivered, vec![r.b]);
+    assert_eq!(
+        r.send(r.a, &a_to_b(40000, 80, tcp_flags::SYN), 1).delivered,
+        vec![r.b]
+    );
     assert!(r.p.rule_hits().iter().all(|h| *h == 0));
 }
 
@@ -248,9 +261,8 @@ fn trace_shows_every_step_of_a_new_connection() {
     let mut r = rig(&m, |_| {});
     let (a, b) = (r.a, r.b);
     let mut v = Verdict::default();
-    let (_, t) = r
-        .p
-        .trace(&r.dp, a, &a_to_b(40000, 80, tcp_flags::SYN), 1, &mut v);
+    let (_, t) =
+        r.p.trace(&r.dp, a, &a_to_b(40000, 80, tcp_flags::SYN), 1, &mut v);
     assert_eq!(v.delivered, vec![b]);
     let s = &t.steps;
     assert_eq!(s.len(), 4, "{s:#?}");
@@ -275,7 +287,12 @@ fn trace_shows_every_step_of_a_new_connection() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(s[2], Step::L2 { dest: L2Step::Port(b) });
+    assert_eq!(
+        s[2],
+        Step::L2 {
+            dest: L2Step::Port(b)
+        }
+    );
     assert!(matches!(
         &s[3],
         Step::SecurityGroups { port, dir: Direction::Ingress, ct: CtStep::New, result: Ok(Some(WEB80)), committed: Some(_), .. } if *port == b
@@ -303,13 +320,17 @@ fn trace_shows_every_step_of_a_new_connection() {
         .collect();
     assert_eq!(est, vec![true, true], "{:#?}", t.steps);
     // A denied packet: the drop and where.
-    let (_, t) = r
-        .p
-        .trace(&r.dp, a, &a_to_b(40001, 22, tcp_flags::SYN), 3, &mut v);
+    let (_, t) =
+        r.p.trace(&r.dp, a, &a_to_b(40001, 22, tcp_flags::SYN), 3, &mut v);
     assert_eq!(v.dropped, vec![(b, DropReason::IngressDenied)]);
     assert!(matches!(
         t.steps.last(),
-        Some(Step::SecurityGroups { dir: Direction::Ingress, result: Err(DropReason::IngressDenied), committed: None, .. })
+        Some(Step::SecurityGroups {
+            dir: Direction::Ingress,
+            result: Err(DropReason::IngressDenied),
+            committed: None,
+            ..
+        })
     ));
     // A lone SYN-ACK: invalid in b's egress zone.
     let (_, t) = r.p.trace(
@@ -354,8 +375,24 @@ fn seeded_entries_carry_a_connection_to_another_pipeline() {
     let copies: Vec<_> = seeded.p.conntrack().iter().collect();
     for (x, y) in entries.iter().zip(&copies) {
         assert_eq!(
-            (x.zone, x.orig, x.state, x.seen_reply, x.epoch, x.tag, x.expires_ns),
-            (y.zone, y.orig, y.state, y.seen_reply, y.epoch, y.tag, y.expires_ns)
+            (
+                x.zone,
+                x.orig,
+                x.state,
+                x.seen_reply,
+                x.epoch,
+                x.tag,
+                x.expires_ns
+            ),
+            (
+                y.zone,
+                y.orig,
+                y.state,
+                y.seen_reply,
+                y.epoch,
+                y.tag,
+                y.expires_ns
+            )
         );
     }
     assert_eq!(seeded.send(b, &reply, 2).delivered, vec![a]);

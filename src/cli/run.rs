@@ -45,8 +45,8 @@ use clap::Args;
 use tracing::{error, info};
 
 use sgswitch::control::api::{ApiServer, DEFAULT_ADDR};
-use sgswitch::control::store::Store;
 use sgswitch::control::packet_log::{self, PacketLog};
+use sgswitch::control::store::Store;
 use sgswitch::control::{self, config};
 use sgswitch::runtime::switch::{format_report, Switch, SwitchSettings};
 

@@ -28,6 +28,7 @@
 pub mod api;
 pub mod config;
 pub mod connect;
+pub mod explain;
 pub mod http_client;
 pub mod store;
 

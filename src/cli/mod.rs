@@ -10,6 +10,7 @@
 //! the module that runs it, and a `run` function returning an [`ExitCode`]:
 //! * [`check`] — `check`: validate a config, print its summary;
 //! * [`replay`] — `replay`: a capture through the pipeline;
+//! * [`mod@trace`] — `trace`: one frame through the pipeline, explained;
 //! * [`mod@bench`] — `bench classify`;
 //! * [`mod@run`] — `run`: the store, the live switch, the API, signals and reload;
 //! * [`logging`] — the `tracing` subscriber of `run` (`--log`, `--log-format`);
@@ -37,6 +38,7 @@ pub mod logging;
 pub mod reload;
 pub mod replay;
 pub mod run;
+pub mod trace;
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
@@ -95,6 +97,10 @@ stayed as it was); 2 usage error."
     )]
     Replay(replay::ReplayArgs),
 
+    /// Explain why one frame is delivered or dropped: every stage, the rule or the reason
+    #[command(long_about = trace::LONG_ABOUT)]
+    Trace(trace::TraceArgs),
+
     /// Benchmarks built into the binary (feature `bench`, on by default)
     #[cfg(feature = "bench")]
     #[command(subcommand)]
@@ -146,6 +152,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Trace(args) => trace::run(&args),
         #[cfg(feature = "bench")]
         Command::Bench(bench::BenchCommand::Classify(args)) => bench::run_classify(&args),
         Command::Run(args) => run::run(&args),

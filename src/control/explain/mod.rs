@@ -179,6 +179,22 @@ pub fn trace_frame(
     explain(dp, model, meta_ids, in_port, frame, &trace, &v, d)
 }
 
+/// The connection-tracking entries that `frames` (each with its ingress port index, in
+/// order) leave in a fresh pipeline of `dp`: a seed for [`trace_frame`] that makes a
+/// traced frame part of the connections those frames opened (offline, what a running
+/// switch's live entries do).
+pub fn entries_after(dp: &Dataplane, model: &Model, frames: &[(u16, Vec<u8>)]) -> Vec<CtEntry> {
+    let mut cfg = PipelineConfig::from_model(model);
+    cfg.conntrack.capacity = SCRATCH_CT;
+    let mut p = Pipeline::new(&cfg);
+    let mut v = Verdict::default();
+    for (i, (port, f)) in frames.iter().enumerate() {
+        // A millisecond apart, well within every timeout.
+        p.process(dp, *port, f, 1_000_000 * (i as u64 + 1), 0, &mut v);
+    }
+    p.conntrack().iter().collect()
+}
+
 /// Turn a traced frame into an [`Explanation`] (see [`trace_frame`]).
 #[allow(clippy::too_many_arguments)]
 pub fn explain(
@@ -461,7 +477,7 @@ impl Ctx<'_> {
             }
             CtStep::Stateless => format!("stateless groups judge every packet: {}", by(rule)),
             CtStep::Established { entry, reply } => format!(
-                "{} of the tracked connection {} ({}): allowed without the rules",
+                "{} of the tracked connection {} (now {}): allowed without the rules",
                 if *reply { "a reply" } else { "a packet" },
                 KeySummary(&entry.orig),
                 entry.state.as_str()

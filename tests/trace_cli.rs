@@ -216,7 +216,7 @@ fn text_output_names_stages_rule_and_verdict() {
     assert_eq!(o.status.code(), Some(0), "a drop is a trace that ran");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("DROP     ingress-denied: no ingress rule of vm-b allows tcp 23 from 10.0.0.10 (groups: web)"),
+        out.contains("DROP     ingress-denied: no ingress rule of vm-b (group web) allows tcp 23 from 10.0.0.10"),
         "{out}"
     );
     assert!(
@@ -358,13 +358,13 @@ fn every_drop_reason_of_a_single_frame() {
             &["--in-port", "vm-a", "gre 10.0.0.10 > 10.0.0.11"],
             "vm-a",
             "egress-denied",
-            "no egress rule of vm-a allows gre to 10.0.0.11 (groups: client)",
+            "no egress rule of vm-a (group client) allows gre to 10.0.0.11",
         ),
         (
             &["--in-port", "vm-a", "tcp 10.0.0.10:1 > 10.0.0.11:23"],
             "vm-b",
             "ingress-denied",
-            "no ingress rule of vm-b allows tcp 23 from 10.0.0.10",
+            "no ingress rule of vm-b (group web) allows tcp 23 from 10.0.0.10",
         ),
         (
             &[

@@ -72,7 +72,7 @@ fn a_denied_frame_says_where_and_why() {
     assert_eq!((d.port.as_str(), d.reason), ("vm-b", "ingress-denied"));
     assert_eq!(
         d.why,
-        "no ingress rule of vm-b allows tcp 23 from 10.0.0.10 (groups: web)"
+        "no ingress rule of vm-b (group web) allows tcp 23 from 10.0.0.10"
     );
     let last = e.stages.last().unwrap();
     assert_eq!((last.stage, last.result), ("ingress", "drop"));

@@ -128,8 +128,9 @@ pub fn key_words(k: &FlowKey) -> String {
 
 fn groups_of(model: &Model, port: &str) -> String {
     match model.port(port) {
-        Some(p) if p.security_groups.is_empty() => "it has no security group".into(),
-        Some(p) => format!("groups: {}", p.security_groups.join(", ")),
+        Some(p) if p.security_groups.is_empty() => "no security group".into(),
+        Some(p) if p.security_groups.len() == 1 => format!("group {}", p.security_groups[0]),
+        Some(p) => format!("groups {}", p.security_groups.join(", ")),
         None => String::new(),
     }
 }
@@ -194,16 +195,16 @@ pub fn why(
             m.ethertype
         ),
         DropReason::EgressDenied => format!(
-            "no egress rule of {name} allows {} to {} ({})",
+            "no egress rule of {name} ({}) allows {} to {}",
+            groups_of(model, name),
             key_words(k),
-            k.dst_ip(),
-            groups_of(model, name)
+            k.dst_ip()
         ),
         DropReason::IngressDenied => format!(
-            "no ingress rule of {name} allows {} from {} ({})",
+            "no ingress rule of {name} ({}) allows {} from {}",
+            groups_of(model, name),
             key_words(k),
-            k.src_ip(),
-            groups_of(model, name)
+            k.src_ip()
         ),
         DropReason::InvalidState => invalid_words(m),
         DropReason::ConnectionCut => {
@@ -231,17 +232,49 @@ fn invalid_words(m: &PacketMeta) -> String {
     let k = &m.key;
     if k.proto == proto::TCP {
         let f = crate::flow::tcp_flags_str(m.tcp_flags);
-        format!("a TCP segment with flags {f} that starts no connection and belongs to none known (or is invalid in its state)")
+        format!("TCP flags {f} neither start a connection nor fit a tracked one")
     } else if k.is_icmp() {
         let t = k.icmp_type();
         let name = crate::flow::icmp_name(k.family, t).unwrap_or("message");
         if m.icmp_inner.family != 0 {
             format!("an ICMP {name} about no tracked connection")
         } else {
-            format!("an ICMP {name} (type {t}) that starts no connection and answers none known")
+            format!(
+                "an ICMP {name} (type {t}) neither starts a connection nor answers a tracked one"
+            )
         }
     } else {
         "invalid for connection tracking".into()
+    }
+}
+
+/// These words for `sgswitch replay` (the runtime asks through its [`Narrator`]).
+///
+/// [`Narrator`]: crate::runtime::replay::Narrator
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReplayWords;
+
+impl crate::runtime::replay::Narrator for ReplayWords {
+    fn rule(&self, model: &Model, r: RuleRef) -> String {
+        model
+            .security_groups
+            .get(r.group as usize)
+            .and_then(|g| g.rules.get(r.rule as usize))
+            .map_or_else(|| "(no such rule)".to_string(), rule_words)
+    }
+
+    fn why(
+        &self,
+        model: &Model,
+        dp: &Dataplane,
+        port: u16,
+        reason: DropReason,
+        frame: &[u8],
+    ) -> String {
+        match crate::flow::extract(frame) {
+            Ok(m) => why(model, dp, port, reason, Some(&m), None),
+            Err(e) => why(model, dp, port, reason, None, Some(&e.to_string())),
+        }
     }
 }
 

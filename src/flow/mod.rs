@@ -39,6 +39,6 @@ pub use extract::{extract, extract_into};
 pub use key::{ethertype, proto, tcp_flags, FlowKey, FAMILY_V4, FAMILY_V6};
 pub use meta::{ArpInfo, FragInfo, L3Kind, PacketMeta};
 pub use summary::{
-    icmp_name, proto_name, summary, summary_into, tcp_flags_str, KeySummary, Summary, ICMPV6_NAMES, ICMP_NAMES,
-    PROTO_NAMES, TCP_FLAG_LETTERS,
+    icmp_name, proto_name, summary, summary_into, tcp_flags_str, KeySummary, Summary, ICMPV6_NAMES,
+    ICMP_NAMES, PROTO_NAMES, TCP_FLAG_LETTERS,
 };

@@ -409,7 +409,7 @@ fn parse_ip(t: &mut Tokens, word: &str) -> Result<IpSpec, DescError> {
                 let id = t.number("a fragment id")?;
                 t.expect("offset")?;
                 let offset: u16 = t.number("a fragment offset in bytes")?;
-                if offset % 8 != 0 || offset > 8 * 0x1fff {
+                if !offset.is_multiple_of(8) || offset > 8 * 0x1fff {
                     return Err(t.err("a fragment offset is a multiple of 8 bytes, at most 65528"));
                 }
                 let more = t.peek() == Some("more");

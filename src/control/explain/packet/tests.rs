@@ -1,8 +1,10 @@
 //! The grammar against the summary line: every canonical description builds a frame
 //! whose summary is the description again; bad descriptions name the token.
 
+use super::build::{pseudo, sum16};
 use super::*;
 use crate::flow::{extract, summary, L3Kind};
+use crate::policy::Model;
 
 const A: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0x0a]);
 const B: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0x0b]);

@@ -121,8 +121,18 @@ fn pcap_without_in_port_is_an_error_and_with_it_works() {
     assert_eq!(
         lines,
         vec![
-            r#"{"frame":1,"in_port":"vm-a","delivered":["vm-b"],"dropped":[]}"#,
-            r#"{"frame":2,"in_port":"vm-a","delivered":[],"dropped":[{"port":"vm-b","reason":"ingress-denied"}]}"#,
+            concat!(
+                r#"{"frame":1,"in_port":"vm-a","delivered":["vm-b"],"dropped":[],"#,
+                r#""summary":"tcp 10.0.0.10:1000 > 10.0.0.11:80 flags S","ct":"new","#,
+                r#""rules":[{"port":"vm-a","dir":"egress","group":"default","rule":0,"text":"egress IPv4 any to any"},"#,
+                r#"{"port":"vm-b","dir":"ingress","group":"web","rule":0,"text":"ingress IPv4 tcp 80 from any"}],"why":[]}"#
+            ),
+            concat!(
+                r#"{"frame":2,"in_port":"vm-a","delivered":[],"dropped":[{"port":"vm-b","reason":"ingress-denied"}],"#,
+                r#""summary":"tcp 10.0.0.10:1001 > 10.0.0.11:81 flags S","ct":"new","#,
+                r#""rules":[{"port":"vm-a","dir":"egress","group":"default","rule":0,"text":"egress IPv4 any to any"}],"#,
+                r#""why":[{"port":"vm-b","text":"no ingress rule of vm-b (group web) allows tcp 81 from 10.0.0.10"}]}"#
+            ),
         ]
     );
     let e = stderr(&o);
@@ -248,6 +258,234 @@ fn text_output_is_a_table_with_a_summary() {
         out.contains("summary: 2 frames, 1 delivered (1 deliveries), 1 drops"),
         "{out}"
     );
+    // The columns added for #13: conntrack, the admitting rules, the frame itself.
+    let header = out.lines().next().unwrap();
+    for col in ["conntrack", "rules", "frame"] {
+        assert!(header.contains(col), "{header}");
+    }
+    let lines: Vec<&str> = out.lines().collect();
+    let words = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        words(lines[1]),
+        words("1  vm-a  vm-b  -  new  default#0,web#0  tcp 10.0.0.10:1 > 10.0.0.11:80 flags S"),
+        "{out}"
+    );
+    assert_eq!(
+        words(lines[2]),
+        words("2  vm-a  -  vm-b:ingress-denied  new  default#0  tcp 10.0.0.10:2 > 10.0.0.11:22 flags S"),
+        "{out}"
+    );
+    assert!(
+        out.contains("drops by port:\n  vm-b  ingress-denied"),
+        "{out}"
+    );
+    assert!(out.contains("new connections by rule:"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| words(l) == words("web#0  1  ingress IPv4 tcp 80 from any")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| words(l) == words("default#0  2  egress IPv4 any to any")),
+        "{out}"
+    );
+}
+
+/// A SYN, its SYN-ACK and ACK, a lone SYN-ACK, a refused SYN: every column of every line.
+fn conversation(d: &TempDir) {
+    std::fs::write(d.path("c.toml"), CONFIG).unwrap();
+    let reply = |flags: u8, sport: u16, dport: u16| {
+        pad(ipv4_frame(
+            A,
+            B,
+            V4::new([10, 0, 0, 11].into(), [10, 0, 0, 10].into(), 6),
+            &tcp(sport, dport, flags, 1, 1, &[]),
+        ))
+    };
+    let ack = pad(ipv4_frame(
+        B,
+        A,
+        V4::new([10, 0, 0, 10].into(), [10, 0, 0, 11].into(), 6),
+        &tcp(1000, 80, 0x10, 2, 2, &[]),
+    ));
+    write_pcapng(
+        &d.path("x.pcapng"),
+        &["vm-a", "vm-b"],
+        &[
+            (0, 0, syn(80, 1000)),
+            (1, 1, reply(0x12, 80, 1000)),
+            (0, 2, ack),
+            (1, 3, reply(0x12, 80, 2000)),
+            (0, 4, syn(22, 1001)),
+        ],
+    );
+}
+
+#[test]
+fn json_lines_explain_each_frame() {
+    let d = TempDir::new("explain");
+    conversation(&d);
+    let o = replay(&d, &["--config", "c.toml", "--json", "x.pcapng"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let v: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(v.len(), 5);
+    let cts: Vec<&str> = v.iter().map(|x| x["ct"].as_str().unwrap()).collect();
+    assert_eq!(cts, ["new", "reply", "established", "invalid", "new"]);
+    assert_eq!(
+        v[1]["summary"],
+        "tcp 10.0.0.11:80 > 10.0.0.10:1000 flags SA"
+    );
+    assert_eq!(v[3]["dropped"][0]["reason"], "invalid-state");
+    assert_eq!(v[3]["why"][0]["port"], "vm-b");
+    assert!(
+        v[3]["why"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("flags SA"),
+        "{}",
+        v[3]
+    );
+    assert_eq!(v[0]["rules"][1]["group"], "web");
+    assert_eq!(v[0]["rules"][1]["text"], "ingress IPv4 tcp 80 from any");
+    assert_eq!(v[2]["rules"], serde_json::json!([]));
+}
+
+#[test]
+fn only_dropped_and_port_filter_the_lines_not_the_summary() {
+    let d = TempDir::new("filters");
+    conversation(&d);
+    let frames = |args: &[&str]| -> Vec<u64> {
+        let mut a = vec!["--config", "c.toml", "--json"];
+        a.extend_from_slice(args);
+        a.push("x.pcapng");
+        let o = replay(&d, &a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("summary: 5 frames, 3 delivered"),
+            "{}",
+            stderr(&o)
+        );
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["frame"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(frames(&[]), [1, 2, 3, 4, 5]);
+    assert_eq!(frames(&["--only-dropped"]), [4, 5]);
+    // vm-a: sends 1, 3, 5; receives 2 (4 is dropped at vm-b, its sender).
+    assert_eq!(frames(&["--port", "vm-a"]), [1, 2, 3, 5]);
+    assert_eq!(frames(&["--port", "vm-b", "--only-dropped"]), [4, 5]);
+    let o = replay(&d, &["--config", "c.toml", "--port", "nope", "x.pcapng"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--port nope: no port has that name"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn summary_counts_drops_by_port_and_connections_by_rule() {
+    let d = TempDir::new("summary");
+    conversation(&d);
+    let o = replay(&d, &["--config", "c.toml", "x.pcapng"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let tail: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("summary:"))
+        .collect();
+    let words = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let want = [
+        "summary: 5 frames, 3 delivered (3 deliveries), 2 drops",
+        "ingress-denied 1 no ingress rule of the receiving port allows it",
+        "invalid-state 1 invalid for connection tracking",
+        "drops by port:",
+        "vm-b ingress-denied 1",
+        "vm-b invalid-state 1",
+        "new connections by rule:",
+        "default#0 2 egress IPv4 any to any",
+        "web#0 1 ingress IPv4 tcp 80 from any",
+    ];
+    let got: Vec<Vec<String>> = tail.iter().map(|l| words(l)).collect();
+    let want: Vec<Vec<String>> = want.iter().map(|l| words(l)).collect();
+    assert_eq!(got, want, "{out}");
+}
+
+/// Comments of the dropped frames, read back with another pcapng reader.
+fn comments(path: &Path) -> Vec<(u32, String)> {
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    let mut r = PcapNgReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    while let Some(b) = r.next_block() {
+        if let Block::EnhancedPacket(epb) = b.unwrap() {
+            for o in &epb.options {
+                if let EnhancedPacketOption::Comment(c) = o {
+                    out.push((epb.interface_id, c.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn dropped_out_writes_the_dropped_frames_with_comments() {
+    let d = TempDir::new("droppedout");
+    conversation(&d);
+    let o = replay(
+        &d,
+        &[
+            "--config",
+            "c.toml",
+            "--dropped-out",
+            "drops.pcapng",
+            "x.pcapng",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = comments(&d.path("drops.pcapng"));
+    assert_eq!(
+        c,
+        [
+            (
+                1,
+                "port vm-b: invalid-state (TCP flags SA neither start a connection nor fit a tracked one)".to_string()
+            ),
+            (
+                1,
+                "port vm-b: ingress-denied (no ingress rule of vm-b (group web) allows tcp 22 from 10.0.0.10); vm-a egress admitted by default#0: egress IPv4 any to any".to_string()
+            ),
+        ]
+    );
+    // --out-dir's dropped.pcapng carries the same comments.
+    let o = replay(&d, &["--config", "c.toml", "--out-dir", "out", "x.pcapng"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(comments(&d.path("out/dropped.pcapng")), c);
+}
+
+#[test]
+fn no_progress_bar_when_stderr_is_not_a_terminal() {
+    let d = TempDir::new("progress");
+    conversation(&d);
+    let o = replay(&d, &["--config", "c.toml", "--json", "x.pcapng"]);
+    assert!(o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.starts_with("summary:"),
+        "only the summary on stderr: {e:?}"
+    );
+    assert!(!e.contains('\r') && !e.contains("frames/s"), "{e:?}");
 }
 
 fn udp_frame(
@@ -312,9 +550,22 @@ fn conntrack_timeouts_follow_the_capture_clock() {
         assert_eq!(
             lines,
             vec![
-                r#"{"frame":1,"in_port":"vm-a","delivered":["vm-b"],"dropped":[]}"#,
-                r#"{"frame":2,"in_port":"vm-b","delivered":["vm-a"],"dropped":[]}"#,
-                r#"{"frame":3,"in_port":"vm-b","delivered":[],"dropped":[{"port":"vm-a","reason":"ingress-denied"}]}"#,
+                concat!(
+                    r#"{"frame":1,"in_port":"vm-a","delivered":["vm-b"],"dropped":[],"#,
+                    r#""summary":"udp 10.0.0.10:4000 > 10.0.0.11:53","ct":"new","#,
+                    r#""rules":[{"port":"vm-a","dir":"egress","group":"client","rule":0,"text":"egress IPv4 any to any"},"#,
+                    r#"{"port":"vm-b","dir":"ingress","group":"server","rule":0,"text":"ingress IPv4 udp 53 from any"}],"why":[]}"#
+                ),
+                concat!(
+                    r#"{"frame":2,"in_port":"vm-b","delivered":["vm-a"],"dropped":[],"#,
+                    r#""summary":"udp 10.0.0.11:53 > 10.0.0.10:4000","ct":"reply","rules":[],"why":[]}"#
+                ),
+                concat!(
+                    r#"{"frame":3,"in_port":"vm-b","delivered":[],"dropped":[{"port":"vm-a","reason":"ingress-denied"}],"#,
+                    r#""summary":"udp 10.0.0.11:53 > 10.0.0.10:4000","ct":"new","#,
+                    r#""rules":[{"port":"vm-b","dir":"egress","group":"server","rule":1,"text":"egress IPv4 any to any"}],"#,
+                    r#""why":[{"port":"vm-a","text":"no ingress rule of vm-a (group client) allows udp 4000 from 10.0.0.11"}]}"#
+                ),
             ]
         );
     }

@@ -10,6 +10,7 @@
 //! the module that runs it, and a `run` function returning an [`ExitCode`]:
 //! * [`check`] — `check`: validate a config, print its summary;
 //! * [`replay`] — `replay`: a capture through the pipeline;
+//! * [`mod@trace`] — `trace`: one frame through the pipeline, explained;
 //! * [`mod@bench`] — `bench classify`;
 //! * [`mod@run`] — `run`: the store, the live switch, the API, signals and reload;
 //! * [`logging`] — the `tracing` subscriber of `run` (`--log`, `--log-format`);
@@ -42,6 +43,7 @@ pub mod reload;
 pub mod replay;
 pub mod run;
 pub mod stats;
+pub mod trace;
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
@@ -99,6 +101,10 @@ Exit codes: 0 the replay ran to the end (however many frames were dropped); 1 in
 stayed as it was); 2 usage error."
     )]
     Replay(replay::ReplayArgs),
+
+    /// Explain why one frame is delivered or dropped: every stage, the rule or the reason
+    #[command(long_about = trace::LONG_ABOUT)]
+    Trace(trace::TraceArgs),
 
     /// Benchmarks built into the binary (feature `bench`, on by default)
     #[cfg(feature = "bench")]
@@ -179,6 +185,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Trace(args) => trace::run(&args),
         #[cfg(feature = "bench")]
         Command::Bench(bench::BenchCommand::Classify(args)) => bench::run_classify(&args),
         Command::Run(args) => run::run(&args),

@@ -31,6 +31,7 @@
 pub mod api;
 pub mod config;
 pub mod connect;
+pub mod explain;
 pub mod http_client;
 pub mod packet_log;
 pub mod store;

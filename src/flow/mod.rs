@@ -12,6 +12,7 @@
 //! | `drop` | [`DropReason`], the per-frame outcome with its stable name and description |
 //! | `error` | [`ParseError`] = [`Layer`] + [`ParseErrorKind`] (the `wire` error) |
 //! | `extract` | [`extract`](fn@extract) / [`extract_into`]: the per-layer extraction, and (in `extract::quote`) the packets quoted in ICMP errors |
+//! | `summary` | [`summary`](fn@summary) / [`Summary`]: the one-line, `tcpdump -n`-like description of a frame, and the ICMP / protocol / TCP-flag names it prints |
 //!
 //! Every item is re-exported here: paths are `crate::flow::X`, never the submodule's.
 //!
@@ -30,9 +31,14 @@ mod error;
 mod extract;
 mod key;
 mod meta;
+mod summary;
 
 pub use drop::DropReason;
 pub use error::{Layer, ParseError, ParseErrorKind};
 pub use extract::{extract, extract_into};
 pub use key::{ethertype, proto, tcp_flags, FlowKey, FAMILY_V4, FAMILY_V6};
 pub use meta::{ArpInfo, FragInfo, L3Kind, PacketMeta};
+pub use summary::{
+    icmp_name, proto_name, summary, summary_into, tcp_flags_str, KeySummary, Summary, ICMPV6_NAMES,
+    ICMP_NAMES, PROTO_NAMES, TCP_FLAG_LETTERS,
+};

@@ -20,6 +20,10 @@
 //!   ingress-denied: …`, the others `rx` / `tx`; a `--duration` capture to standard
 //!   output ends by itself; the switch stops each capture once its client is gone.
 //!
+//! * `sgswitch trace --api` (the live policy and entries) and `trace --config` (offline,
+//!   the connection opened by `--after`) explain the same frames the same way, and the
+//!   live trace leaves the connection state as it was.
+//!
 //! The endpoints' answers without traffic (token rule, errors) are `tests/observe_api.rs`.
 
 mod common;
@@ -275,6 +279,97 @@ fn tcp7000(api: &str, port: &str) -> Vec<Value> {
         .collect()
 }
 
+/// What two explanations must share: the verdict, and each stage's kind, port, result,
+/// reason, conntrack state and admitting rule (group and position; ids only live).
+fn trace_shape(e: &Value) -> Value {
+    let stages: Vec<Value> = e["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            serde_json::json!([
+                s["stage"],
+                s["port"],
+                s["result"],
+                s["reason"],
+                s["conntrack"]["state"],
+                s["rule"]["group"],
+                s["rule"]["rule"]
+            ])
+        })
+        .collect();
+    serde_json::json!({"stages": stages, "delivered": e["delivered"], "dropped": e["dropped"]})
+}
+
+/// `sgswitch trace --api` (the running switch: its policy and the live entries of the
+/// flow) and `sgswitch trace --config` (offline, the connection opened by `--after`)
+/// explain the same frames the same way, and the live trace changes nothing.
+fn traces_agree(api: &str, config: &Path, c: &str, s: &str, sport: u64) {
+    let config = config.to_string_lossy();
+    let entries = |p| tcp7000(api, p);
+    let before = (entries("i0"), entries("i1"));
+    let syn = format!("tcp {c}:{sport} > {s}:7000 flags S");
+    let synack = format!("i1=tcp {s}:7000 > {c}:{sport} flags SA");
+    for (packet, established) in [
+        (format!("tcp {c}:{sport} > {s}:7000 flags A"), true),
+        (format!("tcp {c}:45999 > {s}:7000 flags S"), false),
+        (format!("tcp {c}:45998 > {s}:7002 flags S"), false),
+    ] {
+        let live = cli_json(&["trace", "--api", api, "--in-port", "i0", &packet, "--json"]);
+        let mut offline_args = vec!["trace", "--config", &config, "--in-port", "i0"];
+        let after_syn = format!("i0={syn}");
+        if established {
+            offline_args.extend_from_slice(&["--after", &after_syn, "--after", &synack]);
+        }
+        offline_args.extend_from_slice(&[&packet, "--json"]);
+        let offline = cli_json(&offline_args);
+        assert_eq!(trace_shape(&live), trace_shape(&offline), "{packet}");
+        let states: Vec<&str> = live["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["conntrack"]["state"].as_str())
+            .collect();
+        if established {
+            assert_eq!(states, ["established", "established"], "{live:#}");
+        } else {
+            assert_eq!(states.first(), Some(&"new"), "{live:#}");
+            // Live, the admitting rules carry their Neutron ids.
+            let rule = live["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["stage"] == "egress")
+                .map(|s| &s["rule"])
+                .unwrap();
+            assert!(
+                rule["rule_id"].is_string() && rule["group_id"].is_string(),
+                "{live:#}"
+            );
+        }
+    }
+    // The same entries, their deadlines not pushed back (a trace is no packet).
+    let after = (entries("i0"), entries("i1"));
+    let strip = |v: &[Value]| -> Vec<Value> {
+        v.iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.as_object_mut().unwrap().remove("expires_in");
+                e
+            })
+            .collect()
+    };
+    let left = |v: &[Value]| v[0]["expires_in"].as_f64().unwrap();
+    for (b, a) in [(&before.0, &after.0), (&before.1, &after.1)] {
+        assert_eq!(
+            strip(a),
+            strip(b),
+            "a live trace changes no connection state"
+        );
+        assert!(left(a) <= left(b), "not refreshed: {a:?} {b:?}");
+    }
+}
+
 #[test]
 fn observe_a_running_switch() {
     let test = "observe_a_running_switch";
@@ -482,6 +577,8 @@ fn observe_a_running_switch() {
         assert_eq!(e[0]["seen_reply"], true);
         assert_eq!(e[0]["src"], cli0.v4.as_str());
     }
+    let sport = tcp7000(&api, "i0")[0]["sport"].as_u64().unwrap();
+    traces_agree(&api, &path, &cli0.v4, &srv.v4, sport);
     let o = cli(&["conntrack", "list", "--api", &api, "--port", "nope"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope"), "{o:?}");

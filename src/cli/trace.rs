@@ -16,7 +16,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use serde_json::{json, Value};
+
 use sgswitch::control::explain::{self, packet};
+use sgswitch::control::http_client::Client;
 use sgswitch::pipeline::{Dataplane, IdMap};
 use sgswitch::policy::Model;
 use sgswitch::port::pcap::{CaptureReader, LINKTYPE_ETHERNET};
@@ -27,9 +30,29 @@ use super::{load_or_report, EXIT_INVALID, EXIT_OK};
 /// Arguments of `sgswitch trace`.
 #[derive(Args, Debug)]
 pub struct TraceArgs {
-    /// The TOML config file whose policy judges the frame
-    #[arg(short, long, value_name = "FILE")]
-    pub config: PathBuf,
+    /// The TOML config file whose policy judges the frame (offline)
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        required_unless_present = "api",
+        conflicts_with = "api"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Judge the frame by a running switch instead: its policy in force and the live
+    /// connection state of the frame's flow (nothing is changed)
+    #[arg(
+        long,
+        visible_alias = "endpoint",
+        value_name = "URL",
+        conflicts_with = "after"
+    )]
+    pub api: Option<String>,
+
+    /// API token (with --api; sent as X-Auth-Token)
+    #[arg(long, value_name = "TOKEN", requires = "api")]
+    pub token: Option<String>,
 
     /// The port the frame arrives on (with --pcap: instead of the capture interface's name)
     #[arg(long, value_name = "PORT")]
@@ -92,6 +115,9 @@ MACs default to the in-port's and to the MAC of the port that has the destinatio
 (broadcast and multicast MACs for such addresses); --src-mac/--dst-mac override them.\n\n\
 Connection tracking starts empty: a first packet is a new connection. --after PORT=PACKET \
 runs packets before (e.g. the SYN, to trace the SYN-ACK as a reply).\n\n\
+With --api URL instead of --config, the running switch judges the frame: its policy in \
+force (Neutron ids of groups and rules included) and the live connection-tracking entries \
+of the frame's flow, on a scratch copy: the switch's state is not changed.\n\n\
 Exit codes: 0 the trace ran (delivered or dropped), 1 invalid input, 2 usage error.";
 
 fn parse_mac(s: &str) -> Result<Mac, String> {
@@ -101,11 +127,15 @@ fn parse_mac(s: &str) -> Result<Mac, String> {
 
 /// Run `sgswitch trace`.
 pub fn run(args: &TraceArgs) -> ExitCode {
-    let config = match load_or_report(&args.config) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let result = match (&args.api, &args.config) {
+        (Some(api), _) => trace_live(args, api),
+        (None, Some(path)) => match load_or_report(path) {
+            Ok(config) => trace(args, &config.model),
+            Err(code) => return code,
+        },
+        (None, None) => Err("give --config FILE, or --api URL of a running switch".into()),
     };
-    match trace(args, &config.model) {
+    match result {
         Ok(out) => {
             print!("{out}");
             ExitCode::from(EXIT_OK)
@@ -114,6 +144,56 @@ pub fn run(args: &TraceArgs) -> ExitCode {
             eprintln!("sgswitch: trace: {e}");
             ExitCode::from(EXIT_INVALID)
         }
+    }
+}
+
+/// The trace of a running switch (`POST /sgswitch/v1/trace`): its output, or what is
+/// wrong.
+fn trace_live(args: &TraceArgs, api: &str) -> Result<String, String> {
+    let client = Client::new(api, args.token.clone()).map_err(|e| e.to_string())?;
+    let mut body = serde_json::Map::new();
+    match (&args.pcap, args.frame, &args.packet) {
+        (Some(path), Some(n), _) => {
+            let (iface, frame) = capture_frame(path, n)?;
+            let port = args.in_port.clone().or(iface).ok_or_else(|| {
+                format!(
+                    "{}: frame {n}'s interface has no name: give the port with --in-port",
+                    path.display()
+                )
+            })?;
+            let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+            body.insert("in_port".into(), json!(port));
+            body.insert("frame".into(), json!(hex));
+        }
+        (_, _, Some(desc)) => {
+            let port = args
+                .in_port
+                .clone()
+                .ok_or("give the port the frame arrives on with --in-port")?;
+            body.insert("in_port".into(), json!(port));
+            body.insert("packet".into(), json!(desc));
+            if let Some(m) = args.src_mac {
+                body.insert("src_mac".into(), json!(m.to_string()));
+            }
+            if let Some(m) = args.dst_mac {
+                body.insert("dst_mac".into(), json!(m.to_string()));
+            }
+        }
+        _ => return Err("give a packet description, or --pcap FILE --frame N".into()),
+    }
+    let v = client
+        .post("/sgswitch/v1/trace", &Value::Object(body))
+        .map_err(|e| e.to_string())?;
+    if args.json {
+        let mut v = v;
+        if let Value::Object(m) = &mut v {
+            m.remove("text");
+        }
+        serde_json::to_string_pretty(&v)
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(v["text"].as_str().unwrap_or_default().to_string())
     }
 }
 

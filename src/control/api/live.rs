@@ -6,7 +6,9 @@
 //! * `GET /sgswitch/v1/conntrack[?port=P]`, `DELETE /sgswitch/v1/conntrack?port=P` —
 //!   connection tracking ([`super::conntrack`]);
 //! * `GET /sgswitch/v1/capture?port=P[&dropped=true][&count=N][&duration=S]` — a live
-//!   capture streamed as pcapng ([`super::capture`]).
+//!   capture streamed as pcapng ([`super::capture`]);
+//! * `POST /sgswitch/v1/trace` — one frame judged by the live policy and connection
+//!   state, changing nothing ([`super::trace`]).
 //!
 //! A port is named by its name or its Neutron id; an unknown one is a 404
 //! (`PortNotFound`). These paths live outside Neutron's `/v2.0` namespace so that they
@@ -27,7 +29,7 @@ use serde_json::Value;
 use super::capture::{self, Captures};
 use super::error::{error_body, Fail, Reply};
 use super::query::parse_query;
-use super::{conntrack, metrics, stats};
+use super::{conntrack, metrics, stats, trace};
 use crate::control::store::Store;
 use crate::runtime::switch::Switch;
 
@@ -92,6 +94,14 @@ pub(super) fn serve(
         ("DELETE", ["sgswitch", "v1", "conntrack"]) => {
             conntrack::flush(sw, &store.snapshot(), port)
         }
+        ("POST", ["sgswitch", "v1", "trace"]) => {
+            let mut req = req;
+            let reply = match super::read_body(&mut req) {
+                Ok(body) => trace::trace(sw, store, &body),
+                Err((status, body)) => Ok((status, body)),
+            };
+            return answer(req, reply);
+        }
         ("GET", ["sgswitch", "v1", "capture"]) => {
             let c = match capture_request(sw, store, port, &query) {
                 Ok(c) => c,
@@ -100,11 +110,13 @@ pub(super) fn serve(
             capture::start(Arc::clone(sw), &live.captures, req, c);
             return Served::Done;
         }
-        (_, ["metrics"] | ["sgswitch", "v1", "stats" | "conntrack" | "capture"]) => Ok(error_body(
-            405,
-            "HTTPMethodNotAllowed",
-            &format!("Method {method} is not allowed here."),
-        )),
+        (_, ["metrics"] | ["sgswitch", "v1", "stats" | "conntrack" | "capture" | "trace"]) => {
+            Ok(error_body(
+                405,
+                "HTTPMethodNotAllowed",
+                &format!("Method {method} is not allowed here."),
+            ))
+        }
         _ => Err(Fail::not_found(
             "HTTPNotFound",
             "The resource could not be found.",

@@ -103,6 +103,7 @@ pub mod query;
 pub mod resource;
 pub mod rules;
 pub mod stats;
+pub mod trace;
 pub mod versions;
 
 use error::{error_body, Fail, Reply};
@@ -298,12 +299,27 @@ fn process(
     if !authorized(req, token) {
         return unauthorized();
     }
-    if req.body_length().is_some_and(|n| n > MAX_BODY) {
-        return error_body(
+    let body = match read_body(req) {
+        Ok(b) => b,
+        Err(answer) => return answer,
+    };
+    let host = header(req, "Host").unwrap_or("127.0.0.1:9696").to_string();
+    let method = req.method().as_str().to_ascii_uppercase();
+    let url = req.url().to_string();
+    handle(store, &method, &url, &host, &body)
+}
+
+/// The request's body, at most [`MAX_BODY`] bytes (413 beyond, 400 if unreadable).
+fn read_body(req: &mut tiny_http::Request) -> Result<Vec<u8>, (u16, Option<Value>)> {
+    let too_large = || {
+        error_body(
             413,
             "RequestEntityTooLarge",
             &format!("Request body larger than {MAX_BODY} bytes."),
-        );
+        )
+    };
+    if req.body_length().is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
     }
     let mut body = Vec::new();
     if let Err(e) = req
@@ -311,23 +327,16 @@ fn process(
         .take(MAX_BODY as u64 + 1)
         .read_to_end(&mut body)
     {
-        return error_body(
+        return Err(error_body(
             400,
             "HTTPBadRequest",
             &format!("Cannot read the request body: {e}"),
-        );
+        ));
     }
     if body.len() > MAX_BODY {
-        return error_body(
-            413,
-            "RequestEntityTooLarge",
-            &format!("Request body larger than {MAX_BODY} bytes."),
-        );
+        return Err(too_large());
     }
-    let host = header(req, "Host").unwrap_or("127.0.0.1:9696").to_string();
-    let method = req.method().as_str().to_ascii_uppercase();
-    let url = req.url().to_string();
-    handle(store, &method, &url, &host, &body)
+    Ok(body)
 }
 
 fn make_response(

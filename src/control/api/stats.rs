@@ -23,10 +23,10 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use crate::control::explain::rule_words;
 use crate::control::store::{State, Store};
 use crate::flow::DropReason;
-use crate::policy::protocol::protocol_display;
-use crate::policy::{Remote, Rule, RuleRef};
+use crate::policy::{Rule, RuleRef};
 use crate::runtime::switch::{Switch, SwitchReport};
 
 /// Counters of one port.
@@ -260,39 +260,6 @@ pub fn name(state: &State, report: &SwitchReport) -> Stats {
         });
     }
     out
-}
-
-/// A rule in words: `ingress IPv4 tcp 22 from 0.0.0.0/0`, `egress IPv6 any to any`,
-/// `ingress IPv4 icmp type 8 from group web`.
-// lead: replace with explain's
-fn rule_words(r: &Rule) -> String {
-    let proto = protocol_display(r.neutron_protocol());
-    let is_icmp = matches!(r.protocol, Some(1) | Some(58));
-    let ports = match (r.port_range_min, r.port_range_max) {
-        (None, _) => String::new(),
-        (Some(t), None) if is_icmp => format!(" type {t}"),
-        (Some(t), Some(c)) if is_icmp => format!(" type {t} code {c}"),
-        (Some(a), Some(b)) if a != b => format!(" {a}:{b}"),
-        (Some(a), _) => format!(" {a}"),
-    };
-    let remote = match &r.remote {
-        Remote::Any => "any".to_string(),
-        Remote::Prefix(p) => r
-            .remote_ip_prefix_raw
-            .clone()
-            .unwrap_or_else(|| p.to_string()),
-        Remote::Group(g) => format!("group {g}"),
-        Remote::AddressGroup(a) => format!("address group {a}"),
-    };
-    let towards = match r.direction {
-        crate::policy::Direction::Ingress => "from",
-        crate::policy::Direction::Egress => "to",
-    };
-    format!(
-        "{} {} {proto}{ports} {towards} {remote}",
-        r.direction.as_str(),
-        r.ethertype.as_str()
-    )
 }
 
 fn ct_json(c: &CtTotals) -> Value {

@@ -161,17 +161,33 @@ pub fn trace_frame(
     frame: &[u8],
     seed: impl IntoIterator<Item = CtEntry>,
 ) -> Explanation {
+    trace_frame_at(dp, model, meta_ids, in_port, frame, seed, None)
+}
+
+/// [`trace_frame`] at a given clock (a running switch's, for its live entries); `None`:
+/// just before the earliest seeded entry expires (the live clock's "now" is at most
+/// that), else one second.
+pub fn trace_frame_at(
+    dp: &Dataplane,
+    model: &Model,
+    meta_ids: Option<&Meta>,
+    in_port: u16,
+    frame: &[u8],
+    seed: impl IntoIterator<Item = CtEntry>,
+    now_ns: Option<u64>,
+) -> Explanation {
     let mut cfg = PipelineConfig::from_model(model);
     cfg.conntrack.capacity = SCRATCH_CT;
+    cfg.rule_hits = false;
     let mut p = Pipeline::new(&cfg);
-    // The clock: just before the earliest seeded entry expires (the live clock's
-    // "now" is at most that), else one second.
     let mut now = u64::MAX;
     for e in seed {
         now = now.min(e.expires_ns.saturating_sub(1));
         p.seed_conntrack(&e);
     }
-    if now == u64::MAX {
+    if let Some(n) = now_ns {
+        now = n;
+    } else if now == u64::MAX {
         now = 1_000_000_000;
     }
     let mut v = Verdict::default();

@@ -227,8 +227,6 @@ struct ControlState {
     napi: HashMap<String, NapiDefer>,
     napi_defer_us: u32,
     burst: usize,
-    /// The pipeline settings of the policy in force (live traces build a scratch one).
-    pcfg: PipelineConfig,
     /// Told each new epoch and its model just before the epoch is published.
     on_compile: Option<OnCompile>,
 }
@@ -441,7 +439,6 @@ impl Switch {
                 napi,
                 napi_defer_us: settings.napi_defer_us,
                 burst,
-                pcfg: pcfg.clone(),
                 on_compile: None,
             }),
         };
@@ -554,9 +551,6 @@ impl Switch {
         st.epoch += 1;
         let epoch = st.epoch;
         let dp = Dataplane::compile(model, epoch, &mut st.zones);
-        let log_limits = st.pcfg.log_limits;
-        st.pcfg = PipelineConfig::from_model(model);
-        st.pcfg.log_limits = log_limits;
         if let Some(f) = &st.on_compile {
             f(epoch, model);
         }

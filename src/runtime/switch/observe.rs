@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 
 use super::worker::Cmd;
-use super::{lock, Switch};
+use super::Switch;
 use crate::conntrack::{CtEntry, CtStats};
-use crate::flow::{self, DropReason, PacketMeta};
-use crate::pipeline::{Dataplane, LogCounters, LogRecord, Pipeline, Trace, Verdict};
+use crate::flow::{DropReason, PacketMeta};
+use crate::pipeline::{Dataplane, LogCounters, LogRecord};
 
 /// Packet-log records a worker queues for the writer.
 pub const LOG_QUEUE: usize = 4096;
@@ -219,9 +219,6 @@ impl Drop for Capture {
 /// How long a question to the workers may take before the answers so far are used.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Conntrack capacity of the scratch pipeline of a live trace.
-const TRACE_CONNTRACK: usize = 1024;
-
 impl Switch {
     /// Nanoseconds since the switch started: the workers' clock (conntrack deadlines,
     /// capture and packet-log times).
@@ -319,25 +316,5 @@ impl Switch {
             }
         }
         n
-    }
-
-    /// Judge `frame` as received on dataplane port `in_port` by the policy in force and
-    /// the live connection state of its flow, without changing any state: a scratch
-    /// pipeline seeded with the flow's live conntrack entries runs it. (MACs learned on
-    /// ports without port security are not copied: such a destination shows as a flood.)
-    pub fn trace(&self, in_port: u16, frame: &[u8]) -> (Verdict, Trace, Arc<Dataplane>) {
-        let dp = self.dataplane();
-        let mut pcfg = lock(&self.control).pcfg.clone();
-        pcfg.conntrack.capacity = TRACE_CONNTRACK;
-        pcfg.rule_hits = false;
-        let mut p = Pipeline::new(&pcfg);
-        if let Ok(meta) = flow::extract(frame) {
-            for e in self.conntrack_lookup(&meta) {
-                p.seed_conntrack(&e);
-            }
-        }
-        let mut v = Verdict::default();
-        let (_, t) = p.trace(&dp, in_port, frame, self.now_ns(), &mut v);
-        (v, t, dp)
     }
 }

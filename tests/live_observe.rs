@@ -18,8 +18,7 @@
 //!   more hit); an unknown port exits 1 naming it;
 //! * the captures read back with `pcap-file`: dropped frames carry `port i1:
 //!   ingress-denied: …`, the others `rx` / `tx`; a `--duration` capture to standard
-//!   output ends by itself; the switch stops each capture once its client is gone.
-//!
+//!   output ends by itself; the switch stops each capture once its client is gone;
 //! * `sgswitch trace --api` (the live policy and entries) and `trace --config` (offline,
 //!   the connection opened by `--after`) explain the same frames the same way, and the
 //!   live trace leaves the connection state as it was.

@@ -489,7 +489,10 @@ impl Pipeline {
                     self.obs.hit(slot);
                 }
             }
-            if dp.log_any && dp.logs.get(c.idx).is_some_and(|l| l.accepts(rule.group)) {
+            if dp.log_any
+                && dp.logs.get(c.idx).is_some_and(|l| l.accepts(rule.group))
+                && self.obs.may_record(f.now_ns)
+            {
                 self.obs.record(LogRecord {
                     time_ns: f.now_ns,
                     epoch: dp.epoch,

@@ -371,7 +371,7 @@ impl Pipeline {
     #[inline(never)]
     fn log_drops(&mut self, dp: &Dataplane, v: &Verdict, in_port: u16, key: &FlowKey, now: u64) {
         for &(p, r) in &v.dropped {
-            if dp.logs.get(p as usize).is_some_and(|l| l.drop) {
+            if dp.logs.get(p as usize).is_some_and(|l| l.drop) && self.obs.may_record(now) {
                 self.obs.record(LogRecord {
                     time_ns: now,
                     epoch: dp.epoch,

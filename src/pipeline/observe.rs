@@ -73,41 +73,39 @@ impl Default for LogLimits {
     }
 }
 
-/// A token bucket: `rate` tokens per second, at most `burst` (at least 1) stored.
+/// A token bucket of `rate` tokens per second holding at most `burst` (at least 1),
+/// full at the start; written as the generic cell rate algorithm (a theoretical arrival
+/// time instead of a token count), so that a refusal is one comparison.
 #[derive(Clone, Copy, Debug)]
 pub struct TokenBucket {
-    /// Nanoseconds per token (0: unlimited).
+    /// Nanoseconds per token.
     ns_per_token: u64,
-    /// Capacity in nanoseconds of credit.
-    cap_ns: u64,
-    credit_ns: u64,
-    last_ns: u64,
+    /// How far ahead of the clock the theoretical arrival time may run: `burst - 1`
+    /// tokens.
+    slack_ns: u64,
+    /// Theoretical arrival time of the next token taken at the steady rate.
+    tat_ns: u64,
 }
 
 impl TokenBucket {
     pub fn new(limits: LogLimits) -> TokenBucket {
         let ns_per_token = 1_000_000_000 / u64::from(limits.rate_limit.max(1));
-        let cap_ns = ns_per_token * u64::from(limits.burst_limit.max(1));
         TokenBucket {
             ns_per_token,
-            cap_ns,
-            credit_ns: cap_ns,
-            last_ns: 0,
+            slack_ns: ns_per_token * u64::from(limits.burst_limit.max(1) - 1),
+            tat_ns: 0,
         }
     }
 
     /// Take one token at time `now_ns` if there is one.
     #[inline]
     pub fn take(&mut self, now_ns: u64) -> bool {
-        let gained = now_ns.saturating_sub(self.last_ns);
-        self.last_ns = self.last_ns.max(now_ns);
-        self.credit_ns = self.credit_ns.saturating_add(gained).min(self.cap_ns);
-        if self.credit_ns >= self.ns_per_token {
-            self.credit_ns -= self.ns_per_token;
-            true
-        } else {
-            false
+        let tat = self.tat_ns.max(now_ns);
+        if tat - now_ns > self.slack_ns {
+            return false;
         }
+        self.tat_ns = tat + self.ns_per_token;
+        true
     }
 }
 
@@ -151,32 +149,41 @@ impl Observe {
     /// Count a hit of the rule in `slot`.
     #[inline]
     pub(super) fn hit(&mut self, slot: u32) {
-        let s = slot as usize;
-        if s >= self.rule_hits.len() {
-            self.grow_hits(s);
+        match self.rule_hits.get_mut(slot as usize) {
+            Some(h) => *h += 1,
+            None => self.grow_and_hit(slot as usize),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_and_hit(&mut self, s: usize) {
+        self.rule_hits
+            .resize((s + 1).next_power_of_two().max(64), 0);
         self.rule_hits[s] += 1;
     }
 
-    #[cold]
-    #[inline(never)]
-    fn grow_hits(&mut self, s: usize) {
-        self.rule_hits
-            .resize((s + 1).next_power_of_two().max(64), 0);
+    /// Whether a record at `now_ns` may be written (the rate limit and the buffer
+    /// allow it; counted either way): check it before building the record.
+    #[inline]
+    pub(super) fn may_record(&mut self, now_ns: u64) -> bool {
+        if !self.log_bucket.take(now_ns) {
+            self.log_counters.suppressed += 1;
+            false
+        } else if self.log.len() >= LOG_BUFFER {
+            self.log_counters.overflow += 1;
+            false
+        } else {
+            self.log_counters.written += 1;
+            true
+        }
     }
 
-    /// Write `r` if the rate limit and the buffer allow.
+    /// Write `r` (after [`Observe::may_record`] said yes).
     #[cold]
     #[inline(never)]
     pub(super) fn record(&mut self, r: LogRecord) {
-        if !self.log_bucket.take(r.time_ns) {
-            self.log_counters.suppressed += 1;
-        } else if self.log.len() >= LOG_BUFFER {
-            self.log_counters.overflow += 1;
-        } else {
-            self.log_counters.written += 1;
-            self.log.push(r);
-        }
+        self.log.push(r);
     }
 }
 

@@ -86,10 +86,6 @@ fn main() {
             delivered += outs.iter().filter(|o| o.delivered == [server]).count() as u64;
         }
     }
-    assert_eq!(
-        delivered,
-        (bursts * BURST) as u64,
-        "every frame delivered"
-    );
+    assert_eq!(delivered, (bursts * BURST) as u64, "every frame delivered");
     println!("{} frames, all delivered", bursts * BURST);
 }

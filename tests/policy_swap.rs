@@ -65,7 +65,7 @@ rules = [
 "#;
 
 /// How long the generator runs; the swaps run as long as it does.
-const SECS: f64 = 12.0;
+const SECS: f64 = 8.0;
 
 /// At least this many swaps must have been made.
 const MIN_SWAPS: usize = 1000;

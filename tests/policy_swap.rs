@@ -3,8 +3,8 @@
 //!
 //! `sgswitch run` with two workers between i0 (worker 0) and i1 (worker 1), so that every
 //! frame i0 → i1 crosses workers. i0's groups are swapped between `A` and `B` through the
-//! API (`PUT /v2.0/ports/{i0}`, one request, one policy epoch) about a thousand times a
-//! few seconds while a generator in i0 opens new TCP connections to i1's ports 7000,
+//! API (`PUT /v2.0/ports/{i0}`, one request, one policy epoch) as fast as the API answers
+//! (about a thousand times a second) while a generator in i0 opens new TCP connections to i1's ports 7000,
 //! 7001, 7002 and 7003 in turn, as fast as it can. The policies are built so that a
 //! frame judged by half of one and half of the other gets through where neither lets it:
 //!
@@ -22,6 +22,8 @@
 //! policies were in force, traffic flowed); and each delivered SYN arrived while its
 //! policy could be in force — between the request that made it live and the answer to
 //! the request that replaced it — the time by which it was later is printed and bounded.
+//! Last, the construction itself is checked live: with i0 in both groups (each half of
+//! both policies in force), 7002 and 7003 do get through.
 //!
 //! Needs root, iproute2, python3, tcpdump (and ethtool for the veths); without them the
 //! test skips, under `CI=true` it fails. Everything is removed by guards.
@@ -278,6 +280,16 @@ fn policy_swaps_under_traffic_never_mix() {
         Duration::from_nanos(worst) < SLACK,
         "a SYN was delivered {worst} ns after the answer to the swap that replaced its policy"
     );
+    // The construction: with both halves of both policies, 7002 and 7003 get through.
+    api.put(&path_i0, &json!({"port": {"security_groups": [ga, gb]}}))
+        .expect("i0 in A and B");
+    for p in [7002, 7003] {
+        assert_eq!(
+            probe(&i0.ns, "tcp", &i1.v4, p, 3),
+            "PASS",
+            "a mixed judgement lets {p} through"
+        );
+    }
     assert!(
         !sw.log_text().contains("panicked"),
         "switch log:\n{}",

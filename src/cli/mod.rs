@@ -18,6 +18,7 @@
 //! * [`client`] — the API client commands (`security-group …`, `port …`);
 //! * [`stats`], [`conntrack`], [`capture`] — what a running switch is doing, through its
 //!   API: counters, connection tracking, live captures;
+//! * [`soak`] — `soak`: a bounded soak of a live switch in a lab (#14);
 //! * `crate::demo` — `demo` (its own module, beside this one).
 //!
 //! Owns: argument parsing, human output and exit codes. May not hold dataplane or
@@ -42,6 +43,7 @@ pub mod logging;
 pub mod reload;
 pub mod replay;
 pub mod run;
+pub mod soak;
 pub mod stats;
 pub mod trace;
 
@@ -178,6 +180,17 @@ The capture runs until COUNT frames (-c), SECS seconds (--duration) or Ctrl-C; t
 always ends with a whole block."
     )]
     Capture(capture::CaptureArgs),
+
+    /// Soak a live switch in a lab (root): floods, fragments, rule churn, port faults, hostile API clients
+    #[command(
+        long_about = "Build five instances in network namespaces, run the switch on them \
+and, for --duration, at once: SYN, UDP and fragment floods, an established TCP session, new \
+connections, rule churn through the API, a port's veth deleted and re-created, idle and slow \
+API clients. Reports every --every: RSS, conntrack entries per worker, drops by reason, API \
+latency, the session's rate, fault cycles. Exit 0 when RSS stayed within --rss-growth-mb, \
+the session never stalled and every fault cycle recovered; 1 otherwise."
+    )]
+    Soak(soak::SoakArgs),
 }
 
 /// Run a parsed command line.
@@ -197,6 +210,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Stats(args) => stats::run(&args),
         Command::Conntrack(cmd) => conntrack::run(cmd),
         Command::Capture(args) => capture::run(&args),
+        Command::Soak(args) => soak::run(&args),
     }
 }
 

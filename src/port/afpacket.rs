@@ -40,7 +40,9 @@
 
 use super::errlog::{ErrorLog, Op};
 use super::tap::{apply_vnet_hdr, VnetAction, VNET_HDR_LEN};
-use super::{ifindex, would_block, FrameBatch, Port, PortError, PortStats, Step, MAX_BURST};
+use super::{
+    gone_errno, ifindex, would_block, FrameBatch, Port, PortError, PortStats, Step, MAX_BURST,
+};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -61,6 +63,9 @@ pub struct AfPacketPort {
     stats: PortStats,
     /// Transmit errors this port drops and goes on from (logged, rate-limited).
     errors: ErrorLog,
+    /// A receive or send failed with an errno that says the device may be gone
+    /// (`ENETDOWN`, `ENXIO`), not yet taken by [`Port::take_fault`].
+    fault: Option<i32>,
 }
 
 // SAFETY: the raw pointers inside `msgs`/`iovs` are scratch: they are rewritten before
@@ -180,6 +185,7 @@ impl AfPacketPort {
             vnet_hdr,
             stats: PortStats::default(),
             errors: ErrorLog::default(),
+            fault: None,
         })
     }
 
@@ -258,7 +264,11 @@ impl Port for AfPacketPort {
         };
         if got < 0 {
             let e = io::Error::last_os_error();
-            return if would_block(&e) { Ok(0) } else { Err(e) };
+            if would_block(&e) {
+                return Ok(0);
+            }
+            self.fault = gone_errno(&e).or(self.fault);
+            return Err(e);
         }
         let mut n = 0;
         let hlen = if vnet { VNET_HDR_LEN } else { 0 };
@@ -330,7 +340,9 @@ impl Port for AfPacketPort {
                         // Socket buffer full: the rest of the burst is dropped below.
                         break 'chunks;
                     }
-                    // This frame is refused (too long, link down): drop it, go on.
+                    // This frame is refused (too long, link down, device gone): drop it,
+                    // go on.
+                    self.fault = gone_errno(&e).or(self.fault);
                     self.errors.error(&self.name, Op::Tx, &e);
                     done += 1;
                     continue;
@@ -353,5 +365,9 @@ impl Port for AfPacketPort {
 
     fn stats(&self) -> PortStats {
         self.stats
+    }
+
+    fn take_fault(&mut self) -> Option<i32> {
+        self.fault.take()
     }
 }

@@ -24,7 +24,9 @@
 //!
 //! An error a [`Single`]'s port returns from `rx_burst` or `tx_burst` is logged through
 //! the port's [`ErrorLog`] (WARN, at most one event per error kind per second, with the
-//! count held back); the frames concerned are in the port's counters.
+//! count held back); the frames concerned are in the port's counters. An error that says
+//! a member's netdev may be gone is handed out once by [`PortGroup::take_fault`] (the
+//! runtime asks a few times a second).
 //!
 //! This module holds no dataplane logic: it knows frames and members, not verdicts.
 
@@ -73,6 +75,12 @@ pub trait PortGroup: Send {
     /// Frames forwarded between members without a copy, since the group was opened.
     fn moved(&self) -> u64 {
         0
+    }
+
+    /// The errno of member `m`'s last error that says its netdev may be gone
+    /// ([`super::Port::take_fault`]), once. Asked a few times a second, not per burst.
+    fn take_fault(&mut self, _m: usize) -> Option<i32> {
+        None
     }
 }
 
@@ -201,6 +209,14 @@ impl PortGroup for Single {
 
     fn remove_member(&mut self, _m: usize) -> bool {
         false
+    }
+
+    fn take_fault(&mut self, m: usize) -> Option<i32> {
+        if m == 0 {
+            self.port.take_fault()
+        } else {
+            None
+        }
     }
 }
 

@@ -44,6 +44,16 @@
 //! interface and the [`Step`] that failed; an error leaves nothing behind (no XDP program
 //! attached, no tap, no socket).
 //!
+//! # A netdev that goes away
+//! A port does not outlive its device: an AF_PACKET or AF_XDP socket stays bound to the
+//! deleted device's index (a new device of the same name is another device), a tap's fd
+//! to the deleted tap. Each backend notes the error that says so ([`gone_errno`]: which
+//! errno each backend sees is listed there) and hands it out once through
+//! [`Port::take_fault`] / [`PortGroup::take_fault`]; nothing else changes on the packet
+//! path. What to do about it (check the device, close the port, open it again when a
+//! device of that name is back) is the runtime's (`runtime::switch::supervise`): a port
+//! is never re-opened from here.
+//!
 //! # Logging (`tracing`; the program sets the subscriber up, this library never does)
 //! * WARN: receive and transmit errors, rate-limited per port and error kind
 //!   ([`errlog`]: at most one event a second, with the count held back); a socket option
@@ -155,6 +165,14 @@ pub trait Port: Send {
 
     /// Counters since the port was opened.
     fn stats(&self) -> PortStats;
+
+    /// The errno of the last receive or transmit error that says the netdev under the
+    /// port may be gone ([`gone_errno`]), once: the call clears it. The runtime asks a
+    /// few times a second, never per frame, and checks the netdev itself before it
+    /// believes it. Backends without such errors keep the default (`None`).
+    fn take_fault(&mut self) -> Option<i32> {
+        None
+    }
 }
 
 /// A reusable burst of frames: `capacity` slots of `slot_size` bytes each, plus lengths.
@@ -521,6 +539,27 @@ pub(crate) fn ifindex(name: &str) -> Result<u32, PortError> {
         });
     }
     Ok(idx)
+}
+
+/// The errno of `e` if it is one a backend sees when its netdev is deleted (or, for
+/// `ENETDOWN`, deleted or set down), as measured on Linux 6.18:
+/// * AF_PACKET: the first `recvmmsg` after the device goes fails with `ENETDOWN` (the
+///   socket's pending error), later ones find nothing (`EAGAIN`); every `sendmmsg` fails
+///   with `ENXIO` (the socket is no longer bound to any device), also after a device of
+///   the same name returns.
+/// * tap: `read` and `write` fail with `EBADFD` once the device is deleted (`ip link
+///   del`, or the deletion of the namespace it was moved into).
+/// * AF_XDP: the TX wakeup (`sendto`) fails with `ENXIO` (the socket is unbound); the
+///   rings just stay empty.
+/// * `ENODEV`: the generic "no such device".
+///
+/// `None` for every other error (a full ring, a malformed frame, `EIO` from a tap whose
+/// link is down: the device is still there).
+pub fn gone_errno(e: &io::Error) -> Option<i32> {
+    match e.raw_os_error() {
+        Some(n @ (libc::ENXIO | libc::ENODEV | libc::ENETDOWN | libc::EBADFD)) => Some(n),
+        _ => None,
+    }
 }
 
 /// True for the errno values that mean "try again later" on a non-blocking fd.

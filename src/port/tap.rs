@@ -39,7 +39,7 @@
 //! Uses only `port`'s own items, `std`, `libc` and the `ip` tool.
 
 use super::errlog::{ErrorLog, Op};
-use super::{check_ifname, would_block, FrameBatch, Port, PortError, PortStats, Step};
+use super::{check_ifname, gone_errno, would_block, FrameBatch, Port, PortError, PortStats, Step};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::Command;
@@ -109,6 +109,9 @@ pub struct TapPort {
     stats: PortStats,
     /// Transmit errors this port drops and goes on from (logged, rate-limited).
     errors: ErrorLog,
+    /// A read or write failed with an errno that says the device is gone (`EBADFD`:
+    /// deleted), not yet taken by [`Port::take_fault`].
+    fault: Option<i32>,
 }
 
 impl TapPort {
@@ -198,6 +201,7 @@ impl TapPort {
             vnet_hdr: cfg.vnet_hdr,
             stats: PortStats::default(),
             errors: ErrorLog::default(),
+            fault: None,
         })
     }
 
@@ -361,6 +365,7 @@ impl Port for TapPort {
                 if would_block(&e) {
                     break;
                 }
+                self.fault = gone_errno(&e).or(self.fault);
                 // With frames in hand the error waits: a lasting one fails the next call
                 // before any frame, which returns it (and the caller logs it).
                 return if n > 0 { Ok(n) } else { Err(e) };
@@ -420,7 +425,9 @@ impl Port for TapPort {
                 if would_block(&e) {
                     break;
                 }
-                // Malformed frame (EINVAL) or link down (EIO): drop this one, keep going.
+                self.fault = gone_errno(&e).or(self.fault);
+                // Malformed frame (EINVAL), link down (EIO), device deleted (EBADFD): drop
+                // this one, keep going.
                 self.errors.error(&self.name, Op::Tx, &e);
                 self.stats.tx_dropped += 1;
                 failed += 1;
@@ -440,6 +447,10 @@ impl Port for TapPort {
 
     fn stats(&self) -> PortStats {
         self.stats
+    }
+
+    fn take_fault(&mut self) -> Option<i32> {
+        self.fault.take()
     }
 }
 

@@ -3,8 +3,10 @@
 //!
 //! Owns: the Neutron shape of a port. May not touch: the store's state directly.
 //!
-//! Depends on: `control::store` (state, requests) and `policy` (backend and spec types,
-//! the MAC text form).
+//! Depends on: `control::store` (state, requests), `policy` (backend and spec types,
+//! the MAC text form) and, for the `status` field only, `runtime::switch::supervise`'s
+//! `port_status` (`DOWN` while the running switch has the port's netdev gone, else
+//! `ACTIVE`).
 
 use serde_json::{json, Map, Value};
 
@@ -18,6 +20,7 @@ use super::std_attrs;
 use crate::control::store::{PortCreate, PortUpdate, State, Store};
 use crate::policy::spec::{AllowedAddressPairSpec, BackendSpec, Scalar};
 use crate::policy::Backend;
+use crate::runtime::switch::supervise::port_status;
 
 /// `GET /v2.0/ports`: a `security_groups` filter value may name a group as well as give
 /// its id (group names are unique here). The stock client's `port list --security-group
@@ -139,7 +142,8 @@ pub fn port_json(s: &State, pi: usize) -> Value {
                 .collect(),
         ),
     );
-    m.insert("status".into(), json!("ACTIVE"));
+    // DOWN while the running switch has the port down (its netdev is gone).
+    m.insert("status".into(), json!(port_status(&p.name)));
     m.insert("admin_state_up".into(), json!(true));
     m.insert("device_id".into(), json!(""));
     m.insert("device_owner".into(), json!(""));

@@ -176,4 +176,8 @@ impl PortGroup for UmemPorts {
     fn moved(&self) -> u64 {
         self.moved
     }
+
+    fn take_fault(&mut self, m: usize) -> Option<i32> {
+        self.group.take_fault(m)
+    }
 }

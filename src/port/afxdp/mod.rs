@@ -137,6 +137,9 @@ struct Member {
     stats: PortStats,
     /// Failed TX wakeups, logged rate-limited.
     errors: ErrorLog,
+    /// A TX wakeup failed with an errno that says the device is gone (`ENXIO`: the
+    /// socket was unbound when its device was deleted), not yet taken.
+    fault: Option<i32>,
 }
 
 /// Sockets on one or more device queues sharing one UMEM. See the module doc.
@@ -188,6 +191,12 @@ impl UmemGroup {
     /// The kernel's XDP socket statistics of member `i` (ring full, fill ring empty, ...).
     pub fn xsk_statistics(&self, i: usize) -> Option<xdpilone::xdp::XdpStatisticsV2> {
         self.members.get(i)?.user.statistics_v2().ok()
+    }
+
+    /// The errno of the last TX wakeup of member `i` that said its device may be gone
+    /// ([`crate::port::gone_errno`]), once: the call clears it.
+    pub fn take_fault(&mut self, i: usize) -> Option<i32> {
+        self.members.get_mut(i)?.fault.take()
     }
 
     /// The socket fd of member `i`, readable when its RX ring has frames.

@@ -279,6 +279,7 @@ impl UmemGroup {
                 tx_outstanding: 0,
                 stats: PortStats::default(),
                 errors: ErrorLog::default(),
+                fault: None,
             });
         }
         // `umem` goes here: it only held another reference to member 0's socket, which

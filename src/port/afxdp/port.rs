@@ -43,6 +43,9 @@ impl Port for MemberPort<'_> {
     fn stats(&self) -> PortStats {
         self.group.stats(self.i)
     }
+    fn take_fault(&mut self) -> Option<i32> {
+        self.group.take_fault(self.i)
+    }
 }
 
 /// A single AF_XDP port: a [`UmemGroup`] of one member.
@@ -99,5 +102,8 @@ impl Port for AfXdpPort {
     }
     fn stats(&self) -> PortStats {
         self.group.stats(0)
+    }
+    fn take_fault(&mut self) -> Option<i32> {
+        self.group.take_fault(0)
     }
 }

@@ -192,6 +192,7 @@ impl UmemGroup {
                     }
                     _ => {
                         // The frames stay in the TX ring for the next kick; say why.
+                        m.fault = crate::port::gone_errno(&e).or(m.fault);
                         m.errors.error(&m.info.ifname, Op::Kick, &e);
                         break;
                     }

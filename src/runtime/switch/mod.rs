@@ -26,13 +26,22 @@
 //! # Logging (`tracing`; the program sets the subscriber up)
 //! * INFO: the switch started and stopped; each port opened (name, backend, interface,
 //!   worker; `hotplug` when [`Switch::apply`] added it), unplugged, closed (by its
-//!   worker); each worker started (with its core) and stopped; each policy epoch
-//!   published (ports, added, removed).
-//! * WARN: a command a worker could no longer receive (its thread is gone).
+//!   worker), up again after its netdev came back ([`supervise`]); each worker started
+//!   (with its core) and stopped; each policy epoch published (ports, added, removed).
+//! * WARN: a command a worker could no longer receive (its thread is gone); a port DOWN
+//!   because its netdev is gone, and why; a failed attempt to re-attach it (once per
+//!   distinct error).
 //! * DEBUG: a worker taking a new policy epoch.
 //!
 //! Nothing is logged per frame: I/O errors are the ports' (rate-limited, see
 //! [`crate::port::errlog`]), drops are counters.
+//!
+//! # Ports whose netdev goes away
+//! A supervisor thread ([`supervise`]) marks a port DOWN when its netdev is deleted or
+//! replaced (from the workers' fault notes and a once-a-second index check), has its
+//! worker close it while the other ports keep forwarding, and opens it again by itself
+//! when a netdev of that name is back ([`Switch::port_down`], [`supervise::port_status`]
+//! for the API).
 //!
 //! # Rejected options
 //! * A lock around each conntrack zone: contention and a lock per packet.
@@ -68,10 +77,12 @@ use crate::port::{self, PortError, PortGroup, PortStats, Single};
 
 mod handoff;
 pub mod observe;
+pub mod supervise;
 mod worker;
 
 use handoff::Queues;
 use observe::WorkerCounters;
+use supervise::{Health, OpenPort, PortDown, Supervisor};
 use worker::{Cmd, Worker};
 
 /// Settings of a live switch: the one settings type of the switch. A config file's
@@ -215,13 +226,16 @@ struct Shared {
     start: Instant,
     /// Packet-log records, per worker ([`observe::LOG_QUEUE`] each).
     logs: Vec<ArrayQueue<LogRecord>>,
+    /// (zone, errno): a port's note that its netdev may be gone, from its worker to the
+    /// supervisor ([`supervise`]).
+    faults: ArrayQueue<(u16, i32)>,
 }
 
 struct ControlState {
     zones: IdMap,
     epoch: u64,
-    /// name → (zone, worker, backend) of every open port.
-    open: HashMap<String, (u16, usize, Backend)>,
+    /// Every port opened, by name (also while it is down: [`supervise`]).
+    open: HashMap<String, OpenPort>,
     /// netdev → its NAPI moderation while some open port uses it (restored when the
     /// entry goes).
     napi: HashMap<String, NapiDefer>,
@@ -239,7 +253,10 @@ pub struct Switch {
     shared: Arc<Shared>,
     cmds: Vec<Sender<Cmd>>,
     workers: Mutex<Vec<JoinHandle<WorkerSnapshot>>>,
-    control: Mutex<ControlState>,
+    /// Shared with the supervisor thread (which holds it weakly).
+    control: Arc<Mutex<ControlState>>,
+    health: Arc<Health>,
+    supervisor: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// How long [`Switch::apply`] waits for every worker to take a new policy.
@@ -387,6 +404,7 @@ impl Switch {
             logs: (0..nw)
                 .map(|_| ArrayQueue::new(observe::LOG_QUEUE))
                 .collect(),
+            faults: ArrayQueue::new(supervise::FAULT_QUEUE),
         });
         let mut pcfg = PipelineConfig::from_model(model);
         pcfg.log_limits = settings.log_limits;
@@ -428,19 +446,33 @@ impl Switch {
                 .map_err(SwitchError::Thread)?;
             workers.push(h);
         }
+        let control = Arc::new(Mutex::new(ControlState {
+            zones,
+            epoch: 1,
+            open,
+            napi,
+            napi_defer_us: settings.napi_defer_us,
+            burst,
+            on_compile: None,
+        }));
+        let health = Health::new_registered();
+        let sup = Supervisor {
+            control: Arc::downgrade(&control),
+            shared: shared.clone(),
+            cmds: cmds.clone(),
+            health: health.clone(),
+        };
+        let supervisor = std::thread::Builder::new()
+            .name("sgs-supervise".into())
+            .spawn(move || sup.run())
+            .map_err(SwitchError::Thread)?;
         let sw = Switch {
             shared,
             cmds,
             workers: Mutex::new(workers),
-            control: Mutex::new(ControlState {
-                zones,
-                epoch: 1,
-                open,
-                napi,
-                napi_defer_us: settings.napi_defer_us,
-                burst,
-                on_compile: None,
-            }),
+            control,
+            health,
+            supervisor: Mutex::new(Some(supervisor)),
         };
         sw.wait_epoch(1, APPLY_TIMEOUT)?;
         tracing::info!(
@@ -488,10 +520,12 @@ impl Switch {
         let mut st = lock(&self.control);
         // 1. Ports to add (new, or backend changed) — open them before anything changes.
         let mut added = Vec::new();
+        // A port that is down with the same backend stays as it is: the supervisor
+        // re-attaches it when its netdev is back ([`supervise`]).
         for p in &model.ports {
             let Some(b) = &p.backend else { continue };
             match st.open.get(&p.name) {
-                Some((_, _, old)) if old == b => {}
+                Some(o) if &o.backend == b => {}
                 _ => added.push(open_port(&p.name, b, st.burst)?),
             }
         }
@@ -502,27 +536,33 @@ impl Switch {
                 .filter_map(|p| p.backend.as_ref().map(|b| (p.name.as_str(), b)))
         };
         // Netdevs new to the switch; one that stays in use keeps its guard (which holds
-        // the device's original values).
-        let tuned = tune_netdevs(with_backend(), &st.napi, st.napi_defer_us)?;
+        // the device's original values). A down port's netdev is not there to tune.
+        let tuned = tune_netdevs(
+            with_backend().filter(|(n, _)| !st.open.get(*n).is_some_and(OpenPort::is_down)),
+            &st.napi,
+            st.napi_defer_us,
+        )?;
         let removed: Vec<String> = st
             .open
             .iter()
-            .filter(|(name, (_, _, b))| {
+            .filter(|(name, o)| {
                 !model
                     .ports
                     .iter()
-                    .any(|p| &p.name == *name && p.backend.as_ref() == Some(b))
+                    .any(|p| &p.name == *name && p.backend.as_ref() == Some(&o.backend))
             })
             .map(|(n, _)| n.clone())
             .collect();
         // 2. Retire ports that are gone or replaced.
         for name in &removed {
-            if let Some((zone, w, _)) = st.open.remove(name) {
-                tracing::info!(port = %name, worker = w, zone, "port unplugged");
+            if let Some(o) = st.open.remove(name) {
+                let (zone, w) = (o.zone, o.worker);
+                tracing::info!(port = %name, worker = w, zone, down = o.is_down(), "port unplugged");
                 if self.cmds[w].send(Cmd::Remove { zone }).is_err() {
                     tracing::warn!(port = %name, worker = w, "worker gone: unplug not delivered");
                 }
                 lock(&self.shared.owners).remove(&zone);
+                self.health.set_up(name);
             }
         }
         st.napi
@@ -532,8 +572,8 @@ impl Switch {
         let n_added: usize = added.iter().map(|o| o.members.len()).sum();
         for o in added {
             let mut load = vec![0usize; self.cmds.len()];
-            for (_, w, _) in st.open.values() {
-                load[*w] += 1;
+            for o in st.open.values() {
+                load[o.worker] += 1;
             }
             let w = (0..load.len()).min_by_key(|i| load[*i]).unwrap_or(0);
             let st = &mut *st;
@@ -653,10 +693,24 @@ impl Switch {
         rep
     }
 
+    /// Why `port` is down (its netdev is gone; see [`supervise`]), or `None` if it is up
+    /// or not a port of this switch.
+    pub fn port_down(&self, port: &str) -> Option<PortDown> {
+        self.health.down(port)
+    }
+
+    /// Every port of this switch that is down, by name.
+    pub fn ports_down(&self) -> Vec<(String, PortDown)> {
+        self.health.all_down()
+    }
+
     /// Stop the workers, close every port (detaching XDP programs) and return the final
     /// counters.
     pub fn shutdown(&self) -> SwitchReport {
         self.shared.stop.store(true, Ordering::Release);
+        if let Some(h) = lock(&self.supervisor).take() {
+            let _ = h.join();
+        }
         let mut snaps = Vec::new();
         let workers = std::mem::take(&mut *lock(&self.workers));
         for h in workers {
@@ -679,7 +733,7 @@ fn hand_to(
     o: Opened,
     zones: &mut IdMap,
     shared: &Shared,
-    open: &mut HashMap<String, (u16, usize, Backend)>,
+    open: &mut HashMap<String, OpenPort>,
     hotplug: bool,
 ) {
     let mut gz = Vec::with_capacity(o.members.len());
@@ -690,7 +744,7 @@ fn hand_to(
         let (kind, ifname) = backend_text(&b);
         tracing::info!(port = %name, backend = kind, ifname, worker = w, zone, hotplug, "port opened");
         names.push(name.clone());
-        open.insert(name, (zone, w, b));
+        open.insert(name, OpenPort::new(zone, w, b));
         gz.push(zone);
     }
     let sent = cmd.send(Cmd::Add {

@@ -15,6 +15,10 @@
 //!    (grouped by ingress port), batches to transmit go to their ports.
 //! 4. Flush every group, send the handoff batches, publish counters on request, back off
 //!    when idle.
+//! 5. Every [`FAULT_POLL`] (one clock comparison per iteration otherwise): take each
+//!    port's note that its netdev may be gone ([`PortGroup::take_fault`]) and pass it to
+//!    the supervisor ([`super::supervise`]), which decides; closing a port is a
+//!    `Cmd::Remove` like a hot-unplug.
 //!
 //! So one worker and many run the same code; with one worker nothing is steered and the
 //! handoff queues are never touched. The worker owns every port it drives, its
@@ -28,6 +32,7 @@ use std::time::Duration;
 
 use super::handoff::{Kind, Outbox, Queues, HANDOFF};
 use super::observe::{CaptureDir, CaptureRing, CaptureSpec, Query, WorkerCounters};
+use super::supervise::FAULT_POLL;
 use super::{lock, Shared, WorkerSnapshot};
 use crate::flow::PacketMeta;
 use crate::pipeline::{self, Dataplane, Disposition, Pipeline, PipelineConfig, Verdict};
@@ -102,6 +107,8 @@ pub(super) struct Worker {
     counters: WorkerCounters,
     /// Running captures (rarely more than one).
     captures: Vec<(Arc<CaptureRing>, CaptureSpec)>,
+    /// When (ns on the switch's clock) the ports' fault notes are taken next.
+    next_fault_poll: u64,
 }
 
 /// Everything a delivery may need, borrowed apart from the pipeline.
@@ -169,6 +176,7 @@ impl Worker {
             snap_seen: 0,
             counters: WorkerCounters::default(),
             captures: Vec::new(),
+            next_fault_poll: 0,
             shared,
         }
     }
@@ -302,6 +310,10 @@ impl Worker {
                 s.ports.flush();
             }
             self.out.send_all(&self.shared.queues);
+            if now >= self.next_fault_poll {
+                self.next_fault_poll = now + FAULT_POLL.as_nanos() as u64;
+                self.pass_faults();
+            }
             let gen = self.shared.snap_gen.load(Ordering::Acquire);
             if gen != self.snap_seen {
                 self.snap_seen = gen;
@@ -333,6 +345,19 @@ impl Worker {
             }
         }
         snap
+    }
+
+    /// Pass every port's note that its netdev may be gone to the supervisor (a full
+    /// queue loses the note: the supervisor's index check finds the device all the same).
+    #[cold]
+    fn pass_faults(&mut self) {
+        for s in self.groups.iter_mut().flatten() {
+            for (m, zone) in s.zones.iter().enumerate() {
+                if let Some(errno) = s.ports.take_fault(m) {
+                    let _ = self.shared.faults.push((*zone, errno));
+                }
+            }
+        }
     }
 
     /// Tell the other workers the MACs this one learned.

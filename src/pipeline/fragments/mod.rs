@@ -35,7 +35,7 @@
 
 pub mod table;
 
-pub use table::{FragConfig, FragKey, FragStats, FragTable, HoldError};
+pub use table::{FragConfig, FragKey, FragStats, FragTable, Later, Refusal, Span, RUNS};
 
 use super::*;
 
@@ -47,12 +47,30 @@ struct HeldFrame {
     frame: Vec<u8>,
 }
 
-/// A held frame whose verdict is now known.
+/// What becomes of a held frame.
+#[derive(Debug, Clone, Copy)]
+enum Fate {
+    /// Its datagram's verdict (pool slot).
+    Verdict(u32),
+    /// Dropped at the ingress port.
+    Drop(DropReason),
+}
+
+/// A held frame whose fate is now known.
 #[derive(Debug, Clone, Copy)]
 struct ReleasedRef {
     held: u32,
-    /// Verdict pool slot, or None: dropped at the ingress port, `fragment-denied`.
-    verdict: Option<u32>,
+    fate: Fate,
+}
+
+/// The drop reason of a refused fragment.
+fn refused(r: Refusal) -> DropReason {
+    match r {
+        Refusal::Duplicate => DropReason::FragmentDuplicate,
+        Refusal::Overlap => DropReason::FragmentOverlap,
+        Refusal::Tiny => DropReason::FragmentTiny,
+        Refusal::Scattered | Refusal::Overflow => DropReason::FragmentOverflow,
+    }
 }
 
 /// One pipeline's fragment state (see the module doc).
@@ -91,6 +109,7 @@ impl Fragments {
                 .collect(),
             held_free: (0..held as u32).rev().collect(),
             held_count: 0,
+            // Every held frame can be released at most once before the next drain.
             released: Vec::with_capacity(held),
             scratch: Verdict::default(),
             now_ns: 0,
@@ -112,24 +131,92 @@ impl Fragments {
         self.table.expire(now_ns, |_, token| {
             released.push(ReleasedRef {
                 held: token as u32,
-                verdict: None,
+                fate: Fate::Drop(DropReason::FragmentDenied),
             });
         });
+        self.reclaim();
+    }
+
+    /// A callback for a table call that may discard a datagram: it collects the held
+    /// frames handed back; [`Fragments::discarded_since`] then gives them their reason.
+    fn collect(released: &mut Vec<ReleasedRef>) -> impl FnMut(u64) + '_ {
+        move |token| {
+            released.push(ReleasedRef {
+                held: token as u32,
+                fate: Fate::Drop(DropReason::FragmentDenied),
+            })
+        }
+    }
+
+    /// The held frames released since `mark` were dropped because their datagram was
+    /// discarded for `r`; verdict slots the table forgot go back to the pool.
+    fn discarded_since(&mut self, mark: usize, r: Refusal) {
+        for x in &mut self.released[mark..] {
+            x.fate = Fate::Drop(refused(r));
+        }
         self.reclaim();
     }
 }
 
 impl Pipeline {
+    /// A fragment (first or later, `f.meta.frag.is_fragment`) that passed port security:
+    /// placed in its datagram ([`FragTable`]: duplicates, overlaps and tiny first
+    /// fragments are refused), then a first fragment is judged (`judge`) and its verdict
+    /// recorded, a later one gets that verdict or is held.
+    pub(super) fn fragment(
+        &mut self,
+        f: Frame<'_>,
+        frame: &[u8],
+        probe: Option<&Probe>,
+        token: u64,
+        out: &mut Verdict,
+    ) -> Disposition {
+        let Frame {
+            now_ns,
+            in_port,
+            p,
+            meta,
+            ..
+        } = f;
+        let fk = FragKey::of(p.zone, meta);
+        let span = Span::of(&meta.frag);
+        let fr = &mut self.frags;
+        fr.expire(now_ns);
+        let mark = fr.released.len();
+        if meta.frag.tiny {
+            // The ports are not in this fragment: no rule can judge it, nor the rest.
+            let collect = Fragments::collect(&mut fr.released);
+            fr.table.discard(fk, Refusal::Tiny, now_ns, collect);
+            fr.discarded_since(mark, Refusal::Tiny);
+            out.dropped.push((in_port, DropReason::FragmentTiny));
+            return Disposition::Decided;
+        }
+        if meta.frag.offset != 0 {
+            if self.tracing() {
+                self.trace_step(Step::LaterFragment);
+            }
+            return self.later_fragment(fk, span, f, frame, token, out);
+        }
+        let collect = Fragments::collect(&mut fr.released);
+        if let Err(r) = fr.table.first(fk, span, now_ns, collect) {
+            fr.discarded_since(mark, r);
+            out.dropped.push((in_port, refused(r)));
+            return Disposition::Decided;
+        }
+        self.judge(f, probe, out);
+        self.record_first(fk, now_ns, out);
+        Disposition::Decided
+    }
+
     /// Remember the first fragment's verdict and release held fragments of its datagram.
-    pub(super) fn record_first(&mut self, fk: FragKey, now_ns: u64, v: &Verdict) {
+    fn record_first(&mut self, fk: FragKey, now_ns: u64, v: &Verdict) {
         let f = &mut self.frags;
-        f.expire(now_ns);
         let slot = match f.table.verdict_of(&fk) {
             Some(s) => s,
             None => match f.verdict_free.pop() {
                 Some(s) => s,
-                // No room to remember this datagram: its later fragments will be held
-                // and expire. Bounded memory wins over delivering them.
+                // No room to remember this verdict: its later fragments will be held and
+                // expire. Bounded memory wins over delivering them.
                 None => return,
             },
         };
@@ -144,52 +231,62 @@ impl Pipeline {
         f.table.take_held(&fk, |token| {
             released.push(ReleasedRef {
                 held: token as u32,
-                verdict: Some(slot),
+                fate: Fate::Verdict(slot),
             });
         });
     }
 
     /// A later fragment: its datagram's verdict, or held until the first fragment comes.
-    pub(super) fn later_fragment(
+    fn later_fragment(
         &mut self,
         fk: FragKey,
-        in_port: u16,
+        span: Span,
+        f: Frame<'_>,
         frame: &[u8],
-        now_ns: u64,
         token: u64,
         out: &mut Verdict,
     ) -> Disposition {
-        let f = &mut self.frags;
-        f.expire(now_ns);
-        if let Some(slot) = f.table.lookup(&fk, now_ns) {
-            out.copy_from(&f.verdicts[slot as usize]);
-            return Disposition::Decided;
-        }
-        let Some(h) = f.held_free.pop() else {
-            out.dropped.push((in_port, DropReason::FragmentOverflow));
-            return Disposition::Decided;
+        let (in_port, now_ns) = (f.in_port, f.now_ns);
+        let fr = &mut self.frags;
+        let h = fr.held_free.pop();
+        let mark = fr.released.len();
+        let collect = Fragments::collect(&mut fr.released);
+        let later = fr.table.later(
+            fk,
+            span,
+            f.meta.key.proto,
+            h.map(u64::from),
+            now_ns,
+            collect,
+        );
+        let h = match (later, h) {
+            (Later::Held, Some(h)) => h,
+            (later, h) => {
+                if let Some(h) = h {
+                    fr.held_free.push(h);
+                }
+                match later {
+                    Later::Verdict(slot) => {
+                        fr.reclaim();
+                        out.copy_from(&fr.verdicts[slot as usize]);
+                    }
+                    Later::Refused(r) => {
+                        fr.discarded_since(mark, r);
+                        out.dropped.push((in_port, refused(r)));
+                    }
+                    // Held without a token: cannot happen (the table holds only with one).
+                    Later::Held => out.dropped.push((in_port, DropReason::FragmentOverflow)),
+                }
+                return Disposition::Decided;
+            }
         };
-        match f.table.hold(fk, h as u64, now_ns) {
-            Ok(()) => {}
-            Err(HoldError::Decided(slot)) => {
-                f.held_free.push(h);
-                out.copy_from(&f.verdicts[slot as usize]);
-                return Disposition::Decided;
-            }
-            Err(HoldError::Overflow) => {
-                f.held_free.push(h);
-                f.reclaim();
-                out.dropped.push((in_port, DropReason::FragmentOverflow));
-                return Disposition::Decided;
-            }
-        }
-        f.reclaim();
-        let slot = &mut f.held[h as usize];
+        fr.reclaim();
+        let slot = &mut fr.held[h as usize];
         slot.token = token;
         slot.in_port = in_port;
         slot.frame.clear();
         slot.frame.extend_from_slice(frame);
-        f.held_count += 1;
+        fr.held_count += 1;
         Disposition::Held
     }
 
@@ -217,11 +314,11 @@ impl Pipeline {
                 (h.token, h.in_port)
             };
             let mut v = std::mem::take(&mut self.frags.scratch);
-            match r.verdict {
-                Some(slot) => v.copy_from(&self.frags.verdicts[slot as usize]),
-                None => {
+            match r.fate {
+                Fate::Verdict(slot) => v.copy_from(&self.frags.verdicts[slot as usize]),
+                Fate::Drop(reason) => {
                     v.clear();
-                    v.dropped.push((in_port, DropReason::FragmentDenied));
+                    v.dropped.push((in_port, reason));
                 }
             }
             let len = self.frags.held[r.held as usize].frame.len();

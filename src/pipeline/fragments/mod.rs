@@ -1,12 +1,27 @@
 //! IP fragments in the pipeline: the one fragment implementation of the switch.
 //!
 //! # What it does
-//! The first fragment of a datagram (the only one with an L4 header) is judged like any
-//! packet; its whole verdict (destinations and drops) is recorded and every later fragment
-//! of the datagram gets that verdict. A later fragment that arrives before its first
-//! fragment is *held* (its bytes copied into a pooled buffer) and released with the first
-//! fragment's verdict, or dropped `fragment-denied` when the datagram times out. When
-//! nothing more can be remembered or held, a fragment is dropped `fragment-overflow`.
+//! Every fragment that passed port security is first *placed* in its datagram
+//! ([`table`]: its byte range against the ranges seen). A fragment that overlaps another
+//! of its datagram (RFC 1858, RFC 5722), or that starts inside the TCP/SCTP/DCCP header a
+//! first fragment carries (RFC 1858 §4, the tiny-overlap attack), is dropped
+//! `fragment-overlap` and so is every later fragment of that datagram (held ones too); an
+//! exact repeat of bytes seen is dropped `fragment-duplicate` alone; a first fragment too
+//! short for its transport header or IPv6 header chain (RFC 1858 §3, RFC 7112: the flow
+//! key is not in it, no rule can judge it) is dropped `fragment-tiny` with the whole
+//! datagram. Then the first fragment of a datagram (the only one with an L4 header) is
+//! judged like any packet; its whole verdict (destinations and drops) is recorded and
+//! every later fragment of the datagram gets that verdict. A later fragment that arrives
+//! before its first fragment is *held* (its bytes copied into a pooled buffer) and
+//! released with the first fragment's verdict, or dropped `fragment-denied` when the
+//! datagram times out. When nothing more can be remembered or held, a fragment is
+//! dropped `fragment-overflow`.
+//!
+//! What a switch cannot do: call back fragments it already forwarded. When an overlap
+//! shows up after some fragments of a datagram left, those stay delivered; the receiver
+//! then has an incomplete datagram that its own reassembly drops at its timeout (and an
+//! RFC 5722 receiver would discard it anyway). What reaches it never holds two versions
+//! of a byte, nor a fragment of a datagram whose first fragment was denied.
 //!
 //! # Data (all allocated when the pipeline is made; nothing grows afterwards)
 //! * [`FragTable`] ([`table`]): the datagrams, keyed (zone, family, protocol, source,
@@ -17,7 +32,8 @@
 //!   seen or a later fragment last matched it.
 //! * A verdict pool of `max_fragmented_datagrams` [`Verdict`]s: a datagram's verdict id in
 //!   the table is its slot; the table hands back the ids of the datagrams it forgets.
-//! * A pool of `max_pending_fragments` held frames (bytes, ingress port, caller token):
+//! * A pool of twice `max_pending_fragments` held frames (bytes, ingress port, caller
+//!   token; a released frame keeps its slot until the caller drains it):
 //!   the table's token for a held fragment is its slot here.
 //!
 //! # Rejected options
@@ -92,6 +108,10 @@ pub(super) struct Fragments {
 impl Fragments {
     pub(super) fn new(cfg: &PipelineConfig) -> Fragments {
         let held = cfg.max_pending_fragments;
+        // Twice the table's bound: a held frame released (a mass expiry) keeps its slot
+        // until the caller drains it, and a fragment arriving before that drain may still
+        // need one.
+        let slots = held.saturating_mul(2);
         let vp = cfg.max_fragmented_datagrams;
         Fragments {
             table: FragTable::new(FragConfig {
@@ -101,16 +121,16 @@ impl Fragments {
             }),
             verdicts: (0..vp).map(|_| Verdict::default()).collect(),
             verdict_free: (0..vp as u32).rev().collect(),
-            held: (0..held)
+            held: (0..slots)
                 .map(|_| HeldFrame {
                     frame: Vec::with_capacity(2048),
                     ..Default::default()
                 })
                 .collect(),
-            held_free: (0..held as u32).rev().collect(),
+            held_free: (0..slots as u32).rev().collect(),
             held_count: 0,
             // Every held frame can be released at most once before the next drain.
-            released: Vec::with_capacity(held),
+            released: Vec::with_capacity(slots),
             scratch: Verdict::default(),
             now_ns: 0,
         }
@@ -351,6 +371,11 @@ impl Pipeline {
     /// Number of frames currently held.
     pub fn held(&self) -> usize {
         self.frags.held_count
+    }
+
+    /// Fragmented datagrams the table knows now (at most `max_fragmented_datagrams`).
+    pub fn fragment_datagrams(&self) -> usize {
+        self.frags.table.len()
     }
 
     /// The fragment table's counters.

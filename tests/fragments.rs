@@ -83,17 +83,27 @@ impl Rig {
 
     /// Send `frame` from port a at `now`; its token.
     fn send(&mut self, frame: &[u8], now: u64) -> u64 {
+        let t = self.send_only(frame, now);
+        self.drain();
+        t
+    }
+
+    /// Send without draining the released held frames (as a worker within one burst).
+    fn send_only(&mut self, frame: &[u8], now: u64) -> u64 {
         let t = self.next;
         self.next += 1;
         let mut v = Verdict::default();
         if self.p.process(&self.dp, self.a, frame, now, t, &mut v) == Disposition::Decided {
             self.outcomes.insert(t, (v.delivered, v.dropped));
         }
+        t
+    }
+
+    fn drain(&mut self) {
         let outcomes = &mut self.outcomes;
         self.p.drain_released(&self.dp, |tok, _, _, v| {
             outcomes.insert(tok, (v.delivered.clone(), v.dropped.clone()));
         });
-        t
     }
 
     /// The outcome of token `t` (decided by now).
@@ -474,4 +484,32 @@ fn a_storm_of_fragments_that_never_complete_stays_bounded() {
     assert_eq!(r.count_a(DropReason::FragmentDenied), max_held as u64);
     assert_eq!(r.p.held(), 0);
     assert!(r.p.fragment_datagrams() <= 1);
+}
+
+#[test]
+fn held_fragments_keep_their_verdict_until_drained() {
+    // Within one burst (no drain between frames): held fragments of a denied datagram
+    // are released with its verdict, the datagram is then discarded (an overlap) and a
+    // new allowed datagram's verdict is recorded. The held ones stay denied.
+    for f in [Family::V4, Family::V6] {
+        let mut r = Rig::new();
+        let bad = datagram(proto::UDP, 8000, 54);
+        let good = datagram(proto::UDP, 8001, 53);
+        let h1 = r.send_only(&piece(f, 1, proto::UDP, &bad, 24, 40), SEC);
+        let h2 = r.send_only(&piece(f, 1, proto::UDP, &bad, 48, 64), SEC);
+        let first = r.send_only(&piece(f, 1, proto::UDP, &bad, 0, 24), SEC);
+        let o = r.send_only(&piece(f, 1, proto::UDP, &bad, 32, 56), SEC);
+        let g = r.send_only(&piece(f, 2, proto::UDP, &good, 0, 24), SEC);
+        r.drain();
+        assert!(r.delivered(g));
+        assert_eq!(r.reason(o), DropReason::FragmentOverlap);
+        for t in [h1, h2, first] {
+            assert_eq!(r.reason(t), DropReason::IngressDenied, "{f:?}");
+        }
+        // Slots come back after the drain: many datagrams later, still right.
+        for id in 3..200 {
+            let t = r.send(&piece(f, id, proto::UDP, &good, 0, 24), SEC);
+            assert!(r.delivered(t));
+        }
+    }
 }

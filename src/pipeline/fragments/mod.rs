@@ -94,6 +94,9 @@ pub(super) struct Fragments {
     table: FragTable,
     verdicts: Vec<Verdict>,
     verdict_free: Vec<u32>,
+    /// Verdict slots forgotten while released frames wait for a drain: one of them may
+    /// still name the slot ([`Fate::Verdict`]), so it is reused only after the drain.
+    verdict_deferred: Vec<u32>,
     held: Vec<HeldFrame>,
     held_free: Vec<u32>,
     /// Frames held or released and not yet drained.
@@ -121,6 +124,7 @@ impl Fragments {
             }),
             verdicts: (0..vp).map(|_| Verdict::default()).collect(),
             verdict_free: (0..vp as u32).rev().collect(),
+            verdict_deferred: Vec::with_capacity(vp),
             held: (0..slots)
                 .map(|_| HeldFrame {
                     frame: Vec::with_capacity(2048),
@@ -136,9 +140,15 @@ impl Fragments {
         }
     }
 
-    /// Verdict slots of forgotten datagrams go back to the pool.
+    /// Verdict slots of forgotten datagrams go back to the pool (after the next drain
+    /// while released frames wait: a datagram's held frames keep its verdict even when it
+    /// is discarded and its slot forgotten before the caller drains them).
     fn reclaim(&mut self) {
-        let free = &mut self.verdict_free;
+        let free = if self.released.is_empty() {
+            &mut self.verdict_free
+        } else {
+            &mut self.verdict_deferred
+        };
         self.table.take_freed(|v| free.push(v));
     }
 
@@ -361,6 +371,8 @@ impl Pipeline {
         }
         self.frags.released = released;
         self.frags.released.clear();
+        let f = &mut self.frags;
+        f.verdict_free.append(&mut f.verdict_deferred);
     }
 
     /// Whether held frames were decided and wait for [`Pipeline::drain_released`].

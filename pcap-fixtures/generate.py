@@ -447,8 +447,8 @@ class Fixture:
 REASONS = set(
     """malformed spoofed-mac spoofed-ip arp-denied dhcp-server router-advertisement
     ethertype-denied egress-denied ingress-denied invalid-state connection-cut
-    conntrack-full dst-mac-mismatch fragment-denied fragment-overflow unknown-port
-    no-destination hairpin""".split()
+    conntrack-full dst-mac-mismatch fragment-denied fragment-overflow fragment-overlap
+    fragment-duplicate fragment-tiny unknown-port no-destination hairpin""".split()
 )
 
 
@@ -1515,6 +1515,105 @@ def fragment_overflow():
     return fx
 
 
+ATTACK_GROUPS = """
+[[security_groups]]
+name = "out"
+rules = [ { direction = "egress" },
+          { direction = "egress", ethertype = "IPv6" } ]
+
+[[security_groups]]
+name = "in"
+rules = [ { direction = "ingress", protocol = "udp", port_range_min = 5000, port_range_max = 5000 },
+          { direction = "ingress", ethertype = "IPv6", protocol = "udp", port_range_min = 5000, port_range_max = 5000 },
+          { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80 },
+          { direction = "ingress", ethertype = "IPv6", protocol = "tcp", port_range_min = 80, port_range_max = 80 } ]
+"""
+
+
+def frag_range(src, dst, l4pkt, ident, lo, hi, v6=False):
+    """Bytes [lo, hi) of the datagram carrying `l4pkt` as one fragment (lo a multiple of
+    8; M set unless hi reaches the end): overlapping and odd fragments that frag4/frag6
+    cannot make."""
+    if v6:
+        whole = IPv6(bytes(IPv6(src=src.ip6, dst=dst.ip6, hlim=64) / l4pkt))
+        nh, payload = whole.nh, bytes(whole.payload)
+        ip = IPv6(src=whole.src, dst=whole.dst, hlim=64) / IPv6ExtHdrFragment(
+            nh=nh, offset=lo // 8, m=1 if hi < len(payload) else 0, id=ident
+        )
+    else:
+        whole = IP(bytes(IP(src=src.ip4, dst=dst.ip4, id=ident) / l4pkt))
+        proto, payload = whole.proto, bytes(whole.payload)
+        more = hi < len(payload)
+        ip = IP(src=whole.src, dst=whole.dst, id=ident, proto=proto, flags="MF" if more else 0, frag=lo // 8)
+    assert lo % 8 == 0 and hi <= len(payload)
+    return e(src, dst.mac) / ip / Raw(payload[lo:hi])
+
+
+@fixture
+def fragment_attacks():
+    a = Port("vm-a", 10, groups=["out"])
+    b = Port("vm-b", 20, groups=["in"])
+    fx = Fixture(
+        "fragment-attacks",
+        "Fragment attacks (#14): overlaps (RFC 1858, RFC 5722), duplicates, tiny first fragments (RFC 7112).",
+        "A fragment overlapping bytes already seen is fragment-overlap and so is every later "
+        "fragment of its datagram, held ones included, for IPv4 and IPv6; the first fragment "
+        "of a denied datagram re-sent with an allowed port is a duplicate (same length) or an "
+        "overlap (longer), never delivered; an exact repeat is fragment-duplicate and the "
+        "datagram goes on; a TCP fragment at offset 8 (inside the TCP header) is an overlap "
+        "before the first fragment comes; a first fragment cut inside its TCP header or its "
+        "IPv6 extension header chain is fragment-tiny with every fragment of its datagram; "
+        "the same cut unfragmented is malformed; an allowed datagram in reverse order passes.",
+        [a, b],
+        groups_toml=ATTACK_GROUPS,
+    )
+    data = bytes(range(64)) * 2
+    ok_b = {"ok": ["vm-b"]}
+    ovl = {"drop": {"vm-a": "fragment-overlap"}}
+    dup = {"drop": {"vm-a": "fragment-duplicate"}}
+    tiny = {"drop": {"vm-a": "fragment-tiny"}}
+
+    def send(l4pkt, ident, spans, v6=False):
+        for (lo, hi), verdict in spans:
+            fx.frame("vm-a", frag_range(a, b, l4pkt, ident, lo, hi, v6), **verdict)
+
+    u5000 = UDP(sport=55000, dport=5000) / Raw(data)  # 136 bytes
+    # A1: IPv4, two fragments delivered, then one overlapping the second: it and the last
+    # are dropped (the delivered ones cannot be called back).
+    send(u5000, 201, [((0, 48), ok_b), ((48, 96), ok_b), ((88, 136), ovl), ((96, 136), ovl)])
+    # A2: IPv6 (RFC 5722), a held fragment, then one overlapping it: both dropped, and the
+    # first fragment after them.
+    send(u5000, 0x20002, [((48, 96), ovl), ((56, 104), ovl), ((0, 48), ovl)], v6=True)
+    # A3: a denied datagram (udp/6000), its first fragment re-sent with the allowed port:
+    # same length (duplicate), longer (overlap); the rest of the datagram is dropped.
+    u6000 = UDP(sport=55003, dport=6000) / Raw(data)
+    allowed = UDP(sport=55003, dport=5000) / Raw(data)
+    send(u6000, 203, [((0, 48), {"drop": {"vm-b": "ingress-denied"}})])
+    send(allowed, 203, [((0, 48), dup), ((0, 56), ovl)])
+    send(u6000, 203, [((48, 96), ovl), ((96, 136), ovl)])
+    # A4: an exact repeat of a later fragment: dropped alone, the datagram completes.
+    send(UDP(sport=55004, dport=5000) / Raw(data), 204, [((0, 48), ok_b), ((48, 96), ok_b), ((48, 96), dup), ((96, 136), ok_b)])
+    # A5: RFC 1858 §4: a TCP fragment at offset 8 bytes (rewriting the flags of the SYN)
+    # before the first fragment: an overlap at once, then the whole datagram is dropped.
+    syn = TCP(sport=55005, dport=80, flags="S", seq=1, window=1024) / Raw(data)  # 148 bytes
+    ack = TCP(sport=55005, dport=80, flags="A", seq=1, window=1024) / Raw(data)
+    send(ack, 205, [((8, 48), ovl)])
+    send(syn, 205, [((0, 48), ovl), ((48, 148), ovl)])
+    # A6: a TCP first fragment of 16 bytes (the ports are there, the flags are not): tiny,
+    # and every other fragment of it.
+    send(syn, 206, [((0, 16), tiny), ((16, 48), tiny), ((48, 148), tiny)])
+    # A7: IPv6 first fragment whose chain is cut (RFC 7112): destination options claiming
+    # 16 bytes, 8 present; then its second fragment.
+    for off, m in [(0, 1), (1, 0)]:
+        ip6 = IPv6(src=a.ip6, dst=b.ip6, hlim=64) / IPv6ExtHdrFragment(nh=60, offset=off, m=m, id=0x20007)
+        fx.frame("vm-a", e(a, b.mac) / ip6 / Raw(bytes([6, 1, 1, 4, 0, 0, 0, 0])), **tiny)
+    # A8: the same 16 TCP bytes unfragmented: malformed.
+    fx.frame("vm-a", e(a, b.mac) / IP(src=a.ip4, dst=b.ip4, proto=6) / Raw(bytes(syn)[:16]), drop={"vm-a": "malformed"})
+    # A9: an allowed datagram in reverse order passes whole (two held, then the first).
+    send(UDP(sport=55009, dport=5000) / Raw(data), 209, [((96, 136), ok_b), ((48, 96), ok_b), ((0, 48), ok_b)])
+    return fx
+
+
 @fixture
 def malformed():
     a = Port("vm-a", 10, groups=["open"])
@@ -1664,6 +1763,11 @@ frame that pins each one is named):
    newest is dropped, nothing is evicted) (`fragment-overflow` 4). After a held fragment expired,
    the datagram's first fragment is judged like a packet and later fragments after it
    share its verdict (`fragments` 26-27).
+   Before that, every fragment is placed in its datagram: one overlapping bytes seen is
+   `fragment-overlap` at the ingress port and so is every later fragment of that datagram
+   (held ones too, at their own frame); an exact repeat of seen bytes is
+   `fragment-duplicate` alone; a first fragment cut inside its L4 header or IPv6 header
+   chain is `fragment-tiny` with its whole datagram (`fragment-attacks`).
 2. Non-IP frames at a destination port (ARP, RARP, permitted ethertypes, any ethertype
    sent by a port without port security) get no ingress rule or ethertype check, only the
    unicast `dst-mac-mismatch` check; `permitted_ethertypes` is an egress check of port

@@ -40,8 +40,17 @@ named_enum! {
         DstMacMismatch = ("dst-mac-mismatch", "destination MAC is not the receiving port's"),
         /// Fragment of a datagram whose first fragment was denied (or that expired).
         FragmentDenied = ("fragment-denied", "fragment of a denied or expired datagram"),
-        /// Too many fragments pending; this one could not be held.
-        FragmentOverflow = ("fragment-overflow", "too many pending fragments"),
+        /// No room to track this fragment's datagram (too many fragments held, datagrams
+        /// known, or gaps in one datagram).
+        FragmentOverflow = ("fragment-overflow", "too many pending fragments or fragmented datagrams"),
+        /// The fragment overlaps another of its datagram (RFC 1858, RFC 5722): it and every
+        /// later fragment of the datagram are dropped.
+        FragmentOverlap = ("fragment-overlap", "fragment overlapping another of its datagram"),
+        /// Every byte of the fragment was seen already (a duplicate): not sent twice.
+        FragmentDuplicate = ("fragment-duplicate", "fragment whose bytes were all seen already"),
+        /// A first fragment too short for its transport header (RFC 1858 §3, RFC 7112),
+        /// or a later fragment of such a datagram.
+        FragmentTiny = ("fragment-tiny", "first fragment too short for its transport header"),
         /// The frame arrived on a port that is not configured (or is administratively down).
         UnknownPort = ("unknown-port", "frame arrived on an unknown port"),
         /// Unknown unicast/flood with no other port in the network to deliver to.

@@ -36,7 +36,10 @@ fn offset16(off: usize) -> u16 {
 ///   (see [`crate::wire::ipv6`]): the key's protocol is the upper-layer protocol after the
 ///   chain (AH is walked; ESP and No Next Header end it with ports 0).
 /// * Non-first fragments carry no L4 header: ports stay 0 and `l4_offset` 0. A first
-///   fragment too short for its L4 header is an error (RFC 1858 tiny-fragment rule).
+///   fragment too short for its L4 header (or, in IPv6, for its extension header chain)
+///   is parsed with [`FragInfo::tiny`] set and no L4 fields (RFC 1858 §3, RFC 7112): its
+///   addresses and identification name the datagram, so the pipeline can drop its later
+///   fragments too. [`FragInfo::len`] is the fragment's data length.
 /// * TCP (ports, flags, seq, ack, window; data offset checked), UDP and UDP-Lite (length or
 ///   coverage checked against the IP payload; in a first fragment the UDP length counts
 ///   the whole datagram, so only length ≥ 8 is checked), SCTP and DCCP (ports; their
@@ -151,16 +154,20 @@ fn extract_ipv4(l3: &[u8], l3_off: usize, m: &mut PacketMeta) -> Result<(), Pars
     m.key.family = FAMILY_V4;
     let offset = ip.frag_offset();
     let more = ip.more_frags();
+    let payload = ip.payload();
     m.frag = FragInfo {
         is_fragment: offset != 0 || more,
         offset,
         more,
         id: ip.ident() as u32,
+        len: offset16(payload.len()),
+        tiny: false,
     };
     if offset != 0 {
         return Ok(());
     }
-    extract_l4(ip.payload(), protocol, FAMILY_V4, l3_off + hl, m)
+    let r = extract_l4(payload, protocol, FAMILY_V4, l3_off + hl, m);
+    tiny_first_fragment(r, payload, protocol, m)
 }
 
 #[inline]
@@ -173,7 +180,8 @@ fn extract_ipv6(l3: &[u8], l3_off: usize, m: &mut PacketMeta) -> Result<(), Pars
     m.key.dst = ip.dst_addr();
     m.key.family = FAMILY_V6;
     let payload = ip.payload();
-    let chain = ipv6::walk_ext_headers(ip.next_header(), payload).map_err(at(Layer::Ipv6Ext))?;
+    let mut chain = ipv6::Chain::default();
+    let walked = ipv6::walk_ext_headers_into(ip.next_header(), payload, &mut chain);
     m.key.proto = chain.upper;
     if let Some(f) = chain.fragment {
         m.frag = FragInfo {
@@ -181,19 +189,68 @@ fn extract_ipv6(l3: &[u8], l3_off: usize, m: &mut PacketMeta) -> Result<(), Pars
             offset: f.offset,
             more: f.more,
             id: f.ident,
+            len: offset16(payload.len().saturating_sub(chain.frag_data)),
+            tiny: false,
         };
+    }
+    if let Err(e) = walked {
+        // A first fragment whose header chain does not fit in it (RFC 7112 §5).
+        if e == ParseErrorKind::Truncated && m.frag.more && m.frag.offset == 0 {
+            m.frag.tiny = true;
+            return Ok(());
+        }
+        return Err(ParseError::new(Layer::Ipv6Ext, e));
     }
     if chain.is_later_fragment() || chain.upper == proto::IPV6_NONXT {
         return Ok(());
     }
     let l4 = payload.get(chain.offset..).unwrap_or(&[]);
-    extract_l4(
+    let r = extract_l4(
         l4,
         chain.upper,
         FAMILY_V6,
         l3_off + ipv6::HEADER_LEN + chain.offset,
         m,
-    )
+    );
+    tiny_first_fragment(r, l4, chain.upper, m)
+}
+
+/// A first fragment (more fragments follow) whose upper-layer header is cut short is not
+/// malformed but *tiny* (RFC 1858 §3): `m.frag.tiny`, no L4 fields, `Ok`. The cut is a
+/// `Truncated` header, or a TCP data offset that is valid but runs past the fragment
+/// (its options cut). Any other error stands, and so does any error of an unfragmented
+/// packet.
+#[inline(always)]
+fn tiny_first_fragment(
+    r: Result<(), ParseError>,
+    l4: &[u8],
+    protocol: u8,
+    m: &mut PacketMeta,
+) -> Result<(), ParseError> {
+    let Err(e) = r else { return Ok(()) };
+    let cut = match e.kind {
+        ParseErrorKind::Truncated => true,
+        ParseErrorKind::BadDataOffset if protocol == proto::TCP => {
+            l4.len() >= tcp::HEADER_LEN
+                && tcp::Packet::new_unchecked(l4).header_len() >= tcp::HEADER_LEN
+        }
+        _ => false,
+    };
+    if !(cut && m.frag.more) {
+        return Err(e);
+    }
+    m.frag.tiny = true;
+    m.key.sport = 0;
+    m.key.dport = 0;
+    m.tcp_flags = 0;
+    m.tcp_seq = 0;
+    m.tcp_ack = 0;
+    m.tcp_window = 0;
+    m.icmp_inner = FlowKey::default();
+    m.nd_target = [0; 16];
+    m.has_nd_target = false;
+    m.l4_offset = 0;
+    Ok(())
 }
 
 /// The upper-layer header of a first fragment or unfragmented packet. `l4` is bounded by

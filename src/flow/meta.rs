@@ -40,6 +40,16 @@ pub struct FragInfo {
     pub more: bool,
     /// Identification (16 bits for IPv4, 32 for IPv6).
     pub id: u32,
+    /// Bytes of the datagram this fragment carries: the IPv4 payload, or the IPv6
+    /// payload after the fragment header (RFC 8200 §4.5: what `offset` counts). With
+    /// `offset`, where the fragment lies in its datagram (`pipeline::fragments` checks
+    /// that fragments do not overlap).
+    pub len: u16,
+    /// A first fragment too short for its upper-layer header (RFC 1858 §3, RFC 7112):
+    /// the header chain or the TCP/UDP/ICMP/SCTP/DCCP header is cut. The key has its
+    /// addresses and protocol but no ports (they are not in this fragment); the
+    /// pipeline drops it `fragment-tiny`.
+    pub tiny: bool,
 }
 
 impl FragInfo {

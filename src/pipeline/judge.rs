@@ -81,18 +81,10 @@ impl Pipeline {
             p,
             meta,
         };
-        // Fragments: later fragments share the first fragment's verdict.
+        // Fragments (`fragments`): placed in their datagram, then later fragments share
+        // the first fragment's verdict.
         if meta.is_ip() && meta.frag.is_fragment {
-            let fk = FragKey::of(p.zone, meta);
-            if meta.frag.offset != 0 {
-                if self.tracing() {
-                    self.trace_step(Step::LaterFragment);
-                }
-                return self.later_fragment(fk, in_port, frame, now_ns, token, out);
-            }
-            self.judge(f, probe, out);
-            self.record_first(fk, now_ns, out);
-            return Disposition::Decided;
+            return self.fragment(f, frame, probe, token, out);
         }
         self.judge(f, probe, out);
         Disposition::Decided

@@ -95,7 +95,7 @@ pub use dataplane::{eui64_link_local, Dataplane, IdMap, PortEntry, PortLog};
 pub use verdict::{Disposition, PortCounters, Verdict};
 
 pub use fragments::FragStats;
-use fragments::{FragKey, Fragments};
+use fragments::Fragments;
 use judge::{Check, Frame};
 use observe::Observe;
 pub use observe::{

@@ -21,8 +21,9 @@
 //!
 //! Owns: the IPv6 fixed header and extension header layouts, their next-header numbers
 //! ([`next_header`]), and the bounded chain walk with what it reports ([`Chain`], the
-//! fragment header's fields). May not touch: upper-layer headers (the walk stops at them;
-//! `flow` reads them), fragment bookkeeping (`pipeline::fragments`) or address policy.
+//! fragment header's fields and where its data starts, also for a walk cut short). May
+//! not touch: upper-layer headers (the walk stops at them; `flow` reads them), fragment
+//! bookkeeping (`pipeline::fragments`) or address policy.
 //! Like every view: uses only `super` (no `crate::flow`, see [`next_header`]), no
 //! allocation, no `unsafe`, a walk bounded by [`MAX_EXT_HEADERS`], and no accessor panics
 //! once `check_len` returned `Ok`.
@@ -255,6 +256,10 @@ pub struct Chain {
     pub count: u8,
     /// The fragment header, if one was walked.
     pub fragment: Option<Fragment>,
+    /// Offset of the bytes after the fragment header (the fragment's data: what a
+    /// fragment's offset counts from, RFC 8200 §4.5) from the start of the walked bytes;
+    /// 0 when no fragment header was walked.
+    pub frag_data: usize,
 }
 
 impl Chain {
@@ -269,14 +274,32 @@ impl Chain {
 /// starting with `next_header` from the fixed header. See the module doc. Never loops more
 /// than [`MAX_EXT_HEADERS`] + 1 times.
 #[inline]
-pub fn walk_ext_headers(mut next_header: u8, payload: &[u8]) -> Result<Chain, Error> {
+pub fn walk_ext_headers(next_header: u8, payload: &[u8]) -> Result<Chain, Error> {
+    let mut chain = Chain::default();
+    walk_ext_headers_into(next_header, payload, &mut chain)?;
+    Ok(chain)
+}
+
+/// [`walk_ext_headers`] into `chain` (reset first), which also tells how far a failed walk
+/// got: on `Err`, `chain` describes the headers walked before the bad one (its
+/// `fragment` is set when a fragment header came before it: a first fragment whose
+/// header chain does not fit, RFC 7112).
+#[inline]
+pub fn walk_ext_headers_into(
+    mut next_header: u8,
+    payload: &[u8],
+    chain: &mut Chain,
+) -> Result<(), Error> {
+    *chain = Chain::default();
     let mut offset = 0usize;
     let mut count = 0usize;
-    let mut fragment = None;
     while matches!(
         next_header,
         proto::HOPOPT | proto::ROUTING | proto::DSTOPTS | proto::FRAGMENT | proto::AH
     ) {
+        chain.upper = next_header;
+        chain.offset = offset;
+        chain.count = count as u8;
         if next_header == proto::HOPOPT && count != 0 {
             return Err(Error::BadExtHeader);
         }
@@ -295,18 +318,17 @@ pub fn walk_ext_headers(mut next_header: u8, payload: &[u8]) -> Result<Chain, Er
                 more: h.more_frags(),
                 ident: h.frag_ident(),
             };
-            fragment = Some(f);
+            chain.fragment = Some(f);
+            chain.frag_data = offset;
             if f.offset != 0 {
                 break;
             }
         }
     }
-    Ok(Chain {
-        upper: next_header,
-        offset,
-        count: count as u8,
-        fragment,
-    })
+    chain.upper = next_header;
+    chain.offset = offset;
+    chain.count = count as u8;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -369,6 +391,18 @@ mod tests {
             })
         );
         assert!(!c.is_later_fragment());
+        // The fragment's data starts after the fragment header.
+        assert_eq!(c.frag_data, 24);
+        // A first fragment whose chain is cut after its fragment header (RFC 7112): the
+        // failed walk still tells the fragment header.
+        let mut partial = Chain::default();
+        assert_eq!(
+            walk_ext_headers_into(0, &chain[..28], &mut partial),
+            Err(Error::Truncated)
+        );
+        assert_eq!((partial.upper, partial.offset, partial.count), (51, 24, 3));
+        assert_eq!(partial.fragment, c.fragment);
+        assert_eq!(walk_ext_headers(0, &chain[..28]), Err(Error::Truncated));
     }
 
     #[test]
@@ -404,6 +438,7 @@ mod tests {
         let c = walk_ext_headers(44, &b).unwrap();
         assert_eq!(c.upper, 17);
         assert!(c.is_later_fragment());
+        assert_eq!((c.offset, c.frag_data), (8, 8));
         assert_eq!(
             c.fragment,
             Some(Fragment {

@@ -433,6 +433,7 @@ fn later_fragments_and_non_ip_are_invalid() {
         offset: 100,
         more: false,
         id: 5,
+        ..FragInfo::default()
     };
     assert_eq!(ct.track(0, &m, 0), Track::Invalid);
     assert_eq!(ct.commit(0, &m, 0, 0, 0), Err(CommitError::Invalid));

@@ -168,10 +168,34 @@ fn ipv4_fragments() {
     let mut whole = first.clone();
     whole[20] = 0x00;
     assert_eq!(err(&whole), (Layer::Udp, K::BadUdpLength));
-    // A tiny first fragment that cuts the UDP header (RFC 1858) is rejected.
+    assert_eq!(m.frag.len, 16);
+    // A tiny first fragment that cuts the UDP header (RFC 1858 §3) parses as tiny: its
+    // datagram is known, its ports are not.
     let mut tiny = first[..40].to_vec();
     tiny[17] = 26;
+    let t = extract(&tiny).unwrap();
+    assert!(t.frag.tiny && t.frag.more);
+    assert_eq!((t.frag.id, t.frag.len), (0xbeef, 6));
+    assert_eq!(
+        (t.key.proto, t.key.sport, t.key.dport, t.l4_offset),
+        (proto::UDP, 0, 0, 0)
+    );
+    // The same bytes unfragmented are malformed.
+    tiny[20] = 0x00;
     assert_eq!(err(&tiny), (Layer::Udp, K::Truncated));
+    // TCP: a 10-byte header, and a 20-byte one whose options (data offset 8: 32 bytes)
+    // run past the fragment, are tiny; a data offset below 5 stays malformed.
+    let mut t = first[..34].to_vec();
+    t[23] = 6;
+    t.extend_from_slice(&[0x30, 0x39, 0x00, 0x50, 0, 0, 0, 1, 0, 0]);
+    t[17] = 30;
+    let m = extract(&t).unwrap();
+    assert!(m.frag.tiny && m.tcp_flags == 0);
+    t.extend_from_slice(&[0, 0, 0x80, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    t[17] = 40;
+    assert!(extract(&t).unwrap().frag.tiny);
+    t[46] = 0x40;
+    assert_eq!(err(&t), (Layer::Tcp, K::BadDataOffset));
 
     #[rustfmt::skip]
     let later = cat(&[
@@ -185,7 +209,7 @@ fn ipv4_fragments() {
     ]);
     let m = extract(&later).unwrap();
     assert!(m.frag.is_later_fragment() && !m.frag.more);
-    assert_eq!(m.frag.offset, 185);
+    assert_eq!((m.frag.offset, m.frag.len), (185, 4));
     assert_eq!((m.key.proto, m.key.sport, m.key.dport), (proto::UDP, 0, 0));
     assert_eq!(m.l4_offset, 0);
 }

@@ -77,6 +77,8 @@ fn ipv6_extension_headers() {
     assert_eq!(m.l4_offset, 78);
     assert!(m.frag.is_fragment && m.frag.more && !m.frag.is_later_fragment());
     assert_eq!(m.frag.id, 0xcafe);
+    // The fragment's data: what follows the fragment header (UDP, 16 bytes).
+    assert_eq!((m.frag.len, m.frag.tiny), (16, false));
     // In this first fragment the UDP length may count the whole datagram.
     let mut long = EXT_CHAIN_UDP;
     long[28] = 0x05;
@@ -92,7 +94,7 @@ fn ipv6_extension_headers() {
     ];
     let m = extract(&ipv6_frame(proto::IPV6_FRAG, &later)).unwrap();
     assert!(m.frag.is_later_fragment());
-    assert_eq!((m.frag.offset, m.frag.id), (23, 0xcafe));
+    assert_eq!((m.frag.offset, m.frag.id, m.frag.len), (23, 0xcafe, 3));
     assert_eq!(
         (m.key.proto, m.key.sport, m.key.dport, m.l4_offset),
         (17, 0, 0, 0)
@@ -168,10 +170,33 @@ fn ipv6_extension_header_errors() {
         err(&ipv6_frame(proto::HOPOPT, &[59, 0, 1, 5, 0, 0, 0, 0])),
         (Layer::Ipv6Ext, K::BadOption)
     );
-    // Payload ends in the middle of the UDP header behind the chain.
+    // Payload ends in the middle of the UDP header behind the chain: in this first
+    // fragment that is a tiny fragment (RFC 7112), no ports; unfragmented, malformed.
+    let m = extract(&ipv6_frame(proto::HOPOPT, &EXT_CHAIN_UDP[..28])).unwrap();
+    assert!(m.frag.tiny && m.frag.more && m.frag.offset == 0);
+    assert_eq!((m.key.proto, m.key.sport, m.key.dport), (proto::UDP, 0, 0));
+    assert_eq!((m.frag.id, m.frag.len, m.l4_offset), (0xcafe, 4, 0));
     assert_eq!(
-        err(&ipv6_frame(proto::HOPOPT, &EXT_CHAIN_UDP[..28])),
+        err(&ipv6_frame(proto::UDP, &EXT_CHAIN_UDP[24..28])),
         (Layer::Udp, K::Truncated)
+    );
+    // The chain itself cut after the fragment header (destination options claiming 16
+    // bytes, 8 present): tiny too. Cut before the fragment header: malformed.
+    let mut cut = EXT_CHAIN_UDP[..32].to_vec();
+    cut[16] = 60; // fragment: next destination options
+    cut[24..32].copy_from_slice(&[17, 1, 1, 4, 0, 0, 0, 0]);
+    let m = extract(&ipv6_frame(proto::HOPOPT, &cut)).unwrap();
+    assert!(m.frag.tiny);
+    assert_eq!((m.frag.len, m.key.sport), (8, 0));
+    assert_eq!(
+        err(&ipv6_frame(proto::HOPOPT, &cut[..12])),
+        (Layer::Ipv6Ext, K::Truncated)
+    );
+    // Not a fragment header with M = 1: the cut chain is malformed.
+    cut[19] = 0x00;
+    assert_eq!(
+        err(&ipv6_frame(proto::HOPOPT, &cut)),
+        (Layer::Ipv6Ext, K::Truncated)
     );
     // UDP length below a header (in a first fragment, a longer one would be fine).
     let mut bad = EXT_CHAIN_UDP;

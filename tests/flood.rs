@@ -45,6 +45,7 @@ fn config(topo: &Topo) -> String {
          [[security_groups]]\nname = \"server\"\nrules = [\n\
          \x20 {{ direction = \"ingress\", ethertype = \"IPv4\", protocol = \"tcp\", port_range_min = 7000, port_range_max = 7000 }},\n\
          \x20 {{ direction = \"ingress\", ethertype = \"IPv4\", protocol = \"udp\", port_range_min = 7001, port_range_max = 7001 }},\n\
+         \x20 {{ direction = \"ingress\", ethertype = \"IPv4\", protocol = \"tcp\", port_range_min = 7002, port_range_max = 7002 }},\n\
          \x20 {{ direction = \"egress\", ethertype = \"IPv4\" }},\n]\n{}",
         topo.ports_toml(&[r#"["client"]"#, r#"["server"]"#, r#"["client"]"#])
     )
@@ -110,6 +111,7 @@ fn flood(kind: &str, dport: u16) {
         .map(|child| common::Proc { child })
         .expect("start the flood generator");
 
+    // (B's TCP 7002, allowed too, is `flood_measure`'s.)
     // During the flood (after it had 2 s to fill the table): the session and new
     // connections from C to B.
     std::thread::sleep(Duration::from_secs(2));
@@ -178,6 +180,149 @@ impl WaitRef for std::process::Child {
         }
         s.trim().to_string()
     }
+}
+
+/// A TCP sink (B) and a sender (C) that prints the bytes it sent so far every 0.5 s.
+const SINK_PY: &str = r#"
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", 7000)); l.listen(4)
+print("listening", flush=True)
+while True:
+    c, _ = l.accept()
+    while c.recv(1 << 16):
+        pass
+"#;
+const STREAM_PY: &str = r#"
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 7000), timeout=5)
+buf = b"x" * 65536
+total, t0, next_t = 0, time.monotonic(), 0.5
+while True:
+    try:
+        total += s.send(buf)
+    except OSError as e:
+        print("error", e, flush=True); break
+    t = time.monotonic() - t0
+    if t >= next_t:
+        print("%.3f %d" % (t, total), flush=True); next_t += 0.5
+"#;
+
+/// Bytes per second of the stream between two of its `(t, total)` samples.
+fn rate(samples: &[(f64, u64)], from: f64, to: f64) -> f64 {
+    let at = |t: f64| {
+        *samples
+            .iter()
+            .find(|s| s.0 >= t)
+            .unwrap_or(samples.last().unwrap())
+    };
+    let (a, b) = (at(from), at(to));
+    (b.1 - a.1) as f64 / (b.0 - a.0).max(1e-3)
+}
+
+/// The measurement of `benches/flood.sh` (not run in CI): the default conntrack settings,
+/// a flood from A at the highest rate the generator makes (`FLOOD_PPS`, default 0 =
+/// unpaced; `FLOOD_KIND` syn|udp; `FLOOD_SECS`, default 10) while C streams TCP to B;
+/// prints the stream's rate before and during, the generator's rate and CPU, entries,
+/// evictions, drops and VmRSS.
+#[test]
+#[ignore = "a measurement: benches/flood.sh"]
+fn flood_measure() {
+    use std::io::{BufRead, BufReader};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    let (kind, pps, secs) = (
+        env("FLOOD_KIND", "syn"),
+        env("FLOOD_PPS", "0"),
+        env("FLOOD_SECS", "10"),
+    );
+    let flood_secs: f64 = secs.parse().expect("FLOOD_SECS");
+    if !env_ready("flood_measure", Backend::Tap) {
+        return;
+    }
+    let topo = Topo::new("flm", Backend::Tap, 3);
+    let text = config(&topo).replace(
+        &format!("capacity = {CAPACITY}\nper_port_limit = {LIMIT}\n"),
+        "",
+    );
+    let path = topo.write_config(&text);
+    let sw = Switch::start(&path, &topo.dir.path);
+    topo.configure();
+    let api = format!("http://{}", sw.api_addr().expect("API address in the log"));
+    let (a, b, c) = (&topo.insts[0], &topo.insts[1], &topo.insts[2]);
+    let mut sink =
+        b.ns.cmd(&[python(), "-c", SINK_PY])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map(|child| common::Proc { child })
+            .expect("sink");
+    assert_eq!(sink.first_line(), "listening");
+    let mut stream =
+        c.ns.cmd(&[python(), "-c", STREAM_PY, &b.v4])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map(|child| common::Proc { child })
+            .expect("stream");
+    let out = stream.child.stdout.take().unwrap();
+    let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(f64, u64)>::new()));
+    let s2 = samples.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let mut w = line.split_whitespace();
+            if let (Some(t), Some(n)) = (w.next(), w.next()) {
+                if let (Ok(t), Ok(n)) = (t.parse(), n.parse()) {
+                    s2.lock().unwrap().push((t, n));
+                }
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_secs(6));
+    let rss_before = vm_rss_kib(sw.pid());
+    let dport = if kind == "syn" { "7000" } else { "7001" };
+    let _echo = echo_server(&b.ns, &[7002], &[7001]);
+    let t_flood = samples.lock().unwrap().last().map_or(0.0, |s| s.0);
+    let mut gen =
+        a.ns.cmd(&[python(), GEN, &kind, &a.v4, &b.v4, dport, &secs, &pps])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map(|child| common::Proc { child })
+            .expect("start the flood generator");
+    let gen_out = gen.child.wait_with_output_ref();
+    // Before the API calls below: a dump of 100,000 entries grows the heap by itself.
+    let rss_after = vm_rss_kib(sw.pid());
+    let probe_after = probe(&c.ns, "tcp", &b.v4, 7002, 2);
+    let stats = cli_json(&["stats", "--api", &api, "--json"]);
+    let zone_a = cli_json(&["conntrack", "list", "--api", &api, "--port", "i0", "--json"]);
+    let samples = samples.lock().unwrap().clone();
+    let before = rate(&samples, t_flood - 5.0, t_flood);
+    let during = rate(&samples, t_flood + 2.0, t_flood + flood_secs);
+    let ct = &stats["conntrack"];
+    let drops: Vec<String> = stats["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}: {}", p["name"], p["drops"]))
+        .collect();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "flood {kind}: generator {gen_out}\n\
+         session C->B: {:.1} MB/s before, {:.1} MB/s during ({:.0} %)\n\
+         conntrack: entries {} of {}, A's zone {}, evictions {}, table full {}, inserts {}\n\
+         drops: {}\nswitch VmRSS {rss_before} -> {rss_after} KiB; new connection C->B after: \
+         {probe_after}; load average {}",
+        before / 1e6,
+        during / 1e6,
+        100.0 * during / before.max(1.0),
+        ct["entries"],
+        ct["capacity"],
+        zone_a.as_array().unwrap().len(),
+        ct["evictions"],
+        ct["table_full"],
+        ct["inserts"],
+        drops.join("; "),
+        load.trim()
+    );
 }
 
 #[test]

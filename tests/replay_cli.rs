@@ -571,10 +571,10 @@ fn conntrack_timeouts_follow_the_capture_clock() {
     }
 }
 
-/// A full table first evicts connections that never saw a reply (Linux's early drop);
-/// when every entry is an answered connection it refuses new ones (counted as
-/// `conntrack-full`) and keeps serving the tracked ones; once entries expire, new
-/// connections are admitted again.
+/// A full table first evicts unassured connections (Linux's early drop); when every
+/// entry is an assured connection (a UDP query, its answer and a packet after it) it
+/// refuses new ones (counted as `conntrack-full`) and keeps serving the tracked ones;
+/// once entries expire, new connections are admitted again.
 #[test]
 fn full_conntrack_table_refuses_new_connections() {
     let d = TempDir::new("full");
@@ -583,14 +583,12 @@ fn full_conntrack_table_refuses_new_connections() {
     let ms = 1_000_000u64;
     let mut frames = Vec::new();
     // Each admitted query takes two entries (vm-a's egress zone, vm-b's ingress zone):
-    // capacity 4 holds two connections. Both are answered.
+    // capacity 4 holds two connections. Both are assured: answered, then a second query.
     for (i, sport) in [4000u16, 4001].iter().enumerate() {
-        frames.push((0, 2 * i as u64 * ms, udp_frame(A, B, a, b, *sport, 53)));
-        frames.push((
-            1,
-            (2 * i as u64 + 1) * ms,
-            udp_frame(B, A, b, a, 53, *sport),
-        ));
+        let t = 3 * i as u64 * ms;
+        frames.push((0, t, udp_frame(A, B, a, b, *sport, 53)));
+        frames.push((1, t + ms, udp_frame(B, A, b, a, 53, *sport)));
+        frames.push((0, t + 2 * ms, udp_frame(A, B, a, b, *sport, 53)));
     }
     frames.push((0, 10 * ms, udp_frame(A, B, a, b, 4002, 53))); // no room
     frames.push((1, 11 * ms, udp_frame(B, A, b, a, 53, 4000))); // a tracked flow
@@ -600,14 +598,14 @@ fn full_conntrack_table_refuses_new_connections() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 7, "{out}");
-    for l in &lines[..4] {
+    assert_eq!(lines.len(), 9, "{out}");
+    for l in &lines[..6] {
         assert!(!l.contains("dropped\":[{"), "{out}");
     }
-    assert!(lines[4].contains("conntrack-full"), "{out}");
-    assert!(lines[5].contains(r#""delivered":["vm-a"]"#), "{out}");
+    assert!(lines[6].contains("conntrack-full"), "{out}");
+    assert!(lines[7].contains(r#""delivered":["vm-a"]"#), "{out}");
     assert!(
-        lines[6].contains(r#""delivered":["vm-b"]"#),
+        lines[8].contains(r#""delivered":["vm-b"]"#),
         "expired entries make room: {out}"
     );
     assert!(stderr(&o).contains("conntrack-full"), "{}", stderr(&o));

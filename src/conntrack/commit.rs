@@ -1,21 +1,32 @@
 //! Creating an entry for the first packet of an allowed connection, and the policy
-//! when the table is full: reclaim expired entries, then evict an unreplied one.
+//! when a zone is at its limit or the table is full: reclaim expired entries, then evict
+//! an unassured one.
 //!
-//! Owns: `commit` and the full-table policy. May not touch: the lookup path.
+//! Owns: `commit` and the full-zone and full-table policies. May not touch: the lookup
+//! path; which entries are unassured and which goes first is `fair`'s.
 //!
 //! # Design
 //! * **Bounded memory, no allocation after [`Conntrack::new`].** The table never grows.
-//!   When it is full, [`Conntrack::commit`] first reclaims expired entries with bounded
-//!   work (the candidate buckets, then a sweep step of [`RECLAIM_BUDGET`] slots), then,
-//!   like Linux's `early_drop`, evicts the connection in the new key's candidate buckets
-//!   that never saw a reply and expires first (counted in [`CtStats::early_drop`](super::CtStats::early_drop); an
-//!   answered connection is never evicted for a new one), and otherwise refuses with
+//! * **A zone at its limit** (`per_port_limit` entries): the new connection takes the
+//!   place of the zone's oldest unassured entry (half-open, closed, unreplied; counted in
+//!   [`CtStats::zone_evicted`](super::CtStats::zone_evicted) and `early_drop`), or is refused with
+//!   [`CommitError::ZoneFull`] (counted in [`CtStats::zone_full`](super::CtStats::zone_full)) when every
+//!   entry of the zone is assured. Under the limit this costs one compare.
+//! * **A full table**: [`Conntrack::commit`] first reclaims expired entries with bounded
+//!   work (the candidate buckets, then a sweep step of [`RECLAIM_BUDGET`] slots), then
+//!   evicts the oldest unassured entry of the zone holding the most of them (`fair`), so
+//!   that a flood's own entries go, not another port's; if the new key's two candidate
+//!   buckets are still full, it evicts, like Linux's `early_drop`, the unassured entry
+//!   among them that expires first (counted in [`CtStats::early_drop`](super::CtStats::early_drop); an
+//!   assured connection is never evicted for a new one), and otherwise refuses with
 //!   [`CommitError::Full`] (counted in [`CtStats::full`](super::CtStats::full)).
+//! * **Timeouts are not shortened under pressure** (Linux does not either, beyond its
+//!   early drop): unassured entries are evicted first whatever their timeout, so a flood
+//!   of them never keeps a new connection out (`tests/flood.rs`).
 
-use super::key::Kind;
-use super::key::{self, Class, Look};
+use super::key::{self, Class, CtKey, Kind, Look};
 use super::probe::{can_start, NO_HINT};
-use super::table::{F_ORIG_LO, F_SEEN_REPLY, WAYS};
+use super::table::{F_LISTED, F_ORIG_LO, WAYS};
 use super::{CommitError, Conntrack, Handle, RECLAIM_BUDGET};
 use crate::flow::PacketMeta;
 
@@ -48,24 +59,12 @@ impl Conntrack {
         if let Some(slot) = self.lookup_live(&key, hash, sig, NO_HINT, now_ns) {
             return Ok(self.handle_of(slot));
         }
+        if self.zone_at_limit(zone) {
+            self.make_room_in_zone(zone)?;
+        }
         let slot = match self.insert(key, hash, sig) {
             Some(s) => s,
-            None => {
-                self.reclaim_buckets(hash, sig, now_ns);
-                if self.free.is_empty() {
-                    self.expire(now_ns, RECLAIM_BUDGET);
-                }
-                if self.free.is_empty() && self.early_drop(hash, sig) {
-                    self.stats.early_drop += 1;
-                }
-                match self.insert(key, hash, sig) {
-                    Some(s) => s,
-                    None => {
-                        self.stats.full += 1;
-                        return Err(CommitError::Full);
-                    }
-                }
-            }
+            None => self.insert_under_pressure(key, hash, sig, now_ns)?,
         };
         let timeout = self.timeouts[state as usize];
         let e = &mut self.entries[slot as usize];
@@ -78,8 +77,57 @@ impl Conntrack {
             Kind::IcmpRequest { code } => code,
             _ => 0,
         };
+        let gen = e.gen;
+        self.list_new(slot);
         self.stats.inserts += 1;
-        Ok(Handle { slot, gen: e.gen })
+        Ok(Handle { slot, gen })
+    }
+
+    /// `zone` holds its limit of entries: evict its oldest unassured one, or refuse.
+    #[cold]
+    #[inline(never)]
+    fn make_room_in_zone(&mut self, zone: u16) -> Result<(), CommitError> {
+        if self.evict_oldest(zone) {
+            self.stats.early_drop += 1;
+            self.stats.zone_evicted += 1;
+            Ok(())
+        } else {
+            self.stats.zone_full += 1;
+            Err(CommitError::ZoneFull)
+        }
+    }
+
+    /// No slot free, or both candidate buckets full: reclaim expired entries (the
+    /// candidate buckets, then a sweep step), then evict an unassured entry (the oldest of
+    /// the zone with the most when the table is full; one in the candidate buckets when
+    /// they are the problem), else refuse.
+    #[cold]
+    #[inline(never)]
+    fn insert_under_pressure(
+        &mut self,
+        key: CtKey,
+        hash: u64,
+        sig: u16,
+        now_ns: u64,
+    ) -> Result<u32, CommitError> {
+        self.reclaim_buckets(hash, sig, now_ns);
+        if self.free.is_empty() {
+            self.expire(now_ns, RECLAIM_BUDGET);
+        }
+        if self.free.is_empty() && self.evict_for_room() {
+            self.stats.early_drop += 1;
+        }
+        if let Some(s) = self.insert(key, hash, sig) {
+            return Ok(s);
+        }
+        if self.early_drop(hash, sig) {
+            self.stats.early_drop += 1;
+            if let Some(s) = self.insert(key, hash, sig) {
+                return Ok(s);
+            }
+        }
+        self.stats.full += 1;
+        Err(CommitError::Full)
     }
 
     /// Remove the expired entries among the two candidate buckets of `hash`.
@@ -114,18 +162,17 @@ impl Conntrack {
         (out, n)
     }
 
-    /// The table is full of live entries: like Linux's `early_drop`, make room by evicting
-    /// the oldest-expiring connection that never saw a reply (a half-open TCP attempt, a
-    /// UDP or ICMP flow nobody answered) among the new key's two candidate buckets.
-    /// Established connections are never evicted for a new one. Returns whether an entry
-    /// was evicted.
+    /// The new key's candidate buckets are full: like Linux's `early_drop`, make room by
+    /// evicting the unassured connection among them that expires first (a half-open or
+    /// closed TCP connection, a UDP or ICMP flow nobody answered: see `fair`). Assured
+    /// connections are never evicted for a new one. Returns whether an entry was evicted.
     fn early_drop(&mut self, hash: u64, sig: u16) -> bool {
         let mut victim: Option<(u64, u32)> = None;
         let (slots, n) = self.candidate_slots(hash, sig);
         for &slot in &slots[..n] {
             if let Some(e) = self.entries.get(slot as usize) {
                 if e.live()
-                    && e.flags & F_SEEN_REPLY == 0
+                    && e.flags & F_LISTED != 0
                     && victim.is_none_or(|(exp, _)| e.expires < exp)
                 {
                     victim = Some((e.expires, slot));

@@ -84,6 +84,7 @@ impl Conntrack {
         n.flags = flag(src_lo, F_ORIG_LO) | flag(e.seen_reply, F_SEEN_REPLY) | flag(e.cut, F_CUT);
         n.tag = e.tag;
         n.code = code;
+        self.list_new(slot);
         self.stats.inserts += 1;
         true
     }

@@ -15,7 +15,8 @@
 //!     Track::New => {
 //!         // classify `meta.key`; denied -> `egress-denied`/`ingress-denied`, no entry;
 //!         // allowed -> ct.commit(zone, &meta, current, tag, now_ns):
-//!         //   Err(Full) -> `conntrack-full`, Err(Invalid) -> `invalid-state`
+//!         //   Err(Full) -> `conntrack-full`, Err(ZoneFull) -> `conntrack-zone-full`,
+//!         //   Err(Invalid) -> `invalid-state`
 //!     }
 //!     Track::Invalid => { /* drop `invalid-state` */ }
 //! }
@@ -41,7 +42,10 @@
 //! * `probe`: the lookup of one packet (`probe`, `prefetch_entry`, `track_probe`) and
 //!   the state update on a hit; performance figures.
 //! * `burst`: `track_burst`, the software-pipelined burst lookup (tests and benches).
-//! * `commit`: creating entries, and what happens when the table is full.
+//! * `commit`: creating entries, and what happens when the table or a zone is full.
+//! * `fair`: fairness between zones: entries per zone (the per-port limit), which entries
+//!   are assured, the per-zone lists of the unassured ones, oldest first, and which of
+//!   them goes when room is needed.
 //! * `expiry`: deadlines, the expiry sweep and explicit removal.
 //! * `epoch`: policy epochs and cut flags (re-judgement), entry copies for dumps.
 //! * `key`, `tcp`, `huge`: the canonical key, the TCP state machine, the huge-page
@@ -78,6 +82,7 @@ mod burst;
 mod commit;
 mod epoch;
 mod expiry;
+mod fair;
 mod huge;
 mod key;
 mod probe;
@@ -93,6 +98,7 @@ pub use tcp::CtState;
 
 use crate::flow::FlowKey;
 use crate::policy::ConntrackSettings;
+use fair::{Link, ZoneCount, ZONES};
 use huge::HugeTable;
 use key::KeyHasher;
 use table::{Bucket, Entry};
@@ -151,8 +157,12 @@ pub enum Track {
 /// Why [`Conntrack::commit`] refused.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CommitError {
-    /// The table is full even after reclaiming expired entries.
+    /// The table is full of assured connections (after reclaiming expired entries and
+    /// evicting an unassured one, if any could be found).
     Full,
+    /// The zone holds its limit of entries ([`ConntrackSettings::per_port_limit`]), all of
+    /// them assured connections.
+    ZoneFull,
     /// The packet cannot start a connection (the pipeline should not have asked).
     Invalid,
 }
@@ -169,14 +179,21 @@ pub struct CtStats {
     pub inserts: u64,
     /// Commits refused because the table was full.
     pub full: u64,
+    /// Commits refused because the zone held its limit of entries, none of them
+    /// evictable.
+    pub zone_full: u64,
     /// Entries removed because they expired (on lookup, sweep or reclaim).
     pub expired: u64,
     /// `Invalid` outcomes.
     pub invalid: u64,
     /// `Related` outcomes.
     pub related: u64,
-    /// Unreplied entries evicted to make room for a new connection in a full table.
+    /// Unassured entries (half-open, closed, unreplied) evicted to make room for a new
+    /// connection: in a full table, or in a zone at its limit (those also counted in
+    /// `zone_evicted`).
     pub early_drop: u64,
+    /// Entries evicted because their zone was at its limit (part of `early_drop`).
+    pub zone_evicted: u64,
     /// Entries removed explicitly (remove, remove_zone, TCP reopen).
     pub removed: u64,
     /// Index ways moved to their other bucket to make room (cuckoo steps).
@@ -215,6 +232,19 @@ pub struct Conntrack {
     cursor: usize,
     len: usize,
     stats: CtStats,
+    /// Per slot: the links of the zone's list of unassured entries (`fair`).
+    links: HugeTable<Link>,
+    /// Per zone (all 65,536): entries, unassured entries, their list's ends.
+    zones: Vec<ZoneCount>,
+    /// Entries a zone may hold (`per_port_limit`; `u32::MAX` for no limit).
+    zone_limit: u32,
+    /// One above the highest zone that ever held an entry (what a search of zones scans).
+    zones_hi: usize,
+    /// The zone with (about) the most unassured entries: evicted from first in a full
+    /// table.
+    hog: u16,
+    /// Unassured entries in every zone.
+    listed: usize,
 }
 
 impl std::fmt::Debug for Conntrack {
@@ -224,6 +254,8 @@ impl std::fmt::Debug for Conntrack {
             .field("capacity", &self.entries.len())
             .field("buckets", &self.buckets.len())
             .field("stats", &self.stats)
+            .field("zone_limit", &self.zone_limit)
+            .field("unassured", &self.listed)
             .finish()
     }
 }
@@ -237,7 +269,8 @@ fn random_seed() -> u64 {
 
 impl Conntrack {
     /// A table for `cfg.capacity` entries (at most [`MAX_CAPACITY`]) with `cfg`'s
-    /// timeouts and a random hash seed; all memory is allocated here. The fragment
+    /// timeouts, at most `cfg.per_port_limit` of them per zone, and a random hash seed;
+    /// all memory is allocated here. The fragment
     /// settings are the pipeline's (`pipeline::fragments`): not read here.
     pub fn new(cfg: &ConntrackSettings) -> Conntrack {
         Conntrack::with_seed(cfg, random_seed())
@@ -283,6 +316,15 @@ impl Conntrack {
             cursor: 0,
             len: 0,
             stats: CtStats::default(),
+            links: HugeTable::new(capacity, Link::NONE),
+            zones: vec![ZoneCount::EMPTY; ZONES],
+            zone_limit: match cfg.per_port_limit {
+                0 => u32::MAX,
+                n => u32::try_from(n).unwrap_or(u32::MAX),
+            },
+            zones_hi: 0,
+            hog: 0,
+            listed: 0,
         }
     }
 
@@ -306,9 +348,14 @@ impl Conntrack {
         self.stats
     }
 
-    /// Bytes of memory held by the table (slab, index, free stack; the slab and index
-    /// as allocated, rounded up to whole huge pages when they are that large).
+    /// Bytes of memory held by the table (slab, index, free stack, the links and zone
+    /// counts of `fair`; the slab, index and links as allocated, rounded up to whole huge
+    /// pages when they are that large).
     pub fn memory_bytes(&self) -> usize {
-        self.entries.allocated_bytes() + self.buckets.allocated_bytes() + self.free.capacity() * 4
+        self.entries.allocated_bytes()
+            + self.buckets.allocated_bytes()
+            + self.free.capacity() * 4
+            + self.links.allocated_bytes()
+            + self.zones.capacity() * core::mem::size_of::<ZoneCount>()
     }
 }

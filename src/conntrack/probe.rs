@@ -58,7 +58,7 @@
 //!   instructions per hit overall (259 vs 257) for an extra `unsafe` block.
 
 use super::key::{self, Class, CtKey, Kind, Look};
-use super::table::{sig_of, F_CUT, F_ORIG_LO, F_SEEN_REPLY};
+use super::table::{sig_of, F_CUT, F_LISTED, F_ORIG_LO, F_SEEN_REPLY};
 use super::{tcp, Conntrack, CtState, Handle, Track};
 use crate::flow::PacketMeta;
 
@@ -291,11 +291,18 @@ impl Conntrack {
                     self.stats.invalid += 1;
                     return Track::Invalid;
                 }
-                _ => {
-                    // `CODE_REOPEN`.
+                tcp::CODE_REOPEN => {
                     self.remove_slot(slot);
                     self.stats.removed += 1;
                     return Track::New;
+                }
+                unassure => {
+                    // An assured connection is over (`TIME_WAIT`, `CLOSE`): evictable
+                    // again (`fair`).
+                    let next = unassure & 15;
+                    e.state = next;
+                    e.expires = now_ns.saturating_add(self.timeouts[next as usize]);
+                    self.reclass(slot, reply);
                 }
             }
         } else {
@@ -316,9 +323,13 @@ impl Conntrack {
             };
             e.expires = now_ns.saturating_add(t);
         }
-        if reply {
-            e.flags |= F_SEEN_REPLY;
+        let e = &self.entries[slot as usize];
+        // Assured (a reply seen, off the eviction list): nothing more to do. Otherwise the
+        // cold path records the reply and whether the connection is now assured.
+        if e.flags & (F_SEEN_REPLY | F_LISTED) != F_SEEN_REPLY {
+            self.reclass(slot, reply);
         }
+        let e = &self.entries[slot as usize];
         Track::Tracked {
             handle: Handle { slot, gen: e.gen },
             reply,

@@ -3,7 +3,8 @@
 //!
 //! Owns: the memory layout of the table (`Entry`, `Bucket`) and the index invariants.
 //! May not touch: protocol state, timeouts or policy epochs (callers set the entry's
-//! fields after `insert`).
+//! fields after `insert`). Tells `fair` of every insertion and removal (per-zone counts,
+//! the lists of unassured entries).
 //!
 //! # Design
 //! * **Storage.** Entries live in a slab of `capacity` cache-line sized slots (64 bytes,
@@ -69,6 +70,8 @@ use crate::flow::FlowKey;
 pub(super) const F_ORIG_LO: u8 = 1;
 pub(super) const F_SEEN_REPLY: u8 = 2;
 pub(super) const F_CUT: u8 = 4;
+/// On its zone's list of unassured entries (`fair`).
+pub(super) const F_LISTED: u8 = 8;
 
 /// One connection: exactly one cache line.
 #[derive(Clone, Copy, Debug)]
@@ -281,8 +284,12 @@ impl Conntrack {
             }
         }
         debug_assert!(done, "live entry missing from the index");
+        let e = &self.entries[slot as usize];
+        let (zone, flags) = (e.key.zone(), e.flags);
+        self.count_out(slot, zone, flags);
         if let Some(e) = self.entries.get_mut(slot as usize) {
             e.state = CtState::Free as u8;
+            e.flags = 0;
         }
         self.free.push(slot);
         self.len -= 1;
@@ -313,7 +320,9 @@ impl Conntrack {
         let e = &mut self.entries[slot as usize];
         e.key = key;
         e.gen = e.gen.wrapping_add(1);
+        e.flags = 0;
         self.len += 1;
+        self.count_in(key.zone());
         Some(slot)
     }
 

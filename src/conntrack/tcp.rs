@@ -20,8 +20,14 @@
 //!   direction);
 //! * RST is accepted in every state (Linux checks its sequence number).
 //!
-//! Owns: [`CtState`], the classes of TCP flag combinations, and the transition table
-//! (`initial`, `step`). May not touch: entries, timeouts (one per state, set up by
+//! Which states are *assured* (a connection that completed its handshake and is not over:
+//! `Established`, `FinWait`, `CloseWait`, `LastAck`, [`assured_state`]) is decided here
+//! too: the others may be evicted under pressure (`conntrack::fair`), and the transition
+//! table marks the steps from an assured state to an unassured one ([`CODE_UNASSURE`]),
+//! so that the hit path notices them without a test of its own.
+//!
+//! Owns: [`CtState`], the classes of TCP flag combinations, the transition table
+//! (`initial`, `step`) and which states are assured. May not touch: entries, timeouts (one per state, set up by
 //! `Conntrack::new` from `ConntrackSettings`), keys or the table: it is a pure function of
 //! (state, direction, flags). Uses `flow::tcp_flags` only.
 
@@ -181,14 +187,33 @@ pub(crate) fn step(s: CtState, reply: bool, idx: TcpIdx) -> Step {
         CODE_KEEP => Step::Keep,
         CODE_INVALID => Step::Invalid,
         CODE_REOPEN => Step::Reopen,
-        next => Step::To(CtState::from_u8(next)),
+        next => Step::To(CtState::from_u8(next & 15)),
     }
 }
 
-/// [`Step`] as one byte: `0..=12` is `To(CtState as u8)`, then these three.
+/// [`Step`] as one byte: `0..=12` is `To(CtState as u8)`, then these three, then
+/// `CODE_UNASSURE | state`.
 pub(crate) const CODE_KEEP: u8 = 13;
 pub(crate) const CODE_INVALID: u8 = 14;
 pub(crate) const CODE_REOPEN: u8 = 15;
+/// Added to a `To(state)` code when the step leaves an assured state for an unassured one
+/// (`TimeWait`, `Close`): the connection becomes evictable again. Never on the steps of an
+/// established connection's data, so the hit path's first compare (`< CODE_KEEP`) still
+/// takes them.
+pub(crate) const CODE_UNASSURE: u8 = 16;
+
+/// Whether a connection in state `s` (that has seen a reply) is assured: its handshake
+/// completed and it is not over. Assured connections are never evicted for new ones;
+/// `SynSent`, `SynSent2`, `SynRecv` (half-open), `TimeWait` and `Close` (over) are not
+/// assured, nor is any connection that never saw a reply (Linux: `IPS_ASSURED`, and the
+/// closing states its early drop takes under pressure).
+#[inline]
+pub(crate) const fn assured_state(s: CtState) -> bool {
+    matches!(
+        s,
+        CtState::TcpEstablished | CtState::TcpFinWait | CtState::TcpCloseWait | CtState::TcpLastAck
+    )
+}
 
 /// The transition of a segment of class `idx` in direction `reply` on the entry state
 /// `state` (`CtState as u8`), encoded (see [`CODE_KEEP`]): one load from a table built at
@@ -223,7 +248,11 @@ static STEPS: [[[u8; STATES]; 2]; IDXS] = {
             // Slots 13..16 are no state: invalid (never looked up for a live entry).
             let mut st = 0;
             while st <= CtState::Other as usize {
-                t[i][r][st] = match step_rule(CtState::from_u8(st as u8), r == 1, IDX[i]) {
+                let from = CtState::from_u8(st as u8);
+                t[i][r][st] = match step_rule(from, r == 1, IDX[i]) {
+                    Step::To(next) if assured_state(from) && !assured_state(next) => {
+                        CODE_UNASSURE | next as u8
+                    }
                     Step::To(next) => next as u8,
                     Step::Keep => CODE_KEEP,
                     Step::Invalid => CODE_INVALID,
@@ -314,6 +343,35 @@ mod tests {
         assert_eq!(
             step(CtState::TcpSynSent, false, TcpIdx::SynAck),
             Step::Invalid
+        );
+    }
+
+    #[test]
+    fn unassuring_steps_are_marked_and_data_steps_are_not() {
+        for i in IDX {
+            for reply in [false, true] {
+                for st in 1..=CtState::TcpClose as u8 {
+                    let s = CtState::from_u8(st);
+                    let code = step_code(st, reply, i);
+                    let marked = code >= CODE_UNASSURE;
+                    let want = matches!(step_rule(s, reply, i), Step::To(n)
+                        if assured_state(s) && !assured_state(n));
+                    assert_eq!(marked, want, "{i:?} {reply} {s:?}");
+                }
+            }
+        }
+        // An established connection's data and ACKs, both ways: a plain state code.
+        for reply in [false, true] {
+            let c = step_code(CtState::TcpEstablished as u8, reply, TcpIdx::Ack);
+            assert_eq!(c, CtState::TcpEstablished as u8);
+        }
+        assert_eq!(
+            step_code(CtState::TcpEstablished as u8, false, TcpIdx::Rst),
+            CODE_UNASSURE | CtState::TcpClose as u8
+        );
+        assert_eq!(
+            step_code(CtState::TcpLastAck as u8, true, TcpIdx::Ack),
+            CODE_UNASSURE | CtState::TcpTimeWait as u8
         );
     }
 

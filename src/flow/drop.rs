@@ -36,6 +36,8 @@ named_enum! {
         ConnectionCut = ("connection-cut", "connection cut by a policy change"),
         /// The connection-tracking table is full and the packet would need a new entry.
         ConntrackFull = ("conntrack-full", "connection-tracking table full"),
+        /// The receiving or sending port holds its limit of tracked connections, all assured.
+        ConntrackZoneFull = ("conntrack-zone-full", "the port's connection-tracking limit reached"),
         /// Unicast frame whose destination MAC does not belong to the receiving port.
         DstMacMismatch = ("dst-mac-mismatch", "destination MAC is not the receiving port's"),
         /// Fragment of a datagram whose first fragment was denied (or that expired).

@@ -6,7 +6,8 @@
 //! re-judge a connection of an older epoch, admit). May not touch: parsing (`flow`), what
 //! port security checks (`security`), how fragments are kept (`fragments`), or any port
 //! backend: it only writes destination port indices and drop reasons into a [`Verdict`].
-//! Uses what `super` imports (`flow`, `classifier`, `conntrack`, `l2`, `policy` types).
+//! Uses what `super` imports (`flow`, `classifier`, `conntrack`, `l2`, `policy` types),
+//! and `tracing` for the warning about refused connections ([`CtRefusals`]).
 
 use super::*;
 
@@ -463,6 +464,22 @@ impl Pipeline {
         }
     }
 
+    /// Conntrack refused the entry of a connection the rules allow: the drop reason, and
+    /// the count for the rate-limited warning.
+    #[cold]
+    #[inline(never)]
+    fn refused(&mut self, f: Frame<'_>, c: Check, e: CommitError) -> DropReason {
+        let reason = match e {
+            CommitError::Full => DropReason::ConntrackFull,
+            CommitError::ZoneFull => DropReason::ConntrackZoneFull,
+            // `track` said the packet may start a connection: not reached.
+            CommitError::Invalid => return DropReason::InvalidState,
+        };
+        let port = f.dp.ports.get(c.idx).map_or("?", |p| p.name.as_str());
+        self.ct_refusals.note(reason, port, f.now_ns, &self.ct);
+        reason
+    }
+
     /// The first packet of a connection: judge it, and commit an entry when allowed.
     #[inline(never)]
     pub(super) fn admit(&mut self, f: Frame<'_>, c: Check) -> Result<(), DropReason> {
@@ -472,7 +489,7 @@ impl Pipeline {
             Ok(_) => self
                 .ct
                 .commit(c.zone, f.meta, dp.epoch, dir_tag(c.dir), f.now_ns)
-                .map_err(|_| DropReason::ConntrackFull),
+                .map_err(|e| self.refused(f, c, e)),
             Err(r) => Err(r),
         };
         if let (Ok(Some(rule)), Ok(_)) = (judged, committed) {
@@ -508,5 +525,87 @@ impl Pipeline {
             });
         }
         committed.map(|_| ())
+    }
+}
+
+/// New connections conntrack refused (a full table, a port at its `per_port_limit`),
+/// reported as a `tracing` warning at most once per [`CtRefusals::INTERVAL_NS`] per
+/// pipeline (one per worker), with the counts since the last report: never one event per
+/// packet. Refusals held back are reported by the next refusal after the interval, or by
+/// [`Pipeline::housekeeping`] once the interval has passed.
+#[derive(Clone, Debug, Default)]
+pub(super) struct CtRefusals {
+    /// When the last report was made (the pipeline's clock), if ever.
+    last_ns: Option<u64>,
+    /// Refusals not reported yet: table full, port at its limit.
+    full: u64,
+    zone_full: u64,
+    /// The port of the last refusal at its limit.
+    port: String,
+}
+
+impl CtRefusals {
+    /// At most one report per second.
+    pub(super) const INTERVAL_NS: u64 = 1_000_000_000;
+
+    /// Count one refusal; report if the interval has passed.
+    pub(super) fn note(&mut self, reason: DropReason, port: &str, now_ns: u64, ct: &Conntrack) {
+        if reason == DropReason::ConntrackZoneFull {
+            self.zone_full += 1;
+            if self.port != port {
+                port.clone_into(&mut self.port);
+            }
+        } else {
+            self.full += 1;
+        }
+        self.report(now_ns, ct);
+    }
+
+    /// Whether refusals wait to be reported.
+    #[inline(always)]
+    pub(super) fn pending(&self) -> bool {
+        self.full + self.zone_full != 0
+    }
+
+    /// Report the refusals counted so far if the interval since the last report has
+    /// passed (or there was none).
+    pub(super) fn report(&mut self, now_ns: u64, ct: &Conntrack) {
+        if !self.pending()
+            || self
+                .last_ns
+                .is_some_and(|t| now_ns.saturating_sub(t) < Self::INTERVAL_NS)
+        {
+            return;
+        }
+        self.last_ns = Some(now_ns);
+        let (full, zone_full) = (
+            std::mem::take(&mut self.full),
+            std::mem::take(&mut self.zone_full),
+        );
+        let thread = std::thread::current();
+        let worker = thread.name().unwrap_or("-");
+        let (entries, capacity) = (ct.len(), ct.capacity());
+        let limit = ct.zone_limit().unwrap_or(0);
+        if full > 0 {
+            tracing::warn!(
+                worker,
+                refused = full,
+                entries,
+                capacity,
+                "conntrack table full: {full} new connections refused since the last report \
+                 ({entries} of {capacity} entries, all assured)"
+            );
+        }
+        if zone_full > 0 {
+            let port = self.port.as_str();
+            tracing::warn!(
+                worker,
+                refused = zone_full,
+                port,
+                limit,
+                "conntrack per-port limit: {zone_full} new connections refused since the last \
+                 report (last at port {port}: {limit} entries, all assured)"
+            );
+        }
     }
 }

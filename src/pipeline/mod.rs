@@ -77,7 +77,7 @@ use hashbrown::HashMap;
 use ipnet::IpNet;
 
 use crate::classifier::CompiledPolicy;
-use crate::conntrack::{Conntrack, CtEntry, Handle, Probe, Track};
+use crate::conntrack::{CommitError, Conntrack, CtEntry, Handle, Probe, Track};
 use crate::flow::{self, proto, DropReason, FlowKey, L3Kind, PacketMeta, FAMILY_V4, FAMILY_V6};
 use crate::l2::{self, L2Dest, LearnedFdb, StaticFdb};
 use crate::policy::validate::{rule_key, RuleKey};
@@ -96,7 +96,7 @@ pub use verdict::{Disposition, PortCounters, Verdict};
 
 pub use fragments::FragStats;
 use fragments::Fragments;
-use judge::{Check, Frame};
+use judge::{Check, CtRefusals, Frame};
 use observe::Observe;
 pub use observe::{
     CtStep, L2Step, LogCounters, LogLimits, LogRecord, LogVerdict, Step, Trace, LOG_BUFFER,
@@ -147,6 +147,8 @@ pub struct Pipeline {
     share_learning: bool,
     learned_out: Vec<Learned>,
     obs: Observe,
+    /// New connections conntrack refused, for the rate-limited warning (`judge`).
+    ct_refusals: CtRefusals,
 }
 
 /// A MAC learned by one worker's pipeline, for the others ([`Pipeline::take_learned`]).
@@ -228,6 +230,7 @@ impl Pipeline {
             share_learning: false,
             learned_out: Vec::with_capacity(LEARNED_OUT),
             obs: Observe::new(cfg),
+            ct_refusals: CtRefusals::default(),
         }
     }
 
@@ -668,9 +671,13 @@ impl Pipeline {
         }
     }
 
-    /// Periodic housekeeping (per burst): expire conntrack entries with a bounded budget.
+    /// Periodic housekeeping (per burst): expire conntrack entries with a bounded budget;
+    /// report refused connections held back by the warning's rate limit.
     pub fn housekeeping(&mut self, now_ns: u64) {
         self.ct.expire(now_ns, 64);
+        if self.ct_refusals.pending() {
+            self.ct_refusals.report(now_ns, &self.ct);
+        }
     }
 }
 

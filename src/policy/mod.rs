@@ -293,6 +293,17 @@ pub struct Network {
 pub struct ConntrackSettings {
     /// Maximum number of tracked connections per worker.
     pub capacity: usize,
+    /// Maximum number of tracked connections of one port (conntrack zone) per worker, so
+    /// that one instance cannot fill the table for the others; 0 = no limit. A new
+    /// connection over it first evicts the port's oldest unassured connection
+    /// (half-open, closed or unreplied), else it is dropped (`conntrack-zone-full`).
+    /// Absent from state files written before it existed (the default), and not written
+    /// when it is the default, so those files re-encode byte for byte.
+    #[serde(
+        default = "default_per_port_limit",
+        skip_serializing_if = "is_default_per_port_limit"
+    )]
+    pub per_port_limit: usize,
     /// TCP `SYN_SENT`, `SYN_SENT2`, `SYN_RECV`.
     pub tcp_syn_timeout: u64,
     /// TCP `ESTABLISHED`.
@@ -315,10 +326,24 @@ pub struct ConntrackSettings {
     pub fragment_timeout: u64,
 }
 
+/// The default of [`ConntrackSettings::per_port_limit`]: a quarter of the default
+/// capacity, so that a flood between two ports (which takes entries in the sender's zone
+/// and in the receiver's) holds at most half of a worker's table by default.
+pub const DEFAULT_PER_PORT_LIMIT: usize = 65_536;
+
+fn default_per_port_limit() -> usize {
+    DEFAULT_PER_PORT_LIMIT
+}
+
+fn is_default_per_port_limit(v: &usize) -> bool {
+    *v == DEFAULT_PER_PORT_LIMIT
+}
+
 impl Default for ConntrackSettings {
     fn default() -> Self {
         ConntrackSettings {
             capacity: 262_144,
+            per_port_limit: DEFAULT_PER_PORT_LIMIT,
             tcp_syn_timeout: 120,
             tcp_established_timeout: 86_400,
             tcp_fin_timeout: 120,
@@ -381,6 +406,15 @@ pub const CONNTRACK_FIELDS: &[ConntrackField] = &[
         min: 1,
         max: validate::MAX_CONNTRACK_CAPACITY as u64,
         reason: "capacity is 1..1073741824 connections",
+    },
+    ConntrackField {
+        key: "per_port_limit",
+        field: "per_port_limit",
+        get: |c| c.per_port_limit as u64,
+        set: |c, v| c.per_port_limit = usize::try_from(v).unwrap_or(usize::MAX),
+        min: 0,
+        max: validate::MAX_CONNTRACK_CAPACITY as u64,
+        reason: "per_port_limit is 0 (no limit) or 1..1073741824 connections",
     },
     timeout_field!("tcp_syn", tcp_syn_timeout),
     timeout_field!("tcp_established", tcp_established_timeout),

@@ -2,8 +2,10 @@
 //! fragment table, and a randomized comparison against a plain `HashMap` model.
 //!
 //! `protocols`: the per-protocol rules; `table`: zones, epochs, capacity, expiry, bursts
-//! and the index; `model`: randomized runs against an independent `HashMap` model.
+//! and the index; `fair`: per-zone limits, assured connections and who is evicted first;
+//! `model`: randomized runs against an independent `HashMap` model.
 
+mod fair;
 mod model;
 mod protocols;
 mod table;

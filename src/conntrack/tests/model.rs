@@ -193,7 +193,7 @@ impl Model {
 }
 
 /// Small deterministic PRNG (xorshift64*), so failures reproduce.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 impl Rng {
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
@@ -201,12 +201,12 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
 
-fn random_packet(r: &mut Rng) -> PacketMeta {
+pub(super) fn random_packet(r: &mut Rng) -> PacketMeta {
     let hosts = [A, B, [10, 0, 0, 3]];
     let s = hosts[r.below(3) as usize];
     let d = hosts[r.below(3) as usize];
@@ -346,6 +346,7 @@ fn randomized_against_model() {
                 let live = ct.iter().filter(|e| e.expires_ns > now).count();
                 assert_eq!(live, model.live(now), "seed {seed} step {step}");
                 assert!(ct.len() <= ct.capacity());
+                ct.check_fairness();
                 // Stale handles never alias a live entry of another connection.
                 for h in &handles {
                     if let Some(e) = ct.get(*h) {

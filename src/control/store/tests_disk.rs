@@ -291,3 +291,32 @@ fn bulk_create_answers_duplicates_like_neutron() {
     assert_eq!(at, [(w, 1), (d, 4), (w, 2)]);
     after.check().unwrap();
 }
+
+/// Rule keys computed (on this thread) by a bulk create of `n` rules into a group that
+/// already has `m` rules (plus the seed's one).
+fn keys_for_bulk(m: i64, n: i64) -> u64 {
+    let store = Store::open(None, &seed()).unwrap();
+    let web = store.snapshot().group_id("web").unwrap().to_string();
+    let fill: Vec<_> = (0..m).map(|i| rule(&web, 1000 + i)).collect();
+    store.create_rules(&fill).unwrap();
+    let new: Vec<_> = (0..n).map(|i| rule(&web, 1000 + m + i)).collect();
+    let k0 = crate::policy::validate::rule_keys_computed();
+    store.create_rules(&new).unwrap();
+    crate::policy::validate::rule_keys_computed() - k0
+}
+
+#[test]
+fn bulk_create_work_is_linear_in_the_request_and_the_group() {
+    // Before #14 every new rule was compared with every rule of its group, those of
+    // the same request included: 1k into 1k cost ~1.5 million keys, 4k into 4k ~24
+    // million. Now each group's keys are hashed once and each new rule keyed once.
+    let small = keys_for_bulk(1000, 1000);
+    let large = keys_for_bulk(4000, 4000);
+    // (Debug builds also re-check the whole candidate: a few keys per rule more.)
+    assert!(small <= 4 * 2001, "1k into 1k: {small} keys");
+    assert!(large <= 4 * 8001, "4k into 4k: {large} keys");
+    assert!(
+        large * 10 <= small * 45,
+        "4x the work should cost ~4x the keys: {small} -> {large}"
+    );
+}

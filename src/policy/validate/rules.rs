@@ -11,7 +11,7 @@
 //! Depends on: the model, spec and error types, [`crate::policy::protocol`] and
 //! `addresses`, inside `policy`; no other sgswitch module.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
 use ipnet::IpNet;
 
@@ -46,19 +46,22 @@ pub enum RuleKeyRemote {
     AddressGroup(String),
 }
 
-/// Rule keys computed by this process ([`rule_key`] calls): a work counter, so tests can
-/// show that checking new rules costs keys linear in the rules (one relaxed atomic add
-/// per key; validation is not on the packet path).
-static RULE_KEYS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Rule keys computed on this thread ([`rule_key`] calls): a work counter, so tests
+    /// can show that checking new rules costs keys linear in the rules. Per thread, so
+    /// tests running in parallel do not count each other's work (a store mutation runs
+    /// on its caller's thread); validation is not on the packet path.
+    static RULE_KEYS: Cell<u64> = const { Cell::new(0) };
+}
 
-/// How many rule keys this process has computed (see `RULE_KEYS`).
+/// How many rule keys this thread has computed (see `RULE_KEYS`).
 pub fn rule_keys_computed() -> u64 {
-    RULE_KEYS.load(Ordering::Relaxed)
+    RULE_KEYS.with(Cell::get)
 }
 
 /// The duplicate-detection key of a validated rule.
 pub fn rule_key(rule: &Rule) -> RuleKey {
-    RULE_KEYS.fetch_add(1, Ordering::Relaxed);
+    RULE_KEYS.with(|n| n.set(n.get() + 1));
     let remote = match &rule.remote {
         Remote::Any => RuleKeyRemote::Any,
         Remote::Prefix(net) => {

@@ -2,7 +2,7 @@
 //! wired.
 //!
 //! A [`Store`] commits a change only after its apply hook made the candidate model live
-//! (validate → apply → persist → commit, see [`crate::control::store`]). What makes it
+//! (validate → prepare → apply → commit, see [`crate::control::store`]). What makes it
 //! live is an [`ApplyPolicy`]: the running [`Switch`] in `sgswitch run`, a dry run that
 //! only logs (the `api_server` example), or a test double that records or refuses
 //! models. [`connect`] turns one into the store's hook; the binary, the example and the

@@ -16,7 +16,7 @@
 //! packet path; allocation and `String` errors are fine.
 //!
 //! Owns: where the model comes from (the config file, the store and its state file, the
-//! API) and the one path a change takes (validate → apply → persist → commit). May not
+//! API) and the one path a change takes (validate → prepare → apply → commit). May not
 //! touch: the dataplane's state; a change reaches the workers only as a whole validated
 //! model handed to the store's apply hook, which its caller connects to the runtime.
 //!

@@ -1,4 +1,5 @@
-//! Security-group rules: rendering and `POST` bodies (single or bulk).
+//! Security-group rules: rendering and `POST` bodies (single or bulk). A bulk create
+//! is linear in the request and the model, its answer included (`render_created`).
 //!
 //! Owns: the Neutron shape of a rule (protocol names, normalised CIDR, remote ids). May
 //! not touch: the store's state directly.
@@ -6,13 +7,15 @@
 //! Depends on: `control::store` (state, requests) and `policy` (rule types, protocol
 //! names).
 
+use std::collections::HashMap;
+
 use serde_json::{json, Map, Value};
 
 use super::body::{self, decode, parse_json, request_body, required};
 use super::error::{Fail, Reply};
 use super::resource::{wrapped, RULES};
 use super::std_attrs;
-use crate::control::store::{RuleCreate, State, Store};
+use crate::control::store::{Id, RuleCreate, State, Store};
 use crate::policy::protocol::protocol_name;
 use crate::policy::spec::{RuleSpec, Scalar};
 use crate::policy::{Direction, EtherType, Remote};
@@ -33,6 +36,19 @@ pub(super) fn ethertype_str(e: EtherType) -> &'static str {
 
 /// One rule as Neutron shows it.
 pub fn rule_json(s: &State, gi: usize, ri: usize) -> Value {
+    rule_json_with(s, gi, ri, &|n| s.group_id(n), &|n| s.address_group_id(n))
+}
+
+/// [`rule_json`] with the ids of remote groups and address groups (by name) from the
+/// caller: a bulk answer looks them up in maps built once instead of scanning the
+/// groups for every rule.
+fn rule_json_with(
+    s: &State,
+    gi: usize,
+    ri: usize,
+    group_id: &dyn Fn(&str) -> Option<Id>,
+    address_group_id: &dyn Fn(&str) -> Option<Id>,
+) -> Value {
     let g = &s.model.security_groups[gi];
     let r = &g.rules[ri];
     let mut m = Map::new();
@@ -62,12 +78,12 @@ pub fn rule_json(s: &State, gi: usize, ri: usize) -> Value {
             Value::Null,
             Value::Null,
         ),
-        Remote::Group(n) => (Value::Null, Value::Null, json!(s.group_id(n)), Value::Null),
+        Remote::Group(n) => (Value::Null, Value::Null, json!(group_id(n)), Value::Null),
         Remote::AddressGroup(n) => (
             Value::Null,
             Value::Null,
             Value::Null,
-            json!(s.address_group_id(n)),
+            json!(address_group_id(n)),
         ),
     };
     m.insert("remote_ip_prefix".into(), prefix);
@@ -128,6 +144,47 @@ pub(super) fn rule_request(m: Map<String, Value>) -> Result<RuleCreate, Fail> {
     })
 }
 
+/// The created rules, in the order of `ids`, rendered from `snap` in time linear in the
+/// model and the answer (one pass to find them, one map of group and address-group
+/// ids); a rule already gone again is a 404 naming its id, as [`RULES`]' `render_id`.
+fn render_created(snap: &State, ids: &[String]) -> Result<Vec<Value>, Fail> {
+    let mut at: HashMap<Id, Option<(usize, usize)>> = ids
+        .iter()
+        .filter_map(|id| Id::parse(id).map(|i| (i, None)))
+        .collect();
+    for (gi, g) in snap.meta.groups.iter().enumerate() {
+        for (ri, r) in g.rules.iter().enumerate() {
+            if let Some(slot) = at.get_mut(&r.id) {
+                *slot = Some((gi, ri));
+            }
+        }
+    }
+    let groups: HashMap<&str, Id> = (snap.model.security_groups.iter().zip(&snap.meta.groups))
+        .map(|(g, m)| (g.name.as_str(), m.obj.id))
+        .collect();
+    let address_groups: HashMap<&str, Id> = (snap
+        .model
+        .address_groups
+        .iter()
+        .zip(&snap.meta.address_groups))
+    .map(|(a, m)| (a.name.as_str(), m.id))
+    .collect();
+    ids.iter()
+        .map(|id| {
+            let (gi, ri) = Id::parse(id)
+                .and_then(|i| at.get(&i).copied().flatten())
+                .ok_or_else(|| Fail::not_found(RULES.not_found.0, id))?;
+            Ok(rule_json_with(
+                snap,
+                gi,
+                ri,
+                &|n| groups.get(n).copied(),
+                &|n| address_groups.get(n).copied(),
+            ))
+        })
+        .collect()
+}
+
 pub(super) fn create_rules(store: &Store, body: &[u8]) -> Reply {
     let v = parse_json(body)?;
     let Value::Object(mut outer) = v else {
@@ -166,11 +223,7 @@ pub(super) fn create_rules(store: &Store, body: &[u8]) -> Reply {
         return Err(Fail::bad("No security group rules given."));
     }
     let ids = store.create_rules(&reqs)?;
-    let snap = store.snapshot();
-    let mut out = Vec::with_capacity(ids.len());
-    for id in &ids {
-        out.push(RULES.render_id(&snap, id)?);
-    }
+    let mut out = render_created(&store.snapshot(), &ids)?;
     if bulk {
         wrapped(201, RULES.keys.0, Value::Array(out))
     } else {

@@ -4,11 +4,12 @@
 //! Owns: the mapping from [`crate::policy::ValidationErrors`] to Neutron exception names
 //! and messages. May not touch: the state (it only reads it to name an existing rule).
 //!
-//! Depends on: `policy`'s error types and its siblings `state` and `persist`.
+//! Depends on: `policy`'s error types and its siblings `state`, `persist` and `lock`.
 
 use std::path::PathBuf;
 
-use super::persist::STATE_FILE;
+use super::lock::locked_message;
+use super::persist::{PersistError, STATE_FILE};
 use super::state::State;
 use crate::policy::{ErrorClass, ErrorKind, ValidationErrors};
 
@@ -27,9 +28,17 @@ pub enum StoreError {
     /// The apply hook refused the candidate model (nothing changed).
     #[error("the new policy could not be applied: {0}")]
     Apply(#[source] super::ApplyError),
-    /// The state file could not be written (nothing changed).
-    #[error("the state could not be saved: {0}")]
-    Persist(String),
+    /// The state file could not be written (503 `StorageFull` on a full disk or
+    /// quota, `StorageError` otherwise); `outcome` says what that left (normally:
+    /// nothing changed, the dataplane included).
+    #[error("the state could not be saved: {error}; {outcome}")]
+    Persist {
+        error: PersistError,
+        outcome: PersistOutcome,
+    },
+    /// Another process holds the state directory's lock; the store refuses to open.
+    #[error("{}", locked_message(.dir, *.pid))]
+    Locked { dir: PathBuf, pid: Option<u32> },
     /// The state file exists but is unusable; the store refuses to start.
     #[error("state file {} is corrupt: {reason}; the last good state is kept in {} (inspect it and rename it to {STATE_FILE} to recover, or remove both files to re-seed from the config)", .file.display(), .backup.display())]
     Corrupt {
@@ -42,7 +51,46 @@ pub enum StoreError {
     Io { file: PathBuf, message: String },
 }
 
+/// What a failed write of the state file left behind ([`StoreError::Persist`]).
+#[derive(Debug)]
+pub enum PersistOutcome {
+    /// Nothing changed: the state file, the committed state and the dataplane's policy
+    /// are the previous ones.
+    Unchanged,
+    /// The dataplane took the new policy and could not be given the previous one back
+    /// (the hook's error): the new policy runs and is the committed state, but the file
+    /// holds the previous one.
+    RunningNotSaved(String),
+    /// The new state was renamed into place but the directory could not be synced, and
+    /// the previous file could not be put back: the change is in effect and in the
+    /// file, but may not survive a power failure.
+    SavedNotSynced,
+}
+
+impl std::fmt::Display for PersistOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PersistOutcome::Unchanged => f.write_str("nothing was changed"),
+            PersistOutcome::RunningNotSaved(back) => write!(
+                f,
+                "re-applying the previous policy failed ({back}): the new policy is running but not saved"
+            ),
+            PersistOutcome::SavedNotSynced => f.write_str(
+                "the change is in effect and written, but may not survive a power failure",
+            ),
+        }
+    }
+}
+
 impl StoreError {
+    /// A failed write that changed nothing.
+    pub(super) fn unsaved(error: PersistError) -> StoreError {
+        StoreError::Persist {
+            error,
+            outcome: PersistOutcome::Unchanged,
+        }
+    }
+
     /// A 400/404/409 with a Neutron type.
     pub fn rejected(class: ErrorClass, neutron_type: &str, message: impl Into<String>) -> Self {
         StoreError::Rejected {
@@ -67,6 +115,8 @@ impl StoreError {
             StoreError::Rejected { class, .. } => class.http_status(),
             // The dataplane refused the policy: a conflict with the running state.
             StoreError::Apply(_) => 409,
+            // The disk refused the write: the request may succeed once it is fixed.
+            StoreError::Persist { .. } => 503,
             _ => 500,
         }
     }
@@ -76,6 +126,8 @@ impl StoreError {
         match self {
             StoreError::Rejected { neutron_type, .. } => neutron_type,
             StoreError::Apply(_) => "PolicyApplyFailed",
+            StoreError::Persist { error, .. } if error.storage_full() => "StorageFull",
+            StoreError::Persist { .. } => "StorageError",
             _ => "InternalError",
         }
     }

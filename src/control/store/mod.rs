@@ -7,15 +7,24 @@
 //!   lives behind an `RwLock<Arc<State>>`; readers (API `GET`s) take the `Arc` and never
 //!   wait for a mutation in progress. Mutations are serialised by one `Mutex` that also
 //!   owns the apply hook.
-//! * **Validate → apply → persist → commit.** A mutation clones the committed state into
-//!   a candidate, changes it with the policy validators (`validate_rule`,
-//!   `validate_port`, `validate_group`, `validate_log`, or `validate_model` on the whole
-//!   candidate where no targeted validator exists), hands the candidate model to the
-//!   apply hook (the runtime compiles and publishes it, and returns once the dataplane
-//!   uses it), writes it to the state file, and only then swaps it in. Any failure before the swap leaves
-//!   the committed state (and the dataplane) as it was: a rejected change changes
-//!   nothing. If the state file cannot be written after the dataplane took the new
-//!   policy, the old model is re-applied and the call fails.
+//! * **Validate → prepare the file → apply → commit the file → commit.** A mutation
+//!   clones the committed state into a candidate and changes it with the policy
+//!   validators (`validate_rule` / `RuleBatch`, `validate_port`, `validate_group`,
+//!   `validate_log`, or `validate_model` on the whole candidate where no targeted
+//!   validator exists). With a state directory, the candidate is then written to the
+//!   temp file and synced ([`persist::prepare_write`]): every step that needs disk space
+//!   runs *before* the dataplane sees anything, so a full or failing disk (`ENOSPC`,
+//!   `EDQUOT`, `EIO`) changes nothing and the API answers 503 `StorageFull` /
+//!   `StorageError` naming the file and the OS error. Then the apply hook makes the
+//!   candidate model live (the runtime compiles and publishes it and returns once the
+//!   dataplane uses it); then the temp file is renamed over the state file and the
+//!   directory synced; only then is the candidate swapped in. A refusal of the hook
+//!   removes the temp file. If the rename (or the directory sync, after which the
+//!   previous file is put back) fails, the dataplane is given the old model again and
+//!   the call fails having changed nothing; the two ways even that can fail are told in
+//!   the error ([`PersistOutcome`]). Rejected option: apply, then write (the order
+//!   before #14): a full disk had the dataplane run a policy the disk did not have
+//!   until the old one was re-applied, and a failing re-apply left them apart.
 //! * **Ids are numbers.** [`Id`] is a `u128` shown as a hyphenated v4 UUID and
 //!   [`ObjMeta`] is `Copy` (times in epoch seconds, shown as RFC 3339), so cloning the
 //!   metadata of a 10,000-rule model is a `memcpy`, not 30,000 string allocations.
@@ -32,25 +41,33 @@
 //! # Persistence (`--state-dir DIR`)
 //! `DIR/state.json` holds a one-line header `sgswitch-state 1 LEN FNV64` followed by
 //! `LEN` bytes of JSON: the model (as its `policy::spec` form, re-validated on
-//! load) and the meta, both by their serde derives ([`persist`]). Writes go to `state.json.tmp`, are fsynced, the
-//! previous file is hard-linked to `state.json.bak`, the temp file is renamed over
-//! `state.json` and the directory is fsynced, so a crash leaves either the old or the
-//! new file, never a mix. On open, a missing file seeds the state from the config; a
+//! load) and the meta, both by their serde derives ([`persist`]). A write hard-links
+//! the committed file to `state.json.bak`, writes `state.json.tmp` and fsyncs it (the
+//! prepare step, before the apply hook), then renames the temp file over `state.json`
+//! and fsyncs the directory (the commit step, after it), so a crash leaves either the
+//! old or the new file, never a mix. On open, a missing file seeds the state from the config; a
 //! file whose header, length, checksum, JSON or model is wrong is refused with an
 //! error naming the file and the last good copy (`state.json.bak`), never silently
 //! replaced.
+//!
+//! One process owns a state directory: `Store::open` takes an exclusive `flock` on
+//! `DIR/lock` (holding its PID, for the message) for the store's life, and a second
+//! `sgswitch run` on the same directory is refused naming the first one's PID
+//! ([`lock`]). `sgswitch export` takes no lock: it reads `state.json`, which is only ever
+//! replaced whole.
 //!
 //! Thread safety: `Store` is `Send + Sync`; share it as `Arc<Store>`.
 //!
 //! # Modules
 //! This module owns the committed state and the one path every change takes
-//! (`Store::mutate`: validate → apply → persist → commit); nothing else swaps the
+//! (`Store::mutate`: validate → prepare → apply → commit); nothing else swaps the
 //! committed state, calls the apply hook or writes the state file.
 //! * [`state`] — [`State`], [`Meta`] and their lookups; metadata for a new model;
 //! * [`ops`] — the mutations (one per Neutron operation) and their request types;
 //! * [`logs`] — the packet-log mutations (Neutron's logging extension);
 //! * [`error`] — [`StoreError`] and the Neutron answer for it;
-//! * [`persist`] — the state file format, atomic writes, loading;
+//! * [`persist`] — the state file format, atomic writes (prepare, commit), loading;
+//! * [`lock`] — the state directory's lock;
 //! * [`to_spec`] — the spec that validates back to a model;
 //! * [`ids`] — UUIDs, MACs, RFC 3339 time.
 //!
@@ -67,23 +84,28 @@ use crate::policy::Model;
 
 pub mod error;
 pub mod ids;
+pub mod lock;
 pub mod logs;
 pub mod ops;
 pub mod persist;
 pub mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_disk;
 pub mod to_spec;
 
-pub use error::StoreError;
+pub use error::{PersistOutcome, StoreError};
 pub use ids::{new_uuid, now_rfc3339, now_secs, random_mac, rfc3339, Id};
+pub use lock::LOCK_FILE;
 pub use logs::{LogCreate, LogUpdate, LOGGABLE_RESOURCE_TYPES, MAX_LOGS};
 pub use ops::{AddressGroupUpdate, GroupCreate, GroupUpdate, PortCreate, PortUpdate, RuleCreate};
-pub use persist::{BACKUP_FILE, STATE_FILE};
+pub use persist::{PersistError, BACKUP_FILE, STATE_FILE};
 pub use state::{GroupMeta, Meta, NetworkMeta, ObjMeta, State};
 pub use to_spec::{log_to_spec, model_to_spec, port_to_spec};
 
-use persist::{load_state, write_state};
+use lock::DirLock;
+use persist::{load_state, prepare_write, write_state};
 use state::{rebuild_meta, seed_state};
 
 /// The callback that makes a candidate model live: compile it and publish it to the
@@ -140,6 +162,8 @@ pub struct Store {
     current: RwLock<Arc<State>>,
     mutator: Mutex<Mutator>,
     state_dir: Option<PathBuf>,
+    /// Held for the store's life: no other process uses the state directory.
+    _lock: Option<DirLock>,
     switch: SwitchSettings,
     logging: LoggingSettings,
 }
@@ -156,33 +180,38 @@ impl Store {
     /// Open the store. With a state directory holding a state file, the state is loaded
     /// from it (and the config's model ignored: the API's changes win); without one, the
     /// state is seeded from `seed` and, with a directory, written. A corrupt state file
-    /// is an error ([`StoreError::Corrupt`]). No apply hook is set: the caller builds
+    /// is an error ([`StoreError::Corrupt`]), and so is a directory another process
+    /// holds ([`StoreError::Locked`], naming its PID); the lock is kept until the store
+    /// is dropped. No apply hook is set: the caller builds
     /// its runtime from [`Store::model`], then connects it ([`crate::control::connect()`]).
     pub fn open(state_dir: Option<&Path>, seed: &Config) -> Result<Store, StoreError> {
-        let state = match state_dir {
-            None => seed_state(&seed.model),
+        let (state, lock) = match state_dir {
+            None => (seed_state(&seed.model), None),
             Some(dir) => {
                 fs::create_dir_all(dir).map_err(|e| StoreError::Io {
                     file: dir.to_path_buf(),
                     message: format!("cannot create the state directory: {e}"),
                 })?;
-                match load_state(dir)? {
+                let lock = DirLock::acquire(dir)?;
+                let state = match load_state(dir)? {
                     Some(state) => state,
                     None => {
                         let state = seed_state(&seed.model);
-                        write_state(dir, &state).map_err(|message| StoreError::Io {
+                        write_state(dir, &state).map_err(|e| StoreError::Io {
                             file: dir.join(STATE_FILE),
-                            message,
+                            message: format!("cannot write the first state: {e}"),
                         })?;
                         state
                     }
-                }
+                };
+                (state, Some(lock))
             }
         };
         Ok(Store {
             current: RwLock::new(Arc::new(state)),
             mutator: Mutex::new(Mutator { apply: None }),
             state_dir: state_dir.map(Path::to_path_buf),
+            _lock: lock,
             switch: seed.switch.clone(),
             logging: seed.logging.clone(),
         })
@@ -245,7 +274,8 @@ impl Store {
         }
     }
 
-    /// Run one mutation: clone, change, apply, persist, commit (see the module doc).
+    /// Run one mutation: clone, change, prepare the file, apply, commit the file, commit
+    /// (see the module doc).
     pub(super) fn mutate<T>(
         &self,
         change: impl FnOnce(&mut State, u64) -> Result<T, StoreError>,
@@ -255,26 +285,42 @@ impl Store {
         let mut candidate = State::clone(&old);
         let out = change(&mut candidate, now_secs())?;
         debug_assert!(candidate.check().is_ok(), "{:?}", candidate.check());
+        // Everything that needs disk space happens before the dataplane sees the
+        // candidate: a full disk fails here and changes nothing.
+        let pending = match &self.state_dir {
+            Some(dir) => Some(prepare_write(dir, &candidate).map_err(StoreError::unsaved)?),
+            None => None,
+        };
         if let Some(apply) = &mutator.apply {
+            // Refused: `pending` is dropped, which removes the temp file.
             apply(&candidate.model).map_err(StoreError::Apply)?;
         }
-        if let Some(dir) = &self.state_dir {
-            if let Err(e) = write_state(dir, &candidate) {
-                if let Some(apply) = &mutator.apply {
-                    // Put the dataplane back on the committed model; if even that fails
-                    // the dataplane runs the candidate and the store says so.
-                    if let Err(back) = apply(&old.model) {
-                        self.commit(candidate);
-                        return Err(StoreError::Persist(format!(
-                            "{e} (and re-applying the previous policy failed: {back}; the new policy is running but not saved)"
-                        )));
-                    }
+        let Some(pending) = pending else {
+            self.commit(candidate);
+            return Ok(out);
+        };
+        let Err(e) = pending.commit() else {
+            self.commit(candidate);
+            return Ok(out);
+        };
+        let outcome = if e.new_file_in_place {
+            self.commit(candidate);
+            PersistOutcome::SavedNotSynced
+        } else {
+            // The file holds the committed state: put the dataplane back on it. If even
+            // that fails the dataplane runs the candidate, and the store says so.
+            match mutator.apply.as_ref().map(|apply| apply(&old.model)) {
+                Some(Err(back)) => {
+                    self.commit(candidate);
+                    PersistOutcome::RunningNotSaved(back.to_string())
                 }
-                return Err(StoreError::Persist(e));
+                _ => PersistOutcome::Unchanged,
             }
-        }
-        self.commit(candidate);
-        Ok(out)
+        };
+        Err(StoreError::Persist {
+            error: e.error,
+            outcome,
+        })
     }
 
     fn commit(&self, state: State) {

@@ -7,15 +7,17 @@
 //!
 //! Owns: what each operation changes and the Neutron errors it answers. May not touch:
 //! the committed state, the apply hook or the state file (that is `Store::mutate`'s
-//! job: validate → apply → persist → commit).
+//! job: validate → prepare → apply → commit).
 //!
 //! Depends on: `policy` (model, specs, validators) and its siblings `state`, `to_spec`,
 //! `ids`, `error`.
 
+use std::collections::HashMap;
+
 use ipnet::IpNet;
 
 use super::error::StoreError;
-use super::ids::random_mac;
+use super::ids::{random_mac, Id};
 use super::state::{GroupMeta, ObjMeta, State};
 use super::to_spec::{model_to_spec, port_to_spec};
 use super::{
@@ -26,7 +28,7 @@ use crate::policy::spec::{
     AllowedAddressPairSpec, BackendSpec, PortSpec, RuleSpec, SecurityGroupSpec,
 };
 use crate::policy::validate::{self, parse_cidr, DEFAULT_GROUP};
-use crate::policy::{AddressGroup, ErrorClass, Model, NetworkLog, Remote};
+use crate::policy::{AddressGroup, ErrorClass, ErrorKind, Model, NetworkLog, Remote};
 
 /// A new security group.
 #[derive(Clone, Debug, Default)]
@@ -209,45 +211,25 @@ impl Store {
     // ----- rules -----------------------------------------------------------------
 
     /// Create rules, all or none (bulk create); returns their ids in order.
+    ///
+    /// Linear in the request and the model: ids are resolved through maps built once,
+    /// the rules are checked by one [`validate::RuleBatch`] (each target group's keys
+    /// hashed once) and appended at the end; a duplicate of an earlier rule of the same
+    /// request is 409 `DuplicateSecurityGroupRuleInPost`, as in Neutron.
     pub fn create_rules(&self, reqs: &[RuleCreate]) -> Result<Vec<String>, StoreError> {
         self.mutate(|state, now| {
-            let mut ids = Vec::with_capacity(reqs.len());
+            let accepted = check_new_rules(state, reqs)?;
+            let mut ids = Vec::with_capacity(accepted.len());
             let mut touched = Vec::new();
-            for req in reqs {
-                let gi = group_index(state, &req.security_group_id)?;
-                let mut spec = req.spec.clone();
-                if let Some(rid) = &req.remote_group_id {
-                    let ri = state.group_by_id(rid).ok_or_else(|| {
-                        StoreError::not_found(
-                            "SecurityGroupNotFound",
-                            format!("Security group {rid} does not exist"),
-                        )
-                    })?;
-                    spec.remote_group = Some(state.model.security_groups[ri].name.clone());
-                }
-                if let Some(aid) = &req.remote_address_group_id {
-                    let ai = state.address_group_by_id(aid).ok_or_else(|| {
-                        StoreError::not_found(
-                            "AddressGroupNotFound",
-                            format!("Address group {aid} could not be found."),
-                        )
-                    })?;
-                    spec.remote_address_group = Some(state.model.address_groups[ai].name.clone());
-                }
-                if state.model.security_groups[gi].rules.len() >= MAX_RULES_PER_GROUP {
-                    return Err(over_quota("security_group_rule", MAX_RULES_PER_GROUP));
-                }
-                let name = state.model.security_groups[gi].name.clone();
-                let rule = validate::validate_rule(&state.model, &name, &spec)
-                    .map_err(|e| StoreError::from_validation(e, state))?;
+            for (gi, rule) in accepted {
                 let meta = ObjMeta::new(now);
                 ids.push(meta.id.to_string());
                 state.model.security_groups[gi].rules.push(rule);
                 state.meta.groups[gi].rules.push(meta);
-                if !touched.contains(&gi) {
-                    touched.push(gi);
-                }
+                touched.push(gi);
             }
+            touched.sort_unstable();
+            touched.dedup();
             for gi in touched {
                 state.meta.groups[gi].obj.touch(now);
             }
@@ -482,6 +464,70 @@ impl Store {
 }
 
 // ----- helpers ---------------------------------------------------------------------
+
+/// Check every rule of a bulk create against `state` (unchanged): the target group's
+/// index and the validated rule of each request, in order.
+fn check_new_rules(
+    state: &State,
+    reqs: &[RuleCreate],
+) -> Result<Vec<(usize, crate::policy::Rule)>, StoreError> {
+    let groups: HashMap<Id, usize> = (state.meta.groups.iter().enumerate())
+        .map(|(i, g)| (g.obj.id, i))
+        .collect();
+    let address_groups: HashMap<Id, usize> = (state.meta.address_groups.iter().enumerate())
+        .map(|(i, a)| (a.id, i))
+        .collect();
+    let group_named = |id: &str| Id::parse(id).and_then(|id| groups.get(&id).copied());
+    let mut batch = validate::RuleBatch::new(&state.model);
+    let mut added: HashMap<usize, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(reqs.len());
+    for req in reqs {
+        let gi = group_named(&req.security_group_id).ok_or_else(|| {
+            StoreError::not_found(
+                "SecurityGroupNotFound",
+                format!("Security group {} does not exist", req.security_group_id),
+            )
+        })?;
+        let mut spec = req.spec.clone();
+        if let Some(rid) = &req.remote_group_id {
+            let ri = group_named(rid).ok_or_else(|| {
+                StoreError::not_found(
+                    "SecurityGroupNotFound",
+                    format!("Security group {rid} does not exist"),
+                )
+            })?;
+            spec.remote_group = Some(state.model.security_groups[ri].name.clone());
+        }
+        if let Some(aid) = &req.remote_address_group_id {
+            let ai = Id::parse(aid)
+                .and_then(|id| address_groups.get(&id).copied())
+                .ok_or_else(|| {
+                    StoreError::not_found(
+                        "AddressGroupNotFound",
+                        format!("Address group {aid} could not be found."),
+                    )
+                })?;
+            spec.remote_address_group = Some(state.model.address_groups[ai].name.clone());
+        }
+        let n = added.entry(gi).or_insert(0);
+        if state.model.security_groups[gi].rules.len() + *n >= MAX_RULES_PER_GROUP {
+            return Err(over_quota("security_group_rule", MAX_RULES_PER_GROUP));
+        }
+        let existing = state.model.security_groups[gi].rules.len();
+        let rule = batch.check(gi, &spec).map_err(|e| match e.errors().first() {
+            Some(f) if matches!(f.kind, ErrorKind::DuplicateRule { first } if first >= existing) => {
+                StoreError::conflict(
+                    "DuplicateSecurityGroupRuleInPost",
+                    "Duplicate Security Group Rule in POST.",
+                )
+            }
+            _ => StoreError::from_validation(e, state),
+        })?;
+        *n += 1;
+        out.push((gi, rule));
+    }
+    Ok(out)
+}
 
 pub(super) fn group_index(state: &State, id: &str) -> Result<usize, StoreError> {
     state.group_by_id(id).ok_or_else(|| {

@@ -24,7 +24,7 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +39,8 @@ pub const STATE_FILE: &str = "state.json";
 /// Name of the last good state file (the one before the latest write).
 pub const BACKUP_FILE: &str = "state.json.bak";
 const TEMP_FILE: &str = "state.json.tmp";
+const BACKUP_TEMP_FILE: &str = "state.json.bak.tmp";
+const RESTORE_TEMP_FILE: &str = "state.json.restore.tmp";
 const HEADER_MAGIC: &str = "sgswitch-state";
 const FORMAT_VERSION: u32 = 1;
 
@@ -157,28 +159,174 @@ pub(super) fn load_state(dir: &Path) -> Result<Option<State>, StoreError> {
         })
 }
 
-/// Write the state atomically (see the module doc).
-pub(super) fn write_state(dir: &Path, state: &State) -> Result<(), String> {
-    let bytes = encode_state(state)?;
+/// Why the state file could not be written: the step, the file and the OS error
+/// (`cannot write /x/state.json.tmp: No space left on device (os error 28)`).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {step} {}: {error}", .file.display())]
+pub struct PersistError {
+    /// `create`, `write`, `sync`, `link`, `rename` (the commit), `sync directory`.
+    pub step: &'static str,
+    pub file: PathBuf,
+    #[source]
+    pub error: std::io::Error,
+}
+
+impl PersistError {
+    /// The disk or the user's quota is full (`ENOSPC`, `EDQUOT`): the API answers
+    /// `StorageFull`.
+    pub fn storage_full(&self) -> bool {
+        matches!(self.error.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+    }
+}
+
+/// A write of the state file in progress (see "Persistence" in the `store` module doc):
+/// [`prepare_write`] put the new state in `state.json.tmp`, synced, and made the
+/// committed file the backup; nothing a reader or a restart sees has changed until
+/// [`PendingWrite::commit`]. Dropped uncommitted, it removes the temp file (a failed
+/// or refused change leaves no trace and gives the space back).
+#[derive(Debug)]
+pub(super) struct PendingWrite {
+    dir: PathBuf,
+    had_file: bool,
+    committed: bool,
+}
+
+/// Why [`PendingWrite::commit`] failed, and where that left the state file.
+#[derive(Debug)]
+pub(super) struct CommitError {
+    pub(super) error: PersistError,
+    /// The new state is `state.json` (the directory could not be synced and the
+    /// previous file could not be put back either).
+    pub(super) new_file_in_place: bool,
+}
+
+/// Step 1 of an atomic write: everything that needs space or can fail on a full disk,
+/// before anything is visible. The previous backup is replaced first (a hard link of
+/// the committed file: no data copied), so the peak disk use is two copies of the
+/// state, not three.
+pub(super) fn prepare_write(dir: &Path, state: &State) -> Result<PendingWrite, PersistError> {
     let tmp = dir.join(TEMP_FILE);
     let file = dir.join(STATE_FILE);
-    let ctx = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
-    {
-        let mut f = File::create(&tmp).map_err(|e| ctx("cannot create", &tmp, e))?;
-        f.write_all(&bytes)
-            .map_err(|e| ctx("cannot write", &tmp, e))?;
-        f.sync_all().map_err(|e| ctx("cannot sync", &tmp, e))?;
+    fn fail(step: &'static str, p: &Path) -> impl FnOnce(std::io::Error) -> PersistError {
+        let file = p.to_path_buf();
+        move |error| PersistError { step, file, error }
     }
-    if file.exists() {
-        let bak_tmp = dir.join("state.json.bak.tmp");
+    let bytes = encode_state(state).map_err(|e| fail("encode", &file)(std::io::Error::other(e)))?;
+    let pending = PendingWrite {
+        dir: dir.to_path_buf(),
+        had_file: file.exists(),
+        committed: false,
+    };
+    if pending.had_file {
+        let bak_tmp = dir.join(BACKUP_TEMP_FILE);
         let _ = fs::remove_file(&bak_tmp);
-        fs::hard_link(&file, &bak_tmp).map_err(|e| ctx("cannot link", &bak_tmp, e))?;
-        fs::rename(&bak_tmp, dir.join(BACKUP_FILE))
-            .map_err(|e| ctx("cannot rename", &bak_tmp, e))?;
+        fault::hit("link")
+            .and_then(|()| fs::hard_link(&file, &bak_tmp))
+            .map_err(fail("link", &bak_tmp))?;
+        fs::rename(&bak_tmp, dir.join(BACKUP_FILE)).map_err(fail("rename", &bak_tmp))?;
     }
-    fs::rename(&tmp, &file).map_err(|e| ctx("cannot rename", &tmp, e))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| ctx("cannot sync", dir, e))?;
-    Ok(())
+    let mut f = File::create(&tmp).map_err(fail("create", &tmp))?;
+    fault::hit("write")
+        .and_then(|()| f.write_all(&bytes))
+        .map_err(fail("write", &tmp))?;
+    fault::hit("sync")
+        .and_then(|()| f.sync_all())
+        .map_err(fail("sync", &tmp))?;
+    Ok(pending)
+}
+
+impl PendingWrite {
+    /// Step 2: rename the temp file over `state.json` and sync the directory. If the
+    /// rename fails nothing changed; if the directory cannot be synced, the previous
+    /// file is put back (from the backup) so that an error still means "not saved".
+    pub(super) fn commit(mut self) -> Result<(), CommitError> {
+        let tmp = self.dir.join(TEMP_FILE);
+        let file = self.dir.join(STATE_FILE);
+        fault::hit("rename")
+            .and_then(|()| fs::rename(&tmp, &file))
+            .map_err(|error| CommitError {
+                error: PersistError {
+                    step: "rename",
+                    file: tmp.clone(),
+                    error,
+                },
+                new_file_in_place: false,
+            })?;
+        self.committed = true;
+        let synced = fault::hit("sync directory").and_then(|()| sync_dir(&self.dir));
+        let Err(error) = synced else { return Ok(()) };
+        let error = PersistError {
+            step: "sync directory",
+            file: self.dir.clone(),
+            error,
+        };
+        let restored = fault::hit("restore").and_then(|()| {
+            if self.had_file {
+                let back = self.dir.join(RESTORE_TEMP_FILE);
+                let _ = fs::remove_file(&back);
+                fs::hard_link(self.dir.join(BACKUP_FILE), &back)
+                    .and_then(|()| fs::rename(&back, &file))
+            } else {
+                fs::remove_file(&file)
+            }
+        });
+        Err(CommitError {
+            error,
+            new_file_in_place: restored.is_err(),
+        })
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(self.dir.join(TEMP_FILE));
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Write the state atomically in one go (first launch: there is no dataplane to keep in
+/// step with the file).
+pub(super) fn write_state(dir: &Path, state: &State) -> Result<(), PersistError> {
+    prepare_write(dir, state)?.commit().map_err(|e| e.error)
+}
+
+/// Fault injection for the store's unit tests: `inject(step, errno)` makes the next
+/// write step `step` (`link`, `write`, `sync`, `rename`, `sync directory`, and
+/// `restore`: putting the previous file back after a failed directory sync) on this
+/// thread fail with `errno`, as a full or failing disk would. Compiled out of the
+/// binary.
+#[cfg(test)]
+pub(super) mod fault {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static NEXT: RefCell<Vec<(&'static str, i32)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(in crate::control::store) fn inject(step: &'static str, errno: i32) {
+        NEXT.with(|n| n.borrow_mut().push((step, errno)));
+    }
+
+    pub(super) fn hit(step: &str) -> std::io::Result<()> {
+        NEXT.with(|n| {
+            let mut n = n.borrow_mut();
+            match n.iter().position(|(s, _)| *s == step) {
+                Some(i) => Err(std::io::Error::from_raw_os_error(n.remove(i).1)),
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+#[cfg(not(test))]
+mod fault {
+    #[inline(always)]
+    pub(super) fn hit(_step: &str) -> std::io::Result<()> {
+        Ok(())
+    }
 }

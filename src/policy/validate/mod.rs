@@ -41,7 +41,8 @@
 //! # API use
 //! [`validate_rule`] checks one new rule against an existing model (the Neutron
 //! `POST /security-group-rules` case: field checks, references, duplicates within the
-//! target group); [`validate_group`], [`validate_port`] and [`validate_log`] do the same
+//! target group), [`RuleBatch`] many (a bulk create, in time linear in the rules);
+//! [`validate_group`], [`validate_port`] and [`validate_log`] do the same
 //! for a new security group, port and packet log. All of them leave the model untouched.
 //!
 //! # Layout
@@ -87,7 +88,7 @@ pub use defaults::{
 };
 pub use logs::{log_target_errors, parse_log_event};
 pub use ports::check_ifname;
-pub use rules::{rule_key, RuleKey, RuleKeyRemote};
+pub use rules::{rule_key, rule_keys_computed, RuleKey, RuleKeyRemote};
 pub use settings::{
     MAX_CONNTRACK_CAPACITY, MAX_FRAGMENT_TIMEOUT_SECS, MAX_PENDING_FRAGMENTS, MAX_TIMEOUT_SECS,
 };
@@ -372,7 +373,8 @@ fn model_scope(model: &Model) -> Scope<'_> {
 /// Validate one new rule for the existing group `group` of `model` (the API's
 /// "create security group rule"): field checks, references to groups and address groups
 /// of `model`, and duplicates among the group's rules. Error paths address the rule as
-/// `security_groups[G].rules[N]` with `N` the position it would get.
+/// `security_groups[G].rules[N]` with `N` the position it would get. One rule of a
+/// [`RuleBatch`].
 pub fn validate_rule(
     model: &Model,
     group: &str,
@@ -385,27 +387,76 @@ pub fn validate_rule(
         )
         .into());
     };
-    let sg = &model.security_groups[gi];
-    let position = sg.rules.len();
-    let path = FieldPath::root()
-        .key("security_groups")
-        .index(gi)
-        .key("rules")
-        .index(position);
-    let scope = model_scope(model);
-    let mut found = Found::new();
-    let rule = check_rule(spec, &path, &scope, &mut found);
-    if let Some(r) = &rule {
-        let key = rule_key(r);
-        if let Some(first) = sg.rules.iter().position(|e| rule_key(e) == key) {
-            found.push((path, ErrorKind::DuplicateRule { first }));
+    RuleBatch::new(model).check(gi, spec)
+}
+
+/// New rules checked against one model (the API's bulk "create security group rules"),
+/// each as if the rules accepted before it had been appended to their groups: field
+/// checks, references, and duplicates among a group's rules and the batch's. The names
+/// rules may refer to are collected once, and a group's duplicate keys are hashed the
+/// first time a rule goes to it, so N new rules for groups of M rules cost O(N + M)
+/// key computations, not O(N × M). The model is not changed: the caller appends the
+/// accepted rules, in order.
+pub struct RuleBatch<'m> {
+    model: &'m Model,
+    scope: Scope<'m>,
+    /// Per group index: each rule key of the group (its rules, then the batch's accepted
+    /// ones) with the position of its first rule, and the group's length so far.
+    groups: HashMap<usize, (HashMap<RuleKey, usize>, usize)>,
+}
+
+impl<'m> RuleBatch<'m> {
+    /// A batch against `model` (collects the names in scope: O(groups + address groups)).
+    pub fn new(model: &'m Model) -> RuleBatch<'m> {
+        RuleBatch {
+            model,
+            scope: model_scope(model),
+            groups: HashMap::new(),
         }
     }
-    let mut errors = Vec::new();
-    attach(found, Some(group), Some(position), None, None, &mut errors);
-    match rule {
-        Some(r) if errors.is_empty() => Ok(r),
-        _ => Err(ValidationErrors(errors)),
+
+    /// Validate one new rule for the group at index `gi` of the model (which must
+    /// exist). Accepted, it counts for the duplicate checks of the rules after it; a
+    /// duplicate of an earlier rule of the batch names that rule's position (at or
+    /// beyond the group's length in the model).
+    pub fn check(&mut self, gi: usize, spec: &RuleSpec) -> Result<Rule, ValidationErrors> {
+        let sg = &self.model.security_groups[gi];
+        let (keys, len) = self.groups.entry(gi).or_insert_with(|| {
+            let mut keys = HashMap::with_capacity(sg.rules.len());
+            for (i, r) in sg.rules.iter().enumerate() {
+                keys.entry(rule_key(r)).or_insert(i);
+            }
+            (keys, sg.rules.len())
+        });
+        let position = *len;
+        let path = FieldPath::root()
+            .key("security_groups")
+            .index(gi)
+            .key("rules")
+            .index(position);
+        let mut found = Found::new();
+        let rule = check_rule(spec, &path, &self.scope, &mut found);
+        let key = rule.as_ref().map(rule_key);
+        if let Some(first) = key.as_ref().and_then(|k| keys.get(k)) {
+            found.push((path, ErrorKind::DuplicateRule { first: *first }));
+        }
+        let mut errors = Vec::new();
+        attach(
+            found,
+            Some(&sg.name),
+            Some(position),
+            None,
+            None,
+            &mut errors,
+        );
+        match (rule, key) {
+            (Some(r), Some(k)) if errors.is_empty() => {
+                keys.insert(k, position);
+                *len += 1;
+                Ok(r)
+            }
+            _ => Err(ValidationErrors(errors)),
+        }
     }
 }
 

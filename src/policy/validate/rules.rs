@@ -4,12 +4,14 @@
 //!
 //! Owns: turning a [`RuleSpec`] into a [`Rule`] and [`rule_key`]. May not touch: other
 //! rules (the duplicate check itself runs where the group's rules are, in
-//! [`super::groups`] and [`super::validate_rule`]), ports or switch settings; it knows
+//! [`super::groups`] and [`super::RuleBatch`]), ports or switch settings; it knows
 //! the other groups and address groups only through [`super::Scope`]. Protocol names and
 //! numbers are [`crate::policy::protocol`]'s.
 //!
 //! Depends on: the model, spec and error types, [`crate::policy::protocol`] and
 //! `addresses`, inside `policy`; no other sgswitch module.
+
+use std::cell::Cell;
 
 use ipnet::IpNet;
 
@@ -44,8 +46,22 @@ pub enum RuleKeyRemote {
     AddressGroup(String),
 }
 
+thread_local! {
+    /// Rule keys computed on this thread ([`rule_key`] calls): a work counter, so tests
+    /// can show that checking new rules costs keys linear in the rules. Per thread, so
+    /// tests running in parallel do not count each other's work (a store mutation runs
+    /// on its caller's thread); validation is not on the packet path.
+    static RULE_KEYS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many rule keys this thread has computed (see `RULE_KEYS`).
+pub fn rule_keys_computed() -> u64 {
+    RULE_KEYS.with(Cell::get)
+}
+
 /// The duplicate-detection key of a validated rule.
 pub fn rule_key(rule: &Rule) -> RuleKey {
+    RULE_KEYS.with(|n| n.set(n.get() + 1));
     let remote = match &rule.remote {
         Remote::Any => RuleKeyRemote::Any,
         Remote::Prefix(net) => {

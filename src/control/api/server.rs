@@ -58,7 +58,9 @@
 //! control plane of a few requests a second; `rouille` is built on `tiny_http`; `hyper`'s
 //! server needs an async runtime (tokio) for its timers. `httparse` is the parser `hyper`
 //! itself uses, maintained, `no_std`, no dependencies, fuzzed upstream. The whole
-//! `sgswitch` binary: tiny_http's 4 crates out, httparse in (see the README's figures).
+//! `sgswitch` binary: 139 → 135 crates in `Cargo.lock` (tiny_http and its 4 out, httparse
+//! in); stripped release binary 4,755,560 → 4,661,912 B (`strip -o`; the "before" is
+//! main's binary of a few commits later, so the difference is approximate).
 //!
 //! Owns: sockets, HTTP/1.1 framing (heads, bodies, chunked decoding, keep-alive,
 //! `Expect: 100-continue`), the limits above, the threads. May not touch: routing,

@@ -7,6 +7,10 @@
 //! store's model, connect the store to it (`control::connect`), serve the API, log
 //! `ready`. Every failure exits 1 with nothing left attached.
 //!
+//! The API's token (#14) comes from a root-only file created at first start
+//! (`control::api::token`), `$SGSWITCH_API_TOKEN`, or, warned, `--api-token`;
+//! `--api-no-auth` serves without one (loopback only, logged as a warning).
+//!
 //! Owns: the run command's arguments and the process's life cycle. May not compile,
 //! publish or persist policy itself: `control::store` and `runtime::switch` do; logging
 //! goes through `tracing` ([`super::logging`]).
@@ -304,9 +308,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
     ExitCode::from(EXIT_OK)
 }
 
-/// The API's token: `--api-token` (warned), `$SGSWITCH_API_TOKEN`, or the token file
-/// (`--api-token-file`, `[api] token_file`, [`token::default_token_file`]) read or
-/// created; `None` with `--api-no-auth`.
+/// The API's token, the first of: `--api-token` (warned), the file `--api-token-file`,
+/// `$SGSWITCH_API_TOKEN`, the file `[api] token_file`, the default file
+/// ([`token::default_token_file`]); a file is read, or created with a new token.
+/// `None` with `--api-no-auth`.
 fn api_token(args: &RunArgs, config: &config::Config) -> Result<Option<String>, String> {
     if args.api_no_auth {
         return Ok(None);

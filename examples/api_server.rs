@@ -2,9 +2,12 @@
 //! store (`control::connect`; no dataplane), for trying API clients by hand:
 //!
 //! ```text
-//! cargo run --example api_server -- configs/example.toml 127.0.0.1:9696 [STATE_DIR]
-//! openstack --os-auth-type none --os-endpoint http://127.0.0.1:9696 security group list
+//! SGSWITCH_API_TOKEN=secret cargo run --example api_server -- configs/example.toml 127.0.0.1:9696 [STATE_DIR]
+//! openstack --os-auth-type admin_token --os-token secret --os-endpoint http://127.0.0.1:9696 security group list
 //! ```
+//!
+//! Without `$SGSWITCH_API_TOKEN` it serves without a token (loopback only, and then no
+//! request may give a port a backend).
 
 use std::sync::Arc;
 

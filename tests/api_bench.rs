@@ -64,6 +64,7 @@ fn big_config() -> Config {
         model: validate_model(&spec).expect("generated model is valid"),
         switch: SwitchSettings::default(),
         logging: Default::default(),
+        api: Default::default(),
     }
 }
 
@@ -206,6 +207,7 @@ fn api_to_apply_hook_latency_and_rule_rate() {
                 model: Default::default(),
                 switch: SwitchSettings::default(),
                 logging: Default::default(),
+                api: Default::default(),
             },
         ),
         ("10k rules + 10k ports", big_config()),

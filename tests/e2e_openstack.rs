@@ -3,6 +3,10 @@
 //! API. It creates a group, adds a rule, sets the group on a port — traffic then passes —
 //! deletes the rule — the open connection is cut and new ones are refused.
 //!
+//! The switch requires its API token (#14): the test gives `sgswitch run` a token file
+//! of its own and the client sends it as an admin token (`--os-auth-type admin_token
+//! --os-token …`); without it the same client is refused.
+//!
 //! The client comes from `$SGSWITCH_OPENSTACK` (the `.ci/run` virtualenv), or `openstack`
 //! on PATH. Under `CI=true` a missing client fails the test.
 
@@ -29,16 +33,22 @@ fn openstack_bin() -> Option<String> {
 struct Os {
     bin: String,
     endpoint: String,
+    token: String,
 }
 
 impl Os {
+    /// `openstack` with the admin token and the endpoint, then `args`.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.args(["--os-auth-type", "admin_token", "--os-token", &self.token])
+            .args(["--os-endpoint", &self.endpoint])
+            .args(args);
+        c
+    }
+
     /// Run `openstack ARGS -f value -c COL...`; panics with its output on failure.
     fn run(&self, args: &[&str]) -> String {
-        let out = Command::new(&self.bin)
-            .args(["--os-auth-type", "none", "--os-endpoint", &self.endpoint])
-            .args(args)
-            .output()
-            .expect("run openstack");
+        let out = self.command(args).output().expect("run openstack");
         assert!(
             out.status.success(),
             "openstack {args:?} failed:\n{}{}",
@@ -79,12 +89,26 @@ fn openstack_client_changes_policy_live() {
     // i0 the client (egress only); i1 the server, no group yet: nothing reaches it.
     let config = format!("{POLICY}{}", topo.ports_toml(&[r#"["client"]"#, "[]"]));
     let path = topo.write_config(&config);
-    let sw = Switch::start(&path, &topo.dir.path);
+    let token_file = topo.dir.path.join("api-token");
+    let tf = token_file.to_str().expect("UTF-8 path");
+    let sw = Switch::start_args(&path, &topo.dir.path, &["--api-token-file", tf]);
     let api = sw.api_addr().expect("the ready line names the API address");
+    let token = std::fs::read_to_string(&token_file).expect("sgswitch run wrote its token");
     let os = Os {
         bin,
         endpoint: format!("http://{api}"),
+        token: token.trim().to_string(),
     };
+    // Without the token the stock client is refused.
+    let anon = Command::new(&os.bin)
+        .args(["--os-auth-type", "none", "--os-endpoint", &os.endpoint])
+        .args(["security", "group", "list"])
+        .output()
+        .expect("run openstack");
+    assert!(
+        !anon.status.success(),
+        "{test}: a request without the token must be refused"
+    );
     let (cli, srv) = (&topo.insts[0], &topo.insts[1]);
     let _server = echo_server(&srv.ns, &[8080], &[]);
 

@@ -106,12 +106,15 @@ fn prometheus_python() -> Option<PathBuf> {
     })
 }
 
-/// Scrape `url` and parse it with prometheus_client's text parser: family name →
-/// {"type", "samples": [[name, labels, value]]}.
+/// Scrape `url` with the API token of the file `argv[2]` (#14) and parse it with
+/// prometheus_client's text parser: family name → {"type", "samples": [[name, labels,
+/// value]]}.
 const SCRAPE_PY: &str = r#"
 import json, sys, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
-text = urllib.request.urlopen(sys.argv[1]).read().decode()
+token = open(sys.argv[2]).read().strip()
+req = urllib.request.Request(sys.argv[1], headers={"X-Auth-Token": token})
+text = urllib.request.urlopen(req).read().decode()
 out = {}
 for f in text_string_to_metric_families(text):
     out[f.name] = {"type": f.type, "samples": [[s.name, s.labels, s.value] for s in f.samples]}
@@ -475,6 +478,8 @@ fn observe_a_running_switch() {
     if let Some(py) = &python {
         let o = Command::new(py)
             .args(["-c", SCRAPE_PY, &metrics_url])
+            // The token file `sgswitch run` made (the default, as the client commands).
+            .arg(sgswitch::control::api::token::default_token_file())
             .output()
             .expect("run python");
         assert!(

@@ -58,9 +58,15 @@ fn openstack_bin() -> Option<String> {
         })
 }
 
-/// `openstack --os-auth-type none --os-endpoint API ARGS -f json`, which must succeed.
+/// `openstack --os-auth-type admin_token --os-token T --os-endpoint API ARGS -f json`,
+/// which must succeed; the token is the one `sgswitch run` wrote into its default token
+/// file (#14: the API requires it).
 fn os(bin: &str, api: &str, args: &[&str]) -> Value {
-    let mut full = vec!["--os-auth-type", "none", "--os-endpoint", api];
+    let token = std::fs::read_to_string(sgswitch::control::api::token::default_token_file())
+        .expect("the token file sgswitch run made");
+    let token = token.trim();
+    let mut full = vec!["--os-auth-type", "admin_token", "--os-token", token];
+    full.extend_from_slice(&["--os-endpoint", api]);
     full.extend_from_slice(args);
     let json = !matches!(args.get(2), Some(&"set") | Some(&"delete"));
     if json {

@@ -173,7 +173,7 @@ impl Stream {
             "GET {}{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/x-pcapng\r\n",
             if prefix.is_empty() { String::new() } else { format!("/{prefix}") }
         );
-        if let Some(t) = &api.token {
+        if let Some(t) = &api.token()? {
             req.push_str(&format!("X-Auth-Token: {t}\r\n"));
         }
         req.push_str("\r\n");

@@ -7,6 +7,10 @@
 //! store's model, connect the store to it (`control::connect`), serve the API, log
 //! `ready`. Every failure exits 1 with nothing left attached.
 //!
+//! The API's token (#14) comes from a root-only file created at first start
+//! (`control::api::token`), `$SGSWITCH_API_TOKEN`, or, warned, `--api-token`;
+//! `--api-no-auth` serves without one (loopback only, logged as a warning).
+//!
 //! Owns: the run command's arguments and the process's life cycle. May not compile,
 //! publish or persist policy itself: `control::store` and `runtime::switch` do; logging
 //! goes through `tracing` ([`super::logging`]).
@@ -42,9 +46,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Args;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
-use sgswitch::control::api::{ApiServer, DEFAULT_ADDR};
+use sgswitch::control::api::{token, ApiServer, DEFAULT_ADDR};
 use sgswitch::control::packet_log::{self, PacketLog};
 use sgswitch::control::store::Store;
 use sgswitch::control::{self, config};
@@ -104,12 +108,30 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR", default_value = None)]
     pub api: Option<std::net::SocketAddr>,
 
-    /// Token required in X-Auth-Token (mandatory when --api is not a loopback address)
-    #[arg(long, value_name = "TOKEN")]
+    /// The API token file: read, or created at first start with a random token (mode
+    /// 0600, directory 0700); every request needs that token in X-Auth-Token (default:
+    /// [api] token_file, else /run/sgswitch/api-token for root)
+    #[arg(long, value_name = "FILE", conflicts_with = "api_no_auth")]
+    pub api_token_file: Option<PathBuf>,
+
+    /// Deprecated: the token on the command line, where `ps` shows it to every user
+    /// (accepted with a warning; use --api-token-file or $SGSWITCH_API_TOKEN)
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        hide = true,
+        conflicts_with = "api_no_auth"
+    )]
     pub api_token: Option<String>,
 
+    /// Serve the API without a token, on a loopback address only (tests, demos): every
+    /// local user can then change the policy; ports with a backend cannot be created
+    /// through the API
+    #[arg(long)]
+    pub api_no_auth: bool,
+
     /// Do not serve the management API
-    #[arg(long, conflicts_with_all = ["api", "api_token"])]
+    #[arg(long, conflicts_with_all = ["api", "api_token", "api_token_file", "api_no_auth"])]
     pub no_api: bool,
 
     /// Keep the state changed through the API here (state.json), so it survives restarts
@@ -231,8 +253,21 @@ pub fn run(args: &RunArgs) -> ExitCode {
         let addr = args
             .api
             .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("valid default"));
-        match ApiServer::start_observed(addr, args.api_token.clone(), store.clone(), switch.clone())
-        {
+        let token = match api_token(args, &config) {
+            Ok(t) => t,
+            Err(e) => {
+                error!("management API: {e}");
+                switch.shutdown();
+                return ExitCode::from(EXIT_INVALID);
+            }
+        };
+        if token.is_none() {
+            warn!(
+                "management API on {addr} WITHOUT authentication (--api-no-auth): every local \
+                 user can change the policy; ports with a backend cannot be created through it"
+            );
+        }
+        match ApiServer::start_observed(addr, token, store.clone(), switch.clone()) {
             Ok(h) => Some(h),
             Err(e) => {
                 error!("management API on {addr}: {e}");
@@ -271,6 +306,51 @@ pub fn run(args: &RunArgs) -> ExitCode {
     packet_log.flush();
     logging::counters(args.log_format, &format_report(&report));
     ExitCode::from(EXIT_OK)
+}
+
+/// The API's token, the first of: `--api-token` (warned), the file `--api-token-file`,
+/// `$SGSWITCH_API_TOKEN`, the file `[api] token_file`, the default file
+/// ([`token::default_token_file`]); a file is read, or created with a new token.
+/// `None` with `--api-no-auth`.
+fn api_token(args: &RunArgs, config: &config::Config) -> Result<Option<String>, String> {
+    if args.api_no_auth {
+        return Ok(None);
+    }
+    if let Some(t) = &args.api_token {
+        warn!(
+            "--api-token puts the token on the command line, where every local user can \
+             read it (ps); use --api-token-file or ${}",
+            token::TOKEN_ENV
+        );
+        return check_token(t, "--api-token").map(Some);
+    }
+    if args.api_token_file.is_none() {
+        if let Ok(t) = std::env::var(token::TOKEN_ENV) {
+            info!("API token from ${}", token::TOKEN_ENV);
+            return check_token(&t, &format!("${}", token::TOKEN_ENV)).map(Some);
+        }
+    }
+    let path = args
+        .api_token_file
+        .clone()
+        .or_else(|| config.api.token_file.clone())
+        .unwrap_or_else(token::default_token_file);
+    let (t, created) = token::load_or_create(&path).map_err(|e| e.to_string())?;
+    info!(
+        "API token {} {} (send it as X-Auth-Token; sgswitch's client commands read it)",
+        if created { "created in" } else { "read from" },
+        path.display()
+    );
+    Ok(Some(t))
+}
+
+fn check_token(t: &str, from: &str) -> Result<String, String> {
+    let t = t.trim();
+    if token::valid_token(t) {
+        Ok(t.to_string())
+    } else {
+        Err(format!("{from}: not a token (one word of printable ASCII)"))
+    }
 }
 
 /// SIGHUP: re-read the config file and replace the store's model with it (validate,

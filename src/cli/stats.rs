@@ -4,12 +4,17 @@
 //! `--watch` redraws the tables every second with rates (frames/s, drops/s) until
 //! Ctrl-C, with a plain ANSI clear-and-redraw.
 //!
-//! Also [`ApiOpts`], the `--api URL` / `--token` options of the commands that observe a
-//! running switch (`stats`, `conntrack`, `capture`).
+//! Also [`ApiOpts`], the `--api URL` / `--token-file` options of the commands that
+//! observe a running switch (`stats`, `conntrack`, `capture`), and [`client_token`], the
+//! token every client command sends: `--token-file FILE`, else `$SGSWITCH_API_TOKEN`,
+//! else the default token file that `sgswitch run` created (root's
+//! `/run/sgswitch/api-token`) when it exists; `--token TOKEN` on the command line is still
+//! accepted, with a warning (`ps` shows it to every local user).
 //!
 //! Owns: the command's flags and its tables. May not use the store or the runtime:
 //! everything goes through HTTP.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,6 +23,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::Value;
 
+use sgswitch::control::api::token;
 use sgswitch::control::http_client::Client;
 
 use super::client::output::{table, text};
@@ -30,15 +36,34 @@ pub struct ApiOpts {
     /// Management API of the running switch
     #[arg(long = "api", visible_alias = "endpoint", value_name = "URL", default_value = DEFAULT_ENDPOINT)]
     pub api: String,
-    /// API token (sent as X-Auth-Token)
-    #[arg(long, value_name = "TOKEN")]
+    /// File holding the API token (default: $SGSWITCH_API_TOKEN, else the token file
+    /// `sgswitch run` created, /run/sgswitch/api-token for root)
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Deprecated: the API token itself (every local user sees it in `ps`)
+    #[arg(long, value_name = "TOKEN", hide = true)]
     pub token: Option<String>,
 }
 
 impl ApiOpts {
     pub fn client(&self) -> Result<Client, String> {
-        Client::new(&self.api, self.token.clone()).map_err(|e| e.to_string())
+        Client::new(&self.api, self.token()?).map_err(|e| e.to_string())
     }
+
+    /// The token to send (see [`client_token`]).
+    pub fn token(&self) -> Result<Option<String>, String> {
+        client_token(self.token.as_deref(), self.token_file.as_deref())
+    }
+}
+
+/// The token a client command sends: `arg` (`--token`, warned on stderr), else `file`
+/// (`--token-file`), else `$SGSWITCH_API_TOKEN`, else the default token file if it exists.
+pub fn client_token(arg: Option<&str>, file: Option<&Path>) -> Result<Option<String>, String> {
+    let t = token::client_token(arg, file).map_err(|e| e.to_string())?;
+    if let Some(note) = &t.note {
+        eprintln!("sgswitch: {note}");
+    }
+    Ok(t.token)
 }
 
 /// Print `e` as the commands do and return exit code 1.

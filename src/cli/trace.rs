@@ -50,8 +50,13 @@ pub struct TraceArgs {
     )]
     pub api: Option<String>,
 
-    /// API token (with --api; sent as X-Auth-Token)
-    #[arg(long, value_name = "TOKEN", requires = "api")]
+    /// File holding the API token (with --api; default: $SGSWITCH_API_TOKEN, else the
+    /// token file `sgswitch run` created)
+    #[arg(long, value_name = "FILE", requires = "api")]
+    pub token_file: Option<PathBuf>,
+
+    /// Deprecated: the API token itself (with --api; every local user sees it in `ps`)
+    #[arg(long, value_name = "TOKEN", requires = "api", hide = true)]
     pub token: Option<String>,
 
     /// The port the frame arrives on (with --pcap: instead of the capture interface's name)
@@ -150,7 +155,8 @@ pub fn run(args: &TraceArgs) -> ExitCode {
 /// The trace of a running switch (`POST /sgswitch/v1/trace`): its output, or what is
 /// wrong.
 fn trace_live(args: &TraceArgs, api: &str) -> Result<String, String> {
-    let client = Client::new(api, args.token.clone()).map_err(|e| e.to_string())?;
+    let token = super::stats::client_token(args.token.as_deref(), args.token_file.as_deref())?;
+    let client = Client::new(api, token).map_err(|e| e.to_string())?;
     let mut body = serde_json::Map::new();
     match (&args.pcap, args.frame, &args.packet) {
         (Some(path), Some(n), _) => {

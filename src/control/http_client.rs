@@ -31,6 +31,9 @@ pub enum ClientError {
     /// The server answered with an error status.
     #[error("HTTP {status}: {message}")]
     Status { status: u16, message: String },
+    /// The token to send cannot be read (its file).
+    #[error("{0}")]
+    Token(String),
 }
 
 /// A response: status and parsed JSON body (`Value::Null` when empty).

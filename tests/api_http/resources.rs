@@ -111,7 +111,8 @@ fn address_groups() {
 
 #[test]
 fn ports_and_networks() {
-    let h = Harness::start();
+    // A backend (vm-c's tap) only from an admin: a request with the token (#14).
+    let h = Harness::start_with(None, Some("admin-token"));
     let r = h.req("GET", "/v2.0/networks", None);
     let nets = r.body["networks"].as_array().unwrap();
     assert_eq!(nets.len(), 2);

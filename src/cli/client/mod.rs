@@ -7,6 +7,9 @@
 //! * [`security_group`] — groups and rules; [`port`] — ports;
 //! * [`output`] — the tables and `show` layouts.
 //!
+//! The token: `--token-file`, `$SGSWITCH_API_TOKEN` or the default token file
+//! (`super::stats::client_token`).
+//!
 //! Owns: the client side of the API. May not use the store or the runtime: everything
 //! goes through HTTP, as with any other client.
 
@@ -38,8 +41,12 @@ pub struct ClientOpts {
     /// API endpoint of the running switch
     #[arg(long, value_name = "URL", default_value = DEFAULT_ENDPOINT)]
     pub endpoint: String,
-    /// API token (sent as X-Auth-Token)
-    #[arg(long, value_name = "TOKEN")]
+    /// File holding the API token (default: $SGSWITCH_API_TOKEN, else the token file
+    /// `sgswitch run` created, /run/sgswitch/api-token for root)
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// Deprecated: the API token itself (every local user sees it in `ps`)
+    #[arg(long, value_name = "TOKEN", hide = true)]
     pub token: Option<String>,
     /// Print the API's JSON instead of a table
     #[arg(long)]
@@ -47,7 +54,9 @@ pub struct ClientOpts {
 }
 
 fn client(opts: &ClientOpts) -> Result<Client, ClientError> {
-    Client::new(&opts.endpoint, opts.token.clone())
+    let token = super::stats::client_token(opts.token.as_deref(), opts.token_file.as_deref())
+        .map_err(ClientError::Token)?;
+    Client::new(&opts.endpoint, token)
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {

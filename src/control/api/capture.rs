@@ -19,19 +19,22 @@
 //!
 //! Owns: the capture request's parameters, the stream's HTTP framing, the comments.
 //! May not touch: the workers' capture rings (the runtime's) or the pcapng block layout
-//! (`port::pcap`'s writer). Each capture runs on a thread of its own (at most
-//! [`MAX_CAPTURES`] at once), so the API's request threads stay free.
+//! (`port::pcap`'s writer). Each capture runs on its connection's own thread (at most
+//! [`MAX_CAPTURES`] at once), so the API's request threads stay free; a client that stops
+//! reading for the listener's write timeout ends it.
 //!
 //! Depends on: `runtime::switch` (captures, clock), `port::pcap` (pcapng writer),
 //! `flow::DropReason`.
 
 use std::io::{self, Write};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::conntrack::PortZone;
 use super::error::{error_body, Fail};
+use super::server::Answer;
 use crate::port::pcap::PcapNgWriter;
 use crate::runtime::switch::observe::{Capture, CaptureDir, CapturedFrame};
 use crate::runtime::switch::Switch;
@@ -112,14 +115,9 @@ impl Drop for Slot {
     }
 }
 
-/// Start streaming the capture `c` as the answer to `req`, on a thread of its own.
-/// Answers 503 instead when [`MAX_CAPTURES`] run already.
-pub(super) fn start(
-    sw: Arc<Switch>,
-    captures: &Arc<Captures>,
-    req: tiny_http::Request,
-    c: CaptureRequest,
-) {
+/// The answer that streams the capture `c` (on the connection's own thread, see
+/// [`super::server`]), or 503 when [`MAX_CAPTURES`] run already.
+pub(super) fn start(sw: Arc<Switch>, captures: &Arc<Captures>, c: CaptureRequest) -> Answer {
     if captures.running.fetch_add(1, Ordering::AcqRel) >= MAX_CAPTURES {
         captures.running.fetch_sub(1, Ordering::AcqRel);
         let (status, body) = error_body(
@@ -127,26 +125,19 @@ pub(super) fn start(
             "ServiceUnavailable",
             &format!("{MAX_CAPTURES} captures are running already."),
         );
-        let _ = req.respond(super::make_response(status, body));
-        return;
+        return Answer::Full(super::make_response(status, body));
     }
+    // `slot` lives as long as the capture (or the answer, if the connection is gone
+    // before it starts): its drop frees the place.
     let slot = Slot(Arc::clone(captures));
-    let chunked = !matches!(req.http_version(), tiny_http::HTTPVersion(1, 0));
-    let spawned = std::thread::Builder::new()
-        .name("sgswitch-capture".into())
-        .spawn(move || {
-            let mut out = req.into_writer();
-            let port = c.port.name.clone();
-            // `slot` lives as long as the capture: its drop frees the place.
-            match stream(&sw, &mut out, &c, chunked, &slot.0.closing) {
-                Ok(n) => tracing::info!(port = %port, frames = n, "capture ended"),
-                Err(e) => tracing::info!(port = %port, "capture ended: client gone ({e})"),
-            }
-        });
-    if let Err(e) = spawned {
-        // The request went into the closure: the client sees the connection close.
-        tracing::warn!("cannot start a capture thread: {e}");
-    }
+    Answer::Stream(Box::new(move |conn: &TcpStream, chunked: bool| {
+        let mut out = conn;
+        let port = c.port.name.clone();
+        match stream(&sw, &mut out, &c, chunked, &slot.0.closing) {
+            Ok(n) => tracing::info!(port = %port, frames = n, "capture ended"),
+            Err(e) => tracing::info!(port = %port, "capture ended: client gone ({e})"),
+        }
+    }))
 }
 
 /// The HTTP framing of the stream: chunks (HTTP/1.1), or the bare body until the

@@ -13,7 +13,7 @@
 //! A port is named by its name or its Neutron id; an unknown one is a 404
 //! (`PortNotFound`). These paths live outside Neutron's `/v2.0` namespace so that they
 //! can never clash with a Neutron resource. The token rule is the API's: with a token,
-//! every request needs it.
+//! every request needs it (the listener checks it before the body is read).
 //!
 //! Owns: routing these paths and answering them (JSON, text, or a stream). May not
 //! change policy: the switch is only read, except for its connection-tracking entries
@@ -29,6 +29,7 @@ use serde_json::Value;
 use super::capture::{self, Captures};
 use super::error::{error_body, Fail, Reply};
 use super::query::parse_query;
+use super::server::{Answer, Request, Response};
 use super::{conntrack, metrics, stats, trace};
 use crate::control::store::Store;
 use crate::runtime::switch::Switch;
@@ -39,38 +40,20 @@ pub(super) struct Live {
     pub(super) captures: Arc<Captures>,
 }
 
-/// What [`serve`] did with a request.
-pub(super) enum Served {
-    /// Answered (or handed to a capture thread).
-    Done,
-    /// Not one of these paths: the Neutron API answers it.
-    NotMine(tiny_http::Request),
-}
-
 /// Whether `path` is one of this module's.
 fn is_live_path(path: &str) -> bool {
     path == "/metrics" || path == "/sgswitch" || path.starts_with("/sgswitch/")
 }
 
-/// Answer `req` if it is an observation request.
-pub(super) fn serve(
-    live: &Live,
-    store: &Store,
-    token: Option<&str>,
-    req: tiny_http::Request,
-) -> Served {
-    let url = req.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+/// Answer `req` if it is an observation request (`None`: the Neutron API answers it).
+/// The listener checked the token already.
+pub(super) fn serve(live: &Live, store: &Store, req: &Request) -> Option<Answer> {
+    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
     if !is_live_path(path) {
-        return Served::NotMine(req);
-    }
-    if !super::authorized(&req, token) {
-        let (status, body) = super::unauthorized();
-        let _ = req.respond(super::make_response(status, body));
-        return Served::Done;
+        return None;
     }
     let query = parse_query(query);
-    let method = req.method().as_str().to_ascii_uppercase();
+    let method = req.method.to_ascii_uppercase();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let port = query
         .iter()
@@ -80,12 +63,11 @@ pub(super) fn serve(
     let reply: Reply = match (method.as_str(), segs.as_slice()) {
         ("GET", ["metrics"]) => {
             let text = metrics::render(&stats::collect(sw, store));
-            let mut r = tiny_http::Response::from_data(text.into_bytes());
-            if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", metrics::CONTENT_TYPE) {
-                r.add_header(h);
-            }
-            let _ = req.respond(r);
-            return Served::Done;
+            return Some(Answer::Full(Response {
+                status: 200,
+                headers: vec![("Content-Type", metrics::CONTENT_TYPE.to_string())],
+                body: text.into_bytes(),
+            }));
         }
         ("GET", ["sgswitch", "v1", "stats"]) => {
             Ok((200, Some(stats::stats_json(&stats::collect(sw, store)))))
@@ -94,21 +76,12 @@ pub(super) fn serve(
         ("DELETE", ["sgswitch", "v1", "conntrack"]) => {
             conntrack::flush(sw, &store.snapshot(), port)
         }
-        ("POST", ["sgswitch", "v1", "trace"]) => {
-            let mut req = req;
-            let reply = match super::read_body(&mut req) {
-                Ok(body) => trace::trace(sw, store, &body),
-                Err((status, body)) => Ok((status, body)),
-            };
-            return answer(req, reply);
-        }
+        ("POST", ["sgswitch", "v1", "trace"]) => trace::trace(sw, store, &req.body),
         ("GET", ["sgswitch", "v1", "capture"]) => {
-            let c = match capture_request(sw, store, port, &query) {
-                Ok(c) => c,
-                Err(f) => return answer(req, Err(f)),
-            };
-            capture::start(Arc::clone(sw), &live.captures, req, c);
-            return Served::Done;
+            return Some(match capture_request(sw, store, port, &query) {
+                Ok(c) => capture::start(Arc::clone(sw), &live.captures, c),
+                Err(f) => answer(Err(f)),
+            });
         }
         (_, ["metrics"] | ["sgswitch", "v1", "stats" | "conntrack" | "capture" | "trace"]) => {
             Ok(error_body(
@@ -122,7 +95,7 @@ pub(super) fn serve(
             "The resource could not be found.",
         )),
     };
-    answer(req, reply)
+    Some(answer(reply))
 }
 
 fn capture_request(
@@ -138,13 +111,12 @@ fn capture_request(
     capture::parse(pz, query)
 }
 
-fn answer(req: tiny_http::Request, reply: Reply) -> Served {
+fn answer(reply: Reply) -> Answer {
     let (status, body): (u16, Option<Value>) = match reply {
         Ok(r) => r,
         Err(f) => error_body(f.status, &f.ty, &f.message),
     };
-    let _ = req.respond(super::make_response(status, body));
-    Served::Done
+    Answer::Full(super::make_response(status, body))
 }
 
 #[cfg(test)]

@@ -65,10 +65,13 @@
 //! entries, [`capture`] streams captures.
 //!
 //! # Threads
-//! [`WORKERS`] threads share one `tiny_http` server; reads run concurrently on
-//! snapshots, mutations are serialised by the store. Rejected option: an async stack
-//! (hyper/axum) — the control plane handles a few requests per second and gains nothing
-//! from it but dependencies.
+//! [`server`] is the HTTP listener (our own accept loop on `httparse`: timeouts, bounded
+//! connections and sizes, accept errors survived; its doc says why and what it costs):
+//! one thread reads each connection, [`WORKERS`] threads handle whole requests and never
+//! touch a socket. Reads run concurrently on snapshots, mutations are serialised by the
+//! store. The token is checked ([`server::Handler::admit`]) before a body is read.
+//! Rejected option: an async stack (hyper/axum) — the control plane handles a few
+//! requests per second and gains nothing from it but dependencies.
 //!
 //! Depends on: [`Store`] (every read is a snapshot, every change a `Store` method),
 //! `policy`'s text forms (protocol names, MACs, spec types), and, for the observation
@@ -77,11 +80,9 @@
 //! Never on `config`; the API changes policy only through the store (whose apply hook
 //! publishes it to the switch), never through the switch.
 
-use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use serde_json::{json, Map, Value};
 
@@ -102,12 +103,15 @@ pub mod ports;
 pub mod query;
 pub mod resource;
 pub mod rules;
+pub mod server;
 pub mod stats;
+pub mod token;
 pub mod trace;
 pub mod versions;
 
 use error::{error_body, Fail, Reply};
 use query::parse_query;
+use server::{Answer, Request, Response};
 
 pub use groups::sg_json;
 pub use ports::port_json;
@@ -115,8 +119,8 @@ pub use rules::rule_json;
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 1 << 20;
-/// Number of request-serving threads.
-pub const WORKERS: usize = 2;
+/// Number of request-handling threads (they never read or write a socket).
+pub const WORKERS: usize = server::WORKERS;
 /// Default listen address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9696";
 
@@ -124,7 +128,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:9696";
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(
-        "refusing to serve the API on non-loopback address {0} without a token (set --api-token)"
+        "refusing to serve the API on non-loopback address {0} without a token (set --api-token-file)"
     )]
     TokenRequired(SocketAddr),
     #[error("cannot listen on {addr}: {message}")]
@@ -136,9 +140,7 @@ pub struct ApiServer;
 
 /// A running API server; dropping it (or [`ApiHandle::shutdown`]) stops it.
 pub struct ApiHandle {
-    addr: SocketAddr,
-    server: Arc<tiny_http::Server>,
-    threads: Vec<JoinHandle<()>>,
+    listener: server::Listener,
     /// Running captures (they end when the server stops).
     captures: Arc<capture::Captures>,
 }
@@ -146,7 +148,17 @@ pub struct ApiHandle {
 impl ApiHandle {
     /// The bound address (with the real port when started on port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.listener.local_addr()
+    }
+
+    /// Connections open now.
+    pub fn connections(&self) -> usize {
+        self.listener.connections()
+    }
+
+    /// The listener's counters (accepted, shed, refused, accept errors, timeouts).
+    pub fn listener_stats(&self) -> &server::ListenerStats {
+        self.listener.stats()
     }
 
     /// Stop serving and join the threads.
@@ -156,12 +168,7 @@ impl ApiHandle {
 
     fn stop(&mut self) {
         self.captures.closing.store(true, Ordering::Release);
-        for _ in 0..self.threads.len() {
-            self.server.unblock();
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.listener.stop();
     }
 }
 
@@ -179,7 +186,9 @@ fn is_loopback(ip: IpAddr) -> bool {
 }
 
 impl ApiServer {
-    /// Bind `addr` and serve the store on [`WORKERS`] threads.
+    /// Bind `addr` and serve the store. With `token`, every request needs it and is an
+    /// admin's; without, only on loopback, and no request is an admin's (see
+    /// [`Caller`]).
     pub fn start(
         addr: SocketAddr,
         token: Option<String>,
@@ -210,65 +219,83 @@ impl ApiServer {
         if token.is_none() && !is_loopback(addr.ip()) {
             return Err(ApiError::TokenRequired(addr));
         }
-        let server = tiny_http::Server::http(addr).map_err(|e| ApiError::Bind {
-            addr,
-            message: e.to_string(),
-        })?;
-        let bound = server.server_addr().to_ip().unwrap_or(addr);
-        let server = Arc::new(server);
-        let token: Option<Arc<str>> = token.map(Arc::from);
         let captures = Arc::new(capture::Captures::default());
-        let mut threads = Vec::with_capacity(WORKERS);
-        for i in 0..WORKERS {
-            let server = Arc::clone(&server);
-            let store = Arc::clone(&store);
-            let token = token.clone();
-            let live = switch.as_ref().map(|sw| live::Live {
-                switch: Arc::clone(sw),
+        let api = Api {
+            store,
+            live: switch.map(|switch| live::Live {
+                switch,
                 captures: Arc::clone(&captures),
-            });
-            let t = std::thread::Builder::new()
-                .name(format!("sgswitch-api-{i}"))
-                .spawn(move || serve(&server, &store, live.as_ref(), token.as_deref()))
-                .map_err(|e| ApiError::Bind {
-                    addr,
-                    message: format!("cannot start a thread: {e}"),
-                })?;
-            threads.push(t);
-        }
-        Ok(ApiHandle {
-            addr: bound,
-            server,
-            threads,
-            captures,
-        })
-    }
-}
-
-fn serve(
-    server: &tiny_http::Server,
-    store: &Store,
-    live: Option<&live::Live>,
-    token: Option<&str>,
-) {
-    while let Ok(req) = server.recv() {
-        let mut req = match live {
-            Some(l) => match live::serve(l, store, token, req) {
-                live::Served::Done => continue,
-                live::Served::NotMine(req) => req,
-            },
-            None => req,
+            }),
+            token: token.map(Arc::from),
         };
-        let (status, body) = process(store, token, &mut req);
-        let _ = req.respond(make_response(status, body));
+        let listener =
+            server::Listener::start(addr, Arc::new(api)).map_err(|e| ApiError::Bind {
+                addr,
+                message: e.to_string(),
+            })?;
+        Ok(ApiHandle { listener, captures })
     }
 }
 
-fn header<'a>(req: &'a tiny_http::Request, name: &str) -> Option<&'a str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
+/// Who sent a request, as far as the API's policy goes. There is one token: a request
+/// that carries it is an admin's. A server without a token (loopback only) has no
+/// admin: its callers may change security groups, rules, address groups, logs and the
+/// ports' Neutron attributes, but never give a port a backend (that opens a netdev of
+/// the host in the root process: [`ports`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub admin: bool,
+}
+
+/// The API as the listener's [`server::Handler`].
+struct Api {
+    store: Arc<Store>,
+    live: Option<live::Live>,
+    token: Option<Arc<str>>,
+}
+
+impl server::Handler for Api {
+    fn admit(&self, head: &Request) -> Option<Response> {
+        if authorized(head, self.token.as_deref()) {
+            None
+        } else {
+            let (status, body) = unauthorized();
+            Some(make_response(status, body))
+        }
+    }
+
+    fn max_body(&self) -> usize {
+        MAX_BODY
+    }
+
+    fn refusal(&self, status: u16, message: &str) -> Response {
+        let ty = match status {
+            400 => "HTTPBadRequest",
+            408 => "RequestTimeout",
+            413 => "RequestEntityTooLarge",
+            431 => "RequestHeaderFieldsTooLarge",
+            501 => "NotImplemented",
+            503 => "ServiceUnavailable",
+            _ => "InternalServerError",
+        };
+        let (status, body) = error_body(status, ty, message);
+        make_response(status, body)
+    }
+
+    fn handle(&self, req: Request) -> Answer {
+        if let Some(l) = &self.live {
+            if let Some(a) = live::serve(l, &self.store, &req) {
+                return a;
+            }
+        }
+        let caller = Caller {
+            admin: self.token.is_some(),
+        };
+        let host = req.header("Host").unwrap_or("127.0.0.1:9696");
+        let method = req.method.to_ascii_uppercase();
+        let (status, body) = handle_as(&self.store, caller, &method, &req.target, host, &req.body);
+        Answer::Full(make_response(status, body))
+    }
 }
 
 /// Constant-time comparison (the token is a secret).
@@ -278,8 +305,11 @@ fn token_eq(a: &str, b: &str) -> bool {
 }
 
 /// Whether `req` carries the token (when there is one).
-fn authorized(req: &tiny_http::Request, token: Option<&str>) -> bool {
-    token.is_none_or(|t| header(req, "X-Auth-Token").is_some_and(|given| token_eq(given, t)))
+fn authorized(req: &Request, token: Option<&str>) -> bool {
+    token.is_none_or(|t| {
+        req.header("X-Auth-Token")
+            .is_some_and(|given| token_eq(given, t))
+    })
 }
 
 /// The answer to a request without the token.
@@ -291,77 +321,38 @@ fn unauthorized() -> (u16, Option<Value>) {
     )
 }
 
-fn process(
-    store: &Store,
-    token: Option<&str>,
-    req: &mut tiny_http::Request,
-) -> (u16, Option<Value>) {
-    if !authorized(req, token) {
-        return unauthorized();
-    }
-    let body = match read_body(req) {
-        Ok(b) => b,
-        Err(answer) => return answer,
-    };
-    let host = header(req, "Host").unwrap_or("127.0.0.1:9696").to_string();
-    let method = req.method().as_str().to_ascii_uppercase();
-    let url = req.url().to_string();
-    handle(store, &method, &url, &host, &body)
-}
-
-/// The request's body, at most [`MAX_BODY`] bytes (413 beyond, 400 if unreadable).
-fn read_body(req: &mut tiny_http::Request) -> Result<Vec<u8>, (u16, Option<Value>)> {
-    let too_large = || {
-        error_body(
-            413,
-            "RequestEntityTooLarge",
-            &format!("Request body larger than {MAX_BODY} bytes."),
-        )
-    };
-    if req.body_length().is_some_and(|n| n > MAX_BODY) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    if let Err(e) = req
-        .as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body)
-    {
-        return Err(error_body(
-            400,
-            "HTTPBadRequest",
-            &format!("Cannot read the request body: {e}"),
-        ));
-    }
-    if body.len() > MAX_BODY {
-        return Err(too_large());
-    }
-    Ok(body)
-}
-
-fn make_response(
-    status: u16,
-    body: Option<Value>,
-) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-    let data = body.map(|v| v.to_string().into_bytes()).unwrap_or_default();
-    let mut r = tiny_http::Response::from_data(data).with_status_code(status);
-    if status != 204 {
-        if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", "application/json") {
-            r.add_header(h);
-        }
-    }
-    if let Ok(h) = tiny_http::Header::from_bytes(
+/// A JSON answer (none for 204), with Neutron's request id.
+fn make_response(status: u16, body: Option<Value>) -> Response {
+    let mut headers = vec![(
         "X-Openstack-Request-Id",
         format!("req-{}", crate::control::store::new_uuid()),
-    ) {
-        r.add_header(h);
+    )];
+    if status != 204 {
+        headers.push(("Content-Type", "application/json".into()));
     }
-    r
+    Response {
+        status,
+        headers,
+        body: body.map(|v| v.to_string().into_bytes()).unwrap_or_default(),
+    }
 }
 
-/// Route one request. Public for tests that bypass HTTP.
+/// Route one request as a trusted in-process caller (an admin). Public for tests that
+/// bypass HTTP.
 pub fn handle(
     store: &Store,
+    method: &str,
+    url: &str,
+    host: &str,
+    body: &[u8],
+) -> (u16, Option<Value>) {
+    handle_as(store, Caller { admin: true }, method, url, host, body)
+}
+
+/// Route one request from `caller`.
+pub fn handle_as(
+    store: &Store,
+    caller: Caller,
     method: &str,
     url: &str,
     host: &str,
@@ -373,7 +364,7 @@ pub fn handle(
     };
     let query = parse_query(query);
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let reply = route(store, method, &segs, &query, host, body);
+    let reply = route(store, caller, method, &segs, &query, host, body);
     match reply {
         Ok(r) => r,
         Err(f) => error_body(f.status, &f.ty, &f.message),
@@ -382,6 +373,7 @@ pub fn handle(
 
 fn route(
     store: &Store,
+    caller: Caller,
     method: &str,
     segs: &[&str],
     query: &[(String, String)],
@@ -482,7 +474,7 @@ fn route(
                 }
                 ("ports", None, None) => match method {
                     "GET" => ports::list_ports(store, query),
-                    "POST" => ports::create_port(store, body),
+                    "POST" => ports::create_port(store, body, caller),
                     _ => not_allowed(),
                 },
                 ("ports", Some(id), None) => match method {

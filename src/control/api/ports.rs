@@ -1,7 +1,13 @@
 //! Ports: rendering (fixed IPs with subnet ids, address pairs, `binding:profile` = the
 //! backend), the `security_groups` filter by name, and `POST` / `PUT` bodies.
 //!
-//! Owns: the Neutron shape of a port. May not touch: the store's state directly.
+//! Owns: the Neutron shape of a port, and the rule that only an admin gives a port a
+//! backend: `binding:profile` (type `tap`, `afxdp` or `afpacket`) makes the root process
+//! create or open a netdev of the host, so a request carrying one is refused with 403
+//! (`PolicyNotAuthorized`, as Neutron's `create_port:binding:profile` policy) unless
+//! its [`Caller`] is an admin (it carries the token; a server without a token has no
+//! admin). Ports with a backend otherwise come from the config file. May not touch: the
+//! store's state directly.
 //!
 //! Depends on: `control::store` (state, requests), `policy` (backend and spec types,
 //! the MAC text form) and, for the `status` field only, `runtime::switch::supervise`'s
@@ -16,7 +22,7 @@ use super::body::{
 use super::error::{Fail, Reply};
 use super::query::list_literal;
 use super::resource::PORTS;
-use super::std_attrs;
+use super::{std_attrs, Caller};
 use crate::control::store::{PortCreate, PortUpdate, State, Store};
 use crate::policy::spec::{AllowedAddressPairSpec, BackendSpec, Scalar};
 use crate::policy::Backend;
@@ -321,7 +327,7 @@ fn backend_spec(m: Option<Map<String, Value>>) -> Result<Option<BackendSpec>, Fa
     }
 }
 
-pub(super) fn create_port(store: &Store, body: &[u8]) -> Reply {
+pub(super) fn create_port(store: &Store, body: &[u8], caller: Caller) -> Reply {
     let b: CreateBody = decode(unwrap_body(body, "port")?, "POST")?;
     if b.admin_state_up == Some(false) {
         return Err(Fail::bad("admin_state_up = false is not supported."));
@@ -337,15 +343,30 @@ pub(super) fn create_port(store: &Store, body: &[u8]) -> Reply {
             })
         })
         .collect::<Result<Vec<_>, Fail>>()?;
+    let network_id = required(b.network_id, "network_id")?;
+    let allowed_address_pairs = address_pairs(b.allowed_address_pairs.unwrap_or_default())?;
+    // Checked as Neutron does: the attributes first (a malformed profile is a 400 for
+    // anyone), then the policy.
+    let backend = backend_spec(b.binding_profile)?;
+    if backend.is_some() && !caller.admin {
+        return Err(Fail {
+            status: 403,
+            ty: "PolicyNotAuthorized".into(),
+            message: "(rule:create_port:binding:profile) is disallowed by policy: a port \
+                      backend opens a netdev of the host; only an admin (a request with \
+                      the API token) may give one."
+                .into(),
+        });
+    }
     let req = PortCreate {
         name: b.name.unwrap_or_default(),
-        network_id: required(b.network_id, "network_id")?,
+        network_id,
         mac: b.mac_address,
         fixed_ips,
         security_group_ids: b.security_groups,
         port_security: b.port_security_enabled,
-        allowed_address_pairs: address_pairs(b.allowed_address_pairs.unwrap_or_default())?,
-        backend: backend_spec(b.binding_profile)?,
+        allowed_address_pairs,
+        backend,
     };
     let id = store.create_port(&req)?;
     PORTS.created(store, &id)

@@ -171,6 +171,16 @@ pub struct Config {
     pub switch: SwitchSettings,
     /// The `[logging]` table: where packet-log records go, how many per second.
     pub logging: LoggingSettings,
+    /// The `[api]` table: the management API's token file.
+    pub api: ApiSettings,
+}
+
+/// The `[api]` table (`sgswitch run`'s flags override it).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct ApiSettings {
+    /// The token file (`--api-token-file`); `None`: the default
+    /// (`control::api::token::default_token_file`).
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// Neutron's minimum (and default) `rate_limit` of the packet log, records per second.
@@ -314,7 +324,7 @@ pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
     };
 
     let mut walker = read::Walker::default();
-    let (spec, switch, logging) = read::read_root(&mut walker, &root);
+    let (spec, switch, logging, api) = read::read_root(&mut walker, &root);
 
     // (line, error) pairs, sorted by line at the end.
     let mut errors: Vec<ConfigError> = Vec::new();
@@ -362,6 +372,7 @@ pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
             model,
             switch,
             logging,
+            api,
         }),
         _ => {
             errors.sort_by_key(|e| e.line.unwrap_or(0));

@@ -22,8 +22,8 @@ use crate::policy::{ConntrackSettings, FieldPath, CONNTRACK_FIELDS};
 use super::suggest::closest;
 use super::tree::{Kind, Node};
 use super::{
-    LoggingSettings, SwitchSettings, MAX_BURST, MAX_LOG_LIMIT, MAX_WORKERS, MIN_BURST_LIMIT,
-    MIN_RATE_LIMIT,
+    ApiSettings, LoggingSettings, SwitchSettings, MAX_BURST, MAX_LOG_LIMIT, MAX_WORKERS,
+    MIN_BURST_LIMIT, MIN_RATE_LIMIT,
 };
 
 pub(super) struct Problem {
@@ -220,17 +220,19 @@ const ROOT_KEYS: &[&str] = &[
     "networks",
     "ports",
     "logs",
+    "api",
 ];
 
 pub(super) fn read_root(
     w: &mut Walker,
     root: &Node,
-) -> (ModelSpec, SwitchSettings, LoggingSettings) {
+) -> (ModelSpec, SwitchSettings, LoggingSettings, ApiSettings) {
     let mut spec = ModelSpec::default();
     let mut switch = SwitchSettings::default();
     let mut logging = LoggingSettings::default();
+    let mut api = ApiSettings::default();
     let Some(mut t) = w.table(root, &FieldPath::root()) else {
-        return (spec, switch, logging);
+        return (spec, switch, logging, api);
     };
     let root_path = FieldPath::root();
     if let Some(n) = t.take("switch") {
@@ -263,8 +265,27 @@ pub(super) fn read_root(
     if let Some(n) = t.take("logging") {
         read_logging(w, n, &root_path.key("logging"), &mut logging);
     }
+    if let Some(n) = t.take("api") {
+        read_api(w, n, &root_path.key("api"), &mut api);
+    }
     t.finish(w, ROOT_KEYS);
-    (spec, switch, logging)
+    (spec, switch, logging, api)
+}
+
+/// `[api]`: `token_file`.
+fn read_api(w: &mut Walker, node: &Node, path: &FieldPath, api: &mut ApiSettings) {
+    let Some(mut t) = w.table(node, path) else {
+        return;
+    };
+    if let Some(n) = t.take("token_file") {
+        let p = path.key("token_file");
+        match w.string(n, &p) {
+            Some(f) if f.trim().is_empty() => w.fail(&p, n, "must not be empty"),
+            Some(f) => api.token_file = Some(f.into()),
+            None => {}
+        }
+    }
+    t.finish(w, &["token_file"]);
 }
 
 fn read_logging(w: &mut Walker, node: &Node, path: &FieldPath, logging: &mut LoggingSettings) {

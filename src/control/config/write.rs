@@ -235,6 +235,12 @@ pub fn to_toml_string(config: &Config) -> String {
         doc["logging"] = Item::Table(t);
     }
 
+    if let Some(f) = &config.api.token_file {
+        let mut t = spaced_table();
+        t["token_file"] = value(f.to_string_lossy().as_ref());
+        doc["api"] = Item::Table(t);
+    }
+
     for (key, list) in [
         ("networks", networks),
         ("security_groups", groups),
@@ -514,7 +520,7 @@ backend = { type = "tap", ifname = "t", netns = "ns" }
                         ..Default::default()
                     });
                 }
-                let config = Config { model: valid_model(spec), switch: SwitchSettings::default(), logging: LoggingSettings::default() };
+                let config = Config { model: valid_model(spec), switch: SwitchSettings::default(), logging: LoggingSettings::default(), api: Default::default() };
                 let text = to_toml_string(&config);
                 let back = parse_str(&text, "export.toml");
                 prop_assert_eq!(back.as_ref().ok(), Some(&config), "{}", text);

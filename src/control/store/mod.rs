@@ -229,6 +229,7 @@ impl Store {
                 model: state.model,
                 switch: seed.switch.clone(),
                 logging: seed.logging.clone(),
+                api: seed.api.clone(),
             },
             None => seed.clone(),
         })
@@ -259,6 +260,8 @@ impl Store {
             model: self.model(),
             switch: self.switch.clone(),
             logging: self.logging.clone(),
+            // The store does not keep the [api] table (`export_from` does, from its seed).
+            api: Default::default(),
         }
     }
 

@@ -355,6 +355,7 @@ fn bulk_rule_creation_is_linear() {
         model: validate_model(&ModelSpec::default()).unwrap(),
         switch: SwitchSettings::default(),
         logging: Default::default(),
+        api: Default::default(),
     };
     let store = Arc::new(Store::open(state_dir.as_deref(), &cfg).unwrap());
     sgswitch::control::connect(&store, Arc::new(|_m: &sgswitch::policy::Model| Ok(())));

@@ -30,9 +30,14 @@ const EXE: &str = env!("CARGO_BIN_EXE_sgswitch");
 const GEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/flood_gen.py");
 
 /// Table and per-port limit of the tests: a flood at `RATE` for `FLOOD_SECS` makes about
-/// ten times `CAPACITY` connection attempts (each one an entry at A and one at B).
-const CAPACITY: u64 = 16_384;
-const LIMIT: u64 = 2_048;
+/// ten times `LIMIT` connection attempts (each one an entry at A and one at B), so both
+/// zones reach their limit within a second and then evict their oldest half-open entries.
+/// B's zone holds C's entries too: a half-open entry of C's lives about `LIMIT / RATE`
+/// seconds (0.8 s) before the flood's newer ones push it out, longer than a handshake
+/// through a tap takes on a loaded CI machine (with 2,048 it was 0.1 s, and a SYN-ACK
+/// delayed that long found its entry evicted: see the README, "Floods").
+const CAPACITY: u64 = 65_536;
+const LIMIT: u64 = 16_384;
 const RATE: u32 = 20_000;
 const FLOOD_SECS: u64 = 8;
 

@@ -9,10 +9,13 @@ names them), so the inputs the fuzzers found and that were merged in stay.
   pcap      the fixture captures, and small pcap/pcapng files of the tcpdump sample
   config    configs/*.toml, pcap-fixtures/*/config.toml, tests/fixtures/state-v1/export.toml
   api       tests/fixtures/api-bodies.txt, 8 requests per input (the `=>` lines dropped)
-  pipeline  none: its input is a decoder's choices, the fuzzer's merged corpus is kept
+  pipeline  its input is the choices of a decoder (a policy, then frames): 24 pseudo-random
+            inputs of 256 to 4096 bytes (fixed seed) so that runs start with many ports,
+            rules and frames; the fuzzer's merged corpus is kept beside them
 """
 import hashlib
 import pathlib
+import random
 import struct
 import sys
 
@@ -128,6 +131,9 @@ def main():
         put("api", ("\n".join(reqs[i : i + 8]) + "\n").encode())
     for seed in API_EXTRA:
         put("api", seed.encode())
+    rng = random.Random(14)
+    for i in range(24):
+        put("pipeline", bytes(rng.getrandbits(8) for _ in range(256 << (i % 5))))
     for target in ("parse", "pcap", "config", "api", "pipeline"):
         d = FUZZ / "corpus" / target
         d.mkdir(parents=True, exist_ok=True)

@@ -29,20 +29,23 @@ use sgswitch::pipeline::{Dataplane, IdMap};
 use sgswitch::policy::{validate_model, Model};
 
 const SEED: &str = r#"
-[[security_groups]]
-name = "web"
-description = "web servers"
-rules = [ { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80 },
-          { direction = "ingress", protocol = "icmp", remote_group = "web" } ]
+[[networks]]
+name = "spare"
+
+[[address_groups]]
+name = "office"
+addresses = ["198.51.100.0/24"]
 
 [[security_groups]]
 name = "nostate"
 stateful = false
 rules = []
 
-[[address_groups]]
-name = "office"
-addresses = ["198.51.100.0/24"]
+[[security_groups]]
+name = "web"
+description = "web servers"
+rules = [ { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80 },
+          { direction = "ingress", protocol = "icmp", remote_group = "web" } ]
 
 [[ports]]
 name = "vm-a"
@@ -56,9 +59,6 @@ name = "vm-b"
 network = "net1"
 mac = "fa:16:3e:00:00:0b"
 fixed_ips = ["10.0.0.11"]
-
-[[networks]]
-name = "spare"
 
 [[logs]]
 name = "weblog"

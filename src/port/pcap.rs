@@ -185,8 +185,13 @@ impl<R: Read> CaptureReader<R> {
                 detail: format!("bad block length {len}"),
             });
         }
-        self.buf.resize(len - 12, 0);
-        read_exact_or(&mut self.r, &mut self.buf, "section header block", start)?;
+        read_vec_or(
+            &mut self.r,
+            &mut self.buf,
+            len - 12,
+            "section header block",
+            start,
+        )?;
         self.offset = start + len as u64;
         self.format = Format::PcapNg { big_endian: be };
         self.section_base = self.interfaces.len();
@@ -230,9 +235,7 @@ impl<R: Read> CaptureReader<R> {
                 detail: format!("captured length {incl} is absurd"),
             });
         }
-        out.clear();
-        out.resize(incl, 0);
-        read_exact_or(&mut self.r, out, "packet record", start)?;
+        read_vec_or(&mut self.r, out, incl, "packet record", start)?;
         self.offset = start + 16 + incl as u64;
         let ts_ns = sec.saturating_mul(1_000_000_000).saturating_add(if nanos {
             frac
@@ -277,8 +280,7 @@ impl<R: Read> CaptureReader<R> {
                     detail: format!("bad block length {len}"),
                 });
             }
-            self.buf.resize(len - 8, 0);
-            read_exact_or(&mut self.r, &mut self.buf, "block", start)?;
+            read_vec_or(&mut self.r, &mut self.buf, len - 8, "block", start)?;
             self.offset = start + len as u64;
             let body_len = len - 12;
             let trailer = u32_at(&self.buf, body_len, be) as usize;
@@ -470,6 +472,24 @@ fn read_exact_or<R: Read>(
     offset: u64,
 ) -> Result<(), CaptureError> {
     if read_full(r, buf)? != buf.len() {
+        return Err(CaptureError::Truncated { what, offset });
+    }
+    Ok(())
+}
+
+/// Read exactly `n` bytes into `out` (replacing its contents), growing it only as the
+/// bytes arrive: a corrupt length field in a short file must not allocate what it claims
+/// (up to `MAX_RECORD`) before the read finds the file too short. Found by the `pcap`
+/// fuzz target (a 292-byte file made the reader allocate 153 MB).
+fn read_vec_or<R: Read>(
+    r: &mut R,
+    out: &mut Vec<u8>,
+    n: usize,
+    what: &'static str,
+    offset: u64,
+) -> Result<(), CaptureError> {
+    out.clear();
+    if r.take(n as u64).read_to_end(out)? != n {
         return Err(CaptureError::Truncated { what, offset });
     }
     Ok(())
@@ -704,6 +724,42 @@ mod tests {
         write_block(&mut b, 6, &epb).unwrap();
         let f = frames_of(&b).unwrap();
         assert_eq!(f, vec![(0, 1000, vec![1, 2, 3, 4])]);
+    }
+
+    #[test]
+    fn absurd_lengths_in_short_files_allocate_nothing() {
+        // fuzz/corpus/pcap/regression-absurd-incl: a record of 153 MB in a 292-byte file.
+        let mut w = PcapWriter::new(Vec::new()).unwrap();
+        w.write(0, &[1; 40]).unwrap();
+        let mut bytes = w.finish().unwrap();
+        bytes[24 + 8..24 + 12].copy_from_slice(&200_000_000u32.to_le_bytes());
+        let mut r = CaptureReader::new(&bytes[..]).unwrap();
+        let mut out = Vec::new();
+        assert!(matches!(
+            r.next_frame(&mut out),
+            Err(CaptureError::Truncated { .. })
+        ));
+        assert!(out.capacity() < 4096, "{} bytes allocated", out.capacity());
+        // pcapng: a block of 200 MB, and a section header of 200 MB.
+        let mut w = PcapNgWriter::new(Vec::new(), &["p"]).unwrap();
+        w.write(0, 0, &[1; 33], None).unwrap();
+        let ng = w.finish().unwrap();
+        let shb_len = u32::from_le_bytes(ng[4..8].try_into().unwrap()) as usize;
+        let mut bad = ng.clone();
+        bad[shb_len + 4..shb_len + 8].copy_from_slice(&200_000_000u32.to_le_bytes());
+        let mut r = CaptureReader::new(&bad[..]).unwrap();
+        assert!(r.next_frame(&mut out).is_err());
+        assert!(
+            r.buf.capacity() < 1 << 20,
+            "{} bytes allocated",
+            r.buf.capacity()
+        );
+        let mut bad = ng;
+        bad[4..8].copy_from_slice(&200_000_000u32.to_le_bytes());
+        assert!(matches!(
+            CaptureReader::new(&bad[..]),
+            Err(CaptureError::Truncated { .. })
+        ));
     }
 
     #[test]

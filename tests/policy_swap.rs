@@ -35,7 +35,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use serde_json::{json, Value};
-use sgswitch::control::http_client::Client;
 
 const POLICY: &str = r#"
 [switch]
@@ -176,11 +175,7 @@ fn policy_swaps_under_traffic_never_mix() {
     let config = format!("{POLICY}{}", topo.ports_toml(&[r#"["A"]"#, r#"["R"]"#]));
     let path = topo.write_config(&config);
     let sw = Switch::start(&path, &topo.dir.path);
-    let api = Client::new(
-        &format!("http://{}", sw.api_addr().expect("API address in the log")),
-        None,
-    )
-    .expect("API client");
+    let api = sw.api_client();
     let (i0, i1) = (&topo.insts[0], &topo.insts[1]);
     let port_i0 = id_of(&api.get("/v2.0/ports").expect("ports"), "ports", "i0");
     let groups = api.get("/v2.0/security-groups").expect("groups");

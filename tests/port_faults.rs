@@ -171,11 +171,7 @@ fn ports_come_back(tag: &str, backend: Backend, fault: Fault) {
     if backend == Backend::Tap {
         topo.configure();
     }
-    let api = Client::new(
-        &format!("http://{}", sw.api_addr().expect("API address in the log")),
-        None,
-    )
-    .expect("API client");
+    let api = sw.api_client();
     let (i0, i1, i2) = (&topo.insts[0], &topo.insts[1], &topo.insts[2]);
     assert!(ping(&i0.ns, &i1.v4, None, 5), "i0 -> i1 before the fault");
     assert!(ping(&i0.ns, &i2.v4, None, 5), "i0 -> i2 before the fault");

@@ -389,15 +389,21 @@ fn churn(sh: &Shared, api: &Client, group: &str) {
     }
 }
 
-/// Keep `idle` silent connections and `slow` byte-a-second bodies open to the API.
-fn hostile(sh: &Shared, addr: &str, idle: usize, slow: usize) {
+/// Keep `idle` silent connections and `slow` byte-a-second bodies open to the API (the
+/// slow ones authenticated with `token`: the server checks the token before it reads a
+/// body, so an anonymous slow body is answered 401 at once).
+fn hostile(sh: &Shared, addr: &str, token: &str, idle: usize, slow: usize) {
     let open = |slow: bool| -> Option<TcpStream> {
         let mut s = TcpStream::connect(addr).ok()?;
         s.set_write_timeout(Some(Duration::from_secs(1))).ok()?;
         if slow {
             s.write_all(
-                b"POST /v2.0/security-group-rules HTTP/1.1\r\nHost: soak\r\n\
-                  Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+                format!(
+                    "POST /v2.0/security-group-rules HTTP/1.1\r\nHost: soak\r\n\
+                     X-Auth-Token: {token}\r\n\
+                     Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+                )
+                .as_bytes(),
             )
             .ok()?;
         }
@@ -573,18 +579,25 @@ fn soak(args: &SoakArgs) -> Result<Vec<String>, String> {
     let path = topo.write_config(&config).map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let log = topo.dir.path.join("switch.log");
+    // The switch's API token in the lab's own directory (created 0600 by `run`), read
+    // back below: the churn, the fault checks and the slow clients are authenticated.
+    let token_file = topo.dir.path.join("api-token");
+    let token_arg = token_file.to_string_lossy().into_owned();
     let mut sw = Switch::spawn(&Launch {
         exe: &exe,
         config: &path,
         log: &log,
-        args: &["--api", "127.0.0.1:0"],
+        args: &["--api", "127.0.0.1:0", "--api-token-file", &token_arg],
         own_group: true,
     })
     .map_err(|e| e.to_string())?;
     sw.wait_ready(Duration::from_secs(20), &|| sh.stop.load(Ordering::Relaxed))
         .map_err(|e| e.to_string())?;
     let addr = sw.api_addr().ok_or("no API address in the switch's log")?;
-    let api = Client::new(&format!("http://{addr}"), None).map_err(|e| e.to_string())?;
+    let token =
+        sgswitch::control::api::token::read_token_file(&token_file).map_err(|e| e.to_string())?;
+    let api =
+        Client::new(&format!("http://{addr}"), Some(token.clone())).map_err(|e| e.to_string())?;
     let group = api
         .get("/v2.0/security-groups?name=inst")
         .map_err(|e| e.to_string())?["security_groups"][0]["id"]
@@ -611,7 +624,7 @@ fn soak(args: &SoakArgs) -> Result<Vec<String>, String> {
     let links = Mutex::new(Vec::new());
     let (failures, samples) = std::thread::scope(|s| {
         s.spawn(|| churn(&sh, &api, &group));
-        s.spawn(|| hostile(&sh, &addr, args.idle_clients, args.slow_clients));
+        s.spawn(|| hostile(&sh, &addr, &token, args.idle_clients, args.slow_clients));
         s.spawn(|| faults(&sh, &api, &topo, args.fault_every, &links));
         let r = report_loop(args, &sh, &sw, &api, &session, &newconn, &flood);
         sh.stop.store(true, Ordering::Relaxed);

@@ -218,6 +218,18 @@ impl Switch {
         }
     }
 
+    /// A client of the switch's API with the token `run` keeps in its default token file
+    /// (as `sgswitch stats` and the other client commands find it).
+    #[allow(dead_code)]
+    pub fn api_client(&self) -> sgswitch::control::http_client::Client {
+        let addr = self.0.api_addr().expect("API address in the log");
+        let token = sgswitch::control::api::token::client_token(None, None)
+            .expect("the API token file")
+            .token;
+        sgswitch::control::http_client::Client::new(&format!("http://{addr}"), token)
+            .expect("API client")
+    }
+
     /// SIGHUP, then wait for `sgswitch: reloaded`; panics with the log if it does not come.
     pub fn reload(&self) {
         match self.0.reload() {

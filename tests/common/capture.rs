@@ -58,6 +58,10 @@ impl Capture {
             "-w",
             &file_s,
             "--immediate-mode",
+            // A 32 MiB kernel buffer (2 MiB by default): a tcpdump descheduled on a loaded
+            // 2-core machine lost 30 of 2,646 frames with the default.
+            "-B",
+            "32768",
             "-s",
             "0",
             "-n",

@@ -484,7 +484,17 @@ impl Pipeline {
     #[inline(never)]
     pub(super) fn admit(&mut self, f: Frame<'_>, c: Check) -> Result<(), DropReason> {
         let dp = f.dp;
-        let judged = self.judge_rules(f, c);
+        let mut judged = self.judge_rules(f, c);
+        // The sending port's own check of an allowed new connection spends its budget
+        // (`set_new_flow_budget`); out of budget, it is shed before anything is committed
+        // or delivered.
+        if judged.is_ok() && c.idx == f.in_port as usize {
+            if self.new_flows == 0 {
+                judged = Err(DropReason::NewFlowOverload);
+            } else {
+                self.new_flows -= 1;
+            }
+        }
         let committed = match judged {
             Ok(_) => self
                 .ct

@@ -93,6 +93,9 @@ pub(super) struct Worker {
     by_zone: Vec<Option<(u16, u16)>>,
     dp: Arc<Dataplane>,
     burst: usize,
+    /// New connections a port may start per full burst ([`new_flow_budget`]; `None`: no
+    /// bound).
+    new_flows: Option<u32>,
     backoff: bool,
     out: Outbox,
     // Per-burst scratch, MAX_BURST entries each.
@@ -165,6 +168,7 @@ impl Worker {
             by_zone: Vec::new(),
             dp,
             burst,
+            new_flows: new_flow_budget(burst),
             backoff,
             out: Outbox::new(id, nw),
             metas: vec![(false, PacketMeta::default()); scratch],
@@ -418,6 +422,10 @@ impl Worker {
             }
             self.fates[..n].fill(0);
             if local > 0 {
+                // A full burst: the port has a backlog, so its new connections are bounded
+                // ([`new_flow_budget`]).
+                let budget = self.new_flows.filter(|_| n >= self.burst);
+                self.pipeline.set_new_flow_budget(budget);
                 self.pipeline.process_parsed_burst(
                     dp,
                     in_port,
@@ -427,6 +435,7 @@ impl Worker {
                     &mut self.verdicts[..local],
                     &mut self.disp[..local],
                 );
+                self.pipeline.set_new_flow_budget(None);
                 if !self.captures.is_empty() {
                     self.capture(dp, in_port, &frames[..local], now);
                 }
@@ -630,6 +639,25 @@ impl Worker {
                 })
                 .collect(),
         }
+    }
+}
+
+/// New connections a port may start per burst when its burst is full (it sends faster than
+/// the worker reads it): a quarter of the burst. A flooding port then costs the worker at
+/// most this many deliveries of new connections per round of the poll loop, while every
+/// port's frames of known connections go on at a full burst per round. A port that is not
+/// behind (its bursts are not full) is not bounded at all; when the worker is idle, rounds
+/// are short and the bound is far above any real rate of new connections.
+///
+/// For measurements only (`benches/flood.sh` compares with and without), the environment
+/// variable `SGSWITCH_NEW_FLOW_BUDGET` overrides it when the worker starts: a number of
+/// connections per full burst, or `off` for no bound.
+pub(super) fn new_flow_budget(burst: usize) -> Option<u32> {
+    let default = Some((burst / 4).max(1) as u32);
+    match std::env::var("SGSWITCH_NEW_FLOW_BUDGET").as_deref() {
+        Ok("off") => None,
+        Ok(v) => v.parse().ok().map(|n: u32| n.max(1)).or(default),
+        Err(_) => default,
     }
 }
 

@@ -97,7 +97,8 @@ fn burst_processing_matches_frame_by_frame() {
 /// in a burst mixing a flood's SYNs with segments of established connections, only the
 /// budget's number of new connections is admitted (the rest dropped as
 /// `new-flow-overload` at the sender, with no entry committed), every established segment
-/// is delivered, and without a budget everything is admitted again.
+/// is delivered, a SYN retried on its half-open entry spends the budget too, and without a
+/// budget everything is admitted again.
 #[test]
 fn new_flow_budget_sheds_new_connections_only() {
     use sgswitch::bench::frames::{ipv4_frame, pad, tcp, V4};
@@ -167,6 +168,16 @@ fn new_flow_budget_sheds_new_connections_only() {
     // The first five SYNs went through; the shed ones pass once the burst is not full.
     let firsts: Vec<usize> = (0..burst.len()).filter(|&k| is_new[k]).collect();
     assert!(firsts[..5].iter().all(|&k| !outs[k].delivered.is_empty()));
+    // A SYN retried on its (half-open) entry starts a connection too: shed without budget.
+    let retry = [syn(30_000), established[0].clone()];
+    let outs = run(&mut p, Some(0), &retry);
+    assert_eq!(outs[0].dropped, vec![(client, DropReason::NewFlowOverload)]);
+    assert_eq!(
+        outs[1].delivered,
+        vec![server],
+        "established: {:?}",
+        outs[1]
+    );
     let outs = run(&mut p, None, &burst);
     assert!(outs.iter().all(|v| v.delivered == vec![server]), "{outs:?}");
 }

@@ -243,8 +243,10 @@ impl Pipeline {
     /// means the port sends faster than the worker serves it, and then only `budget` of
     /// the burst's frames may start a connection; the others that would are dropped as
     /// `new-flow-overload` (counted at the sending port) before anything is committed or
-    /// delivered. Frames of known connections (a conntrack hit) are never affected, nor
-    /// are ports without port security (no egress check). Under a flood of new
+    /// delivered. A TCP SYN (without ACK) on a known entry (a retry, or a closed
+    /// connection reopened) spends the budget like a new connection; other frames of
+    /// known connections are never affected, nor are ports without port security (no
+    /// egress check). Under a flood of new
     /// connections, delivering them is what costs the worker (the receiving instance's
     /// kernel answers each one in the worker's `write`, and the sender's kernel answers
     /// the reply): the budget bounds that cost per burst.

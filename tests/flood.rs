@@ -15,7 +15,8 @@
 //!   full never), and the switch's VmRSS grew by less than 16 MiB.
 //!
 //! The same measurement at the highest rate the machine makes, with the established
-//! session's rate before and during: `benches/flood.sh` (outside CI).
+//! session's rate before and during (`flood_measure`), and with a Linux bridge in the
+//! switch's place (`flood_measure_kernel`): `benches/flood.sh [--compare]` (outside CI).
 //!
 //! Needs root, iproute2, python3; without them a test skips, under `CI=true` it fails.
 
@@ -224,11 +225,13 @@ fn rate(samples: &[(f64, u64)], from: f64, to: f64) -> f64 {
 }
 
 /// The flood settings of a measurement, from the environment: `FLOOD_KIND` syn|udp
-/// (default syn), `FLOOD_PPS` (default 0 = unpaced), `FLOOD_SECS` (default 10).
+/// (default syn), `FLOOD_PPS` (default 0 = unpaced), `FLOOD_SECS` (default 10), and the
+/// switch's `FLOOD_WORKERS` (default 1).
 struct FloodEnv {
     kind: String,
     pps: String,
     secs: String,
+    workers: String,
 }
 
 impl FloodEnv {
@@ -238,6 +241,7 @@ impl FloodEnv {
             kind: env("FLOOD_KIND", "syn"),
             pps: env("FLOOD_PPS", "0"),
             secs: env("FLOOD_SECS", "10"),
+            workers: env("FLOOD_WORKERS", "1"),
         }
     }
 }
@@ -372,10 +376,12 @@ fn flood_measure() {
         return;
     }
     let topo = Topo::new("flm", Backend::Tap, 3);
-    let text = config(&topo).replace(
-        &format!("capacity = {CAPACITY}\nper_port_limit = {LIMIT}\n"),
-        "",
-    );
+    let text = config(&topo)
+        .replace(
+            &format!("capacity = {CAPACITY}\nper_port_limit = {LIMIT}\n"),
+            "",
+        )
+        .replace("workers = 1", &format!("workers = {}", fl.workers));
     let path = topo.write_config(&text);
     let sw = Switch::start(&path, &topo.dir.path);
     topo.configure();
@@ -415,8 +421,8 @@ fn flood_measure() {
             rss_before.get(),
         )
     };
-    let label = "sgswitch, tap ports, 1 worker";
-    measure_session(label, (a, b, c), &fl, before, after);
+    let label = format!("sgswitch, tap ports, {} worker(s)", fl.workers);
+    measure_session(&label, (a, b, c), &fl, before, after);
 }
 
 /// The same session and flood with the kernel switching: the three instances on veth

@@ -24,7 +24,7 @@
 # REPEAT=n repeats the whole comparison (the machine is shared: rates are noisy).
 #
 # Usage: sudo benches/flood.sh [--compare] [syn|udp ...]
-#        (env: FLOOD_SECS=10 FLOOD_PPS=0 REPEAT=1)
+#        (env: FLOOD_SECS=10 FLOOD_PPS=0 REPEAT=1; FLOOD_WORKERS=1: the switch's workers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 compare=0

@@ -246,10 +246,9 @@ impl Pipeline {
     /// delivered. A TCP SYN (without ACK) on a known entry (a retry, or a closed
     /// connection reopened) spends the budget like a new connection; other frames of
     /// known connections are never affected, nor are ports without port security (no
-    /// egress check). Under a flood of new
-    /// connections, delivering them is what costs the worker (the receiving instance's
-    /// kernel answers each one in the worker's `write`, and the sender's kernel answers
-    /// the reply): the budget bounds that cost per burst.
+    /// egress check). Under a flood of new connections, delivering them is what costs the
+    /// worker (the receiving instance's kernel answers each one in the worker's `write`,
+    /// and the sender's kernel answers the reply): the budget bounds that cost per burst.
     pub fn set_new_flow_budget(&mut self, budget: Option<u32>) {
         self.new_flows = budget.unwrap_or(u32::MAX);
     }

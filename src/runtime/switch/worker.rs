@@ -7,14 +7,14 @@
 //!    in place, parse them once ([`pipeline::parse_burst`]). With several workers, every
 //!    IP frame whose connection another worker owns ([`steer`]) goes to that worker with
 //!    its parsed metadata (a [`handoff`] batch); the rest, compacted, run through
-//!    [`Pipeline::process_parsed_burst`]; a burst that came back full (the port sends faster
-//!    than this worker reads it) may start at most [`new_flow_budget`] new connections, the
-//!    rest shed as `new-flow-overload` (so a flood of new connections costs the worker a
-//!    bounded share of each round, and known connections of every port keep theirs; frames
-//!    steered to another worker are judged there without a budget). Each delivery goes to a member of the same group
-//!    (the group moves or copies the frame when the burst ends: [`PortGroup::rx_done`]),
-//!    to another group of this worker (a copy), or to the worker driving that port (a
-//!    handoff batch).
+//!    [`Pipeline::process_parsed_burst`]; a burst that came back full (the port sends
+//!    faster than this worker reads it) may start at most [`new_flow_budget`] new
+//!    connections, the rest shed as `new-flow-overload` (so a flood of new connections
+//!    costs the worker a bounded share of each round, and known connections of every port
+//!    keep theirs; frames steered to another worker are judged there without a budget).
+//!    Each delivery goes to a member of the same group (the group moves or copies the
+//!    frame when the burst ends: [`PortGroup::rx_done`]), to another group of this worker
+//!    (a copy), or to the worker driving that port (a handoff batch).
 //! 3. The inbox: batches steered here run through the same `process_parsed_burst`
 //!    (grouped by ingress port), batches to transmit go to their ports.
 //! 4. Flush every group, send the handoff batches, publish counters on request, back off

@@ -10,15 +10,54 @@
 # second (0: as fast as the generator goes). Reported per flood: the generator's rate and
 # CPU seconds, the stream's rate over the 5 s before the flood and from 2 s into it to its
 # end, conntrack entries, A's entries, evictions, table-full refusals, drops per port, the
-# switch's VmRSS before and after, whether a new connection C -> B works after, and the
-# load average (the machine is shared: read the rates beside it).
+# switch's VmRSS before and after and its CPU seconds during the flood, how many of the
+# machine's cores were busy during the flood, whether a new connection C -> B works after,
+# and the load average (the machine is shared: read the rates beside it).
 #
-# Usage: sudo benches/flood.sh [syn|udp ...]   (env: FLOOD_SECS=10 FLOOD_PPS=0)
+# With --compare, each flood runs three times, one after the other, with the same settings:
+# through sgswitch without the bound on new connections per full burst
+# (SGSWITCH_NEW_FLOW_BUDGET=off: the switch before #14's fix), through sgswitch as it ships,
+# and with the kernel switching instead (`flood_measure_kernel`: the same instances on
+# veth pairs in a Linux bridge, no sgswitch); a last line gives the three shares of the
+# session's rate. On a small machine the generator and the instances' kernels take cores
+# from whatever switches, so the kernel's share is the bar to read the switch's against.
+# REPEAT=n repeats the whole comparison (the machine is shared: rates are noisy).
+#
+# Usage: sudo benches/flood.sh [--compare] [syn|udp ...]
+#        (env: FLOOD_SECS=10 FLOOD_PPS=0 REPEAT=1; FLOOD_WORKERS=1: the switch's workers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-kinds=("$@")
+compare=0
+kinds=()
+for a in "$@"; do
+    case $a in
+    --compare) compare=1 ;;
+    *) kinds+=("$a") ;;
+    esac
+done
 [ ${#kinds[@]} -gt 0 ] || kinds=(syn udp)
-for kind in "${kinds[@]}"; do
-    FLOOD_KIND=$kind cargo test --release --test flood -- --ignored --exact flood_measure \
+cargo test --release --test flood --no-run 2>&1 | tail -1
+run() { # test name, flood kind: the measurement's lines
+    FLOOD_KIND=$2 cargo test --release --test flood -- --ignored --exact "$1" \
         --nocapture 2>&1 | sed -n '/^flood /,/load average/p'
+}
+share() { sed -n 's/.*MB\/s during (\([0-9]*\) %).*/\1/p' <<<"$1"; }
+for round in $(seq 1 "${REPEAT:-1}"); do
+    for kind in "${kinds[@]}"; do
+        if [ $compare = 0 ]; then
+            run flood_measure "$kind"
+            continue
+        fi
+        echo "== $kind, round $round: sgswitch without the new-connection bound"
+        off=$(SGSWITCH_NEW_FLOW_BUDGET=off run flood_measure "$kind")
+        echo "$off"
+        echo "== $kind, round $round: sgswitch"
+        sw=$(run flood_measure "$kind")
+        echo "$sw"
+        echo "== $kind, round $round: kernel bridge"
+        k=$(run flood_measure_kernel "$kind")
+        echo "$k"
+        echo "flood $kind: session kept $(share "$off") % (sgswitch, no bound), $(share "$sw") %" \
+            "(sgswitch), $(share "$k") % (kernel bridge); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    done
 done

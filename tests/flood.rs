@@ -16,13 +16,17 @@
 //!   zones were full (2 s into the flood) to its end: flat while the flood goes on.
 //!
 //! The same measurement at the highest rate the machine makes, with the established
-//! session's rate before and during: `benches/flood.sh` (outside CI).
+//! session's rate before and during (`flood_measure`), and with a Linux bridge in the
+//! switch's place (`flood_measure_kernel`): `benches/flood.sh [--compare]` (outside CI).
 //!
 //! Needs root, iproute2, python3; without them a test skips, under `CI=true` it fails.
 
 mod common;
 
-use common::{echo_server, env_ready, probe, python, Backend, LineClient, Switch, Topo};
+use common::{
+    echo_server, env_ready, netns_name, probe, python, Backend, Instance, LineClient, Netns,
+    Switch, Topo,
+};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -231,36 +235,75 @@ fn rate(samples: &[(f64, u64)], from: f64, to: f64) -> f64 {
     (b.1 - a.1) as f64 / (b.0 - a.0).max(1e-3)
 }
 
-/// The measurement of `benches/flood.sh` (not run in CI): the default conntrack settings,
-/// a flood from A at the highest rate the generator makes (`FLOOD_PPS`, default 0 =
-/// unpaced; `FLOOD_KIND` syn|udp; `FLOOD_SECS`, default 10) while C streams TCP to B;
-/// prints the stream's rate before and during, the generator's rate and CPU, entries,
-/// evictions, drops and VmRSS.
-#[test]
-#[ignore = "a measurement: benches/flood.sh"]
-fn flood_measure() {
-    use std::io::{BufRead, BufReader};
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
-    let (kind, pps, secs) = (
-        env("FLOOD_KIND", "syn"),
-        env("FLOOD_PPS", "0"),
-        env("FLOOD_SECS", "10"),
-    );
-    let flood_secs: f64 = secs.parse().expect("FLOOD_SECS");
-    if !env_ready("flood_measure", Backend::Tap) {
-        return;
+/// The flood settings of a measurement, from the environment: `FLOOD_KIND` syn|udp
+/// (default syn), `FLOOD_PPS` (default 0 = unpaced), `FLOOD_SECS` (default 10), and the
+/// switch's `FLOOD_WORKERS` (default 1).
+struct FloodEnv {
+    kind: String,
+    pps: String,
+    secs: String,
+    workers: String,
+}
+
+impl FloodEnv {
+    fn read() -> FloodEnv {
+        let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+        FloodEnv {
+            kind: env("FLOOD_KIND", "syn"),
+            pps: env("FLOOD_PPS", "0"),
+            secs: env("FLOOD_SECS", "10"),
+            workers: env("FLOOD_WORKERS", "1"),
+        }
     }
-    let topo = Topo::new("flm", Backend::Tap, 3);
-    let text = config(&topo).replace(
-        &format!("capacity = {CAPACITY}\nper_port_limit = {LIMIT}\n"),
-        "",
-    );
-    let path = topo.write_config(&text);
-    let sw = Switch::start(&path, &topo.dir.path);
-    topo.configure();
-    let api = format!("http://{}", sw.api_addr().expect("API address in the log"));
-    let (a, b, c) = (&topo.insts[0], &topo.insts[1], &topo.insts[2]);
+}
+
+/// Busy and total jiffies of the whole machine (`/proc/stat`'s `cpu` line).
+fn cpu_jiffies() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = s
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// CPU seconds (user + system, all threads) process `pid` used so far.
+fn proc_cpu_secs(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and
+    // 13th of them.
+    let rest = s.rsplit_once(')').map_or("", |x| x.1);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<u64>() as f64 / 100.0
+}
+
+/// The session and the flood of a measurement, the same for the switch and the kernel
+/// bridge: C streams TCP to B:7000 for 6 s, then A floods B for `FLOOD_SECS`; `before` runs
+/// just before the flood starts, `after` when the generator is done (the stream still
+/// running) and returns what to print.
+/// Prints the generator's rate and CPU, the stream's rate over the 5 s before the flood and
+/// from 2 s into it to its end, how busy the machine's cores were during the flood, and
+/// the load average.
+fn measure_session(
+    label: &str,
+    (a, b, c): (&Instance, &Instance, &Instance),
+    fl: &FloodEnv,
+    before: impl FnOnce(),
+    after: impl FnOnce() -> String,
+) {
+    use std::io::{BufRead, BufReader};
+    let flood_secs: f64 = fl.secs.parse().expect("FLOOD_SECS");
     let mut sink =
         b.ns.cmd(&[python(), "-c", SINK_PY])
             .stdout(Stdio::piped())
@@ -288,51 +331,158 @@ fn flood_measure() {
         }
     });
     std::thread::sleep(Duration::from_secs(6));
-    let rss_before = vm_rss_kib(sw.pid());
-    let dport = if kind == "syn" { "7000" } else { "7001" };
+    let dport = if fl.kind == "syn" { "7000" } else { "7001" };
     let _echo = echo_server(&b.ns, &[7002], &[7001]);
     let t_flood = samples.lock().unwrap().last().map_or(0.0, |s| s.0);
+    before();
+    let cpu0 = cpu_jiffies();
     let mut gen =
-        a.ns.cmd(&[python(), GEN, &kind, &a.v4, &b.v4, dport, &secs, &pps])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map(|child| common::Proc { child })
-            .expect("start the flood generator");
+        a.ns.cmd(&[
+            python(),
+            GEN,
+            &fl.kind,
+            &a.v4,
+            &b.v4,
+            dport,
+            &fl.secs,
+            &fl.pps,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(|child| common::Proc { child })
+        .expect("start the flood generator");
     let gen_out = gen.child.wait_with_output_ref();
-    // Before the API calls below: a dump of 100,000 entries grows the heap by itself.
-    let rss_after = vm_rss_kib(sw.pid());
-    let probe_after = probe(&c.ns, "tcp", &b.v4, 7002, 2);
-    let stats = cli_json(&["stats", "--api", &api, "--json"]);
-    let zone_a = cli_json(&["conntrack", "list", "--api", &api, "--port", "i0", "--json"]);
+    let cpu1 = cpu_jiffies();
+    let extra = after();
     let samples = samples.lock().unwrap().clone();
     let before = rate(&samples, t_flood - 5.0, t_flood);
     let during = rate(&samples, t_flood + 2.0, t_flood + flood_secs);
-    let ct = &stats["conntrack"];
-    let drops: Vec<String> = stats["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| format!("{}: {}", p["name"], p["drops"]))
-        .collect();
+    let busy = (cpu1.0 - cpu0.0) as f64 / (cpu1.1 - cpu0.1).max(1) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "flood {kind}: generator {gen_out}\n\
+        "flood {} ({label}): generator {gen_out}\n\
          session C->B: {:.1} MB/s before, {:.1} MB/s during ({:.0} %)\n\
-         conntrack: entries {} of {}, A's zone {}, evictions {}, table full {}, inserts {}\n\
-         drops: {}\nswitch VmRSS {rss_before} -> {rss_after} KiB; new connection C->B after: \
-         {probe_after}; load average {}",
+         machine during the flood: {:.2} of {cores} cores busy\n{extra}load average {}",
+        fl.kind,
         before / 1e6,
         during / 1e6,
         100.0 * during / before.max(1.0),
-        ct["entries"],
-        ct["capacity"],
-        zone_a.as_array().unwrap().len(),
-        ct["evictions"],
-        ct["table_full"],
-        ct["inserts"],
-        drops.join("; "),
+        busy * cores as f64,
         load.trim()
+    );
+}
+
+/// The measurement of `benches/flood.sh` (not run in CI): the default conntrack settings,
+/// a flood from A at the highest rate the generator makes ([`FloodEnv`]) while C streams
+/// TCP to B ([`measure_session`]); also prints the switch's CPU seconds during the flood,
+/// entries, evictions, drops and VmRSS.
+#[test]
+#[ignore = "a measurement: benches/flood.sh"]
+fn flood_measure() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let fl = FloodEnv::read();
+    if !env_ready("flood_measure", Backend::Tap) {
+        return;
+    }
+    let topo = Topo::new("flm", Backend::Tap, 3);
+    let text = config(&topo)
+        .replace(
+            &format!("capacity = {CAPACITY}\nper_port_limit = {LIMIT}\n"),
+            "",
+        )
+        .replace("workers = 1", &format!("workers = {}", fl.workers));
+    let path = topo.write_config(&text);
+    let sw = Switch::start(&path, &topo.dir.path);
+    topo.configure();
+    let api = format!("http://{}", sw.api_addr().expect("API address in the log"));
+    let (a, b, c) = (&topo.insts[0], &topo.insts[1], &topo.insts[2]);
+    let pid = sw.pid();
+    let (rss_before, sw_cpu0) = (std::cell::Cell::new(0), std::cell::Cell::new(0.0));
+    let before = || {
+        rss_before.set(vm_rss_kib(pid));
+        sw_cpu0.set(proc_cpu_secs(pid));
+    };
+    let after = || {
+        // Before the API calls below: a dump of 100,000 entries grows the heap by itself.
+        let rss_after = vm_rss_kib(pid);
+        let sw_cpu = proc_cpu_secs(pid) - sw_cpu0.get();
+        let probe_after = probe(&c.ns, "tcp", &b.v4, 7002, 2);
+        let stats = cli_json(&["stats", "--api", &api, "--json"]);
+        let zone_a = cli_json(&["conntrack", "list", "--api", &api, "--port", "i0", "--json"]);
+        let ct = &stats["conntrack"];
+        let ports: Vec<String> = stats["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{}: rx {} drops {}", p["name"], p["rx_packets"], p["drops"]))
+            .collect();
+        format!(
+            "switch: {sw_cpu:.2} CPU-s during the flood; conntrack: entries {} of {}, A's zone \
+             {}, evictions {}, table full {}, inserts {}\nports: {}\nswitch VmRSS {} -> \
+             {rss_after} KiB; new connection C->B after: {probe_after}\n",
+            ct["entries"],
+            ct["capacity"],
+            zone_a.as_array().unwrap().len(),
+            ct["evictions"],
+            ct["table_full"],
+            ct["inserts"],
+            ports.join("; "),
+            rss_before.get(),
+        )
+    };
+    let label = format!("sgswitch, tap ports, {} worker(s)", fl.workers);
+    measure_session(&label, (a, b, c), &fl, before, after);
+}
+
+/// The same session and flood with the kernel switching: the three instances on veth
+/// pairs enslaved to a Linux bridge in a namespace of its own (no sgswitch, no filtering,
+/// no conntrack): what this machine keeps of the session when only kernels switch.
+#[test]
+#[ignore = "a measurement: benches/flood.sh --compare"]
+fn flood_measure_kernel() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let fl = FloodEnv::read();
+    if !env_ready("flood_measure_kernel", Backend::AfPacket) {
+        return;
+    }
+    let topo = Topo::new("flk", Backend::AfPacket, 3);
+    let br = Netns::new(&netns_name("flk", 9)).unwrap_or_else(|e| panic!("{e}"));
+    let ip = |args: &[&str]| {
+        let o = Command::new("ip").args(args).output().expect("ip");
+        assert!(
+            o.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    ip(&["-n", &br.name, "link", "add", "br0", "type", "bridge"]);
+    ip(&["-n", &br.name, "link", "set", "br0", "up"]);
+    for i in &topo.insts {
+        // The veth's root end moves into the bridge's namespace (deleted with it).
+        ip(&["link", "set", &i.link, "netns", &br.name]);
+        ip(&["-n", &br.name, "link", "set", &i.link, "master", "br0"]);
+        ip(&["-n", &br.name, "link", "set", &i.link, "up"]);
+    }
+    let (a, b, c) = (&topo.insts[0], &topo.insts[1], &topo.insts[2]);
+    // The bridge forwards: B answers (nothing listens yet).
+    assert_eq!(
+        probe(&c.ns, "tcp", &b.v4, 7002, 2),
+        "REFUSED",
+        "C -> B over the bridge"
+    );
+    measure_session(
+        "kernel: Linux bridge, veth",
+        (a, b, c),
+        &fl,
+        || {},
+        || {
+            format!(
+                "new connection C->B after: {}\n",
+                probe(&c.ns, "tcp", &b.v4, 7002, 2)
+            )
+        },
     );
 }
 

@@ -92,3 +92,92 @@ fn burst_processing_matches_frame_by_frame() {
     }
     assert!(checked >= 20, "fixtures checked: {checked}");
 }
+
+/// `Pipeline::set_new_flow_budget` (what a worker sets for a full burst, #14 floods):
+/// in a burst mixing a flood's SYNs with segments of established connections, only the
+/// budget's number of new connections is admitted (the rest dropped as
+/// `new-flow-overload` at the sender, with no entry committed), every established segment
+/// is delivered, a SYN retried on its half-open entry spends the budget too, and without a
+/// budget everything is admitted again.
+#[test]
+fn new_flow_budget_sheds_new_connections_only() {
+    use sgswitch::bench::frames::{ipv4_frame, pad, tcp, V4};
+    use sgswitch::bench::workload::{
+        open_tcp_flows, web_pair, CLIENT_IP, CLIENT_MAC, SERVER_IP, SERVER_MAC,
+    };
+    use sgswitch::flow::DropReason;
+
+    let (dp, pcfg) = web_pair();
+    let mut p = Pipeline::new(&pcfg);
+    let client = dp.port_index("client").unwrap();
+    let server = dp.port_index("server").unwrap();
+    let established = open_tcp_flows(&dp, &mut p, 4);
+    let syn = |sport: u16| {
+        pad(ipv4_frame(
+            SERVER_MAC,
+            CLIENT_MAC,
+            V4::new(CLIENT_IP, SERVER_IP, 6),
+            &tcp(sport, 80, 0x02, 1, 0, &[]),
+        ))
+    };
+    // 12 SYNs of new connections, an established segment after every third.
+    let mut burst = Vec::new();
+    let mut is_new = Vec::new();
+    for i in 0..12u16 {
+        burst.push(syn(30_000 + i));
+        is_new.push(true);
+        if i % 3 == 2 {
+            burst.push(established[(i / 3) as usize].clone());
+            is_new.push(false);
+        }
+    }
+    let run = |p: &mut Pipeline, budget: Option<u32>, frames: &[Vec<u8>]| {
+        let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let mut outs = vec![Verdict::default(); slices.len()];
+        let mut disp = vec![Disposition::Decided; slices.len()];
+        p.set_new_flow_budget(budget);
+        p.process_burst(&dp, client, &slices, 10, &mut outs, &mut disp);
+        p.set_new_flow_budget(None);
+        assert!(disp.iter().all(|d| *d == Disposition::Decided));
+        outs
+    };
+    let before = p.conntrack().len();
+    let outs = run(&mut p, Some(5), &burst);
+    let mut admitted = 0;
+    for (k, v) in outs.iter().enumerate() {
+        if !is_new[k] {
+            assert_eq!(v.delivered, vec![server], "established frame {k}: {v:?}");
+        } else if v.delivered == vec![server] {
+            admitted += 1;
+        } else {
+            assert!(v.delivered.is_empty(), "frame {k}: {v:?}");
+            assert_eq!(
+                v.dropped,
+                vec![(client, DropReason::NewFlowOverload)],
+                "{k}"
+            );
+        }
+    }
+    assert_eq!(admitted, 5, "the budget's number of new connections");
+    // Each admitted connection has an entry in the client's and the server's zone.
+    assert_eq!(
+        p.conntrack().len(),
+        before + 2 * 5,
+        "no entry for a shed SYN"
+    );
+    // The first five SYNs went through; the shed ones pass once the burst is not full.
+    let firsts: Vec<usize> = (0..burst.len()).filter(|&k| is_new[k]).collect();
+    assert!(firsts[..5].iter().all(|&k| !outs[k].delivered.is_empty()));
+    // A SYN retried on its (half-open) entry starts a connection too: shed without budget.
+    let retry = [syn(30_000), established[0].clone()];
+    let outs = run(&mut p, Some(0), &retry);
+    assert_eq!(outs[0].dropped, vec![(client, DropReason::NewFlowOverload)]);
+    assert_eq!(
+        outs[1].delivered,
+        vec![server],
+        "established: {:?}",
+        outs[1]
+    );
+    let outs = run(&mut p, None, &burst);
+    assert!(outs.iter().all(|v| v.delivered == vec![server]), "{outs:?}");
+}

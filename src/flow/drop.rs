@@ -38,6 +38,10 @@ named_enum! {
         ConntrackFull = ("conntrack-full", "connection-tracking table full"),
         /// The receiving or sending port holds its limit of tracked connections, all assured.
         ConntrackZoneFull = ("conntrack-zone-full", "the port's connection-tracking limit reached"),
+        /// A new connection from a port the worker is behind on, over the port's budget of
+        /// new connections per burst (`Pipeline::set_new_flow_budget`): shed so that the
+        /// frames of established connections keep their share of the worker.
+        NewFlowOverload = ("new-flow-overload", "new connection shed: its port sends more than the worker keeps up with"),
         /// Unicast frame whose destination MAC does not belong to the receiving port.
         DstMacMismatch = ("dst-mac-mismatch", "destination MAC is not the receiving port's"),
         /// Fragment of a datagram whose first fragment was denied (or that expired).

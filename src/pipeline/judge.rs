@@ -336,6 +336,10 @@ impl Pipeline {
                     return self.rejudge(f, c, handle, tag);
                 } else if cut {
                     Err(DropReason::ConnectionCut)
+                } else if self.new_flows != u32::MAX && c.idx == f.in_port as usize {
+                    // A bounded burst: a SYN on an entry (a retry, or a closed connection
+                    // reopened) starts a connection as much as one without.
+                    self.budget_known(f.meta)
                 } else {
                     Ok(())
                 }
@@ -464,6 +468,32 @@ impl Pipeline {
         }
     }
 
+    /// Spend one of the burst's new connections (`set_new_flow_budget`), or shed.
+    #[inline]
+    fn spend_new_flow(&mut self) -> Result<(), DropReason> {
+        match self.new_flows {
+            0 => Err(DropReason::NewFlowOverload),
+            u32::MAX => Ok(()),
+            _ => {
+                self.new_flows -= 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// A packet of a known connection in a burst with a budget of new connections: a TCP
+    /// SYN (without ACK) spends one like a new connection; anything else passes.
+    #[cold]
+    #[inline(never)]
+    fn budget_known(&mut self, m: &PacketMeta) -> Result<(), DropReason> {
+        use flow::tcp_flags::{ACK, SYN};
+        if m.key.proto == proto::TCP && m.tcp_flags & (SYN | ACK) == SYN {
+            self.spend_new_flow()
+        } else {
+            Ok(())
+        }
+    }
+
     /// Conntrack refused the entry of a connection the rules allow: the drop reason, and
     /// the count for the rate-limited warning.
     #[cold]
@@ -484,7 +514,15 @@ impl Pipeline {
     #[inline(never)]
     pub(super) fn admit(&mut self, f: Frame<'_>, c: Check) -> Result<(), DropReason> {
         let dp = f.dp;
-        let judged = self.judge_rules(f, c);
+        let mut judged = self.judge_rules(f, c);
+        // The sending port's own check of an allowed new connection spends its budget
+        // (`set_new_flow_budget`); out of budget, it is shed before anything is committed
+        // or delivered.
+        if judged.is_ok() && c.idx == f.in_port as usize {
+            if let Err(r) = self.spend_new_flow() {
+                judged = Err(r);
+            }
+        }
         let committed = match judged {
             Ok(_) => self
                 .ct

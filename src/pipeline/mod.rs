@@ -149,6 +149,9 @@ pub struct Pipeline {
     obs: Observe,
     /// New connections conntrack refused, for the rate-limited warning (`judge`).
     ct_refusals: CtRefusals,
+    /// New connections the sending port may still start in this burst
+    /// ([`Pipeline::set_new_flow_budget`]; `u32::MAX`: no bound).
+    new_flows: u32,
 }
 
 /// A MAC learned by one worker's pipeline, for the others ([`Pipeline::take_learned`]).
@@ -231,7 +234,23 @@ impl Pipeline {
             learned_out: Vec::with_capacity(LEARNED_OUT),
             obs: Observe::new(cfg),
             ct_refusals: CtRefusals::default(),
+            new_flows: u32::MAX,
         }
+    }
+
+    /// Bound the new connections the frames processed from now on may start (`None`: no
+    /// bound, the default). A worker sets it for each burst it receives: a full burst
+    /// means the port sends faster than the worker serves it, and then only `budget` of
+    /// the burst's frames may start a connection; the others that would are dropped as
+    /// `new-flow-overload` (counted at the sending port) before anything is committed or
+    /// delivered. A TCP SYN (without ACK) on a known entry (a retry, or a closed
+    /// connection reopened) spends the budget like a new connection; other frames of
+    /// known connections are never affected, nor are ports without port security (no
+    /// egress check). Under a flood of new connections, delivering them is what costs the
+    /// worker (the receiving instance's kernel answers each one in the worker's `write`,
+    /// and the sender's kernel answers the reply): the budget bounds that cost per burst.
+    pub fn set_new_flow_budget(&mut self, budget: Option<u32>) {
+        self.new_flows = budget.unwrap_or(u32::MAX);
     }
 
     /// New connections admitted per rule slot ([`IdMap::rule_slot`]); slots never counted

@@ -7,10 +7,14 @@
 //!    in place, parse them once ([`pipeline::parse_burst`]). With several workers, every
 //!    IP frame whose connection another worker owns ([`steer`]) goes to that worker with
 //!    its parsed metadata (a [`handoff`] batch); the rest, compacted, run through
-//!    [`Pipeline::process_parsed_burst`]. Each delivery goes to a member of the same group
-//!    (the group moves or copies the frame when the burst ends: [`PortGroup::rx_done`]),
-//!    to another group of this worker (a copy), or to the worker driving that port (a
-//!    handoff batch).
+//!    [`Pipeline::process_parsed_burst`]; a burst that came back full (the port sends
+//!    faster than this worker reads it) may start at most [`new_flow_budget`] new
+//!    connections, the rest shed as `new-flow-overload` (so a flood of new connections
+//!    costs the worker a bounded share of each round, and known connections of every port
+//!    keep theirs; frames steered to another worker are judged there without a budget).
+//!    Each delivery goes to a member of the same group (the group moves or copies the
+//!    frame when the burst ends: [`PortGroup::rx_done`]), to another group of this worker
+//!    (a copy), or to the worker driving that port (a handoff batch).
 //! 3. The inbox: batches steered here run through the same `process_parsed_burst`
 //!    (grouped by ingress port), batches to transmit go to their ports.
 //! 4. Flush every group, send the handoff batches, publish counters on request, back off
@@ -93,6 +97,9 @@ pub(super) struct Worker {
     by_zone: Vec<Option<(u16, u16)>>,
     dp: Arc<Dataplane>,
     burst: usize,
+    /// New connections a port may start per full burst ([`new_flow_budget`]; `None`: no
+    /// bound).
+    new_flows: Option<u32>,
     backoff: bool,
     out: Outbox,
     // Per-burst scratch, MAX_BURST entries each.
@@ -165,6 +172,7 @@ impl Worker {
             by_zone: Vec::new(),
             dp,
             burst,
+            new_flows: new_flow_budget(burst),
             backoff,
             out: Outbox::new(id, nw),
             metas: vec![(false, PacketMeta::default()); scratch],
@@ -418,6 +426,10 @@ impl Worker {
             }
             self.fates[..n].fill(0);
             if local > 0 {
+                // A full burst: the port has a backlog, so its new connections are bounded
+                // ([`new_flow_budget`]).
+                let budget = self.new_flows.filter(|_| n >= self.burst);
+                self.pipeline.set_new_flow_budget(budget);
                 self.pipeline.process_parsed_burst(
                     dp,
                     in_port,
@@ -427,6 +439,7 @@ impl Worker {
                     &mut self.verdicts[..local],
                     &mut self.disp[..local],
                 );
+                self.pipeline.set_new_flow_budget(None);
                 if !self.captures.is_empty() {
                     self.capture(dp, in_port, &frames[..local], now);
                 }
@@ -630,6 +643,25 @@ impl Worker {
                 })
                 .collect(),
         }
+    }
+}
+
+/// New connections a port may start per burst when its burst is full (it sends faster than
+/// the worker reads it): a quarter of the burst. A flooding port then costs the worker at
+/// most this many deliveries of new connections per round of the poll loop, while every
+/// port's frames of known connections go on at a full burst per round. A port that is not
+/// behind (its bursts are not full) is not bounded at all; when the worker is idle, rounds
+/// are short and the bound is far above any real rate of new connections.
+///
+/// For measurements only (`benches/flood.sh` compares with and without), the environment
+/// variable `SGSWITCH_NEW_FLOW_BUDGET` overrides it when the worker starts: a number of
+/// connections per full burst, or `off` for no bound.
+pub(super) fn new_flow_budget(burst: usize) -> Option<u32> {
+    let default = Some((burst / 4).max(1) as u32);
+    match std::env::var("SGSWITCH_NEW_FLOW_BUDGET").as_deref() {
+        Ok("off") => None,
+        Ok(v) => v.parse().ok().map(|n: u32| n.max(1)).or(default),
+        Err(_) => default,
     }
 }
 

@@ -168,6 +168,14 @@ fn flood(kind: &str, dport: u16) {
     assert!(entries <= CAPACITY, "{test}: {entries} entries");
     assert!(a_entries <= LIMIT, "{test}: A holds {a_entries} entries");
     assert!(evictions > 0, "{test}: no eviction counted: {ct}");
+    // A's (and B's) zone at its limit: those evictions are the zones' own, and no new
+    // connection was refused (the flood's entries are unassured, so one always goes).
+    let zone_evictions = ct["zone_evictions"].as_u64().unwrap();
+    assert!(
+        zone_evictions > 0 && zone_evictions <= evictions,
+        "{test}: zone evictions: {ct}"
+    );
+    assert_eq!(ct["zone_full"], 0, "{test}: {ct}");
     assert_eq!(ct["table_full"], 0, "{test}: {ct}");
     assert!(
         rss_after < rss_full + 16 * 1024,

@@ -547,7 +547,9 @@ fn observe_a_running_switch() {
         }
         for f in [
             "sgswitch_conntrack_evictions",
+            "sgswitch_conntrack_zone_evictions",
             "sgswitch_conntrack_table_full",
+            "sgswitch_conntrack_zone_full",
             "sgswitch_worker_steered",
         ] {
             assert_eq!(value(&fam(f, "counter"), &[("worker", "0")]), 0.0, "{f}");

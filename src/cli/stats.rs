@@ -280,12 +280,14 @@ pub fn render(s: &Value, all_rules: bool, prev: Option<(&Value, f64)>) -> String
     }
     let ct = &s["conntrack"];
     out.push_str(&format!(
-        "\nconntrack: {} entries (capacity {}), {} inserts, {} evictions, {} table-full, {} expired, {} invalid\n",
+        "\nconntrack: {} entries (capacity {}), {} inserts, {} evictions ({} at a port's limit), {} table-full, {} zone-full, {} expired, {} invalid\n",
         num(&ct["entries"]),
         num(&ct["capacity"]),
         num(&ct["inserts"]),
         num(&ct["evictions"]),
+        num(&ct["zone_evictions"]),
         num(&ct["table_full"]),
+        num(&ct["zone_full"]),
         num(&ct["expired"]),
         num(&ct["invalid"]),
     ));

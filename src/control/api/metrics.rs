@@ -16,7 +16,7 @@
 //! | `sgswitch_drops_total` (reasons with a non-zero count) | counter | `port`, `reason` |
 //! | `sgswitch_rule_hits_total` (every rule, zero included) | counter | `group`, `group_id`, `rule_id`, `direction` |
 //! | `sgswitch_conntrack_entries`, `sgswitch_conntrack_capacity` | gauge | `worker` |
-//! | `sgswitch_conntrack_inserts_total`, `…_evictions_total`, `…_table_full_total` | counter | `worker` |
+//! | `sgswitch_conntrack_inserts_total`, `…_evictions_total`, `…_zone_evictions_total`, `…_table_full_total`, `…_zone_full_total` | counter | `worker` |
 //! | `sgswitch_worker_busy_polls_total`, `…_idle_polls_total`, `…_bursts_total`, `…_steered_total` | counter | `worker` |
 //! | `sgswitch_packet_log_records_total` | counter | `outcome` = written, suppressed, overflow, queue_full |
 //! | `sgswitch_policy_epoch` | gauge | |
@@ -152,7 +152,7 @@ pub fn render(s: &Stats) -> String {
         e.sample(name, &labels, r.hits);
     }
     type WorkerField = fn(&super::stats::WorkerStat) -> u64;
-    let worker_families: [(&str, Kind, &str, WorkerField); 9] = [
+    let worker_families: [(&str, Kind, &str, WorkerField); 11] = [
         (
             "sgswitch_conntrack_entries",
             Kind::Gauge,
@@ -174,8 +174,20 @@ pub fn render(s: &Stats) -> String {
         (
             "sgswitch_conntrack_evictions_total",
             Kind::Counter,
-            "Unreplied entries evicted to make room for a new connection.",
+            "Unassured entries (half-open, closed, unreplied) evicted to make room for a new connection.",
             |w| w.conntrack.evictions,
+        ),
+        (
+            "sgswitch_conntrack_zone_evictions_total",
+            Kind::Counter,
+            "Of the evictions, those because a port's zone was at its per_port_limit.",
+            |w| w.conntrack.zone_evictions,
+        ),
+        (
+            "sgswitch_conntrack_zone_full_total",
+            Kind::Counter,
+            "New connections refused because their port's zone held its limit of assured entries.",
+            |w| w.conntrack.zone_full,
         ),
         (
             "sgswitch_conntrack_table_full_total",
@@ -323,7 +335,7 @@ mod tests {
         assert_eq!(names[4], "sgswitch_drops_total");
         assert_eq!(names[5], "sgswitch_rule_hits_total");
         assert_eq!(names.last(), Some(&"sgswitch_build_info"));
-        assert_eq!(names.len(), 18);
+        assert_eq!(names.len(), 20);
         // Drops: reasons with a count only, in DropReason order within each port; rule
         // hits with zero included.
         let drops: Vec<&str> = text

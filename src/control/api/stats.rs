@@ -74,10 +74,16 @@ pub struct CtTotals {
     pub entries: u64,
     pub capacity: u64,
     pub inserts: u64,
-    /// Unreplied entries evicted to make room (conntrack's `early_drop`).
+    /// Unassured entries (half-open, closed, unreplied) evicted to make room for a new
+    /// connection, in a full table or in a zone at its limit (conntrack's `early_drop`).
     pub evictions: u64,
+    /// Of `evictions`, those because the zone (a port) was at its `per_port_limit`.
+    pub zone_evictions: u64,
     /// Commits refused because the table was full.
     pub table_full: u64,
+    /// Commits refused because the zone held its limit, every entry assured
+    /// (`conntrack-zone-full` drops).
+    pub zone_full: u64,
     pub expired: u64,
     pub invalid: u64,
 }
@@ -88,7 +94,9 @@ impl CtTotals {
         self.capacity += o.capacity;
         self.inserts += o.inserts;
         self.evictions += o.evictions;
+        self.zone_evictions += o.zone_evictions;
         self.table_full += o.table_full;
+        self.zone_full += o.zone_full;
         self.expired += o.expired;
         self.invalid += o.invalid;
     }
@@ -220,7 +228,9 @@ pub fn name(state: &State, report: &SwitchReport) -> Stats {
             capacity: d.conntrack_capacity as u64,
             inserts: d.conntrack.inserts,
             evictions: d.conntrack.early_drop,
+            zone_evictions: d.conntrack.zone_evicted,
             table_full: d.conntrack.full,
+            zone_full: d.conntrack.zone_full,
             expired: d.conntrack.expired,
             invalid: d.conntrack.invalid,
         };
@@ -268,7 +278,9 @@ fn ct_json(c: &CtTotals) -> Value {
         "capacity": c.capacity,
         "inserts": c.inserts,
         "evictions": c.evictions,
+        "zone_evictions": c.zone_evictions,
         "table_full": c.table_full,
+        "zone_full": c.zone_full,
         "expired": c.expired,
         "invalid": c.invalid,
     })

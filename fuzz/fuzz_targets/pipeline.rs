@@ -16,7 +16,7 @@
 //! delivered to a port Q unless the linear oracle (`classifier::LinearPolicy`) allows it
 //! at the sender's egress and at Q's ingress — except where the switch lets it through
 //! without security groups (port security off, or traffic `pipeline::security` always
-//! allows, mirrored below). For a stateless port every packet, not only the first, must
+//! allows: `pipeline::always_allowed_egress`/`_ingress`, the switch's own rule). For a stateless port every packet, not only the first, must
 //! be allowed by its rules.
 //!
 //! "First of its connection" is judged by this harness, not by the switch's conntrack:
@@ -35,10 +35,13 @@ use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use sgswitch::bench::frames::{self, V4};
 use sgswitch::classifier::{Classifier, LinearPolicy};
-use sgswitch::flow::{self, proto, PacketMeta, FAMILY_V4, FAMILY_V6};
-use sgswitch::pipeline::{Dataplane, Disposition, IdMap, Pipeline, PipelineConfig, Verdict};
+use sgswitch::flow::{self, proto};
+use sgswitch::pipeline::{
+    always_allowed_egress, always_allowed_ingress, Dataplane, Disposition, IdMap, Pipeline,
+    PipelineConfig, Verdict,
+};
 use sgswitch::policy::{Direction, Model};
-use sgswitch::wire::icmpv6::{is_mld, msg};
+use sgswitch::wire::icmpv6::msg;
 
 // ---------------------------------------------------------------- the policy
 
@@ -742,51 +745,6 @@ impl FrameGen<'_> {
 }
 
 // ---------------------------------------------------------------- the oracle
-
-/// `pipeline::security::always_allowed_egress`, mirrored.
-fn always_allowed_egress(m: &PacketMeta) -> bool {
-    let k = &m.key;
-    if m.frag.is_later_fragment() {
-        return false;
-    }
-    match (k.family, k.proto) {
-        (FAMILY_V4, proto::UDP) => k.sport == 68 && k.dport == 67,
-        (FAMILY_V6, proto::UDP) => k.sport == 546 && k.dport == 547,
-        (FAMILY_V6, proto::ICMPV6) => {
-            let t = k.icmp_type();
-            is_mld(t)
-                || matches!(
-                    t,
-                    msg::ROUTER_SOLICIT | msg::NEIGHBOR_SOLICIT | msg::NEIGHBOR_ADVERT
-                )
-        }
-        _ => false,
-    }
-}
-
-/// `pipeline::security::always_allowed_ingress`, mirrored.
-fn always_allowed_ingress(m: &PacketMeta) -> bool {
-    let k = &m.key;
-    if m.frag.is_later_fragment() {
-        return false;
-    }
-    match (k.family, k.proto) {
-        (FAMILY_V4, proto::UDP) => k.sport == 67 && k.dport == 68,
-        (FAMILY_V6, proto::UDP) => k.sport == 547 && k.dport == 546,
-        (FAMILY_V6, proto::ICMPV6) => {
-            let t = k.icmp_type();
-            is_mld(t)
-                || matches!(
-                    t,
-                    msg::ROUTER_SOLICIT
-                        | msg::ROUTER_ADVERT
-                        | msg::NEIGHBOR_SOLICIT
-                        | msg::NEIGHBOR_ADVERT
-                )
-        }
-        _ => false,
-    }
-}
 
 type ConnId = (u8, u8, ([u8; 16], u16), ([u8; 16], u16));
 

@@ -101,7 +101,10 @@ use observe::Observe;
 pub use observe::{
     CtStep, L2Step, LogCounters, LogLimits, LogRecord, LogVerdict, Step, Trace, LOG_BUFFER,
 };
-use security::{always_allowed_egress, always_allowed_ingress, port_security};
+use security::port_security;
+/// Which traffic passes without security groups (DHCP, router and neighbour discovery,
+/// MLD): public for oracles that must apply the same rule (the pipeline fuzz target).
+pub use security::{always_allowed_egress, always_allowed_ingress};
 
 /// Tunables of a pipeline (one worker).
 #[derive(Clone, Debug)]

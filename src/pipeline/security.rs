@@ -92,7 +92,7 @@ pub(super) fn port_security(
 
 /// Egress traffic that passes without security groups (after anti-spoofing).
 #[inline]
-pub(super) fn always_allowed_egress(m: &PacketMeta) -> bool {
+pub fn always_allowed_egress(m: &PacketMeta) -> bool {
     let k = &m.key;
     if m.frag.is_later_fragment() {
         return false;
@@ -114,7 +114,7 @@ pub(super) fn always_allowed_egress(m: &PacketMeta) -> bool {
 
 /// Ingress traffic that passes without security groups.
 #[inline]
-pub(super) fn always_allowed_ingress(m: &PacketMeta) -> bool {
+pub fn always_allowed_ingress(m: &PacketMeta) -> bool {
     let k = &m.key;
     if m.frag.is_later_fragment() {
         return false;

@@ -14,11 +14,13 @@
 # machine's cores were busy during the flood, whether a new connection C -> B works after,
 # and the load average (the machine is shared: read the rates beside it).
 #
-# With --compare, each flood runs three times, one after the other, with the same settings:
-# through sgswitch without the bound on new connections per full burst
-# (SGSWITCH_NEW_FLOW_BUDGET=off: the switch before #14's fix), through sgswitch as it ships,
+# With --compare, each flood runs four times, one after the other, with the same settings:
+# through sgswitch without the bound on new connections per full burst and without the
+# fair share of worker time (SGSWITCH_NEW_FLOW_BUDGET=off SGSWITCH_FAIR_SHARE=off: the
+# switch before #14's fixes), without the fair share only (SGSWITCH_FAIR_SHARE=off),
+# through sgswitch as it ships,
 # and with the kernel switching instead (`flood_measure_kernel`: the same instances on
-# veth pairs in a Linux bridge, no sgswitch); a last line gives the three shares of the
+# veth pairs in a Linux bridge, no sgswitch); a last line gives the four shares of the
 # session's rate. On a small machine the generator and the instances' kernels take cores
 # from whatever switches, so the kernel's share is the bar to read the switch's against.
 # REPEAT=n repeats the whole comparison (the machine is shared: rates are noisy).
@@ -48,16 +50,19 @@ for round in $(seq 1 "${REPEAT:-1}"); do
             run flood_measure "$kind"
             continue
         fi
-        echo "== $kind, round $round: sgswitch without the new-connection bound"
-        off=$(SGSWITCH_NEW_FLOW_BUDGET=off run flood_measure "$kind")
+        echo "== $kind, round $round: sgswitch without the new-connection bound and the fair share"
+        off=$(SGSWITCH_NEW_FLOW_BUDGET=off SGSWITCH_FAIR_SHARE=off run flood_measure "$kind")
         echo "$off"
+        echo "== $kind, round $round: sgswitch without the fair share"
+        noshare=$(SGSWITCH_FAIR_SHARE=off run flood_measure "$kind")
+        echo "$noshare"
         echo "== $kind, round $round: sgswitch"
         sw=$(run flood_measure "$kind")
         echo "$sw"
         echo "== $kind, round $round: kernel bridge"
         k=$(run flood_measure_kernel "$kind")
         echo "$k"
-        echo "flood $kind: session kept $(share "$off") % (sgswitch, no bound), $(share "$sw") %" \
+        echo "flood $kind: session kept $(share "$off") % (sgswitch, neither), $(share "$noshare") % (sgswitch, no fair share), $(share "$sw") %" \
             "(sgswitch), $(share "$k") % (kernel bridge); load average $(cut -d' ' -f1-3 /proc/loadavg)"
     done
 done

@@ -428,8 +428,9 @@ fn flood_measure() {
             .collect();
         format!(
             "switch: {sw_cpu:.2} CPU-s during the flood; conntrack: entries {} of {}, A's zone \
-             {}, evictions {}, table full {}, inserts {}\nports: {}\nswitch VmRSS {} -> \
-             {rss_after} KiB; new connection C->B after: {probe_after}\n",
+             {}, evictions {}, table full {}, inserts {}\nports: {}\nworker: bursts {}, \
+             deferred by the fair share {}\nswitch VmRSS {} -> {rss_after} KiB; new \
+             connection C->B after: {probe_after}\n",
             ct["entries"],
             ct["capacity"],
             zone_a.as_array().unwrap().len(),
@@ -437,6 +438,8 @@ fn flood_measure() {
             ct["table_full"],
             ct["inserts"],
             ports.join("; "),
+            stats["workers"][0]["bursts"],
+            stats["workers"][0]["deferred_bursts"],
             rss_before.get(),
         )
     };

@@ -106,6 +106,24 @@ impl Conntrack {
             .then(|| (view(Handle { slot, gen: e.gen }, e), related))
     }
 
+    /// Whether a packet of zone `zone` goes in the reply direction of a live connection
+    /// (opposite to its first packet); `false` when it has no live entry or is not a
+    /// connection's own packet (an ICMP error, untrackable). Read-only: one lookup, no
+    /// view built; for the worker's fair share, which charges a reply to the port that
+    /// opened the connection.
+    pub fn is_reply(&self, zone: u16, meta: &PacketMeta) -> bool {
+        let class = key::classify(zone, meta);
+        if class.look != Look::Conn {
+            return false;
+        }
+        let (hash, sig) = self.loc(&class.key);
+        let Some(slot) = self.find(&class.key, hash, sig) else {
+            return false;
+        };
+        let e = &self.entries[slot as usize];
+        e.live() && class.src_lo != (e.flags & F_ORIG_LO != 0)
+    }
+
     /// Every entry in the table (including expired ones not yet swept: compare
     /// `expires_ns` with your clock), in slot order. For dumps and explain; O(capacity).
     pub fn iter(&self) -> impl Iterator<Item = CtEntry> + '_ {

@@ -42,6 +42,10 @@ named_enum! {
         /// new connections per burst (`Pipeline::set_new_flow_budget`): shed so that the
         /// frames of established connections keep their share of the worker.
         NewFlowOverload = ("new-flow-overload", "new connection shed: its port sends more than the worker keeps up with"),
+        /// A frame of a connection whose opening port used its share of a saturated worker
+        /// (the worker's fair share: the flood's datagrams and their answers count against
+        /// the port that opened them), dropped before it was transmitted.
+        FairShare = ("fair-share", "its connection's opening port used its share of a saturated worker"),
         /// Unicast frame whose destination MAC does not belong to the receiving port.
         DstMacMismatch = ("dst-mac-mismatch", "destination MAC is not the receiving port's"),
         /// Fragment of a datagram whose first fragment was denied (or that expired).

@@ -391,6 +391,26 @@ impl Pipeline {
         }
     }
 
+    /// Drop, after the fact, a frame of `len` bytes from `in_port` that the pipeline
+    /// delivered: the worker's fair share of a saturated worker
+    /// ([`DropReason::FairShare`]). Its deliveries are taken back from the counters and
+    /// the drop is counted at the port it arrived on; conntrack keeps what it saw (as for
+    /// a frame lost on the wire after a firewall).
+    pub fn shed_delivered(&mut self, dp: &Dataplane, in_port: u16, v: &mut Verdict, len: usize) {
+        let len = len as u64;
+        for i in 0..v.delivered.len() {
+            if let Some(c) = self.counter(dp, v.delivered[i]) {
+                c.tx = c.tx.saturating_sub(1);
+                c.tx_bytes = c.tx_bytes.saturating_sub(len);
+            }
+        }
+        v.delivered.clear();
+        v.dropped.push((in_port, DropReason::FairShare));
+        if let Some(c) = self.counter(dp, in_port) {
+            c.dropped[DropReason::FairShare as usize] += 1;
+        }
+    }
+
     /// Packet-log records of the drops of a frame, for the ports whose drops are logged.
     #[cold]
     #[inline(never)]

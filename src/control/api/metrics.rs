@@ -17,7 +17,7 @@
 //! | `sgswitch_rule_hits_total` (every rule, zero included) | counter | `group`, `group_id`, `rule_id`, `direction` |
 //! | `sgswitch_conntrack_entries`, `sgswitch_conntrack_capacity` | gauge | `worker` |
 //! | `sgswitch_conntrack_inserts_total`, `…_evictions_total`, `…_zone_evictions_total`, `…_table_full_total`, `…_zone_full_total` | counter | `worker` |
-//! | `sgswitch_worker_busy_polls_total`, `…_idle_polls_total`, `…_bursts_total`, `…_steered_total` | counter | `worker` |
+//! | `sgswitch_worker_busy_polls_total`, `…_idle_polls_total`, `…_bursts_total`, `…_deferred_bursts_total`, `…_steered_total` | counter | `worker` |
 //! | `sgswitch_packet_log_records_total` | counter | `outcome` = written, suppressed, overflow, queue_full |
 //! | `sgswitch_policy_epoch` | gauge | |
 //! | `sgswitch_build_info` (always 1) | gauge | `version` |
@@ -152,7 +152,7 @@ pub fn render(s: &Stats) -> String {
         e.sample(name, &labels, r.hits);
     }
     type WorkerField = fn(&super::stats::WorkerStat) -> u64;
-    let worker_families: [(&str, Kind, &str, WorkerField); 11] = [
+    let worker_families: [(&str, Kind, &str, WorkerField); 12] = [
         (
             "sgswitch_conntrack_entries",
             Kind::Gauge,
@@ -212,6 +212,12 @@ pub fn render(s: &Stats) -> String {
             Kind::Counter,
             "Bursts received from ports.",
             |w| w.bursts,
+        ),
+        (
+            "sgswitch_worker_deferred_bursts_total",
+            Kind::Counter,
+            "Port polls deferred because the port had used its share of a saturated worker's time.",
+            |w| w.deferred_bursts,
         ),
         (
             "sgswitch_worker_steered_total",
@@ -335,7 +341,7 @@ mod tests {
         assert_eq!(names[4], "sgswitch_drops_total");
         assert_eq!(names[5], "sgswitch_rule_hits_total");
         assert_eq!(names.last(), Some(&"sgswitch_build_info"));
-        assert_eq!(names.len(), 20);
+        assert_eq!(names.len(), 21);
         // Drops: reasons with a count only, in DropReason order within each port; rule
         // hits with zero included.
         let drops: Vec<&str> = text

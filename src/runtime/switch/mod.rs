@@ -77,6 +77,7 @@ use crate::port::{self, PortError, PortGroup, PortStats, Single};
 
 mod handoff;
 pub mod observe;
+mod share;
 pub mod supervise;
 mod worker;
 

@@ -170,6 +170,9 @@ pub struct WorkerCounters {
     pub idle_polls: u64,
     /// Bursts received from ports.
     pub bursts: u64,
+    /// Polls of a port skipped because the port had used its share of the worker's time
+    /// while the worker was saturated ([`super::share`]).
+    pub deferred_bursts: u64,
     /// Frames handed to another worker (flow steering).
     pub steered: u64,
     /// Frames dropped because another worker's inbox was full.

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use super::handoff::{Kind, Outbox, Queues, HANDOFF};
 use super::observe::{CaptureDir, CaptureRing, CaptureSpec, Query, WorkerCounters};
+use super::share::{Shares, MAX_EXTRA_READS};
 use super::supervise::FAULT_POLL;
 use super::{lock, Shared, WorkerSnapshot};
 use crate::flow::PacketMeta;
@@ -100,6 +101,10 @@ pub(super) struct Worker {
     /// New connections a port may start per full burst ([`new_flow_budget`]; `None`: no
     /// bound).
     new_flows: Option<u32>,
+    /// Each port's share of the worker while it is saturated ([`super::share`]).
+    shares: Shares,
+    /// The share is in force in this round.
+    engaged: bool,
     backoff: bool,
     out: Outbox,
     // Per-burst scratch, MAX_BURST entries each.
@@ -173,6 +178,8 @@ impl Worker {
             dp,
             burst,
             new_flows: new_flow_budget(burst),
+            shares: Shares::from_env(burst),
+            engaged: false,
             backoff,
             out: Outbox::new(id, nw),
             metas: vec![(false, PacketMeta::default()); scratch],
@@ -298,6 +305,7 @@ impl Worker {
                 self.pipeline.learn_remote(l, now);
             }
             let mut work = 0usize;
+            self.engaged = self.shares.round(now, dp.ports.len());
             for g in 0..self.groups.len() {
                 work += self.poll_group(&dp, g, now);
             }
@@ -389,15 +397,29 @@ impl Worker {
             return 0;
         };
         let mut total = 0;
-        for m in 0..slot.ports.len() {
+        let mut m = 0;
+        let mut extra = 0;
+        while m < slot.ports.len() {
+            let zone = slot.zones[m];
+            let in_port = slot.idx[m].unwrap_or(u16::MAX);
+            if self.engaged && !self.shares.may_read(in_port) {
+                // Out of its share of a saturated worker: its frames wait in its queue.
+                self.counters.deferred_bursts += 1;
+                self.shares.saturated(now);
+                total += 1; // not idle
+                (m, extra) = (m + 1, 0);
+                continue;
+            }
             let n = slot.ports.rx(m, self.burst).min(MAX_BURST);
             if n == 0 {
+                (m, extra) = (m + 1, 0);
                 continue;
+            }
+            if n >= self.burst {
+                self.shares.saturated(now);
             }
             total += n;
             self.counters.bursts += 1;
-            let zone = slot.zones[m];
-            let in_port = slot.idx[m].unwrap_or(u16::MAX);
             let mut frames: [&[u8]; MAX_BURST] = [&[]; MAX_BURST];
             for (k, f) in frames.iter_mut().enumerate().take(n) {
                 *f = slot.ports.rx_frame(k);
@@ -425,6 +447,7 @@ impl Worker {
                 local += 1;
             }
             self.fates[..n].fill(0);
+            let mut policed = 0;
             if local > 0 {
                 // A full burst: the port has a backlog, so its new connections are bounded
                 // ([`new_flow_budget`]).
@@ -440,6 +463,9 @@ impl Worker {
                     &mut self.disp[..local],
                 );
                 self.pipeline.set_new_flow_budget(None);
+                if self.engaged {
+                    policed = self.police(dp, zone, in_port, &frames[..local]);
+                }
                 if !self.captures.is_empty() {
                     self.capture(dp, in_port, &frames[..local], now);
                 }
@@ -465,10 +491,42 @@ impl Worker {
                 }
             }
             slot.ports.rx_done(&self.fates[..n]);
+            // A full burst mostly dropped by the share cost little: read the port again.
+            if self.engaged && n >= self.burst && 2 * policed >= n && extra < MAX_EXTRA_READS {
+                extra += 1;
+            } else {
+                (m, extra) = (m + 1, 0);
+            }
         }
         self.groups[g] = Some(slot);
         self.deliver_released(dp);
         total
+    }
+
+    /// The fair share of a saturated worker ([`super::share`]) over the `local` frames of a
+    /// burst from `in_port` (zone `zone`) that the pipeline just judged: charge each
+    /// delivered frame to the port that opened its connection (the receiving port for a
+    /// reply), and drop it (`fair-share`) when that port is out of credit. Returns how many
+    /// were dropped.
+    #[cold]
+    fn police(&mut self, dp: &Dataplane, zone: u16, in_port: u16, frames: &[&[u8]]) -> usize {
+        let mut dropped = 0;
+        for (i, frame) in frames.iter().enumerate() {
+            let v = &mut self.verdicts[i];
+            if self.disp[i] != Disposition::Decided || v.delivered.is_empty() {
+                continue;
+            }
+            let (parsed, ref meta) = self.metas[i];
+            let opener = match v.delivered[..] {
+                [to] if parsed && self.pipeline.conntrack().is_reply(zone, meta) => to,
+                _ => in_port,
+            };
+            if !self.shares.charge(opener, opener == in_port) {
+                self.pipeline.shed_delivered(dp, in_port, v, frame.len());
+                dropped += 1;
+            }
+        }
+        dropped
     }
 
     /// Batches other workers handed over.

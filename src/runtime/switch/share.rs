@@ -1,0 +1,220 @@
+//! Each port's share of a saturated worker: frames charged to the port that opened their
+//! connection, deficit round robin over those charges.
+//!
+//! # Why
+//! The poll loop reads one burst per port per round, which is fair by the frames each port
+//! *sends*. A port flooding an allowed UDP port of another instance that answers each
+//! datagram also fills the answering port's queue with the answers: the victim's port
+//! then carries as many frames as the flooder's, its burst per round no longer keeps up,
+//! and an established TCP session to that victim waits for its acknowledgements behind
+//! hundreds of answers to the flood (its rate fell to 15–23 %; README, Reliability,
+//! "Floods"). With the kernel bridge the same work runs in the flooder's and the
+//! answering application's own system calls.
+//!
+//! # How
+//! While the worker is *saturated* (a burst came back full, or a port was deferred, in the
+//! last [`HOLD`]), every delivered frame is charged to the port that *opened* its
+//! connection: the sending port for a frame in its connection's original direction (and
+//! for anything untracked), the receiving port for a reply. Each port holds a credit of
+//! frames: every round adds a burst (capped at a burst: an idle port banks nothing), each
+//! charged frame takes one. A port out of credit is not read (its frames wait in its own
+//! kernel queue, and when that is full the *instance's* kernel drops them, at the
+//! instance's cost), so a port's own frames are never dropped here: they take the credit
+//! into debt. A frame arriving on *another* port (a reply) whose opener is more than a
+//! burst in debt is dropped before it is transmitted (`fair-share`, counted at the port it
+//! arrived on): that is what keeps the answers to a flood from clogging the victim's
+//! port, while a session's acknowledgements, charged to a session that is at most a
+//! little in debt, pass. A burst whose frames were
+//! mostly dropped this way cost little, so its port is read again in the same round (up
+//! to [`MAX_EXTRA_READS`] times): the victim's queue drains and the session's
+//! acknowledgements in it pass at once.
+//!
+//! So each port that opens connections gets an equal share of the frames a saturated
+//! worker moves, whichever port they arrive on: the flood's datagrams *and* their answers
+//! count against the flooder. A reply's direction is one read-only conntrack lookup per
+//! delivered frame, made only while the share is engaged.
+//!
+//! When the worker is not saturated nothing is charged, looked up or dropped: the share
+//! costs one clock comparison per round when there is time for everyone.
+//!
+//! For measurements only (`benches/flood.sh --compare`), the environment variable
+//! `SGSWITCH_FAIR_SHARE=off` disables it when a worker starts.
+//!
+//! # Owns, and may not touch
+//! Owns the credits (per dataplane port index) and the saturation clock of one worker.
+//! Knows nothing of ports, frames or policy: the worker asks and charges.
+
+/// How long the worker stays saturated after the last full or deferred burst (ns).
+pub(super) const HOLD: u64 = 2_000_000;
+
+/// Extra bursts read from one port in one round when its bursts are mostly dropped.
+pub(super) const MAX_EXTRA_READS: usize = 3;
+
+/// The fair-share state of one worker.
+#[derive(Debug)]
+pub(super) struct Shares {
+    enabled: bool,
+    /// The worker is saturated until this time (ns on the switch's clock).
+    until: u64,
+    /// Credit of frames of each dataplane port (index), while engaged.
+    credit: Vec<i32>,
+    /// Credit added per round, and the most a port holds (the burst size).
+    quantum: i32,
+}
+
+impl Shares {
+    /// `SGSWITCH_FAIR_SHARE=off` disables the share (measurements only).
+    pub(super) fn from_env(burst: usize) -> Shares {
+        let enabled = !matches!(
+            std::env::var("SGSWITCH_FAIR_SHARE").as_deref(),
+            Ok("off") | Ok("0") | Ok("false")
+        );
+        Shares::new(enabled, burst)
+    }
+
+    pub(super) fn new(enabled: bool, burst: usize) -> Shares {
+        Shares {
+            enabled,
+            until: 0,
+            credit: Vec::new(),
+            quantum: burst.clamp(1, i32::MAX as usize) as i32,
+        }
+    }
+
+    /// Start a round at `now`: whether the share is in force in it; if so, every port's
+    /// credit grows by a burst (capped at a burst). `ports`: the dataplane's port count.
+    #[inline]
+    pub(super) fn round(&mut self, now: u64, ports: usize) -> bool {
+        if !self.enabled || now >= self.until {
+            return false;
+        }
+        if self.credit.len() != ports {
+            self.credit.resize(ports, self.quantum);
+        }
+        let q = self.quantum;
+        for c in &mut self.credit {
+            *c = (*c + q).min(q);
+        }
+        true
+    }
+
+    /// Note that a burst came back full, or a port was deferred, at `now`.
+    #[inline]
+    pub(super) fn saturated(&mut self, now: u64) {
+        self.until = now + HOLD;
+    }
+
+    /// Whether port `p` may be read (in an engaged round).
+    #[inline]
+    pub(super) fn may_read(&self, p: u16) -> bool {
+        self.credit.get(p as usize).is_none_or(|c| *c > 0)
+    }
+
+    /// Charge one frame to port `p` (its connection's opener). `own`: the frame arrived on
+    /// `p` itself, and is always charged (the port is not read again until its debt is
+    /// paid); otherwise `false` when `p` is more than a burst in debt and the frame must be
+    /// dropped.
+    #[inline]
+    pub(super) fn charge(&mut self, p: u16, own: bool) -> bool {
+        let q = self.quantum;
+        match self.credit.get_mut(p as usize) {
+            Some(c) if own => {
+                *c = (*c - 1).max(-4 * q);
+                true
+            }
+            Some(c) if *c <= -q => false,
+            Some(c) => {
+                *c -= 1;
+                true
+            }
+            None => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_opener_gets_a_burst_of_frames_per_round_whatever_port_they_arrive_on() {
+        let mut s = Shares::new(true, 32);
+        s.saturated(0);
+        // Port 0 floods port 1, which answers each datagram (the answers are charged to
+        // port 0); port 2 sends 20 frames per round and gets 10 replies (charged to 2).
+        let (mut flood, mut answers, mut session) = (0, 0, 0);
+        for _ in 0..100 {
+            assert!(s.round(1, 3));
+            if s.may_read(0) {
+                for _ in 0..32 {
+                    assert!(s.charge(0, true));
+                    flood += 1;
+                }
+            }
+            for _ in 0..32 {
+                if s.charge(0, false) {
+                    answers += 1;
+                }
+            }
+            if s.may_read(2) {
+                for _ in 0..20 {
+                    assert!(s.charge(2, true));
+                    session += 1;
+                }
+            }
+            for _ in 0..10 {
+                if s.charge(2, false) {
+                    session += 1;
+                }
+            }
+        }
+        // The flooder's datagrams and answers together: about one burst per round; the
+        // session's 30 frames per round all pass.
+        assert!(
+            (3100..=3300).contains(&(flood + answers)),
+            "{flood} + {answers}"
+        );
+        assert!(flood < 2000, "{flood}");
+        assert_eq!(session, 3000);
+    }
+
+    #[test]
+    fn out_of_credit_means_not_read_and_credit_is_capped() {
+        let mut s = Shares::new(true, 4);
+        s.saturated(0);
+        assert!(s.round(0, 2));
+        for _ in 0..4 {
+            assert!(s.charge(1, false));
+        }
+        assert!(!s.may_read(1));
+        assert!(s.may_read(0));
+        // Replies pass until a burst of debt, then are dropped; own frames always count.
+        for _ in 0..4 {
+            assert!(s.charge(1, false));
+        }
+        assert!(!s.charge(1, false));
+        assert!(s.charge(1, true));
+        // Idle rounds bank nothing beyond one burst.
+        for _ in 0..10 {
+            assert!(s.round(0, 2));
+        }
+        for _ in 0..8 {
+            assert!(s.charge(0, false));
+        }
+        assert!(!s.charge(0, false));
+        // Unknown ports are never limited.
+        assert!(s.may_read(9) && s.charge(9, false));
+    }
+
+    #[test]
+    fn saturation_holds_then_ends_and_can_be_disabled() {
+        let mut s = Shares::new(true, 32);
+        assert!(!s.round(0, 1));
+        s.saturated(1_000);
+        assert!(s.round(1_000 + HOLD - 1, 1));
+        assert!(!s.round(1_000 + HOLD, 1));
+        let mut off = Shares::new(false, 32);
+        off.saturated(0);
+        assert!(!off.round(1, 1));
+    }
+}

@@ -46,6 +46,8 @@
 #               netdev ingress hook with nftables, so B's stack costs nothing).
 #   rr          request/response latency of 64-byte TCP messages: `sockperf pp --tcp -m 64`
 #               against `sockperf sr --tcp` in B; p50 and p99 in µs.
+#               The switch process's syscalls per delivered packet over the same window:
+#               `perf stat -e raw_syscalls:sys_enter -p PID` (when perf is installed).
 #   cps         TCP connections per second: a Python client (this file's CPS_PY, one
 #               connection at a time: connect, send 1 byte, read to EOF, close) against a
 #               Python server in B (accept, read 1 byte, close: the server holds TIME_WAIT).
@@ -159,7 +161,7 @@ check_tools() {
     local -A pkg_of=(
         [trafgen]=netsniff-ng [ip]=iproute2 [ethtool]=ethtool [nft]=nftables
         [taskset]=util-linux [iperf3]=iperf3 [sockperf]=sockperf [python3]=python3
-        [ping]=iputils-ping [timeout]=coreutils
+        [ping]=iputils-ping [timeout]=coreutils [ss]=iproute2
     )
     if wants ovs; then
         pkg_of+=([ovsdb-server]=openvswitch-switch [ovs-vswitchd]=openvswitch-switch
@@ -624,16 +626,27 @@ EOF
     pause 1
     o0=$(counter "$NS_A" "$IF_A" tx_packets tx_dropped) d0=$(counter "$NS_B" "$IF_B" rx_packets)
     t0=$(date +%s%N)
+    local perf_out=$WORK_DIR/perf-syscalls.txt perf_pid=""
+    rm -f "$perf_out"
+    if [[ -n $SWITCH_PID ]] && command -v perf >/dev/null 2>&1; then
+        perf stat -e raw_syscalls:sys_enter -x, -o "$perf_out" -p "$SWITCH_PID" -- sleep "$MEASURE_S" 2>/dev/null &
+        perf_pid=$!
+        BG_PIDS+=("$perf_pid")
+    fi
     cpu_start
     pause "$MEASURE_S"
     cpu_stop
+    [[ -n $perf_pid ]] && { wait "$perf_pid" 2>/dev/null || true; }
     o1=$(counter "$NS_A" "$IF_A" tx_packets tx_dropped) d1=$(counter "$NS_B" "$IF_B" rx_packets)
     t1=$(date +%s%N)
     # trafgen's parent does not pass SIGINT on to its worker: its worker goes by pid too.
     for p in $(ps -o pid= --ppid "$pid" 2>/dev/null); do kill -INT "$p" 2>/dev/null || true; done
     stop_pid "$pid" INT
-    RES=$(awk -v o="$((o1 - o0))" -v d="$((d1 - d0))" -v ns="$((t1 - t0))" \
-        'BEGIN { s = ns / 1e9; printf "%.1f %.1f %.0f\n", o / s / 1e3, d / s / 1e3, d }')
+    local sys=n/a
+    [[ -s $perf_out ]] && sys=$(awk -F, -v d="$((d1 - d0))" '/raw_syscalls:sys_enter/ {
+        if ($1 ~ /^[0-9]+$/ && d > 0) printf "%.2f", $1 / d; else print "n/a" }' "$perf_out")
+    RES=$(awk -v o="$((o1 - o0))" -v d="$((d1 - d0))" -v ns="$((t1 - t0))" -v sys="${sys:-n/a}" \
+        'BEGIN { s = ns / 1e9; printf "%.1f %.1f %.0f %s\n", o / s / 1e3, d / s / 1e3, d, sys }')
 }
 
 run_rr() { # p50 p99 in µs
@@ -656,7 +669,7 @@ per() { awk -v c="$1" -v u="$2" -v k="${3:-1}" 'BEGIN { if (c != "n/a" && u > 0)
 ROUND=0
 SYSTEM=""
 measure_system() {
-    local v gbps gb off del pk p50 p99 p
+    local v gbps gb off del pk sys p50 p99 p
     bg_in "$NS_B" iperf3 -s -p "$IPERF_PORT" -B "$B_IP"
     bg_in "$NS_B" sockperf sr --tcp -i "$B_IP" -p "$SOCKPERF_PORT"
     bg_in "$NS_B" python3 -c "$CPS_PY" server "$B_IP" "$CPS_PORT"
@@ -679,12 +692,13 @@ measure_system() {
         log "  tcp x$v: $gbps Gb/s, CPU $CPU_ALL s all cores ($CPU_SW s switch)"
     done
     run_udp
-    read -r off del pk <<<"$RES"
+    read -r off del pk sys <<<"$RES"
     record udp_off "$off"
+    record udp_sys "$sys"
     record udp_del "$del"
     record udp_cpu "$(per "$CPU_ALL" "$pk" 1e6)"
     record udp_cpusw "$(per "$CPU_SW" "$pk" 1e6)"
-    log "  udp64: offered $off kpps, delivered $del kpps, CPU $CPU_ALL s ($CPU_SW s switch)"
+    log "  udp64: offered $off kpps, delivered $del kpps, CPU $CPU_ALL s ($CPU_SW s switch), switch syscalls / packet $sys"
     run_rr
     read -r p50 p99 <<<"$RES"
     record rr_p50 "$p50"
@@ -755,6 +769,9 @@ render_table() {
     echo "$cells"
     cells="| switch process CPU s / Mpkt |"
     for s in ${SYSTEMS//,/ }; do cells+=" $(fmt "$(med "$s" udp_cpusw)") |"; done
+    echo "$cells"
+    cells="| switch process syscalls / packet, UDP 64 B |"
+    for s in ${SYSTEMS//,/ }; do cells+=" $(fmt "$(med "$s" udp_sys)") |"; done
     echo "$cells"
     cells="| idle CPU %, all cores (switch) |"
     for s in ${SYSTEMS//,/ }; do cells+=" $(fmt "$(med "$s" idle_all)" 0) ($(fmt "$(med "$s" idle_sw)" 0)) |"; done

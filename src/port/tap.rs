@@ -7,9 +7,12 @@
 //! * Optionally moves the netdev into a named network namespace (`ip link set X netns NS`),
 //!   where it then stands for an instance; the switch keeps the fd. The link is set up
 //!   after the move (a move brings a device down).
-//! * Bursts: `rx_burst` reads until `EAGAIN` or the batch is full (one `read`/`readv` per
-//!   frame — tun has no batched read); `tx_burst` writes each frame, and drops (counts) the
-//!   rest of the burst on `EAGAIN`.
+//! * Bursts: through io_uring where the kernel allows it ([`super::tap_uring`]: a burst of
+//!   `readv` in one `io_uring_enter`, a burst of `writev` in another); otherwise
+//!   `rx_burst` reads until `EAGAIN` or the batch is full (one `read`/`readv` per frame —
+//!   tun has no batched read) and `tx_burst` writes each frame. Both paths keep or drop a
+//!   received frame by the same code (`accept_rx`), and drop (count) the rest of a
+//!   transmit burst on `EAGAIN`.
 //!
 //! # virtio-net header
 //! With `vnet_hdr`, each frame is preceded by a 10-byte `struct virtio_net_hdr`. On receive
@@ -39,6 +42,7 @@
 //! Uses only `port`'s own items, `std`, `libc` and the `ip` tool.
 
 use super::errlog::{ErrorLog, Op};
+use super::tap_uring::TapUring;
 use super::{check_ifname, gone_errno, would_block, FrameBatch, Port, PortError, PortStats, Step};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -112,6 +116,8 @@ pub struct TapPort {
     /// A read or write failed with an errno that says the device is gone (`EBADFD`:
     /// deleted), not yet taken by [`Port::take_fault`].
     fault: Option<i32>,
+    /// Batched I/O ([`super::tap_uring`]); `None`: one syscall per frame.
+    uring: Option<TapUring>,
 }
 
 impl TapPort {
@@ -195,6 +201,7 @@ impl TapPort {
             vnet_hdr = cfg.vnet_hdr,
             "tap created"
         );
+        let uring = TapUring::new(&name);
         Ok(TapPort {
             fd,
             name,
@@ -202,6 +209,7 @@ impl TapPort {
             stats: PortStats::default(),
             errors: ErrorLog::default(),
             fault: None,
+            uring,
         })
     }
 
@@ -333,12 +341,144 @@ pub fn ones_complement_sum(data: &[u8]) -> u16 {
     acc as u16
 }
 
+/// Keep or drop one received frame: `got` bytes were read (with the virtio-net header
+/// `hdr` first when `vnet_hdr`) into `slot`. Returns the frame's length to commit, or
+/// `None` after counting the drop. Counts the frame received.
+fn accept_rx(
+    vnet_hdr: bool,
+    stats: &mut PortStats,
+    got: usize,
+    hdr: &[u8; VNET_HDR_LEN],
+    slot: &mut [u8],
+) -> Option<usize> {
+    let len = if vnet_hdr {
+        let Some(len) = got.checked_sub(VNET_HDR_LEN) else {
+            stats.rx_dropped += 1;
+            return None;
+        };
+        if len > slot.len() || apply_vnet_hdr(hdr, &mut slot[..len]) == VnetAction::Drop {
+            stats.rx_dropped += 1;
+            return None;
+        }
+        len
+    } else {
+        got
+    };
+    // A frame longer than the slot is truncated by read(2): drop it.
+    if len >= slot.len() || len < 14 {
+        stats.rx_dropped += 1;
+        return None;
+    }
+    stats.count_rx(len);
+    Some(len)
+}
+
+impl TapPort {
+    /// `rx_burst` through io_uring; `None` when the ring failed (it is then dropped, said
+    /// once in the log, and the caller reads with syscalls).
+    fn rx_uring(&mut self, batch: &mut FrameBatch) -> Option<io::Result<usize>> {
+        let fd = self.fd.as_raw_fd();
+        let ring = self.uring.as_mut()?;
+        let ran = match ring.read_burst(fd, self.vnet_hdr, batch) {
+            Ok(ran) => ran,
+            Err(e) => return self.uring_failed(&e),
+        };
+        let (mut n, mut err) = (0, None);
+        for i in 0..ran {
+            let r = ring.results()[i];
+            if r < 0 {
+                let e = io::Error::from_raw_os_error(-r);
+                if i == 0 && r == -libc::EOPNOTSUPP {
+                    return self.uring_failed(&e);
+                }
+                if !would_block(&e) {
+                    self.fault = gone_errno(&e).or(self.fault);
+                    err.get_or_insert(e);
+                }
+                continue;
+            }
+            // Frames land in the spare slot of their read; close the hole a drop left.
+            batch.pull_spare(i - n, r as usize);
+            let slot = batch.spare_slot()?;
+            if let Some(len) = accept_rx(
+                self.vnet_hdr,
+                &mut self.stats,
+                r as usize,
+                ring.header(i),
+                slot,
+            ) {
+                batch.commit(len);
+                n += 1;
+            }
+        }
+        // As the syscall path: with frames in hand an error waits for the next call.
+        Some(match err {
+            Some(e) if n == 0 => Err(e),
+            _ => Ok(n),
+        })
+    }
+
+    /// `tx_burst` through io_uring; `None` as [`TapPort::rx_uring`] (nothing was sent).
+    fn tx_uring(&mut self, frames: &[&[u8]]) -> Option<io::Result<usize>> {
+        let fd = self.fd.as_raw_fd();
+        let ring = self.uring.as_mut()?;
+        let (mut sent, mut failed, mut unsupported) = (0, 0, false);
+        let (stats, errors, fault, name) = (
+            &mut self.stats,
+            &mut self.errors,
+            &mut self.fault,
+            &self.name,
+        );
+        let res = ring.write_burst(fd, self.vnet_hdr, frames, |i, r| {
+            if r >= 0 {
+                stats.count_tx(frames[i].len());
+                sent += 1;
+                return;
+            }
+            let e = io::Error::from_raw_os_error(-r);
+            if i == 0 && r == -libc::EOPNOTSUPP {
+                unsupported = true;
+            } else if !would_block(&e) {
+                // Malformed frame (EINVAL), link down (EIO), device deleted (EBADFD): drop
+                // this one, keep going.
+                *fault = gone_errno(&e).or(*fault);
+                errors.error(name, Op::Tx, &e);
+                stats.tx_dropped += 1;
+                failed += 1;
+            }
+        });
+        if let Err(e) = res {
+            if sent + failed == 0 {
+                return self.uring_failed(&e);
+            }
+        }
+        if unsupported {
+            return self.uring_failed(&io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+        }
+        // Everything neither sent nor already counted as failed was cut off by EAGAIN.
+        self.stats.tx_dropped += (frames.len() - sent - failed) as u64;
+        Some(Ok(sent))
+    }
+
+    /// The ring failed as a whole: drop it (log once) so this port uses syscalls from now.
+    fn uring_failed<T>(&mut self, e: &io::Error) -> Option<T> {
+        tracing::warn!(ifname = %self.name, error = %e, "io_uring failed on this tap: one syscall per frame from now on");
+        self.uring = None;
+        None
+    }
+}
+
 impl Port for TapPort {
     fn name(&self) -> &str {
         &self.name
     }
 
     fn rx_burst(&mut self, batch: &mut FrameBatch) -> io::Result<usize> {
+        if self.uring.is_some() {
+            if let Some(r) = self.rx_uring(batch) {
+                return r;
+            }
+        }
         let fd = self.fd.as_raw_fd();
         let mut n = 0;
         while let Some(slot) = batch.spare_slot() {
@@ -370,34 +510,20 @@ impl Port for TapPort {
                 // before any frame, which returns it (and the caller logs it).
                 return if n > 0 { Ok(n) } else { Err(e) };
             }
-            let got = got as usize;
-            let len = if self.vnet_hdr {
-                if got < VNET_HDR_LEN {
-                    self.stats.rx_dropped += 1;
-                    continue;
-                }
-                let len = got - VNET_HDR_LEN;
-                if apply_vnet_hdr(&hdr, &mut slot[..len]) == VnetAction::Drop {
-                    self.stats.rx_dropped += 1;
-                    continue;
-                }
-                len
-            } else {
-                got
-            };
-            // A frame longer than the slot is truncated by read(2): drop it.
-            if len >= slot.len() || len < 14 {
-                self.stats.rx_dropped += 1;
-                continue;
+            if let Some(len) = accept_rx(self.vnet_hdr, &mut self.stats, got as usize, &hdr, slot) {
+                batch.commit(len);
+                n += 1;
             }
-            batch.commit(len);
-            self.stats.count_rx(len);
-            n += 1;
         }
         Ok(n)
     }
 
     fn tx_burst(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        if self.uring.is_some() {
+            if let Some(r) = self.tx_uring(frames) {
+                return r;
+            }
+        }
         let fd = self.fd.as_raw_fd();
         let hdr = [0u8; VNET_HDR_LEN];
         let mut sent = 0;

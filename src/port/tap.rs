@@ -27,7 +27,9 @@
 //! (checksums complete, no GSO).
 //!
 //! # Rejected options
-//! * Multi-queue taps (`IFF_MULTI_QUEUE`): one queue per port is enough for now.
+//! * (Was: multi-queue taps, "one queue per port is enough for now". Now the port layer
+//!   opens them, [`TapPort::open_multiqueue`]; the runtime does not yet give each worker a
+//!   queue of one port: see the README's "Live dataplane".)
 //! * Netlink for link-up and namespace moves: an ioctl covers link-up in our own namespace;
 //!   the namespace move is a one-time control-plane step where `ip` is simpler and clear.
 //!
@@ -53,6 +55,7 @@ const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
+const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
 const TUN_F_CSUM: libc::c_uint = 0x01;
 
 /// Size of `struct virtio_net_hdr` (without `num_buffers`), the tun default.
@@ -123,6 +126,39 @@ pub struct TapPort {
 impl TapPort {
     /// Create the tap, make it non-blocking, optionally move it, and set the link up.
     pub fn open(cfg: &TapConfig) -> Result<TapPort, PortError> {
+        Self::open_with(cfg, 0)
+    }
+
+    /// Create a multiqueue tap (`IFF_MULTI_QUEUE`) with `queues` queues (at least 1), one
+    /// [`TapPort`] per queue, each with its own fd; then move it (once) and set it up.
+    /// The kernel spreads the instance's frames over the queues by flow hash, and sends a
+    /// flow's frames to the queue the switch last wrote that flow's frames on (tun's
+    /// flow table; the hash is symmetric, so both directions count as one flow). Dropping
+    /// every queue removes the netdev.
+    pub fn open_multiqueue(cfg: &TapConfig, queues: usize) -> Result<Vec<TapPort>, PortError> {
+        let here = TapConfig {
+            netns: None,
+            ..cfg.clone()
+        };
+        let first = Self::open_with(&here, IFF_MULTI_QUEUE)?;
+        let more = TapConfig {
+            name: first.name.clone(),
+            ..here
+        };
+        let mut all = vec![first];
+        for _ in 1..queues.max(1) {
+            all.push(Self::open_with(&more, IFF_MULTI_QUEUE)?);
+        }
+        if let Some(ns) = &cfg.netns {
+            let name = &all[0].name;
+            run_ip(name, Step::MoveNetns, &["link", "set", name, "netns", ns])?;
+            run_ip(name, Step::LinkUp, &["-n", ns, "link", "set", name, "up"])?;
+        }
+        Ok(all)
+    }
+
+    /// [`TapPort::open`] with more `TUNSETIFF` flags (`IFF_MULTI_QUEUE`).
+    fn open_with(cfg: &TapConfig, more_flags: libc::c_short) -> Result<TapPort, PortError> {
         if !cfg.name.is_empty() {
             check_ifname(&cfg.name)?;
         }
@@ -151,7 +187,7 @@ impl TapPort {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
 
         let mut req = IfReqFlags::new(&cfg.name);
-        req.flags = IFF_TAP | IFF_NO_PI | if cfg.vnet_hdr { IFF_VNET_HDR } else { 0 };
+        req.flags = IFF_TAP | IFF_NO_PI | more_flags | if cfg.vnet_hdr { IFF_VNET_HDR } else { 0 };
         // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` has its 40-byte layout
         // and lives across the call.
         if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReqFlags) } < 0 {

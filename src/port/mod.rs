@@ -4,7 +4,7 @@
 //! # Purpose
 //! The runtime polls ports and hands bursts of frames to the pipeline; the pipeline knows
 //! no backend. This module owns every byte of I/O: `tap` (a `/dev/net/tun` tap, optionally
-//! with virtio-net headers), `afxdp` (AF_XDP sockets through `xdpilone`, with our own XDP
+//! with virtio-net headers; its batched I/O through io_uring in `tap_uring`), `afxdp` (AF_XDP sockets through `xdpilone`, with our own XDP
 //! redirect program from [`xdp`]), `afpacket` (a raw `AF_PACKET` socket, works on any
 //! netdev) and `mem` (an in-memory double for tests). It holds no dataplane logic.
 //!
@@ -88,6 +88,7 @@ pub mod mem;
 pub mod napi;
 pub mod pcap;
 pub mod tap;
+pub mod tap_uring;
 pub mod xdp;
 
 pub use group::{Members, PortGroup, Single};

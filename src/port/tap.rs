@@ -7,9 +7,12 @@
 //! * Optionally moves the netdev into a named network namespace (`ip link set X netns NS`),
 //!   where it then stands for an instance; the switch keeps the fd. The link is set up
 //!   after the move (a move brings a device down).
-//! * Bursts: `rx_burst` reads until `EAGAIN` or the batch is full (one `read`/`readv` per
-//!   frame — tun has no batched read); `tx_burst` writes each frame, and drops (counts) the
-//!   rest of the burst on `EAGAIN`.
+//! * Bursts: through io_uring where the kernel allows it ([`super::tap_uring`]: a burst of
+//!   `readv` in one `io_uring_enter`, a burst of `writev` in another); otherwise
+//!   `rx_burst` reads until `EAGAIN` or the batch is full (one `read`/`readv` per frame —
+//!   tun has no batched read) and `tx_burst` writes each frame. Both paths keep or drop a
+//!   received frame by the same code (`accept_rx`), and drop (count) the rest of a
+//!   transmit burst on `EAGAIN`.
 //!
 //! # virtio-net header
 //! With `vnet_hdr`, each frame is preceded by a 10-byte `struct virtio_net_hdr`. On receive
@@ -24,7 +27,9 @@
 //! (checksums complete, no GSO).
 //!
 //! # Rejected options
-//! * Multi-queue taps (`IFF_MULTI_QUEUE`): one queue per port is enough for now.
+//! * (Was: multi-queue taps, "one queue per port is enough for now". Now the port layer
+//!   opens them, [`TapPort::open_multiqueue`]; the runtime does not yet give each worker a
+//!   queue of one port: see the README's "Live dataplane".)
 //! * Netlink for link-up and namespace moves: an ioctl covers link-up in our own namespace;
 //!   the namespace move is a one-time control-plane step where `ip` is simpler and clear.
 //!
@@ -39,6 +44,7 @@
 //! Uses only `port`'s own items, `std`, `libc` and the `ip` tool.
 
 use super::errlog::{ErrorLog, Op};
+use super::tap_uring::TapUring;
 use super::{check_ifname, gone_errno, would_block, FrameBatch, Port, PortError, PortStats, Step};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -49,6 +55,7 @@ const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
+const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
 const TUN_F_CSUM: libc::c_uint = 0x01;
 
 /// Size of `struct virtio_net_hdr` (without `num_buffers`), the tun default.
@@ -112,11 +119,46 @@ pub struct TapPort {
     /// A read or write failed with an errno that says the device is gone (`EBADFD`:
     /// deleted), not yet taken by [`Port::take_fault`].
     fault: Option<i32>,
+    /// Batched I/O ([`super::tap_uring`]); `None`: one syscall per frame.
+    uring: Option<TapUring>,
 }
 
 impl TapPort {
     /// Create the tap, make it non-blocking, optionally move it, and set the link up.
     pub fn open(cfg: &TapConfig) -> Result<TapPort, PortError> {
+        Self::open_with(cfg, 0)
+    }
+
+    /// Create a multiqueue tap (`IFF_MULTI_QUEUE`) with `queues` queues (at least 1), one
+    /// [`TapPort`] per queue, each with its own fd; then move it (once) and set it up.
+    /// The kernel spreads the instance's frames over the queues by flow hash, and sends a
+    /// flow's frames to the queue the switch last wrote that flow's frames on (tun's
+    /// flow table; the hash is symmetric, so both directions count as one flow). Dropping
+    /// every queue removes the netdev.
+    pub fn open_multiqueue(cfg: &TapConfig, queues: usize) -> Result<Vec<TapPort>, PortError> {
+        let here = TapConfig {
+            netns: None,
+            ..cfg.clone()
+        };
+        let first = Self::open_with(&here, IFF_MULTI_QUEUE)?;
+        let more = TapConfig {
+            name: first.name.clone(),
+            ..here
+        };
+        let mut all = vec![first];
+        for _ in 1..queues.max(1) {
+            all.push(Self::open_with(&more, IFF_MULTI_QUEUE)?);
+        }
+        if let Some(ns) = &cfg.netns {
+            let name = &all[0].name;
+            run_ip(name, Step::MoveNetns, &["link", "set", name, "netns", ns])?;
+            run_ip(name, Step::LinkUp, &["-n", ns, "link", "set", name, "up"])?;
+        }
+        Ok(all)
+    }
+
+    /// [`TapPort::open`] with more `TUNSETIFF` flags (`IFF_MULTI_QUEUE`).
+    fn open_with(cfg: &TapConfig, more_flags: libc::c_short) -> Result<TapPort, PortError> {
         if !cfg.name.is_empty() {
             check_ifname(&cfg.name)?;
         }
@@ -145,7 +187,7 @@ impl TapPort {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
 
         let mut req = IfReqFlags::new(&cfg.name);
-        req.flags = IFF_TAP | IFF_NO_PI | if cfg.vnet_hdr { IFF_VNET_HDR } else { 0 };
+        req.flags = IFF_TAP | IFF_NO_PI | more_flags | if cfg.vnet_hdr { IFF_VNET_HDR } else { 0 };
         // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` has its 40-byte layout
         // and lives across the call.
         if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReqFlags) } < 0 {
@@ -195,6 +237,7 @@ impl TapPort {
             vnet_hdr = cfg.vnet_hdr,
             "tap created"
         );
+        let uring = TapUring::new(&name);
         Ok(TapPort {
             fd,
             name,
@@ -202,6 +245,7 @@ impl TapPort {
             stats: PortStats::default(),
             errors: ErrorLog::default(),
             fault: None,
+            uring,
         })
     }
 
@@ -333,12 +377,144 @@ pub fn ones_complement_sum(data: &[u8]) -> u16 {
     acc as u16
 }
 
+/// Keep or drop one received frame: `got` bytes were read (with the virtio-net header
+/// `hdr` first when `vnet_hdr`) into `slot`. Returns the frame's length to commit, or
+/// `None` after counting the drop. Counts the frame received.
+fn accept_rx(
+    vnet_hdr: bool,
+    stats: &mut PortStats,
+    got: usize,
+    hdr: &[u8; VNET_HDR_LEN],
+    slot: &mut [u8],
+) -> Option<usize> {
+    let len = if vnet_hdr {
+        let Some(len) = got.checked_sub(VNET_HDR_LEN) else {
+            stats.rx_dropped += 1;
+            return None;
+        };
+        if len > slot.len() || apply_vnet_hdr(hdr, &mut slot[..len]) == VnetAction::Drop {
+            stats.rx_dropped += 1;
+            return None;
+        }
+        len
+    } else {
+        got
+    };
+    // A frame longer than the slot is truncated by read(2): drop it.
+    if len >= slot.len() || len < 14 {
+        stats.rx_dropped += 1;
+        return None;
+    }
+    stats.count_rx(len);
+    Some(len)
+}
+
+impl TapPort {
+    /// `rx_burst` through io_uring; `None` when the ring failed (it is then dropped, said
+    /// once in the log, and the caller reads with syscalls).
+    fn rx_uring(&mut self, batch: &mut FrameBatch) -> Option<io::Result<usize>> {
+        let fd = self.fd.as_raw_fd();
+        let ring = self.uring.as_mut()?;
+        let ran = match ring.read_burst(fd, self.vnet_hdr, batch) {
+            Ok(ran) => ran,
+            Err(e) => return self.uring_failed(&e),
+        };
+        let (mut n, mut err) = (0, None);
+        for i in 0..ran {
+            let r = ring.results()[i];
+            if r < 0 {
+                let e = io::Error::from_raw_os_error(-r);
+                if i == 0 && r == -libc::EOPNOTSUPP {
+                    return self.uring_failed(&e);
+                }
+                if !would_block(&e) {
+                    self.fault = gone_errno(&e).or(self.fault);
+                    err.get_or_insert(e);
+                }
+                continue;
+            }
+            // Frames land in the spare slot of their read; close the hole a drop left.
+            batch.pull_spare(i - n, r as usize);
+            let slot = batch.spare_slot()?;
+            if let Some(len) = accept_rx(
+                self.vnet_hdr,
+                &mut self.stats,
+                r as usize,
+                ring.header(i),
+                slot,
+            ) {
+                batch.commit(len);
+                n += 1;
+            }
+        }
+        // As the syscall path: with frames in hand an error waits for the next call.
+        Some(match err {
+            Some(e) if n == 0 => Err(e),
+            _ => Ok(n),
+        })
+    }
+
+    /// `tx_burst` through io_uring; `None` as [`TapPort::rx_uring`] (nothing was sent).
+    fn tx_uring(&mut self, frames: &[&[u8]]) -> Option<io::Result<usize>> {
+        let fd = self.fd.as_raw_fd();
+        let ring = self.uring.as_mut()?;
+        let (mut sent, mut failed, mut unsupported) = (0, 0, false);
+        let (stats, errors, fault, name) = (
+            &mut self.stats,
+            &mut self.errors,
+            &mut self.fault,
+            &self.name,
+        );
+        let res = ring.write_burst(fd, self.vnet_hdr, frames, |i, r| {
+            if r >= 0 {
+                stats.count_tx(frames[i].len());
+                sent += 1;
+                return;
+            }
+            let e = io::Error::from_raw_os_error(-r);
+            if i == 0 && r == -libc::EOPNOTSUPP {
+                unsupported = true;
+            } else if !would_block(&e) {
+                // Malformed frame (EINVAL), link down (EIO), device deleted (EBADFD): drop
+                // this one, keep going.
+                *fault = gone_errno(&e).or(*fault);
+                errors.error(name, Op::Tx, &e);
+                stats.tx_dropped += 1;
+                failed += 1;
+            }
+        });
+        if let Err(e) = res {
+            if sent + failed == 0 {
+                return self.uring_failed(&e);
+            }
+        }
+        if unsupported {
+            return self.uring_failed(&io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+        }
+        // Everything neither sent nor already counted as failed was cut off by EAGAIN.
+        self.stats.tx_dropped += (frames.len() - sent - failed) as u64;
+        Some(Ok(sent))
+    }
+
+    /// The ring failed as a whole: drop it (log once) so this port uses syscalls from now.
+    fn uring_failed<T>(&mut self, e: &io::Error) -> Option<T> {
+        tracing::warn!(ifname = %self.name, error = %e, "io_uring failed on this tap: one syscall per frame from now on");
+        self.uring = None;
+        None
+    }
+}
+
 impl Port for TapPort {
     fn name(&self) -> &str {
         &self.name
     }
 
     fn rx_burst(&mut self, batch: &mut FrameBatch) -> io::Result<usize> {
+        if self.uring.is_some() {
+            if let Some(r) = self.rx_uring(batch) {
+                return r;
+            }
+        }
         let fd = self.fd.as_raw_fd();
         let mut n = 0;
         while let Some(slot) = batch.spare_slot() {
@@ -370,34 +546,20 @@ impl Port for TapPort {
                 // before any frame, which returns it (and the caller logs it).
                 return if n > 0 { Ok(n) } else { Err(e) };
             }
-            let got = got as usize;
-            let len = if self.vnet_hdr {
-                if got < VNET_HDR_LEN {
-                    self.stats.rx_dropped += 1;
-                    continue;
-                }
-                let len = got - VNET_HDR_LEN;
-                if apply_vnet_hdr(&hdr, &mut slot[..len]) == VnetAction::Drop {
-                    self.stats.rx_dropped += 1;
-                    continue;
-                }
-                len
-            } else {
-                got
-            };
-            // A frame longer than the slot is truncated by read(2): drop it.
-            if len >= slot.len() || len < 14 {
-                self.stats.rx_dropped += 1;
-                continue;
+            if let Some(len) = accept_rx(self.vnet_hdr, &mut self.stats, got as usize, &hdr, slot) {
+                batch.commit(len);
+                n += 1;
             }
-            batch.commit(len);
-            self.stats.count_rx(len);
-            n += 1;
         }
         Ok(n)
     }
 
     fn tx_burst(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        if self.uring.is_some() {
+            if let Some(r) = self.tx_uring(frames) {
+                return r;
+            }
+        }
         let fd = self.fd.as_raw_fd();
         let hdr = [0u8; VNET_HDR_LEN];
         let mut sent = 0;

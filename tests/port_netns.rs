@@ -522,6 +522,7 @@ fn tap_vnet_hdr_completes_checksums() {
         netns: Some(g.ns.clone()),
         vnet_hdr: true,
         csum_offload: true,
+        ..Default::default()
     })
     .expect("open tap");
     let payload = "SGCSUM-udp-payload-tap";

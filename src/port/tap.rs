@@ -5,8 +5,8 @@
 //!   non-blocking; the tap is *not* persistent, so the netdev disappears when the port (its
 //!   only fd) is dropped — including when the process dies.
 //! * Optionally moves the netdev into a named network namespace (`ip link set X netns NS`),
-//!   where it then stands for an instance; the switch keeps the fd. The link is set up
-//!   after the move (a move brings a device down).
+//!   where it then stands for an instance; the switch keeps the fd. There it gets the
+//!   port's MAC (`TapConfig::mac`), then its link is set up (a move brings a device down).
 //! * Bursts: `rx_burst` reads until `EAGAIN` or the batch is full (one `read`/`readv` per
 //!   frame — tun has no batched read); `tx_burst` writes each frame, and drops (counts) the
 //!   rest of the burst on `EAGAIN`.
@@ -33,8 +33,9 @@
 //! lives as long as the fd); moving it into a namespace (`ip link set … netns …`) and
 //! bringing its link up (an ioctl, or `ip -n NS` after a move); the virtio-net header
 //! handling (`apply_vnet_hdr`, [`complete_checksum`]), which [`super::afpacket`] shares.
-//! May not touch: the instance's side of the device (its MAC and addresses inside the
-//! namespace belong to whoever runs the instance: the demo, the lab, a VM), or any
+//! May not touch: the instance's side of the device beyond the MAC it is given on the move
+//! (its addresses inside the namespace belong to whoever runs the instance: the demo, the
+//! lab, a VM), or any
 //! dataplane logic (no parsing beyond the checksum's offsets, no verdicts, no policy).
 //! Uses only `port`'s own items, `std`, `libc` and the `ip` tool.
 
@@ -99,6 +100,10 @@ pub struct TapConfig {
     pub csum_offload: bool,
     /// Move the netdev into this network namespace after creation.
     pub netns: Option<String>,
+    /// With `netns`: the MAC the device gets there, before its link comes up (so its IPv6
+    /// link-local address derives from it): the port's MAC, so that the instance's
+    /// frames pass anti-spoofing.
+    pub mac: Option<String>,
 }
 
 /// A tap port. Dropping it closes the fd and removes the netdev.
@@ -184,6 +189,10 @@ impl TapPort {
         match &cfg.netns {
             Some(ns) => {
                 run_ip(&name, Step::MoveNetns, &["link", "set", &name, "netns", ns])?;
+                if let Some(mac) = &cfg.mac {
+                    let set = ["-n", ns, "link", "set", &name, "address", mac];
+                    run_ip(&name, Step::MoveNetns, &set)?;
+                }
                 run_ip(&name, Step::LinkUp, &["-n", ns, "link", "set", &name, "up"])?;
             }
             None => set_link_up(&name)?,

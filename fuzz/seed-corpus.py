@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Write the seed inputs of the fuzz targets into fuzz/corpus/<target>/ from the
-repository's own fixtures (and, when it is reachable, a sample of the shared tcpdump
-capture corpus). Run from anywhere; it only adds files (named by their SHA-1, as libFuzzer
+repository's own fixtures (and a sample of tcpdump's test captures,
+tests/corpus/tcpdump/). Run from anywhere; it only adds files (named by their SHA-1, as libFuzzer
 names them), so the inputs the fuzzers found and that were merged in stay.
 
   parse     every frame of pcap-fixtures/*/capture.pcap(ng), and Ethernet frames of a
-            sample of ../shared/corpus/tcpdump-tests
+            sample of tests/corpus/tcpdump/
   pcap      the fixture captures, and small pcap/pcapng files of the tcpdump sample
   config    configs/*.toml, pcap-fixtures/*/config.toml, tests/fixtures/state-v1/export.toml
   api       tests/fixtures/api-bodies.txt, 8 requests per input (the `=>` lines dropped)
@@ -21,7 +21,7 @@ import sys
 
 FUZZ = pathlib.Path(__file__).resolve().parent
 ROOT = FUZZ.parent
-SHARED = ROOT.parent / "shared" / "corpus" / "tcpdump-tests"
+SHARED = ROOT / "tests" / "corpus" / "tcpdump"
 # Budgets: the committed corpus stays small.
 MAX_FRAME = 1600
 MAX_TCPDUMP_FRAMES = 400

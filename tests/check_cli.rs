@@ -268,3 +268,86 @@ fn help_and_version() {
         format!("sgswitch {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn host_bits_are_noted_and_verbose_lists_normalised_rules() {
+    let cfg = TempConfig::new(
+        "notes",
+        r#"[[security_groups]]
+name = "web"
+rules = [
+  { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80, remote_ip_prefix = "10.0.0.5/24" },
+]
+"#,
+    );
+    let o = sgswitch(&["check", "--verbose", "-c", cfg.path()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "{}:4: security_groups[0].rules[0].remote_ip_prefix: note: \"10.0.0.5/24\" has host bits set: normalised to 10.0.0.0/24 (as Neutron stores it)\n",
+            cfg.path()
+        )
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("rules:\n  web:\n    [0] ingress IPv4 tcp 80-80 from 10.0.0.0/24\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    [2] ingress IPv4 any from group default\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn json_is_the_normalised_model() {
+    let o = sgswitch(&["check", "--json", "-c", &shipped("quickstart.toml")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let groups = v["security_groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 3);
+    let default = groups.iter().find(|g| g["name"] == "default").unwrap();
+    assert_eq!(default["rules"].as_array().unwrap().len(), 4);
+    assert_eq!(default["rules"][2]["remote_group"], "default");
+    let web = groups.iter().find(|g| g["name"] == "web").unwrap();
+    assert_eq!(web["rules"][0]["protocol"], "tcp");
+    assert_eq!(web["rules"][0]["remote_ip_prefix"], "0.0.0.0/0");
+    assert_eq!(v["ports"].as_array().unwrap().len(), 4);
+    assert_eq!(v["ports"][0]["effective_rules"]["ingress"], 7);
+    assert_eq!(v["networks"][0]["name"], "default");
+    assert_eq!(v["conntrack"]["capacity"], 262144);
+}
+
+#[test]
+fn explain_a_key_and_suggest_on_a_typo() {
+    let o = sgswitch(&["check", "--explain", "switch.napi_defer_us"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("switch.napi_defer_us\n"), "{out}");
+    assert!(out.contains("default: 100"), "{out}");
+    assert!(out.contains("values:  0..=100000"), "{out}");
+
+    let o = sgswitch(&["check", "--explain", "ports.backend.netns"]);
+    assert!(stdout(&o).contains("type = \"tap\" only"), "{}", stdout(&o));
+
+    let o = sgswitch(&["check", "--explain", "remote_ip_prefx"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("did you mean `remote_ip_prefix`?"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = sgswitch(&["check", "--explain-all"]);
+    assert_eq!(o.status.code(), Some(0));
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .unwrap();
+    assert_eq!(
+        stdout(&o),
+        docs,
+        "docs/configuration.md is --explain-all's output"
+    );
+}

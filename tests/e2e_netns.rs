@@ -373,7 +373,7 @@ fn demo_command_passes_and_cleans_up() {
     let listed = || common::sh(&["ip", "netns", "list"]);
     if listed().contains("sgs-demo-") {
         assert!(!common::in_ci(), "{test}: a demo is already set up");
-        eprintln!("skipping {test}: a demo is already set up (sgswitch demo --clean)");
+        common::skip(test, "a demo is already set up (sgswitch demo --clean)");
         return;
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgswitch"))

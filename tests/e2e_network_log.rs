@@ -14,6 +14,8 @@
 //! `openstack` on PATH. Under `CI=true` a missing client or plugin fails the test.
 
 mod api_common;
+#[path = "common/skip.rs"]
+mod skip;
 
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
@@ -85,7 +87,7 @@ fn openstack_network_log_commands() {
             "{test}: CI=true but the openstack client with the network log commands is missing \
              (SGSWITCH_OPENSTACK; pip install python-openstackclient python-neutronclient)"
         );
-        eprintln!("skipping {test}: no openstack client with python-neutronclient");
+        skip::skip(test, "no openstack client with python-neutronclient");
         return;
     };
     let h = Harness::start();

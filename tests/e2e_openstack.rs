@@ -82,7 +82,10 @@ fn openstack_client_changes_policy_live() {
             !in_ci(),
             "{test}: CI=true but the openstack client is missing (SGSWITCH_OPENSTACK)"
         );
-        eprintln!("skipping {test}: no openstack client (pip install python-openstackclient)");
+        common::skip(
+            test,
+            "no openstack client (pip install python-openstackclient)",
+        );
         return;
     };
     let topo = Topo::new("os", Backend::AfPacket, 2);

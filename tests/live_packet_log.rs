@@ -130,7 +130,7 @@ fn network_log_records_real_traffic() {
             !in_ci(),
             "{test}: CI=true but no openstack client with python-neutronclient (SGSWITCH_OPENSTACK)"
         );
-        eprintln!("skipping {test}: no openstack client with python-neutronclient");
+        common::skip(test, "no openstack client with python-neutronclient");
         return;
     };
     let topo = Topo::new("plog", Backend::Tap, 2);

@@ -9,6 +9,8 @@
 //! `CI=true`.
 
 mod api_common;
+#[path = "common/skip.rs"]
+mod skip;
 
 use std::fs;
 use std::io::Write;
@@ -166,7 +168,10 @@ fn a_full_disk_answers_503_and_changes_nothing() {
             std::env::var("CI").is_err(),
             "a_full_disk_answers_503_and_changes_nothing needs root (mount -t tmpfs) under CI=true"
         );
-        eprintln!("skipped: needs root to mount a tmpfs");
+        skip::skip(
+            "a_full_disk_answers_503_and_changes_nothing",
+            "needs root to mount a tmpfs",
+        );
         return;
     }
     let mut dir = TempDir::new("full");

@@ -1,7 +1,12 @@
-//! `sgswitch check`: validate a config file and print a summary of its model.
+//! `sgswitch check`: validate a config file and print a summary of its model; its notes
+//! (values Neutron would normalise, `FILE:LINE: key.path: note: ...` on stderr, exit 0);
+//! `--verbose` (every group's normalised rules) and `--json` (the normalised model);
+//! `--explain KEY` / `--explain-all` (the configuration reference, see
+//! `control::config::keys`; `--explain-all` is `docs/configuration.md`).
 //!
-//! Owns: the check command's arguments and its human summary ([`summary`]). May not
-//! validate anything itself: `control::config` loads and validates, this only formats.
+//! Owns: the check command's arguments and its output ([`summary`], [`rules_text`],
+//! [`model_json`]). May not validate or describe anything itself: `control::config`
+//! loads, validates, finds the notes and holds the key reference; this only formats.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -9,34 +14,272 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use sgswitch::control::config::Config;
-use sgswitch::policy::Model;
+use serde_json::{json, Value};
 
-use super::{load_or_report, EXIT_OK};
+use sgswitch::control::config::{self, keys, Config};
+use sgswitch::policy::protocol::protocol_name;
+use sgswitch::policy::{Backend, Direction, Model, Remote, Rule, CONNTRACK_FIELDS};
+
+use super::{load_or_report, EXIT_INVALID, EXIT_OK};
 
 /// Arguments of `sgswitch check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     /// The TOML config file to validate
-    #[arg(short, long, value_name = "FILE")]
-    pub config: PathBuf,
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        required_unless_present_any = ["explain", "explain_all"]
+    )]
+    pub config: Option<PathBuf>,
 
-    /// Print nothing on success (only the exit code tells)
+    /// Print nothing on success (only the exit code tells; notes still go to stderr)
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Also list every group's rules as the model stores them (normalised)
+    #[arg(short, long, conflicts_with = "json")]
+    pub verbose: bool,
+
+    /// Print the normalised model (groups, rules, address groups, networks, ports) as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    /// Describe one config key (type, default, values, meaning, example), e.g.
+    /// `switch.napi_defer_us`, `ports.backend.netns` or a bare key such as `workers`
+    #[arg(long, value_name = "KEY", conflicts_with = "explain_all")]
+    pub explain: Option<String>,
+
+    /// Print the whole configuration reference (Markdown: docs/configuration.md)
+    #[arg(long)]
+    pub explain_all: bool,
 }
 
 /// Run `sgswitch check`.
 pub fn run(args: &CheckArgs) -> ExitCode {
-    match load_or_report(&args.config) {
+    if args.explain_all {
+        print!("{}", keys::markdown());
+        return ExitCode::from(EXIT_OK);
+    }
+    if let Some(key) = &args.explain {
+        return match keys::lookup(key) {
+            Ok(d) => {
+                print!("{}", keys::explain(d));
+                ExitCode::from(EXIT_OK)
+            }
+            Err(msg) => {
+                eprintln!("{msg}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        };
+    }
+    let Some(path) = &args.config else {
+        return ExitCode::from(EXIT_INVALID);
+    };
+    match load_or_report(path) {
         Err(code) => code,
         Ok(config) => {
-            if !args.quiet {
-                print!("{}", summary(&args.config.display().to_string(), &config));
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let notes = config::notes(&text, &file);
+            for n in &notes {
+                eprintln!("{n}");
+            }
+            if args.json {
+                let mut v = model_json(&config);
+                v["file"] = json!(file);
+                v["notes"] = json!(notes.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else if !args.quiet {
+                print!("{}", summary(&file, &config));
+                if args.verbose {
+                    print!("{}", rules_text(&config.model));
+                }
             }
             ExitCode::from(EXIT_OK)
         }
     }
+}
+
+/// A rule as the model stores it, on one line: `ingress IPv4 tcp 80-80 from 10.0.0.0/24`.
+pub fn rule_line(r: &Rule) -> String {
+    let mut s = format!("{:7} {}", r.direction.as_str(), r.ethertype.as_str());
+    match r.neutron_protocol() {
+        None => s.push_str(" any"),
+        Some(n) => {
+            let _ = write!(
+                s,
+                " {}",
+                protocol_name(n).map_or(n.to_string(), str::to_string)
+            );
+        }
+    }
+    match (r.port_range_min, r.port_range_max) {
+        (None, None) => {}
+        (Some(a), Some(b)) => {
+            let _ = write!(s, " {a}-{b}");
+        }
+        (Some(a), None) => {
+            let _ = write!(s, " {a}");
+        }
+        (None, Some(b)) => {
+            let _ = write!(s, " -{b}");
+        }
+    }
+    let side = match r.direction {
+        Direction::Ingress => "from",
+        Direction::Egress => "to",
+    };
+    match &r.remote {
+        Remote::Any => {}
+        Remote::Prefix(net) => {
+            let _ = write!(s, " {side} {net}");
+        }
+        Remote::Group(g) => {
+            let _ = write!(s, " {side} group {g}");
+        }
+        Remote::AddressGroup(g) => {
+            let _ = write!(s, " {side} address group {g}");
+        }
+    }
+    if !r.description.is_empty() {
+        let _ = write!(s, "  ({})", r.description);
+    }
+    s
+}
+
+/// `--verbose`: every group's rules, normalised (defaults and template rules included).
+pub fn rules_text(m: &Model) -> String {
+    let mut out = String::from("rules:\n");
+    for g in &m.security_groups {
+        let _ = writeln!(out, "  {}:", g.name);
+        if g.rules.is_empty() {
+            let _ = writeln!(out, "    (no rule)");
+        }
+        for (i, r) in g.rules.iter().enumerate() {
+            let _ = writeln!(out, "    [{i}] {}", rule_line(r));
+        }
+    }
+    out
+}
+
+fn rule_json(r: &Rule) -> Value {
+    let (prefix, group, agroup) = match &r.remote {
+        Remote::Any => (None, None, None),
+        Remote::Prefix(n) => (Some(n.to_string()), None, None),
+        Remote::Group(g) => (None, Some(g.clone()), None),
+        Remote::AddressGroup(g) => (None, None, Some(g.clone())),
+    };
+    json!({
+        "direction": r.direction.as_str(),
+        "ethertype": r.ethertype.as_str(),
+        "protocol": r.neutron_protocol().map(|n| protocol_name(n).map_or(n.to_string(), str::to_string)),
+        "port_range_min": r.port_range_min,
+        "port_range_max": r.port_range_max,
+        "remote_ip_prefix": prefix,
+        "remote_group": group,
+        "remote_address_group": agroup,
+        "description": r.description,
+    })
+}
+
+fn backend_json(b: &Backend) -> Value {
+    match b {
+        Backend::Tap {
+            ifname,
+            netns,
+            vnet_hdr,
+            ..
+        } => json!({"type": "tap", "ifname": ifname, "netns": netns, "vnet_hdr": vnet_hdr}),
+        Backend::AfXdp {
+            ifname,
+            queue,
+            mode,
+        } => json!({"type": "afxdp", "ifname": ifname, "queue": queue,
+                    "mode": mode.map(|m| m.as_str())}),
+        Backend::AfPacket { ifname } => json!({"type": "afpacket", "ifname": ifname}),
+    }
+}
+
+/// `--json`: the normalised model (every default explicit) and the switch settings.
+pub fn model_json(config: &Config) -> Value {
+    let m = &config.model;
+    let groups: Vec<Value> = m
+        .security_groups
+        .iter()
+        .map(|g| {
+            json!({
+                "name": g.name,
+                "description": g.description,
+                "stateful": g.stateful,
+                "rules": g.rules.iter().map(rule_json).collect::<Vec<_>>(),
+                "ports": m.ports_in_group(&g.name).map(|p| p.name.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let address_groups: Vec<Value> = m
+        .address_groups
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "description": a.description,
+                "addresses": a.addresses.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let networks: Vec<Value> = m
+        .networks
+        .iter()
+        .map(|n| {
+            let ports: Vec<&str> = m
+                .ports
+                .iter()
+                .filter(|p| p.network == n.name)
+                .map(|p| p.name.as_str())
+                .collect();
+            json!({"name": n.name, "ports": ports})
+        })
+        .collect();
+    let ports: Vec<Value> = m
+        .ports
+        .iter()
+        .map(|p| {
+            let (ingress, egress) = m.effective_rule_counts(p);
+            json!({
+                "name": p.name,
+                "network": p.network,
+                "mac": p.mac.to_string(),
+                "fixed_ips": p.fixed_ips.iter().map(|ip| ip.to_string()).collect::<Vec<_>>(),
+                "security_groups": p.security_groups,
+                "port_security": p.port_security,
+                "allowed_address_pairs": p.allowed_address_pairs.iter().map(|a| json!({
+                    "ip_address": a.ip_address.to_string(),
+                    "mac_address": a.mac_address.unwrap_or(p.mac).to_string(),
+                })).collect::<Vec<_>>(),
+                "backend": p.backend.as_ref().map(backend_json),
+                "effective_rules": if p.port_security {
+                    json!({"ingress": ingress, "egress": egress})
+                } else {
+                    Value::Null
+                },
+            })
+        })
+        .collect();
+    json!({
+        "security_groups": groups,
+        "address_groups": address_groups,
+        "networks": networks,
+        "ports": ports,
+        "switch": {
+            "workers": config.switch.workers,
+            "burst": config.switch.burst,
+            "idle_backoff": config.switch.idle_backoff,
+            "napi_defer_us": config.switch.napi_defer_us,
+        },
+        "conntrack": CONNTRACK_FIELDS.iter().map(|f| (f.key.to_string(), json!((f.get)(&m.conntrack)))).collect::<serde_json::Map<_, _>>(),
+    })
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

@@ -82,7 +82,10 @@ security groups with their rule counts, address groups, networks, and each port 
 network, MAC, IPs, groups and effective rule count (the rules of all its groups, ingress / \
 egress).\n\n\
 On error, every problem found is printed to stderr as `FILE:LINE: key.path: message`, and the \
-exit code is 1."
+exit code is 1. A value stored normalised (a CIDR with host bits set, as Neutron stores it) is \
+noted on stderr as `FILE:LINE: key.path: note: ...` (exit 0).\n\n\
+`--explain KEY` describes one config key; `--explain-all` prints the whole reference \
+(docs/configuration.md)."
     )]
     Check(check::CheckArgs),
 
@@ -251,6 +254,6 @@ mod tests {
         let Command::Check(a) = ok.command else {
             panic!("parsed as another command");
         };
-        assert_eq!(a.config, PathBuf::from("x.toml"));
+        assert_eq!(a.config, Some(PathBuf::from("x.toml")));
     }
 }

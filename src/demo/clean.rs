@@ -1,13 +1,15 @@
-//! `sgswitch demo --clean`: remove whatever a previous demo left (by `--keep`, or by a
-//! crash), from its state file and the fixed name prefixes.
+//! `sgswitch demo --clean`: remove what a previous demo left (by `--keep`, or by a crash),
+//! as its state file records it; `--clean --all` also every namespace and link with the
+//! demo's fixed prefixes. The caller holds the demo lock (`super::lock`), so a running
+//! demo is never cleaned from under it.
 //!
 //! Processes are signalled only by the pids the state file recorded, after checking
 //! `/proc/PID/cmdline` still names them, or by `ip netns pids` of a demo namespace.
 //!
 //! Owns: the removal order (switch, servers, namespaces, links, state directory) and how
 //! the state file's lines are trusted (a recorded name must carry the demo's prefix).
-//! May not touch: anything without the demo's prefixes or not in its state file, or a
-//! running switch's config or state. Uses the lab (`cmd`, `netns`, `proc`), the state
+//! May not touch: anything not in its state file (without `--all`), anything without the
+//! demo's prefixes, or a running demo or switch's config or state. Uses the lab (`cmd`, `netns`, `proc`), the state
 //! directory of [`super::drive`] and the names of [`super::scenario`]; nothing of the
 //! dataplane.
 
@@ -26,13 +28,28 @@ pub(super) fn demo_namespaces() -> Vec<String> {
     netns::list_with_prefix(NS_PREFIX)
 }
 
-/// `sgswitch demo --clean`.
-pub(super) fn clean() -> ExitCode {
+/// The pid of the demo that wrote the state file, if one did.
+pub(super) fn recorded_demo_pid() -> Option<u32> {
+    let state = std::fs::read_to_string(state_dir().join("state")).ok()?;
+    state
+        .lines()
+        .find_map(|l| l.strip_prefix("demo ")?.trim().parse().ok())
+}
+
+/// `sgswitch demo --clean` (the caller holds the demo lock, so no demo runs): what the
+/// state file records; with `all`, also every namespace and link with the demo's prefixes.
+pub(super) fn clean(all: bool) -> ExitCode {
     let dir = state_dir();
     let state = std::fs::read_to_string(dir.join("state")).unwrap_or_default();
     let mut removed = 0usize;
-    let mut netns: Vec<String> = demo_namespaces();
-    let mut links: Vec<String> = INSTANCES.iter().map(|i| i.link.to_string()).collect();
+    let (mut netns, mut links): (Vec<String>, Vec<String>) = if all {
+        (
+            demo_namespaces(),
+            INSTANCES.iter().map(|i| i.link.to_string()).collect(),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     for line in state.lines() {
         let (what, val) = line.split_once(' ').unwrap_or((line, ""));
         match what {
@@ -79,6 +96,13 @@ pub(super) fn clean() -> ExitCode {
     if dir.exists() {
         let _ = std::fs::remove_dir_all(&dir);
         removed += 1;
+    }
+    let others = demo_namespaces();
+    if !all && !others.is_empty() {
+        println!(
+            "left alone (not in the demo's state file): {}; `sgswitch demo --clean --all` removes them",
+            others.join(", ")
+        );
     }
     if removed == 0 {
         println!("nothing to clean: no demo is set up");

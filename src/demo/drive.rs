@@ -79,6 +79,7 @@ impl Lab {
     /// Record what exists (or is about to) so that `--clean` can remove it.
     fn save_state(&self) {
         let mut s = String::new();
+        let _ = writeln!(s, "demo {}", std::process::id());
         let _ = writeln!(s, "backend {}", self.backend.as_str());
         if let Some(sw) = &self.switch {
             let _ = writeln!(s, "switch {}", sw.pid());

@@ -2,7 +2,8 @@
 //!
 //! # What it does
 //! 1. Checks that it can run (root, `ip`, `ping`, `python3`, and `ethtool` for veth
-//!    backends) and that no other demo is running.
+//!    backends), takes the demo lock (`lock`: one demo at a time; a second one is refused
+//!    with the first one's pid) and checks that no demo is left set up by `--keep`.
 //! 2. Builds four network namespaces acting as instances: `web-1` and `web-2` (groups
 //!    `default` and `web`), `db` (group `db`: TCP 5432 from members of `web` only, no egress
 //!    rule at all) and `router` (port security off, like a Neutron router port). Each gets a
@@ -19,7 +20,9 @@
 //! 6. Removes everything it created — the switch (SIGTERM, then SIGKILL), the servers,
 //!    the namespaces, the veth pairs and the state directory — on success, on failure and
 //!    on Ctrl-C / SIGTERM. With `--keep` it leaves everything running and prints commands to
-//!    try by hand; `sgswitch demo --clean` removes it later.
+//!    try by hand; `sgswitch demo --clean` removes it later: only what the state file
+//!    records (`--clean --all`: also any `sgs-demo-*` namespace and `sgsd-*` link), and
+//!    never while a demo runs (it takes the lock too).
 //!
 //! # Backends
 //! * `tap` (default): the switch creates one tap per instance (`vnet_hdr = true`, so
@@ -42,8 +45,9 @@
 //! # Invariants
 //! * Every resource the demo creates is recorded in the state file *before* it is created,
 //!   so `--clean` can remove it even if the demo was killed with SIGKILL; all names carry
-//!   the fixed prefixes `sgs-demo-` (namespaces) and `sgsd-` (links), so a second demo
-//!   refuses to start instead of trampling a running one.
+//!   the fixed prefixes `sgs-demo-` (namespaces) and `sgsd-` (links); the lock (`lock`)
+//!   makes a second demo, or a `--clean`, refuse while one runs, naming its pid, instead
+//!   of trampling it.
 //! * Processes are only ever signalled by the pid the demo recorded (or by `ip netns pids`
 //!   of a demo namespace), after checking `/proc/PID/cmdline` still names them.
 //! * The verdict of a probe comes from the traffic tool (did the reply arrive?), never from
@@ -58,6 +62,7 @@
 
 mod clean;
 mod drive;
+mod lock;
 mod output;
 mod scenario;
 #[cfg(test)]
@@ -77,7 +82,8 @@ and print what passed, what was blocked and why.\n\n\
 Needs root, iproute2, iputils-ping, python3 (and ethtool for --backend afxdp|afpacket). \
 Everything it creates (namespaces sgs-demo-*, links sgsd-*, the switch, the echo servers) is \
 removed at the end, also on Ctrl-C. --keep leaves it running for you to try by hand; \
-`sgswitch demo --clean` removes it.\n\n\
+`sgswitch demo --clean` removes it. One demo runs at a time: a second one (or --clean) is \
+refused while the first runs, with its pid.\n\n\
 Exit codes: 0 every observation matched the security groups; 1 one did not, or the demo \
 could not run; 130 interrupted.";
 
@@ -98,9 +104,13 @@ pub struct DemoArgs {
     /// Leave the namespaces and the switch running and print commands to try by hand
     #[arg(long, conflicts_with = "clean")]
     pub keep: bool,
-    /// Remove a demo left running (by --keep, or by a crash) and exit
+    /// Remove the demo left set up (by --keep, or by a crash): what its state file
+    /// records; refused while a demo runs
     #[arg(long)]
     pub clean: bool,
+    /// With --clean: also every namespace sgs-demo-* and link sgsd-* found, recorded or not
+    #[arg(long, requires = "clean")]
+    pub all: bool,
     /// How the instances are attached to the switch
     #[arg(long, value_enum, default_value_t = DemoBackend::Tap)]
     pub backend: DemoBackend,
@@ -188,7 +198,14 @@ fn preflight(backend: DemoBackend) -> Vec<String> {
 /// Run `sgswitch demo`.
 pub fn run(args: &DemoArgs) -> ExitCode {
     if args.clean {
-        return clean::clean();
+        // Held until the cleaning is done: no demo starts meanwhile.
+        return match lock::take("`sgswitch demo --clean`") {
+            Ok(_lock) => clean::clean(args.all),
+            Err(e) => {
+                eprintln!("sgswitch demo: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     let missing = preflight(args.backend);
     if !missing.is_empty() {
@@ -198,10 +215,25 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         }
         return ExitCode::from(1);
     }
+    // Held for the whole run (released when this process ends, even on SIGKILL).
+    let _lock = match lock::take("a second demo") {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("sgswitch demo: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let running = clean::demo_namespaces();
     if !running.is_empty() {
+        let (by, how) = match clean::recorded_demo_pid() {
+            Some(pid) => (
+                format!("; left by demo pid {pid}, which has exited"),
+                "--clean",
+            ),
+            None => (", not recorded by a demo".to_string(), "--clean --all"),
+        };
         eprintln!(
-            "sgswitch demo: a demo is already set up ({}); remove it with `sgswitch demo --clean`",
+            "sgswitch demo: a demo is already set up ({}{by}); remove it with `sgswitch demo {how}`",
             running.join(", ")
         );
         return ExitCode::from(1);

@@ -208,6 +208,10 @@ pub enum Backend {
         ifname: String,
         netns: Option<String>,
         vnet_hdr: bool,
+        /// The MAC the instance side gets when the tap is moved into `netns`: the port's
+        /// `mac` (filled in by validation; `None` without a namespace, where the device is
+        /// left as the kernel made it). Not a key of its own: it follows the port's MAC.
+        instance_mac: Option<Mac>,
     },
     AfXdp {
         ifname: String,

@@ -488,11 +488,13 @@ pub fn open_backend(backend: &crate::policy::Backend) -> Result<Box<dyn Port>, P
             ifname,
             netns,
             vnet_hdr,
+            instance_mac,
         } => Box::new(tap::TapPort::open(&tap::TapConfig {
             name: ifname.clone(),
             vnet_hdr: *vnet_hdr,
             csum_offload: *vnet_hdr,
             netns: netns.clone(),
+            mac: instance_mac.map(|m| m.to_string()),
         })?),
         Backend::AfXdp {
             ifname,

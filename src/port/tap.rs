@@ -5,8 +5,8 @@
 //!   non-blocking; the tap is *not* persistent, so the netdev disappears when the port (its
 //!   only fd) is dropped — including when the process dies.
 //! * Optionally moves the netdev into a named network namespace (`ip link set X netns NS`),
-//!   where it then stands for an instance; the switch keeps the fd. The link is set up
-//!   after the move (a move brings a device down).
+//!   where it then stands for an instance; the switch keeps the fd. There it gets the
+//!   port's MAC (`TapConfig::mac`), then its link is set up (a move brings a device down).
 //! * Bursts: through io_uring where the kernel allows it ([`super::tap_uring`]: a burst of
 //!   `readv` in one `io_uring_enter`, a burst of `writev` in another); otherwise
 //!   `rx_burst` reads until `EAGAIN` or the batch is full (one `read`/`readv` per frame —
@@ -38,8 +38,9 @@
 //! lives as long as the fd); moving it into a namespace (`ip link set … netns …`) and
 //! bringing its link up (an ioctl, or `ip -n NS` after a move); the virtio-net header
 //! handling (`apply_vnet_hdr`, [`complete_checksum`]), which [`super::afpacket`] shares.
-//! May not touch: the instance's side of the device (its MAC and addresses inside the
-//! namespace belong to whoever runs the instance: the demo, the lab, a VM), or any
+//! May not touch: the instance's side of the device beyond the MAC it is given on the move
+//! (its addresses inside the namespace belong to whoever runs the instance: the demo, the
+//! lab, a VM), or any
 //! dataplane logic (no parsing beyond the checksum's offsets, no verdicts, no policy).
 //! Uses only `port`'s own items, `std`, `libc` and the `ip` tool.
 
@@ -106,6 +107,10 @@ pub struct TapConfig {
     pub csum_offload: bool,
     /// Move the netdev into this network namespace after creation.
     pub netns: Option<String>,
+    /// With `netns`: the MAC the device gets there, before its link comes up (so its IPv6
+    /// link-local address derives from it): the port's MAC, so that the instance's
+    /// frames pass anti-spoofing.
+    pub mac: Option<String>,
 }
 
 /// A tap port. Dropping it closes the fd and removes the netdev.
@@ -226,6 +231,10 @@ impl TapPort {
         match &cfg.netns {
             Some(ns) => {
                 run_ip(&name, Step::MoveNetns, &["link", "set", &name, "netns", ns])?;
+                if let Some(mac) = &cfg.mac {
+                    let set = ["-n", ns, "link", "set", &name, "address", mac];
+                    run_ip(&name, Step::MoveNetns, &set)?;
+                }
                 run_ip(&name, Step::LinkUp, &["-n", ns, "link", "set", &name, "up"])?;
             }
             None => set_link_up(&name)?,

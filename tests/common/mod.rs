@@ -15,8 +15,10 @@
 //!   guard whose `Drop` removes it, so a failing assertion (a panic) still cleans up. Locals
 //!   drop in reverse order of declaration: create the topology first, then the switch, then
 //!   the traffic processes, and they go away in the right order.
-//! * **Skip or fail loudly.** Without root or a needed tool a test prints why it skips and
-//!   passes; under `CI=true` it fails instead, so CI cannot go green by skipping.
+//! * **Skip visibly or fail loudly.** Without root or a needed tool a test reports
+//!   `SKIPPED test: reason` in `cargo test`'s output (not hidden behind `--nocapture`) and
+//!   passes, and the binary's summary names every skipped test (`skip`); under `CI=true`
+//!   it fails instead, so CI cannot go green by skipping.
 //! * **Processes are signalled by their id only** (the `Child` we spawned, or the ids
 //!   `ip netns pids` lists for a namespace this process created).
 //!
@@ -28,6 +30,7 @@
 
 mod capture;
 mod live;
+mod skip;
 mod traffic;
 
 use std::ops::{Deref, DerefMut};
@@ -45,15 +48,11 @@ pub use sgswitch::lab::netns::{link_name, netns_name, Link, Netns};
 pub use sgswitch::lab::proc::{signal, Proc};
 pub use sgswitch::lab::switch::grew;
 pub use sgswitch::lab::topo::{Backend, Instance, TempDir};
+pub use skip::{in_ci, skip};
 pub use traffic::*;
 
-/// True under CI (`CI=true`): a test that cannot run must fail, not skip.
-pub fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// True if this test can run here (root and the tools); otherwise prints why and returns
-/// false, or panics under CI.
+/// True if this test can run here (root and the tools); otherwise reports the skip where
+/// `cargo test` shows it ([`skip`]) and returns false, or panics under CI.
 pub fn env_ready(test: &str, backend: Backend) -> bool {
     env_ready_with(test, backend, &[])
 }
@@ -78,9 +77,7 @@ pub fn env_ready_with(test: &str, backend: Backend, tools: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let reason = format!("missing: {}", missing.join(", "));
-    assert!(!in_ci(), "{test}: cannot run under CI: {reason}");
-    eprintln!("skipping {test}: {reason}");
+    skip(test, &format!("missing: {}", missing.join(", ")));
     false
 }
 

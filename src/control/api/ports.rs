@@ -74,6 +74,7 @@ pub(super) fn backend_json(b: &Option<Backend>) -> Value {
             ifname,
             netns,
             vnet_hdr,
+            ..
         }) => {
             let mut v = json!({"type": "tap", "ifname": ifname, "vnet_hdr": vnet_hdr});
             if let Some(ns) = netns {

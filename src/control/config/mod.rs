@@ -81,6 +81,11 @@
 //! * `tree`: step 1, the document as a tree of values with spans (`toml_edit`);
 //! * `read`: step 2, the schema walk (unknown keys, types, `[switch]` and `[logging]`
 //!   ranges);
+//! * `keys`: the key reference, one descriptor per key (type, default, range, meaning,
+//!   example): the accepted keys of each table for `read`, `check --explain` and
+//!   `docs/configuration.md`;
+//! * `notes`: what a valid file wrote that the model stores normalised (host bits of a
+//!   CIDR), for `check`'s notes;
 //! * `suggest`: the "did you mean" of unknown keys;
 //! * `write`: the export, [`to_toml_string`];
 //! * `log_tests`: the tests of `[[logs]]` and `[logging]`.
@@ -141,8 +146,10 @@ use crate::policy::{
     validate_model, FieldPath, Model, PathSeg, ValidationError, ValidationErrors, CONNTRACK_FIELDS,
 };
 
+pub mod keys;
 #[cfg(test)]
 mod log_tests;
+mod notes;
 mod read;
 mod suggest;
 mod tree;
@@ -150,6 +157,7 @@ mod write;
 
 use tree::Node;
 
+pub use notes::{notes, ConfigNote};
 pub use write::to_toml_string;
 
 /// The `[switch]` table is read into the live switch's own settings type (one type for

@@ -19,6 +19,7 @@ use crate::policy::spec::{
 };
 use crate::policy::{ConntrackSettings, FieldPath, CONNTRACK_FIELDS};
 
+use super::keys;
 use super::suggest::closest;
 use super::tree::{Kind, Node};
 use super::{
@@ -35,6 +36,10 @@ pub(super) struct Problem {
 #[derive(Default)]
 pub(super) struct Walker {
     pub(super) problems: Vec<Problem>,
+    /// Tests: every (table, key) the reader asked for, present in the file or not, so
+    /// that `keys`' descriptors can be compared with what the reader reads.
+    #[cfg(test)]
+    pub(super) asked: std::collections::BTreeSet<(&'static str, &'static str)>,
 }
 
 /// A table being read: remembers which keys were used.
@@ -42,23 +47,32 @@ struct Table<'n> {
     path: FieldPath,
     entries: &'n [(String, Node)],
     used: Vec<bool>,
+    #[cfg(test)]
+    asked: Vec<&'static str>,
 }
 
 impl<'n> Table<'n> {
-    fn take(&mut self, key: &str) -> Option<&'n Node> {
+    fn take(&mut self, key: &'static str) -> Option<&'n Node> {
+        #[cfg(test)]
+        self.asked.push(key);
         let i = self.entries.iter().position(|(k, _)| k == key)?;
         self.used[i] = true;
         Some(&self.entries[i].1)
     }
 
-    /// Report every key not taken.
-    fn finish(self, w: &mut Walker, allowed: &[&str]) {
+    /// Report every key not taken. `table` names it in the key reference
+    /// ([`super::keys`], e.g. `"ports[].backend"`), which lists the accepted keys (of
+    /// backend type `variant`, for a backend).
+    fn finish(self, w: &mut Walker, table: &'static str, variant: Option<&str>) {
+        let allowed = keys::names(table, variant);
+        #[cfg(test)]
+        w.asked.extend(self.asked.iter().map(|k| (table, *k)));
         for (i, (key, node)) in self.entries.iter().enumerate() {
             if self.used[i] {
                 continue;
             }
             let mut msg = format!("unknown key `{key}`");
-            if let Some(s) = closest(key, allowed) {
+            if let Some(s) = closest(key, &allowed) {
                 let _ = write!(msg, " (did you mean `{s}`?)");
             }
             let _ = write!(msg, "; expected one of: {}", allowed.join(", "));
@@ -91,6 +105,8 @@ impl Walker {
                 path: path.clone(),
                 entries,
                 used: vec![false; entries.len()],
+                #[cfg(test)]
+                asked: Vec::new(),
             }),
             _ => {
                 self.wrong_type(path, node, "a table");
@@ -211,18 +227,6 @@ impl Walker {
     }
 }
 
-const ROOT_KEYS: &[&str] = &[
-    "switch",
-    "conntrack",
-    "logging",
-    "security_groups",
-    "address_groups",
-    "networks",
-    "ports",
-    "logs",
-    "api",
-];
-
 pub(super) fn read_root(
     w: &mut Walker,
     root: &Node,
@@ -252,7 +256,7 @@ pub(super) fn read_root(
             let name = t
                 .take("name")
                 .and_then(|n| w.string(n, &t.path.key("name")));
-            t.finish(w, &["name"]);
+            t.finish(w, "networks[]", None);
             NetworkSpec { name }
         });
     }
@@ -268,7 +272,7 @@ pub(super) fn read_root(
     if let Some(n) = t.take("api") {
         read_api(w, n, &root_path.key("api"), &mut api);
     }
-    t.finish(w, ROOT_KEYS);
+    t.finish(w, "", None);
     (spec, switch, logging, api)
 }
 
@@ -285,7 +289,7 @@ fn read_api(w: &mut Walker, node: &Node, path: &FieldPath, api: &mut ApiSettings
             None => {}
         }
     }
-    t.finish(w, &["token_file"]);
+    t.finish(w, "api", None);
 }
 
 fn read_logging(w: &mut Walker, node: &Node, path: &FieldPath, logging: &mut LoggingSettings) {
@@ -311,21 +315,12 @@ fn read_logging(w: &mut Walker, node: &Node, path: &FieldPath, logging: &mut Log
             *field = v as u32;
         }
     }
-    t.finish(w, &["file", "rate_limit", "burst_limit"]);
+    t.finish(w, "logging", None);
 }
-
-const LOG_KEYS: &[&str] = &[
-    "name",
-    "description",
-    "resource",
-    "target",
-    "event",
-    "enabled",
-];
 
 fn read_log(w: &mut Walker, mut t: Table<'_>) -> LogSpec {
     let path = t.path.clone();
-    let s = |t: &mut Table<'_>, w: &mut Walker, key: &str| {
+    let s = |t: &mut Table<'_>, w: &mut Walker, key: &'static str| {
         t.take(key).and_then(|n| w.string(n, &path.key(key)))
     };
     let log = LogSpec {
@@ -338,7 +333,7 @@ fn read_log(w: &mut Walker, mut t: Table<'_>) -> LogSpec {
             .take("enabled")
             .and_then(|n| w.boolean(n, &path.key("enabled"))),
     };
-    t.finish(w, LOG_KEYS);
+    t.finish(w, "logs[]", None);
     log
 }
 
@@ -402,16 +397,7 @@ fn read_switch(
             }
         }
     }
-    t.finish(
-        w,
-        &[
-            "workers",
-            "burst",
-            "idle_backoff",
-            "napi_defer_us",
-            "permitted_ethertypes",
-        ],
-    );
+    t.finish(w, "switch", None);
 }
 
 /// `"0x88cc"` (hex) or `"35020"` (decimal).
@@ -435,22 +421,8 @@ fn read_conntrack(w: &mut Walker, node: &Node, path: &FieldPath, ct: &mut Conntr
         };
         (f.set)(ct, v);
     }
-    let keys: Vec<&str> = CONNTRACK_FIELDS.iter().map(|f| f.key).collect();
-    t.finish(w, &keys);
+    t.finish(w, "conntrack", None);
 }
-
-const GROUP_KEYS: &[&str] = &["name", "description", "stateful", "rules"];
-pub(super) const RULE_KEYS: &[&str] = &[
-    "direction",
-    "ethertype",
-    "protocol",
-    "port_range_min",
-    "port_range_max",
-    "remote_ip_prefix",
-    "remote_group",
-    "remote_address_group",
-    "description",
-];
 
 fn read_group(w: &mut Walker, mut t: Table<'_>) -> SecurityGroupSpec {
     let path = t.path.clone();
@@ -469,13 +441,13 @@ fn read_group(w: &mut Walker, mut t: Table<'_>) -> SecurityGroupSpec {
         // A `rules` value of the wrong type still means "rules were given".
         g.rules = Some(rules);
     }
-    t.finish(w, GROUP_KEYS);
+    t.finish(w, "security_groups[]", None);
     g
 }
 
 fn read_rule(w: &mut Walker, mut t: Table<'_>) -> RuleSpec {
     let path = t.path.clone();
-    let s = |t: &mut Table<'_>, w: &mut Walker, key: &str| {
+    let s = |t: &mut Table<'_>, w: &mut Walker, key: &'static str| {
         t.take(key).and_then(|n| w.string(n, &path.key(key)))
     };
     let direction = s(&mut t, w, "direction");
@@ -484,13 +456,13 @@ fn read_rule(w: &mut Walker, mut t: Table<'_>) -> RuleSpec {
     let remote_group = s(&mut t, w, "remote_group");
     let remote_address_group = s(&mut t, w, "remote_address_group");
     let description = s(&mut t, w, "description");
-    let sc = |t: &mut Table<'_>, w: &mut Walker, key: &str| {
+    let sc = |t: &mut Table<'_>, w: &mut Walker, key: &'static str| {
         t.take(key).and_then(|n| w.scalar(n, &path.key(key)))
     };
     let protocol = sc(&mut t, w, "protocol");
     let port_range_min = sc(&mut t, w, "port_range_min");
     let port_range_max = sc(&mut t, w, "port_range_max");
-    t.finish(w, RULE_KEYS);
+    t.finish(w, "security_groups[].rules[]", None);
     RuleSpec {
         direction,
         ethertype,
@@ -516,24 +488,13 @@ fn read_address_group(w: &mut Walker, mut t: Table<'_>) -> AddressGroupSpec {
             .and_then(|n| w.string_list(n, &path.key("addresses")))
             .unwrap_or_default(),
     };
-    t.finish(w, &["name", "description", "addresses"]);
+    t.finish(w, "address_groups[]", None);
     g
 }
 
-const PORT_KEYS: &[&str] = &[
-    "name",
-    "network",
-    "mac",
-    "fixed_ips",
-    "security_groups",
-    "port_security",
-    "allowed_address_pairs",
-    "backend",
-];
-
 fn read_port(w: &mut Walker, mut t: Table<'_>) -> PortSpec {
     let path = t.path.clone();
-    let s = |t: &mut Table<'_>, w: &mut Walker, key: &str| {
+    let s = |t: &mut Table<'_>, w: &mut Walker, key: &'static str| {
         t.take(key).and_then(|n| w.string(n, &path.key(key)))
     };
     let name = s(&mut t, w, "name");
@@ -558,7 +519,7 @@ fn read_port(w: &mut Walker, mut t: Table<'_>) -> PortSpec {
             let mac_address = t
                 .take("mac_address")
                 .and_then(|n| w.string(n, &p.key("mac_address")));
-            t.finish(w, &["ip_address", "mac_address"]);
+            t.finish(w, "ports[].allowed_address_pairs[]", None);
             AllowedAddressPairSpec {
                 ip_address,
                 mac_address,
@@ -569,7 +530,7 @@ fn read_port(w: &mut Walker, mut t: Table<'_>) -> PortSpec {
     let backend = t
         .take("backend")
         .and_then(|n| read_backend(w, n, &path.key("backend")));
-    t.finish(w, PORT_KEYS);
+    t.finish(w, "ports[]", None);
     PortSpec {
         name,
         network,
@@ -605,7 +566,7 @@ fn read_backend(w: &mut Walker, node: &Node, path: &FieldPath) -> Option<Backend
             let vnet_hdr = t
                 .take("vnet_hdr")
                 .and_then(|n| w.boolean(n, &path.key("vnet_hdr")));
-            t.finish(w, &["type", "ifname", "netns", "vnet_hdr"]);
+            t.finish(w, "ports[].backend", Some("tap"));
             BackendSpec::Tap {
                 ifname,
                 netns,
@@ -618,7 +579,7 @@ fn read_backend(w: &mut Walker, node: &Node, path: &FieldPath) -> Option<Backend
                 .and_then(|n| w.ranged(n, &path.key("queue"), 0, i64::from(u32::MAX)))
                 .map(|q| q as u32);
             let mode = t.take("mode").and_then(|n| w.string(n, &path.key("mode")));
-            t.finish(w, &["type", "ifname", "queue", "mode"]);
+            t.finish(w, "ports[].backend", Some("afxdp"));
             BackendSpec::AfXdp {
                 ifname,
                 queue,
@@ -626,7 +587,7 @@ fn read_backend(w: &mut Walker, node: &Node, path: &FieldPath) -> Option<Backend
             }
         }
         "afpacket" => {
-            t.finish(w, &["type", "ifname"]);
+            t.finish(w, "ports[].backend", Some("afpacket"));
             BackendSpec::AfPacket { ifname }
         }
         other => {

@@ -1,7 +1,8 @@
 //! "Did you mean": the allowed key closest to an unknown one, by edit distance.
 //!
 //! Owns: the distance and the threshold of a plausible typo. May not touch: which keys
-//! are allowed where (the caller, [`super::read`], passes them) or message wording.
+//! are allowed where (the callers, [`super::read`] and [`super::keys`], pass them; the
+//! lists are `keys`' descriptors) or message wording.
 //! Depends on nothing else in the crate.
 
 /// The allowed key closest to `key` by edit distance, if close enough to be a typo.
@@ -31,14 +32,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::read::RULE_KEYS;
     use super::*;
 
     #[test]
     fn typo_suggestions() {
-        assert_eq!(closest("protcol", RULE_KEYS), Some("protocol"));
-        assert_eq!(closest("remote_groups", RULE_KEYS), Some("remote_group"));
-        assert_eq!(closest("zzzzzz", RULE_KEYS), None);
+        let rule_keys = super::super::keys::names("security_groups[].rules[]", None);
+        let rule_keys = rule_keys.as_slice();
+        assert_eq!(closest("protcol", rule_keys), Some("protocol"));
+        assert_eq!(closest("remote_groups", rule_keys), Some("remote_group"));
+        assert_eq!(closest("zzzzzz", rule_keys), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -86,6 +86,7 @@ fn backend_table(b: &Backend) -> InlineTable {
             ifname,
             netns,
             vnet_hdr,
+            ..
         } => {
             t.insert("type", "tap".into());
             t.insert("ifname", ifname.as_str().into());

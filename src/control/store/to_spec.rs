@@ -37,6 +37,7 @@ pub fn port_to_spec(p: &Port) -> PortSpec {
                 ifname,
                 netns,
                 vnet_hdr,
+                ..
             } => BackendSpec::Tap {
                 ifname: Some(ifname.clone()),
                 netns: netns.clone(),

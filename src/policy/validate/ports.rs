@@ -285,6 +285,17 @@ pub(super) fn check_port(
     if found.len() != before {
         return None;
     }
+    // A tap moved into a namespace is the instance's interface: it gets the port's MAC
+    // (else every frame it sends is dropped as spoofed).
+    let mut backend = backend;
+    if let Some(Backend::Tap {
+        netns: Some(_),
+        instance_mac,
+        ..
+    }) = &mut backend
+    {
+        *instance_mac = mac;
+    }
     Some(Port {
         name: name?.to_string(),
         network,
@@ -388,6 +399,7 @@ fn check_backend(spec: &BackendSpec, path: &FieldPath, found: &mut Found) -> Opt
                 ifname: ifname?,
                 netns: netns.clone(),
                 vnet_hdr: vnet_hdr.unwrap_or(false),
+                instance_mac: None,
             })
         }
         BackendSpec::AfXdp {

@@ -453,6 +453,7 @@ mod tests {
             ifname: "t".into(),
             netns: netns.map(str::to_string),
             vnet_hdr: false,
+            instance_mac: None,
         };
         assert!(looks_back(&tap(None)));
         assert!(!looks_back(&tap(Some("sgs-no-such-netns-xyz"))));

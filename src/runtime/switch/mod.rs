@@ -78,6 +78,7 @@ use crate::port::{self, PortError, PortGroup, PortStats, Single};
 mod handoff;
 pub mod observe;
 pub mod supervise;
+pub mod view;
 mod worker;
 
 use handoff::Queues;
@@ -257,6 +258,8 @@ pub struct Switch {
     control: Arc<Mutex<ControlState>>,
     health: Arc<Health>,
     supervisor: Mutex<Option<JoinHandle<()>>>,
+    /// Read-only facts for `sgswitch status` ([`view`]): cores, publication time.
+    facts: view::Facts,
 }
 
 /// How long [`Switch::apply`] waits for every worker to take a new policy.
@@ -420,9 +423,11 @@ impl Switch {
             hand_to(&cmds[w], w, o, &mut zones, &shared, &mut open, false);
         }
         let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let facts = view::Facts::new(nw);
         let mut workers = Vec::new();
         for (w, rx) in rxs.into_iter().enumerate() {
             let shared2 = shared.clone();
+            let worker_cores = Arc::clone(&facts.cores);
             let pcfg2 = pcfg.clone();
             let core = if settings.no_pin || cores.is_empty() {
                 None
@@ -438,6 +443,9 @@ impl Switch {
                 .spawn(move || {
                     let pinned = core.is_some_and(core_affinity::set_for_current);
                     let core = core.map(|c| c.id as i64).unwrap_or(-1);
+                    if pinned {
+                        worker_cores[w].store(core, Ordering::Relaxed);
+                    }
                     tracing::info!(worker = w, core, pinned, "worker started");
                     let snap = Worker::new(w, nw, shared2, rx, &pcfg2, burst, backoff).run();
                     tracing::info!(worker = w, "worker stopped");
@@ -473,8 +481,10 @@ impl Switch {
             control,
             health,
             supervisor: Mutex::new(Some(supervisor)),
+            facts,
         };
         sw.wait_epoch(1, APPLY_TIMEOUT)?;
+        sw.facts.published();
         tracing::info!(
             workers = nw,
             ports = lock(&sw.control).open.len(),
@@ -597,6 +607,7 @@ impl Switch {
         self.shared.dp.store(Arc::new(dp));
         drop(st);
         self.wait_epoch(epoch, APPLY_TIMEOUT)?;
+        self.facts.published();
         tracing::info!(
             epoch,
             ports = model.ports.len(),

@@ -1,0 +1,216 @@
+//! `sgswitch reload` and `sgswitch log-level` against a running switch (#17):
+//!
+//! * a reload of a bad file exits 1 printing the switch's `FILE:LINE: key.path: message`
+//!   lines, and the switch keeps the old policy (epoch, groups); a good file then exits
+//!   0 with the new epoch; `--pid` of a process that is not an `sgswitch run` is refused;
+//! * without a token (`--api-no-auth`, no admin) the reload goes by SIGHUP and its outcome
+//!   is read back from the status's last-reload record: the same exit 1 and problems;
+//! * the log level changes at run time (`sgswitch log-level debug`: API reads are then
+//!   logged), is refused without the token (403), and `run --log bogus` is a usage error
+//!   naming the valid levels.
+//!
+//! No privileges needed (ports without a backend); the switch and its directory are
+//! removed by guards, also on failure.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const GOOD: &str = r#"
+[[networks]]
+name = "n"
+
+[[security_groups]]
+name = "web"
+rules = [ { direction = "ingress", ethertype = "IPv4", protocol = "tcp", port_range_min = 80, port_range_max = 80 } ]
+
+[[ports]]
+name = "vm-a"
+network = "n"
+mac = "fa:16:3e:00:00:01"
+fixed_ips = ["10.0.0.1"]
+security_groups = ["web"]
+"#;
+
+/// The unknown key `colour` is on line 18 of the whole file.
+const BAD_TAIL: &str = r#"
+[[security_groups]]
+name = "extra"
+colour = "blue"
+"#;
+
+const GOOD_TAIL: &str = r#"
+[[security_groups]]
+name = "extra"
+"#;
+
+fn sgswitch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .args(args)
+        .output()
+        .expect("run sgswitch")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn dir(tag: &str) -> TempDir {
+    TempDir::new(std::env::temp_dir().join(format!("sgs-{tag}-{}", std::process::id())))
+        .expect("temp dir")
+}
+
+fn write(path: &Path, s: &str) {
+    std::fs::write(path, s).expect("write the config");
+}
+
+fn group_names(api: &sgswitch::control::http_client::Client) -> Vec<String> {
+    let v = api.get("/v2.0/security-groups").expect("GET groups");
+    v["security_groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["name"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn a_failing_reload_exits_1_with_the_problems_and_keeps_the_policy() {
+    let d = dir("reload-api");
+    let path = d.path.join("c.toml");
+    write(&path, GOOD);
+    let sw = Switch::start(&path, &d.path);
+    let url = format!("http://{}", sw.api_addr().expect("API address"));
+    let api = sw.api_client();
+
+    write(&path, &format!("{GOOD}{BAD_TAIL}"));
+    let out = sgswitch(&["reload", "--api", &url]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    let want = format!(
+        "{}:18: security_groups[1].colour: unknown key",
+        path.display()
+    );
+    assert!(err.contains(&want), "no {want:?} in: {err}");
+    assert!(err.contains("the running policy is unchanged"), "{err}");
+    let s = api.get("/sgswitch/v1/status").expect("status")["status"].clone();
+    assert_eq!(s["policy"]["epoch"], 1, "{s}");
+    assert_eq!(s["last_reload"]["ok"], false, "{s}");
+    assert_eq!(s["last_reload"]["trigger"], "api", "{s}");
+    assert!(!group_names(&api).contains(&"extra".to_string()));
+    assert!(sw.log_text().contains("reload failed"), "{}", sw.log_text());
+
+    // --pid must be an `sgswitch run`; the switch's own pid goes through its API.
+    let me = std::process::id().to_string();
+    let out = sgswitch(&["reload", "--pid", &me, "--api", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is not an `sgswitch run`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = sgswitch(&["reload", "--pid", &sw.pid().to_string(), "--api", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&want));
+
+    write(&path, &format!("{GOOD}{GOOD_TAIL}"));
+    let out = sgswitch(&["reload", "--api", &url]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "reloaded (policy epoch 2)");
+    assert!(group_names(&api).contains(&"extra".to_string()));
+    let log = sw.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("sgswitch: reloaded (policy epoch 2)"))
+        .unwrap_or_else(|| panic!("no reloaded line:\n{log}"));
+    assert!(
+        line.contains(" INFO "),
+        "a successful reload is info: {line}"
+    );
+}
+
+#[test]
+fn without_a_token_the_reload_goes_by_sighup_and_still_reports() {
+    let d = dir("reload-hup");
+    let path = d.path.join("c.toml");
+    write(&path, GOOD);
+    let sw = Switch::start_args(&path, &d.path, &["--api-no-auth"]);
+    let url = format!("http://{}", sw.api_addr().expect("API address"));
+
+    write(&path, &format!("{GOOD}{BAD_TAIL}"));
+    let t = Instant::now();
+    let out = sgswitch(&["reload", "--api", &url]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(
+        err.contains(":18: security_groups[1].colour: unknown key"),
+        "{err}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        sw.log_text().contains("trigger=\"signal\""),
+        "{}",
+        sw.log_text()
+    );
+
+    write(&path, GOOD);
+    let out = sgswitch(&["reload", "--api", &url]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+
+    // No admin without a token: the level cannot be changed.
+    let out = sgswitch(&["log-level", "debug", "--api", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_log_level_changes_at_run_time_and_a_bad_one_is_refused() {
+    let out = sgswitch(&["run", "--config", "x.toml", "--log", "bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "unknown log level \"bogus\"; valid levels: off, error, warn, info, debug, trace"
+        ),
+        "{err}"
+    );
+
+    let d = dir("log-level");
+    let path = d.path.join("c.toml");
+    write(&path, GOOD);
+    let sw = Switch::start(&path, &d.path);
+    let url = format!("http://{}", sw.api_addr().expect("API address"));
+    let out = sgswitch(&["log-level", "--api", &url]);
+    assert_eq!(text(&out.stdout).trim(), "info", "{}", text(&out.stderr));
+    // Reads are logged at debug: not yet.
+    assert!(!sw.log_text().contains("path=\"/sgswitch/v1/log-level\""));
+    let out = sgswitch(&["log-level", "debug", "--api", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "log level debug (was info)");
+    let out = sgswitch(&["log-level", "--api", &url]);
+    assert_eq!(text(&out.stdout).trim(), "debug");
+    let log = sw.log_text();
+    assert!(
+        log.lines().any(|l| l.contains(
+            "DEBUG sgswitch: api request method=\"GET\" path=\"/sgswitch/v1/log-level\" status=200"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains(
+            "INFO sgswitch: api request method=\"PUT\" path=\"/sgswitch/v1/log-level\" status=200"
+        )),
+        "{log}"
+    );
+    let v: Value = sw.api_client().get("/sgswitch/v1/status").expect("status");
+    assert_eq!(v["status"]["log_level"], "debug");
+}

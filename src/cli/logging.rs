@@ -1,8 +1,8 @@
 //! The log of `sgswitch run`: one `tracing` subscriber on stderr for the binary's own
 //! events and the library's (ports, runtime), set up once by [`init`].
 //!
-//! * **Level**: `--log LEVEL`, else `$RUST_LOG`, else the config's level (none today:
-//!   see below), else `info`: the flag wins over the environment, which wins over the
+//! * **Level**: `--log LEVEL`, else `$RUST_LOG`, else the config's `[logging] level`,
+//!   else `info`: the flag wins over the environment, which wins over the
 //!   file (what a unit's `Environment=RUST_LOG=debug` expects). A level is `off`, `error`,
 //!   `warn` (or `warning`), `info`, `debug` or `trace`, in any case. `--log bogus` is an
 //!   error naming the valid levels (exit 2, as clap's own usage errors). A `$RUST_LOG`
@@ -30,9 +30,9 @@
 //!   into the entry's `PRIORITY` (`journalctl -p warning` then works), and the level
 //!   word stays for people reading `journalctl -o cat`.
 //!
-//! The config file has no log level key: `[logging]` is the packet log's table
-//! (Neutron's `[network_log]`), and a level there would read as the packet log's. The
-//! unit sets `RUST_LOG` or `--log`; the runtime change above covers the rest.
+//! The config's `[logging] level` is read at start (the table holds everything the
+//! switch logs: its own log's level and the packet log's destination and rates); a
+//! reload does not change the level in force, the API does.
 //!
 //! Blocks of several lines — counter dumps (SIGUSR1, exit) and a bad config's problems
 //! on reload — are written by [`counters`] and [`problems`]: as they are in text (scripts

@@ -202,16 +202,22 @@ impl Signals {
 
 /// Run `sgswitch run`.
 pub fn run(args: &RunArgs) -> ExitCode {
-    let rust_log = std::env::var("RUST_LOG").ok();
-    let (level, warning) = logging::level(args.log, rust_log.as_deref(), None);
-    logging::init(level, args.log_format, args.log_timestamps);
-    if let Some(w) = warning {
-        warn!("{w}");
-    }
+    // The config first: its [logging] level is the last in line (flag > RUST_LOG > file).
     let config = match load_or_report(&args.config) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let from_file = config
+        .logging
+        .level
+        .as_deref()
+        .and_then(|l| logging::parse_level(l).ok());
+    let (level, warning) = logging::level(args.log, rust_log.as_deref(), from_file);
+    logging::init(level, args.log_format, args.log_timestamps);
+    if let Some(w) = warning {
+        warn!("{w}");
+    }
     // The store is the authoritative state: the config seeds it on first launch; with
     // --state-dir, later launches start from the saved state (API changes survive).
     let store = match Store::open(args.state_dir.as_deref(), &config) {

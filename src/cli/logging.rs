@@ -289,13 +289,15 @@ where
     ) -> fmt::Result {
         let level = event.metadata().level();
         if self.priority {
-            write!(writer, "<{}>", syslog_priority(level))?;
+            // journald takes `<N>` off the line: no padding after it.
+            write!(writer, "<{}>{level} sgswitch: ", syslog_priority(level))?;
+        } else {
+            if self.timestamps {
+                SystemTime.format_time(&mut writer)?;
+                writer.write_char(' ')?;
+            }
+            write!(writer, "{level:>5} sgswitch: ")?;
         }
-        if self.timestamps {
-            SystemTime.format_time(&mut writer)?;
-            writer.write_char(' ')?;
-        }
-        write!(writer, "{level:>5} sgswitch: ")?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
     }
@@ -341,20 +343,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn text_lines_are_the_old_lines_and_status_passes_any_level() {
+    /// A status line, an info line and an error line through a subscriber at `error`.
+    fn three_events(priority: bool) -> String {
         let buf = Buf::default();
         let out = buf.clone();
-        let filter = Targets::new()
-            .with_default(LevelFilter::ERROR)
-            .with_target(STATUS, LevelFilter::INFO);
         let layer = tracing_subscriber::fmt::layer()
             .with_writer(move || out.clone())
             .event_format(TextLine {
                 timestamps: false,
-                priority: false,
+                priority,
             })
-            .with_filter(filter);
+            .with_filter(filter(LevelFilter::ERROR));
         let sub = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(sub, || {
             tracing::info!(target: STATUS, "ready (2 ports, 1 worker{})", "");
@@ -362,6 +361,20 @@ mod tests {
             tracing::error!(port = "vm-a", "reload failed: {}", "x");
         });
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    #[test]
+    fn journald_lines_start_with_their_priority() {
+        assert_eq!(
+            three_events(true),
+            "<6>INFO sgswitch: ready (2 ports, 1 worker)\n<3>ERROR sgswitch: reload failed: x port=\"vm-a\"\n"
+        );
+    }
+
+    #[test]
+    fn text_lines_carry_the_level_and_status_passes_any_level() {
+        let text = three_events(false);
         assert_eq!(
             text,
             " INFO sgswitch: ready (2 ports, 1 worker)\nERROR sgswitch: reload failed: x port=\"vm-a\"\n"

@@ -106,6 +106,31 @@ fn a_failing_reload_exits_1_with_the_problems_and_keeps_the_policy() {
     assert!(!group_names(&api).contains(&"extra".to_string()));
     assert!(sw.log_text().contains("reload failed"), "{}", sw.log_text());
 
+    // A wrong token is an error, not a reason to fall back to SIGHUP.
+    let wrong = d.path.join("wrong-token");
+    write(&wrong, "not-the-token\n");
+    std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let out = sgswitch(&[
+        "reload",
+        "--api",
+        &url,
+        "--token-file",
+        &wrong.to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("refused the token"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        sw.log_text().matches("reloading ").count(),
+        1,
+        "{}",
+        sw.log_text()
+    );
+
     // --pid must be an `sgswitch run`; the switch's own pid goes through its API.
     let me = std::process::id().to_string();
     let out = sgswitch(&["reload", "--pid", &me, "--api", &url]);

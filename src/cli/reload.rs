@@ -12,7 +12,8 @@
 //!   1. the target: `--pid N` must be an `sgswitch run` (its `/proc/N/cmdline`), else
 //!      refused; without `--pid`, the switch whose API answers at `--api`, else the only
 //!      `sgswitch run` in `/proc`;
-//!   2. through the API when it answers (and is that pid's): `POST
+//!   2. through the API when it answers (and is that pid's; a 401 is an error, not a
+//!      reason to fall back): `POST
 //!      /sgswitch/v1/reload`; exit 0 with the new epoch, or exit 1 printing every
 //!      problem as the switch found it (`FILE:LINE: key.path: message`);
 //!   3. when the API may not reload (403: a server without a token has no admin), SIGHUP
@@ -258,12 +259,26 @@ pub fn run(args: &ReloadArgs) -> ExitCode {
         }
     }
     // The switch whose API answers, if it is the one asked for.
-    let api = args.api.client().ok().and_then(|c| {
-        let s = c.get(STATUS_PATH).ok()?;
-        let pid = s["status"]["pid"].as_i64()? as i32;
-        let seq = s["status"]["last_reload"]["seq"].as_u64().unwrap_or(0);
-        (args.pid.is_none() || args.pid == Some(pid)).then_some((c, pid, seq))
-    });
+    let mut api = None;
+    if let Ok(c) = args.api.client() {
+        match c.get(STATUS_PATH) {
+            Ok(s) => {
+                let pid = s["status"]["pid"].as_i64().unwrap_or(0) as i32;
+                let seq = s["status"]["last_reload"]["seq"].as_u64().unwrap_or(0);
+                if pid > 0 && (args.pid.is_none() || args.pid == Some(pid)) {
+                    api = Some((c, pid, seq));
+                }
+            }
+            Err(ClientError::Status { status: 401, .. }) => {
+                return super::stats::fail(format!(
+                    "reload: the API at {} refused the token (give the switch's with \
+                     --token-file); nothing sent",
+                    args.api.api
+                ));
+            }
+            Err(_) => {}
+        }
+    }
     if let Some((c, pid, seq)) = api {
         return match c.post("/sgswitch/v1/reload", &json!({})) {
             Ok(v) => report(&v["reload"]),

@@ -62,6 +62,9 @@
 //! in); stripped release binary 4,755,560 → 4,661,912 B (`strip -o`; the "before" is
 //! main's binary of a few commits later, so the difference is approximate).
 //!
+//! Each answered request (also one refused before its body, such as a 401) is handed to
+//! [`super::access_log`] with its peer, status and duration once the answer is written.
+//!
 //! Owns: sockets, HTTP/1.1 framing (heads, bodies, chunked decoding, keep-alive,
 //! `Expect: 100-continue`), the limits above, the threads. May not touch: routing,
 //! tokens or resources — the [`Handler`] decides every answer.

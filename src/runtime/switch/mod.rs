@@ -43,6 +43,11 @@
 //! when a netdev of that name is back ([`Switch::port_down`], [`supervise::port_status`]
 //! for the API).
 //!
+//! # What operators read
+//! [`view`]: the opened ports with their backend, worker and UP/DOWN state, each
+//! worker's core, when the switch started and when the policy in force was published
+//! (`sgswitch status`, `GET /readyz`), read-only.
+//!
 //! # Rejected options
 //! * A lock around each conntrack zone: contention and a lock per packet.
 //! * Per-port conntrack zones owned by the ports' workers with a two-stage pipeline (egress

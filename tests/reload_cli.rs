@@ -8,7 +8,9 @@
 //! * the config's `[logging] level` is used when no flag or `RUST_LOG` is given;
 //! * the log level changes at run time (`sgswitch log-level debug`: API reads are then
 //!   logged), is refused without the token (403), and `run --log bogus` is a usage error
-//!   naming the valid levels.
+//!   naming the valid levels;
+//! * `--log-format json`: every stderr line is one JSON object (timestamp, level,
+//!   message, fields), the API's access log among them, after a level change too.
 //!
 //! No privileges needed (ports without a backend); the switch and its directory are
 //! removed by guards, also on failure.
@@ -254,4 +256,78 @@ fn the_log_level_changes_at_run_time_and_a_bad_one_is_refused() {
     let url = format!("http://{}", sw2.api_addr().expect("API address"));
     let out = sgswitch(&["log-level", "--api", &url]);
     assert_eq!(text(&out.stdout).trim(), "warn", "{}", text(&out.stderr));
+}
+
+/// Kills the child and reaps it when dropped, also on a failed assertion.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn json_log_lines_are_one_object_each_also_after_a_level_change() {
+    let d = dir("log-json");
+    let path = d.path.join("c.toml");
+    write(&path, GOOD);
+    let log = d.path.join("switch.log");
+    let _sw = Reap(
+        Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+            .args([
+                "run",
+                "--api",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--config",
+            ])
+            .arg(&path)
+            .env_remove("RUST_LOG")
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("sgswitch run"),
+    );
+    // The ready line's message names the API's address.
+    let t = Instant::now();
+    let url = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(i) = text.find("API on http://") {
+            let rest = &text[i + "API on ".len()..];
+            break rest[..rest.find([')', ',', '"']).expect("end")].to_string();
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "not ready:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = sgswitch(&["log-level", "debug", "--api", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = sgswitch(&["status", "--api", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    for l in &lines {
+        assert!(l["timestamp"].is_string() && l["level"].is_string(), "{l}");
+        assert!(l["message"].is_string(), "{l}");
+    }
+    let api = |method: &str, level: &str| {
+        lines.iter().any(|l| {
+            l["message"] == "api request"
+                && l["method"] == method
+                && l["level"] == level
+                && l["status"] == 200
+                && l["peer"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("127.0.0.1:"))
+        })
+    };
+    assert!(api("PUT", "INFO"), "the change, at info: {lines:?}");
+    assert!(
+        api("GET", "DEBUG"),
+        "a read, at debug once the level is debug: {lines:?}"
+    );
 }

@@ -5,7 +5,8 @@
 //!   0 with the new epoch; `--pid` of a process that is not an `sgswitch run` is refused;
 //! * without a token (`--api-no-auth`, no admin) the reload goes by SIGHUP and its outcome
 //!   is read back from the status's last-reload record: the same exit 1 and problems;
-//! * the config's `[logging] level` is used when no flag or `RUST_LOG` is given;
+//! * the config's `[logging] level` is used when no flag or `RUST_LOG` is given, and a
+//!   reload that changes it applies it;
 //! * the log level changes at run time (`sgswitch log-level debug`: API reads are then
 //!   logged), is refused without the token (403), and `run --log bogus` is a usage error
 //!   naming the valid levels;
@@ -256,6 +257,12 @@ fn the_log_level_changes_at_run_time_and_a_bad_one_is_refused() {
     let url = format!("http://{}", sw2.api_addr().expect("API address"));
     let out = sgswitch(&["log-level", "--api", &url]);
     assert_eq!(text(&out.stdout).trim(), "warn", "{}", text(&out.stderr));
+    // A reload that changes it applies it.
+    write(&path, &format!("{GOOD}\n[logging]\nlevel = \"error\"\n"));
+    let out = sgswitch(&["reload", "--api", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = sgswitch(&["log-level", "--api", &url]);
+    assert_eq!(text(&out.stdout).trim(), "error", "{}", text(&out.stderr));
 }
 
 /// Kills the child and reaps it when dropped, also on a failed assertion.

@@ -31,8 +31,9 @@
 //!   word stays for people reading `journalctl -o cat`.
 //!
 //! The config's `[logging] level` is read at start (the table holds everything the
-//! switch logs: its own log's level and the packet log's destination and rates); a
-//! reload does not change the level in force, the API does.
+//! switch logs: its own log's level and the packet log's destination and rates); when
+//! it decides the level (no flag, no `RUST_LOG`), a reload that changes it applies the
+//! new one ([`super::reload`]); an API change lasts until then.
 //!
 //! Blocks of several lines — counter dumps (SIGUSR1, exit) and a bad config's problems
 //! on reload — are written by [`counters`] and [`problems`]: as they are in text (scripts

@@ -6,7 +6,9 @@
 //!   and keeps the outcome as the *last reload* record (sequence number, time, trigger,
 //!   new epoch or the problems) that `GET /sgswitch/v1/status` shows. A bad file's
 //!   problems are logged and the running policy stays. Reloads are serialised. The same
-//!   hooks change the log level ([`super::logging::set_level`]).
+//!   hooks change the log level ([`super::logging::set_level`]); a good reload whose
+//!   `[logging] level` changed applies it too, when the file decides the level (neither
+//!   `--log` nor `RUST_LOG` given).
 //! * **`sgswitch reload`** (the client): the switch's answer is the outcome, so that a
 //!   script or `systemctl reload` (`ExecReload`) sees a failure:
 //!   1. the target: `--pid N` must be an `sgswitch run` (its `/proc/N/cmdline`), else
@@ -73,6 +75,9 @@ pub struct RunOps {
     /// The last reload; held for the whole of a reload (they are serialised).
     last: Mutex<Option<ReloadRecord>>,
     seq: AtomicU64,
+    /// `Some(level of the file)` when the file's `[logging] level` decides (no `--log`,
+    /// no `RUST_LOG`): a reload that changes it changes the level in force.
+    file_level: Mutex<Option<Option<String>>>,
 }
 
 impl RunOps {
@@ -85,6 +90,25 @@ impl RunOps {
             format,
             last: Mutex::new(None),
             seq: AtomicU64::new(0),
+            file_level: Mutex::new(None),
+        }
+    }
+
+    /// Let reloads apply a changed `[logging] level` (`level`: the file's at start).
+    pub fn follow_file_level(&self, level: Option<String>) {
+        *self.file_level.lock().unwrap_or_else(|p| p.into_inner()) = Some(level);
+    }
+
+    /// After a good reload: the file's level, if it decides and changed.
+    fn apply_file_level(&self, new: Option<&str>) {
+        let mut g = self.file_level.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(old) = g.as_mut() else { return };
+        if old.as_deref() != new {
+            // Valid (the config was read); back to the default when the key went.
+            if let Err(e) = logging::set_level(new.unwrap_or("info")) {
+                error!("cannot change the log level: {e}");
+            }
+            *old = new.map(str::to_string);
         }
     }
 
@@ -108,6 +132,7 @@ impl RunOps {
             }
             Ok(new) => match self.store.replace_model(&new.model) {
                 Ok(()) => {
+                    self.apply_file_level(new.logging.level.as_deref());
                     let epoch = self.switch.epoch();
                     info!(target: STATUS, "reloaded (policy epoch {epoch})");
                     Ok(epoch)

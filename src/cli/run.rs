@@ -270,6 +270,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         switch.clone(),
         args.log_format,
     ));
+    if args.log.is_none() && rust_log.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        // The file's level is in force: a reload that changes it applies it.
+        ops.follow_file_level(config.logging.level.clone());
+    }
     let api = if args.no_api {
         None
     } else {

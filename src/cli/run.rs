@@ -99,8 +99,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub copy_forward: bool,
 
-    /// Log level: off, error, warn, info, debug, trace (default: $RUST_LOG, else info);
-    /// changeable at run time with `sgswitch log-level`
+    /// Log level: off, error, warn, info, debug, trace (default: $RUST_LOG, else the
+    /// config's [logging] level, else info); changeable at run time with
+    /// `sgswitch log-level`
     #[arg(long, value_name = "LEVEL", value_parser = logging::parse_level)]
     pub log: Option<LevelFilter>,
 

@@ -14,7 +14,9 @@
 //! * [`mod@bench`] — `bench classify`;
 //! * [`mod@run`] — `run`: the store, the live switch, the API, signals and reload;
 //! * [`logging`] — the `tracing` subscriber of `run` (`--log`, `--log-format`);
-//! * [`export`] — `export`; [`reload`] — `reload` (SIGHUP to a running switch);
+//! * [`export`] — `export`; [`reload`] — `reload` (through the API, SIGHUP as fallback;
+//!   also the switch's reload and log-level hooks);
+//! * [`status`] — `status` and `log-level` (API client);
 //! * [`client`] — the API client commands (`security-group …`, `port …`);
 //! * [`stats`], [`conntrack`], [`capture`] — what a running switch is doing, through its
 //!   API: counters, connection tracking, live captures;
@@ -45,6 +47,7 @@ pub mod replay;
 pub mod run;
 pub mod soak;
 pub mod stats;
+pub mod status;
 pub mod trace;
 
 /// Exit code for success.
@@ -139,13 +142,23 @@ Instances in network namespaces behind veth ports send partial checksums: run \
     /// Write the current state (config + API changes in --state-dir) as a config file
     Export(export::ExportArgs),
 
-    /// Make a running `sgswitch run` re-read its config file (sends it SIGHUP)
+    /// Make a running `sgswitch run` re-read its config file; exit 1 if the file is bad
     #[command(
-        long_about = "Send SIGHUP to a running `sgswitch run`: it re-reads its config \
-file and applies it as a whole (declarative mode): validate, compile, publish whole or \
-nothing; a bad config is reported on the switch's stderr and the running policy stays."
+        long_about = "Make a running `sgswitch run` re-read its config file and apply it as \
+a whole (declarative mode): validate, compile, publish whole or nothing. Through its API \
+(POST /sgswitch/v1/reload) when it answers, else SIGHUP. A bad config is printed here as \
+the switch found it (FILE:LINE: key.path: message), the running policy stays, and the exit \
+code is 1. --pid must name an `sgswitch run` process. When no API answers, the outcome is \
+only in the switch's log (exit 0 once SIGHUP is sent)."
     )]
     Reload(reload::ReloadArgs),
+
+    /// Ports, workers, policy epoch, readiness, uptime and version of a running switch (API client)
+    Status(status::StatusArgs),
+
+    /// Show or change the log level of a running switch (API client, needs the token)
+    #[command(name = "log-level")]
+    LogLevel(status::LogLevelArgs),
 
     // --- management API client commands (see the "API client commands" block) ---
     /// Manage security groups and their rules on a running switch (API client)
@@ -208,6 +221,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => crate::demo::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Reload(args) => reload::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::LogLevel(args) => status::run_log_level(&args),
         Command::SecurityGroup(cmd) => client::run_security_group(cmd),
         Command::Port(cmd) => client::run_port(cmd),
         Command::Stats(args) => stats::run(&args),

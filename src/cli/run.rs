@@ -40,7 +40,7 @@
 //! built dependency set); the size difference is exact. Most of it is
 //! `tracing-subscriber`'s formatter and its JSON output (see [`super::logging`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,7 +54,10 @@ use sgswitch::control::store::Store;
 use sgswitch::control::{self, config};
 use sgswitch::runtime::switch::{format_report, Switch, SwitchSettings};
 
-use super::logging::{self, LogFormat, STATUS};
+use tracing_subscriber::filter::LevelFilter;
+
+use super::logging::{self, LogFormat, Timestamps, STATUS};
+use super::reload::RunOps;
 use super::{load_or_report, EXIT_INVALID, EXIT_OK};
 
 /// Arguments of `sgswitch run`.
@@ -96,13 +99,21 @@ pub struct RunArgs {
     #[arg(long)]
     pub copy_forward: bool,
 
-    /// Log level: off, error, warn, info, debug, trace (default: $RUST_LOG or info)
-    #[arg(long, value_name = "LEVEL")]
-    pub log: Option<String>,
+    /// Log level: off, error, warn, info, debug, trace (default: $RUST_LOG, else the
+    /// config's [logging] level, else info); changeable at run time with
+    /// `sgswitch log-level`
+    #[arg(long, value_name = "LEVEL", value_parser = logging::parse_level)]
+    pub log: Option<LevelFilter>,
 
-    /// Log format: text (`sgswitch: MESSAGE` lines) or json (one object per event)
+    /// Log format: text (`TIMESTAMP LEVEL sgswitch: MESSAGE` lines) or json (one object
+    /// per event)
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Timestamps on text lines: auto (off when stderr is the journal, which stamps
+    /// lines itself), always, never
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = Timestamps::Auto)]
+    pub log_timestamps: Timestamps,
 
     /// Address of the management API (Neutron-compatible REST)
     #[arg(long, value_name = "ADDR", default_value = None)]
@@ -192,15 +203,22 @@ impl Signals {
 
 /// Run `sgswitch run`.
 pub fn run(args: &RunArgs) -> ExitCode {
-    let rust_log = std::env::var("RUST_LOG").ok();
-    logging::init(
-        logging::level(args.log.as_deref(), rust_log.as_deref()),
-        args.log_format,
-    );
+    // The config first: its [logging] level is the last in line (flag > RUST_LOG > file).
     let config = match load_or_report(&args.config) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let from_file = config
+        .logging
+        .level
+        .as_deref()
+        .and_then(|l| logging::parse_level(l).ok());
+    let (level, warning) = logging::level(args.log, rust_log.as_deref(), from_file);
+    logging::init(level, args.log_format, args.log_timestamps);
+    if let Some(w) = warning {
+        warn!("{w}");
+    }
     // The store is the authoritative state: the config seeds it on first launch; with
     // --state-dir, later launches start from the saved state (API changes survive).
     let store = match Store::open(args.state_dir.as_deref(), &config) {
@@ -247,6 +265,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    let ops = Arc::new(RunOps::new(
+        &args.config,
+        store.clone(),
+        switch.clone(),
+        args.log_format,
+    ));
+    if args.log.is_none() && rust_log.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        // The file's level is in force: a reload that changes it applies it.
+        ops.follow_file_level(config.logging.level.clone());
+    }
     let api = if args.no_api {
         None
     } else {
@@ -267,7 +295,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
                  user can change the policy; ports with a backend cannot be created through it"
             );
         }
-        match ApiServer::start_observed(addr, token, store.clone(), switch.clone()) {
+        match ApiServer::start_operated(addr, token, store.clone(), switch.clone(), ops.clone()) {
             Ok(h) => Some(h),
             Err(e) => {
                 error!("management API on {addr}: {e}");
@@ -290,7 +318,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     while !signals.stop.load(Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(20));
         if signals.reload.swap(false, Ordering::SeqCst) {
-            reload(&args.config, &store, &switch, args.log_format);
+            ops.reload("signal");
         }
         if signals.report.swap(false, Ordering::SeqCst) {
             logging::counters(args.log_format, &format_report(&switch.report()));
@@ -350,27 +378,6 @@ fn check_token(t: &str, from: &str) -> Result<String, String> {
         Ok(t.to_string())
     } else {
         Err(format!("{from}: not a token (one word of printable ASCII)"))
-    }
-}
-
-/// SIGHUP: re-read the config file and replace the store's model with it (validate,
-/// compile, publish whole or nothing). A bad file's problems are logged
-/// ([`logging::problems`]) and the running policy stays.
-fn reload(path: &Path, store: &Store, switch: &Switch, format: LogFormat) {
-    info!("SIGHUP: reloading {}", path.display());
-    match config::load_file(path) {
-        Err(errors) => {
-            logging::problems(format, &errors.to_string());
-            error!(
-                "reload failed: {}: {} problem(s); the running policy is unchanged",
-                path.display(),
-                errors.len()
-            );
-        }
-        Ok(new) => match store.replace_model(&new.model) {
-            Ok(()) => info!(target: STATUS, "reloaded (policy epoch {})", switch.epoch()),
-            Err(e) => error!("reload failed: {e}; the running policy is unchanged"),
-        },
     }
 }
 

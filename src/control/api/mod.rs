@@ -25,6 +25,13 @@
 //! (Prometheus), `GET /sgswitch/v1/stats`, `GET|DELETE /sgswitch/v1/conntrack`,
 //! `GET /sgswitch/v1/capture` (pcapng stream).
 //!
+//! For operators and probes ([`health`], [`ops`]): `GET /healthz` (alive) and
+//! `GET /readyz` (every port open, policy published, store writable; 503 naming what is
+//! not) without the token; `GET /sgswitch/v1/status`; with the program's [`Operator`]
+//! hooks ([`ApiServer::start_operated`], as `sgswitch run` starts it), admin-only
+//! `POST /sgswitch/v1/reload` and `PUT /sgswitch/v1/log-level`. Every request is logged
+//! ([`access_log`]).
+//!
 //! Lists filter on any top-level field (`?name=web&id=…`; a repeated key is an OR; an
 //! array field matches when it contains the value); `fields`, `limit`, `marker`,
 //! `sort_key`, `sort_dir` and `page_reverse` are accepted and ignored. An unknown filter
@@ -40,7 +47,9 @@
 //!
 //! # Security
 //! [`ApiServer::start`] refuses a non-loopback address without a token. With a token,
-//! every request (`GET /` included) needs `X-Auth-Token` equal to it (401 otherwise).
+//! every request (`GET /` included) needs `X-Auth-Token` equal to it (401 otherwise),
+//! except the probes `GET /healthz` and `GET /readyz` ([`health`] says why and what they
+//! show).
 //!
 //! # Wiring (`sgswitch run`)
 //! ```text
@@ -89,16 +98,19 @@ use serde_json::{json, Map, Value};
 use crate::control::store::{rfc3339, ObjMeta, Store, PROJECT_ID};
 use crate::runtime::switch::Switch;
 
+pub mod access_log;
 pub mod address_groups;
 pub mod body;
 pub mod capture;
 pub mod conntrack;
 pub mod error;
 pub mod groups;
+pub mod health;
 pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod networks;
+pub mod ops;
 pub mod ports;
 pub mod query;
 pub mod resource;
@@ -114,6 +126,7 @@ use query::parse_query;
 use server::{Answer, Request, Response};
 
 pub use groups::sg_json;
+pub use ops::{Operator, ReloadRecord};
 pub use ports::port_json;
 pub use rules::rule_json;
 
@@ -194,7 +207,7 @@ impl ApiServer {
         token: Option<String>,
         store: Arc<Store>,
     ) -> Result<ApiHandle, ApiError> {
-        ApiServer::start_with(addr, token, store, None)
+        ApiServer::start_with(addr, token, store, None, None)
     }
 
     /// [`ApiServer::start`], also serving the observation endpoints of `switch` (see
@@ -206,7 +219,19 @@ impl ApiServer {
         store: Arc<Store>,
         switch: Arc<Switch>,
     ) -> Result<ApiHandle, ApiError> {
-        ApiServer::start_with(addr, token, store, Some(switch))
+        ApiServer::start_with(addr, token, store, Some(switch), None)
+    }
+
+    /// [`ApiServer::start_observed`], also serving the operator endpoints (reload, log
+    /// level: [`ops`]) through `ops`, the program's hooks.
+    pub fn start_operated(
+        addr: SocketAddr,
+        token: Option<String>,
+        store: Arc<Store>,
+        switch: Arc<Switch>,
+        ops: Arc<dyn Operator>,
+    ) -> Result<ApiHandle, ApiError> {
+        ApiServer::start_with(addr, token, store, Some(switch), Some(ops))
     }
 
     fn start_with(
@@ -214,6 +239,7 @@ impl ApiServer {
         token: Option<String>,
         store: Arc<Store>,
         switch: Option<Arc<Switch>>,
+        ops: Option<Arc<dyn Operator>>,
     ) -> Result<ApiHandle, ApiError> {
         let token = token.filter(|t| !t.is_empty());
         if token.is_none() && !is_loopback(addr.ip()) {
@@ -227,6 +253,7 @@ impl ApiServer {
                 captures: Arc::clone(&captures),
             }),
             token: token.map(Arc::from),
+            ops,
         };
         let listener =
             server::Listener::start(addr, Arc::new(api)).map_err(|e| ApiError::Bind {
@@ -252,11 +279,13 @@ struct Api {
     store: Arc<Store>,
     live: Option<live::Live>,
     token: Option<Arc<str>>,
+    ops: Option<Arc<dyn Operator>>,
 }
 
 impl server::Handler for Api {
     fn admit(&self, head: &Request) -> Option<Response> {
-        if authorized(head, self.token.as_deref()) {
+        let path = head.target.split('?').next().unwrap_or_default();
+        if health::is_probe(&head.method, path) || authorized(head, self.token.as_deref()) {
             None
         } else {
             let (status, body) = unauthorized();
@@ -283,16 +312,44 @@ impl server::Handler for Api {
     }
 
     fn handle(&self, req: Request) -> Answer {
+        let caller = Caller {
+            admin: self.token.is_some(),
+        };
+        let path = req.target.split('?').next().unwrap_or_default();
+        let method = req.method.to_ascii_uppercase();
+        let switch = self.live.as_ref().map(|l| &*l.switch);
+        if method == "GET" {
+            if let Some((status, body)) = health::probe(path, &self.store, switch) {
+                return Answer::Full(make_response(status, Some(body)));
+            }
+        }
+        if let Some(ops) = &self.ops {
+            if let Some(reply) = ops::serve(&**ops, caller, &method, path, &req.body) {
+                let (status, body) =
+                    reply.unwrap_or_else(|f| error_body(f.status, &f.ty, &f.message));
+                return Answer::Full(make_response(status, body));
+            }
+        }
+        if let (Some(sw), "/sgswitch/v1/status") = (switch, path) {
+            let body = match method.as_str() {
+                "GET" => (
+                    200,
+                    Some(json!({"status": health::status(&self.store, sw, self.ops.as_deref())})),
+                ),
+                _ => error_body(
+                    405,
+                    "HTTPMethodNotAllowed",
+                    &format!("Method {method} is not allowed here."),
+                ),
+            };
+            return Answer::Full(make_response(body.0, body.1));
+        }
         if let Some(l) = &self.live {
             if let Some(a) = live::serve(l, &self.store, &req) {
                 return a;
             }
         }
-        let caller = Caller {
-            admin: self.token.is_some(),
-        };
         let host = req.header("Host").unwrap_or("127.0.0.1:9696");
-        let method = req.method.to_ascii_uppercase();
         let (status, body) = handle_as(&self.store, caller, &method, &req.target, host, &req.body);
         Answer::Full(make_response(status, body))
     }
@@ -499,6 +556,11 @@ fn route(
             "The resource could not be found.",
         )),
     }
+}
+
+/// RFC 3339 (seconds) of a time in ms since the Unix epoch.
+fn rfc3339_ms(ms: u64) -> String {
+    rfc3339(ms / 1000)
 }
 
 /// The attributes every Neutron object has (id, project, timestamps, revision, tags).

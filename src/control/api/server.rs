@@ -62,6 +62,9 @@
 //! in); stripped release binary 4,755,560 → 4,661,912 B (`strip -o`; the "before" is
 //! main's binary of a few commits later, so the difference is approximate).
 //!
+//! Each answered request (also one refused before its body, such as a 401) is handed to
+//! [`super::access_log`] with its peer, status and duration once the answer is written.
+//!
 //! Owns: sockets, HTTP/1.1 framing (heads, bodies, chunked decoding, keep-alive,
 //! `Expect: 100-continue`), the limits above, the threads. May not touch: routing,
 //! tokens or resources — the [`Handler`] decides every answer.
@@ -927,12 +930,16 @@ fn serve_connection(stream: &TcpStream, id: u64, ctx: &Ctx) {
     // keep-alive connection waits IDLE_TIMEOUT for the next one.
     let accepted = Instant::now() + HEAD_TIMEOUT;
     let (mut wait_until, mut head_deadline) = (accepted, Some(accepted));
+    let peer = stream.peer_addr().ok();
     loop {
+        // The request line, for the access log (also of an answer given before the body).
+        let mut line: Option<(String, String)> = None;
         if ctx.stopping.load(Ordering::Acquire) {
             return;
         }
         ctx.registry.set_idle(id, true);
         let result = read_head(&mut r, wait_until, head_deadline, ctx, id).and_then(|head| {
+            line = Some((head.method.clone(), head.target.clone()));
             if let Some(early) = ctx.handler.admit(&head) {
                 return Err(ReadFail::Answer(early));
             }
@@ -954,6 +961,9 @@ fn serve_connection(stream: &TcpStream, id: u64, ctx: &Ctx) {
         let req = match result {
             Ok(req) => req,
             Err(ReadFail::Answer(a)) => {
+                if let Some((m, t)) = &line {
+                    super::access_log::request(peer, m, t, a.status, Duration::ZERO);
+                }
                 answer_and_close(stream, &a);
                 return;
             }
@@ -972,14 +982,18 @@ fn serve_connection(stream: &TcpStream, id: u64, ctx: &Ctx) {
         };
         let keep = keep_alive(&req) && !ctx.stopping.load(Ordering::Acquire);
         let http11 = req.http11;
+        let (method, target, started) = (req.method.clone(), req.target.clone(), Instant::now());
         match handle_on_pool(req, ctx) {
             Answer::Full(resp) => {
-                if (&*stream).write_all(&response_bytes(&resp, keep)).is_err() || !keep {
+                let written = (&*stream).write_all(&response_bytes(&resp, keep));
+                super::access_log::request(peer, &method, &target, resp.status, started.elapsed());
+                if written.is_err() || !keep {
                     let _ = stream.shutdown(Shutdown::Both);
                     return;
                 }
             }
             Answer::Stream(f) => {
+                super::access_log::request(peer, &method, &target, 200, started.elapsed());
                 f(stream, http11);
                 let _ = stream.shutdown(Shutdown::Both);
                 return;

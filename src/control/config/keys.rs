@@ -142,6 +142,7 @@ fn build() -> Vec<KeyDoc> {
         k("switch", "napi_defer_us", "integer", sw.napi_defer_us.to_string(), format!("0..={napi_max} (0 = off)"), "NAPI moderation (µs) of the netdevs under afxdp/afpacket ports while they are open; restored after.", "napi_defer_us = 100"),
         k("switch", "permitted_ethertypes", "array of integers or strings", "[] (Neutron's OVS-firewall behaviour)", "0x0600..=0xffff, not IPv4/IPv6/ARP", "Non-IP, non-ARP ethertypes let through port security.", "permitted_ethertypes = [0x88cc, \"0x8809\"]"),
         // [logging]
+        k("logging", "level", "string", "info", "off, error, warn, info, debug, trace", "The switch's own log level when neither `--log` nor `RUST_LOG` gives one (precedence: flag > `RUST_LOG` > this key > info); a reload applies a change.", "level = \"debug\""),
         k("logging", "file", "string (path)", "standard error", "a non-empty path", "File the packet-log records are appended to (created mode 0640).", "file = \"/var/log/sgswitch/packets.log\""),
         k("logging", "rate_limit", "integer", log.rate_limit.to_string(), format!("{MIN_RATE_LIMIT}..={MAX_LOG_LIMIT}"), "Packet-log records per second, all workers together (Neutron's `[network_log] rate_limit`).", "rate_limit = 100"),
         k("logging", "burst_limit", "integer", log.burst_limit.to_string(), format!("{MIN_BURST_LIMIT}..={MAX_LOG_LIMIT}"), "Packet-log records allowed at once above the rate (Neutron's `burst_limit`).", "burst_limit = 25"),

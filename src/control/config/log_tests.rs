@@ -62,6 +62,7 @@ burst_limit = 50
     assert_eq!(
         c.logging,
         LoggingSettings {
+            level: None,
             file: Some("/var/log/sgswitch/packets.log".into()),
             rate_limit: 1000,
             burst_limit: 50,
@@ -128,7 +129,7 @@ fn logging_settings_are_ranged() {
             "t.toml:2: logging.file: must not be empty",
             "t.toml:3: logging.rate_limit: 99 is out of range 100..=1000000",
             "t.toml:4: logging.burst_limit: 24 is out of range 25..=1000000",
-            "t.toml:5: logging.level: unknown key `level`; expected one of: file, rate_limit, burst_limit",
+            "t.toml:5: logging.level: expected a string, found an integer",
         ]
     );
     let l = lines("[logging]\nrate_limit = \"fast\"\n[[logs]]\nenabled = \"yes\"\n");

@@ -55,7 +55,9 @@
 //! event = "DROP"                # ACCEPT | DROP | ALL (default ALL)
 //! enabled = true                # default true
 //!
-//! [logging]                     # optional: where and how fast packet-log records are written
+//! [logging]                     # optional: the switch's own log level, and where and how
+//!                               # fast packet-log records are written
+//! level = "info"                # off|error|warn|info|debug|trace; `run --log` and RUST_LOG win
 //! file = "/var/log/sgswitch/packets.log"   # omitted: stderr
 //! rate_limit = 100              # records per second, >= 100 (Neutron's default and minimum)
 //! burst_limit = 25              # records above the rate, >= 25 (Neutron's default and minimum)
@@ -203,6 +205,9 @@ pub const MAX_LOG_LIMIT: u32 = 1_000_000;
 /// writer is `control::packet_log`.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct LoggingSettings {
+    /// The level of the switch's own log (`sgswitch run`'s subscriber), lower case; `None`:
+    /// not set (`--log` and `$RUST_LOG` win over it; the default is `info`).
+    pub level: Option<String>,
     /// The file records are appended to; `None`: standard error.
     pub file: Option<std::path::PathBuf>,
     /// Records per second, across all workers (at least [`MIN_RATE_LIMIT`]).
@@ -224,6 +229,7 @@ impl LoggingSettings {
 impl Default for LoggingSettings {
     fn default() -> Self {
         LoggingSettings {
+            level: None,
             file: None,
             rate_limit: MIN_RATE_LIMIT,
             burst_limit: MIN_BURST_LIMIT,

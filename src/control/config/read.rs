@@ -292,6 +292,9 @@ fn read_api(w: &mut Walker, node: &Node, path: &FieldPath, api: &mut ApiSettings
     t.finish(w, "api", None);
 }
 
+/// The words `[logging] level` takes (`warning` is `warn`'s other name).
+const LOG_LEVELS: &[&str] = &["off", "error", "warn", "warning", "info", "debug", "trace"];
+
 fn read_logging(w: &mut Walker, node: &Node, path: &FieldPath, logging: &mut LoggingSettings) {
     let Some(mut t) = w.table(node, path) else {
         return;
@@ -302,6 +305,21 @@ fn read_logging(w: &mut Walker, node: &Node, path: &FieldPath, logging: &mut Log
             Some(f) if f.trim().is_empty() => w.fail(&p, n, "must not be empty"),
             Some(f) => logging.file = Some(f.into()),
             None => {}
+        }
+    }
+    if let Some(n) = t.take("level") {
+        let p = path.key("level");
+        if let Some(l) = w.string(n, &p) {
+            let lower = l.trim().to_ascii_lowercase();
+            if LOG_LEVELS.contains(&lower.as_str()) {
+                logging.level = Some(lower);
+            } else {
+                w.fail(
+                    &p,
+                    n,
+                    format!("unknown level {l:?}; expected one of: off, error, warn, info, debug, trace"),
+                );
+            }
         }
     }
     let limits = [

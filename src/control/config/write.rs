@@ -228,6 +228,9 @@ pub fn to_toml_string(config: &Config) -> String {
 
     if config.logging != LoggingSettings::default() {
         let mut t = spaced_table();
+        if let Some(l) = &config.logging.level {
+            t["level"] = value(l.as_str());
+        }
         if let Some(f) = &config.logging.file {
             t["file"] = value(f.to_string_lossy().as_ref());
         }

@@ -134,6 +134,7 @@ fn drop_at(time_ns: u64, port: u16) -> LogRecord {
 
 fn settings(rate: u32, burst: u32) -> LoggingSettings {
     LoggingSettings {
+        level: None,
         file: None,
         rate_limit: rate,
         burst_limit: burst,

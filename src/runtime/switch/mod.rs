@@ -43,6 +43,11 @@
 //! when a netdev of that name is back ([`Switch::port_down`], [`supervise::port_status`]
 //! for the API).
 //!
+//! # What operators read
+//! [`view`]: the opened ports with their backend, worker and UP/DOWN state, each
+//! worker's core, when the switch started and when the policy in force was published
+//! (`sgswitch status`, `GET /readyz`), read-only.
+//!
 //! # Rejected options
 //! * A lock around each conntrack zone: contention and a lock per packet.
 //! * Per-port conntrack zones owned by the ports' workers with a two-stage pipeline (egress
@@ -79,6 +84,7 @@ mod handoff;
 pub mod observe;
 mod share;
 pub mod supervise;
+pub mod view;
 mod worker;
 
 use handoff::Queues;
@@ -258,6 +264,8 @@ pub struct Switch {
     control: Arc<Mutex<ControlState>>,
     health: Arc<Health>,
     supervisor: Mutex<Option<JoinHandle<()>>>,
+    /// Read-only facts for `sgswitch status` ([`view`]): cores, publication time.
+    facts: view::Facts,
 }
 
 /// How long [`Switch::apply`] waits for every worker to take a new policy.
@@ -421,9 +429,11 @@ impl Switch {
             hand_to(&cmds[w], w, o, &mut zones, &shared, &mut open, false);
         }
         let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let facts = view::Facts::new(nw);
         let mut workers = Vec::new();
         for (w, rx) in rxs.into_iter().enumerate() {
             let shared2 = shared.clone();
+            let worker_cores = Arc::clone(&facts.cores);
             let pcfg2 = pcfg.clone();
             let core = if settings.no_pin || cores.is_empty() {
                 None
@@ -439,6 +449,9 @@ impl Switch {
                 .spawn(move || {
                     let pinned = core.is_some_and(core_affinity::set_for_current);
                     let core = core.map(|c| c.id as i64).unwrap_or(-1);
+                    if pinned {
+                        worker_cores[w].store(core, Ordering::Relaxed);
+                    }
                     tracing::info!(worker = w, core, pinned, "worker started");
                     let snap = Worker::new(w, nw, shared2, rx, &pcfg2, burst, backoff).run();
                     tracing::info!(worker = w, "worker stopped");
@@ -474,8 +487,10 @@ impl Switch {
             control,
             health,
             supervisor: Mutex::new(Some(supervisor)),
+            facts,
         };
         sw.wait_epoch(1, APPLY_TIMEOUT)?;
+        sw.facts.published();
         tracing::info!(
             workers = nw,
             ports = lock(&sw.control).open.len(),
@@ -598,6 +613,7 @@ impl Switch {
         self.shared.dp.store(Arc::new(dp));
         drop(st);
         self.wait_epoch(epoch, APPLY_TIMEOUT)?;
+        self.facts.published();
         tracing::info!(
             epoch,
             ports = model.ports.len(),

@@ -19,6 +19,8 @@
 //! * [`stats`], [`conntrack`], [`capture`] — what a running switch is doing, through its
 //!   API: counters, connection tracking, live captures;
 //! * [`soak`] — `soak`: a bounded soak of a live switch in a lab (#14);
+//! * [`generate`] — `generate`: man pages and shell completions from this
+//!   definition (#17);
 //! * `crate::demo` — `demo` (its own module, beside this one).
 //!
 //! Owns: argument parsing, human output and exit codes. May not hold dataplane or
@@ -39,6 +41,7 @@ pub mod check;
 pub mod client;
 pub mod conntrack;
 pub mod export;
+pub mod generate;
 pub mod logging;
 pub mod reload;
 pub mod replay;
@@ -191,6 +194,10 @@ latency, the session's rate, fault cycles. Exit 0 when RSS stayed within --rss-g
 the session never stalled and every fault cycle recovered; 1 otherwise."
     )]
     Soak(soak::SoakArgs),
+
+    /// Write the man pages or the shell completions, generated from these definitions
+    #[command(subcommand)]
+    Generate(generate::GenerateCommand),
 }
 
 /// Run a parsed command line.
@@ -211,6 +218,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Conntrack(cmd) => conntrack::run(cmd),
         Command::Capture(args) => capture::run(&args),
         Command::Soak(args) => soak::run(&args),
+        Command::Generate(cmd) => generate::run(&cmd),
     }
 }
 

@@ -14,6 +14,7 @@
 //! * [`mod@bench`] — `bench classify`;
 //! * [`mod@run`] — `run`: the store, the live switch, the API, signals and reload;
 //! * [`logging`] — the `tracing` subscriber of `run` (`--log`, `--log-format`);
+//! * [`notify`] — `sd_notify` to systemd (READY, RELOADING, STOPPING) for `run`;
 //! * [`export`] — `export`; [`reload`] — `reload` (SIGHUP to a running switch);
 //! * [`client`] — the API client commands (`security-group …`, `port …`);
 //! * [`stats`], [`conntrack`], [`capture`] — what a running switch is doing, through its
@@ -43,6 +44,7 @@ pub mod conntrack;
 pub mod export;
 pub mod generate;
 pub mod logging;
+pub mod notify;
 pub mod reload;
 pub mod replay;
 pub mod run;

@@ -87,7 +87,7 @@ stop)
   fi
   if [ -f "$dir/cgroups.before" ]; then
     find /sys/fs/cgroup -mindepth 1 -maxdepth 4 -type d 2>/dev/null | sort |
-      comm -13 "$dir/cgroups.before" - | sort -r | xargs -r rmdir 2>/dev/null || true
+      comm -13 "$dir/cgroups.before" - | sort -r | xargs -r -d '\n' rmdir 2>/dev/null || true
   fi
   rm -rf "$dir"
   ;;

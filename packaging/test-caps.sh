@@ -14,45 +14,12 @@ bin=$(readlink -f "$bin")
 caps=(net_admin net_raw bpf ipc_lock)
 tag="sgcap$$"
 work=$(mktemp -d "/tmp/$tag.XXXXXX")
-cleanup() {
-  ip netns del "${tag}a" 2>/dev/null || true
-  ip netns del "${tag}b" 2>/dev/null || true
-  ip link del "${tag}a" 2>/dev/null || true
-  ip link del "${tag}b" 2>/dev/null || true
-  rm -rf "$work"
-}
+# shellcheck source=packaging/lib-netns.sh
+. "$(dirname "$0")/lib-netns.sh"
+cleanup() { pair_down "$tag"; rm -rf "$work"; }
 trap cleanup EXIT
-for s in a b; do
-  ip netns add "$tag$s"
-  ip link add "$tag$s" type veth peer name eth0 netns "$tag$s"
-  ip link set "$tag$s" up
-  ethtool -K "$tag$s" tx off >/dev/null 2>&1 || true
-done
-ip -n "${tag}a" link set eth0 address fa:16:3e:00:00:0a
-ip -n "${tag}b" link set eth0 address fa:16:3e:00:00:0b
-for s in a b; do
-  n=$([ $s = a ] && echo 1 || echo 2)
-  ip -n "$tag$s" addr add "10.99.0.$n/24" dev eth0
-  ip -n "$tag$s" link set eth0 up
-  ip netns exec "$tag$s" ethtool -K eth0 tx off >/dev/null 2>&1 || true
-done
-cat >"$work/sg.toml" <<TOML
-[[ports]]
-name = "a"
-mac = "fa:16:3e:00:00:0a"
-fixed_ips = ["10.99.0.1"]
-backend = { type = "afxdp", ifname = "${tag}a" }
-[[ports]]
-name = "b"
-mac = "fa:16:3e:00:00:0b"
-fixed_ips = ["10.99.0.2"]
-backend = { type = "afxdp", ifname = "${tag}b" }
-[[ports]]
-name = "t"
-mac = "fa:16:3e:00:00:0c"
-fixed_ips = ["10.99.0.3"]
-backend = { type = "tap", ifname = "${tag}t" }
-TOML
+pair_up "$tag"
+pair_ports "$tag" >"$work/sg.toml"
 
 # try CAPS...: 0 when the switch got ready and a ping a -> b passed.
 try() {
@@ -72,13 +39,13 @@ try() {
     kill -0 $pid 2>/dev/null || break
     sleep 0.1
   done
-  if grep -q 'ready (' "$work/log" &&
-     ip netns exec "${tag}a" ping -c 2 -i 0.2 -W 1 10.99.0.2 >/dev/null 2>&1; then
+  if grep -q 'ready (' "$work/log" && pair_ping "$tag"; then
     ok=0
   fi
   kill -INT $pid 2>/dev/null || true
   wait $pid 2>/dev/null || true
-  [ $ok = 0 ] || grep -m1 -iE 'error|denied|not permitted' "$work/log" | sed 's/^/    /' || true
+  { grep -m1 -E ': port |ready' "$work/log" || grep -m1 -iE 'error|denied' "$work/log"; } |
+    sed 's/^/    /' >"$work/why" || true
   return $ok
 }
 
@@ -86,7 +53,7 @@ failed=0
 if try "${caps[@]}"; then
   echo "unit set (${caps[*]}): starts, forwards"
 else
-  echo "unit set (${caps[*]}): FAILS"; failed=1
+  echo "unit set (${caps[*]}): FAILS"; cat "$work/why"; failed=1
 fi
 for drop in "${caps[@]}"; do
   rest=()
@@ -94,7 +61,7 @@ for drop in "${caps[@]}"; do
   if try "${rest[@]}"; then
     echo "without $drop: still works: not needed"; failed=1
   else
-    echo "without $drop: fails: needed"
+    echo "without $drop: fails: needed"; cat "$work/why"
   fi
 done
 exit $failed

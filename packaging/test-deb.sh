@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The Debian package, end to end on this machine (root; CI runs it in its own step of
+# .ci/run, on a disposable machine): build it, install it, use it, start it as a systemd
+# service, remove and purge it, and check that purge leaves nothing.
+#
+#   packaging/test-deb.sh [sgswitch_*.deb]     (default: build with packaging/build-deb.sh)
+#
+# 1. dpkg -i; `sgswitch check` on the installed /etc/sgswitch/sgswitch.toml; `man -w`
+#    finds sgswitch(8) and sgswitch-run(8); the completions are where bash-completion,
+#    zsh and fish look (and bash-completion loads ours, when installed);
+# 2. the unit, for real: systemd booted as PID 1 in namespaces
+#    (packaging/systemd-container.sh), `systemctl start sgswitch` reaches READY (the
+#    ready line is its STATUS), the API answers with the token in /run/sgswitch, a config
+#    with two AF_XDP ports and a tap port is applied with `systemctl reload` and a ping
+#    passes through the switch, `systemctl stop` stops it cleanly;
+# 3. dpkg -r keeps the conffiles, dpkg --purge removes them, the state and every file
+#    the package brought: the files named *sgswitch* before and after are the same.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+here=$PWD
+tag="sgdeb$$"
+work=$(mktemp -d "/tmp/$tag.XXXXXX")
+sd="$work/systemd"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "--- $*"; }
+# shellcheck source=packaging/lib-netns.sh
+. packaging/lib-netns.sh
+
+if dpkg-query -W -f='${Status}' sgswitch 2>/dev/null | grep -q installed; then
+  fail "a sgswitch package is installed already: this test would remove it"
+fi
+for t in dpkg-deb man ip ethtool ping unshare nsenter /lib/systemd/systemd; do
+  command -v "$t" >/dev/null || [ -x "$t" ] || fail "missing $t (apt-get install man-db iproute2 ethtool iputils-ping util-linux systemd)"
+done
+
+deb=${1:-}
+if [ -z "$deb" ]; then
+  step "build: packaging/build-deb.sh"
+  packaging/build-deb.sh >"$work/build.log" 2>&1 || { tail -30 "$work/build.log"; fail "build-deb.sh"; }
+  deb=$(tail -1 "$work/build.log")
+fi
+[ -f "$deb" ] || fail "no package $deb"
+deb=$(readlink -f "$deb")
+
+# Everything named *sgswitch* outside this checkout, the temporary and the kernel's
+# trees and /run (other switches' tokens; the service's /run/sgswitch is systemd's and
+# goes with it): before, and after the purge.
+files_named() {
+  find / -xdev \( -path /proc -o -path /sys -o -path /tmp -o -path /var/tmp -o -path /run -o -path /work \
+    -o -path "$here" -o -path /root -o -path /home \) -prune -o -name '*sgswitch*' -print |
+    sort
+}
+files_named >"$work/before"
+
+installed=0
+cleanup() {
+  set +e
+  "$here/packaging/systemd-container.sh" stop "$sd" >/dev/null 2>&1
+  pair_down "$tag"
+  [ $installed = 1 ] && dpkg --purge sgswitch >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "dpkg -i $(basename "$deb")"
+installed=1
+dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i"; }
+dpkg -L sgswitch | sort >"$work/package-files"
+
+step "sgswitch check --config /etc/sgswitch/sgswitch.toml"
+/usr/bin/sgswitch check --config /etc/sgswitch/sgswitch.toml >/dev/null
+[ "$(dpkg-query -W -f='${Conffiles}' sgswitch | grep -c /etc/)" = 2 ] || fail "conffiles"
+
+step "man -w sgswitch / sgswitch-run"
+for page in sgswitch sgswitch-run sgswitch-security-group-rule-create; do
+  p=$(man -w "$page") || fail "man -w $page"
+  [ "$p" = "/usr/share/man/man8/$page.8.gz" ] || fail "man -w $page: $p"
+done
+# -l: a local file, which man-db does not cache in /var/cache/man.
+man -P cat -l "$(man -w sgswitch-run)" 2>/dev/null | grep -q -- '--state-dir' ||
+  fail "man sgswitch-run does not render"
+
+step "completions"
+for f in /usr/share/bash-completion/completions/sgswitch /usr/share/zsh/vendor-completions/_sgswitch \
+         /usr/share/fish/vendor_completions.d/sgswitch.fish; do
+  [ -s "$f" ] || fail "no completion file $f"
+done
+if [ -f /usr/share/bash-completion/bash_completion ]; then
+  bash -c '. /usr/share/bash-completion/bash_completion; _completion_loader sgswitch; complete -p sgswitch' |
+    grep -q '_sgswitch' || fail "bash-completion does not load sgswitch's"
+  echo "    bash-completion loads it"
+fi
+
+step "systemd-analyze verify sgswitch.service"
+out=$(systemd-analyze verify /usr/lib/systemd/system/sgswitch.service 2>&1) || fail "verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify: $out"
+
+step "systemd as PID 1 in namespaces; systemctl start sgswitch"
+packaging/systemd-container.sh start "$sd" >/dev/null 2>&1
+in_sd() { "$here/packaging/systemd-container.sh" run "$sd" "$@"; }
+# The API on a free port (the packaged default is 127.0.0.1:9696): a drop-in in the
+# booted systemd's own /run.
+in_sd mkdir -p /run/systemd/system/sgswitch.service.d
+printf '[Service]\nEnvironment=SGSWITCH_OPTS="--api 127.0.0.1:0"\n' |
+  in_sd tee /run/systemd/system/sgswitch.service.d/test.conf >/dev/null
+in_sd systemctl daemon-reload
+in_sd systemctl start sgswitch || { in_sd journalctl -u sgswitch --no-pager | tail -20; fail "start"; }
+show() { in_sd systemctl show -P "$1" sgswitch; }
+[ "$(show ActiveState)" = active ] || fail "not active: $(show ActiveState)"
+status=$(show StatusText)
+echo "    STATUS: $status"
+case "$status" in "ready ("*"API on http://127.0.0.1:"*) ;; *) fail "no READY status" ;; esac
+endpoint="http://${status##*API on http://}"; endpoint=${endpoint%)}
+in_sd sgswitch security-group list --endpoint "$endpoint" | grep -q web ||
+  fail "the API does not answer with /run/sgswitch/api-token"
+in_sd test -f /var/lib/sgswitch/state.json || fail "no state in /var/lib/sgswitch"
+caps=$(in_sd grep CapEff "/proc/$(show MainPID)/status" | awk '{print $2}')
+[ "$caps" = 0000008000007000 ] || fail "capabilities $caps (expected NET_ADMIN NET_RAW IPC_LOCK BPF)"
+
+step "systemctl reload sgswitch with two AF_XDP ports and a tap port; a ping through"
+pair_up "$tag"
+{ cat /etc/sgswitch/sgswitch.toml; pair_ports "$tag"; } >"$work/sgswitch.toml"
+cp "$work/sgswitch.toml" /etc/sgswitch/sgswitch.toml
+in_sd systemctl reload sgswitch
+for _ in $(seq 50); do
+  case "$(show StatusText)" in *"(reloaded)") break ;; esac
+  sleep 0.1
+done
+echo "    STATUS: $(show StatusText)"
+in_sd journalctl -u sgswitch --no-pager | grep -q 'port opened port=a' || fail "reload did not open the ports"
+ip link show "${tag}t" >/dev/null 2>&1 || fail "no tap ${tag}t"
+pair_ping "$tag" || fail "no ping through the service's switch"
+echo "    ping a -> b passes"
+
+step "systemctl stop sgswitch"
+in_sd systemctl stop sgswitch
+[ "$(show ActiveState)" = inactive ] || fail "not stopped: $(show ActiveState) $(show Result)"
+[ "$(show Result)" = success ] || fail "stopped with $(show Result)"
+in_sd journalctl -u sgswitch --no-pager | grep -q 'switch stopped' || fail "no clean stop in the journal"
+ip link show "${tag}t" >/dev/null 2>&1 && fail "the tap outlived the service"
+packaging/systemd-container.sh stop "$sd" >/dev/null
+pair_down "$tag"
+
+step "dpkg -r (conffiles stay), dpkg --purge (nothing stays)"
+dpkg -r sgswitch >/dev/null
+[ -f /etc/sgswitch/sgswitch.toml ] || fail "dpkg -r removed the conffile"
+[ -e /usr/bin/sgswitch ] && fail "dpkg -r left /usr/bin/sgswitch"
+dpkg --purge sgswitch >/dev/null
+installed=0
+files_named >"$work/after"
+if ! diff -u "$work/before" "$work/after"; then fail "purge left files (above)"; fi
+while read -r f; do
+  [ -d "$f" ] && continue
+  [ -e "$f" ] && fail "purge left $f"
+done <"$work/package-files"
+echo "package test: ok ($(wc -l <"$work/package-files") paths installed and removed)"

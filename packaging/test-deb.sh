@@ -44,9 +44,12 @@ deb=$(readlink -f "$deb")
 
 # Everything named *sgswitch* outside this checkout, the temporary and the kernel's
 # trees and /run (other switches' tokens; the service's /run/sgswitch is systemd's and
-# goes with it): before, and after the purge.
+# goes with it) and man-db's cache of formatted pages (/var/cache/man/cat8: `man` and
+# `systemd-analyze verify`, which runs man for Documentation=, fill it; no package purges
+# it, man-db's daily mandb drops stale pages; this test removes its own at the end):
+# before, and after the purge.
 files_named() {
-  find / -xdev \( -path /proc -o -path /sys -o -path /tmp -o -path /var/tmp -o -path /run -o -path /work \
+  find / -xdev \( -path /proc -o -path /sys -o -path /tmp -o -path /var/tmp -o -path /run -o -path /var/cache/man -o -path /work \
     -o -path "$here" -o -path /root -o -path /home \) -prune -o -name '*sgswitch*' -print |
     sort
 }
@@ -58,6 +61,7 @@ cleanup() {
   "$here/packaging/systemd-container.sh" stop "$sd" >/dev/null 2>&1
   pair_down "$tag"
   [ $installed = 1 ] && dpkg --purge sgswitch >/dev/null 2>&1
+  rm -f /var/cache/man/cat8/sgswitch*.8.gz
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -12,7 +12,8 @@
 #    (packaging/systemd-container.sh), `systemctl start sgswitch` reaches READY (the
 #    ready line is its STATUS), the API answers with the token in /run/sgswitch, a config
 #    with two AF_XDP ports and a tap port is applied with `systemctl reload` and a ping
-#    passes through the switch, `systemctl stop` stops it cleanly;
+#    passes through the switch, after a `kill -9` systemd restarts it with its state
+#    (the ports) and token and the ping passes again, `systemctl stop` stops it cleanly;
 # 3. dpkg -r keeps the conffiles, dpkg --purge removes them, the state and every file
 #    the package brought: the files named *sgswitch* before and after are the same.
 set -euo pipefail
@@ -135,6 +136,22 @@ in_sd journalctl -u sgswitch --no-pager | grep -q 'port opened port=a' || fail "
 ip link show "${tag}t" >/dev/null 2>&1 || fail "no tap ${tag}t"
 pair_ping "$tag" || fail "no ping through the service's switch"
 echo "    ping a -> b passes"
+
+step "kill -9 the switch: Restart=on-failure brings it back with its state and token"
+token=$(in_sd cat /run/sgswitch/api-token)
+old=$(show MainPID)
+in_sd kill -KILL "$old"
+for _ in $(seq 100); do
+  new=$(show MainPID)
+  [ "$new" != 0 ] && [ "$new" != "$old" ] && [ "$(show ActiveState)" = active ] && break
+  sleep 0.1
+done
+[ "$(show ActiveState)" = active ] && [ "$new" != "$old" ] || fail "not restarted: $(show ActiveState)"
+[ "$(show NRestarts)" = 1 ] || fail "NRestarts $(show NRestarts)"
+echo "    STATUS: $(show StatusText)"
+[ "$(in_sd cat /run/sgswitch/api-token)" = "$token" ] || fail "the token changed across the restart"
+pair_ping "$tag" || fail "no ping through the restarted switch"
+echo "    restarted (pid $old -> $new), same token, ping a -> b passes"
 
 step "systemctl stop sgswitch"
 in_sd systemctl stop sgswitch

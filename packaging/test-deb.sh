@@ -153,6 +153,11 @@ echo "    STATUS: $(show StatusText)"
 pair_ping "$tag" || fail "no ping through the restarted switch"
 echo "    restarted (pid $old -> $new), same token, ping a -> b passes"
 
+# The hardening (capabilities, SystemCallFilter, ProtectSystem) refused nothing.
+if in_sd journalctl -u sgswitch --no-pager -o cat | grep -iE 'not permitted|permission denied|read-only'; then
+  fail "the unit's sandbox refused the switch something (above)"
+fi
+
 step "systemctl stop sgswitch"
 in_sd systemctl stop sgswitch
 [ "$(show ActiveState)" = inactive ] || fail "not stopped: $(show ActiveState) $(show Result)"

@@ -7,7 +7,8 @@
 #   packaging/systemd-container.sh run DIR CMD...  # CMD inside (systemctl, journalctl)
 #   packaging/systemd-container.sh stop DIR    # powers it off, waits, removes DIR
 #
-# Inside: a private /run (so the host's tools never see a /run/systemd/system), the
+# Inside: a private /run (so the host's tools never see a /run/systemd/system; the
+# network namespaces of /run/netns that exist at boot are bound into it), the
 # host's /etc/systemd/system hidden (no enabled host service starts), and the sysinit
 # units masked that would change the shared kernel (sysctl, modules, udev, binfmt) or
 # the host's files (tmpfiles, random seed, utmp). Only the unit under test and what its
@@ -38,7 +39,12 @@ start)
   # The boot script runs as PID 1 of the new namespaces, then becomes systemd.
   cat >"$dir/boot.sh" <<BOOT
 set -e
+# The host's named network namespaces (those that exist now) stay visible in /run/netns.
+mkdir -p "$dir/netns"
+[ -d /run/netns ] && mount --rbind /run/netns "$dir/netns"
 mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/netns
+mount --rbind "$dir/netns" /run/netns
 mount -t tmpfs -o mode=755 tmpfs /etc/systemd/system
 for u in ${masked[*]}; do ln -s /dev/null /etc/systemd/system/\$u; done
 cat >/etc/systemd/system/sgswitch-test.target <<T

@@ -13,7 +13,8 @@
 #    ready line is its STATUS), the API answers with the token in /run/sgswitch, a config
 #    with two AF_XDP ports and a tap port is applied with `systemctl reload` and a ping
 #    passes through the switch, after a `kill -9` systemd restarts it with its state
-#    (the ports) and token and the ping passes again, `systemctl stop` stops it cleanly;
+#    (the ports) and token and the ping passes again, with the netns.conf drop-in a tap
+#    moved into a namespace works too, `systemctl stop` stops it cleanly;
 # 3. dpkg -r keeps the conffiles, dpkg --purge removes them, the state and every file
 #    the package brought: the files named *sgswitch* before and after are the same.
 set -euo pipefail
@@ -61,6 +62,7 @@ cleanup() {
   set +e
   "$here/packaging/systemd-container.sh" stop "$sd" >/dev/null 2>&1
   pair_down "$tag"
+  ip netns del "${tag}c" 2>/dev/null
   [ $installed = 1 ] && dpkg --purge sgswitch >/dev/null 2>&1
   rm -f /var/cache/man/cat8/sgswitch*.8.gz
   rm -rf "$work"
@@ -101,6 +103,9 @@ out=$(systemd-analyze verify /usr/lib/systemd/system/sgswitch.service 2>&1) || f
 [ -z "$out" ] || fail "systemd-analyze verify: $out"
 
 step "systemd as PID 1 in namespaces; systemctl start sgswitch"
+# The instances' namespaces first: the booted systemd sees those that exist at its boot.
+pair_up "$tag"
+ip netns add "${tag}c"
 packaging/systemd-container.sh start "$sd" >/dev/null 2>&1
 in_sd() { "$here/packaging/systemd-container.sh" run "$sd" "$@"; }
 # The API on a free port (the packaged default is 127.0.0.1:9696): a drop-in in the
@@ -111,6 +116,8 @@ printf '[Service]\nEnvironment=SGSWITCH_OPTS="--api 127.0.0.1:0"\n' |
 in_sd systemctl daemon-reload
 in_sd systemctl start sgswitch || { in_sd journalctl -u sgswitch --no-pager | tail -20; fail "start"; }
 show() { in_sd systemctl show -P "$1" sgswitch; }
+# The unit's journal, whole (a `| grep -q` would end journalctl early: SIGPIPE, pipefail).
+journal() { in_sd journalctl -u sgswitch --no-pager -o cat >"$work/journal"; cat "$work/journal"; }
 [ "$(show ActiveState)" = active ] || fail "not active: $(show ActiveState)"
 status=$(show StatusText)
 echo "    STATUS: $status"
@@ -123,7 +130,6 @@ caps=$(in_sd grep CapEff "/proc/$(show MainPID)/status" | awk '{print $2}')
 [ "$caps" = 0000008000007000 ] || fail "capabilities $caps (expected NET_ADMIN NET_RAW IPC_LOCK BPF)"
 
 step "systemctl reload sgswitch with two AF_XDP ports and a tap port; a ping through"
-pair_up "$tag"
 { cat /etc/sgswitch/sgswitch.toml; pair_ports "$tag"; } >"$work/sgswitch.toml"
 cp "$work/sgswitch.toml" /etc/sgswitch/sgswitch.toml
 in_sd systemctl reload sgswitch
@@ -132,7 +138,8 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 echo "    STATUS: $(show StatusText)"
-in_sd journalctl -u sgswitch --no-pager | grep -q 'port opened port=a' || fail "reload did not open the ports"
+journal >/dev/null
+grep -q 'port opened port=a' "$work/journal" || fail "reload did not open the ports"
 ip link show "${tag}t" >/dev/null 2>&1 || fail "no tap ${tag}t"
 pair_ping "$tag" || fail "no ping through the service's switch"
 echo "    ping a -> b passes"
@@ -153,8 +160,35 @@ echo "    STATUS: $(show StatusText)"
 pair_ping "$tag" || fail "no ping through the restarted switch"
 echo "    restarted (pid $old -> $new), same token, ping a -> b passes"
 
+step "a tap moved into a namespace: needs the netns.conf drop-in (CAP_SYS_ADMIN)"
+in_sd cp /usr/share/doc/sgswitch/examples/netns.conf /run/systemd/system/sgswitch.service.d/
+in_sd systemctl daemon-reload
+in_sd systemctl restart sgswitch
+cat >>/etc/sgswitch/sgswitch.toml <<TOML
+
+[[ports]]
+name = "c"
+mac = "fa:16:3e:00:00:0d"
+fixed_ips = ["10.99.0.4"]
+backend = { type = "tap", ifname = "${tag}c", netns = "${tag}c" }
+TOML
+in_sd systemctl reload sgswitch
+for _ in $(seq 50); do
+  ip -n "${tag}c" link show "${tag}c" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+ip -n "${tag}c" link show "${tag}c" >/dev/null 2>&1 || {
+  journal | tail -5; fail "no tap in ${tag}c"; }
+# The tap keeps a random MAC in the namespace: the port's MAC is set by hand.
+ip -n "${tag}c" link set "${tag}c" address fa:16:3e:00:00:0d
+ip -n "${tag}c" addr add 10.99.0.4/24 dev "${tag}c"
+ip netns exec "${tag}c" ping -c 2 -i 0.2 -W 1 10.99.0.1 >/dev/null 2>&1 ||
+  fail "no ping from the tap in ${tag}c through the switch"
+echo "    ping c (tap in a namespace) -> a passes"
+
 # The hardening (capabilities, SystemCallFilter, ProtectSystem) refused nothing.
-if in_sd journalctl -u sgswitch --no-pager -o cat | grep -iE 'not permitted|permission denied|read-only'; then
+journal >/dev/null
+if grep -iE 'not permitted|permission denied|read-only' "$work/journal"; then
   fail "the unit's sandbox refused the switch something (above)"
 fi
 
@@ -162,10 +196,12 @@ step "systemctl stop sgswitch"
 in_sd systemctl stop sgswitch
 [ "$(show ActiveState)" = inactive ] || fail "not stopped: $(show ActiveState) $(show Result)"
 [ "$(show Result)" = success ] || fail "stopped with $(show Result)"
-in_sd journalctl -u sgswitch --no-pager | grep -q 'switch stopped' || fail "no clean stop in the journal"
+journal >/dev/null
+grep -q 'switch stopped' "$work/journal" || fail "no clean stop in the journal"
 ip link show "${tag}t" >/dev/null 2>&1 && fail "the tap outlived the service"
 packaging/systemd-container.sh stop "$sd" >/dev/null
 pair_down "$tag"
+ip netns del "${tag}c"
 
 step "dpkg -r (conffiles stay), dpkg --purge (nothing stays)"
 dpkg -r sgswitch >/dev/null

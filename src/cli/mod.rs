@@ -14,6 +14,7 @@
 //! * [`mod@bench`] — `bench classify`;
 //! * [`mod@run`] — `run`: the store, the live switch, the API, signals and reload;
 //! * [`logging`] — the `tracing` subscriber of `run` (`--log`, `--log-format`);
+//! * [`notify`] — `sd_notify` to systemd (READY, RELOADING, STOPPING) for `run`;
 //! * [`export`] — `export`; [`reload`] — `reload` (through the API, SIGHUP as fallback;
 //!   also the switch's reload and log-level hooks);
 //! * [`status`] — `status` and `log-level` (API client);
@@ -21,6 +22,8 @@
 //! * [`stats`], [`conntrack`], [`capture`] — what a running switch is doing, through its
 //!   API: counters, connection tracking, live captures;
 //! * [`soak`] — `soak`: a bounded soak of a live switch in a lab (#14);
+//! * [`generate`] — `generate`: man pages and shell completions from this
+//!   definition (#17);
 //! * `crate::demo` — `demo` (its own module, beside this one).
 //!
 //! Owns: argument parsing, human output and exit codes. May not hold dataplane or
@@ -41,7 +44,9 @@ pub mod check;
 pub mod client;
 pub mod conntrack;
 pub mod export;
+pub mod generate;
 pub mod logging;
+pub mod notify;
 pub mod reload;
 pub mod replay;
 pub mod run;
@@ -207,6 +212,10 @@ latency, the session's rate, fault cycles. Exit 0 when RSS stayed within --rss-g
 the session never stalled and every fault cycle recovered; 1 otherwise."
     )]
     Soak(soak::SoakArgs),
+
+    /// Write the man pages or the shell completions, generated from these definitions
+    #[command(subcommand)]
+    Generate(generate::GenerateCommand),
 }
 
 /// Run a parsed command line.
@@ -229,6 +238,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Conntrack(cmd) => conntrack::run(cmd),
         Command::Capture(args) => capture::run(&args),
         Command::Soak(args) => soak::run(&args),
+        Command::Generate(cmd) => generate::run(&cmd),
     }
 }
 

@@ -5,7 +5,9 @@
 //! config seeds it on first launch), layer the flags on the config's `[switch]` table
 //! ([`RunArgs::switch_settings`]), install the signal flags, start the switch from the
 //! store's model, connect the store to it (`control::connect`), serve the API, log
-//! `ready`. Every failure exits 1 with nothing left attached.
+//! `ready` (and tell systemd `READY=1`, [`super::notify`]; `RELOADING=1`/`READY=1` around
+//! a SIGHUP reload, `STOPPING=1` at the end). Every failure exits 1 with nothing left
+//! attached.
 //!
 //! The API's token (#14) comes from a root-only file created at first start
 //! (`control::api::token`), `$SGSWITCH_API_TOKEN`, or, warned, `--api-token`;
@@ -57,6 +59,7 @@ use sgswitch::runtime::switch::{format_report, Switch, SwitchSettings};
 use tracing_subscriber::filter::LevelFilter;
 
 use super::logging::{self, LogFormat, Timestamps, STATUS};
+use super::notify;
 use super::reload::RunOps;
 use super::{load_or_report, EXIT_INVALID, EXIT_OK};
 
@@ -304,8 +307,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
         }
     };
-    info!(
-        target: STATUS,
+    let ready = format!(
         "ready ({} ports, {with_backend} with a backend, {workers} worker{}, policy epoch {}{})",
         model.ports.len(),
         if workers == 1 { "" } else { "s" },
@@ -315,16 +317,22 @@ pub fn run(args: &RunArgs) -> ExitCode {
             None => String::new(),
         }
     );
+    info!(target: STATUS, "{ready}");
+    notify::tell(&format!("READY=1\n{}", notify::status_line(&ready)));
     while !signals.stop.load(Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(20));
         if signals.reload.swap(false, Ordering::SeqCst) {
+            notify::tell("RELOADING=1");
             ops.reload("signal");
+            let status = format!("ready, policy epoch {} (reloaded)", switch.epoch());
+            notify::tell(&format!("READY=1\n{}", notify::status_line(&status)));
         }
         if signals.report.swap(false, Ordering::SeqCst) {
             logging::counters(args.log_format, &format_report(&switch.report()));
         }
     }
     info!("stopping");
+    notify::tell("STOPPING=1");
     if let Some(h) = api {
         h.shutdown();
     }

@@ -25,7 +25,8 @@
 #
 # Environment: ROUNDS (5), CORE (1), SIZES ("1000 10000 50000"), FAMILIES ("4 6"),
 # ITER (dpdk-test-acl passes over the trace per run, 100), SGSWITCH (target/release/sgswitch,
-# built if missing), WORK (a fresh directory under /tmp), ALGS (all that run here).
+# built if missing), WORK (a fresh directory under /tmp), ALGS (all that run here),
+# DPDK_TEST_ACL (dpdk-test-acl).
 #
 # Owns: this comparison. May not touch: anything but its WORK directory.
 set -euo pipefail
@@ -37,6 +38,7 @@ SIZES=${SIZES:-"1000 10000 50000"}
 FAMILIES=${FAMILIES:-"4 6"}
 ITER=${ITER:-100}
 SGSWITCH=${SGSWITCH:-target/release/sgswitch}
+DPDK_TEST_ACL=${DPDK_TEST_ACL:-dpdk-test-acl}
 WORK=${WORK:-$(mktemp -d /tmp/acl-ab.XXXXXX)}
 mkdir -p "$WORK"
 
@@ -56,7 +58,7 @@ acl() {
     shift 3
     local v6=()
     [ "$fam" = 6 ] && v6=(--ipv6)
-    taskset -c "$CORE" dpdk-test-acl --no-huge --no-shconf -m 2048 -l "$CORE" --no-pci \
+    taskset -c "$CORE" "$DPDK_TEST_ACL" --no-huge --no-shconf -m 2048 -l "$CORE" --no-pci \
         --force-max-simd-bitwidth=512 --log-level=1 -- \
         --rulesf="$dir/rules.txt" --tracef="$dir/trace.txt" --tracenum=100000 \
         --alg="$alg" "${v6[@]}" "$@"
@@ -79,9 +81,9 @@ done
 
 # The rte_acl algorithms that run here.
 HAVE_DPDK=1
-if ! command -v dpdk-test-acl >/dev/null 2>&1; then
+if ! command -v "$DPDK_TEST_ACL" >/dev/null 2>&1; then
     HAVE_DPDK=0
-    echo "# dpdk-test-acl not found (Debian: apt-get install dpdk-dev): rte_acl skipped, sgswitch alone"
+    echo "# $DPDK_TEST_ACL not found (Debian: apt-get install dpdk-dev): rte_acl skipped, sgswitch alone"
 fi
 ALGS_RUN=()
 if [ "$HAVE_DPDK" = 1 ]; then

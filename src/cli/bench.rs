@@ -24,7 +24,11 @@ each key is classified alone through `CompiledPolicy::allows`, as the pipeline c
 new connection; --burst N > 1 measures `classify_burst` instead (not the shipped path). A \
 rule whose source-port range is not `0 : 65535` cannot be a security-group rule and is \
 rejected.\n\n\
-Without files, --generate N makes a deterministic N-rule set and trace."
+Without files, --generate N makes a deterministic N-rule set and trace (--sg: \
+security-group shaped, tcp/udp only, about 55-65 % of the keys matching, as benches/acl-ab.sh \
+uses; --ipv6: IPv6 prefixes and addresses). --results FILE writes one line per trace key, \
+1 (allowed) or 0, for a differential check against another classifier on the same files. \
+The report gives the bytes of the compiled lookup structure per rule."
     )]
     Classify(ClassifyArgs),
 }
@@ -44,6 +48,15 @@ pub struct ClassifyArgs {
     /// Write the generated rule and trace files to DIR (rules.txt, trace.txt)
     #[arg(long, value_name = "DIR", requires = "generate")]
     pub write: Option<PathBuf>,
+    /// Generate security-group shaped files (tcp/udp rules, about 55-65 % of the keys matching)
+    #[arg(long, requires = "generate")]
+    pub sg: bool,
+    /// Generate IPv6 rules and trace
+    #[arg(long, requires = "generate")]
+    pub ipv6: bool,
+    /// Write one line per trace key to FILE: 1 if the compiled rules allow it, else 0
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
     /// Keys per classify call: 1 = `allows` per key (what the pipeline runs); N > 1 =
     /// `classify_burst` (not the shipped path)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -60,7 +73,15 @@ pub fn run_classify(args: &ClassifyArgs) -> ExitCode {
     let loaded = match (&args.classbench, &args.trace, args.generate) {
         (Some(r), Some(t), _) => classbench::load(r, t).map_err(|e| e.to_string()),
         (_, _, Some(n)) => {
-            let g = classbench::generate(n, 100_000, 42);
+            let opt = if args.sg {
+                classbench::GenOptions::sg(args.ipv6)
+            } else {
+                classbench::GenOptions {
+                    ipv6: args.ipv6,
+                    ..classbench::GenOptions::CLASSIC
+                }
+            };
+            let g = classbench::generate_with(n, 100_000, 42, opt);
             if let Some(dir) = &args.write {
                 let w = std::fs::create_dir_all(dir)
                     .and_then(|_| std::fs::write(dir.join("rules.txt"), &g.rules))
@@ -83,6 +104,22 @@ pub fn run_classify(args: &ClassifyArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    if let Some(path) = &args.results {
+        let text = match classbench::verdicts(&rules, &trace) {
+            Ok(v) => v
+                .iter()
+                .map(|&b| if b { "1\n" } else { "0\n" })
+                .collect::<String>(),
+            Err(e) => {
+                eprintln!("sgswitch: bench classify: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        };
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("sgswitch: bench classify: {}: {e}", path.display());
+            return ExitCode::from(EXIT_INVALID);
+        }
+    }
     let report = match classbench::run(&rules, &trace, args.burst as usize) {
         Ok(r) => r,
         Err(e) => {
@@ -103,6 +140,16 @@ pub fn run_classify(args: &ClassifyArgs) -> ExitCode {
         );
     };
     println!("compile: {:.3} ms", report.compile_seconds * 1e3);
+    let per_rule = |b: usize| b as f64 / report.rules.max(1) as f64;
+    println!(
+        "memory: {} bytes for allows ({:.1} bytes/rule), {} bytes attribution ({:.1} bytes/rule), \
+         at most {} search rounds",
+        report.bytes,
+        per_rule(report.bytes),
+        report.attribution_bytes,
+        per_rule(report.attribution_bytes),
+        report.search_rounds
+    );
     show("compiled", &report);
     if args.linear {
         let model = match classbench::to_model(&rules) {

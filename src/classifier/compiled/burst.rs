@@ -68,13 +68,15 @@ fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
-/// Finish one probe: the binary search (fixed rounds, in registers) and the port check.
+/// Finish one probe: the binary search (fixed rounds, in registers), the linear count and
+/// the port check.
 #[inline(always)]
 fn finish<A: Addr>(b: &Bucket<A>, a: A, mut pos: usize, mut len: usize, dport: u16) -> bool {
     for _ in 0..b.addr.rounds {
         b.addr.step(a, &mut pos, &mut len);
     }
-    b.classes.allows(b.addr.class_at(pos), dport)
+    b.classes
+        .allows(b.addr.class_at(b.addr.finish(a, pos)), dport)
 }
 
 /// Phase 1: per key, the bucket, the skip-table window, and a prefetch of the first probe

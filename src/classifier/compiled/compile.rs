@@ -512,12 +512,12 @@ fn build_set(groups: &[(usize, &SecurityGroup)], resolver: &Resolver<'_>) -> Set
 
 fn family_stats<A: Addr>(f: &FamilyTable<A>, st: &mut PolicyStats) {
     for b in f.buckets.iter() {
-        st.intervals += b.addr.starts.len();
+        st.intervals += b.addr.len;
         st.classes += b.classes.len();
         st.max_search_rounds = st.max_search_rounds.max(b.addr.rounds);
     }
     for a in f.attrib.iter() {
-        st.attribution_intervals += a.addr.starts.len();
+        st.attribution_intervals += a.addr.len;
         st.attribution_classes += a.classes();
         st.attribution_bytes += a.bytes();
     }

@@ -17,11 +17,23 @@
 //! SetPolicy.refs: rule ordinal ─► RuleRef (group index in the model, rule index)
 //! ```
 //! A lookup is: pick the family table, read `bucket_of[proto]`, find the elementary
-//! interval of the remote address (a skip table over the span of the interval starts
-//! narrows a branch-free binary search of a fixed number of steps to a handful of
-//! entries), read its class id, and test `dport` against the
+//! interval of the remote address (a skip table over the span of the interval starts —
+//! with a second-level table for the slots where addresses cluster more finely than the
+//! slots — narrows the search to a window of at most 16 IPv4 / 8 IPv6 starts, usually
+//! without any binary-search round, and one branch-free SIMD count over the window finds
+//! the interval), read its class id, and test `dport` against the
 //! class's interval list. Class 0 is "deny everything", class 1 "allow everything", so the
 //! common cases stop after the address search. No step scans rules.
+//!
+//! Measured against DPDK's rte_acl on the same security-group shaped files by
+//! `benches/acl-ab.sh` (README "Benchmarks → Classifier"). Where the cycles went before
+//! the window count (read from the compiled `allows`; this VM exposes no hardware counters
+//! to `perf stat`): a chain of dependent loads — `bucket_of`, the bucket, the skip table,
+//! then one load per binary-search round (2-6 rounds, compiled to data-dependent branches
+//! that mispredict), the class id, the class cell. The window count replaced the rounds by
+//! one or two cache lines compared at once, the remaining rounds (if any) are conditional
+//! moves (`select_unpredictable`), and the second level keeps clustered IPv6 prefixes
+//! from needing rounds.
 //!
 //! [`CompiledPolicy::admitting_rule`] (the first matching rule in model order, for the
 //! first packet of a connection and `sgswitch trace`) takes the same bucket, searches the
@@ -30,8 +42,8 @@
 //! reads exactly what it read before (`attrib` gives the figures).
 //!
 //! # Submodules
-//! * `addr`: addresses of both families and the address → class index (skip table and
-//!   fixed-round binary search).
+//! * `addr`: addresses of both families and the address → class index (skip tables,
+//!   fixed-round binary search, window count).
 //! * `ports`: `dport` interval lists and the class table.
 //! * `attrib`: the per-bucket rule attribution (address → first rule per `dport`).
 //! * `compile`: the model → lookup structures compilation.

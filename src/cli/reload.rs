@@ -119,6 +119,9 @@ impl RunOps {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let path = &self.config;
         info!(trigger, "reloading {}", path.display());
+        // systemd (Type=notify): reloading, then ready again whatever the outcome (the
+        // running policy serves either way).
+        super::notify::tell("RELOADING=1");
         let outcome = match config::load_file(path) {
             Err(errors) => {
                 let text = errors.to_string();
@@ -151,6 +154,14 @@ impl RunOps {
             trigger,
             outcome,
         };
+        let status = match &r.outcome {
+            Ok(epoch) => format!("ready, policy epoch {epoch} (reloaded)"),
+            Err(_) => format!(
+                "ready, policy epoch {} (reload failed: the running policy stays)",
+                self.switch.epoch()
+            ),
+        };
+        super::notify::tell(&format!("READY=1\n{}", super::notify::status_line(&status)));
         *last = Some(r.clone());
         r
     }

@@ -322,10 +322,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
     while !signals.stop.load(Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(20));
         if signals.reload.swap(false, Ordering::SeqCst) {
-            notify::tell("RELOADING=1");
+            // `reload` tells systemd (RELOADING=1, READY=1) itself, for the API's too.
             ops.reload("signal");
-            let status = format!("ready, policy epoch {} (reloaded)", switch.epoch());
-            notify::tell(&format!("READY=1\n{}", notify::status_line(&status)));
         }
         if signals.report.swap(false, Ordering::SeqCst) {
             logging::counters(args.log_format, &format_report(&switch.report()));

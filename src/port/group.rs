@@ -33,7 +33,11 @@
 use std::os::fd::RawFd;
 
 use super::errlog::{ErrorLog, Op};
-use super::{FrameBatch, Port, PortStats, DEFAULT_SLOT};
+use super::{FrameBatch, Offload, Port, PortStats, DEFAULT_SLOT};
+
+/// At most this many receive (and transmit) slots for a port whose slots are larger than
+/// [`DEFAULT_SLOT`] (a tap taking 64 KB superframes: 32 × 64 KB = 2 MB each way).
+pub const BIG_SLOT_BURST: usize = 32;
 
 /// The members of a group that transmit a frame (bit `j` = member `j`; at most 64).
 pub type Members = u64;
@@ -58,6 +62,25 @@ pub trait PortGroup: Send {
 
     /// Queue a copy of `frame` for transmission on member `m`.
     fn tx_copy(&mut self, m: usize, frame: &[u8]);
+
+    /// The offload metadata of frame `k` of the current burst ([`Offload::NONE`] unless
+    /// the member's port passes it up: a tap with `vnet_hdr`).
+    fn rx_offload(&self, _k: usize) -> Offload {
+        Offload::NONE
+    }
+
+    /// True if member `m` transmits frames with their offload metadata
+    /// ([`Port::takes_offload`]); frames for other members must be resolved first
+    /// ([`super::gso::resolve`]).
+    fn takes_offload(&self, _m: usize) -> bool {
+        false
+    }
+
+    /// Queue a copy of `frame` with its metadata on member `m` (which
+    /// [`PortGroup::takes_offload`]); the default drops the metadata.
+    fn tx_copy_offload(&mut self, m: usize, frame: &[u8], _off: Offload) {
+        self.tx_copy(m, frame);
+    }
 
     /// Transmit everything queued.
     fn flush(&mut self);
@@ -94,10 +117,17 @@ pub struct Single {
 }
 
 impl Single {
-    /// `burst`: frames per receive, in slots of [`DEFAULT_SLOT`] bytes (a longer frame is
-    /// dropped and counted by the backend).
+    /// `burst`: frames per receive, in slots of the port's [`Port::slot_size`] (a longer
+    /// frame is dropped and counted by the backend); with slots larger than
+    /// [`DEFAULT_SLOT`], at most [`BIG_SLOT_BURST`] of them.
     pub fn new(port: Box<dyn Port>, burst: usize) -> Single {
-        Self::with_slot(port, burst, DEFAULT_SLOT)
+        let slot = port.slot_size();
+        let burst = if slot > DEFAULT_SLOT {
+            burst.min(BIG_SLOT_BURST)
+        } else {
+            burst
+        };
+        Self::with_slot(port, burst, slot)
     }
 
     /// As [`Single::new`] with slots of `slot` bytes.
@@ -116,18 +146,24 @@ impl Single {
     }
 }
 
-/// Queue `frame` on `tx`, first transmitting what is queued when it is full.
-fn queue(port: &mut dyn Port, tx: &mut FrameBatch, errors: &mut ErrorLog, frame: &[u8]) {
-    if tx.push(frame) {
+/// Queue `frame` (with `off`) on `tx`, first transmitting what is queued when it is full.
+fn queue(
+    port: &mut dyn Port,
+    tx: &mut FrameBatch,
+    errors: &mut ErrorLog,
+    frame: &[u8],
+    off: Offload,
+) {
+    if tx.push_offload(frame, off) {
         return;
     }
     if !tx.is_empty() {
         send(port, tx, errors);
     }
-    if !tx.push(frame) {
+    if !tx.push_offload(frame, off) {
         // Longer than a slot: hand it to the port as it is (the port counts a drop if it
         // cannot send it either).
-        if let Err(e) = port.tx_burst(&[frame]) {
+        if let Err(e) = port.tx_burst_offload(&[frame], &[off]) {
             errors.error(port.name(), Op::Tx, &e);
         }
     }
@@ -172,7 +208,14 @@ impl PortGroup for Single {
         for (k, f) in fates.iter().enumerate() {
             if f & 1 != 0 {
                 if let Some(frame) = self.rx.get(k) {
-                    queue(self.port.as_mut(), &mut self.tx, &mut self.errors, frame);
+                    let off = self.rx.offload(k);
+                    queue(
+                        self.port.as_mut(),
+                        &mut self.tx,
+                        &mut self.errors,
+                        frame,
+                        off,
+                    );
                 }
             }
         }
@@ -181,7 +224,23 @@ impl PortGroup for Single {
 
     fn tx_copy(&mut self, m: usize, frame: &[u8]) {
         if m == 0 {
-            queue(self.port.as_mut(), &mut self.tx, &mut self.errors, frame);
+            let (p, tx, e) = (self.port.as_mut(), &mut self.tx, &mut self.errors);
+            queue(p, tx, e, frame, Offload::NONE);
+        }
+    }
+
+    fn rx_offload(&self, k: usize) -> Offload {
+        self.rx.offload(k)
+    }
+
+    fn takes_offload(&self, m: usize) -> bool {
+        m == 0 && self.port.takes_offload()
+    }
+
+    fn tx_copy_offload(&mut self, m: usize, frame: &[u8], off: Offload) {
+        if m == 0 {
+            let (p, tx, e) = (self.port.as_mut(), &mut self.tx, &mut self.errors);
+            queue(p, tx, e, frame, off);
         }
     }
 

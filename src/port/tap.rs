@@ -50,11 +50,13 @@ const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
 const TUN_F_CSUM: libc::c_uint = 0x01;
+const TUN_F_TSO4: libc::c_uint = 0x02;
+const TUN_F_TSO6: libc::c_uint = 0x04;
+const TUN_F_USO4: libc::c_uint = 0x20;
+const TUN_F_USO6: libc::c_uint = 0x40;
 
-/// Size of `struct virtio_net_hdr` (without `num_buffers`), the tun default.
-pub const VNET_HDR_LEN: usize = 10;
-const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
-const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
+pub use super::gso::{complete_checksum, ones_complement_sum, VNET_HDR_LEN};
+use super::gso::{Offload, F_NEEDS_CSUM as VIRTIO_NET_HDR_F_NEEDS_CSUM, GSO_NONE};
 
 /// `struct ifreq` restricted to the name and the flags member of its union (40 bytes).
 #[repr(C)]
@@ -95,8 +97,13 @@ pub struct TapConfig {
     pub name: String,
     /// Exchange a `virtio_net_hdr` with every frame.
     pub vnet_hdr: bool,
-    /// With `vnet_hdr`: announce `TUN_F_CSUM`, accept partial checksums and complete them.
+    /// With `vnet_hdr`: announce `TUN_F_CSUM`, accept partial checksums (passed up as
+    /// metadata, completed where a destination needs it).
     pub csum_offload: bool,
+    /// With `csum_offload`: also announce `TUN_F_TSO4 | TUN_F_TSO6` (and `TUN_F_USO4/6`
+    /// where the kernel has them), accept GSO superframes (up to 64 KB: receive slots of
+    /// [`super::MAX_SLOT`] bytes).
+    pub tso: bool,
     /// Move the netdev into this network namespace after creation.
     pub netns: Option<String>,
 }
@@ -106,6 +113,8 @@ pub struct TapPort {
     fd: OwnedFd,
     name: String,
     vnet_hdr: bool,
+    /// Superframes may arrive: receive slots must hold 64 KB.
+    tso: bool,
     stats: PortStats,
     /// Transmit errors this port drops and goes on from (logged, rate-limited).
     errors: ErrorLog,
@@ -157,15 +166,13 @@ impl TapPort {
         }
         let name = req.name();
 
+        if cfg.tso && !cfg.csum_offload {
+            return Err(PortError::Config(
+                "tap tso needs csum_offload (superframes carry partial checksums)".into(),
+            ));
+        }
         if cfg.csum_offload {
-            // SAFETY: TUNSETOFFLOAD takes an unsigned int by value.
-            if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, TUN_F_CSUM) } < 0 {
-                return Err(PortError::os(
-                    &name,
-                    Step::TunSetIff,
-                    io::Error::last_os_error(),
-                ));
-            }
+            set_offloads(fd.as_raw_fd(), &name, cfg.tso)?;
         }
 
         // SAFETY: fcntl on an fd we own; flags are read, then written back with O_NONBLOCK.
@@ -199,6 +206,7 @@ impl TapPort {
             fd,
             name,
             vnet_hdr: cfg.vnet_hdr,
+            tso: cfg.tso,
             stats: PortStats::default(),
             errors: ErrorLog::default(),
             fault: None,
@@ -209,6 +217,65 @@ impl TapPort {
     pub fn ifname(&self) -> &str {
         &self.name
     }
+}
+
+/// `TUNSETOFFLOAD`: `TUN_F_CSUM`, with `tso` also TSO4/6 and, where the kernel knows them
+/// (6.2 and later; EINVAL before), USO4/6. A refused USO is said once in the log.
+fn set_offloads(fd: RawFd, name: &str, tso: bool) -> Result<(), PortError> {
+    static USO_REFUSED: std::sync::Once = std::sync::Once::new();
+    let set = |f: libc::c_uint| {
+        // SAFETY: TUNSETOFFLOAD takes an unsigned int by value.
+        if unsafe { libc::ioctl(fd, TUNSETOFFLOAD, f) } < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    let base = TUN_F_CSUM | if tso { TUN_F_TSO4 | TUN_F_TSO6 } else { 0 };
+    let r = if tso {
+        set(base | TUN_F_USO4 | TUN_F_USO6).or_else(|e| {
+            if e.raw_os_error() != Some(libc::EINVAL) {
+                return Err(e);
+            }
+            USO_REFUSED.call_once(|| {
+                tracing::warn!(
+                    ifname = name,
+                    "the kernel refused TUN_F_USO4/6 (EINVAL): taps announce TSO only"
+                );
+            });
+            set(base)
+        })
+    } else {
+        set(base)
+    };
+    r.map_err(|e| PortError::os(name, Step::TunSetIff, e))
+}
+
+/// One received frame with a virtio-net header: `got` bytes were read, the header into
+/// `hdr` and the frame into `slot`. Returns the frame's length and metadata, or why it is
+/// dropped (counted by the caller: [`PortStats::rx_dropped`], and a bad header also
+/// [`PortStats::rx_bad_offload`]). For every receive path (one `readv`, or a batch).
+pub(crate) fn vnet_rx(
+    hdr: &[u8; VNET_HDR_LEN],
+    got: usize,
+    slot: &[u8],
+) -> Result<(usize, Offload), RxDrop> {
+    let len = got.checked_sub(VNET_HDR_LEN).ok_or(RxDrop::Short)?;
+    if len >= slot.len() || len < 14 {
+        return Err(RxDrop::Short);
+    }
+    let off = Offload::from_vnet(hdr);
+    super::gso::check(&off, &slot[..len]).map_err(|_| RxDrop::BadOffload)?;
+    Ok((len, off))
+}
+
+/// Why [`vnet_rx`] dropped a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RxDrop {
+    /// Shorter than a header, or truncated by a full slot.
+    Short,
+    /// The virtio-net header is malformed or does not match the frame.
+    BadOffload,
 }
 
 fn run_ip(ifname: &str, step: Step, args: &[&str]) -> Result<(), PortError> {
@@ -285,7 +352,7 @@ pub(crate) enum VnetAction {
 pub(crate) fn apply_vnet_hdr(hdr: &[u8; VNET_HDR_LEN], frame: &mut [u8]) -> VnetAction {
     let flags = hdr[0];
     let gso_type = hdr[1];
-    if gso_type != VIRTIO_NET_HDR_GSO_NONE {
+    if gso_type != GSO_NONE {
         return VnetAction::Drop;
     }
     if flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
@@ -296,41 +363,6 @@ pub(crate) fn apply_vnet_hdr(hdr: &[u8; VNET_HDR_LEN], frame: &mut [u8]) -> Vnet
         }
     }
     VnetAction::Deliver
-}
-
-/// Complete a partial L4 checksum: the field at `start + off` holds the pseudo-header
-/// seed; store the complement of the ones'-complement sum of `frame[start..]`.
-/// Returns false if the offsets do not fit the frame.
-pub fn complete_checksum(frame: &mut [u8], start: usize, off: usize) -> bool {
-    let Some(field) = start.checked_add(off) else {
-        return false;
-    };
-    if field.checked_add(2).is_none_or(|end| end > frame.len()) || start > frame.len() {
-        return false;
-    }
-    let sum = ones_complement_sum(&frame[start..]);
-    let mut c = !sum;
-    if c == 0 {
-        c = 0xffff;
-    }
-    frame[field..field + 2].copy_from_slice(&c.to_be_bytes());
-    true
-}
-
-/// The folded 16-bit ones'-complement sum of `data` (big-endian words, odd tail padded).
-pub fn ones_complement_sum(data: &[u8]) -> u16 {
-    let mut acc: u64 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for w in &mut chunks {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        acc += u64::from(*last) << 8;
-    }
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
 }
 
 impl Port for TapPort {
@@ -371,26 +403,26 @@ impl Port for TapPort {
                 return if n > 0 { Ok(n) } else { Err(e) };
             }
             let got = got as usize;
-            let len = if self.vnet_hdr {
-                if got < VNET_HDR_LEN {
-                    self.stats.rx_dropped += 1;
-                    continue;
+            let (len, off) = if self.vnet_hdr {
+                match vnet_rx(&hdr, got, slot) {
+                    Ok(x) => x,
+                    Err(why) => {
+                        self.stats.rx_dropped += 1;
+                        if why == RxDrop::BadOffload {
+                            self.stats.rx_bad_offload += 1;
+                        }
+                        continue;
+                    }
                 }
-                let len = got - VNET_HDR_LEN;
-                if apply_vnet_hdr(&hdr, &mut slot[..len]) == VnetAction::Drop {
-                    self.stats.rx_dropped += 1;
-                    continue;
-                }
-                len
             } else {
-                got
+                // A frame longer than the slot is truncated by read(2): drop it.
+                if got >= slot.len() || got < 14 {
+                    self.stats.rx_dropped += 1;
+                    continue;
+                }
+                (got, Offload::NONE)
             };
-            // A frame longer than the slot is truncated by read(2): drop it.
-            if len >= slot.len() || len < 14 {
-                self.stats.rx_dropped += 1;
-                continue;
-            }
-            batch.commit(len);
+            batch.commit_offload(len, off);
             self.stats.count_rx(len);
             n += 1;
         }
@@ -398,11 +430,29 @@ impl Port for TapPort {
     }
 
     fn tx_burst(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        self.tx_burst_offload(frames, &[])
+    }
+
+    fn takes_offload(&self) -> bool {
+        self.vnet_hdr
+    }
+
+    fn slot_size(&self) -> usize {
+        if self.tso {
+            super::MAX_SLOT
+        } else {
+            super::DEFAULT_SLOT
+        }
+    }
+
+    /// Frame `i` goes out with the virtio-net header of `offs[i]` (none past its end), so
+    /// a superframe or a partial checksum reaches the instance as it was sent.
+    fn tx_burst_offload(&mut self, frames: &[&[u8]], offs: &[Offload]) -> io::Result<usize> {
         let fd = self.fd.as_raw_fd();
-        let hdr = [0u8; VNET_HDR_LEN];
         let mut sent = 0;
         let mut failed = 0;
-        for f in frames {
+        for (i, f) in frames.iter().enumerate() {
+            let hdr = offs.get(i).map_or([0u8; VNET_HDR_LEN], Offload::to_vnet);
             let rc = if self.vnet_hdr {
                 let iov = [
                     libc::iovec {

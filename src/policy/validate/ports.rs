@@ -387,7 +387,7 @@ fn check_backend(spec: &BackendSpec, path: &FieldPath, found: &mut Found) -> Opt
             Some(Backend::Tap {
                 ifname: ifname?,
                 netns: netns.clone(),
-                vnet_hdr: vnet_hdr.unwrap_or(false),
+                vnet_hdr: vnet_hdr.unwrap_or(true),
             })
         }
         BackendSpec::AfXdp {

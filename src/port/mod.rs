@@ -4,7 +4,8 @@
 //! # Purpose
 //! The runtime polls ports and hands bursts of frames to the pipeline; the pipeline knows
 //! no backend. This module owns every byte of I/O: `tap` (a `/dev/net/tun` tap, optionally
-//! with virtio-net headers), `afxdp` (AF_XDP sockets through `xdpilone`, with our own XDP
+//! with virtio-net headers: offload metadata, [`gso`], carried beside each frame in a
+//! [`FrameBatch`], and superframes segmented in software where a port cannot take them), `afxdp` (AF_XDP sockets through `xdpilone`, with our own XDP
 //! redirect program from [`xdp`]), `afpacket` (a raw `AF_PACKET` socket, works on any
 //! netdev) and `mem` (an in-memory double for tests). It holds no dataplane logic.
 //!

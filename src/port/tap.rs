@@ -11,17 +11,24 @@
 //!   frame — tun has no batched read); `tx_burst` writes each frame, and drops (counts) the
 //!   rest of the burst on `EAGAIN`.
 //!
-//! # virtio-net header
+//! # virtio-net header and offloads
 //! With `vnet_hdr`, each frame is preceded by a 10-byte `struct virtio_net_hdr`. On receive
 //! it is read into a separate iovec (so the frame lands at the start of the slot, no
-//! `memmove`). With `csum_offload` the tap announces `TUN_F_CSUM`: the kernel on the other
-//! side then skips L4 checksums and marks frames `VIRTIO_NET_HDR_F_NEEDS_CSUM` with
-//! `csum_start`/`csum_offset`; we complete the checksum in software before handing the
-//! frame up (the ones'-complement sum from `csum_start` to the end, which already includes
-//! the pseudo-header seed stored in the checksum field; 0 becomes 0xffff, as the kernel's
-//! `skb_checksum_help`). Frames with an invalid offset, or a GSO type (never announced, so
-//! never expected), are dropped and counted. On transmit we write an all-zero header
-//! (checksums complete, no GSO).
+//! `memmove`). With `csum_offload` the tap announces `TUN_F_CSUM`, with `tso` also
+//! `TUN_F_TSO4 | TUN_F_TSO6` and, where the kernel knows them (EINVAL otherwise: retried
+//! without, said once in the log), `TUN_F_USO4 | TUN_F_USO6`: the instance's kernel then
+//! leaves L4 checksums partial (`VIRTIO_NET_HDR_F_NEEDS_CSUM`) and sends GSO superframes of
+//! up to 64 KB (receive slots of [`super::MAX_SLOT`] bytes: [`Port::slot_size`]). Each
+//! frame's header is checked against the frame ([`vnet_rx`], [`super::gso::check`]) and
+//! travels beside it as data ([`super::FrameBatch::offload`]); nothing is completed or
+//! segmented here. A malformed header is dropped and counted ([`PortStats::rx_bad_offload`],
+//! the drop reason `bad-offload`). On transmit each frame goes out with its own header
+//! ([`Port::tx_burst_offload`]: a superframe or a partial checksum reaches the instance as
+//! it was sent; all zero for frames without metadata). Whoever transmits to a port that
+//! does not take metadata resolves it first ([`super::gso::resolve`]).
+//!
+//! [`apply_vnet_hdr`] (complete a partial checksum in place, drop any GSO type) is the
+//! older receive path [`super::afpacket`] still uses.
 //!
 //! # Rejected options
 //! * Multi-queue taps (`IFF_MULTI_QUEUE`): one queue per port is enough for now.
@@ -32,11 +39,12 @@
 //! Owns: the `/dev/net/tun` fd of one tap, and so the netdev itself (not persistent: it
 //! lives as long as the fd); moving it into a namespace (`ip link set … netns …`) and
 //! bringing its link up (an ioctl, or `ip -n NS` after a move); the virtio-net header
-//! handling (`apply_vnet_hdr`, [`complete_checksum`]), which [`super::afpacket`] shares.
+//! handling (`vnet_rx`, the offloads announced; `apply_vnet_hdr`, which
+//! [`super::afpacket`] shares; the checksum and segmentation code is [`super::gso`]'s).
 //! May not touch: the instance's side of the device (its MAC and addresses inside the
 //! namespace belong to whoever runs the instance: the demo, the lab, a VM), or any
 //! dataplane logic (no parsing beyond the checksum's offsets, no verdicts, no policy).
-//! Uses only `port`'s own items, `std`, `libc` and the `ip` tool.
+//! Uses only `port`'s own items, `std`, `libc`, `tracing` and the `ip` tool.
 
 use super::errlog::{ErrorLog, Op};
 use super::{check_ifname, gone_errno, would_block, FrameBatch, Port, PortError, PortStats, Step};
@@ -550,5 +558,47 @@ mod tests {
         assert_eq!(&frame[40..42], &[0xff, 0xff], "zero sum is sent as 0xffff");
         hdr[8..10].copy_from_slice(&100u16.to_le_bytes());
         assert_eq!(apply_vnet_hdr(&hdr, &mut frame), VnetAction::Drop);
+    }
+
+    #[test]
+    fn vnet_rx_passes_metadata_and_refuses_bad_headers() {
+        // Ethernet + IPv4 (total length 40) + TCP (data offset 5), no payload.
+        let mut f = vec![0u8; 54];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&40u16.to_be_bytes());
+        f[23] = 6;
+        f[46] = 0x50;
+        let slot = {
+            let mut s = vec![0u8; 2048];
+            s[..54].copy_from_slice(&f);
+            s
+        };
+        let tso = Offload {
+            flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            gso_type: super::super::gso::GSO_TCPV4,
+            hdr_len: 54,
+            gso_size: 1448,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        let got = VNET_HDR_LEN + 54;
+        assert_eq!(vnet_rx(&tso.to_vnet(), got, &slot), Ok((54, tso)));
+        assert_eq!(
+            vnet_rx(&[0; VNET_HDR_LEN], got, &slot),
+            Ok((54, Offload::NONE))
+        );
+        let mut bad = tso;
+        bad.gso_size = 0;
+        assert_eq!(vnet_rx(&bad.to_vnet(), got, &slot), Err(RxDrop::BadOffload));
+        bad = tso;
+        bad.csum_start = 2000;
+        assert_eq!(vnet_rx(&bad.to_vnet(), got, &slot), Err(RxDrop::BadOffload));
+        assert_eq!(vnet_rx(&tso.to_vnet(), 5, &slot), Err(RxDrop::Short));
+        assert_eq!(
+            vnet_rx(&tso.to_vnet(), VNET_HDR_LEN + 2048, &slot),
+            Err(RxDrop::Short),
+            "filled the slot: maybe truncated"
+        );
     }
 }

@@ -346,6 +346,96 @@ mod tests {
         assert_eq!(g.errors.suppressed(), 5);
     }
 
+    /// A port that takes offload metadata (as a tap with `vnet_hdr`), recording it.
+    struct Offloading {
+        big: bool,
+        sent: std::sync::Arc<std::sync::Mutex<Vec<(usize, Offload)>>>,
+    }
+
+    impl Port for Offloading {
+        fn name(&self) -> &str {
+            "off"
+        }
+        fn rx_burst(&mut self, b: &mut FrameBatch) -> std::io::Result<usize> {
+            let off = Offload {
+                gso_type: 1,
+                gso_size: 1448,
+                ..Offload::NONE
+            };
+            let slot = b.spare_slot().unwrap();
+            slot[..3000].fill(7);
+            b.commit_offload(3000, off);
+            Ok(1)
+        }
+        fn tx_burst(&mut self, f: &[&[u8]]) -> std::io::Result<usize> {
+            self.tx_burst_offload(f, &[])
+        }
+        fn tx_burst_offload(&mut self, f: &[&[u8]], o: &[Offload]) -> std::io::Result<usize> {
+            let mut sent = self.sent.lock().unwrap();
+            for (i, fr) in f.iter().enumerate() {
+                sent.push((fr.len(), o.get(i).copied().unwrap_or_default()));
+            }
+            Ok(f.len())
+        }
+        fn takes_offload(&self) -> bool {
+            true
+        }
+        fn slot_size(&self) -> usize {
+            if self.big {
+                crate::port::MAX_SLOT
+            } else {
+                DEFAULT_SLOT
+            }
+        }
+        fn poll_fd(&self) -> Option<RawFd> {
+            None
+        }
+        fn stats(&self) -> PortStats {
+            PortStats {
+                tx_packets: self.sent.lock().unwrap().len() as u64,
+                ..PortStats::default()
+            }
+        }
+    }
+
+    #[test]
+    fn single_carries_offload_metadata_both_ways() {
+        let sent = std::sync::Arc::default();
+        let port = Offloading {
+            big: true,
+            sent: std::sync::Arc::clone(&sent),
+        };
+        let mut g = Single::new(Box::new(port), 256);
+        assert_eq!(g.rx.capacity(), BIG_SLOT_BURST, "64 KB slots: at most 32");
+        assert_eq!(g.rx.slot_size(), crate::port::MAX_SLOT);
+        assert!(g.takes_offload(0) && !g.takes_offload(1));
+        assert_eq!(g.rx(0, 256), 1);
+        let got = g.rx_offload(0);
+        assert_eq!((got.gso_type, got.gso_size), (1, 1448));
+        assert_eq!(g.rx_offload(1), Offload::NONE);
+        let frame = g.rx_frame(0).to_vec();
+        g.rx_done(&[1]); // a hairpin keeps the metadata
+        g.tx_copy_offload(0, &[1u8; 60_000], got);
+        g.tx_copy(0, &[2u8; 60]);
+        g.flush();
+        assert_eq!(
+            *sent.lock().unwrap(),
+            vec![(3000, got), (60_000, got), (60, Offload::NONE)],
+            "each frame with its own metadata"
+        );
+        let mut g2 = Single::new(
+            Box::new(Offloading {
+                big: false,
+                sent: std::sync::Arc::default(),
+            }),
+            256,
+        );
+        assert_eq!(g2.rx.capacity(), 256, "default slots: the whole burst");
+        g2.tx_copy(0, &frame[..100]);
+        g2.flush();
+        assert_eq!(g2.stats(0).tx_packets, 1);
+    }
+
     #[test]
     fn single_rx_takes_at_most_max() {
         let (port, peer) = MemPort::new("a", 64);

@@ -1885,21 +1885,22 @@ rules = [ { direction = "egress", ethertype = "IPv4" },
     # UDP segmentation offload (GSO_UDP_L4): allowed, and one no rule allows.
     uf = bytes(v4(a, b, udp(5000, 4789, pay[:20_000])))
     fx.frame("vm-a", None, raw=partial(uf, 14, 34, 40), vnet=vnet_hdr(1, 5, 42, 1400, 34, 6), ok=["vm-b"])
-    uf2 = bytes(v4(a, b, udp(5000, 4790, pay[:20_000])))
+    uf2 = bytes(v4(a, b, udp(5000, 4790, pay[:3000])))
     fx.frame("vm-a", None, raw=partial(uf2, 14, 34, 40), vnet=vnet_hdr(1, 5, 42, 1400, 34, 6),
              drop={"vm-b": "ingress-denied"})
     # Malformed headers: each dropped at the ingress port, whatever the frame would get.
     B = {"drop": {"vm-a": "bad-offload"}}
-    sfp = partial(sf, 14, 34, 50)
+    sf_small = bytes(v4(a, b, tcp(40000, 80, "PA", seq=1001, ack=5001, data=pay[:3000]), flags="DF"))
+    sfp = partial(sf_small, 14, 34, 50)  # 3,000 bytes of payload: the capture stays small
     fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 1, 54, 0, 34, 16), **B)  # gso_size 0
-    fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 1, 54, 1448, 65_100, 16), **B)  # csum_start past the end
+    fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 1, 54, 1448, 3100, 16), **B)  # csum_start past the end
     fx.frame("vm-a", None, raw=small, vnet=vnet_hdr(1, 0, 0, 0, 60, 16), **B)  # partial checksum past the end
     fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 1, 65_535, 1448, 34, 16), **B)  # hdr_len past the end
     fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 9, 54, 1448, 34, 16), **B)  # unknown GSO type
     fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 3, 54, 1448, 34, 16), **B)  # UFO, never announced
     fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 0x81, 54, 1448, 34, 16), **B)  # ECN bit
     fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 4, 54, 1448, 34, 16), **B)  # TCPv6 type, IPv4 frame
-    fx.frame("vm-a", None, raw=uf, vnet=vnet_hdr(1, 1, 42, 1400, 34, 16), **B)  # TCPv4 type, UDP frame
+    fx.frame("vm-a", None, raw=uf2, vnet=vnet_hdr(1, 1, 42, 1400, 34, 16), **B)  # TCPv4 type, UDP frame
     fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(0, 1, 54, 1448, 34, 16), **B)  # GSO without NEEDS_CSUM
     fx.frame("vm-a", None, raw=b"", vnet=b"\x01\x01\x00", **B)  # a header cut short
     # A valid header again: the connection goes on.

@@ -297,8 +297,12 @@ def frag6(src, dst, l4pkt, ident, chunk, sip=None, dip=None, dmac=None):
 
 
 class Fixture:
-    def __init__(self, name, title, covers, ports, groups_toml="", extra_toml="", classic_in_port=None):
+    def __init__(self, name, title, covers, ports, groups_toml="", extra_toml="", classic_in_port=None,
+                 vnet=False):
         self.name = name
+        # pcapng interfaces of link type 147 (LINKTYPE_VNET_HDR in sgswitch): each frame
+        # behind a 10-byte little-endian virtio-net header (`frame(..., vnet=...)`).
+        self.vnet = vnet
         self.title = title
         self.covers = covers
         self.ports = ports
@@ -338,10 +342,16 @@ class Fixture:
         assert not self.frames or us >= self.frames[-1][0]
         self.next_us = us
 
-    def frame(self, in_port, pkt, ok=(), drop=None, raw=None):
+    def frame(self, in_port, pkt, ok=(), drop=None, raw=None, vnet=None):
         """Add one frame arriving on `in_port` with its expected verdict: `ok` = ports it
-        is delivered to, `drop` = {port: reason}."""
+        is delivered to, `drop` = {port: reason}. `vnet`: the virtio-net header bytes put
+        before it in a `vnet` fixture (default: all zero)."""
         data = raw if raw is not None else bytes(pkt)
+        hdr = b""
+        if self.vnet:
+            hdr = vnet if vnet is not None else bytes(10)
+        else:
+            assert vnet is None, "a virtio-net header in a fixture without them"
         drop = dict(drop or {})
         ok = list(ok)
         assert not (set(ok) & set(drop)), "port both delivered and dropped"
@@ -360,7 +370,7 @@ class Fixture:
         for d in exp["dropped"]:
             assert d["reason"] in REASONS, d["reason"]
         self._check_l2(in_port, data, ok, drop)
-        self.frames.append((self.next_us, in_port, data, exp))
+        self.frames.append((self.next_us, in_port, hdr + data, exp))
         self.next_us += STEP_US
         return exp["frame"]
 
@@ -432,7 +442,8 @@ class Fixture:
                 f.write(pcap_bytes(self.frames))
         else:
             with open(os.path.join(d, "capture.pcapng"), "wb") as f:
-                f.write(pcapng_bytes(self.frames, self.interface_order()))
+                linktype = 147 if self.vnet else 1
+                f.write(pcapng_bytes(self.frames, self.interface_order(), linktype))
         with open(os.path.join(d, "expected.jsonl"), "w") as f:
             for fr in self.frames:
                 f.write(json.dumps(fr[3], separators=(",", ":")) + "\n")
@@ -448,7 +459,7 @@ REASONS = set(
     """malformed spoofed-mac spoofed-ip arp-denied dhcp-server router-advertisement
     ethertype-denied egress-denied ingress-denied invalid-state connection-cut
     conntrack-full dst-mac-mismatch fragment-denied fragment-overflow fragment-overlap
-    fragment-duplicate fragment-tiny unknown-port no-destination hairpin""".split()
+    fragment-duplicate fragment-tiny unknown-port no-destination hairpin bad-offload""".split()
 )
 
 
@@ -477,7 +488,7 @@ def _block(btype, body):
     return struct.pack("<II", btype, total) + body + struct.pack("<I", total)
 
 
-def pcapng_bytes(frames, ifnames):
+def pcapng_bytes(frames, ifnames, linktype=1):
     out = [_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
     idx = {}
     for i, name in enumerate(ifnames):
@@ -485,7 +496,7 @@ def pcapng_bytes(frames, ifnames):
         opts = struct.pack("<HH", 2, len(nb)) + _pad4(nb)  # if_name
         opts += struct.pack("<HH", 9, 1) + _pad4(b"\x09")  # if_tsresol: 10^-9 s
         opts += struct.pack("<HH", 0, 0)  # opt_endofopt
-        out.append(_block(0x00000001, struct.pack("<HHI", 1, 0, 0) + opts))
+        out.append(_block(0x00000001, struct.pack("<HHI", linktype, 0, 0) + opts))
         idx[name] = i
     for ts_us, port, data, _ in frames:
         ts = ts_us * 1000  # nanoseconds, see if_tsresol above
@@ -1808,6 +1819,93 @@ permitted_ethertypes = ["0x88b5"]`; `[conntrack] fragment = 5, max_pending_fragm
 ## Fixtures
 
 """
+
+
+def vnet_hdr(flags=0, gso_type=0, hdr_len=0, gso_size=0, csum_start=0, csum_offset=0):
+    """A virtio-net header (little endian, as the tap reads it on x86 and arm64)."""
+    return struct.pack("<BBHHHH", flags, gso_type, hdr_len, gso_size, csum_start, csum_offset)
+
+
+def partial(frame, l3, l4, csum_at):
+    """`frame` with its L4 checksum replaced by the pseudo-header seed, as a sender with
+    checksum offload leaves it (NEEDS_CSUM)."""
+    b = bytearray(frame)
+    if b[12:14] == b"\x08\x00":
+        addrs, l4len = bytes(b[l3 + 12:l3 + 20]), len(b) - l4
+    else:
+        addrs, l4len = bytes(b[l3 + 8:l3 + 40]), len(b) - l4
+    pseudo = addrs + struct.pack("!HH", b[l3 + 9] if b[12:14] == b"\x08\x00" else b[l3 + 6], l4len)
+    acc = sum(struct.unpack("!%dH" % (len(pseudo) // 2), pseudo))
+    while acc >> 16:
+        acc = (acc & 0xFFFF) + (acc >> 16)
+    b[csum_at:csum_at + 2] = struct.pack("!H", acc)
+    return bytes(b)
+
+
+@fixture
+def gso():
+    a = Port("vm-a", 10, groups=["gso"])
+    b = Port("vm-b", 20, groups=["gso"])
+    fx = Fixture(
+        "gso",
+        "GSO superframes and partial checksums from a tap with vnet_hdr (pcapng link type 147).",
+        "Each frame behind its virtio-net header: TCPv4, TCPv6 and UDP (USO) superframes of "
+        "64 KB and less and a partial checksum are judged once, as one frame (allowed, and a "
+        "UDP superframe no rule allows: `ingress-denied` once); malformed headers (gso_size 0, "
+        "csum_start or hdr_len past the end, unknown, UFO and ECN GSO types, a type not "
+        "matching the frame, a header cut short) are `bad-offload` at the ingress port.",
+        [a, b],
+        groups_toml="""
+[[security_groups]]
+name = "gso"
+rules = [ { direction = "egress", ethertype = "IPv4" },
+          { direction = "egress", ethertype = "IPv6" },
+          { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80 },
+          { direction = "ingress", ethertype = "IPv6", protocol = "tcp", port_range_min = 80, port_range_max = 80 },
+          { direction = "ingress", protocol = "udp", port_range_min = 4789, port_range_max = 4789 } ]
+""",
+        vnet=True,
+    )
+    pay = bytes(range(256)) * 255  # 65,280 bytes
+    # TCPv4: handshake (plain frames), then a 64 KB superframe and a partial checksum.
+    fx.frame("vm-a", v4(a, b, tcp(40000, 80, "S", seq=1000)), ok=["vm-b"])
+    fx.frame("vm-b", v4(b, a, tcp(80, 40000, "SA", seq=5000, ack=1001)), ok=["vm-a"])
+    fx.frame("vm-a", v4(a, b, tcp(40000, 80, "A", seq=1001, ack=5001)), ok=["vm-b"])
+    sf = bytes(v4(a, b, tcp(40000, 80, "PA", seq=1001, ack=5001, data=pay[:65_000]), flags="DF"))
+    assert len(sf) - 14 == 20 + 20 + 65_000
+    h = vnet_hdr(1, 1, 54, 1448, 34, 16)
+    fx.frame("vm-a", None, raw=partial(sf, 14, 34, 50), vnet=h, ok=["vm-b"])
+    small = bytes(v4(a, b, tcp(40000, 80, "PA", seq=66001, ack=5001, data=b"tail")))
+    fx.frame("vm-a", None, raw=partial(small, 14, 34, 50), vnet=vnet_hdr(1, 0, 0, 0, 34, 16), ok=["vm-b"])
+    # TCPv6.
+    fx.frame("vm-a", v6(a, b, tcp(40001, 80, "S", seq=7000)), ok=["vm-b"])
+    fx.frame("vm-b", v6(b, a, tcp(80, 40001, "SA", seq=9000, ack=7001)), ok=["vm-a"])
+    sf6 = bytes(v6(a, b, tcp(40001, 80, "A", seq=7001, ack=9001, data=pay[:30_000])))
+    fx.frame("vm-a", None, raw=partial(sf6, 14, 54, 70), vnet=vnet_hdr(1, 4, 74, 1428, 54, 16), ok=["vm-b"])
+    # UDP segmentation offload (GSO_UDP_L4): allowed, and one no rule allows.
+    uf = bytes(v4(a, b, udp(5000, 4789, pay[:20_000])))
+    fx.frame("vm-a", None, raw=partial(uf, 14, 34, 40), vnet=vnet_hdr(1, 5, 42, 1400, 34, 6), ok=["vm-b"])
+    uf2 = bytes(v4(a, b, udp(5000, 4790, pay[:3000])))
+    fx.frame("vm-a", None, raw=partial(uf2, 14, 34, 40), vnet=vnet_hdr(1, 5, 42, 1400, 34, 6),
+             drop={"vm-b": "ingress-denied"})
+    # Malformed headers: each dropped at the ingress port, whatever the frame would get.
+    B = {"drop": {"vm-a": "bad-offload"}}
+    sf_small = bytes(v4(a, b, tcp(40000, 80, "PA", seq=1001, ack=5001, data=pay[:3000]), flags="DF"))
+    sfp = partial(sf_small, 14, 34, 50)  # 3,000 bytes of payload: the capture stays small
+    fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 1, 54, 0, 34, 16), **B)  # gso_size 0
+    fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 1, 54, 1448, 3100, 16), **B)  # csum_start past the end
+    fx.frame("vm-a", None, raw=small, vnet=vnet_hdr(1, 0, 0, 0, 60, 16), **B)  # partial checksum past the end
+    fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 1, 65_535, 1448, 34, 16), **B)  # hdr_len past the end
+    fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 9, 54, 1448, 34, 16), **B)  # unknown GSO type
+    fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 3, 54, 1448, 34, 16), **B)  # UFO, never announced
+    fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 0x81, 54, 1448, 34, 16), **B)  # ECN bit
+    fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(1, 4, 54, 1448, 34, 16), **B)  # TCPv6 type, IPv4 frame
+    fx.frame("vm-a", None, raw=uf2, vnet=vnet_hdr(1, 1, 42, 1400, 34, 16), **B)  # TCPv4 type, UDP frame
+    fx.frame("vm-a", None, raw=sfp, vnet=vnet_hdr(0, 1, 54, 1448, 34, 16), **B)  # GSO without NEEDS_CSUM
+    fx.frame("vm-a", None, raw=b"", vnet=b"\x01\x01\x00", **B)  # a header cut short
+    # A valid header again: the connection goes on.
+    fx.frame("vm-a", None, raw=partial(small, 14, 34, 50), vnet=vnet_hdr(1, 0, 0, 0, 34, 16), ok=["vm-b"])
+    return fx
 
 
 def generate(root):

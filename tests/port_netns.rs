@@ -14,6 +14,7 @@ use sgswitch::port::afpacket::AfPacketPort;
 use sgswitch::port::afxdp::{
     AfXdpConfig, AfXdpPort, BindMode, DescBatch, GroupConfig, MemberConfig, UmemGroup, IDLE_AFTER,
 };
+use sgswitch::port::gso::{self, Offload};
 use sgswitch::port::tap::{ones_complement_sum, TapConfig, TapPort};
 use sgswitch::port::xdp::XdpMode;
 use sgswitch::port::{FrameBatch, Port, PortError};
@@ -186,14 +187,19 @@ impl Drop for NsCapture {
 
 /// Poll `port` for up to `secs` until a frame containing `marker` arrives; returns it.
 fn rx_until(port: &mut dyn Port, marker: &str, secs: u64) -> Option<Vec<u8>> {
+    rx_until_offload(port, marker, secs).map(|(f, _)| f)
+}
+
+/// [`rx_until`], with the frame's offload metadata.
+fn rx_until_offload(port: &mut dyn Port, marker: &str, secs: u64) -> Option<(Vec<u8>, Offload)> {
     let mut batch = FrameBatch::default();
     let end = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < end {
         batch.clear();
         let n = port.rx_burst(&mut batch).expect("rx_burst");
         assert_eq!(n, batch.len());
-        if let Some(f) = batch.iter().find(|f| contains(f, marker.as_bytes())) {
-            return Some(f.to_vec());
+        if let Some(i) = batch.iter().position(|f| contains(f, marker.as_bytes())) {
+            return Some((batch.get(i).unwrap().to_vec(), batch.offload(i)));
         }
         if n == 0 {
             std::thread::sleep(Duration::from_millis(5));
@@ -508,7 +514,8 @@ fn tap_in_netns() {
 }
 
 /// With `IFF_VNET_HDR` + `TUN_F_CSUM` the namespace's stack leaves UDP checksums partial;
-/// the port must complete them.
+/// the port passes them up with their metadata, and `gso::resolve` (what a destination
+/// without offloads gets) completes them.
 #[test]
 fn tap_vnet_hdr_completes_checksums() {
     if !env_ready("tap_vnet_hdr") {
@@ -521,12 +528,27 @@ fn tap_vnet_hdr_completes_checksums() {
         netns: Some(g.ns.clone()),
         vnet_hdr: true,
         csum_offload: true,
+        tso: false,
         ..Default::default()
     })
     .expect("open tap");
     let payload = "SGCSUM-udp-payload-tap";
-    let f = udp_from_ns(&mut p, &g.ns, &tap, "10.77.0", payload);
-    assert_udp_checksum_ok(&f);
+    udp_from_ns(&mut p, &g.ns, &tap, "10.77.0", "SGCSUM-first");
+    let script = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         s.sendto(b'{payload}',('10.77.0.2',9999))\n"
+    );
+    sh(&["ip", "netns", "exec", &g.ns, "python3", "-c", &script]);
+    let (f, off) = rx_until_offload(&mut p, payload, 3).expect("udp frame received");
+    assert!(
+        !off.is_none() && !off.is_gso(),
+        "a partial checksum: {off:?}"
+    );
+    let mut scratch = vec![0u8; 2048];
+    let mut done = Vec::new();
+    let r = gso::resolve(&f, &off, &mut scratch, |c| done = c.to_vec());
+    assert_eq!(r, gso::Resolved::Checksummed);
+    assert_udp_checksum_ok(&done);
     // tx writes a zero vnet header: the frame arrives as sent.
     let m_out = "SGOUT-vnet";
     let out = test_frame(m_out);

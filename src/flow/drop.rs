@@ -67,6 +67,9 @@ named_enum! {
         NoDestination = ("no-destination", "no port to deliver to"),
         /// A frame looping back to its own port.
         Hairpin = ("hairpin", "destination is the sending port"),
+        /// The frame's virtio-net header (offload metadata from a tap) is malformed or does
+        /// not match the frame; counted by the port, before the pipeline (`port::gso::check`).
+        BadOffload = ("bad-offload", "malformed virtio-net header (GSO/checksum offload metadata)"),
     }
 }
 

@@ -33,7 +33,11 @@
 use std::os::fd::RawFd;
 
 use super::errlog::{ErrorLog, Op};
-use super::{FrameBatch, Port, PortStats, DEFAULT_SLOT};
+use super::{FrameBatch, Offload, Port, PortStats, DEFAULT_SLOT};
+
+/// At most this many receive (and transmit) slots for a port whose slots are larger than
+/// [`DEFAULT_SLOT`] (a tap taking 64 KB superframes: 32 × 64 KB = 2 MB each way).
+pub const BIG_SLOT_BURST: usize = 32;
 
 /// The members of a group that transmit a frame (bit `j` = member `j`; at most 64).
 pub type Members = u64;
@@ -58,6 +62,25 @@ pub trait PortGroup: Send {
 
     /// Queue a copy of `frame` for transmission on member `m`.
     fn tx_copy(&mut self, m: usize, frame: &[u8]);
+
+    /// The offload metadata of frame `k` of the current burst ([`Offload::NONE`] unless
+    /// the member's port passes it up: a tap with `vnet_hdr`).
+    fn rx_offload(&self, _k: usize) -> Offload {
+        Offload::NONE
+    }
+
+    /// True if member `m` transmits frames with their offload metadata
+    /// ([`Port::takes_offload`]); frames for other members must be resolved first
+    /// ([`super::gso::resolve`]).
+    fn takes_offload(&self, _m: usize) -> bool {
+        false
+    }
+
+    /// Queue a copy of `frame` with its metadata on member `m` (which
+    /// [`PortGroup::takes_offload`]); the default drops the metadata.
+    fn tx_copy_offload(&mut self, m: usize, frame: &[u8], _off: Offload) {
+        self.tx_copy(m, frame);
+    }
 
     /// Transmit everything queued.
     fn flush(&mut self);
@@ -94,10 +117,17 @@ pub struct Single {
 }
 
 impl Single {
-    /// `burst`: frames per receive, in slots of [`DEFAULT_SLOT`] bytes (a longer frame is
-    /// dropped and counted by the backend).
+    /// `burst`: frames per receive, in slots of the port's [`Port::slot_size`] (a longer
+    /// frame is dropped and counted by the backend); with slots larger than
+    /// [`DEFAULT_SLOT`], at most [`BIG_SLOT_BURST`] of them.
     pub fn new(port: Box<dyn Port>, burst: usize) -> Single {
-        Self::with_slot(port, burst, DEFAULT_SLOT)
+        let slot = port.slot_size();
+        let burst = if slot > DEFAULT_SLOT {
+            burst.min(BIG_SLOT_BURST)
+        } else {
+            burst
+        };
+        Self::with_slot(port, burst, slot)
     }
 
     /// As [`Single::new`] with slots of `slot` bytes.
@@ -116,18 +146,24 @@ impl Single {
     }
 }
 
-/// Queue `frame` on `tx`, first transmitting what is queued when it is full.
-fn queue(port: &mut dyn Port, tx: &mut FrameBatch, errors: &mut ErrorLog, frame: &[u8]) {
-    if tx.push(frame) {
+/// Queue `frame` (with `off`) on `tx`, first transmitting what is queued when it is full.
+fn queue(
+    port: &mut dyn Port,
+    tx: &mut FrameBatch,
+    errors: &mut ErrorLog,
+    frame: &[u8],
+    off: Offload,
+) {
+    if tx.push_offload(frame, off) {
         return;
     }
     if !tx.is_empty() {
         send(port, tx, errors);
     }
-    if !tx.push(frame) {
+    if !tx.push_offload(frame, off) {
         // Longer than a slot: hand it to the port as it is (the port counts a drop if it
         // cannot send it either).
-        if let Err(e) = port.tx_burst(&[frame]) {
+        if let Err(e) = port.tx_burst_offload(&[frame], &[off]) {
             errors.error(port.name(), Op::Tx, &e);
         }
     }
@@ -172,7 +208,14 @@ impl PortGroup for Single {
         for (k, f) in fates.iter().enumerate() {
             if f & 1 != 0 {
                 if let Some(frame) = self.rx.get(k) {
-                    queue(self.port.as_mut(), &mut self.tx, &mut self.errors, frame);
+                    let off = self.rx.offload(k);
+                    queue(
+                        self.port.as_mut(),
+                        &mut self.tx,
+                        &mut self.errors,
+                        frame,
+                        off,
+                    );
                 }
             }
         }
@@ -181,7 +224,23 @@ impl PortGroup for Single {
 
     fn tx_copy(&mut self, m: usize, frame: &[u8]) {
         if m == 0 {
-            queue(self.port.as_mut(), &mut self.tx, &mut self.errors, frame);
+            let (p, tx, e) = (self.port.as_mut(), &mut self.tx, &mut self.errors);
+            queue(p, tx, e, frame, Offload::NONE);
+        }
+    }
+
+    fn rx_offload(&self, k: usize) -> Offload {
+        self.rx.offload(k)
+    }
+
+    fn takes_offload(&self, m: usize) -> bool {
+        m == 0 && self.port.takes_offload()
+    }
+
+    fn tx_copy_offload(&mut self, m: usize, frame: &[u8], off: Offload) {
+        if m == 0 {
+            let (p, tx, e) = (self.port.as_mut(), &mut self.tx, &mut self.errors);
+            queue(p, tx, e, frame, off);
         }
     }
 
@@ -285,6 +344,96 @@ mod tests {
         assert_eq!(g.errors.suppressed(), 4);
         g.tx_copy(0, &[0u8; 4096]); // longer than a slot: sent alone, fails too
         assert_eq!(g.errors.suppressed(), 5);
+    }
+
+    /// A port that takes offload metadata (as a tap with `vnet_hdr`), recording it.
+    struct Offloading {
+        big: bool,
+        sent: std::sync::Arc<std::sync::Mutex<Vec<(usize, Offload)>>>,
+    }
+
+    impl Port for Offloading {
+        fn name(&self) -> &str {
+            "off"
+        }
+        fn rx_burst(&mut self, b: &mut FrameBatch) -> std::io::Result<usize> {
+            let off = Offload {
+                gso_type: 1,
+                gso_size: 1448,
+                ..Offload::NONE
+            };
+            let slot = b.spare_slot().unwrap();
+            slot[..3000].fill(7);
+            b.commit_offload(3000, off);
+            Ok(1)
+        }
+        fn tx_burst(&mut self, f: &[&[u8]]) -> std::io::Result<usize> {
+            self.tx_burst_offload(f, &[])
+        }
+        fn tx_burst_offload(&mut self, f: &[&[u8]], o: &[Offload]) -> std::io::Result<usize> {
+            let mut sent = self.sent.lock().unwrap();
+            for (i, fr) in f.iter().enumerate() {
+                sent.push((fr.len(), o.get(i).copied().unwrap_or_default()));
+            }
+            Ok(f.len())
+        }
+        fn takes_offload(&self) -> bool {
+            true
+        }
+        fn slot_size(&self) -> usize {
+            if self.big {
+                crate::port::MAX_SLOT
+            } else {
+                DEFAULT_SLOT
+            }
+        }
+        fn poll_fd(&self) -> Option<RawFd> {
+            None
+        }
+        fn stats(&self) -> PortStats {
+            PortStats {
+                tx_packets: self.sent.lock().unwrap().len() as u64,
+                ..PortStats::default()
+            }
+        }
+    }
+
+    #[test]
+    fn single_carries_offload_metadata_both_ways() {
+        let sent = std::sync::Arc::default();
+        let port = Offloading {
+            big: true,
+            sent: std::sync::Arc::clone(&sent),
+        };
+        let mut g = Single::new(Box::new(port), 256);
+        assert_eq!(g.rx.capacity(), BIG_SLOT_BURST, "64 KB slots: at most 32");
+        assert_eq!(g.rx.slot_size(), crate::port::MAX_SLOT);
+        assert!(g.takes_offload(0) && !g.takes_offload(1));
+        assert_eq!(g.rx(0, 256), 1);
+        let got = g.rx_offload(0);
+        assert_eq!((got.gso_type, got.gso_size), (1, 1448));
+        assert_eq!(g.rx_offload(1), Offload::NONE);
+        let frame = g.rx_frame(0).to_vec();
+        g.rx_done(&[1]); // a hairpin keeps the metadata
+        g.tx_copy_offload(0, &[1u8; 60_000], got);
+        g.tx_copy(0, &[2u8; 60]);
+        g.flush();
+        assert_eq!(
+            *sent.lock().unwrap(),
+            vec![(3000, got), (60_000, got), (60, Offload::NONE)],
+            "each frame with its own metadata"
+        );
+        let mut g2 = Single::new(
+            Box::new(Offloading {
+                big: false,
+                sent: std::sync::Arc::default(),
+            }),
+            256,
+        );
+        assert_eq!(g2.rx.capacity(), 256, "default slots: the whole burst");
+        g2.tx_copy(0, &frame[..100]);
+        g2.flush();
+        assert_eq!(g2.stats(0).tx_packets, 1);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! # Purpose
 //! The runtime polls ports and hands bursts of frames to the pipeline; the pipeline knows
 //! no backend. This module owns every byte of I/O: `tap` (a `/dev/net/tun` tap, optionally
-//! with virtio-net headers; its batched I/O through io_uring in `tap_uring`), `afxdp` (AF_XDP sockets through `xdpilone`, with our own XDP
+//! with virtio-net headers: offload metadata, [`gso`], carried beside each frame in a
+//! [`FrameBatch`], and superframes segmented in software where a port cannot take them;
+//! its batched I/O through io_uring in `tap_uring`), `afxdp` (AF_XDP sockets through `xdpilone`, with our own XDP
 //! redirect program from [`xdp`]), `afpacket` (a raw `AF_PACKET` socket, works on any
 //! netdev) and `mem` (an in-memory double for tests). It holds no dataplane logic.
 //!
@@ -84,6 +86,7 @@ pub mod afpacket;
 pub mod afxdp;
 pub mod errlog;
 pub mod group;
+pub mod gso;
 pub mod mem;
 pub mod napi;
 pub mod pcap;
@@ -92,6 +95,7 @@ pub mod tap_uring;
 pub mod xdp;
 
 pub use group::{Members, PortGroup, Single};
+pub use gso::Offload;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -118,6 +122,12 @@ pub struct PortStats {
     /// Frames passed to `tx_burst` that were not transmitted (ring or socket buffer full,
     /// too long, errors).
     pub tx_dropped: u64,
+    /// Of `rx_dropped`: frames whose virtio-net header was malformed or did not match the
+    /// frame ([`gso::check`]; the drop reason `bad-offload`).
+    pub rx_bad_offload: u64,
+    /// Segments made in software from GSO superframes for this port (it could not take
+    /// them whole); counted by whoever segments (the runtime), not by the backend.
+    pub gso_segmented: u64,
 }
 
 impl PortStats {
@@ -148,8 +158,9 @@ pub trait Port: Send {
     /// rest are dropped and counted in [`PortStats::tx_dropped`].
     fn tx_burst(&mut self, frames: &[&[u8]]) -> io::Result<usize>;
 
-    /// Transmit every frame of `batch` (see [`Port::tx_burst`]). Builds the slice array on
-    /// the stack: no allocation.
+    /// Transmit every frame of `batch` (see [`Port::tx_burst`]), with the batch's offload
+    /// metadata where the port takes it ([`Port::tx_burst_offload`]). Builds the slice
+    /// array on the stack: no allocation.
     fn tx_batch(&mut self, batch: &FrameBatch) -> io::Result<usize> {
         let mut slices: [&[u8]; MAX_BURST] = [&[]; MAX_BURST];
         let mut n = 0;
@@ -157,7 +168,32 @@ pub trait Port: Send {
             *dst = frame;
             n += 1;
         }
-        self.tx_burst(&slices[..n])
+        if self.takes_offload() {
+            self.tx_burst_offload(&slices[..n], batch.offloads())
+        } else {
+            self.tx_burst(&slices[..n])
+        }
+    }
+
+    /// True if the port transmits frames with their offload metadata ([`Offload`]: a
+    /// superframe or a partial checksum) and the other side completes the work: a tap
+    /// with `vnet_hdr`. Other ports get frames with nothing left to do (see
+    /// [`gso::resolve`]).
+    fn takes_offload(&self) -> bool {
+        false
+    }
+
+    /// As [`Port::tx_burst`], frame `i` with the metadata `offs[i]` (none past the end of
+    /// `offs`). Only called on ports that [`Port::takes_offload`]; the default ignores
+    /// the metadata.
+    fn tx_burst_offload(&mut self, frames: &[&[u8]], _offs: &[Offload]) -> io::Result<usize> {
+        self.tx_burst(frames)
+    }
+
+    /// The receive slot size this port needs: [`MAX_SLOT`] for a tap that accepts 64 KB
+    /// superframes, [`DEFAULT_SLOT`] otherwise.
+    fn slot_size(&self) -> usize {
+        DEFAULT_SLOT
     }
 
     /// A descriptor that polls readable (`POLLIN`) when frames may be waiting, for idle
@@ -181,9 +217,13 @@ pub trait Port: Send {
 /// Invariants: `len <= cap <= lens.len()` (the slots allocated); `lens[i] <= slot_size`
 /// for every `i < len`; only the first `len` slots are frames, and only the first `cap`
 /// are used ([`FrameBatch::set_capacity`]). One allocation at creation, none afterwards.
+///
+/// Beside each frame: its offload metadata ([`Offload`], the virtio-net header a tap
+/// received with it; [`Offload::NONE`] for every frame committed or pushed without).
 pub struct FrameBatch {
     buf: Box<[u8]>,
     lens: Box<[u32]>,
+    offs: Box<[Offload]>,
     slot_size: usize,
     len: usize,
     cap: usize,
@@ -198,6 +238,7 @@ impl FrameBatch {
         FrameBatch {
             buf: vec![0u8; capacity * slot_size].into_boxed_slice(),
             lens: vec![0u32; capacity].into_boxed_slice(),
+            offs: vec![Offload::NONE; capacity].into_boxed_slice(),
             slot_size,
             len: 0,
             cap: capacity,
@@ -304,14 +345,35 @@ impl FrameBatch {
     /// Copy `frame` into the next free slot. Returns false (and copies nothing) if the
     /// batch is full or the frame is longer than a slot.
     pub fn push(&mut self, frame: &[u8]) -> bool {
+        self.push_offload(frame, Offload::NONE)
+    }
+
+    /// [`FrameBatch::push`] with offload metadata.
+    pub fn push_offload(&mut self, frame: &[u8], off: Offload) -> bool {
         match self.spare_slot() {
             Some(slot) if frame.len() <= slot.len() => {
                 slot[..frame.len()].copy_from_slice(frame);
-                self.commit(frame.len());
+                self.commit_offload(frame.len(), off);
                 true
             }
             _ => false,
         }
+    }
+
+    /// The offload metadata of frame `i` ([`Offload::NONE`] if `i` is not a frame).
+    #[inline]
+    pub fn offload(&self, i: usize) -> Offload {
+        if i < self.len {
+            self.offs[i]
+        } else {
+            Offload::NONE
+        }
+    }
+
+    /// The offload metadata of the frames, in order.
+    #[inline]
+    pub fn offloads(&self) -> &[Offload] {
+        &self.offs[..self.len]
     }
 
     /// The whole next free slot, to be written and then [`FrameBatch::commit`]ted.
@@ -350,10 +412,17 @@ impl FrameBatch {
     /// nothing if the batch is full.
     #[inline]
     pub fn commit(&mut self, len: usize) {
+        self.commit_offload(len, Offload::NONE);
+    }
+
+    /// [`FrameBatch::commit`] with the frame's offload metadata.
+    #[inline]
+    pub fn commit_offload(&mut self, len: usize, off: Offload) {
         if self.is_full() {
             return;
         }
         self.lens[self.len] = len.min(self.slot_size) as u32;
+        self.offs[self.len] = off;
         self.len += 1;
     }
 }
@@ -478,8 +547,10 @@ impl PortError {
 
 /// Open the port a model's [`crate::policy::Backend`] describes (for the runtime).
 ///
-/// `Tap { vnet_hdr: true }` also enables checksum offload (`TUN_F_CSUM`): the instance side
-/// may then leave L4 checksums partial and the port completes them. `AfXdp { mode: None }`
+/// `Tap { vnet_hdr: true }` also enables checksum offload and TSO (`TUN_F_CSUM |
+/// TUN_F_TSO4 | TUN_F_TSO6`, USO where the kernel has it): the instance side may then
+/// leave L4 checksums partial and send 64 KB superframes, which travel with their
+/// metadata ([`Offload`]). `AfXdp { mode: None }`
 /// is [`xdp::XdpMode::Auto`].
 pub fn open_backend(backend: &crate::policy::Backend) -> Result<Box<dyn Port>, PortError> {
     use crate::policy::Backend;
@@ -493,6 +564,7 @@ pub fn open_backend(backend: &crate::policy::Backend) -> Result<Box<dyn Port>, P
             name: ifname.clone(),
             vnet_hdr: *vnet_hdr,
             csum_offload: *vnet_hdr,
+            tso: *vnet_hdr,
             netns: netns.clone(),
             mac: instance_mac.map(|m| m.to_string()),
         })?),

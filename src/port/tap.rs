@@ -14,17 +14,24 @@
 //!   received frame by the same code (`accept_rx`), and drop (count) the rest of a
 //!   transmit burst on `EAGAIN`.
 //!
-//! # virtio-net header
+//! # virtio-net header and offloads
 //! With `vnet_hdr`, each frame is preceded by a 10-byte `struct virtio_net_hdr`. On receive
 //! it is read into a separate iovec (so the frame lands at the start of the slot, no
-//! `memmove`). With `csum_offload` the tap announces `TUN_F_CSUM`: the kernel on the other
-//! side then skips L4 checksums and marks frames `VIRTIO_NET_HDR_F_NEEDS_CSUM` with
-//! `csum_start`/`csum_offset`; we complete the checksum in software before handing the
-//! frame up (the ones'-complement sum from `csum_start` to the end, which already includes
-//! the pseudo-header seed stored in the checksum field; 0 becomes 0xffff, as the kernel's
-//! `skb_checksum_help`). Frames with an invalid offset, or a GSO type (never announced, so
-//! never expected), are dropped and counted. On transmit we write an all-zero header
-//! (checksums complete, no GSO).
+//! `memmove`). With `csum_offload` the tap announces `TUN_F_CSUM`, with `tso` also
+//! `TUN_F_TSO4 | TUN_F_TSO6` and, where the kernel knows them (EINVAL otherwise: retried
+//! without, said once in the log), `TUN_F_USO4 | TUN_F_USO6`: the instance's kernel then
+//! leaves L4 checksums partial (`VIRTIO_NET_HDR_F_NEEDS_CSUM`) and sends GSO superframes of
+//! up to 64 KB (receive slots of [`super::MAX_SLOT`] bytes: [`Port::slot_size`]). Each
+//! frame's header is checked against the frame ([`vnet_rx`], [`super::gso::check`]) and
+//! travels beside it as data ([`super::FrameBatch::offload`]); nothing is completed or
+//! segmented here. A malformed header is dropped and counted ([`PortStats::rx_bad_offload`],
+//! the drop reason `bad-offload`). On transmit each frame goes out with its own header
+//! ([`Port::tx_burst_offload`]: a superframe or a partial checksum reaches the instance as
+//! it was sent; all zero for frames without metadata). Whoever transmits to a port that
+//! does not take metadata resolves it first ([`super::gso::resolve`]).
+//!
+//! [`apply_vnet_hdr`] (complete a partial checksum in place, drop any GSO type) is the
+//! older receive path [`super::afpacket`] still uses.
 //!
 //! # Rejected options
 //! * (Was: multi-queue taps, "one queue per port is enough for now". Now the port layer
@@ -37,12 +44,13 @@
 //! Owns: the `/dev/net/tun` fd of one tap, and so the netdev itself (not persistent: it
 //! lives as long as the fd); moving it into a namespace (`ip link set … netns …`) and
 //! bringing its link up (an ioctl, or `ip -n NS` after a move); the virtio-net header
-//! handling (`apply_vnet_hdr`, [`complete_checksum`]), which [`super::afpacket`] shares.
+//! handling (`vnet_rx`, the offloads announced; `apply_vnet_hdr`, which
+//! [`super::afpacket`] shares; the checksum and segmentation code is [`super::gso`]'s).
 //! May not touch: the instance's side of the device beyond the MAC it is given on the move
 //! (its addresses inside the namespace belong to whoever runs the instance: the demo, the
 //! lab, a VM), or any
 //! dataplane logic (no parsing beyond the checksum's offsets, no verdicts, no policy).
-//! Uses only `port`'s own items, `std`, `libc` and the `ip` tool.
+//! Uses only `port`'s own items, `std`, `libc`, `tracing` and the `ip` tool.
 
 use super::errlog::{ErrorLog, Op};
 use super::tap_uring::TapUring;
@@ -58,11 +66,13 @@ const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
 const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
 const TUN_F_CSUM: libc::c_uint = 0x01;
+const TUN_F_TSO4: libc::c_uint = 0x02;
+const TUN_F_TSO6: libc::c_uint = 0x04;
+const TUN_F_USO4: libc::c_uint = 0x20;
+const TUN_F_USO6: libc::c_uint = 0x40;
 
-/// Size of `struct virtio_net_hdr` (without `num_buffers`), the tun default.
-pub const VNET_HDR_LEN: usize = 10;
-const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
-const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
+pub use super::gso::{complete_checksum, ones_complement_sum, VNET_HDR_LEN};
+use super::gso::{Offload, F_NEEDS_CSUM as VIRTIO_NET_HDR_F_NEEDS_CSUM, GSO_NONE};
 
 /// `struct ifreq` restricted to the name and the flags member of its union (40 bytes).
 #[repr(C)]
@@ -103,8 +113,13 @@ pub struct TapConfig {
     pub name: String,
     /// Exchange a `virtio_net_hdr` with every frame.
     pub vnet_hdr: bool,
-    /// With `vnet_hdr`: announce `TUN_F_CSUM`, accept partial checksums and complete them.
+    /// With `vnet_hdr`: announce `TUN_F_CSUM`, accept partial checksums (passed up as
+    /// metadata, completed where a destination needs it).
     pub csum_offload: bool,
+    /// With `csum_offload`: also announce `TUN_F_TSO4 | TUN_F_TSO6` (and `TUN_F_USO4/6`
+    /// where the kernel has them), accept GSO superframes (up to 64 KB: receive slots of
+    /// [`super::MAX_SLOT`] bytes).
+    pub tso: bool,
     /// Move the netdev into this network namespace after creation.
     pub netns: Option<String>,
     /// With `netns`: the MAC the device gets there, before its link comes up (so its IPv6
@@ -118,6 +133,8 @@ pub struct TapPort {
     fd: OwnedFd,
     name: String,
     vnet_hdr: bool,
+    /// Superframes may arrive: receive slots must hold 64 KB.
+    tso: bool,
     stats: PortStats,
     /// Transmit errors this port drops and goes on from (logged, rate-limited).
     errors: ErrorLog,
@@ -204,15 +221,13 @@ impl TapPort {
         }
         let name = req.name();
 
+        if cfg.tso && !cfg.csum_offload {
+            return Err(PortError::Config(
+                "tap tso needs csum_offload (superframes carry partial checksums)".into(),
+            ));
+        }
         if cfg.csum_offload {
-            // SAFETY: TUNSETOFFLOAD takes an unsigned int by value.
-            if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, TUN_F_CSUM) } < 0 {
-                return Err(PortError::os(
-                    &name,
-                    Step::TunSetIff,
-                    io::Error::last_os_error(),
-                ));
-            }
+            set_offloads(fd.as_raw_fd(), &name, cfg.tso)?;
         }
 
         // SAFETY: fcntl on an fd we own; flags are read, then written back with O_NONBLOCK.
@@ -251,6 +266,7 @@ impl TapPort {
             fd,
             name,
             vnet_hdr: cfg.vnet_hdr,
+            tso: cfg.tso,
             stats: PortStats::default(),
             errors: ErrorLog::default(),
             fault: None,
@@ -262,6 +278,65 @@ impl TapPort {
     pub fn ifname(&self) -> &str {
         &self.name
     }
+}
+
+/// `TUNSETOFFLOAD`: `TUN_F_CSUM`, with `tso` also TSO4/6 and, where the kernel knows them
+/// (6.2 and later; EINVAL before), USO4/6. A refused USO is said once in the log.
+fn set_offloads(fd: RawFd, name: &str, tso: bool) -> Result<(), PortError> {
+    static USO_REFUSED: std::sync::Once = std::sync::Once::new();
+    let set = |f: libc::c_uint| {
+        // SAFETY: TUNSETOFFLOAD takes an unsigned int by value.
+        if unsafe { libc::ioctl(fd, TUNSETOFFLOAD, f) } < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    let base = TUN_F_CSUM | if tso { TUN_F_TSO4 | TUN_F_TSO6 } else { 0 };
+    let r = if tso {
+        set(base | TUN_F_USO4 | TUN_F_USO6).or_else(|e| {
+            if e.raw_os_error() != Some(libc::EINVAL) {
+                return Err(e);
+            }
+            USO_REFUSED.call_once(|| {
+                tracing::warn!(
+                    ifname = name,
+                    "the kernel refused TUN_F_USO4/6 (EINVAL): taps announce TSO only"
+                );
+            });
+            set(base)
+        })
+    } else {
+        set(base)
+    };
+    r.map_err(|e| PortError::os(name, Step::TunSetIff, e))
+}
+
+/// One received frame with a virtio-net header: `got` bytes were read, the header into
+/// `hdr` and the frame into `slot`. Returns the frame's length and metadata, or why it is
+/// dropped (counted by the caller: [`PortStats::rx_dropped`], and a bad header also
+/// [`PortStats::rx_bad_offload`]). For every receive path (one `readv`, or a batch).
+pub(crate) fn vnet_rx(
+    hdr: &[u8; VNET_HDR_LEN],
+    got: usize,
+    slot: &[u8],
+) -> Result<(usize, Offload), RxDrop> {
+    let len = got.checked_sub(VNET_HDR_LEN).ok_or(RxDrop::Short)?;
+    if len >= slot.len() || len < 14 {
+        return Err(RxDrop::Short);
+    }
+    let off = Offload::from_vnet(hdr);
+    super::gso::check(&off, &slot[..len]).map_err(|_| RxDrop::BadOffload)?;
+    Ok((len, off))
+}
+
+/// Why [`vnet_rx`] dropped a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RxDrop {
+    /// Shorter than a header, or truncated by a full slot.
+    Short,
+    /// The virtio-net header is malformed or does not match the frame.
+    BadOffload,
 }
 
 fn run_ip(ifname: &str, step: Step, args: &[&str]) -> Result<(), PortError> {
@@ -338,7 +413,7 @@ pub(crate) enum VnetAction {
 pub(crate) fn apply_vnet_hdr(hdr: &[u8; VNET_HDR_LEN], frame: &mut [u8]) -> VnetAction {
     let flags = hdr[0];
     let gso_type = hdr[1];
-    if gso_type != VIRTIO_NET_HDR_GSO_NONE {
+    if gso_type != GSO_NONE {
         return VnetAction::Drop;
     }
     if flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
@@ -351,71 +426,38 @@ pub(crate) fn apply_vnet_hdr(hdr: &[u8; VNET_HDR_LEN], frame: &mut [u8]) -> Vnet
     VnetAction::Deliver
 }
 
-/// Complete a partial L4 checksum: the field at `start + off` holds the pseudo-header
-/// seed; store the complement of the ones'-complement sum of `frame[start..]`.
-/// Returns false if the offsets do not fit the frame.
-pub fn complete_checksum(frame: &mut [u8], start: usize, off: usize) -> bool {
-    let Some(field) = start.checked_add(off) else {
-        return false;
-    };
-    if field.checked_add(2).is_none_or(|end| end > frame.len()) || start > frame.len() {
-        return false;
-    }
-    let sum = ones_complement_sum(&frame[start..]);
-    let mut c = !sum;
-    if c == 0 {
-        c = 0xffff;
-    }
-    frame[field..field + 2].copy_from_slice(&c.to_be_bytes());
-    true
-}
-
-/// The folded 16-bit ones'-complement sum of `data` (big-endian words, odd tail padded).
-pub fn ones_complement_sum(data: &[u8]) -> u16 {
-    let mut acc: u64 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for w in &mut chunks {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        acc += u64::from(*last) << 8;
-    }
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
-}
-
 /// Keep or drop one received frame: `got` bytes were read (with the virtio-net header
-/// `hdr` first when `vnet_hdr`) into `slot`. Returns the frame's length to commit, or
-/// `None` after counting the drop. Counts the frame received.
+/// `hdr` first when `vnet_hdr`) into `slot`. Returns the frame's length and offload
+/// metadata to commit, or `None` after counting the drop (`rx_bad_offload` for a malformed
+/// header). Counts the frame received. The syscall and io_uring paths both call it.
 fn accept_rx(
     vnet_hdr: bool,
     stats: &mut PortStats,
     got: usize,
     hdr: &[u8; VNET_HDR_LEN],
-    slot: &mut [u8],
-) -> Option<usize> {
-    let len = if vnet_hdr {
-        let Some(len) = got.checked_sub(VNET_HDR_LEN) else {
-            stats.rx_dropped += 1;
-            return None;
-        };
-        if len > slot.len() || apply_vnet_hdr(hdr, &mut slot[..len]) == VnetAction::Drop {
+    slot: &[u8],
+) -> Option<(usize, Offload)> {
+    let (len, off) = if vnet_hdr {
+        match vnet_rx(hdr, got, slot) {
+            Ok(x) => x,
+            Err(why) => {
+                stats.rx_dropped += 1;
+                if why == RxDrop::BadOffload {
+                    stats.rx_bad_offload += 1;
+                }
+                return None;
+            }
+        }
+    } else {
+        // A frame longer than the slot is truncated by read(2): drop it.
+        if got >= slot.len() || got < 14 {
             stats.rx_dropped += 1;
             return None;
         }
-        len
-    } else {
-        got
+        (got, Offload::NONE)
     };
-    // A frame longer than the slot is truncated by read(2): drop it.
-    if len >= slot.len() || len < 14 {
-        stats.rx_dropped += 1;
-        return None;
-    }
     stats.count_rx(len);
-    Some(len)
+    Some((len, off))
 }
 
 impl TapPort {
@@ -445,14 +487,14 @@ impl TapPort {
             // Frames land in the spare slot of their read; close the hole a drop left.
             batch.pull_spare(i - n, r as usize);
             let slot = batch.spare_slot()?;
-            if let Some(len) = accept_rx(
+            if let Some((len, off)) = accept_rx(
                 self.vnet_hdr,
                 &mut self.stats,
                 r as usize,
                 ring.header(i),
                 slot,
             ) {
-                batch.commit(len);
+                batch.commit_offload(len, off);
                 n += 1;
             }
         }
@@ -463,8 +505,9 @@ impl TapPort {
         })
     }
 
-    /// `tx_burst` through io_uring; `None` as [`TapPort::rx_uring`] (nothing was sent).
-    fn tx_uring(&mut self, frames: &[&[u8]]) -> Option<io::Result<usize>> {
+    /// `tx_burst_offload` through io_uring; `None` as [`TapPort::rx_uring`] (nothing was
+    /// sent).
+    fn tx_uring(&mut self, frames: &[&[u8]], offs: &[Offload]) -> Option<io::Result<usize>> {
         let fd = self.fd.as_raw_fd();
         let ring = self.uring.as_mut()?;
         let (mut sent, mut failed, mut unsupported) = (0, 0, false);
@@ -474,7 +517,8 @@ impl TapPort {
             &mut self.fault,
             &self.name,
         );
-        let res = ring.write_burst(fd, self.vnet_hdr, frames, |i, r| {
+        let hdr_of = |i: usize| offs.get(i).map_or([0u8; VNET_HDR_LEN], Offload::to_vnet);
+        let res = ring.write_burst(fd, self.vnet_hdr, frames, hdr_of, |i, r| {
             if r >= 0 {
                 stats.count_tx(frames[i].len());
                 sent += 1;
@@ -555,8 +599,10 @@ impl Port for TapPort {
                 // before any frame, which returns it (and the caller logs it).
                 return if n > 0 { Ok(n) } else { Err(e) };
             }
-            if let Some(len) = accept_rx(self.vnet_hdr, &mut self.stats, got as usize, &hdr, slot) {
-                batch.commit(len);
+            if let Some((len, off)) =
+                accept_rx(self.vnet_hdr, &mut self.stats, got as usize, &hdr, slot)
+            {
+                batch.commit_offload(len, off);
                 n += 1;
             }
         }
@@ -564,16 +610,34 @@ impl Port for TapPort {
     }
 
     fn tx_burst(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        self.tx_burst_offload(frames, &[])
+    }
+
+    fn takes_offload(&self) -> bool {
+        self.vnet_hdr
+    }
+
+    fn slot_size(&self) -> usize {
+        if self.tso {
+            super::MAX_SLOT
+        } else {
+            super::DEFAULT_SLOT
+        }
+    }
+
+    /// Frame `i` goes out with the virtio-net header of `offs[i]` (none past its end), so
+    /// a superframe or a partial checksum reaches the instance as it was sent.
+    fn tx_burst_offload(&mut self, frames: &[&[u8]], offs: &[Offload]) -> io::Result<usize> {
         if self.uring.is_some() {
-            if let Some(r) = self.tx_uring(frames) {
+            if let Some(r) = self.tx_uring(frames, offs) {
                 return r;
             }
         }
         let fd = self.fd.as_raw_fd();
-        let hdr = [0u8; VNET_HDR_LEN];
         let mut sent = 0;
         let mut failed = 0;
-        for f in frames {
+        for (i, f) in frames.iter().enumerate() {
+            let hdr = offs.get(i).map_or([0u8; VNET_HDR_LEN], Offload::to_vnet);
             let rc = if self.vnet_hdr {
                 let iov = [
                     libc::iovec {
@@ -671,5 +735,47 @@ mod tests {
         assert_eq!(&frame[40..42], &[0xff, 0xff], "zero sum is sent as 0xffff");
         hdr[8..10].copy_from_slice(&100u16.to_le_bytes());
         assert_eq!(apply_vnet_hdr(&hdr, &mut frame), VnetAction::Drop);
+    }
+
+    #[test]
+    fn vnet_rx_passes_metadata_and_refuses_bad_headers() {
+        // Ethernet + IPv4 (total length 40) + TCP (data offset 5), no payload.
+        let mut f = vec![0u8; 54];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&40u16.to_be_bytes());
+        f[23] = 6;
+        f[46] = 0x50;
+        let slot = {
+            let mut s = vec![0u8; 2048];
+            s[..54].copy_from_slice(&f);
+            s
+        };
+        let tso = Offload {
+            flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            gso_type: super::super::gso::GSO_TCPV4,
+            hdr_len: 54,
+            gso_size: 1448,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        let got = VNET_HDR_LEN + 54;
+        assert_eq!(vnet_rx(&tso.to_vnet(), got, &slot), Ok((54, tso)));
+        assert_eq!(
+            vnet_rx(&[0; VNET_HDR_LEN], got, &slot),
+            Ok((54, Offload::NONE))
+        );
+        let mut bad = tso;
+        bad.gso_size = 0;
+        assert_eq!(vnet_rx(&bad.to_vnet(), got, &slot), Err(RxDrop::BadOffload));
+        bad = tso;
+        bad.csum_start = 2000;
+        assert_eq!(vnet_rx(&bad.to_vnet(), got, &slot), Err(RxDrop::BadOffload));
+        assert_eq!(vnet_rx(&tso.to_vnet(), 5, &slot), Err(RxDrop::Short));
+        assert_eq!(
+            vnet_rx(&tso.to_vnet(), VNET_HDR_LEN + 2048, &slot),
+            Err(RxDrop::Short),
+            "filled the slot: maybe truncated"
+        );
     }
 }

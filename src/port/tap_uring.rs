@@ -147,23 +147,31 @@ impl TapUring {
         Ok(got)
     }
 
-    /// Write every frame of `frames` (with an all-zero virtio-net header when `vnet_hdr`)
-    /// to `fd` in one `io_uring_enter` per [`MAX_BURST`] frames. `results()[i]` is the
-    /// outcome of frame `i` of the last chunk; `each(i, result)` is called for every
-    /// frame, in order.
+    /// Write every frame of `frames` (with the virtio-net header `hdr_of(i)` when
+    /// `vnet_hdr`: all zero for a complete frame, the offload metadata of a superframe or
+    /// a partial checksum) to `fd` in one `io_uring_enter` per [`MAX_BURST`] frames.
+    /// `results()[i]` is the outcome of frame `i` of the last chunk; `each(i, result)` is
+    /// called for every frame, in order. The headers are staged in the ring's header
+    /// buffers (no receive is in flight: every burst is reaped before it returns).
     pub fn write_burst(
         &mut self,
         fd: RawFd,
         vnet_hdr: bool,
         frames: &[&[u8]],
+        hdr_of: impl Fn(usize) -> [u8; VNET_HDR_LEN],
         mut each: impl FnMut(usize, OpResult),
     ) -> io::Result<()> {
-        static ZERO_HDR: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
         let skip = usize::from(!vnet_hdr);
         for (c, chunk) in frames.chunks(MAX_BURST).enumerate() {
-            for (f, iov) in chunk.iter().zip(self.iovs.iter_mut()) {
+            for (k, ((f, iov), hdr)) in chunk
+                .iter()
+                .zip(self.iovs.iter_mut())
+                .zip(self.hdrs.iter_mut())
+                .enumerate()
+            {
+                *hdr = hdr_of(c * MAX_BURST + k);
                 iov[0] = libc::iovec {
-                    iov_base: ZERO_HDR.as_ptr() as *mut libc::c_void,
+                    iov_base: hdr.as_mut_ptr().cast(),
                     iov_len: VNET_HDR_LEN,
                 };
                 iov[1] = libc::iovec {
@@ -178,8 +186,9 @@ impl TapUring {
                     .build()
                     .user_data(i as u64)
             });
-            // SAFETY: the iovecs point to `frames` and a static header, which outlive the
-            // call; the kernel only reads them; every completion is reaped in `run`.
+            // SAFETY: the iovecs point to `frames` and the ring's header buffers, which
+            // outlive the call; the kernel only reads them; every completion is reaped in
+            // `run`.
             let got = unsafe { run(&mut self.ring, &mut self.results, entries, chunk.len()) }?;
             for (i, &r) in self.results[..got].iter().enumerate() {
                 each(c * MAX_BURST + i, r);
@@ -298,8 +307,14 @@ mod tests {
         let frames: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 60 + i as usize]).collect();
         let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
         let mut wrote = Vec::new();
-        ring.write_burst(a.as_raw_fd(), true, &refs, |i, r| wrote.push((i, r)))
-            .unwrap();
+        ring.write_burst(
+            a.as_raw_fd(),
+            true,
+            &refs,
+            |_| [0; VNET_HDR_LEN],
+            |i, r| wrote.push((i, r)),
+        )
+        .unwrap();
         assert_eq!(wrote.len(), 40);
         for (i, r) in &wrote {
             assert_eq!(*r as usize, VNET_HDR_LEN + 60 + i, "frame {i}");

@@ -39,7 +39,15 @@
 //! Owns the replay loop and its outputs (JSON/text lines, per-port pcaps, dropped.pcapng,
 //! the dropped-frames capture); may use `pipeline`, `policy`, `flow` and `port::pcap`,
 //! nothing of the live switch or `control` (the config loader and the narrator are
-//! passed in). Files: this one the loop, options and summary; `notes` what a line says.
+//! passed in), and `port::gso` to read a frame's virtio-net header. Files: this one the
+//! loop, options and summary; `notes` what a line says.
+//!
+//! # Offloads (GSO superframes, partial checksums)
+//! An interface of link type [`LINKTYPE_VNET_HDR`] carries each frame behind its
+//! virtio-net header, as a tap with `vnet_hdr` receives it. The header is checked as the
+//! tap checks it ([`gso::check`]): a malformed one is dropped at the ingress port as
+//! `bad-offload`; otherwise the frame (a superframe: one frame) goes through the pipeline
+//! as the live switch runs it, judged once.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -52,7 +60,14 @@ use std::sync::Arc;
 use crate::flow::{self, DropReason, PacketMeta};
 use crate::pipeline::{Dataplane, Disposition, IdMap, Pipeline, PipelineConfig, Trace, Verdict};
 use crate::policy::{Model, RuleRef};
+use crate::port::gso::{self, Offload, VNET_HDR_LEN};
 use crate::port::pcap::{CaptureError, CaptureReader, PcapNgWriter, PcapWriter, LINKTYPE_ETHERNET};
+
+/// Link type of a capture interface whose frames each start with a 10-byte
+/// `struct virtio_net_hdr` (little-endian) before the Ethernet frame: what a tap with
+/// `vnet_hdr` reads, GSO superframes and partial checksums included. `LINKTYPE_USER0`:
+/// no registered link type carries it.
+pub const LINKTYPE_VNET_HDR: u16 = 147;
 
 mod notes;
 
@@ -73,7 +88,7 @@ pub enum ReplayError {
         #[source]
         source: io::Error,
     },
-    #[error("{path}: interface {interface} has link type {link_type}; sgswitch replays Ethernet captures only (link type 1)")]
+    #[error("{path}: interface {interface} has link type {link_type}; sgswitch replays Ethernet captures only (link type 1, or 147: a virtio-net header before each frame)")]
     LinkType {
         path: String,
         interface: usize,
@@ -426,6 +441,8 @@ pub fn run_explained<W: Write>(
     };
     // Interface index -> port name (resolved lazily as interfaces appear).
     let mut iface_port: Vec<Option<String>> = Vec::new();
+    // Interface index -> its frames start with a virtio-net header.
+    let mut iface_vnet: Vec<bool> = Vec::new();
     let mut frame = Vec::with_capacity(65536);
     let mut verdict = Verdict::default();
     let mut meta = PacketMeta::default();
@@ -451,7 +468,8 @@ pub fn run_explained<W: Write>(
         while iface_port.len() < reader.interfaces().len() {
             let i = iface_port.len();
             let iface = &reader.interfaces()[i];
-            if iface.link_type != LINKTYPE_ETHERNET {
+            iface_vnet.push(iface.link_type == LINKTYPE_VNET_HDR);
+            if iface.link_type != LINKTYPE_ETHERNET && iface.link_type != LINKTYPE_VNET_HDR {
                 return Err(ReplayError::LinkType {
                     path,
                     interface: i,
@@ -509,6 +527,12 @@ pub fn run_explained<W: Write>(
         }
         let in_port = dp.port_index(&port_name).unwrap_or(u16::MAX);
         pipeline.housekeeping(ts);
+        if iface_vnet.get(rec.interface).copied().unwrap_or(false) && !vnet_ok(&mut frame) {
+            verdict.clear();
+            verdict.dropped.push((in_port, DropReason::BadOffload));
+            emit.frame(&dp, n, in_port, ts, &frame, &verdict, None)?;
+            continue;
+        }
         // A later fragment may be held: it needs its token, which `trace` does not take.
         let later_fragment = flow::extract_into(&frame, &mut meta).is_ok()
             && meta.is_ip()
@@ -543,6 +567,25 @@ pub fn run_explained<W: Write>(
         w.finish()?;
     }
     Ok(emit.summary)
+}
+
+/// Take the virtio-net header off the front of `frame`; true if it is valid for the frame
+/// (then `frame` is the Ethernet frame).
+fn vnet_ok(frame: &mut Vec<u8>) -> bool {
+    let Some(h) = frame.get(..VNET_HDR_LEN) else {
+        return false;
+    };
+    let u = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
+    let off = Offload {
+        flags: h[0],
+        gso_type: h[1],
+        hdr_len: u(2),
+        gso_size: u(4),
+        csum_start: u(6),
+        csum_offset: u(8),
+    };
+    frame.drain(..VNET_HDR_LEN);
+    gso::check(&off, frame).is_ok()
 }
 
 /// Emit the held frames the pipeline has decided (`ts`: the time of those whose own is

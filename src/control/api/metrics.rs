@@ -14,6 +14,7 @@
 //! |---|---|---|
 //! | `sgswitch_port_rx_packets_total`, `…_tx_packets_total`, `…_rx_bytes_total`, `…_tx_bytes_total` | counter | `port` |
 //! | `sgswitch_drops_total` (reasons with a non-zero count) | counter | `port`, `reason` |
+//! | `sgswitch_port_gso_segmented_total` (segments made in software for the port) | counter | `port` |
 //! | `sgswitch_rule_hits_total` (every rule, zero included) | counter | `group`, `group_id`, `rule_id`, `direction` |
 //! | `sgswitch_conntrack_entries`, `sgswitch_conntrack_capacity` | gauge | `worker` |
 //! | `sgswitch_conntrack_inserts_total`, `…_evictions_total`, `…_zone_evictions_total`, `…_table_full_total`, `…_zone_full_total` | counter | `worker` |
@@ -246,6 +247,15 @@ pub fn render(s: &Stats) -> String {
         ("queue_full", l.queue_full),
     ] {
         e.sample(name, &[("outcome", outcome)], n);
+    }
+    let name = "sgswitch_port_gso_segmented_total";
+    e.family(
+        name,
+        Kind::Counter,
+        "Segments made in software from GSO superframes for the port (it cannot take them whole).",
+    );
+    for p in &s.ports {
+        e.sample(name, &[("port", &p.name)], p.gso_segmented);
     }
     let name = "sgswitch_policy_epoch";
     e.family(

@@ -44,6 +44,8 @@ pub struct PortStat {
     /// Frames the backend could not take in or send (not verdicts).
     pub io_rx_dropped: u64,
     pub io_tx_dropped: u64,
+    /// Segments made in software from GSO superframes for this port.
+    pub gso_segmented: u64,
 }
 
 impl PortStat {
@@ -214,6 +216,7 @@ pub fn name(state: &State, report: &SwitchReport) -> Stats {
                     .collect();
                 s.io_rx_dropped = r.io.rx_dropped;
                 s.io_tx_dropped = r.io.tx_dropped;
+                s.gso_segmented = r.io.gso_segmented;
             }
             s
         })
@@ -311,6 +314,7 @@ pub fn stats_json(s: &Stats) -> Value {
                 "drops": drops,
                 "io_rx_dropped": p.io_rx_dropped,
                 "io_tx_dropped": p.io_tx_dropped,
+                "gso_segmented": p.gso_segmented,
             })
         })
         .collect();

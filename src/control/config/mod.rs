@@ -44,7 +44,7 @@
 //! security_groups = ["web"]     # omitted: ["default"] (none without port security)
 //! port_security = true
 //! allowed_address_pairs = [ { ip_address = "10.0.0.100/32", mac_address = "fa:16:3e:8c:84:13" } ]
-//! backend = { type = "tap", ifname = "vm-a" }   # tap {ifname, netns?, vnet_hdr?},
+//! backend = { type = "tap", ifname = "vm-a" }   # tap {ifname, netns?, vnet_hdr? (default true)},
 //!                               # afxdp {ifname, queue?, mode?}, afpacket {ifname}
 //!
 //! [[logs]]                      # Neutron packet logging (resource type security_group)

@@ -398,7 +398,7 @@ fn check_backend(spec: &BackendSpec, path: &FieldPath, found: &mut Found) -> Opt
             Some(Backend::Tap {
                 ifname: ifname?,
                 netns: netns.clone(),
-                vnet_hdr: vnet_hdr.unwrap_or(false),
+                vnet_hdr: vnet_hdr.unwrap_or(true),
                 instance_mac: None,
             })
         }

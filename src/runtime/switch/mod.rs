@@ -699,6 +699,10 @@ impl Switch {
                     r.io.tx_packets += io.tx_packets;
                     r.io.tx_bytes += io.tx_bytes;
                     r.io.tx_dropped += io.tx_dropped;
+                    r.io.rx_bad_offload += io.rx_bad_offload;
+                    r.io.gso_segmented += io.gso_segmented;
+                    // The port dropped them before the pipeline; they count as a reason.
+                    r.counters.dropped[DropReason::BadOffload as usize] += io.rx_bad_offload;
                 }
             }
         }
@@ -820,6 +824,12 @@ pub fn format_report(report: &SwitchReport) -> String {
             s.push_str(&format!(
                 "{:<14} io: rx {} ({} dropped by the backend), tx {} ({} not sent)\n",
                 "", r.io.rx_packets, r.io.rx_dropped, r.io.tx_packets, r.io.tx_dropped
+            ));
+        }
+        if r.io.gso_segmented > 0 {
+            s.push_str(&format!(
+                "{:<14} gso: {} segments made in software for this port\n",
+                "", r.io.gso_segmented
             ));
         }
     }

@@ -41,7 +41,8 @@ use super::supervise::FAULT_POLL;
 use super::{lock, Shared, WorkerSnapshot};
 use crate::flow::PacketMeta;
 use crate::pipeline::{self, Dataplane, Disposition, Pipeline, PipelineConfig, Verdict};
-use crate::port::{Members, PortGroup, MAX_BURST};
+use crate::port::gso::{self, Resolved};
+use crate::port::{Members, Offload, PortGroup, PortStats, MAX_BURST, MAX_SLOT};
 
 /// A control-thread command to one worker.
 pub(super) enum Cmd {
@@ -121,6 +122,11 @@ pub(super) struct Worker {
     captures: Vec<(Arc<CaptureRing>, CaptureSpec)>,
     /// When (ns on the switch's clock) the ports' fault notes are taken next.
     next_fault_poll: u64,
+    /// Where superframes are segmented (and partial checksums completed) for destinations
+    /// that cannot take them: [`MAX_SLOT`] bytes, allocated once.
+    scratch: Vec<u8>,
+    /// Zone → segments this worker made for that port ([`PortStats::gso_segmented`]).
+    segmented: Vec<u64>,
 }
 
 /// Everything a delivery may need, borrowed apart from the pipeline.
@@ -129,6 +135,8 @@ struct Sinks<'a> {
     groups: &'a mut [Option<GroupSlot>],
     out: &'a mut Outbox,
     queues: &'a Queues,
+    scratch: &'a mut [u8],
+    segmented: &'a mut Vec<u64>,
 }
 
 impl Sinks<'_> {
@@ -136,20 +144,55 @@ impl Sinks<'_> {
     /// is `None` here: its deliveries go through `rx_done`).
     #[inline]
     fn copy_to(&mut self, q: u16, frame: &[u8]) {
-        match self
+        self.copy_offload_to(q, frame, Offload::NONE);
+    }
+
+    /// [`Sinks::copy_to`] for a frame with offload metadata: whole, metadata and all, to a
+    /// port that takes it (a tap with `vnet_hdr`); segmented or checksummed in software
+    /// ([`gso::resolve`], counted per port) to any other, and to another worker (a handoff
+    /// carries no metadata).
+    #[inline]
+    fn copy_offload_to(&mut self, q: u16, frame: &[u8], off: Offload) {
+        let route = self
             .routes
             .get(q as usize)
             .copied()
-            .unwrap_or(Route::Nowhere)
-        {
+            .unwrap_or(Route::Nowhere);
+        match route {
             Route::Local { g, m } => {
-                if let Some(Some(s)) = self.groups.get_mut(g as usize) {
-                    s.ports.tx_copy(m as usize, frame);
+                let Some(Some(s)) = self.groups.get_mut(g as usize) else {
+                    return;
+                };
+                let m = m as usize;
+                if off.is_none() {
+                    s.ports.tx_copy(m, frame);
+                } else if s.ports.takes_offload(m) {
+                    s.ports.tx_copy_offload(m, frame, off);
+                } else {
+                    let r = gso::resolve(frame, &off, self.scratch, |f| s.ports.tx_copy(m, f));
+                    count_segments(self.segmented, s.zones[m], r);
                 }
             }
-            Route::Remote { w, zone } => self.out.tx(self.queues, w as usize, zone, frame),
+            Route::Remote { w, zone } => {
+                let (out, queues) = (&mut *self.out, self.queues);
+                let r = gso::resolve(frame, &off, self.scratch, |f| {
+                    out.tx(queues, w as usize, zone, f)
+                });
+                count_segments(self.segmented, zone, r);
+            }
             Route::Nowhere => {}
         }
+    }
+}
+
+/// Count the segments `r` made for the port of `zone`.
+fn count_segments(segmented: &mut Vec<u64>, zone: u16, r: Resolved) {
+    if let Resolved::Segmented(n) = r {
+        let z = zone as usize;
+        if segmented.len() <= z {
+            segmented.resize(z + 1, 0);
+        }
+        segmented[z] += n as u64;
     }
 }
 
@@ -192,6 +235,8 @@ impl Worker {
             counters: WorkerCounters::default(),
             captures: Vec::new(),
             next_fault_poll: 0,
+            scratch: vec![0; MAX_SLOT],
+            segmented: Vec::new(),
             shared,
         }
     }
@@ -433,7 +478,20 @@ impl Worker {
                     if let Some(w) = steer(&self.metas[k].1, self.metas[k].0, self.nw) {
                         if w != self.id {
                             let q = &self.shared.queues;
-                            self.out.process(q, w, zone, frames[k], &self.metas[k]);
+                            let off = slot.ports.rx_offload(k);
+                            if off.is_none() {
+                                self.out.process(q, w, zone, frames[k], &self.metas[k]);
+                            } else {
+                                // A handoff carries no metadata: the owner judges the
+                                // segments (counted against the ingress port).
+                                let out = &mut self.out;
+                                let r = gso::resolve(frames[k], &off, &mut self.scratch, |f| {
+                                    let mut meta = [(false, PacketMeta::default())];
+                                    pipeline::parse_burst(&[f], &mut meta);
+                                    out.process(q, w, zone, f, &meta[0]);
+                                });
+                                count_segments(&mut self.segmented, zone, r);
+                            }
                             self.steered += 1;
                             continue;
                         }
@@ -474,18 +532,21 @@ impl Worker {
                     groups: &mut self.groups,
                     out: &mut self.out,
                     queues: &self.shared.queues,
+                    scratch: &mut self.scratch,
+                    segmented: &mut self.segmented,
                 };
                 for (i, frame) in frames.iter().enumerate().take(local) {
                     if self.disp[i] != Disposition::Decided {
                         continue;
                     }
                     let k = self.map[i] as usize;
+                    let off = slot.ports.rx_offload(k);
                     for &q in &self.verdicts[i].delivered {
                         match sinks.routes.get(q as usize) {
                             Some(Route::Local { g: gg, m: mm }) if *gg as usize == g => {
                                 self.fates[k] |= 1 << *mm;
                             }
-                            _ => sinks.copy_to(q, frame),
+                            _ => sinks.copy_offload_to(q, frame, off),
                         }
                     }
                 }
@@ -570,6 +631,8 @@ impl Worker {
                             groups: &mut self.groups,
                             out: &mut self.out,
                             queues: &self.shared.queues,
+                            scratch: &mut self.scratch,
+                            segmented: &mut self.segmented,
                         };
                         for i in 0..e - a {
                             if self.disp[i] == Disposition::Decided {
@@ -608,6 +671,8 @@ impl Worker {
             groups: &mut self.groups,
             out: &mut self.out,
             queues: &self.shared.queues,
+            scratch: &mut self.scratch,
+            segmented: &mut self.segmented,
         };
         self.pipeline.drain_released(dp, |_, _, frame, v| {
             for &q in &v.delivered {
@@ -699,6 +764,19 @@ impl Worker {
                         .enumerate()
                         .map(|(m, z)| (*z, s.ports.stats(m)))
                 })
+                .chain(
+                    self.segmented
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(z, n)| {
+                            let st = PortStats {
+                                gso_segmented: *n,
+                                ..PortStats::default()
+                            };
+                            (z as u16, st)
+                        }),
+                )
                 .collect(),
         }
     }

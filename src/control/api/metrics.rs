@@ -351,7 +351,7 @@ mod tests {
         assert_eq!(names[4], "sgswitch_drops_total");
         assert_eq!(names[5], "sgswitch_rule_hits_total");
         assert_eq!(names.last(), Some(&"sgswitch_build_info"));
-        assert_eq!(names.len(), 21);
+        assert_eq!(names.len(), 22);
         // Drops: reasons with a count only, in DropReason order within each port; rule
         // hits with zero included.
         let drops: Vec<&str> = text

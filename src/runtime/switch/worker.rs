@@ -447,7 +447,13 @@ impl Worker {
         while m < slot.ports.len() {
             let zone = slot.zones[m];
             let in_port = slot.idx[m].unwrap_or(u16::MAX);
-            if self.engaged && !self.shares.may_read(in_port) {
+            // A saturated worker reads a port for at most its credit ([`super::share`]).
+            let want = if self.engaged {
+                self.shares.readable(in_port).min(self.burst)
+            } else {
+                self.burst
+            };
+            if want == 0 {
                 // Out of its share of a saturated worker: its frames wait in its queue.
                 self.counters.deferred_bursts += 1;
                 self.shares.saturated(now);
@@ -455,12 +461,12 @@ impl Worker {
                 (m, extra) = (m + 1, 0);
                 continue;
             }
-            let n = slot.ports.rx(m, self.burst).min(MAX_BURST);
+            let n = slot.ports.rx(m, want).min(MAX_BURST);
             if n == 0 {
                 (m, extra) = (m + 1, 0);
                 continue;
             }
-            if n >= self.burst {
+            if n >= want {
                 self.shares.saturated(now);
             }
             total += n;
@@ -509,7 +515,11 @@ impl Worker {
             if local > 0 {
                 // A full burst: the port has a backlog, so its new connections are bounded
                 // ([`new_flow_budget`]).
-                let budget = self.new_flows.filter(|_| n >= self.burst);
+                // (A quarter of what was asked for, in a round with the fair share.)
+                let budget = self
+                    .new_flows
+                    .filter(|_| n >= want)
+                    .map(|b| b.min((want as u32 / 4).max(1)));
                 self.pipeline.set_new_flow_budget(budget);
                 self.pipeline.process_parsed_burst(
                     dp,
@@ -553,7 +563,7 @@ impl Worker {
             }
             slot.ports.rx_done(&self.fates[..n]);
             // A full burst mostly dropped by the share cost little: read the port again.
-            if self.engaged && n >= self.burst && 2 * policed >= n && extra < MAX_EXTRA_READS {
+            if self.engaged && n >= want && 2 * policed >= n && extra < MAX_EXTRA_READS {
                 extra += 1;
             } else {
                 (m, extra) = (m + 1, 0);

@@ -33,7 +33,9 @@ pub mod config;
 pub mod connect;
 pub mod explain;
 pub mod http_client;
+pub mod kv;
 pub mod packet_log;
+pub mod shared;
 pub mod store;
 
 pub use connect::{connect, ApplyPolicy};

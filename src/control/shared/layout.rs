@@ -1,0 +1,274 @@
+//! The key layout of the shared store (etcd, or the local store's keys): every key
+//! under one prefix, JSON values with Neutron field names. docs/scale-out.md shows it
+//! to operators; this module is its one definition (key builders, value types).
+//!
+//! ```text
+//! P = the prefix (default "/sgswitch/")
+//! P"schema"                           {"schema_version":1,"written_by":"sgswitch 0.1.0"}
+//! P"settings"                         {"conntrack":{..},"permitted_ethertypes":[..]}
+//! P"write-seq"                        "N": every API write compares and bumps it
+//! P"security-groups/"ID               GroupValue (its rules inside)
+//! P"address-groups/"ID                AddressGroupValue
+//! P"networks/"ID                      NetworkValue
+//! P"ports/"ID                         PortValue (binding:host_id = its host)
+//! P"logs/"ID                          LogValue
+//! P"host-ports/"HOST"/"PORT_ID        "" (per-host index of bound ports)
+//! P"members/"GROUP_ID"/"PORT_ID       MemberValue (one key per member port)
+//! P"hosts/"HOST                       HostValue, bound to the host's lease
+//! P"status/"HOST                      StatusValue (revision applied, errors)
+//! ```
+//!
+//! Owns: key names and value types. May not touch: the store, the model (conversions
+//! live in [`super::codec`]).
+
+use serde::{Deserialize, Serialize};
+
+/// The layout's version; a host that finds another one in `P"schema"` refuses to start.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The default prefix.
+pub const DEFAULT_PREFIX: &str = "/sgswitch/";
+
+/// Key builders for one prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (a trailing `/` is added when missing).
+    pub fn new(prefix: &str) -> Keys {
+        let mut prefix = prefix.to_string();
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Keys { prefix }
+    }
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    pub fn schema(&self) -> String {
+        format!("{}schema", self.prefix)
+    }
+    pub fn settings(&self) -> String {
+        format!("{}settings", self.prefix)
+    }
+    pub fn write_seq(&self) -> String {
+        format!("{}write-seq", self.prefix)
+    }
+    pub fn groups(&self) -> String {
+        format!("{}security-groups/", self.prefix)
+    }
+    pub fn group(&self, id: &str) -> String {
+        format!("{}security-groups/{id}", self.prefix)
+    }
+    pub fn address_groups(&self) -> String {
+        format!("{}address-groups/", self.prefix)
+    }
+    pub fn address_group(&self, id: &str) -> String {
+        format!("{}address-groups/{id}", self.prefix)
+    }
+    pub fn networks(&self) -> String {
+        format!("{}networks/", self.prefix)
+    }
+    pub fn network(&self, id: &str) -> String {
+        format!("{}networks/{id}", self.prefix)
+    }
+    pub fn ports(&self) -> String {
+        format!("{}ports/", self.prefix)
+    }
+    pub fn port(&self, id: &str) -> String {
+        format!("{}ports/{id}", self.prefix)
+    }
+    pub fn logs(&self) -> String {
+        format!("{}logs/", self.prefix)
+    }
+    pub fn log(&self, id: &str) -> String {
+        format!("{}logs/{id}", self.prefix)
+    }
+    pub fn host_ports(&self, host: &str) -> String {
+        format!("{}host-ports/{host}/", self.prefix)
+    }
+    pub fn host_port(&self, host: &str, port_id: &str) -> String {
+        format!("{}host-ports/{host}/{port_id}", self.prefix)
+    }
+    pub fn members(&self, group_id: &str) -> String {
+        format!("{}members/{group_id}/", self.prefix)
+    }
+    pub fn member(&self, group_id: &str, port_id: &str) -> String {
+        format!("{}members/{group_id}/{port_id}", self.prefix)
+    }
+    pub fn hosts(&self) -> String {
+        format!("{}hosts/", self.prefix)
+    }
+    pub fn host(&self, host: &str) -> String {
+        format!("{}hosts/{host}", self.prefix)
+    }
+    pub fn statuses(&self) -> String {
+        format!("{}status/", self.prefix)
+    }
+    pub fn status(&self, host: &str) -> String {
+        format!("{}status/{host}", self.prefix)
+    }
+    /// The last path element of `key` (an id or a host name).
+    pub fn leaf(key: &str) -> &str {
+        key.rsplit('/').next().unwrap_or(key)
+    }
+}
+
+/// `P"schema"`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaValue {
+    pub schema_version: u32,
+    pub written_by: String,
+}
+
+/// Neutron's object metadata, as in its API answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaValue {
+    pub id: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+    pub revision_number: u64,
+}
+
+/// One rule of a group (inside [`GroupValue`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleValue {
+    #[serde(flatten)]
+    pub meta: MetaValue,
+    /// "ingress" | "egress".
+    pub direction: String,
+    /// "IPv4" | "IPv6".
+    pub ethertype: String,
+    /// A protocol number as text ("6"), a name ("tcp"), or null (any).
+    pub protocol: Option<String>,
+    pub port_range_min: Option<u16>,
+    pub port_range_max: Option<u16>,
+    pub remote_ip_prefix: Option<String>,
+    pub remote_group_id: Option<String>,
+    pub remote_address_group_id: Option<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `P"security-groups/"ID`: a group with its rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupValue {
+    #[serde(flatten)]
+    pub meta: MetaValue,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub stateful: bool,
+    pub security_group_rules: Vec<RuleValue>,
+}
+
+/// `P"address-groups/"ID`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressGroupValue {
+    #[serde(flatten)]
+    pub meta: MetaValue,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// CIDRs.
+    pub addresses: Vec<String>,
+}
+
+/// `P"networks/"ID`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkValue {
+    #[serde(flatten)]
+    pub meta: MetaValue,
+    pub name: String,
+    /// The ids of its implicit IPv4 and IPv6 subnets.
+    pub subnets: Vec<String>,
+}
+
+/// One allowed address pair of a port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressPairValue {
+    pub ip_address: String,
+    pub mac_address: Option<String>,
+}
+
+/// `P"ports/"ID`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortValue {
+    #[serde(flatten)]
+    pub meta: MetaValue,
+    pub name: String,
+    pub network_id: String,
+    pub mac_address: String,
+    /// Addresses (no subnet ids: they follow from the network).
+    pub fixed_ips: Vec<String>,
+    /// Group ids.
+    pub security_groups: Vec<String>,
+    pub port_security_enabled: bool,
+    #[serde(default)]
+    pub allowed_address_pairs: Vec<AddressPairValue>,
+    /// The host whose switch the port plugs into (`None`: not bound).
+    #[serde(rename = "binding:host_id", default)]
+    pub host_id: Option<String>,
+    /// The backend, as the API's `binding:profile` (`{}`: none).
+    #[serde(rename = "binding:profile", default)]
+    pub profile: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `P"members/"GROUP_ID"/"PORT_ID`: what a member port adds to its group's address set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberValue {
+    /// Fixed IPs as host prefixes and allowed-address-pair CIDRs.
+    pub addresses: Vec<String>,
+    pub network_id: String,
+}
+
+/// `P"logs/"ID` (Neutron's logging extension).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogValue {
+    #[serde(flatten)]
+    pub meta: MetaValue,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Group id (`None`: every group).
+    pub resource_id: Option<String>,
+    /// Port id (`None`: every port).
+    pub target_id: Option<String>,
+    /// "ALL" | "ACCEPT" | "DROP".
+    pub event: String,
+    pub enabled: bool,
+}
+
+/// `P"hosts/"HOST`: a live host (the key vanishes with its lease).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostValue {
+    pub host_id: String,
+    pub version: String,
+    pub pid: u32,
+    /// RFC 3339.
+    pub started_at: String,
+}
+
+/// One error a host reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostError {
+    /// The object concerned (`security-groups/ID`, `ports/ID`), or "".
+    pub object: String,
+    pub message: String,
+}
+
+/// `P"status/"HOST`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusValue {
+    pub host_id: String,
+    /// The store revision whose state the host's dataplane enforces.
+    pub applied_revision: i64,
+    /// RFC 3339.
+    pub applied_at: String,
+    #[serde(default)]
+    pub errors: Vec<HostError>,
+}

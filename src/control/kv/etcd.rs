@@ -403,7 +403,11 @@ fn map_error(e: ec::Error, c: &Call<'_>, limit: usize) -> KvError {
     match e {
         ec::Error::GRpcStatus(s) => {
             let msg = s.message();
-            if msg.contains("request is too large") {
+            // etcd's raft check ("request is too large": over --max-request-bytes) or
+            // its gRPC server's (a message over that + 512 KiB).
+            if msg.contains("request is too large")
+                || (s.code() == tonic::Code::ResourceExhausted && msg.contains("larger than max"))
+            {
                 return KvError::TooLarge {
                     what: what.to_string(),
                     size: c.size,
@@ -581,6 +585,7 @@ impl Kv for EtcdKv {
             self.inner.opts.clone(),
         ));
         Ok(Box::new(EtcdWatcher {
+            kv: self.clone(),
             shared,
             cmds: tx,
             task,
@@ -770,6 +775,8 @@ enum Cmd {
 }
 
 struct EtcdWatcher {
+    /// For the revision "now" when a target is added from 0.
+    kv: EtcdKv,
     shared: Arc<WatchShared>,
     cmds: mpsc::UnboundedSender<Cmd>,
     task: tokio::task::JoinHandle<()>,
@@ -777,6 +784,13 @@ struct EtcdWatcher {
 
 impl Watcher for EtcdWatcher {
     fn add(&mut self, target: Target, from: Revision) -> Result<(), KvError> {
+        // "From now" is the revision now + 1, fixed here like MemKv's (etcd would fix it
+        // when it creates the watch, later). Unreachable: etcd's "now" when it is back.
+        let from = if from > 0 {
+            from
+        } else {
+            self.kv.get("\0", None).map_or(0, |(_, r)| r + 1)
+        };
         let mut t = lock(&self.shared.targets);
         if t.by_target.contains_key(&target) {
             return Err(KvError::Invalid(format!("{target} is watched already")));

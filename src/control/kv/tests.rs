@@ -841,3 +841,30 @@ fn etcd_urls_and_options() {
     let e = EtcdKv::connect(o).err().unwrap();
     assert!(e.to_string().contains("needs its key"), "{e}");
 }
+
+#[test]
+fn etcd_tls_with_client_certificate() {
+    let Some(server) = testing::EtcdServer::start_tls_or_skip("etcd_tls_with_client_certificate")
+    else {
+        return;
+    };
+    let files = server.tls().unwrap().clone();
+    let mut opts = EtcdOptions::from_url(&server.url()).unwrap();
+    assert!(opts.tls);
+    opts.request_timeout = Duration::from_secs(3);
+    opts.ca = Some(files.ca.clone());
+    opts.cert = Some(files.cert.clone());
+    opts.key = Some(files.key.clone());
+    let kv = EtcdKv::connect(opts.clone()).unwrap();
+    put(&kv, "/t/tls", "secret");
+    assert_eq!(value(&kv, "/t/tls").as_deref(), Some("secret"));
+    assert!(kv.describe().starts_with("etcd 3."), "{}", kv.describe());
+    // Without the client certificate, or without TLS: refused.
+    opts.cert = None;
+    opts.key = None;
+    let no_cert = EtcdKv::connect(opts).unwrap();
+    let e = no_cert.get("/t/tls", None);
+    assert!(e.is_err(), "{e:?}");
+    let plain = EtcdKv::open(&format!("etcd://{}", server.endpoint())).unwrap();
+    assert!(plain.get("/t/tls", None).is_err());
+}

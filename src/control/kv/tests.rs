@@ -868,3 +868,45 @@ fn etcd_tls_with_client_certificate() {
     let plain = EtcdKv::open(&format!("etcd://{}", server.endpoint())).unwrap();
     assert!(plain.get("/t/tls", None).is_err());
 }
+
+#[test]
+fn etcd_many_clients_share_one_runtime() {
+    let Some((_server, kv)) = etcd_only("etcd_many_clients_share_one_runtime") else {
+        return;
+    };
+    // 100 clients (as sim-hosts opens one per simulated host), each with a watcher on
+    // one key: one put reaches every one, and the process has one client runtime.
+    let (tx, rx) = channel();
+    let mut keep = Vec::new();
+    for i in 0..100 {
+        let c = EtcdKv::open(&kv.options().url()).unwrap();
+        let tx = tx.clone();
+        let mut w = c
+            .watcher(Arc::new(move |m| {
+                if let WatchMsg::Events { .. } = m {
+                    let _ = tx.send(i);
+                }
+            }))
+            .unwrap();
+        w.add(Target::Key("/t/many/rule".into()), 0).unwrap();
+        keep.push((c, w));
+    }
+    put(&kv, "/t/many/rule", "1");
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 100 {
+        let i = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("only {} of 100 watchers got the put", seen.len()));
+        assert!(seen.insert(i), "watcher {i} got it twice");
+    }
+    let workers = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("comm")).ok())
+        .filter(|c| c.trim() == "etcd-client")
+        .count();
+    // The runtime's workers, plus its blocking pool (name lookups), never one per client.
+    assert!(
+        workers < 20,
+        "{workers} etcd-client threads for 100 clients"
+    );
+}

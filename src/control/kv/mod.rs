@@ -16,6 +16,11 @@
 //! * **leases**: a key put with a lease disappears when the lease expires or is revoked;
 //!   a [`Lease`] keeps itself alive until dropped (then it is revoked).
 //!
+//! Files: `mem.rs` ([`MemKv`]), `etcd.rs` ([`EtcdKv`], [`EtcdOptions`]: the `etcd://`
+//! URL, TLS files, timeouts), `testing.rs` (a real etcd for tests and benchmarks:
+//! `testing::EtcdServer`), `tests.rs` (the conformance suite over both backends, and
+//! what only etcd can do: outages, TLS, its own size limit).
+//!
 //! Threading: every method blocks its caller (a control-plane thread) and never runs on a
 //! dataplane worker. A watcher delivers on the backend's own thread through the sink its
 //! creator gave; the sink must only hand the message on (push into a channel).

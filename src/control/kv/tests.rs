@@ -910,3 +910,29 @@ fn etcd_many_clients_share_one_runtime() {
         "{workers} etcd-client threads for 100 clients"
     );
 }
+
+#[test]
+fn etcd_lease_survives_a_short_outage() {
+    let Some((mut server, kv)) = etcd_only("etcd_lease_survives_a_short_outage") else {
+        return;
+    };
+    // A host's liveness key: kept through an etcd restart shorter than its TTL (the
+    // keep-alive reconnects; etcd renews leases when it comes back).
+    let l = kv.grant_lease(2).unwrap();
+    kv.txn(Txn {
+        compares: vec![],
+        ops: vec![Op::Put {
+            key: "/t/alive".into(),
+            value: b"1".to_vec(),
+            lease: Some(l.id()),
+        }],
+    })
+    .unwrap();
+    server.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    server.restart().unwrap();
+    std::thread::sleep(Duration::from_secs(l.ttl() as u64 + 2));
+    assert_eq!(value(&kv, "/t/alive").as_deref(), Some("1"));
+    drop(l);
+    assert_eq!(value(&kv, "/t/alive"), None);
+}

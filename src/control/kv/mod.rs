@@ -16,6 +16,11 @@
 //! * **leases**: a key put with a lease disappears when the lease expires or is revoked;
 //!   a [`Lease`] keeps itself alive until dropped (then it is revoked).
 //!
+//! Files: `mem.rs` ([`MemKv`]), `etcd.rs` ([`EtcdKv`], [`EtcdOptions`]: the `etcd://`
+//! URL, TLS files, timeouts), `testing.rs` (a real etcd for tests and benchmarks:
+//! `testing::EtcdServer`), `tests.rs` (the conformance suite over both backends, and
+//! what only etcd can do: outages, TLS, its own size limit).
+//!
 //! Threading: every method blocks its caller (a control-plane thread) and never runs on a
 //! dataplane worker. A watcher delivers on the backend's own thread through the sink its
 //! creator gave; the sink must only hand the message on (push into a channel).
@@ -25,6 +30,16 @@
 
 use std::fmt;
 use std::sync::Arc;
+
+pub mod etcd;
+pub mod mem;
+#[doc(hidden)]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+pub use etcd::{EtcdKv, EtcdOptions};
+pub use mem::{MemKv, MemKvOptions};
 
 /// A store revision (etcd's `int64`). 0 = "no revision" (a key's `create_revision` when
 /// absent).
@@ -144,7 +159,10 @@ impl Event {
 pub enum Health {
     Connected,
     /// Unreachable since `since` (Unix seconds); the last error, in words.
-    Unreachable { since: u64, error: String },
+    Unreachable {
+        since: u64,
+        error: String,
+    },
 }
 
 /// What a watcher delivers.
@@ -171,8 +189,9 @@ pub type Sink = Arc<dyn Fn(WatchMsg) + Send + Sync>;
 
 /// A running watch over a changing set of targets; dropping it cancels every target.
 pub trait Watcher: Send {
-    /// Watch `target` from revision `from` (events at revisions `>= from`). Adding a
-    /// target already watched is an error.
+    /// Watch `target` from revision `from` (events at revisions `>= from`; `from <= 0`:
+    /// from the store's revision when `add` is called + 1). Adding a target already
+    /// watched is an error.
     fn add(&mut self, target: Target, from: Revision) -> Result<(), KvError>;
     /// Stop watching `target` (no more messages for it once this returns... except
     /// those already handed to the sink).
@@ -186,6 +205,10 @@ pub trait Lease: Send + Sync {
     fn id(&self) -> LeaseId;
     /// The TTL granted, in seconds.
     fn ttl(&self) -> i64;
+    /// Stop keeping the lease alive WITHOUT revoking it, as a holder that died would:
+    /// the lease expires `ttl` seconds after its last keep-alive and its keys vanish
+    /// then (tests and `sim-hosts` use it to simulate a crashed host).
+    fn abandon(self: Box<Self>);
 }
 
 /// The shared store: see the module doc.
@@ -207,6 +230,71 @@ pub trait Kv: Send + Sync {
     fn health(&self) -> Health;
     /// For logs and benchmark headers: `"etcd 3.4.23 at 127.0.0.1:2379"`, `"local"`.
     fn describe(&self) -> String;
+}
+
+/// etcd's default `--max-request-bytes` (1.5 MiB): the largest transaction both
+/// backends take by default (see [`txn_request_size`]).
+pub const ETCD_MAX_REQUEST_BYTES: usize = 1536 * 1024;
+
+/// The size of `txn` as etcd counts it against `--max-request-bytes` (its protobuf
+/// encoding, within a few bytes: keys, values and a small overhead per compare and op).
+pub fn txn_request_size(txn: &Txn) -> usize {
+    // A field costs its bytes + a tag byte + a length varint (<= 5 bytes); each
+    // compare/op is a nested message with its own tag and length.
+    const FIELD: usize = 6;
+    const MESSAGE: usize = 2 * FIELD + 12;
+    let cmp: usize = txn
+        .compares
+        .iter()
+        .map(|c| match c {
+            Compare::ModRevision { key, .. }
+            | Compare::Absent { key }
+            | Compare::Present { key } => key.len() + FIELD + MESSAGE,
+        })
+        .sum();
+    let ops: usize = txn
+        .ops
+        .iter()
+        .map(|o| match o {
+            Op::Put { key, value, .. } => key.len() + value.len() + 2 * FIELD + MESSAGE,
+            Op::Delete { key } => key.len() + FIELD + MESSAGE,
+            Op::DeletePrefix { prefix } => 2 * (prefix.len() + FIELD) + MESSAGE,
+        })
+        .sum();
+    cmp + ops + MESSAGE
+}
+
+/// etcd's checks of a transaction's writes, shared so both backends refuse the same
+/// transactions the same way: a key may be put at most once, and not inside a key or
+/// prefix the same transaction deletes (etcd: "duplicate key given in txn request").
+pub fn check_txn_ops(ops: &[Op]) -> Result<(), KvError> {
+    let mut puts = std::collections::BTreeSet::new();
+    for op in ops {
+        if let Op::Put { key, .. } = op {
+            if !puts.insert(key.as_str()) {
+                return Err(KvError::Invalid(format!(
+                    "duplicate key given in txn request: {key} is put twice"
+                )));
+            }
+        }
+    }
+    for op in ops {
+        let hit = match op {
+            Op::Put { .. } => None,
+            Op::Delete { key } => puts.get(key.as_str()).copied(),
+            Op::DeletePrefix { prefix } => puts
+                .range(prefix.as_str()..)
+                .next()
+                .copied()
+                .filter(|k| k.starts_with(prefix.as_str())),
+        };
+        if let Some(k) = hit {
+            return Err(KvError::Invalid(format!(
+                "duplicate key given in txn request: {k} is both put and deleted"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Why a store operation failed. Each variant says what the caller can do.

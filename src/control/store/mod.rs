@@ -88,6 +88,7 @@ pub mod lock;
 pub mod logs;
 pub mod ops;
 pub mod persist;
+pub mod shared;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -101,6 +102,7 @@ pub use lock::LOCK_FILE;
 pub use logs::{LogCreate, LogUpdate, LOGGABLE_RESOURCE_TYPES, MAX_LOGS};
 pub use ops::{AddressGroupUpdate, GroupCreate, GroupUpdate, PortCreate, PortUpdate, RuleCreate};
 pub use persist::{PersistError, BACKUP_FILE, STATE_FILE};
+pub use shared::SharedStatus;
 pub use state::{GroupMeta, Meta, NetworkMeta, ObjMeta, State};
 pub use to_spec::{log_to_spec, model_to_spec, port_to_spec};
 
@@ -166,6 +168,9 @@ pub struct Store {
     _lock: Option<DirLock>,
     switch: SwitchSettings,
     logging: LoggingSettings,
+    /// Shared mode ([`Store::open_shared`]): the state is the cache of a `Kv`'s keys,
+    /// `current` and the apply hook are unused.
+    shared: Option<Arc<shared::Shared>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -214,6 +219,7 @@ impl Store {
             _lock: lock,
             switch: seed.switch.clone(),
             logging: seed.logging.clone(),
+            shared: None,
         })
     }
 
@@ -243,6 +249,9 @@ impl Store {
 
     /// The committed state (cheap: an `Arc`).
     pub fn snapshot(&self) -> Arc<State> {
+        if let Some(s) = &self.shared {
+            return s.snapshot();
+        }
         match self.current.read() {
             Ok(g) => Arc::clone(&g),
             Err(p) => Arc::clone(&p.into_inner()),
@@ -281,9 +290,14 @@ impl Store {
     /// (see the module doc).
     pub(super) fn mutate<T>(
         &self,
-        change: impl FnOnce(&mut State, u64) -> Result<T, StoreError>,
+        mut change: impl FnMut(&mut State, u64) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mutator = self.lock_mutator();
+        if let Some(s) = &self.shared {
+            // Serialised on this server by the mutator lock too: concurrent writers of
+            // one server do not race each other's compare.
+            return s.mutate(&mut change);
+        }
         let old = self.snapshot();
         let mut candidate = State::clone(&old);
         let out = change(&mut candidate, now_secs())?;

@@ -1,4 +1,6 @@
 //! Unit tests of the store: the file format round trip, atomicity of mutations, reload.
+//! The control-plane tests run on both stores ([`on_both`]): the local one and the
+//! shared one on a [`MemKv`] (the etcd runs are in tests/shared_store.rs).
 
 use std::sync::{Arc, Mutex};
 
@@ -6,7 +8,36 @@ use super::persist::{decode_state, encode_state};
 use super::state::seed_state;
 use super::*;
 use crate::control::config;
+use crate::control::kv::MemKv;
+use crate::control::shared::layout::Keys;
 use crate::policy::validate;
+
+/// Opens a store seeded with a config.
+type Open = fn(&Config) -> Store;
+
+fn local(c: &Config) -> Store {
+    Store::open(None, c).unwrap()
+}
+
+fn shared_mem(c: &Config) -> Store {
+    Store::open_shared(Arc::new(MemKv::new()), Keys::new("/test/"), c).unwrap()
+}
+
+/// `#[test]`s running the function `$name(open: Open)` on each store.
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn local() {
+                super::$name(super::local)
+            }
+            #[test]
+            fn shared_mem() {
+                super::$name(super::shared_mem)
+            }
+        }
+    };
+}
 
 fn seed() -> Config {
     config::parse_str(
@@ -77,6 +108,38 @@ fn model_to_spec_round_trips() {
     assert_eq!(validate::validate_model(&model_to_spec(&m)).unwrap(), m);
 }
 
+on_both!(rejected_mutation_changes_nothing);
+fn rejected_mutation_changes_nothing(open: Open) {
+    let store = open(&seed());
+    let before = store.snapshot();
+    let err = store
+        .create_group(&GroupCreate {
+            name: "web".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(err.http_status(), 409);
+    assert_eq!(*store.snapshot(), *before);
+    let id = store
+        .create_group(&GroupCreate {
+            name: "db".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let snap = store.snapshot();
+    let gi = snap.group_by_id(&id).unwrap();
+    assert_eq!(snap.model.security_groups[gi].rules.len(), 2);
+    assert_eq!(snap.meta.groups[gi].rules.len(), 2);
+    // `default` exists: a second one is refused.
+    let err = store
+        .create_group(&GroupCreate {
+            name: "default".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(err.http_status(), 409);
+}
+
 #[test]
 fn rejected_mutation_changes_nothing_and_hook_sees_candidates() {
     let store = Store::open(None, &seed()).unwrap();
@@ -112,9 +175,9 @@ fn rejected_mutation_changes_nothing_and_hook_sees_candidates() {
     assert_eq!(snap.meta.groups[gi].rules.len(), 2);
 }
 
-#[test]
-fn replace_model_keeps_ids_of_unchanged_objects() {
-    let store = Store::open(None, &seed()).unwrap();
+on_both!(replace_model_keeps_ids_of_unchanged_objects);
+fn replace_model_keeps_ids_of_unchanged_objects(open: Open) {
+    let store = open(&seed());
     let before = store.snapshot();
     let mut m = before.model.clone();
     m.security_groups[0].rules.pop();
@@ -163,9 +226,9 @@ fn a_state_file_written_by_the_hand_written_mirror_re_encodes_to_the_same_bytes(
     assert_eq!(encode_state(&state).unwrap(), bytes.to_vec());
 }
 
-#[test]
-fn logs_follow_their_group_and_port() {
-    let store = Store::open(None, &seed()).unwrap();
+on_both!(logs_follow_their_group_and_port);
+fn logs_follow_their_group_and_port(open: Open) {
+    let store = open(&seed());
     let snap = store.snapshot();
     let web = snap.group_id("web").unwrap().to_string();
     let vm_a = snap.port_id("vm-a").unwrap().to_string();
@@ -228,9 +291,9 @@ fn logs_follow_their_group_and_port() {
     snap.check().unwrap();
 }
 
-#[test]
-fn log_requests_get_neutrons_answers() {
-    let store = Store::open(None, &seed()).unwrap();
+on_both!(log_requests_get_neutrons_answers);
+fn log_requests_get_neutrons_answers(open: Open) {
+    let store = open(&seed());
     let snap = store.snapshot();
     let default = snap.group_id("default").unwrap().to_string();
     let vm_a = snap.port_id("vm-a").unwrap().to_string();

@@ -155,6 +155,39 @@ fn over_quota(what: &str, limit: usize) -> StoreError {
 /// Placeholder project id reported as `tenant_id` / `project_id` (no Keystone).
 pub const PROJECT_ID: &str = "00000000000000000000000000000000";
 
+thread_local! {
+    /// The `If-Match: revision_number=N` of the request this thread is serving: the
+    /// object's id and N ([`if_match`]); taken by the next mutation.
+    static IF_MATCH: std::cell::Cell<Option<(String, u64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` (one store call) with Neutron's `If-Match: revision_number=N` precondition
+/// on the object `id`: the mutation it makes fails with 412 `PreconditionFailed`,
+/// changing nothing, unless the object's `revision_number` is `revision` in the state
+/// the change is computed from (checked inside the mutation: atomic with it, in both
+/// stores).
+pub fn if_match<T>(id: &str, revision: u64, f: impl FnOnce() -> T) -> T {
+    IF_MATCH.with(|c| c.set(Some((id.to_string(), revision))));
+    let out = f();
+    IF_MATCH.with(|c| c.set(None));
+    out
+}
+
+fn check_if_match(state: &State, id: &str, revision: u64) -> Result<(), StoreError> {
+    let Some(found) = state.revision_of(id) else {
+        // The change itself answers 404.
+        return Ok(());
+    };
+    if found == revision {
+        return Ok(());
+    }
+    Err(StoreError::PreconditionFailed {
+        message: format!(
+            "Precondition failed: the revision number of {id} is {found}, not {revision} (If-Match)."
+        ),
+    })
+}
+
 struct Mutator {
     apply: Option<ApplyHook>,
 }
@@ -292,6 +325,13 @@ impl Store {
         &self,
         mut change: impl FnMut(&mut State, u64) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let expect = IF_MATCH.with(|c| c.take());
+        let mut change = move |state: &mut State, now: u64| {
+            if let Some((id, revision)) = &expect {
+                check_if_match(state, id, *revision)?;
+            }
+            change(state, now)
+        };
         let mutator = self.lock_mutator();
         if let Some(s) = &self.shared {
             // Serialised on this server by the mutator lock too: concurrent writers of

@@ -26,10 +26,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+pub mod etcd;
 pub mod mem;
+#[doc(hidden)]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
+pub use etcd::{EtcdKv, EtcdOptions};
 pub use mem::{MemKv, MemKvOptions};
 
 /// A store revision (etcd's `int64`). 0 = "no revision" (a key's `create_revision` when

@@ -27,6 +27,16 @@ impl Backend {
             _keep: None,
         }
     }
+    /// A fresh etcd of the test's own and a client; `None` when skipped (no etcd).
+    pub fn etcd(test: &str) -> Option<Backend> {
+        let server = testing::EtcdServer::start_or_skip(test)?;
+        let kv = EtcdKv::open(&server.url()).expect("connect to the test etcd");
+        Some(Backend {
+            kv: Arc::new(kv),
+            prefix: format!("/t/{test}/"),
+            _keep: Some(Box::new(server)),
+        })
+    }
     fn k(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
@@ -558,6 +568,17 @@ macro_rules! conformance {
                 #[test]
                 fn $name() {
                     super::$name(&super::Backend::mem(stringify!($name)));
+                }
+            )*
+        }
+        mod etcd_kv {
+            $(
+                #[test]
+                fn $name() {
+                    let test = concat!("etcd_kv::", stringify!($name));
+                    if let Some(b) = super::Backend::etcd(test) {
+                        super::$name(&b);
+                    }
                 }
             )*
         }

@@ -1,6 +1,7 @@
 //! The store's shared mode through the HTTP API: two API servers (two `Store`s, each its
-//! own cache) on one key-value store ([`MemKv`]; the etcd runs use the same cases once
-//! `kv::testing::EtcdServer` is there).
+//! own cache) on one key-value store: a [`MemKv`] for the races and faults, a real etcd
+//! (`kv::testing::EtcdServer`) for an outage and the `openstack` CLI against two
+//! `sgswitch api --store` processes.
 //!
 //! What holds, exactly: an answer from server A is sent after A's cache reached the
 //! write's revision, so A shows its own writes at once (read-your-writes on one server).
@@ -18,9 +19,10 @@ use serde_json::{json, Value};
 use sgswitch::control::api::{ApiHandle, ApiServer};
 use sgswitch::control::config::{self, Config};
 use sgswitch::control::http_client::{Client, Response};
+use sgswitch::control::kv::testing::EtcdServer;
 use sgswitch::control::kv::{
-    Health, KeyValue, Kv, KvError, Lease, MemKv, MemKvOptions, Op, Revision, Sink, Snapshot, Txn,
-    TxnOutcome, Watcher,
+    EtcdKv, Health, KeyValue, Kv, KvError, Lease, MemKv, MemKvOptions, Op, Revision, Sink,
+    Snapshot, Txn, TxnOutcome, Watcher,
 };
 use sgswitch::control::shared::layout::Keys;
 use sgswitch::control::store::{Store, StoreError};
@@ -549,4 +551,254 @@ fn host_binding_is_shown_filtered_and_indexed() {
         .unwrap()
         .kvs
         .is_empty());
+}
+
+// ----- on a real etcd ----------------------------------------------------------------
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn etcd_kv(etcd: &EtcdServer) -> Arc<dyn Kv> {
+    Arc::new(EtcdKv::open(&etcd.url()).expect("etcd client"))
+}
+
+#[test]
+fn on_etcd_two_servers_lose_nothing_an_outage_answers_503_and_writes_resume() {
+    let Some(mut etcd) = EtcdServer::start_or_skip("on_etcd_two_servers") else {
+        return;
+    };
+    let a = Server::start(etcd_kv(&etcd));
+    let b = Server::start(etcd_kv(&etcd));
+    let web = a.id("security-groups", "web");
+    std::thread::scope(|s| {
+        for (t, server) in [&a, &b, &a, &b].into_iter().enumerate() {
+            let web = &web;
+            s.spawn(move || {
+                for i in 0..8u16 {
+                    let r = server.rule(web, 2000 + t as u16 * 100 + i);
+                    assert_eq!(r.status, 201, "{}", r.body);
+                }
+            });
+        }
+    });
+    b.catch_up(&a);
+    a.catch_up(&b);
+    for s in [&a, &b] {
+        let r = s.req(
+            "GET",
+            &format!("/v2.0/security-group-rules?security_group_id={web}"),
+            None,
+        );
+        assert_eq!(r.body["security_group_rules"].as_array().unwrap().len(), 33);
+    }
+    // etcd stops: writes answer 503 naming the store, reads serve the cache.
+    etcd.stop();
+    let r = a.rule(&web, 3000);
+    assert_eq!(
+        (r.status, err_type(&r)),
+        (503, "ServiceUnavailable"),
+        "{}",
+        r.body
+    );
+    let m = r.body["NeutronError"]["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("the shared store (etcd") && m.contains("is unreachable"),
+        "{m}"
+    );
+    assert_eq!(b.req("GET", "/v2.0/security-groups", None).status, 200);
+    // Back: the write goes through (once the watch reconnected, at most a few seconds).
+    etcd.restart().expect("etcd restarts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = a.rule(&web, 3000);
+        if r.status == 201 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", r.body);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    b.catch_up(&a);
+    let r = b.rule(&web, 3000);
+    assert_eq!((r.status, err_type(&r)), (409, "SecurityGroupRuleExists"));
+}
+
+/// A process of ours, killed by its PID on drop.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// `sgswitch api --store URL --listen ADDR --api-token-file FILE`, ready.
+fn sgswitch_api(url: &str, token_file: &std::path::Path) -> (Proc, SocketAddr) {
+    let addr = free_addr();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .args(["api", "--store", url, "--store-prefix", "/cli/", "--listen"])
+        .arg(addr.to_string())
+        .arg("--api-token-file")
+        .arg(token_file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sgswitch api starts");
+    let p = Proc(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sgswitch api did not listen on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (p, addr)
+}
+
+fn openstack_bin() -> Option<String> {
+    if let Ok(p) = std::env::var("SGSWITCH_OPENSTACK") {
+        if std::path::Path::new(&p).exists() {
+            return Some(p);
+        }
+    }
+    std::process::Command::new("openstack")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| "openstack".to_string())
+}
+
+#[test]
+fn openstack_cli_against_two_sgswitch_api_store_servers_and_schema_refusal() {
+    let test = "openstack_cli_against_sgswitch_api_store";
+    let Some(bin) = openstack_bin() else {
+        assert!(
+            !in_ci(),
+            "{test}: CI=true but no openstack client (SGSWITCH_OPENSTACK)"
+        );
+        eprintln!("SKIPPED {test}: no openstack client");
+        return;
+    };
+    let Some(etcd) = EtcdServer::start_or_skip(test) else {
+        return;
+    };
+    let token_file = etcd.dir().join("api-token");
+    let (_a, addr_a) = sgswitch_api(&etcd.url(), &token_file);
+    let (_b, addr_b) = sgswitch_api(&etcd.url(), &token_file);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let os = |addr: SocketAddr, args: &[&str]| {
+        let out = std::process::Command::new(&bin)
+            .args(["--os-auth-type", "admin_token", "--os-token", token.trim()])
+            .args(["--os-endpoint", &format!("http://{addr}")])
+            .args(args)
+            .output()
+            .expect("run openstack");
+        assert!(
+            out.status.success(),
+            "openstack {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let id = os(
+        addr_a,
+        &[
+            "security", "group", "create", "ssh", "-f", "value", "-c", "id",
+        ],
+    );
+    os(
+        addr_a,
+        &[
+            "security",
+            "group",
+            "rule",
+            "create",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            "22",
+            "ssh",
+        ],
+    );
+    // B's answers come from its cache, which follows A's write within a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let ranges = os(
+            addr_b,
+            &[
+                "security",
+                "group",
+                "rule",
+                "list",
+                &id,
+                "-f",
+                "value",
+                "-c",
+                "Port Range",
+            ],
+        );
+        if ranges.lines().any(|l| l.trim() == "22:22") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B never showed the rule: {ranges}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A duplicate through B is refused (409 from the shared state).
+    let dup = std::process::Command::new(&bin)
+        .args(["--os-auth-type", "admin_token", "--os-token", token.trim()])
+        .args(["--os-endpoint", &format!("http://{addr_b}")])
+        .args([
+            "security",
+            "group",
+            "rule",
+            "create",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            "22",
+            "ssh",
+        ])
+        .output()
+        .unwrap();
+    assert!(!dup.status.success());
+    // Another schema version under a prefix: `sgswitch api` refuses, exit 1, naming both.
+    let kv = etcd_kv(&etcd);
+    kv.txn(Txn {
+        compares: vec![],
+        ops: vec![Op::Put {
+            key: "/future/schema".into(),
+            value: br#"{"schema_version":2,"written_by":"sgswitch 2.0.0"}"#.to_vec(),
+            lease: None,
+        }],
+    })
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .args([
+            "api",
+            "--store",
+            &etcd.url(),
+            "--store-prefix",
+            "/future",
+            "--api-no-auth",
+        ])
+        .args(["--listen", &free_addr().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("schema version 2") && err.contains("version 1"),
+        "{err}"
+    );
 }

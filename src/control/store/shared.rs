@@ -75,6 +75,8 @@ pub(super) struct Cache {
 /// The shared-mode part of a [`Store`].
 pub(super) struct Shared {
     kv: Arc<dyn Kv>,
+    /// `kv.describe()` at open (asking again may wait for an unreachable store).
+    describe: String,
     keys: Keys,
     cache: Mutex<Cache>,
     moved: Condvar,
@@ -99,23 +101,23 @@ fn lock(m: &Mutex<Cache>) -> MutexGuard<'_, Cache> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn unavailable(kv: &dyn Kv, e: &str) -> StoreError {
+fn unavailable(store: &str, e: &str) -> StoreError {
     StoreError::Unavailable {
-        store: kv.describe(),
+        store: store.to_string(),
         message: e.to_string(),
     }
 }
 
-fn kv_error(kv: &dyn Kv, e: KvError) -> StoreError {
+fn kv_error(store: &str, e: KvError) -> StoreError {
     match e {
-        KvError::Unavailable(m) => unavailable(kv, &m),
+        KvError::Unavailable(m) => unavailable(store, &m),
         KvError::TooLarge { what, size, limit } => StoreError::TooLarge {
             message: format!(
                 "the change is too large for the shared store: {what} is {size} bytes, over its limit of {limit} bytes; nothing was written"
             ),
         },
         e => StoreError::Shared {
-            message: format!("the shared store ({}) failed: {e}", kv.describe()),
+            message: format!("the shared store ({store}) failed: {e}"),
         },
     }
 }
@@ -142,7 +144,12 @@ impl Shared {
         keys: Keys,
         seed: &crate::policy::Model,
     ) -> Result<Arc<Shared>, StoreError> {
-        let kvd = &*kv;
+        // Where the store is, for messages: its own words once it answers, else the
+        // first error names it.
+        let snap0 = kv.range(&keys.schema(), None);
+        let describe = kv.describe();
+        let kvd = describe.as_str();
+        snap0.map_err(|e| kv_error(kvd, e))?;
         let schema_key = keys.schema();
         // Read; absent schema: write it with the seed (a concurrent first open loses the
         // compare and reads the winner's keys).
@@ -168,7 +175,14 @@ impl Shared {
                     break snap;
                 }
                 None => {
-                    let state = seed_state(seed);
+                    // Validated as a whole (an empty seed gains its `default` group).
+                    let seed = crate::policy::validate::validate_model(
+                        &super::to_spec::model_to_spec(seed),
+                    )
+                    .map_err(|e| StoreError::Shared {
+                        message: format!("the seed does not validate: {e}"),
+                    })?;
+                    let state = seed_state(&seed);
                     let mut ops: Vec<Op> = codec::state_to_kvs(&keys, &state)
                         .into_iter()
                         .map(|(key, value)| Op::Put {
@@ -207,10 +221,7 @@ impl Shared {
             .map(|k| (k.key.clone(), k.value.clone()))
             .collect();
         let state = decode_state(&keys, &kvs).map_err(|e| StoreError::Shared {
-            message: format!(
-                "the shared store ({}) holds a state that does not decode: {e}",
-                kv.describe()
-            ),
+            message: format!("the shared store ({kvd}) holds a state that does not decode: {e}"),
         })?;
         let ws = snapshot.kvs.iter().find(|k| k.key == keys.write_seq());
         let cache = Cache {
@@ -237,6 +248,7 @@ impl Shared {
             .map_err(|e| kv_error(kvd, e))?;
         let shared = Arc::new(Shared {
             kv,
+            describe,
             keys,
             cache: Mutex::new(cache),
             moved: Condvar::new(),
@@ -263,7 +275,7 @@ impl Shared {
     pub(super) fn status(&self) -> SharedStatus {
         let c = lock(&self.cache);
         SharedStatus {
-            store: self.kv.describe(),
+            store: self.describe.clone(),
             prefix: self.keys.prefix().to_string(),
             health: c.health.clone(),
             revision: c.revision,
@@ -360,7 +372,7 @@ impl Shared {
         &self,
         change: &mut dyn FnMut(&mut State, u64) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let kvd = &*self.kv;
+        let kvd = self.describe.as_str();
         for _ in 0..MAX_ATTEMPTS {
             let (old, seq_rev, seq) = {
                 let c = lock(&self.cache);
@@ -468,7 +480,7 @@ fn cache_thread(shared: Weak<Shared>, rx: mpsc::Receiver<WatchMsg>) {
             WatchMsg::Health(h) => {
                 let mut c = lock(&s.cache);
                 if let Health::Unreachable { error, .. } = &h {
-                    tracing::warn!(store = %s.kv.describe(), error, "the shared store is unreachable");
+                    tracing::warn!(store = %s.describe, error, "the shared store is unreachable");
                 }
                 c.health = h;
                 drop(c);

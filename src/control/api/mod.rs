@@ -13,8 +13,9 @@
 //! * `/v2.0/address-groups[/{id}]`: list, show, create, update, delete, and
 //!   `PUT …/{id}/add_addresses`, `…/remove_addresses`;
 //! * `/v2.0/ports[/{id}]`: list, show, create (hot-plug; the backend is given as
-//!   `binding:profile` = `{"type":"tap","ifname":…}`), update (`name`,
-//!   `security_groups`, `allowed_address_pairs`, `port_security_enabled`), delete;
+//!   `binding:profile` = `{"type":"tap","ifname":…}`; `binding:host_id`), update
+//!   (`name`, `security_groups`, `allowed_address_pairs`, `port_security_enabled`,
+//!   `binding:host_id`), delete;
 //! * `/v2.0/networks[/{id}]`: list, show;
 //! * `/v2.0/log/logs[/{id}]`: list, show, create, update (`name`, `description`,
 //!   `enabled`), delete; `GET /v2.0/log/loggable-resources` (Neutron's `logging`
@@ -31,6 +32,13 @@
 //! hooks ([`ApiServer::start_operated`], as `sgswitch run` starts it), admin-only
 //! `POST /sgswitch/v1/reload` and `PUT /sgswitch/v1/log-level`. Every request is logged
 //! ([`access_log`]).
+//!
+//! Writes: `If-Match: revision_number=N` on `PUT`/`DELETE` is checked inside the
+//! store's mutation (412 `PreconditionFailed`, [`crate::control::store::if_match`]);
+//! `?wait=applied[&wait_timeout=S]` on a write waits until every live host of a shared
+//! store applied it (504 naming the hosts that lag; at once on a local store). On a
+//! shared store (`sgswitch api --store`), `/metrics` without a switch shows the store's
+//! families alone (docs/scale-out.md).
 //!
 //! Lists filter on any top-level field (`?name=web&id=…`; a repeated key is an OR; an
 //! array field matches when it contains the value); `fields`, `limit`, `marker`,

@@ -68,6 +68,9 @@
 //! * [`error`] — [`StoreError`] and the Neutron answer for it;
 //! * [`persist`] — the state file format, atomic writes (prepare, commit), loading;
 //! * [`lock`] — the state directory's lock;
+//! * [`shared`] — the shared mode ([`Store::open_shared`]): the state is a watch-fed
+//!   cache of a `Kv` prefix, each write one compare-and-swap transaction, no apply hook
+//!   and no state directory (see its doc); `mutate` hands it the change;
 //! * [`to_spec`] — the spec that validates back to a model;
 //! * [`ids`] — UUIDs, MACs, RFC 3339 time.
 //!

@@ -802,3 +802,49 @@ fn openstack_cli_against_two_sgswitch_api_store_servers_and_schema_refusal() {
         "{err}"
     );
 }
+
+#[test]
+fn a_value_that_does_not_decode_keeps_the_last_good_state_and_is_reported() {
+    let kv = Arc::new(MemKv::new());
+    let a = Server::start(kv.clone());
+    let before = a.store.snapshot();
+    let bad = keys().group("0b9c0a43-51b4-4a5e-9d0c-5d1f3f6f7c11");
+    let write = |ops: Vec<Op>| match kv
+        .txn(Txn {
+            compares: vec![],
+            ops,
+        })
+        .unwrap()
+    {
+        TxnOutcome::Committed { revision } => revision,
+        TxnOutcome::Failed { .. } => unreachable!(),
+    };
+    let r = write(vec![Op::Put {
+        key: bad.clone(),
+        value: b"{\"name\": 5}".to_vec(),
+        lease: None,
+    }]);
+    assert!(a.store.wait_for_revision(r, Duration::from_secs(5)));
+    assert_eq!(*a.store.snapshot(), *before);
+    let h = a.req("GET", "/healthz", None);
+    let e = h.body["store"]["decode_error"].as_str().unwrap_or_default();
+    assert!(e.starts_with(&bad), "{}", h.body);
+    // Writes are refused (they would commit and stay invisible) until the key is fixed.
+    let group = || {
+        a.req(
+            "POST",
+            "/v2.0/security-groups",
+            Some(json!({"security_group": {"name": "db"}})),
+        )
+    };
+    let r = group();
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.body["NeutronError"]["message"]
+        .as_str()
+        .unwrap()
+        .contains(&bad));
+    let r = write(vec![Op::Delete { key: bad }]);
+    assert!(a.store.wait_for_revision(r, Duration::from_secs(5)));
+    assert!(a.req("GET", "/healthz", None).body["store"]["decode_error"].is_null());
+    assert_eq!(group().status, 201);
+}

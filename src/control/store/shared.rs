@@ -6,7 +6,8 @@
 //!   each revision that touched an object key), the revision it reflects, the mod
 //!   revision of `write-seq`, and the live hosts and their status keys. `snapshot()`
 //!   serves the cached state. A revision whose keys do not decode keeps the previous
-//!   state (the error is kept for `/healthz`) but still advances the revision.
+//!   state (the error is kept for `/healthz`) but still advances the revision; writes
+//!   are refused (500, naming the key) until a later revision decodes.
 //! * **Writes.** `mutate` changes a clone of the cached state, turns it into keys and
 //!   diffs them with the cached state's keys ([`codec::diff`]), and writes the
 //!   difference as ONE transaction that compares `write-seq`'s mod revision with the one
@@ -378,6 +379,14 @@ impl Shared {
                 let c = lock(&self.cache);
                 if let Health::Unreachable { error, .. } = &c.health {
                     return Err(unavailable(kvd, error));
+                }
+                if let Some(e) = &c.decode_error {
+                    // A write would commit and stay invisible here: refuse until fixed.
+                    return Err(StoreError::Shared {
+                        message: format!(
+                            "the shared state does not decode ({e}); writes are refused until that key is fixed"
+                        ),
+                    });
                 }
                 (Arc::clone(&c.state), c.write_seq_rev, c.write_seq)
             };

@@ -452,3 +452,30 @@ fn replace_model_keeps_log_ids_by_equality_then_name() {
     let bytes = encode_state(&after).unwrap();
     assert_eq!(decode_state(&bytes).unwrap(), *after);
 }
+
+on_both!(if_match_is_checked_inside_the_mutation);
+fn if_match_is_checked_inside_the_mutation(open: Open) {
+    let Some(store) = open(&seed()) else {
+        return;
+    };
+    let web = store.snapshot().group_id("web").unwrap().to_string();
+    let rev = store.snapshot().revision_of(&web).unwrap();
+    let update = |d: &str| GroupUpdate {
+        description: Some(d.into()),
+        ..Default::default()
+    };
+    let e = if_match(&web, rev + 1, || store.update_group(&web, &update("x"))).unwrap_err();
+    assert_eq!(
+        (e.http_status(), e.neutron_type()),
+        (412, "PreconditionFailed")
+    );
+    assert_eq!(store.snapshot().revision_of(&web), Some(rev));
+    if_match(&web, rev, || store.update_group(&web, &update("y"))).unwrap();
+    assert_eq!(store.snapshot().revision_of(&web), Some(rev + 1));
+    // The condition is used once: the next call is unconditional.
+    store.update_group(&web, &update("z")).unwrap();
+    // An unknown id answers the change's own 404.
+    let ghost = Id::random().to_string();
+    let e = if_match(&ghost, 0, || store.delete_group(&ghost)).unwrap_err();
+    assert_eq!(e.http_status(), 404);
+}

@@ -11,14 +11,14 @@
 //! share one store.
 //!
 //! # How it runs
-//! State is one mutex ([`State`]). Writers never call user code: a committed revision
+//! State is one mutex (`State`). Writers never call user code: a committed revision
 //! appends its events to the log and wakes the store's **engine thread**, which hands
 //! each watcher's new events to its sink (on that thread, as the trait says) and expires
 //! leases whose holder abandoned them. A watcher's targets live behind its own mutex,
 //! held while the engine delivers to it; `remove` and `drop` take it too, so once they
 //! return nothing more reaches the sink for that target. Lock order: a watcher's
 //! targets, then the state. The engine holds only a weak reference between rounds and
-//! ends within [`IDLE_TICK`] of the last handle (store, watcher, lease) going away.
+//! ends within `IDLE_TICK` (200 ms) of the last handle (store, watcher, lease) going away.
 //!
 //! Leases: a live [`Lease`] handle keeps its lease alive (in-process there is nothing to
 //! miss), dropping it revokes the lease; [`Lease::abandon`] stops the keep-alive so the

@@ -16,6 +16,11 @@
 //! * **leases**: a key put with a lease disappears when the lease expires or is revoked;
 //!   a [`Lease`] keeps itself alive until dropped (then it is revoked).
 //!
+//! Files: `mem.rs` ([`MemKv`]), `etcd.rs` ([`EtcdKv`], [`EtcdOptions`]: the `etcd://`
+//! URL, TLS files, timeouts), `testing.rs` (a real etcd for tests and benchmarks:
+//! `testing::EtcdServer`), `tests.rs` (the conformance suite over both backends, and
+//! what only etcd can do: outages, TLS, its own size limit).
+//!
 //! Threading: every method blocks its caller (a control-plane thread) and never runs on a
 //! dataplane worker. A watcher delivers on the backend's own thread through the sink its
 //! creator gave; the sink must only hand the message on (push into a channel).
@@ -184,8 +189,9 @@ pub type Sink = Arc<dyn Fn(WatchMsg) + Send + Sync>;
 
 /// A running watch over a changing set of targets; dropping it cancels every target.
 pub trait Watcher: Send {
-    /// Watch `target` from revision `from` (events at revisions `>= from`). Adding a
-    /// target already watched is an error.
+    /// Watch `target` from revision `from` (events at revisions `>= from`; `from <= 0`:
+    /// from the store's revision when `add` is called + 1). Adding a target already
+    /// watched is an error.
     fn add(&mut self, target: Target, from: Revision) -> Result<(), KvError>;
     /// Stop watching `target` (no more messages for it once this returns... except
     /// those already handed to the sink).

@@ -10,6 +10,12 @@
 //! 2 s), `--snapshot-count 10000`, `--quota-backend-bytes 256 MiB`, errors-only logging
 //! into `etcd.log` beside the data (its tail is in every start error).
 //!
+//! TLS: [`EtcdServer::start_tls`] makes a throwaway CA, a server certificate for
+//! 127.0.0.1 and a client certificate with `openssl` (P-256 keys) and runs etcd with
+//! `--client-cert-auth`: clients need `etcds://`, the CA and the client certificate
+//! ([`EtcdServer::tls`]). Readiness is checked on a plain `--listen-metrics-urls` port
+//! (`/health`) in both modes.
+//!
 //! Skipping: [`EtcdServer::start_or_skip`] returns `None` (and prints `SKIPPED test:
 //! reason` to the process's standard error, where `cargo test` shows it) when there is
 //! no etcd binary; under `CI=true` it panics instead (`.ci/run` installs `etcd-server`),
@@ -34,7 +40,20 @@ pub struct EtcdServer {
     /// The client port on 127.0.0.1.
     pub client_port: u16,
     pub peer_port: u16,
+    /// Plain HTTP `/health` and `/metrics`.
+    pub metrics_port: u16,
     dir: PathBuf,
+    tls: Option<TlsFiles>,
+}
+
+/// The PEM files a client of a TLS etcd needs.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The CA that signed the server's (and the client's) certificate.
+    pub ca: PathBuf,
+    /// The client certificate and its key.
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The etcd binary: `SGSWITCH_ETCD`, else `/usr/bin/etcd`.
@@ -55,6 +74,16 @@ fn free_port() -> std::io::Result<u16> {
 impl EtcdServer {
     /// Start a fresh etcd (see the module doc); an error says why, with etcd's log.
     pub fn start() -> Result<EtcdServer, String> {
+        EtcdServer::start_with(false)
+    }
+
+    /// Start a fresh etcd that takes only TLS clients with a certificate of its CA
+    /// (needs `openssl`).
+    pub fn start_tls() -> Result<EtcdServer, String> {
+        EtcdServer::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Result<EtcdServer, String> {
         let bin = etcd_binary();
         if !bin.exists() {
             return Err(format!("no etcd binary at {}", bin.display()));
@@ -72,14 +101,22 @@ impl EtcdServer {
             let dir = base.join(format!("sgswitch-etcd-{}-{n}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            let ports = free_port().and_then(|c| Ok((c, free_port()?)));
-            let (client_port, peer_port) = ports.map_err(|e| format!("a free port: {e}"))?;
+            let ports = free_port().and_then(|c| Ok((c, free_port()?, free_port()?)));
+            let (client_port, peer_port, metrics_port) =
+                ports.map_err(|e| format!("a free port: {e}"))?;
+            let tls = if tls {
+                Some(make_certificates(&dir)?)
+            } else {
+                None
+            };
             let mut s = EtcdServer {
                 child: None,
                 bin: bin.clone(),
                 client_port,
                 peer_port,
+                metrics_port,
                 dir,
+                tls,
             };
             match s.spawn_and_wait() {
                 Ok(()) => return Ok(s),
@@ -92,20 +129,27 @@ impl EtcdServer {
     /// [`EtcdServer::start`], or `None` after reporting a visible skip when there is no
     /// etcd binary; panics under `CI=true`, and when etcd is there but does not start.
     pub fn start_or_skip(test: &str) -> Option<EtcdServer> {
-        let bin = etcd_binary();
-        if !bin.exists() {
-            let reason = format!(
-                "no etcd at {} (Debian: apt install etcd-server; SGSWITCH_ETCD=PATH)",
-                bin.display()
-            );
-            assert!(!in_ci(), "{test}: cannot run under CI: {reason}");
-            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+        if !tools_or_skip(test, false) {
             return None;
         }
-        match EtcdServer::start() {
-            Ok(s) => Some(s),
-            Err(e) => panic!("{test}: etcd did not start: {e}"),
+        Some(EtcdServer::start().unwrap_or_else(|e| panic!("{test}: etcd did not start: {e}")))
+    }
+
+    /// [`EtcdServer::start_tls`], skipping like [`EtcdServer::start_or_skip`] (also
+    /// without `openssl`).
+    pub fn start_tls_or_skip(test: &str) -> Option<EtcdServer> {
+        if !tools_or_skip(test, true) {
+            return None;
         }
+        Some(
+            EtcdServer::start_tls()
+                .unwrap_or_else(|e| panic!("{test}: etcd (TLS) did not start: {e}")),
+        )
+    }
+
+    /// The client's TLS files (a TLS server only).
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
     }
 
     /// `127.0.0.1:PORT`.
@@ -113,9 +157,10 @@ impl EtcdServer {
         format!("127.0.0.1:{}", self.client_port)
     }
 
-    /// `etcd://127.0.0.1:PORT`, for `--store`.
+    /// `etcd://127.0.0.1:PORT` (`etcds://` for a TLS server), for `--store`.
     pub fn url(&self) -> String {
-        format!("etcd://{}", self.endpoint())
+        let scheme = if self.tls.is_some() { "etcds" } else { "etcd" };
+        format!("{scheme}://{}", self.endpoint())
     }
 
     /// The running etcd's PID (None while stopped).
@@ -161,7 +206,9 @@ impl EtcdServer {
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
-        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{}", self.client_port);
+        let metrics = format!("http://127.0.0.1:{}", self.metrics_port);
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -169,8 +216,17 @@ impl EtcdServer {
             .open(self.log_path())
             .map_err(|e| format!("{}: {e}", self.log_path().display()))?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        if self.tls.is_some() {
+            let f = |name: &str| self.dir.join(name).display().to_string();
+            cmd.arg(format!("--cert-file={}", f("server.pem")))
+                .arg(format!("--key-file={}", f("server.key")))
+                .arg(format!("--trusted-ca-file={}", f("ca.pem")))
+                .arg("--client-cert-auth");
+        }
+        let child = cmd
             .arg("--name=sgswitch-test")
+            .arg(format!("--listen-metrics-urls={metrics}"))
             .arg(format!("--data-dir={}", self.dir.join("data").display()))
             .arg(format!("--listen-client-urls={client}"))
             .arg(format!("--advertise-client-urls={client}"))
@@ -201,7 +257,7 @@ impl EtcdServer {
                     self.log_tail()
                 ));
             }
-            if healthy(self.client_port) {
+            if healthy(self.metrics_port) {
                 return Ok(());
             }
             if Instant::now() >= end {
@@ -216,7 +272,122 @@ impl EtcdServer {
     }
 }
 
-/// etcd's `/health` on the client port says `"health":"true"`.
+/// Whether `openssl` runs.
+fn has_openssl() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// True when etcd (and openssl, for `tls`) are here; else a visible skip, or a panic
+/// under CI.
+fn tools_or_skip(test: &str, tls: bool) -> bool {
+    let bin = etcd_binary();
+    let reason = if !bin.exists() {
+        format!(
+            "no etcd at {} (Debian: apt install etcd-server; SGSWITCH_ETCD=PATH)",
+            bin.display()
+        )
+    } else if tls && !has_openssl() {
+        "no openssl (Debian: apt install openssl)".to_string()
+    } else {
+        return true;
+    };
+    assert!(!in_ci(), "{test}: cannot run under CI: {reason}");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+    false
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate in `dir`.
+fn make_certificates(dir: &Path) -> Result<TlsFiles, String> {
+    let openssl = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=sgswitch-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&ca)?;
+    for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
+        let (key, csr, pem, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        std::fs::write(
+            dir.join(&ext),
+            format!(
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n\
+                 basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let subj = format!("/CN=sgswitch-test-{name}");
+        let mut req = vec!["req"];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+        openssl(&req)?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ])?;
+    }
+    Ok(TlsFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("client.pem"),
+        key: dir.join("client.key"),
+    })
+}
+
+/// etcd's `/health` on the metrics port says `"health":"true"`.
 fn healthy(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;

@@ -634,3 +634,279 @@ fn mem_lease_gone_after_revoke_and_clones_share() {
     assert_eq!(kv.describe(), "local");
     assert_eq!(kv.health(), Health::Connected);
 }
+
+// ---- EtcdKv only ---------------------------------------------------------------------------
+
+/// The EtcdKv-only tests' server and client (None: skipped).
+fn etcd_only(test: &str) -> Option<(testing::EtcdServer, EtcdKv)> {
+    let server = testing::EtcdServer::start_or_skip(test)?;
+    let kv = EtcdKv::open(&server.url()).expect("connect to the test etcd");
+    Some((server, kv))
+}
+
+#[test]
+fn etcd_outage_watch_resumes_without_loss_or_repeat() {
+    let Some((mut server, kv)) = etcd_only("etcd_outage_watch_resumes_without_loss_or_repeat")
+    else {
+        return;
+    };
+    let b = Backend {
+        kv: Arc::new(kv.clone()),
+        prefix: "/t/outage/".into(),
+        _keep: None,
+    };
+    let (tx, rx) = channel();
+    let sink: Sink = Arc::new(move |m| {
+        let _ = tx.send(m);
+    });
+    let mut w = kv.watcher(sink).unwrap();
+    let all = Target::Prefix(b.prefix.clone());
+    let key = Target::Key(b.k("k"));
+    w.add(all.clone(), 0).unwrap();
+    w.add(key.clone(), 0).unwrap();
+    let mut want_all = Vec::new();
+    let mut want_key = Vec::new();
+    for i in 0..3 {
+        let r = put(&kv, &b.k("k"), &format!("before{i}"));
+        want_all.push(r);
+        want_key.push(r);
+        want_all.push(put(&kv, &b.k("other"), "x"));
+    }
+    // Everything so far delivered, then etcd goes away.
+    let mut got_all = Vec::new();
+    let mut got_key = Vec::new();
+    let mut health = Vec::new();
+    let mut take = |m: WatchMsg, got_all: &mut Vec<Revision>, got_key: &mut Vec<Revision>| match m {
+        WatchMsg::Events { target, events } => {
+            let revs = events.iter().map(|e| e.revision());
+            if target == all {
+                got_all.extend(revs);
+            } else {
+                got_key.extend(revs);
+            }
+        }
+        WatchMsg::Health(h) => health.push(h),
+        m => panic!("unexpected {m:?}"),
+    };
+    let end = Instant::now() + Duration::from_secs(10);
+    while (got_all.len() < 6 || got_key.len() < 3) && Instant::now() < end {
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            take(m, &mut got_all, &mut got_key);
+        }
+    }
+    assert_eq!((&got_all, &got_key), (&want_all, &want_key));
+    server.stop();
+    // The watcher says so; a write fails as Unavailable and health() agrees.
+    let m = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a Health message");
+    assert!(
+        matches!(&m, WatchMsg::Health(Health::Unreachable { .. })),
+        "{m:?}"
+    );
+    let t0 = Instant::now();
+    let e = kv.txn(Txn {
+        compares: vec![],
+        ops: vec![p(b.k("k"), "during")],
+    });
+    assert!(matches!(e, Err(KvError::Unavailable(_))), "{e:?}");
+    let failed_in = t0.elapsed();
+    assert!(matches!(kv.health(), Health::Unreachable { .. }));
+    server.restart().unwrap();
+    // Written after the restart, maybe before the watcher is back: none lost.
+    for i in 0..3 {
+        let r = put(&kv, &b.k("k"), &format!("after{i}"));
+        want_all.push(r);
+        want_key.push(r);
+    }
+    assert_eq!(kv.health(), Health::Connected);
+    let end = Instant::now() + Duration::from_secs(15);
+    while (got_all.len() < want_all.len() || got_key.len() < want_key.len()) && Instant::now() < end
+    {
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            take(m, &mut got_all, &mut got_key);
+        }
+    }
+    // Nothing repeated either: no more events arrive.
+    while let Ok(m) = rx.recv_timeout(Duration::from_millis(300)) {
+        take(m, &mut got_all, &mut got_key);
+    }
+    assert_eq!(got_all, want_all, "prefix target: lost or repeated events");
+    assert_eq!(got_key, want_key, "key target: lost or repeated events");
+    assert!(
+        health.contains(&Health::Connected),
+        "no Health(Connected) after the restart: {health:?}"
+    );
+    assert!(
+        failed_in < Duration::from_secs(6),
+        "a write took {failed_in:?} to fail"
+    );
+    let d = kv.describe();
+    assert!(
+        d.starts_with("etcd 3.") && d.ends_with(&server.endpoint()),
+        "{d}"
+    );
+}
+
+#[test]
+fn etcd_too_large_from_etcd_itself() {
+    let Some((server, _)) = etcd_only("etcd_too_large_from_etcd_itself") else {
+        return;
+    };
+    // Our own check passes (a higher limit than etcd's): etcd refuses, same error.
+    let mut opts = EtcdOptions::from_url(&server.url()).unwrap();
+    opts.max_request_bytes = 8 << 20;
+    let kv = EtcdKv::connect(opts).unwrap();
+    // Over --max-request-bytes (raft's check), and over its gRPC limit (+ 512 KiB).
+    for size in [ETCD_MAX_REQUEST_BYTES + (200 << 10), 3 << 20] {
+        let big = "x".repeat(size);
+        let e = kv.txn(Txn {
+            compares: vec![],
+            ops: vec![p("/t/big".into(), &big)],
+        });
+        match e {
+            Err(KvError::TooLarge { size: s, .. }) => assert!(s > size, "{s} {size}"),
+            other => panic!("{size}: {other:?}"),
+        }
+        assert_eq!(value(&kv, "/t/big"), None);
+    }
+    assert_eq!(kv.health(), Health::Connected);
+}
+
+#[test]
+fn etcd_unreachable_answers_unavailable() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut opts = EtcdOptions::from_url(&format!("etcd://127.0.0.1:{port}")).unwrap();
+    opts.request_timeout = Duration::from_secs(2);
+    let kv = EtcdKv::connect(opts).expect("connecting is lazy");
+    let t0 = Instant::now();
+    let e = kv.get("/x", None);
+    assert!(matches!(e, Err(KvError::Unavailable(_))), "{e:?}");
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    match kv.health() {
+        Health::Unreachable { since, error } => {
+            assert!(since > 0 && !error.is_empty());
+        }
+        h => panic!("{h:?}"),
+    }
+    assert!(kv.describe().contains("unknown"), "{}", kv.describe());
+}
+
+#[test]
+fn etcd_urls_and_options() {
+    let ok = EtcdOptions::from_url("etcd://10.0.0.1:2379,h2:2379,[::1]:2379/").unwrap();
+    assert_eq!(ok.endpoints, vec!["10.0.0.1:2379", "h2:2379", "[::1]:2379"]);
+    assert!(!ok.tls);
+    assert_eq!(ok.url(), "etcd://10.0.0.1:2379,h2:2379,[::1]:2379");
+    assert!(EtcdOptions::from_url("etcds://h:1").unwrap().tls);
+    for (url, says) in [
+        ("http://h:2379", "scheme must be etcd:// or etcds://"),
+        ("h:2379", "scheme"),
+        ("etcd://", "no endpoint"),
+        ("etcd://h", "\"h\": no port"),
+        ("etcd://h:0", "port \"0\""),
+        ("etcd://h:70000", "port \"70000\""),
+        ("etcd://h:x", "port \"x\""),
+        ("etcd://:2379", "no host"),
+        ("etcd://a:1,,b:2", "empty"),
+        ("etcd://a:1/prefix", "without a path"),
+        ("etcd://::1:2379", "in brackets"),
+        ("etcd://[::1:2379", "closing ']'"),
+    ] {
+        match EtcdOptions::from_url(url) {
+            Err(KvError::Invalid(e)) => {
+                assert!(e.contains(says) && e.contains(url), "{url}: {e}")
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    // TLS files: only with etcds://, a certificate with its key, readable.
+    let mut o = EtcdOptions::from_url("etcd://h:1").unwrap();
+    o.ca = Some("/nonexistent/ca.pem".into());
+    let e = EtcdKv::connect(o.clone()).err().unwrap();
+    assert!(e.to_string().contains("use etcds://"), "{e}");
+    o.tls = true;
+    let e = EtcdKv::connect(o.clone()).err().unwrap();
+    assert!(
+        e.to_string()
+            .contains("cannot read the CA certificate /nonexistent/ca.pem"),
+        "{e}"
+    );
+    o.cert = Some("/nonexistent/c.pem".into());
+    let e = EtcdKv::connect(o).err().unwrap();
+    assert!(e.to_string().contains("needs its key"), "{e}");
+}
+
+#[test]
+fn etcd_tls_with_client_certificate() {
+    let Some(server) = testing::EtcdServer::start_tls_or_skip("etcd_tls_with_client_certificate")
+    else {
+        return;
+    };
+    let files = server.tls().unwrap().clone();
+    let mut opts = EtcdOptions::from_url(&server.url()).unwrap();
+    assert!(opts.tls);
+    opts.request_timeout = Duration::from_secs(3);
+    opts.ca = Some(files.ca.clone());
+    opts.cert = Some(files.cert.clone());
+    opts.key = Some(files.key.clone());
+    let kv = EtcdKv::connect(opts.clone()).unwrap();
+    put(&kv, "/t/tls", "secret");
+    assert_eq!(value(&kv, "/t/tls").as_deref(), Some("secret"));
+    assert!(kv.describe().starts_with("etcd 3."), "{}", kv.describe());
+    // Without the client certificate, or without TLS: refused.
+    opts.cert = None;
+    opts.key = None;
+    let no_cert = EtcdKv::connect(opts).unwrap();
+    let e = no_cert.get("/t/tls", None);
+    assert!(e.is_err(), "{e:?}");
+    let plain = EtcdKv::open(&format!("etcd://{}", server.endpoint())).unwrap();
+    assert!(plain.get("/t/tls", None).is_err());
+}
+
+#[test]
+fn etcd_many_clients_share_one_runtime() {
+    let Some((_server, kv)) = etcd_only("etcd_many_clients_share_one_runtime") else {
+        return;
+    };
+    // 100 clients (as sim-hosts opens one per simulated host), each with a watcher on
+    // one key: one put reaches every one, and the process has one client runtime.
+    let (tx, rx) = channel();
+    let mut keep = Vec::new();
+    for i in 0..100 {
+        let c = EtcdKv::open(&kv.options().url()).unwrap();
+        let tx = tx.clone();
+        let mut w = c
+            .watcher(Arc::new(move |m| {
+                if let WatchMsg::Events { .. } = m {
+                    let _ = tx.send(i);
+                }
+            }))
+            .unwrap();
+        w.add(Target::Key("/t/many/rule".into()), 0).unwrap();
+        keep.push((c, w));
+    }
+    put(&kv, "/t/many/rule", "1");
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 100 {
+        let i = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("only {} of 100 watchers got the put", seen.len()));
+        assert!(seen.insert(i), "watcher {i} got it twice");
+    }
+    let workers = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("comm")).ok())
+        .filter(|c| c.trim() == "etcd-client")
+        .count();
+    // The runtime's workers, plus its blocking pool (name lookups), never one per client.
+    assert!(
+        workers < 20,
+        "{workers} etcd-client threads for 100 clients"
+    );
+}

@@ -848,3 +848,56 @@ fn a_value_that_does_not_decode_keeps_the_last_good_state_and_is_reported() {
     assert!(a.req("GET", "/healthz", None).body["store"]["decode_error"].is_null());
     assert_eq!(group().status, 201);
 }
+
+#[test]
+fn sgswitch_api_over_tls_with_a_client_certificate() {
+    let Some(etcd) = EtcdServer::start_tls_or_skip("sgswitch_api_over_tls") else {
+        return;
+    };
+    let tls = etcd.tls().expect("a TLS server has client files");
+    let addr = free_addr();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .args(["api", "--store", &etcd.url(), "--api-no-auth", "--listen"])
+        .arg(addr.to_string())
+        .arg("--store-ca")
+        .arg(&tls.ca)
+        .arg("--store-cert")
+        .arg(&tls.cert)
+        .arg("--store-key")
+        .arg(&tls.key)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sgswitch api starts");
+    let _p = Proc(child);
+    let client = Client::new(&format!("http://{addr}"), None).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let r = loop {
+        if let Ok(r) = client.raw(
+            "POST",
+            "/v2.0/security-groups",
+            Some(&json!({"security_group": {"name": "tls"}})),
+        ) {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sgswitch api did not answer"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(r.status, 201, "{}", r.body);
+    // Without the client certificate etcd refuses: `sgswitch api` exits 1.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .args(["api", "--store", &etcd.url(), "--api-no-auth", "--listen"])
+        .arg(free_addr().to_string())
+        .arg("--store-ca")
+        .arg(&tls.ca)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

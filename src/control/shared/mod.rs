@@ -1,8 +1,13 @@
 //! Sharing the policy between hosts through a [`crate::control::kv::Kv`] store (etcd).
 //!
 //! * [`layout`] — the key layout and value types (docs/scale-out.md shows it);
+//! * [`interest`] — a host's interest set and the model its cached keys make;
+//! * [`agent`] — the host agent: watches its interest set, applies its model, reports
+//!   liveness and status;
 //!
 //! Owns: what the keys mean. May not touch: the dataplane (a host agent hands the
 //! runtime a whole model through an apply hook, like every other source of policy).
 
+pub mod agent;
+pub mod interest;
 pub mod layout;

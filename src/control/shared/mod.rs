@@ -4,6 +4,7 @@
 //! * [`interest`] — a host's interest set and the model its cached keys make;
 //! * [`agent`] — the host agent: watches its interest set, applies its model, reports
 //!   liveness and status;
+//! * [`sim`] — simulated hosts and the scale-out benchmark scenarios (`sgswitch sim-hosts`);
 //!
 //! Owns: what the keys mean. May not touch: the dataplane (a host agent hands the
 //! runtime a whole model through an apply hook, like every other source of policy).
@@ -11,3 +12,4 @@
 pub mod agent;
 pub mod interest;
 pub mod layout;
+pub mod sim;

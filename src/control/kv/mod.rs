@@ -26,6 +26,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+pub mod mem;
+#[cfg(test)]
+mod tests;
+
+pub use mem::{MemKv, MemKvOptions};
+
 /// A store revision (etcd's `int64`). 0 = "no revision" (a key's `create_revision` when
 /// absent).
 pub type Revision = i64;
@@ -144,7 +150,10 @@ impl Event {
 pub enum Health {
     Connected,
     /// Unreachable since `since` (Unix seconds); the last error, in words.
-    Unreachable { since: u64, error: String },
+    Unreachable {
+        since: u64,
+        error: String,
+    },
 }
 
 /// What a watcher delivers.
@@ -186,6 +195,10 @@ pub trait Lease: Send + Sync {
     fn id(&self) -> LeaseId;
     /// The TTL granted, in seconds.
     fn ttl(&self) -> i64;
+    /// Stop keeping the lease alive WITHOUT revoking it, as a holder that died would:
+    /// the lease expires `ttl` seconds after its last keep-alive and its keys vanish
+    /// then (tests and `sim-hosts` use it to simulate a crashed host).
+    fn abandon(self: Box<Self>);
 }
 
 /// The shared store: see the module doc.
@@ -207,6 +220,71 @@ pub trait Kv: Send + Sync {
     fn health(&self) -> Health;
     /// For logs and benchmark headers: `"etcd 3.4.23 at 127.0.0.1:2379"`, `"local"`.
     fn describe(&self) -> String;
+}
+
+/// etcd's default `--max-request-bytes` (1.5 MiB): the largest transaction both
+/// backends take by default (see [`txn_request_size`]).
+pub const ETCD_MAX_REQUEST_BYTES: usize = 1536 * 1024;
+
+/// The size of `txn` as etcd counts it against `--max-request-bytes` (its protobuf
+/// encoding, within a few bytes: keys, values and a small overhead per compare and op).
+pub fn txn_request_size(txn: &Txn) -> usize {
+    // A field costs its bytes + a tag byte + a length varint (<= 5 bytes); each
+    // compare/op is a nested message with its own tag and length.
+    const FIELD: usize = 6;
+    const MESSAGE: usize = 2 * FIELD + 12;
+    let cmp: usize = txn
+        .compares
+        .iter()
+        .map(|c| match c {
+            Compare::ModRevision { key, .. }
+            | Compare::Absent { key }
+            | Compare::Present { key } => key.len() + FIELD + MESSAGE,
+        })
+        .sum();
+    let ops: usize = txn
+        .ops
+        .iter()
+        .map(|o| match o {
+            Op::Put { key, value, .. } => key.len() + value.len() + 2 * FIELD + MESSAGE,
+            Op::Delete { key } => key.len() + FIELD + MESSAGE,
+            Op::DeletePrefix { prefix } => 2 * (prefix.len() + FIELD) + MESSAGE,
+        })
+        .sum();
+    cmp + ops + MESSAGE
+}
+
+/// etcd's checks of a transaction's writes, shared so both backends refuse the same
+/// transactions the same way: a key may be put at most once, and not inside a key or
+/// prefix the same transaction deletes (etcd: "duplicate key given in txn request").
+pub fn check_txn_ops(ops: &[Op]) -> Result<(), KvError> {
+    let mut puts = std::collections::BTreeSet::new();
+    for op in ops {
+        if let Op::Put { key, .. } = op {
+            if !puts.insert(key.as_str()) {
+                return Err(KvError::Invalid(format!(
+                    "duplicate key given in txn request: {key} is put twice"
+                )));
+            }
+        }
+    }
+    for op in ops {
+        let hit = match op {
+            Op::Put { .. } => None,
+            Op::Delete { key } => puts.get(key.as_str()).copied(),
+            Op::DeletePrefix { prefix } => puts
+                .range(prefix.as_str()..)
+                .next()
+                .copied()
+                .filter(|k| k.starts_with(prefix.as_str())),
+        };
+        if let Some(k) = hit {
+            return Err(KvError::Invalid(format!(
+                "duplicate key given in txn request: {k} is both put and deleted"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Why a store operation failed. Each variant says what the caller can do.

@@ -559,3 +559,6 @@ impl Run {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

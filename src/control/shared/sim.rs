@@ -349,10 +349,13 @@ pub struct Sim {
 /// Seed: schema, network, groups `shared` (every port; remote prefix rules), `ref`
 /// (a rule from remote group `remote`), `remote` (members only), and the ports.
 fn seed(kv: &dyn Kv, keys: &Keys, o: &SimOptions) -> Result<Revision, KvError> {
-    let mut ops = vec![
-        Op::DeletePrefix {
+    commit(
+        kv,
+        vec![Op::DeletePrefix {
             prefix: keys.prefix().to_string(),
-        },
+        }],
+    )?;
+    let mut ops = vec![
         put(
             keys.schema(),
             &SchemaValue {

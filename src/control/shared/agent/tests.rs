@@ -438,7 +438,10 @@ fn failure_keeps_the_previous_model_and_reports() {
         status().is_some_and(|s| !s.errors.is_empty())
     });
     let s = status().unwrap();
-    assert!(s.applied_revision >= rev && s.applied_revision < bad_rev, "{s:?}");
+    assert!(
+        s.applied_revision >= rev && s.applied_revision < bad_rev,
+        "{s:?}"
+    );
     assert!(s.errors[0].message.contains("port_range"), "{s:?}");
     assert_eq!(a.model().unwrap(), good);
     assert_eq!(a.stats().apply_failures, 1);

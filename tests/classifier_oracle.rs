@@ -254,6 +254,7 @@ impl Gen {
                     port_security: self.below(10) != 0,
                     allowed_address_pairs,
                     backend: None,
+                    host: None,
                 }
             })
             .collect();
@@ -713,6 +714,7 @@ fn compiled_matches_linear_on_big_policies() {
                     mac_address: None,
                 }],
                 backend: None,
+                host: None,
             });
         }
         let compiled = CompiledPolicy::compile(&m, 1);

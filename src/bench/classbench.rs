@@ -251,6 +251,7 @@ pub fn to_model(rules: &[CbRule]) -> Result<Model, ClassbenchError> {
             port_security: true,
             allowed_address_pairs: Vec::new(),
             backend: None,
+            host: None,
         }],
         networks: vec![Network {
             name: "classbench".to_string(),

@@ -45,6 +45,7 @@ fn port(name: String, ip: Ipv4Addr, groups: Vec<String>) -> Port {
         port_security: true,
         allowed_address_pairs: Vec::new(),
         backend: None,
+        host: None,
     }
 }
 

@@ -83,8 +83,7 @@ pub fn run(a: &SimHostsArgs) -> ExitCode {
         write_status: !a.no_status,
         prefix: a.prefix.clone(),
     };
-    let connect: Box<dyn Fn(usize) -> Result<Arc<dyn Kv>, KvError> + Sync> = match a.store.as_str()
-    {
+    let connect: ConnectFn = match a.store.as_str() {
         "mem" | "local" => {
             let mem = MemKv::new();
             Box::new(move |_| Ok(Arc::new(mem.clone()) as Arc<dyn Kv>))

@@ -223,6 +223,8 @@ pub enum ErrorKind {
     InvalidInterfaceName { value: String, reason: &'static str },
     #[error("interface {ifname:?} is already used by port {other_port:?}")]
     DuplicateInterface { ifname: String, other_port: String },
+    #[error("invalid host name {value:?}: {reason}")]
+    InvalidHost { value: String, reason: &'static str },
     #[error("invalid AF_XDP mode {0:?}: expected \"native\", \"generic\" or \"auto\"")]
     InvalidXdpMode(String),
     #[error("ethertype {value:#06x} cannot be permitted: {reason}")]

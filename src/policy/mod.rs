@@ -283,6 +283,10 @@ pub struct Port {
     pub port_security: bool,
     pub allowed_address_pairs: Vec<AllowedAddressPair>,
     pub backend: Option<Backend>,
+    /// Neutron's `binding:host_id`: the host whose switch the port plugs into (`None`:
+    /// not bound). 1..64 characters of `[A-Za-z0-9._-]` ([`validate::check_host`]).
+    /// Single-host use ignores it; a shared store indexes ports by it.
+    pub host: Option<String>,
 }
 
 /// An isolated L2 network.

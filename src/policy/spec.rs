@@ -152,6 +152,10 @@ pub struct PortSpec {
     pub port_security: Option<bool>,
     pub allowed_address_pairs: Vec<AllowedAddressPairSpec>,
     pub backend: Option<BackendSpec>,
+    /// `binding:host_id` (`None`: not bound). Absent from (and not written to) state
+    /// files for unbound ports, so files written before it existed load unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A network declaration as written. Serialised as its bare name.

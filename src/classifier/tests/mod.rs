@@ -52,6 +52,7 @@ fn port(name: &str, ips: &[&str], groups: &[&str]) -> Port {
         port_security: true,
         allowed_address_pairs: Vec::new(),
         backend: None,
+        host: None,
     }
 }
 

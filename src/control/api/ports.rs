@@ -1,5 +1,5 @@
 //! Ports: rendering (fixed IPs with subnet ids, address pairs, `binding:profile` = the
-//! backend), the `security_groups` filter by name, and `POST` / `PUT` bodies.
+//! backend, `binding:host_id` = the host the port is bound to), the `security_groups` filter by name, and `POST` / `PUT` bodies.
 //!
 //! Owns: the Neutron shape of a port, and the rule that only an admin gives a port a
 //! backend: `binding:profile` (type `tap`, `afxdp` or `afpacket`) makes the root process
@@ -156,6 +156,11 @@ pub fn port_json(s: &State, pi: usize) -> Value {
     m.insert("device_owner".into(), json!(""));
     m.insert("binding:vnic_type".into(), json!("normal"));
     m.insert("binding:profile".into(), backend_json(&p.backend));
+    // Neutron shows an unbound port's host as "".
+    m.insert(
+        "binding:host_id".into(),
+        json!(p.host.as_deref().unwrap_or_default()),
+    );
     Value::Object(m)
 }
 
@@ -178,6 +183,8 @@ request_body! {
         allowed_address_pairs: Option<Objects>,
         #[serde(default, rename = "binding:profile", deserialize_with = "body::object")]
         binding_profile: Option<Map<String, Value>>,
+        #[serde(default, rename = "binding:host_id", deserialize_with = "body::nullable_string")]
+        binding_host_id: Option<String>,
         #[serde(default, deserialize_with = "body::boolean")]
         admin_state_up: Option<bool>,
         // Accepted and ignored (Neutron's client sends them).
@@ -213,6 +220,22 @@ request_body! {
         port_security_enabled: Option<bool>,
         #[serde(default, deserialize_with = "body::nullable_objects")]
         allowed_address_pairs: Option<Option<Objects>>,
+        /// `null` or `""` unbinds.
+        #[serde(default, rename = "binding:host_id", deserialize_with = "body::raw")]
+        binding_host_id: Option<Value>,
+    }
+}
+
+/// `binding:host_id` in a `PUT`: `None` = unchanged, `Some(None)` = unbind (`null`, `""`).
+fn host_update(v: Option<Value>) -> Result<Option<Option<String>>, Fail> {
+    match v {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) if s.is_empty() => Ok(Some(None)),
+        Some(Value::String(s)) => Ok(Some(Some(s))),
+        Some(_) => Err(Fail::bad(
+            "Invalid input for binding:host_id. Reason: expected a string.",
+        )),
     }
 }
 
@@ -368,6 +391,7 @@ pub(super) fn create_port(store: &Store, body: &[u8], caller: Caller) -> Reply {
         port_security: b.port_security_enabled,
         allowed_address_pairs,
         backend,
+        host: b.binding_host_id.filter(|h| !h.is_empty()),
     };
     let id = store.create_port(&req)?;
     PORTS.created(store, &id)
@@ -383,6 +407,7 @@ pub(super) fn update_port(store: &Store, id: &str, body: &[u8]) -> Reply {
             None => None,
             Some(items) => Some(address_pairs(items.unwrap_or_default())?),
         },
+        host: host_update(b.binding_host_id)?,
     };
     store.update_port(id, &req)?;
     PORTS.updated(store, id)

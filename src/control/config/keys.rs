@@ -178,6 +178,7 @@ fn build() -> Vec<KeyDoc> {
         k("ports[]", "port_security", "boolean", "true", "true, false", "false: no anti-spoofing and no security groups (routers, DHCP, uplinks).", "port_security = false"),
         k("ports[]", "allowed_address_pairs", "array of tables", "[]", "", "Extra (IP or CIDR, MAC) the instance may send from, e.g. a VRRP address.", "allowed_address_pairs = [ { ip_address = \"10.0.0.100/32\" } ]"),
         k("ports[]", "backend", "table", "none (replay only)", "", "How the live switch attaches the port.", "backend = { type = \"tap\", ifname = \"vm-a\" }"),
+        k("ports[]", "host", "string", "none (not bound)", "1..64 characters of A-Z a-z 0-9 . _ -", "Neutron's binding:host_id: the host whose switch the port plugs into (a shared store indexes ports by it; single-host use ignores it).", "host = \"compute-1\""),
         k("ports[].allowed_address_pairs[]", "ip_address", "string", "required", "CIDR or bare address", "The extra address.", "ip_address = \"10.0.0.100/32\""),
         k("ports[].allowed_address_pairs[]", "mac_address", "string", "the port's MAC", "a unicast MAC", "The MAC it is sent from.", "mac_address = \"fa:16:3e:8c:84:13\""),
         k("ports[].backend", "type", "string", "required", "\"tap\", \"afxdp\", \"afpacket\"", "tap: the switch creates a tap netdev; afxdp/afpacket: attach to an existing netdev.", "type = \"tap\""),

@@ -548,6 +548,7 @@ fn read_port(w: &mut Walker, mut t: Table<'_>) -> PortSpec {
     let backend = t
         .take("backend")
         .and_then(|n| read_backend(w, n, &path.key("backend")));
+    let host = s(&mut t, w, "host");
     t.finish(w, "ports[]", None);
     PortSpec {
         name,
@@ -558,6 +559,7 @@ fn read_port(w: &mut Walker, mut t: Table<'_>) -> PortSpec {
         port_security,
         allowed_address_pairs,
         backend,
+        host,
     }
 }
 

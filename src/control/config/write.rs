@@ -205,6 +205,9 @@ pub fn to_toml_string(config: &Config) -> String {
         if let Some(b) = &p.backend {
             t["backend"] = value(backend_table(b));
         }
+        if let Some(h) = &p.host {
+            t["host"] = value(h.as_str());
+        }
         ports.push(t);
     }
 

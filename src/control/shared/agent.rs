@@ -262,6 +262,9 @@ fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
+/// A key read: key, value, mod revision.
+type Read = (String, Vec<u8>, Revision);
+
 /// The agent thread's state.
 struct Run {
     kv: Arc<dyn Kv>,
@@ -446,7 +449,7 @@ impl Run {
     /// Read `targets` at one revision `R`, replace their cached keys, watch from `R + 1`.
     fn read_and_watch(&mut self, targets: BTreeSet<Target>) -> Result<(), KvError> {
         let mut at: Option<Revision> = None;
-        let mut read: Vec<(Target, Vec<(String, Vec<u8>, Revision)>)> = Vec::new();
+        let mut read: Vec<(Target, Vec<Read>)> = Vec::new();
         for t in &targets {
             let kvs = match t {
                 Target::Key(k) => {

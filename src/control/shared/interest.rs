@@ -11,7 +11,8 @@
 //! Nothing else: a host whose ports do not use a group gets no event for it.
 //!
 //! The model ([`build_model`]) is built through Neutron's validation (values → a
-//! [`ModelSpec`] → [`Model::validate`]), so a host enforces only what validated:
+//! [`ModelSpec`] by [`super::codec`]'s conversions → [`Model::validate`]), so a host
+//! enforces only what validated:
 //! * groups, networks and ports are named by the API names in their values; a name
 //!   taken by an earlier object (two projects' `default` groups) gets `@ID` appended, as
 //!   does an empty port name;
@@ -28,30 +29,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use ipnet::IpNet;
-use serde::Deserialize;
-
-use super::layout::{
-    AddressGroupValue, GroupValue, Keys, MemberValue, NetworkValue, PortValue, RuleValue,
-};
+use super::codec::{self, CodecError, SettingsValue};
+use super::layout::{AddressGroupValue, GroupValue, Keys, MemberValue, NetworkValue, PortValue};
 use crate::control::kv::{Revision, Target};
-use crate::policy::spec::{
-    AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, ModelSpec, NetworkSpec, PortSpec,
-    RuleSpec, Scalar, SecurityGroupSpec,
-};
-use crate::policy::{ConntrackSettings, Model};
+use crate::policy::spec::{ModelSpec, NetworkSpec, SecurityGroupSpec};
+use crate::policy::Model;
 
 /// The cached keys of a host: key → (value, mod revision).
 pub type Cache = BTreeMap<String, (Vec<u8>, Revision)>;
-
-/// `P"settings"` as the agent reads it (both fields optional).
-#[derive(Deserialize, Default)]
-struct SettingsValue {
-    #[serde(default)]
-    conntrack: Option<ConntrackSettings>,
-    #[serde(default)]
-    permitted_ethertypes: Vec<u16>,
-}
 
 /// One error of a build: the object (`ports/ID`, ...) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,17 +48,13 @@ pub struct BuildError {
 fn decode<T: serde::de::DeserializeOwned>(
     cache: &Cache,
     key: &str,
-    object: &str,
     errors: &mut Vec<BuildError>,
 ) -> Option<T> {
     let (v, _) = cache.get(key)?;
-    match serde_json::from_slice(v) {
+    match codec::decode(key, v) {
         Ok(t) => Some(t),
         Err(e) => {
-            errors.push(BuildError {
-                object: object.to_string(),
-                message: format!("cannot decode {key}: {e}"),
-            });
+            errors.push(err(e));
             None
         }
     }
@@ -105,13 +86,13 @@ fn needs(keys: &Keys, host: &str, cache: &Cache) -> Needs {
     let mut ignore = Vec::new();
     for id in ids_under(cache, &hp) {
         n.ports.push(id.to_string());
-        if let Some(p) = decode::<PortValue>(cache, &keys.port(id), "", &mut ignore) {
+        if let Some(p) = decode::<PortValue>(cache, &keys.port(id), &mut ignore) {
             n.networks.insert(p.network_id);
             n.groups.extend(p.security_groups);
         }
     }
     for g in &n.groups {
-        if let Some(v) = decode::<GroupValue>(cache, &keys.group(g), "", &mut ignore) {
+        if let Some(v) = decode::<GroupValue>(cache, &keys.group(g), &mut ignore) {
             for r in v.security_group_rules {
                 if let Some(rg) = r.remote_group_id {
                     n.remote_groups.insert(rg);
@@ -170,30 +151,16 @@ impl Names {
     }
 }
 
-fn rule_spec(
-    r: &RuleValue,
-    groups: &mut Names,
-    addr: &mut Names,
-    ag_names: &dyn Fn(&str) -> String,
-) -> RuleSpec {
-    RuleSpec {
-        direction: Some(r.direction.clone()),
-        ethertype: Some(r.ethertype.clone()),
-        protocol: r.protocol.as_deref().map(Scalar::from),
-        port_range_min: r.port_range_min.map(|v| Scalar::Int(i64::from(v))),
-        port_range_max: r.port_range_max.map(|v| Scalar::Int(i64::from(v))),
-        remote_ip_prefix: r.remote_ip_prefix.clone(),
-        remote_group: r.remote_group_id.as_deref().map(|g| groups.name(g, "")),
-        remote_address_group: r
-            .remote_address_group_id
-            .as_deref()
-            .map(|a| addr.name(a, &ag_names(a))),
-        description: Some(r.description.clone()),
+fn err(e: CodecError) -> BuildError {
+    BuildError {
+        object: e.key,
+        message: e.message,
     }
 }
 
-/// The model of `host`'s ports from the cache (see the module doc). `Err`: the errors
-/// that keep the previous model (decode or validation failures).
+/// The model of `host`'s ports from the cache (see the module doc), through
+/// [`super::codec`]'s value → spec conversions and Neutron's validation. `Err`: the
+/// errors that keep the previous model (decode or validation failures).
 pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<BuildError>> {
     let n = needs(keys, host, cache);
     let mut errors = Vec::new();
@@ -203,190 +170,148 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
         .iter()
         .chain(n.remote_groups.difference(&n.groups))
         .collect();
-    let group_values: BTreeMap<&str, GroupValue> = all_groups
+    let groups: BTreeMap<&str, (String, GroupValue)> = all_groups
         .iter()
         .filter_map(|g| {
-            let v = decode(
-                cache,
-                &keys.group(g),
-                &format!("security-groups/{g}"),
-                &mut errors,
-            )?;
-            Some((g.as_str(), v))
+            let key = keys.group(g);
+            let v = decode(cache, &key, &mut errors)?;
+            Some((g.as_str(), (key, v)))
         })
         .collect();
-    // Group names first (local groups in id order, then remote-only ones), so that a
-    // rule's remote names the group its own value names.
-    let mut gnames = Names::default();
-    for g in &all_groups {
-        let name = group_values.get(g.as_str()).map_or("", |v| v.name.as_str());
-        gnames.name(g, name);
-    }
-    let ag_values: HashMap<&str, AddressGroupValue> = n
+    let ags: BTreeMap<&str, AddressGroupValue> = n
         .address_groups
         .iter()
         .filter_map(|a| {
-            let v = decode(
-                cache,
-                &keys.address_group(a),
-                &format!("address-groups/{a}"),
-                &mut errors,
-            )?;
-            Some((a.as_str(), v))
+            Some((
+                a.as_str(),
+                decode(cache, &keys.address_group(a), &mut errors)?,
+            ))
         })
         .collect();
-    let ag_name = |a: &str| ag_values.get(a).map_or(String::new(), |v| v.name.clone());
-    let mut anames = Names::default();
-    let mut spec = ModelSpec::default();
+    let ports: Vec<(&str, String, PortValue)> = n
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let key = keys.port(p);
+            let v = decode(cache, &key, &mut errors)?;
+            Some((p.as_str(), key, v))
+        })
+        .collect();
+    // Names: groups (local, then remote-only), address groups, networks, ports; each
+    // kind unique on its own. A missing record is named by its id.
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut gn = Names::default();
+    for g in &all_groups {
+        let name = groups.get(g.as_str()).map_or("", |(_, v)| v.name.as_str());
+        names.insert(g.to_string(), gn.name(g, name));
+    }
+    let mut an = Names::default();
+    for a in &n.address_groups {
+        let name = ags.get(a.as_str()).map_or("", |v| v.name.as_str());
+        names.insert(a.clone(), an.name(a, name));
+    }
+    let mut nn = Names::default();
+    let mut networks = Vec::new();
+    for x in &n.networks {
+        let v: Option<NetworkValue> = decode(cache, &keys.network(x), &mut errors);
+        let name = nn.name(x, v.as_ref().map_or("", |v| v.name.as_str()));
+        names.insert(x.clone(), name.clone());
+        networks.push(NetworkSpec { name: Some(name) });
+    }
+    let mut pn = Names::default();
+    let port_names: HashMap<&str, String> = ports
+        .iter()
+        .map(|(id, _, v)| (*id, pn.name(id, &v.name)))
+        .collect();
+    let lookup = |id: &str| names.get(id).cloned();
+    let mut spec = ModelSpec {
+        networks,
+        ..ModelSpec::default()
+    };
     for g in &all_groups {
         let local = n.groups.contains(*g);
-        let Some(v) = group_values.get(g.as_str()) else {
-            if !local {
-                // A remote group whose record has not arrived: named by its id.
-                spec.security_groups.push(SecurityGroupSpec {
-                    name: Some(gnames.name(g, "")),
-                    rules: Some(Vec::new()),
-                    ..Default::default()
-                });
-            }
-            continue;
-        };
-        let rules = if local {
-            v.security_group_rules
-                .iter()
-                .map(|r| rule_spec(r, &mut gnames, &mut anames, &ag_name))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        spec.security_groups.push(SecurityGroupSpec {
-            name: Some(gnames.name(g, &v.name)),
-            description: Some(v.description.clone()),
-            stateful: Some(v.stateful),
-            rules: Some(rules),
-        });
+        match groups.get(g.as_str()) {
+            Some((key, v)) if local => match codec::group_spec(key, v, &lookup) {
+                Ok(mut s) => {
+                    s.name = lookup(g);
+                    spec.security_groups.push(s);
+                }
+                Err(e) => errors.push(err(e)),
+            },
+            // A remote group (its record or not): a group with no rules.
+            _ => spec.security_groups.push(SecurityGroupSpec {
+                name: lookup(g),
+                stateful: groups.get(g.as_str()).map(|(_, v)| v.stateful),
+                rules: Some(Vec::new()),
+                ..Default::default()
+            }),
+        }
     }
     for a in &n.address_groups {
-        let v = ag_values.get(a.as_str());
-        spec.address_groups.push(AddressGroupSpec {
-            name: Some(anames.name(a, &ag_name(a))),
-            description: v.map(|v| v.description.clone()),
-            addresses: v.map(|v| v.addresses.clone()).unwrap_or_default(),
-        });
+        let mut s = ags
+            .get(a.as_str())
+            .map(codec::address_group_spec)
+            .unwrap_or_default();
+        s.name = lookup(a);
+        spec.address_groups.push(s);
     }
-    let mut nnames = Names::default();
-    let mut pnames = Names::default();
     let mut local_ports = HashSet::new();
-    for id in &n.ports {
-        let object = format!("ports/{id}");
-        let Some(p) = decode::<PortValue>(cache, &keys.port(id), &object, &mut errors) else {
-            continue; // no record yet: blocked
-        };
-        if p.security_groups
+    for (id, key, v) in &ports {
+        if v.security_groups
             .iter()
-            .any(|g| !group_values.contains_key(g.as_str()))
+            .any(|g| !groups.contains_key(g.as_str()))
         {
             continue; // a group's record has not arrived: blocked until it does
         }
-        let nv = decode::<NetworkValue>(
-            cache,
-            &keys.network(&p.network_id),
-            &format!("networks/{}", p.network_id),
-            &mut errors,
-        );
-        let net = nnames.name(&p.network_id, nv.as_ref().map_or("", |v| v.name.as_str()));
-        let backend = if p.profile.is_empty() {
-            None
-        } else {
-            match serde_json::from_value::<BackendSpec>(serde_json::Value::Object(
-                p.profile.clone(),
-            )) {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    errors.push(BuildError {
-                        object,
-                        message: format!("binding:profile: {e}"),
-                    });
-                    continue;
-                }
+        match codec::port_spec(key, v, &lookup) {
+            Ok(mut s) => {
+                s.name = port_names.get(id).cloned();
+                local_ports.insert(*id);
+                spec.ports.push(s);
             }
-        };
-        local_ports.insert(id.as_str());
-        spec.ports.push(PortSpec {
-            name: Some(pnames.name(id, &p.name)),
-            network: Some(net),
-            mac: Some(p.mac_address.clone()),
-            fixed_ips: p.fixed_ips.clone(),
-            security_groups: Some(
-                p.security_groups
-                    .iter()
-                    .map(|g| gnames.name(g, ""))
-                    .collect(),
-            ),
-            port_security: Some(p.port_security_enabled),
-            allowed_address_pairs: p
-                .allowed_address_pairs
-                .iter()
-                .map(|a| AllowedAddressPairSpec {
-                    ip_address: Some(a.ip_address.clone()),
-                    mac_address: a.mac_address.clone(),
-                })
-                .collect(),
-            backend,
-        });
+            Err(e) => errors.push(err(e)),
+        }
     }
-    spec.networks = nnames
-        .by_id
-        .values()
-        .map(|n| NetworkSpec {
-            name: Some(n.clone()),
-        })
-        .collect();
-    spec.networks.sort_by(|a, b| a.name.cmp(&b.name));
-    let settings: SettingsValue =
-        decode(cache, &keys.settings(), "settings", &mut errors).unwrap_or_default();
-    spec.conntrack = settings.conntrack.unwrap_or_default();
-    spec.permitted_ethertypes = settings.permitted_ethertypes;
+    let settings: Option<SettingsValue> = decode(cache, &keys.settings(), &mut errors);
+    match codec::settings_from_value(&keys.settings(), settings.as_ref()) {
+        Ok((conntrack, ethertypes)) => {
+            spec.conntrack = conntrack;
+            spec.permitted_ethertypes = ethertypes;
+        }
+        Err(e) => errors.push(err(e)),
+    }
+    let mut remote_members = BTreeMap::new();
+    for g in &n.remote_groups {
+        let mut nets = Vec::new();
+        for port in ids_under(cache, &keys.members(g)) {
+            if local_ports.contains(port) {
+                continue; // the model has it as a port
+            }
+            let key = keys.member(g, port);
+            let Some(m) = decode::<MemberValue>(cache, &key, &mut errors) else {
+                continue;
+            };
+            match codec::member_addresses(&key, &m) {
+                Ok(a) => nets.extend(a),
+                Err(e) => errors.push(err(e)),
+            }
+        }
+        if !nets.is_empty() {
+            remote_members.insert(names[g.as_str()].clone(), nets);
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
     let mut model = Model::validate(&spec).map_err(|e| {
-        vec![BuildError {
-            object: String::new(),
-            message: e.to_string(),
-        }]
+        e.errors()
+            .iter()
+            .map(|e| BuildError {
+                object: String::new(),
+                message: format!("{}: {}", e.path, e.kind),
+            })
+            .collect::<Vec<_>>()
     })?;
-    for g in &n.remote_groups {
-        let prefix = keys.members(g);
-        let mut nets = Vec::new();
-        for port in ids_under(cache, &prefix) {
-            if local_ports.contains(port) {
-                continue; // the model has it as a port
-            }
-            let object = format!("members/{g}/{port}");
-            let Some(m) = decode::<MemberValue>(cache, &keys.member(g, port), &object, &mut errors)
-            else {
-                continue;
-            };
-            for a in &m.addresses {
-                match a.parse::<IpNet>() {
-                    Ok(net) => nets.push(net.trunc()),
-                    Err(_) => match a.parse::<std::net::IpAddr>() {
-                        Ok(ip) => nets.push(IpNet::from(ip)),
-                        Err(e) => errors.push(BuildError {
-                            object: object.clone(),
-                            message: format!("address {a:?}: {e}"),
-                        }),
-                    },
-                }
-            }
-        }
-        if !nets.is_empty() {
-            model.remote_members.insert(gnames.name(g, ""), nets);
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    model.remote_members = remote_members;
     Ok(model)
 }

@@ -1,6 +1,7 @@
 //! Sharing the policy between hosts through a [`crate::control::kv::Kv`] store (etcd).
 //!
 //! * [`layout`] — the key layout and value types (docs/scale-out.md shows it);
+//! * [`codec`] — the control-plane state as keys and back, diffs, per-value decoding;
 //! * [`interest`] — a host's interest set and the model its cached keys make;
 //! * [`agent`] — the host agent: watches its interest set, applies its model, reports
 //!   liveness and status;
@@ -10,6 +11,7 @@
 //! runtime a whole model through an apply hook, like every other source of policy).
 
 pub mod agent;
+pub mod codec;
 pub mod interest;
 pub mod layout;
 pub mod sim;

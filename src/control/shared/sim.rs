@@ -712,7 +712,7 @@ pub fn member_join_compile(rules: usize, members: usize) -> String {
         protocol_zero: false,
         port_range_min: Some(1000 + (i % 60000) as u16),
         port_range_max: Some(1000 + (i % 60000) as u16),
-        remote: if i % 10 == 0 {
+        remote: if i.is_multiple_of(10) {
             Remote::Group("remote".into())
         } else {
             Remote::Prefix(ipnet::IpNet::from(std::net::IpAddr::V4(port_ip(i * 7))).trunc())
@@ -744,6 +744,7 @@ pub fn member_join_compile(rules: usize, members: usize) -> String {
             port_security: true,
             allowed_address_pairs: Vec::new(),
             backend: None,
+            host: None,
         }],
         networks: vec![Network { name: "n".into() }],
         ..Model::default()

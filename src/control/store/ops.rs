@@ -68,6 +68,8 @@ pub struct PortCreate {
     pub port_security: Option<bool>,
     pub allowed_address_pairs: Vec<AllowedAddressPairSpec>,
     pub backend: Option<BackendSpec>,
+    /// `binding:host_id` (`None`: not bound).
+    pub host: Option<String>,
 }
 
 /// Changes to a port (`None` = unchanged).
@@ -78,6 +80,8 @@ pub struct PortUpdate {
     pub security_group_ids: Option<Vec<String>>,
     pub port_security: Option<bool>,
     pub allowed_address_pairs: Option<Vec<AllowedAddressPairSpec>>,
+    /// `binding:host_id`: `Some(None)` unbinds (Neutron: `""`).
+    pub host: Option<Option<String>>,
 }
 
 /// Changes to an address group.
@@ -404,6 +408,7 @@ impl Store {
                 port_security: req.port_security,
                 allowed_address_pairs: req.allowed_address_pairs.clone(),
                 backend: req.backend.clone(),
+                host: req.host.clone(),
             };
             let port = validate::validate_port(&state.model, &spec)
                 .map_err(|e| StoreError::from_validation(e, state))?;
@@ -431,6 +436,9 @@ impl Store {
             }
             if let Some(aap) = &req.allowed_address_pairs {
                 spec.allowed_address_pairs = aap.clone();
+            }
+            if let Some(host) = &req.host {
+                spec.host = host.clone();
             }
             // Validate against the candidate without this port, then put it back in
             // place (the candidate is a private copy: on error it is dropped whole).

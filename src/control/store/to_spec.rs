@@ -56,6 +56,7 @@ pub fn port_to_spec(p: &Port) -> PortSpec {
                 ifname: Some(ifname.clone()),
             },
         }),
+        host: p.host.clone(),
     }
 }
 

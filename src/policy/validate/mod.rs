@@ -87,7 +87,7 @@ pub use defaults::{
     DEFAULT_NETWORK,
 };
 pub use logs::{log_target_errors, parse_log_event};
-pub use ports::check_ifname;
+pub use ports::{check_host, check_ifname};
 pub use rules::{rule_key, rule_keys_computed, RuleKey, RuleKeyRemote};
 pub use settings::{
     MAX_CONNTRACK_CAPACITY, MAX_FRAGMENT_TIMEOUT_SECS, MAX_PENDING_FRAGMENTS, MAX_TIMEOUT_SECS,

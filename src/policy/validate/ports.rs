@@ -43,6 +43,24 @@ pub fn check_ifname(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Check a host name (`binding:host_id`): 1..64 characters of `[A-Za-z0-9._-]` (it is
+/// a path element of the shared store's keys).
+pub fn check_host(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("must not be empty");
+    }
+    if name.len() > 64 {
+        return Err("longer than 64 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err("only letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
 /// What earlier ports hold, for uniqueness checks.
 #[derive(Default)]
 pub(super) struct PortRegistry {
@@ -282,6 +300,18 @@ pub(super) fn check_port(
         }
     }
 
+    if let Some(h) = &spec.host {
+        if let Err(reason) = check_host(h) {
+            found.push((
+                path.key("host"),
+                ErrorKind::InvalidHost {
+                    value: h.clone(),
+                    reason,
+                },
+            ));
+        }
+    }
+
     if found.len() != before {
         return None;
     }
@@ -305,6 +335,7 @@ pub(super) fn check_port(
         port_security,
         allowed_address_pairs: pairs,
         backend,
+        host: spec.host.clone(),
     })
 }
 

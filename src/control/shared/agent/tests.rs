@@ -18,8 +18,11 @@ use crate::policy::Direction;
 struct Gate {
     inner: MemKv,
     hold: Arc<AtomicBool>,
-    sinks: Mutex<Vec<(Sink, Arc<Mutex<Vec<Target>>>)>>,
+    sinks: Mutex<Vec<(Sink, Targets)>>,
 }
+
+/// A watcher's targets, shared with the gate.
+type Targets = Arc<Mutex<Vec<Target>>>;
 
 struct GateWatcher {
     inner: Box<dyn Watcher>,

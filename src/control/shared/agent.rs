@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::interest::{build_model, interest, BuildError, Cache};
+use super::interest::{build_model, interest, BuildError, Cache, Cached};
 use super::layout::{HostError, HostValue, Keys, SchemaValue, StatusValue, SCHEMA_VERSION};
 use crate::control::connect::ApplyPolicy;
 use crate::control::kv::{
@@ -341,7 +341,8 @@ impl Run {
             self.revision = self.revision.max(rev);
             match e {
                 Event::Put(kv) => {
-                    self.cache.insert(kv.key, (kv.value, kv.mod_revision));
+                    self.cache
+                        .insert(kv.key, Cached::new(kv.value, kv.mod_revision));
                 }
                 Event::Delete { key, .. } => {
                     self.cache.remove(&key);
@@ -477,7 +478,7 @@ impl Run {
                 self.cache.remove(&k);
             }
             for (k, v, rev) in kvs {
-                self.cache.insert(k, (v, rev));
+                self.cache.insert(k, Cached::new(v, rev));
             }
             self.watcher.add(t.clone(), r + 1)?;
             self.targets.insert(t, r + 1);

@@ -28,6 +28,9 @@
 //! the store (the agent reads and watches), the dataplane.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::OnceLock;
+
+use ipnet::IpNet;
 
 use super::codec::{self, CodecError, SettingsValue};
 use super::layout::{AddressGroupValue, GroupValue, Keys, MemberValue, NetworkValue, PortValue};
@@ -35,8 +38,34 @@ use crate::control::kv::{Revision, Target};
 use crate::policy::spec::{ModelSpec, NetworkSpec, SecurityGroupSpec};
 use crate::policy::Model;
 
-/// The cached keys of a host: key → (value, mod revision).
-pub type Cache = BTreeMap<String, (Vec<u8>, Revision)>;
+/// The cached keys of a host.
+pub type Cache = BTreeMap<String, Cached>;
+
+/// One cached key: its value, its mod revision and, for a member key, its addresses
+/// decoded once (a join decodes one value, not every member's).
+#[derive(Debug)]
+pub struct Cached {
+    pub value: Vec<u8>,
+    pub revision: Revision,
+    members: OnceLock<Result<Vec<IpNet>, CodecError>>,
+}
+
+impl Cached {
+    pub fn new(value: Vec<u8>, revision: Revision) -> Cached {
+        Cached {
+            value,
+            revision,
+            members: OnceLock::new(),
+        }
+    }
+
+    fn members(&self, key: &str) -> &Result<Vec<IpNet>, CodecError> {
+        self.members.get_or_init(|| {
+            codec::decode::<MemberValue>(key, &self.value)
+                .and_then(|m| codec::member_addresses(key, &m))
+        })
+    }
+}
 
 /// One error of a build: the object (`ports/ID`, ...) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,8 +79,8 @@ fn decode<T: serde::de::DeserializeOwned>(
     key: &str,
     errors: &mut Vec<BuildError>,
 ) -> Option<T> {
-    let (v, _) = cache.get(key)?;
-    match codec::decode(key, v) {
+    let c = cache.get(key)?;
+    match codec::decode(key, &c.value) {
         Ok(t) => Some(t),
         Err(e) => {
             errors.push(err(e));
@@ -283,17 +312,17 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
     let mut remote_members = BTreeMap::new();
     for g in &n.remote_groups {
         let mut nets = Vec::new();
-        for port in ids_under(cache, &keys.members(g)) {
-            if local_ports.contains(port) {
+        let prefix = keys.members(g);
+        for (key, c) in cache
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            if local_ports.contains(Keys::leaf(key)) {
                 continue; // the model has it as a port
             }
-            let key = keys.member(g, port);
-            let Some(m) = decode::<MemberValue>(cache, &key, &mut errors) else {
-                continue;
-            };
-            match codec::member_addresses(&key, &m) {
-                Ok(a) => nets.extend(a),
-                Err(e) => errors.push(err(e)),
+            match c.members(key) {
+                Ok(a) => nets.extend_from_slice(a),
+                Err(e) => errors.push(err(e.clone())),
             }
         }
         if !nets.is_empty() {

@@ -26,10 +26,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+pub mod etcd;
 pub mod mem;
+#[doc(hidden)]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
+pub use etcd::{EtcdKv, EtcdOptions};
 pub use mem::{MemKv, MemKvOptions};
 
 /// A store revision (etcd's `int64`). 0 = "no revision" (a key's `create_revision` when
@@ -180,8 +184,9 @@ pub type Sink = Arc<dyn Fn(WatchMsg) + Send + Sync>;
 
 /// A running watch over a changing set of targets; dropping it cancels every target.
 pub trait Watcher: Send {
-    /// Watch `target` from revision `from` (events at revisions `>= from`). Adding a
-    /// target already watched is an error.
+    /// Watch `target` from revision `from` (events at revisions `>= from`; `from <= 0`:
+    /// from the store's revision when `add` is called + 1). Adding a target already
+    /// watched is an error.
     fn add(&mut self, target: Target, from: Revision) -> Result<(), KvError>;
     /// Stop watching `target` (no more messages for it once this returns... except
     /// those already handed to the sink).

@@ -27,6 +27,16 @@ impl Backend {
             _keep: None,
         }
     }
+    /// A fresh etcd of the test's own and a client; `None` when skipped (no etcd).
+    pub fn etcd(test: &str) -> Option<Backend> {
+        let server = testing::EtcdServer::start_or_skip(test)?;
+        let kv = EtcdKv::open(&server.url()).expect("connect to the test etcd");
+        Some(Backend {
+            kv: Arc::new(kv),
+            prefix: format!("/t/{test}/"),
+            _keep: Some(Box::new(server)),
+        })
+    }
     fn k(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
@@ -561,6 +571,17 @@ macro_rules! conformance {
                 }
             )*
         }
+        mod etcd_kv {
+            $(
+                #[test]
+                fn $name() {
+                    let test = concat!("etcd_kv::", stringify!($name));
+                    if let Some(b) = super::Backend::etcd(test) {
+                        super::$name(&b);
+                    }
+                }
+            )*
+        }
     };
 }
 
@@ -612,4 +633,211 @@ fn mem_lease_gone_after_revoke_and_clones_share() {
     assert_eq!(value(&kv, "/a").as_deref(), Some("1"));
     assert_eq!(kv.describe(), "local");
     assert_eq!(kv.health(), Health::Connected);
+}
+
+// ---- EtcdKv only ---------------------------------------------------------------------------
+
+/// The EtcdKv-only tests' server and client (None: skipped).
+fn etcd_only(test: &str) -> Option<(testing::EtcdServer, EtcdKv)> {
+    let server = testing::EtcdServer::start_or_skip(test)?;
+    let kv = EtcdKv::open(&server.url()).expect("connect to the test etcd");
+    Some((server, kv))
+}
+
+#[test]
+fn etcd_outage_watch_resumes_without_loss_or_repeat() {
+    let Some((mut server, kv)) = etcd_only("etcd_outage_watch_resumes_without_loss_or_repeat")
+    else {
+        return;
+    };
+    let b = Backend {
+        kv: Arc::new(kv.clone()),
+        prefix: "/t/outage/".into(),
+        _keep: None,
+    };
+    let (tx, rx) = channel();
+    let sink: Sink = Arc::new(move |m| {
+        let _ = tx.send(m);
+    });
+    let mut w = kv.watcher(sink).unwrap();
+    let all = Target::Prefix(b.prefix.clone());
+    let key = Target::Key(b.k("k"));
+    w.add(all.clone(), 0).unwrap();
+    w.add(key.clone(), 0).unwrap();
+    let mut want_all = Vec::new();
+    let mut want_key = Vec::new();
+    for i in 0..3 {
+        let r = put(&kv, &b.k("k"), &format!("before{i}"));
+        want_all.push(r);
+        want_key.push(r);
+        want_all.push(put(&kv, &b.k("other"), "x"));
+    }
+    // Everything so far delivered, then etcd goes away.
+    let mut got_all = Vec::new();
+    let mut got_key = Vec::new();
+    let mut health = Vec::new();
+    let mut take = |m: WatchMsg, got_all: &mut Vec<Revision>, got_key: &mut Vec<Revision>| match m {
+        WatchMsg::Events { target, events } => {
+            let revs = events.iter().map(|e| e.revision());
+            if target == all {
+                got_all.extend(revs);
+            } else {
+                got_key.extend(revs);
+            }
+        }
+        WatchMsg::Health(h) => health.push(h),
+        m => panic!("unexpected {m:?}"),
+    };
+    let end = Instant::now() + Duration::from_secs(10);
+    while (got_all.len() < 6 || got_key.len() < 3) && Instant::now() < end {
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            take(m, &mut got_all, &mut got_key);
+        }
+    }
+    assert_eq!((&got_all, &got_key), (&want_all, &want_key));
+    server.stop();
+    // The watcher says so; a write fails as Unavailable and health() agrees.
+    let m = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a Health message");
+    assert!(
+        matches!(&m, WatchMsg::Health(Health::Unreachable { .. })),
+        "{m:?}"
+    );
+    let t0 = Instant::now();
+    let e = kv.txn(Txn {
+        compares: vec![],
+        ops: vec![p(b.k("k"), "during")],
+    });
+    assert!(matches!(e, Err(KvError::Unavailable(_))), "{e:?}");
+    let failed_in = t0.elapsed();
+    assert!(matches!(kv.health(), Health::Unreachable { .. }));
+    server.restart().unwrap();
+    // Written after the restart, maybe before the watcher is back: none lost.
+    for i in 0..3 {
+        let r = put(&kv, &b.k("k"), &format!("after{i}"));
+        want_all.push(r);
+        want_key.push(r);
+    }
+    assert_eq!(kv.health(), Health::Connected);
+    let end = Instant::now() + Duration::from_secs(15);
+    while (got_all.len() < want_all.len() || got_key.len() < want_key.len()) && Instant::now() < end
+    {
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            take(m, &mut got_all, &mut got_key);
+        }
+    }
+    // Nothing repeated either: no more events arrive.
+    while let Ok(m) = rx.recv_timeout(Duration::from_millis(300)) {
+        take(m, &mut got_all, &mut got_key);
+    }
+    assert_eq!(got_all, want_all, "prefix target: lost or repeated events");
+    assert_eq!(got_key, want_key, "key target: lost or repeated events");
+    assert!(
+        health.contains(&Health::Connected),
+        "no Health(Connected) after the restart: {health:?}"
+    );
+    assert!(
+        failed_in < Duration::from_secs(6),
+        "a write took {failed_in:?} to fail"
+    );
+    let d = kv.describe();
+    assert!(
+        d.starts_with("etcd 3.") && d.ends_with(&server.endpoint()),
+        "{d}"
+    );
+}
+
+#[test]
+fn etcd_too_large_from_etcd_itself() {
+    let Some((server, _)) = etcd_only("etcd_too_large_from_etcd_itself") else {
+        return;
+    };
+    // Our own check passes (a higher limit than etcd's): etcd refuses, same error.
+    let mut opts = EtcdOptions::from_url(&server.url()).unwrap();
+    opts.max_request_bytes = 8 << 20;
+    let kv = EtcdKv::connect(opts).unwrap();
+    // Over --max-request-bytes (raft's check), and over its gRPC limit (+ 512 KiB).
+    for size in [ETCD_MAX_REQUEST_BYTES + (200 << 10), 3 << 20] {
+        let big = "x".repeat(size);
+        let e = kv.txn(Txn {
+            compares: vec![],
+            ops: vec![p("/t/big".into(), &big)],
+        });
+        match e {
+            Err(KvError::TooLarge { size: s, .. }) => assert!(s > size, "{s} {size}"),
+            other => panic!("{size}: {other:?}"),
+        }
+        assert_eq!(value(&kv, "/t/big"), None);
+    }
+    assert_eq!(kv.health(), Health::Connected);
+}
+
+#[test]
+fn etcd_unreachable_answers_unavailable() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut opts = EtcdOptions::from_url(&format!("etcd://127.0.0.1:{port}")).unwrap();
+    opts.request_timeout = Duration::from_secs(2);
+    let kv = EtcdKv::connect(opts).expect("connecting is lazy");
+    let t0 = Instant::now();
+    let e = kv.get("/x", None);
+    assert!(matches!(e, Err(KvError::Unavailable(_))), "{e:?}");
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    match kv.health() {
+        Health::Unreachable { since, error } => {
+            assert!(since > 0 && !error.is_empty());
+        }
+        h => panic!("{h:?}"),
+    }
+    assert!(kv.describe().contains("unknown"), "{}", kv.describe());
+}
+
+#[test]
+fn etcd_urls_and_options() {
+    let ok = EtcdOptions::from_url("etcd://10.0.0.1:2379,h2:2379,[::1]:2379/").unwrap();
+    assert_eq!(ok.endpoints, vec!["10.0.0.1:2379", "h2:2379", "[::1]:2379"]);
+    assert!(!ok.tls);
+    assert_eq!(ok.url(), "etcd://10.0.0.1:2379,h2:2379,[::1]:2379");
+    assert!(EtcdOptions::from_url("etcds://h:1").unwrap().tls);
+    for (url, says) in [
+        ("http://h:2379", "scheme must be etcd:// or etcds://"),
+        ("h:2379", "scheme"),
+        ("etcd://", "no endpoint"),
+        ("etcd://h", "\"h\": no port"),
+        ("etcd://h:0", "port \"0\""),
+        ("etcd://h:70000", "port \"70000\""),
+        ("etcd://h:x", "port \"x\""),
+        ("etcd://:2379", "no host"),
+        ("etcd://a:1,,b:2", "empty"),
+        ("etcd://a:1/prefix", "without a path"),
+        ("etcd://::1:2379", "in brackets"),
+        ("etcd://[::1:2379", "closing ']'"),
+    ] {
+        match EtcdOptions::from_url(url) {
+            Err(KvError::Invalid(e)) => {
+                assert!(e.contains(says) && e.contains(url), "{url}: {e}")
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    // TLS files: only with etcds://, a certificate with its key, readable.
+    let mut o = EtcdOptions::from_url("etcd://h:1").unwrap();
+    o.ca = Some("/nonexistent/ca.pem".into());
+    let e = EtcdKv::connect(o.clone()).err().unwrap();
+    assert!(e.to_string().contains("use etcds://"), "{e}");
+    o.tls = true;
+    let e = EtcdKv::connect(o.clone()).err().unwrap();
+    assert!(
+        e.to_string()
+            .contains("cannot read the CA certificate /nonexistent/ca.pem"),
+        "{e}"
+    );
+    o.cert = Some("/nonexistent/c.pem".into());
+    let e = EtcdKv::connect(o).err().unwrap();
+    assert!(e.to_string().contains("needs its key"), "{e}");
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use sgswitch::control::kv::{Kv, KvError, MemKv};
+use sgswitch::control::kv::{EtcdKv, EtcdOptions, Kv, KvError, MemKv};
 use sgswitch::control::shared::sim::{self, Scenario, SimOptions};
 
 use super::{EXIT_INVALID, EXIT_OK};
@@ -113,7 +113,10 @@ pub fn run(a: &SimHostsArgs) -> ExitCode {
 type ConnectFn = Box<dyn Fn(usize) -> Result<Arc<dyn Kv>, KvError> + Sync>;
 
 fn open_store(url: &str) -> Result<ConnectFn, KvError> {
-    Err(KvError::Invalid(format!(
-        "{url}: only `mem` until the etcd backend is merged"
-    )))
+    let opts = EtcdOptions::from_url(url)?;
+    // Fail early on a bad URL; each host then opens its own client.
+    EtcdKv::connect(opts.clone())?;
+    Ok(Box::new(move |_| {
+        EtcdKv::connect(opts.clone()).map(|kv| Arc::new(kv) as Arc<dyn Kv>)
+    }))
 }

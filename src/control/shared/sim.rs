@@ -32,6 +32,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -428,6 +429,35 @@ fn interested(o: &SimOptions) -> usize {
     o.interested.unwrap_or(o.hosts.div_ceil(10)).min(o.hosts)
 }
 
+/// Simulated hosts started at once by [`start`].
+pub const START_THREADS: usize = 32;
+
+/// Open host `h`'s client and start its agent on a [`NullDataplane`].
+fn start_host(
+    connect: Connect<'_>,
+    keys: &Keys,
+    o: &SimOptions,
+    h: usize,
+) -> Result<(Agent, Arc<Applied>), String> {
+    let kv = connect(h).map_err(|e| format!("host {h}: {e}"))?;
+    let rec = Arc::new(Applied::default());
+    let r2 = rec.clone();
+    let opts = AgentOptions {
+        write_status: o.write_status,
+        on_applied: Some(Arc::new(move |rev, _m: &Model| {
+            r2.log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((rev, Instant::now()));
+        })),
+        ..AgentOptions::default()
+    };
+    let target = Arc::new(NullDataplane { compile: o.compile });
+    let a = Agent::start(kv, keys.clone(), &host_name(h), target, opts)
+        .map_err(|e| format!("host {h}: {e}"))?;
+    Ok((a, rec))
+}
+
 /// Seed, start the agents, wait until all applied the seeded revision.
 pub fn start(connect: Connect<'_>, o: &SimOptions) -> Result<Sim, String> {
     let keys = Keys::new(&o.prefix);
@@ -435,25 +465,29 @@ pub fn start(connect: Connect<'_>, o: &SimOptions) -> Result<Sim, String> {
     let seeded = seed(admin.as_ref(), &keys, o).map_err(|e| format!("seeding: {e}"))?;
     let rss0 = rss_bytes();
     let t0 = Instant::now();
+    // Hosts start in parallel, as a cloud's hosts do (START_THREADS at a time).
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<(Agent, Arc<Applied>), String>>>> =
+        (0..o.hosts).map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..START_THREADS.min(o.hosts) {
+            s.spawn(|| loop {
+                let h = next.fetch_add(1, Ordering::Relaxed);
+                if h >= o.hosts {
+                    return;
+                }
+                *slots[h].lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(start_host(connect, &keys, o, h));
+            });
+        }
+    });
     let mut agents = Vec::with_capacity(o.hosts);
     let mut applied = Vec::with_capacity(o.hosts);
-    for h in 0..o.hosts {
-        let kv = connect(h).map_err(|e| format!("host {h}: {e}"))?;
-        let rec = Arc::new(Applied::default());
-        let r2 = rec.clone();
-        let opts = AgentOptions {
-            write_status: o.write_status,
-            on_applied: Some(Arc::new(move |rev, _m: &Model| {
-                r2.log
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((rev, Instant::now()));
-            })),
-            ..AgentOptions::default()
-        };
-        let target = Arc::new(NullDataplane { compile: o.compile });
-        let a = Agent::start(kv, keys.clone(), &host_name(h), target, opts)
-            .map_err(|e| format!("host {h}: {e}"))?;
+    for slot in slots {
+        let (a, rec) = slot
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(|| Err("not started".into()))?;
         agents.push(a);
         applied.push(rec);
     }

@@ -482,3 +482,82 @@ fn failure_keeps_the_previous_model_and_reports() {
         status().is_some_and(|s| s.errors.is_empty() && s.applied_revision >= rev)
     });
 }
+
+/// On a real etcd: the store stops (the agent keeps its model and reports the store
+/// unreachable), comes back (Connected), and a change made after the restart applies.
+#[test]
+fn etcd_outage_keeps_the_model_and_converges() {
+    use crate::control::kv::testing::EtcdServer;
+    use crate::control::kv::EtcdKv;
+    let Some(mut etcd) = EtcdServer::start_or_skip("etcd_outage_keeps_the_model_and_converges")
+    else {
+        return;
+    };
+    let kv: Arc<dyn Kv> = Arc::new(EtcdKv::open(&etcd.url()).unwrap());
+    seed(kv.as_ref());
+    let k = keys();
+    let rev = commit(kv.as_ref(), port_ops(&k, "h1", "p1", 1, &["web"])).unwrap();
+    let (a, _) = start(kv.clone(), "h1");
+    assert!(a.wait_applied(rev, Duration::from_secs(10)));
+    let good = a.model().unwrap();
+    etcd.stop();
+    wait("Unreachable", || {
+        matches!(a.stats().health, Health::Unreachable { .. })
+    });
+    assert_eq!(a.model().unwrap(), good, "nothing is flushed");
+    etcd.restart().unwrap();
+    wait("Connected", || a.stats().health == Health::Connected);
+    let rev = loop {
+        match commit(kv.as_ref(), port_ops(&k, "h1", "p2", 2, &["web"])) {
+            Ok(r) => break r,
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    assert!(a.wait_applied(rev, Duration::from_secs(10)));
+    assert_eq!(port_names(&a), ["p1", "p2"]);
+    // The liveness key is there (the lease outlived the short outage, or was renewed).
+    wait("hosts/h1", || {
+        kv.get(&k.host("h1"), None).is_ok_and(|(v, _)| v.is_some())
+    });
+}
+
+/// `sim-hosts`' scenarios run end to end on a real etcd, at a small N.
+#[test]
+fn sim_scenarios_on_etcd() {
+    use crate::control::kv::testing::EtcdServer;
+    use crate::control::kv::EtcdKv;
+    use crate::control::shared::sim::{self, Scenario, SimOptions};
+    let Some(etcd) = EtcdServer::start_or_skip("sim_scenarios_on_etcd") else {
+        return;
+    };
+    let url = etcd.url();
+    let connect = move |_| EtcdKv::open(&url).map(|kv| Arc::new(kv) as Arc<dyn Kv>);
+    for scenario in [
+        Scenario::Propagation,
+        Scenario::RemoteGroup,
+        Scenario::Churn,
+    ] {
+        let o = SimOptions {
+            hosts: 10,
+            scenario,
+            changes: 5,
+            members: 200,
+            interested: Some(3),
+            duration: Duration::from_secs(1),
+            rate: 20,
+            ..SimOptions::default()
+        };
+        let out = sim::run(&connect, &o).unwrap().join("\n");
+        assert!(
+            out.contains("store: etcd 3.4") || out.contains("store: etcd"),
+            "{out}"
+        );
+        assert!(out.contains("apply failures: 0"), "{out}");
+        if scenario == Scenario::RemoteGroup {
+            assert!(
+                out.contains("events during the joins: 0 in all at the 7 other hosts"),
+                "{out}"
+            );
+        }
+    }
+}

@@ -432,13 +432,11 @@ fn interested(o: &SimOptions) -> usize {
 /// Simulated hosts started at once by [`start`].
 pub const START_THREADS: usize = 32;
 
+/// A started host, or why not.
+type Started = Result<(Agent, Arc<Applied>), String>;
+
 /// Open host `h`'s client and start its agent on a [`NullDataplane`].
-fn start_host(
-    connect: Connect<'_>,
-    keys: &Keys,
-    o: &SimOptions,
-    h: usize,
-) -> Result<(Agent, Arc<Applied>), String> {
+fn start_host(connect: Connect<'_>, keys: &Keys, o: &SimOptions, h: usize) -> Started {
     let kv = connect(h).map_err(|e| format!("host {h}: {e}"))?;
     let rec = Arc::new(Applied::default());
     let r2 = rec.clone();
@@ -467,8 +465,7 @@ pub fn start(connect: Connect<'_>, o: &SimOptions) -> Result<Sim, String> {
     let t0 = Instant::now();
     // Hosts start in parallel, as a cloud's hosts do (START_THREADS at a time).
     let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<(Agent, Arc<Applied>), String>>>> =
-        (0..o.hosts).map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<Started>>> = (0..o.hosts).map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..START_THREADS.min(o.hosts) {
             s.spawn(|| loop {

@@ -139,6 +139,10 @@ run() {
 for n in 10 100 1000; do
     [ "$n" -le "$MAX_HOSTS" ] || continue
     run "Propagation, N=$n" --store "$STORE" --hosts "$n" --scenario propagation --changes 100 --duration 60
+    # The same without the N status writes each change causes (status/HOST after each
+    # apply): how much of the latency is etcd taking those writes on these cores.
+    run "Propagation, N=$n, agents not writing status/HOST" \
+        --store "$STORE" --hosts "$n" --scenario propagation --changes 100 --duration 60 --no-status
 done
 for n in 100 1000; do
     [ "$n" -le "$MAX_HOSTS" ] || continue

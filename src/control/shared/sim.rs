@@ -47,6 +47,11 @@ use crate::control::kv::{Kv, KvError, Op, Revision, Txn, TxnOutcome};
 use crate::control::store::ApplyError;
 use crate::policy::Model;
 
+/// The pause after a change has reached every host before the next one (propagation,
+/// remote-group): each change is measured on its own, once the previous one's status
+/// writes (one per host) are done.
+pub const CHANGE_GAP: Duration = Duration::from_millis(200);
+
 /// Ops per seeding transaction (etcd's default `--max-txn-ops` is 128).
 pub const SEED_BATCH: usize = 100;
 
@@ -582,7 +587,7 @@ pub fn run(connect: Connect<'_>, o: &SimOptions) -> Result<Vec<String>, String> 
                 let rev =
                     commit(kv, vec![put(keys.group("shared"), &v)]).map_err(|e| e.to_string())?;
                 last.push(wait_all(&sim, &all, rev, t0, &mut per_host)?);
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(CHANGE_GAP);
             }
             out.push(format!("put -> last host applied: {}", Lat::of(last)));
             out.push(format!("put -> applied, every host: {}", Lat::of(per_host)));
@@ -606,7 +611,7 @@ pub fn run(connect: Connect<'_>, o: &SimOptions) -> Result<Vec<String>, String> 
                 let t0 = Instant::now();
                 let rev = commit(kv, vec![op]).map_err(|e| e.to_string())?;
                 last.push(wait_all(&sim, &ihosts, rev, t0, &mut per_host)?);
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(CHANGE_GAP);
             }
             // Let any stray event arrive before counting.
             std::thread::sleep(Duration::from_millis(300));

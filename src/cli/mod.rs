@@ -13,6 +13,8 @@
 //! * [`mod@trace`] — `trace`: one frame through the pipeline, explained;
 //! * [`mod@bench`] — `bench classify`;
 //! * [`mod@run`] — `run`: the store, the live switch, the API, signals and reload;
+//! * [`mod@api`] — `api --store`: the API alone, served from the shared store;
+//! * [`store_args`] — the `--store` flags of `run`, `api` and `sim-hosts`;
 //! * [`logging`] — the `tracing` subscriber of `run` (`--log`, `--log-format`);
 //! * [`notify`] — `sd_notify` to systemd (READY, RELOADING, STOPPING) for `run`;
 //! * [`export`] — `export`; [`reload`] — `reload` (through the API, SIGHUP as fallback;
@@ -37,6 +39,7 @@ use clap::{Parser, Subcommand};
 
 use sgswitch::control::config::{self, Config};
 
+pub mod api;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod capture;
@@ -54,6 +57,7 @@ pub mod sim_hosts;
 pub mod soak;
 pub mod stats;
 pub mod status;
+pub mod store_args;
 pub mod trace;
 
 /// Exit code for success.
@@ -140,6 +144,18 @@ Instances in network namespaces behind veth ports send partial checksums: run \
 `ethtool -K IF tx off` on their interface, or use tap ports with vnet_hdr = true."
     )]
     Run(run::RunArgs),
+
+    /// Serve the Neutron API from the shared store (etcd), without a switch
+    #[command(
+        long_about = "Serve the Neutron API from the shared store (--store etcd://HOST:PORT): \
+every write is one etcd transaction with compare-and-swap, so several API servers never lose \
+an update; reads answer from this server's cache of the prefix, and an answer is sent once \
+that cache shows the write. ?wait=applied on a write waits until every live host applied it \
+(504 naming the hosts that lag after wait_timeout=S, default 10 s). etcd unreachable: writes \
+answer 503, reads serve the cache. A prefix written by another schema version is refused \
+(exit 1). --config seeds an empty prefix."
+    )]
+    Api(api::ApiArgs),
 
     /// Build instances in network namespaces, run the switch on them, show what passes
     #[command(long_about = crate::demo::LONG_ABOUT)]
@@ -242,6 +258,7 @@ pub fn run(cli: Cli) -> ExitCode {
         #[cfg(feature = "bench")]
         Command::Bench(bench::BenchCommand::Classify(args)) => bench::run_classify(&args),
         Command::Run(args) => run::run(&args),
+        Command::Api(args) => api::run(&args),
         Command::Demo(args) => crate::demo::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Reload(args) => reload::run(&args),

@@ -61,6 +61,7 @@ use tracing_subscriber::filter::LevelFilter;
 use super::logging::{self, LogFormat, Timestamps, STATUS};
 use super::notify;
 use super::reload::RunOps;
+use super::store_args::StoreArgs;
 use super::{load_or_report, EXIT_INVALID, EXIT_OK};
 
 /// Arguments of `sgswitch run`.
@@ -149,8 +150,24 @@ pub struct RunArgs {
     pub no_api: bool,
 
     /// Keep the state changed through the API here (state.json), so it survives restarts
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "store")]
     pub state_dir: Option<PathBuf>,
+
+    /// The shared store (scale-out: many hosts, one policy)
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// This host's name in the shared store (ports bound to it with binding:host_id are
+    /// the ones it plugs in); needs --store
+    #[arg(long, value_name = "NAME", requires = "store", value_parser = parse_host_id)]
+    pub host_id: Option<String>,
+}
+
+/// A `--host-id`: 1..64 characters of `[A-Za-z0-9._-]` (a key path element).
+pub fn parse_host_id(s: &str) -> Result<String, String> {
+    sgswitch::policy::validate::check_host(s)
+        .map(|()| s.to_string())
+        .map_err(|r| format!("invalid host name {s:?}: {r}"))
 }
 
 impl RunArgs {
@@ -211,6 +228,15 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Some(url) = &args.store.store {
+        // The host agent (control::shared::agent) takes over here once it is wired in;
+        // until then `run` refuses rather than ignore the flag.
+        eprintln!(
+            "sgswitch run --store {url}: the host agent is not wired into `run` yet; \
+             serve the API with `sgswitch api --store {url}`"
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
     let rust_log = std::env::var("RUST_LOG").ok();
     let from_file = config
         .logging
@@ -347,10 +373,25 @@ pub fn run(args: &RunArgs) -> ExitCode {
 /// ([`token::default_token_file`]); a file is read, or created with a new token.
 /// `None` with `--api-no-auth`.
 fn api_token(args: &RunArgs, config: &config::Config) -> Result<Option<String>, String> {
-    if args.api_no_auth {
+    resolve_token(
+        args.api_token.as_deref(),
+        args.api_token_file.as_deref(),
+        args.api_no_auth,
+        config,
+    )
+}
+
+/// [`api_token`] from the flags' values (`sgswitch api` has the same flags).
+pub(super) fn resolve_token(
+    api_token: Option<&str>,
+    api_token_file: Option<&std::path::Path>,
+    api_no_auth: bool,
+    config: &config::Config,
+) -> Result<Option<String>, String> {
+    if api_no_auth {
         return Ok(None);
     }
-    if let Some(t) = &args.api_token {
+    if let Some(t) = api_token {
         warn!(
             "--api-token puts the token on the command line, where every local user can \
              read it (ps); use --api-token-file or ${}",
@@ -358,15 +399,14 @@ fn api_token(args: &RunArgs, config: &config::Config) -> Result<Option<String>, 
         );
         return check_token(t, "--api-token").map(Some);
     }
-    if args.api_token_file.is_none() {
+    if api_token_file.is_none() {
         if let Ok(t) = std::env::var(token::TOKEN_ENV) {
             info!("API token from ${}", token::TOKEN_ENV);
             return check_token(&t, &format!("${}", token::TOKEN_ENV)).map(Some);
         }
     }
-    let path = args
-        .api_token_file
-        .clone()
+    let path = api_token_file
+        .map(std::path::Path::to_path_buf)
         .or_else(|| config.api.token_file.clone())
         .unwrap_or_else(token::default_token_file);
     let (t, created) = token::load_or_create(&path).map_err(|e| e.to_string())?;

@@ -3,7 +3,8 @@
 //! * `GET /healthz` — alive: 200 `{"status":"alive"}` whenever the process answers (the
 //!   listener and a handler thread work); nothing else is checked, so that a supervisor
 //!   restarts the process only when it is stuck, never because an instance's netdev is
-//!   missing.
+//!   missing. On a shared store it also shows the store's state ([`shared_store_json`]:
+//!   connected or unreachable since when, the revision the cache reflects), still 200.
 //! * `GET /readyz` — ready: 200 only when every port of the model that has a backend is
 //!   open and UP (its netdev is there: see `runtime::switch::supervise`), the policy is
 //!   published (the dataplane runs an epoch, the first one included), and the store is
@@ -36,7 +37,8 @@ use serde_json::{json, Value};
 
 use super::ops::Operator;
 use super::rfc3339_ms;
-use crate::control::store::Store;
+use crate::control::kv::Health;
+use crate::control::store::{SharedStatus, Store};
 use crate::runtime::switch::Switch;
 
 /// Paths the listener admits without the token (probes).
@@ -82,7 +84,11 @@ pub fn readiness(store: &Store, switch: Option<&Switch>) -> (bool, Value) {
         published = epoch >= 1 && sw.published_ms() > 0;
     }
     let ports_ok = not_ready.is_empty();
-    let store_ok = store.state_dir().is_none_or(writable);
+    let shared = store.shared_status();
+    let shared_ok = shared
+        .as_ref()
+        .is_none_or(|s| s.health == Health::Connected);
+    let store_ok = store.state_dir().is_none_or(writable) && shared_ok;
     let policy_ok = switch.is_none() || published;
     let ok = ports_ok && store_ok && policy_ok;
     let body = json!({
@@ -92,16 +98,46 @@ pub fn readiness(store: &Store, switch: Option<&Switch>) -> (bool, Value) {
         "store": {
             "ok": store_ok,
             "persistent": store.state_dir().is_some(),
-            "reason": if store_ok { Value::Null } else { json!("state directory not writable") },
+            "reason": if store_ok { Value::Null } else if !shared_ok { json!("shared store unreachable") } else { json!("state directory not writable") },
         },
     });
     (ok, body)
 }
 
+/// A shared store's state: `state` (`connected` | `unreachable`), `unreachable_since`
+/// (RFC 3339), `revision` (what the cache reflects), `decode_error`; with `detail` also
+/// the store (its address) and the prefix, which probes do not get.
+pub fn shared_store_json(s: &SharedStatus, detail: bool) -> Value {
+    let (state, since, error) = match &s.health {
+        Health::Connected => ("connected", Value::Null, Value::Null),
+        Health::Unreachable { since, error } => {
+            ("unreachable", json!(rfc3339_ms(since * 1000)), json!(error))
+        }
+    };
+    let mut v = json!({
+        "state": state,
+        "unreachable_since": since,
+        "revision": s.revision,
+        "decode_error": s.decode_error,
+    });
+    if detail {
+        v["store"] = json!(s.store);
+        v["prefix"] = json!(s.prefix);
+        v["error"] = error;
+    }
+    v
+}
+
 /// `GET /healthz` and `GET /readyz` (`None`: another path).
 pub(super) fn probe(path: &str, store: &Store, switch: Option<&Switch>) -> Option<(u16, Value)> {
     match path {
-        "/healthz" => Some((200, json!({"status": "alive"}))),
+        "/healthz" => {
+            let mut body = json!({"status": "alive"});
+            if let Some(s) = store.shared_status() {
+                body["store"] = shared_store_json(&s, false);
+            }
+            Some((200, body))
+        }
         "/readyz" => {
             let (ok, body) = readiness(store, switch);
             Some((if ok { 200 } else { 503 }, body))
@@ -154,6 +190,7 @@ pub(super) fn status(store: &Store, sw: &Switch, ops: Option<&dyn Operator>) -> 
         "uptime_s": now_ms.saturating_sub(sw.started_ms()) / 1000,
         "config": ops.map(|o| o.config_path()),
         "state_dir": store.state_dir().map(|d| d.display().to_string()),
+        "shared_store": store.shared_status().map(|s| shared_store_json(&s, true)),
         "log_level": ops.map(|o| o.log_level()),
         "policy": {
             "epoch": sw.epoch(),

@@ -62,7 +62,10 @@ pub(super) fn serve(live: &Live, store: &Store, req: &Request) -> Option<Answer>
     let sw = &live.switch;
     let reply: Reply = match (method.as_str(), segs.as_slice()) {
         ("GET", ["metrics"]) => {
-            let text = metrics::render(&stats::collect(sw, store));
+            let mut text = metrics::render(&stats::collect(sw, store));
+            if let Some(s) = store.shared_status() {
+                text.push_str(&metrics::render_store(&s));
+            }
             return Some(Answer::Full(Response {
                 status: 200,
                 headers: vec![("Content-Type", metrics::CONTENT_TYPE.to_string())],

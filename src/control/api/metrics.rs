@@ -22,6 +22,7 @@
 //! | `sgswitch_packet_log_records_total` | counter | `outcome` = written, suppressed, overflow, queue_full |
 //! | `sgswitch_policy_epoch` | gauge | |
 //! | `sgswitch_build_info` (always 1) | gauge | `version` |
+//! | `sgswitch_store_connected`, `sgswitch_store_revision`, `sgswitch_store_unreachable_since_seconds` (a shared store only: [`render_store`]) | gauge | |
 //!
 //! Hand-written rather than with the `prometheus` or `prometheus-client` crate: the
 //! values are a snapshot the API already holds (no registry of live metric objects to
@@ -87,6 +88,40 @@ fn escape_label(v: &str) -> String {
         }
     }
     s
+}
+
+/// The shared store's families (appended to [`render`]'s, or alone on an API server
+/// without a switch): reachable or not, since when (Unix seconds, 0 while connected),
+/// and the revision this server's cache reflects.
+pub fn render_store(s: &crate::control::store::SharedStatus) -> String {
+    use crate::control::kv::Health;
+    let (up, since) = match &s.health {
+        Health::Connected => (1, 0),
+        Health::Unreachable { since, .. } => (0, *since),
+    };
+    let mut out = String::new();
+    for (name, help, v) in [
+        (
+            "sgswitch_store_connected",
+            "1 while the shared store is reachable.",
+            up as i64,
+        ),
+        (
+            "sgswitch_store_revision",
+            "The shared store revision this server's state reflects.",
+            s.revision,
+        ),
+        (
+            "sgswitch_store_unreachable_since_seconds",
+            "Since when (Unix seconds) the shared store is unreachable; 0 while connected.",
+            since as i64,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {v}");
+    }
+    out
 }
 
 /// A help text as the format wants it.

@@ -348,11 +348,53 @@ impl server::Handler for Api {
             if let Some(a) = live::serve(l, &self.store, &req) {
                 return a;
             }
+        } else if let (Some(s), "GET", "/metrics") =
+            (self.store.shared_status(), method.as_str(), path)
+        {
+            // An API server without a switch: the shared store's families only.
+            return Answer::Full(Response {
+                status: 200,
+                headers: vec![("Content-Type", metrics::CONTENT_TYPE.to_string())],
+                body: metrics::render_store(&s).into_bytes(),
+            });
         }
         let host = req.header("Host").unwrap_or("127.0.0.1:9696");
-        let (status, body) = handle_as(&self.store, caller, &method, &req.target, host, &req.body);
+        let call = || handle_as(&self.store, caller, &method, &req.target, host, &req.body);
+        let (status, body) = match req.header("If-Match") {
+            Some(cond) if matches!(method.as_str(), "PUT" | "DELETE") => {
+                match (parse_if_match(cond), object_id(path)) {
+                    (Some(revision), Some(id)) => {
+                        crate::control::store::if_match(id, revision, call)
+                    }
+                    (None, _) => error_body(
+                        400,
+                        "HTTPBadRequest",
+                        &format!("Invalid If-Match header {cond:?}: expected revision_number=N."),
+                    ),
+                    (Some(_), None) => call(),
+                }
+            }
+            _ => call(),
+        };
         Answer::Full(make_response(status, body))
     }
+}
+
+/// `revision_number=N` of an `If-Match` header (Neutron's form).
+fn parse_if_match(v: &str) -> Option<u64> {
+    v.trim()
+        .strip_prefix("revision_number=")?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The object id of a resource path (`/v2.0/ports/ID`, `/v2.0/log/logs/ID`,
+/// `/v2.0/address-groups/ID/add_addresses`): its first segment that is a UUID.
+fn object_id(path: &str) -> Option<&str> {
+    path.split('/')
+        .map(|s| s.strip_suffix(".json").unwrap_or(s))
+        .find(|s| crate::control::store::Id::parse(s).is_some())
 }
 
 /// Constant-time comparison (the token is a secret).
@@ -421,11 +463,43 @@ pub fn handle_as(
     };
     let query = parse_query(query);
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let reply = route(store, caller, method, &segs, &query, host, body);
+    let reply = route(store, caller, method, &segs, &query, host, body)
+        .and_then(|r| wait_applied(store, method, &query, r));
     match reply {
         Ok(r) => r,
         Err(f) => error_body(f.status, &f.ty, &f.message),
     }
+}
+
+/// How long `?wait=applied` waits by default (`wait_timeout=S` changes it).
+pub const WAIT_APPLIED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `?wait=applied` on a write that succeeded: answer once every live host reports it
+/// applied the revision this server's cache shows (which holds the write), or 504
+/// naming the hosts that lag. A local store answers at once.
+fn wait_applied(
+    store: &Store,
+    method: &str,
+    query: &[(String, String)],
+    reply: (u16, Option<Value>),
+) -> Reply {
+    let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
+    if method == "GET" || get("wait") != Some("applied") || reply.0 >= 300 {
+        return Ok(reply);
+    }
+    let timeout = match get("wait_timeout") {
+        None => WAIT_APPLIED_TIMEOUT,
+        Some(s) => match s.parse::<f64>() {
+            Ok(t) if t > 0.0 && t <= 3600.0 => std::time::Duration::from_secs_f64(t),
+            _ => {
+                return Err(Fail::bad(format!(
+                    "Invalid wait_timeout {s:?}: expected seconds, 0 < S <= 3600."
+                )))
+            }
+        },
+    };
+    store.wait_applied(store.revision(), timeout)?;
+    Ok(reply)
 }
 
 fn route(

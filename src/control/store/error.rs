@@ -49,6 +49,33 @@ pub enum StoreError {
     /// An I/O error while opening the state directory.
     #[error("{}: {message}", .file.display())]
     Io { file: PathBuf, message: String },
+    /// The shared store cannot be reached (503; nothing was written).
+    #[error("the shared store ({store}) is unreachable: {message}")]
+    Unavailable { store: String, message: String },
+    /// The change is larger than the shared store takes (413; nothing was written).
+    #[error("{message}")]
+    TooLarge { message: String },
+    /// The shared store's schema key holds another layout version: refuse to start.
+    #[error("{key} holds schema version {found} (written by {written_by}); this sgswitch uses version {expected}: run a matching version, or use another --store-prefix")]
+    Schema {
+        key: String,
+        found: u32,
+        written_by: String,
+        expected: u32,
+    },
+    /// Another failure of the shared store (500).
+    #[error("{message}")]
+    Shared { message: String },
+    /// `?wait=applied` timed out (504): these live hosts had not applied `revision`.
+    #[error("not every host applied revision {revision} within {} s; lagging: {}", .waited.as_secs_f64(), .hosts.join(", "))]
+    Lagging {
+        revision: i64,
+        hosts: Vec<String>,
+        waited: std::time::Duration,
+    },
+    /// `If-Match: revision_number=N` did not hold (412; nothing was written).
+    #[error("{message}")]
+    PreconditionFailed { message: String },
 }
 
 /// What a failed write of the state file left behind ([`StoreError::Persist`]).
@@ -117,6 +144,10 @@ impl StoreError {
             StoreError::Apply(_) => 409,
             // The disk refused the write: the request may succeed once it is fixed.
             StoreError::Persist { .. } => 503,
+            StoreError::Unavailable { .. } => 503,
+            StoreError::TooLarge { .. } => 413,
+            StoreError::Lagging { .. } => 504,
+            StoreError::PreconditionFailed { .. } => 412,
             _ => 500,
         }
     }
@@ -128,6 +159,10 @@ impl StoreError {
             StoreError::Apply(_) => "PolicyApplyFailed",
             StoreError::Persist { error, .. } if error.storage_full() => "StorageFull",
             StoreError::Persist { .. } => "StorageError",
+            StoreError::Unavailable { .. } => "ServiceUnavailable",
+            StoreError::TooLarge { .. } => "RequestEntityTooLarge",
+            StoreError::Lagging { .. } => "GatewayTimeout",
+            StoreError::PreconditionFailed { .. } => "PreconditionFailed",
             _ => "InternalError",
         }
     }

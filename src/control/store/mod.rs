@@ -88,6 +88,7 @@ pub mod lock;
 pub mod logs;
 pub mod ops;
 pub mod persist;
+pub mod shared;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -101,6 +102,7 @@ pub use lock::LOCK_FILE;
 pub use logs::{LogCreate, LogUpdate, LOGGABLE_RESOURCE_TYPES, MAX_LOGS};
 pub use ops::{AddressGroupUpdate, GroupCreate, GroupUpdate, PortCreate, PortUpdate, RuleCreate};
 pub use persist::{PersistError, BACKUP_FILE, STATE_FILE};
+pub use shared::SharedStatus;
 pub use state::{GroupMeta, Meta, NetworkMeta, ObjMeta, State};
 pub use to_spec::{log_to_spec, model_to_spec, port_to_spec};
 
@@ -153,6 +155,39 @@ fn over_quota(what: &str, limit: usize) -> StoreError {
 /// Placeholder project id reported as `tenant_id` / `project_id` (no Keystone).
 pub const PROJECT_ID: &str = "00000000000000000000000000000000";
 
+thread_local! {
+    /// The `If-Match: revision_number=N` of the request this thread is serving: the
+    /// object's id and N ([`if_match`]); taken by the next mutation.
+    static IF_MATCH: std::cell::Cell<Option<(String, u64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` (one store call) with Neutron's `If-Match: revision_number=N` precondition
+/// on the object `id`: the mutation it makes fails with 412 `PreconditionFailed`,
+/// changing nothing, unless the object's `revision_number` is `revision` in the state
+/// the change is computed from (checked inside the mutation: atomic with it, in both
+/// stores).
+pub fn if_match<T>(id: &str, revision: u64, f: impl FnOnce() -> T) -> T {
+    IF_MATCH.with(|c| c.set(Some((id.to_string(), revision))));
+    let out = f();
+    IF_MATCH.with(|c| c.set(None));
+    out
+}
+
+fn check_if_match(state: &State, id: &str, revision: u64) -> Result<(), StoreError> {
+    let Some(found) = state.revision_of(id) else {
+        // The change itself answers 404.
+        return Ok(());
+    };
+    if found == revision {
+        return Ok(());
+    }
+    Err(StoreError::PreconditionFailed {
+        message: format!(
+            "Precondition failed: the revision number of {id} is {found}, not {revision} (If-Match)."
+        ),
+    })
+}
+
 struct Mutator {
     apply: Option<ApplyHook>,
 }
@@ -166,6 +201,9 @@ pub struct Store {
     _lock: Option<DirLock>,
     switch: SwitchSettings,
     logging: LoggingSettings,
+    /// Shared mode ([`Store::open_shared`]): the state is the cache of a `Kv`'s keys,
+    /// `current` and the apply hook are unused.
+    shared: Option<Arc<shared::Shared>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -214,6 +252,7 @@ impl Store {
             _lock: lock,
             switch: seed.switch.clone(),
             logging: seed.logging.clone(),
+            shared: None,
         })
     }
 
@@ -243,6 +282,9 @@ impl Store {
 
     /// The committed state (cheap: an `Arc`).
     pub fn snapshot(&self) -> Arc<State> {
+        if let Some(s) = &self.shared {
+            return s.snapshot();
+        }
         match self.current.read() {
             Ok(g) => Arc::clone(&g),
             Err(p) => Arc::clone(&p.into_inner()),
@@ -281,9 +323,21 @@ impl Store {
     /// (see the module doc).
     pub(super) fn mutate<T>(
         &self,
-        change: impl FnOnce(&mut State, u64) -> Result<T, StoreError>,
+        mut change: impl FnMut(&mut State, u64) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let expect = IF_MATCH.with(|c| c.take());
+        let mut change = move |state: &mut State, now: u64| {
+            if let Some((id, revision)) = &expect {
+                check_if_match(state, id, *revision)?;
+            }
+            change(state, now)
+        };
         let mutator = self.lock_mutator();
+        if let Some(s) = &self.shared {
+            // Serialised on this server by the mutator lock too: concurrent writers of
+            // one server do not race each other's compare.
+            return s.mutate(&mut change);
+        }
         let old = self.snapshot();
         let mut candidate = State::clone(&old);
         let out = change(&mut candidate, now_secs())?;

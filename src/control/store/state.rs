@@ -162,6 +162,21 @@ impl State {
         let id = Id::parse(id)?;
         self.meta.logs.iter().position(|l| l.id == id)
     }
+    /// The `revision_number` of the object (group, rule, address group, port, network or
+    /// log) with this id.
+    pub fn revision_of(&self, id: &str) -> Option<u64> {
+        let id = Id::parse(id)?;
+        let t = &self.meta;
+        t.groups
+            .iter()
+            .flat_map(|g| std::iter::once(&g.obj).chain(g.rules.iter()))
+            .chain(t.address_groups.iter())
+            .chain(t.ports.iter())
+            .chain(t.networks.iter().map(|n| &n.obj))
+            .chain(t.logs.iter())
+            .find(|o| o.id == id)
+            .map(|o| o.revision_number)
+    }
     /// Id of the port named `name`.
     pub fn port_id(&self, name: &str) -> Option<Id> {
         self.model.port_index(name).map(|i| self.meta.ports[i].id)

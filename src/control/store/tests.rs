@@ -1,4 +1,6 @@
 //! Unit tests of the store: the file format round trip, atomicity of mutations, reload.
+//! The control-plane tests run on both stores ([`on_both`]): the local one, and the
+//! shared one on a [`MemKv`] and on a real etcd.
 
 use std::sync::{Arc, Mutex};
 
@@ -6,7 +8,70 @@ use super::persist::{decode_state, encode_state};
 use super::state::seed_state;
 use super::*;
 use crate::control::config;
+use crate::control::kv::testing::EtcdServer;
+use crate::control::kv::{EtcdKv, MemKv};
+use crate::control::shared::layout::Keys;
 use crate::policy::validate;
+
+/// A store opened for a test, with the etcd it runs on (stopped by its PID on drop).
+struct Opened {
+    store: Store,
+    _etcd: Option<EtcdServer>,
+}
+
+impl std::ops::Deref for Opened {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// Opens a store seeded with a config (`None`: skipped, no etcd here).
+type Open = fn(&Config) -> Option<Opened>;
+
+fn local(c: &Config) -> Option<Opened> {
+    Some(Opened {
+        store: Store::open(None, c).unwrap(),
+        _etcd: None,
+    })
+}
+
+fn shared_mem(c: &Config) -> Option<Opened> {
+    Some(Opened {
+        store: Store::open_shared(Arc::new(MemKv::new()), Keys::new("/test/"), c).unwrap(),
+        _etcd: None,
+    })
+}
+
+fn shared_etcd(c: &Config) -> Option<Opened> {
+    let etcd = EtcdServer::start_or_skip("store tests on etcd")?;
+    let kv = EtcdKv::open(&etcd.url()).unwrap();
+    Some(Opened {
+        store: Store::open_shared(Arc::new(kv), Keys::new("/test/"), c).unwrap(),
+        _etcd: Some(etcd),
+    })
+}
+
+/// `#[test]`s running the function `$name(open: Open)` on each store: local, shared on
+/// a [`MemKv`], shared on a real etcd (skipped without one, failing under `CI=true`).
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn local() {
+                super::$name(super::local)
+            }
+            #[test]
+            fn shared_mem() {
+                super::$name(super::shared_mem)
+            }
+            #[test]
+            fn shared_etcd() {
+                super::$name(super::shared_etcd)
+            }
+        }
+    };
+}
 
 fn seed() -> Config {
     config::parse_str(
@@ -77,6 +142,40 @@ fn model_to_spec_round_trips() {
     assert_eq!(validate::validate_model(&model_to_spec(&m)).unwrap(), m);
 }
 
+on_both!(rejected_mutation_changes_nothing);
+fn rejected_mutation_changes_nothing(open: Open) {
+    let Some(store) = open(&seed()) else {
+        return;
+    };
+    let before = store.snapshot();
+    let err = store
+        .create_group(&GroupCreate {
+            name: "web".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(err.http_status(), 409);
+    assert_eq!(*store.snapshot(), *before);
+    let id = store
+        .create_group(&GroupCreate {
+            name: "db".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let snap = store.snapshot();
+    let gi = snap.group_by_id(&id).unwrap();
+    assert_eq!(snap.model.security_groups[gi].rules.len(), 2);
+    assert_eq!(snap.meta.groups[gi].rules.len(), 2);
+    // `default` exists: a second one is refused.
+    let err = store
+        .create_group(&GroupCreate {
+            name: "default".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(err.http_status(), 409);
+}
+
 #[test]
 fn rejected_mutation_changes_nothing_and_hook_sees_candidates() {
     let store = Store::open(None, &seed()).unwrap();
@@ -112,12 +211,16 @@ fn rejected_mutation_changes_nothing_and_hook_sees_candidates() {
     assert_eq!(snap.meta.groups[gi].rules.len(), 2);
 }
 
-#[test]
-fn replace_model_keeps_ids_of_unchanged_objects() {
-    let store = Store::open(None, &seed()).unwrap();
+on_both!(replace_model_keeps_ids_of_unchanged_objects);
+fn replace_model_keeps_ids_of_unchanged_objects(open: Open) {
+    let Some(store) = open(&seed()) else {
+        return;
+    };
     let before = store.snapshot();
     let mut m = before.model.clone();
-    m.security_groups[0].rules.pop();
+    // By name: a shared store orders objects by (created_at, id), not by creation.
+    let web = before.group_by_name("web").unwrap();
+    m.security_groups[web].rules.pop();
     store.replace_model(&m).unwrap();
     let after = store.snapshot();
     assert_eq!(after.meta.ports, before.meta.ports);
@@ -163,9 +266,11 @@ fn a_state_file_written_by_the_hand_written_mirror_re_encodes_to_the_same_bytes(
     assert_eq!(encode_state(&state).unwrap(), bytes.to_vec());
 }
 
-#[test]
-fn logs_follow_their_group_and_port() {
-    let store = Store::open(None, &seed()).unwrap();
+on_both!(logs_follow_their_group_and_port);
+fn logs_follow_their_group_and_port(open: Open) {
+    let Some(store) = open(&seed()) else {
+        return;
+    };
     let snap = store.snapshot();
     let web = snap.group_id("web").unwrap().to_string();
     let vm_a = snap.port_id("vm-a").unwrap().to_string();
@@ -228,9 +333,11 @@ fn logs_follow_their_group_and_port() {
     snap.check().unwrap();
 }
 
-#[test]
-fn log_requests_get_neutrons_answers() {
-    let store = Store::open(None, &seed()).unwrap();
+on_both!(log_requests_get_neutrons_answers);
+fn log_requests_get_neutrons_answers(open: Open) {
+    let Some(store) = open(&seed()) else {
+        return;
+    };
     let snap = store.snapshot();
     let default = snap.group_id("default").unwrap().to_string();
     let vm_a = snap.port_id("vm-a").unwrap().to_string();

@@ -370,6 +370,9 @@ impl Gen {
                         nets.extend(port.fixed_ips.iter().map(|ip| IpNet::from(*ip)));
                         nets.extend(port.allowed_address_pairs.iter().map(|a| a.ip_address));
                     }
+                    if let Some(remote) = m.remote_members.get(g) {
+                        nets.extend_from_slice(remote);
+                    }
                     if nets.is_empty() {
                         None
                     } else {
@@ -566,6 +569,47 @@ fn compiled_matches_linear_on_random_policies() {
         several * 20 > allowed,
         "several rules {several} of {allowed} allowed"
     );
+}
+
+/// Members on other hosts (`Model::remote_members`, a host agent's view) for random groups
+/// (some with no local member port, some unknown to the model): both implementations
+/// include them in `Remote::Group`'s set, and the key generator aims at them.
+#[test]
+fn compiled_matches_linear_with_remote_members() {
+    let (mut total, mut allowed) = (0, 0);
+    for seed in 1000..1150u64 {
+        let (t, a, _) = check_model(seed, 96, |g, m| {
+            let names: Vec<String> = m.security_groups.iter().map(|s| s.name.clone()).collect();
+            for name in names.iter().chain(std::iter::once(&"ghost".to_string())) {
+                if g.below(3) == 0 {
+                    continue;
+                }
+                let n = 1 + g.below(6) as usize;
+                let nets = (0..n)
+                    .map(|_| {
+                        let v6 = g.below(2) == 0;
+                        if g.below(3) == 0 {
+                            g.net(v6)
+                        } else if v6 {
+                            IpNet::from(IpAddr::V6(Ipv6Addr::from(g.v6_addr())))
+                        } else {
+                            IpNet::from(IpAddr::V4(Ipv4Addr::from(g.v4_addr())))
+                        }
+                    })
+                    .collect();
+                m.remote_members.insert(name.clone(), nets);
+            }
+            // Some groups lose their local members: only remote ones are left.
+            if g.below(2) == 0 {
+                for p in m.ports.iter_mut() {
+                    p.security_groups.retain(|s| s != "g0");
+                }
+            }
+        });
+        total += t;
+        allowed += a;
+    }
+    assert!(allowed * 10 > total, "allowed {allowed} of {total}");
 }
 
 /// Each group gets variants of the model's rules (same remote or a supernet, ports widened,

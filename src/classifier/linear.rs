@@ -75,6 +75,9 @@ impl LinearPolicy {
                     nets.push(aap.ip_address);
                 }
             }
+            if let Some(remote) = model.remote_members.get(&g.name) {
+                nets.extend_from_slice(remote);
+            }
             members.insert(g.name.as_str(), Arc::new(nets));
         }
         let addr_groups: HashMap<&str, Arc<Vec<IpNet>>> = model

@@ -28,7 +28,9 @@
 //! * the remote (K.src for ingress, K.dst for egress) is in the rule's remote set:
 //!   `Any` = everything, `Prefix` = that network, `Group(g)` = every fixed IP (as a host
 //!   route) and every allowed-address-pair CIDR of every port whose `security_groups`
-//!   contains `g` (whatever that port's port-security flag), `AddressGroup(a)` = its CIDRs.
+//!   contains `g` (whatever that port's port-security flag), plus the addresses of `g`'s
+//!   members on other hosts (`Model::remote_members[g]`, a host agent's view; only for a
+//!   group the model has), `AddressGroup(a)` = its CIDRs.
 //!   Only addresses of K's family count; an empty set matches nothing.
 //!
 //! A port's policy in direction D is the union of the rules of all its groups: the packet is

@@ -53,6 +53,7 @@ pub mod notify;
 pub mod reload;
 pub mod replay;
 pub mod run;
+pub mod sim_hosts;
 pub mod soak;
 pub mod stats;
 pub mod status;
@@ -229,6 +230,20 @@ the session never stalled and every fault cycle recovered; 1 otherwise."
     )]
     Soak(soak::SoakArgs),
 
+    /// Simulate N host agents on a shared store and measure propagation (benchmarks of #18)
+    #[command(
+        long_about = "Run N simulated host control planes in one process, each with its own \
+store client, lease, interest set and classifier compiler, on a null dataplane that records \
+when each store revision was applied. Seeds the store under --prefix (cleared first), runs \
+a scenario and prints the store, the cores, N, put -> applied percentiles, events per host \
+and memory per simulated host.\n\n\
+Scenarios: propagation (a rule change in a group every host uses), remote-group (members \
+join a group referenced by a tenth of the hosts: the others must get no event), churn \
+(--rate port creates+deletes a second for --duration), cold-start (all hosts applied), \
+member-join-compile (no store: compile time before and after a member joins)."
+    )]
+    SimHosts(sim_hosts::SimHostsArgs),
+
     /// Write the man pages or the shell completions, generated from these definitions
     #[command(subcommand)]
     Generate(generate::GenerateCommand),
@@ -255,6 +270,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Conntrack(cmd) => conntrack::run(cmd),
         Command::Capture(args) => capture::run(&args),
         Command::Soak(args) => soak::run(&args),
+        Command::SimHosts(args) => sim_hosts::run(&args),
         Command::Generate(cmd) => generate::run(&cmd),
     }
 }

@@ -9,6 +9,12 @@
 //! a SIGHUP reload, `STOPPING=1` at the end). Every failure exits 1 with nothing left
 //! attached.
 //!
+//! With `--store URL --host-id NAME` (scale-out, #18) the policy comes from the shared
+//! store instead: the switch starts with no port and the host agent
+//! (`control::shared::agent`) applies this host's model as it arrives; no API is served
+//! by `run` then (`sgswitch api --store URL` serves it), the config gives the switch
+//! settings and logging ([`run_shared`]).
+//!
 //! The API's token (#14) comes from a root-only file created at first start
 //! (`control::api::token`), `$SGSWITCH_API_TOKEN`, or, warned, `--api-token`;
 //! `--api-no-auth` serves without one (loopback only, logged as a warning).
@@ -51,9 +57,12 @@ use clap::Args;
 use tracing::{error, info, warn};
 
 use sgswitch::control::api::{token, ApiServer, DEFAULT_ADDR};
+use sgswitch::control::kv::Health;
 use sgswitch::control::packet_log::{self, PacketLog};
+use sgswitch::control::shared::agent::{Agent, AgentOptions};
 use sgswitch::control::store::Store;
 use sgswitch::control::{self, config};
+use sgswitch::policy::Model;
 use sgswitch::runtime::switch::{format_report, Switch, SwitchSettings};
 
 use tracing_subscriber::filter::LevelFilter;
@@ -228,15 +237,6 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Some(url) = &args.store.store {
-        // The host agent (control::shared::agent) takes over here once it is wired in;
-        // until then `run` refuses rather than ignore the flag.
-        eprintln!(
-            "sgswitch run --store {url}: the host agent is not wired into `run` yet; \
-             serve the API with `sgswitch api --store {url}`"
-        );
-        return ExitCode::from(EXIT_INVALID);
-    }
     let rust_log = std::env::var("RUST_LOG").ok();
     let from_file = config
         .logging
@@ -247,6 +247,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
     logging::init(level, args.log_format, args.log_timestamps);
     if let Some(w) = warning {
         warn!("{w}");
+    }
+    if args.store.store.is_some() {
+        return run_shared(args, &config);
     }
     // The store is the authoritative state: the config seeds it on first launch; with
     // --state-dir, later launches start from the saved state (API changes survive).
@@ -425,6 +428,94 @@ fn check_token(t: &str, from: &str) -> Result<String, String> {
     } else {
         Err(format!("{from}: not a token (one word of printable ASCII)"))
     }
+}
+
+/// `sgswitch run --store URL --host-id NAME`: the policy comes from the shared store
+/// through the host agent ([`sgswitch::control::shared::agent`]): the switch starts with
+/// no port, and the agent applies this host's model (the ports bound to it, their groups
+/// and networks, the remote groups' members) as it arrives, keeping the last good one
+/// while the store is away. This version serves no management API itself: serve it with
+/// `sgswitch api --store URL` (any host); the config file gives only the switch settings
+/// and logging.
+fn run_shared(args: &RunArgs, config: &config::Config) -> ExitCode {
+    let Some(host) = args.host_id.clone() else {
+        error!("--store needs --host-id NAME (this host's name in the ports' binding:host_id)");
+        return ExitCode::from(EXIT_INVALID);
+    };
+    let (kv, keys) = match args.store.open() {
+        Ok(Some(s)) => s,
+        Ok(None) => return ExitCode::from(EXIT_INVALID),
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let mut settings = args.switch_settings(&config.switch);
+    settings.log_limits = config.logging.limits();
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot install signal handlers: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let switch = match Switch::start(&Model::default(), &settings) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let agent = match Agent::start(
+        kv.clone(),
+        keys,
+        &host,
+        switch.clone(),
+        AgentOptions::default(),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            error!("{e}");
+            switch.shutdown();
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let ready = format!(
+        "ready (host {host}, store {}: the policy comes from the store; its API: sgswitch api --store)",
+        kv.describe()
+    );
+    info!(target: STATUS, "{ready}");
+    notify::tell(&format!("READY=1\n{}", notify::status_line(&ready)));
+    let mut seen = (0, 0, Health::Connected);
+    while !signals.stop.load(Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if signals.report.swap(false, Ordering::SeqCst) {
+            logging::counters(args.log_format, &format_report(&switch.report()));
+        }
+        let s = agent.stats();
+        if (s.models_applied, s.apply_failures, s.health.clone()) != seen {
+            match (&s.health, s.errors.first()) {
+                (Health::Unreachable { error, .. }, _) => {
+                    warn!("the store is unreachable ({error}): the last policy stays")
+                }
+                (_, Some(e)) => warn!(
+                    "store revision not applied, the previous policy stays: {} {}",
+                    e.object, e.message
+                ),
+                _ => info!(
+                    "applied store revision {} ({} models, last in {} us)",
+                    s.applied_revision, s.models_applied, s.last_apply_us
+                ),
+            }
+            seen = (s.models_applied, s.apply_failures, s.health);
+        }
+    }
+    info!("stopping");
+    notify::tell("STOPPING=1");
+    drop(agent);
+    let report = switch.shutdown();
+    logging::counters(args.log_format, &format_report(&report));
+    ExitCode::from(EXIT_OK)
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@
 //!   unique per network. Address-group CIDRs and allowed-address-pair CIDRs are
 //!   normalised.
 //! * `networks` lists the declared networks, then those of the ports (first use order).
+//! * `remote_members` (addresses of remote-group members bound on other hosts) is empty
+//!   unless a host agent filled it; validation neither reads nor writes it.
 //! * An AF_XDP backend's `mode` is an [`XdpMode`], parsed once by validation from the
 //!   names `auto`, `native`, `generic` (`None`: not written, which means `auto`); the port
 //!   layer takes it as it is.
@@ -50,6 +52,7 @@
 //! * [`error`]: typed errors with a Neutron class (400/404/409) and a field path;
 //! * [`protocol`]: protocol names, numbers and classes.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -511,6 +514,14 @@ pub struct Model {
     pub conntrack: ConntrackSettings,
     /// Packet-logging objects (Neutron's logging extension).
     pub logs: Vec<NetworkLog>,
+    /// Addresses of a security group's members that are not ports of this model (ports
+    /// bound on other hosts, as a host agent learns them from the shared store's
+    /// `members/` keys), by group name: fixed IPs as host prefixes and allowed-address-pair
+    /// CIDRs. A rule's `Remote::Group(g)` matches the union of `g`'s local member ports'
+    /// addresses and `remote_members[g]`. Empty for a single host; never in config files
+    /// or the state file (a host's view, not shared policy); not validated beyond
+    /// parsing (the store's API validated the ports they come from).
+    pub remote_members: BTreeMap<String, Vec<IpNet>>,
 }
 
 impl Model {

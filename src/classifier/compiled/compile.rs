@@ -7,7 +7,8 @@
 //! # Compilation
 //! * Remote groups and address groups are resolved once into per-family sorted address
 //!   ranges (`Group(g)`: fixed IPs as host ranges plus allowed-address-pair CIDRs of every
-//!   port bound to `g`). A rule with a 10,000-member remote group becomes 10,000 ranges of
+//!   port bound to `g`, plus `Model::remote_members[g]`, the members on other hosts). A
+//!   rule with a 10,000-member remote group becomes 10,000 ranges of
 //!   the address decomposition, not 10,000 rules: lookup stays a binary search.
 //! * A rule becomes a *port spec* — the set of `dport` values it allows — interned by value:
 //!   ports for tcp/udp/sctp/dccp/udplite, `(type << 8) | code` intervals for ICMP of the
@@ -156,6 +157,14 @@ impl<'m> Resolver<'m> {
                 }
                 for aap in &p.allowed_address_pairs {
                     set.push(&aap.ip_address);
+                }
+            }
+        }
+        // Members bound on other hosts (a host agent's view): added to the group's set.
+        for (name, nets) in &model.remote_members {
+            if let Some(set) = groups.get_mut(name.as_str()) {
+                for n in nets {
+                    set.push(n);
                 }
             }
         }

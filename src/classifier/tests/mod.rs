@@ -553,3 +553,63 @@ fn large_remote_group_is_an_interval_search() {
     // One bucket (tcp) + the any bucket per family/direction; 2 intervals per member.
     assert!(c.stats().intervals >= 10_000);
 }
+
+/// `Model::remote_members` (members bound on other hosts) join the local member ports'
+/// addresses in a `Remote::Group` set, on both implementations; members of a group the
+/// model does not have, or of a group no rule references, change nothing.
+#[test]
+fn remote_members_join_the_group_set() {
+    let mut m = model(
+        vec![
+            group(
+                "web",
+                vec![
+                    rule(
+                        Ingress,
+                        IPv4,
+                        Some(6),
+                        Some(22),
+                        Some(22),
+                        Remote::Group("db".into()),
+                    ),
+                    rule(
+                        Ingress,
+                        IPv6,
+                        Some(6),
+                        Some(22),
+                        Some(22),
+                        Remote::Group("db".into()),
+                    ),
+                ],
+            ),
+            group("db", vec![]),
+        ],
+        vec![
+            port("w", &["10.0.0.1"], &["web"]),
+            port("d", &["10.0.0.2"], &["db"]),
+        ],
+    );
+    let tcp = |src: &str, dst: &str| key(src, dst, 6, 22);
+    check(&m, 0, Ingress, &tcp("10.0.0.2", "10.0.0.1"), true);
+    check(&m, 0, Ingress, &tcp("10.9.0.7", "10.0.0.1"), false);
+    check(&m, 0, Ingress, &tcp("fd00::9", "fd00::1"), false);
+    m.remote_members.insert(
+        "db".into(),
+        vec![
+            "10.9.0.7/32".parse().unwrap(),
+            "172.16.0.0/24".parse().unwrap(),
+            "fd00::9/128".parse().unwrap(),
+        ],
+    );
+    m.remote_members
+        .insert("ghost".into(), vec!["10.7.7.7/32".parse().unwrap()]);
+    m.remote_members
+        .insert("web".into(), vec!["10.8.8.8/32".parse().unwrap()]);
+    check(&m, 0, Ingress, &tcp("10.0.0.2", "10.0.0.1"), true);
+    check(&m, 0, Ingress, &tcp("10.9.0.7", "10.0.0.1"), true);
+    check(&m, 0, Ingress, &tcp("172.16.0.200", "10.0.0.1"), true);
+    check(&m, 0, Ingress, &tcp("fd00::9", "fd00::1"), true);
+    check(&m, 0, Ingress, &tcp("10.9.0.8", "10.0.0.1"), false);
+    check(&m, 0, Ingress, &tcp("10.7.7.7", "10.0.0.1"), false);
+    check(&m, 0, Ingress, &tcp("10.8.8.8", "10.0.0.1"), false);
+}

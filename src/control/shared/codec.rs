@@ -687,6 +687,7 @@ pub fn canonical(s: &State) -> State {
             permitted_ethertypes: m.permitted_ethertypes.clone(),
             conntrack: m.conntrack.clone(),
             logs,
+            remote_members: m.remote_members.clone(),
         },
         meta: Meta {
             groups,

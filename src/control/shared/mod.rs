@@ -2,9 +2,16 @@
 //!
 //! * [`layout`] — the key layout and value types (docs/scale-out.md shows it);
 //! * [`codec`] — the control-plane state as keys and back, diffs, per-value decoding;
+//! * [`interest`] — a host's interest set and the model its cached keys make;
+//! * [`agent`] — the host agent: watches its interest set, applies its model, reports
+//!   liveness and status;
+//! * [`sim`] — simulated hosts and the scale-out benchmark scenarios (`sgswitch sim-hosts`);
 //!
 //! Owns: what the keys mean. May not touch: the dataplane (a host agent hands the
 //! runtime a whole model through an apply hook, like every other source of policy).
 
+pub mod agent;
 pub mod codec;
+pub mod interest;
 pub mod layout;
+pub mod sim;

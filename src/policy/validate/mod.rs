@@ -350,6 +350,7 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
         permitted_ethertypes: spec.permitted_ethertypes.clone(),
         conntrack: spec.conntrack.clone(),
         logs,
+        remote_members: Default::default(),
     })
 }
 

@@ -1,0 +1,568 @@
+//! The host agent: one host's view of the shared store, made live through an
+//! [`ApplyPolicy`] (the running switch in `sgswitch run --store`, a null dataplane in
+//! `sgswitch sim-hosts`, a recorder in tests).
+//!
+//! [`Agent::start`] checks the store's schema version (absent or another one: it refuses,
+//! naming both), then on its own thread:
+//! * **liveness**: puts `hosts/HOST` bound to a lease (TTL [`AgentOptions::lease_ttl`],
+//!   kept alive by the store backend); when the store comes back and the key is gone (the
+//!   lease expired during the outage) it grants a new lease and puts the key again;
+//! * **interest**: watches exactly the targets [`super::interest::interest`] derives from
+//!   its cache; targets that appear are read at one revision `R` (all of them, with one
+//!   read each at `R`) and watched from `R + 1`; targets that go are unwatched and their
+//!   keys dropped from the cache. Events of a target older than its start are ignored
+//!   (a removed and re-added target's stale events);
+//! * **model**: after each burst of events (the channel is drained first, so a burst is
+//!   one build) it builds the host's model ([`super::interest::build_model`]) and, when it
+//!   differs from the one applied, hands it to the [`ApplyPolicy`]. Success writes
+//!   `status/HOST` with the revision applied; a build or apply failure keeps the previous
+//!   model (nothing is applied) and writes the errors into `status/HOST`;
+//! * **outages**: while the store is unreachable the last model stays applied (nothing is
+//!   flushed); the watcher resumes by itself. On `Compacted`, the agent reads the
+//!   compacted targets at one revision, replaces their cached keys (the diff), applies,
+//!   and watches them again from that revision + 1 (a resync);
+//! * **counters** ([`AgentStats`]): events received, models applied, apply failures,
+//!   apply latency, resyncs, the store's health.
+//!
+//! Owns: the agent thread, its cache and watch targets, the host's `hosts/` and `status/`
+//! keys. May not touch: other hosts' keys, any policy key (it only reads them), the
+//! dataplane beyond [`ApplyPolicy::apply_policy`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::interest::{build_model, interest, BuildError, Cache, Cached};
+use super::layout::{HostError, HostValue, Keys, SchemaValue, StatusValue, SCHEMA_VERSION};
+use crate::control::connect::ApplyPolicy;
+use crate::control::kv::{
+    Event, Health, Kv, KvError, Lease, Op, Revision, Sink, Target, Txn, WatchMsg, Watcher,
+};
+use crate::policy::Model;
+
+/// Called after each model applied, with the store revision it reflects (the sim's null
+/// dataplane records `(revision, Instant)` here).
+pub type OnApplied = Arc<dyn Fn(Revision, &Model) + Send + Sync>;
+
+/// Options of [`Agent::start`].
+#[derive(Clone)]
+pub struct AgentOptions {
+    /// The liveness lease's TTL, seconds (default 10).
+    pub lease_ttl: i64,
+    /// How long to wait before retrying a failed store call (default 500 ms).
+    pub retry: Duration,
+    /// Write `status/HOST` after each apply (default true).
+    pub write_status: bool,
+    pub on_applied: Option<OnApplied>,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            lease_ttl: 10,
+            retry: Duration::from_millis(500),
+            write_status: true,
+            on_applied: None,
+        }
+    }
+}
+
+/// The agent's counters (a snapshot).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Watch events received (every event of every target, ignored ones included).
+    pub events: u64,
+    /// Models handed to the [`ApplyPolicy`] and accepted.
+    pub models_applied: u64,
+    /// Builds or applies that failed (the previous model stayed).
+    pub apply_failures: u64,
+    /// Compaction resyncs.
+    pub resyncs: u64,
+    /// The last apply's latency (build + apply), and the sum over all, microseconds.
+    pub last_apply_us: u64,
+    pub total_apply_us: u64,
+    /// The revision of the model applied now (0: none yet).
+    pub applied_revision: Revision,
+    /// The targets watched now.
+    pub targets: usize,
+    /// The last errors (empty after a success).
+    pub errors: Vec<HostError>,
+    pub health: Health,
+}
+
+/// Why an agent did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Schema(String),
+    #[error(transparent)]
+    Kv(#[from] KvError),
+}
+
+enum Msg {
+    Watch(WatchMsg),
+    Stop,
+}
+
+struct Shared {
+    stats: Mutex<AgentStats>,
+    model: Mutex<Option<Model>>,
+}
+
+/// A running host agent (see the module doc); dropping it stops the thread, revokes
+/// its lease (the `hosts/HOST` key vanishes) and cancels its watches.
+pub struct Agent {
+    host: String,
+    shared: Arc<Shared>,
+    tx: Sender<Msg>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Check `P"schema"`: present and [`SCHEMA_VERSION`].
+pub fn check_schema(kv: &dyn Kv, keys: &Keys) -> Result<(), AgentError> {
+    let (kv_, _) = kv.get(&keys.schema(), None)?;
+    let Some(v) = kv_ else {
+        return Err(AgentError::Schema(format!(
+            "the store has no schema key {} (no API server initialised it); this host \
+             speaks schema version {SCHEMA_VERSION}: refusing to start",
+            keys.schema()
+        )));
+    };
+    let s: SchemaValue = serde_json::from_slice(&v.value).map_err(|e| {
+        AgentError::Schema(format!(
+            "the store's schema key {} is not readable ({e}); this host speaks schema \
+             version {SCHEMA_VERSION}: refusing to start",
+            keys.schema()
+        ))
+    })?;
+    if s.schema_version != SCHEMA_VERSION {
+        return Err(AgentError::Schema(format!(
+            "the store's key layout is schema version {} (written by {}), this host \
+             speaks version {SCHEMA_VERSION}: refusing to start",
+            s.schema_version, s.written_by
+        )));
+    }
+    Ok(())
+}
+
+impl Agent {
+    /// Check the schema, then run the agent of `host` on its own thread (module doc).
+    pub fn start(
+        kv: Arc<dyn Kv>,
+        keys: Keys,
+        host: &str,
+        target: Arc<dyn ApplyPolicy>,
+        opts: AgentOptions,
+    ) -> Result<Agent, AgentError> {
+        check_schema(kv.as_ref(), &keys)?;
+        let (tx, rx) = mpsc::channel();
+        let sink_tx = Mutex::new(tx.clone());
+        let sink: Sink = Arc::new(move |m| {
+            let _ = sink_tx
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(Msg::Watch(m));
+        });
+        let watcher = kv.watcher(sink)?;
+        let shared = Arc::new(Shared {
+            stats: Mutex::new(AgentStats {
+                events: 0,
+                models_applied: 0,
+                apply_failures: 0,
+                resyncs: 0,
+                last_apply_us: 0,
+                total_apply_us: 0,
+                applied_revision: 0,
+                targets: 0,
+                errors: Vec::new(),
+                health: kv.health(),
+            }),
+            model: Mutex::new(None),
+        });
+        let mut run = Run {
+            kv,
+            keys,
+            host: host.to_string(),
+            target,
+            opts,
+            shared: shared.clone(),
+            watcher,
+            targets: BTreeMap::new(),
+            cache: Cache::new(),
+            revision: 0,
+            lease: None,
+            applied: None,
+            status_pending: None,
+            dirty: true,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("agent-{host}"))
+            .spawn(move || run.main(rx))
+            .map_err(|e| AgentError::Kv(KvError::Other(format!("spawn: {e}"))))?;
+        Ok(Agent {
+            host: host.to_string(),
+            shared,
+            tx,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> AgentStats {
+        lock(&self.shared.stats).clone()
+    }
+
+    /// The model applied now (`None`: none yet).
+    pub fn model(&self) -> Option<Model> {
+        lock(&self.shared.model).clone()
+    }
+
+    /// Wait until the applied revision is at least `rev` (`false` on timeout).
+    pub fn wait_applied(&self, rev: Revision, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.stats().applied_revision >= rev {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    }
+
+    /// Stop the thread (also on drop).
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// A key read: key, value, mod revision.
+type Read = (String, Vec<u8>, Revision);
+
+/// The agent thread's state.
+struct Run {
+    kv: Arc<dyn Kv>,
+    keys: Keys,
+    host: String,
+    target: Arc<dyn ApplyPolicy>,
+    opts: AgentOptions,
+    shared: Arc<Shared>,
+    watcher: Box<dyn Watcher>,
+    /// Watched targets and the revision each was watched from.
+    targets: BTreeMap<Target, Revision>,
+    cache: Cache,
+    /// The highest revision the cache reflects.
+    revision: Revision,
+    lease: Option<Box<dyn Lease>>,
+    /// The model applied now.
+    applied: Option<Model>,
+    /// A status not yet written (the store was unreachable).
+    status_pending: Option<StatusValue>,
+    /// The cache changed (or a store call failed) since the last build.
+    dirty: bool,
+}
+
+impl Run {
+    fn main(&mut self, rx: Receiver<Msg>) {
+        loop {
+            self.liveness();
+            if self.dirty {
+                self.step(Vec::new());
+            }
+            self.flush_status();
+            let wait = if self.dirty || self.lease.is_none() || self.status_pending.is_some() {
+                self.opts.retry
+            } else {
+                Duration::from_secs(3600)
+            };
+            let first = match rx.recv_timeout(wait) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            // Coalesce: everything queued now is one build.
+            let mut compacted = Vec::new();
+            for m in std::iter::once(first).chain(rx.try_iter()) {
+                match m {
+                    Msg::Stop => return,
+                    Msg::Watch(WatchMsg::Events { target, events }) => self.events(&target, events),
+                    Msg::Watch(WatchMsg::Compacted { target, .. }) => compacted.push(target),
+                    Msg::Watch(WatchMsg::Health(h)) => {
+                        if h == Health::Connected && self.lease.is_some() {
+                            // The lease may have expired while away: checked by liveness().
+                            self.lease_check();
+                        }
+                        lock(&self.shared.stats).health = h;
+                    }
+                }
+            }
+            if self.dirty || !compacted.is_empty() {
+                self.step(compacted);
+            }
+        }
+    }
+
+    fn events(&mut self, target: &Target, events: Vec<Event>) {
+        lock(&self.shared.stats).events += events.len() as u64;
+        let Some(&from) = self.targets.get(target) else {
+            return; // removed since
+        };
+        for e in events {
+            let rev = e.revision();
+            if rev < from {
+                continue;
+            }
+            self.revision = self.revision.max(rev);
+            match e {
+                Event::Put(kv) => {
+                    self.cache
+                        .insert(kv.key, Cached::new(kv.value, kv.mod_revision));
+                }
+                Event::Delete { key, .. } => {
+                    self.cache.remove(&key);
+                }
+            }
+            self.dirty = true;
+        }
+    }
+
+    /// Grant the lease and put `hosts/HOST` if not done yet.
+    fn liveness(&mut self) {
+        if self.lease.is_some() {
+            return;
+        }
+        let lease = match self.kv.grant_lease(self.opts.lease_ttl) {
+            Ok(l) => l,
+            Err(_) => return,
+        };
+        let value = HostValue {
+            host_id: self.host.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            started_at: now_rfc3339(),
+        };
+        let put = Txn {
+            compares: Vec::new(),
+            ops: vec![Op::Put {
+                key: self.keys.host(&self.host),
+                value: serde_json::to_vec(&value).unwrap_or_default(),
+                lease: Some(lease.id()),
+            }],
+        };
+        if self.kv.txn(put).is_ok() {
+            self.lease = Some(lease);
+        }
+    }
+
+    /// After a reconnection: if `hosts/HOST` vanished (the lease expired), start over.
+    fn lease_check(&mut self) {
+        if let Ok((None, _)) = self.kv.get(&self.keys.host(&self.host), None) {
+            self.lease = None;
+        }
+    }
+
+    /// Resync `compacted`, follow the interest set, build and apply.
+    fn step(&mut self, compacted: Vec<Target>) {
+        if !compacted.is_empty() {
+            for t in &compacted {
+                let _ = self.watcher.remove(t);
+                self.targets.remove(t);
+            }
+            lock(&self.shared.stats).resyncs += 1;
+            if self
+                .read_and_watch(compacted.into_iter().collect())
+                .is_err()
+            {
+                self.dirty = true;
+                return;
+            }
+        }
+        if self.follow_interest().is_err() {
+            self.dirty = true;
+            return;
+        }
+        self.dirty = false;
+        self.build_and_apply();
+    }
+
+    /// Watch what the cache says the host needs, to a fixed point.
+    fn follow_interest(&mut self) -> Result<(), KvError> {
+        loop {
+            let want = interest(&self.keys, &self.host, &self.cache);
+            let gone: Vec<Target> = self
+                .targets
+                .keys()
+                .filter(|t| !want.contains(*t))
+                .cloned()
+                .collect();
+            for t in &gone {
+                let _ = self.watcher.remove(t);
+                self.targets.remove(t);
+                let keep = |k: &str| self.targets.keys().any(|t| t.covers(k));
+                let drop: Vec<String> = self
+                    .cache
+                    .keys()
+                    .filter(|k| t.covers(k) && !keep(k))
+                    .cloned()
+                    .collect();
+                for k in drop {
+                    self.cache.remove(&k);
+                }
+            }
+            let new: BTreeSet<Target> = want
+                .into_iter()
+                .filter(|t| !self.targets.contains_key(t))
+                .collect();
+            lock(&self.shared.stats).targets = self.targets.len() + new.len();
+            if new.is_empty() {
+                return Ok(());
+            }
+            self.read_and_watch(new)?;
+        }
+    }
+
+    /// Read `targets` at one revision `R`, replace their cached keys, watch from `R + 1`.
+    fn read_and_watch(&mut self, targets: BTreeSet<Target>) -> Result<(), KvError> {
+        let mut at: Option<Revision> = None;
+        let mut read: Vec<(Target, Vec<Read>)> = Vec::new();
+        for t in &targets {
+            let kvs = match t {
+                Target::Key(k) => {
+                    let (v, rev) = self.kv.get(k, at)?;
+                    at.get_or_insert(rev);
+                    v.into_iter()
+                        .map(|v| (v.key, v.value, v.mod_revision))
+                        .collect()
+                }
+                Target::Prefix(p) => {
+                    let s = self.kv.range(p, at)?;
+                    at.get_or_insert(s.revision);
+                    s.kvs
+                        .into_iter()
+                        .map(|v| (v.key, v.value, v.mod_revision))
+                        .collect()
+                }
+            };
+            read.push((t.clone(), kvs));
+        }
+        let r = at.unwrap_or(0);
+        for (t, kvs) in read {
+            let stale: Vec<String> = self.cache.keys().filter(|k| t.covers(k)).cloned().collect();
+            for k in stale {
+                self.cache.remove(&k);
+            }
+            for (k, v, rev) in kvs {
+                self.cache.insert(k, Cached::new(v, rev));
+            }
+            self.watcher.add(t.clone(), r + 1)?;
+            self.targets.insert(t, r + 1);
+        }
+        self.revision = self.revision.max(r);
+        Ok(())
+    }
+
+    fn build_and_apply(&mut self) {
+        let t0 = Instant::now();
+        let rev = self.revision;
+        let result = build_model(&self.keys, &self.host, &self.cache).and_then(|m| {
+            if self.applied.as_ref() == Some(&m) {
+                return Ok(None);
+            }
+            self.target.apply_policy(&m).map(|()| Some(m)).map_err(|e| {
+                vec![BuildError {
+                    object: String::new(),
+                    message: format!("apply: {e}"),
+                }]
+            })
+        });
+        let us = t0.elapsed().as_micros() as u64;
+        let errors: Vec<HostError> = match result {
+            Ok(None) => {
+                lock(&self.shared.stats).applied_revision = rev;
+                return;
+            }
+            Ok(Some(m)) => {
+                if let Some(f) = &self.opts.on_applied {
+                    f(rev, &m);
+                }
+                *lock(&self.shared.model) = Some(m.clone());
+                self.applied = Some(m);
+                let mut s = lock(&self.shared.stats);
+                s.models_applied += 1;
+                s.last_apply_us = us;
+                s.total_apply_us += us;
+                s.applied_revision = rev;
+                s.errors.clear();
+                Vec::new()
+            }
+            Err(errs) => {
+                let errors: Vec<HostError> = errs
+                    .into_iter()
+                    .map(|e| HostError {
+                        object: e.object,
+                        message: e.message,
+                    })
+                    .collect();
+                let mut s = lock(&self.shared.stats);
+                s.apply_failures += 1;
+                s.errors = errors.clone();
+                errors
+            }
+        };
+        if self.opts.write_status {
+            let applied_revision = lock(&self.shared.stats).applied_revision;
+            self.status_pending = Some(StatusValue {
+                host_id: self.host.clone(),
+                applied_revision,
+                applied_at: now_rfc3339(),
+                errors,
+            });
+        }
+    }
+
+    fn flush_status(&mut self) {
+        let Some(st) = self.status_pending.take() else {
+            return;
+        };
+        let put = Txn {
+            compares: Vec::new(),
+            ops: vec![Op::Put {
+                key: self.keys.status(&self.host),
+                value: serde_json::to_vec(&st).unwrap_or_default(),
+                lease: None,
+            }],
+        };
+        if self.kv.txn(put).is_err() {
+            self.status_pending = Some(st);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

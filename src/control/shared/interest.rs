@@ -1,0 +1,346 @@
+//! A host's interest set and the model it makes: from the keys a host agent has cached,
+//! which keys it must watch, and the [`Model`] of its ports.
+//!
+//! The interest set of host `H` is a fixed point over the cache:
+//! * `host-ports/H/` (prefix, always) → its port ids → `ports/P` (keys);
+//! * each cached port → `networks/N` and `security-groups/G` of its groups;
+//! * each cached local group's rules → `security-groups/R` and `members/R/` (prefix) of
+//!   every remote group `R`, `address-groups/A` of every remote address group;
+//! * `settings` (conntrack, permitted ethertypes).
+//!
+//! Nothing else: a host whose ports do not use a group gets no event for it.
+//!
+//! The model ([`build_model`]) is built through Neutron's validation (values → a
+//! [`ModelSpec`] by [`super::codec`]'s conversions → [`Model::validate`]), so a host
+//! enforces only what validated:
+//! * groups, networks and ports are named by the API names in their values; a name
+//!   taken by an earlier object (two projects' `default` groups) gets `@ID` appended, as
+//!   does an empty port name;
+//! * a port whose record (or one of whose groups' records) has not arrived yet stays out
+//!   of the model: it is blocked, as an unknown port is;
+//! * a remote group the host has no port in comes in as a group with no rules, its
+//!   members (`members/R/*`, minus this host's own ports, which the model has already)
+//!   as [`Model::remote_members`]; a missing network or address group record is named by
+//!   its id (an address group with no addresses matches nothing);
+//! * packet-log objects (`logs/`) are not watched yet: a host agent's model has none.
+//!
+//! Owns: the interest rules and the values → model conversion for a host. May not touch:
+//! the store (the agent reads and watches), the dataplane.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::OnceLock;
+
+use ipnet::IpNet;
+
+use super::codec::{self, CodecError, SettingsValue};
+use super::layout::{AddressGroupValue, GroupValue, Keys, MemberValue, NetworkValue, PortValue};
+use crate::control::kv::{Revision, Target};
+use crate::policy::spec::{ModelSpec, NetworkSpec, SecurityGroupSpec};
+use crate::policy::Model;
+
+/// The cached keys of a host.
+pub type Cache = BTreeMap<String, Cached>;
+
+/// One cached key: its value, its mod revision and, for a member key, its addresses
+/// decoded once (a join decodes one value, not every member's).
+#[derive(Debug)]
+pub struct Cached {
+    pub value: Vec<u8>,
+    pub revision: Revision,
+    members: OnceLock<Result<Vec<IpNet>, CodecError>>,
+}
+
+impl Cached {
+    pub fn new(value: Vec<u8>, revision: Revision) -> Cached {
+        Cached {
+            value,
+            revision,
+            members: OnceLock::new(),
+        }
+    }
+
+    fn members(&self, key: &str) -> &Result<Vec<IpNet>, CodecError> {
+        self.members.get_or_init(|| {
+            codec::decode::<MemberValue>(key, &self.value)
+                .and_then(|m| codec::member_addresses(key, &m))
+        })
+    }
+}
+
+/// One error of a build: the object (`ports/ID`, ...) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildError {
+    pub object: String,
+    pub message: String,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    cache: &Cache,
+    key: &str,
+    errors: &mut Vec<BuildError>,
+) -> Option<T> {
+    let c = cache.get(key)?;
+    match codec::decode(key, &c.value) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(err(e));
+            None
+        }
+    }
+}
+
+/// The ids directly under `prefix` in the cache.
+fn ids_under<'c>(cache: &'c Cache, prefix: &'c str) -> impl Iterator<Item = &'c str> + 'c {
+    cache
+        .range(prefix.to_string()..)
+        .take_while(move |(k, _)| k.starts_with(prefix))
+        .map(|(k, _)| Keys::leaf(k))
+}
+
+/// What the cache says a host's ports need (ids), in one pass.
+#[derive(Default, Debug)]
+struct Needs {
+    ports: Vec<String>,
+    networks: BTreeSet<String>,
+    /// Groups of the host's ports.
+    groups: BTreeSet<String>,
+    /// Remote groups referenced by those groups' rules.
+    remote_groups: BTreeSet<String>,
+    address_groups: BTreeSet<String>,
+}
+
+fn needs(keys: &Keys, host: &str, cache: &Cache) -> Needs {
+    let mut n = Needs::default();
+    let hp = keys.host_ports(host);
+    let mut ignore = Vec::new();
+    for id in ids_under(cache, &hp) {
+        n.ports.push(id.to_string());
+        if let Some(p) = decode::<PortValue>(cache, &keys.port(id), &mut ignore) {
+            n.networks.insert(p.network_id);
+            n.groups.extend(p.security_groups);
+        }
+    }
+    for g in &n.groups {
+        if let Some(v) = decode::<GroupValue>(cache, &keys.group(g), &mut ignore) {
+            for r in v.security_group_rules {
+                if let Some(rg) = r.remote_group_id {
+                    n.remote_groups.insert(rg);
+                }
+                if let Some(a) = r.remote_address_group_id {
+                    n.address_groups.insert(a);
+                }
+            }
+        }
+    }
+    n
+}
+
+/// The targets host `host` watches, given what it has cached.
+pub fn interest(keys: &Keys, host: &str, cache: &Cache) -> BTreeSet<Target> {
+    let n = needs(keys, host, cache);
+    let mut t = BTreeSet::new();
+    t.insert(Target::Prefix(keys.host_ports(host)));
+    t.insert(Target::Key(keys.settings()));
+    t.extend(n.ports.iter().map(|p| Target::Key(keys.port(p))));
+    t.extend(n.networks.iter().map(|x| Target::Key(keys.network(x))));
+    t.extend(n.groups.iter().map(|g| Target::Key(keys.group(g))));
+    for g in &n.remote_groups {
+        t.insert(Target::Key(keys.group(g)));
+        t.insert(Target::Prefix(keys.members(g)));
+    }
+    t.extend(
+        n.address_groups
+            .iter()
+            .map(|a| Target::Key(keys.address_group(a))),
+    );
+    t
+}
+
+/// Unique names: the first object keeps its name, a later one with the same name (or an
+/// empty one) gets `NAME@ID`.
+#[derive(Default)]
+struct Names {
+    taken: HashSet<String>,
+    by_id: HashMap<String, String>,
+}
+
+impl Names {
+    fn name(&mut self, id: &str, name: &str) -> String {
+        if let Some(n) = self.by_id.get(id) {
+            return n.clone();
+        }
+        let n = if name.is_empty() || self.taken.contains(name) {
+            format!("{name}@{id}")
+        } else {
+            name.to_string()
+        };
+        self.taken.insert(n.clone());
+        self.by_id.insert(id.to_string(), n.clone());
+        n
+    }
+}
+
+fn err(e: CodecError) -> BuildError {
+    BuildError {
+        object: e.key,
+        message: e.message,
+    }
+}
+
+/// The model of `host`'s ports from the cache (see the module doc), through
+/// [`super::codec`]'s value → spec conversions and Neutron's validation. `Err`: the
+/// errors that keep the previous model (decode or validation failures).
+pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<BuildError>> {
+    let n = needs(keys, host, cache);
+    let mut errors = Vec::new();
+    // Local groups first (id order), then remote-only ones.
+    let all_groups: Vec<&String> = n
+        .groups
+        .iter()
+        .chain(n.remote_groups.difference(&n.groups))
+        .collect();
+    let groups: BTreeMap<&str, (String, GroupValue)> = all_groups
+        .iter()
+        .filter_map(|g| {
+            let key = keys.group(g);
+            let v = decode(cache, &key, &mut errors)?;
+            Some((g.as_str(), (key, v)))
+        })
+        .collect();
+    let ags: BTreeMap<&str, AddressGroupValue> = n
+        .address_groups
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a.as_str(),
+                decode(cache, &keys.address_group(a), &mut errors)?,
+            ))
+        })
+        .collect();
+    let ports: Vec<(&str, String, PortValue)> = n
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let key = keys.port(p);
+            let v = decode(cache, &key, &mut errors)?;
+            Some((p.as_str(), key, v))
+        })
+        .collect();
+    // Names: groups (local, then remote-only), address groups, networks, ports; each
+    // kind unique on its own. A missing record is named by its id.
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut gn = Names::default();
+    for g in &all_groups {
+        let name = groups.get(g.as_str()).map_or("", |(_, v)| v.name.as_str());
+        names.insert(g.to_string(), gn.name(g, name));
+    }
+    let mut an = Names::default();
+    for a in &n.address_groups {
+        let name = ags.get(a.as_str()).map_or("", |v| v.name.as_str());
+        names.insert(a.clone(), an.name(a, name));
+    }
+    let mut nn = Names::default();
+    let mut networks = Vec::new();
+    for x in &n.networks {
+        let v: Option<NetworkValue> = decode(cache, &keys.network(x), &mut errors);
+        let name = nn.name(x, v.as_ref().map_or("", |v| v.name.as_str()));
+        names.insert(x.clone(), name.clone());
+        networks.push(NetworkSpec { name: Some(name) });
+    }
+    let mut pn = Names::default();
+    let port_names: HashMap<&str, String> = ports
+        .iter()
+        .map(|(id, _, v)| (*id, pn.name(id, &v.name)))
+        .collect();
+    let lookup = |id: &str| names.get(id).cloned();
+    let mut spec = ModelSpec {
+        networks,
+        ..ModelSpec::default()
+    };
+    for g in &all_groups {
+        let local = n.groups.contains(*g);
+        match groups.get(g.as_str()) {
+            Some((key, v)) if local => match codec::group_spec(key, v, &lookup) {
+                Ok(mut s) => {
+                    s.name = lookup(g);
+                    spec.security_groups.push(s);
+                }
+                Err(e) => errors.push(err(e)),
+            },
+            // A remote group (its record or not): a group with no rules.
+            _ => spec.security_groups.push(SecurityGroupSpec {
+                name: lookup(g),
+                stateful: groups.get(g.as_str()).map(|(_, v)| v.stateful),
+                rules: Some(Vec::new()),
+                ..Default::default()
+            }),
+        }
+    }
+    for a in &n.address_groups {
+        let mut s = ags
+            .get(a.as_str())
+            .map(codec::address_group_spec)
+            .unwrap_or_default();
+        s.name = lookup(a);
+        spec.address_groups.push(s);
+    }
+    let mut local_ports = HashSet::new();
+    for (id, key, v) in &ports {
+        if v.security_groups
+            .iter()
+            .any(|g| !groups.contains_key(g.as_str()))
+        {
+            continue; // a group's record has not arrived: blocked until it does
+        }
+        match codec::port_spec(key, v, &lookup) {
+            Ok(mut s) => {
+                s.name = port_names.get(id).cloned();
+                local_ports.insert(*id);
+                spec.ports.push(s);
+            }
+            Err(e) => errors.push(err(e)),
+        }
+    }
+    let settings: Option<SettingsValue> = decode(cache, &keys.settings(), &mut errors);
+    match codec::settings_from_value(&keys.settings(), settings.as_ref()) {
+        Ok((conntrack, ethertypes)) => {
+            spec.conntrack = conntrack;
+            spec.permitted_ethertypes = ethertypes;
+        }
+        Err(e) => errors.push(err(e)),
+    }
+    let mut remote_members = BTreeMap::new();
+    for g in &n.remote_groups {
+        let mut nets = Vec::new();
+        let prefix = keys.members(g);
+        for (key, c) in cache
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            if local_ports.contains(Keys::leaf(key)) {
+                continue; // the model has it as a port
+            }
+            match c.members(key) {
+                Ok(a) => nets.extend_from_slice(a),
+                Err(e) => errors.push(err(e.clone())),
+            }
+        }
+        if !nets.is_empty() {
+            remote_members.insert(names[g.as_str()].clone(), nets);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut model = Model::validate(&spec).map_err(|e| {
+        e.errors()
+            .iter()
+            .map(|e| BuildError {
+                object: String::new(),
+                message: format!("{}: {}", e.path, e.kind),
+            })
+            .collect::<Vec<_>>()
+    })?;
+    model.remote_members = remote_members;
+    Ok(model)
+}

@@ -17,6 +17,11 @@
 //!   differs from the one applied, hands it to the [`ApplyPolicy`]. Success writes
 //!   `status/HOST` with the revision applied; a build or apply failure keeps the previous
 //!   model (nothing is applied) and writes the errors into `status/HOST`;
+//! * **what `applied_revision` means**: the highest store revision of the keys this
+//!   host watches that its applied model reflects. A write to keys no port of the host
+//!   needs never reaches it, so its status does not move for that write: a waiter
+//!   (`?wait=applied`) must wait only for the hosts the write affects (those whose
+//!   interest set holds a written key), not for every live host;
 //! * **outages**: while the store is unreachable the last model stays applied (nothing is
 //!   flushed); the watcher resumes by itself. On `Compacted`, the agent reads the
 //!   compacted targets at one revision, replaces their cached keys (the diff), applies,

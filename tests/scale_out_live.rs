@@ -84,7 +84,10 @@ impl Api {
     }
 
     fn id(&self, collection: &str, key: &str, name: &str) -> String {
-        let list = self.client.get(&format!("/v2.0/{collection}")).expect("list");
+        let list = self
+            .client
+            .get(&format!("/v2.0/{collection}"))
+            .expect("list");
         list[key]
             .as_array()
             .and_then(|a| a.iter().find(|o| o["name"] == name))
@@ -124,8 +127,8 @@ fn etcd_outage_under_live_traffic() {
         .replace("\nbackend = ", "\nhost = \"h1\"\nbackend = ");
     let i2_at = ports.match_indices("[[ports]]").nth(2).expect("3 ports").0;
     let seed = topo.write_config(&format!("{SEED}{}", &ports[..i2_at]));
-    let switch_cfg = topo.dir.path.join("switch.toml");
-    std::fs::write(&switch_cfg, "[switch]\nworkers = 1\n").expect("write switch.toml");
+    let switch_cfg = topo.dir.path.join("host-h1.toml");
+    std::fs::write(&switch_cfg, "[switch]\nworkers = 1\n").expect("write host-h1.toml");
     let api = Api::start(&etcd.url(), &seed, &topo.dir.path);
 
     let log = topo.dir.path.join("switch.log");
@@ -146,8 +149,10 @@ fn etcd_outage_under_live_traffic() {
 
     assert!(
         eventually(15, || ping(&i0.ns, &i1.v4, None, 1)),
-        "{test}: the host's model from etcd never passed i0 -> i1\n{}",
-        sw.log_text()
+        "{test}: the host's model from etcd never passed i0 -> i1\n{}\nseed:\n{}\napi:\n{}",
+        sw.log_text(),
+        std::fs::read_to_string(&seed).unwrap_or_default(),
+        std::fs::read_to_string(topo.dir.path.join("api.log")).unwrap_or_default()
     );
     let mut conn = LineClient::connect(&i0.ns, &i1.v4, 8080, 3)
         .unwrap_or_else(|e| panic!("{test}: connect i0 -> i1:8080: {e}\n{}", sw.log_text()));
@@ -169,7 +174,7 @@ fn etcd_outage_under_live_traffic() {
     );
     assert_eq!(
         probe(&i0.ns, "tcp", &i1.v4, 8080, 3),
-        "OK",
+        "PASS",
         "{test}: new allowed connections must open while etcd is down (last good policy)"
     );
     assert!(
@@ -189,7 +194,10 @@ fn etcd_outage_under_live_traffic() {
         "{test}: an API write while etcd is down: {}",
         r.body
     );
-    let message = r.body.pointer("/NeutronError/message").and_then(Value::as_str);
+    let message = r
+        .body
+        .pointer("/NeutronError/message")
+        .and_then(Value::as_str);
     assert!(
         message.is_some_and(|m| m.contains("unreachable")),
         "{test}: the 503 says why: {}",
@@ -226,7 +234,9 @@ fn etcd_outage_under_live_traffic() {
     // Delete the tcp rule through the API: the open connection is cut.
     let rules = api
         .client
-        .get(&format!("/v2.0/security-group-rules?security_group_id={web}"))
+        .get(&format!(
+            "/v2.0/security-group-rules?security_group_id={web}"
+        ))
         .expect("rules");
     let rule = rules["security_group_rules"]
         .as_array()

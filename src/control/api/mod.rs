@@ -36,7 +36,7 @@
 //! Writes: `If-Match: revision_number=N` on `PUT`/`DELETE` is checked inside the
 //! store's mutation (412 `PreconditionFailed`, [`crate::control::store::if_match`]);
 //! `?wait=applied[&wait_timeout=S]` on a write waits until every live host of a shared
-//! store applied it (504 naming the hosts that lag; at once on a local store). On a
+//! store that the write concerns (a changed key is in its interest set) applied it (504 naming the hosts that lag; at once on a local store). On a
 //! shared store (`sgswitch api --store`), `/metrics` without a switch shows the store's
 //! families alone (docs/scale-out.md).
 //!
@@ -482,9 +482,9 @@ pub fn handle_as(
 /// How long `?wait=applied` waits by default (`wait_timeout=S` changes it).
 pub const WAIT_APPLIED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// `?wait=applied` on a write that succeeded: answer once every live host reports it
-/// applied the revision this server's cache shows (which holds the write), or 504
-/// naming the hosts that lag. A local store answers at once.
+/// `?wait=applied` on a write that succeeded: answer once every live host the write
+/// concerns (a key it changed is in the host's interest set) reports its revision
+/// applied, or 504 naming the hosts that lag. A local store answers at once.
 fn wait_applied(
     store: &Store,
     method: &str,
@@ -506,7 +506,7 @@ fn wait_applied(
             }
         },
     };
-    store.wait_applied(store.revision(), timeout)?;
+    store.wait_applied_last_write(timeout)?;
     Ok(reply)
 }
 

@@ -509,8 +509,15 @@ impl Run {
         let us = t0.elapsed().as_micros() as u64;
         let errors: Vec<HostError> = match result {
             Ok(None) => {
-                lock(&self.shared.stats).applied_revision = rev;
-                return;
+                // The model is unchanged, but the host has seen `rev`: report it, so a
+                // `?wait=applied` on a write to a key it watches ends.
+                let mut s = lock(&self.shared.stats);
+                let moved = s.applied_revision < rev;
+                s.applied_revision = rev;
+                if !moved || !s.errors.is_empty() {
+                    return;
+                }
+                Vec::new()
             }
             Ok(Some(m)) => {
                 if let Some(f) = &self.opts.on_applied {

@@ -67,6 +67,24 @@ impl Cached {
     }
 }
 
+/// A cached value's bytes (an agent's [`Cached`], or the plain bytes an API server's
+/// cache keeps).
+pub trait Stored {
+    fn bytes(&self) -> &[u8];
+}
+
+impl Stored for Cached {
+    fn bytes(&self) -> &[u8] {
+        &self.value
+    }
+}
+
+impl Stored for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
 /// One error of a build: the object (`ports/ID`, ...) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildError {
@@ -74,13 +92,13 @@ pub struct BuildError {
     pub message: String,
 }
 
-fn decode<T: serde::de::DeserializeOwned>(
-    cache: &Cache,
+fn decode<T: serde::de::DeserializeOwned, V: Stored>(
+    cache: &BTreeMap<String, V>,
     key: &str,
     errors: &mut Vec<BuildError>,
 ) -> Option<T> {
     let c = cache.get(key)?;
-    match codec::decode(key, &c.value) {
+    match codec::decode(key, c.bytes()) {
         Ok(t) => Some(t),
         Err(e) => {
             errors.push(err(e));
@@ -90,7 +108,10 @@ fn decode<T: serde::de::DeserializeOwned>(
 }
 
 /// The ids directly under `prefix` in the cache.
-fn ids_under<'c>(cache: &'c Cache, prefix: &'c str) -> impl Iterator<Item = &'c str> + 'c {
+fn ids_under<'c, V: Stored>(
+    cache: &'c BTreeMap<String, V>,
+    prefix: &'c str,
+) -> impl Iterator<Item = &'c str> + 'c {
     cache
         .range(prefix.to_string()..)
         .take_while(move |(k, _)| k.starts_with(prefix))
@@ -109,19 +130,19 @@ struct Needs {
     address_groups: BTreeSet<String>,
 }
 
-fn needs(keys: &Keys, host: &str, cache: &Cache) -> Needs {
+fn needs<V: Stored>(keys: &Keys, host: &str, cache: &BTreeMap<String, V>) -> Needs {
     let mut n = Needs::default();
     let hp = keys.host_ports(host);
     let mut ignore = Vec::new();
     for id in ids_under(cache, &hp) {
         n.ports.push(id.to_string());
-        if let Some(p) = decode::<PortValue>(cache, &keys.port(id), &mut ignore) {
+        if let Some(p) = decode::<PortValue, _>(cache, &keys.port(id), &mut ignore) {
             n.networks.insert(p.network_id);
             n.groups.extend(p.security_groups);
         }
     }
     for g in &n.groups {
-        if let Some(v) = decode::<GroupValue>(cache, &keys.group(g), &mut ignore) {
+        if let Some(v) = decode::<GroupValue, _>(cache, &keys.group(g), &mut ignore) {
             for r in v.security_group_rules {
                 if let Some(rg) = r.remote_group_id {
                     n.remote_groups.insert(rg);
@@ -135,8 +156,14 @@ fn needs(keys: &Keys, host: &str, cache: &Cache) -> Needs {
     n
 }
 
-/// The targets host `host` watches, given what it has cached.
-pub fn interest(keys: &Keys, host: &str, cache: &Cache) -> BTreeSet<Target> {
+/// The targets host `host` watches, given what it has cached (an agent's [`Cache`]) or
+/// what an API server's cache of the whole prefix holds (which keys a write touches
+/// that host: `?wait=applied` waits only for those hosts).
+pub fn interest<V: Stored>(
+    keys: &Keys,
+    host: &str,
+    cache: &BTreeMap<String, V>,
+) -> BTreeSet<Target> {
     let n = needs(keys, host, cache);
     let mut t = BTreeSet::new();
     t.insert(Target::Prefix(keys.host_ports(host)));

@@ -48,6 +48,7 @@ use crate::control::kv::{
     Compare, Event, Health, Kv, KvError, Op, Revision, Target, Txn, TxnOutcome, WatchMsg, Watcher,
 };
 use crate::control::shared::codec::{self, CodecError};
+use crate::control::shared::interest::interest;
 use crate::control::shared::layout::{HostValue, Keys, SchemaValue, StatusValue, SCHEMA_VERSION};
 
 /// How often a write is tried again after another server wrote first.
@@ -399,6 +400,7 @@ impl Shared {
             if ops.is_empty() {
                 return Ok(out);
             }
+            let written: Vec<String> = ops.iter().map(op_key).map(str::to_string).collect();
             ops.push(Op::Put {
                 key: self.keys.write_seq(),
                 value: (seq + 1).to_string().into_bytes(),
@@ -413,6 +415,7 @@ impl Shared {
             };
             match self.kv.txn(txn).map_err(|e| kv_error(kvd, e))? {
                 TxnOutcome::Committed { revision } => {
+                    LAST_WRITE.with(|w| *w.borrow_mut() = Some((revision, written)));
                     if !self.wait_for(revision, CACHE_WAIT) {
                         return Err(unavailable(
                             kvd,
@@ -442,30 +445,69 @@ impl Shared {
         })
     }
 
-    /// The live hosts whose status is below `revision` (empty: all applied).
-    pub(super) fn lagging(&self, revision: Revision) -> Vec<String> {
+    /// The live hosts that lag behind this thread's last write: those whose interest
+    /// set (computed from this server's cache, as the host computes it from its own)
+    /// holds a key the write changed and whose status is below its revision. Without a
+    /// write on this thread, none.
+    pub(super) fn lagging_last_write(&self) -> (Revision, Vec<String>) {
+        let Some((revision, written)) = LAST_WRITE.with(|w| w.borrow().clone()) else {
+            return (0, Vec::new());
+        };
         let c = lock(&self.cache);
-        let hosts = self.keys.hosts();
         let mut out = Vec::new();
-        for (k, v) in c.kvs.range(hosts.clone()..) {
-            if !k.starts_with(&hosts) {
-                break;
+        for host in live_hosts(&self.keys, &c.kvs) {
+            let targets = interest(&self.keys, &host, &c.kvs);
+            if !written.iter().any(|k| targets.iter().any(|t| t.covers(k))) {
+                continue;
             }
-            let host = match serde_json::from_slice::<HostValue>(v) {
-                Ok(h) => h.host_id,
-                Err(_) => Keys::leaf(k).to_string(),
-            };
-            let applied = c
-                .kvs
-                .get(&self.keys.status(&host))
-                .and_then(|s| serde_json::from_slice::<StatusValue>(s).ok())
-                .map_or(0, |s| s.applied_revision);
-            if applied < revision {
+            if applied_revision(&self.keys, &c.kvs, &host) < revision {
                 out.push(host);
             }
         }
-        out
+        (revision, out)
     }
+
+    /// The live hosts whose status is below `revision` (empty: all applied).
+    pub(super) fn lagging(&self, revision: Revision) -> Vec<String> {
+        let c = lock(&self.cache);
+        live_hosts(&self.keys, &c.kvs)
+            .into_iter()
+            .filter(|h| applied_revision(&self.keys, &c.kvs, h) < revision)
+            .collect()
+    }
+}
+
+thread_local! {
+    /// The revision and keys of the last write this thread committed (for
+    /// `?wait=applied`, which the API asks on the thread that wrote).
+    static LAST_WRITE: std::cell::RefCell<Option<(Revision, Vec<String>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn op_key(op: &Op) -> &str {
+    match op {
+        Op::Put { key, .. } | Op::Delete { key } => key,
+        Op::DeletePrefix { prefix } => prefix,
+    }
+}
+
+/// The hosts under `hosts/` (their lease is alive).
+fn live_hosts(keys: &Keys, kvs: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    let hosts = keys.hosts();
+    kvs.range(hosts.clone()..)
+        .take_while(|(k, _)| k.starts_with(&hosts))
+        .map(|(k, v)| match serde_json::from_slice::<HostValue>(v) {
+            Ok(h) => h.host_id,
+            Err(_) => Keys::leaf(k).to_string(),
+        })
+        .collect()
+}
+
+/// The revision `host` reports applied in `status/HOST` (0: none).
+fn applied_revision(keys: &Keys, kvs: &BTreeMap<String, Vec<u8>>, host: &str) -> Revision {
+    kvs.get(&keys.status(host))
+        .and_then(|s| serde_json::from_slice::<StatusValue>(s).ok())
+        .map_or(0, |s| s.applied_revision)
 }
 
 /// The cache thread: applies watch messages until the store is dropped.
@@ -546,12 +588,29 @@ impl Store {
     /// Wait until every live host reports it applied `revision` (a local store: at
     /// once). Times out with [`StoreError::Lagging`] naming the hosts that lag.
     pub fn wait_applied(&self, revision: Revision, timeout: Duration) -> Result<(), StoreError> {
+        self.wait_hosts(timeout, &|s: &Shared| (revision, s.lagging(revision)))
+    }
+
+    /// `?wait=applied`: wait until every live host that the last write of this thread
+    /// concerns (its interest set holds a key the write changed) reports that write's
+    /// revision applied; hosts the write does not concern are not waited for (they
+    /// never see it). A local store, or no write on this thread: at once. Times out with
+    /// [`StoreError::Lagging`] naming the hosts that lag.
+    pub fn wait_applied_last_write(&self, timeout: Duration) -> Result<(), StoreError> {
+        self.wait_hosts(timeout, &|s: &Shared| s.lagging_last_write())
+    }
+
+    fn wait_hosts(
+        &self,
+        timeout: Duration,
+        lagging: &dyn Fn(&Shared) -> (Revision, Vec<String>),
+    ) -> Result<(), StoreError> {
         let Some(s) = &self.shared else {
             return Ok(());
         };
         let deadline = Instant::now() + timeout;
         loop {
-            let lagging = s.lagging(revision);
+            let (revision, lagging) = lagging(s);
             if lagging.is_empty() {
                 return Ok(());
             }

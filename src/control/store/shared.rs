@@ -27,9 +27,10 @@
 //! * **Schema.** On open, an absent `schema` key is written together with the seed state
 //!   (compare: absent; a concurrent first open loses and reads the winner's state); a
 //!   key with another version refuses to open ([`StoreError::Schema`]).
-//! * **Applied.** [`Store::wait_applied`] waits until every live host (`hosts/`)
-//!   reports `status/HOST` `applied_revision >= R`, or times out naming the hosts that
-//!   lag ([`StoreError::Lagging`], 504).
+//! * **Applied.** [`Store::wait_applied_last_write`] waits until every live host
+//!   (`hosts/`) whose interest set holds a key this thread's last write changed reports
+//!   `status/HOST` `applied_revision >= R` (that write's revision), or times out naming
+//!   the hosts that lag ([`StoreError::Lagging`], 504).
 //!
 //! Owns: the cache and the shared write path. May not touch: the key layout (that is
 //! `shared::layout`) or the value conversions (`shared::codec`), the apply hook.
@@ -467,14 +468,6 @@ impl Shared {
         (revision, out)
     }
 
-    /// The live hosts whose status is below `revision` (empty: all applied).
-    pub(super) fn lagging(&self, revision: Revision) -> Vec<String> {
-        let c = lock(&self.cache);
-        live_hosts(&self.keys, &c.kvs)
-            .into_iter()
-            .filter(|h| applied_revision(&self.keys, &c.kvs, h) < revision)
-            .collect()
-    }
 }
 
 thread_local! {
@@ -585,32 +578,18 @@ impl Store {
             .is_none_or(|s| s.wait_for(revision, timeout))
     }
 
-    /// Wait until every live host reports it applied `revision` (a local store: at
-    /// once). Times out with [`StoreError::Lagging`] naming the hosts that lag.
-    pub fn wait_applied(&self, revision: Revision, timeout: Duration) -> Result<(), StoreError> {
-        self.wait_hosts(timeout, &|s: &Shared| (revision, s.lagging(revision)))
-    }
-
     /// `?wait=applied`: wait until every live host that the last write of this thread
     /// concerns (its interest set holds a key the write changed) reports that write's
     /// revision applied; hosts the write does not concern are not waited for (they
     /// never see it). A local store, or no write on this thread: at once. Times out with
     /// [`StoreError::Lagging`] naming the hosts that lag.
     pub fn wait_applied_last_write(&self, timeout: Duration) -> Result<(), StoreError> {
-        self.wait_hosts(timeout, &|s: &Shared| s.lagging_last_write())
-    }
-
-    fn wait_hosts(
-        &self,
-        timeout: Duration,
-        lagging: &dyn Fn(&Shared) -> (Revision, Vec<String>),
-    ) -> Result<(), StoreError> {
         let Some(s) = &self.shared else {
             return Ok(());
         };
         let deadline = Instant::now() + timeout;
         loop {
-            let (revision, lagging) = lagging(s);
+            let (revision, lagging) = s.lagging_last_write();
             if lagging.is_empty() {
                 return Ok(());
             }

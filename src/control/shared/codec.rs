@@ -35,14 +35,14 @@ use super::layout::{
     NetworkValue, PortValue, RuleValue,
 };
 use crate::control::kv::Op;
-use crate::control::store::to_spec::port_to_spec;
+use crate::control::store::to_spec::{port_to_spec, rule_remote};
 use crate::control::store::{rfc3339, GroupMeta, Id, Meta, NetworkMeta, ObjMeta, State};
 use crate::policy::spec::{
     AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, LogSpec, ModelSpec, NetworkSpec,
     PortSpec, RuleSpec, Scalar, SecurityGroupSpec,
 };
 use crate::policy::{
-    validate, AddressGroup, ConntrackSettings, Model, NetworkLog, Port, Remote, SecurityGroup,
+    validate, AddressGroup, ConntrackSettings, Model, NetworkLog, Port, SecurityGroup,
     ValidationErrors,
 };
 
@@ -172,20 +172,7 @@ fn group_value(s: &State, ids: &IdsByName<'_>, gi: usize) -> GroupValue {
         .iter()
         .zip(&gm.rules)
         .map(|(r, rm)| {
-            let (prefix, group, agroup) = match &r.remote {
-                Remote::Any => (None, None, None),
-                Remote::Prefix(net) => (
-                    Some(
-                        r.remote_ip_prefix_raw
-                            .clone()
-                            .unwrap_or_else(|| net.to_string()),
-                    ),
-                    None,
-                    None,
-                ),
-                Remote::Group(n) => (None, Some(id_text(&ids.groups, n)), None),
-                Remote::AddressGroup(n) => (None, None, Some(id_text(&ids.address_groups, n))),
-            };
+            let (prefix, group, agroup) = rule_remote(r);
             RuleValue {
                 meta: meta_value(rm),
                 direction: r.direction.as_str().to_string(),
@@ -194,8 +181,8 @@ fn group_value(s: &State, ids: &IdsByName<'_>, gi: usize) -> GroupValue {
                 port_range_min: r.port_range_min,
                 port_range_max: r.port_range_max,
                 remote_ip_prefix: prefix,
-                remote_group_id: group,
-                remote_address_group_id: agroup,
+                remote_group_id: group.map(|n| id_text(&ids.groups, n)),
+                remote_address_group_id: agroup.map(|n| id_text(&ids.address_groups, n)),
                 description: r.description.clone(),
             }
         })

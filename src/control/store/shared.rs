@@ -467,7 +467,6 @@ impl Shared {
         }
         (revision, out)
     }
-
 }
 
 thread_local! {

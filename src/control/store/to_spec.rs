@@ -13,7 +13,7 @@ use crate::policy::spec::{
     AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, LogSpec, ModelSpec, NetworkSpec,
     PortSpec, RuleSpec, SecurityGroupSpec,
 };
-use crate::policy::{Backend, Model, NetworkLog, Port, Remote, SecurityGroup};
+use crate::policy::{Backend, Model, NetworkLog, Port, Remote, Rule, SecurityGroup};
 
 /// The spec that validates back to `port`.
 pub fn port_to_spec(p: &Port) -> PortSpec {
@@ -60,6 +60,25 @@ pub fn port_to_spec(p: &Port) -> PortSpec {
     }
 }
 
+/// A rule's remote as its three Neutron fields: the prefix as written, the remote
+/// group's name, the remote address group's name (at most one is set).
+pub fn rule_remote(r: &Rule) -> (Option<String>, Option<&str>, Option<&str>) {
+    match &r.remote {
+        Remote::Any => (None, None, None),
+        Remote::Prefix(net) => (
+            Some(
+                r.remote_ip_prefix_raw
+                    .clone()
+                    .unwrap_or_else(|| net.to_string()),
+            ),
+            None,
+            None,
+        ),
+        Remote::Group(n) => (None, Some(n), None),
+        Remote::AddressGroup(n) => (None, None, Some(n)),
+    }
+}
+
 fn group_to_spec(g: &SecurityGroup) -> SecurityGroupSpec {
     SecurityGroupSpec {
         name: Some(g.name.clone()),
@@ -69,20 +88,7 @@ fn group_to_spec(g: &SecurityGroup) -> SecurityGroupSpec {
             g.rules
                 .iter()
                 .map(|r| {
-                    let (prefix, group, agroup) = match &r.remote {
-                        Remote::Any => (None, None, None),
-                        Remote::Prefix(net) => (
-                            Some(
-                                r.remote_ip_prefix_raw
-                                    .clone()
-                                    .unwrap_or_else(|| net.to_string()),
-                            ),
-                            None,
-                            None,
-                        ),
-                        Remote::Group(n) => (None, Some(n.clone()), None),
-                        Remote::AddressGroup(n) => (None, None, Some(n.clone())),
-                    };
+                    let (prefix, group, agroup) = rule_remote(r);
                     RuleSpec {
                         direction: Some(
                             match r.direction {
@@ -102,8 +108,8 @@ fn group_to_spec(g: &SecurityGroup) -> SecurityGroupSpec {
                         port_range_min: r.port_range_min.map(|p| (p as i64).into()),
                         port_range_max: r.port_range_max.map(|p| (p as i64).into()),
                         remote_ip_prefix: prefix,
-                        remote_group: group,
-                        remote_address_group: agroup,
+                        remote_group: group.map(str::to_owned),
+                        remote_address_group: agroup.map(str::to_owned),
                         description: Some(r.description.clone()),
                     }
                 })

@@ -108,36 +108,42 @@ fn two_servers() -> (Arc<MemKv>, Server, Server) {
     (kv, a, b)
 }
 
-#[test]
-fn concurrent_writers_on_two_servers_lose_no_rule() {
-    let (_kv, a, b) = two_servers();
-    let web = a.id("security-groups", "web");
-    let servers = [&a, &b];
+/// Four writers at once, two on each server, `per_writer` rules each into group `web`
+/// (ports from `first_port`): every one is created, and both servers then list the
+/// seed's rule and all of them.
+fn four_writers(a: &Server, b: &Server, web: &str, first_port: u16, per_writer: u16) {
     let barrier = Barrier::new(4);
     std::thread::scope(|s| {
-        for t in 0..4u16 {
-            let server = servers[t as usize % 2];
-            let (web, barrier) = (&web, &barrier);
+        for (t, server) in [a, b, a, b].into_iter().enumerate() {
+            let barrier = &barrier;
             s.spawn(move || {
                 barrier.wait();
-                for i in 0..10u16 {
-                    let r = server.rule(web, 1000 + t * 100 + i);
+                for i in 0..per_writer {
+                    let r = server.rule(web, first_port + t as u16 * 100 + i);
                     assert_eq!(r.status, 201, "{}", r.body);
                 }
             });
         }
     });
-    b.catch_up(&a);
-    a.catch_up(&b);
-    for s in [&a, &b] {
+    b.catch_up(a);
+    a.catch_up(b);
+    for s in [a, b] {
         let r = s.req(
             "GET",
             &format!("/v2.0/security-group-rules?security_group_id={web}"),
             None,
         );
-        // The seed's one rule and the 40 new ones.
-        assert_eq!(r.body["security_group_rules"].as_array().unwrap().len(), 41);
+        let listed = r.body["security_group_rules"].as_array().unwrap().len();
+        assert_eq!(listed, 1 + 4 * per_writer as usize);
     }
+}
+
+#[test]
+fn concurrent_writers_on_two_servers_lose_no_rule() {
+    let (_kv, a, b) = two_servers();
+    let web = a.id("security-groups", "web");
+    // The seed's one rule and the 40 new ones.
+    four_writers(&a, &b, &web, 1000, 10);
     // A duplicate is a 409 on either server.
     let r = b.rule(&web, 1000);
     assert_eq!((r.status, err_type(&r)), (409, "SecurityGroupRuleExists"));
@@ -569,27 +575,7 @@ fn on_etcd_two_servers_lose_nothing_an_outage_answers_503_and_writes_resume() {
     let a = Server::start(etcd_kv(&etcd));
     let b = Server::start(etcd_kv(&etcd));
     let web = a.id("security-groups", "web");
-    std::thread::scope(|s| {
-        for (t, server) in [&a, &b, &a, &b].into_iter().enumerate() {
-            let web = &web;
-            s.spawn(move || {
-                for i in 0..8u16 {
-                    let r = server.rule(web, 2000 + t as u16 * 100 + i);
-                    assert_eq!(r.status, 201, "{}", r.body);
-                }
-            });
-        }
-    });
-    b.catch_up(&a);
-    a.catch_up(&b);
-    for s in [&a, &b] {
-        let r = s.req(
-            "GET",
-            &format!("/v2.0/security-group-rules?security_group_id={web}"),
-            None,
-        );
-        assert_eq!(r.body["security_group_rules"].as_array().unwrap().len(), 33);
-    }
+    four_writers(&a, &b, &web, 2000, 8);
     // etcd stops: writes answer 503 naming the store, reads serve the cache.
     etcd.stop();
     let r = a.rule(&web, 3000);

@@ -17,6 +17,7 @@
 //! exception names are `control::store`'s, file lines `control::config`'s). It depends
 //! on nothing else in the crate.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The class of a validation error, mirroring the HTTP status Neutron returns.
@@ -54,8 +55,8 @@ impl fmt::Display for ErrorClass {
 /// One step of a [`FieldPath`].
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum PathSeg {
-    /// A table key / struct field.
-    Key(String),
+    /// A table key / struct field (a field name is static: no allocation).
+    Key(Cow<'static, str>),
     /// A position in a list (0-based).
     Index(usize),
 }
@@ -71,17 +72,21 @@ impl FieldPath {
         FieldPath(Vec::new())
     }
 
-    /// This path extended by a key.
-    pub fn key(&self, key: impl Into<String>) -> Self {
-        let mut segs = self.0.clone();
-        segs.push(PathSeg::Key(key.into()));
-        FieldPath(segs)
+    /// This path extended by a key. Validation makes a path for every field it checks
+    /// (a host agent validates its whole model on each change): one allocation each.
+    pub fn key(&self, key: impl Into<Cow<'static, str>>) -> Self {
+        self.with(PathSeg::Key(key.into()))
     }
 
     /// This path extended by a list index.
     pub fn index(&self, index: usize) -> Self {
-        let mut segs = self.0.clone();
-        segs.push(PathSeg::Index(index));
+        self.with(PathSeg::Index(index))
+    }
+
+    fn with(&self, seg: PathSeg) -> Self {
+        let mut segs = Vec::with_capacity(self.0.len() + 1);
+        segs.extend_from_slice(&self.0);
+        segs.push(seg);
         FieldPath(segs)
     }
 

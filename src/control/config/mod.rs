@@ -409,12 +409,10 @@ fn config_path(path: &FieldPath) -> FieldPath {
             out = out.key("conntrack");
             rest = &segs[1..];
             if let Some(PathSeg::Key(field)) = rest.first() {
-                let key = CONNTRACK_FIELDS
-                    .iter()
-                    .find(|f| f.field == field)
-                    .map(|f| f.key)
-                    .unwrap_or(field.as_str());
-                out = out.key(key);
+                out = match CONNTRACK_FIELDS.iter().find(|f| f.field == field) {
+                    Some(f) => out.key(f.key),
+                    None => out.key(field.clone()),
+                };
                 rest = &rest[1..];
             }
         }

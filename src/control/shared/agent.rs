@@ -58,8 +58,14 @@ pub struct AgentOptions {
     pub lease_ttl: i64,
     /// How long to wait before retrying a failed store call (default 500 ms).
     pub retry: Duration,
-    /// Write `status/HOST` after each apply (default true).
+    /// Write `status/HOST` after applies (default true).
     pub write_status: bool,
+    /// How long a status waits before it is written (default 100 ms): the applies of
+    /// that window make one write, and the store's write load from N hosts reporting a
+    /// change does not compete with the fan-out of the change itself (each status is a
+    /// store write; at N = 1,000 writing at once slowed the change's own propagation
+    /// from p99 197 ms to 465 ms on 2 cores). `?wait=applied` answers that much later.
+    pub status_delay: Duration,
     pub on_applied: Option<OnApplied>,
 }
 
@@ -69,6 +75,7 @@ impl Default for AgentOptions {
             lease_ttl: 10,
             retry: Duration::from_millis(500),
             write_status: true,
+            status_delay: Duration::from_millis(100),
             on_applied: None,
         }
     }
@@ -88,6 +95,9 @@ pub struct AgentStats {
     /// The last apply's latency (build + apply), and the sum over all, microseconds.
     pub last_apply_us: u64,
     pub total_apply_us: u64,
+    /// CPU time the agent's thread spent handling events (interest, build, apply,
+    /// status), microseconds: what a change costs a host, whatever else runs on its cores.
+    pub cpu_us: u64,
     /// The revision of the model applied now (0: none yet).
     pub applied_revision: Revision,
     /// The targets watched now.
@@ -179,6 +189,7 @@ impl Agent {
                 resyncs: 0,
                 last_apply_us: 0,
                 total_apply_us: 0,
+                cpu_us: 0,
                 applied_revision: 0,
                 targets: 0,
                 errors: Vec::new(),
@@ -200,6 +211,7 @@ impl Agent {
             lease: None,
             applied: None,
             status_pending: None,
+            status_due: None,
             dirty: true,
         };
         let thread = std::thread::Builder::new()
@@ -263,6 +275,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The calling thread's CPU time, microseconds.
+fn thread_cpu_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+}
+
 fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
@@ -289,6 +315,8 @@ struct Run {
     applied: Option<Model>,
     /// A status not yet written (the store was unreachable).
     status_pending: Option<StatusValue>,
+    /// When `status_pending` is to be written.
+    status_due: Option<Instant>,
     /// The cache changed (or a store call failed) since the last build.
     dirty: bool,
 }
@@ -301,11 +329,14 @@ impl Run {
                 self.step(Vec::new());
             }
             self.flush_status();
-            let wait = if self.dirty || self.lease.is_none() || self.status_pending.is_some() {
+            let mut wait = if self.dirty || self.lease.is_none() {
                 self.opts.retry
             } else {
                 Duration::from_secs(3600)
             };
+            if let (Some(_), Some(due)) = (&self.status_pending, self.status_due) {
+                wait = wait.min(due.saturating_duration_since(Instant::now()));
+            }
             let first = match rx.recv_timeout(wait) {
                 Ok(m) => m,
                 Err(RecvTimeoutError::Timeout) => continue,
@@ -330,6 +361,7 @@ impl Run {
             if self.dirty || !compacted.is_empty() {
                 self.step(compacted);
             }
+            lock(&self.shared.stats).cpu_us = thread_cpu_us();
         }
     }
 
@@ -548,6 +580,8 @@ impl Run {
             }
         };
         if self.opts.write_status {
+            self.status_due
+                .get_or_insert_with(|| Instant::now() + self.opts.status_delay);
             let applied_revision = lock(&self.shared.stats).applied_revision;
             self.status_pending = Some(StatusValue {
                 host_id: self.host.clone(),
@@ -559,6 +593,9 @@ impl Run {
     }
 
     fn flush_status(&mut self) {
+        if self.status_due.is_some_and(|due| Instant::now() < due) {
+            return;
+        }
         let Some(st) = self.status_pending.take() else {
             return;
         };
@@ -572,6 +609,9 @@ impl Run {
         };
         if self.kv.txn(put).is_err() {
             self.status_pending = Some(st);
+            self.status_due = Some(Instant::now() + self.opts.retry);
+        } else {
+            self.status_due = None;
         }
     }
 }

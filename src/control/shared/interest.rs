@@ -27,8 +27,9 @@
 //! Owns: the interest rules and the values → model conversion for a host. May not touch:
 //! the store (the agent reads and watches), the dataplane.
 
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use ipnet::IpNet;
 
@@ -41,13 +42,16 @@ use crate::policy::Model;
 /// The cached keys of a host.
 pub type Cache = BTreeMap<String, Cached>;
 
-/// One cached key: its value, its mod revision and, for a member key, its addresses
-/// decoded once (a join decodes one value, not every member's).
+/// One cached key: its value, its mod revision and its value decoded once (a rule
+/// change decodes the one group that changed, not every cached port and group again:
+/// decoding was a third of a host's build before; for a member key, its addresses).
 #[derive(Debug)]
 pub struct Cached {
     pub value: Vec<u8>,
     pub revision: Revision,
     members: OnceLock<Result<Vec<IpNet>, CodecError>>,
+    /// The value decoded as the one type its key holds (`Result<Arc<T>, CodecError>`).
+    decoded: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Cached {
@@ -56,6 +60,7 @@ impl Cached {
             value,
             revision,
             members: OnceLock::new(),
+            decoded: OnceLock::new(),
         }
     }
 
@@ -68,14 +73,35 @@ impl Cached {
 }
 
 /// A cached value's bytes (an agent's [`Cached`], or the plain bytes an API server's
-/// cache keeps).
+/// cache keeps), decoded.
 pub trait Stored {
     fn bytes(&self) -> &[u8];
+
+    /// The value decoded as `T` (an agent's [`Cached`] decodes once and keeps it).
+    fn decoded<T: Decoded>(&self, key: &str) -> Result<Arc<T>, CodecError> {
+        codec::decode(key, self.bytes()).map(Arc::new)
+    }
 }
+
+/// A value type a key holds.
+pub trait Decoded: serde::de::DeserializeOwned + Send + Sync + 'static {}
+impl<T: serde::de::DeserializeOwned + Send + Sync + 'static> Decoded for T {}
 
 impl Stored for Cached {
     fn bytes(&self) -> &[u8] {
         &self.value
+    }
+
+    fn decoded<T: Decoded>(&self, key: &str) -> Result<Arc<T>, CodecError> {
+        let fresh = || -> Arc<dyn Any + Send + Sync> {
+            Arc::new(codec::decode::<T>(key, &self.value).map(Arc::new))
+        };
+        let any = self.decoded.get_or_init(fresh);
+        match any.downcast_ref::<Result<Arc<T>, CodecError>>() {
+            Some(r) => r.clone(),
+            // A key read as two types (never in this module): decode again.
+            None => codec::decode(key, &self.value).map(Arc::new),
+        }
     }
 }
 
@@ -92,13 +118,13 @@ pub struct BuildError {
     pub message: String,
 }
 
-fn decode<T: serde::de::DeserializeOwned, V: Stored>(
+fn decode<T: Decoded, V: Stored>(
     cache: &BTreeMap<String, V>,
     key: &str,
     errors: &mut Vec<BuildError>,
-) -> Option<T> {
+) -> Option<Arc<T>> {
     let c = cache.get(key)?;
-    match codec::decode(key, c.bytes()) {
+    match c.decoded::<T>(key) {
         Ok(t) => Some(t),
         Err(e) => {
             errors.push(err(e));
@@ -137,18 +163,18 @@ fn needs<V: Stored>(keys: &Keys, host: &str, cache: &BTreeMap<String, V>) -> Nee
     for id in ids_under(cache, &hp) {
         n.ports.push(id.to_string());
         if let Some(p) = decode::<PortValue, _>(cache, &keys.port(id), &mut ignore) {
-            n.networks.insert(p.network_id);
-            n.groups.extend(p.security_groups);
+            n.networks.insert(p.network_id.clone());
+            n.groups.extend(p.security_groups.iter().cloned());
         }
     }
     for g in &n.groups {
         if let Some(v) = decode::<GroupValue, _>(cache, &keys.group(g), &mut ignore) {
-            for r in v.security_group_rules {
-                if let Some(rg) = r.remote_group_id {
-                    n.remote_groups.insert(rg);
+            for r in &v.security_group_rules {
+                if let Some(rg) = &r.remote_group_id {
+                    n.remote_groups.insert(rg.clone());
                 }
-                if let Some(a) = r.remote_address_group_id {
-                    n.address_groups.insert(a);
+                if let Some(a) = &r.remote_address_group_id {
+                    n.address_groups.insert(a.clone());
                 }
             }
         }
@@ -226,7 +252,7 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
         .iter()
         .chain(n.remote_groups.difference(&n.groups))
         .collect();
-    let groups: BTreeMap<&str, (String, GroupValue)> = all_groups
+    let groups: BTreeMap<&str, (String, Arc<GroupValue>)> = all_groups
         .iter()
         .filter_map(|g| {
             let key = keys.group(g);
@@ -234,7 +260,7 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
             Some((g.as_str(), (key, v)))
         })
         .collect();
-    let ags: BTreeMap<&str, AddressGroupValue> = n
+    let ags: BTreeMap<&str, Arc<AddressGroupValue>> = n
         .address_groups
         .iter()
         .filter_map(|a| {
@@ -244,7 +270,7 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
             ))
         })
         .collect();
-    let ports: Vec<(&str, String, PortValue)> = n
+    let ports: Vec<(&str, String, Arc<PortValue>)> = n
         .ports
         .iter()
         .filter_map(|p| {
@@ -269,7 +295,7 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
     let mut nn = Names::default();
     let mut networks = Vec::new();
     for x in &n.networks {
-        let v: Option<NetworkValue> = decode(cache, &keys.network(x), &mut errors);
+        let v: Option<Arc<NetworkValue>> = decode(cache, &keys.network(x), &mut errors);
         let name = nn.name(x, v.as_ref().map_or("", |v| v.name.as_str()));
         names.insert(x.clone(), name.clone());
         networks.push(NetworkSpec { name: Some(name) });
@@ -306,7 +332,7 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
     for a in &n.address_groups {
         let mut s = ags
             .get(a.as_str())
-            .map(codec::address_group_spec)
+            .map(|v| codec::address_group_spec(v))
             .unwrap_or_default();
         s.name = lookup(a);
         spec.address_groups.push(s);
@@ -328,8 +354,8 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
             Err(e) => errors.push(err(e)),
         }
     }
-    let settings: Option<SettingsValue> = decode(cache, &keys.settings(), &mut errors);
-    match codec::settings_from_value(&keys.settings(), settings.as_ref()) {
+    let settings: Option<Arc<SettingsValue>> = decode(cache, &keys.settings(), &mut errors);
+    match codec::settings_from_value(&keys.settings(), settings.as_deref()) {
         Ok((conntrack, ethertypes)) => {
             spec.conntrack = conntrack;
             spec.permitted_ethertypes = ethertypes;

@@ -564,6 +564,16 @@ pub fn run(connect: Connect<'_>, o: &SimOptions) -> Result<Vec<String>, String> 
     ));
     let all: Vec<usize> = (0..o.hosts).collect();
     let events0: Vec<u64> = sim.agents.iter().map(|a| a.stats().events).collect();
+    let cpu0: Vec<u64> = sim.agents.iter().map(|a| a.stats().cpu_us).collect();
+    // Agent CPU per host and change: the agents' thread CPU time over the changes.
+    let cpu_per_change = |hosts: std::ops::Range<usize>, changes: usize| -> String {
+        let n = hosts.len() * changes;
+        let us: u64 = hosts.map(|h| sim.agents[h].stats().cpu_us - cpu0[h]).sum();
+        format!(
+            "agent CPU per host and change: {:.0} us (thread CPU time, mean over {n})",
+            us as f64 / n.max(1) as f64
+        )
+    };
     let kv = admin.as_ref();
     let keys = &sim.keys;
     match o.scenario {
@@ -589,8 +599,10 @@ pub fn run(connect: Connect<'_>, o: &SimOptions) -> Result<Vec<String>, String> 
                 last.push(wait_all(&sim, &all, rev, t0, &mut per_host)?);
                 std::thread::sleep(CHANGE_GAP);
             }
+            let changes = last.len();
             out.push(format!("put -> last host applied: {}", Lat::of(last)));
             out.push(format!("put -> applied, every host: {}", Lat::of(per_host)));
+            out.push(cpu_per_change(0..o.hosts, changes));
         }
         Scenario::RemoteGroup => {
             let k = interested(o);
@@ -615,6 +627,7 @@ pub fn run(connect: Connect<'_>, o: &SimOptions) -> Result<Vec<String>, String> 
             }
             // Let any stray event arrive before counting.
             std::thread::sleep(Duration::from_millis(300));
+            let changes = last.len();
             let ev = |h: usize| sim.agents[h].stats().events - events0[h];
             let others: u64 = (k..o.hosts).map(ev).sum();
             let mine: Vec<u64> = (0..k).map(ev).collect();
@@ -632,6 +645,7 @@ pub fn run(connect: Connect<'_>, o: &SimOptions) -> Result<Vec<String>, String> 
                 "join put -> applied, interested hosts: {}",
                 Lat::of(per_host)
             ));
+            out.push(cpu_per_change(0..k, changes));
             out.push(format!(
                 "events during the joins: {} in all at the {} other hosts; per interested host min {} max {}",
                 others,

@@ -530,6 +530,15 @@ impl Model {
         validate::validate_model(spec)
     }
 
+    /// [`Model::validate`] reusing the groups `memo` remembers from earlier validations
+    /// (see [`validate::GroupMemo`]).
+    pub fn validate_with(
+        spec: &spec::ModelSpec,
+        memo: &mut validate::GroupMemo,
+    ) -> Result<Model, ValidationErrors> {
+        validate::validate_model_with(spec, memo)
+    }
+
     /// The effective rules of `port`: the union of the rules of its groups, as
     /// `(ingress, egress)` counts (rules are counted once per group they appear in).
     pub fn effective_rule_counts(&self, port: &Port) -> (usize, usize) {

@@ -45,6 +45,7 @@ use crate::control::connect::ApplyPolicy;
 use crate::control::kv::{
     Event, Health, Kv, KvError, Lease, Op, Revision, Sink, Target, Txn, WatchMsg, Watcher,
 };
+use crate::policy::validate::GroupMemo;
 use crate::policy::Model;
 
 /// Called after each model applied, with the store revision it reflects (the sim's null
@@ -212,6 +213,7 @@ impl Agent {
             applied: None,
             status_pending: None,
             status_due: None,
+            memo: GroupMemo::default(),
             dirty: true,
         };
         let thread = std::thread::Builder::new()
@@ -319,6 +321,8 @@ struct Run {
     status_due: Option<Instant>,
     /// The cache changed (or a store call failed) since the last build.
     dirty: bool,
+    /// The groups the previous builds validated.
+    memo: GroupMemo,
 }
 
 impl Run {
@@ -527,7 +531,7 @@ impl Run {
     fn build_and_apply(&mut self) {
         let t0 = Instant::now();
         let rev = self.revision;
-        let result = build_model(&self.keys, &self.host, &self.cache).and_then(|m| {
+        let result = build_model(&self.keys, &self.host, &self.cache, &mut self.memo).and_then(|m| {
             if self.applied.as_ref() == Some(&m) {
                 return Ok(None);
             }

@@ -37,6 +37,7 @@ use super::codec::{self, CodecError, SettingsValue};
 use super::layout::{AddressGroupValue, GroupValue, Keys, MemberValue, NetworkValue, PortValue};
 use crate::control::kv::{Revision, Target};
 use crate::policy::spec::{ModelSpec, NetworkSpec, SecurityGroupSpec};
+use crate::policy::validate::GroupMemo;
 use crate::policy::Model;
 
 /// The cached keys of a host.
@@ -242,8 +243,14 @@ fn err(e: CodecError) -> BuildError {
 
 /// The model of `host`'s ports from the cache (see the module doc), through
 /// [`super::codec`]'s value → spec conversions and Neutron's validation. `Err`: the
-/// errors that keep the previous model (decode or validation failures).
-pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<BuildError>> {
+/// errors that keep the previous model (decode or validation failures). `memo` carries
+/// the groups validated by the previous builds (a change revalidates what changed).
+pub fn build_model(
+    keys: &Keys,
+    host: &str,
+    cache: &Cache,
+    memo: &mut GroupMemo,
+) -> Result<Model, Vec<BuildError>> {
     let n = needs(keys, host, cache);
     let mut errors = Vec::new();
     // Local groups first (id order), then remote-only ones.
@@ -385,7 +392,7 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut model = Model::validate(&spec).map_err(|e| {
+    let mut model = Model::validate_with(&spec, memo).map_err(|e| {
         e.errors()
             .iter()
             .map(|e| BuildError {

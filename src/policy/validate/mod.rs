@@ -174,6 +174,43 @@ fn attach(
 
 /// Validate a whole model: every problem is reported.
 pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
+    validate_model_with(spec, &mut GroupMemo::default())
+}
+
+/// The groups a previous validation accepted, by name, with the spec each came from: a
+/// host agent validates its whole model on every change, and most of its groups did not
+/// change. A group whose spec is equal to the remembered one, and whose rules' remote
+/// groups and address groups all still exist, validates to the remembered group (a
+/// group's validation reads nothing else of the model); any other group is checked in
+/// full. Only groups without errors are remembered.
+#[derive(Default, Debug)]
+pub struct GroupMemo {
+    groups: HashMap<String, (SecurityGroupSpec, SecurityGroup)>,
+}
+
+impl GroupMemo {
+    /// Take the remembered group for `spec` out of `old` if it still holds.
+    fn take(
+        old: &mut HashMap<String, (SecurityGroupSpec, SecurityGroup)>,
+        spec: &SecurityGroupSpec,
+        scope: &Scope<'_>,
+    ) -> Option<(SecurityGroupSpec, SecurityGroup)> {
+        let (s, g) = old.remove(spec.name.as_deref()?)?;
+        let in_scope = |r: &Rule| match &r.remote {
+            super::Remote::Group(n) => scope.groups.contains(n.as_str()),
+            super::Remote::AddressGroup(n) => scope.address_groups.contains(n.as_str()),
+            super::Remote::Any | super::Remote::Prefix(_) => true,
+        };
+        (s == *spec && g.rules.iter().all(in_scope)).then_some((s, g))
+    }
+}
+
+/// [`validate_model`], reusing the groups `memo` remembers and remembering this model's
+/// (the same answer as `validate_model`, cheaper when few groups changed).
+pub fn validate_model_with(
+    spec: &ModelSpec,
+    memo: &mut GroupMemo,
+) -> Result<Model, ValidationErrors> {
     let mut errors = Vec::new();
     let root = FieldPath::root();
 
@@ -240,11 +277,22 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
     scope.groups.insert(DEFAULT_GROUP);
 
     let mut security_groups = Vec::new();
+    let mut old = std::mem::take(&mut memo.groups);
     for (i, sg) in spec.security_groups.iter().enumerate() {
-        let path = root.key("security_groups").index(i);
-        if let Some(g) = check_group(sg, &path, &scope, &mut errors) {
+        let checked = match GroupMemo::take(&mut old, sg, &scope) {
+            Some(hit) => Some(hit),
+            None => {
+                let path = root.key("security_groups").index(i);
+                let before = errors.len();
+                let g = check_group(sg, &path, &scope, &mut errors);
+                g.filter(|_| errors.len() == before)
+                    .map(|g| (sg.clone(), g))
+            }
+        };
+        if let Some((s, g)) = checked {
             if sg_name_ok[i] {
-                security_groups.push(g);
+                security_groups.push(g.clone());
+                memo.groups.insert(g.name.clone(), (s, g));
             }
         }
     }
@@ -601,5 +649,72 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(validate_group(&model, &ok).unwrap().rules.len(), 2);
+    }
+
+    /// `validate_model_with` gives `validate_model`'s answer whatever the memo holds:
+    /// along a sequence of edits (a rule changed, a referenced group or address group
+    /// removed and back, a group renamed, a bad rule), with one memo carried through.
+    #[test]
+    fn memo_gives_the_same_answer() {
+        let rule = |port: i64, remote_group: Option<&str>, ag: Option<&str>| RuleSpec {
+            direction: Some("ingress".into()),
+            protocol: Some(crate::policy::spec::Scalar::Str("tcp".into())),
+            port_range_min: Some(crate::policy::spec::Scalar::Int(port)),
+            port_range_max: Some(crate::policy::spec::Scalar::Int(port)),
+            remote_group: remote_group.map(String::from),
+            remote_address_group: ag.map(String::from),
+            ..Default::default()
+        };
+        let group = |name: &str, rules: Vec<RuleSpec>| SecurityGroupSpec {
+            name: Some(name.into()),
+            rules: Some(rules),
+            ..Default::default()
+        };
+        let base = ModelSpec {
+            security_groups: vec![
+                group("web", vec![rule(80, None, None), rule(443, Some("db"), None)]),
+                group(
+                    "db",
+                    vec![rule(5432, Some("web"), None), rule(22, None, Some("admins"))],
+                ),
+            ],
+            address_groups: vec![crate::policy::spec::AddressGroupSpec {
+                name: Some("admins".into()),
+                addresses: vec!["10.0.0.0/8".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut steps = vec![base.clone()];
+        let mut s = base.clone();
+        s.security_groups[0].rules.as_mut().unwrap()[0] = rule(8080, None, None);
+        steps.push(s.clone());
+        s.security_groups.remove(1); // "web" refers to the missing "db" now
+        steps.push(s.clone());
+        steps.push(base.clone());
+        let mut s2 = base.clone();
+        s2.address_groups.clear(); // "db" refers to the missing "admins"
+        steps.push(s2);
+        steps.push(base.clone());
+        let mut s3 = base.clone();
+        s3.security_groups[1].name = Some("db2".into());
+        steps.push(s3);
+        let mut s4 = base.clone();
+        s4.security_groups[0].rules.as_mut().unwrap()[0] = rule(70000, None, None);
+        steps.push(s4);
+        steps.push(base);
+        let mut memo = GroupMemo::default();
+        let mut errors_seen = 0;
+        for (k, spec) in steps.iter().enumerate() {
+            let fresh = validate_model(spec);
+            let memoized = validate_model_with(spec, &mut memo);
+            errors_seen += usize::from(fresh.is_err());
+            if k == 0 {
+                assert!(fresh.is_ok(), "{fresh:?}");
+            }
+            assert_eq!(fresh, memoized, "step {k}");
+        }
+        assert_eq!(errors_seen, 4, "the steps that must fail did");
+        assert_eq!(memo.groups.len(), 2, "the last model's groups are remembered");
     }
 }

@@ -151,7 +151,7 @@ impl IdMap {
 }
 
 /// The immutable compiled form of a configuration, shared by all workers.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dataplane {
     pub epoch: u64,
     pub ports: Vec<PortEntry>,
@@ -348,6 +348,21 @@ impl Dataplane {
             fdb,
             permitted_ethertypes: model.permitted_ethertypes.clone(),
             by_name,
+        }
+    }
+
+    /// `self` updated to `model` when `model` differs from the model `self` was compiled
+    /// for in `Model::remote_members` alone ([`crate::classifier::members_only_change`]):
+    /// ports, FDB, zones, rule slots and logs are reused as they are, the classifier is
+    /// [`CompiledPolicy::with_members`] (no rule recompiled, the changed groups' member
+    /// sets rebuilt). The epoch is new all the same, so connection tracking re-judges
+    /// every entry against the new sets: the connections of a member that left are cut,
+    /// as after a full compile.
+    pub fn with_members(&self, model: &Model, epoch: u64) -> Dataplane {
+        Dataplane {
+            epoch,
+            policy: self.policy.with_members(model, epoch),
+            ..self.clone()
         }
     }
 

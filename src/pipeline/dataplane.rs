@@ -3,7 +3,9 @@
 //!
 //! Owns: compiling a validated model into the per-port entries (MACs, allowed (MAC, prefix)
 //! pairs and their fast forms, zones, networks), the static FDB and the
-//! [`CompiledPolicy`] of one epoch, and the stable zone of each port name ([`IdMap`]).
+//! [`CompiledPolicy`] of one epoch, and the stable zone of each port name ([`IdMap`]);
+//! deriving the next epoch from the running one when only remote-group members changed
+//! ([`Dataplane::with_members`]).
 //! May not touch: per-frame work (it only answers `owns_mac`, `pair_allows`, `owns_ip` for
 //! `security`), mutable per-worker state, or ports (a port here is a name and an index, not
 //! a backend). Uses what `super` imports: `policy` (the model), `classifier`, `l2`, `flow`

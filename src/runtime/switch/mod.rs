@@ -22,12 +22,17 @@
 //! * The compiled policy ([`Dataplane`]) is published through one atomic pointer
 //!   (`arc-swap`); a worker loads it once per loop iteration and records the epoch it
 //!   saw, so [`Switch::apply`] returns only when every worker uses the new policy.
+//!   A model that differs from the running one in `Model::remote_members` alone (a
+//!   remote-group member joined or left on another host) is published as
+//!   [`Dataplane::with_members`] of the running dataplane: no rule recompiled, a new
+//!   epoch all the same.
 //!
 //! # Logging (`tracing`; the program sets the subscriber up)
 //! * INFO: the switch started and stopped; each port opened (name, backend, interface,
 //!   worker; `hotplug` when [`Switch::apply`] added it), unplugged, closed (by its
 //!   worker), up again after its netdev came back ([`supervise`]); each worker started
-//!   (with its core) and stopped; each policy epoch published (ports, added, removed).
+//!   (with its core) and stopped; each policy epoch published (ports, added, removed,
+//!   `members_only`).
 //! * WARN: a command a worker could no longer receive (its thread is gone); a port DOWN
 //!   because its netdev is gone, and why; a failed attempt to re-attach it (once per
 //!   distinct error).

@@ -29,7 +29,7 @@ fn model(rules: usize, members: usize) -> Model {
         protocol_zero: false,
         port_range_min: Some(1000 + i as u16),
         port_range_max: Some(1000 + i as u16),
-        remote: if i % 10 == 0 {
+        remote: if i.is_multiple_of(10) {
             Remote::Group("remote".into())
         } else {
             Remote::Prefix(host(7 * i + 5_000_000))

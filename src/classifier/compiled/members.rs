@@ -168,7 +168,7 @@ fn local_members(model: &Model) -> Vec<Vec<IpNet>> {
     out
 }
 
-fn remote_of<'m>(model: &'m Model, gi: usize) -> &'m [IpNet] {
+fn remote_of(model: &Model, gi: usize) -> &[IpNet] {
     model
         .security_groups
         .get(gi)

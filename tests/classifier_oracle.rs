@@ -496,10 +496,23 @@ fn check_model(
     keys_per_case: usize,
     edit: impl FnOnce(&mut Gen, &mut Model),
 ) -> (usize, usize, usize) {
+    check_model_built(seed, keys_per_case, edit, |_, m| {
+        CompiledPolicy::compile(m, seed)
+    })
+}
+
+/// [`check_model`] on the compiled policy `build` makes of the model (a fresh compile, or
+/// one derived from another model's policy).
+fn check_model_built(
+    seed: u64,
+    keys_per_case: usize,
+    edit: impl FnOnce(&mut Gen, &mut Model),
+    build: impl FnOnce(&mut Gen, &Model) -> CompiledPolicy,
+) -> (usize, usize, usize) {
     let mut g = Gen::new(seed);
     let mut m = g.model();
     edit(&mut g, &mut m);
-    let compiled = CompiledPolicy::compile(&m, seed);
+    let compiled = build(&mut g, &m);
     let linear = LinearPolicy::new(&m, seed);
     let (rm, back) = reversed(&m);
     let (rc, rl) = (
@@ -578,33 +591,78 @@ fn compiled_matches_linear_on_random_policies() {
 fn compiled_matches_linear_with_remote_members() {
     let (mut total, mut allowed) = (0, 0);
     for seed in 1000..1150u64 {
-        let (t, a, _) = check_model(seed, 96, |g, m| {
-            let names: Vec<String> = m.security_groups.iter().map(|s| s.name.clone()).collect();
-            for name in names.iter().chain(std::iter::once(&"ghost".to_string())) {
+        let (t, a, _) = check_model(seed, 96, remote_members);
+        total += t;
+        allowed += a;
+    }
+    assert!(allowed * 10 > total, "allowed {allowed} of {total}");
+}
+
+/// Random `remote_members` for random groups of `m` (and one unknown to it); some groups
+/// lose their local member ports.
+fn remote_members(g: &mut Gen, m: &mut Model) {
+    set_remote_members(g, m);
+    // Some groups lose their local members: only remote ones are left.
+    if g.below(2) == 0 {
+        for p in m.ports.iter_mut() {
+            p.security_groups.retain(|s| s != "g0");
+        }
+    }
+}
+
+/// Replace `m.remote_members` by random entries (hosts of both families and prefixes).
+fn set_remote_members(g: &mut Gen, m: &mut Model) {
+    m.remote_members.clear();
+    let names: Vec<String> = m.security_groups.iter().map(|s| s.name.clone()).collect();
+    for name in names.iter().chain(std::iter::once(&"ghost".to_string())) {
+        if g.below(3) == 0 {
+            continue;
+        }
+        let n = 1 + g.below(6) as usize;
+        let nets = (0..n)
+            .map(|_| {
+                let v6 = g.below(2) == 0;
                 if g.below(3) == 0 {
-                    continue;
+                    g.net(v6)
+                } else if v6 {
+                    IpNet::from(IpAddr::V6(Ipv6Addr::from(g.v6_addr())))
+                } else {
+                    IpNet::from(IpAddr::V4(Ipv4Addr::from(g.v4_addr())))
                 }
-                let n = 1 + g.below(6) as usize;
-                let nets = (0..n)
-                    .map(|_| {
-                        let v6 = g.below(2) == 0;
-                        if g.below(3) == 0 {
-                            g.net(v6)
-                        } else if v6 {
-                            IpNet::from(IpAddr::V6(Ipv6Addr::from(g.v6_addr())))
-                        } else {
-                            IpNet::from(IpAddr::V4(Ipv4Addr::from(g.v4_addr())))
-                        }
-                    })
-                    .collect();
-                m.remote_members.insert(name.clone(), nets);
+            })
+            .collect();
+        m.remote_members.insert(name.clone(), nets);
+    }
+}
+
+/// Members join and leave: the policy derived with `with_members` from the policy of a
+/// model with other `remote_members` (twice in a row, through `update`) answers exactly as
+/// a fresh compile and the linear oracle, for `allows`, every burst length and
+/// `admitting_rule`; and shares the compiled rule structures.
+#[test]
+fn with_members_after_joins_and_leaves_matches_a_fresh_compile() {
+    let (mut total, mut allowed) = (0, 0);
+    for seed in 3000..3150u64 {
+        let (t, a, _) = check_model_built(seed, 96, remote_members, |g, m| {
+            let mut before = m.clone();
+            set_remote_members(g, &mut before);
+            let mut mid = m.clone();
+            set_remote_members(g, &mut mid);
+            // Some entries unchanged, so that sets are both shared and rebuilt.
+            if let Some((k, v)) = m.remote_members.iter().next() {
+                before.remote_members.insert(k.clone(), v.clone());
             }
-            // Some groups lose their local members: only remote ones are left.
-            if g.below(2) == 0 {
-                for p in m.ports.iter_mut() {
-                    p.security_groups.retain(|s| s != "g0");
-                }
+            assert!(sgswitch::classifier::members_only_change(&before, &mid));
+            let c0 = CompiledPolicy::compile(&before, 1);
+            let c1 = c0.update(&before, &mid, 2);
+            let c2 = c1.update(&mid, m, seed);
+            assert_eq!(c2.epoch(), seed);
+            for p in 0..m.ports.len() {
+                assert!(c0.shares_structure_with(&c2, p), "seed {seed} port {p}");
             }
+            let fresh = CompiledPolicy::compile(m, seed).stats();
+            assert_eq!(c2.stats(), fresh, "seed {seed}");
+            c2
         });
         total += t;
         allowed += a;

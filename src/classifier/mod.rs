@@ -13,7 +13,10 @@
 //!   benches; never used on the packet path.
 //! * [`CompiledPolicy`] — the model compiled into immutable per-port, per-direction lookup
 //!   structures ([`compiled`] describes the layout). Lookup cost does not depend on the
-//!   number of rules beyond a binary search over the address boundaries.
+//!   number of rules beyond a binary search over the address boundaries. Remote-group
+//!   members live outside the rule structures: a member joining or leaving is
+//!   [`CompiledPolicy::with_members`] (rules not recompiled), chosen by
+//!   [`members_only_change`] ([`CompiledPolicy::update`], [`Recompiler`]).
 //!
 //! # Matching semantics (both implementations)
 //! For port X, direction D and key K, a rule matches when
@@ -62,12 +65,14 @@
 
 pub mod compiled;
 pub mod linear;
+mod update;
 
 use crate::flow::FlowKey;
 use crate::policy::{Direction, Model, RuleRef, SecurityGroup};
 
 pub use compiled::{CompiledPolicy, PolicyStats};
 pub use linear::LinearPolicy;
+pub use update::Recompiler;
 
 /// The lookup API shared by the compiled classifier and its linear oracle.
 pub trait Classifier: Send + Sync {
@@ -125,6 +130,30 @@ fn groups_in_model_order<'m>(model: &'m Model, names: &[&str]) -> Vec<(usize, &'
         .collect();
     groups.sort_unstable_by_key(|(i, _)| *i);
     groups
+}
+
+/// Whether `a` and `b` differ at most in `remote_members`: then
+/// [`CompiledPolicy::with_members`] turns the policy of `a` into that of `b` without
+/// recompiling any rule. Compares every other field (the destructuring is exhaustive on
+/// purpose: a field added to [`Model`] must be listed here, compared or knowingly not).
+pub fn members_only_change(a: &Model, b: &Model) -> bool {
+    let Model {
+        security_groups,
+        address_groups,
+        ports,
+        networks,
+        permitted_ethertypes,
+        conntrack,
+        logs,
+        remote_members: _,
+    } = a;
+    *security_groups == b.security_groups
+        && *ports == b.ports
+        && *address_groups == b.address_groups
+        && *networks == b.networks
+        && *permitted_ethertypes == b.permitted_ethertypes
+        && *conntrack == b.conntrack
+        && *logs == b.logs
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //!
 //! Owns: compiling a validated model into the per-port entries (MACs, allowed (MAC, prefix)
 //! pairs and their fast forms, zones, networks), the static FDB and the
-//! [`CompiledPolicy`] of one epoch, and the stable zone of each port name ([`IdMap`]).
+//! [`CompiledPolicy`] of one epoch, and the stable zone of each port name ([`IdMap`]);
+//! deriving the next epoch from the running one when only remote-group members changed
+//! ([`Dataplane::with_members`]).
 //! May not touch: per-frame work (it only answers `owns_mac`, `pair_allows`, `owns_ip` for
 //! `security`), mutable per-worker state, or ports (a port here is a name and an index, not
 //! a backend). Uses what `super` imports: `policy` (the model), `classifier`, `l2`, `flow`
@@ -151,7 +153,7 @@ impl IdMap {
 }
 
 /// The immutable compiled form of a configuration, shared by all workers.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dataplane {
     pub epoch: u64,
     pub ports: Vec<PortEntry>,
@@ -348,6 +350,21 @@ impl Dataplane {
             fdb,
             permitted_ethertypes: model.permitted_ethertypes.clone(),
             by_name,
+        }
+    }
+
+    /// `self` updated to `model` when `model` differs from the model `self` was compiled
+    /// for in `Model::remote_members` alone ([`crate::classifier::members_only_change`]):
+    /// ports, FDB, zones, rule slots and logs are reused as they are, the classifier is
+    /// [`CompiledPolicy::with_members`] (no rule recompiled, the changed groups' member
+    /// sets rebuilt). The epoch is new all the same, so connection tracking re-judges
+    /// every entry against the new sets: the connections of a member that left are cut,
+    /// as after a full compile.
+    pub fn with_members(&self, model: &Model, epoch: u64) -> Dataplane {
+        Dataplane {
+            epoch,
+            policy: self.policy.with_members(model, epoch),
+            ..self.clone()
         }
     }
 

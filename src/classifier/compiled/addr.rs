@@ -23,11 +23,12 @@
 
 use ipnet::IpNet;
 
+use super::members::{GroupMembers, MemberSet};
 use super::ports::CLASS_DENY;
 
 /// An address of one family as an unsigned integer (IPv4 as `u32`, IPv6 as `u128`).
 pub(super) trait Addr:
-    Copy + Ord + Default + std::fmt::Debug + Send + Sync + 'static
+    Copy + Ord + Default + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static
 {
     const BITS: u32;
     const MAX: Self;
@@ -44,6 +45,8 @@ pub(super) trait Addr:
     fn bit_len(self) -> u32;
     fn checked_succ(self) -> Option<Self>;
     fn wrapping_sub_addr(self, other: Self) -> Self;
+    /// The member set of this family of a group.
+    fn members(m: &GroupMembers) -> &MemberSet<Self>;
 }
 
 impl Addr for u32 {
@@ -72,6 +75,10 @@ impl Addr for u32 {
     }
     fn wrapping_sub_addr(self, other: Self) -> Self {
         self.wrapping_sub(other)
+    }
+    #[inline(always)]
+    fn members(m: &GroupMembers) -> &MemberSet<Self> {
+        &m.v4
     }
 }
 
@@ -102,6 +109,10 @@ impl Addr for u128 {
     }
     fn wrapping_sub_addr(self, other: Self) -> Self {
         self.wrapping_sub(other)
+    }
+    #[inline(always)]
+    fn members(m: &GroupMembers) -> &MemberSet<Self> {
+        &m.v6
     }
 }
 

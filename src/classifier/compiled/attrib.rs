@@ -241,6 +241,14 @@ impl AttributionBuilder {
         out.truncate(n);
     }
 
+    /// The first-rule envelope of `rules` (given in model order) on its own: the tagged
+    /// `dport` list of a group term (`members::GroupTerm`).
+    pub(super) fn envelope_of(rules: impl Iterator<Item = (u32, PortRange)>) -> Vec<Tagged> {
+        let mut b = AttributionBuilder::new();
+        b.envelope(rules);
+        b.out
+    }
+
     /// The bucket's attribution from the sweep's elementary intervals.
     pub(super) fn finish<A: Addr>(self, starts: Vec<A>, classes: Vec<u32>) -> Attribution<A> {
         Attribution {

@@ -11,8 +11,10 @@
 //! Owns: the phased burst lookup. May not touch: the structures (read only, through
 //! `super`'s and `addr`'s lookup steps).
 
+use std::sync::Arc;
+
 use super::addr::Addr;
-use super::{Bucket, CompiledPolicy, DirTable, PortSlot};
+use super::{Bucket, CompiledPolicy, DirTable, GroupMembers, PortSlot};
 use crate::flow::{FlowKey, FAMILY_V4, FAMILY_V6};
 use crate::policy::Direction;
 
@@ -38,7 +40,7 @@ impl CompiledPolicy {
         let table = set.dir(dir);
         let ingress = dir == Direction::Ingress;
         for (kc, oc) in keys.chunks(BURST_CHUNK).zip(out.chunks_mut(BURST_CHUNK)) {
-            classify_chunk(table, ingress, kc, oc);
+            classify_chunk(table, &self.members, ingress, kc, oc);
         }
     }
 }
@@ -69,14 +71,21 @@ fn prefetch<T>(p: *const T) {
 }
 
 /// Finish one probe: the binary search (fixed rounds, in registers), the linear count and
-/// the port check.
+/// the port check; the bucket's group terms if the decomposition denies.
 #[inline(always)]
-fn finish<A: Addr>(b: &Bucket<A>, a: A, mut pos: usize, mut len: usize, dport: u16) -> bool {
+fn finish<A: Addr>(
+    b: &Bucket<A>,
+    m: &[Arc<GroupMembers>],
+    a: A,
+    (mut pos, mut len): (usize, usize),
+    dport: u16,
+) -> bool {
     for _ in 0..b.addr.rounds {
         b.addr.step(a, &mut pos, &mut len);
     }
     b.classes
         .allows(b.addr.class_at(b.addr.finish(a, pos)), dport)
+        || b.terms_allow(a, dport, m)
 }
 
 /// Phase 1: per key, the bucket, the skip-table window, and a prefetch of the first probe
@@ -86,7 +95,13 @@ fn finish<A: Addr>(b: &Bucket<A>, a: A, mut pos: usize, mut len: usize, dport: u
 /// chains of consecutive keys; a lockstep variant (one step of every key per round) was
 /// measured slower: its state lives in memory instead of registers.
 #[inline(always)]
-fn classify_chunk(t: &DirTable, ingress: bool, keys: &[FlowKey], out: &mut [bool]) {
+fn classify_chunk(
+    t: &DirTable,
+    m: &[Arc<GroupMembers>],
+    ingress: bool,
+    keys: &[FlowKey],
+    out: &mut [bool],
+) {
     let mut probes = [(Probe::Deny, 0usize, 1usize); BURST_CHUNK];
     for (k, pr) in keys.iter().zip(probes.iter_mut()) {
         let remote = if ingress { &k.src } else { &k.dst };
@@ -112,8 +127,8 @@ fn classify_chunk(t: &DirTable, ingress: bool, keys: &[FlowKey], out: &mut [bool
     }
     for (((pr, p, l), k), o) in probes.iter().zip(keys).zip(out.iter_mut()) {
         *o = match *pr {
-            Probe::V4(b, a) => finish(b, a, *p, *l, k.dport),
-            Probe::V6(b, a) => finish(b, a, *p, *l, k.dport),
+            Probe::V4(b, a) => finish(b, m, a, (*p, *l), k.dport),
+            Probe::V6(b, a) => finish(b, m, a, (*p, *l), k.dport),
             Probe::Deny => false,
         };
     }

@@ -5,11 +5,13 @@
 //! May not touch: the lookup path (it only builds what `super` reads).
 //!
 //! # Compilation
-//! * Remote groups and address groups are resolved once into per-family sorted address
-//!   ranges (`Group(g)`: fixed IPs as host ranges plus allowed-address-pair CIDRs of every
-//!   port bound to `g`, plus `Model::remote_members[g]`, the members on other hosts). A
-//!   rule with a 10,000-member remote group becomes 10,000 ranges of
-//!   the address decomposition, not 10,000 rules: lookup stays a binary search.
+//! * Address groups are resolved once into per-family sorted address ranges, part of the
+//!   address decomposition. Remote groups are not: a `Group(g)` rule becomes a group term
+//!   of its bucket (the group's index in the model, its `dport` interval), the terms of
+//!   one group in one bucket merged into one first-rule envelope; the members (fixed IPs
+//!   as hosts plus allowed-address-pair CIDRs of every port bound to `g`, plus
+//!   `Model::remote_members[g]`) are `members::GroupMembers`, built beside the rules and
+//!   rebuilt alone by [`CompiledPolicy::with_members`]. An unknown group: no term.
 //! * A rule becomes a *port spec* — the set of `dport` values it allows — interned by value:
 //!   ports for tcp/udp/sctp/dccp/udplite, `(type << 8) | code` intervals for ICMP of the
 //!   rule's family (type only = 256 consecutive values, no type = everything), everything
@@ -27,7 +29,8 @@
 //!   `dport` tagged with the lowest-numbered rule covering it, only the first active rule of
 //!   each spec considered — interned by value (`attrib`).
 //! * Ports with identical (deduplicated, sorted) group sets share one `Arc<SetPolicy>`.
-//!   The remote-group member sets do not depend on the port, so this sharing is exact.
+//!   The remote-group member sets do not depend on the port (nor live in the `SetPolicy`),
+//!   so this sharing is exact.
 //!
 //! Cost: O(R log R) per distinct group set and direction, R = number of (rule, remote
 //! range) pairs, plus O(E × S/64) for the sweep's bitsets (E events, S distinct specs),
@@ -41,6 +44,7 @@ use ipnet::IpNet;
 
 use super::addr::{Addr, AddrIndex};
 use super::attrib::{Attribution, AttributionBuilder, ATTR_NONE};
+use super::members::{self, GroupMembers, GroupTerm};
 use super::ports::{normalize, ClassTable, PortRange, CLASS_ALLOW, CLASS_DENY, FULL};
 use super::{Bucket, CompiledPolicy, DirTable, FamilyTable, PolicyStats, PortSlot, SetPolicy};
 use crate::classifier::groups_in_model_order;
@@ -132,41 +136,18 @@ impl FamilyRanges<u128> for RangeSet {
 }
 
 struct Resolver<'m> {
-    groups: HashMap<&'m str, RangeSet>,
+    /// Group name → index in `Model::security_groups` (the first of a duplicated name):
+    /// the member set a `Remote::Group` rule's term names.
+    groups: HashMap<&'m str, u32>,
     addr_groups: HashMap<&'m str, RangeSet>,
     empty: RangeSet,
 }
 
 impl<'m> Resolver<'m> {
     fn new(model: &'m Model) -> Self {
-        let mut groups: HashMap<&str, RangeSet> = model
-            .security_groups
-            .iter()
-            .map(|g| (g.name.as_str(), RangeSet::default()))
-            .collect();
-        for p in &model.ports {
-            let mut names: Vec<&str> = p.security_groups.iter().map(String::as_str).collect();
-            names.sort_unstable();
-            names.dedup();
-            for n in names {
-                let Some(set) = groups.get_mut(n) else {
-                    continue;
-                };
-                for ip in &p.fixed_ips {
-                    set.push(&IpNet::from(*ip));
-                }
-                for aap in &p.allowed_address_pairs {
-                    set.push(&aap.ip_address);
-                }
-            }
-        }
-        // Members bound on other hosts (a host agent's view): added to the group's set.
-        for (name, nets) in &model.remote_members {
-            if let Some(set) = groups.get_mut(name.as_str()) {
-                for n in nets {
-                    set.push(n);
-                }
-            }
+        let mut groups: HashMap<&str, u32> = HashMap::new();
+        for (i, g) in model.security_groups.iter().enumerate() {
+            groups.entry(g.name.as_str()).or_insert(i as u32);
         }
         let mut addr_groups = HashMap::new();
         for a in &model.address_groups {
@@ -191,9 +172,7 @@ impl<'m> Resolver<'m> {
         match r {
             Remote::Any => None,
             Remote::Prefix(n) => Some(RemoteRanges::One(A::range_of(n))),
-            Remote::Group(g) => Some(RemoteRanges::Many(
-                self.groups.get(g.as_str()).unwrap_or(&self.empty).ranges(),
-            )),
+            Remote::Group(g) => Some(RemoteRanges::Group(self.groups.get(g.as_str()).copied())),
             Remote::AddressGroup(g) => Some(RemoteRanges::Many(
                 self.addr_groups
                     .get(g.as_str())
@@ -207,6 +186,8 @@ impl<'m> Resolver<'m> {
 enum RemoteRanges<'a, A> {
     One(Option<(A, A)>),
     Many(&'a [(A, A)]),
+    /// A security group's member set (`None`: a group the model does not have, empty).
+    Group(Option<u32>),
 }
 
 /// Interns port specs and classes while building one bucket, and keeps each rule's own
@@ -218,6 +199,9 @@ struct BucketBuilder<A> {
     spec_ids: HashMap<Vec<PortRange>, usize>,
     /// The rules that can match, in model order (for the attribution).
     rules: Vec<BucketRule<A>>,
+    /// The rules whose remote is a group: (member set, ordinal, `dport` interval), in
+    /// model order.
+    groups: Vec<(u32, u32, PortRange)>,
 }
 
 /// A rule of a bucket, for the attribution sweep.
@@ -237,6 +221,7 @@ impl<A: Addr> BucketBuilder<A> {
             spec_addrs: Vec::new(),
             spec_ids: HashMap::new(),
             rules: Vec::new(),
+            groups: Vec::new(),
         }
     }
 
@@ -260,6 +245,12 @@ impl<A: Addr> BucketBuilder<A> {
             // A prefix of the other family: no address of this one.
             Some(RemoteRanges::One(None)) => return,
             Some(RemoteRanges::Many(rs)) => rs,
+            Some(RemoteRanges::Group(set)) => {
+                if let (Some(set), [one]) = (set, spec) {
+                    self.groups.push((*set, ordinal, *one));
+                }
+                return;
+            }
         };
         let [one] = spec else {
             // `[]`: no dport value (the rule never matches).
@@ -303,6 +294,7 @@ impl<A: Addr> BucketBuilder<A> {
         let bucket = Bucket {
             addr: AddrIndex::new(starts, classes),
             classes: ClassTable::new(off, ranges),
+            terms: group_terms(self.groups),
         };
 
         // Of the active rules with equal specs only the first can be the first for any
@@ -325,6 +317,21 @@ impl<A: Addr> BucketBuilder<A> {
         });
         (bucket, attr.finish(starts, classes))
     }
+}
+
+/// One term per group named by the bucket's rules (ascending set id), each with the
+/// first-rule envelope of its rules' `dport` intervals.
+fn group_terms(mut rules: Vec<(u32, u32, PortRange)>) -> Box<[GroupTerm]> {
+    // Stable: within a group, rules stay in model order.
+    rules.sort_by_key(|r| r.0);
+    rules
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|c| GroupTerm {
+            set: c[0].0,
+            ports: AttributionBuilder::envelope_of(c.iter().map(|&(_, o, p)| (o, p)))
+                .into_boxed_slice(),
+        })
+        .collect()
 }
 
 /// The set bits of a bitset, ascending.
@@ -521,6 +528,7 @@ fn build_set(groups: &[(usize, &SecurityGroup)], resolver: &Resolver<'_>) -> Set
 
 fn family_stats<A: Addr>(f: &FamilyTable<A>, st: &mut PolicyStats) {
     for b in f.buckets.iter() {
+        st.group_terms += b.terms.len();
         st.intervals += b.addr.len;
         st.classes += b.classes.len();
         st.max_search_rounds = st.max_search_rounds.max(b.addr.rounds);
@@ -551,7 +559,7 @@ impl CompiledPolicy {
             ports: model.ports.len(),
             ..PolicyStats::default()
         };
-        let ports = model
+        let ports: Arc<[PortSlot]> = model
             .ports
             .iter()
             .map(|p| {
@@ -575,10 +583,57 @@ impl CompiledPolicy {
                 PortSlot::Rules(set)
             })
             .collect();
+        let members = members::build_all(model);
+        member_stats(&members, &mut stats);
         CompiledPolicy {
             epoch,
             ports,
+            members,
             stats,
         }
+    }
+
+    /// `self` updated to `model` when `model` differs from the model `self` was compiled
+    /// for in `Model::remote_members` alone ([`crate::classifier::members_only_change`]):
+    /// shares every compiled rule structure with `self` (the port table is one `Arc`) and
+    /// rebuilds only the member sets of the groups whose `remote_members` entry changed.
+    /// Cost: O(groups) comparisons of the entries plus O(ports + members) per changed
+    /// group; no rule is recompiled. Under any other difference the answer is undefined
+    /// (checked by a debug assertion on the number of groups only): use
+    /// [`CompiledPolicy::update`], which checks.
+    pub fn with_members(&self, model: &Model, epoch: u64) -> CompiledPolicy {
+        debug_assert_eq!(self.members.len(), model.security_groups.len());
+        debug_assert_eq!(self.ports.len(), model.ports.len());
+        let (members, _rebuilt) = members::rebuild_changed(&self.members, model);
+        let mut stats = PolicyStats {
+            member_entries: 0,
+            member_bytes: 0,
+            ..self.stats
+        };
+        member_stats(&members, &mut stats);
+        CompiledPolicy {
+            epoch,
+            ports: self.ports.clone(),
+            members,
+            stats,
+        }
+    }
+
+    /// The policy of `new`, given that `self` is the policy of `old`: [`Self::with_members`]
+    /// when the two differ in `remote_members` alone, a full [`Self::compile`] otherwise.
+    /// What an [`crate::control::connect::ApplyPolicy`] that keeps its last model calls.
+    pub fn update(&self, old: &Model, new: &Model, epoch: u64) -> CompiledPolicy {
+        if crate::classifier::members_only_change(old, new) {
+            self.with_members(new, epoch)
+        } else {
+            CompiledPolicy::compile(new, epoch)
+        }
+    }
+}
+
+fn member_stats(members: &[Arc<GroupMembers>], st: &mut PolicyStats) {
+    for m in members {
+        st.member_entries += m.len();
+        st.member_bytes += m.bytes();
     }
 }

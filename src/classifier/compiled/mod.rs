@@ -10,12 +10,50 @@
 //!   ├─ bucket_of[proto: u8] ─► bucket index (0 = protocols no rule names)
 //!   ├─ buckets[b]: Bucket                            (what `allows` reads)
 //!   │    ├─ AddrIndex: remote address ─► class id   (elementary intervals, binary search)
-//!   │    └─ ClassTable: class id ─► sorted disjoint `dport` intervals
+//!   │    ├─ ClassTable: class id ─► sorted disjoint `dport` intervals
+//!   │    └─ terms: GroupTerm per remote group named by the bucket's rules
+//!   │         (member-set id, `dport` intervals tagged with the first rule's ordinal)
 //!   └─ attrib[b]: Attribution                        (what `admitting_rule` reads)
 //!        ├─ AddrIndex: remote address ─► attribution class id
 //!        └─ class ─► sorted disjoint `dport` intervals tagged with a rule ordinal
 //! SetPolicy.refs: rule ordinal ─► RuleRef (group index in the model, rule index)
+//! CompiledPolicy.members[g]: GroupMembers (g = group index in the model), per family a
+//!   MemberSet: exact host addresses (hashbrown set, foldhash) + sorted merged CIDR ranges
 //! ```
+//!
+//! # Remote groups: member sets outside the rules (#18)
+//! A rule whose remote is a security group (`Remote::Group(g)`) is not part of the
+//! address decomposition: it compiles to a *group term* of its bucket (`members`), which
+//! names `g`'s member set, and `g`'s members (its local member ports' fixed IPs and
+//! allowed-address-pair CIDRs plus `Model::remote_members[g]`) are a separate immutable
+//! [`members::GroupMembers`] held by the policy, not by the shared rule structures. So a
+//! member joining or leaving on another host changes one set:
+//! [`CompiledPolicy::with_members`] shares every `SetPolicy` (the port table is one `Arc`)
+//! and rebuilds the member sets whose `remote_members` entry changed; the result is
+//! published as a new epoch like any policy.
+//!
+//! `allows` reads the decomposition first (unchanged for `Any`, `Prefix` and
+//! `AddressGroup` rules); only if it denies, the bucket's group terms: per term a binary
+//! search of its (short) `dport` list, then, if the port is covered, one hash probe of
+//! the remote address and, if the group has prefixes, a binary search of them. A bucket
+//! holds one term per distinct group (rules naming the same group are merged into its
+//! tagged `dport` list), so the extra cost of a denied key is a few probes whatever the
+//! number of rules and members. `admitting_rule` takes the lowest ordinal among the
+//! attribution's answer and the matching terms' (model order stays exact).
+//!
+//! Address groups stay in the decomposition: they change only with the shared policy
+//! (an API write, which recompiles anyway), and they are CIDRs, which the decomposition
+//! handles without a per-packet fallback.
+//!
+//! Rejected: *patching the decomposition in place* (a join inserts two interval starts,
+//! which shifts the sorted starts, the skip table and the attribution of every bucket
+//! that names the group: a rebuild of those buckets anyway, and not publishable without
+//! copying them); *the members inside the decomposition, recompiled on each join* (what
+//! this replaced: 1,000 rules / 10,000 members cost a whole compile per join, and the
+//! remote-group buckets carried two intervals per member); *one term per rule* (a bucket
+//! with 100 rules naming one group would probe the set 100 times on a denied key).
+//! Measured cost of the terms: see the README (Benchmarks → Classifier) and the report
+//! of the change.
 //! A lookup is: pick the family table, read `bucket_of[proto]`, find the elementary
 //! interval of the remote address (a skip table over the span of the interval starts —
 //! with a second-level table for the slots where addresses cluster more finely than the
@@ -48,13 +86,17 @@
 //! * `attrib`: the per-bucket rule attribution (address → first rule per `dport`).
 //! * `compile`: the model → lookup structures compilation.
 //! * `burst`: `classify_burst`, the phased burst lookup (tests and benches).
+//! * `members`: remote-group member sets and the buckets' group terms.
 //!
 //! Owns: the lookup structures and their invariants. May not touch: connection
 //! tracking, ports' anti-spoofing or frames (it answers for one `FlowKey`).
 //!
 //! # Invariants
 //! * Nothing is mutated after [`CompiledPolicy::compile`] returns; the whole structure is
-//!   `Send + Sync` and published by pointer.
+//!   `Send + Sync` and published by pointer. [`CompiledPolicy::with_members`] builds a new
+//!   policy sharing the old one's rule structures; neither is modified.
+//! * Every group term's set id is an index into `members` (one entry per group of the
+//!   model the policy was compiled from); `with_members` keeps the indices.
 //!
 //! # Rejected options
 //! * *Per-rule scan with early exit* (iptables, the linear oracle): O(rules) per packet.
@@ -66,13 +108,15 @@
 //!   address and destination port, with protocol as an exact selector), so a 1-D
 //!   decomposition of the address plus a tiny per-class port list is enough and compiles in
 //!   milliseconds.
-//! * *Hash of exact remote IPs for remote groups*: breaks on allowed-address-pair CIDRs.
+//! * *Hash of exact remote IPs alone for remote groups*: breaks on allowed-address-pair
+//!   CIDRs; the member sets keep the CIDRs as sorted ranges beside the hash set.
 
 mod addr;
 mod attrib;
 #[cfg(any(test, feature = "bench"))]
 mod burst;
 mod compile;
+mod members;
 mod ports;
 
 use std::sync::Arc;
@@ -82,6 +126,7 @@ use crate::flow::{FlowKey, FAMILY_V4, FAMILY_V6};
 use crate::policy::{Direction, RuleRef};
 use addr::{Addr, AddrIndex};
 use attrib::Attribution;
+use members::{GroupMembers, GroupTerm};
 use ports::ClassTable;
 
 #[cfg(any(test, feature = "bench"))]
@@ -91,12 +136,25 @@ pub use burst::BURST_CHUNK;
 struct Bucket<A> {
     addr: AddrIndex<A>,
     classes: ClassTable,
+    /// The bucket's rules whose remote is a security group, one term per group (read
+    /// only when the decomposition denies).
+    terms: Box<[GroupTerm]>,
 }
 
 impl<A: Addr> Bucket<A> {
     #[inline(always)]
-    fn allows(&self, a: A, dport: u16) -> bool {
-        self.classes.allows(self.addr.class_of(a), dport)
+    fn allows(&self, a: A, dport: u16, members: &[Arc<GroupMembers>]) -> bool {
+        self.classes.allows(self.addr.class_of(a), dport) || self.terms_allow(a, dport, members)
+    }
+
+    /// Whether a group term admits remote `a` (the decomposition denied it).
+    #[inline(always)]
+    fn terms_allow(&self, a: A, dport: u16, members: &[Arc<GroupMembers>]) -> bool {
+        !self.terms.is_empty()
+            && self
+                .terms
+                .iter()
+                .any(|t| t.first_match(members, a, dport).is_some())
     }
 }
 
@@ -118,15 +176,26 @@ impl<A: Addr> FamilyTable<A> {
     }
 
     #[inline(always)]
-    fn allows(&self, a: A, p: u8, dport: u16) -> bool {
-        self.bucket(p).is_some_and(|b| b.allows(a, dport))
+    fn allows(&self, a: A, p: u8, dport: u16, members: &[Arc<GroupMembers>]) -> bool {
+        self.bucket(p).is_some_and(|b| b.allows(a, dport, members))
     }
 
-    /// The ordinal of the first rule of this family table matching remote `a`.
-    fn first_rule(&self, a: A, p: u8, dport: u16) -> Option<u32> {
-        self.attrib
-            .get(usize::from(self.bucket_of[usize::from(p)]))?
-            .first_rule(a, dport)
+    /// The ordinal of the first rule of this family table matching remote `a`: the lower
+    /// of the decomposition's answer and the matching group terms' (model order).
+    fn first_rule(&self, a: A, p: u8, dport: u16, members: &[Arc<GroupMembers>]) -> Option<u32> {
+        let b = usize::from(self.bucket_of[usize::from(p)]);
+        let decomposed = self.attrib.get(b)?.first_rule(a, dport);
+        let grouped = self
+            .buckets
+            .get(b)?
+            .terms
+            .iter()
+            .filter_map(|t| t.first_match(members, a, dport))
+            .min();
+        match (decomposed, grouped) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        }
     }
 
     /// Bytes of the `allows` structures (the attribution is counted apart).
@@ -149,22 +218,26 @@ struct DirTable {
 
 impl DirTable {
     #[inline(always)]
-    fn allows(&self, remote: &[u8; 16], key: &FlowKey) -> bool {
+    fn allows(&self, remote: &[u8; 16], key: &FlowKey, m: &[Arc<GroupMembers>]) -> bool {
         match key.family {
-            FAMILY_V4 => self.v4.allows(u32::from_key(remote), key.proto, key.dport),
-            FAMILY_V6 => self.v6.allows(u128::from_key(remote), key.proto, key.dport),
+            FAMILY_V4 => self
+                .v4
+                .allows(u32::from_key(remote), key.proto, key.dport, m),
+            FAMILY_V6 => self
+                .v6
+                .allows(u128::from_key(remote), key.proto, key.dport, m),
             _ => false,
         }
     }
 
-    fn first_rule(&self, remote: &[u8; 16], key: &FlowKey) -> Option<u32> {
+    fn first_rule(&self, remote: &[u8; 16], key: &FlowKey, m: &[Arc<GroupMembers>]) -> Option<u32> {
         match key.family {
             FAMILY_V4 => self
                 .v4
-                .first_rule(u32::from_key(remote), key.proto, key.dport),
+                .first_rule(u32::from_key(remote), key.proto, key.dport, m),
             FAMILY_V6 => self
                 .v6
-                .first_rule(u128::from_key(remote), key.proto, key.dport),
+                .first_rule(u128::from_key(remote), key.proto, key.dport, m),
             _ => None,
         }
     }
@@ -222,13 +295,24 @@ pub struct PolicyStats {
     pub attribution_classes: usize,
     /// Approximate heap bytes of the rule attribution (not included in `bytes`).
     pub attribution_bytes: usize,
+    /// Group terms (a bucket's rules naming one remote group) over all buckets of all
+    /// distinct structures.
+    pub group_terms: usize,
+    /// Entries (host addresses and prefixes) of the remote-group member sets.
+    pub member_entries: usize,
+    /// Approximate heap bytes of the member sets (not included in `bytes`).
+    pub member_bytes: usize,
 }
 
 /// The compiled, immutable classifier of a whole model (see the module doc).
 #[derive(Debug, Clone)]
 pub struct CompiledPolicy {
     epoch: u64,
-    ports: Box<[PortSlot]>,
+    /// Shared with the policies [`CompiledPolicy::with_members`] derives.
+    ports: Arc<[PortSlot]>,
+    /// Member set of each security group, by index in `Model::security_groups` (what the
+    /// buckets' group terms name).
+    members: Box<[Arc<GroupMembers>]>,
     stats: PolicyStats,
 }
 
@@ -260,7 +344,7 @@ impl CompiledPolicy {
                     Direction::Ingress => &key.src,
                     Direction::Egress => &key.dst,
                 };
-                s.dir(dir).allows(remote, key)
+                s.dir(dir).allows(remote, key, &self.members)
             }
             Some(PortSlot::AllowAll) => true,
             Some(PortSlot::DenyAll) | None => false,
@@ -281,7 +365,7 @@ impl CompiledPolicy {
             Direction::Ingress => &key.src,
             Direction::Egress => &key.dst,
         };
-        let ordinal = s.dir(dir).first_rule(remote, key)?;
+        let ordinal = s.dir(dir).first_rule(remote, key, &self.members)?;
         s.refs.get(ordinal as usize).copied()
     }
 
@@ -304,6 +388,18 @@ impl CompiledPolicy {
     /// The port's `port_security` flag (unknown port: `true`).
     pub fn port_security(&self, port: usize) -> bool {
         !matches!(self.ports.get(port), Some(PortSlot::AllowAll))
+    }
+
+    /// Whether `port` uses the very same compiled rule structure in `self` and `other`
+    /// (true for a policy and the ones [`CompiledPolicy::with_members`] derives from it;
+    /// ports without rules: whether both have the same kind of slot).
+    pub fn shares_structure_with(&self, other: &CompiledPolicy, port: usize) -> bool {
+        match (self.ports.get(port), other.ports.get(port)) {
+            (Some(PortSlot::Rules(x)), Some(PortSlot::Rules(y))) => Arc::ptr_eq(x, y),
+            (Some(PortSlot::AllowAll), Some(PortSlot::AllowAll))
+            | (Some(PortSlot::DenyAll), Some(PortSlot::DenyAll)) => true,
+            _ => false,
+        }
     }
 
     /// Whether two ports share one compiled structure (equal group sets).

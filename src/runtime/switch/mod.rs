@@ -22,12 +22,17 @@
 //! * The compiled policy ([`Dataplane`]) is published through one atomic pointer
 //!   (`arc-swap`); a worker loads it once per loop iteration and records the epoch it
 //!   saw, so [`Switch::apply`] returns only when every worker uses the new policy.
+//!   A model that differs from the running one in `Model::remote_members` alone (a
+//!   remote-group member joined or left on another host) is published as
+//!   [`Dataplane::with_members`] of the running dataplane: no rule recompiled, a new
+//!   epoch all the same.
 //!
 //! # Logging (`tracing`; the program sets the subscriber up)
 //! * INFO: the switch started and stopped; each port opened (name, backend, interface,
 //!   worker; `hotplug` when [`Switch::apply`] added it), unplugged, closed (by its
 //!   worker), up again after its netdev came back ([`supervise`]); each worker started
-//!   (with its core) and stopped; each policy epoch published (ports, added, removed).
+//!   (with its core) and stopped; each policy epoch published (ports, added, removed,
+//!   `members_only`).
 //! * WARN: a command a worker could no longer receive (its thread is gone); a port DOWN
 //!   because its netdev is gone, and why; a failed attempt to re-attach it (once per
 //!   distinct error).
@@ -250,6 +255,10 @@ struct ControlState {
     burst: usize,
     /// Told each new epoch and its model just before the epoch is published.
     on_compile: Option<OnCompile>,
+    /// The model of the running dataplane: when the next one differs from it in
+    /// `remote_members` alone, [`Switch::apply`] derives the dataplane
+    /// ([`Dataplane::with_members`]) instead of recompiling every rule.
+    model: Model,
 }
 
 /// See [`Switch::on_compile`].
@@ -468,6 +477,7 @@ impl Switch {
             napi_defer_us: settings.napi_defer_us,
             burst,
             on_compile: None,
+            model: model.clone(),
         }));
         let health = Health::new_registered();
         let sup = Supervisor {
@@ -606,7 +616,16 @@ impl Switch {
         // 4. Publish the new policy.
         st.epoch += 1;
         let epoch = st.epoch;
-        let dp = Dataplane::compile(model, epoch, &mut st.zones);
+        // A remote-group member joined or left and nothing else changed: the member sets
+        // are rebuilt, the rules stay compiled (issue #18); a new epoch all the same, so
+        // connection tracking re-judges (a member that left loses its connections).
+        let members_only = crate::classifier::members_only_change(&st.model, model);
+        let dp = if members_only {
+            self.shared.dp.load().with_members(model, epoch)
+        } else {
+            Dataplane::compile(model, epoch, &mut st.zones)
+        };
+        st.model = model.clone();
         if let Some(f) = &st.on_compile {
             f(epoch, model);
         }
@@ -619,6 +638,7 @@ impl Switch {
             ports = model.ports.len(),
             added = n_added,
             removed = removed.len(),
+            members_only,
             "policy published"
         );
         Ok(epoch)

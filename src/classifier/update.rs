@@ -1,0 +1,60 @@
+//! [`Recompiler`]: the classifier side of an `ApplyPolicy` that keeps its last model, so
+//! that a model differing only in `Model::remote_members` (a remote-group member joined or
+//! left) is applied with [`CompiledPolicy::with_members`] instead of a full compile.
+//!
+//! Owns: the last (model, policy) pair of one applier. May not touch: the dataplane (the
+//! running switch has its own path, `Switch::apply` with `Dataplane::with_members`), the
+//! store.
+
+use std::sync::{Arc, Mutex};
+
+use super::{members_only_change, CompiledPolicy};
+use crate::policy::Model;
+
+/// The last model applied and its compiled policy (`None` before the first).
+#[derive(Default)]
+pub struct Recompiler {
+    last: Mutex<Option<(Model, Arc<CompiledPolicy>)>>,
+}
+
+impl Recompiler {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The compiled policy of `model` at `epoch`, derived from the last one when only
+    /// `remote_members` changed; returns it and whether it was derived (`true`) or fully
+    /// compiled. Keeps a copy of `model` for the next call.
+    pub fn apply(&self, model: &Model, epoch: u64) -> (Arc<CompiledPolicy>, bool) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let (policy, derived) = match last.as_ref() {
+            Some((m, p)) if members_only_change(m, model) => (p.with_members(model, epoch), true),
+            _ => (CompiledPolicy::compile(model, epoch), false),
+        };
+        let policy = Arc::new(policy);
+        *last = Some((model.clone(), policy.clone()));
+        (policy, derived)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Network;
+
+    #[test]
+    fn derives_on_members_only_and_compiles_otherwise() {
+        let mut m = Model {
+            networks: vec![Network { name: "n".into() }],
+            ..Model::default()
+        };
+        let r = Recompiler::new();
+        assert!(!r.apply(&m, 1).1, "first: compiled");
+        m.remote_members
+            .insert("g".into(), vec!["10.0.0.1/32".parse().unwrap()]);
+        let (p, derived) = r.apply(&m, 2);
+        assert!(derived && p.epoch() == 2);
+        m.permitted_ethertypes.push(0x88cc);
+        assert!(!r.apply(&m, 3).1, "another field changed: compiled");
+    }
+}

@@ -1,6 +1,9 @@
 //! The overlay between hosts: Geneve (RFC 8926) and VXLAN (RFC 7348) encapsulation of
 //! instance frames over an underlay, and this host's overlay settings.
 //!
+//! * [`tunnel`]: the outer headers: [`Template`] (encapsulation into a caller's buffer,
+//!   per destination), [`decap`], [`flow_entropy`] (the UDP source port), [`inner_mtu`].
+//!
 //! Owns: the host-local overlay settings ([`OverlaySettings`]: the underlay netdev, the
 //! local VTEP address; not shared policy, never in the store). May not touch: policy,
 //! ports, the pipeline or anything running (it uses `wire` and `flow` only; the
@@ -10,6 +13,12 @@
 //! → … → `pipeline` → `runtime`.
 
 use std::net::IpAddr;
+
+pub mod tunnel;
+
+pub use tunnel::{
+    decap, flow_entropy, inner_mtu, DecapError, Decapped, EncapError, Endpoints, Template,
+};
 
 /// How the switch reaches the underlay netdev.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]

@@ -336,41 +336,9 @@ impl Network {
 /// Largest VNI (24 bits, VXLAN and Geneve alike); 0 is not used.
 pub const MAX_VNI: u32 = (1 << 24) - 1;
 
-/// An overlay encapsulation between hosts.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, PartialOrd, Ord)]
-pub enum Encap {
-    /// Geneve (RFC 8926), UDP port 6081: the default (as OVN's).
-    #[default]
-    Geneve,
-    /// VXLAN (RFC 7348), UDP port 4789.
-    Vxlan,
-}
-
-impl Encap {
-    /// The names a config file or an API body gives: `geneve`, `vxlan`.
-    pub fn from_name(s: &str) -> Option<Encap> {
-        match s {
-            "geneve" => Some(Encap::Geneve),
-            "vxlan" => Some(Encap::Vxlan),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Encap::Geneve => "geneve",
-            Encap::Vxlan => "vxlan",
-        }
-    }
-
-    /// The IANA UDP destination port: 6081 (Geneve), 4789 (VXLAN).
-    pub fn udp_port(self) -> u16 {
-        match self {
-            Encap::Geneve => 6081,
-            Encap::Vxlan => 4789,
-        }
-    }
-}
+/// An overlay encapsulation between hosts: the wire module's plain value type (the
+/// header kind, with its names and UDP port), shared by the model and the overlay.
+pub use crate::wire::Encap;
 
 /// A host of the overlay: a switch with a tunnel endpoint (VTEP) address on the underlay.
 #[derive(Clone, PartialEq, Eq, Debug)]

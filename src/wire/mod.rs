@@ -89,6 +89,52 @@ pub mod vxlan;
 
 pub use mac::{Mac, ParseMacError};
 
+/// An overlay encapsulation: which header follows the outer UDP header. A plain value
+/// type like [`Mac`], shared by the model (`policy::Encap`, a network's `encap`) and the
+/// overlay's encapsulation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, PartialOrd, Ord)]
+pub enum Encap {
+    /// Geneve (RFC 8926, [`geneve`]), UDP port 6081: the default (as OVN's).
+    #[default]
+    Geneve,
+    /// VXLAN (RFC 7348, [`vxlan`]), UDP port 4789.
+    Vxlan,
+}
+
+impl Encap {
+    /// The names a config file or an API body gives: `geneve`, `vxlan`.
+    pub fn from_name(s: &str) -> Option<Encap> {
+        match s {
+            "geneve" => Some(Encap::Geneve),
+            "vxlan" => Some(Encap::Vxlan),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encap::Geneve => "geneve",
+            Encap::Vxlan => "vxlan",
+        }
+    }
+
+    /// The IANA UDP destination port: 6081 (Geneve), 4789 (VXLAN).
+    pub fn udp_port(self) -> u16 {
+        match self {
+            Encap::Geneve => geneve::UDP_PORT,
+            Encap::Vxlan => vxlan::UDP_PORT,
+        }
+    }
+
+    /// Length of the header after UDP, without options: 8 for both.
+    pub fn header_len(self) -> usize {
+        match self {
+            Encap::Geneve => geneve::HEADER_LEN,
+            Encap::Vxlan => vxlan::HEADER_LEN,
+        }
+    }
+}
+
 /// A fixed field of a header: a byte range from the start of the header.
 pub type Field = core::ops::Range<usize>;
 /// The rest of a header or packet from an offset.

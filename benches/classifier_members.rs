@@ -59,7 +59,10 @@ fn model(rules: usize, members: usize) -> Model {
             backend: None,
             host: None,
         }],
-        networks: vec![Network { name: "n".into() }],
+        networks: vec![Network {
+            name: "n".into(),
+            ..Network::default()
+        }],
         ..Model::default()
     };
     m.remote_members

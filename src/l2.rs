@@ -73,6 +73,23 @@ impl StaticFdb {
         fdb
     }
 
+    /// Like [`StaticFdb::new`], plus MACs that lead to a port without making it a member
+    /// of the network's flood set (`remote`: the MACs of ports on other hosts, which lead
+    /// to their host's tunnel port, itself a member through `ports`). Local MACs win.
+    pub fn with_remote<'a, I, R>(networks: usize, ports: I, remote: R) -> StaticFdb
+    where
+        I: IntoIterator<Item = (u16, u16, &'a [Mac])>,
+        R: IntoIterator<Item = (u16, u16, &'a [Mac])>,
+    {
+        let mut fdb = StaticFdb::new(networks, ports);
+        for (net, port, macs) in remote {
+            for mac in macs {
+                fdb.map.entry((net, *mac)).or_insert(port);
+            }
+        }
+        fdb
+    }
+
     /// Port owning `mac` in network `net`, if configured.
     #[inline]
     pub fn lookup(&self, net: u16, mac: &Mac) -> Option<u16> {

@@ -77,7 +77,10 @@ fn model(members: &[Ipv4Addr]) -> Model {
             port("up", UP_MAC, &[], &[], false),
             port("vm", VM_MAC, &[VM_IP], &["R"], true),
         ],
-        networks: vec![Network { name: "n".into() }],
+        networks: vec![Network {
+            name: "n".into(),
+            ..Network::default()
+        }],
         ..Model::default()
     };
     m.remote_members.insert(

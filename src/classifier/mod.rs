@@ -145,6 +145,8 @@ pub fn members_only_change(a: &Model, b: &Model) -> bool {
         permitted_ethertypes,
         conntrack,
         logs,
+        hosts,
+        local_host,
         remote_members: _,
     } = a;
     *security_groups == b.security_groups
@@ -154,6 +156,8 @@ pub fn members_only_change(a: &Model, b: &Model) -> bool {
         && *permitted_ethertypes == b.permitted_ethertypes
         && *conntrack == b.conntrack
         && *logs == b.logs
+        && *hosts == b.hosts
+        && *local_host == b.local_host
 }
 
 #[cfg(test)]

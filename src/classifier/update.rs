@@ -45,7 +45,10 @@ mod tests {
     #[test]
     fn derives_on_members_only_and_compiles_otherwise() {
         let mut m = Model {
-            networks: vec![Network { name: "n".into() }],
+            networks: vec![Network {
+                name: "n".into(),
+                ..Network::default()
+            }],
             ..Model::default()
         };
         let r = Recompiler::new();

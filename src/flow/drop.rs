@@ -70,6 +70,15 @@ named_enum! {
         /// The frame's virtio-net header (offload metadata from a tap) is malformed or does
         /// not match the frame; counted by the port, before the pipeline (`port::gso::check`).
         BadOffload = ("bad-offload", "malformed virtio-net header (GSO/checksum offload metadata)"),
+        /// A frame for a remote port whose encapsulated packet would exceed the underlay's
+        /// MTU (the inner MTU is the underlay MTU minus 50, IPv4): never fragmented.
+        TunnelTooBig = ("tunnel-too-big", "larger than the overlay's inner MTU"),
+        /// A frame for a remote port whose host has no known tunnel endpoint (or no
+        /// underlay is configured).
+        TunnelUnreachable = ("tunnel-unreachable", "the remote port's host has no tunnel"),
+        /// A Geneve/VXLAN packet from the underlay that is malformed, on an unknown VNI or
+        /// from an unknown VTEP.
+        BadTunnel = ("bad-tunnel", "malformed tunnel packet, or unknown VNI or VTEP"),
     }
 }
 

@@ -6,6 +6,14 @@
 //! [`CompiledPolicy`] of one epoch, and the stable zone of each port name ([`IdMap`]);
 //! deriving the next epoch from the running one when only remote-group members changed
 //! ([`Dataplane::with_members`]).
+//! Overlay (#19, see docs/overlay.md): a remote port (bound to another host) stays at its
+//! model index (the classifier and remote groups need it) but is marked `remote`; after
+//! the model's ports come the tunnel ports, one per (network, remote host with a VTEP and
+//! a port there), with no port security; the FDB maps a remote port's MACs to its
+//! host's tunnel port, and a network's flood members are its local ports and its tunnel
+//! ports (head-end replication). [`Dataplane::tunnel_port`] names the port a
+//! decapsulated frame enters from.
+//!
 //! May not touch: per-frame work (it only answers `owns_mac`, `pair_allows`, `owns_ip` for
 //! `security`), mutable per-worker state, or ports (a port here is a name and an index, not
 //! a backend). Uses what `super` imports: `policy` (the model), `classifier`, `l2`, `flow`
@@ -31,6 +39,28 @@ pub struct PortEntry {
     fast_pairs: Vec<FastPair>,
     /// `macs` as words ([`mac_word`]), for the per-frame checks.
     mac_words: Vec<u64>,
+    /// A port of the model bound to another host (`Model::is_remote`): never a
+    /// destination itself (its MACs lead to its host's tunnel port; without one, a frame
+    /// to it is dropped `tunnel-unreachable`), never a source.
+    pub remote: bool,
+    /// A tunnel port (index into [`Dataplane::tunnels`]): the pseudo port of one (network,
+    /// remote host), after the model's ports. No port security, no groups at this host.
+    pub tunnel: Option<u16>,
+}
+
+/// A tunnel port's destination: the network's frames to one remote host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tunnel {
+    /// Port index of the tunnel port.
+    pub port: u16,
+    pub network: u16,
+    /// The remote host's name and tunnel endpoint.
+    pub host: String,
+    pub vtep: IpAddr,
+    /// The next hop's MAC towards `vtep`, if the model gives it.
+    pub mac: Option<Mac>,
+    pub encap: Encap,
+    pub vni: u32,
 }
 
 /// A MAC as one integer (two loads, one compare instead of a 6-byte compare).
@@ -172,6 +202,10 @@ pub struct Dataplane {
     pub logs: Vec<PortLog>,
     /// Some port records something (otherwise the pipeline skips the log checks).
     pub log_any: bool,
+    /// The tunnel ports' destinations (empty without an overlay), by tunnel id.
+    pub tunnels: Vec<Tunnel>,
+    /// (encapsulation, VNI, source VTEP) → tunnel port index, for decapsulated frames.
+    tunnel_rx: HashMap<(Encap, u32, IpAddr), u16>,
 }
 
 /// What the packet log records for one port (compiled from the model's
@@ -243,6 +277,55 @@ fn compile_logs(model: &Model) -> Vec<PortLog> {
         .collect()
 }
 
+/// Append one tunnel port per (network, remote host with a VTEP) in `remote_hosts` to
+/// `ports` (first-use order, after the model's ports), and the receive map.
+#[allow(clippy::type_complexity)]
+fn compile_tunnels(
+    model: &Model,
+    networks: &[String],
+    remote_hosts: &[(u16, &str)],
+    ports: &mut Vec<PortEntry>,
+    zones: &mut IdMap,
+) -> (Vec<Tunnel>, HashMap<(Encap, u32, IpAddr), u16>) {
+    let mut tunnels = Vec::new();
+    let mut rx = HashMap::new();
+    for &(network, h) in remote_hosts {
+        let Some(host) = model.host(h) else { continue };
+        let net_name = networks.get(network as usize).map_or("", String::as_str);
+        let (encap, vni) = model
+            .network(net_name)
+            .map_or((Encap::default(), Network::vni_of_name(net_name)), |n| {
+                (n.effective_encap(), n.effective_vni())
+            });
+        let name = format!("tunnel:{net_name}:{h}");
+        let port = ports.len() as u16;
+        ports.push(PortEntry {
+            zone: zones.zone(&name),
+            name,
+            network,
+            mac: Mac([0; 6]),
+            port_security: false,
+            macs: Vec::new(),
+            pairs: Vec::new(),
+            fast_pairs: Vec::new(),
+            mac_words: Vec::new(),
+            remote: false,
+            tunnel: Some(tunnels.len() as u16),
+        });
+        rx.insert((encap, vni, host.vtep), port);
+        tunnels.push(Tunnel {
+            port,
+            network,
+            host: h.to_string(),
+            vtep: host.vtep,
+            mac: host.mac,
+            encap,
+            vni,
+        });
+    }
+    (tunnels, rx)
+}
+
 /// The EUI-64 IPv6 link-local address (fe80::/64) derived from a MAC.
 pub fn eui64_link_local(mac: &Mac) -> Ipv6Addr {
     let mac = &mac.0;
@@ -282,6 +365,7 @@ impl Dataplane {
         }
         let mut ports = Vec::with_capacity(model.ports.len());
         let mut by_name = HashMap::new();
+        let mut remote_hosts: Vec<(u16, &str)> = Vec::new();
         for (i, p) in model.ports.iter().enumerate() {
             let mut macs = vec![p.mac];
             for aap in &p.allowed_address_pairs {
@@ -302,6 +386,12 @@ impl Dataplane {
             }
             let network = networks.iter().position(|n| *n == p.network).unwrap_or(0) as u16;
             by_name.insert(p.name.clone(), i as u16);
+            let remote = model.is_remote(p);
+            if let (true, Some(h)) = (remote, p.host.as_deref()) {
+                if model.host(h).is_some() && !remote_hosts.contains(&(network, h)) {
+                    remote_hosts.push((network, h));
+                }
+            }
             ports.push(PortEntry {
                 name: p.name.clone(),
                 zone: zones.zone(&p.name),
@@ -312,15 +402,32 @@ impl Dataplane {
                 mac_words: macs.iter().map(mac_word).collect(),
                 macs,
                 pairs,
+                remote,
+                tunnel: None,
             });
         }
-        let fdb = StaticFdb::new(
-            networks.len(),
-            ports
+        let (tunnels, tunnel_rx) =
+            compile_tunnels(model, &networks, &remote_hosts, &mut ports, zones);
+        // A remote port's MACs lead to its host's tunnel port (or to itself, unreachable,
+        // when its host has none); flood members are local ports and tunnel ports.
+        let tunnel_of = |p: &PortEntry, i: usize| -> u16 {
+            let host = model.ports.get(i).and_then(|m| m.host.as_deref());
+            tunnels
                 .iter()
-                .enumerate()
-                .map(|(i, p)| (p.network, i as u16, p.macs.as_slice())),
-        );
+                .find(|t| t.network == p.network && Some(t.host.as_str()) == host)
+                .map_or(i as u16, |t| t.port)
+        };
+        let mut fdb_entries: Vec<(u16, u16, &[Mac])> = Vec::with_capacity(ports.len());
+        for (i, p) in ports.iter().enumerate().filter(|(_, p)| !p.remote) {
+            fdb_entries.push((p.network, i as u16, p.macs.as_slice()));
+        }
+        let remote_macs: Vec<(u16, u16, &[Mac])> = ports
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.remote)
+            .map(|(i, p)| (p.network, tunnel_of(p, i), p.macs.as_slice()))
+            .collect();
+        let fdb = StaticFdb::with_remote(networks.len(), fdb_entries, remote_macs);
         let mut by_zone = Vec::new();
         for (i, p) in ports.iter().enumerate() {
             if by_zone.len() <= p.zone as usize {
@@ -350,6 +457,8 @@ impl Dataplane {
             fdb,
             permitted_ethertypes: model.permitted_ethertypes.clone(),
             by_name,
+            tunnels,
+            tunnel_rx,
         }
     }
 
@@ -366,6 +475,13 @@ impl Dataplane {
             policy: self.policy.with_members(model, epoch),
             ..self.clone()
         }
+    }
+
+    /// The tunnel port a decapsulated frame enters from: the one of the network with
+    /// this (encapsulation, VNI) towards the host of `src_vtep`.
+    #[inline]
+    pub fn tunnel_port(&self, encap: Encap, vni: u32, src_vtep: IpAddr) -> Option<u16> {
+        self.tunnel_rx.get(&(encap, vni, src_vtep)).copied()
     }
 
     /// Index of the port with conntrack zone `zone`.

@@ -149,8 +149,9 @@ impl Pipeline {
             out.dropped.push((in_port, r));
             return None;
         }
-        // 4. L2.
+        // 4. L2 (no learning behind a tunnel port: remote MACs come from the model).
         if !p.port_security
+            && p.tunnel.is_none()
             && self
                 .learned
                 .learn(p.network, meta.eth_src, in_port, dp.epoch, now_ns)
@@ -207,13 +208,23 @@ impl Pipeline {
         dest
     }
 
-    /// Step 5 for every destination.
+    /// Step 5 for every destination. Split horizon: a frame that came from a tunnel port
+    /// never goes to a tunnel port (the sending host replicated it to every host itself).
     pub(super) fn ingress(&mut self, f: Frame<'_>, dest: L2Dest, out: &mut Verdict) {
+        let from_tunnel = f.p.tunnel.is_some();
+        let is_tunnel = |q: u16| {
+            f.dp.ports
+                .get(q as usize)
+                .is_some_and(|e| e.tunnel.is_some())
+        };
         match dest {
+            L2Dest::Port(q) if from_tunnel && is_tunnel(q) => {
+                out.dropped.push((f.in_port, DropReason::NoDestination));
+            }
             L2Dest::Port(q) => self.deliver(f, q, out),
             L2Dest::Flood => {
                 for &q in f.dp.fdb.members(f.p.network) {
-                    if q != f.in_port {
+                    if q != f.in_port && !(from_tunnel && is_tunnel(q)) {
                         self.deliver(f, q, out);
                     }
                 }
@@ -229,6 +240,7 @@ impl Pipeline {
     pub(super) fn ingress_zone(&self, dp: &Dataplane, q: u16, meta: &PacketMeta) -> Option<u16> {
         let qp = dp.ports.get(q as usize)?;
         if !qp.port_security
+            || qp.remote
             || !qp.owns_mac(&meta.eth_dst)
             || !meta.is_ip()
             || always_allowed_ingress(meta)
@@ -245,6 +257,11 @@ impl Pipeline {
         let Some(qp) = dp.ports.get(q as usize) else {
             return;
         };
+        if qp.remote {
+            // A remote port whose host has no tunnel (its MACs lead to itself).
+            out.dropped.push((q, DropReason::TunnelUnreachable));
+            return;
+        }
         if !qp.port_security {
             if self.tracing() {
                 self.trace_step(Step::NoPortSecurity {

@@ -81,7 +81,7 @@ use crate::conntrack::{CommitError, Conntrack, CtEntry, Handle, Probe, Track};
 use crate::flow::{self, proto, DropReason, FlowKey, L3Kind, PacketMeta, FAMILY_V4, FAMILY_V6};
 use crate::l2::{self, L2Dest, LearnedFdb, StaticFdb};
 use crate::policy::validate::{rule_key, RuleKey};
-use crate::policy::{ConntrackSettings, Direction, Model, Rule, RuleRef};
+use crate::policy::{ConntrackSettings, Direction, Encap, Model, Network, Rule, RuleRef};
 use crate::wire::Mac;
 
 mod dataplane;
@@ -91,7 +91,7 @@ pub mod observe;
 mod security;
 mod verdict;
 
-pub use dataplane::{eui64_link_local, Dataplane, IdMap, PortEntry, PortLog};
+pub use dataplane::{eui64_link_local, Dataplane, IdMap, PortEntry, PortLog, Tunnel};
 pub use verdict::{Disposition, PortCounters, Verdict};
 
 pub use fragments::FragStats;

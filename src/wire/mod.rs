@@ -20,6 +20,8 @@
 //! | [`ports`] | first 4 bytes of SCTP / DCCP (source and destination port) | RFC 9260, RFC 4340 |
 //! | [`icmp`] | ICMP (v4) | RFC 792 |
 //! | [`icmpv6`] | ICMPv6 | RFC 4443, RFC 4861 |
+//! | [`vxlan`] | VXLAN header (UDP 4789) | RFC 7348 |
+//! | [`geneve`] | Geneve header and options (UDP 6081) | RFC 8926 |
 //!
 //! # The contract of every view
 //! * `new_unchecked(buffer)` wraps without looking. Accessors on an unchecked view may
@@ -66,11 +68,14 @@
 //!   would leak into [`crate::flow`], and it does not produce our fixed key layout in one
 //!   pass. It stays a dev-dependency to compare against (`benches/parse.rs`).
 //! * Writable views (setters): the switch never rewrites frames; tests build frames as
-//!   annotated byte arrays instead.
+//!   annotated byte arrays instead. The one exception is encapsulation: [`vxlan::emit`]
+//!   and [`geneve::emit`] write those headers (into a caller's buffer, no allocation),
+//!   once per tunnel destination into the overlay's header template.
 #![forbid(unsafe_code)]
 
 pub mod arp;
 pub mod ethernet;
+pub mod geneve;
 pub mod icmp;
 pub mod icmpv6;
 pub mod ipv4;
@@ -80,8 +85,55 @@ pub mod ports;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
+pub mod vxlan;
 
 pub use mac::{Mac, ParseMacError};
+
+/// An overlay encapsulation: which header follows the outer UDP header. A plain value
+/// type like [`Mac`], shared by the model (`policy::Encap`, a network's `encap`) and the
+/// overlay's encapsulation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, PartialOrd, Ord)]
+pub enum Encap {
+    /// Geneve (RFC 8926, [`geneve`]), UDP port 6081: the default (as OVN's).
+    #[default]
+    Geneve,
+    /// VXLAN (RFC 7348, [`vxlan`]), UDP port 4789.
+    Vxlan,
+}
+
+impl Encap {
+    /// The names a config file or an API body gives: `geneve`, `vxlan`.
+    pub fn from_name(s: &str) -> Option<Encap> {
+        match s {
+            "geneve" => Some(Encap::Geneve),
+            "vxlan" => Some(Encap::Vxlan),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encap::Geneve => "geneve",
+            Encap::Vxlan => "vxlan",
+        }
+    }
+
+    /// The IANA UDP destination port: 6081 (Geneve), 4789 (VXLAN).
+    pub fn udp_port(self) -> u16 {
+        match self {
+            Encap::Geneve => geneve::UDP_PORT,
+            Encap::Vxlan => vxlan::UDP_PORT,
+        }
+    }
+
+    /// Length of the header after UDP, without options: 8 for both.
+    pub fn header_len(self) -> usize {
+        match self {
+            Encap::Geneve => geneve::HEADER_LEN,
+            Encap::Vxlan => vxlan::HEADER_LEN,
+        }
+    }
+}
 
 /// A fixed field of a header: a byte range from the start of the header.
 pub type Field = core::ops::Range<usize>;

@@ -531,17 +531,18 @@ impl Run {
     fn build_and_apply(&mut self) {
         let t0 = Instant::now();
         let rev = self.revision;
-        let result = build_model(&self.keys, &self.host, &self.cache, &mut self.memo).and_then(|m| {
-            if self.applied.as_ref() == Some(&m) {
-                return Ok(None);
-            }
-            self.target.apply_policy(&m).map(|()| Some(m)).map_err(|e| {
-                vec![BuildError {
-                    object: String::new(),
-                    message: format!("apply: {e}"),
-                }]
-            })
-        });
+        let result =
+            build_model(&self.keys, &self.host, &self.cache, &mut self.memo).and_then(|m| {
+                if self.applied.as_ref() == Some(&m) {
+                    return Ok(None);
+                }
+                self.target.apply_policy(&m).map(|()| Some(m)).map_err(|e| {
+                    vec![BuildError {
+                        object: String::new(),
+                        message: format!("apply: {e}"),
+                    }]
+                })
+            });
         let us = t0.elapsed().as_micros() as u64;
         let errors: Vec<HostError> = match result {
             Ok(None) => {

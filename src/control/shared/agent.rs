@@ -34,6 +34,7 @@
 //! dataplane beyond [`ApplyPolicy::apply_policy`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -61,6 +62,9 @@ pub struct AgentOptions {
     /// Write `status/HOST` after each apply (default true).
     pub write_status: bool,
     pub on_applied: Option<OnApplied>,
+    /// This host's VTEP, published in `hosts/HOST` (`None`: no overlay; other hosts
+    /// cannot reach its ports).
+    pub vtep: Option<IpAddr>,
 }
 
 impl Default for AgentOptions {
@@ -70,6 +74,7 @@ impl Default for AgentOptions {
             retry: Duration::from_millis(500),
             write_status: true,
             on_applied: None,
+            vtep: None,
         }
     }
 }
@@ -371,6 +376,7 @@ impl Run {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
             started_at: now_rfc3339(),
+            vtep: self.opts.vtep.map(|a| a.to_string()),
         };
         let put = Txn {
             compares: Vec::new(),

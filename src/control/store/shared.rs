@@ -27,6 +27,9 @@
 //! * **Schema.** On open, an absent `schema` key is written together with the seed state
 //!   (compare: absent; a concurrent first open loses and reads the winner's state); a
 //!   key with another version refuses to open ([`StoreError::Schema`]).
+//! * **Index repair.** On open, the `net-ports/` keys the decoded state implies are
+//!   compared with the stored ones and the difference written (one transaction comparing
+//!   `write-seq`): a prefix written before the index existed gains it.
 //! * **Applied.** [`Store::wait_applied_last_write`] waits until every live host
 //!   (`hosts/`) whose interest set holds a key this thread's last write changed reports
 //!   `status/HOST` `applied_revision >= R` (that write's revision), or times out naming
@@ -227,6 +230,13 @@ impl Shared {
             message: format!("the shared store ({kvd}) holds a state that does not decode: {e}"),
         })?;
         let ws = snapshot.kvs.iter().find(|k| k.key == keys.write_seq());
+        repair_net_ports(
+            kv.as_ref(),
+            &keys,
+            &kvs,
+            &state,
+            ws.map_or(0, |k| k.mod_revision),
+        );
         let cache = Cache {
             state: Arc::new(state),
             revision: snapshot.revision,
@@ -480,6 +490,49 @@ fn op_key(op: &Op) -> &str {
     match op {
         Op::Put { key, .. } | Op::Delete { key } => key,
         Op::DeletePrefix { prefix } => prefix,
+    }
+}
+
+/// Write the `net-ports/` index keys a prefix lacks or holds stale (a prefix written
+/// before the index existed, or by an API server that does not keep it), in one
+/// transaction that compares `write-seq` (a concurrent write wins: the repair is skipped,
+/// and done again at the next open). Its events reach the cache through the watch.
+fn repair_net_ports(
+    kv: &dyn Kv,
+    keys: &Keys,
+    kvs: &BTreeMap<String, Vec<u8>>,
+    state: &State,
+    write_seq_rev: Revision,
+) {
+    let prefix = keys.all_net_ports();
+    let under = |m: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
+        m.range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let have = under(kvs);
+    let want = under(&codec::state_to_kvs(keys, state));
+    let ops = codec::diff(&have, &want);
+    if ops.is_empty() {
+        return;
+    }
+    let n = ops.len();
+    let txn = Txn {
+        compares: vec![Compare::ModRevision {
+            key: keys.write_seq(),
+            revision: write_seq_rev,
+        }],
+        ops,
+    };
+    match kv.txn(txn) {
+        Ok(TxnOutcome::Committed { revision }) => {
+            tracing::info!(keys = n, revision, "the net-ports/ index was repaired")
+        }
+        Ok(TxnOutcome::Failed { .. }) => {
+            tracing::info!("the net-ports/ index repair lost to a write: done at the next open")
+        }
+        Err(e) => tracing::warn!(error = %e, "the net-ports/ index could not be repaired"),
     }
 }
 

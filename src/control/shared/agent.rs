@@ -114,6 +114,8 @@ pub enum AgentError {
 enum Msg {
     Watch(WatchMsg),
     Stop,
+    /// Stop without revoking the lease (it expires after its TTL).
+    Crash,
 }
 
 struct Shared {
@@ -250,6 +252,15 @@ impl Agent {
         self.halt();
     }
 
+    /// Stop as a host that died: the thread ends and the lease is left to expire (its
+    /// `hosts/HOST` key vanishes after the TTL, not at once). Tests and `sim-hosts`.
+    pub fn crash(mut self) {
+        let _ = self.tx.send(Msg::Crash);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
     fn halt(&mut self) {
         let _ = self.tx.send(Msg::Stop);
         if let Some(t) = self.thread.take() {
@@ -321,6 +332,12 @@ impl Run {
             for m in std::iter::once(first).chain(rx.try_iter()) {
                 match m {
                     Msg::Stop => return,
+                    Msg::Crash => {
+                        if let Some(l) = self.lease.take() {
+                            l.abandon();
+                        }
+                        return;
+                    }
                     Msg::Watch(WatchMsg::Events { target, events }) => self.events(&target, events),
                     Msg::Watch(WatchMsg::Compacted { target, .. }) => compacted.push(target),
                     Msg::Watch(WatchMsg::Health(h)) => {

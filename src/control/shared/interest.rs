@@ -4,6 +4,10 @@
 //! The interest set of host `H` is a fixed point over the cache:
 //! * `host-ports/H/` (prefix, always) → its port ids → `ports/P` (keys);
 //! * each cached port → `networks/N` and `security-groups/G` of its groups;
+//! * each such network `N` → `net-ports/N/` (prefix: the bound ports of the network,
+//!   l2population), and, when it has any, `hosts/` (prefix: the live hosts and their
+//!   VTEPs; the simplest correct set: every host start and lease expiry is one event at
+//!   every host that has a port, see `sim-hosts --scenario cold-start`);
 //! * each cached local group's rules → `security-groups/R` and `members/R/` (prefix) of
 //!   every remote group `R`, `address-groups/A` of every remote address group;
 //! * `settings` (conntrack, permitted ethertypes).
@@ -22,18 +26,28 @@
 //!   members (`members/R/*`, minus this host's own ports, which the model has already)
 //!   as [`Model::remote_members`]; a missing network or address group record is named by
 //!   its id (an address group with no addresses matches nothing);
+//! * **remote ports**: every `net-ports/N/P` of its networks whose host is another live
+//!   host with a VTEP (`hosts/H` present, `vtep` set) is a port of the model bound to that
+//!   host, with its MAC, fixed IPs and address pairs, no groups (its own host enforces
+//!   them) and no backend, named as the API names it (`NAME@ID` on a clash). A port
+//!   whose host has no live `hosts/` key is left out: unreachable (once the host's lease
+//!   expired, its ports leave every other host's model);
 //! * packet-log objects (`logs/`) are not watched yet: a host agent's model has none.
 //!
 //! Owns: the interest rules and the values → model conversion for a host. May not touch:
 //! the store (the agent reads and watches), the dataplane.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use ipnet::IpNet;
 
 use super::codec::{self, CodecError, SettingsValue};
-use super::layout::{AddressGroupValue, GroupValue, Keys, MemberValue, NetworkValue, PortValue};
+use super::layout::{
+    AddressGroupValue, GroupValue, HostValue, Keys, MemberValue, NetPortValue, NetworkValue,
+    PortValue,
+};
 use crate::control::kv::{Revision, Target};
 use crate::policy::spec::{ModelSpec, NetworkSpec, SecurityGroupSpec};
 use crate::policy::Model;
@@ -41,13 +55,14 @@ use crate::policy::Model;
 /// The cached keys of a host.
 pub type Cache = BTreeMap<String, Cached>;
 
-/// One cached key: its value, its mod revision and, for a member key, its addresses
-/// decoded once (a join decodes one value, not every member's).
+/// One cached key: its value, its mod revision and, for a member or a `net-ports/` key,
+/// its value decoded once (a join decodes one value, not every member's).
 #[derive(Debug)]
 pub struct Cached {
     pub value: Vec<u8>,
     pub revision: Revision,
     members: OnceLock<Result<Vec<IpNet>, CodecError>>,
+    net_port: OnceLock<Result<NetPortValue, CodecError>>,
 }
 
 impl Cached {
@@ -56,7 +71,13 @@ impl Cached {
             value,
             revision,
             members: OnceLock::new(),
+            net_port: OnceLock::new(),
         }
+    }
+
+    fn net_port(&self, key: &str) -> &Result<NetPortValue, CodecError> {
+        self.net_port
+            .get_or_init(|| codec::decode::<NetPortValue>(key, &self.value))
     }
 
     fn members(&self, key: &str) -> &Result<Vec<IpNet>, CodecError> {
@@ -170,6 +191,11 @@ pub fn interest<V: Stored>(
     t.insert(Target::Key(keys.settings()));
     t.extend(n.ports.iter().map(|p| Target::Key(keys.port(p))));
     t.extend(n.networks.iter().map(|x| Target::Key(keys.network(x))));
+    // l2population: the bound ports of its networks, and the hosts (liveness, VTEPs).
+    t.extend(n.networks.iter().map(|x| Target::Prefix(keys.net_ports(x))));
+    if !n.networks.is_empty() {
+        t.insert(Target::Prefix(keys.hosts()));
+    }
     t.extend(n.groups.iter().map(|g| Target::Key(keys.group(g))));
     for g in &n.remote_groups {
         t.insert(Target::Key(keys.group(g)));
@@ -212,6 +238,20 @@ fn err(e: CodecError) -> BuildError {
         object: e.key,
         message: e.message,
     }
+}
+
+/// The live hosts in the cache (`hosts/`, bound to their leases) that have a VTEP: name →
+/// VTEP. A host whose `vtep` does not parse counts as one without overlay.
+pub fn live_vteps<V: Stored>(keys: &Keys, cache: &BTreeMap<String, V>) -> BTreeMap<String, IpAddr> {
+    let prefix = keys.hosts();
+    cache
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .filter_map(|(k, c)| {
+            let v: HostValue = codec::decode(k, c.bytes()).ok()?;
+            Some((v.host_id, v.vtep?.parse().ok()?))
+        })
+        .collect()
 }
 
 /// The model of `host`'s ports from the cache (see the module doc), through
@@ -326,6 +366,34 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
                 spec.ports.push(s);
             }
             Err(e) => errors.push(err(e)),
+        }
+    }
+    // Remote ports: the other hosts' ports on this host's networks, those whose host is
+    // live with a VTEP (else unreachable: left out).
+    let vteps = live_vteps(keys, cache);
+    for x in &n.networks {
+        let prefix = keys.net_ports(x);
+        for (key, c) in cache
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            let id = Keys::leaf(key);
+            if port_names.contains_key(id) {
+                continue; // this host's own port (its record is in the model)
+            }
+            let v = match c.net_port(key) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(err(e.clone()));
+                    continue;
+                }
+            };
+            if v.host_id == host || !vteps.contains_key(&v.host_id) {
+                continue;
+            }
+            let name = pn.name(id, &v.name);
+            spec.ports
+                .push(codec::remote_port_spec(v, &names[x.as_str()], &name));
         }
     }
     let settings: Option<SettingsValue> = decode(cache, &keys.settings(), &mut errors);

@@ -721,6 +721,7 @@ pub fn canonical(s: &State) -> State {
             networks: nm,
             logs: lm,
         },
+        live_hosts: s.live_hosts.clone(),
     }
 }
 
@@ -851,7 +852,11 @@ pub fn state_from_kvs(keys: &Keys, kvs: &BTreeMap<String, Vec<u8>>) -> Result<St
             .collect::<Result<_, _>>()?,
         logs: logs.items.iter().map(|i| i.1).collect(),
     };
-    let state = State { model, meta };
+    let state = State {
+        model,
+        meta,
+        live_hosts: None,
+    };
     state.check().map_err(|e| CodecError::new("", e))?;
     Ok(state)
 }

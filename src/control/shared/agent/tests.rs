@@ -205,6 +205,27 @@ fn start_vtep(kv: Arc<dyn Kv>, host: &str, n: u8, ttl: i64) -> Agent {
     start_with(kv, host, opts).0
 }
 
+/// Wait until every agent's `hosts/` key is there and every agent saw all of them (a
+/// host with ports watches `hosts/`: a late liveness put is an event).
+fn settled(kv: &dyn Kv, agents: &[&Agent]) {
+    let mut rev = 0;
+    for a in agents {
+        wait("hosts/ key", || {
+            kv.get(&keys().host(a.host()), None).unwrap().0.is_some()
+        });
+        rev = rev.max(
+            kv.get(&keys().host(a.host()), None)
+                .unwrap()
+                .0
+                .unwrap()
+                .mod_revision,
+        );
+    }
+    for a in agents {
+        assert!(a.wait_applied(rev, Duration::from_secs(10)));
+    }
+}
+
 /// The ports of an agent's model bound to another host, as `name@host`.
 fn remote_ports(a: &Agent) -> Vec<String> {
     a.model().map_or(vec![], |m| {
@@ -343,6 +364,7 @@ fn no_event_for_groups_the_host_does_not_use() {
     let (a2, _) = start(kv.clone(), "h2");
     assert!(a1.wait_applied(rev, Duration::from_secs(10)));
     assert!(a2.wait_applied(rev, Duration::from_secs(10)));
+    settled(kv.as_ref(), &[&a1, &a2]);
     let (e1, e2) = (a1.stats().events, a2.stats().events);
     // Ten rule changes in `remote` (h2's group), a port of h2 joining and leaving.
     let mut rev = 0;
@@ -395,6 +417,7 @@ fn remote_ports_of_its_networks_only_and_while_their_host_lives() {
     assert_eq!(port_names(&a1), ["p1", "p2"]);
     wait("p1 at h2", || remote_ports(&a2) == ["p1@h1"]);
     assert!(remote_ports(&a3).is_empty());
+    settled(kv.as_ref(), &[&a1, &a2, &a3]);
     let e3 = a3.stats().events;
     // A port of h2 created on net0 reaches h1's model; deleted, it leaves it.
     let rev = commit(kv.as_ref(), port_ops(&k, "h2", "p4", 4, &["web"], "net0")).unwrap();
@@ -497,7 +520,9 @@ fn compaction_resync_reads_diffs_and_rewatches() {
     wait("p2 after the resync", || port_names(&a) == ["p1", "p2"]);
     let m = a.model().unwrap();
     assert_eq!(m.group("web").unwrap().rules[1].port_range_min, Some(8080));
-    assert_eq!(a.stats().resyncs, 1);
+    // One resync per burst of `Compacted` messages: the gate sends one per target, and
+    // the agent may wake between two of them (more targets since net-ports/ and hosts/).
+    assert!(a.stats().resyncs >= 1);
     // Watching again: a later change arrives as an event.
     let rev = commit(
         kv.as_ref(),

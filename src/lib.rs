@@ -1,7 +1,7 @@
 //! sgswitch: a userspace virtual switch that enforces OpenStack Neutron security groups.
 //!
 //! Module layering (a module may use only the ones listed before it):
-//! `wire` → `flow` → `policy` → `classifier` → `conntrack` → `l2` → `port` →
+//! `wire` → `flow` → (`policy`, `overlay`) → `classifier` → `conntrack` → `l2` → `port` →
 //! `pipeline` → `runtime` → `control`. See "Layout" in the README.
 //!
 //! Beside the layers, used by none of them: `bench` (ClassBench files, synthetic models,
@@ -18,6 +18,7 @@ pub mod control;
 pub mod flow;
 pub mod l2;
 pub mod lab;
+pub mod overlay;
 pub mod pipeline;
 pub mod policy;
 pub mod port;

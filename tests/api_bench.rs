@@ -65,6 +65,7 @@ fn big_config() -> Config {
         switch: SwitchSettings::default(),
         logging: Default::default(),
         api: Default::default(),
+        overlay: Default::default(),
     }
 }
 
@@ -208,6 +209,7 @@ fn api_to_apply_hook_latency_and_rule_rate() {
                 switch: SwitchSettings::default(),
                 logging: Default::default(),
                 api: Default::default(),
+                overlay: Default::default(),
             },
         ),
         ("10k rules + 10k ports", big_config()),
@@ -356,6 +358,7 @@ fn bulk_rule_creation_is_linear() {
         switch: SwitchSettings::default(),
         logging: Default::default(),
         api: Default::default(),
+        overlay: Default::default(),
     };
     let store = Arc::new(Store::open(state_dir.as_deref(), &cfg).unwrap());
     sgswitch::control::connect(&store, Arc::new(|_m: &sgswitch::policy::Model| Ok(())));

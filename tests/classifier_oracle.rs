@@ -262,7 +262,10 @@ impl Gen {
             security_groups,
             address_groups,
             ports,
-            networks: vec![Network { name: "n".into() }],
+            networks: vec![Network {
+                name: "n".into(),
+                ..Default::default()
+            }],
             ..Model::default()
         }
     }

@@ -255,6 +255,7 @@ pub fn to_model(rules: &[CbRule]) -> Result<Model, ClassbenchError> {
         }],
         networks: vec![Network {
             name: "classbench".to_string(),
+            ..Network::default()
         }],
         ..Model::default()
     })

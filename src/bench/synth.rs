@@ -154,6 +154,7 @@ pub fn many_ports_model(
         ports,
         networks: vec![Network {
             name: "synth".to_string(),
+            ..Network::default()
         }],
         ..Model::default()
     }
@@ -207,6 +208,7 @@ pub fn remote_group_model(members: usize) -> Model {
         ports,
         networks: vec![Network {
             name: "synth".to_string(),
+            ..Network::default()
         }],
         ..Model::default()
     }

@@ -239,6 +239,23 @@ pub enum ErrorKind {
     InvalidLogEvent(String),
     #[error("port {port:?} does not use security group {group:?} (a log's target must be a port of its resource)")]
     LogTargetNotInGroup { port: String, group: String },
+    #[error("invalid VNI {0}: VNIs are 1..16777215")]
+    InvalidVni(i64),
+    #[error("invalid encapsulation {0:?}: expected \"geneve\" or \"vxlan\"")]
+    InvalidEncap(String),
+    #[error("{encap} VNI {vni} of network {network:?} is already used by network {other:?} (set `vni` explicitly on one of them)")]
+    DuplicateVni {
+        vni: u32,
+        encap: &'static str,
+        network: String,
+        other: String,
+    },
+    #[error("host name {name:?} is already used by hosts[{first}]")]
+    DuplicateHostName { name: String, first: usize },
+    #[error("invalid VTEP address {value:?}: {reason}")]
+    InvalidVtep { value: String, reason: &'static str },
+    #[error("VTEP address {vtep} is already used by host {other_host:?}")]
+    DuplicateVtep { vtep: String, other_host: String },
 }
 
 impl ErrorKind {
@@ -260,7 +277,10 @@ impl ErrorKind {
             | IpInUse { .. }
             | MixedStatefulness { .. }
             | AddressPairsWithoutPortSecurity
-            | DuplicateInterface { .. } => ErrorClass::Conflict,
+            | DuplicateInterface { .. }
+            | DuplicateVni { .. }
+            | DuplicateHostName { .. }
+            | DuplicateVtep { .. } => ErrorClass::Conflict,
             _ => ErrorClass::BadRequest,
         }
     }

@@ -28,6 +28,12 @@
 //! * `networks` lists the declared networks, then those of the ports (first use order).
 //! * `remote_members` (addresses of remote-group members bound on other hosts) is empty
 //!   unless a host agent filled it; validation neither reads nor writes it.
+//! * Networks' effective (encapsulation, VNI) pairs are unique, VNIs are
+//!   1..=[`MAX_VNI`]; host names are unique and valid ([`validate::check_host`]), VTEP
+//!   addresses unique and unicast; `local_host`, when set, is a valid host name (it need
+//!   not be in `hosts`: a host without a VTEP reaches no remote port). A port bound to a
+//!   host that is not in `hosts` is valid (remote and unreachable, see
+//!   [`Model::is_remote`]).
 //! * An AF_XDP backend's `mode` is an [`XdpMode`], parsed once by validation from the
 //!   names `auto`, `native`, `generic` (`None`: not written, which means `auto`); the port
 //!   layer takes it as it is.
@@ -290,9 +296,93 @@ pub struct Port {
 }
 
 /// An isolated L2 network.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Network {
     pub name: String,
+    /// The overlay's virtual network identifier (1..=2^24-1). `None`: derived from the
+    /// name ([`Network::vni_of_name`]), so that every host computes the same one.
+    /// Unique per encapsulation among the model's networks (validation).
+    pub vni: Option<u32>,
+    /// The encapsulation between hosts. `None`: [`Encap::Geneve`].
+    pub encap: Option<Encap>,
+}
+
+impl Network {
+    /// The VNI frames of this network carry between hosts: `vni`, else derived from the
+    /// name.
+    pub fn effective_vni(&self) -> u32 {
+        self.vni.unwrap_or_else(|| Network::vni_of_name(&self.name))
+    }
+
+    /// The encapsulation: `encap`, else Geneve.
+    pub fn effective_encap(&self) -> Encap {
+        self.encap.unwrap_or_default()
+    }
+
+    /// The VNI of a network that does not set one: FNV-1a (32 bit) of the name, folded
+    /// to 24 bits (xor of the high byte into the low bits), 0 mapped to 1. Part of the
+    /// wire contract between hosts: every host derives the same VNI from the same name.
+    pub fn vni_of_name(name: &str) -> u32 {
+        let mut h: u32 = 0x811c_9dc5;
+        for b in name.bytes() {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        let v = (h ^ (h >> 24)) & MAX_VNI;
+        v.max(1)
+    }
+}
+
+/// Largest VNI (24 bits, VXLAN and Geneve alike); 0 is not used.
+pub const MAX_VNI: u32 = (1 << 24) - 1;
+
+/// An overlay encapsulation between hosts.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, PartialOrd, Ord)]
+pub enum Encap {
+    /// Geneve (RFC 8926), UDP port 6081: the default (as OVN's).
+    #[default]
+    Geneve,
+    /// VXLAN (RFC 7348), UDP port 4789.
+    Vxlan,
+}
+
+impl Encap {
+    /// The names a config file or an API body gives: `geneve`, `vxlan`.
+    pub fn from_name(s: &str) -> Option<Encap> {
+        match s {
+            "geneve" => Some(Encap::Geneve),
+            "vxlan" => Some(Encap::Vxlan),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encap::Geneve => "geneve",
+            Encap::Vxlan => "vxlan",
+        }
+    }
+
+    /// The IANA UDP destination port: 6081 (Geneve), 4789 (VXLAN).
+    pub fn udp_port(self) -> u16 {
+        match self {
+            Encap::Geneve => 6081,
+            Encap::Vxlan => 4789,
+        }
+    }
+}
+
+/// A host of the overlay: a switch with a tunnel endpoint (VTEP) address on the underlay.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Host {
+    /// The host name ports name in [`Port::host`] ([`validate::check_host`]'s syntax).
+    pub name: String,
+    /// The tunnel endpoint's underlay address (unicast, unique among the hosts).
+    pub vtep: IpAddr,
+    /// The underlay MAC frames to this VTEP are sent to (the next hop's); `None`: the
+    /// runtime asks the kernel's neighbour table of the underlay netdev. Host-local
+    /// knowledge in practice (a static config's), never required.
+    pub mac: Option<Mac>,
 }
 
 /// Connection-tracking settings (timeouts in seconds): the one type for them, from the
@@ -522,6 +612,13 @@ pub struct Model {
     /// or the state file (a host's view, not shared policy); not validated beyond
     /// parsing (the store's API validated the ports they come from).
     pub remote_members: BTreeMap<String, Vec<IpNet>>,
+    /// The overlay's hosts known to this switch, this one included (a static config's
+    /// `[[hosts]]`, or the live hosts of a shared store). Names and VTEPs are unique.
+    pub hosts: Vec<Host>,
+    /// This switch's host name (`[overlay] host`, `run --host`). `None`: single host,
+    /// every port is local as before the overlay existed. With `Some(h)`, a port whose
+    /// `host` is another name is remote ([`Model::is_remote`]).
+    pub local_host: Option<String>,
 }
 
 impl Model {
@@ -551,6 +648,24 @@ impl Model {
         self.ports
             .iter()
             .filter(move |p| p.security_groups.iter().any(|g| g == name))
+    }
+
+    /// Whether `port` is bound to another host than this one: not attached here, its
+    /// MACs and IPs are reached through the tunnel to its host's VTEP. Always `false`
+    /// without a local host, and for an unbound port (`host == None`: local). A remote
+    /// port whose host is not in [`Model::hosts`] is still remote (not an error: a
+    /// shared store's host may have gone away while its ports stay); it is unreachable
+    /// (frames to it are dropped, counted) until its host is known.
+    pub fn is_remote(&self, port: &Port) -> bool {
+        match (&self.local_host, &port.host) {
+            (Some(local), Some(h)) => h != local,
+            _ => false,
+        }
+    }
+
+    /// The host named `name`.
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
     }
 
     pub fn network(&self, name: &str) -> Option<&Network> {

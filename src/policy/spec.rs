@@ -158,11 +158,68 @@ pub struct PortSpec {
     pub host: Option<String>,
 }
 
-/// A network declaration as written. Serialised as its bare name.
+/// A network declaration as written. Serialised as its bare name when it sets no
+/// overlay field (so state files written before the overlay load and re-encode
+/// unchanged), else as a table `{name, vni?, encap?}`.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(from = "NetworkForm", into = "NetworkForm")]
 pub struct NetworkSpec {
     pub name: Option<String>,
+    /// The overlay VNI (`None`: derived from the name).
+    pub vni: Option<i64>,
+    /// `geneve` or `vxlan` (`None`: geneve).
+    pub encap: Option<String>,
+}
+
+/// The serde form of a [`NetworkSpec`]: a bare name or a table.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum NetworkForm {
+    Name(Option<String>),
+    Table {
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vni: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encap: Option<String>,
+    },
+}
+
+impl From<NetworkForm> for NetworkSpec {
+    fn from(f: NetworkForm) -> Self {
+        match f {
+            NetworkForm::Name(name) => NetworkSpec {
+                name,
+                ..Default::default()
+            },
+            NetworkForm::Table { name, vni, encap } => NetworkSpec { name, vni, encap },
+        }
+    }
+}
+
+impl From<NetworkSpec> for NetworkForm {
+    fn from(n: NetworkSpec) -> Self {
+        match (n.vni, n.encap) {
+            (None, None) => NetworkForm::Name(n.name),
+            (vni, encap) => NetworkForm::Table {
+                name: n.name,
+                vni,
+                encap,
+            },
+        }
+    }
+}
+
+/// An overlay host as written (`[[hosts]]`).
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    pub name: Option<String>,
+    /// The VTEP's underlay address.
+    pub vtep: Option<String>,
+    /// The underlay next hop's MAC for this VTEP (`None`: the kernel's neighbour table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
 /// A packet-logging object as written (Neutron's `log` resource, type
@@ -198,4 +255,10 @@ pub struct ModelSpec {
     /// any, so that files written before logs existed load and re-encode unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<LogSpec>,
+    /// Overlay hosts (absent from state files without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostSpec>,
+    /// This switch's host name (`[overlay] host`; absent when not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_host: Option<String>,
 }

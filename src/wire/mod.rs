@@ -20,6 +20,8 @@
 //! | [`ports`] | first 4 bytes of SCTP / DCCP (source and destination port) | RFC 9260, RFC 4340 |
 //! | [`icmp`] | ICMP (v4) | RFC 792 |
 //! | [`icmpv6`] | ICMPv6 | RFC 4443, RFC 4861 |
+//! | [`vxlan`] | VXLAN header (UDP 4789) | RFC 7348 |
+//! | [`geneve`] | Geneve header and options (UDP 6081) | RFC 8926 |
 //!
 //! # The contract of every view
 //! * `new_unchecked(buffer)` wraps without looking. Accessors on an unchecked view may
@@ -66,11 +68,14 @@
 //!   would leak into [`crate::flow`], and it does not produce our fixed key layout in one
 //!   pass. It stays a dev-dependency to compare against (`benches/parse.rs`).
 //! * Writable views (setters): the switch never rewrites frames; tests build frames as
-//!   annotated byte arrays instead.
+//!   annotated byte arrays instead. The one exception is encapsulation: [`vxlan::emit`]
+//!   and [`geneve::emit`] write those headers (into a caller's buffer, no allocation),
+//!   once per tunnel destination into the overlay's header template.
 #![forbid(unsafe_code)]
 
 pub mod arp;
 pub mod ethernet;
+pub mod geneve;
 pub mod icmp;
 pub mod icmpv6;
 pub mod ipv4;
@@ -80,6 +85,7 @@ pub mod ports;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
+pub mod vxlan;
 
 pub use mac::{Mac, ParseMacError};
 

@@ -60,7 +60,10 @@ fn address_groups() {
 #[test]
 fn networks_and_switch_settings() {
     let m = validate_model(&ModelSpec {
-        networks: vec![NetworkSpec { name: s("spare") }],
+        networks: vec![NetworkSpec {
+            name: s("spare"),
+            ..Default::default()
+        }],
         ports: vec![port("a", "fa:16:3e:00:00:01", &[])],
         permitted_ethertypes: vec![0x88cc],
         ..Default::default()
@@ -71,7 +74,16 @@ fn networks_and_switch_settings() {
     assert_eq!(m.permitted_ethertypes, vec![0x88cc]);
 
     let mut spec = ModelSpec {
-        networks: vec![NetworkSpec { name: s("n") }, NetworkSpec { name: s("n") }],
+        networks: vec![
+            NetworkSpec {
+                name: s("n"),
+                ..Default::default()
+            },
+            NetworkSpec {
+                name: s("n"),
+                ..Default::default()
+            },
+        ],
         permitted_ethertypes: vec![0x0800, 0x05dc, 0x88cc, 0x88cc],
         ..Default::default()
     };

@@ -60,7 +60,10 @@ fn model(groups: Vec<SecurityGroup>, ports: Vec<Port>) -> Model {
     Model {
         security_groups: groups,
         ports,
-        networks: vec![Network { name: "n".into() }],
+        networks: vec![Network {
+            name: "n".into(),
+            ..Default::default()
+        }],
         ..Model::default()
     }
 }

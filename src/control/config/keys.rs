@@ -135,6 +135,8 @@ fn build() -> Vec<KeyDoc> {
         k("", "networks", "array of tables", "the networks the ports name", "", "Networks beyond those of the ports.", "[[networks]]"),
         k("", "ports", "array of tables", "[]", "", "Instance ports: addresses, groups, how they are attached.", "[[ports]]"),
         k("", "logs", "array of tables", "[]", "", "Neutron packet logging objects (resource type security_group).", "[[logs]]"),
+        k("", "hosts", "array of tables", "[] (single host)", "", "Overlay hosts with their tunnel endpoints (VTEPs), this one included.", "[[hosts]]"),
+        k("", "overlay", "table", "no overlay (every port local)", "", "This host in the overlay: its name, VTEP address and underlay netdev.", "[overlay]"),
         // [switch]
         k("switch", "workers", "integer", "0 (automatic: one per core, at most one per port with a backend)", format!("1..={MAX_WORKERS}"), "Polling worker threads.", "workers = 2"),
         k("switch", "burst", "integer", sw.burst.to_string(), format!("1..={MAX_BURST}"), "Frames a worker takes from a port at once.", "burst = 32"),
@@ -169,6 +171,8 @@ fn build() -> Vec<KeyDoc> {
         k("address_groups[]", "addresses", "array of strings", "[]", "CIDRs or bare addresses (/32, /128)", "The addresses.", "addresses = [\"198.51.100.0/24\"]"),
         // [[networks]]
         k("networks[]", "name", "string", "required", "unique", "A network (ports of different networks never see each other's frames).", "name = \"spare\""),
+        k("networks[]", "vni", "integer", "derived from the name (FNV-1a, 24 bits)", "1..=16777215, unique per encapsulation when the overlay is used", "The network's virtual network identifier between hosts.", "vni = 1001"),
+        k("networks[]", "encap", "string", "\"geneve\"", "\"geneve\" (UDP 6081), \"vxlan\" (UDP 4789)", "The encapsulation of the network's frames between hosts.", "encap = \"vxlan\""),
         // [[ports]]
         k("ports[]", "name", "string", "required", "unique", "The port's name in logs, counters and verdicts.", "name = \"vm-a\""),
         k("ports[]", "network", "string", "\"default\"", "any name", "The port's network.", "network = \"net1\""),
@@ -187,6 +191,16 @@ fn build() -> Vec<KeyDoc> {
         backend("tap", k("ports[].backend", "vnet_hdr", "boolean", "false", "true, false", "Exchange a virtio-net header with every frame; partial checksums are completed.", "vnet_hdr = true")),
         backend("afxdp", k("ports[].backend", "queue", "integer", "0", "0..=4294967295", "The netdev's queue the socket binds to.", "queue = 0")),
         backend("afxdp", k("ports[].backend", "mode", "string", "\"auto\"", "\"native\", \"generic\", \"auto\" (native, generic if the driver refuses)", "How the XDP program is attached.", "mode = \"native\"")),
+        // [[hosts]]
+        k("hosts[]", "name", "string", "required", "1..64 characters of A-Z a-z 0-9 . _ -, unique", "The host's name (`ports[].host`, `overlay.host`).", "name = \"compute-1\""),
+        k("hosts[]", "vtep", "string", "required", "a unicast IPv4 or IPv6 address, unique", "The host's tunnel endpoint on the underlay.", "vtep = \"192.0.2.1\""),
+        k("hosts[]", "mac", "string", "the underlay netdev's neighbour table", "a unicast MAC", "The outer destination MAC towards this VTEP (the next hop's).", "mac = \"52:54:00:00:00:01\""),
+        // [overlay]
+        k("overlay", "host", "string", "none (single host: every port is local)", "a host name", "This switch's host: ports bound to another host are remote, reached through their host's VTEP.", "host = \"compute-1\""),
+        k("overlay", "vtep", "string", "this host's `hosts[].vtep`", "a unicast IPv4 or IPv6 address", "The local tunnel endpoint (outer source address).", "vtep = \"192.0.2.1\""),
+        k("overlay", "underlay", "table", "none (remote ports unreachable)", "", "The underlay netdev encapsulated frames leave and arrive on.", "underlay = { type = \"afpacket\", ifname = \"eth1\" }"),
+        k("overlay.underlay", "type", "string", "\"afpacket\"", "\"afpacket\"", "How the switch attaches to the underlay netdev.", "type = \"afpacket\""),
+        k("overlay.underlay", "ifname", "string", "required", "an interface name (at most 15 bytes)", "The underlay netdev (its MTU bounds the inner MTU).", "ifname = \"eth1\""),
         // [[logs]]
         k("logs[]", "name", "string", "\"\"", "any; need not be unique", "The log's name (in its records).", "name = \"web-drops\""),
         k("logs[]", "description", "string", "\"\"", "any text", "Free text.", "description = \"drops on web\""),
@@ -378,6 +392,9 @@ name = "p3"
 mac = "fa:16:3e:00:00:03"
 backend = { type = "afpacket", ifname = "t3" }
 [[logs]]
+[[hosts]]
+[overlay]
+underlay = { ifname = "u0" }
 "#;
 
     #[test]

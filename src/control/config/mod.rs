@@ -35,6 +35,8 @@
 //!
 //! [[networks]]                  # optional: networks beyond those of the ports
 //! name = "spare"
+//! vni = 1001                    # optional: overlay VNI 1..16777215 (default: from the name)
+//! encap = "geneve"              # optional: geneve (default) | vxlan
 //!
 //! [[ports]]
 //! name = "vm-a"
@@ -54,6 +56,16 @@
 //! target = "vm-a"               # a port (using `resource`, if given); omitted: every port
 //! event = "DROP"                # ACCEPT | DROP | ALL (default ALL)
 //! enabled = true                # default true
+//!
+//! [[hosts]]                     # overlay hosts (tunnel endpoints), this one included
+//! name = "compute-1"            # ports[].host names it
+//! vtep = "192.0.2.1"            # the host's underlay address
+//! mac = "52:54:00:00:00:01"     # optional: the next hop's MAC (else the neighbour table)
+//!
+//! [overlay]                     # optional: this host in the overlay
+//! host = "compute-1"            # this switch's host name: ports of other hosts are remote
+//! vtep = "192.0.2.1"            # optional: the local VTEP (default: this host's [[hosts]] vtep)
+//! underlay = { type = "afpacket", ifname = "eth1" }   # the underlay netdev
 //!
 //! [logging]                     # optional: the switch's own log level, and where and how
 //!                               # fast packet-log records are written
@@ -90,7 +102,8 @@
 //!   CIDR), for `check`'s notes;
 //! * `suggest`: the "did you mean" of unknown keys;
 //! * `write`: the export, [`to_toml_string`];
-//! * `log_tests`: the tests of `[[logs]]` and `[logging]`.
+//! * `log_tests`: the tests of `[[logs]]` and `[logging]`;
+//! * `overlay_tests`: the tests of `[[hosts]]`, `networks[].vni/encap` and `[overlay]`.
 //!
 //! # TOML library: `toml_edit`, not `toml`
 //! Both directions use `toml_edit` directly: its parsed document (`tree`) keeps the
@@ -152,6 +165,8 @@ pub mod keys;
 #[cfg(test)]
 mod log_tests;
 mod notes;
+#[cfg(test)]
+mod overlay_tests;
 mod read;
 mod suggest;
 mod tree;
@@ -166,6 +181,9 @@ pub use write::to_toml_string;
 /// the file, the CLI flags and the runtime); see [`SwitchSettings`] for what 0 workers
 /// means and where it is resolved.
 pub use crate::runtime::switch::SwitchSettings;
+
+/// The `[overlay]` table's host-local settings (the overlay module's type).
+pub use crate::overlay::OverlaySettings;
 
 /// Largest accepted number of workers.
 pub const MAX_WORKERS: usize = 1024;
@@ -183,6 +201,9 @@ pub struct Config {
     pub logging: LoggingSettings,
     /// The `[api]` table: the management API's token file.
     pub api: ApiSettings,
+    /// The `[overlay]` table without its `host` (the model's `local_host`): the
+    /// underlay and the local VTEP address.
+    pub overlay: OverlaySettings,
 }
 
 /// The `[api]` table (`sgswitch run`'s flags override it).
@@ -338,7 +359,7 @@ pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
     };
 
     let mut walker = read::Walker::default();
-    let (spec, switch, logging, api) = read::read_root(&mut walker, &root);
+    let (spec, switch, logging, api, overlay) = read::read_root(&mut walker, &root);
 
     // (line, error) pairs, sorted by line at the end.
     let mut errors: Vec<ConfigError> = Vec::new();
@@ -387,6 +408,7 @@ pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
             switch,
             logging,
             api,
+            overlay,
         }),
         _ => {
             errors.sort_by_key(|e| e.line.unwrap_or(0));
@@ -401,6 +423,10 @@ fn config_path(path: &FieldPath) -> FieldPath {
     let mut out = FieldPath::root();
     let mut rest = segs;
     match segs.first() {
+        Some(PathSeg::Key(k)) if k == "local_host" => {
+            out = out.key("overlay").key("host");
+            rest = &segs[1..];
+        }
         Some(PathSeg::Key(k)) if k == "permitted_ethertypes" => {
             out = out.key("switch").key("permitted_ethertypes");
             rest = &segs[1..];

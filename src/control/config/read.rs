@@ -13,9 +13,10 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
+use crate::overlay::{OverlaySettings, Underlay, UnderlayBackend};
 use crate::policy::spec::{
-    AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, LogSpec, ModelSpec, NetworkSpec,
-    PortSpec, RuleSpec, Scalar, SecurityGroupSpec,
+    AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, HostSpec, LogSpec, ModelSpec,
+    NetworkSpec, PortSpec, RuleSpec, Scalar, SecurityGroupSpec,
 };
 use crate::policy::{ConntrackSettings, FieldPath, CONNTRACK_FIELDS};
 
@@ -227,16 +228,23 @@ impl Walker {
     }
 }
 
-pub(super) fn read_root(
-    w: &mut Walker,
-    root: &Node,
-) -> (ModelSpec, SwitchSettings, LoggingSettings, ApiSettings) {
+/// What the file holds: the model as written and the host-local settings tables.
+pub(super) type Read = (
+    ModelSpec,
+    SwitchSettings,
+    LoggingSettings,
+    ApiSettings,
+    OverlaySettings,
+);
+
+pub(super) fn read_root(w: &mut Walker, root: &Node) -> Read {
     let mut spec = ModelSpec::default();
     let mut switch = SwitchSettings::default();
     let mut logging = LoggingSettings::default();
     let mut api = ApiSettings::default();
+    let mut overlay = OverlaySettings::default();
     let Some(mut t) = w.table(root, &FieldPath::root()) else {
-        return (spec, switch, logging, api);
+        return (spec, switch, logging, api, overlay);
     };
     let root_path = FieldPath::root();
     if let Some(n) = t.take("switch") {
@@ -256,8 +264,12 @@ pub(super) fn read_root(
             let name = t
                 .take("name")
                 .and_then(|n| w.string(n, &t.path.key("name")));
+            let vni = t.take("vni").and_then(|n| w.integer(n, &t.path.key("vni")));
+            let encap = t
+                .take("encap")
+                .and_then(|n| w.string(n, &t.path.key("encap")));
             t.finish(w, "networks[]", None);
-            NetworkSpec { name }
+            NetworkSpec { name, vni, encap }
         });
     }
     if let Some(n) = t.take("ports") {
@@ -272,8 +284,86 @@ pub(super) fn read_root(
     if let Some(n) = t.take("api") {
         read_api(w, n, &root_path.key("api"), &mut api);
     }
+    if let Some(n) = t.take("hosts") {
+        spec.hosts = w.table_list(n, &root_path.key("hosts"), |w, mut t| {
+            let p = t.path.clone();
+            let mut s = |key: &'static str| t.take(key).and_then(|n| w.string(n, &p.key(key)));
+            let h = HostSpec {
+                name: s("name"),
+                vtep: s("vtep"),
+                mac: s("mac"),
+            };
+            t.finish(w, "hosts[]", None);
+            h
+        });
+    }
+    if let Some(n) = t.take("overlay") {
+        read_overlay(w, n, &root_path.key("overlay"), &mut overlay, &mut spec);
+    }
     t.finish(w, "", None);
-    (spec, switch, logging, api)
+    (spec, switch, logging, api, overlay)
+}
+
+/// `[overlay]`: `host` (into the model as its local host), `vtep`, `underlay`.
+fn read_overlay(
+    w: &mut Walker,
+    node: &Node,
+    path: &FieldPath,
+    overlay: &mut OverlaySettings,
+    spec: &mut ModelSpec,
+) {
+    let Some(mut t) = w.table(node, path) else {
+        return;
+    };
+    if let Some(n) = t.take("host") {
+        spec.local_host = w.string(n, &path.key("host"));
+    }
+    if let Some(n) = t.take("vtep") {
+        let p = path.key("vtep");
+        if let Some(v) = w.string(n, &p) {
+            match crate::policy::validate::parse_vtep(&v) {
+                Ok(ip) => overlay.vtep = Some(ip),
+                Err(reason) => w.fail(&p, n, format!("invalid VTEP address {v:?}: {reason}")),
+            }
+        }
+    }
+    if let Some(n) = t.take("underlay") {
+        let p = path.key("underlay");
+        if let Some(mut u) = w.table(n, &p) {
+            let kind = u.take("type").and_then(|n| w.string(n, &p.key("type")));
+            let ifname = u.take("ifname").and_then(|n| w.string(n, &p.key("ifname")));
+            u.finish(w, "overlay.underlay", None);
+            let backend = match kind.as_deref() {
+                None => Some(UnderlayBackend::AfPacket),
+                Some(k) => {
+                    let b = UnderlayBackend::from_name(k);
+                    if b.is_none() {
+                        w.fail(
+                            &p.key("type"),
+                            n,
+                            format!("unknown underlay type {k:?}: expected \"afpacket\""),
+                        );
+                    }
+                    b
+                }
+            };
+            match (backend, ifname) {
+                (Some(backend), Some(ifname)) => {
+                    match crate::policy::validate::check_ifname(&ifname) {
+                        Ok(()) => overlay.underlay = Some(Underlay { backend, ifname }),
+                        Err(reason) => w.fail(
+                            &p.key("ifname"),
+                            n,
+                            format!("invalid interface name {ifname:?}: {reason}"),
+                        ),
+                    }
+                }
+                (_, None) => w.fail(&p, n, "missing key `ifname`"),
+                _ => {}
+            }
+        }
+    }
+    t.finish(w, "overlay", None);
 }
 
 /// `[api]`: `token_file`.

@@ -20,7 +20,7 @@ use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Tab
 use crate::policy::protocol;
 use crate::policy::{Backend, Remote, Rule, CONNTRACK_FIELDS};
 
-use super::{Config, LoggingSettings};
+use super::{Config, LoggingSettings, OverlaySettings};
 
 /// An array of strings, on one line.
 fn strings<I: IntoIterator<Item = String>>(items: I) -> Value {
@@ -146,7 +146,24 @@ pub fn to_toml_string(config: &Config) -> String {
     for n in &m.networks {
         let mut t = spaced_table();
         t["name"] = value(n.name.as_str());
+        if let Some(v) = n.vni {
+            t["vni"] = int(u64::from(v));
+        }
+        if let Some(e) = n.encap {
+            t["encap"] = value(e.as_str());
+        }
         networks.push(t);
+    }
+
+    let mut hosts = ArrayOfTables::new();
+    for h in &m.hosts {
+        let mut t = spaced_table();
+        t["name"] = value(h.name.as_str());
+        t["vtep"] = value(h.vtep.to_string());
+        if let Some(mac) = h.mac {
+            t["mac"] = value(mac.to_string());
+        }
+        hosts.push(t);
     }
 
     let mut groups = ArrayOfTables::new();
@@ -248,7 +265,26 @@ pub fn to_toml_string(config: &Config) -> String {
         doc["api"] = Item::Table(t);
     }
 
+    let o = &config.overlay;
+    if m.local_host.is_some() || *o != OverlaySettings::default() {
+        let mut t = spaced_table();
+        if let Some(h) = &m.local_host {
+            t["host"] = value(h.as_str());
+        }
+        if let Some(v) = o.vtep {
+            t["vtep"] = value(v.to_string());
+        }
+        if let Some(u) = &o.underlay {
+            let mut ut = InlineTable::new();
+            ut.insert("type", u.backend.as_str().into());
+            ut.insert("ifname", u.ifname.as_str().into());
+            t["underlay"] = value(ut);
+        }
+        doc["overlay"] = Item::Table(t);
+    }
+
     for (key, list) in [
+        ("hosts", hosts),
         ("networks", networks),
         ("security_groups", groups),
         ("address_groups", address_groups),
@@ -527,7 +563,7 @@ backend = { type = "tap", ifname = "t", netns = "ns" }
                         ..Default::default()
                     });
                 }
-                let config = Config { model: valid_model(spec), switch: SwitchSettings::default(), logging: LoggingSettings::default(), api: Default::default() };
+                let config = Config { model: valid_model(spec), switch: SwitchSettings::default(), logging: LoggingSettings::default(), api: Default::default(), overlay: Default::default() };
                 let text = to_toml_string(&config);
                 let back = parse_str(&text, "export.toml");
                 prop_assert_eq!(back.as_ref().ok(), Some(&config), "{}", text);

@@ -713,6 +713,8 @@ pub fn canonical(s: &State) -> State {
             conntrack: m.conntrack.clone(),
             logs,
             remote_members: m.remote_members.clone(),
+            hosts: m.hosts.clone(),
+            local_host: m.local_host.clone(),
         },
         meta: Meta {
             groups,
@@ -791,6 +793,7 @@ pub fn state_from_kvs(keys: &Keys, kvs: &BTreeMap<String, Vec<u8>>) -> Result<St
         networks: (networks.items.iter())
             .map(|(_, _, v)| NetworkSpec {
                 name: Some(v.name.clone()),
+                ..Default::default()
             })
             .collect(),
         permitted_ethertypes,
@@ -798,6 +801,7 @@ pub fn state_from_kvs(keys: &Keys, kvs: &BTreeMap<String, Vec<u8>>) -> Result<St
         logs: (logs.items.iter())
             .map(|(k, _, v)| log_spec(k, v, &names))
             .collect::<Result<_, _>>()?,
+        ..Default::default()
     };
     let model = validate::validate_model(&spec).map_err(|e| {
         let fam: [(&str, Vec<String>); 4] = [

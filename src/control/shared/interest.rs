@@ -312,7 +312,10 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
         let v: Option<NetworkValue> = decode(cache, &keys.network(x), &mut errors);
         let name = nn.name(x, v.as_ref().map_or("", |v| v.name.as_str()));
         names.insert(x.clone(), name.clone());
-        networks.push(NetworkSpec { name: Some(name) });
+        networks.push(NetworkSpec {
+            name: Some(name),
+            ..Default::default()
+        });
     }
     let mut pn = Names::default();
     let port_names: HashMap<&str, String> = ports

@@ -891,7 +891,10 @@ pub fn member_join_compile(rules: usize, members: usize) -> String {
             backend: None,
             host: None,
         }],
-        networks: vec![Network { name: "n".into() }],
+        networks: vec![Network {
+            name: "n".into(),
+            ..Network::default()
+        }],
         ..Model::default()
     };
     let nets = |k: usize| -> Vec<ipnet::IpNet> {

@@ -272,6 +272,7 @@ impl Store {
                 switch: seed.switch.clone(),
                 logging: seed.logging.clone(),
                 api: seed.api.clone(),
+                overlay: seed.overlay.clone(),
             },
             None => seed.clone(),
         })
@@ -307,6 +308,7 @@ impl Store {
             logging: self.logging.clone(),
             // The store does not keep the [api] table (`export_from` does, from its seed).
             api: Default::default(),
+            overlay: Default::default(),
         }
     }
 

@@ -10,8 +10,8 @@
 //! crate.
 
 use crate::policy::spec::{
-    AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, LogSpec, ModelSpec, NetworkSpec,
-    PortSpec, RuleSpec, SecurityGroupSpec,
+    AddressGroupSpec, AllowedAddressPairSpec, BackendSpec, HostSpec, LogSpec, ModelSpec,
+    NetworkSpec, PortSpec, RuleSpec, SecurityGroupSpec,
 };
 use crate::policy::{Backend, Model, NetworkLog, Port, Remote, Rule, SecurityGroup};
 
@@ -149,10 +149,22 @@ pub fn model_to_spec(model: &Model) -> ModelSpec {
             .iter()
             .map(|n| NetworkSpec {
                 name: Some(n.name.clone()),
+                vni: n.vni.map(i64::from),
+                encap: n.encap.map(|e| e.as_str().to_string()),
             })
             .collect(),
         permitted_ethertypes: model.permitted_ethertypes.clone(),
         conntrack: model.conntrack.clone(),
         logs: model.logs.iter().map(log_to_spec).collect(),
+        hosts: model
+            .hosts
+            .iter()
+            .map(|h| HostSpec {
+                name: Some(h.name.clone()),
+                vtep: Some(h.vtep.to_string()),
+                mac: h.mac.map(|m| m.to_string()),
+            })
+            .collect(),
+        local_host: model.local_host.clone(),
     }
 }

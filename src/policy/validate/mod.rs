@@ -20,6 +20,8 @@
 //! * packet-logging objects (Neutron's `logging` extension): event, names, the group and
 //!   port they name exist (see `logs` for the group/port rule checked only on creation);
 //! * switch-wide settings: permitted ethertypes, conntrack limits;
+//! * the overlay (`overlay`): network VNIs and encapsulations, hosts and their VTEPs,
+//!   this switch's host name;
 //! * names and descriptions: at most 255 characters (Neutron's attribute limits).
 //!
 //! Every problem is reported (not only the first), each with a [`FieldPath`] into the
@@ -55,6 +57,7 @@
 //! * `ports`: one port against the ports before it;
 //! * `logs`: one packet-logging object, and the rule between its group and port;
 //! * `settings`: permitted ethertypes and conntrack limits;
+//! * `overlay`: VNIs, encapsulations, hosts (see its decisions);
 //! * `defaults`: Neutron's default group, template rules and default network;
 //! * `addresses`: MAC, CIDR and fixed-IP parsing.
 //!
@@ -77,6 +80,7 @@ mod addresses;
 mod defaults;
 mod groups;
 mod logs;
+mod overlay;
 mod ports;
 mod rules;
 mod settings;
@@ -87,6 +91,7 @@ pub use defaults::{
     DEFAULT_NETWORK,
 };
 pub use logs::{log_target_errors, parse_log_event};
+pub use overlay::parse_vtep;
 pub use ports::{check_host, check_ifname};
 pub use rules::{rule_key, rule_keys_computed, RuleKey, RuleKeyRemote};
 pub use settings::{
@@ -269,8 +274,11 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
                 ));
             } else {
                 net_names.insert(name, i);
+                let (vni, encap) = overlay::check_network_overlay(n, &path, &mut found);
                 networks.push(Network {
                     name: name.to_string(),
+                    vni,
+                    encap,
                 });
             }
         }
@@ -309,6 +317,7 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
         if !networks.iter().any(|n| n.name == p.network) {
             networks.push(Network {
                 name: p.network.clone(),
+                ..Network::default()
             });
         }
     }
@@ -339,6 +348,15 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
     check_conntrack(&spec.conntrack, &root.key("conntrack"), &mut found);
     attach(found, None, None, None, None, &mut errors);
 
+    // The overlay: hosts, this host's name, unique VNIs when the overlay is in use.
+    let mut found = Found::new();
+    let hosts = overlay::check_hosts(&spec.hosts, &root, &mut found);
+    overlay::check_local_host(&spec.local_host, &root, &mut found);
+    if !spec.hosts.is_empty() || spec.local_host.is_some() {
+        overlay::check_vnis_unique(&networks, &net_names, &root, &mut found);
+    }
+    attach(found, None, None, None, None, &mut errors);
+
     if !errors.is_empty() {
         return Err(ValidationErrors(errors));
     }
@@ -351,6 +369,8 @@ pub fn validate_model(spec: &ModelSpec) -> Result<Model, ValidationErrors> {
         conntrack: spec.conntrack.clone(),
         logs,
         remote_members: Default::default(),
+        hosts,
+        local_host: spec.local_host.clone(),
     })
 }
 

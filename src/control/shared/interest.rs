@@ -32,6 +32,8 @@
 //!   them) and no backend, named as the API names it (`NAME@ID` on a clash). A port
 //!   whose host has no live `hosts/` key is left out: unreachable (once the host's lease
 //!   expired, its ports leave every other host's model);
+//! * **the overlay**: `local_host` is this host; `hosts` are the live hosts with a VTEP
+//!   ([`live_vteps`]), this one included when it has one;
 //! * packet-log objects (`logs/`) are not watched yet: a host agent's model has none.
 //!
 //! Owns: the interest rules and the values → model conversion for a host. May not touch:
@@ -49,7 +51,8 @@ use super::layout::{
     PortValue,
 };
 use crate::control::kv::{Revision, Target};
-use crate::policy::spec::{ModelSpec, NetworkSpec, SecurityGroupSpec};
+use crate::policy::spec::{HostSpec, ModelSpec, NetworkSpec, SecurityGroupSpec};
+use crate::policy::validate::check_host;
 use crate::policy::Model;
 
 /// The cached keys of a host.
@@ -242,14 +245,21 @@ fn err(e: CodecError) -> BuildError {
 
 /// The live hosts in the cache (`hosts/`, bound to their leases) that have a VTEP: name →
 /// VTEP. A host whose `vtep` does not parse counts as one without overlay.
+///
+/// The model's hosts must have valid names and unique VTEPs: a host whose name does not
+/// validate, or whose VTEP an earlier host (key order) has, is left out (another host's
+/// misconfiguration must not refuse this host's model).
 pub fn live_vteps<V: Stored>(keys: &Keys, cache: &BTreeMap<String, V>) -> BTreeMap<String, IpAddr> {
     let prefix = keys.hosts();
+    let mut seen = HashSet::new();
     cache
         .range(prefix.clone()..)
         .take_while(|(k, _)| k.starts_with(&prefix))
         .filter_map(|(k, c)| {
             let v: HostValue = codec::decode(k, c.bytes()).ok()?;
-            Some((v.host_id, v.vtep?.parse().ok()?))
+            let vtep: IpAddr = v.vtep?.parse().ok()?;
+            check_host(&v.host_id).ok()?;
+            seen.insert(vtep).then_some((v.host_id, vtep))
         })
         .collect()
 }
@@ -399,6 +409,16 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
                 .push(codec::remote_port_spec(v, &names[x.as_str()], &name));
         }
     }
+    // The overlay: this host, and the live hosts with a VTEP (itself included).
+    spec.local_host = Some(host.to_string());
+    spec.hosts = vteps
+        .iter()
+        .map(|(name, vtep)| HostSpec {
+            name: Some(name.clone()),
+            vtep: Some(vtep.to_string()),
+            mac: None,
+        })
+        .collect();
     let settings: Option<SettingsValue> = decode(cache, &keys.settings(), &mut errors);
     match codec::settings_from_value(&keys.settings(), settings.as_ref()) {
         Ok((conntrack, ethertypes)) => {

@@ -419,6 +419,16 @@ fn remote_ports_of_its_networks_only_and_while_their_host_lives() {
     assert!(remote_ports(&a3).is_empty());
     settled(kv.as_ref(), &[&a1, &a2, &a3]);
     let e3 = a3.stats().events;
+    // The overlay part of the model: this host, the live hosts with their VTEPs.
+    let m = a1.model().unwrap();
+    assert_eq!(m.local_host.as_deref(), Some("h1"));
+    let hosts: Vec<String> = m
+        .hosts
+        .iter()
+        .map(|h| format!("{}={}", h.name, h.vtep))
+        .collect();
+    assert_eq!(hosts, ["h1=10.255.0.1", "h2=10.255.0.2", "h3=10.255.0.3"]);
+    assert!(m.ports.iter().all(|p| m.is_remote(p) == (p.name == "p2")));
     // A port of h2 created on net0 reaches h1's model; deleted, it leaves it.
     let rev = commit(kv.as_ref(), port_ops(&k, "h2", "p4", 4, &["web"], "net0")).unwrap();
     assert!(a1.wait_applied(rev, Duration::from_secs(10)));
@@ -443,6 +453,8 @@ fn remote_ports_of_its_networks_only_and_while_their_host_lives() {
     assert_eq!(remote_ports(&a1), ["p2@h2"], "gone before the TTL");
     wait("h2's ports gone at h1", || remote_ports(&a1).is_empty());
     assert_eq!(port_names(&a1), ["p1"]);
+    let m = a1.model().unwrap();
+    assert!(m.hosts.iter().all(|h| h.name != "h2"), "{:?}", m.hosts);
 }
 
 #[test]

@@ -212,6 +212,8 @@ fn network_value(s: &State, ni: usize) -> NetworkValue {
         meta: meta_value(&nm.obj),
         name: s.model.networks[ni].name.clone(),
         subnets: vec![nm.subnet_v4.to_string(), nm.subnet_v6.to_string()],
+        network_type: s.model.networks[ni].encap.map(|e| e.as_str().to_string()),
+        segmentation_id: s.model.networks[ni].vni,
     }
 }
 
@@ -793,7 +795,8 @@ pub fn state_from_kvs(keys: &Keys, kvs: &BTreeMap<String, Vec<u8>>) -> Result<St
         networks: (networks.items.iter())
             .map(|(_, _, v)| NetworkSpec {
                 name: Some(v.name.clone()),
-                ..Default::default()
+                vni: v.segmentation_id.map(i64::from),
+                encap: v.network_type.clone(),
             })
             .collect(),
         permitted_ethertypes,

@@ -17,6 +17,8 @@ fn seed() -> config::Config {
         r#"
 [[networks]]
 name = "net2"
+vni = 5000
+encap = "vxlan"
 
 [[address_groups]]
 name = "office"
@@ -91,6 +93,13 @@ fn the_seed_round_trips_with_index_members_and_settings() {
         .keys()
         .all(|k| !k.ends_with(&format!("/{r}")) || k.contains("/ports/")));
     assert!(kvs.contains_key(&keys().settings()));
+    // A network's overlay settings, as Neutron's provider extension names them.
+    let net2 = s.network_id("net2").unwrap().to_string();
+    let nv: NetworkValue = decode("n", &kvs[&keys().network(&net2)]).unwrap();
+    assert_eq!(
+        (nv.network_type.as_deref(), nv.segmentation_id),
+        (Some("vxlan"), Some(5000))
+    );
     let port: PortValue = decode("p", &kvs[&keys().port(&a)]).unwrap();
     assert_eq!(port.host_id.as_deref(), Some("compute-1"));
     assert_eq!(port.profile["type"], "tap");

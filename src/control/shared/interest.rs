@@ -32,7 +32,10 @@
 //!   them) and no backend, named as the API names it (`NAME@ID` on a clash). A port
 //!   whose host has no live `hosts/` key is left out: unreachable (once the host's lease
 //!   expired, its ports leave every other host's model);
-//! * **the overlay**: `local_host` is this host; `hosts` are the live hosts with a VTEP
+//! * **the overlay**: a network's VNI is its value's `provider:segmentation_id`, else
+//!   derived from its id ([`Network::vni_of_name`] of the id: every host derives the same
+//!   one, and two networks of one name get two VNIs), its encapsulation
+//!   `provider:network_type` (absent: Geneve); `local_host` is this host; `hosts` are the live hosts with a VTEP
 //!   ([`live_vteps`]), this one included when it has one;
 //! * packet-log objects (`logs/`) are not watched yet: a host agent's model has none.
 //!
@@ -53,7 +56,7 @@ use super::layout::{
 use crate::control::kv::{Revision, Target};
 use crate::policy::spec::{HostSpec, ModelSpec, NetworkSpec, SecurityGroupSpec};
 use crate::policy::validate::check_host;
-use crate::policy::Model;
+use crate::policy::{Model, Network};
 
 /// The cached keys of a host.
 pub type Cache = BTreeMap<String, Cached>;
@@ -322,9 +325,13 @@ pub fn build_model(keys: &Keys, host: &str, cache: &Cache) -> Result<Model, Vec<
         let v: Option<NetworkValue> = decode(cache, &keys.network(x), &mut errors);
         let name = nn.name(x, v.as_ref().map_or("", |v| v.name.as_str()));
         names.insert(x.clone(), name.clone());
+        // The VNI: the value's, else derived from the id (not the name: names need not
+        // be unique, and every host must derive the same one).
+        let vni = v.as_ref().and_then(|v| v.segmentation_id);
         networks.push(NetworkSpec {
             name: Some(name),
-            ..Default::default()
+            vni: Some(i64::from(vni.unwrap_or_else(|| Network::vni_of_name(x)))),
+            encap: v.and_then(|v| v.network_type),
         });
     }
     let mut pn = Names::default();

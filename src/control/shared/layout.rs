@@ -206,6 +206,21 @@ pub struct NetworkValue {
     pub name: String,
     /// The ids of its implicit IPv4 and IPv6 subnets.
     pub subnets: Vec<String>,
+    /// The overlay encapsulation, `geneve` or `vxlan` (Neutron's provider extension;
+    /// absent: Geneve).
+    #[serde(
+        rename = "provider:network_type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub network_type: Option<String>,
+    /// The VNI (absent: a host derives it from the network's id, the same everywhere).
+    #[serde(
+        rename = "provider:segmentation_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub segmentation_id: Option<u32>,
 }
 
 /// One allowed address pair of a port.

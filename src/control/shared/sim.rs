@@ -424,6 +424,8 @@ fn seed(kv: &dyn Kv, keys: &Keys, o: &SimOptions) -> Result<Revision, KvError> {
                 meta: meta(&id),
                 name: id.clone(),
                 subnets: Vec::new(),
+                network_type: None,
+                segmentation_id: None,
             },
         ));
     }

@@ -144,6 +144,8 @@ fn seed(kv: &dyn Kv) -> Revision {
                     meta: meta("net0"),
                     name: "net0".into(),
                     subnets: vec![],
+                    network_type: None,
+                    segmentation_id: None,
                 },
             ),
             put(

@@ -261,3 +261,58 @@ fn an_index_missing_from_an_older_prefix_is_written_at_open() {
     let np: NetPortValue = serde_json::from_slice(&v.expect("repaired").value).unwrap();
     assert_eq!(np.host_id, "compute-1");
 }
+
+/// A process of ours, killed by its PID on drop.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn run_store_publishes_its_vtep_from_the_flag_over_the_config() {
+    let Some(etcd) = EtcdServer::start_or_skip("run_store_publishes_its_vtep") else {
+        return;
+    };
+    let kv: Arc<dyn Kv> = Arc::new(EtcdKv::open(&etcd.url()).expect("etcd client"));
+    let _api = Server::start(kv.clone());
+    let dir = std::env::temp_dir().join(format!("sgswitch-vtep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("host.toml");
+    std::fs::write(
+        &cfg,
+        "[switch]\nworkers = 1\n\n[overlay]\nvtep = \"192.0.2.8\"\n",
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("run.log")).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--store", &etcd.url(), "--store-prefix", keys().prefix()])
+        .args(["--host-id", "compute-9", "--vtep", "192.0.2.9"])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("sgswitch run starts");
+    let _run = Proc(child);
+    let key = keys().host("compute-9");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let v = loop {
+        if let Some(v) = kv.get(&key, None).unwrap().0 {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {key}:\n{}",
+            std::fs::read_to_string(dir.join("run.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let hv: HostValue = serde_json::from_slice(&v.value).unwrap();
+    assert_eq!(hv.vtep.as_deref(), Some("192.0.2.9"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

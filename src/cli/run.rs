@@ -170,6 +170,12 @@ pub struct RunArgs {
     /// the ones it plugs in); needs --store
     #[arg(long, value_name = "NAME", requires = "store", value_parser = parse_host_id)]
     pub host_id: Option<String>,
+
+    /// This host's VTEP (its underlay address), published in the shared store's
+    /// hosts/HOST so that the other hosts reach its ports; overrides the config's
+    /// [overlay] vtep. Neither: no overlay (its ports are unreachable from other hosts)
+    #[arg(long, value_name = "ADDR", requires = "store")]
+    pub vtep: Option<std::net::IpAddr>,
 }
 
 /// A `--host-id`: 1..64 characters of `[A-Za-z0-9._-]` (a key path element).
@@ -430,8 +436,10 @@ fn check_token(t: &str, from: &str) -> Result<String, String> {
     }
 }
 
-/// `sgswitch run --store URL --host-id NAME`: the policy comes from the shared store
-/// through the host agent ([`sgswitch::control::shared::agent`]): the switch starts with
+/// `sgswitch run --store URL --host-id NAME [--vtep ADDR]`: the policy comes from the
+/// shared store through the host agent ([`sgswitch::control::shared::agent`]), which
+/// publishes the VTEP (`--vtep`, else the config's `[overlay] vtep`, else none) in
+/// `hosts/NAME`; the switch starts with
 /// no port, and the agent applies this host's model (the ports bound to it, their groups
 /// and networks, the remote groups' members) as it arrives, keeping the last good one
 /// while the store is away. This version serves no management API itself: serve it with
@@ -466,13 +474,11 @@ fn run_shared(args: &RunArgs, config: &config::Config) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let agent = match Agent::start(
-        kv.clone(),
-        keys,
-        &host,
-        switch.clone(),
-        AgentOptions::default(),
-    ) {
+    let opts = AgentOptions {
+        vtep: args.vtep.or(config.overlay.vtep),
+        ..AgentOptions::default()
+    };
+    let agent = match Agent::start(kv.clone(), keys, &host, switch.clone(), opts) {
         Ok(a) => a,
         Err(e) => {
             error!("{e}");

@@ -32,7 +32,7 @@ pub struct SimHostsArgs {
     /// Ports bound on each host
     #[arg(long, default_value_t = 2)]
     pub ports_per_host: usize,
-    /// propagation | remote-group | churn | cold-start | member-join-compile
+    /// propagation | remote-group | churn | cold-start | member-join-compile | l2pop
     #[arg(long, default_value = "propagation")]
     pub scenario: String,
     /// Churn: how long (seconds); the other scenarios: at most this long for their changes
@@ -53,6 +53,10 @@ pub struct SimHostsArgs {
     /// Member-join-compile: rules of the host model, comma separated
     #[arg(long, default_value = "1000,10000", value_delimiter = ',')]
     pub rules: Vec<usize>,
+    /// Networks the hosts' ports are on (host h's on net{h % K}; default: each host its
+    /// own, l2pop: 10)
+    #[arg(long)]
+    pub networks: Option<usize>,
     /// Do not compile the models (measure the control plane alone)
     #[arg(long)]
     pub no_compile: bool,
@@ -79,6 +83,7 @@ pub fn run(a: &SimHostsArgs) -> ExitCode {
         interested: a.interested,
         rate: a.rate,
         rules: a.rules.clone(),
+        networks: a.networks,
         compile: !a.no_compile,
         write_status: !a.no_status,
         prefix: a.prefix.clone(),

@@ -149,8 +149,13 @@ pub fn port_json(s: &State, pi: usize) -> Value {
                 .collect(),
         ),
     );
-    // DOWN while the running switch has the port down (its netdev is gone).
-    m.insert("status".into(), json!(port_status(&p.name)));
+    // DOWN while the running switch has the port down (its netdev is gone), or its
+    // bound host's lease is gone (shared store).
+    let down = s.bound_host_down(pi);
+    m.insert(
+        "status".into(),
+        json!(if down { "DOWN" } else { port_status(&p.name) }),
+    );
     m.insert("admin_state_up".into(), json!(true));
     m.insert("device_id".into(), json!(""));
     m.insert("device_owner".into(), json!(""));

@@ -34,6 +34,7 @@
 //! dataplane beyond [`ApplyPolicy::apply_policy`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -68,6 +69,9 @@ pub struct AgentOptions {
     /// from p99 197 ms to 465 ms on 2 cores). `?wait=applied` answers that much later.
     pub status_delay: Duration,
     pub on_applied: Option<OnApplied>,
+    /// This host's VTEP, published in `hosts/HOST` (`None`: no overlay; other hosts
+    /// cannot reach its ports).
+    pub vtep: Option<IpAddr>,
 }
 
 impl Default for AgentOptions {
@@ -78,6 +82,7 @@ impl Default for AgentOptions {
             write_status: true,
             status_delay: Duration::from_millis(100),
             on_applied: None,
+            vtep: None,
         }
     }
 }
@@ -120,6 +125,8 @@ pub enum AgentError {
 enum Msg {
     Watch(WatchMsg),
     Stop,
+    /// Stop without revoking the lease (it expires after its TTL).
+    Crash,
 }
 
 struct Shared {
@@ -259,6 +266,15 @@ impl Agent {
         self.halt();
     }
 
+    /// Stop as a host that died: the thread ends and the lease is left to expire (its
+    /// `hosts/HOST` key vanishes after the TTL, not at once). Tests and `sim-hosts`.
+    pub fn crash(mut self) {
+        let _ = self.tx.send(Msg::Crash);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
     fn halt(&mut self) {
         let _ = self.tx.send(Msg::Stop);
         if let Some(t) = self.thread.take() {
@@ -351,6 +367,12 @@ impl Run {
             for m in std::iter::once(first).chain(rx.try_iter()) {
                 match m {
                     Msg::Stop => return,
+                    Msg::Crash => {
+                        if let Some(l) = self.lease.take() {
+                            l.abandon();
+                        }
+                        return;
+                    }
                     Msg::Watch(WatchMsg::Events { target, events }) => self.events(&target, events),
                     Msg::Watch(WatchMsg::Compacted { target, .. }) => compacted.push(target),
                     Msg::Watch(WatchMsg::Health(h)) => {
@@ -407,6 +429,7 @@ impl Run {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
             started_at: now_rfc3339(),
+            vtep: self.opts.vtep.map(|a| a.to_string()),
         };
         let put = Txn {
             compares: Vec::new(),

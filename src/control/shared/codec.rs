@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::{
     AddressGroupValue, AddressPairValue, GroupValue, Keys, LogValue, MemberValue, MetaValue,
-    NetworkValue, PortValue, RuleValue,
+    NetPortValue, NetworkValue, PortValue, RuleValue,
 };
 use crate::control::kv::Op;
 use crate::control::store::to_spec::{port_to_spec, rule_remote};
@@ -212,6 +212,8 @@ fn network_value(s: &State, ni: usize) -> NetworkValue {
         meta: meta_value(&nm.obj),
         name: s.model.networks[ni].name.clone(),
         subnets: vec![nm.subnet_v4.to_string(), nm.subnet_v6.to_string()],
+        network_type: s.model.networks[ni].encap.map(|e| e.as_str().to_string()),
+        segmentation_id: s.model.networks[ni].vni,
     }
 }
 
@@ -268,6 +270,41 @@ pub fn member_value(port: &Port, network_id: &str) -> Option<MemberValue> {
     })
 }
 
+/// A bound port's `net-ports/NETWORK/PORT` value (`None`: the port is not bound):
+/// what the other hosts of its network need to reach it.
+pub fn net_port_value(v: &PortValue) -> Option<NetPortValue> {
+    Some(NetPortValue {
+        name: v.name.clone(),
+        mac_address: v.mac_address.clone(),
+        fixed_ips: v.fixed_ips.clone(),
+        allowed_address_pairs: v.allowed_address_pairs.clone(),
+        port_security_enabled: v.port_security_enabled,
+        host_id: v.host_id.clone()?,
+    })
+}
+
+/// The spec of a remote port (bound to another host) from its `net-ports/` value, on
+/// network `network`, named `name`: no security groups (its own host enforces them; a
+/// host's model needs only its addresses and its host), no backend.
+pub fn remote_port_spec(v: &NetPortValue, network: &str, name: &str) -> PortSpec {
+    PortSpec {
+        name: Some(name.to_string()),
+        network: Some(network.to_string()),
+        mac: Some(v.mac_address.clone()),
+        fixed_ips: v.fixed_ips.clone(),
+        security_groups: Some(Vec::new()),
+        port_security: Some(v.port_security_enabled),
+        allowed_address_pairs: (v.allowed_address_pairs.iter())
+            .map(|a| AllowedAddressPairSpec {
+                ip_address: Some(a.ip_address.clone()),
+                mac_address: a.mac_address.clone(),
+            })
+            .collect(),
+        backend: None,
+        host: Some(v.host_id.clone()),
+    }
+}
+
 /// The addresses of a member value (`key` names it in errors).
 pub fn member_addresses(key: &str, v: &MemberValue) -> Result<Vec<IpNet>, CodecError> {
     v.addresses
@@ -315,6 +352,9 @@ pub fn state_to_kvs(keys: &Keys, s: &State) -> BTreeMap<String, Vec<u8>> {
         let v = port_value(s, &ids, pi);
         if let Some(h) = &p.host {
             out.insert(keys.host_port(h, &id), Vec::new());
+        }
+        if let Some(np) = net_port_value(&v) {
+            out.insert(keys.net_port(&v.network_id, &id), encode(&np));
         }
         if let Some(member) = member_value(p, &v.network_id) {
             let member = encode(&member);
@@ -685,6 +725,7 @@ pub fn canonical(s: &State) -> State {
             networks: nm,
             logs: lm,
         },
+        live_hosts: s.live_hosts.clone(),
     }
 }
 
@@ -754,7 +795,8 @@ pub fn state_from_kvs(keys: &Keys, kvs: &BTreeMap<String, Vec<u8>>) -> Result<St
         networks: (networks.items.iter())
             .map(|(_, _, v)| NetworkSpec {
                 name: Some(v.name.clone()),
-                ..Default::default()
+                vni: v.segmentation_id.map(i64::from),
+                encap: v.network_type.clone(),
             })
             .collect(),
         permitted_ethertypes,
@@ -817,7 +859,11 @@ pub fn state_from_kvs(keys: &Keys, kvs: &BTreeMap<String, Vec<u8>>) -> Result<St
             .collect::<Result<_, _>>()?,
         logs: logs.items.iter().map(|i| i.1).collect(),
     };
-    let state = State { model, meta };
+    let state = State {
+        model,
+        meta,
+        live_hosts: None,
+    };
     state.check().map_err(|e| CodecError::new("", e))?;
     Ok(state)
 }

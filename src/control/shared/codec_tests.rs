@@ -17,6 +17,8 @@ fn seed() -> config::Config {
         r#"
 [[networks]]
 name = "net2"
+vni = 5000
+encap = "vxlan"
 
 [[address_groups]]
 name = "office"
@@ -91,11 +93,76 @@ fn the_seed_round_trips_with_index_members_and_settings() {
         .keys()
         .all(|k| !k.ends_with(&format!("/{r}")) || k.contains("/ports/")));
     assert!(kvs.contains_key(&keys().settings()));
+    // A network's overlay settings, as Neutron's provider extension names them.
+    let net2 = s.network_id("net2").unwrap().to_string();
+    let nv: NetworkValue = decode("n", &kvs[&keys().network(&net2)]).unwrap();
+    assert_eq!(
+        (nv.network_type.as_deref(), nv.segmentation_id),
+        (Some("vxlan"), Some(5000))
+    );
     let port: PortValue = decode("p", &kvs[&keys().port(&a)]).unwrap();
     assert_eq!(port.host_id.as_deref(), Some("compute-1"));
     assert_eq!(port.profile["type"], "tap");
     assert!(port.profile["vnet_hdr"].is_boolean());
     assert!(!port.profile.contains_key("queue"));
+    // The network's index of bound ports (l2population): addresses and host.
+    let net1 = s.network_id("net1").unwrap().to_string();
+    let np: NetPortValue = decode("n", &kvs[&keys().net_port(&net1, &a)]).unwrap();
+    assert_eq!(np.host_id, "compute-1");
+    assert_eq!(np.mac_address, "fa:16:3e:00:00:0a");
+    assert_eq!(np.fixed_ips, ["10.0.0.10", "fd00::a"]);
+    assert_eq!(np.allowed_address_pairs[0].ip_address, "10.0.9.0/24");
+    assert!(np.port_security_enabled);
+    let spec = remote_port_spec(&np, "net1", "vm-a");
+    assert_eq!(spec.host.as_deref(), Some("compute-1"));
+    assert_eq!(spec.security_groups, Some(Vec::new()));
+    let net_ports: Vec<&String> = (kvs.keys())
+        .filter(|k| k.starts_with(&keys().all_net_ports()))
+        .collect();
+    assert_eq!(
+        net_ports,
+        [&keys().net_port(&net1, &a)],
+        "only the bound port"
+    );
+}
+
+#[test]
+fn the_net_port_index_follows_binding_and_addresses() {
+    let store = Store::open(None, &seed()).unwrap();
+    let a = store.snapshot().port_id("vm-a").unwrap();
+    let net1 = store.snapshot().network_id("net1").unwrap().to_string();
+    let before = state_to_kvs(&keys(), &store.snapshot());
+    let key = keys().net_port(&net1, &a.to_string());
+    // Moving the port to another host rewrites its one index key.
+    store
+        .update_port(
+            &a.to_string(),
+            &PortUpdate {
+                host: Some(Some("compute-2".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let after = state_to_kvs(&keys(), &store.snapshot());
+    let ops = diff(&before, &after);
+    assert!(ops
+        .iter()
+        .any(|o| matches!(o, Op::Put { key: k, value, .. } if *k == key
+            && decode::<NetPortValue>(k, value).unwrap().host_id == "compute-2")));
+    // Unbinding deletes it.
+    store
+        .update_port(
+            &a.to_string(),
+            &PortUpdate {
+                host: Some(None),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let unbound = state_to_kvs(&keys(), &store.snapshot());
+    assert!(diff(&after, &unbound)
+        .iter()
+        .any(|o| matches!(o, Op::Delete { key: k } if *k == key)));
 }
 
 #[test]

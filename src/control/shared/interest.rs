@@ -4,6 +4,12 @@
 //! The interest set of host `H` is a fixed point over the cache:
 //! * `host-ports/H/` (prefix, always) → its port ids → `ports/P` (keys);
 //! * each cached port → `networks/N` and `security-groups/G` of its groups;
+//! * each such network `N` → `net-ports/N/` (prefix: the bound ports of the network,
+//!   l2population) → `hosts/H` (key: liveness and VTEP) of each host `H` those ports are
+//!   bound to, and its own `hosts/HOST`. Not the `hosts/` prefix: that simplest set made
+//!   every host start or lease expiry an event at every host with a port (98,336 events
+//!   during a cold start of 1,000 simulated hosts on one network each, at most 981 at a
+//!   host; with the keys: `sim-hosts --scenario cold-start`, see docs/scale-out.md);
 //! * each cached local group's rules → `security-groups/R` and `members/R/` (prefix) of
 //!   every remote group `R`, `address-groups/A` of every remote address group;
 //! * `settings` (conntrack, permitted ethertypes).
@@ -22,6 +28,17 @@
 //!   members (`members/R/*`, minus this host's own ports, which the model has already)
 //!   as [`Model::remote_members`]; a missing network or address group record is named by
 //!   its id (an address group with no addresses matches nothing);
+//! * **remote ports**: every `net-ports/N/P` of its networks whose host is another live
+//!   host with a VTEP (`hosts/H` present, `vtep` set) is a port of the model bound to that
+//!   host, with its MAC, fixed IPs and address pairs, no groups (its own host enforces
+//!   them) and no backend, named as the API names it (`NAME@ID` on a clash). A port
+//!   whose host has no live `hosts/` key is left out: unreachable (once the host's lease
+//!   expired, its ports leave every other host's model);
+//! * **the overlay**: a network's VNI is its value's `provider:segmentation_id`, else
+//!   derived from its id ([`Network::vni_of_name`] of the id: every host derives the same
+//!   one, and two networks of one name get two VNIs), its encapsulation
+//!   `provider:network_type` (absent: Geneve); `local_host` is this host; `hosts` are the live hosts with a VTEP
+//!   ([`live_vteps`]), this one included when it has one;
 //! * packet-log objects (`logs/`) are not watched yet: a host agent's model has none.
 //!
 //! Owns: the interest rules and the values → model conversion for a host. May not touch:
@@ -29,23 +46,28 @@
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use ipnet::IpNet;
 
 use super::codec::{self, CodecError, SettingsValue};
-use super::layout::{AddressGroupValue, GroupValue, Keys, MemberValue, NetworkValue, PortValue};
+use super::layout::{
+    AddressGroupValue, GroupValue, HostValue, Keys, MemberValue, NetPortValue, NetworkValue,
+    PortValue,
+};
 use crate::control::kv::{Revision, Target};
-use crate::policy::spec::{ModelSpec, NetworkSpec, SecurityGroupSpec};
-use crate::policy::validate::GroupMemo;
-use crate::policy::Model;
+use crate::policy::spec::{HostSpec, ModelSpec, NetworkSpec, SecurityGroupSpec};
+use crate::policy::validate::{check_host, GroupMemo};
+use crate::policy::{Model, Network};
 
 /// The cached keys of a host.
 pub type Cache = BTreeMap<String, Cached>;
 
 /// One cached key: its value, its mod revision and its value decoded once (a rule
 /// change decodes the one group that changed, not every cached port and group again:
-/// decoding was a third of a host's build before; for a member key, its addresses).
+/// decoding was a third of a host's build before; for a member or a `net-ports/` key,
+/// its addresses or its record).
 #[derive(Debug)]
 pub struct Cached {
     pub value: Vec<u8>,
@@ -53,6 +75,7 @@ pub struct Cached {
     members: OnceLock<Result<Vec<IpNet>, CodecError>>,
     /// The value decoded as the one type its key holds (`Result<Arc<T>, CodecError>`).
     decoded: OnceLock<Arc<dyn Any + Send + Sync>>,
+    net_port: OnceLock<Result<NetPortValue, CodecError>>,
 }
 
 impl Cached {
@@ -62,7 +85,13 @@ impl Cached {
             revision,
             members: OnceLock::new(),
             decoded: OnceLock::new(),
+            net_port: OnceLock::new(),
         }
+    }
+
+    fn net_port(&self, key: &str) -> &Result<NetPortValue, CodecError> {
+        self.net_port
+            .get_or_init(|| codec::decode::<NetPortValue>(key, &self.value))
     }
 
     fn members(&self, key: &str) -> &Result<Vec<IpNet>, CodecError> {
@@ -81,6 +110,13 @@ pub trait Stored {
     /// The value decoded as `T` (an agent's [`Cached`] decodes once and keeps it).
     fn decoded<T: Decoded>(&self, key: &str) -> Result<Arc<T>, CodecError> {
         codec::decode(key, self.bytes()).map(Arc::new)
+    }
+
+    /// The host of a `net-ports/` value (`None`: it does not decode).
+    fn net_port_host(&self, key: &str) -> Option<String> {
+        codec::decode::<NetPortValue>(key, self.bytes())
+            .ok()
+            .map(|v| v.host_id)
     }
 }
 
@@ -103,6 +139,10 @@ impl Stored for Cached {
             // A key read as two types (never in this module): decode again.
             None => codec::decode(key, &self.value).map(Arc::new),
         }
+    }
+
+    fn net_port_host(&self, key: &str) -> Option<String> {
+        self.net_port(key).as_ref().ok().map(|v| v.host_id.clone())
     }
 }
 
@@ -197,6 +237,23 @@ pub fn interest<V: Stored>(
     t.insert(Target::Key(keys.settings()));
     t.extend(n.ports.iter().map(|p| Target::Key(keys.port(p))));
     t.extend(n.networks.iter().map(|x| Target::Key(keys.network(x))));
+    // l2population: the bound ports of its networks, and the `hosts/` keys (liveness,
+    // VTEPs) of the hosts those ports are bound to, its own included.
+    for x in &n.networks {
+        let prefix = keys.net_ports(x);
+        t.insert(Target::Prefix(prefix.clone()));
+        for (k, c) in cache
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            if let Some(h) = c.net_port_host(k) {
+                t.insert(Target::Key(keys.host(&h)));
+            }
+        }
+    }
+    if !n.networks.is_empty() {
+        t.insert(Target::Key(keys.host(host)));
+    }
     t.extend(n.groups.iter().map(|g| Target::Key(keys.group(g))));
     for g in &n.remote_groups {
         t.insert(Target::Key(keys.group(g)));
@@ -239,6 +296,27 @@ fn err(e: CodecError) -> BuildError {
         object: e.key,
         message: e.message,
     }
+}
+
+/// The live hosts in the cache (`hosts/`, bound to their leases) that have a VTEP: name →
+/// VTEP. A host whose `vtep` does not parse counts as one without overlay.
+///
+/// The model's hosts must have valid names and unique VTEPs: a host whose name does not
+/// validate, or whose VTEP an earlier host (key order) has, is left out (another host's
+/// misconfiguration must not refuse this host's model).
+pub fn live_vteps<V: Stored>(keys: &Keys, cache: &BTreeMap<String, V>) -> BTreeMap<String, IpAddr> {
+    let prefix = keys.hosts();
+    let mut seen = HashSet::new();
+    cache
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .filter_map(|(k, c)| {
+            let v: HostValue = codec::decode(k, c.bytes()).ok()?;
+            let vtep: IpAddr = v.vtep?.parse().ok()?;
+            check_host(&v.host_id).ok()?;
+            seen.insert(vtep).then_some((v.host_id, vtep))
+        })
+        .collect()
 }
 
 /// The model of `host`'s ports from the cache (see the module doc), through
@@ -305,9 +383,13 @@ pub fn build_model(
         let v: Option<Arc<NetworkValue>> = decode(cache, &keys.network(x), &mut errors);
         let name = nn.name(x, v.as_ref().map_or("", |v| v.name.as_str()));
         names.insert(x.clone(), name.clone());
+        // The VNI: the value's, else derived from the id (not the name: names need not
+        // be unique, and every host must derive the same one).
+        let vni = v.as_ref().and_then(|v| v.segmentation_id);
         networks.push(NetworkSpec {
             name: Some(name),
-            ..Default::default()
+            vni: Some(i64::from(vni.unwrap_or_else(|| Network::vni_of_name(x)))),
+            encap: v.and_then(|v| v.network_type.clone()),
         });
     }
     let mut pn = Names::default();
@@ -364,6 +446,44 @@ pub fn build_model(
             Err(e) => errors.push(err(e)),
         }
     }
+    // Remote ports: the other hosts' ports on this host's networks, those whose host is
+    // live with a VTEP (else unreachable: left out).
+    let vteps = live_vteps(keys, cache);
+    for x in &n.networks {
+        let prefix = keys.net_ports(x);
+        for (key, c) in cache
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            let id = Keys::leaf(key);
+            if port_names.contains_key(id) {
+                continue; // this host's own port (its record is in the model)
+            }
+            let v = match c.net_port(key) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(err(e.clone()));
+                    continue;
+                }
+            };
+            if v.host_id == host || !vteps.contains_key(&v.host_id) {
+                continue;
+            }
+            let name = pn.name(id, &v.name);
+            spec.ports
+                .push(codec::remote_port_spec(v, &names[x.as_str()], &name));
+        }
+    }
+    // The overlay: this host, and the live hosts with a VTEP (itself included).
+    spec.local_host = Some(host.to_string());
+    spec.hosts = vteps
+        .iter()
+        .map(|(name, vtep)| HostSpec {
+            name: Some(name.clone()),
+            vtep: Some(vtep.to_string()),
+            mac: None,
+        })
+        .collect();
     let settings: Option<Arc<SettingsValue>> = decode(cache, &keys.settings(), &mut errors);
     match codec::settings_from_value(&keys.settings(), settings.as_deref()) {
         Ok((conntrack, ethertypes)) => {

@@ -14,9 +14,19 @@
 //! P"logs/"ID                          LogValue
 //! P"host-ports/"HOST"/"PORT_ID        "" (per-host index of bound ports)
 //! P"members/"GROUP_ID"/"PORT_ID       MemberValue (one key per member port)
-//! P"hosts/"HOST                       HostValue, bound to the host's lease
+//! P"net-ports/"NETWORK_ID"/"PORT_ID   NetPortValue (one key per bound port: l2population)
+//! P"hosts/"HOST                       HostValue (its VTEP), bound to the host's lease
 //! P"status/"HOST                      StatusValue (revision applied, errors)
 //! ```
+//!
+//! **Schema version.** `net-ports/` and `HostValue::vtep` were added without a version
+//! bump (still 1): a host of the previous layout does not watch `net-ports/` and ignores
+//! the unknown `vtep` field (no value type here denies unknown fields), so it reads
+//! nothing wrongly. What it cannot do is keep the index: an API server of the previous
+//! layout writes ports without their `net-ports/` key, and a port written before the
+//! index existed has none; [`crate::control::store`]'s shared mode writes the missing
+//! and stale index keys when it opens (the first new API server repairs the prefix).
+//! Run API servers of one version on a prefix.
 //!
 //! Owns: key names and value types. May not touch: the store, the model (conversions
 //! live in [`super::codec`]).
@@ -97,6 +107,17 @@ impl Keys {
     }
     pub fn member(&self, group_id: &str, port_id: &str) -> String {
         format!("{}members/{group_id}/{port_id}", self.prefix)
+    }
+    /// `net-ports/NETWORK_ID/`: the bound ports of one network (l2population).
+    pub fn net_ports(&self, network_id: &str) -> String {
+        format!("{}net-ports/{network_id}/", self.prefix)
+    }
+    pub fn net_port(&self, network_id: &str, port_id: &str) -> String {
+        format!("{}net-ports/{network_id}/{port_id}", self.prefix)
+    }
+    /// `net-ports/`: every network's index (the API server's repair reads it).
+    pub fn all_net_ports(&self) -> String {
+        format!("{}net-ports/", self.prefix)
     }
     pub fn hosts(&self) -> String {
         format!("{}hosts/", self.prefix)
@@ -185,6 +206,21 @@ pub struct NetworkValue {
     pub name: String,
     /// The ids of its implicit IPv4 and IPv6 subnets.
     pub subnets: Vec<String>,
+    /// The overlay encapsulation, `geneve` or `vxlan` (Neutron's provider extension;
+    /// absent: Geneve).
+    #[serde(
+        rename = "provider:network_type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub network_type: Option<String>,
+    /// The VNI (absent: a host derives it from the network's id, the same everywhere).
+    #[serde(
+        rename = "provider:segmentation_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub segmentation_id: Option<u32>,
 }
 
 /// One allowed address pair of a port.
@@ -225,6 +261,33 @@ pub struct MemberValue {
     pub network_id: String,
 }
 
+/// `P"net-ports/"NETWORK_ID"/"PORT_ID`: what another host of the network needs to reach
+/// a bound port (Neutron's l2population: no flooding to learn): its addresses and its
+/// host. Written by the API in the port's transaction, for every port with a
+/// `binding:host_id` (port security or not).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetPortValue {
+    /// The port's name (a host's model names the remote port by it, `NAME@ID` on a clash).
+    #[serde(default)]
+    pub name: String,
+    pub mac_address: String,
+    /// Addresses (no subnet ids).
+    pub fixed_ips: Vec<String>,
+    /// Its allowed address pairs (CIDR, and the MAC when it is not the port's).
+    #[serde(default)]
+    pub allowed_address_pairs: Vec<AddressPairValue>,
+    /// Without port security the port may send from any address (a receiving host must
+    /// not take its frames for spoofed ones).
+    #[serde(default = "yes")]
+    pub port_security_enabled: bool,
+    #[serde(rename = "binding:host_id")]
+    pub host_id: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// `P"logs/"ID` (Neutron's logging extension).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogValue {
@@ -251,6 +314,11 @@ pub struct HostValue {
     pub pid: u32,
     /// RFC 3339.
     pub started_at: String,
+    /// The host's VTEP (its underlay address: tunnels to its ports end there), from its
+    /// own overlay settings (`run --vtep`, the config's `[overlay]`). Absent: the host
+    /// has no overlay; its ports are unreachable from other hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vtep: Option<String>,
 }
 
 /// One error a host reports.

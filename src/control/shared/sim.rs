@@ -5,8 +5,9 @@
 //!
 //! The store is seeded with direct puts in the key layout ([`super::layout`] values;
 //! batches of [`SEED_BATCH`] ops per transaction, under etcd's default 128 ops): the
-//! schema key, one network, the groups, `--ports-per-host` ports per host with their
-//! `host-ports/` index and `members/` keys.
+//! schema key, the networks (`--networks`, default one per host), the groups,
+//! `--ports-per-host` ports per host with their `host-ports/`, `members/` and
+//! `net-ports/` keys. Every host has a VTEP ([`vtep_of`]).
 //!
 //! Scenarios (every one starts by starting the N agents, which is the cold start):
 //! * `cold-start`: time from starting the agents until every host applied its model;
@@ -20,6 +21,10 @@
 //!   (a port create is one transaction: its record, its `host-ports/` entry and its
 //!   `members/` key): put → applied at the owning host; p99 of the first and second half
 //!   (a growing lag shows as a larger second half);
+//! * `l2pop`: the hosts' ports on `--networks` networks (default 10; host `h` on
+//!   `net{h % K}`), ports created on `net0` one at a time: put → applied at the hosts of
+//!   `net0` (their models gain the remote port), and the events at the hosts of the
+//!   other networks (must be 0);
 //! * `member-join-compile` (no store): the compile time of a host model with R rules
 //!   referencing a remote group, and what one member joining costs: the member sets are
 //!   swapped, the rules kept ([`CompiledPolicy::with_members`]), beside a full compile.
@@ -36,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::agent::{Agent, AgentOptions};
+use super::codec;
 use super::layout::{
     GroupValue, Keys, MemberValue, MetaValue, NetworkValue, PortValue, RuleValue, SchemaValue,
     SCHEMA_VERSION,
@@ -62,6 +68,7 @@ pub enum Scenario {
     RemoteGroup,
     Churn,
     MemberJoinCompile,
+    L2pop,
 }
 
 impl Scenario {
@@ -72,6 +79,7 @@ impl Scenario {
             "remote-group" => Scenario::RemoteGroup,
             "churn" => Scenario::Churn,
             "member-join-compile" => Scenario::MemberJoinCompile,
+            "l2pop" => Scenario::L2pop,
             _ => return None,
         })
     }
@@ -95,6 +103,9 @@ pub struct SimOptions {
     pub rate: u32,
     /// Member-join-compile: rules of the host model (comma list in the CLI).
     pub rules: Vec<usize>,
+    /// Networks the hosts' ports are on: host `h`'s on `net{h % K}` (default: one per host
+    /// (its own); `l2pop`: 10).
+    pub networks: Option<usize>,
     /// Compile each model with the real compiler (default true).
     pub compile: bool,
     /// Agents write `status/HOST` after each apply.
@@ -114,6 +125,7 @@ impl Default for SimOptions {
             interested: None,
             rate: 100,
             rules: vec![1_000, 10_000],
+            networks: None,
             compile: true,
             write_status: true,
             prefix: "/sgswitch-sim/".into(),
@@ -265,8 +277,16 @@ pub fn port_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::from(0x0a00_0000u32 + i as u32 + 1)
 }
 
-/// The ops creating port `id` (index `i`) on `host` in `groups`, with its members keys.
-pub fn port_ops(keys: &Keys, host: &str, id: &str, i: usize, groups: &[&str]) -> Vec<Op> {
+/// The ops creating port `id` (index `i`) on `host` in `groups` on network `net`, with
+/// its `members/` keys and its `net-ports/` key (as the API writes them).
+pub fn port_ops(
+    keys: &Keys,
+    host: &str,
+    id: &str,
+    i: usize,
+    groups: &[&str],
+    net: &str,
+) -> Vec<Op> {
     let ip = port_ip(i).to_string();
     let mac = format!(
         "fa:16:3e:{:02x}:{:02x}:{:02x}",
@@ -277,7 +297,7 @@ pub fn port_ops(keys: &Keys, host: &str, id: &str, i: usize, groups: &[&str]) ->
     let v = PortValue {
         meta: meta(id),
         name: id.to_string(),
-        network_id: "net0".into(),
+        network_id: net.into(),
         mac_address: mac,
         fixed_ips: vec![ip.clone()],
         security_groups: groups.iter().map(|g| g.to_string()).collect(),
@@ -287,31 +307,35 @@ pub fn port_ops(keys: &Keys, host: &str, id: &str, i: usize, groups: &[&str]) ->
         profile: Default::default(),
     };
     let mut ops = vec![
-        put(keys.port(id), &v),
         Op::Put {
             key: keys.host_port(host, id),
             value: Vec::new(),
             lease: None,
         },
+        put(keys.net_port(net, id), &codec::net_port_value(&v)),
     ];
     for g in groups {
         ops.push(put(
             keys.member(g, id),
             &MemberValue {
                 addresses: vec![format!("{ip}/32")],
-                network_id: "net0".into(),
+                network_id: net.into(),
             },
         ));
     }
+    ops.push(put(keys.port(id), &v));
     ops
 }
 
 /// The ops deleting what [`port_ops`] made.
-pub fn port_delete_ops(keys: &Keys, host: &str, id: &str, groups: &[&str]) -> Vec<Op> {
+pub fn port_delete_ops(keys: &Keys, host: &str, id: &str, groups: &[&str], net: &str) -> Vec<Op> {
     let mut ops = vec![
         Op::Delete { key: keys.port(id) },
         Op::Delete {
             key: keys.host_port(host, id),
+        },
+        Op::Delete {
+            key: keys.net_port(net, id),
         },
     ];
     ops.extend(groups.iter().map(|g| Op::Delete {
@@ -361,6 +385,8 @@ pub struct Sim {
     /// Seconds from starting the agents until every one applied the seeded revision.
     pub cold_start: Duration,
     pub rss_per_host: u64,
+    /// When the cold start ended.
+    pub started: Instant,
 }
 
 /// Seed: schema, network, groups `shared` (every port; remote prefix rules), `ref`
@@ -378,14 +404,6 @@ fn seed(kv: &dyn Kv, keys: &Keys, o: &SimOptions) -> Result<Revision, KvError> {
             &SchemaValue {
                 schema_version: SCHEMA_VERSION,
                 written_by: format!("sgswitch {} sim-hosts", env!("CARGO_PKG_VERSION")),
-            },
-        ),
-        put(
-            keys.network("net0"),
-            &NetworkValue {
-                meta: meta("net0"),
-                name: "net0".into(),
-                subnets: Vec::new(),
             },
         ),
         put(
@@ -411,6 +429,19 @@ fn seed(kv: &dyn Kv, keys: &Keys, o: &SimOptions) -> Result<Revision, KvError> {
         put(keys.group("churn"), &group_value("churn", "churn", vec![])),
     ];
     commit(kv, std::mem::take(&mut ops))?;
+    for n in 0..networks(o) {
+        let id = format!("net{n}");
+        ops.push(put(
+            keys.network(&id),
+            &NetworkValue {
+                meta: meta(&id),
+                name: id.clone(),
+                subnets: Vec::new(),
+                network_type: None,
+                segmentation_id: None,
+            },
+        ));
+    }
     let interested = interested(o);
     let mut i = 0;
     for h in 0..o.hosts {
@@ -422,7 +453,7 @@ fn seed(kv: &dyn Kv, keys: &Keys, o: &SimOptions) -> Result<Revision, KvError> {
             } else {
                 &["shared"]
             };
-            ops.extend(port_ops(keys, &host, &id, i, groups));
+            ops.extend(port_ops(keys, &host, &id, i, groups, &net_of(o, h)));
             i += 1;
         }
     }
@@ -439,6 +470,26 @@ fn seed(kv: &dyn Kv, keys: &Keys, o: &SimOptions) -> Result<Revision, KvError> {
     }
     let r = put_all(kv, ops)?;
     Ok(r)
+}
+
+/// How many networks the hosts' ports are on (see [`SimOptions::networks`]).
+fn networks(o: &SimOptions) -> usize {
+    let k = match (o.networks, o.scenario) {
+        (Some(k), _) => k,
+        (None, Scenario::L2pop) => 10,
+        (None, _) => o.hosts,
+    };
+    k.clamp(1, o.hosts.max(1))
+}
+
+/// The network of host `h`'s ports.
+pub fn net_of(o: &SimOptions, h: usize) -> String {
+    format!("net{}", h % networks(o))
+}
+
+/// Host `h`'s VTEP (172.16.0.0/12 upwards).
+pub fn vtep_of(h: usize) -> std::net::IpAddr {
+    Ipv4Addr::from(0xac10_0000u32 + h as u32 + 1).into()
 }
 
 fn interested(o: &SimOptions) -> usize {
@@ -464,6 +515,7 @@ fn start_host(connect: Connect<'_>, keys: &Keys, o: &SimOptions, h: usize) -> St
                 .unwrap_or_else(|e| e.into_inner())
                 .push((rev, Instant::now()));
         })),
+        vtep: Some(vtep_of(h)),
         ..AgentOptions::default()
     };
     let target = Arc::new(NullDataplane::new(o.compile));
@@ -520,7 +572,28 @@ pub fn start(connect: Connect<'_>, o: &SimOptions) -> Result<Sim, String> {
         applied,
         cold_start,
         rss_per_host,
+        started: Instant::now(),
     })
+}
+
+/// How long no agent may receive an event for the simulation to count as settled.
+pub const QUIET: Duration = Duration::from_millis(500);
+
+/// Wait until no agent received an event for [`QUIET`] (at most 60 s); the time since
+/// the agents started.
+fn settle(sim: &Sim) -> Duration {
+    let total = || -> u64 { sim.agents.iter().map(|a| a.stats().events).sum() };
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut last = total();
+    while Instant::now() < end {
+        std::thread::sleep(QUIET);
+        let now = total();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    sim.cold_start + sim.started.elapsed()
 }
 
 /// Wait until each of `hosts` applied `rev`; their put → applied latencies from `t0`.
@@ -574,7 +647,21 @@ pub fn run(connect: Connect<'_>, o: &SimOptions) -> Result<Vec<String>, String> 
         sim.rss_per_host / 1024
     ));
     let all: Vec<usize> = (0..o.hosts).collect();
+    // Applied the seeded revision is not the end of the cold start: the liveness keys of
+    // the hosts of a network still arrive (one event at each of its other hosts).
+    let settled = settle(&sim);
     let events0: Vec<u64> = sim.agents.iter().map(|a| a.stats().events).collect();
+    out.push(format!(
+        "quiet (no event anywhere for {} ms) {:.3} s after the start",
+        QUIET.as_millis(),
+        settled.as_secs_f64()
+    ));
+    out.push(format!(
+        "events during the cold start (the hosts/ keys of the hosts of each network): total {}, per host max {}; {} networks",
+        events0.iter().sum::<u64>(),
+        events0.iter().max().copied().unwrap_or(0),
+        networks(o)
+    ));
     let cpu0: Vec<u64> = sim.agents.iter().map(|a| a.stats().cpu_us).collect();
     // Agent CPU per host and change: the agents' thread CPU time over the changes.
     let cpu_per_change = |hosts: std::ops::Range<usize>, changes: usize| -> String {
@@ -674,6 +761,7 @@ pub fn run(connect: Connect<'_>, o: &SimOptions) -> Result<Vec<String>, String> 
             ));
         }
         Scenario::Churn => out.extend(churn(&sim, kv, o)?),
+        Scenario::L2pop => out.extend(l2pop(&sim, kv, o)?),
     }
     let ev: Vec<u64> = sim.agents.iter().map(|a| a.stats().events).collect();
     out.push(format!(
@@ -717,11 +805,11 @@ fn churn(sim: &Sim, kv: &dyn Kv, o: &SimOptions) -> Result<Vec<String>, String> 
         if live.len() >= 20 {
             let (&k, _) = live.iter().next().expect("non-empty");
             let (ph, id) = live.remove(&k).expect("present");
-            ops = port_delete_ops(keys, &host_name(ph), &id, &["churn"]);
+            ops = port_delete_ops(keys, &host_name(ph), &id, &["churn"], &net_of(o, ph));
             owner = ph;
         } else {
             let id = format!("churn-{n}");
-            ops = port_ops(keys, &host, &id, base + n, &["churn"]);
+            ops = port_ops(keys, &host, &id, base + n, &["churn"], &net_of(o, h));
             live.insert(n, (h, id));
             owner = h;
         }
@@ -759,6 +847,60 @@ fn churn(sim: &Sim, kv: &dyn Kv, o: &SimOptions) -> Result<Vec<String>, String> 
         format!("put -> applied at the owning host: {}", Lat::of(all)),
         format!("first half: {}", Lat::of(first)),
         format!("second half: {}", Lat::of(second)),
+    ])
+}
+
+/// `l2pop`: ports created on `net0` by its first host, one at a time: put → applied at
+/// the hosts with a port on `net0` (their models gain the remote port), and the events
+/// the hosts of the other networks received meanwhile (must be 0).
+fn l2pop(sim: &Sim, kv: &dyn Kv, o: &SimOptions) -> Result<Vec<String>, String> {
+    let keys = &sim.keys;
+    let on_net0: Vec<usize> = (0..o.hosts).filter(|&h| net_of(o, h) == "net0").collect();
+    let events0: Vec<u64> = sim.agents.iter().map(|a| a.stats().events).collect();
+    let (mut per_host, mut last) = (Vec::new(), Vec::new());
+    let end = Instant::now() + o.duration;
+    let base = o.hosts * o.ports_per_host + 10;
+    for c in 0..o.changes {
+        if Instant::now() > end {
+            break;
+        }
+        let id = format!("l2pop-{c}");
+        let ops = port_ops(keys, &host_name(0), &id, base + c, &["shared"], "net0");
+        let t0 = Instant::now();
+        let rev = commit(kv, ops).map_err(|e| e.to_string())?;
+        last.push(wait_all(sim, &on_net0, rev, t0, &mut per_host)?);
+        std::thread::sleep(CHANGE_GAP);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let ev = |h: usize| sim.agents[h].stats().events - events0[h];
+    let others: u64 = (0..o.hosts).filter(|h| !on_net0.contains(h)).map(ev).sum();
+    let remote = sim
+        .agents
+        .get(on_net0.get(1).copied().unwrap_or(0))
+        .and_then(|a| {
+            let m = a.model()?;
+            Some(
+                m.ports
+                    .iter()
+                    .filter(|p| p.host.as_deref() != Some(a.host()))
+                    .count(),
+            )
+        });
+    Ok(vec![
+        format!(
+            "{} port creates on net0 ({} of {} hosts have a port there, {} networks)",
+            last.len(),
+            on_net0.len(),
+            o.hosts,
+            networks(o)
+        ),
+        format!("put -> last host of net0 applied: {}", Lat::of(last)),
+        format!("put -> applied, hosts of net0: {}", Lat::of(per_host)),
+        format!(
+            "events during the creates at the {} hosts of other networks: {others}; remote ports in a net0 host's model: {}",
+            o.hosts - on_net0.len(),
+            remote.map_or("-".into(), |n| n.to_string())
+        ),
     ])
 }
 

@@ -122,6 +122,7 @@ pub(super) fn decode_state(bytes: &[u8]) -> Result<State, String> {
     let state = State {
         model,
         meta: p.meta,
+        live_hosts: None,
     };
     state.check()?;
     Ok(state)

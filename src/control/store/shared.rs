@@ -27,6 +27,13 @@
 //! * **Schema.** On open, an absent `schema` key is written together with the seed state
 //!   (compare: absent; a concurrent first open loses and reads the winner's state); a
 //!   key with another version refuses to open ([`StoreError::Schema`]).
+//! * **Port status.** The cached state carries the live hosts (`hosts/`, bound to their
+//!   leases): a port bound to a host whose key is gone shows `status: DOWN`
+//!   ([`State::bound_host_down`]); a host's arrival or expiry replaces the state with one
+//!   whose set changed (no decode).
+//! * **Index repair.** On open, the `net-ports/` keys the decoded state implies are
+//!   compared with the stored ones and the difference written (one transaction comparing
+//!   `write-seq`): a prefix written before the index existed gains it.
 //! * **Applied.** [`Store::wait_applied_last_write`] waits until every live host
 //!   (`hosts/`) whose interest set holds a key this thread's last write changed reports
 //!   `status/HOST` `applied_revision >= R` (that write's revision), or times out naming
@@ -35,7 +42,7 @@
 //! Owns: the cache and the shared write path. May not touch: the key layout (that is
 //! `shared::layout`) or the value conversions (`shared::codec`), the apply hook.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread;
@@ -125,8 +132,15 @@ fn kv_error(store: &str, e: KvError) -> StoreError {
     }
 }
 
+/// The state the keys hold, with the live hosts (`hosts/`) for the ports' status.
 fn decode_state(keys: &Keys, kvs: &BTreeMap<String, Vec<u8>>) -> Result<State, CodecError> {
-    codec::state_from_kvs(keys, kvs)
+    let mut s = codec::state_from_kvs(keys, kvs)?;
+    s.live_hosts = Some(live_host_set(keys, kvs));
+    Ok(s)
+}
+
+fn live_host_set(keys: &Keys, kvs: &BTreeMap<String, Vec<u8>>) -> Arc<BTreeSet<String>> {
+    Arc::new(live_hosts(keys, kvs).into_iter().collect())
 }
 
 /// Whether a key is one the state is decoded from (not hosts, status, schema, write-seq).
@@ -227,6 +241,13 @@ impl Shared {
             message: format!("the shared store ({kvd}) holds a state that does not decode: {e}"),
         })?;
         let ws = snapshot.kvs.iter().find(|k| k.key == keys.write_seq());
+        repair_net_ports(
+            kv.as_ref(),
+            &keys,
+            &kvs,
+            &state,
+            ws.map_or(0, |k| k.mod_revision),
+        );
         let cache = Cache {
             state: Arc::new(state),
             revision: snapshot.revision,
@@ -306,10 +327,13 @@ impl Shared {
     fn apply_events(&self, events: &[Event]) {
         let mut c = lock(&self.cache);
         let mut objects = false;
+        let mut hosts = false;
         let mut revision = c.revision;
+        let hosts_prefix = self.keys.hosts();
         for e in events {
             revision = revision.max(e.revision());
             objects |= is_object_key(&self.keys, e.key());
+            hosts |= e.key().starts_with(&hosts_prefix);
             match e {
                 Event::Put(kv) => {
                     if kv.key == self.keys.write_seq() {
@@ -340,6 +364,13 @@ impl Shared {
                     c.decode_error = Some(e);
                 }
             }
+        }
+        let live = hosts.then(|| live_host_set(&self.keys, &c.kvs));
+        if let Some(live) = live.filter(|l| c.state.live_hosts.as_ref() != Some(l)) {
+            // A host came or its lease expired: the ports' status changes.
+            let mut s = State::clone(&c.state);
+            s.live_hosts = Some(live);
+            c.state = Arc::new(s);
         }
         c.revision = revision;
         drop(c);
@@ -480,6 +511,49 @@ fn op_key(op: &Op) -> &str {
     match op {
         Op::Put { key, .. } | Op::Delete { key } => key,
         Op::DeletePrefix { prefix } => prefix,
+    }
+}
+
+/// Write the `net-ports/` index keys a prefix lacks or holds stale (a prefix written
+/// before the index existed, or by an API server that does not keep it), in one
+/// transaction that compares `write-seq` (a concurrent write wins: the repair is skipped,
+/// and done again at the next open). Its events reach the cache through the watch.
+fn repair_net_ports(
+    kv: &dyn Kv,
+    keys: &Keys,
+    kvs: &BTreeMap<String, Vec<u8>>,
+    state: &State,
+    write_seq_rev: Revision,
+) {
+    let prefix = keys.all_net_ports();
+    let under = |m: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
+        m.range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let have = under(kvs);
+    let want = under(&codec::state_to_kvs(keys, state));
+    let ops = codec::diff(&have, &want);
+    if ops.is_empty() {
+        return;
+    }
+    let n = ops.len();
+    let txn = Txn {
+        compares: vec![Compare::ModRevision {
+            key: keys.write_seq(),
+            revision: write_seq_rev,
+        }],
+        ops,
+    };
+    match kv.txn(txn) {
+        Ok(TxnOutcome::Committed { revision }) => {
+            tracing::info!(keys = n, revision, "the net-ports/ index was repaired")
+        }
+        Ok(TxnOutcome::Failed { .. }) => {
+            tracing::info!("the net-ports/ index repair lost to a write: done at the next open")
+        }
+        Err(e) => tracing::warn!(error = %e, "the net-ports/ index could not be repaired"),
     }
 }
 

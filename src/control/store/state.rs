@@ -7,7 +7,8 @@
 //!
 //! Depends on: `policy` (the model, the rule key) and its sibling `ids`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -75,9 +76,25 @@ pub struct Meta {
 pub struct State {
     pub model: Model,
     pub meta: Meta,
+    /// The hosts whose lease is alive (a shared store's `hosts/` keys, as its cache saw
+    /// them); `None` on a local store. Not policy: never written, it only gives a port's
+    /// status ([`State::bound_host_down`]).
+    pub live_hosts: Option<Arc<BTreeSet<String>>>,
 }
 
 impl State {
+    /// Whether port `pi` is bound to a host that is not live (shared store only: its
+    /// `hosts/` key is gone, the lease expired): Neutron's `status` is then `DOWN`.
+    pub fn bound_host_down(&self, pi: usize) -> bool {
+        match (
+            &self.live_hosts,
+            self.model.ports.get(pi).and_then(|p| p.host.as_ref()),
+        ) {
+            (Some(live), Some(h)) => !live.contains(h),
+            _ => false,
+        }
+    }
+
     /// Check that the meta is aligned with the model and ids are unique.
     pub fn check(&self) -> Result<(), String> {
         let m = &self.model;
@@ -233,6 +250,7 @@ pub(super) fn seed_state(model: &Model) -> State {
     State {
         model: model.clone(),
         meta,
+        live_hosts: None,
     }
 }
 

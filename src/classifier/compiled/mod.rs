@@ -57,7 +57,7 @@
 //! members, half not), `admitting_rule` 525 → 658 ns; the ClassBench `rules/*` inputs
 //! have no group term and did not move beyond noise. The first version searched a set's
 //! prefixes with a plain binary search (2,500 prefixes in that input): +20 % to +110 %;
-//! the prefixes now go through an [`addr::AddrIndex`]. A join
+//! the prefixes now go through an `addr::AddrIndex`. A join
 //! (`classifier::member_join`, 1,000 / 10,000 rules, 10,000 members): full compile before
 //! 9.4 / 105 ms, `with_members` now 0.19 / 0.18 ms.
 //! A lookup is: pick the family table, read `bucket_of[proto]`, find the elementary

@@ -98,6 +98,31 @@ def frames(data):
     return out
 
 
+def ip_checksum(h):
+    s = sum(int.from_bytes(h[i : i + 2], "big") for i in range(0, len(h), 2))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def tunnel(inner, geneve, vni, options=b""):
+    """`inner` in outer Ethernet + IPv4 + UDP + Geneve (with `options`) or VXLAN."""
+    if geneve:
+        hdr = bytes([len(options) // 4, 0]) + (0x6558).to_bytes(2, "big") + (vni << 8).to_bytes(4, "big") + options
+        dport = 6081
+    else:
+        hdr = bytes([0x08, 0, 0, 0]) + (vni << 8).to_bytes(4, "big")
+        dport = 4789
+    udp = (49152 + vni % 16384).to_bytes(2, "big") + dport.to_bytes(2, "big")
+    udp += (8 + len(hdr) + len(inner)).to_bytes(2, "big") + b"\0\0"
+    total = 20 + len(udp) + len(hdr) + len(inner)
+    ip = bytearray(b"\x45\x00" + total.to_bytes(2, "big") + b"\0\0\x40\x00\x40\x11\0\0")
+    ip += bytes([10, 9, 0, 1, 10, 9, 0, 2])
+    ip[10:12] = ip_checksum(bytes(ip)).to_bytes(2, "big")
+    eth = bytes([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00])
+    return eth + bytes(ip) + udp + hdr + inner
+
+
 def main():
     fixtures = sorted(ROOT.glob("pcap-fixtures/*/capture.pcap*"))
     for f in fixtures:
@@ -131,10 +156,20 @@ def main():
         put("api", ("\n".join(reqs[i : i + 8]) + "\n").encode())
     for seed in API_EXTRA:
         put("api", seed.encode())
+    # overlay: fixture frames inside Geneve (with and without an option) and VXLAN.
+    inner = []
+    for f in fixtures[:6]:
+        for link, fr in frames(f.read_bytes())[:2]:
+            if link == 1 and len(fr) <= 1400:
+                inner.append(fr)
+    for i, fr in enumerate(inner):
+        put("overlay", tunnel(fr, True, 77 + i))
+        put("overlay", tunnel(fr, False, 77 + i))
+        put("overlay", tunnel(fr, True, 5000 + i, options=bytes([1, 2, 3, 1, 0, 0, 0, 0])))
     rng = random.Random(14)
     for i in range(24):
         put("pipeline", bytes(rng.getrandbits(8) for _ in range(256 << (i % 5))))
-    for target in ("parse", "pcap", "config", "api", "pipeline"):
+    for target in ("parse", "pcap", "config", "api", "pipeline", "overlay"):
         d = FUZZ / "corpus" / target
         d.mkdir(parents=True, exist_ok=True)
         n = sum(1 for _ in d.iterdir())

@@ -66,8 +66,7 @@ pub type Cache = BTreeMap<String, Cached>;
 
 /// One cached key: its value, its mod revision and its value decoded once (a rule
 /// change decodes the one group that changed, not every cached port and group again:
-/// decoding was a third of a host's build before; for a member or a `net-ports/` key,
-/// its addresses or its record).
+/// decoding was a third of a host's build before; for a member key, its addresses too).
 #[derive(Debug)]
 pub struct Cached {
     pub value: Vec<u8>,
@@ -75,7 +74,6 @@ pub struct Cached {
     members: OnceLock<Result<Vec<IpNet>, CodecError>>,
     /// The value decoded as the one type its key holds (`Result<Arc<T>, CodecError>`).
     decoded: OnceLock<Arc<dyn Any + Send + Sync>>,
-    net_port: OnceLock<Result<NetPortValue, CodecError>>,
 }
 
 impl Cached {
@@ -85,13 +83,7 @@ impl Cached {
             revision,
             members: OnceLock::new(),
             decoded: OnceLock::new(),
-            net_port: OnceLock::new(),
         }
-    }
-
-    fn net_port(&self, key: &str) -> &Result<NetPortValue, CodecError> {
-        self.net_port
-            .get_or_init(|| codec::decode::<NetPortValue>(key, &self.value))
     }
 
     fn members(&self, key: &str) -> &Result<Vec<IpNet>, CodecError> {
@@ -114,9 +106,9 @@ pub trait Stored {
 
     /// The host of a `net-ports/` value (`None`: it does not decode).
     fn net_port_host(&self, key: &str) -> Option<String> {
-        codec::decode::<NetPortValue>(key, self.bytes())
+        self.decoded::<NetPortValue>(key)
             .ok()
-            .map(|v| v.host_id)
+            .map(|v| v.host_id.clone())
     }
 }
 
@@ -139,10 +131,6 @@ impl Stored for Cached {
             // A key read as two types (never in this module): decode again.
             None => codec::decode(key, &self.value).map(Arc::new),
         }
-    }
-
-    fn net_port_host(&self, key: &str) -> Option<String> {
-        self.net_port(key).as_ref().ok().map(|v| v.host_id.clone())
     }
 }
 
@@ -311,10 +299,10 @@ pub fn live_vteps<V: Stored>(keys: &Keys, cache: &BTreeMap<String, V>) -> BTreeM
         .range(prefix.clone()..)
         .take_while(|(k, _)| k.starts_with(&prefix))
         .filter_map(|(k, c)| {
-            let v: HostValue = codec::decode(k, c.bytes()).ok()?;
-            let vtep: IpAddr = v.vtep?.parse().ok()?;
+            let v = c.decoded::<HostValue>(k).ok()?;
+            let vtep: IpAddr = v.vtep.as_deref()?.parse().ok()?;
             check_host(&v.host_id).ok()?;
-            seen.insert(vtep).then_some((v.host_id, vtep))
+            seen.insert(vtep).then(|| (v.host_id.clone(), vtep))
         })
         .collect()
 }
@@ -459,10 +447,10 @@ pub fn build_model(
             if port_names.contains_key(id) {
                 continue; // this host's own port (its record is in the model)
             }
-            let v = match c.net_port(key) {
+            let v = match c.decoded::<NetPortValue>(key) {
                 Ok(v) => v,
                 Err(e) => {
-                    errors.push(err(e.clone()));
+                    errors.push(err(e));
                     continue;
                 }
             };
@@ -471,7 +459,7 @@ pub fn build_model(
             }
             let name = pn.name(id, &v.name);
             spec.ports
-                .push(codec::remote_port_spec(v, &names[x.as_str()], &name));
+                .push(codec::remote_port_spec(&v, &names[x.as_str()], &name));
         }
     }
     // The overlay: this host, and the live hosts with a VTEP (itself included).

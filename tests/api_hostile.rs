@@ -222,6 +222,60 @@ fn backends_only_from_an_admin() {
     assert!(h.store.model().port("vm-x").is_none());
 }
 
+/// `binding:host_id` decides which host attaches a port: admin only, as Neutron's
+/// `create_port:binding:host_id` and `update_port:binding:host_id`.
+#[test]
+fn host_binding_only_from_an_admin() {
+    let h = Harness::start();
+    let net1 = h.store.snapshot().network_id("net1").unwrap().to_string();
+    let body = json!({"port": {"name": "vm-h", "network_id": net1,
+                               "binding:host_id": "compute-2"}});
+    let r = h.req("POST", "/v2.0/ports", Some(body.clone()));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(err_type(&r), "PolicyNotAuthorized");
+    assert!(r.body.to_string().contains("binding:host_id"), "{}", r.body);
+    assert!(h.store.model().port("vm-h").is_none());
+    // An update that binds or unbinds is refused too, and changes nothing.
+    let vm_a = h.port_id("vm-a");
+    let before = h.store.model().port("vm-a").unwrap().host.clone();
+    for host in [json!("compute-2"), json!(""), json!(null)] {
+        let r = h.req(
+            "PUT",
+            &format!("/v2.0/ports/{vm_a}"),
+            Some(json!({"port": {"binding:host_id": host}})),
+        );
+        assert_eq!(r.status, 403, "{host}: {}", r.body);
+    }
+    assert_eq!(h.store.model().port("vm-a").unwrap().host, before);
+    // Without the attribute (or with it empty) the same caller may create the port.
+    let mut plain = body.clone();
+    plain["port"]["binding:host_id"] = json!("");
+    assert_eq!(h.req("POST", "/v2.0/ports", Some(plain)).status, 201);
+
+    // The admin (the request carrying the token) may bind and re-bind.
+    let h = Harness::start_with(None, Some("admin-secret"));
+    let net1 = h.store.snapshot().network_id("net1").unwrap().to_string();
+    let admin = Client::new(&h.endpoint(), Some("admin-secret".into())).unwrap();
+    let mut body = body;
+    body["port"]["network_id"] = json!(net1);
+    let r = admin.raw("POST", "/v2.0/ports", Some(&body)).unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["port"]["binding:host_id"], "compute-2");
+    let id = r.body["port"]["id"].as_str().unwrap().to_string();
+    let r = admin
+        .raw(
+            "PUT",
+            &format!("/v2.0/ports/{id}"),
+            Some(&json!({"port": {"binding:host_id": "compute-3"}})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        h.store.model().port("vm-h").unwrap().host.as_deref(),
+        Some("compute-3")
+    );
+}
+
 // ---- against `sgswitch run` ------------------------------------------------------
 
 /// A child `sgswitch run` with no ports; killed on drop.

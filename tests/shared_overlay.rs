@@ -59,8 +59,11 @@ impl Server {
         let seed = config::parse_str(SEED, "seed.toml").expect("seed");
         let store = Arc::new(Store::open_shared(kv, keys(), &seed).expect("opens"));
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let handle = ApiServer::start(addr, None, Arc::clone(&store)).expect("starts");
-        let client = Client::new(&format!("http://{}", handle.local_addr()), None).unwrap();
+        // With a token: its requests are an admin's (binding:host_id is admin only).
+        let token = "shared-test-admin".to_string();
+        let handle =
+            ApiServer::start(addr, Some(token.clone()), Arc::clone(&store)).expect("starts");
+        let client = Client::new(&format!("http://{}", handle.local_addr()), Some(token)).unwrap();
         Server {
             _store: store,
             _handle: handle,

@@ -276,7 +276,7 @@ impl ApiServer {
 /// that carries it is an admin's. A server without a token (loopback only) has no
 /// admin: its callers may change security groups, rules, address groups, logs and the
 /// ports' Neutron attributes, but never give a port a backend (that opens a netdev of
-/// the host in the root process: [`ports`]).
+/// the host in the root process: [`ports`]) nor bind it to a host (`binding:host_id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caller {
     pub admin: bool,
@@ -618,7 +618,7 @@ fn route(
                 },
                 ("ports", Some(id), None) => match method {
                     "GET" => resource::PORTS.show(store, id),
-                    "PUT" => ports::update_port(store, id, body),
+                    "PUT" => ports::update_port(store, id, body, caller),
                     "DELETE" => store.delete_port(id).map(|_| (204, None)).map_err(Fail::from),
                     _ => not_allowed(),
                 },

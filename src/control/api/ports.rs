@@ -6,7 +6,9 @@
 //! create or open a netdev of the host, so a request carrying one is refused with 403
 //! (`PolicyNotAuthorized`, as Neutron's `create_port:binding:profile` policy) unless
 //! its [`Caller`] is an admin (it carries the token; a server without a token has no
-//! admin). Ports with a backend otherwise come from the config file. May not touch: the
+//! admin). Ports with a backend otherwise come from the config file. Setting
+//! `binding:host_id` (create or update) is an admin's too, as Neutron's
+//! `create_port:binding:host_id` / `update_port:binding:host_id` (`rule:admin_only`). May not touch: the
 //! store's state directly.
 //!
 //! Depends on: `control::store` (state, requests), `policy` (backend and spec types,
@@ -387,6 +389,10 @@ pub(super) fn create_port(store: &Store, body: &[u8], caller: Caller) -> Reply {
                 .into(),
         });
     }
+    let host = b.binding_host_id.filter(|h| !h.is_empty());
+    if host.is_some() {
+        host_binding_allowed(caller, "create_port")?;
+    }
     let req = PortCreate {
         name: b.name.unwrap_or_default(),
         network_id,
@@ -396,13 +402,32 @@ pub(super) fn create_port(store: &Store, body: &[u8], caller: Caller) -> Reply {
         port_security: b.port_security_enabled,
         allowed_address_pairs,
         backend,
-        host: b.binding_host_id.filter(|h| !h.is_empty()),
+        host,
     };
     let id = store.create_port(&req)?;
     PORTS.created(store, &id)
 }
 
-pub(super) fn update_port(store: &Store, id: &str, body: &[u8]) -> Reply {
+/// Binding a port to a host decides which host attaches it and carries its traffic:
+/// Neutron's `create_port:binding:host_id` / `update_port:binding:host_id` are
+/// `rule:admin_only`, and so are they here (403 `PolicyNotAuthorized` otherwise). An
+/// empty value (no binding) is allowed to anyone on create.
+fn host_binding_allowed(caller: Caller, action: &str) -> Result<(), Fail> {
+    if caller.admin {
+        return Ok(());
+    }
+    Err(Fail {
+        status: 403,
+        ty: "PolicyNotAuthorized".into(),
+        message: format!(
+            "(rule:{action}:binding:host_id) is disallowed by policy: binding a port to a \
+             host decides which host attaches it; only an admin (a request with the API \
+             token) may set it."
+        ),
+    })
+}
+
+pub(super) fn update_port(store: &Store, id: &str, body: &[u8], caller: Caller) -> Reply {
     let b: UpdateBody = decode(unwrap_body(body, "port")?, "PUT")?;
     let req = PortUpdate {
         name: b.name,
@@ -414,6 +439,9 @@ pub(super) fn update_port(store: &Store, id: &str, body: &[u8]) -> Reply {
         },
         host: host_update(b.binding_host_id)?,
     };
+    if req.host.is_some() {
+        host_binding_allowed(caller, "update_port")?;
+    }
     store.update_port(id, &req)?;
     PORTS.updated(store, id)
 }

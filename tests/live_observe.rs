@@ -412,6 +412,16 @@ fn observe_a_running_switch() {
     for _ in 0..3 {
         assert!(ping(&cli0.ns, &srv.v4, None, 5), "ping i0 -> i1");
     }
+    // One echo of 3000 bytes over 1500-byte links: a datagram in fragments each way.
+    let big = cli0
+        .ns
+        .cmd(&["ping", "-n", "-c", "1", "-s", "3000", "-w", "5", &srv.v4])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("ping runs");
+    assert!(big.success(), "fragmented ping i0 -> i1");
     let mut conn = LineClient::connect(&cli0.ns, &srv.v4, 7000, 5).expect("tcp/7000 i0 -> i1");
     assert_eq!(conn.exchange("hello"), "ok");
     assert_eq!(probe(&cli0.ns, "tcp", &srv.v4, 7002, 2), "TIMEOUT");
@@ -461,6 +471,12 @@ fn observe_a_running_switch() {
     let w = &stats["workers"][0];
     assert!(w["bursts"].as_u64().unwrap() > 0 && w["busy_polls"].as_u64().unwrap() > 0);
     assert_eq!(stats["packet_log"]["written"], 0);
+    // The fragmented echo and its reply: each first fragment judged and recorded, the
+    // later ones given its verdict.
+    let fr = &stats["fragments"];
+    assert!(fr["recorded"].as_u64().unwrap() >= 2, "{fr}");
+    assert!(fr["hits"].as_u64().unwrap() >= 2, "{fr}");
+    assert_eq!(w["fragments"]["recorded"], fr["recorded"], "{stats:#}");
 
     let table = cli_ok(&["stats", "--api", &api]);
     assert!(table.starts_with("policy epoch 1, 1 worker\n"), "{table}");
@@ -542,6 +558,8 @@ fn observe_a_running_switch() {
             "sgswitch_worker_busy_polls",
             "sgswitch_worker_idle_polls",
             "sgswitch_worker_bursts",
+            "sgswitch_fragment_datagrams_recorded",
+            "sgswitch_fragment_hits",
         ] {
             assert!(value(&fam(f, "counter"), &[("worker", "0")]) > 0.0, "{f}");
         }

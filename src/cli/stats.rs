@@ -293,6 +293,18 @@ pub fn render(s: &Value, all_rules: bool, prev: Option<(&Value, f64)>) -> String
         num(&ct["expired"]),
         num(&ct["invalid"]),
     ));
+    let f = &s["fragments"];
+    out.push_str(&format!(
+        "fragments: {} datagrams, {} held, {} recorded, {} hits, {} discarded, {} duplicates, {} overflow, {} expired\n",
+        num(&f["datagrams"]),
+        num(&f["held"]),
+        num(&f["recorded"]),
+        num(&f["hits"]),
+        num(&f["discarded"]),
+        num(&f["duplicates"]),
+        num(&f["overflow"]),
+        num(&f["expired"]),
+    ));
     let l = &s["packet_log"];
     out.push_str(&format!(
         "packet log: {} written, {} suppressed (rate limit), {} overflow, {} queue full\n",

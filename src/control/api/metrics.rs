@@ -17,6 +17,8 @@
 //! | `sgswitch_port_gso_segmented_total` (segments made in software for the port) | counter | `port` |
 //! | `sgswitch_rule_hits_total` (every rule, zero included) | counter | `group`, `group_id`, `rule_id`, `direction` |
 //! | `sgswitch_conntrack_entries`, `sgswitch_conntrack_capacity` | gauge | `worker` |
+//! | `sgswitch_fragment_datagrams`, `sgswitch_fragments_held` | gauge | `worker` |
+//! | `sgswitch_fragment_datagrams_recorded_total`, `…_hits_total`, `…_datagrams_discarded_total`, `…_duplicates_total`, `…_overflow_total`, `…_datagrams_expired_total` | counter | `worker` |
 //! | `sgswitch_conntrack_inserts_total`, `…_evictions_total`, `…_zone_evictions_total`, `…_table_full_total`, `…_zone_full_total` | counter | `worker` |
 //! | `sgswitch_worker_busy_polls_total`, `…_idle_polls_total`, `…_bursts_total`, `…_deferred_bursts_total`, `…_steered_total` | counter | `worker` |
 //! | `sgswitch_packet_log_records_total` | counter | `outcome` = written, suppressed, overflow, queue_full |
@@ -188,7 +190,7 @@ pub fn render(s: &Stats) -> String {
         e.sample(name, &labels, r.hits);
     }
     type WorkerField = fn(&super::stats::WorkerStat) -> u64;
-    let worker_families: [(&str, Kind, &str, WorkerField); 12] = [
+    let worker_families: [(&str, Kind, &str, WorkerField); 20] = [
         (
             "sgswitch_conntrack_entries",
             Kind::Gauge,
@@ -230,6 +232,54 @@ pub fn render(s: &Stats) -> String {
             Kind::Counter,
             "New connections refused because the table was full.",
             |w| w.conntrack.table_full,
+        ),
+        (
+            "sgswitch_fragment_datagrams",
+            Kind::Gauge,
+            "Fragmented datagrams the worker's fragment table knows now.",
+            |w| w.fragments.datagrams,
+        ),
+        (
+            "sgswitch_fragments_held",
+            Kind::Gauge,
+            "Later fragments held now, waiting for their datagram's first fragment.",
+            |w| w.fragments.held,
+        ),
+        (
+            "sgswitch_fragment_datagrams_recorded_total",
+            Kind::Counter,
+            "Fragmented datagrams whose first fragment was judged.",
+            |w| w.fragments.recorded,
+        ),
+        (
+            "sgswitch_fragment_hits_total",
+            Kind::Counter,
+            "Later fragments given their datagram's recorded verdict.",
+            |w| w.fragments.hits,
+        ),
+        (
+            "sgswitch_fragment_datagrams_discarded_total",
+            Kind::Counter,
+            "Fragmented datagrams discarded (overlapping, tiny first fragment, scattered).",
+            |w| w.fragments.discarded,
+        ),
+        (
+            "sgswitch_fragment_duplicates_total",
+            Kind::Counter,
+            "Fragments refused as duplicates.",
+            |w| w.fragments.duplicates,
+        ),
+        (
+            "sgswitch_fragment_overflow_total",
+            Kind::Counter,
+            "Fragments refused because the fragment table or its hold pool was full.",
+            |w| w.fragments.overflow,
+        ),
+        (
+            "sgswitch_fragment_datagrams_expired_total",
+            Kind::Counter,
+            "Fragmented datagrams that timed out.",
+            |w| w.fragments.expired,
         ),
         (
             "sgswitch_worker_busy_polls_total",
@@ -307,7 +357,7 @@ pub fn render(s: &Stats) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::stats::{PortStat, RuleStat, WorkerStat};
+    use super::super::stats::{FragTotals, PortStat, RuleStat, WorkerStat};
     use super::*;
     use crate::flow::DropReason;
 
@@ -331,6 +381,11 @@ mod tests {
                 WorkerStat::default(),
                 WorkerStat {
                     bursts: 9,
+                    fragments: FragTotals {
+                        held: 2,
+                        discarded: 1,
+                        ..Default::default()
+                    },
                     ..WorkerStat::default()
                 },
             ],
@@ -386,7 +441,7 @@ mod tests {
         assert_eq!(names[4], "sgswitch_drops_total");
         assert_eq!(names[5], "sgswitch_rule_hits_total");
         assert_eq!(names.last(), Some(&"sgswitch_build_info"));
-        assert_eq!(names.len(), 22);
+        assert_eq!(names.len(), 30);
         // Drops: reasons with a count only, in DropReason order within each port; rule
         // hits with zero included.
         let drops: Vec<&str> = text
@@ -404,6 +459,9 @@ mod tests {
             "sgswitch_rule_hits_total{group=\"web\",group_id=\"g1\",rule_id=\"r1\",direction=\"ingress\"} 0\n"
         ));
         assert!(text.contains("sgswitch_worker_bursts_total{worker=\"1\"} 9\n"));
+        assert!(text.contains("# TYPE sgswitch_fragments_held gauge\n"));
+        assert!(text.contains("sgswitch_fragments_held{worker=\"1\"} 2\n"));
+        assert!(text.contains("sgswitch_fragment_datagrams_discarded_total{worker=\"1\"} 1\n"));
         assert!(text.contains("sgswitch_policy_epoch 3\n"));
         assert!(text.ends_with(&format!(
             "sgswitch_build_info{{version=\"{}\"}} 1\n",

@@ -70,6 +70,41 @@ pub struct WorkerStat {
     pub inbox_full: u64,
     pub moved: u64,
     pub conntrack: CtTotals,
+    pub fragments: FragTotals,
+}
+
+/// Fragment-table counters (one worker's or all of them; `pipeline::fragments`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FragTotals {
+    /// Fragmented datagrams known now (each until its timeout).
+    pub datagrams: u64,
+    /// Later fragments held now, waiting for their datagram's first fragment.
+    pub held: u64,
+    /// Datagrams whose first fragment was judged (its verdict recorded for the rest).
+    pub recorded: u64,
+    /// Later fragments given their datagram's recorded verdict.
+    pub hits: u64,
+    /// Datagrams discarded: overlapping, tiny first fragment, scattered.
+    pub discarded: u64,
+    /// Fragments refused as duplicates.
+    pub duplicates: u64,
+    /// Fragments refused because the table or the hold pool was full.
+    pub overflow: u64,
+    /// Datagrams that timed out.
+    pub expired: u64,
+}
+
+impl FragTotals {
+    fn add(&mut self, o: &FragTotals) {
+        self.datagrams += o.datagrams;
+        self.held += o.held;
+        self.recorded += o.recorded;
+        self.hits += o.hits;
+        self.discarded += o.discarded;
+        self.duplicates += o.duplicates;
+        self.overflow += o.overflow;
+        self.expired += o.expired;
+    }
 }
 
 /// Connection-tracking counters (one worker's or all of them).
@@ -143,6 +178,7 @@ pub struct Stats {
     /// Every rule of the policy in model order, zero hits included.
     pub rules: Vec<RuleStat>,
     pub conntrack: CtTotals,
+    pub fragments: FragTotals,
     pub packet_log: LogTotals,
 }
 
@@ -240,6 +276,17 @@ pub fn name(state: &State, report: &SwitchReport) -> Stats {
             invalid: d.conntrack.invalid,
         };
         out.conntrack.add(&ct);
+        let fr = FragTotals {
+            datagrams: d.fragment_datagrams as u64,
+            held: d.fragments_held as u64,
+            recorded: d.fragments.recorded,
+            hits: d.fragments.hits,
+            discarded: d.fragments.discarded,
+            duplicates: d.fragments.duplicates,
+            overflow: d.fragments.overflow,
+            expired: d.fragments.expired,
+        };
+        out.fragments.add(&fr);
         out.packet_log.written += d.log.written;
         out.packet_log.suppressed += d.log.suppressed;
         out.packet_log.overflow += d.log.overflow;
@@ -256,6 +303,7 @@ pub fn name(state: &State, report: &SwitchReport) -> Stats {
             inbox_full: d.inbox_full,
             moved: d.moved,
             conntrack: ct,
+            fragments: fr,
         });
     }
     for &(r, hits) in &report.rule_hits {
@@ -289,6 +337,19 @@ fn ct_json(c: &CtTotals) -> Value {
         "zone_full": c.zone_full,
         "expired": c.expired,
         "invalid": c.invalid,
+    })
+}
+
+fn frag_json(f: &FragTotals) -> Value {
+    json!({
+        "datagrams": f.datagrams,
+        "held": f.held,
+        "recorded": f.recorded,
+        "hits": f.hits,
+        "discarded": f.discarded,
+        "duplicates": f.duplicates,
+        "overflow": f.overflow,
+        "expired": f.expired,
     })
 }
 
@@ -336,6 +397,7 @@ pub fn stats_json(s: &Stats) -> Value {
                 "inbox_full": w.inbox_full,
                 "moved": w.moved,
                 "conntrack": ct_json(&w.conntrack),
+                "fragments": frag_json(&w.fragments),
             })
         })
         .collect();
@@ -360,6 +422,7 @@ pub fn stats_json(s: &Stats) -> Value {
         "workers": workers,
         "rules": rules,
         "conntrack": ct_json(&s.conntrack),
+        "fragments": frag_json(&s.fragments),
         "packet_log": {
             "written": l.written,
             "suppressed": l.suppressed,

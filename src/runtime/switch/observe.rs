@@ -30,7 +30,7 @@ use super::worker::Cmd;
 use super::Switch;
 use crate::conntrack::{CtEntry, CtStats};
 use crate::flow::{DropReason, PacketMeta};
-use crate::pipeline::{Dataplane, LogCounters, LogRecord};
+use crate::pipeline::{Dataplane, FragStats, LogCounters, LogRecord};
 
 /// Packet-log records a worker queues for the writer.
 pub const LOG_QUEUE: usize = 4096;
@@ -183,6 +183,11 @@ pub struct WorkerCounters {
     pub conntrack_entries: usize,
     pub conntrack_capacity: usize,
     pub conntrack: CtStats,
+    /// Fragmented datagrams the worker's fragment table knows now, later fragments it
+    /// holds now, and the table's counters.
+    pub fragment_datagrams: usize,
+    pub fragments_held: usize,
+    pub fragments: FragStats,
     /// The pipeline's packet log.
     pub log: LogCounters,
     /// Packet-log records dropped because the worker's queue was full.

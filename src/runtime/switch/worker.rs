@@ -762,6 +762,9 @@ impl Worker {
         counters.conntrack_entries = ct.len();
         counters.conntrack_capacity = ct.capacity();
         counters.conntrack = ct.stats();
+        counters.fragment_datagrams = self.pipeline.fragment_datagrams();
+        counters.fragments_held = self.pipeline.held();
+        counters.fragments = self.pipeline.fragment_stats();
         counters.log = self.pipeline.log_counters();
         WorkerSnapshot {
             worker: counters,

@@ -10,6 +10,9 @@
 //!   (`gso_segmented` of p2 counts them), and every TCP segment tcpdump sees at p2 is at
 //!   most an MTU with valid IPv4 and TCP checksums (the kernel's receiver checks them too:
 //!   a bad one would stall the stream).
+//!   Then p2's veth gets its default offloads back (TX checksum, TSO): 4 MB p2 → i1 arrive
+//!   intact, p2's AF_PACKET port hands the superframes up whole (`PACKET_VNET_HDR`, none
+//!   dropped) and i1's tap receives them whole.
 //! * A superframe a rule must drop: i0 sends a 30 KB superframe to i1's closed port through
 //!   a packet socket with `PACKET_VNET_HDR` (the kernel hands it to the switch with its
 //!   GSO header): one `ingress-denied` drop at i1, not one per segment.
@@ -282,6 +285,65 @@ fn tso_tap_to_tap_and_to_afpacket() {
         assert!(f.bytes.len() <= 1514, "a segment of {} B", f.bytes.len());
         assert!(tcp_checksums_ok(&f.bytes), "{}", frame_summary(&f.bytes));
     }
+
+    // AF_PACKET to tap with the veth's default offloads back on in p2 (TX checksum,
+    // TSO): p2's TCP sends superframes with partial checksums; the packet socket hands
+    // them up with their header, the switch judges each once and gives it whole to i1's
+    // tap (nothing dropped at p2, nothing segmented for i1).
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &p2.ns.name,
+        "ethtool",
+        "-K",
+        &p2.ifname,
+        "tx",
+        "on",
+        "tso",
+        "on",
+        "gso",
+        "on",
+    ]);
+    let s = stats(&api);
+    let (p2_rx_before, p2_drop_before) = (
+        n(port(&s, "p2"), "rx_packets"),
+        n(port(&s, "p2"), "io_rx_dropped"),
+    );
+    let i1_tx_before = (
+        n(port(&s, "i1"), "tx_packets"),
+        n(port(&s, "i1"), "tx_bytes"),
+    );
+    let (_r3, out3) = receiver(&i1.ns, &topo.dir.path, "r3");
+    let sent = send(&p2.ns, &i1.v4, 4);
+    assert!(wait_file(&out3, 20), "i1 received nothing complete from p2");
+    assert_eq!(
+        std::fs::read_to_string(&out3).unwrap(),
+        sent,
+        "p2 -> i1 stream"
+    );
+    let s = stats(&api);
+    let (sp2, si1) = (port(&s, "p2"), port(&s, "i1"));
+    eprintln!("p2 with offloads on: p2 {sp2}; i1 {si1}");
+    assert_eq!(
+        n(sp2, "io_rx_dropped"),
+        p2_drop_before,
+        "no superframe dropped at p2"
+    );
+    let frames = n(sp2, "rx_packets") - p2_rx_before;
+    assert!(
+        frames > 0 && 4 * 1024 * 1024 / frames > 4000,
+        "p2 sent superframes: {frames} frames for 4 MB"
+    );
+    let (tx_p, tx_b) = (
+        n(si1, "tx_packets") - i1_tx_before.0,
+        n(si1, "tx_bytes") - i1_tx_before.1,
+    );
+    assert!(
+        tx_b / tx_p.max(1) > 4000,
+        "whole superframes to i1: {tx_p} frames, {tx_b} B"
+    );
+    assert_eq!(n(si1, "gso_segmented"), 0, "nothing segmented for a tap");
 
     // A superframe to a closed port: judged once, dropped once (by whichever check
     // refuses a mid-stream segment of an unknown connection first).

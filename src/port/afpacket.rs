@@ -10,12 +10,20 @@
 //!   preallocated once per port and re-pointed on every call.
 //! * A frame longer than a slot arrives with `MSG_TRUNC`: dropped and counted.
 //! * `PACKET_VNET_HDR`: the kernel prepends a `virtio_net_hdr` to every received frame
-//!   (read into a separate iovec, so the frame still lands at the slot start). Frames sent
-//!   from a local namespace with TX checksum offload on arrive with a *partial* L4
-//!   checksum and `NEEDS_CSUM`; we complete it exactly as the tap backend does. GSO
-//!   super-frames (from TSO in a namespace) are dropped and counted. On transmit we write
-//!   an all-zero header. If the kernel refuses the option, frames go without header (and
-//!   partial checksums are passed up unchanged).
+//!   (read into a separate iovec, so the frame still lands at the slot start), and the
+//!   frame comes up with its offload metadata exactly as from a tap ([`super::tap`]'s
+//!   `vnet_rx`): a frame sent from a local namespace with TX checksum offload on has a
+//!   *partial* L4 checksum (`NEEDS_CSUM`), and with TSO on (a veth's default) the
+//!   instance's TCP sends GSO superframes of up to 64 KB. Both go up as [`Offload`]
+//!   metadata, so the pipeline judges a superframe once and the runtime hands it whole to
+//!   a port that takes it (a tap with `vnet_hdr`) or completes / segments it for one that
+//!   does not ([`super::gso::resolve`], counted as `gso_segmented` at the destination);
+//!   the slots are then [`super::MAX_SLOT`] bytes. A malformed header is dropped and
+//!   counted (`rx_bad_offload`). Before this, superframes were dropped here, which stalled
+//!   TCP from any instance whose veth kept the kernel's default offloads. On transmit we
+//!   write an all-zero header (frames leave complete: this port does not take offload
+//!   metadata). If the kernel refuses the option, frames go without header (and partial
+//!   checksums are passed up unchanged) in [`super::DEFAULT_SLOT`] slots.
 //!
 //! # Rejected options
 //! * `pnet_datalink`: one frame per syscall behind a channel abstraction (about 35 kpps
@@ -39,9 +47,10 @@
 //! [`Port`] contract), `std` and `libc`.
 
 use super::errlog::{ErrorLog, Op};
-use super::tap::{apply_vnet_hdr, VnetAction, VNET_HDR_LEN};
+use super::tap::{vnet_rx, RxDrop, VNET_HDR_LEN};
 use super::{
-    gone_errno, ifindex, would_block, FrameBatch, Port, PortError, PortStats, Step, MAX_BURST,
+    gone_errno, ifindex, would_block, FrameBatch, Offload, Port, PortError, PortStats, Step,
+    DEFAULT_SLOT, MAX_BURST, MAX_SLOT,
 };
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -189,7 +198,8 @@ impl AfPacketPort {
         })
     }
 
-    /// Whether the kernel accepted `PACKET_VNET_HDR` (partial checksums get completed).
+    /// Whether the kernel accepted `PACKET_VNET_HDR` (frames come up with their offload
+    /// metadata: partial checksums and GSO superframes).
     pub fn vnet_hdr(&self) -> bool {
         self.vnet_hdr
     }
@@ -287,16 +297,23 @@ impl Port for AfPacketPort {
             if i != n {
                 batch.pull_spare(i - n, len);
             }
+            let mut off = Offload::NONE;
             if vnet {
                 let Some(slot) = batch.spare_slot() else {
                     break;
                 };
-                if apply_vnet_hdr(hdr, &mut slot[..len]) == VnetAction::Drop {
-                    self.stats.rx_dropped += 1;
-                    continue;
+                match vnet_rx(hdr, got_len, slot) {
+                    Ok((_, o)) => off = o,
+                    Err(why) => {
+                        self.stats.rx_dropped += 1;
+                        if why == RxDrop::BadOffload {
+                            self.stats.rx_bad_offload += 1;
+                        }
+                        continue;
+                    }
                 }
             }
-            batch.commit(len);
+            batch.commit_offload(len, off);
             self.stats.count_rx(len);
             n += 1;
         }
@@ -357,6 +374,16 @@ impl Port for AfPacketPort {
         }
         self.stats.tx_dropped += (frames.len() - sent) as u64;
         Ok(sent)
+    }
+
+    /// Superframes need 64 KB slots (with `PACKET_VNET_HDR`; without it the kernel
+    /// never hands one up).
+    fn slot_size(&self) -> usize {
+        if self.vnet_hdr {
+            MAX_SLOT
+        } else {
+            DEFAULT_SLOT
+        }
     }
 
     fn poll_fd(&self) -> Option<RawFd> {

@@ -29,9 +29,8 @@
 //! ([`Port::tx_burst_offload`]: a superframe or a partial checksum reaches the instance as
 //! it was sent; all zero for frames without metadata). Whoever transmits to a port that
 //! does not take metadata resolves it first ([`super::gso::resolve`]).
-//!
-//! [`apply_vnet_hdr`] (complete a partial checksum in place, drop any GSO type) is the
-//! older receive path [`super::afpacket`] still uses.
+//! [`super::afpacket`] receives through the same `vnet_rx` (a packet socket with
+//! `PACKET_VNET_HDR` gives the same header).
 //!
 //! # Rejected options
 //! * (Was: multi-queue taps, "one queue per port is enough for now". Now the port layer
@@ -44,8 +43,7 @@
 //! Owns: the `/dev/net/tun` fd of one tap, and so the netdev itself (not persistent: it
 //! lives as long as the fd); moving it into a namespace (`ip link set … netns …`) and
 //! bringing its link up (an ioctl, or `ip -n NS` after a move); the virtio-net header
-//! handling (`vnet_rx`, the offloads announced; `apply_vnet_hdr`, which
-//! [`super::afpacket`] shares; the checksum and segmentation code is [`super::gso`]'s).
+//! handling (`vnet_rx`, which [`super::afpacket`] shares; the offloads announced; the checksum and segmentation code is [`super::gso`]'s).
 //! May not touch: the instance's side of the device beyond the MAC it is given on the move
 //! (its addresses inside the namespace belong to whoever runs the instance: the demo, the
 //! lab, a VM), or any
@@ -71,8 +69,8 @@ const TUN_F_TSO6: libc::c_uint = 0x04;
 const TUN_F_USO4: libc::c_uint = 0x20;
 const TUN_F_USO6: libc::c_uint = 0x40;
 
+use super::gso::Offload;
 pub use super::gso::{complete_checksum, ones_complement_sum, VNET_HDR_LEN};
-use super::gso::{Offload, F_NEEDS_CSUM as VIRTIO_NET_HDR_F_NEEDS_CSUM, GSO_NONE};
 
 /// `struct ifreq` restricted to the name and the flags member of its union (40 bytes).
 #[repr(C)]
@@ -402,30 +400,6 @@ pub(crate) fn set_link_up(name: &str) -> Result<(), PortError> {
     Ok(())
 }
 
-/// Outcome of parsing a received virtio-net header.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum VnetAction {
-    Deliver,
-    Drop,
-}
-
-/// Apply the virtio-net header `hdr` to `frame`: complete a partial checksum in place.
-pub(crate) fn apply_vnet_hdr(hdr: &[u8; VNET_HDR_LEN], frame: &mut [u8]) -> VnetAction {
-    let flags = hdr[0];
-    let gso_type = hdr[1];
-    if gso_type != GSO_NONE {
-        return VnetAction::Drop;
-    }
-    if flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
-        let start = u16::from_le_bytes([hdr[6], hdr[7]]) as usize;
-        let off = u16::from_le_bytes([hdr[8], hdr[9]]) as usize;
-        if !complete_checksum(frame, start, off) {
-            return VnetAction::Drop;
-        }
-    }
-    VnetAction::Deliver
-}
-
 /// Keep or drop one received frame: `got` bytes were read (with the virtio-net header
 /// `hdr` first when `vnet_hdr`) into `slot`. Returns the frame's length and offload
 /// metadata to commit, or `None` after counting the drop (`rx_bad_offload` for a malformed
@@ -721,23 +695,6 @@ mod tests {
     }
 
     #[test]
-    fn vnet_header_actions() {
-        let mut frame = [0u8; 60];
-        let mut hdr = [0u8; VNET_HDR_LEN];
-        assert_eq!(apply_vnet_hdr(&hdr, &mut frame), VnetAction::Deliver);
-        hdr[1] = 1; // GSO TCPv4
-        assert_eq!(apply_vnet_hdr(&hdr, &mut frame), VnetAction::Drop);
-        hdr[1] = 0;
-        hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-        hdr[6..8].copy_from_slice(&34u16.to_le_bytes());
-        hdr[8..10].copy_from_slice(&6u16.to_le_bytes());
-        assert_eq!(apply_vnet_hdr(&hdr, &mut frame), VnetAction::Deliver);
-        assert_eq!(&frame[40..42], &[0xff, 0xff], "zero sum is sent as 0xffff");
-        hdr[8..10].copy_from_slice(&100u16.to_le_bytes());
-        assert_eq!(apply_vnet_hdr(&hdr, &mut frame), VnetAction::Drop);
-    }
-
-    #[test]
     fn vnet_rx_passes_metadata_and_refuses_bad_headers() {
         // Ethernet + IPv4 (total length 40) + TCP (data offset 5), no payload.
         let mut f = vec![0u8; 54];
@@ -752,7 +709,7 @@ mod tests {
             s
         };
         let tso = Offload {
-            flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            flags: super::super::gso::F_NEEDS_CSUM,
             gso_type: super::super::gso::GSO_TCPV4,
             hdr_len: 54,
             gso_size: 1448,

@@ -338,6 +338,26 @@ fn kernel_interop(test: &str, kind: &str, encap: &str) {
         "{test}: tunnel-too-big counted at i0: {after:?}\n{}",
         host.text()
     );
+    // A second kernel device on a VNI host A does not know: counted `bad-tunnel` at the
+    // underlay's row, nothing delivered.
+    let mut dev = vec![
+        "link", "add", "t9", "type", kind, "id", "1002", "remote", "10.9.0.1",
+    ];
+    if kind == "vxlan" {
+        dev.extend(["local", "10.9.0.2", "dstport", "4789", "dev", "ul"]);
+    }
+    ip(&k, &dev);
+    ip(&k, &["addr", "add", "10.77.0.2/24", "dev", "t9"]);
+    ip(&k, &["link", "set", "t9", "up"]);
+    assert!(!ping_size(&k, "10.77.0.1", 56), "{test}: nobody there");
+    let from = host.text().len();
+    host.drops(&["i0"]);
+    let dump = host.text()[from..].to_string();
+    let row = dump.lines().find(|l| l.starts_with("underlay:ul"));
+    assert!(
+        row.is_some_and(|l| l.contains("bad-tunnel=")),
+        "{test}: bad-tunnel at the underlay:\n{dump}"
+    );
 }
 
 #[test]

@@ -439,8 +439,15 @@ impl PortGroup for UnderlayGroup {
             .unwrap_or(&[])
     }
 
-    /// A tunnel port never sends to another (split horizon): nothing to do.
-    fn rx_done(&mut self, _fates: &[Members]) {}
+    /// A tunnel port never sends to another (split horizon): nothing to transmit. The
+    /// member's staged frames are consumed (a second `rx` of it before the next `rx(0)`
+    /// returns none).
+    fn rx_done(&mut self, _fates: &[Members]) {
+        if let Some(t) = self.members.get_mut(self.cur) {
+            t.staged.clear();
+        }
+        self.cur = usize::MAX;
+    }
 
     fn tx_copy(&mut self, m: usize, frame: &[u8]) {
         if self.tx.is_full() {
@@ -606,6 +613,7 @@ mod tests {
             assert_eq!(b.rx_frame(1).len(), 1464);
             assert!(b.rx_frame(2).is_empty());
             b.rx_done(&[0, 0]);
+            assert_eq!(b.rx(1, 32), 0, "consumed");
             assert_eq!(b.stats(0).bad_tunnel, 0);
             // The same packet seen by a host with no tunnel for that VNI: bad-tunnel.
             b.set_tunnels(&[dest(e, 6, [10, 0, 0, 1], 1)]);

@@ -96,7 +96,7 @@ struct Member {
     tpl: Option<Template>,
     stats: PortStats,
     /// (frame index in the receive batch, inner start, inner end) of the current burst.
-    staged: Vec<(u16, u16, u16)>,
+    staged: Vec<(u16, u32, u32)>,
 }
 
 /// The underlay netdev as a port group. See the module doc.
@@ -111,8 +111,6 @@ pub struct UnderlayGroup {
     members: Vec<Member>,
     /// (encap, VNI, source VTEP) → tunnel index.
     by_key: HashMap<(Encap, u32, IpAddr), u16>,
-    /// The encapsulations in use (decap tries each).
-    encaps: Vec<Encap>,
     /// The tunnel whose frames `rx_frame` reads (`usize::MAX`: none).
     cur: usize,
     bad_tunnel: u64,
@@ -296,7 +294,6 @@ impl UnderlayGroup {
             errors: ErrorLog::default(),
             members: Vec::new(),
             by_key: HashMap::new(),
-            encaps: Vec::new(),
             cur: usize::MAX,
             bad_tunnel: 0,
             neigh,
@@ -381,8 +378,10 @@ impl UnderlayGroup {
         for k in 0..self.rx.len() {
             let frame = self.rx.get(k).unwrap_or(&[]);
             let mut got = Err(overlay::DecapError::NotTunnel);
-            for e in &self.encaps {
-                got = overlay::decap(frame, *e, e.udp_port()).map(|d| (*e, d));
+            // Both kinds, whichever the tunnels use: a packet of a kind no network of
+            // this host uses is an unknown VNI (`bad-tunnel`), not someone else's.
+            for e in [Encap::Geneve, Encap::Vxlan] {
+                got = overlay::decap(frame, e, e.udp_port()).map(|d| (e, d));
                 if got != Err(overlay::DecapError::NotTunnel) {
                     break;
                 }
@@ -394,7 +393,7 @@ impl UnderlayGroup {
                         let m = &mut self.members[t as usize];
                         m.stats.count_rx(d.inner.len());
                         m.staged
-                            .push((k as u16, d.inner.start as u16, d.inner.end as u16));
+                            .push((k as u16, d.inner.start as u32, d.inner.end as u32));
                     }
                     None => self.bad_tunnel += 1,
                 },
@@ -533,12 +532,6 @@ impl PortGroup for UnderlayGroup {
                 .enumerate()
                 .map(|(i, d)| ((d.encap, d.vni, d.vtep), i as u16))
                 .collect();
-            self.encaps.clear();
-            for d in tunnels {
-                if !self.encaps.contains(&d.encap) {
-                    self.encaps.push(d.encap);
-                }
-            }
             let wanted: Vec<IpAddr> = tunnels
                 .iter()
                 .filter(|d| d.mac.is_none())

@@ -415,6 +415,13 @@ fn three_hosts_on_etcd() {
             .filter(|f| f.bytes.windows(6).any(|w| w == [0xff; 6]))
             .count()
     };
+    eprintln!(
+        "broadcast from i1: h2 {} of {} tunnel packets, h3 {} of {}",
+        bcast(&at2),
+        at2.len(),
+        bcast(&at3),
+        at3.len()
+    );
     assert!(bcast(&at2) >= 3, "h2 got net1's broadcasts: {}", at2.len());
     assert_eq!(
         bcast(&at3),
@@ -454,10 +461,15 @@ fn three_hosts_on_etcd() {
         logs("h1 -> h3 after h2 died")
     );
     assert!(ping(i3, IP[3], None, 3), "h3 -> h1 after h2 died");
+    let killed = Instant::now();
     assert!(
         eventually(25, || port_json(&api, "i2")["status"] == "DOWN"),
         "i2 DOWN after h2's lease: {}",
         port_json(&api, "i2")
+    );
+    eprintln!(
+        "i2 DOWN {:.1} s after h2 was killed",
+        killed.elapsed().as_secs_f64()
     );
     assert_eq!(port_json(&api, "i4")["status"], "ACTIVE");
     assert!(ping(i4, IP[2], None, 3), "h1 -> h3 still");

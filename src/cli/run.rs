@@ -63,6 +63,7 @@ use sgswitch::control::shared::agent::{Agent, AgentOptions};
 use sgswitch::control::store::Store;
 use sgswitch::control::{self, config};
 use sgswitch::policy::Model;
+use sgswitch::port::underlay::UnderlayGroup;
 use sgswitch::runtime::switch::{format_report, Switch, SwitchSettings};
 
 use tracing_subscriber::filter::LevelFilter;
@@ -278,7 +279,15 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let switch = match Switch::start(&model, &settings) {
+    let local_vtep = model
+        .local_host
+        .as_deref()
+        .and_then(|h| model.host(h))
+        .map(|h| h.vtep);
+    let Ok(underlay) = open_underlay(config.overlay.vtep.or(local_vtep), &config, &settings) else {
+        return ExitCode::from(EXIT_INVALID);
+    };
+    let switch = match Switch::start_with(&model, &settings, underlay) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             error!("{e}");
@@ -436,6 +445,37 @@ fn check_token(t: &str, from: &str) -> Result<String, String> {
     }
 }
 
+/// The overlay's underlay (`[overlay] underlay`), opened on its netdev with the local
+/// VTEP `vtep`; `Ok(None)` without one. An underlay without a VTEP, or one that does not
+/// open, is an error (logged). It is opened once: a reload does not change it.
+fn open_underlay(
+    vtep: Option<std::net::IpAddr>,
+    config: &config::Config,
+    settings: &SwitchSettings,
+) -> Result<Option<UnderlayGroup>, ()> {
+    let Some(u) = &config.overlay.underlay else {
+        return Ok(None);
+    };
+    let Some(vtep) = vtep else {
+        error!(
+            "[overlay] underlay {} needs the local VTEP: [overlay] vtep, or this host's hosts[].vtep",
+            u.ifname
+        );
+        return Err(());
+    };
+    let burst = settings.burst.clamp(1, sgswitch::port::MAX_BURST);
+    match UnderlayGroup::open(&u.ifname, vtep, burst) {
+        Ok(g) => {
+            info!(ifname = %u.ifname, %vtep, "overlay underlay opened");
+            Ok(Some(g))
+        }
+        Err(e) => {
+            error!("[overlay] underlay: {e}");
+            Err(())
+        }
+    }
+}
+
 /// `sgswitch run --store URL --host-id NAME [--vtep ADDR]`: the policy comes from the
 /// shared store through the host agent ([`sgswitch::control::shared::agent`]), which
 /// publishes the VTEP (`--vtep`, else the config's `[overlay] vtep`, else none) in
@@ -467,7 +507,10 @@ fn run_shared(args: &RunArgs, config: &config::Config) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let switch = match Switch::start(&Model::default(), &settings) {
+    let Ok(underlay) = open_underlay(args.vtep.or(config.overlay.vtep), config, &settings) else {
+        return ExitCode::from(EXIT_INVALID);
+    };
+    let switch = match Switch::start_with(&Model::default(), &settings, underlay) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             error!("{e}");

@@ -411,6 +411,32 @@ impl Pipeline {
         }
     }
 
+    /// Take back, after the fact, the delivery to port `to` of a frame of `len` bytes from
+    /// `in_port`, and count `reason` at `in_port` (the runtime's underlay refuses a frame
+    /// larger than the overlay's inner MTU: [`DropReason::TunnelTooBig`]).
+    pub fn refuse_delivery(
+        &mut self,
+        dp: &Dataplane,
+        in_port: u16,
+        v: &mut Verdict,
+        to: u16,
+        len: usize,
+        reason: DropReason,
+    ) {
+        let Some(i) = v.delivered.iter().position(|&d| d == to) else {
+            return;
+        };
+        v.delivered.remove(i);
+        if let Some(c) = self.counter(dp, to) {
+            c.tx = c.tx.saturating_sub(1);
+            c.tx_bytes = c.tx_bytes.saturating_sub(len as u64);
+        }
+        v.dropped.push((in_port, reason));
+        if let Some(c) = self.counter(dp, in_port) {
+            c.dropped[reason as usize] += 1;
+        }
+    }
+
     /// Packet-log records of the drops of a frame, for the ports whose drops are logged.
     #[cold]
     #[inline(never)]

@@ -105,6 +105,13 @@ pub trait PortGroup: Send {
     fn take_fault(&mut self, _m: usize) -> Option<i32> {
         None
     }
+
+    /// An underlay group ([`super::underlay::UnderlayGroup`]) takes the tunnels of a new
+    /// dataplane (member `1 + i` is tunnel `i`) and answers true; every other group
+    /// answers false.
+    fn set_tunnels(&mut self, _tunnels: &[super::underlay::TunnelDest]) -> bool {
+        false
+    }
 }
 
 /// Any [`Port`] as a group of one: receives into a [`FrameBatch`] and transmits copies

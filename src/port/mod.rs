@@ -92,6 +92,7 @@ pub mod napi;
 pub mod pcap;
 pub mod tap;
 pub mod tap_uring;
+pub mod underlay;
 pub mod xdp;
 
 pub use group::{Members, PortGroup, Single};
@@ -128,6 +129,9 @@ pub struct PortStats {
     /// Segments made in software from GSO superframes for this port (it could not take
     /// them whole); counted by whoever segments (the runtime), not by the backend.
     pub gso_segmented: u64,
+    /// Tunnel packets an underlay ([`underlay::UnderlayGroup`]) received malformed or for
+    /// an unknown (VNI, VTEP) (the drop reason `bad-tunnel`).
+    pub bad_tunnel: u64,
 }
 
 impl PortStats {

@@ -44,6 +44,9 @@ pub struct EtcdServer {
     pub metrics_port: u16,
     dir: PathBuf,
     tls: Option<TlsFiles>,
+    /// Addresses the client port listens on besides 127.0.0.1 (a test's namespaces reach
+    /// etcd there: [`EtcdServer::start_also_on`]).
+    also: Vec<std::net::IpAddr>,
 }
 
 /// The PEM files a client of a TLS etcd needs.
@@ -74,16 +77,23 @@ fn free_port() -> std::io::Result<u16> {
 impl EtcdServer {
     /// Start a fresh etcd (see the module doc); an error says why, with etcd's log.
     pub fn start() -> Result<EtcdServer, String> {
-        EtcdServer::start_with(false)
+        EtcdServer::start_with(false, &[])
+    }
+
+    /// [`EtcdServer::start`], its client port also listening on each address of `also`
+    /// (which must be assigned in this namespace: a test's veth towards its network
+    /// namespaces, so that processes there reach etcd at [`EtcdServer::url_at`]).
+    pub fn start_also_on(also: &[std::net::IpAddr]) -> Result<EtcdServer, String> {
+        EtcdServer::start_with(false, also)
     }
 
     /// Start a fresh etcd that takes only TLS clients with a certificate of its CA
     /// (needs `openssl`).
     pub fn start_tls() -> Result<EtcdServer, String> {
-        EtcdServer::start_with(true)
+        EtcdServer::start_with(true, &[])
     }
 
-    fn start_with(tls: bool) -> Result<EtcdServer, String> {
+    fn start_with(tls: bool, also: &[std::net::IpAddr]) -> Result<EtcdServer, String> {
         let bin = etcd_binary();
         if !bin.exists() {
             return Err(format!("no etcd binary at {}", bin.display()));
@@ -117,6 +127,7 @@ impl EtcdServer {
                 metrics_port,
                 dir,
                 tls,
+                also: also.to_vec(),
             };
             match s.spawn_and_wait() {
                 Ok(()) => return Ok(s),
@@ -161,6 +172,16 @@ impl EtcdServer {
     pub fn url(&self) -> String {
         let scheme = if self.tls.is_some() { "etcds" } else { "etcd" };
         format!("{scheme}://{}", self.endpoint())
+    }
+
+    /// As [`EtcdServer::url`] at `ip`, one of the addresses given to
+    /// [`EtcdServer::start_also_on`].
+    pub fn url_at(&self, ip: std::net::IpAddr) -> String {
+        let scheme = if self.tls.is_some() { "etcds" } else { "etcd" };
+        format!(
+            "{scheme}://{}",
+            std::net::SocketAddr::new(ip, self.client_port)
+        )
     }
 
     /// The running etcd's PID (None while stopped).
@@ -208,6 +229,14 @@ impl EtcdServer {
     fn spawn_and_wait(&mut self) -> Result<(), String> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let client = format!("{scheme}://127.0.0.1:{}", self.client_port);
+        let listen: Vec<String> = std::iter::once(client.clone())
+            .chain(self.also.iter().map(|ip| {
+                format!(
+                    "{scheme}://{}",
+                    std::net::SocketAddr::new(*ip, self.client_port)
+                )
+            }))
+            .collect();
         let metrics = format!("http://127.0.0.1:{}", self.metrics_port);
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::OpenOptions::new()
@@ -228,7 +257,7 @@ impl EtcdServer {
             .arg("--name=sgswitch-test")
             .arg(format!("--listen-metrics-urls={metrics}"))
             .arg(format!("--data-dir={}", self.dir.join("data").display()))
-            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--listen-client-urls={}", listen.join(",")))
             .arg(format!("--advertise-client-urls={client}"))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))

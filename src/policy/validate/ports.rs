@@ -69,8 +69,9 @@ pub(super) struct PortRegistry {
     macs: HashMap<(String, Mac), String>,
     /// (network, IP) → port name.
     ips: HashMap<(String, IpAddr), String>,
-    /// (netns, ifname) → port name.
-    ifnames: HashMap<(Option<String>, String), String>,
+    /// (host, netns, ifname) → port name: a netdev is unique on its host (ports bound to
+    /// different hosts may each have their own `p0`).
+    ifnames: HashMap<IfKey, String>,
 }
 
 impl PortRegistry {
@@ -83,17 +84,24 @@ impl PortRegistry {
                 r.ips.insert((p.network.clone(), *ip), p.name.clone());
             }
             if let Some(b) = &p.backend {
-                r.ifnames.insert(backend_ifkey(b), p.name.clone());
+                r.ifnames
+                    .insert(backend_ifkey(p.host.as_deref(), b), p.name.clone());
             }
         }
         r
     }
 }
 
-fn backend_ifkey(b: &Backend) -> (Option<String>, String) {
+/// A port's netdev: (host, namespace of a tap, interface name).
+type IfKey = (Option<String>, Option<String>, String);
+
+fn backend_ifkey(host: Option<&str>, b: &Backend) -> IfKey {
+    let host = host.map(str::to_owned);
     match b {
-        Backend::Tap { ifname, netns, .. } => (netns.clone(), ifname.clone()),
-        Backend::AfXdp { ifname, .. } | Backend::AfPacket { ifname } => (None, ifname.clone()),
+        Backend::Tap { ifname, netns, .. } => (host, netns.clone(), ifname.clone()),
+        Backend::AfXdp { ifname, .. } | Backend::AfPacket { ifname } => {
+            (host, None, ifname.clone())
+        }
     }
 }
 
@@ -286,12 +294,12 @@ pub(super) fn check_port(
         .as_ref()
         .and_then(|b| check_backend(b, &path.key("backend"), found));
     if let Some(b) = &backend {
-        let key = backend_ifkey(b);
+        let key = backend_ifkey(spec.host.as_deref(), b);
         if let Some(other) = registry.ifnames.get(&key) {
             found.push((
                 path.key("backend").key("ifname"),
                 ErrorKind::DuplicateInterface {
-                    ifname: key.1.clone(),
+                    ifname: key.2.clone(),
                     other_port: other.clone(),
                 },
             ));
@@ -464,7 +472,53 @@ fn check_backend(spec: &BackendSpec, path: &FieldPath, found: &mut Found) -> Opt
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::spec::{BackendSpec, ModelSpec, NetworkSpec, PortSpec};
+    use super::super::validate_model;
     use super::*;
+
+    /// A netdev is unique on its host: ports bound to different hosts may each have a
+    /// `p0`; two ports on one host (or both unbound) may not.
+    #[test]
+    fn interfaces_are_unique_per_host() {
+        let port = |name: &str, mac: &str, host: Option<&str>| PortSpec {
+            name: Some(name.into()),
+            network: Some("n".into()),
+            mac: Some(mac.into()),
+            host: host.map(str::to_string),
+            backend: Some(BackendSpec::AfPacket {
+                ifname: Some("p0".into()),
+            }),
+            ..Default::default()
+        };
+        let spec = |ports: Vec<PortSpec>| ModelSpec {
+            networks: vec![NetworkSpec {
+                name: Some("n".into()),
+                ..Default::default()
+            }],
+            ports,
+            ..Default::default()
+        };
+        let ok = spec(vec![
+            port("a", "fa:16:3e:00:00:01", Some("h1")),
+            port("b", "fa:16:3e:00:00:02", Some("h2")),
+            port("c", "fa:16:3e:00:00:03", None),
+        ]);
+        assert!(validate_model(&ok).is_ok());
+        for (h1, h2) in [(Some("h1"), Some("h1")), (None, None)] {
+            let bad = spec(vec![
+                port("a", "fa:16:3e:00:00:01", h1),
+                port("b", "fa:16:3e:00:00:02", h2),
+            ]);
+            let errs = validate_model(&bad).unwrap_err().into_vec();
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            assert_eq!(errs[0].path.to_string(), "ports[1].backend.ifname");
+            assert!(matches!(
+                &errs[0].kind,
+                ErrorKind::DuplicateInterface { ifname, other_port }
+                    if ifname == "p0" && other_port == "a"
+            ));
+        }
+    }
 
     #[test]
     fn ifnames() {

@@ -67,7 +67,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -83,12 +83,14 @@ use crate::pipeline::{
 use crate::policy::{Backend, Model, RuleRef};
 use crate::port::afxdp::{GroupConfig, MemberConfig, UmemGroup, UmemPorts};
 use crate::port::napi::NapiDefer;
+use crate::port::underlay::UnderlayGroup;
 use crate::port::{self, PortError, PortGroup, PortStats, Single};
 
 mod handoff;
 pub mod observe;
 mod share;
 pub mod supervise;
+mod underlay;
 pub mod view;
 mod worker;
 
@@ -241,6 +243,9 @@ struct Shared {
     /// (zone, errno): a port's note that its netdev may be gone, from its worker to the
     /// supervisor ([`supervise`]).
     faults: ArrayQueue<(u16, i32)>,
+    /// The largest inner frame the overlay's underlay carries (`None`: no underlay):
+    /// larger frames to a tunnel port are dropped `tunnel-too-big` ([`underlay::police`]).
+    tunnel_max: Option<Arc<AtomicUsize>>,
 }
 
 struct ControlState {
@@ -259,6 +264,8 @@ struct ControlState {
     /// `remote_members` alone, [`Switch::apply`] derives the dataplane
     /// ([`Dataplane::with_members`]) instead of recompiling every rule.
     model: Model,
+    /// The worker driving the overlay's underlay (it owns every tunnel port).
+    underlay_worker: Option<usize>,
 }
 
 /// See [`Switch::on_compile`].
@@ -365,6 +372,16 @@ impl Switch {
     /// Open every port of `model` that has a backend and start the workers. On error
     /// nothing stays open or attached.
     pub fn start(model: &Model, settings: &SwitchSettings) -> Result<Switch, SwitchError> {
+        Self::start_with(model, settings, None)
+    }
+
+    /// [`Switch::start`] with the overlay's underlay ([`UnderlayGroup`], opened by the
+    /// caller): worker 0 drives it, and with it every tunnel port (docs/overlay.md).
+    pub fn start_with(
+        model: &Model,
+        settings: &SwitchSettings,
+        underlay: Option<UnderlayGroup>,
+    ) -> Result<Switch, SwitchError> {
         let nw = settings.worker_count(model);
         let burst = settings.burst.clamp(1, port::MAX_BURST);
         let mut zones = IdMap::default();
@@ -423,6 +440,7 @@ impl Switch {
                 .map(|_| ArrayQueue::new(observe::LOG_QUEUE))
                 .collect(),
             faults: ArrayQueue::new(supervise::FAULT_QUEUE),
+            tunnel_max: underlay.as_ref().map(UnderlayGroup::max_inner),
         });
         let mut pcfg = PipelineConfig::from_model(model);
         pcfg.log_limits = settings.log_limits;
@@ -437,6 +455,20 @@ impl Switch {
         for (w, o) in opened {
             hand_to(&cmds[w], w, o, &mut zones, &shared, &mut open, false);
         }
+        let underlay_worker = underlay.map(|u| {
+            let name = format!("underlay:{}", u.ifname());
+            let zone = zones.zone(&name);
+            let mut owners = lock(&shared.owners);
+            owners.insert(zone, 0);
+            underlay::own_tunnels(&mut owners, &shared.dp.load(), 0);
+            tracing::info!(port = %name, worker = 0, zone, "underlay opened");
+            let _ = cmds[0].send(Cmd::Add {
+                zones: vec![zone],
+                names: vec![name],
+                ports: Box::new(u),
+            });
+            0
+        });
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let facts = view::Facts::new(nw);
         let mut workers = Vec::new();
@@ -478,6 +510,7 @@ impl Switch {
             burst,
             on_compile: None,
             model: model.clone(),
+            underlay_worker,
         }));
         let health = Health::new_registered();
         let sup = Supervisor {
@@ -626,6 +659,9 @@ impl Switch {
             Dataplane::compile(model, epoch, &mut st.zones)
         };
         st.model = model.clone();
+        if let Some(w) = st.underlay_worker {
+            underlay::own_tunnels(&mut lock(&self.shared.owners), &dp, w);
+        }
         if let Some(f) = &st.on_compile {
             f(epoch, model);
         }
@@ -721,8 +757,10 @@ impl Switch {
                     r.io.tx_dropped += io.tx_dropped;
                     r.io.rx_bad_offload += io.rx_bad_offload;
                     r.io.gso_segmented += io.gso_segmented;
+                    r.io.bad_tunnel += io.bad_tunnel;
                     // The port dropped them before the pipeline; they count as a reason.
                     r.counters.dropped[DropReason::BadOffload as usize] += io.rx_bad_offload;
+                    r.counters.dropped[DropReason::BadTunnel as usize] += io.bad_tunnel;
                 }
             }
         }

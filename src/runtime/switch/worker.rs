@@ -38,6 +38,7 @@ use super::handoff::{Kind, Outbox, Queues, HANDOFF};
 use super::observe::{CaptureDir, CaptureRing, CaptureSpec, Query, WorkerCounters};
 use super::share::{Shares, MAX_EXTRA_READS};
 use super::supervise::FAULT_POLL;
+use super::underlay;
 use super::{lock, Shared, WorkerSnapshot};
 use crate::flow::PacketMeta;
 use crate::pipeline::{self, Dataplane, Disposition, Pipeline, PipelineConfig, Verdict};
@@ -242,6 +243,9 @@ impl Worker {
     }
 
     fn reroute(&mut self) {
+        for s in self.groups.iter_mut().flatten() {
+            underlay::sync(&mut *s.ports, &mut s.zones, &mut s.names, &self.dp);
+        }
         self.by_zone.clear();
         for (g, s) in self.groups.iter().enumerate() {
             let Some(s) = s else { continue };
@@ -531,6 +535,12 @@ impl Worker {
                     &mut self.disp[..local],
                 );
                 self.pipeline.set_new_flow_budget(None);
+                if let Some(max) = self.tunnel_max(dp) {
+                    let (fr, sl) = (&frames[..local], &slot.ports);
+                    let (map, v, d) = (&self.map, &mut self.verdicts[..local], &self.disp);
+                    let off = |i: usize| !sl.rx_offload(map[i] as usize).is_none();
+                    underlay::police(&mut self.pipeline, dp, in_port, fr, v, d, max, off);
+                }
                 if self.engaged {
                     policed = self.police(dp, zone, in_port, &frames[..local]);
                 }
@@ -600,6 +610,17 @@ impl Worker {
         dropped
     }
 
+    /// The largest inner frame the underlay carries, when `dp` has tunnel ports and the
+    /// switch an underlay (see [`underlay::police`]).
+    #[inline]
+    fn tunnel_max(&self, dp: &Dataplane) -> Option<usize> {
+        if dp.tunnels.is_empty() {
+            return None;
+        }
+        let max = self.shared.tunnel_max.as_ref()?;
+        Some(max.load(Ordering::Relaxed))
+    }
+
     /// Batches other workers handed over.
     fn inbox(&mut self, dp: &Dataplane, now: u64) -> usize {
         if self.nw < 2 {
@@ -633,6 +654,20 @@ impl Worker {
                             &mut self.verdicts[..e - a],
                             &mut self.disp[..e - a],
                         );
+                        if let Some(max) = self.tunnel_max(dp) {
+                            let (fr, v) = (&frames[a..e], &mut self.verdicts[..e - a]);
+                            let d = &self.disp[..e - a];
+                            underlay::police(
+                                &mut self.pipeline,
+                                dp,
+                                in_port,
+                                fr,
+                                v,
+                                d,
+                                max,
+                                |_| false,
+                            );
+                        }
                         if !self.captures.is_empty() {
                             self.capture(dp, in_port, &frames[a..e], now);
                         }

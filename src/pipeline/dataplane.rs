@@ -5,7 +5,8 @@
 //! pairs and their fast forms, zones, networks), the static FDB and the
 //! [`CompiledPolicy`] of one epoch, and the stable zone of each port name ([`IdMap`]);
 //! deriving the next epoch from the running one when only remote-group members changed
-//! ([`Dataplane::with_members`]).
+//! ([`Dataplane::with_members`]), or with the classifier's unaffected group sets shared
+//! ([`Dataplane::recompile`]).
 //! Overlay (#19, see docs/overlay.md): a remote port (bound to another host) stays at its
 //! model index (the classifier and remote groups need it) but is marked `remote`; after
 //! the model's ports come the tunnel ports, one per (network, remote host with a VTEP and
@@ -352,6 +353,34 @@ pub fn eui64_link_local(mac: &Mac) -> Ipv6Addr {
 impl Dataplane {
     /// Compile a validated model. `zones` keeps conntrack zones stable across reloads.
     pub fn compile(model: &Model, epoch: u64, zones: &mut IdMap) -> Dataplane {
+        Self::with_policy(model, epoch, zones, CompiledPolicy::compile(model, epoch))
+    }
+
+    /// [`Dataplane::compile`] of `model`, given that `self` is the dataplane of `old`:
+    /// the classifier is [`CompiledPolicy::recompile`] (the group sets the change did
+    /// not touch are shared, not compiled again; it answers as a full compile would).
+    pub fn recompile(
+        &self,
+        old: &Model,
+        model: &Model,
+        epoch: u64,
+        zones: &mut IdMap,
+    ) -> Dataplane {
+        Self::with_policy(
+            model,
+            epoch,
+            zones,
+            self.policy.recompile(old, model, epoch),
+        )
+    }
+
+    /// The dataplane of `model` with its compiled classifier `policy`.
+    fn with_policy(
+        model: &Model,
+        epoch: u64,
+        zones: &mut IdMap,
+        policy: CompiledPolicy,
+    ) -> Dataplane {
         let mut networks: Vec<String> = Vec::new();
         for n in &model.networks {
             if !networks.contains(&n.name) {
@@ -451,7 +480,7 @@ impl Dataplane {
             rule_slots,
             log_any: logs.iter().any(PortLog::any),
             logs,
-            policy: CompiledPolicy::compile(model, epoch),
+            policy,
             ports,
             networks,
             fdb,

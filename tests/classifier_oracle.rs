@@ -17,6 +17,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sgswitch::bench::classbench::SplitMix64;
 use sgswitch::classifier::{Classifier, CompiledPolicy, LinearPolicy};
 use sgswitch::flow::{proto, FlowKey, FAMILY_V4, FAMILY_V6};
+use sgswitch::pipeline::{Dataplane, IdMap};
 use sgswitch::policy::{
     AddressGroup, AllowedAddressPair, Direction, EtherType, Model, Network, Port, Remote, Rule,
     RuleRef, SecurityGroup,
@@ -994,8 +995,18 @@ fn incremental_recompile_after_random_edits_matches_a_fresh_compile() {
             chain.reverse();
             // chain[i + 1] is chain[i] with the reverse of chain[i].1's edit.
             let mut policy = CompiledPolicy::compile(&chain[0].0, 0);
+            // The dataplane's side: rule counter slots kept for unchanged groups.
+            let mut zones = IdMap::default();
+            let mut dp = Dataplane::compile(&chain[0].0, 0, &mut zones);
             for i in 1..chain.len() {
                 let (old, new) = (&chain[i - 1].0, &chain[i].0);
+                let next_dp = dp.recompile(old, new, i as u64, &mut zones);
+                let fresh = Dataplane::compile(new, i as u64, &mut zones.clone());
+                assert!(
+                    next_dp.rule_refs().eq(fresh.rule_refs()),
+                    "seed {seed} step {i}: rule slots"
+                );
+                dp = next_dp;
                 let next = policy.update(old, new, i as u64);
                 assert_eq!(
                     next.stats(),

@@ -353,12 +353,15 @@ pub fn eui64_link_local(mac: &Mac) -> Ipv6Addr {
 impl Dataplane {
     /// Compile a validated model. `zones` keeps conntrack zones stable across reloads.
     pub fn compile(model: &Model, epoch: u64, zones: &mut IdMap) -> Dataplane {
-        Self::with_policy(model, epoch, zones, CompiledPolicy::compile(model, epoch))
+        let policy = CompiledPolicy::compile(model, epoch);
+        Self::with_policy(model, epoch, zones, policy, None)
     }
 
-    /// [`Dataplane::compile`] of `model`, given that `self` is the dataplane of `old`:
-    /// the classifier is [`CompiledPolicy::recompile`] (the group sets the change did
-    /// not touch are shared, not compiled again; it answers as a full compile would).
+    /// [`Dataplane::compile`] of `model`, given that `self` is the dataplane of `old`
+    /// compiled with the same `zones`: the classifier is [`CompiledPolicy::recompile`]
+    /// (the group sets the change did not touch are shared, not compiled again; it
+    /// answers as a full compile would), and unchanged groups keep their rule counter
+    /// slots without a lookup.
     pub fn recompile(
         &self,
         old: &Model,
@@ -366,20 +369,34 @@ impl Dataplane {
         epoch: u64,
         zones: &mut IdMap,
     ) -> Dataplane {
-        Self::with_policy(
-            model,
-            epoch,
-            zones,
-            self.policy.recompile(old, model, epoch),
-        )
+        let policy = self.policy.recompile(old, model, epoch);
+        Self::with_policy(model, epoch, zones, policy, Some((self, old)))
     }
 
-    /// The dataplane of `model` with its compiled classifier `policy`.
+    /// The counter slots of group `gi` of a new model (`g`) if `old` (the model of
+    /// `self`) has the same group at that index: same name, same rules.
+    fn group_slots(
+        &self,
+        old: &Model,
+        gi: usize,
+        g: &crate::policy::SecurityGroup,
+    ) -> Option<&[u32]> {
+        let o = old.security_groups.get(gi)?;
+        if o.name != g.name || o.rules != g.rules {
+            return None;
+        }
+        let base = *self.rule_base.get(gi)? as usize;
+        self.rule_slots.get(base..base + g.rules.len())
+    }
+
+    /// The dataplane of `model` with its compiled classifier `policy`; `prev`: the
+    /// previous dataplane and its model, whose unchanged groups' rule slots are reused.
     fn with_policy(
         model: &Model,
         epoch: u64,
         zones: &mut IdMap,
         policy: CompiledPolicy,
+        prev: Option<(&Dataplane, &Model)>,
     ) -> Dataplane {
         let mut networks: Vec<String> = Vec::new();
         for n in &model.networks {
@@ -466,8 +483,14 @@ impl Dataplane {
         }
         let mut rule_base = Vec::with_capacity(model.security_groups.len());
         let mut rule_slots = Vec::new();
-        for g in &model.security_groups {
+        for (gi, g) in model.security_groups.iter().enumerate() {
             rule_base.push(rule_slots.len() as u32);
+            // A group unchanged since the previous dataplane keeps its slots (the same
+            // `zones` handed them out, and it never forgets one): no key built or hashed.
+            if let Some(old) = prev.and_then(|(dp, m)| dp.group_slots(m, gi, g)) {
+                rule_slots.extend_from_slice(old);
+                continue;
+            }
             for r in &g.rules {
                 rule_slots.push(zones.rule_slot(&g.name, r));
             }

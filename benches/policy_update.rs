@@ -1,13 +1,14 @@
 //! `policy_update`: how long one rule change takes to reach the workers (#15, "incremental
 //! policy updates"): `cargo bench --bench policy_update`.
 //!
-//! The model: 1,000 ports (no backend: nothing to open), 10,100 rules in force in
+//! The model: 1,000 ports (no backend: nothing to open), 10,105 rules in force in
 //! 102 groups — `common` (100 rules) used by every port, `t0`..`t99` (100 rules each) of
 //! which port `i` uses `t{i % 100}` (so 100 distinct group sets of 200 rules, 10 ports
-//! each), and `solo` (a few rules) used by port 0 alone (its own set). A change adds one
+//! each), and `solo` (5 rules) used by port 0 alone (its own set). A change adds one
 //! rule to a group, the next removes it again, alternately; three cases:
 //! * `common`: a group used by all 1,000 ports (every set holds it: every set compiled);
-//! * `t0`: a group used by 10 ports (one set of 200 rules compiled);
+//! * `t0`: a group used by 10 ports (two sets compiled: nine ports share one, port 0 has
+//!   its own with `solo`);
 //! * `solo`: a group used by one port (one set compiled).
 //!
 //! For each case, in one run, side by side: the classifier alone (`CompiledPolicy::compile`

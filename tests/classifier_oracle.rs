@@ -17,6 +17,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sgswitch::bench::classbench::SplitMix64;
 use sgswitch::classifier::{Classifier, CompiledPolicy, LinearPolicy};
 use sgswitch::flow::{proto, FlowKey, FAMILY_V4, FAMILY_V6};
+use sgswitch::pipeline::{Dataplane, IdMap};
 use sgswitch::policy::{
     AddressGroup, AllowedAddressPair, Direction, EtherType, Model, Network, Port, Remote, Rule,
     RuleRef, SecurityGroup,
@@ -841,4 +842,246 @@ fn compile_time_10k_rules_100_ports_is_reported() {
     assert_eq!(shared.stats().distinct_group_sets, 1);
     assert!((1..100).all(|p| shared.shares_structure(0, p)));
     assert_eq!(shared.rule_count(99, Direction::Ingress), 10_000);
+}
+
+/// One random edit of `m`, of the kinds a policy change makes: a rule added, removed or
+/// replaced in a group; a port's groups, port security or addresses changed (it moves
+/// between group sets and member sets); a port added or removed; a group added at the
+/// end, removed (its name left dangling in ports and rules) or two groups swapped (model
+/// indices shift); an address group's addresses changed; remote members changed. Returns
+/// the name of the group whose rules alone changed, if the edit was such a rule edit.
+fn random_edit(g: &mut Gen, m: &mut Model) -> Option<String> {
+    let n_groups = m.security_groups.len().max(1);
+    let n_addr = m.address_groups.len();
+    let pick_group = |g: &mut Gen, m: &Model| g.below(m.security_groups.len() as u64) as usize;
+    match g.below(14) {
+        0..=2 if !m.security_groups.is_empty() => {
+            let i = pick_group(g, m);
+            let r = g.rule(n_groups, n_addr);
+            let sg = &mut m.security_groups[i];
+            let at = g.below(sg.rules.len() as u64 + 1) as usize;
+            sg.rules.insert(at, r);
+            Some(sg.name.clone())
+        }
+        3..=4 if !m.security_groups.is_empty() => {
+            let i = pick_group(g, m);
+            let sg = &mut m.security_groups[i];
+            if !sg.rules.is_empty() {
+                sg.rules.remove(g.below(sg.rules.len() as u64) as usize);
+            }
+            Some(sg.name.clone())
+        }
+        5 if !m.security_groups.is_empty() => {
+            let i = pick_group(g, m);
+            let r = g.rule(n_groups, n_addr);
+            let sg = &mut m.security_groups[i];
+            if !sg.rules.is_empty() {
+                let at = g.below(sg.rules.len() as u64) as usize;
+                sg.rules[at] = r;
+            }
+            Some(sg.name.clone())
+        }
+        6 if !m.ports.is_empty() => {
+            let p = g.below(m.ports.len() as u64) as usize;
+            let name = format!("g{}", g.below(n_groups as u64 + 1));
+            let port = &mut m.ports[p];
+            match g.below(4) {
+                0 => port.security_groups.push(name),
+                1 => {
+                    port.security_groups.pop();
+                }
+                2 => port.port_security = !port.port_security,
+                _ => port.security_groups = vec![name],
+            }
+            None
+        }
+        7 if !m.ports.is_empty() => {
+            let p = g.below(m.ports.len() as u64) as usize;
+            let ip = if g.below(2) == 0 {
+                IpAddr::V4(Ipv4Addr::from(g.v4_addr()))
+            } else {
+                IpAddr::V6(Ipv6Addr::from(g.v6_addr()))
+            };
+            let port = &mut m.ports[p];
+            if g.below(2) == 0 || port.fixed_ips.is_empty() {
+                port.fixed_ips.push(ip);
+            } else {
+                port.fixed_ips.remove(0);
+            }
+            None
+        }
+        8 => {
+            if m.ports.len() > 1 && g.below(2) == 0 {
+                let p = g.below(m.ports.len() as u64) as usize;
+                m.ports.remove(p);
+            } else if let Some(mut p) = m.ports.first().cloned() {
+                p.name = format!("p{}", 100 + g.below(1_000_000));
+                p.security_groups = vec![format!("g{}", g.below(n_groups as u64))];
+                m.ports.push(p);
+            }
+            None
+        }
+        9 => {
+            match g.below(3) {
+                0 => {
+                    // A name no other group has (a duplicate would not be the one resolved).
+                    let name = format!("new{}", g.below(1 << 40));
+                    let rules = (0..g.below(6)).map(|_| g.rule(n_groups, n_addr)).collect();
+                    m.security_groups.push(SecurityGroup {
+                        name,
+                        description: String::new(),
+                        stateful: true,
+                        rules,
+                    });
+                }
+                1 if m.security_groups.len() > 1 => {
+                    let i = pick_group(g, m);
+                    m.security_groups.remove(i);
+                }
+                _ if m.security_groups.len() > 1 => {
+                    let (a, b) = (pick_group(g, m), pick_group(g, m));
+                    m.security_groups.swap(a, b);
+                }
+                _ => {}
+            }
+            None
+        }
+        10 if n_addr > 0 => {
+            let a = g.below(n_addr as u64) as usize;
+            let v6 = g.below(2) == 0;
+            let net = g.net(v6);
+            let ag = &mut m.address_groups[a];
+            if g.below(2) == 0 || ag.addresses.is_empty() {
+                ag.addresses.push(net);
+            } else {
+                ag.addresses.pop();
+            }
+            None
+        }
+        11 if !m.security_groups.is_empty() => {
+            let i = pick_group(g, m);
+            m.security_groups[i].stateful = !m.security_groups[i].stateful;
+            None
+        }
+        12 => {
+            set_remote_members(g, m);
+            None
+        }
+        _ => None,
+    }
+}
+
+/// What the compiler reads of the groups (not `description`, `protocol_zero`,
+/// `remote_ip_prefix_raw`).
+#[allow(clippy::type_complexity)]
+fn compiled_fields(
+    m: &Model,
+) -> Vec<(
+    &str,
+    bool,
+    Vec<(
+        Direction,
+        EtherType,
+        Option<u8>,
+        Option<u16>,
+        Option<u16>,
+        &Remote,
+    )>,
+)> {
+    m.security_groups
+        .iter()
+        .map(|g| {
+            let rules = g
+                .rules
+                .iter()
+                .map(|r| {
+                    (
+                        r.direction,
+                        r.ethertype,
+                        r.protocol,
+                        r.port_range_min,
+                        r.port_range_max,
+                        &r.remote,
+                    )
+                })
+                .collect();
+            (g.name.as_str(), g.stateful, rules)
+        })
+        .collect()
+}
+
+/// The differential test of incremental compilation (#15): a random model goes through a
+/// chain of random edits; the policy of each step is derived from the previous step's
+/// (`update`: members only, or `recompile`, which shares the untouched group sets), and
+/// the last one is checked against the linear oracle on every port, direction and burst
+/// length, and with `admitting_rule` (as the other tests here); every step's `stats()`
+/// must equal a fresh compile's (same sets, intervals, classes, terms, members). When an
+/// edit changed one group's rules alone, every port whose set does not hold that group
+/// keeps its very structure, and a port whose set holds it gets a new one.
+#[test]
+fn incremental_recompile_after_random_edits_matches_a_fresh_compile() {
+    let (mut total, mut allowed, mut shared, mut rebuilt) = (0, 0, 0usize, 0usize);
+    for seed in 5000..5150u64 {
+        let (t, a, _) = check_model_built(seed, 64, remote_members, |g, m| {
+            // The chain m_0 -> m_1 -> ... -> m_k = m, made backwards by random edits.
+            let steps = 1 + g.below(8) as usize;
+            let mut chain = vec![(m.clone(), None)];
+            for _ in 0..steps {
+                let mut prev = chain.last().unwrap().0.clone();
+                let touched = random_edit(g, &mut prev);
+                chain.push((prev, touched));
+            }
+            chain.reverse();
+            // chain[i + 1] is chain[i] with the reverse of chain[i].1's edit.
+            let mut policy = CompiledPolicy::compile(&chain[0].0, 0);
+            // The dataplane's side: rule counter slots kept for unchanged groups.
+            let mut zones = IdMap::default();
+            let mut dp = Dataplane::compile(&chain[0].0, 0, &mut zones);
+            for i in 1..chain.len() {
+                let (old, new) = (&chain[i - 1].0, &chain[i].0);
+                let next_dp = dp.recompile(old, new, i as u64, &mut zones);
+                let fresh = Dataplane::compile(new, i as u64, &mut zones.clone());
+                assert!(
+                    next_dp.rule_refs().eq(fresh.rule_refs()),
+                    "seed {seed} step {i}: rule slots"
+                );
+                dp = next_dp;
+                let next = policy.update(old, new, i as u64);
+                assert_eq!(
+                    next.stats(),
+                    CompiledPolicy::compile(new, i as u64).stats(),
+                    "seed {seed} step {i}"
+                );
+                if let Some(group) = &chain[i - 1].1 {
+                    for (p, port) in new.ports.iter().enumerate() {
+                        if !port.port_security || port.security_groups.is_empty() {
+                            continue;
+                        }
+                        let holds = port.security_groups.contains(group);
+                        let same = policy.shares_structure_with(&next, p);
+                        if holds && compiled_fields(old) != compiled_fields(new) {
+                            assert!(!same, "seed {seed} step {i} port {p}: not recompiled");
+                            rebuilt += 1;
+                        } else if !holds {
+                            assert!(same, "seed {seed} step {i} port {p}: recompiled");
+                            shared += 1;
+                        }
+                    }
+                }
+                policy = next;
+            }
+            assert_eq!(policy.epoch(), (chain.len() - 1) as u64);
+            policy
+        });
+        total += t;
+        allowed += a;
+    }
+    eprintln!(
+        "incremental: {total} keys, {allowed} allowed; ports shared {shared}, rebuilt {rebuilt}"
+    );
+    assert!(allowed * 10 > total, "allowed {allowed} of {total}");
+    assert!(
+        shared > 100 && rebuilt > 100,
+        "shared {shared} rebuilt {rebuilt}"
+    );
 }

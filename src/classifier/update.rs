@@ -1,6 +1,8 @@
 //! [`Recompiler`]: the classifier side of an `ApplyPolicy` that keeps its last model, so
 //! that a model differing only in `Model::remote_members` (a remote-group member joined or
-//! left) is applied with [`CompiledPolicy::with_members`] instead of a full compile.
+//! left) is applied with [`CompiledPolicy::with_members`], and any other model with
+//! [`CompiledPolicy::recompile`] (only the group sets the change touches are compiled),
+//! instead of a full compile.
 //!
 //! Owns: the last (model, policy) pair of one applier. May not touch: the dataplane (the
 //! running switch has its own path, `Switch::apply` with `Dataplane::with_members`), the
@@ -22,14 +24,17 @@ impl Recompiler {
         Self::default()
     }
 
-    /// The compiled policy of `model` at `epoch`, derived from the last one when only
-    /// `remote_members` changed; returns it and whether it was derived (`true`) or fully
-    /// compiled. Keeps a copy of `model` for the next call.
+    /// The compiled policy of `model` at `epoch`, derived from the last one: its member
+    /// sets alone when only `remote_members` changed, else its unaffected group sets
+    /// shared ([`CompiledPolicy::recompile`]); the first call compiles. Returns it and
+    /// whether only the member sets were rebuilt (`true`). Keeps a copy of `model` for
+    /// the next call.
     pub fn apply(&self, model: &Model, epoch: u64) -> (Arc<CompiledPolicy>, bool) {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let (policy, derived) = match last.as_ref() {
             Some((m, p)) if members_only_change(m, model) => (p.with_members(model, epoch), true),
-            _ => (CompiledPolicy::compile(model, epoch), false),
+            Some((m, p)) => (p.recompile(m, model, epoch), false),
+            None => (CompiledPolicy::compile(model, epoch), false),
         };
         let policy = Arc::new(policy);
         *last = Some((model.clone(), policy.clone()));
@@ -58,6 +63,6 @@ mod tests {
         let (p, derived) = r.apply(&m, 2);
         assert!(derived && p.epoch() == 2);
         m.permitted_ethertypes.push(0x88cc);
-        assert!(!r.apply(&m, 3).1, "another field changed: compiled");
+        assert!(!r.apply(&m, 3).1, "another field changed: recompiled");
     }
 }

@@ -5,7 +5,8 @@
 //! pairs and their fast forms, zones, networks), the static FDB and the
 //! [`CompiledPolicy`] of one epoch, and the stable zone of each port name ([`IdMap`]);
 //! deriving the next epoch from the running one when only remote-group members changed
-//! ([`Dataplane::with_members`]).
+//! ([`Dataplane::with_members`]), or with the classifier's unaffected group sets shared
+//! ([`Dataplane::recompile`]).
 //! Overlay (#19, see docs/overlay.md): a remote port (bound to another host) stays at its
 //! model index (the classifier and remote groups need it) but is marked `remote`; after
 //! the model's ports come the tunnel ports, one per (network, remote host with a VTEP and
@@ -352,6 +353,51 @@ pub fn eui64_link_local(mac: &Mac) -> Ipv6Addr {
 impl Dataplane {
     /// Compile a validated model. `zones` keeps conntrack zones stable across reloads.
     pub fn compile(model: &Model, epoch: u64, zones: &mut IdMap) -> Dataplane {
+        let policy = CompiledPolicy::compile(model, epoch);
+        Self::with_policy(model, epoch, zones, policy, None)
+    }
+
+    /// [`Dataplane::compile`] of `model`, given that `self` is the dataplane of `old`
+    /// compiled with the same `zones`: the classifier is [`CompiledPolicy::recompile`]
+    /// (the group sets the change did not touch are shared, not compiled again; it
+    /// answers as a full compile would), and unchanged groups keep their rule counter
+    /// slots without a lookup.
+    pub fn recompile(
+        &self,
+        old: &Model,
+        model: &Model,
+        epoch: u64,
+        zones: &mut IdMap,
+    ) -> Dataplane {
+        let policy = self.policy.recompile(old, model, epoch);
+        Self::with_policy(model, epoch, zones, policy, Some((self, old)))
+    }
+
+    /// The counter slots of group `gi` of a new model (`g`) if `old` (the model of
+    /// `self`) has the same group at that index: same name, same rules.
+    fn group_slots(
+        &self,
+        old: &Model,
+        gi: usize,
+        g: &crate::policy::SecurityGroup,
+    ) -> Option<&[u32]> {
+        let o = old.security_groups.get(gi)?;
+        if o.name != g.name || o.rules != g.rules {
+            return None;
+        }
+        let base = *self.rule_base.get(gi)? as usize;
+        self.rule_slots.get(base..base + g.rules.len())
+    }
+
+    /// The dataplane of `model` with its compiled classifier `policy`; `prev`: the
+    /// previous dataplane and its model, whose unchanged groups' rule slots are reused.
+    fn with_policy(
+        model: &Model,
+        epoch: u64,
+        zones: &mut IdMap,
+        policy: CompiledPolicy,
+        prev: Option<(&Dataplane, &Model)>,
+    ) -> Dataplane {
         let mut networks: Vec<String> = Vec::new();
         for n in &model.networks {
             if !networks.contains(&n.name) {
@@ -437,8 +483,14 @@ impl Dataplane {
         }
         let mut rule_base = Vec::with_capacity(model.security_groups.len());
         let mut rule_slots = Vec::new();
-        for g in &model.security_groups {
+        for (gi, g) in model.security_groups.iter().enumerate() {
             rule_base.push(rule_slots.len() as u32);
+            // A group unchanged since the previous dataplane keeps its slots (the same
+            // `zones` handed them out, and it never forgets one): no key built or hashed.
+            if let Some(old) = prev.and_then(|(dp, m)| dp.group_slots(m, gi, g)) {
+                rule_slots.extend_from_slice(old);
+                continue;
+            }
             for r in &g.rules {
                 rule_slots.push(zones.rule_slot(&g.name, r));
             }
@@ -451,7 +503,7 @@ impl Dataplane {
             rule_slots,
             log_any: logs.iter().any(PortLog::any),
             logs,
-            policy: CompiledPolicy::compile(model, epoch),
+            policy,
             ports,
             networks,
             fdb,

@@ -44,6 +44,7 @@ use ipnet::IpNet;
 
 use super::addr::{Addr, AddrIndex};
 use super::attrib::{Attribution, AttributionBuilder, ATTR_NONE};
+use super::incremental::set_key;
 use super::members::{self, GroupMembers, GroupTerm};
 use super::ports::{normalize, ClassTable, PortRange, CLASS_ALLOW, CLASS_DENY, FULL};
 use super::{Bucket, CompiledPolicy, DirTable, FamilyTable, PolicyStats, PortSlot, SetPolicy};
@@ -135,7 +136,7 @@ impl FamilyRanges<u128> for RangeSet {
     }
 }
 
-struct Resolver<'m> {
+pub(super) struct Resolver<'m> {
     /// Group name → index in `Model::security_groups` (the first of a duplicated name):
     /// the member set a `Remote::Group` rule's term names.
     groups: HashMap<&'m str, u32>,
@@ -144,7 +145,7 @@ struct Resolver<'m> {
 }
 
 impl<'m> Resolver<'m> {
-    fn new(model: &'m Model) -> Self {
+    pub(super) fn new(model: &'m Model) -> Self {
         let mut groups: HashMap<&str, u32> = HashMap::new();
         for (i, g) in model.security_groups.iter().enumerate() {
             groups.entry(g.name.as_str()).or_insert(i as u32);
@@ -549,48 +550,61 @@ fn set_stats(s: &SetPolicy, st: &mut PolicyStats) {
     st.attribution_bytes += s.refs.len() * std::mem::size_of::<RuleRef>();
 }
 
+/// The policy of `model`: for each port, the set of its group names (deduplicated,
+/// sorted) — taken from `reuse` when it has it (an unchanged set of the previous policy,
+/// [`CompiledPolicy::recompile`]), else compiled once and shared by every port with that
+/// set — and the member sets `members`.
+pub(super) fn assemble<'m>(
+    model: &'m Model,
+    epoch: u64,
+    resolver: &Resolver<'_>,
+    members: Box<[Arc<GroupMembers>]>,
+    mut reuse: impl FnMut(&[&'m str]) -> Option<Arc<SetPolicy>>,
+) -> CompiledPolicy {
+    let mut sets: HashMap<Vec<&str>, Arc<SetPolicy>> = HashMap::new();
+    let mut stats = PolicyStats {
+        ports: model.ports.len(),
+        ..PolicyStats::default()
+    };
+    let ports: Arc<[PortSlot]> = model
+        .ports
+        .iter()
+        .map(|p| {
+            if !p.port_security {
+                return PortSlot::AllowAll;
+            }
+            let names = set_key(&p.security_groups);
+            if names.is_empty() {
+                return PortSlot::DenyAll;
+            }
+            if let Some(s) = sets.get(&names) {
+                return PortSlot::Rules(s.clone());
+            }
+            let set = reuse(&names).unwrap_or_else(|| {
+                let groups = groups_in_model_order(model, &names);
+                Arc::new(build_set(&groups, resolver))
+            });
+            stats.distinct_group_sets += 1;
+            set_stats(&set, &mut stats);
+            sets.insert(names, set.clone());
+            PortSlot::Rules(set)
+        })
+        .collect();
+    member_stats(&members, &mut stats);
+    CompiledPolicy {
+        epoch,
+        ports,
+        members,
+        stats,
+    }
+}
+
 impl CompiledPolicy {
     /// Compile a (validated) model. Never fails: references that validation should have
     /// rejected are empty sets (see the module doc of [`crate::classifier`]).
     pub fn compile(model: &Model, epoch: u64) -> CompiledPolicy {
         let resolver = Resolver::new(model);
-        let mut sets: HashMap<Vec<&str>, Arc<SetPolicy>> = HashMap::new();
-        let mut stats = PolicyStats {
-            ports: model.ports.len(),
-            ..PolicyStats::default()
-        };
-        let ports: Arc<[PortSlot]> = model
-            .ports
-            .iter()
-            .map(|p| {
-                if !p.port_security {
-                    return PortSlot::AllowAll;
-                }
-                let mut names: Vec<&str> = p.security_groups.iter().map(String::as_str).collect();
-                names.sort_unstable();
-                names.dedup();
-                if names.is_empty() {
-                    return PortSlot::DenyAll;
-                }
-                if let Some(s) = sets.get(&names) {
-                    return PortSlot::Rules(s.clone());
-                }
-                let groups = groups_in_model_order(model, &names);
-                let set = Arc::new(build_set(&groups, &resolver));
-                stats.distinct_group_sets += 1;
-                set_stats(&set, &mut stats);
-                sets.insert(names, set.clone());
-                PortSlot::Rules(set)
-            })
-            .collect();
-        let members = members::build_all(model);
-        member_stats(&members, &mut stats);
-        CompiledPolicy {
-            epoch,
-            ports,
-            members,
-            stats,
-        }
+        assemble(model, epoch, &resolver, members::build_all(model), |_| None)
     }
 
     /// `self` updated to `model` when `model` differs from the model `self` was compiled
@@ -620,13 +634,14 @@ impl CompiledPolicy {
     }
 
     /// The policy of `new`, given that `self` is the policy of `old`: [`Self::with_members`]
-    /// when the two differ in `remote_members` alone, a full [`Self::compile`] otherwise.
-    /// What an [`crate::control::connect::ApplyPolicy`] that keeps its last model calls.
+    /// when the two differ in `remote_members` alone, else [`Self::recompile`] (only the
+    /// group sets the change touches are compiled). What an
+    /// [`crate::control::connect::ApplyPolicy`] that keeps its last model calls.
     pub fn update(&self, old: &Model, new: &Model, epoch: u64) -> CompiledPolicy {
         if crate::classifier::members_only_change(old, new) {
             self.with_members(new, epoch)
         } else {
-            CompiledPolicy::compile(new, epoch)
+            self.recompile(old, new, epoch)
         }
     }
 }

@@ -15,7 +15,9 @@
 //!   single addresses in `exact`, wider prefixes merged into `cidrs` (sorted, disjoint,
 //!   non-adjacent).
 //! * `GroupMembers::remote` is the `remote_members[g]` list the set was built from: what
-//!   [`super::CompiledPolicy::with_members`] compares to decide whether to rebuild it.
+//!   [`super::CompiledPolicy::with_members`] compares to decide whether to rebuild it;
+//!   `GroupMembers::local` its local members' addresses, which
+//!   [`super::CompiledPolicy::recompile`] compares too.
 //! * A [`GroupTerm`]'s `ports` is sorted and disjoint, each `dport` interval tagged with the
 //!   lowest ordinal of the bucket's rules naming the group that covers it.
 
@@ -25,6 +27,7 @@ use ipnet::IpNet;
 
 use super::addr::{Addr, AddrIndex};
 use super::attrib::Tagged;
+use super::incremental::{first_index, set_key};
 use crate::policy::Model;
 
 /// The addresses of one group in one family.
@@ -124,17 +127,21 @@ fn in_ranges<A: Addr>(ranges: &[(A, A)], a: A) -> bool {
 pub(crate) struct GroupMembers {
     pub(super) v4: MemberSet<u32>,
     pub(super) v6: MemberSet<u128>,
+    /// The addresses of the group's local member ports when this set was built
+    /// ([`local_members`]): with `remote`, everything the set is built from.
+    local: Vec<IpNet>,
     /// `Model::remote_members[g]` as it was when this set was built.
     remote: Vec<IpNet>,
 }
 
 impl GroupMembers {
-    fn build(local: &[IpNet], remote: &[IpNet]) -> Self {
+    fn build(local: Vec<IpNet>, remote: &[IpNet]) -> Self {
         let all = || local.iter().chain(remote);
         GroupMembers {
             v4: MemberSet::build(all().filter_map(u32::range_of)),
             v6: MemberSet::build(all().filter_map(u128::range_of)),
             remote: remote.to_vec(),
+            local,
         }
     }
 
@@ -152,12 +159,10 @@ impl GroupMembers {
 /// counts once; an unknown name nothing; a duplicated group name is its first group).
 fn local_members(model: &Model) -> Vec<Vec<IpNet>> {
     let mut out = vec![Vec::new(); model.security_groups.len()];
+    let index = first_index(model);
     for p in &model.ports {
-        let mut names: Vec<&str> = p.security_groups.iter().map(String::as_str).collect();
-        names.sort_unstable();
-        names.dedup();
-        for n in names {
-            let Some(gi) = model.security_groups.iter().position(|g| g.name == n) else {
+        for n in set_key(&p.security_groups) {
+            let Some(&gi) = index.get(n) else {
                 continue;
             };
             let set = &mut out[gi];
@@ -179,9 +184,36 @@ fn remote_of(model: &Model, gi: usize) -> &[IpNet] {
 /// The member sets of every group of `model`, by group index.
 pub(super) fn build_all(model: &Model) -> Box<[Arc<GroupMembers>]> {
     local_members(model)
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(gi, local)| Arc::new(GroupMembers::build(local, remote_of(model, gi))))
+        .collect()
+}
+
+/// The member sets of every group of `new`, given `old`'s (`old_sets`, by group index in
+/// `old`): a group whose local and remote members are those of the set `old` had under
+/// its name shares that set (same `Arc`); the others are built.
+pub(super) fn rebuild_for(
+    old_sets: &[Arc<GroupMembers>],
+    old: &Model,
+    new: &Model,
+) -> Box<[Arc<GroupMembers>]> {
+    let old_index = first_index(old);
+    local_members(new)
+        .into_iter()
+        .enumerate()
+        .map(|(gi, local)| {
+            let remote = remote_of(new, gi);
+            let previous = new
+                .security_groups
+                .get(gi)
+                .and_then(|g| old_index.get(g.name.as_str()))
+                .and_then(|&oi| old_sets.get(oi));
+            match previous {
+                Some(m) if m.local == local && m.remote.as_slice() == remote => m.clone(),
+                _ => Arc::new(GroupMembers::build(local, remote)),
+            }
+        })
         .collect()
 }
 
@@ -192,7 +224,6 @@ pub(super) fn rebuild_changed(
     old: &[Arc<GroupMembers>],
     model: &Model,
 ) -> (Box<[Arc<GroupMembers>]>, usize) {
-    let mut local: Option<Vec<Vec<IpNet>>> = None;
     let mut rebuilt = 0;
     let sets = old
         .iter()
@@ -203,8 +234,8 @@ pub(super) fn rebuild_changed(
                 return m.clone();
             }
             rebuilt += 1;
-            let local = local.get_or_insert_with(|| local_members(model));
-            Arc::new(GroupMembers::build(&local[gi], remote))
+            // The ports are unchanged: so are the local members.
+            Arc::new(GroupMembers::build(m.local.clone(), remote))
         })
         .collect();
     (sets, rebuilt)

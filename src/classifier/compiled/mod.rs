@@ -93,6 +93,8 @@
 //! * `compile`: the model → lookup structures compilation.
 //! * `burst`: `classify_burst`, the phased burst lookup (tests and benches).
 //! * `members`: remote-group member sets and the buckets' group terms.
+//! * `incremental`: [`CompiledPolicy::recompile`], a new model's policy sharing every
+//!   group set the change did not touch.
 //!
 //! Owns: the lookup structures and their invariants. May not touch: connection
 //! tracking, ports' anti-spoofing or frames (it answers for one `FlowKey`).
@@ -122,6 +124,7 @@ mod attrib;
 #[cfg(any(test, feature = "bench"))]
 mod burst;
 mod compile;
+mod incremental;
 mod members;
 mod ports;
 

@@ -25,7 +25,8 @@
 //!   A model that differs from the running one in `Model::remote_members` alone (a
 //!   remote-group member joined or left on another host) is published as
 //!   [`Dataplane::with_members`] of the running dataplane: no rule recompiled, a new
-//!   epoch all the same.
+//!   epoch all the same; any other model as [`Dataplane::recompile`] of the running one
+//!   (the classifier compiles only the group sets the change touches).
 //!
 //! # Logging (`tracing`; the program sets the subscriber up)
 //! * INFO: the switch started and stopped; each port opened (name, backend, interface,
@@ -653,10 +654,16 @@ impl Switch {
         // are rebuilt, the rules stay compiled (issue #18); a new epoch all the same, so
         // connection tracking re-judges (a member that left loses its connections).
         let members_only = crate::classifier::members_only_change(&st.model, model);
+        // Otherwise only the classifier's group sets the change touches are compiled
+        // (`Dataplane::recompile`, issue #15); the rest of the dataplane is rebuilt.
         let dp = if members_only {
             self.shared.dp.load().with_members(model, epoch)
         } else {
-            Dataplane::compile(model, epoch, &mut st.zones)
+            let st = &mut *st;
+            self.shared
+                .dp
+                .load()
+                .recompile(&st.model, model, epoch, &mut st.zones)
         };
         st.model = model.clone();
         if let Some(w) = st.underlay_worker {

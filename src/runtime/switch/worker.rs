@@ -560,6 +560,7 @@ impl Worker {
                         }
                     }
                 }
+                send_arp_replies(slot.ports.as_mut(), m, &self.verdicts[..local]);
             }
             slot.ports.rx_done(&self.fates[..n]);
             // A full burst mostly dropped by the share cost little: read the port again.
@@ -788,6 +789,19 @@ impl Worker {
                         }),
                 )
                 .collect(),
+        }
+    }
+}
+
+/// Send the ARP replies the pipeline's responder generated for a burst from member `m`
+/// (`verdicts`, #19: `pipeline::ArpTable`) back out of `m`, each written into a buffer on
+/// the stack (no allocation). Only ARP requests carry a reply; they are never steered to
+/// another worker or held, so the ingress port is always this group's member `m`.
+fn send_arp_replies(ports: &mut dyn PortGroup, m: usize, verdicts: &[Verdict]) {
+    for r in verdicts.iter().filter_map(|v| v.reply) {
+        let mut buf = [0u8; pipeline::ARP_REPLY_LEN];
+        if let Some(len) = r.write(&mut buf) {
+            ports.tx_copy(m, &buf[..len]);
         }
     }
 }

@@ -530,3 +530,65 @@ fn trace_explains_the_answer() {
         .iter()
         .any(|s| s["stage"] == "arp-responder"));
 }
+
+// ---- live: an instance resolves a remote port's MAC with no other host present ----
+
+/// The switch of host h1 with one instance (a tap moved into its namespace) and a remote
+/// port `r` (10.0.0.99) on host h2, which does not exist: no underlay, nothing answers
+/// through a tunnel. The instance's kernel resolves 10.0.0.99 all the same (the
+/// responder's reply), and `ip neigh` shows r's MAC.
+#[test]
+fn live_instance_resolves_a_remote_port_without_the_remote_host() {
+    let test = "live_instance_resolves_a_remote_port_without_the_remote_host";
+    if !common::env_ready(test, common::Backend::Tap) {
+        return;
+    }
+    let topo = common::Topo::new("ar", common::Backend::Tap, 1);
+    let overlay = r#"
+[overlay]
+host = "h1"
+
+[[hosts]]
+name = "h1"
+vtep = "10.9.0.1"
+
+[[hosts]]
+name = "h2"
+vtep = "10.9.0.2"
+
+[[ports]]
+name = "r"
+mac = "fa:16:3e:00:00:99"
+fixed_ips = ["10.0.0.99"]
+host = "h2"
+"#;
+    let config = format!(
+        "{}{}{overlay}",
+        common::POLICY,
+        topo.ports_toml(&[r#"["inst"]"#])
+    );
+    let path = topo.write_config(&config);
+    let sw = common::Switch::start(&path, &topo.dir.path);
+    topo.configure();
+    let inst = &topo.insts[0];
+    let ns = &inst.ns.name;
+    // The ping itself goes nowhere (no underlay); it makes the kernel ask.
+    let _ = common::ping(&inst.ns, "10.0.0.99", None, 1);
+    let mut neigh = String::new();
+    for _ in 0..20 {
+        neigh = common::sh(&["ip", "-n", ns, "neigh", "show", "10.0.0.99"]);
+        if neigh.contains("lladdr") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        neigh.contains("lladdr fa:16:3e:00:00:99"),
+        "{test}: the instance resolved r's MAC through the responder: {neigh:?}\n{}",
+        sw.log_text()
+    );
+    // An address nobody has stays unresolved (flooded, unanswered).
+    let _ = common::ping(&inst.ns, "10.0.0.98", None, 1);
+    let none = common::sh(&["ip", "-n", ns, "neigh", "show", "10.0.0.98"]);
+    assert!(!none.contains("lladdr"), "{test}: {none:?}");
+}

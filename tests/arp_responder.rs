@@ -26,36 +26,28 @@ mod common;
 const BCAST: Mac = Mac([0xff; 6]);
 const ZERO: Mac = Mac([0; 6]);
 
-fn mac(i: u8) -> Mac {
-    Mac([0xfa, 0x16, 0x3e, 0, 0, i])
-}
-
-fn ip(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, i)
-}
-
 /// This host is h1: a (port security, group web) and c (no port security) local on n1;
 /// b on h2 (with an allowed address pair and an IPv6 address), d on h3, e on an unknown
 /// host, all on n1; f on h2 on n2 (no local port there).
 const TEXT: &str = r#"
-[overlay]
-host = "h1"
+[[networks]]
+name = "n1"
+vni = 1001
 
 [[hosts]]
-name = "h1"
-vtep = "10.9.0.1"
+name = "h3"
+vtep = "10.9.0.3"
 
 [[hosts]]
 name = "h2"
 vtep = "10.9.0.2"
 
 [[hosts]]
-name = "h3"
-vtep = "10.9.0.3"
+name = "h1"
+vtep = "10.9.0.1"
 
-[[networks]]
-name = "n1"
-vni = 1001
+[overlay]
+host = "h1"
 
 [[security_groups]]
 name = "web"
@@ -107,6 +99,14 @@ mac = "fa:16:3e:00:00:06"
 fixed_ips = ["10.0.0.6"]
 host = "h2"
 "#;
+
+fn mac(i: u8) -> Mac {
+    Mac([0xfa, 0x16, 0x3e, 0, 0, i])
+}
+
+fn ip(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, i)
+}
 
 fn model_of(text: &str) -> Model {
     sgswitch::control::config::parse_str(text, "arp.toml")

@@ -13,7 +13,9 @@
 //! store instead: the switch starts with no port and the host agent
 //! (`control::shared::agent`) applies this host's model as it arrives; no API is served
 //! by `run` then (`sgswitch api --store URL` serves it), the config gives the switch
-//! settings and logging ([`run_shared`]).
+//! settings and logging ([`run_shared`]). The host's name is `--host-id`, else the
+//! config's `[overlay] host` (one setting: both given and different is refused,
+//! `shared_host`).
 //!
 //! The API's token (#14) comes from a root-only file created at first start
 //! (`control::api::token`), `$SGSWITCH_API_TOKEN`, or, warned, `--api-token`;

@@ -14,7 +14,9 @@
 //!    keep theirs; frames steered to another worker are judged there without a budget).
 //!    Each delivery goes to a member of the same group (the group moves or copies the
 //!    frame when the burst ends: [`PortGroup::rx_done`]), to another group of this worker
-//!    (a copy), or to the worker driving that port (a handoff batch).
+//!    (a copy), or to the worker driving that port (a handoff batch). An ARP reply the
+//!    pipeline's responder generated (#19) goes back out of the ingress member
+//!    ([`send_arp_replies`]: written into a stack buffer, then `tx_copy`).
 //! 3. The inbox: batches steered here run through the same `process_parsed_burst`
 //!    (grouped by ingress port), batches to transmit go to their ports.
 //! 4. Flush every group, send the handoff batches, publish counters on request, back off

@@ -12,7 +12,10 @@
 //! 2. Traffic, each request waiting for its answer so the order of frames is defined:
 //!    ping (ARP / neighbour discovery included) both ways between every pair, IPv4 and
 //!    IPv6; TCP and UDP request/response (IPv4 and IPv6); denied TCP and UDP flows; an
-//!    IPv4 broadcast and an IPv6 all-nodes multicast.
+//!    IPv4 broadcast and an IPv6 all-nodes multicast; a ping to a remote port (bound to
+//!    another overlay host, which does not exist here) whose ARP request the ARP
+//!    responder answers (#19): the generated reply is a frame delivered to the requester
+//!    on both paths.
 //! 3. The `out` captures are merged into one pcapng, one interface per port named after
 //!    it (that is how replay knows the ingress port), sorted by timestamp, and replayed
 //!    with the same config (`--json --out-dir`).
@@ -76,8 +79,32 @@ fn quiet(inst: &Instance, devs: &[&str]) {
 const UPLINK: usize = 2;
 const UPLINK_MAC: &str = "02:00:00:00:00:92";
 
+/// This switch is overlay host h1; port `r` (10.0.0.99) is on host h2 (no such switch
+/// runs: only the ARP responder answers for it).
+const REMOTE: &str = r#"
+[overlay]
+host = "h1"
+
+[[hosts]]
+name = "h1"
+vtep = "10.9.0.1"
+
+[[hosts]]
+name = "h2"
+vtep = "10.9.0.2"
+
+[[ports]]
+name = "r"
+network = "a"
+mac = "fa:16:3e:00:00:99"
+fixed_ips = ["10.0.0.99"]
+host = "h2"
+"#;
+const REMOTE_V4: &str = "10.0.0.99";
+
 fn config(topo: &Topo) -> String {
     let mut s = POLICY.to_string();
+    s.push_str(REMOTE);
     for (i, inst) in topo.insts.iter().enumerate() {
         let security = if i == UPLINK {
             "port_security = false\nsecurity_groups = []"
@@ -320,6 +347,13 @@ fn run_once(topo: &Topo, v: Variant, workers: usize) -> (Vec<String>, Vec<String
         ));
     }
 
+    // The ARP responder answered the request for the remote port (its reply is then
+    // compared as a frame delivered to the requester, below).
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !stdout.lines().any(|l| l.contains("\"arp_reply\"")) {
+        diffs.push("replay answered no ARP request for the remote port".to_string());
+    }
+
     // Deliveries, port by port.
     let port_of = |bytes: &[u8]| -> String {
         merged
@@ -495,6 +529,13 @@ fn traffic(topo: &Topo) -> Vec<String> {
             r == want,
         );
     }
+    // The remote port: the ping goes nowhere (no underlay), its ARP request is answered.
+    let _ = ping(&i(0).ns, REMOTE_V4, None, 1);
+    let neigh = sh(&["ip", "-n", &i(0).ns.name, "neigh", "show", REMOTE_V4]);
+    note(
+        format!("arp {REMOTE_V4} (remote port) from {}", i(0).port),
+        neigh.contains("lladdr fa:16:3e:00:00:99"),
+    );
     send_udp(i(1), &[("255.255.255.255", 7005, "diff-bcast4")]);
     std::thread::sleep(Duration::from_millis(50));
     send_udp(i(2), &[("ff02::1", 7005, "diff-mcast6")]);

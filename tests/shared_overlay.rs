@@ -17,7 +17,7 @@ use sgswitch::control::http_client::{Client, Response};
 use sgswitch::control::kv::testing::EtcdServer;
 use sgswitch::control::kv::{EtcdKv, Kv, MemKv};
 use sgswitch::control::shared::agent::{Agent, AgentOptions};
-use sgswitch::control::shared::layout::{HostValue, Keys, NetPortValue};
+use sgswitch::control::shared::layout::{EncapPorts, HostValue, Keys, NetPortValue};
 use sgswitch::control::store::Store;
 use sgswitch::policy::Model;
 
@@ -133,6 +133,7 @@ fn l2population(kv: Arc<dyn Kv>, ttl: i64) {
     let (v, _) = kv.get(&keys().host("compute-2"), None).unwrap();
     let hv: HostValue = serde_json::from_slice(&v.expect("hosts/compute-2").value).unwrap();
     assert_eq!(hv.vtep.as_deref(), Some("10.255.0.2"));
+    assert_eq!(hv.udp_ports, Some(EncapPorts::default()));
     wait("h1 and h3 applied", t, || {
         h1.model().is_some() && h3.model().is_some()
     });
@@ -317,5 +318,38 @@ fn run_store_publishes_its_vtep_from_the_flag_over_the_config() {
     };
     let hv: HostValue = serde_json::from_slice(&v.value).unwrap();
     assert_eq!(hv.vtep.as_deref(), Some("192.0.2.9"));
+    // With its VTEP, the ports it receives each encapsulation on.
+    assert_eq!(hv.udp_ports, Some(EncapPorts::default()));
+    assert_eq!(hv.udp_port(sgswitch::policy::Encap::Vxlan), 4789);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `run --store`: the host name is `--host-id` or the config's `[overlay] host`; two
+/// different names are refused before anything starts, naming both.
+#[test]
+fn run_store_refuses_two_different_host_names() {
+    let dir = std::env::temp_dir().join(format!("sgswitch-hosts2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("host.toml");
+    std::fs::write(&cfg, "[overlay]\nhost = \"compute-1\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "--store",
+            "etcd://127.0.0.1:9",
+            "--host-id",
+            "compute-2",
+            "--no-api",
+        ])
+        .output()
+        .expect("sgswitch run");
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--host-id compute-2 and [overlay] host = \"compute-1\""),
+        "{err}"
+    );
 }

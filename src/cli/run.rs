@@ -13,7 +13,9 @@
 //! store instead: the switch starts with no port and the host agent
 //! (`control::shared::agent`) applies this host's model as it arrives; no API is served
 //! by `run` then (`sgswitch api --store URL` serves it), the config gives the switch
-//! settings and logging ([`run_shared`]).
+//! settings and logging ([`run_shared`]). The host's name is `--host-id`, else the
+//! config's `[overlay] host` (one setting: both given and different is refused,
+//! `shared_host`).
 //!
 //! The API's token (#14) comes from a root-only file created at first start
 //! (`control::api::token`), `$SGSWITCH_API_TOKEN`, or, warned, `--api-token`;
@@ -168,7 +170,8 @@ pub struct RunArgs {
     pub store: StoreArgs,
 
     /// This host's name in the shared store (ports bound to it with binding:host_id are
-    /// the ones it plugs in); needs --store
+    /// the ones it plugs in); needs --store (default: the config's [overlay] host; both
+    /// given must be the same name)
     #[arg(long, value_name = "NAME", requires = "store", value_parser = parse_host_id)]
     pub host_id: Option<String>,
 
@@ -486,9 +489,16 @@ fn open_underlay(
 /// `sgswitch api --store URL` (any host); the config file gives only the switch settings
 /// and logging.
 fn run_shared(args: &RunArgs, config: &config::Config) -> ExitCode {
-    let Some(host) = args.host_id.clone() else {
-        error!("--store needs --host-id NAME (this host's name in the ports' binding:host_id)");
-        return ExitCode::from(EXIT_INVALID);
+    let host = match shared_host(
+        args.host_id.as_deref(),
+        config.model.local_host.as_deref(),
+        &args.config.display().to_string(),
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
     };
     let (kv, keys) = match args.store.open() {
         Ok(Some(s)) => s,
@@ -567,6 +577,25 @@ fn run_shared(args: &RunArgs, config: &config::Config) -> ExitCode {
     ExitCode::from(EXIT_OK)
 }
 
+/// This host's name with a shared store: `--host-id`, else the config's `[overlay] host`
+/// (the same setting: the host whose ports this switch plugs in, the model's
+/// `local_host`). Both given and different is an error naming both; neither is an error
+/// too.
+fn shared_host(flag: Option<&str>, file: Option<&str>, path: &str) -> Result<String, String> {
+    match (flag, file) {
+        (Some(f), Some(c)) if f != c => Err(format!(
+            "--host-id {f} and [overlay] host = {c:?} in {path} name different hosts; they \
+             are one setting (this switch's host name): give one, or the same name in both"
+        )),
+        (Some(h), _) | (None, Some(h)) => Ok(h.to_string()),
+        (None, None) => Err(
+            "--store needs this host's name (the ports' binding:host_id): --host-id NAME, \
+             or [overlay] host in the config"
+                .to_string(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -619,5 +648,20 @@ mod tests {
         // Not given on the command line: 0 (automatic) stays for worker_count.
         let auto = run_args(&[]).switch_settings(&SwitchSettings::default());
         assert_eq!(auto.workers, 0);
+    }
+
+    #[test]
+    fn the_host_name_has_one_source_of_truth() {
+        assert_eq!(shared_host(Some("h1"), None, "c.toml").unwrap(), "h1");
+        assert_eq!(shared_host(None, Some("h1"), "c.toml").unwrap(), "h1");
+        assert_eq!(shared_host(Some("h1"), Some("h1"), "c.toml").unwrap(), "h1");
+        let e = shared_host(Some("h2"), Some("h1"), "c.toml").unwrap_err();
+        assert!(
+            e.contains("--host-id h2") && e.contains("[overlay] host = \"h1\" in c.toml"),
+            "{e}"
+        );
+        assert!(shared_host(None, None, "c.toml")
+            .unwrap_err()
+            .contains("--host-id NAME"));
     }
 }

@@ -13,7 +13,8 @@
 //! a port there), with no port security; the FDB maps a remote port's MACs to its
 //! host's tunnel port, and a network's flood members are its local ports and its tunnel
 //! ports (head-end replication). [`Dataplane::tunnel_port`] names the port a
-//! decapsulated frame enters from.
+//! decapsulated frame enters from. The ARP responder's table of remote addresses
+//! ([`ArpTable`], compiled by `arp_responder`) is part of the epoch.
 //!
 //! May not touch: per-frame work (it only answers `owns_mac`, `pair_allows`, `owns_ip` for
 //! `security`), mutable per-worker state, or ports (a port here is a name and an index, not
@@ -207,6 +208,8 @@ pub struct Dataplane {
     pub tunnels: Vec<Tunnel>,
     /// (encapsulation, VNI, source VTEP) → tunnel port index, for decapsulated frames.
     tunnel_rx: HashMap<(Encap, u32, IpAddr), u16>,
+    /// The ARP responder's addresses of remote ports (empty without an overlay).
+    pub arp: ArpTable,
 }
 
 /// What the packet log records for one port (compiled from the model's
@@ -474,6 +477,7 @@ impl Dataplane {
             .map(|(i, p)| (p.network, tunnel_of(p, i), p.macs.as_slice()))
             .collect();
         let fdb = StaticFdb::with_remote(networks.len(), fdb_entries, remote_macs);
+        let arp = ArpTable::compile(model, &ports, |i| tunnel_of(&ports[i], i));
         let mut by_zone = Vec::new();
         for (i, p) in ports.iter().enumerate() {
             if by_zone.len() <= p.zone as usize {
@@ -511,6 +515,7 @@ impl Dataplane {
             by_name,
             tunnels,
             tunnel_rx,
+            arp,
         }
     }
 
@@ -534,6 +539,14 @@ impl Dataplane {
     #[inline]
     pub fn tunnel_port(&self, encap: Encap, vni: u32, src_vtep: IpAddr) -> Option<u16> {
         self.tunnel_rx.get(&(encap, vni, src_vtep)).copied()
+    }
+
+    /// Whether port index `q` is a tunnel port.
+    #[inline]
+    pub fn is_tunnel(&self, q: u16) -> bool {
+        self.ports
+            .get(q as usize)
+            .is_some_and(|e| e.tunnel.is_some())
     }
 
     /// Index of the port with conntrack zone `zone`.

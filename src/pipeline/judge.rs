@@ -165,6 +165,9 @@ impl Pipeline {
                 epoch: dp.epoch,
             });
         }
+        // The ARP responder (`arp_responder`): a request for a remote port's address is
+        // answered here; the tunnel ports are then left out of its destinations.
+        out.reply = dp.arp.answer(p, meta);
         let dest = match l2::forward(
             &dp.fdb,
             &self.learned,
@@ -192,6 +195,7 @@ impl Pipeline {
                         .iter()
                         .copied()
                         .filter(|q| *q != in_port)
+                        .filter(|q| out.reply.is_none() || !dp.is_tunnel(*q))
                         .collect(),
                 ),
                 None if out
@@ -204,27 +208,29 @@ impl Pipeline {
                 None => L2Step::NoDestination,
             };
             self.trace_step(Step::L2 { dest: step });
+            if let Some(r) = out.reply {
+                self.trace_step(Step::ArpReply { reply: r });
+            }
         }
         dest
     }
 
     /// Step 5 for every destination. Split horizon: a frame that came from a tunnel port
     /// never goes to a tunnel port (the sending host replicated it to every host itself).
+    /// An ARP request the responder answered (`out.reply`) goes to no tunnel port either.
     pub(super) fn ingress(&mut self, f: Frame<'_>, dest: L2Dest, out: &mut Verdict) {
         let from_tunnel = f.p.tunnel.is_some();
-        let is_tunnel = |q: u16| {
-            f.dp.ports
-                .get(q as usize)
-                .is_some_and(|e| e.tunnel.is_some())
-        };
+        let no_tunnels = from_tunnel || out.reply.is_some();
+        let is_tunnel = |q: u16| f.dp.is_tunnel(q);
         match dest {
             L2Dest::Port(q) if from_tunnel && is_tunnel(q) => {
                 out.dropped.push((f.in_port, DropReason::NoDestination));
             }
+            L2Dest::Port(q) if no_tunnels && is_tunnel(q) => {}
             L2Dest::Port(q) => self.deliver(f, q, out),
             L2Dest::Flood => {
                 for &q in f.dp.fdb.members(f.p.network) {
-                    if q != f.in_port && !(from_tunnel && is_tunnel(q)) {
+                    if q != f.in_port && !(no_tunnels && is_tunnel(q)) {
                         self.deliver(f, q, out);
                     }
                 }

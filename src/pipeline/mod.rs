@@ -5,7 +5,9 @@
 //! 1. parse ([`flow::extract`]); error → `malformed`;
 //! 2. port security of P (anti-spoofing, ARP, DHCP / RA guards, ethertype allow-list);
 //! 3. egress security groups of P, stateful through P's conntrack zone;
-//! 4. L2 in P's network (static FDB, learned MACs, flood);
+//! 4. L2 in P's network (static FDB, learned MACs, flood); an ARP request for a remote
+//!    port's address is answered here instead of going to the tunnels
+//!    ([`ArpTable`], `arp_responder`);
 //! 5. for each destination Q: destination-MAC check, always-allowed ingress, then the
 //!    ingress security groups of Q through Q's zone;
 //! 6. the frame is delivered to every Q that accepted it.
@@ -67,6 +69,7 @@
 //!
 //! Files: `dataplane` the compiled port table; `judge` steps 2–6 of one frame; `security`
 //! port security and always-allowed traffic; `verdict` the outcome and counters;
+//! `arp_responder` ARP answered locally for remote ports (#19, l2population);
 //! [`fragments`] IP fragments. This file holds [`Pipeline`], its configuration and the
 //! burst phases.
 
@@ -84,6 +87,7 @@ use crate::policy::validate::{rule_key, RuleKey};
 use crate::policy::{ConntrackSettings, Direction, Encap, Model, Network, Rule, RuleRef};
 use crate::wire::Mac;
 
+mod arp_responder;
 mod dataplane;
 pub mod fragments;
 mod judge;
@@ -91,6 +95,7 @@ pub mod observe;
 mod security;
 mod verdict;
 
+pub use arp_responder::{ArpReply, ArpTable, ARP_REPLY_LEN};
 pub use dataplane::{eui64_link_local, Dataplane, IdMap, PortEntry, PortLog, Tunnel};
 pub use verdict::{Disposition, PortCounters, Verdict};
 
@@ -387,6 +392,13 @@ impl Pipeline {
         for &(p, r) in &v.dropped {
             if let Some(c) = self.counter(dp, p) {
                 c.dropped[r as usize] += 1;
+            }
+        }
+        if v.reply.is_some() {
+            if let Some(c) = self.counter(dp, in_port) {
+                c.tx += 1;
+                c.tx_bytes += ARP_REPLY_LEN as u64;
+                c.arp_replies += 1;
             }
         }
     }

@@ -241,6 +241,9 @@ pub enum Step {
     L2 { dest: L2Step },
     /// A destination refused the frame before its groups (destination MAC not its own).
     Refused { port: u16, reason: DropReason },
+    /// The ARP responder answered the request for a remote port's address: the reply
+    /// goes back to the sender, the request to no tunnel port.
+    ArpReply { reply: ArpReply },
 }
 
 /// The L2 step of a trace.

@@ -1,6 +1,7 @@
 //! The outcome of a frame and the per-port counters it feeds.
 //!
-//! Owns: [`Verdict`] (destination port indices and per-port drop reasons of one frame),
+//! Owns: [`Verdict`] (destination port indices and per-port drop reasons of one frame,
+//! and the ARP reply generated for its sender, if any),
 //! [`Disposition`] and [`PortCounters`]. May not touch: how a verdict is reached (`judge`)
 //! or carried out (the runtime transmits; no port backend is known here). Uses `flow`'s
 //! [`DropReason`] only.
@@ -13,12 +14,16 @@ use super::*;
 pub struct Verdict {
     pub delivered: Vec<u16>,
     pub dropped: Vec<(u16, DropReason)>,
+    /// An ARP reply generated for the frame's sender (`arp_responder`): to be written
+    /// ([`ArpReply::write`]) and sent out of the ingress port.
+    pub reply: Option<ArpReply>,
 }
 
 impl Verdict {
     pub fn clear(&mut self) {
         self.delivered.clear();
         self.dropped.clear();
+        self.reply = None;
     }
 
     pub(super) fn copy_from(&mut self, o: &Verdict) {
@@ -26,6 +31,7 @@ impl Verdict {
         self.delivered.extend_from_slice(&o.delivered);
         self.dropped.clear();
         self.dropped.extend_from_slice(&o.dropped);
+        self.reply = o.reply;
     }
 
     /// Sort both lists by port index (config order). Most verdicts name one port: no
@@ -61,6 +67,9 @@ pub struct PortCounters {
     pub rx_bytes: u64,
     pub tx_bytes: u64,
     pub dropped: [u64; DropReason::COUNT],
+    /// ARP requests from the port answered by the responder (each reply is also counted
+    /// in `tx`/`tx_bytes`: a frame sent to the port).
+    pub arp_replies: u64,
 }
 
 impl PortCounters {

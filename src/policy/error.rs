@@ -261,6 +261,8 @@ pub enum ErrorKind {
     InvalidVtep { value: String, reason: &'static str },
     #[error("VTEP address {vtep} is already used by host {other_host:?}")]
     DuplicateVtep { vtep: String, other_host: String },
+    #[error("the port is bound to host {host:?}, not to this switch's host {local:?}: a remote port is never attached here (remove `backend`, or bind the port to {local:?})")]
+    RemotePortBackend { host: String, local: String },
 }
 
 impl ErrorKind {

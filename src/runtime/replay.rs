@@ -33,6 +33,11 @@
 //! hand into reused buffers (`format!` with padded columns cost 2.8× the old replay), and
 //! each rule's label and words are made once per policy, not per frame.
 //!
+//! An ARP request the responder answers (#19, `pipeline::ArpTable`) shows its reply as a
+//! frame sent to the in-port: `IN:arp-reply` in the delivered column, an `arp_reply`
+//! object in `--json` (the port and the reply in one line), the reply frame in the
+//! in-port's `--out-dir` capture, and the count in the summary.
+//!
 //! Progress: [`ReplayExplain::progress`] is called every [`PROGRESS_EVERY`] frames and
 //! at the end with the frames and capture bytes read (the CLI draws a bar from it).
 //!
@@ -58,7 +63,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::flow::{self, DropReason, PacketMeta};
-use crate::pipeline::{Dataplane, Disposition, IdMap, Pipeline, PipelineConfig, Trace, Verdict};
+use crate::pipeline::{
+    Dataplane, Disposition, IdMap, Pipeline, PipelineConfig, Trace, Verdict, ARP_REPLY_LEN,
+};
 use crate::policy::{Model, RuleRef};
 use crate::port::gso::{self, Offload, VNET_HDR_LEN};
 use crate::port::pcap::{CaptureError, CaptureReader, PcapNgWriter, PcapWriter, LINKTYPE_ETHERNET};
@@ -188,6 +195,8 @@ pub struct ReplaySummary {
     /// Connections admitted by each rule (every packet for stateless groups): by (group
     /// name, rule index, the rule's words; empty without a narrator).
     pub rule_hits: BTreeMap<(String, u32, String), u64>,
+    /// ARP requests the responder answered (a reply sent back to the in-port, #19).
+    pub arp_replies: u64,
 }
 
 struct Outputs {
@@ -265,6 +274,13 @@ impl<W: Write> Emit<'_, '_, W> {
                     w.write(ts, frame)?;
                 }
             }
+            // The generated ARP reply is a frame sent to the in-port.
+            if let (Some(r), Some(Some(w))) = (v.reply, o.per_port.get_mut(in_port as usize)) {
+                let mut buf = [0u8; ARP_REPLY_LEN];
+                if let Some(len) = r.write(&mut buf) {
+                    w.write(ts, &buf[..len])?;
+                }
+            }
         }
         if self.outputs.is_some() || self.dropped_out.is_some() {
             for &(p, r) in &v.dropped {
@@ -298,6 +314,7 @@ impl<W: Write> Emit<'_, '_, W> {
             s.frames_delivered += 1;
         }
         s.deliveries += v.delivered.len() as u64;
+        s.arp_replies += u64::from(v.reply.is_some());
         for &(p, r) in &v.dropped {
             s.drops[r as usize] += 1;
             *s.drops_by_port
@@ -637,6 +654,13 @@ pub fn print_summary<W: Write>(s: &ReplaySummary, w: &mut W) -> io::Result<()> {
         if c > 0 {
             writeln!(w, "  {:<22} {:>8}  {}", r.as_str(), c, r.describe())?;
         }
+    }
+    if s.arp_replies > 0 {
+        writeln!(
+            w,
+            "arp responder: {} requests answered locally (arp-reply)",
+            s.arp_replies
+        )?;
     }
     if !s.drops_by_port.is_empty() {
         writeln!(w, "drops by port:")?;

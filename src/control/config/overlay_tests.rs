@@ -80,3 +80,19 @@ fn overlay_errors_carry_lines() {
         assert!(g.starts_with(w), "{g}\n  does not start with\n{w}");
     }
 }
+
+#[test]
+fn a_remote_port_with_a_backend_is_refused_at_its_line() {
+    let bad = TEXT.replace(
+        "host = \"h2\"\n",
+        "host = \"h2\"\nbackend = { type = \"tap\", ifname = \"tap-b\" }\n",
+    );
+    let got = lines(&bad);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let want = "t.toml:32: ports[1].backend (port \"b\"): the port is bound to host \"h2\", not to this switch's host \"h1\": a remote port is never attached here";
+    assert!(
+        got[0].starts_with(want),
+        "{}\n  does not start with\n{want}",
+        got[0]
+    );
+}

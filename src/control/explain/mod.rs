@@ -64,17 +64,22 @@ pub struct Explanation {
     /// A later fragment whose first fragment was not seen: held, then dropped when it
     /// expires (or given the first fragment's verdict).
     pub held: bool,
+    /// The ARP reply the responder sent back to the in-port, in one line
+    /// ([`flow::summary`]), when it answered the frame (#19, `pipeline::ArpTable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arp_reply: Option<String>,
 }
 
 /// One stage of a frame's way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Stage {
-    /// `parse`, `port-security`, `egress`, `l2`, `destination`, `ingress`, `fragment`.
+    /// `parse`, `port-security`, `egress`, `l2`, `arp-responder`, `destination`,
+    /// `ingress`, `fragment`.
     pub stage: &'static str,
     /// The port whose check this is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
-    /// `pass`, `drop`, `forward`, `flood`, `held`.
+    /// `pass`, `drop`, `forward`, `flood`, `held`, `reply`.
     pub result: &'static str,
     /// The drop reason when `result` is `drop`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -261,6 +266,7 @@ pub fn explain(
         delivered: v.delivered.iter().map(|&p| name(p)).collect(),
         dropped,
         held: d == Disposition::Held,
+        arp_reply: v.reply.map(|r| flow::summary(&r.to_vec())),
     }
 }
 
@@ -429,6 +435,24 @@ impl Ctx<'_> {
                 st.stage = "destination";
                 st.port = Some(self.name(*port));
                 drop(&mut st, *port, *reason);
+            }
+            Step::ArpReply { reply } => {
+                st.stage = "arp-responder";
+                st.port = Some(self.name(in_port));
+                st.result = "reply";
+                let host = self
+                    .model
+                    .ports
+                    .get(reply.port as usize)
+                    .and_then(|p| p.host.as_deref())
+                    .unwrap_or("?");
+                st.detail = format!(
+                    "{} is {} (port {} on host {host}): answered to {} with an ARP reply, not sent to the tunnels",
+                    std::net::Ipv4Addr::from(reply.ip),
+                    reply.mac,
+                    self.name(reply.port),
+                    self.name(in_port)
+                );
             }
         }
         Some(st)

@@ -60,6 +60,9 @@ impl Explanation {
         for d in &self.dropped {
             parts.push(format!("dropped at {} ({})", d.port, d.reason));
         }
+        if let Some(r) = &self.arp_reply {
+            parts.push(format!("answered: {r} sent to {}", self.in_port));
+        }
         if self.held {
             parts.push("held (a later fragment waiting for its first fragment)".into());
         }

@@ -41,7 +41,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::interest::{build_model, interest, BuildError, Cache, Cached};
-use super::layout::{HostError, HostValue, Keys, SchemaValue, StatusValue, SCHEMA_VERSION};
+use super::layout::{
+    EncapPorts, HostError, HostValue, Keys, SchemaValue, StatusValue, SCHEMA_VERSION,
+};
 use crate::control::connect::ApplyPolicy;
 use crate::control::kv::{
     Event, Health, Kv, KvError, Lease, Op, Revision, Sink, Target, Txn, WatchMsg, Watcher,
@@ -430,6 +432,8 @@ impl Run {
             pid: std::process::id(),
             started_at: now_rfc3339(),
             vtep: self.opts.vtep.map(|a| a.to_string()),
+            // The ports this host receives on (the IANA ones), with its VTEP.
+            udp_ports: self.opts.vtep.map(|_| EncapPorts::default()),
         };
         let put = Txn {
             compares: Vec::new(),

@@ -15,14 +15,15 @@
 //! P"host-ports/"HOST"/"PORT_ID        "" (per-host index of bound ports)
 //! P"members/"GROUP_ID"/"PORT_ID       MemberValue (one key per member port)
 //! P"net-ports/"NETWORK_ID"/"PORT_ID   NetPortValue (one key per bound port: l2population)
-//! P"hosts/"HOST                       HostValue (its VTEP), bound to the host's lease
+//! P"hosts/"HOST                       HostValue (its VTEP and UDP ports), bound to the host's lease
 //! P"status/"HOST                      StatusValue (revision applied, errors)
 //! ```
 //!
-//! **Schema version.** `net-ports/` and `HostValue::vtep` were added without a version
-//! bump (still 1): a host of the previous layout does not watch `net-ports/` and ignores
-//! the unknown `vtep` field (no value type here denies unknown fields), so it reads
-//! nothing wrongly. What it cannot do is keep the index: an API server of the previous
+//! **Schema version.** `net-ports/`, `HostValue::vtep` and `HostValue::udp_ports` were
+//! added without a version bump (still 1): a host of the previous layout does not watch
+//! `net-ports/` and ignores the unknown `vtep` and `udp_ports` fields (no value type here
+//! denies unknown fields), so it reads nothing wrongly; a value without them still
+//! decodes (both optional). What it cannot do is keep the index: an API server of the previous
 //! layout writes ports without their `net-ports/` key, and a port written before the
 //! index existed has none; [`crate::control::store`]'s shared mode writes the missing
 //! and stale index keys when it opens (the first new API server repairs the prefix).
@@ -32,6 +33,8 @@
 //! live in [`super::codec`]).
 
 use serde::{Deserialize, Serialize};
+
+use crate::policy::Encap;
 
 /// The layout's version; a host that finds another one in `P"schema"` refuses to start.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -319,6 +322,47 @@ pub struct HostValue {
     /// has no overlay; its ports are unreachable from other hosts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vtep: Option<String>,
+    /// The UDP destination ports its tunnel endpoint receives each encapsulation on,
+    /// written with `vtep` (`"udp_ports":{"geneve":6081,"vxlan":4789}`). Absent (a host
+    /// of the previous layout, or one without a VTEP): the IANA ports
+    /// ([`HostValue::udp_port`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp_ports: Option<EncapPorts>,
+}
+
+/// The UDP destination port of each encapsulation at one host's VTEP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncapPorts {
+    pub geneve: u16,
+    pub vxlan: u16,
+}
+
+impl Default for EncapPorts {
+    /// The IANA ports, what sgswitch receives on: Geneve 6081, VXLAN 4789.
+    fn default() -> Self {
+        EncapPorts {
+            geneve: Encap::Geneve.udp_port(),
+            vxlan: Encap::Vxlan.udp_port(),
+        }
+    }
+}
+
+impl EncapPorts {
+    /// The port of `encap`.
+    pub fn get(&self, encap: Encap) -> u16 {
+        match encap {
+            Encap::Geneve => self.geneve,
+            Encap::Vxlan => self.vxlan,
+        }
+    }
+}
+
+impl HostValue {
+    /// The UDP port a peer sends `encap` frames to at this host's VTEP: the published
+    /// one, else the IANA port.
+    pub fn udp_port(&self, encap: Encap) -> u16 {
+        self.udp_ports.unwrap_or_default().get(encap)
+    }
 }
 
 /// One error a host reports.
@@ -339,4 +383,38 @@ pub struct StatusValue {
     pub applied_at: String,
     #[serde(default)]
     pub errors: Vec<HostError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_values_publish_their_udp_ports_and_old_ones_still_decode() {
+        let old = r#"{"host_id":"h1","version":"0.1.0","pid":7,"started_at":"2026-12-07T00:00:00Z","vtep":"10.9.0.1"}"#;
+        let v: HostValue = serde_json::from_str(old).unwrap();
+        assert_eq!(v.udp_ports, None);
+        assert_eq!(
+            (v.udp_port(Encap::Geneve), v.udp_port(Encap::Vxlan)),
+            (6081, 4789)
+        );
+        let new = HostValue {
+            udp_ports: Some(EncapPorts {
+                geneve: 6081,
+                vxlan: 8472,
+            }),
+            ..v
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(
+            text.contains(r#""udp_ports":{"geneve":6081,"vxlan":8472}"#),
+            "{text}"
+        );
+        let back: HostValue = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, new);
+        assert_eq!(back.udp_port(Encap::Vxlan), 8472);
+        // Unknown fields (a newer layout's) are ignored.
+        let newer = text.replace("\"pid\"", "\"future\":1,\"pid\"");
+        assert_eq!(serde_json::from_str::<HostValue>(&newer).unwrap(), new);
+    }
 }

@@ -400,6 +400,18 @@ pub fn validate_model_with(
     let mut found = Found::new();
     let hosts = overlay::check_hosts(&spec.hosts, &root, &mut found);
     overlay::check_local_host(&spec.local_host, &root, &mut found);
+    attach(found, None, None, None, None, &mut errors);
+    for (i, p) in spec.ports.iter().enumerate() {
+        let mut found = Found::new();
+        overlay::check_remote_backend(
+            p,
+            spec.local_host.as_deref(),
+            &root.key("ports").index(i),
+            &mut found,
+        );
+        attach(found, None, None, p.name.as_deref(), None, &mut errors);
+    }
+    let mut found = Found::new();
     if !spec.hosts.is_empty() || spec.local_host.is_some() {
         overlay::check_vnis_unique(&networks, &net_names, &root, &mut found);
     }

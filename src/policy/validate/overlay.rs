@@ -14,6 +14,8 @@
 //!   their leases, their ports stay).
 //! * `local_host` need not be among the hosts (a switch without a VTEP of its own then
 //!   reaches no remote port; its local ports work as before).
+//! * A port bound to another host may not name a `backend` (refused, not ignored:
+//!   [`check_remote_backend`]).
 //!
 //! Owns: these checks. May not touch: anything outside `policy`. Depends on the model
 //! types, the host-name syntax of [`super::check_host`] and MAC parsing of
@@ -23,7 +25,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::super::error::{ErrorKind, FieldPath};
-use super::super::spec::{HostSpec, NetworkSpec};
+use super::super::spec::{HostSpec, NetworkSpec, PortSpec};
 use super::super::{Encap, Host, Network, MAX_VNI};
 use super::{addresses, check_host, Found};
 
@@ -196,6 +198,31 @@ pub fn parse_vtep(text: &str) -> Result<IpAddr, &'static str> {
     Ok(ip)
 }
 
+/// A port bound to another host (`host` set and not `local_host`) names no `backend`:
+/// it is remote, never attached here. Refused rather than ignored: a backend on a remote
+/// port is a mistake in a config or an API request (the port is on the wrong host, or
+/// the backend in the wrong file), and ignoring it would leave an interface unattached
+/// without a word. The shared store never gives a host a remote port's backend (its
+/// agent model drops it), so a host's model from the store never trips this.
+pub(super) fn check_remote_backend(
+    p: &PortSpec,
+    local: Option<&str>,
+    path: &FieldPath,
+    found: &mut Found,
+) {
+    if let (Some(local), Some(host), Some(_)) = (local, p.host.as_deref(), &p.backend) {
+        if host != local {
+            found.push((
+                path.key("backend"),
+                ErrorKind::RemotePortBackend {
+                    host: host.to_string(),
+                    local: local.to_string(),
+                },
+            ));
+        }
+    }
+}
+
 /// This switch's host name, if set: valid host-name syntax.
 pub(super) fn check_local_host(name: &Option<String>, root: &FieldPath, found: &mut Found) {
     if let Some(n) = name {
@@ -335,6 +362,38 @@ mod tests {
             &got[10].1,
             ErrorKind::DuplicateVni { vni: 7, network, other, .. } if network == "d" && other == "c"
         ));
+    }
+
+    #[test]
+    fn a_remote_port_may_not_name_a_backend() {
+        let port = |name: &str, host: Option<&str>| PortSpec {
+            name: s(name),
+            mac: s(&format!("fa:16:3e:00:00:0{}", &name[1..])),
+            host: host.map(str::to_string),
+            backend: Some(crate::policy::spec::BackendSpec::AfPacket { ifname: s(name) }),
+            ..Default::default()
+        };
+        let mut spec = ModelSpec {
+            hosts: vec![host("h1", "10.9.0.1"), host("h2", "10.9.0.2")],
+            local_host: s("h1"),
+            ports: vec![
+                port("p1", Some("h1")),
+                port("p2", None),
+                port("p3", Some("h2")),
+            ],
+            ..Default::default()
+        };
+        let got = kinds(&spec);
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert_eq!(got[0].0, "ports[2].backend");
+        let ErrorKind::RemotePortBackend { host, local } = &got[0].1 else {
+            panic!("{got:#?}")
+        };
+        assert_eq!((host.as_str(), local.as_str()), ("h2", "h1"));
+        assert!(got[0].1.to_string().contains("never attached here"));
+        // Without a local host every port is local: no check.
+        spec.local_host = None;
+        assert!(validate_model(&spec).is_ok());
     }
 
     #[test]

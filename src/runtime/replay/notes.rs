@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::flow::{self, DropReason};
-use crate::pipeline::{CtStep, Dataplane, Step, Trace, Verdict};
+use crate::pipeline::{CtStep, Dataplane, Step, Trace, Verdict, ARP_REPLY_LEN};
 use crate::policy::{Direction, Model, RuleRef};
 
 use super::Narrator;
@@ -217,6 +217,13 @@ pub(super) fn text_line<W: Write>(
         }
         line.push_str(names.port(*d));
     }
+    if v.reply.is_some() {
+        if !v.delivered.is_empty() {
+            line.push(',');
+        }
+        line.push_str(names.port(in_port));
+        line.push_str(":arp-reply");
+    }
     pad_from(line, start, 24);
     let start = line.len();
     for (i, (p, r)) in v.dropped.iter().enumerate() {
@@ -299,7 +306,17 @@ pub(super) fn json_line<W: Write>(
         s.push_str(r.as_str());
         s.push_str("\"}");
     }
-    s.push_str("],\"summary\":");
+    s.push(']');
+    if let Some(r) = v.reply {
+        s.push_str(",\"arp_reply\":{\"port\":");
+        json_str(s, names.port(in_port));
+        s.push_str(",\"summary\":");
+        let mut buf = [0u8; ARP_REPLY_LEN];
+        let len = r.write(&mut buf).unwrap_or(0);
+        json_str(s, &flow::summary(&buf[..len]));
+        s.push('}');
+    }
+    s.push_str(",\"summary\":");
     json_str(s, &notes.summary);
     s.push_str(",\"ct\":\"");
     s.push_str(&notes.ct);

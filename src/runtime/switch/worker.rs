@@ -14,7 +14,9 @@
 //!    keep theirs; frames steered to another worker are judged there without a budget).
 //!    Each delivery goes to a member of the same group (the group moves or copies the
 //!    frame when the burst ends: [`PortGroup::rx_done`]), to another group of this worker
-//!    (a copy), or to the worker driving that port (a handoff batch).
+//!    (a copy), or to the worker driving that port (a handoff batch). An ARP reply the
+//!    pipeline's responder generated (#19) goes back out of the ingress member
+//!    ([`send_arp_replies`]: written into a stack buffer, then `tx_copy`).
 //! 3. The inbox: batches steered here run through the same `process_parsed_burst`
 //!    (grouped by ingress port), batches to transmit go to their ports.
 //! 4. Flush every group, send the handoff batches, publish counters on request, back off
@@ -570,6 +572,7 @@ impl Worker {
                         }
                     }
                 }
+                send_arp_replies(slot.ports.as_mut(), m, &self.verdicts[..local]);
             }
             slot.ports.rx_done(&self.fates[..n]);
             // A full burst mostly dropped by the share cost little: read the port again.
@@ -826,6 +829,19 @@ impl Worker {
                         }),
                 )
                 .collect(),
+        }
+    }
+}
+
+/// Send the ARP replies the pipeline's responder generated for a burst from member `m`
+/// (`verdicts`, #19: `pipeline::ArpTable`) back out of `m`, each written into a buffer on
+/// the stack (no allocation). Only ARP requests carry a reply; they are never steered to
+/// another worker or held, so the ingress port is always this group's member `m`.
+fn send_arp_replies(ports: &mut dyn PortGroup, m: usize, verdicts: &[Verdict]) {
+    for r in verdicts.iter().filter_map(|v| v.reply) {
+        let mut buf = [0u8; pipeline::ARP_REPLY_LEN];
+        if let Some(len) = r.write(&mut buf) {
+            ports.tx_copy(m, &buf[..len]);
         }
     }
 }

@@ -587,6 +587,18 @@ host = "h2"
         "{test}: the instance resolved r's MAC through the responder: {neigh:?}\n{}",
         sw.log_text()
     );
+    // Counted for the requester's port in the API's stats (and so in /metrics).
+    let stats = sw
+        .api_client()
+        .get("/sgswitch/v1/stats")
+        .expect("GET /sgswitch/v1/stats");
+    let answered: u64 = stats["stats"]["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| p["arp_replies"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(answered >= 1, "{test}: arp_replies in stats: {stats}");
     // An address nobody has stays unresolved (flooded, unanswered).
     let _ = common::ping(&inst.ns, "10.0.0.98", None, 1);
     let none = common::sh(&["ip", "-n", ns, "neigh", "show", "10.0.0.98"]);

@@ -15,6 +15,7 @@
 //! | `sgswitch_port_rx_packets_total`, `…_tx_packets_total`, `…_rx_bytes_total`, `…_tx_bytes_total` | counter | `port` |
 //! | `sgswitch_drops_total` (reasons with a non-zero count) | counter | `port`, `reason` |
 //! | `sgswitch_port_gso_segmented_total` (segments made in software for the port) | counter | `port` |
+//! | `sgswitch_port_arp_replies_total` (requests for remote ports answered by the ARP responder) | counter | `port` |
 //! | `sgswitch_rule_hits_total` (every rule, zero included) | counter | `group`, `group_id`, `rule_id`, `direction` |
 //! | `sgswitch_conntrack_entries`, `sgswitch_conntrack_capacity` | gauge | `worker` |
 //! | `sgswitch_fragment_datagrams`, `sgswitch_fragments_held` | gauge | `worker` |
@@ -342,6 +343,15 @@ pub fn render(s: &Stats) -> String {
     for p in &s.ports {
         e.sample(name, &[("port", &p.name)], p.gso_segmented);
     }
+    let name = "sgswitch_port_arp_replies_total";
+    e.family(
+        name,
+        Kind::Counter,
+        "ARP requests from the port for a remote port's address answered by the switch (the ARP responder).",
+    );
+    for p in &s.ports {
+        e.sample(name, &[("port", &p.name)], p.arp_replies);
+    }
     let name = "sgswitch_policy_epoch";
     e.family(
         name,
@@ -374,6 +384,7 @@ mod tests {
                 PortStat {
                     name: "vm-a\"x\\y\nz".into(),
                     tx_bytes: 70,
+                    arp_replies: 2,
                     ..PortStat::default()
                 },
             ],
@@ -441,7 +452,7 @@ mod tests {
         assert_eq!(names[4], "sgswitch_drops_total");
         assert_eq!(names[5], "sgswitch_rule_hits_total");
         assert_eq!(names.last(), Some(&"sgswitch_build_info"));
-        assert_eq!(names.len(), 30);
+        assert_eq!(names.len(), 31);
         // Drops: reasons with a count only, in DropReason order within each port; rule
         // hits with zero included.
         let drops: Vec<&str> = text
@@ -460,6 +471,7 @@ mod tests {
         ));
         assert!(text.contains("sgswitch_worker_bursts_total{worker=\"1\"} 9\n"));
         assert!(text.contains("# TYPE sgswitch_fragments_held gauge\n"));
+        assert!(text.contains("sgswitch_port_arp_replies_total{port=\"vm-a\\\"x\\\\y\\nz\"} 2\n"));
         assert!(text.contains("sgswitch_fragments_held{worker=\"1\"} 2\n"));
         assert!(text.contains("sgswitch_fragment_datagrams_discarded_total{worker=\"1\"} 1\n"));
         assert!(text.contains("sgswitch_policy_epoch 3\n"));

@@ -46,6 +46,8 @@ pub struct PortStat {
     pub io_tx_dropped: u64,
     /// Segments made in software from GSO superframes for this port.
     pub gso_segmented: u64,
+    /// ARP requests from this port answered by the switch for a remote port.
+    pub arp_replies: u64,
 }
 
 impl PortStat {
@@ -253,6 +255,7 @@ pub fn name(state: &State, report: &SwitchReport) -> Stats {
                 s.io_rx_dropped = r.io.rx_dropped;
                 s.io_tx_dropped = r.io.tx_dropped;
                 s.gso_segmented = r.io.gso_segmented;
+                s.arp_replies = c.arp_replies;
             }
             s
         })
@@ -376,6 +379,7 @@ pub fn stats_json(s: &Stats) -> Value {
                 "io_rx_dropped": p.io_rx_dropped,
                 "io_tx_dropped": p.io_tx_dropped,
                 "gso_segmented": p.gso_segmented,
+                "arp_replies": p.arp_replies,
             })
         })
         .collect();

@@ -749,6 +749,7 @@ impl Switch {
                     r.counters.tx += c.tx;
                     r.counters.rx_bytes += c.rx_bytes;
                     r.counters.tx_bytes += c.tx_bytes;
+                    r.counters.arp_replies += c.arp_replies;
                     for (a, b) in r.counters.dropped.iter_mut().zip(c.dropped.iter()) {
                         *a += b;
                     }

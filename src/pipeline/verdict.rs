@@ -76,4 +76,25 @@ impl PortCounters {
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().sum()
     }
+
+    /// Add `o`'s counts to these (summing workers' counters of one port). Every field is
+    /// named here, destructured, so a new counter cannot be left out of the sum.
+    pub fn add(&mut self, o: &PortCounters) {
+        let PortCounters {
+            rx,
+            tx,
+            rx_bytes,
+            tx_bytes,
+            dropped,
+            arp_replies,
+        } = o;
+        self.rx += rx;
+        self.tx += tx;
+        self.rx_bytes += rx_bytes;
+        self.tx_bytes += tx_bytes;
+        for (a, b) in self.dropped.iter_mut().zip(dropped) {
+            *a += b;
+        }
+        self.arp_replies += arp_replies;
+    }
 }

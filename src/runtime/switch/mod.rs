@@ -745,14 +745,7 @@ impl Switch {
             }
             for (z, c) in s.counters.iter().enumerate() {
                 if let Some(r) = out.get_mut(z) {
-                    r.counters.rx += c.rx;
-                    r.counters.tx += c.tx;
-                    r.counters.rx_bytes += c.rx_bytes;
-                    r.counters.tx_bytes += c.tx_bytes;
-                    r.counters.arp_replies += c.arp_replies;
-                    for (a, b) in r.counters.dropped.iter_mut().zip(c.dropped.iter()) {
-                        *a += b;
-                    }
+                    r.counters.add(c);
                 }
             }
             for (z, io) in &s.io {

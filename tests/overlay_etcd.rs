@@ -216,51 +216,6 @@ fn host(n: &Netns, id: &str, vtep: &str, url: &str, dir: &Path) -> Daemon {
     d
 }
 
-/// `sgswitch api --store` in the root namespace, with a token (an admin's requests).
-fn api(url: &str, seed: &Path, dir: &Path) -> (Daemon, Client) {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
-    let token_file = dir.join("api-token");
-    let log = dir.join("api.log");
-    let f = std::fs::File::create(&log).expect("api log");
-    let child = Command::new(EXE)
-        .args(["api", "--store", url, "--config"])
-        .arg(seed)
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--api-token-file")
-        .arg(&token_file)
-        .stdout(Stdio::null())
-        .stderr(f)
-        .spawn()
-        .expect("sgswitch api starts");
-    let d = Daemon { child, log };
-    assert!(
-        eventually(20, || std::net::TcpStream::connect(addr).is_ok()),
-        "sgswitch api did not listen on {addr}:\n{}",
-        d.text()
-    );
-    let token = std::fs::read_to_string(&token_file).expect("api wrote its token");
-    let client =
-        Client::new(&format!("http://{addr}"), Some(token.trim().to_string())).expect("API client");
-    (d, client)
-}
-
-/// Poll `f` every 200 ms until it is true or `secs` pass.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn port_json(api: &Client, name: &str) -> Value {
     let list = api
         .get(&format!("/v2.0/ports?name={name}"))
@@ -338,7 +293,8 @@ fn three_hosts_on_etcd() {
         .unwrap_or_else(|e| panic!("{test}: etcd did not start: {e}"));
     let seed_file = dir.path.join("seed.toml");
     std::fs::write(&seed_file, seed()).expect("seed");
-    let (_api_d, api) = api(&etcd.url(), &seed_file, &dir.path);
+    let store_api = StoreApi::start(&etcd.url(), &seed_file, &dir.path);
+    let api = &store_api.client;
     let url = etcd.url_at(etcd_ip);
     let h1 = host(&hosts[0], "h1", "10.9.0.1", &url, &dir.path);
     let h2 = host(&hosts[1], "h2", "10.9.0.2", &url, &dir.path);
@@ -431,8 +387,8 @@ fn three_hosts_on_etcd() {
     );
 
     // Remote group across hosts: i1 leaves `client` through the API (no compute host).
-    let i1_id = port_json(&api, "i1")["id"].as_str().unwrap().to_string();
-    let plain = group_id(&api, "plain");
+    let i1_id = port_json(api, "i1")["id"].as_str().unwrap().to_string();
+    let plain = group_id(api, "plain");
     let r = api
         .raw(
             "PUT",
@@ -463,14 +419,14 @@ fn three_hosts_on_etcd() {
     assert!(ping(i3, IP[3], None, 3), "h3 -> h1 after h2 died");
     let killed = Instant::now();
     assert!(
-        eventually(25, || port_json(&api, "i2")["status"] == "DOWN"),
+        eventually(25, || port_json(api, "i2")["status"] == "DOWN"),
         "i2 DOWN after h2's lease: {}",
-        port_json(&api, "i2")
+        port_json(api, "i2")
     );
     eprintln!(
         "i2 DOWN {:.1} s after h2 was killed",
         killed.elapsed().as_secs_f64()
     );
-    assert_eq!(port_json(&api, "i4")["status"], "ACTIVE");
+    assert_eq!(port_json(api, "i4")["status"], "ACTIVE");
     assert!(ping(i4, IP[2], None, 3), "h1 -> h3 still");
 }

@@ -13,11 +13,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
-use sgswitch::control::http_client::Client;
 use sgswitch::control::kv::testing::EtcdServer;
 use sgswitch::lab::switch::Launch;
 
@@ -37,80 +35,6 @@ rules = [
 ]
 "#;
 
-/// `sgswitch api --store …`, killed on drop.
-struct Api {
-    child: Child,
-    client: Client,
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Api {
-    fn start(url: &str, seed: &Path, dir: &Path) -> Api {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port");
-        let token_file = dir.join("api-token");
-        let log = std::fs::File::create(dir.join("api.log")).expect("api log");
-        let child = Command::new(env!("CARGO_BIN_EXE_sgswitch"))
-            .args(["api", "--store", url, "--config"])
-            .arg(seed)
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--api-token-file")
-            .arg(&token_file)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("sgswitch api starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "sgswitch api did not listen on {addr}:\n{}",
-                std::fs::read_to_string(dir.join("api.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let token = std::fs::read_to_string(&token_file).expect("api wrote its token");
-        let client = Client::new(&format!("http://{addr}"), Some(token.trim().to_string()))
-            .expect("API client");
-        Api { child, client }
-    }
-
-    fn id(&self, collection: &str, key: &str, name: &str) -> String {
-        let list = self
-            .client
-            .get(&format!("/v2.0/{collection}"))
-            .expect("list");
-        list[key]
-            .as_array()
-            .and_then(|a| a.iter().find(|o| o["name"] == name))
-            .and_then(|o| o["id"].as_str())
-            .unwrap_or_else(|| panic!("no {name} in {list}"))
-            .to_string()
-    }
-}
-
-/// Poll `f` every 200 ms until it is true or `secs` pass.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn etcd_outage_under_live_traffic() {
     let test = "etcd_outage_under_live_traffic";
@@ -129,7 +53,7 @@ fn etcd_outage_under_live_traffic() {
     let seed = topo.write_config(&format!("{SEED}{}", &ports[..i2_at]));
     let switch_cfg = topo.dir.path.join("host-h1.toml");
     std::fs::write(&switch_cfg, "[switch]\nworkers = 1\n").expect("write host-h1.toml");
-    let api = Api::start(&etcd.url(), &seed, &topo.dir.path);
+    let api = StoreApi::start(&etcd.url(), &seed, &topo.dir.path);
 
     let log = topo.dir.path.join("switch.log");
     let url = etcd.url();

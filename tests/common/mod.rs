@@ -6,7 +6,8 @@
 //! failure panics with the command and what it said, instead of returning an error.
 //! What only the tests need lives here: skipping or failing when the environment cannot
 //! run a test ([`env_ready`]), more traffic helpers (`traffic`), tcpdump captures and
-//! frame summaries (`capture`), and what the whole-switch suites share (`live`).
+//! frame summaries (`capture`), what the whole-switch suites share (`live`), and the
+//! `sgswitch api --store` server of the multi-host tests (`store_api`).
 //!
 //! # Rules every helper follows
 //! * **Unique names.** Namespaces are `sgs-e2e-PID-TAG-I`, links `sPIDTAGI` (at most 15
@@ -31,6 +32,7 @@
 mod capture;
 mod live;
 mod skip;
+mod store_api;
 mod traffic;
 
 use std::ops::{Deref, DerefMut};
@@ -49,6 +51,7 @@ pub use sgswitch::lab::proc::{signal, Proc};
 pub use sgswitch::lab::switch::grew;
 pub use sgswitch::lab::topo::{Backend, Instance, TempDir};
 pub use skip::{in_ci, skip};
+pub use store_api::*;
 pub use traffic::*;
 
 /// True if this test can run here (root and the tools); otherwise reports the skip where

@@ -13,9 +13,9 @@
 //! | name | type | labels |
 //! |---|---|---|
 //! | `sgswitch_port_rx_packets_total`, `…_tx_packets_total`, `…_rx_bytes_total`, `…_tx_bytes_total` | counter | `port` |
-//! | `sgswitch_drops_total` (reasons with a non-zero count) | counter | `port`, `reason` |
 //! | `sgswitch_port_gso_segmented_total` (segments made in software for the port) | counter | `port` |
 //! | `sgswitch_port_arp_replies_total` (requests for remote ports answered by the ARP responder) | counter | `port` |
+//! | `sgswitch_drops_total` (reasons with a non-zero count) | counter | `port`, `reason` |
 //! | `sgswitch_rule_hits_total` (every rule, zero included) | counter | `group`, `group_id`, `rule_id`, `direction` |
 //! | `sgswitch_conntrack_entries`, `sgswitch_conntrack_capacity` | gauge | `worker` |
 //! | `sgswitch_fragment_datagrams`, `sgswitch_fragments_held` | gauge | `worker` |
@@ -136,7 +136,7 @@ fn escape_help(v: &str) -> String {
 pub fn render(s: &Stats) -> String {
     let mut e = Exposition::default();
     type PortField = fn(&super::stats::PortStat) -> u64;
-    let port_families: [(&str, &str, PortField); 4] = [
+    let port_families: [(&str, &str, PortField); 6] = [
         (
             "sgswitch_port_rx_packets_total",
             "Frames received from the port.",
@@ -156,6 +156,16 @@ pub fn render(s: &Stats) -> String {
             "sgswitch_port_tx_bytes_total",
             "Bytes delivered to the port.",
             |p| p.tx_bytes,
+        ),
+        (
+            "sgswitch_port_gso_segmented_total",
+            "Segments made in software from GSO superframes for the port (it cannot take them whole).",
+            |p| p.gso_segmented,
+        ),
+        (
+            "sgswitch_port_arp_replies_total",
+            "ARP requests from the port for a remote port's address answered by the switch (the ARP responder).",
+            |p| p.arp_replies,
         ),
     ];
     for (name, help, f) in port_families {
@@ -334,24 +344,6 @@ pub fn render(s: &Stats) -> String {
     ] {
         e.sample(name, &[("outcome", outcome)], n);
     }
-    let name = "sgswitch_port_gso_segmented_total";
-    e.family(
-        name,
-        Kind::Counter,
-        "Segments made in software from GSO superframes for the port (it cannot take them whole).",
-    );
-    for p in &s.ports {
-        e.sample(name, &[("port", &p.name)], p.gso_segmented);
-    }
-    let name = "sgswitch_port_arp_replies_total";
-    e.family(
-        name,
-        Kind::Counter,
-        "ARP requests from the port for a remote port's address answered by the switch (the ARP responder).",
-    );
-    for p in &s.ports {
-        e.sample(name, &[("port", &p.name)], p.arp_replies);
-    }
     let name = "sgswitch_policy_epoch";
     e.family(
         name,
@@ -449,8 +441,9 @@ mod tests {
         }
         let names: Vec<&str> = families.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names[0], "sgswitch_port_rx_packets_total");
-        assert_eq!(names[4], "sgswitch_drops_total");
-        assert_eq!(names[5], "sgswitch_rule_hits_total");
+        assert_eq!(names[4], "sgswitch_port_gso_segmented_total");
+        assert_eq!(names[6], "sgswitch_drops_total");
+        assert_eq!(names[7], "sgswitch_rule_hits_total");
         assert_eq!(names.last(), Some(&"sgswitch_build_info"));
         assert_eq!(names.len(), 31);
         // Drops: reasons with a count only, in DropReason order within each port; rule

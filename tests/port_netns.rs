@@ -532,23 +532,14 @@ fn tap_vnet_hdr_completes_checksums() {
         ..Default::default()
     })
     .expect("open tap");
+    ns_addr_and_neigh(&g.ns, &tap, "10.77.0");
+    // The first datagram waits for nothing (a static neighbour): the tap is up and read.
+    ns_udp_send(&g.ns, "10.77.0.2", "SGCSUM-first");
+    rx_until(&mut p, "SGCSUM-first", 3).expect("udp frame received");
     let payload = "SGCSUM-udp-payload-tap";
-    udp_from_ns(&mut p, &g.ns, &tap, "10.77.0", "SGCSUM-first");
-    let script = format!(
-        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
-         s.sendto(b'{payload}',('10.77.0.2',9999))\n"
-    );
-    sh(&["ip", "netns", "exec", &g.ns, "python3", "-c", &script]);
+    ns_udp_send(&g.ns, "10.77.0.2", payload);
     let (f, off) = rx_until_offload(&mut p, payload, 3).expect("udp frame received");
-    assert!(
-        !off.is_none() && !off.is_gso(),
-        "a partial checksum: {off:?}"
-    );
-    let mut scratch = vec![0u8; 2048];
-    let mut done = Vec::new();
-    let r = gso::resolve(&f, &off, &mut scratch, |c| done = c.to_vec());
-    assert_eq!(r, gso::Resolved::Checksummed);
-    assert_udp_checksum_ok(&done);
+    assert_partial_checksum_completes(&f, &off);
     // tx writes a zero vnet header: the frame arrives as sent.
     let m_out = "SGOUT-vnet";
     let out = test_frame(m_out);
@@ -557,9 +548,8 @@ fn tap_vnet_hdr_completes_checksums() {
     assert_eq!(cap.frames(), vec![out]);
 }
 
-/// Give `dev` (in `ns`) the address `{net}.1/24` and a static neighbour `{net}.2`, send
-/// one UDP datagram to it from a socket in `ns`, and receive that frame on `port`.
-fn udp_from_ns(port: &mut dyn Port, ns: &str, dev: &str, net: &str, payload: &str) -> Vec<u8> {
+/// Give `dev` (in `ns`) the address `{net}.1/24` and a static neighbour `{net}.2`.
+fn ns_addr_and_neigh(ns: &str, dev: &str, net: &str) {
     let me = format!("{net}.1/24");
     let peer = format!("{net}.2");
     sh(&["ip", "-n", ns, "addr", "add", &me, "dev", dev]);
@@ -575,12 +565,29 @@ fn udp_from_ns(port: &mut dyn Port, ns: &str, dev: &str, net: &str, payload: &st
         "dev",
         dev,
     ]);
+}
+
+/// Send one UDP datagram carrying `payload` to `peer`:9999 from a socket in `ns`.
+fn ns_udp_send(ns: &str, peer: &str, payload: &str) {
     let script = format!(
         "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
          s.sendto(b'{payload}',('{peer}',9999))\n"
     );
     sh(&["ip", "netns", "exec", ns, "python3", "-c", &script]);
-    rx_until(port, payload, 3).expect("udp frame received")
+}
+
+/// The frame came with a partial checksum (metadata, not GSO), and resolving it for a
+/// port that takes no metadata completes a UDP checksum that verifies.
+fn assert_partial_checksum_completes(f: &[u8], off: &Offload) {
+    assert!(
+        !off.is_none() && !off.is_gso(),
+        "a partial checksum: {off:?}"
+    );
+    let mut scratch = vec![0u8; 2048];
+    let mut done = Vec::new();
+    let r = gso::resolve(f, off, &mut scratch, |c| done = c.to_vec());
+    assert_eq!(r, gso::Resolved::Checksummed);
+    assert_udp_checksum_ok(&done);
 }
 
 /// The frame is Ethernet + IPv4 + UDP and its UDP checksum verifies.
@@ -620,36 +627,11 @@ fn afpacket_completes_partial_checksums() {
         sgswitch::port::MAX_SLOT,
         "room for superframes"
     );
-    let me = "10.78.0.1/24";
-    sh(&["ip", "-n", &g.ns, "addr", "add", me, "dev", &g.peer]);
-    sh(&[
-        "ip",
-        "-n",
-        &g.ns,
-        "neigh",
-        "add",
-        "10.78.0.2",
-        "lladdr",
-        "02:00:00:00:00:02",
-        "dev",
-        &g.peer,
-    ]);
+    ns_addr_and_neigh(&g.ns, &g.peer, "10.78.0");
     let payload = "SGCSUM-udp-payload-afpacket";
-    let script = format!(
-        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
-         s.sendto(b'{payload}',('10.78.0.2',9999))\n"
-    );
-    sh(&["ip", "netns", "exec", &g.ns, "python3", "-c", &script]);
+    ns_udp_send(&g.ns, "10.78.0.2", payload);
     let (f, off) = rx_until_offload(&mut p, payload, 3).expect("udp frame received");
-    assert!(
-        !off.is_none() && !off.is_gso(),
-        "a partial checksum: {off:?}"
-    );
-    let mut scratch = vec![0u8; 2048];
-    let mut done = Vec::new();
-    let r = gso::resolve(&f, &off, &mut scratch, |c| done = c.to_vec());
-    assert_eq!(r, gso::Resolved::Checksummed);
-    assert_udp_checksum_ok(&done);
+    assert_partial_checksum_completes(&f, &off);
 }
 
 /// Child side of `xdp_link_detached_on_sigkill`: holds an AF_XDP port until killed.

@@ -572,6 +572,10 @@ host = "h2"
     topo.configure();
     let inst = &topo.insts[0];
     let ns = &inst.ns.name;
+    // `sgswitch capture` of the instance's port shows the request (rx) and the answer
+    // (tx), as the instance saw them.
+    let cap_file = topo.dir.path.join("inst.pcapng");
+    let cap = capture_for(&sw, &inst.port, &cap_file, 4);
     // The ping itself goes nowhere (no underlay); it makes the kernel ask.
     let _ = common::ping(&inst.ns, "10.0.0.99", None, 1);
     let mut neigh = String::new();
@@ -603,4 +607,70 @@ host = "h2"
     let _ = common::ping(&inst.ns, "10.0.0.98", None, 1);
     let none = common::sh(&["ip", "-n", ns, "neigh", "show", "10.0.0.98"]);
     assert!(!none.contains("lladdr"), "{test}: {none:?}");
+    let out = cap.wait_with_output().expect("sgswitch capture ends");
+    assert!(out.status.success(), "{test}: capture: {out:?}");
+    let (_, frames) = common::read_pcapng(&cap_file);
+    let arp = |op: u8, sha: [u8; 6]| {
+        frames.iter().find(|(f, _)| {
+            f.len() >= 42 && f[12..14] == [0x08, 0x06] && f[21] == op && f[22..28] == sha
+        })
+    };
+    let r_mac = [0xfa, 0x16, 0x3e, 0, 0, 0x99];
+    let reply = arp(2, r_mac).unwrap_or_else(|| {
+        panic!(
+            "{test}: no ARP reply from r's MAC in the capture: {:?}",
+            frames
+                .iter()
+                .map(|(f, c)| format!("{} {c:?}", common::frame_summary(f)))
+                .collect::<Vec<_>>()
+        )
+    });
+    assert_eq!(reply.1, ["tx"], "{test}: the answer is the port's tx");
+    assert_eq!(reply.0[28..32], [10, 0, 0, 99], "{test}: for 10.0.0.99");
+    assert!(
+        frames
+            .iter()
+            .any(|(f, c)| f.len() >= 42 && f[12..14] == [0x08, 0x06] && f[21] == 1 && c == &["rx"]),
+        "{test}: the request is the port's rx"
+    );
+}
+
+/// `sgswitch capture` of `port` for `secs` seconds into `file`, returned once it says it
+/// is capturing.
+fn capture_for(sw: &common::Switch, port: &str, file: &Path, secs: u32) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    let addr = sw.api_addr().expect("API address in the log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sgswitch"))
+        .args([
+            "capture",
+            "--api",
+            &format!("http://{addr}"),
+            "--port",
+            port,
+        ])
+        .args(["--duration", &secs.to_string(), "-w"])
+        .arg(file)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sgswitch capture starts");
+    // Its stderr is drained by a thread until it ends (a closed pipe would fail its
+    // last message).
+    let err = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut said = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        let started = line.contains("sgswitch: capturing");
+        said.push(line);
+        if started {
+            return child;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("sgswitch capture did not start: {said:?}");
 }

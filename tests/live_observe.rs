@@ -200,44 +200,6 @@ impl Drop for CaptureProc {
     }
 }
 
-/// A captured frame and its comments.
-type Commented = (Vec<u8>, Vec<String>);
-
-/// Every enhanced packet block of a pcapng file: (frame, comments); and the interface
-/// names. Read with the `pcap-file` crate, not the product's reader.
-fn read_pcapng(path: &Path) -> (Vec<String>, Vec<Commented>) {
-    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
-    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
-    use pcap_file::pcapng::{Block, PcapNgReader};
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut r = PcapNgReader::new(f).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (mut names, mut frames) = (Vec::new(), Vec::new());
-    while let Some(b) = r.next_block() {
-        match b.unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
-            Block::InterfaceDescription(idb) => {
-                for o in &idb.options {
-                    if let InterfaceDescriptionOption::IfName(n) = o {
-                        names.push(n.to_string());
-                    }
-                }
-            }
-            Block::EnhancedPacket(p) => {
-                let comments = p
-                    .options
-                    .iter()
-                    .filter_map(|o| match o {
-                        EnhancedPacketOption::Comment(c) => Some(c.to_string()),
-                        _ => None,
-                    })
-                    .collect();
-                frames.push((p.data.to_vec(), comments));
-            }
-            _ => {}
-        }
-    }
-    (names, frames)
-}
-
 /// The rule of `stats` whose words are `words` in group `group`.
 fn rule<'a>(stats: &'a Value, group: &str, words: &str) -> &'a Value {
     stats["rules"]

@@ -782,6 +782,14 @@ impl Worker {
                 }
                 if in_zone == Some(spec.zone) {
                     ring.put(now, CaptureDir::Rx, frame);
+                    // The ARP responder's answer goes back out of the in port: shown as
+                    // that port's tx, the bytes `send_arp_replies` writes.
+                    if let Some(r) = v.reply {
+                        let mut buf = [0u8; pipeline::ARP_REPLY_LEN];
+                        if let Some(len) = r.write(&mut buf) {
+                            ring.put(now, CaptureDir::Tx, &buf[..len]);
+                        }
+                    }
                 }
                 if v.delivered.iter().any(|&q| zone_of(q) == Some(spec.zone)) {
                     ring.put(now, CaptureDir::Tx, frame);

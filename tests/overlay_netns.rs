@@ -465,6 +465,45 @@ fn two_hosts_geneve_and_vxlan() {
     assert_eq!(queued(&hb, "10.9.0.2:6081"), geneve, "no more Geneve");
 }
 
+/// Two hosts whose VTEPs are IPv6 addresses, without `hosts[].mac`: each learns the
+/// other's next-hop MAC from the kernel's IPv6 neighbour table (an rtnetlink dump, after
+/// its datagram made the kernel solicit it), and ping, TCP and UDP cross over Geneve in
+/// IPv6.
+#[test]
+fn two_hosts_over_an_ipv6_underlay() {
+    let test = "two_hosts_over_an_ipv6_underlay";
+    if !env_ready(test, Backend::AfPacket) {
+        return;
+    }
+    let tag = "ovl-six";
+    let dir = TempDir::new(std::env::temp_dir().join(sgswitch::lab::netns::dir_name(tag)))
+        .expect("temp dir");
+    let (ha, hb, ia, ib) = (ns(tag, 0), ns(tag, 1), ns(tag, 2), ns(tag, 3));
+    underlay(&ha, &hb);
+    for (n, addr) in [(&ha, "fd09::1/64"), (&hb, "fd09::2/64")] {
+        ip(n, &["addr", "add", addr, "dev", "ul", "nodad"]);
+    }
+    // Inner MTU over IPv6: 1500 - 70.
+    instance(&ha, &ia, MAC_A, IP_A, "1430");
+    instance(&hb, &ib, MAC_B, IP_B, "1430");
+    let six = |me: &str| {
+        config(me, "geneve", "")
+            .replace("vtep = \"10.9.0.1\"", "vtep = \"fd09::1\"")
+            .replace("vtep = \"10.9.0.2\"", "vtep = \"fd09::2\"")
+    };
+    let (cfg_a, cfg_b) = (dir.path.join("a.toml"), dir.path.join("b.toml"));
+    std::fs::write(&cfg_a, six("a")).expect("config");
+    std::fs::write(&cfg_b, six("b")).expect("config");
+    let _a = Host::start(&ha, &cfg_a, dir.path.join("a.log"), "1");
+    let _b = Host::start(&hb, &cfg_b, dir.path.join("b.log"), "2");
+    both_ways(&ia, IP_A, &ib, IP_B, "geneve over IPv6");
+    let neigh = sh(&["ip", "-n", &ha.name, "-6", "neigh", "show", "fd09::2"]);
+    assert!(
+        neigh.contains("lladdr"),
+        "A's kernel resolved B's VTEP: {neigh}"
+    );
+}
+
 /// Bytes waiting in the receive queue of the UDP socket bound at `local` in `ns`: the
 /// switch's bound socket is never read, so this shows tunnel packets arrived there.
 fn queued(ns: &Netns, local: &str) -> u64 {

@@ -89,6 +89,7 @@ pub mod group;
 pub mod gso;
 pub mod mem;
 pub mod napi;
+pub mod neigh;
 pub mod pcap;
 pub mod tap;
 pub mod tap_uring;

@@ -26,7 +26,8 @@
 //! One [`Template`] per tunnel, rebuilt when the tunnels change, when a neighbour entry
 //! changes and when the underlay's MTU changes. The outer destination MAC is the tunnel's
 //! `hosts[].mac` when the model gives it, else the kernel's neighbour entry for the VTEP
-//! on the underlay netdev (`/proc/net/arp`, IPv4 only). A resolver thread (never the
+//! on the underlay netdev (`/proc/net/arp` for IPv4, an rtnetlink dump for IPv6:
+//! [`super::neigh`]). A resolver thread (never the
 //! packet path) reads the table and the MTU once a second, and for a VTEP without an
 //! entry sends one UDP datagram (to the discard port) through a kernel socket so that the
 //! kernel resolves it; the group sees a change through one atomic generation number per
@@ -158,9 +159,16 @@ impl Neigh {
     /// it through `poke` (one datagram each). Returns whether anything changed.
     fn refresh(&self, ifname: &str, poke: Option<&UdpSocket>) -> bool {
         let mtu = read_mtu(ifname);
-        let table = std::fs::read_to_string("/proc/net/arp")
+        let mut table = std::fs::read_to_string("/proc/net/arp")
             .map(|t| parse_arp(&t, ifname))
             .unwrap_or_default();
+        if lock(&self.state).wanted.iter().any(IpAddr::is_ipv6) {
+            let v6 = sysfs(ifname, "ifindex")
+                .ok()
+                .and_then(|i| i.parse().ok())
+                .and_then(|i| super::neigh::ipv6_neighbours(i).ok());
+            table.extend(v6.unwrap_or_default());
+        }
         let mut st = lock(&self.state);
         let mut changed = false;
         if let Some(m) = mtu.filter(|m| *m != st.mtu) {
@@ -179,7 +187,8 @@ impl Neigh {
                 None => {
                     // A MAC once known is kept (an entry the kernel aged out is still
                     // the best guess) while the kernel resolves it again.
-                    if let (Some(s), IpAddr::V4(_)) = (poke, v) {
+                    // (A VTEP of the other family than the socket's fails harmlessly.)
+                    if let Some(s) = poke {
                         let _ = s.send_to(&[0u8], SocketAddr::new(v, 9));
                     }
                 }

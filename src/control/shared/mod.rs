@@ -12,6 +12,7 @@
 
 pub mod agent;
 pub mod codec;
+pub mod incremental;
 pub mod interest;
 pub mod layout;
 pub mod sim;

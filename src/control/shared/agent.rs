@@ -13,8 +13,10 @@
 //!   keys dropped from the cache. Events of a target older than its start are ignored
 //!   (a removed and re-added target's stale events);
 //! * **model**: after each burst of events (the channel is drained first, so a burst is
-//!   one build) it builds the host's model ([`super::interest::build_model`]) and, when it
-//!   differs from the one applied, hands it to the [`ApplyPolicy`]. Success writes
+//!   one build) it patches the model it holds when only group rules or remote members
+//!   changed ([`super::incremental`]), else builds the host's model
+//!   ([`super::interest::build`]), and when it differs from the one applied, hands it to
+//!   the [`ApplyPolicy`] (a patch the dataplane refuses is swapped back out). Success writes
 //!   `status/HOST` with the revision applied; a build or apply failure keeps the previous
 //!   model (nothing is applied) and writes the errors into `status/HOST`;
 //! * **what `applied_revision` means**: the highest store revision of the keys this

@@ -23,10 +23,14 @@
 # average before each run, and the outputs.
 #
 # Usage
-#   benches/scale-out.sh [--quick] [--max-hosts N] [--churn-seconds S] [--out FILE]
+#   benches/scale-out.sh [--quick] [--max-hosts N] [--min-hosts N] [--churn-seconds S]
+#                        [--only SCENARIO] [--out FILE]
 #     --quick          N in {10, 100} only, short churn (10 s): proves the script works
 #     --max-hosts N    the largest N (default 1000)
+#     --min-hosts N    the smallest N (default 10): `--min-hosts 1000` runs N=1,000 only
 #     --churn-seconds  churn duration (default 60)
+#     --only SCENARIO  one scenario: propagation, remote-group, churn, cold-start or
+#                      member-join-compile (default: all)
 #   SGSWITCH=path/to/sgswitch (default: target/release/sgswitch, built if missing)
 #
 # Measure on a quiet machine: the simulated hosts, etcd and the compiler share the cores.
@@ -35,15 +39,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
 MAX_HOSTS=1000
+MIN_HOSTS=10
+ONLY=
 CHURN_SECONDS=60
 OUT=benches/scale-out-results.md
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
         --max-hosts) MAX_HOSTS=$2; shift ;;
+        --min-hosts) MIN_HOSTS=$2; shift ;;
+        --only) ONLY=$2; shift ;;
         --churn-seconds) CHURN_SECONDS=$2; shift ;;
         --out) OUT=$2; shift ;;
-        *) echo "usage: $0 [--quick] [--max-hosts N] [--churn-seconds S] [--out FILE]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--quick] [--max-hosts N] [--min-hosts N] [--churn-seconds S] [--only SCENARIO] [--out FILE]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -114,6 +122,12 @@ ETCD_VERSION=$("$ETCD" --version | head -1)
     echo
 } >"$OUT"
 
+# Whether scenario $1 at N=$2 runs (--only, --min-hosts, --max-hosts).
+want() {
+    [ -z "$ONLY" ] || [ "$ONLY" = "$1" ] || return 1
+    [ -z "${2:-}" ] || { [ "$2" -ge "$MIN_HOSTS" ] && [ "$2" -le "$MAX_HOSTS" ]; }
+}
+
 run() {
     local title=$1
     shift
@@ -137,7 +151,7 @@ run() {
 }
 
 for n in 10 100 1000; do
-    [ "$n" -le "$MAX_HOSTS" ] || continue
+    want propagation "$n" || continue
     run "Propagation, N=$n" --store "$STORE" --hosts "$n" --scenario propagation --changes 100 --duration 60
     # The same without the N status writes each change causes (status/HOST after each
     # apply): how much of the latency is etcd taking those writes on these cores.
@@ -145,18 +159,18 @@ for n in 10 100 1000; do
         --store "$STORE" --hosts "$n" --scenario propagation --changes 100 --duration 60 --no-status
 done
 for n in 100 1000; do
-    [ "$n" -le "$MAX_HOSTS" ] || continue
+    want remote-group "$n" || continue
     run "Remote group of 10,000 members, N=$n ($((n / 10)) interested)" \
         --store "$STORE" --hosts "$n" --scenario remote-group --members 10000 --changes 50 --duration 60
 done
 for n in 100 1000; do
-    [ "$n" -le "$MAX_HOSTS" ] || continue
+    want churn "$n" || continue
     run "Churn, N=$n, 100/s for ${CHURN_SECONDS} s" \
         --store "$STORE" --hosts "$n" --scenario churn --rate 100 --duration "$CHURN_SECONDS"
 done
 for n in 100 1000; do
-    [ "$n" -le "$MAX_HOSTS" ] || continue
+    want cold-start "$n" || continue
     run "Cold start, N=$n" --store "$STORE" --hosts "$n" --scenario cold-start
 done
-run "Member join: compile time (no store)" --store mem --scenario member-join-compile --members 10000 --rules 1000,10000
+want member-join-compile && run "Member join: compile time (no store)" --store mem --scenario member-join-compile --members 10000 --rules 1000,10000
 echo "scale-out: report in $OUT" >&2

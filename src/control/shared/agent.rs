@@ -13,8 +13,10 @@
 //!   keys dropped from the cache. Events of a target older than its start are ignored
 //!   (a removed and re-added target's stale events);
 //! * **model**: after each burst of events (the channel is drained first, so a burst is
-//!   one build) it builds the host's model ([`super::interest::build_model`]) and, when it
-//!   differs from the one applied, hands it to the [`ApplyPolicy`]. Success writes
+//!   one build) it patches the model it holds when only group rules or remote members
+//!   changed ([`super::incremental`]), else builds the host's model
+//!   ([`super::interest::build`]), and when it differs from the one applied, hands it to
+//!   the [`ApplyPolicy`] (a patch the dataplane refuses is swapped back out). Success writes
 //!   `status/HOST` with the revision applied; a build or apply failure keeps the previous
 //!   model (nothing is applied) and writes the errors into `status/HOST`;
 //! * **what `applied_revision` means**: the highest store revision of the keys this
@@ -40,7 +42,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::interest::{build_model, interest, BuildError, Cache, Cached};
+use super::incremental::{self, Built, Patch};
+use super::interest::{build, interest, BuildError, Cache, Cached};
 use super::layout::{
     EncapPorts, HostError, HostValue, Keys, SchemaValue, StatusValue, SCHEMA_VERSION,
 };
@@ -219,7 +222,9 @@ impl Agent {
             cache: Cache::new(),
             revision: 0,
             lease: None,
-            applied: None,
+            built: None,
+            changed: BTreeSet::new(),
+            structural: true,
             status_pending: None,
             status_due: None,
             memo: GroupMemo::default(),
@@ -331,8 +336,13 @@ struct Run {
     /// The highest revision the cache reflects.
     revision: Revision,
     lease: Option<Box<dyn Lease>>,
-    /// The model applied now.
-    applied: Option<Model>,
+    /// What the build of the model applied now knew (`None`: the next build is a full
+    /// one, [`incremental`]). The model itself is `shared.model`.
+    built: Option<Built>,
+    /// The keys put or deleted by events since the last build.
+    changed: BTreeSet<String>,
+    /// Keys were read or dropped (interest, resync) since the last build: a full build.
+    structural: bool,
     /// A status not yet written (the store was unreachable).
     status_pending: Option<StatusValue>,
     /// When `status_pending` is to be written.
@@ -406,11 +416,13 @@ impl Run {
             self.revision = self.revision.max(rev);
             match e {
                 Event::Put(kv) => {
+                    self.changed.insert(kv.key.clone());
                     self.cache
                         .insert(kv.key, Cached::new(kv.value, kv.mod_revision));
                 }
                 Event::Delete { key, .. } => {
                     self.cache.remove(&key);
+                    self.changed.insert(key);
                 }
             }
             self.dirty = true;
@@ -501,6 +513,7 @@ impl Run {
                     .collect();
                 for k in drop {
                     self.cache.remove(&k);
+                    self.structural = true;
                 }
             }
             let new: BTreeSet<Target> = want
@@ -540,6 +553,7 @@ impl Run {
             read.push((t.clone(), kvs));
         }
         let r = at.unwrap_or(0);
+        self.structural = true;
         for (t, kvs) in read {
             let stale: Vec<String> = self.cache.keys().filter(|k| t.covers(k)).cloned().collect();
             for k in stale {
@@ -558,21 +572,58 @@ impl Run {
     fn build_and_apply(&mut self) {
         let t0 = Instant::now();
         let rev = self.revision;
-        let result =
-            build_model(&self.keys, &self.host, &self.cache, &mut self.memo).and_then(|m| {
-                if self.applied.as_ref() == Some(&m) {
-                    return Ok(None);
+        let changed = std::mem::take(&mut self.changed);
+        let structural = std::mem::replace(&mut self.structural, false);
+        let shared = self.shared.clone();
+        let mut model = lock(&shared.model);
+        let patch = match (&self.built, model.as_ref()) {
+            (Some(b), Some(m)) if !structural => {
+                incremental::patch(&self.keys, &self.host, &self.cache, b, m, &changed)
+            }
+            _ => Patch::Rebuild,
+        };
+        let apply_error = |e: crate::control::store::ApplyError| {
+            vec![BuildError {
+                object: String::new(),
+                message: format!("apply: {e}"),
+            }]
+        };
+        // Ok(true): a new model is applied; Ok(false): the model is unchanged.
+        let result: Result<bool, Vec<BuildError>> = match patch {
+            Patch::Unchanged => Ok(false),
+            Patch::Failed(errs) => Err(errs),
+            Patch::Changes(mut c) => {
+                let m = model.as_mut().expect("a patch needs a model");
+                c.apply(m);
+                let r = self.target.apply_policy(m);
+                if r.is_err() {
+                    c.apply(m); // back to the model in force
                 }
-                self.target.apply_policy(&m).map(|()| Some(m)).map_err(|e| {
-                    vec![BuildError {
-                        object: String::new(),
-                        message: format!("apply: {e}"),
-                    }]
-                })
-            });
+                r.map(|()| true).map_err(apply_error)
+            }
+            Patch::Rebuild => match build(&self.keys, &self.host, &self.cache, &mut self.memo) {
+                Ok((m, b)) if model.as_ref() == Some(&m) => {
+                    self.built = Some(b);
+                    Ok(false)
+                }
+                Ok((m, b)) => self.target.apply_policy(&m).map_err(apply_error).map(|()| {
+                    *model = Some(m);
+                    self.built = Some(b);
+                    true
+                }),
+                Err(errs) => Err(errs),
+            },
+        };
+        if result.is_err() {
+            self.built = None; // the cache is ahead of the model: the next build is full
+        }
+        if let (Ok(true), Some(f), Some(m)) = (&result, &self.opts.on_applied, model.as_ref()) {
+            f(rev, m);
+        }
+        drop(model);
         let us = t0.elapsed().as_micros() as u64;
         let errors: Vec<HostError> = match result {
-            Ok(None) => {
+            Ok(false) => {
                 // The model is unchanged, but the host has seen `rev`: report it, so a
                 // `?wait=applied` on a write to a key it watches ends.
                 let mut s = lock(&self.shared.stats);
@@ -583,12 +634,7 @@ impl Run {
                 }
                 Vec::new()
             }
-            Ok(Some(m)) => {
-                if let Some(f) = &self.opts.on_applied {
-                    f(rev, &m);
-                }
-                *lock(&self.shared.model) = Some(m.clone());
-                self.applied = Some(m);
+            Ok(true) => {
                 let mut s = lock(&self.shared.stats);
                 s.models_applied += 1;
                 s.last_apply_us = us;

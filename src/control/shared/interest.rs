@@ -61,6 +61,9 @@ use crate::policy::spec::{HostSpec, ModelSpec, NetworkSpec, SecurityGroupSpec};
 use crate::policy::validate::{check_host, GroupMemo};
 use crate::policy::{Model, Network};
 
+pub use super::incremental::Built;
+use super::incremental::GroupMeta;
+
 /// The cached keys of a host.
 pub type Cache = BTreeMap<String, Cached>;
 
@@ -174,18 +177,18 @@ fn ids_under<'c, V: Stored>(
 }
 
 /// What the cache says a host's ports need (ids), in one pass.
-#[derive(Default, Debug)]
-struct Needs {
+#[derive(Default, Debug, PartialEq, Eq)]
+pub(super) struct Needs {
     ports: Vec<String>,
     networks: BTreeSet<String>,
     /// Groups of the host's ports.
-    groups: BTreeSet<String>,
+    pub(super) groups: BTreeSet<String>,
     /// Remote groups referenced by those groups' rules.
-    remote_groups: BTreeSet<String>,
+    pub(super) remote_groups: BTreeSet<String>,
     address_groups: BTreeSet<String>,
 }
 
-fn needs<V: Stored>(keys: &Keys, host: &str, cache: &BTreeMap<String, V>) -> Needs {
+pub(super) fn needs<V: Stored>(keys: &Keys, host: &str, cache: &BTreeMap<String, V>) -> Needs {
     let mut n = Needs::default();
     let hp = keys.host_ports(host);
     let mut ignore = Vec::new();
@@ -279,7 +282,7 @@ impl Names {
     }
 }
 
-fn err(e: CodecError) -> BuildError {
+pub(super) fn err(e: CodecError) -> BuildError {
     BuildError {
         object: e.key,
         message: e.message,
@@ -317,6 +320,17 @@ pub fn build_model(
     cache: &Cache,
     memo: &mut GroupMemo,
 ) -> Result<Model, Vec<BuildError>> {
+    build(keys, host, cache, memo).map(|(m, _)| m)
+}
+
+/// [`build_model`], and what the build knew ([`Built`]: what a later change may be
+/// patched against, [`super::incremental`]).
+pub fn build(
+    keys: &Keys,
+    host: &str,
+    cache: &Cache,
+    memo: &mut GroupMemo,
+) -> Result<(Model, Built), Vec<BuildError>> {
     let n = needs(keys, host, cache);
     let mut errors = Vec::new();
     // Local groups first (id order), then remote-only ones.
@@ -390,8 +404,17 @@ pub fn build_model(
         networks,
         ..ModelSpec::default()
     };
+    let mut group_meta = HashMap::new();
     for g in &all_groups {
         let local = n.groups.contains(*g);
+        if let Some((_, v)) = groups.get(g.as_str()) {
+            let meta = GroupMeta {
+                name: v.name.clone(),
+                stateful: v.stateful,
+                index: spec.security_groups.len(),
+            };
+            group_meta.insert(g.to_string(), meta);
+        }
         match groups.get(g.as_str()) {
             Some((key, v)) if local => match codec::group_spec(key, v, &lookup) {
                 Ok(mut s) => {
@@ -482,20 +505,7 @@ pub fn build_model(
     }
     let mut remote_members = BTreeMap::new();
     for g in &n.remote_groups {
-        let mut nets = Vec::new();
-        let prefix = keys.members(g);
-        for (key, c) in cache
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-        {
-            if local_ports.contains(Keys::leaf(key)) {
-                continue; // the model has it as a port
-            }
-            match c.members(key) {
-                Ok(a) => nets.extend_from_slice(a),
-                Err(e) => errors.push(err(e.clone())),
-            }
-        }
+        let nets = remote_members_of(keys, cache, g, &local_ports, &mut errors);
         if !nets.is_empty() {
             remote_members.insert(names[g.as_str()].clone(), nets);
         }
@@ -513,5 +523,38 @@ pub fn build_model(
             .collect::<Vec<_>>()
     })?;
     model.remote_members = remote_members;
-    Ok(model)
+    let local_ports = local_ports.into_iter().map(str::to_string).collect();
+    let built = Built {
+        names,
+        groups: group_meta,
+        local_ports,
+        needs: n,
+    };
+    Ok((model, built))
+}
+
+/// The addresses of remote group `g`'s members in the cache (`members/G/*`), minus the
+/// host's own ports (`local_ports`: the model has them as ports).
+pub(super) fn remote_members_of<S: AsRef<str> + std::hash::Hash + Eq + std::borrow::Borrow<str>>(
+    keys: &Keys,
+    cache: &Cache,
+    g: &str,
+    local_ports: &HashSet<S>,
+    errors: &mut Vec<BuildError>,
+) -> Vec<IpNet> {
+    let mut nets = Vec::new();
+    let prefix = keys.members(g);
+    for (key, c) in cache
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+    {
+        if local_ports.contains(Keys::leaf(key)) {
+            continue; // the model has it as a port
+        }
+        match c.members(key) {
+            Ok(a) => nets.extend_from_slice(a),
+            Err(e) => errors.push(err(e.clone())),
+        }
+    }
+    nets
 }

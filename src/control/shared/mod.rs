@@ -3,6 +3,8 @@
 //! * [`layout`] — the key layout and value types (docs/scale-out.md shows it);
 //! * [`codec`] — the control-plane state as keys and back, diffs, per-value decoding;
 //! * [`interest`] — a host's interest set and the model its cached keys make;
+//! * [`incremental`] — the agent's model patched for a rule or member change (equal to a
+//!   full build);
 //! * [`agent`] — the host agent: watches its interest set, applies its model, reports
 //!   liveness and status;
 //! * [`sim`] — simulated hosts and the scale-out benchmark scenarios (`sgswitch sim-hosts`);
@@ -12,6 +14,7 @@
 
 pub mod agent;
 pub mod codec;
+pub mod incremental;
 pub mod interest;
 pub mod layout;
 pub mod sim;

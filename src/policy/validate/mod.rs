@@ -612,6 +612,27 @@ pub fn validate_group(
     }
 }
 
+/// Check again group `spec`, which replaces `model.security_groups[index]` with the same
+/// name and statefulness (a host agent's rule change, `control::shared::incremental`), as
+/// [`validate_model_with`] checks a group: against the model's group and address-group
+/// names, errors at `security_groups[index]`. A group's validation reads nothing else of
+/// the model, and with its name and statefulness unchanged no model-wide check (names,
+/// ports' stateful mixing) can change: so this is the whole difference a full
+/// validation of the changed model would find.
+pub fn revalidate_group(
+    model: &Model,
+    index: usize,
+    spec: &SecurityGroupSpec,
+) -> Result<SecurityGroup, ValidationErrors> {
+    let path = FieldPath::root().key("security_groups").index(index);
+    let scope = model_scope(model);
+    let mut errors = Vec::new();
+    match check_group(spec, &path, &scope, &mut errors) {
+        Some(g) if errors.is_empty() => Ok(g),
+        _ => Err(ValidationErrors(errors)),
+    }
+}
+
 /// Validate one new packet log against `model` (the API's "create log"): its fields,
 /// that its group and port exist, and that the port uses the group (see `logs`). Error
 /// paths address it as `logs[N]`, `N` = number of logs.

@@ -47,6 +47,7 @@
 //! * Per-zone ring buffers of slots: sequential, but their size must be fixed per zone
 //!   and stale items wait in them until popped.
 
+use super::probe::prefetch;
 use super::table::{F_LISTED, F_SEEN_REPLY};
 use super::tcp;
 use super::{Conntrack, CtState};
@@ -179,7 +180,28 @@ impl Conntrack {
             return false;
         }
         self.remove_slot(head);
+        self.prefetch_victims(zone);
         true
+    }
+
+    /// Prefetch what the next evictions from `zone`'s list will touch, two stages ahead
+    /// (a table at capacity evicts for every new connection, and each eviction's entry,
+    /// bucket and links are random cache lines): the bucket of the new head, whose entry
+    /// the previous eviction prefetched, and the entry and links of the one after it.
+    /// Only a hint: the list may change before the next eviction.
+    #[inline]
+    fn prefetch_victims(&self, zone: u16) {
+        let head = self.zones[usize::from(zone)].head;
+        let (Some(e), Some(l)) = (
+            self.entries.get(head as usize),
+            self.links.get(head as usize),
+        ) else {
+            return;
+        };
+        let (hash, _) = self.loc(&e.key);
+        prefetch(&self.buckets[self.primary(hash)]);
+        prefetch(self.entries.as_ptr().wrapping_add(l.next as usize));
+        prefetch(self.links.as_ptr().wrapping_add(l.next as usize));
     }
 
     /// The table is full: evict the oldest unassured entry of the zone with the most of

@@ -8,11 +8,11 @@
 //! `default`; mode `frame` calls `Pipeline::process` on each frame instead of
 //! `process_burst`, mode `new` sends a new UDP flow per frame through `process`, as
 //! `benches/pipeline.rs` `new_flows`, mode `steady` takes `flows` as the conntrack
-//! capacity (the bench's is 1,048,576; a smaller one warms up faster under callgrind and
-//! runs the same instructions), runs 2 × capacity / 32 bursts of new UDP flows (the table
-//! filled and turned over) then `bursts` more through `process_burst` + `housekeeping`
-//! against the table at capacity, as `new_flows/steady/burst`
-//! (`bench::workload::NewFlows`); observation `bare` (no rule counters), `default`
+//! capacity and a sixteenth of it as the per-port limit (the bench's 1,048,576 and
+//! 65,536; a smaller table warms up faster under callgrind and runs the same path), runs
+//! 4 × (2 × limit) / 32 bursts of new UDP flows (the ports' zones filled and turned over)
+//! then `bursts` more through `process_burst` + `housekeeping` at that steady state, as
+//! `new_flows/steady/burst` (`bench::workload::NewFlows`); observation `bare` (no rule counters), `default`
 //! (as shipped) or `logged` (a packet log of every port, records drained per burst), as
 //! `pipeline/observe/*`). Instructions per frame: run twice with different bursts and
 //! divide the difference.
@@ -40,6 +40,7 @@ fn main() {
     let (dp, mut pcfg) = web_pair_with(obs);
     if mode == "steady" {
         pcfg.conntrack.capacity = flows;
+        pcfg.conntrack.per_port_limit = flows / 16;
     }
     let client = dp.port_index("client").expect("client");
     let server = dp.port_index("server").expect("server");
@@ -49,7 +50,7 @@ fn main() {
     let mut delivered = 0u64;
     if mode == "steady" {
         let mut stream = NewFlows::new(&pcfg);
-        stream.run(&dp, &mut p, 2 * flows / BURST);
+        stream.run(&dp, &mut p, 4 * NewFlows::room(&pcfg) / BURST);
         delivered = stream.run(&dp, &mut p, bursts);
     } else if mode == "new" {
         // A new UDP flow per frame, client -> server:5000.. (the web group allows

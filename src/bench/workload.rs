@@ -191,12 +191,15 @@ pub fn ct_per_frame(ct: &mut Conntrack, pkts: &[(u16, PacketMeta)], now_ns: u64)
 }
 
 /// Every frame a new UDP connection client → server:5000..5999 (a fresh source port
-/// each, 64 M before one repeats), against a conntrack table held at steady state: the
-/// clock advances `udp_timeout × 2 × BURST / capacity` per burst, so connections time out
-/// exactly as fast as new ones fill the table (two entries each, one per port's zone) and
-/// the table stays at capacity, entries leaving by expiry (the sweep, a lookup, a commit's
-/// reclaim) or eviction as fast as they come. `benches/pipeline.rs`
-/// `new_flows/steady/burst` and `examples/profile_pipeline.rs` mode `steady`.
+/// each, 64 M before one repeats), against a conntrack table held at steady state. The
+/// flood's connections can hold `room` = min(capacity, 2 × per-port limit) entries (two
+/// each, one per port's zone; WEB_PAIR: 1M entries, 65,536 per port, so 131,072: the two
+/// ports' zones at their limits, as any one-pair flood ends), and the clock advances
+/// `udp_timeout × 2 × BURST / room` per burst, so connections time out exactly as fast as
+/// new ones fill that room: entries leave by expiry (the sweep, a lookup, a commit's
+/// reclaim) or eviction (the zone's or the table's oldest unassured) as fast as they
+/// come. `benches/pipeline.rs` `new_flows/steady/burst` and
+/// `examples/profile_pipeline.rs` mode `steady`.
 pub struct NewFlows {
     frames: Vec<Vec<u8>>,
     next: u64,
@@ -217,11 +220,21 @@ impl NewFlows {
         ));
         let ct = &pcfg.conntrack;
         let timeout = ct.udp_timeout.saturating_mul(1_000_000_000) as u128;
+        let room = NewFlows::room(pcfg) as u128;
         NewFlows {
             frames: vec![frame; burst],
             next: 0,
             now: 1,
-            step: (timeout * 2 * burst as u128 / ct.capacity.max(1) as u128) as u64,
+            step: (timeout * 2 * burst as u128 / room.max(1)) as u64,
+        }
+    }
+
+    /// The entries the flood's connections can hold in a pipeline built from `pcfg`.
+    pub fn room(pcfg: &PipelineConfig) -> usize {
+        let ct = &pcfg.conntrack;
+        match ct.per_port_limit {
+            0 => ct.capacity,
+            l => ct.capacity.min(l.saturating_mul(2)),
         }
     }
 

@@ -82,7 +82,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("new_flows", |b| {
         b.iter_custom(|iters| new_flows(&dp, &pcfg, &frames, iters, false))
     });
-    // The steady state: fill the flood's room, then let it turn over three times.
+    // The steady state: 8 × the flood's room in entries (fill it, 7 turnovers) first.
     let mut p = Pipeline::new(&pcfg);
     let mut stream = NewFlows::new(&pcfg);
     let room = NewFlows::room(&pcfg);

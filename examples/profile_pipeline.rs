@@ -10,7 +10,7 @@
 //! `benches/pipeline.rs` `new_flows`, mode `steady` takes `flows` as the conntrack
 //! capacity and a sixteenth of it as the per-port limit (the bench's 1,048,576 and
 //! 65,536; a smaller table warms up faster under callgrind and runs the same path), runs
-//! 4 × (2 × limit) / 32 bursts of new UDP flows (the ports' zones filled and turned over)
+//! 4 × (2 × limit) / 32 bursts of new UDP flows (8 × the room in entries: filled, 7 turnovers)
 //! then `bursts` more through `process_burst` + `housekeeping` at that steady state, as
 //! `new_flows/steady/burst` (`bench::workload::NewFlows`); observation `bare` (no rule counters), `default`
 //! (as shipped) or `logged` (a packet log of every port, records drained per burst), as

@@ -9,7 +9,14 @@
 //!   workers' path) on data segments of established TCP flows;
 //! * `pipeline/established/*/per_frame` — `Pipeline::process` (replay's path) on the same;
 //! * `pipeline/new_flows` — `Pipeline::process`, every frame a new UDP flow (classifier
-//!   lookup and conntrack insert on both ports).
+//!   lookup and conntrack insert on both ports), into fresh, never full tables;
+//! * `pipeline/new_flows/steady/burst` — #15's case, what the live workers run on a flood
+//!   of new connections: `Pipeline::process_burst` then `Pipeline::housekeeping` per
+//!   burst of 32, every frame a new UDP connection (two conntrack inserts), the two
+//!   ports' zones held at their per-port limits (65,536 entries each, in a 1M table) with
+//!   the clock advancing so that entries time out as fast as they are inserted
+//!   (`bench::workload::NewFlows`): expiry and eviction run as in production. Elements
+//!   are frames = new connections.
 //!
 //! * `pipeline/observe/{bare,default,logged}/...` — the same `established/1000_flows/burst`
 //!   and `new_flows` cases with rule counters off (`bare`), as shipped (`default`: rule
@@ -25,7 +32,8 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sgswitch::bench::frames::{ipv4_frame, pad, udp, V4};
 use sgswitch::bench::workload::{
-    open_tcp_flows, web_pair, web_pair_with, Observed, CLIENT_IP, CLIENT_MAC, SERVER_IP, SERVER_MAC,
+    open_tcp_flows, web_pair, web_pair_with, NewFlows, Observed, CLIENT_IP, CLIENT_MAC, SERVER_IP,
+    SERVER_MAC,
 };
 use sgswitch::pipeline::{Dataplane, Disposition, Pipeline, PipelineConfig, Verdict};
 
@@ -73,6 +81,27 @@ fn bench(c: &mut Criterion) {
     let frames = new_flow_frames();
     g.bench_function("new_flows", |b| {
         b.iter_custom(|iters| new_flows(&dp, &pcfg, &frames, iters, false))
+    });
+    // The steady state: 8 × the flood's room in entries (fill it, 7 turnovers) first.
+    let mut p = Pipeline::new(&pcfg);
+    let mut stream = NewFlows::new(&pcfg);
+    let room = NewFlows::room(&pcfg);
+    let warm = 4 * room / BURST;
+    let delivered = stream.run(&dp, &mut p, warm);
+    assert_eq!(delivered, (warm * BURST) as u64, "every new flow delivered");
+    assert!(
+        p.conntrack().len() * 10 >= room * 9,
+        "the flood's room is full"
+    );
+    let mut outs = vec![Verdict::default(); BURST];
+    let mut disp = vec![Disposition::Decided; BURST];
+    g.bench_function("new_flows/steady/burst", |b| {
+        b.iter(|| {
+            let (burst, now) = stream.burst();
+            p.process_burst(&dp, client, black_box(&burst), now, &mut outs, &mut disp);
+            p.housekeeping(now);
+            black_box(&outs);
+        })
     });
     g.finish();
     observe(c, &frames);

@@ -7,7 +7,12 @@
 //! (arguments: bursts, flows, mode, observation; defaults 200000, 1000, `burst` and
 //! `default`; mode `frame` calls `Pipeline::process` on each frame instead of
 //! `process_burst`, mode `new` sends a new UDP flow per frame through `process`, as
-//! `benches/pipeline.rs` `new_flows`; observation `bare` (no rule counters), `default`
+//! `benches/pipeline.rs` `new_flows`, mode `steady` takes `flows` as the conntrack
+//! capacity and a sixteenth of it as the per-port limit (the bench's 1,048,576 and
+//! 65,536; a smaller table warms up faster under callgrind and runs the same path), runs
+//! 4 × (2 × limit) / 32 bursts of new UDP flows (8 × the room in entries: filled, 7 turnovers)
+//! then `bursts` more through `process_burst` + `housekeeping` at that steady state, as
+//! `new_flows/steady/burst` (`bench::workload::NewFlows`); observation `bare` (no rule counters), `default`
 //! (as shipped) or `logged` (a packet log of every port, records drained per burst), as
 //! `pipeline/observe/*`). Instructions per frame: run twice with different bursts and
 //! divide the difference.
@@ -16,7 +21,7 @@ use std::hint::black_box;
 
 use sgswitch::bench::frames::{ipv4_frame, pad, udp, V4};
 use sgswitch::bench::workload::{
-    open_tcp_flows, web_pair_with, Observed, CLIENT_IP, CLIENT_MAC, SERVER_IP, SERVER_MAC,
+    open_tcp_flows, web_pair_with, NewFlows, Observed, CLIENT_IP, CLIENT_MAC, SERVER_IP, SERVER_MAC,
 };
 use sgswitch::pipeline::{Disposition, Pipeline, Verdict};
 
@@ -32,14 +37,22 @@ fn main() {
         Some("logged") => Observed::Logged,
         _ => Observed::Default,
     };
-    let (dp, pcfg) = web_pair_with(obs);
+    let (dp, mut pcfg) = web_pair_with(obs);
+    if mode == "steady" {
+        pcfg.conntrack.capacity = flows;
+        pcfg.conntrack.per_port_limit = flows / 16;
+    }
     let client = dp.port_index("client").expect("client");
     let server = dp.port_index("server").expect("server");
     let mut p = Pipeline::new(&pcfg);
     let mut outs = vec![Verdict::default(); BURST];
     let mut disp = vec![Disposition::Decided; BURST];
     let mut delivered = 0u64;
-    if mode == "new" {
+    if mode == "steady" {
+        let mut stream = NewFlows::new(&pcfg);
+        stream.run(&dp, &mut p, 4 * NewFlows::room(&pcfg) / BURST);
+        delivered = stream.run(&dp, &mut p, bursts);
+    } else if mode == "new" {
         // A new UDP flow per frame, client -> server:5000.. (the web group allows
         // 5000-6000), a fresh source port each; the clock moves 1 µs per burst.
         let frames: Vec<Vec<u8>> = (0..bursts * BURST)

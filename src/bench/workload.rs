@@ -7,7 +7,7 @@
 use super::frames::{ipv4_frame, pad, tcp, V4};
 use crate::conntrack::{Conntrack, Track};
 use crate::flow::{proto, FlowKey, PacketMeta, FAMILY_V4};
-use crate::pipeline::{Dataplane, IdMap, Pipeline, PipelineConfig, Verdict};
+use crate::pipeline::{Dataplane, IdMap, Pipeline, PipelineConfig, Verdict, BURST};
 use crate::wire::Mac;
 use std::net::Ipv4Addr;
 
@@ -188,4 +188,89 @@ pub fn ct_per_frame(ct: &mut Conntrack, pkts: &[(u16, PacketMeta)], now_ns: u64)
         last = std::hint::black_box(ct.track_probe_inline(&p, now_ns));
     }
     last
+}
+
+/// Every frame a new UDP connection client → server:5000..5999 (a fresh source port
+/// each, 64 M before one repeats), against a conntrack table held at steady state. The
+/// flood's connections can hold `room` = min(capacity, 2 × per-port limit) entries (two
+/// each, one per port's zone; WEB_PAIR: 1M entries, 65,536 per port, so 131,072: the two
+/// ports' zones at their limits, as any one-pair flood ends), and the clock advances
+/// `udp_timeout × 2 × BURST / room` per burst, so connections time out exactly as fast as
+/// new ones fill that room: entries leave by expiry (the sweep, a lookup, a commit's
+/// reclaim) or eviction (the zone's or the table's oldest unassured) as fast as they
+/// come. `benches/pipeline.rs` `new_flows/steady/burst` and
+/// `examples/profile_pipeline.rs` mode `steady`.
+pub struct NewFlows {
+    frames: Vec<Vec<u8>>,
+    next: u64,
+    /// The clock of the next burst (ns).
+    pub now: u64,
+    step: u64,
+}
+
+impl NewFlows {
+    /// A stream for a pipeline built from `pcfg`, in bursts of [`BURST`] frames.
+    pub fn new(pcfg: &PipelineConfig) -> NewFlows {
+        let burst = BURST;
+        let frame = pad(ipv4_frame(
+            SERVER_MAC,
+            CLIENT_MAC,
+            V4::new(CLIENT_IP, SERVER_IP, proto::UDP),
+            &super::frames::udp(1024, 5000, &[0u8; 18]),
+        ));
+        let ct = &pcfg.conntrack;
+        let timeout = ct.udp_timeout.saturating_mul(1_000_000_000) as u128;
+        let room = NewFlows::room(pcfg) as u128;
+        NewFlows {
+            frames: vec![frame; burst],
+            next: 0,
+            now: 1,
+            step: (timeout * 2 * burst as u128 / room.max(1)) as u64,
+        }
+    }
+
+    /// The entries the flood's connections can hold in a pipeline built from `pcfg`.
+    pub fn room(pcfg: &PipelineConfig) -> usize {
+        let ct = &pcfg.conntrack;
+        match ct.per_port_limit {
+            0 => ct.capacity,
+            l => ct.capacity.min(l.saturating_mul(2)),
+        }
+    }
+
+    /// The next burst (each frame a connection never seen before) and its clock.
+    pub fn burst(&mut self) -> ([&[u8]; BURST], u64) {
+        for f in &mut self.frames {
+            let n = self.next;
+            self.next += 1;
+            let sport = 1024 + (n % 64_000) as u16;
+            let dport = 5000 + (n / 64_000 % 1000) as u16;
+            f[34..36].copy_from_slice(&sport.to_be_bytes());
+            f[36..38].copy_from_slice(&dport.to_be_bytes());
+        }
+        let now = self.now;
+        self.now += self.step;
+        let mut out: [&[u8]; BURST] = [&[]; BURST];
+        for (o, f) in out.iter_mut().zip(&self.frames) {
+            *o = f;
+        }
+        (out, now)
+    }
+
+    /// Run `bursts` bursts through `p` as a worker does (`process_burst`, then
+    /// `housekeeping`); returns the frames delivered to `server`.
+    pub fn run(&mut self, dp: &Dataplane, p: &mut Pipeline, bursts: usize) -> u64 {
+        let server = dp.port_index("server").expect("server port");
+        let client = dp.port_index("client").expect("client port");
+        let mut out = vec![Verdict::default(); BURST];
+        let mut disp = vec![crate::pipeline::Disposition::Decided; BURST];
+        let mut delivered = 0;
+        for _ in 0..bursts {
+            let (frames, now) = self.burst();
+            p.process_burst(dp, client, &frames, now, &mut out, &mut disp);
+            p.housekeeping(now);
+            delivered += out.iter().filter(|o| o.delivered == [server]).count() as u64;
+        }
+        delivered
+    }
 }

@@ -25,9 +25,9 @@
 //!   of them never keeps a new connection out (`tests/flood.rs`).
 
 use super::key::{self, Class, CtKey, Kind, Look};
-use super::probe::{can_start, NO_HINT};
+use super::probe::{can_start, Probe, NO_HINT};
 use super::table::{F_LISTED, F_ORIG_LO, WAYS};
-use super::{CommitError, Conntrack, Handle, RECLAIM_BUDGET};
+use super::{CommitError, Conntrack, CtState, Handle, RECLAIM_BUDGET};
 use crate::flow::PacketMeta;
 
 impl Conntrack {
@@ -43,22 +43,54 @@ impl Conntrack {
         tag: u8,
         now_ns: u64,
     ) -> Result<Handle, CommitError> {
-        let Class {
-            key,
-            look: Look::Conn,
-            src_lo,
-            kind,
-        } = key::classify(zone, meta)
-        else {
+        let class = key::classify(zone, meta);
+        let (Look::Conn, Some(state)) = (class.look, can_start(class.kind)) else {
             return Err(CommitError::Invalid);
         };
-        let Some(state) = can_start(kind) else {
-            return Err(CommitError::Invalid);
-        };
-        let (hash, sig) = self.loc(&key);
-        if let Some(slot) = self.lookup_live(&key, hash, sig, NO_HINT, now_ns) {
+        let (hash, sig) = self.loc(&class.key);
+        if let Some(slot) = self.lookup_live(&class.key, hash, sig, NO_HINT, now_ns) {
             return Ok(self.handle_of(slot));
         }
+        self.commit_absent(&class, hash, sig, state, epoch, tag, now_ns)
+    }
+
+    /// [`Conntrack::commit`] for the packet whose [`Conntrack::track_probe`] (or
+    /// `track_probe_inline`) with `probe` has just answered [`Track::New`](super::Track::New),
+    /// the table unchanged since: reuses the probe's classification and hash, and skips
+    /// the lookup (that answer says the key has no live entry). The pipeline's path; same
+    /// table and result as `commit` on the same packet (`tests::commit_probe`).
+    #[inline]
+    pub fn commit_probe(
+        &mut self,
+        probe: &Probe,
+        epoch: u64,
+        tag: u8,
+        now_ns: u64,
+    ) -> Result<Handle, CommitError> {
+        let c = &probe.class;
+        let (Look::Conn, Some(state)) = (c.look, can_start(c.kind)) else {
+            return Err(CommitError::Invalid);
+        };
+        debug_assert!(self.find(&c.key, probe.hash, probe.sig).is_none());
+        self.commit_absent(c, probe.hash, probe.sig, state, epoch, tag, now_ns)
+    }
+
+    /// Create the entry of `c` (a connection's packet, no live entry for its key) in
+    /// state `state`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn commit_absent(
+        &mut self,
+        c: &Class,
+        hash: u64,
+        sig: u16,
+        state: CtState,
+        epoch: u64,
+        tag: u8,
+        now_ns: u64,
+    ) -> Result<Handle, CommitError> {
+        let (key, src_lo, kind) = (c.key, c.src_lo, c.kind);
+        let zone = key.zone();
         if self.zone_at_limit(zone) {
             self.make_room_in_zone(zone)?;
         }

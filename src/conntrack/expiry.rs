@@ -9,7 +9,10 @@
 //!   refreshed by each valid packet). An expired entry is treated as absent on lookup
 //!   (and removed right there); [`Conntrack::expire`] sweeps a bounded number of slots per
 //!   call with a rotating cursor so the pipeline can reclaim a little per burst.
-//!   The clock is the caller's (`now_ns`, monotonic nanoseconds; replay uses capture
+//!   The sweep scans a slice per stretch of slots with a branch-free test per slot (a
+//!   table full before any per-port limit sweeps from every commit: #15 measured the
+//!   one-slot-per-iteration loop at ~3,000 of 5,737 instructions per new connection
+//!   there, the scan at ~880). The clock is the caller's (`now_ns`, monotonic nanoseconds; replay uses capture
 //!   time).
 //!
 //! # Rejected options
@@ -37,14 +40,24 @@ impl Conntrack {
             return 0;
         }
         let mut removed = 0;
-        for _ in 0..budget.min(cap) {
-            let slot = self.cursor;
-            self.cursor = if slot + 1 == cap { 0 } else { slot + 1 };
-            let e = &self.entries[slot];
-            if e.live() && e.expires <= now_ns {
-                self.remove_slot(slot as u32);
+        let mut left = budget.min(cap);
+        while left > 0 {
+            // The slots up to the end of the slab (then from 0 again), visited in order
+            // as one scan over a slice: a branch-free test per slot, the cursor stored
+            // once per stretch (a table at capacity sweeps from every commit, so this
+            // loop is most of a new connection's cost there).
+            let (start, end) = (self.cursor, (self.cursor + left).min(cap));
+            let mut at = start;
+            while let Some(k) = self.entries[at..end]
+                .iter()
+                .position(|e| e.live() & (e.expires <= now_ns))
+            {
+                self.remove_slot((at + k) as u32);
                 removed += 1;
+                at += k + 1;
             }
+            left -= end - start;
+            self.cursor = if end == cap { 0 } else { end };
         }
         self.stats.expired += removed as u64;
         removed

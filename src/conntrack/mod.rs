@@ -14,7 +14,8 @@
 //!     }
 //!     Track::New => {
 //!         // classify `meta.key`; denied -> `egress-denied`/`ingress-denied`, no entry;
-//!         // allowed -> ct.commit(zone, &meta, current, tag, now_ns):
+//!         // allowed -> ct.commit(zone, &meta, current, tag, now_ns) (the pipeline:
+//!         //   ct.commit_probe(&probe, ..), reusing the probe that said New):
 //!         //   Err(Full) -> `conntrack-full`, Err(ZoneFull) -> `conntrack-zone-full`,
 //!         //   Err(Invalid) -> `invalid-state`
 //!     }
@@ -42,7 +43,8 @@
 //! * `probe`: the lookup of one packet (`probe`, `prefetch_entry`, `track_probe`) and
 //!   the state update on a hit; performance figures.
 //! * `burst`: `track_burst`, the software-pipelined burst lookup (tests and benches).
-//! * `commit`: creating entries, and what happens when the table or a zone is full.
+//! * `commit`: creating entries (`commit`, and `commit_probe` right after a lookup said
+//!   `New`), and what happens when the table or a zone is full.
 //! * `fair`: fairness between zones: entries per zone (the per-port limit), which entries
 //!   are assured, the per-zone lists of the unassured ones, oldest first, and which of
 //!   them goes when room is needed.

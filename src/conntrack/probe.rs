@@ -108,7 +108,7 @@ impl Probe {
 }
 
 #[inline(always)]
-fn prefetch<T>(p: *const T) {
+pub(super) fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint that never faults, whatever the address; SSE is part of
     // the x86_64 baseline, so the instruction exists on every x86_64 CPU.

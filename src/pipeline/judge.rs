@@ -370,7 +370,7 @@ impl Pipeline {
             Track::Related { .. } => Ok(()),
             Track::Invalid => Err(DropReason::InvalidState),
             // `admit` records its own trace step.
-            Track::New => return self.admit(f, c),
+            Track::New => return self.admit(f, c, probe),
         };
         if self.tracing() {
             self.trace_known(f, c, r);
@@ -533,9 +533,15 @@ impl Pipeline {
         reason
     }
 
-    /// The first packet of a connection: judge it, and commit an entry when allowed.
+    /// The first packet of a connection (`probe` has just been tracked as
+    /// [`Track::New`]): judge it, and commit an entry when allowed.
     #[inline(never)]
-    pub(super) fn admit(&mut self, f: Frame<'_>, c: Check) -> Result<(), DropReason> {
+    pub(super) fn admit(
+        &mut self,
+        f: Frame<'_>,
+        c: Check,
+        probe: &Probe,
+    ) -> Result<(), DropReason> {
         let dp = f.dp;
         let mut judged = self.judge_rules(f, c);
         // The sending port's own check of an allowed new connection spends its budget
@@ -549,7 +555,7 @@ impl Pipeline {
         let committed = match judged {
             Ok(_) => self
                 .ct
-                .commit(c.zone, f.meta, dp.epoch, dir_tag(c.dir), f.now_ns)
+                .commit_probe(probe, dp.epoch, dir_tag(c.dir), f.now_ns)
                 .map_err(|e| self.refused(f, c, e)),
             Err(r) => Err(r),
         };

@@ -3,15 +3,19 @@
 //!
 //! # Threads and ownership
 //! * Every port is owned by exactly one worker, which does all of its receiving and
-//!   transmitting, through one interface for every backend ([`PortGroup`]): a worker's
+//!   transmitting (except a multiqueue tap, `queues = N`: each of N workers drives one
+//!   queue of it, receives there and transmits there what it delivers to the port; the
+//!   other workers hand its frames to its owner, the worker of queue 0), through one
+//!   interface for every backend ([`PortGroup`]): a worker's
 //!   AF_XDP ports form one shared-UMEM group ([`UmemPorts`]: frames between them move by
 //!   descriptor), any other port is a group of one ([`Single`]). A worker also owns a
 //!   [`crate::pipeline::Pipeline`] (its conntrack shard, learned MACs, fragment state and counters).
 //!   Nothing on the packet path takes a lock.
 //! * One receive path for every worker count (`worker.rs`): a burst is parsed once; with
 //!   several workers, both directions of a connection must meet the same conntrack state,
-//!   so each IP frame is steered by a *symmetric* hash of its address pair to an owning
-//!   worker (the same for both directions and for every fragment) and handed over, in
+//!   so each IP frame is steered by a *symmetric* hash of its address pair (and, for TCP,
+//!   its port pair: `worker::steer`) to an owning worker (the same for both directions
+//!   and for every fragment) and handed over, in
 //!   batches with its parsed metadata, through the owner's lock-free inbox (`handoff.rs`);
 //!   frames to a port another worker drives go the same way. Local and handed-over frames
 //!   run through the same `Pipeline::process_parsed_burst`. Non-IP frames (ARP) carry no

@@ -190,8 +190,11 @@ fn backend_json(b: &Backend) -> Value {
             ifname,
             netns,
             vnet_hdr,
+            queues,
             ..
-        } => json!({"type": "tap", "ifname": ifname, "netns": netns, "vnet_hdr": vnet_hdr}),
+        } => {
+            json!({"type": "tap", "ifname": ifname, "netns": netns, "vnet_hdr": vnet_hdr, "queues": queues})
+        }
         Backend::AfXdp {
             ifname,
             queue,

@@ -221,6 +221,10 @@ pub enum Backend {
         /// `mac` (filled in by validation; `None` without a namespace, where the device is
         /// left as the kernel made it). Not a key of its own: it follows the port's MAC.
         instance_mac: Option<Mac>,
+        /// Queues of the tap (`IFF_MULTI_QUEUE` when more than 1): the live switch gives
+        /// each worker its own queue, at most one per worker (`queues` beyond the worker
+        /// count are not opened, said in the log). 1..=[`MAX_TAP_QUEUES`]; default 1.
+        queues: u16,
     },
     AfXdp {
         ifname: String,
@@ -232,6 +236,9 @@ pub enum Backend {
         ifname: String,
     },
 }
+
+/// The most queues a tap port may have (the kernel's `MAX_TAP_QUEUES`).
+pub const MAX_TAP_QUEUES: u16 = 256;
 
 /// Where the XDP program of an AF_XDP port runs (`port::xdp` attaches it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

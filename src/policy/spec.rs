@@ -126,6 +126,9 @@ pub enum BackendSpec {
         ifname: Option<String>,
         netns: Option<String>,
         vnet_hdr: Option<bool>,
+        /// Tap queues (1..=256; default 1): see `Backend::Tap::queues`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queues: Option<u16>,
     },
     AfXdp {
         ifname: Option<String>,

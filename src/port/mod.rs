@@ -136,6 +136,31 @@ pub struct PortStats {
 }
 
 impl PortStats {
+    /// Add every counter of `o` (destructured: a new counter cannot be left out), e.g.
+    /// the queues of one multiqueue tap, or one port's counters from several workers.
+    pub fn add(&mut self, o: &PortStats) {
+        let PortStats {
+            rx_packets,
+            rx_bytes,
+            rx_dropped,
+            tx_packets,
+            tx_bytes,
+            tx_dropped,
+            rx_bad_offload,
+            gso_segmented,
+            bad_tunnel,
+        } = *o;
+        self.rx_packets += rx_packets;
+        self.rx_bytes += rx_bytes;
+        self.rx_dropped += rx_dropped;
+        self.tx_packets += tx_packets;
+        self.tx_bytes += tx_bytes;
+        self.tx_dropped += tx_dropped;
+        self.rx_bad_offload += rx_bad_offload;
+        self.gso_segmented += gso_segmented;
+        self.bad_tunnel += bad_tunnel;
+    }
+
     #[inline]
     pub(crate) fn count_rx(&mut self, len: usize) {
         self.rx_packets += 1;
@@ -560,19 +585,7 @@ impl PortError {
 pub fn open_backend(backend: &crate::policy::Backend) -> Result<Box<dyn Port>, PortError> {
     use crate::policy::Backend;
     Ok(match backend {
-        Backend::Tap {
-            ifname,
-            netns,
-            vnet_hdr,
-            instance_mac,
-        } => Box::new(tap::TapPort::open(&tap::TapConfig {
-            name: ifname.clone(),
-            vnet_hdr: *vnet_hdr,
-            csum_offload: *vnet_hdr,
-            tso: *vnet_hdr,
-            netns: netns.clone(),
-            mac: instance_mac.map(|m| m.to_string()),
-        })?),
+        Backend::Tap { .. } => Box::new(tap::TapPort::open(&tap_config(backend))?),
         Backend::AfXdp {
             ifname,
             queue,
@@ -585,6 +598,45 @@ pub fn open_backend(backend: &crate::policy::Backend) -> Result<Box<dyn Port>, P
         }
         Backend::AfPacket { ifname } => Box::new(afpacket::AfPacketPort::open(ifname)?),
     })
+}
+
+/// The [`tap::TapConfig`] of a tap backend (an empty config for any other backend).
+fn tap_config(backend: &crate::policy::Backend) -> tap::TapConfig {
+    match backend {
+        crate::policy::Backend::Tap {
+            ifname,
+            netns,
+            vnet_hdr,
+            instance_mac,
+            ..
+        } => tap::TapConfig {
+            name: ifname.clone(),
+            vnet_hdr: *vnet_hdr,
+            csum_offload: *vnet_hdr,
+            tso: *vnet_hdr,
+            netns: netns.clone(),
+            mac: instance_mac.map(|m| m.to_string()),
+        },
+        _ => tap::TapConfig::default(),
+    }
+}
+
+/// Open `queues` queues of a tap backend as one multiqueue tap (`IFF_MULTI_QUEUE`:
+/// [`tap::TapPort::open_multiqueue`]), one [`Port`] per queue, each with the offloads of
+/// [`open_backend`]. With `queues` ≤ 1, or for any other backend, this is
+/// [`open_backend`] (one port, a tap without `IFF_MULTI_QUEUE`: today's device).
+pub fn open_backend_queues(
+    backend: &crate::policy::Backend,
+    queues: usize,
+) -> Result<Vec<Box<dyn Port>>, PortError> {
+    if queues <= 1 || !matches!(backend, crate::policy::Backend::Tap { .. }) {
+        return Ok(vec![open_backend(backend)?]);
+    }
+    let all = tap::TapPort::open_multiqueue(&tap_config(backend), queues)?;
+    Ok(all
+        .into_iter()
+        .map(|p| Box::new(p) as Box<dyn Port>)
+        .collect())
 }
 
 /// Check an interface name for `IFNAMSIZ` and characters the kernel refuses.

@@ -34,8 +34,8 @@
 //!
 //! # Rejected options
 //! * (Was: multi-queue taps, "one queue per port is enough for now". Now the port layer
-//!   opens them, [`TapPort::open_multiqueue`]; the runtime does not yet give each worker a
-//!   queue of one port: see the README's "Live dataplane".)
+//!   opens them, [`TapPort::open_multiqueue`], and the runtime gives each worker its own
+//!   queue of a port with `queues = N`: see the README's "Live dataplane".)
 //! * Netlink for link-up and namespace moves: an ioctl covers link-up in our own namespace;
 //!   the namespace move is a one-time control-plane step where `ip` is simpler and clear.
 //!
@@ -153,8 +153,9 @@ impl TapPort {
     /// [`TapPort`] per queue, each with its own fd; then move it (once) and set it up.
     /// The kernel spreads the instance's frames over the queues by flow hash, and sends a
     /// flow's frames to the queue the switch last wrote that flow's frames on (tun's
-    /// flow table; the hash is symmetric, so both directions count as one flow). Dropping
-    /// every queue removes the netdev.
+    /// flow table; the hash is symmetric, so both directions count as one flow). Every
+    /// queue announces the same offloads; with `netns` the device gets `mac` there, as
+    /// [`TapPort::open`] does. Dropping every queue removes the netdev.
     pub fn open_multiqueue(cfg: &TapConfig, queues: usize) -> Result<Vec<TapPort>, PortError> {
         let here = TapConfig {
             netns: None,
@@ -172,6 +173,10 @@ impl TapPort {
         if let Some(ns) = &cfg.netns {
             let name = &all[0].name;
             run_ip(name, Step::MoveNetns, &["link", "set", name, "netns", ns])?;
+            if let Some(mac) = &cfg.mac {
+                let set = ["-n", ns, "link", "set", name, "address", mac];
+                run_ip(name, Step::MoveNetns, &set)?;
+            }
             run_ip(name, Step::LinkUp, &["-n", ns, "link", "set", name, "up"])?;
         }
         Ok(all)

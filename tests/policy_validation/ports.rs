@@ -246,6 +246,7 @@ fn port_backends() {
         ifname: s("tap-b"),
         netns: s("ns1"),
         vnet_hdr: None,
+        queues: None,
     });
     let mut c = port("c", "fa:16:3e:00:00:03", &[]);
     // Same name in another namespace: fine.
@@ -253,6 +254,7 @@ fn port_backends() {
         ifname: s("tap-b"),
         netns: None,
         vnet_hdr: Some(true),
+        queues: None,
     });
     let m = model_with_ports(vec![a.clone(), b, c]).unwrap();
     assert_eq!(
@@ -297,6 +299,43 @@ fn port_backends() {
         assert_eq!(
             e.errors()[0].path.to_string(),
             format!("ports[0].backend.{field}"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn tap_queues_default_one_and_bounded() {
+    let tap = |queues: Option<u16>| {
+        let mut p = port("q", "fa:16:3e:00:00:0a", &[]);
+        p.backend = Some(BackendSpec::Tap {
+            ifname: s("tap-q"),
+            netns: None,
+            vnet_hdr: None,
+            queues,
+        });
+        model_with_ports(vec![p])
+    };
+    let queues = |m: &sgswitch::policy::Model| match &m.ports[0].backend {
+        Some(sgswitch::policy::Backend::Tap { queues, .. }) => *queues,
+        b => panic!("not a tap: {b:?}"),
+    };
+    assert_eq!(queues(&tap(None).unwrap()), 1, "default: one queue");
+    assert_eq!(queues(&tap(Some(2)).unwrap()), 2);
+    assert_eq!(
+        queues(&tap(Some(256)).unwrap()),
+        256,
+        "the kernel's maximum"
+    );
+    for bad in [0, 257] {
+        let e = tap(Some(bad)).unwrap_err();
+        assert_eq!(
+            e.errors()[0].path.to_string(),
+            "ports[0].backend.queues",
+            "{e}"
+        );
+        assert!(
+            matches!(e.errors()[0].kind, ErrorKind::OutOfRange { value, .. } if value == u64::from(bad)),
             "{e}"
         );
     }

@@ -76,11 +76,15 @@ pub(super) fn backend_json(b: &Option<Backend>) -> Value {
             ifname,
             netns,
             vnet_hdr,
+            queues,
             ..
         }) => {
             let mut v = json!({"type": "tap", "ifname": ifname, "vnet_hdr": vnet_hdr});
             if let Some(ns) = netns {
                 v["netns"] = json!(ns);
+            }
+            if *queues > 1 {
+                v["queues"] = json!(queues);
             }
             v
         }
@@ -284,6 +288,8 @@ request_body! {
         vnet_hdr: Option<Value>,
         #[serde(default, deserialize_with = "body::scalar")]
         queue: Option<Scalar>,
+        #[serde(default, deserialize_with = "body::scalar")]
+        queues: Option<Scalar>,
         #[serde(default, deserialize_with = "body::raw")]
         mode: Option<Value>,
     }
@@ -322,29 +328,36 @@ fn nullable(
     }
 }
 
+/// A number of `binding:profile` (`queue`, `queues`), as an integer or a string.
+fn profile_number<T: TryFrom<i64> + std::str::FromStr>(
+    key: &str,
+    v: Option<Scalar>,
+) -> Result<Option<T>, Fail> {
+    match v {
+        None => Ok(None),
+        Some(Scalar::Int(i)) => T::try_from(i)
+            .map(Some)
+            .map_err(|_| Fail::bad(format!("Invalid input for binding:profile {key}."))),
+        Some(Scalar::Str(s)) => s
+            .parse::<T>()
+            .map(Some)
+            .map_err(|_| Fail::bad(format!("Invalid input for binding:profile {key}: {s:?}."))),
+    }
+}
+
 fn backend_spec(m: Option<Map<String, Value>>) -> Result<Option<BackendSpec>, Fail> {
     let Some(m) = m else {
         return Ok(None);
     };
     let p: ProfileBody = decode(m, "binding:profile")?;
     let ifname = p.ifname;
-    let queue = match p.queue {
-        None => None,
-        Some(Scalar::Int(i)) => Some(
-            u32::try_from(i)
-                .map_err(|_| Fail::bad("Invalid input for binding:profile queue.".to_string()))?,
-        ),
-        Some(Scalar::Str(s)) => {
-            Some(s.parse::<u32>().map_err(|_| {
-                Fail::bad(format!("Invalid input for binding:profile queue: {s:?}."))
-            })?)
-        }
-    };
+    let queue = profile_number::<u32>("queue", p.queue)?;
     match p.ty.as_ref().and_then(Value::as_str) {
         Some("tap") => Ok(Some(BackendSpec::Tap {
             ifname,
             netns: profile_attr("netns", p.netns, nullable(check_string))?.flatten(),
             vnet_hdr: profile_attr("vnet_hdr", p.vnet_hdr, check_boolean)?,
+            queues: profile_number::<u16>("queues", p.queues)?,
         })),
         Some("afxdp") => Ok(Some(BackendSpec::AfXdp {
             ifname,

@@ -48,6 +48,9 @@ pub struct PortStat {
     pub gso_segmented: u64,
     /// ARP requests from this port answered by the switch for a remote port.
     pub arp_replies: u64,
+    /// A multiqueue tap's queues: (worker, frames received, frames sent) by its backend
+    /// (empty for a port with one queue).
+    pub queues: Vec<(usize, u64, u64)>,
 }
 
 impl PortStat {
@@ -256,6 +259,11 @@ pub fn name(state: &State, report: &SwitchReport) -> Stats {
                 s.io_tx_dropped = r.io.tx_dropped;
                 s.gso_segmented = r.io.gso_segmented;
                 s.arp_replies = c.arp_replies;
+                s.queues = r
+                    .queues
+                    .iter()
+                    .map(|(w, q)| (*w, q.rx_packets, q.tx_packets))
+                    .collect();
             }
             s
         })
@@ -367,7 +375,7 @@ pub fn stats_json(s: &Stats) -> Value {
                 .iter()
                 .map(|(d, n)| (d.as_str().to_string(), json!(n)))
                 .collect();
-            json!({
+            let mut v = json!({
                 "name": p.name,
                 "id": p.id,
                 "rx_packets": p.rx_packets,
@@ -380,7 +388,16 @@ pub fn stats_json(s: &Stats) -> Value {
                 "io_tx_dropped": p.io_tx_dropped,
                 "gso_segmented": p.gso_segmented,
                 "arp_replies": p.arp_replies,
-            })
+            });
+            if !p.queues.is_empty() {
+                let q: Vec<Value> = p
+                    .queues
+                    .iter()
+                    .map(|(w, rx, tx)| json!({"worker": w, "rx_packets": rx, "tx_packets": tx}))
+                    .collect();
+                v["queues"] = json!(q);
+            }
+            v
         })
         .collect();
     let workers: Vec<Value> = s

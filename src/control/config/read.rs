@@ -676,11 +676,17 @@ fn read_backend(w: &mut Walker, node: &Node, path: &FieldPath) -> Option<Backend
             let vnet_hdr = t
                 .take("vnet_hdr")
                 .and_then(|n| w.boolean(n, &path.key("vnet_hdr")));
+            let max = i64::from(crate::policy::MAX_TAP_QUEUES);
+            let queues = t
+                .take("queues")
+                .and_then(|n| w.ranged(n, &path.key("queues"), 1, max))
+                .map(|q| q as u16);
             t.finish(w, "ports[].backend", Some("tap"));
             BackendSpec::Tap {
                 ifname,
                 netns,
                 vnet_hdr,
+                queues,
             }
         }
         "afxdp" => {

@@ -86,6 +86,7 @@ fn backend_table(b: &Backend) -> InlineTable {
             ifname,
             netns,
             vnet_hdr,
+            queues,
             ..
         } => {
             t.insert("type", "tap".into());
@@ -94,6 +95,9 @@ fn backend_table(b: &Backend) -> InlineTable {
                 t.insert("netns", ns.as_str().into());
             }
             t.insert("vnet_hdr", (*vnet_hdr).into());
+            if *queues > 1 {
+                t.insert("queues", i64::from(*queues).into());
+            }
         }
         Backend::AfXdp {
             ifname,

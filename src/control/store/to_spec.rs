@@ -37,11 +37,13 @@ pub fn port_to_spec(p: &Port) -> PortSpec {
                 ifname,
                 netns,
                 vnet_hdr,
+                queues,
                 ..
             } => BackendSpec::Tap {
                 ifname: Some(ifname.clone()),
                 netns: netns.clone(),
                 vnet_hdr: Some(*vnet_hdr),
+                queues: (*queues > 1).then_some(*queues),
             },
             Backend::AfXdp {
                 ifname,

@@ -393,6 +393,24 @@ fn check_address_pair(
     })
 }
 
+/// A tap's `queues`: 1..=[`crate::policy::MAX_TAP_QUEUES`], 1 when not given. A count
+/// above the switch's workers is not an error here (the model does not know the workers):
+/// the live switch opens one queue per worker at most and says so in its log.
+fn tap_queues(queues: Option<u16>, path: &FieldPath, found: &mut Found) -> Option<u16> {
+    let q = queues.unwrap_or(1);
+    if (1..=crate::policy::MAX_TAP_QUEUES).contains(&q) {
+        return Some(q);
+    }
+    found.push((
+        path.key("queues"),
+        ErrorKind::OutOfRange {
+            value: u64::from(q),
+            reason: "a tap has 1..=256 queues",
+        },
+    ));
+    None
+}
+
 fn check_backend(spec: &BackendSpec, path: &FieldPath, found: &mut Found) -> Option<Backend> {
     let ifname_ok = |ifname: &Option<String>, found: &mut Found| -> Option<String> {
         match ifname.as_deref() {
@@ -420,8 +438,10 @@ fn check_backend(spec: &BackendSpec, path: &FieldPath, found: &mut Found) -> Opt
             ifname,
             netns,
             vnet_hdr,
+            queues,
         } => {
             let ifname = ifname_ok(ifname, found);
+            let queues = tap_queues(*queues, path, found);
             if let Some(ns) = netns {
                 if ns.is_empty() || ns.contains('/') || ns == "." || ns == ".." {
                     found.push((
@@ -439,6 +459,7 @@ fn check_backend(spec: &BackendSpec, path: &FieldPath, found: &mut Found) -> Opt
                 netns: netns.clone(),
                 vnet_hdr: vnet_hdr.unwrap_or(true),
                 instance_mac: None,
+                queues: queues?,
             })
         }
         BackendSpec::AfXdp {

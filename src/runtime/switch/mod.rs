@@ -3,15 +3,19 @@
 //!
 //! # Threads and ownership
 //! * Every port is owned by exactly one worker, which does all of its receiving and
-//!   transmitting, through one interface for every backend ([`PortGroup`]): a worker's
+//!   transmitting (except a multiqueue tap, `queues = N`: each of N workers drives one
+//!   queue of it, receives there and transmits there what it delivers to the port; the
+//!   other workers hand its frames to its owner, the worker of queue 0), through one
+//!   interface for every backend ([`PortGroup`]): a worker's
 //!   AF_XDP ports form one shared-UMEM group ([`UmemPorts`]: frames between them move by
 //!   descriptor), any other port is a group of one ([`Single`]). A worker also owns a
 //!   [`crate::pipeline::Pipeline`] (its conntrack shard, learned MACs, fragment state and counters).
 //!   Nothing on the packet path takes a lock.
 //! * One receive path for every worker count (`worker.rs`): a burst is parsed once; with
 //!   several workers, both directions of a connection must meet the same conntrack state,
-//!   so each IP frame is steered by a *symmetric* hash of its address pair to an owning
-//!   worker (the same for both directions and for every fragment) and handed over, in
+//!   so each IP frame is steered by a *symmetric* hash of its address pair (and, for TCP,
+//!   its port pair: `worker::steer`) to an owning worker (the same for both directions
+//!   and for every fragment) and handed over, in
 //!   batches with its parsed metadata, through the owner's lock-free inbox (`handoff.rs`);
 //!   frames to a port another worker drives go the same way. Local and handed-over frames
 //!   run through the same `Pipeline::process_parsed_burst`. Non-IP frames (ARP) carry no
@@ -209,7 +213,11 @@ pub struct WorkerLine {
 pub struct PortReport {
     pub name: String,
     pub counters: PortCounters,
+    /// The backend's counters, summed over the port's queues.
     pub io: PortStats,
+    /// A multiqueue tap's counters per queue, as (worker driving it, its counters);
+    /// empty for a port with one queue.
+    pub queues: Vec<(usize, PortStats)>,
 }
 
 #[derive(Default)]
@@ -357,16 +365,36 @@ fn tune_netdevs<'a>(
     Ok(new)
 }
 
-/// Open one port as a group of its own.
-fn open_port(name: &str, b: &Backend, burst: usize) -> Result<Opened, SwitchError> {
-    let p = port::open_backend(b).map_err(|source| SwitchError::Port {
+/// Open one port, each of its queues as a group of its own: one for every backend but a
+/// tap with `queues` > 1, which opens as a multiqueue tap with one queue per worker at
+/// most (`workers` of them: more queues than workers would leave a queue no worker reads,
+/// and the instance's flows on it would stall; so the count is capped, said once per open
+/// at INFO). Queue `k` goes to worker `(home + k) % workers` ([`hand_queues`]).
+fn open_port(
+    name: &str,
+    b: &Backend,
+    burst: usize,
+    workers: usize,
+) -> Result<Vec<Opened>, SwitchError> {
+    let want = match b {
+        Backend::Tap { queues, .. } => usize::from(*queues).max(1),
+        _ => 1,
+    };
+    let n = want.min(workers.max(1));
+    if n < want {
+        tracing::info!(port = %name, queues = want, workers, opened = n, "port {name}: {want} queues asked, {workers} workers: {n} queues opened (one per worker)");
+    }
+    let ports = port::open_backend_queues(b, n).map_err(|source| SwitchError::Port {
         port: name.to_string(),
         source,
     })?;
-    Ok(Opened {
-        members: vec![(name.to_string(), b.clone())],
-        ports: Box::new(Single::new(p, burst)),
-    })
+    Ok(ports
+        .into_iter()
+        .map(|p| Opened {
+            members: vec![(name.to_string(), b.clone())],
+            ports: Box::new(Single::new(p, burst)),
+        })
+        .collect())
 }
 
 impl Switch {
@@ -400,7 +428,8 @@ impl Switch {
             &HashMap::new(),
             settings.napi_defer_us,
         )?;
-        let mut opened: Vec<(usize, Opened)> = Vec::new();
+        // (home worker, the port's queues: one for all but multiqueue taps)
+        let mut opened: Vec<(usize, Vec<Opened>)> = Vec::new();
         for w in 0..nw {
             let mine: Vec<&(String, Backend)> = with_backend
                 .iter()
@@ -415,13 +444,13 @@ impl Switch {
                 .collect();
             let grouped = xdp.len() >= 2 && settings.shared_umem;
             if grouped {
-                opened.push((w, open_group(&xdp)?));
+                opened.push((w, vec![open_group(&xdp)?]));
             }
             for (name, b) in mine {
                 if grouped && matches!(b, Backend::AfXdp { .. }) {
                     continue;
                 }
-                opened.push((w, open_port(name, b, burst)?));
+                opened.push((w, open_port(name, b, burst, nw)?));
             }
         }
         let shared = Arc::new(Shared {
@@ -454,7 +483,7 @@ impl Switch {
         }
         let mut open = HashMap::new();
         for (w, o) in opened {
-            hand_to(&cmds[w], w, o, &mut zones, &shared, &mut open, false);
+            hand_queues(&cmds, w, o, &mut zones, &shared, &mut open, false);
         }
         let underlay_worker = underlay.map(|u| {
             let name = format!("underlay:{}", u.ifname());
@@ -586,7 +615,7 @@ impl Switch {
             let Some(b) = &p.backend else { continue };
             match st.open.get(&p.name) {
                 Some(o) if &o.backend == b => {}
-                _ => added.push(open_port(&p.name, b, st.burst)?),
+                _ => added.push(open_port(&p.name, b, st.burst, self.cmds.len())?),
             }
         }
         let with_backend = || {
@@ -618,8 +647,10 @@ impl Switch {
             if let Some(o) = st.open.remove(name) {
                 let (zone, w) = (o.zone, o.worker);
                 tracing::info!(port = %name, worker = w, zone, down = o.is_down(), "port unplugged");
-                if self.cmds[w].send(Cmd::Remove { zone }).is_err() {
-                    tracing::warn!(port = %name, worker = w, "worker gone: unplug not delivered");
+                for &w in &o.workers {
+                    if self.cmds[w].send(Cmd::Remove { zone }).is_err() {
+                        tracing::warn!(port = %name, worker = w, "worker gone: unplug not delivered");
+                    }
                 }
                 lock(&self.shared.owners).remove(&zone);
                 self.health.set_up(name);
@@ -629,16 +660,18 @@ impl Switch {
             .retain(|dev, _| with_backend().any(|(_, b)| netdev_of(b) == Some(dev.as_str())));
         st.napi.extend(tuned);
         // 3. Hand new ports to the least loaded workers.
-        let n_added: usize = added.iter().map(|o| o.members.len()).sum();
+        let n_added = added.len();
         for o in added {
             let mut load = vec![0usize; self.cmds.len()];
             for o in st.open.values() {
-                load[o.worker] += 1;
+                for &w in &o.workers {
+                    load[w] += 1;
+                }
             }
             let w = (0..load.len()).min_by_key(|i| load[*i]).unwrap_or(0);
             let st = &mut *st;
-            hand_to(
-                &self.cmds[w],
+            hand_queues(
+                &self.cmds,
                 w,
                 o,
                 &mut st.zones,
@@ -710,7 +743,16 @@ impl Switch {
     }
 
     fn merge(&self, snaps: &[WorkerSnapshot]) -> SwitchReport {
-        let names = lock(&self.control).zones.names();
+        let (names, multiqueue) = {
+            let st = lock(&self.control);
+            let mq: HashMap<u16, Vec<usize>> = st
+                .open
+                .values()
+                .filter(|o| o.workers.len() > 1)
+                .map(|o| (o.zone, o.workers.clone()))
+                .collect();
+            (st.zones.names(), mq)
+        };
         let mut out: Vec<PortReport> = names
             .iter()
             .map(|n| PortReport {
@@ -724,7 +766,7 @@ impl Switch {
             ..Default::default()
         };
         let mut hits: Vec<u64> = Vec::new();
-        for s in snaps {
+        for (wi, s) in snaps.iter().enumerate() {
             let w = &s.worker;
             rep.steered += w.steered;
             rep.inbox_full += w.inbox_full;
@@ -750,15 +792,10 @@ impl Switch {
             }
             for (z, io) in &s.io {
                 if let Some(r) = out.get_mut(*z as usize) {
-                    r.io.rx_packets += io.rx_packets;
-                    r.io.rx_bytes += io.rx_bytes;
-                    r.io.rx_dropped += io.rx_dropped;
-                    r.io.tx_packets += io.tx_packets;
-                    r.io.tx_bytes += io.tx_bytes;
-                    r.io.tx_dropped += io.tx_dropped;
-                    r.io.rx_bad_offload += io.rx_bad_offload;
-                    r.io.gso_segmented += io.gso_segmented;
-                    r.io.bad_tunnel += io.bad_tunnel;
+                    if multiqueue.get(z).is_some_and(|ws| ws.contains(&wi)) {
+                        queue_entry(&mut r.queues, wi).add(io);
+                    }
+                    r.io.add(io);
                     // The port dropped them before the pipeline; they count as a reason.
                     r.counters.dropped[DropReason::BadOffload as usize] += io.rx_bad_offload;
                     r.counters.dropped[DropReason::BadTunnel as usize] += io.bad_tunnel;
@@ -805,11 +842,45 @@ impl Switch {
     }
 }
 
-/// Give opened ports to worker `w`: their zones, their owner, the command. `hotplug`:
-/// added to a running switch (for the log).
+/// The per-queue counters of worker `w` in `queues` (added when missing).
+fn queue_entry(queues: &mut Vec<(usize, PortStats)>, w: usize) -> &mut PortStats {
+    let i = match queues.iter().position(|(q, _)| *q == w) {
+        Some(i) => i,
+        None => {
+            queues.push((w, PortStats::default()));
+            queues.len() - 1
+        }
+    };
+    &mut queues[i].1
+}
+
+/// Give the queues of one opened port (or one AF_XDP group: a single entry) to the
+/// workers: queue `k` to worker `(home + k) % workers`, so a multiqueue tap has one queue
+/// on each of `queues` workers. The port's owner (the worker that transmits for the
+/// workers without a queue of it, [`Shared::owners`]) is `home`.
+fn hand_queues(
+    cmds: &[Sender<Cmd>],
+    home: usize,
+    queues: Vec<Opened>,
+    zones: &mut IdMap,
+    shared: &Shared,
+    open: &mut HashMap<String, OpenPort>,
+    hotplug: bool,
+) {
+    let nw = cmds.len().max(1);
+    for (k, o) in queues.into_iter().enumerate() {
+        let w = (home + k) % nw;
+        hand_to(&cmds[w], w, k, o, zones, shared, open, hotplug);
+    }
+}
+
+/// Give opened ports (queue `queue` of each) to worker `w`: their zones, their owner,
+/// the command. `hotplug`: added to a running switch (for the log).
+#[allow(clippy::too_many_arguments)]
 fn hand_to(
     cmd: &Sender<Cmd>,
     w: usize,
+    queue: usize,
     o: Opened,
     zones: &mut IdMap,
     shared: &Shared,
@@ -820,11 +891,15 @@ fn hand_to(
     let mut names = Vec::with_capacity(o.members.len());
     for (name, b) in o.members {
         let zone = zones.zone(&name);
-        lock(&shared.owners).insert(zone, w);
         let (kind, ifname) = backend_text(&b);
-        tracing::info!(port = %name, backend = kind, ifname, worker = w, zone, hotplug, "port opened");
+        tracing::info!(port = %name, backend = kind, ifname, worker = w, zone, queue, hotplug, "port opened");
         names.push(name.clone());
-        open.insert(name, OpenPort::new(zone, w, b));
+        if queue == 0 {
+            lock(&shared.owners).insert(zone, w);
+            open.insert(name, OpenPort::new(zone, w, b));
+        } else if let Some(p) = open.get_mut(&name) {
+            p.workers.push(w);
+        }
         gz.push(zone);
     }
     let sent = cmd.send(Cmd::Add {
@@ -883,6 +958,12 @@ pub fn format_report(report: &SwitchReport) -> String {
             s.push_str(&format!(
                 "{:<14} io: rx {} ({} dropped by the backend), tx {} ({} not sent)\n",
                 "", r.io.rx_packets, r.io.rx_dropped, r.io.tx_packets, r.io.tx_dropped
+            ));
+        }
+        for (w, q) in &r.queues {
+            s.push_str(&format!(
+                "{:<14} queue on worker {w}: rx {} tx {} ({} dropped by the backend, {} not sent)\n",
+                "", q.rx_packets, q.tx_packets, q.rx_dropped, q.tx_dropped
             ));
         }
         if r.io.gso_segmented > 0 {

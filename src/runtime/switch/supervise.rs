@@ -31,6 +31,9 @@
 //!   again; one INFO line says it is up again and after how long, and the status is
 //!   `ACTIVE`. A failed attempt is logged once per distinct error at WARN (DEBUG when it
 //!   repeats) and tried again a second later.
+//! * **Multiqueue taps** (`queues = N`): a note from any queue marks the whole port down,
+//!   every worker holding a queue closes its queue (the netdev goes with the last fd),
+//!   and the port comes back with all its queues, each on the worker that had it.
 //!
 //! # Taps
 //! A tap is the switch's own device: when it is deleted (`ip link del`, or its instance's
@@ -63,7 +66,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::worker::Cmd;
-use super::{hand_to, lock, netdev_of, open_port, tune_netdevs, ControlState, Shared};
+use super::{hand_queues, lock, netdev_of, open_port, tune_netdevs, ControlState, Shared};
 use crate::policy::Backend;
 use crate::port;
 
@@ -159,7 +162,10 @@ pub(super) struct Down {
 #[derive(Debug)]
 pub(super) struct OpenPort {
     pub(super) zone: u16,
+    /// The worker of its first queue: its owner ([`super::Shared::owners`]).
     pub(super) worker: usize,
+    /// Every worker driving a queue of it (`[worker]` but for a multiqueue tap).
+    pub(super) workers: Vec<usize>,
     pub(super) backend: Backend,
     /// Index of its netdev when opened (AF_XDP and AF_PACKET ports).
     pub(super) ifindex: Option<u32>,
@@ -172,6 +178,7 @@ impl OpenPort {
         OpenPort {
             zone,
             worker,
+            workers: vec![worker],
             backend,
             ifindex,
             down: None,
@@ -273,12 +280,15 @@ impl Supervisor {
             attempts: 0,
             last_error: None,
         });
-        let (zone, w) = (p.zone, p.worker);
+        let zone = p.zone;
         let (kind, ifname) = super::backend_text(&p.backend);
         let ifname = ifname.to_string();
         let dev = netdev_of(&p.backend).map(str::to_string);
-        if self.cmds[w].send(Cmd::Remove { zone }).is_err() {
-            tracing::warn!(port = %name, worker = w, "worker gone: close of a down port not delivered");
+        // Every queue (a multiqueue tap has one on each of several workers).
+        for &w in &p.workers {
+            if self.cmds[w].send(Cmd::Remove { zone }).is_err() {
+                tracing::warn!(port = %name, worker = w, "worker gone: close of a down port not delivered");
+            }
         }
         if let Some(dev) = dev {
             if !st
@@ -315,7 +325,7 @@ impl Supervisor {
     fn reopen(&self, st: &mut ControlState, name: &str) {
         let Some(p) = st.open.get(name) else { return };
         let (w, backend) = (p.worker, p.backend.clone());
-        let opened = open_port(name, &backend, st.burst).and_then(|o| {
+        let opened = open_port(name, &backend, st.burst, self.cmds.len()).and_then(|o| {
             let tuned = tune_netdevs(
                 std::iter::once((name, &backend)),
                 &st.napi,
@@ -332,8 +342,8 @@ impl Supervisor {
                 });
                 st.napi.extend(tuned);
                 let st = &mut *st;
-                hand_to(
-                    &self.cmds[w],
+                hand_queues(
+                    &self.cmds,
                     w,
                     o,
                     &mut st.zones,
@@ -454,6 +464,7 @@ mod tests {
             netns: netns.map(str::to_string),
             vnet_hdr: false,
             instance_mac: None,
+            queues: 1,
         };
         assert!(looks_back(&tap(None)));
         assert!(!looks_back(&tap(Some("sgs-no-such-netns-xyz"))));

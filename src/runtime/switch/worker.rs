@@ -873,24 +873,56 @@ pub(super) fn new_flow_budget(burst: usize) -> Option<u32> {
     }
 }
 
-/// The worker owning a frame's connection state: a symmetric hash of the IP address pair
-/// (the same for both directions and every fragment). `None` for frames that did not
-/// parse and non-IP frames (ARP and other non-IP frames carry no connection state: they are
-/// processed where they arrive).
+/// The worker owning a frame's connection state: a symmetric hash (the same for both
+/// directions) of
+/// * for TCP that is not a fragment, the address pair and the port pair, so that one
+///   instance's TCP connections to one peer spread over the workers (#16: with a
+///   multiqueue tap each worker serves the instance's connections the kernel puts on its
+///   queue, and tun's flow table keeps a connection on the queue its owner transmits on);
+/// * for an ICMP error quoting a TCP packet (`icmp_inner`), the quoted connection's
+///   address and port pairs: the error meets the connection's owner (conntrack's
+///   RELATED), also when a router sent it;
+/// * for everything else IP, and every fragment, the address pair (every fragment of a
+///   datagram meets the same fragment table). A TCP segment fragmented by IP is the one
+///   case where a connection's frames meet two workers: its fragments are judged without
+///   the connection's entry (TCP sets DF and sizes segments to the path MTU, so an L2
+///   port practically never sees one).
+///
+/// `None` for frames that did not parse and non-IP frames (ARP and other non-IP frames
+/// carry no connection state: they are processed where they arrive).
 #[inline]
 pub(super) fn steer(m: &PacketMeta, parsed: bool, nw: usize) -> Option<usize> {
+    const TCP: u8 = 6;
     if !parsed || !m.is_ip() {
         return None;
     }
-    let (a, b) = if m.key.src <= m.key.dst {
-        (m.key.src, m.key.dst)
+    let (k, ports) = if m.icmp_inner.family != 0 && m.icmp_inner.proto == TCP {
+        (&m.icmp_inner, true)
     } else {
-        (m.key.dst, m.key.src)
+        (&m.key, m.key.proto == TCP && !m.frag.is_fragment)
+    };
+    let ((a, pa), (b, pb)) = if (k.src, k.sport) <= (k.dst, k.dport) {
+        ((k.src, k.sport), (k.dst, k.dport))
+    } else {
+        ((k.dst, k.dport), (k.src, k.sport))
     };
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for x in a.iter().chain(b.iter()) {
-        h ^= *x as u64;
+    let mut mix = |x: u8| {
+        h ^= x as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    a.iter().chain(b.iter()).for_each(|x| mix(*x));
+    if ports {
+        pa.to_be_bytes()
+            .iter()
+            .chain(pb.to_be_bytes().iter())
+            .for_each(|x| mix(*x));
+        // FNV's low bits are the parity of the bytes mixed in, and Linux gives connect()
+        // even ports first: without folding the high bits in, `% 2` would put every
+        // connection of a pair on one worker.
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
     }
     Some((h % nw as u64) as usize)
 }
@@ -915,5 +947,64 @@ mod tests {
         assert_eq!(steer(&m, false, 2), None, "did not parse");
         m.l3 = crate::flow::L3Kind::Arp;
         assert_eq!(steer(&m, true, 2), None, "ARP stays where it arrives");
+    }
+
+    #[test]
+    fn tcp_steers_by_connection_symmetrically_icmp_errors_follow_it() {
+        let mut m = PacketMeta {
+            l3: crate::flow::L3Kind::Ipv4,
+            ..Default::default()
+        };
+        m.key.family = 4;
+        m.key.proto = 6;
+        m.key.src[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        m.key.dst[12..16].copy_from_slice(&[10, 0, 0, 2]);
+        m.key.dport = 5201;
+        let nw = 4;
+        let mut seen = [false; 4];
+        let mut even = [0usize; 2];
+        for sport in (40000..40128).step_by(2) {
+            m.key.sport = sport;
+            even[steer(&m, true, 2).unwrap()] += 1;
+        }
+        assert!(
+            even.iter().all(|n| *n > 16),
+            "even source ports (Linux's connect()) spread over two workers: {even:?}"
+        );
+        for sport in 40000..40064 {
+            m.key.sport = sport;
+            let fwd = steer(&m, true, nw).unwrap();
+            seen[fwd] = true;
+            let mut r = m;
+            std::mem::swap(&mut r.key.src, &mut r.key.dst);
+            std::mem::swap(&mut r.key.sport, &mut r.key.dport);
+            assert_eq!(steer(&r, true, nw), Some(fwd), "both directions of {sport}");
+            // An ICMP error about the connection, from a router (outer addresses differ).
+            let mut e = PacketMeta {
+                l3: crate::flow::L3Kind::Ipv4,
+                ..Default::default()
+            };
+            e.key.family = 4;
+            e.key.proto = 1;
+            e.key.src[12..16].copy_from_slice(&[192, 0, 2, 1]);
+            e.key.dst[12..16].copy_from_slice(&[10, 0, 0, 1]);
+            e.icmp_inner = m.key;
+            assert_eq!(steer(&e, true, nw), Some(fwd), "ICMP error for {sport}");
+        }
+        assert!(
+            seen.iter().all(|s| *s),
+            "64 connections of one pair reach every worker"
+        );
+        // Fragments and UDP: the address pair only (the hash without ports).
+        let mut f = m;
+        f.frag.is_fragment = true;
+        let mut u = m;
+        u.key.proto = 17;
+        let mut pair = m;
+        pair.key.proto = 17;
+        pair.key.sport = 0;
+        pair.key.dport = 0;
+        assert_eq!(steer(&f, true, nw), steer(&pair, true, nw));
+        assert_eq!(steer(&u, true, nw), steer(&pair, true, nw));
     }
 }

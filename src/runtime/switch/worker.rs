@@ -879,9 +879,10 @@ pub(super) fn new_flow_budget(burst: usize) -> Option<u32> {
 ///   instance's TCP connections to one peer spread over the workers (#16: with a
 ///   multiqueue tap each worker serves the instance's connections the kernel puts on its
 ///   queue, and tun's flow table keeps a connection on the queue its owner transmits on);
-/// * for an ICMP error quoting a TCP packet (`icmp_inner`), the quoted connection's
-///   address and port pairs: the error meets the connection's owner (conntrack's
-///   RELATED), also when a router sent it;
+/// * for an ICMP error (`icmp_inner`), the quoted packet's connection as its own frames
+///   are steered (address and port pairs for TCP, the address pair otherwise): the error
+///   meets the connection's owner (conntrack's RELATED), also when a router sent it (its
+///   outer addresses are not the connection's);
 /// * for everything else IP, and every fragment, the address pair (every fragment of a
 ///   datagram meets the same fragment table). A TCP segment fragmented by IP is the one
 ///   case where a connection's frames meet two workers: its fragments are judged without
@@ -896,8 +897,8 @@ pub(super) fn steer(m: &PacketMeta, parsed: bool, nw: usize) -> Option<usize> {
     if !parsed || !m.is_ip() {
         return None;
     }
-    let (k, ports) = if m.icmp_inner.family != 0 && m.icmp_inner.proto == TCP {
-        (&m.icmp_inner, true)
+    let (k, ports) = if m.icmp_inner.family != 0 {
+        (&m.icmp_inner, m.icmp_inner.proto == TCP)
     } else {
         (&m.key, m.key.proto == TCP && !m.frag.is_fragment)
     };
@@ -1006,5 +1007,24 @@ mod tests {
         pair.key.dport = 0;
         assert_eq!(steer(&f, true, nw), steer(&pair, true, nw));
         assert_eq!(steer(&u, true, nw), steer(&pair, true, nw));
+        // An ICMP error from a router quoting UDP follows the UDP flow's address pair.
+        for last in 0..32u8 {
+            let mut flow = u;
+            flow.key.dst[15] = last;
+            let mut e = PacketMeta {
+                l3: crate::flow::L3Kind::Ipv4,
+                ..Default::default()
+            };
+            e.key.family = 4;
+            e.key.proto = 1;
+            e.key.src[12..16].copy_from_slice(&[192, 0, 2, 1]);
+            e.key.dst[12..16].copy_from_slice(&[10, 0, 0, 1]);
+            e.icmp_inner = flow.key;
+            assert_eq!(
+                steer(&e, true, nw),
+                steer(&flow, true, nw),
+                "UDP error {last}"
+            );
+        }
     }
 }

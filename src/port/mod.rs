@@ -571,6 +571,8 @@ pub fn open_backend(backend: &crate::policy::Backend) -> Result<Box<dyn Port>, P
             tso: *vnet_hdr,
             netns: netns.clone(),
             mac: instance_mac.map(|m| m.to_string()),
+            // Measurements only (README "Floods"): taps with threaded NAPI.
+            napi: std::env::var_os("SGSWITCH_TAP_NAPI").is_some(),
         })?),
         Backend::AfXdp {
             ifname,

@@ -155,15 +155,26 @@ pub(super) struct Shares {
     credit: Vec<i32>,
     /// Credit added per round, and the most a port holds (the burst size).
     quantum: i32,
+    /// A reply arriving on another port passes while its opener's debt is under this
+    /// (frames): a quantum by default; 0 with `SGSWITCH_FAIR_REPLY_DEBT=0` (measurements
+    /// only, `benches/flood.sh` mode `strict`: a flood's answers go as soon as the
+    /// flooder's credit is spent).
+    reply_debt: i32,
 }
 
 impl Shares {
     pub(super) fn new(enabled: bool, burst: usize) -> Shares {
+        let quantum = (burst / 4).clamp(1, i32::MAX as usize) as i32;
+        let reply_debt = std::env::var("SGSWITCH_FAIR_REPLY_DEBT")
+            .ok()
+            .and_then(|v| v.parse::<i32>().ok())
+            .map_or(quantum, |d| d.clamp(0, quantum));
         Shares {
             enabled,
             until: 0,
             credit: Vec::new(),
-            quantum: (burst / 4).clamp(1, i32::MAX as usize) as i32,
+            quantum,
+            reply_debt,
         }
     }
 
@@ -211,7 +222,7 @@ impl Shares {
                 *c = (*c - 1).max(-4 * q);
                 true
             }
-            Some(c) if *c <= -q => false,
+            Some(c) if *c <= -self.reply_debt => false,
             Some(c) => {
                 *c -= 1;
                 true

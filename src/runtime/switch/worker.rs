@@ -203,6 +203,7 @@ fn count_segments(segmented: &mut Vec<u64>, zone: u16, r: Resolved) {
 }
 
 impl Worker {
+    #[allow(clippy::too_many_arguments)] // the worker's settings, each from its own source
     pub(super) fn new(
         id: usize,
         nw: usize,

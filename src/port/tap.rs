@@ -4,6 +4,10 @@
 //! * `TUNSETIFF` with `IFF_TAP | IFF_NO_PI` (plus `IFF_VNET_HDR` on request); the fd is
 //!   non-blocking; the tap is *not* persistent, so the netdev disappears when the port (its
 //!   only fd) is dropped — including when the process dies.
+//! * With `TapConfig::napi` (measurements only: `SGSWITCH_TAP_NAPI=1`), `IFF_NAPI` and
+//!   threaded NAPI (`/sys/class/net/NAME/threaded`, before any move): a write queues the
+//!   frame to the tap's NAPI thread instead of running the instance's stack in `writev`.
+//!   On 2 cores it measured worse for #14's floods (README "Floods").
 //! * Optionally moves the netdev into a named network namespace (`ip link set X netns NS`),
 //!   where it then stands for an instance; the switch keeps the fd. There it gets the
 //!   port's MAC (`TapConfig::mac`), then its link is set up (a move brings a device down).

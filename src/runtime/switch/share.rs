@@ -49,6 +49,9 @@
 //! not reloaded). For measurements only (`benches/flood.sh --compare`), the environment
 //! variables `SGSWITCH_FAIR_SHARE` (`off`/`on`) and `SGSWITCH_NEW_FLOW_BUDGET` (a number
 //! or `off`) override the config when a worker starts ([`FloodSettings::with_env`]).
+//! `SGSWITCH_FAIR_REPLY_DEBT=0` (measurements only, `benches/flood.sh` mode `strict`)
+//! drops a reply as soon as its opener's credit is spent instead of after a quantum of
+//! debt (README, Floods: "Closing the gap").
 //!
 //! # Owns, and may not touch
 //! Owns the credits (per dataplane port index) and the saturation clock of one worker,

@@ -14,19 +14,31 @@
 # machine's cores were busy during the flood, whether a new connection C -> B works after,
 # and the load average (the machine is shared: read the rates beside it).
 #
-# With --compare, each flood runs four times, one after the other, with the same settings:
-# through sgswitch without the bound on new connections per full burst and without the
-# fair share of worker time (SGSWITCH_NEW_FLOW_BUDGET=off SGSWITCH_FAIR_SHARE=off: the
-# switch before #14's fixes), without the fair share only (SGSWITCH_FAIR_SHARE=off),
-# through sgswitch as it ships,
-# and with the kernel switching instead (`flood_measure_kernel`: the same instances on
-# veth pairs in a Linux bridge, no sgswitch); a last line gives the four shares of the
-# session's rate. On a small machine the generator and the instances' kernels take cores
-# from whatever switches, so the kernel's share is the bar to read the switch's against.
-# REPEAT=n repeats the whole comparison (the machine is shared: rates are noisy).
+# With --compare, each flood runs once per mode, one after the other, with the same
+# settings (MODES, default all of them, in this order):
+#   off      sgswitch without the bound on new connections per full burst and without the
+#            fair share (SGSWITCH_NEW_FLOW_BUDGET=off SGSWITCH_FAIR_SHARE=off: the switch
+#            before #14's fixes);
+#   noshare  without the fair share only (SGSWITCH_FAIR_SHARE=off);
+#   sw       sgswitch as it ships;
+#   napi     as shipped, taps opened with IFF_NAPI and threaded NAPI (SGSWITCH_TAP_NAPI=1:
+#            the instances' receiving stacks run in the taps' NAPI threads, not in the
+#            worker's writev);
+#   strict   as shipped, but a reply whose opener has no credit left is dropped at once
+#            (SGSWITCH_FAIR_REPLY_DEBT=0; shipped: a quantum of debt allowed);
+#   kernel   the kernel switching instead (`flood_measure_kernel`: the same instances on
+#            veth pairs in a Linux bridge, no sgswitch);
+# a last line gives the session's share in each mode. On a small machine the generator and
+# the instances' kernels take cores from whatever switches, so the kernel's share is the
+# bar to read the switch's against. REPEAT=n repeats the whole comparison (the machine is
+# shared: rates are noisy; read them beside the load average printed with each).
+#
+# The budget and the share are `[switch] new_flow_budget` and `fair_share` in a config;
+# the SGSWITCH_* variables above override them for measurements only.
 #
 # Usage: sudo benches/flood.sh [--compare] [syn|udp ...]
-#        (env: FLOOD_SECS=10 FLOOD_PPS=0 REPEAT=1; FLOOD_WORKERS=1: the switch's workers)
+#        (env: FLOOD_SECS=10 FLOOD_PPS=0 REPEAT=1 MODES="off noshare sw napi strict kernel";
+#        FLOOD_WORKERS=1: the switch's workers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 compare=0
@@ -44,25 +56,30 @@ run() { # test name, flood kind: the measurement's lines
         --nocapture 2>&1 | sed -n '/^flood /,/load average/p'
 }
 share() { sed -n 's/.*MB\/s during (\([0-9]*\) %).*/\1/p' <<<"$1"; }
+mode() { # mode, kind: the measurement's lines
+    case $1 in
+    off) SGSWITCH_NEW_FLOW_BUDGET=off SGSWITCH_FAIR_SHARE=off run flood_measure "$2" ;;
+    noshare) SGSWITCH_FAIR_SHARE=off run flood_measure "$2" ;;
+    sw) run flood_measure "$2" ;;
+    napi) SGSWITCH_TAP_NAPI=1 run flood_measure "$2" ;;
+    strict) SGSWITCH_FAIR_REPLY_DEBT=0 run flood_measure "$2" ;;
+    kernel) run flood_measure_kernel "$2" ;;
+    *) echo "unknown mode $1" >&2; exit 2 ;;
+    esac
+}
 for round in $(seq 1 "${REPEAT:-1}"); do
     for kind in "${kinds[@]}"; do
         if [ $compare = 0 ]; then
             run flood_measure "$kind"
             continue
         fi
-        echo "== $kind, round $round: sgswitch without the new-connection bound and the fair share"
-        off=$(SGSWITCH_NEW_FLOW_BUDGET=off SGSWITCH_FAIR_SHARE=off run flood_measure "$kind")
-        echo "$off"
-        echo "== $kind, round $round: sgswitch without the fair share"
-        noshare=$(SGSWITCH_FAIR_SHARE=off run flood_measure "$kind")
-        echo "$noshare"
-        echo "== $kind, round $round: sgswitch"
-        sw=$(run flood_measure "$kind")
-        echo "$sw"
-        echo "== $kind, round $round: kernel bridge"
-        k=$(run flood_measure_kernel "$kind")
-        echo "$k"
-        echo "flood $kind: session kept $(share "$off") % (sgswitch, neither), $(share "$noshare") % (sgswitch, no fair share), $(share "$sw") %" \
-            "(sgswitch), $(share "$k") % (kernel bridge); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+        summary=""
+        for m in ${MODES:-off noshare sw napi strict kernel}; do
+            echo "== $kind, round $round: $m"
+            out=$(mode "$m" "$kind")
+            echo "$out"
+            summary+=" $m $(share "$out") %,"
+        done
+        echo "flood $kind, round $round: session kept:${summary%,}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
     done
 done

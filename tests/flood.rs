@@ -15,6 +15,11 @@
 //!   full never), and the switch's VmRSS grew by less than 16 MiB from the moment the
 //!   zones were full (2 s into the flood) to its end: flat while the flood goes on.
 //!
+//! `new_flow_budget_from_config_sheds_a_flood`: `[switch] new_flow_budget` and `fair_share`
+//! reach the worker (its start line in the log says what it runs with), and a SYN flood
+//! whose bursts come back full (a burst of 4) is shed as `new-flow-overload` at the
+//! flooding port (`stats`), while C's new connections to B pass and C is never shed.
+//!
 //! The same measurement at the highest rate the machine makes, with the established
 //! session's rate before and during (`flood_measure`), and with a Linux bridge in the
 //! switch's place (`flood_measure_kernel`): `benches/flood.sh [--compare]` (outside CI).
@@ -495,6 +500,85 @@ fn flood_measure_kernel() {
             )
         },
     );
+}
+
+#[test]
+fn new_flow_budget_from_config_sheds_a_flood() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let test = "new_flow_budget_from_config_sheds_a_flood";
+    if !env_ready(test, Backend::Tap) {
+        return;
+    }
+    let topo = Topo::new("flb", Backend::Tap, 3);
+    let text = config(&topo).replace(
+        "workers = 1\n",
+        "workers = 1\nburst = 4\nnew_flow_budget = 1\nfair_share = false\n",
+    );
+    let path = topo.write_config(&text);
+    let sw = Switch::start(&path, &topo.dir.path);
+    topo.configure();
+    let log = sw.log_text();
+    let start = log
+        .lines()
+        .find(|l| l.contains("worker started"))
+        .unwrap_or_else(|| panic!("{test}: no `worker started` in the log:\n{log}"));
+    // The environment overrides the file for measurements: say so rather than fail.
+    if std::env::var_os("SGSWITCH_NEW_FLOW_BUDGET").is_none()
+        && std::env::var_os("SGSWITCH_FAIR_SHARE").is_none()
+    {
+        assert!(
+            start.contains("new_flow_budget=1") && start.contains("fair_share=false"),
+            "{test}: the worker runs without the config's settings: {start}"
+        );
+    }
+    let api = format!("http://{}", sw.api_addr().expect("API address in the log"));
+    let (a, b, c) = (&topo.insts[0], &topo.insts[1], &topo.insts[2]);
+    let _server = echo_server(&b.ns, &[7000], &[7001]);
+    let secs = 4;
+    let mut gen =
+        a.ns.cmd(&[
+            python(),
+            GEN,
+            "syn",
+            &a.v4,
+            &b.v4,
+            "7000",
+            &secs.to_string(),
+            &RATE.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(|child| common::Proc { child })
+        .expect("start the flood generator");
+    std::thread::sleep(Duration::from_secs(1));
+    let mut failures = Vec::new();
+    for n in 0..4 {
+        let r = probe(&c.ns, "tcp", &b.v4, 7000, 2);
+        if r != "PASS" {
+            failures.push(format!("new connection {n}: {r}"));
+        }
+    }
+    let out = gen.child.wait_with_output_ref();
+    let stats = cli_json(&["stats", "--api", &api, "--json"]);
+    let shed = |name: &str| {
+        stats["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map_or(0, |p| p["drops"]["new-flow-overload"].as_u64().unwrap_or(0))
+    };
+    let (shed_a, shed_c) = (shed("i0"), shed("i2"));
+    eprintln!("{test}: generator: {out}; A shed {shed_a}, C shed {shed_c}; {start}");
+    assert!(out.contains("sent="), "{test}: generator said {out}");
+    assert!(
+        failures.is_empty(),
+        "{test}: {failures:#?}\n{}",
+        sw.log_text()
+    );
+    assert!(shed_a > 0, "{test}: nothing shed at A: {}", stats["ports"]);
+    assert_eq!(shed_c, 0, "{test}: C shed: {}", stats["ports"]);
 }
 
 #[test]

@@ -280,6 +280,8 @@ pub fn model_json(config: &Config) -> Value {
             "burst": config.switch.burst,
             "idle_backoff": config.switch.idle_backoff,
             "napi_defer_us": config.switch.napi_defer_us,
+            "new_flow_budget": config.switch.flood.new_flow_budget.to_config(),
+            "fair_share": config.switch.flood.fair_share,
         },
         "conntrack": CONNTRACK_FIELDS.iter().map(|f| (f.key.to_string(), json!((f.get)(&m.conntrack)))).collect::<serde_json::Map<_, _>>(),
     })

@@ -208,6 +208,7 @@ impl RunArgs {
             shared_umem: from_config.shared_umem && !self.copy_forward,
             napi_defer_us: self.napi_defer_us.unwrap_or(from_config.napi_defer_us),
             log_limits: from_config.log_limits,
+            flood: from_config.flood,
         }
     }
 }
@@ -642,6 +643,7 @@ mod tests {
                 shared_umem: false,
                 napi_defer_us: 0,
                 log_limits: Default::default(),
+                flood: Default::default(),
             }
         );
         assert!(run_args(&["--no-pin"]).switch_settings(&file).no_pin);

@@ -616,6 +616,8 @@ fn tap_config(backend: &crate::policy::Backend) -> tap::TapConfig {
             tso: *vnet_hdr,
             netns: netns.clone(),
             mac: instance_mac.map(|m| m.to_string()),
+            // Measurements only (README "Floods"): taps with threaded NAPI.
+            napi: std::env::var_os("SGSWITCH_TAP_NAPI").is_some(),
         },
         _ => tap::TapConfig::default(),
     }

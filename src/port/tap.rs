@@ -4,6 +4,10 @@
 //! * `TUNSETIFF` with `IFF_TAP | IFF_NO_PI` (plus `IFF_VNET_HDR` on request); the fd is
 //!   non-blocking; the tap is *not* persistent, so the netdev disappears when the port (its
 //!   only fd) is dropped — including when the process dies.
+//! * With `TapConfig::napi` (measurements only: `SGSWITCH_TAP_NAPI=1`), `IFF_NAPI` and
+//!   threaded NAPI (`/sys/class/net/NAME/threaded`, before any move): a write queues the
+//!   frame to the tap's NAPI thread instead of running the instance's stack in `writev`.
+//!   On 2 cores it measured worse for #14's floods (README "Floods").
 //! * Optionally moves the netdev into a named network namespace (`ip link set X netns NS`),
 //!   where it then stands for an instance; the switch keeps the fd. There it gets the
 //!   port's MAC (`TapConfig::mac`), then its link is set up (a move brings a device down).
@@ -63,6 +67,7 @@ const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
 const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
+const IFF_NAPI: libc::c_short = 0x0010;
 const TUN_F_CSUM: libc::c_uint = 0x01;
 const TUN_F_TSO4: libc::c_uint = 0x02;
 const TUN_F_TSO6: libc::c_uint = 0x04;
@@ -124,6 +129,11 @@ pub struct TapConfig {
     /// link-local address derives from it): the port's MAC, so that the instance's
     /// frames pass anti-spoofing.
     pub mac: Option<String>,
+    /// `IFF_NAPI` with threaded NAPI (`/sys/class/net/NAME/threaded`): a frame written to
+    /// the tap is queued to the tap's NAPI kernel thread, which runs the instance's
+    /// receiving stack, instead of running it inside the writer's `writev` (#14, README
+    /// "Floods").
+    pub napi: bool,
 }
 
 /// A tap port. Dropping it closes the fd and removes the netdev.
@@ -212,7 +222,9 @@ impl TapPort {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
 
         let mut req = IfReqFlags::new(&cfg.name);
-        req.flags = IFF_TAP | IFF_NO_PI | more_flags | if cfg.vnet_hdr { IFF_VNET_HDR } else { 0 };
+        let napi = if cfg.napi { IFF_NAPI } else { 0 };
+        req.flags =
+            IFF_TAP | IFF_NO_PI | napi | more_flags | if cfg.vnet_hdr { IFF_VNET_HDR } else { 0 };
         // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` has its 40-byte layout
         // and lives across the call.
         if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReqFlags) } < 0 {
@@ -223,6 +235,13 @@ impl TapPort {
             ));
         }
         let name = req.name();
+        if cfg.napi {
+            // Before the move: the NAPI thread stays with the device.
+            let f = format!("/sys/class/net/{name}/threaded");
+            if let Err(e) = std::fs::write(&f, "1") {
+                tracing::warn!(ifname = %name, "{f}: {e}: NAPI runs in the writer's context");
+            }
+        }
 
         if cfg.tso && !cfg.csum_offload {
             return Err(PortError::Config(

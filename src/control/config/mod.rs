@@ -6,6 +6,8 @@
 //! burst = 32                    # frames per burst, 1..=256 (default 32)
 //! idle_backoff = true           # sleep a little when idle (default true)
 //! napi_defer_us = 100           # NAPI moderation of afxdp/afpacket netdevs, µs, 0..=100000 (default 100, 0 = off)
+//! new_flow_budget = "auto"      # new connections per full burst, 1..=burst | "auto" (burst / 4) | "off"
+//! fair_share = true             # a saturated worker's fair share per opening port (default true)
 //! permitted_ethertypes = [0x88cc, "0x8809"]   # non-IP/ARP ethertypes let through
 //!
 //! [conntrack]                   # optional; timeouts in seconds
@@ -743,6 +745,69 @@ backend = { type = "vde", ifname = "x" }
         let errs = errors("[switch]\nburst = 1\nburst = 2\n");
         assert_eq!(errs[0].kind, ConfigErrorKind::Syntax);
         assert_eq!(errs[0].line, Some(3));
+    }
+
+    #[test]
+    fn flood_settings_are_read_exported_and_checked() {
+        use crate::runtime::switch::{FloodSettings, NewFlowBudget};
+        let c = parse_str("", "t.toml").unwrap();
+        assert_eq!(c.switch.flood, FloodSettings::default());
+        assert_eq!(c.switch.flood.new_flow_budget.per_burst(32), Some(8));
+        for (text, budget, share) in [
+            (
+                "new_flow_budget = 4\nfair_share = false\n",
+                NewFlowBudget::PerBurst(4),
+                false,
+            ),
+            ("new_flow_budget = \"off\"\n", NewFlowBudget::Off, true),
+            (
+                "new_flow_budget = \"auto\"\nfair_share = true\n",
+                NewFlowBudget::Auto,
+                true,
+            ),
+            // Bounded by the burst, whatever the order of the keys.
+            (
+                "new_flow_budget = 64\nburst = 64\n",
+                NewFlowBudget::PerBurst(64),
+                true,
+            ),
+        ] {
+            let c = parse_str(&format!("[switch]\n{text}"), "t.toml").unwrap();
+            let want = FloodSettings {
+                new_flow_budget: budget,
+                fair_share: share,
+            };
+            assert_eq!(c.switch.flood, want, "{text}");
+            let again = parse_str(&to_toml_string(&c), "t.toml").unwrap();
+            assert_eq!(again.switch.flood, want, "export of {text}");
+        }
+        // Defaults are not written (older exports stay byte-identical).
+        assert!(!to_toml_string(&c).contains("new_flow_budget"));
+        let l = lines(
+            "[switch]\nnew_flow_budget = 0\nfair_share = \"yes\"\n[conntrack]\n[[ports]]\nname = \"a\"\nmac = \"fa:16:3e:00:00:01\"\n",
+        );
+        assert_eq!(
+            l,
+            vec![
+                "t.toml:2: switch.new_flow_budget: 0 is out of range 1..=32",
+                "t.toml:3: switch.fair_share: expected a boolean (true or false), found a string",
+            ]
+        );
+        let l = lines("[switch]\nburst = 16\nnew_flow_budget = 17\n");
+        assert_eq!(
+            l,
+            vec!["t.toml:3: switch.new_flow_budget: 17 is out of range 1..=16"]
+        );
+        let l = lines("[switch]\n\nnew_flow_budget = \"none\"\n");
+        assert_eq!(
+            l,
+            vec!["t.toml:3: switch.new_flow_budget: \"none\" is not a number of new connections per full burst, \"auto\" or \"off\""]
+        );
+        let l = lines("[switch]\nnew_flow_budget = 1.5\n");
+        assert_eq!(
+            l,
+            vec!["t.toml:2: switch.new_flow_budget: expected a number of new connections per full burst, \"auto\" or \"off\", found a float"]
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ use crate::policy::{ConntrackSettings, FieldPath, CONNTRACK_FIELDS};
 use super::keys;
 use super::suggest::closest;
 use super::tree::{Kind, Node};
+use crate::runtime::switch::NewFlowBudget;
+
 use super::{
     ApiSettings, LoggingSettings, SwitchSettings, MAX_BURST, MAX_LOG_LIMIT, MAX_WORKERS,
     MIN_BURST_LIMIT, MIN_RATE_LIMIT,
@@ -476,6 +478,14 @@ fn read_switch(
             switch.napi_defer_us = v as u32;
         }
     }
+    if let Some(n) = t.take("new_flow_budget") {
+        read_new_flow_budget(w, n, &path.key("new_flow_budget"), switch);
+    }
+    if let Some(n) = t.take("fair_share") {
+        if let Some(v) = w.boolean(n, &path.key("fair_share")) {
+            switch.flood.fair_share = v;
+        }
+    }
     if let Some(n) = t.take("permitted_ethertypes") {
         let p = path.key("permitted_ethertypes");
         if let Some(items) = w.array(n, &p) {
@@ -506,6 +516,33 @@ fn read_switch(
         }
     }
     t.finish(w, "switch", None);
+}
+
+/// `[switch] new_flow_budget`: `"auto"`, `"off"` or new connections per full burst,
+/// 1..=the burst (read before it: `burst` comes first in the table's walk, whatever the
+/// file's order).
+fn read_new_flow_budget(w: &mut Walker, n: &Node, p: &FieldPath, switch: &mut SwitchSettings) {
+    const EXPECTED: &str = "a number of new connections per full burst, \"auto\" or \"off\"";
+    let budget = match &n.kind {
+        Kind::Str(s) if s == "off" => NewFlowBudget::Off,
+        Kind::Str(s) if s == "auto" => NewFlowBudget::Auto,
+        Kind::Str(s) => {
+            w.fail(p, n, format!("{s:?} is not {EXPECTED}"));
+            return;
+        }
+        Kind::Int(_) => {
+            let burst = switch.burst as i64;
+            let Some(v) = w.ranged(n, p, 1, burst) else {
+                return;
+            };
+            NewFlowBudget::PerBurst(v as u32)
+        }
+        _ => {
+            w.wrong_type(p, n, EXPECTED);
+            return;
+        }
+    };
+    switch.flood.new_flow_budget = budget;
 }
 
 /// `"0x88cc"` (hex) or `"35020"` (decimal).

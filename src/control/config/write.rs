@@ -19,6 +19,7 @@ use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Tab
 
 use crate::policy::protocol;
 use crate::policy::{Backend, Remote, Rule, CONNTRACK_FIELDS};
+use crate::runtime::switch::NewFlowBudget;
 
 use super::{Config, LoggingSettings, OverlaySettings};
 
@@ -135,6 +136,18 @@ pub fn to_toml_string(config: &Config) -> String {
     switch["burst"] = int(config.switch.burst as u64);
     switch["idle_backoff"] = value(config.switch.idle_backoff);
     switch["napi_defer_us"] = int(u64::from(config.switch.napi_defer_us));
+    // The flood settings only when they differ from the defaults (older exports stay
+    // byte-identical).
+    let flood = config.switch.flood;
+    if flood.new_flow_budget != NewFlowBudget::Auto {
+        switch["new_flow_budget"] = match flood.new_flow_budget {
+            NewFlowBudget::PerBurst(n) => int(u64::from(n)),
+            b => value(b.to_config()),
+        };
+    }
+    if !flood.fair_share {
+        switch["fair_share"] = value(false);
+    }
     switch["permitted_ethertypes"] = value(strings(
         m.permitted_ethertypes.iter().map(|e| format!("{e:#06x}")),
     ));

@@ -94,6 +94,7 @@ use crate::port::{self, PortError, PortGroup, PortStats, Single};
 mod handoff;
 pub mod observe;
 mod share;
+pub use share::{FloodSettings, NewFlowBudget};
 pub mod supervise;
 mod underlay;
 pub mod view;
@@ -105,7 +106,7 @@ use supervise::{Health, OpenPort, PortDown, Supervisor};
 use worker::{Cmd, Worker};
 
 /// Settings of a live switch: the one settings type of the switch. A config file's
-/// `[switch]` table fills `workers`, `burst`, `idle_backoff` and `napi_defer_us`
+/// `[switch]` table fills `workers`, `burst`, `idle_backoff`, `napi_defer_us` and `flood`
 /// (`control::config` reads it into this type; the other fields keep their defaults
 /// there), and `sgswitch run`'s flags are layered on top by the CLI.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -129,6 +130,9 @@ pub struct SwitchSettings {
     /// Each worker's packet-log rate limits (the writer limits all of them together
     /// again): `[logging] rate_limit` and `burst_limit`.
     pub log_limits: LogLimits,
+    /// `[switch] new_flow_budget` and `fair_share`, read at start (the environment
+    /// overrides them for measurements: [`FloodSettings::with_env`]).
+    pub flood: FloodSettings,
 }
 
 impl Default for SwitchSettings {
@@ -142,6 +146,7 @@ impl Default for SwitchSettings {
             shared_umem: true,
             napi_defer_us: crate::port::napi::DEFAULT_DEFER_US,
             log_limits: LogLimits::default(),
+            flood: FloodSettings::default(),
         }
     }
 }
@@ -515,6 +520,7 @@ impl Switch {
                 cores.iter().find(|c| c.id == want).copied()
             };
             let backoff = settings.idle_backoff;
+            let flood = settings.flood.with_env();
             let h = std::thread::Builder::new()
                 .name(format!("sgs-worker-{w}"))
                 .spawn(move || {
@@ -523,8 +529,15 @@ impl Switch {
                     if pinned {
                         worker_cores[w].store(core, Ordering::Relaxed);
                     }
-                    tracing::info!(worker = w, core, pinned, "worker started");
-                    let snap = Worker::new(w, nw, shared2, rx, &pcfg2, burst, backoff).run();
+                    tracing::info!(
+                        worker = w,
+                        core,
+                        pinned,
+                        new_flow_budget = %flood.new_flow_budget.to_config(),
+                        fair_share = flood.fair_share,
+                        "worker started"
+                    );
+                    let snap = Worker::new(w, nw, shared2, rx, &pcfg2, burst, backoff, flood).run();
                     tracing::info!(worker = w, "worker stopped");
                     snap
                 })

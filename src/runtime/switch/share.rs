@@ -42,11 +42,20 @@
 //! When the worker is not saturated nothing is charged, looked up or dropped: the share
 //! costs one clock comparison per round when there is time for everyone.
 //!
-//! For measurements only (`benches/flood.sh --compare`), the environment variable
-//! `SGSWITCH_FAIR_SHARE=off` disables it when a worker starts.
+//! # Settings
+//! `[switch] fair_share = true|false` (default true) turns it on or off, and `[switch]
+//! new_flow_budget` sets the worker's other defence, the bound on new connections per
+//! full burst ([`NewFlowBudget`]). Both are read when the switch starts (`[switch]` is
+//! not reloaded). For measurements only (`benches/flood.sh --compare`), the environment
+//! variables `SGSWITCH_FAIR_SHARE` (`off`/`on`) and `SGSWITCH_NEW_FLOW_BUDGET` (a number
+//! or `off`) override the config when a worker starts ([`FloodSettings::with_env`]).
+//! `SGSWITCH_FAIR_REPLY_DEBT=0` (measurements only, `benches/flood.sh` mode `strict`)
+//! drops a reply as soon as its opener's credit is spent instead of after a quantum of
+//! debt (README, Floods: "Closing the gap").
 //!
 //! # Owns, and may not touch
-//! Owns the credits (per dataplane port index) and the saturation clock of one worker.
+//! Owns the credits (per dataplane port index) and the saturation clock of one worker,
+//! and the two flood settings' type ([`FloodSettings`]) with their environment overrides.
 //! Knows nothing of ports, frames or policy: the worker asks and charges.
 
 /// How long the worker stays saturated after the last full or deferred burst (ns).
@@ -54,6 +63,90 @@ pub(super) const HOLD: u64 = 2_000_000;
 
 /// Extra bursts read from one port in one round when its bursts are mostly dropped.
 pub(super) const MAX_EXTRA_READS: usize = 3;
+
+/// `[switch] new_flow_budget`: how many new connections a port may start per full burst
+/// (one that came back full: the port sends faster than its worker reads it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NewFlowBudget {
+    /// A quarter of the burst (8 of 32), the default.
+    #[default]
+    Auto,
+    /// No bound (the switch before #14's fix).
+    Off,
+    /// This many per full burst, 1..=the burst.
+    PerBurst(u32),
+}
+
+impl NewFlowBudget {
+    /// The bound for a worker reading bursts of `burst` frames (`None`: no bound).
+    pub fn per_burst(self, burst: usize) -> Option<u32> {
+        match self {
+            NewFlowBudget::Auto => Some((burst / 4).max(1) as u32),
+            NewFlowBudget::Off => None,
+            NewFlowBudget::PerBurst(n) => Some(n.max(1)),
+        }
+    }
+
+    /// The config value: `"auto"`, `"off"` or the number.
+    pub fn to_config(self) -> String {
+        match self {
+            NewFlowBudget::Auto => "auto".into(),
+            NewFlowBudget::Off => "off".into(),
+            NewFlowBudget::PerBurst(n) => n.to_string(),
+        }
+    }
+}
+
+/// A worker's defences against floods: the `[switch]` keys `new_flow_budget` and
+/// `fair_share` (see [`SwitchSettings`](super::SwitchSettings)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FloodSettings {
+    /// New connections a port may start per full burst.
+    pub new_flow_budget: NewFlowBudget,
+    /// Each port's fair share of a saturated worker ([`Shares`]).
+    pub fair_share: bool,
+}
+
+impl Default for FloodSettings {
+    fn default() -> Self {
+        FloodSettings {
+            new_flow_budget: NewFlowBudget::Auto,
+            fair_share: true,
+        }
+    }
+}
+
+impl FloodSettings {
+    /// These settings with the measurement overrides of the environment applied
+    /// (`SGSWITCH_NEW_FLOW_BUDGET`, `SGSWITCH_FAIR_SHARE`; a value that does not parse is
+    /// ignored).
+    pub fn with_env(self) -> FloodSettings {
+        let var = |k: &str| std::env::var(k).ok();
+        self.with_overrides(
+            var("SGSWITCH_NEW_FLOW_BUDGET").as_deref(),
+            var("SGSWITCH_FAIR_SHARE").as_deref(),
+        )
+    }
+
+    fn with_overrides(mut self, budget: Option<&str>, share: Option<&str>) -> FloodSettings {
+        match budget {
+            Some("off") => self.new_flow_budget = NewFlowBudget::Off,
+            Some("auto") => self.new_flow_budget = NewFlowBudget::Auto,
+            Some(v) => {
+                if let Ok(n) = v.parse::<u32>() {
+                    self.new_flow_budget = NewFlowBudget::PerBurst(n.max(1));
+                }
+            }
+            None => {}
+        }
+        match share {
+            Some("off" | "0" | "false") => self.fair_share = false,
+            Some("on" | "1" | "true") => self.fair_share = true,
+            _ => {}
+        }
+        self
+    }
+}
 
 /// The fair-share state of one worker.
 #[derive(Debug)]
@@ -65,24 +158,26 @@ pub(super) struct Shares {
     credit: Vec<i32>,
     /// Credit added per round, and the most a port holds (the burst size).
     quantum: i32,
+    /// A reply arriving on another port passes while its opener's debt is under this
+    /// (frames): a quantum by default; 0 with `SGSWITCH_FAIR_REPLY_DEBT=0` (measurements
+    /// only, `benches/flood.sh` mode `strict`: a flood's answers go as soon as the
+    /// flooder's credit is spent).
+    reply_debt: i32,
 }
 
 impl Shares {
-    /// `SGSWITCH_FAIR_SHARE=off` disables the share (measurements only).
-    pub(super) fn from_env(burst: usize) -> Shares {
-        let enabled = !matches!(
-            std::env::var("SGSWITCH_FAIR_SHARE").as_deref(),
-            Ok("off") | Ok("0") | Ok("false")
-        );
-        Shares::new(enabled, burst)
-    }
-
     pub(super) fn new(enabled: bool, burst: usize) -> Shares {
+        let quantum = (burst / 4).clamp(1, i32::MAX as usize) as i32;
+        let reply_debt = std::env::var("SGSWITCH_FAIR_REPLY_DEBT")
+            .ok()
+            .and_then(|v| v.parse::<i32>().ok())
+            .map_or(quantum, |d| d.clamp(0, quantum));
         Shares {
             enabled,
             until: 0,
             credit: Vec::new(),
-            quantum: (burst / 4).clamp(1, i32::MAX as usize) as i32,
+            quantum,
+            reply_debt,
         }
     }
 
@@ -130,7 +225,7 @@ impl Shares {
                 *c = (*c - 1).max(-4 * q);
                 true
             }
-            Some(c) if *c <= -q => false,
+            Some(c) if *c <= -self.reply_debt => false,
             Some(c) => {
                 *c -= 1;
                 true
@@ -207,6 +302,28 @@ mod tests {
         // Unknown ports are never limited.
         assert_eq!(s.readable(9), usize::MAX);
         assert!(s.charge(9, false));
+    }
+
+    #[test]
+    fn the_environment_overrides_the_config_for_measurements() {
+        let cfg = FloodSettings {
+            new_flow_budget: NewFlowBudget::PerBurst(4),
+            fair_share: true,
+        };
+        assert_eq!(cfg.with_overrides(None, None), cfg);
+        let off = cfg.with_overrides(Some("off"), Some("off"));
+        assert_eq!(
+            (off.new_flow_budget, off.fair_share),
+            (NewFlowBudget::Off, false)
+        );
+        let n = cfg.with_overrides(Some("0"), Some("garbage"));
+        assert_eq!(n.new_flow_budget, NewFlowBudget::PerBurst(1));
+        assert!(n.fair_share);
+        assert_eq!(cfg.with_overrides(Some("x"), None), cfg, "ignored");
+        assert_eq!(NewFlowBudget::Auto.per_burst(32), Some(8));
+        assert_eq!(NewFlowBudget::Auto.per_burst(1), Some(1));
+        assert_eq!(NewFlowBudget::Off.per_burst(32), None);
+        assert_eq!(NewFlowBudget::PerBurst(3).per_burst(32), Some(3));
     }
 
     #[test]

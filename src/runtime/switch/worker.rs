@@ -8,7 +8,7 @@
 //!    IP frame whose connection another worker owns ([`steer`]) goes to that worker with
 //!    its parsed metadata (a [`handoff`] batch); the rest, compacted, run through
 //!    [`Pipeline::process_parsed_burst`]; a burst that came back full (the port sends
-//!    faster than this worker reads it) may start at most [`new_flow_budget`] new
+//!    faster than this worker reads it) may start at most `[switch] new_flow_budget` new
 //!    connections, the rest shed as `new-flow-overload` (so a flood of new connections
 //!    costs the worker a bounded share of each round, and known connections of every port
 //!    keep theirs; frames steered to another worker are judged there without a budget).
@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use super::handoff::{Kind, Outbox, Queues, HANDOFF};
 use super::observe::{CaptureDir, CaptureRing, CaptureSpec, Query, WorkerCounters};
-use super::share::{Shares, MAX_EXTRA_READS};
+use super::share::{FloodSettings, Shares, MAX_EXTRA_READS};
 use super::supervise::FAULT_POLL;
 use super::underlay;
 use super::{lock, Shared, WorkerSnapshot};
@@ -102,8 +102,11 @@ pub(super) struct Worker {
     by_zone: Vec<Option<(u16, u16)>>,
     dp: Arc<Dataplane>,
     burst: usize,
-    /// New connections a port may start per full burst ([`new_flow_budget`]; `None`: no
-    /// bound).
+    /// New connections a port may start per full burst (`[switch] new_flow_budget`,
+    /// [`super::share::NewFlowBudget`]: by default a quarter of the burst; `None`: no
+    /// bound). A flooding port then costs the worker at most this many deliveries of new
+    /// connections per round, while every port's frames of known connections go on at a
+    /// full burst per round; a port whose bursts are not full is not bounded at all.
     new_flows: Option<u32>,
     /// Each port's share of the worker while it is saturated ([`super::share`]).
     shares: Shares,
@@ -200,6 +203,7 @@ fn count_segments(segmented: &mut Vec<u64>, zone: u16, r: Resolved) {
 }
 
 impl Worker {
+    #[allow(clippy::too_many_arguments)] // the worker's settings, each from its own source
     pub(super) fn new(
         id: usize,
         nw: usize,
@@ -208,6 +212,7 @@ impl Worker {
         pcfg: &PipelineConfig,
         burst: usize,
         backoff: bool,
+        flood: FloodSettings,
     ) -> Worker {
         let dp = shared.dp.load_full();
         let mut pipeline = Pipeline::new(pcfg);
@@ -223,8 +228,8 @@ impl Worker {
             by_zone: Vec::new(),
             dp,
             burst,
-            new_flows: new_flow_budget(burst),
-            shares: Shares::from_env(burst),
+            new_flows: flood.new_flow_budget.per_burst(burst),
+            shares: Shares::new(flood.fair_share, burst),
             engaged: false,
             backoff,
             out: Outbox::new(id, nw),
@@ -520,7 +525,7 @@ impl Worker {
             let mut policed = 0;
             if local > 0 {
                 // A full burst: the port has a backlog, so its new connections are bounded
-                // ([`new_flow_budget`]).
+                // (`[switch] new_flow_budget`).
                 // (A quarter of what was asked for, in a round with the fair share.)
                 let budget = self
                     .new_flows
@@ -851,25 +856,6 @@ fn send_arp_replies(ports: &mut dyn PortGroup, m: usize, verdicts: &[Verdict]) {
         if let Some(len) = r.write(&mut buf) {
             ports.tx_copy(m, &buf[..len]);
         }
-    }
-}
-
-/// New connections a port may start per burst when its burst is full (it sends faster than
-/// the worker reads it): a quarter of the burst. A flooding port then costs the worker at
-/// most this many deliveries of new connections per round of the poll loop, while every
-/// port's frames of known connections go on at a full burst per round. A port that is not
-/// behind (its bursts are not full) is not bounded at all; when the worker is idle, rounds
-/// are short and the bound is far above any real rate of new connections.
-///
-/// For measurements only (`benches/flood.sh` compares with and without), the environment
-/// variable `SGSWITCH_NEW_FLOW_BUDGET` overrides it when the worker starts: a number of
-/// connections per full burst, or `off` for no bound.
-pub(super) fn new_flow_budget(burst: usize) -> Option<u32> {
-    let default = Some((burst / 4).max(1) as u32);
-    match std::env::var("SGSWITCH_NEW_FLOW_BUDGET").as_deref() {
-        Ok("off") => None,
-        Ok(v) => v.parse().ok().map(|n: u32| n.max(1)).or(default),
-        Err(_) => default,
     }
 }
 

@@ -967,15 +967,7 @@ mod tests {
             std::mem::swap(&mut r.key.sport, &mut r.key.dport);
             assert_eq!(steer(&r, true, nw), Some(fwd), "both directions of {sport}");
             // An ICMP error about the connection, from a router (outer addresses differ).
-            let mut e = PacketMeta {
-                l3: crate::flow::L3Kind::Ipv4,
-                ..Default::default()
-            };
-            e.key.family = 4;
-            e.key.proto = 1;
-            e.key.src[12..16].copy_from_slice(&[192, 0, 2, 1]);
-            e.key.dst[12..16].copy_from_slice(&[10, 0, 0, 1]);
-            e.icmp_inner = m.key;
+            let e = router_error_quoting(&m);
             assert_eq!(steer(&e, true, nw), Some(fwd), "ICMP error for {sport}");
         }
         assert!(
@@ -997,20 +989,26 @@ mod tests {
         for last in 0..32u8 {
             let mut flow = u;
             flow.key.dst[15] = last;
-            let mut e = PacketMeta {
-                l3: crate::flow::L3Kind::Ipv4,
-                ..Default::default()
-            };
-            e.key.family = 4;
-            e.key.proto = 1;
-            e.key.src[12..16].copy_from_slice(&[192, 0, 2, 1]);
-            e.key.dst[12..16].copy_from_slice(&[10, 0, 0, 1]);
-            e.icmp_inner = flow.key;
+            let e = router_error_quoting(&flow);
             assert_eq!(
                 steer(&e, true, nw),
                 steer(&flow, true, nw),
                 "UDP error {last}"
             );
         }
+    }
+
+    /// An ICMPv4 error from a router (192.0.2.1) to 10.0.0.1 quoting `m`'s packet.
+    fn router_error_quoting(m: &PacketMeta) -> PacketMeta {
+        let mut e = PacketMeta {
+            l3: crate::flow::L3Kind::Ipv4,
+            ..Default::default()
+        };
+        e.key.family = 4;
+        e.key.proto = 1;
+        e.key.src[12..16].copy_from_slice(&[192, 0, 2, 1]);
+        e.key.dst[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        e.icmp_inner = m.key;
+        e
     }
 }

@@ -190,7 +190,7 @@ fn build() -> Vec<KeyDoc> {
         k("ports[].backend", "type", "string", "required", "\"tap\", \"afxdp\", \"afpacket\"", "tap: the switch creates a tap netdev; afxdp/afpacket: attach to an existing netdev.", "type = \"tap\""),
         k("ports[].backend", "ifname", "string", "required", "an interface name (at most 15 bytes)", "The netdev.", "ifname = \"tap-vm-a\""),
         backend("tap", k("ports[].backend", "netns", "string", "none (the tap stays in the switch's namespace)", "an existing network namespace", "Move the tap into this namespace (the instance side); its MAC is set to the port's `mac`.", "netns = \"vm-a\"")),
-        backend("tap", k("ports[].backend", "vnet_hdr", "boolean", "false", "true, false", "Exchange a virtio-net header with every frame; partial checksums are completed.", "vnet_hdr = true")),
+        backend("tap", k("ports[].backend", "vnet_hdr", "boolean", "true", "true, false", "Exchange a virtio-net header with every frame: checksum offload and TSO/USO superframes carried whole; false: plain, MTU-sized frames.", "vnet_hdr = false")),
         backend("tap", k("ports[].backend", "queues", "integer", "1", "1..=256", "Queues of the tap (IFF_MULTI_QUEUE above 1): each worker gets one queue and serves the instance's flows that the kernel puts on it; more queues than workers are not opened (said in the log).", "queues = 2")),
         backend("afxdp", k("ports[].backend", "queue", "integer", "0", "0..=4294967295", "The netdev's queue the socket binds to.", "queue = 0")),
         backend("afxdp", k("ports[].backend", "mode", "string", "\"auto\"", "\"native\", \"generic\", \"auto\" (native, generic if the driver refuses)", "How the XDP program is attached.", "mode = \"native\"")),

@@ -214,15 +214,6 @@ fn hits(stats: &Value, group: &str, words: &str) -> u64 {
     rule(stats, group, words)["hits"].as_u64().unwrap()
 }
 
-fn port<'a>(stats: &'a Value, name: &str) -> &'a Value {
-    stats["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no port {name} in {stats:#}"))
-}
-
 fn total_hits(stats: &Value) -> u64 {
     stats["rules"]
         .as_array()
@@ -396,7 +387,7 @@ fn observe_a_running_switch() {
     let stats = cli_json(&["stats", "--api", &api, "--json"]);
     assert_eq!(stats["epoch"], 1);
     for name in ["i0", "i1"] {
-        let p = port(&stats, name);
+        let p = stats_port(&stats, name);
         let (rx, tx) = (
             p["rx_packets"].as_u64().unwrap(),
             p["tx_packets"].as_u64().unwrap(),
@@ -489,7 +480,10 @@ fn observe_a_running_switch() {
             assert_eq!(s.len(), 2, "{f}: {s:?}");
             assert!(s.iter().all(|x| x[0] == format!("{f}_total")), "{s:?}");
             let v = value(&s, &[("port", "i1")]);
-            assert!(v >= port(&stats, "i1")[field].as_f64().unwrap(), "{f}");
+            assert!(
+                v >= stats_port(&stats, "i1")[field].as_f64().unwrap(),
+                "{f}"
+            );
         }
         let drops = fam("sgswitch_drops", "counter");
         assert!(value(&drops, &[("port", "i1"), ("reason", "ingress-denied")]) >= 1.0);

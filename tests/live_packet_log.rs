@@ -41,8 +41,6 @@ rules = [
 ]
 "#;
 
-const EXE: &str = env!("CARGO_BIN_EXE_sgswitch");
-
 fn openstack_bin() -> Option<String> {
     std::env::var("SGSWITCH_OPENSTACK")
         .ok()
@@ -108,15 +106,6 @@ fn lines_after(path: &Path, n: usize) -> Vec<Value> {
     }
     std::thread::sleep(Duration::from_millis(300));
     lines(path)
-}
-
-fn stats(api: &str) -> Value {
-    let o = Command::new(EXE)
-        .args(["stats", "--api", api, "--json"])
-        .output()
-        .expect("sgswitch stats");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("stats JSON")
 }
 
 #[test]
@@ -249,7 +238,7 @@ fn network_log_records_real_traffic() {
 
     // Enabled again, then a flood of denied SYNs: within the rate limit.
     os(&bin, &api, &["network", "log", "set", "--enable", "srvlog"]);
-    let before = stats(&api);
+    let before = switch_stats(&api);
     let t = Instant::now();
     let flood = format!(
         "import socket\nfor i in range(3000):\n    s = socket.socket(); s.setblocking(False)\n    \
@@ -273,7 +262,7 @@ fn network_log_records_real_traffic() {
         flood_lines >= 25,
         "{flood_lines} records: the burst at least"
     );
-    let after = stats(&api);
+    let after = switch_stats(&api);
     let suppressed = |v: &Value| v["packet_log"]["suppressed"].as_u64().unwrap_or(0);
     assert!(
         suppressed(&after) > suppressed(&before),

@@ -24,7 +24,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -46,8 +46,6 @@ rules = [
   { direction = "ingress", ethertype = "IPv4", protocol = "icmp" },
 ]
 "#;
-
-const EXE: &str = env!("CARGO_BIN_EXE_sgswitch");
 
 /// A TCP receiver in `ns` on port 7100: one connection, everything read, then `bytes
 /// sha256` written to `out` (`ready` is created once it listens).
@@ -104,23 +102,6 @@ fn send(ns: &Netns, dst: &str, mb: usize) -> String {
     sh(&["ip", "netns", "exec", &ns.name, python(), "-c", &script])
         .trim()
         .to_string()
-}
-
-fn stats(api: &str) -> Value {
-    let o: Output = Command::new(EXE)
-        .args(["stats", "--api", api, "--json"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sgswitch stats");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("stats json")
-}
-
-fn port<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["ports"]
-        .as_array()
-        .and_then(|a| a.iter().find(|p| p["name"] == name))
-        .unwrap_or_else(|| panic!("no port {name} in {s:#}"))
 }
 
 fn n(v: &Value, k: &str) -> u64 {
@@ -237,8 +218,8 @@ fn tso_tap_to_tap_and_to_afpacket() {
         sent,
         "i0 -> i1 stream"
     );
-    let s = stats(&api);
-    let (s0, s1) = (port(&s, "i0"), port(&s, "i1"));
+    let s = switch_stats(&api);
+    let (s0, s1) = (stats_port(&s, "i0"), stats_port(&s, "i1"));
     let avg_rx = n(s0, "rx_bytes") / n(s0, "rx_packets").max(1);
     eprintln!(
         "i0 rx {} frames, {} B average; i1 {s1}",
@@ -272,8 +253,8 @@ fn tso_tap_to_tap_and_to_afpacket() {
         "i0 -> p2 stream"
     );
     let frames = cap.stop();
-    let s = stats(&api);
-    let seg = n(port(&s, "p2"), "gso_segmented");
+    let s = switch_stats(&api);
+    let seg = n(stats_port(&s, "p2"), "gso_segmented");
     eprintln!(
         "p2: {seg} segments made in software, {} frames captured",
         frames.len()
@@ -305,14 +286,14 @@ fn tso_tap_to_tap_and_to_afpacket() {
         "gso",
         "on",
     ]);
-    let s = stats(&api);
+    let s = switch_stats(&api);
     let (p2_rx_before, p2_drop_before) = (
-        n(port(&s, "p2"), "rx_packets"),
-        n(port(&s, "p2"), "io_rx_dropped"),
+        n(stats_port(&s, "p2"), "rx_packets"),
+        n(stats_port(&s, "p2"), "io_rx_dropped"),
     );
     let i1_tx_before = (
-        n(port(&s, "i1"), "tx_packets"),
-        n(port(&s, "i1"), "tx_bytes"),
+        n(stats_port(&s, "i1"), "tx_packets"),
+        n(stats_port(&s, "i1"), "tx_bytes"),
     );
     let (_r3, out3) = receiver(&i1.ns, &topo.dir.path, "r3");
     let sent = send(&p2.ns, &i1.v4, 4);
@@ -322,8 +303,8 @@ fn tso_tap_to_tap_and_to_afpacket() {
         sent,
         "p2 -> i1 stream"
     );
-    let s = stats(&api);
-    let (sp2, si1) = (port(&s, "p2"), port(&s, "i1"));
+    let s = switch_stats(&api);
+    let (sp2, si1) = (stats_port(&s, "p2"), stats_port(&s, "i1"));
     eprintln!("p2 with offloads on: p2 {sp2}; i1 {si1}");
     assert_eq!(
         n(sp2, "io_rx_dropped"),
@@ -347,28 +328,28 @@ fn tso_tap_to_tap_and_to_afpacket() {
 
     // A superframe to a closed port: judged once, dropped once (by whichever check
     // refuses a mid-stream segment of an unknown connection first).
-    let dropped = |s: &Value| n(port(s, "i0"), "dropped") + n(port(s, "i1"), "dropped");
+    let dropped = |s: &Value| n(stats_port(s, "i0"), "dropped") + n(stats_port(s, "i1"), "dropped");
     let denied = |s: &Value| {
-        port(s, "i1")["drops"]["ingress-denied"]
+        stats_port(s, "i1")["drops"]["ingress-denied"]
             .as_u64()
             .unwrap_or(0)
     };
     let (before, denied_before) = {
-        let s = stats(&api);
+        let s = switch_stats(&api);
         (dropped(&s), denied(&s))
     };
     send_superframe(i0, i1, 7101, 30_000);
     std::thread::sleep(Duration::from_millis(300));
-    let s = stats(&api);
+    let s = switch_stats(&api);
     eprintln!(
         "after the superframe: i0 {} / i1 {}",
-        port(&s, "i0"),
-        port(&s, "i1")
+        stats_port(&s, "i0"),
+        stats_port(&s, "i1")
     );
     assert_eq!(dropped(&s) - before, 1, "one drop for a 30 KB superframe");
     assert_eq!(denied(&s) - denied_before, 1, "by i1's ingress rules");
     assert_eq!(
-        n(port(&s, "i0"), "io_rx_dropped"),
+        n(stats_port(&s, "i0"), "io_rx_dropped"),
         0,
         "the header was valid"
     );
@@ -406,12 +387,12 @@ fn tso_across_workers_is_segmented_at_the_handoff() {
         sent,
         "i0 -> i1 stream"
     );
-    let s = stats(&api);
-    let seg = n(port(&s, "i0"), "gso_segmented") + n(port(&s, "i1"), "gso_segmented");
+    let s = switch_stats(&api);
+    let seg = n(stats_port(&s, "i0"), "gso_segmented") + n(stats_port(&s, "i1"), "gso_segmented");
     eprintln!(
         "{seg} segments made at the handoff; i0 {}, i1 {}",
-        port(&s, "i0"),
-        port(&s, "i1")
+        stats_port(&s, "i0"),
+        stats_port(&s, "i1")
     );
     assert!(seg > 500, "4 MB segmented for the other worker: {seg}");
 }

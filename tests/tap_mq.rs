@@ -17,13 +17,9 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
-
 use serde_json::Value;
 
 use common::*;
-
-const EXE: &str = env!("CARGO_BIN_EXE_sgswitch");
 
 const POLICY: &str = r#"
 [switch]
@@ -112,26 +108,9 @@ for i in range(4):
         time.sleep(0.002)
 "#;
 
-fn stats(api: &str) -> Value {
-    let o: Output = Command::new(EXE)
-        .args(["stats", "--api", api, "--json"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sgswitch stats");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("stats json")
-}
-
-fn port<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["ports"]
-        .as_array()
-        .and_then(|a| a.iter().find(|p| p["name"] == name))
-        .unwrap_or_else(|| panic!("no port {name} in {s:#}"))
-}
-
 /// Frames each worker received on `name`'s queues: (worker, rx_packets).
 fn queue_rx(s: &Value, name: &str) -> Vec<(u64, u64)> {
-    let p = port(s, name);
+    let p = stats_port(s, name);
     p["queues"]
         .as_array()
         .unwrap_or_else(|| panic!("no per-queue counters for {name}: {p:#}"))
@@ -146,7 +125,7 @@ fn queue_rx(s: &Value, name: &str) -> Vec<(u64, u64)> {
 }
 
 fn denied(s: &Value, name: &str) -> u64 {
-    port(s, name)["drops"]["ingress-denied"]
+    stats_port(s, name)["drops"]["ingress-denied"]
         .as_u64()
         .unwrap_or(0)
 }
@@ -208,7 +187,7 @@ fn two_queue_taps_spread_flows_and_keep_verdicts() {
             );
         }
     }
-    let s = stats(&api);
+    let s = switch_stats(&api);
     for name in ["i0", "i1"] {
         let q = queue_rx(&s, name);
         eprintln!("{name}: frames received per worker {q:?}");
@@ -240,7 +219,7 @@ fn two_queue_taps_spread_flows_and_keep_verdicts() {
         &i1.v4,
     ]);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let after = denied(&stats(&api), "i1");
+    let after = denied(&switch_stats(&api), "i1");
     assert_eq!(
         after - before,
         80,

@@ -32,6 +32,7 @@
 mod capture;
 mod live;
 mod skip;
+mod stats;
 mod store_api;
 mod traffic;
 
@@ -51,6 +52,7 @@ pub use sgswitch::lab::proc::{signal, Proc};
 pub use sgswitch::lab::switch::grew;
 pub use sgswitch::lab::topo::{Backend, Instance, TempDir};
 pub use skip::{in_ci, skip};
+pub use stats::*;
 pub use store_api::*;
 pub use traffic::*;
 

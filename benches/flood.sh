@@ -36,9 +36,14 @@
 # The budget and the share are `[switch] new_flow_budget` and `fair_share` in a config;
 # the SGSWITCH_* variables above override them for measurements only.
 #
+# FLOOD_INSTANCE_CPUS=1 pins every process of the instances (generator, stream, sink, echo
+# server) to CPU 1, as a host gives its instances' vCPUs cores of their own away from a
+# polling switch's (worker 0 is pinned to core 0; the kernel mode pins the instances the
+# same way, its bridging runs in their contexts).
+#
 # Usage: sudo benches/flood.sh [--compare] [syn|udp ...]
 #        (env: FLOOD_SECS=10 FLOOD_PPS=0 REPEAT=1 MODES="off noshare sw napi strict kernel";
-#        FLOOD_WORKERS=1: the switch's workers)
+#        FLOOD_WORKERS=1: the switch's workers; FLOOD_INSTANCE_CPUS: see above)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 compare=0

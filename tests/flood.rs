@@ -249,13 +249,17 @@ fn rate(samples: &[(f64, u64)], from: f64, to: f64) -> f64 {
 }
 
 /// The flood settings of a measurement, from the environment: `FLOOD_KIND` syn|udp
-/// (default syn), `FLOOD_PPS` (default 0 = unpaced), `FLOOD_SECS` (default 10), and the
-/// switch's `FLOOD_WORKERS` (default 1).
+/// (default syn), `FLOOD_PPS` (default 0 = unpaced), `FLOOD_SECS` (default 10), the
+/// switch's `FLOOD_WORKERS` (default 1), and `FLOOD_INSTANCE_CPUS` (a `taskset` CPU list,
+/// e.g. `1`; default: none): every process of the instances (generator, stream, sink,
+/// echo server) is pinned to those CPUs, as a host gives its instances' vCPUs cores of
+/// their own, away from the switch's polling workers (worker 0 is pinned to core 0).
 struct FloodEnv {
     kind: String,
     pps: String,
     secs: String,
     workers: String,
+    instance_cpus: Option<String>,
 }
 
 impl FloodEnv {
@@ -266,7 +270,45 @@ impl FloodEnv {
             pps: env("FLOOD_PPS", "0"),
             secs: env("FLOOD_SECS", "10"),
             workers: env("FLOOD_WORKERS", "1"),
+            instance_cpus: std::env::var("FLOOD_INSTANCE_CPUS")
+                .ok()
+                .filter(|c| !c.is_empty()),
         }
+    }
+
+    /// Pins every process (every thread) running in the namespaces to `instance_cpus`, if
+    /// set; says which processes.
+    fn pin(&self, namespaces: &[&Netns]) {
+        let Some(cpus) = &self.instance_cpus else {
+            return;
+        };
+        for ns in namespaces {
+            let o = Command::new("ip")
+                .args(["netns", "pids", &ns.name])
+                .output()
+                .expect("ip netns pids");
+            for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let t = Command::new("taskset")
+                    .args(["-a", "-p", "-c", cpus, pid])
+                    .output()
+                    .expect("taskset");
+                assert!(
+                    t.status.success(),
+                    "taskset -a -p -c {cpus} {pid}: {}",
+                    String::from_utf8_lossy(&t.stderr)
+                );
+            }
+        }
+    }
+
+    /// The generator's command line: pinned when `instance_cpus` is set.
+    fn pinned<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut v = Vec::new();
+        if let Some(cpus) = &self.instance_cpus {
+            v.extend(["taskset", "-c", cpus.as_str()]);
+        }
+        v.extend_from_slice(args);
+        v
     }
 }
 
@@ -343,14 +385,16 @@ fn measure_session(
             }
         }
     });
+    fl.pin(&[&b.ns, &c.ns]);
     std::thread::sleep(Duration::from_secs(6));
     let dport = if fl.kind == "syn" { "7000" } else { "7001" };
     let _echo = echo_server(&b.ns, &[7002], &[7001]);
+    fl.pin(&[&b.ns]);
     let t_flood = samples.lock().unwrap().last().map_or(0.0, |s| s.0);
     before();
     let cpu0 = cpu_jiffies();
     let mut gen =
-        a.ns.cmd(&[
+        a.ns.cmd(&fl.pinned(&[
             python(),
             GEN,
             &fl.kind,
@@ -359,7 +403,7 @@ fn measure_session(
             dport,
             &fl.secs,
             &fl.pps,
-        ])
+        ]))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -374,8 +418,12 @@ fn measure_session(
     let busy = (cpu1.0 - cpu0.0) as f64 / (cpu1.1 - cpu0.1).max(1) as f64;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let pinned = fl
+        .instance_cpus
+        .as_ref()
+        .map_or(String::new(), |c| format!(", instances pinned to CPU {c}"));
     println!(
-        "flood {} ({label}): generator {gen_out}\n\
+        "flood {} ({label}{pinned}): generator {gen_out}\n\
          session C->B: {:.1} MB/s before, {:.1} MB/s during ({:.0} %)\n\
          machine during the flood: {:.2} of {cores} cores busy\n{extra}load average {}",
         fl.kind,

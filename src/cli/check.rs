@@ -277,6 +277,7 @@ pub fn model_json(config: &Config) -> Value {
         "ports": ports,
         "switch": {
             "workers": config.switch.workers,
+            "cores": config.switch.cores,
             "burst": config.switch.burst,
             "idle_backoff": config.switch.idle_backoff,
             "napi_defer_us": config.switch.napi_defer_us,

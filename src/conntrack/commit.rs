@@ -92,7 +92,7 @@ impl Conntrack {
         let (key, src_lo, kind) = (c.key, c.src_lo, c.kind);
         let zone = key.zone();
         if self.zone_at_limit(zone) {
-            self.make_room_in_zone(zone)?;
+            self.make_room_in_zone(zone, now_ns)?;
         }
         let slot = match self.insert(key, hash, sig) {
             Some(s) => s,
@@ -115,10 +115,16 @@ impl Conntrack {
         Ok(Handle { slot, gen })
     }
 
-    /// `zone` holds its limit of entries: evict its oldest unassured one, or refuse.
+    /// `zone` holds its limit of entries: evict its oldest unassured one, or refuse. An
+    /// oldest entry already past its timeout (the sweep has not reached it yet) is removed
+    /// as expired, not counted as an eviction.
     #[cold]
     #[inline(never)]
-    fn make_room_in_zone(&mut self, zone: u16) -> Result<(), CommitError> {
+    fn make_room_in_zone(&mut self, zone: u16, now_ns: u64) -> Result<(), CommitError> {
+        if self.expire_oldest(zone, now_ns) {
+            self.stats.expired += 1;
+            return Ok(());
+        }
         if self.evict_oldest(zone) {
             self.stats.early_drop += 1;
             self.stats.zone_evicted += 1;

@@ -180,6 +180,18 @@ impl Conntrack {
         }
     }
 
+    /// Remove the oldest unassured entry of `zone` if it has expired by `now_ns`;
+    /// whether it did.
+    pub(super) fn expire_oldest(&mut self, zone: u16, now_ns: u64) -> bool {
+        let head = self.zones[usize::from(zone)].head;
+        if head == NIL || self.entries[head as usize].expires > now_ns {
+            return false;
+        }
+        self.remove_slot(head);
+        self.prefetch_victims(zone);
+        true
+    }
+
     /// Evict the oldest unassured entry of `zone`; `false` if it has none.
     pub(super) fn evict_oldest(&mut self, zone: u16) -> bool {
         let head = self.zones[usize::from(zone)].head;

@@ -55,6 +55,36 @@ fn a_zone_at_its_limit_evicts_its_oldest_unassured_connection() {
 }
 
 #[test]
+fn a_zone_at_its_limit_removes_an_expired_oldest_entry_as_expired_not_evicted() {
+    let mut ct = seeded(ConntrackSettings {
+        capacity: 64,
+        per_port_limit: 4,
+        tcp_syn_timeout: 2,
+        ..ConntrackSettings::default()
+    });
+    for sport in 1..=4 {
+        open(&mut ct, 1, &syn(sport), 0);
+    }
+    // 3 s later the four half-open entries are past their 2 s but not yet swept: a fifth
+    // connection takes the oldest's place, which expired rather than was evicted.
+    let later = 3_000_000_000;
+    open(&mut ct, 1, &syn(5), later);
+    let s = ct.stats();
+    assert_eq!((s.zone_evicted, s.early_drop, s.zone_full), (0, 0, 0), "{s:?}");
+    assert_eq!(s.expired, 1, "{s:?}");
+    assert_eq!(ct.zone_len(1), 4);
+    // A live oldest entry is still evicted, and counted so.
+    open(&mut ct, 1, &syn(6), later + 1);
+    open(&mut ct, 1, &syn(7), later + 2);
+    open(&mut ct, 1, &syn(8), later + 3);
+    assert_eq!(ct.stats().expired, 4);
+    open(&mut ct, 1, &syn(9), later + 4);
+    let s = ct.stats();
+    assert_eq!((s.zone_evicted, s.expired), (1, 4), "{s:?}");
+    ct.check_fairness();
+}
+
+#[test]
 fn a_zone_of_assured_connections_refuses_until_one_is_over() {
     let mut ct = limited(64, 4);
     let handles: Vec<Handle> = (1..=4)

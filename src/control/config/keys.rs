@@ -23,8 +23,8 @@ use crate::policy::{ConntrackSettings, CONNTRACK_FIELDS};
 
 use super::suggest::closest;
 use super::{
-    LoggingSettings, SwitchSettings, MAX_BURST, MAX_LOG_LIMIT, MAX_WORKERS, MIN_BURST_LIMIT,
-    MIN_RATE_LIMIT,
+    LoggingSettings, SwitchSettings, MAX_BURST, MAX_CORE_ID, MAX_LOG_LIMIT, MAX_WORKERS,
+    MIN_BURST_LIMIT, MIN_RATE_LIMIT,
 };
 
 /// One config key.
@@ -139,6 +139,7 @@ fn build() -> Vec<KeyDoc> {
         k("", "overlay", "table", "no overlay (every port local)", "", "This host in the overlay: its name, VTEP address and underlay netdev.", "[overlay]"),
         // [switch]
         k("switch", "workers", "integer", "0 (automatic: one per core, at most one per port with a backend)", format!("1..={MAX_WORKERS}"), "Polling worker threads.", "workers = 2"),
+        k("switch", "cores", "array of integers", "[] (worker i on core i)", format!("CPU ids 0..={MAX_CORE_ID}, each once, cores this machine has"), "CPU cores the workers are pinned to (worker i on cores[i % len]); give them cores the instances do not run on (a polling worker shares its core badly). `run --cores` overrides it; read at start.", "cores = [1]"),
         k("switch", "burst", "integer", sw.burst.to_string(), format!("1..={MAX_BURST}"), "Frames a worker takes from a port at once.", "burst = 32"),
         k("switch", "idle_backoff", "boolean", sw.idle_backoff.to_string(), "true, false", "Idle workers sleep a little (up to 1 ms) instead of spinning.", "idle_backoff = true"),
         k("switch", "napi_defer_us", "integer", sw.napi_defer_us.to_string(), format!("0..={napi_max} (0 = off)"), "NAPI moderation (µs) of the netdevs under afxdp/afpacket ports while they are open; restored after.", "napi_defer_us = 100"),

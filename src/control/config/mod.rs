@@ -3,6 +3,7 @@
 //! ```toml
 //! [switch]                      # optional
 //! workers = 2                   # polling workers, 1..=1024 (default: one per core, at most one per port)
+//! cores = [1]                   # CPUs the workers are pinned to (default: worker i on core i)
 //! burst = 32                    # frames per burst, 1..=256 (default 32)
 //! idle_backoff = true           # sleep a little when idle (default true)
 //! napi_defer_us = 100           # NAPI moderation of afxdp/afpacket netdevs, µs, 0..=100000 (default 100, 0 = off)
@@ -189,6 +190,8 @@ pub use crate::overlay::OverlaySettings;
 
 /// Largest accepted number of workers.
 pub const MAX_WORKERS: usize = 1024;
+/// Largest CPU id `[switch] cores` accepts (Linux's default `NR_CPUS` ceiling is 8192).
+pub const MAX_CORE_ID: u32 = 8191;
 // Largest accepted burst size: the size of the ports' burst buffers (`read` checks
 // `[switch] burst` against it).
 use crate::port::MAX_BURST;
@@ -808,6 +811,38 @@ backend = { type = "vde", ifname = "x" }
             l,
             vec!["t.toml:2: switch.new_flow_budget: expected a number of new connections per full burst, \"auto\" or \"off\", found a float"]
         );
+    }
+
+    #[test]
+    fn cores_are_read_exported_and_checked() {
+        let c = parse_str("[switch]\ncores = [1, 0]\n", "t.toml").unwrap();
+        assert_eq!(c.switch.cores, vec![1, 0]);
+        let again = parse_str(&to_toml_string(&c), "t.toml").unwrap();
+        assert_eq!(again.switch.cores, vec![1, 0], "export");
+        assert!(!to_toml_string(&parse_str("", "t.toml").unwrap()).contains("cores"));
+        let l = lines("[switch]\ncores = [1, -1, 1, \"2\"]\n");
+        assert_eq!(
+            l,
+            vec![
+                "t.toml:2: switch.cores[1]: -1 is out of range 0..=8191",
+                "t.toml:2: switch.cores[2]: core 1 is listed twice",
+                "t.toml:2: switch.cores[3]: expected an integer, found a string",
+            ]
+        );
+        // Whether this machine has the cores is checked when the switch starts.
+        let mut s = c.switch.clone();
+        s.cores = vec![usize::MAX];
+        let e = s.check_cores().unwrap_err().to_string();
+        assert!(e.starts_with("switch.cores: core 18446744073709551615 is not one"), "{e}");
+        s.no_pin = true;
+        assert!(s.check_cores().is_ok(), "--no-pin: nothing to check");
+        s.no_pin = false;
+        s.cores = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert!(s.check_cores().is_ok(), "{:?}", s.cores);
     }
 
     #[test]

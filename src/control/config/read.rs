@@ -26,8 +26,8 @@ use super::tree::{Kind, Node};
 use crate::runtime::switch::NewFlowBudget;
 
 use super::{
-    ApiSettings, LoggingSettings, SwitchSettings, MAX_BURST, MAX_LOG_LIMIT, MAX_WORKERS,
-    MIN_BURST_LIMIT, MIN_RATE_LIMIT,
+    ApiSettings, LoggingSettings, SwitchSettings, MAX_BURST, MAX_CORE_ID, MAX_LOG_LIMIT,
+    MAX_WORKERS, MIN_BURST_LIMIT, MIN_RATE_LIMIT,
 };
 
 pub(super) struct Problem {
@@ -447,6 +447,28 @@ fn read_log(w: &mut Walker, mut t: Table<'_>) -> LogSpec {
     log
 }
 
+/// `[switch] cores`: CPU ids for the workers, each once (whether this machine has them is
+/// checked when `run` starts: `SwitchSettings::pin_cores`).
+fn read_cores(w: &mut Walker, n: &Node, p: &FieldPath, switch: &mut SwitchSettings) {
+    let Some(items) = w.array(n, p) else {
+        return;
+    };
+    let mut cores = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let ip = p.index(i);
+        let Some(v) = w.ranged(item, &ip, 0, i64::from(MAX_CORE_ID)) else {
+            continue;
+        };
+        let v = v as usize;
+        if cores.contains(&v) {
+            w.fail(&ip, item, format!("core {v} is listed twice"));
+        } else {
+            cores.push(v);
+        }
+    }
+    switch.cores = cores;
+}
+
 fn read_switch(
     w: &mut Walker,
     node: &Node,
@@ -466,6 +488,9 @@ fn read_switch(
         if let Some(v) = w.ranged(n, &path.key("burst"), 1, MAX_BURST as i64) {
             switch.burst = v as usize;
         }
+    }
+    if let Some(n) = t.take("cores") {
+        read_cores(w, n, &path.key("cores"), switch);
     }
     if let Some(n) = t.take("idle_backoff") {
         if let Some(v) = w.boolean(n, &path.key("idle_backoff")) {

@@ -133,6 +133,11 @@ pub fn to_toml_string(config: &Config) -> String {
     if config.switch.workers > 0 {
         switch["workers"] = int(config.switch.workers as u64);
     }
+    if !config.switch.cores.is_empty() {
+        switch["cores"] = value(Array::from_iter(
+            config.switch.cores.iter().map(|&c| c as i64),
+        ));
+    }
     switch["burst"] = int(config.switch.burst as u64);
     switch["idle_backoff"] = value(config.switch.idle_backoff);
     switch["napi_defer_us"] = int(u64::from(config.switch.napi_defer_us));

@@ -167,9 +167,34 @@ impl SwitchSettings {
     }
 }
 
+impl SwitchSettings {
+    /// Checks that every core of `cores` is one this process may run on (the machine's
+    /// cores, within its CPU affinity): a worker is never left unpinned silently because
+    /// `[switch] cores` or `--cores` named a core that is not there.
+    pub fn check_cores(&self) -> Result<(), SwitchError> {
+        if self.no_pin || self.cores.is_empty() {
+            return Ok(());
+        }
+        let have: Vec<usize> = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        match self.cores.iter().find(|c| !have.contains(c)) {
+            None => Ok(()),
+            Some(&core) => Err(SwitchError::NoSuchCore { core, have }),
+        }
+    }
+}
+
 /// Errors of the live switch.
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
+    #[error(
+        "switch.cores: core {core} is not one this process may run on (cores: {})",
+        have.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    NoSuchCore { core: usize, have: Vec<usize> },
     #[error("port {port}: {source}")]
     Port {
         port: String,
@@ -416,6 +441,7 @@ impl Switch {
         settings: &SwitchSettings,
         underlay: Option<UnderlayGroup>,
     ) -> Result<Switch, SwitchError> {
+        settings.check_cores()?;
         let nw = settings.worker_count(model);
         let burst = settings.burst.clamp(1, port::MAX_BURST);
         let mut zones = IdMap::default();

@@ -109,22 +109,15 @@ fn flood(kind: &str, dport: u16) {
     assert_eq!(session.exchange("before"), "ok");
     let rss_before = vm_rss_kib(sw.pid());
 
-    let mut gen =
-        a.ns.cmd(&[
-            python(),
-            GEN,
-            kind,
-            &a.v4,
-            &b.v4,
-            &dport.to_string(),
-            &FLOOD_SECS.to_string(),
-            &RATE.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(|child| common::Proc { child })
-        .expect("start the flood generator");
+    let mut gen = generator(
+        &[],
+        a,
+        kind,
+        &b.v4,
+        &dport.to_string(),
+        &FLOOD_SECS.to_string(),
+        &RATE.to_string(),
+    );
 
     // (B's TCP 7002, allowed too, is `flood_measure`'s.)
     // During the flood (after it had 2 s to fill the table): the session and new
@@ -301,15 +294,38 @@ impl FloodEnv {
         }
     }
 
-    /// The generator's command line: pinned when `instance_cpus` is set.
-    fn pinned<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
-        let mut v = Vec::new();
-        if let Some(cpus) = &self.instance_cpus {
-            v.extend(["taskset", "-c", cpus.as_str()]);
+    /// What the generator's command line starts with: `taskset -c CPUS` when
+    /// `instance_cpus` is set.
+    fn taskset(&self) -> Vec<&str> {
+        match &self.instance_cpus {
+            Some(cpus) => vec!["taskset", "-c", cpus.as_str()],
+            None => Vec::new(),
         }
-        v.extend_from_slice(args);
-        v
     }
+}
+
+/// Starts `benches/flood_gen.py` in `from`'s namespace (after `prefix`, e.g. a `taskset`):
+/// a `kind` (syn|udp) flood from `from` to `dst`:`dport` for `secs` seconds at `pps`
+/// packets per second (0: as fast as it goes), output piped (read it with
+/// [`WaitRef::wait_with_output_ref`]).
+fn generator(
+    prefix: &[&str],
+    from: &Instance,
+    kind: &str,
+    dst: &str,
+    dport: &str,
+    secs: &str,
+    pps: &str,
+) -> common::Proc {
+    let mut args = prefix.to_vec();
+    args.extend([python(), GEN, kind, &from.v4, dst, dport, secs, pps]);
+    from.ns
+        .cmd(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(|child| common::Proc { child })
+        .expect("start the flood generator")
 }
 
 /// Busy and total jiffies of the whole machine (`/proc/stat`'s `cpu` line).
@@ -393,22 +409,7 @@ fn measure_session(
     let t_flood = samples.lock().unwrap().last().map_or(0.0, |s| s.0);
     before();
     let cpu0 = cpu_jiffies();
-    let mut gen =
-        a.ns.cmd(&fl.pinned(&[
-            python(),
-            GEN,
-            &fl.kind,
-            &a.v4,
-            &b.v4,
-            dport,
-            &fl.secs,
-            &fl.pps,
-        ]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(|child| common::Proc { child })
-        .expect("start the flood generator");
+    let mut gen = generator(&fl.taskset(), a, &fl.kind, &b.v4, dport, &fl.secs, &fl.pps);
     let gen_out = gen.child.wait_with_output_ref();
     let cpu1 = cpu_jiffies();
     let extra = after();
@@ -583,22 +584,15 @@ fn new_flow_budget_from_config_sheds_a_flood() {
     let (a, b, c) = (&topo.insts[0], &topo.insts[1], &topo.insts[2]);
     let _server = echo_server(&b.ns, &[7000], &[7001]);
     let secs = 4;
-    let mut gen =
-        a.ns.cmd(&[
-            python(),
-            GEN,
-            "syn",
-            &a.v4,
-            &b.v4,
-            "7000",
-            &secs.to_string(),
-            &RATE.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(|child| common::Proc { child })
-        .expect("start the flood generator");
+    let mut gen = generator(
+        &[],
+        a,
+        "syn",
+        &b.v4,
+        "7000",
+        &secs.to_string(),
+        &RATE.to_string(),
+    );
     std::thread::sleep(Duration::from_secs(1));
     let mut failures = Vec::new();
     for n in 0..4 {

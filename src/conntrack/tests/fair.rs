@@ -70,7 +70,11 @@ fn a_zone_at_its_limit_removes_an_expired_oldest_entry_as_expired_not_evicted() 
     let later = 3_000_000_000;
     open(&mut ct, 1, &syn(5), later);
     let s = ct.stats();
-    assert_eq!((s.zone_evicted, s.early_drop, s.zone_full), (0, 0, 0), "{s:?}");
+    assert_eq!(
+        (s.zone_evicted, s.early_drop, s.zone_full),
+        (0, 0, 0),
+        "{s:?}"
+    );
     assert_eq!(s.expired, 1, "{s:?}");
     assert_eq!(ct.zone_len(1), 4);
     // A live oldest entry is still evicted, and counted so.

@@ -833,7 +833,10 @@ backend = { type = "vde", ifname = "x" }
         let mut s = c.switch.clone();
         s.cores = vec![usize::MAX];
         let e = s.check_cores().unwrap_err().to_string();
-        assert!(e.starts_with("switch.cores: core 18446744073709551615 is not one"), "{e}");
+        assert!(
+            e.starts_with("switch.cores: core 18446744073709551615 is not one"),
+            "{e}"
+        );
         s.no_pin = true;
         assert!(s.check_cores().is_ok(), "--no-pin: nothing to check");
         s.no_pin = false;

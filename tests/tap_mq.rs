@@ -205,6 +205,26 @@ fn two_queue_taps_spread_flows_and_keep_verdicts() {
         w.iter().all(|w| w["rx"].as_u64().unwrap_or(0) > 0),
         "both workers judged frames: {w:?}"
     );
+    // `status` names both workers of each port, and lists each port under both.
+    let st = switch_status(&api);
+    for name in ["i0", "i1"] {
+        let p = st["ports"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["name"] == name))
+            .unwrap_or_else(|| panic!("no {name} in {st:#}"));
+        let mut ws: Vec<u64> = p["workers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: no workers in {p}"))
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect();
+        assert_eq!(ws.first().copied(), p["worker"].as_u64(), "queue 0's first: {p}");
+        ws.sort_unstable();
+        assert_eq!(ws, [0, 1], "{name}: {p}");
+    }
+    for w in st["workers"].as_array().expect("status workers") {
+        assert_eq!(w["ports"], serde_json::json!(["i0", "i1"]), "{w}");
+    }
 
     // A port i1 does not open: every datagram dropped once, whichever queue it came on.
     let before = denied(&s, "i1");

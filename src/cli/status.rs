@@ -143,7 +143,15 @@ pub fn render(s: &Value) -> String {
                 text(&p["name"]),
                 text(&p["backend"]),
                 text(&p["ifname"]),
-                p["worker"].to_string(),
+                // Every worker of a multiqueue port ("0, 1"); older servers: "worker".
+                match p["workers"].as_array() {
+                    Some(ws) if !ws.is_empty() => ws
+                        .iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    _ => p["worker"].to_string(),
+                },
                 match p["reason"].as_str() {
                     Some(r) => format!("{} ({r})", text(&p["state"])),
                     None => text(&p["state"]),

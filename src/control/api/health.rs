@@ -163,6 +163,7 @@ pub(super) fn status(store: &Store, sw: &Switch, ops: Option<&dyn Operator>) -> 
                 "backend": v.backend_kind(),
                 "ifname": v.ifname(),
                 "worker": v.worker,
+                "workers": v.workers,
                 "state": if v.down.is_some() { "DOWN" } else { "UP" },
                 "reason": v.down.as_ref().map(|d| d.reason.clone()),
                 "down_since": v.down.as_ref().map(|d| rfc3339_ms(d.since_ms)),
@@ -176,7 +177,7 @@ pub(super) fn status(store: &Store, sw: &Switch, ops: Option<&dyn Operator>) -> 
         .map(|(w, core)| {
             let names: Vec<&str> = views
                 .iter()
-                .filter(|v| v.worker == w)
+                .filter(|v| v.workers.contains(&w))
                 .map(|v| v.name.as_str())
                 .collect();
             json!({"worker": w, "core": core, "ports": names})

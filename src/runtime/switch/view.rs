@@ -52,8 +52,11 @@ impl Facts {
 pub struct PortView {
     pub name: String,
     pub backend: Backend,
-    /// The worker that drives it.
+    /// The worker that drives it (its first queue's).
     pub worker: usize,
+    /// Every worker driving a queue of it, queue 0's first (`[worker]` but for a
+    /// multiqueue tap).
+    pub workers: Vec<usize>,
     /// `Some` while its netdev is gone ([`super::supervise`]).
     pub down: Option<PortDown>,
 }
@@ -88,6 +91,7 @@ impl Switch {
                 name: name.clone(),
                 backend: o.backend.clone(),
                 worker: o.worker,
+                workers: o.workers.clone(),
                 down: self.health.down(name),
             })
             .collect();

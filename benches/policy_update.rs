@@ -123,6 +123,29 @@ fn time(rounds: usize, mut f: impl FnMut(usize)) -> (f64, f64) {
     pct(v)
 }
 
+/// The calling thread's CPU time (what a change costs the applier, whatever the load).
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Wall time and calling-thread CPU time of each call, as (median, p99) pairs.
+fn time_cpu(rounds: usize, mut f: impl FnMut(usize)) -> ((f64, f64), (f64, f64)) {
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let (t, c) = (Instant::now(), thread_cpu());
+        f(i);
+        cpu.push(thread_cpu().saturating_sub(c));
+        wall.push(t.elapsed());
+    }
+    (pct(wall), pct(cpu))
+}
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -151,9 +174,9 @@ fn main() {
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     println!(
-        "| group changed (ports using it) | classifier compile | classifier recompile | classifier patch (`derive`) | dataplane compile | dataplane recompile (patch) | Switch::apply, call to epoch in force |"
+        "| group changed (ports using it) | classifier compile | classifier recompile | classifier patch (`derive`) | dataplane compile | dataplane recompile (patch) | Switch::apply, call to epoch in force | Switch::apply, CPU of the calling thread |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let f = |(m, p): (f64, f64)| format!("{m:.3} / {p:.3}");
     for (name, users) in [("common", 1000), ("t0", 10), ("solo", 1)] {
         let mut changed = base.clone();
@@ -188,18 +211,19 @@ fn main() {
             dp = dp.recompile(prev(i), next(i), i as u64, &mut zones);
         });
         let sw = Switch::start(&base, &settings).expect("switch");
-        let s_incr = time(rounds, |i| {
+        let (s_incr, s_cpu) = time_cpu(rounds, |i| {
             sw.apply(next(i)).expect("apply");
         });
         black_box(sw.shutdown());
         println!(
-            "| `{name}` ({users}) | {} | {} | {} | {} | {} | **{}** |",
+            "| `{name}` ({users}) | {} | {} | {} | {} | {} | **{}** | {} |",
             f(c_full),
             f(c_incr),
             f(c_patch),
             f(d_full),
             f(d_incr),
-            f(s_incr)
+            f(s_incr),
+            f(s_cpu)
         );
     }
     // A chain: every change adds one more rule to `common` (none removed), so the delta
@@ -217,15 +241,16 @@ fn main() {
         policy = policy.derive(&chain[i], &chain[i + 1], i as u64 + 1);
     });
     let sw = Switch::start(&chain[0], &settings).expect("switch");
-    let s_chain = time(rounds, |i| {
+    let (s_chain, s_chain_cpu) = time_cpu(rounds, |i| {
         sw.apply(&chain[i + 1]).expect("apply");
     });
     black_box(sw.shutdown());
     println!(
-        "| `common` chain of adds (1000; compile every {} changes) | | | {} | | | **{}** |",
+        "| `common` chain of adds (1000; compile every {} changes) | | | {} | | | **{}** | {} |",
         MAX_DELTA + 1,
         f(c_chain),
-        f(s_chain)
+        f(s_chain),
+        f(s_chain_cpu)
     );
     println!("(median / p99, ms)");
 }

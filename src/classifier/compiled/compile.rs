@@ -192,9 +192,10 @@ impl Resolver<'_> {
         let v6 = r.ethertype == EtherType::IPv6;
         let resolved = match &r.remote {
             Remote::Any => FlatRemote::Any,
-            Remote::Prefix(n) => FlatRemote::Ranges {
-                v4: u32::range_of(n).into_iter().collect(),
-                v6: u128::range_of(n).into_iter().collect(),
+            Remote::Prefix(n) => match (u32::range_of(n), u128::range_of(n)) {
+                (Some((lo, hi)), _) => FlatRemote::V4(lo, hi),
+                (None, Some((lo, hi))) => FlatRemote::V6(lo, hi),
+                (None, None) => FlatRemote::Group(None),
             },
             Remote::Group(g) => FlatRemote::Group(self.groups.get(g.as_str()).copied()),
             Remote::AddressGroup(g) => {
@@ -642,6 +643,7 @@ pub(super) fn assemble<'m>(
         members,
         stats,
         delta: None,
+        base_rules: None,
     }
 }
 
@@ -677,6 +679,7 @@ impl CompiledPolicy {
             members,
             stats,
             delta: self.delta.clone(),
+            base_rules: self.base_rules.clone(),
         }
     }
 

@@ -33,7 +33,8 @@
 //! `stateful` flag changed, address groups, port group lists or port security), `patch`
 //! answers `None` and the caller compiles ([`CompiledPolicy::recompile`]), which folds
 //! the delta in. The base rules in flat form are built once, at the first patch after a
-//! compile (O(rules)), then shared by every patched policy of that base.
+//! compile (O(rules), no allocation per rule but for address-group remotes), then shared
+//! by every policy patched from that compile, an empty delta's too.
 
 use std::sync::Arc;
 
@@ -53,6 +54,9 @@ pub const MAX_DELTA: usize = 64;
 #[derive(Debug, Clone)]
 pub(super) enum FlatRemote {
     Any,
+    /// A prefix (of one family: the other family's keys never match it).
+    V4(u32, u32),
+    V6(u128, u128),
     /// Address ranges (a prefix, or an address group's CIDRs), per family.
     Ranges {
         v4: Box<[(u32, u32)]>,
@@ -113,6 +117,8 @@ impl FlatRule {
     fn remote_has<A: Addr + RangesOf>(&self, a: A, members: &[Arc<GroupMembers>]) -> bool {
         match &self.resolved {
             FlatRemote::Any => true,
+            FlatRemote::V4(lo, hi) => A::v4(a).is_some_and(|a| *lo <= a && a <= *hi),
+            FlatRemote::V6(lo, hi) => A::v6(a).is_some_and(|a| *lo <= a && a <= *hi),
             FlatRemote::Ranges { v4, v6 } => {
                 A::ranges(v4, v6).iter().any(|&(lo, hi)| lo <= a && a <= hi)
             }
@@ -136,17 +142,34 @@ impl FlatRule {
 
 trait RangesOf: Sized {
     fn ranges<'a>(v4: &'a [(u32, u32)], v6: &'a [(u128, u128)]) -> &'a [(Self, Self)];
+    fn v4(self) -> Option<u32>;
+    fn v6(self) -> Option<u128>;
 }
 impl RangesOf for u32 {
     fn ranges<'a>(v4: &'a [(u32, u32)], _: &'a [(u128, u128)]) -> &'a [(u32, u32)] {
         v4
+    }
+    fn v4(self) -> Option<u32> {
+        Some(self)
+    }
+    fn v6(self) -> Option<u128> {
+        None
     }
 }
 impl RangesOf for u128 {
     fn ranges<'a>(_: &'a [(u32, u32)], v6: &'a [(u128, u128)]) -> &'a [(u128, u128)] {
         v6
     }
+    fn v4(self) -> Option<u32> {
+        None
+    }
+    fn v6(self) -> Option<u128> {
+        Some(self)
+    }
 }
+
+/// The base model's rules in flat form, per group (model index).
+pub(super) type BaseRules = Arc<[Arc<[FlatRule]>]>;
 
 /// The changes of one group since the base.
 #[derive(Debug, Clone)]
@@ -189,7 +212,7 @@ impl GroupDelta {
 #[derive(Debug)]
 pub(super) struct Delta {
     /// The base model's rules in flat form, per group (model index).
-    base: Arc<[Arc<[FlatRule]>]>,
+    base: BaseRules,
     /// The changed groups, ascending by group index.
     groups: Box<[GroupDelta]>,
     /// Whether some changed group lost a rule.
@@ -316,8 +339,9 @@ impl CompiledPolicy {
         {
             return None;
         }
-        let base: Arc<[Arc<[FlatRule]>]> = match &self.delta {
-            Some(d) => d.base.clone(),
+        // Kept by every policy patched from the same compile (an empty delta too).
+        let base: BaseRules = match &self.base_rules {
+            Some(b) => b.clone(),
             None => flat_rules(old),
         };
         let resolver = Resolver::new(new);
@@ -377,7 +401,7 @@ impl CompiledPolicy {
         let any_removed = groups.iter().any(|g| !g.removed.is_empty());
         let delta = (!groups.is_empty()).then(|| {
             Arc::new(Delta {
-                base,
+                base: base.clone(),
                 groups: groups.into_boxed_slice(),
                 any_removed,
             })
@@ -388,6 +412,7 @@ impl CompiledPolicy {
             members,
             stats,
             delta,
+            base_rules: Some(base),
         })
     }
 

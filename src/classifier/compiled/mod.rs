@@ -337,6 +337,9 @@ pub struct CompiledPolicy {
     /// Rule changes since the sets were compiled ([`CompiledPolicy::patch`]); `None`: the
     /// sets are the policy.
     delta: Option<Arc<Delta>>,
+    /// The rules of the model the sets were compiled from, in flat form, once a patch
+    /// needed them (what later patches diff against); `None` after a compile.
+    base_rules: Option<delta::BaseRules>,
 }
 
 // The structure is published through an atomic pointer and read by every worker.

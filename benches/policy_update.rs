@@ -13,10 +13,14 @@
 //!
 //! For each case, in one run, side by side: the classifier alone (`CompiledPolicy::compile`
 //! of the new model, what every change cost before, against `CompiledPolicy::recompile`
-//! from the previous policy), the whole dataplane (`Dataplane::compile` against
-//! `Dataplane::recompile`), and `Switch::apply` on a running `Switch` (which uses
+//! from the previous policy, which compiles the sets holding the group, and
+//! `CompiledPolicy::derive`, which patches: the sets shared, the rule a delta), the whole
+//! dataplane (`Dataplane::compile` against
+//! `Dataplane::recompile`, which patches the classifier and shares every other table on
+//! a rules-only change), and `Switch::apply` on a running `Switch` (which uses
 //! `Dataplane::recompile`): from the call to its return, which is when every worker has
-//! taken the new epoch (it polls the workers' epochs every 100 µs). Median and p99 over
+//! taken the new epoch. A last row chains adds to `common` without removing any, so the
+//! delta grows to `MAX_DELTA` and one change in `MAX_DELTA + 1` compiles (the p99). Median and p99 over
 //! `ROUNDS` changes (default 100). `WORKERS` (default 1) workers, unpinned, spinning
 //! (`IDLE_BACKOFF=1`: idle workers sleep up to 1 ms, as an idle live switch does).
 //! Timing figures on a shared machine are noisy: print the load average beside them.
@@ -25,7 +29,7 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use sgswitch::classifier::CompiledPolicy;
+use sgswitch::classifier::{CompiledPolicy, MAX_DELTA};
 use sgswitch::pipeline::{Dataplane, IdMap};
 use sgswitch::policy::{Direction, EtherType, Model, Network, Port, Remote, Rule, SecurityGroup};
 use sgswitch::runtime::switch::{Switch, SwitchSettings};
@@ -119,6 +123,29 @@ fn time(rounds: usize, mut f: impl FnMut(usize)) -> (f64, f64) {
     pct(v)
 }
 
+/// The calling thread's CPU time (what a change costs the applier, whatever the load).
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Wall time and calling-thread CPU time of each call, as (median, p99) pairs.
+fn time_cpu(rounds: usize, mut f: impl FnMut(usize)) -> ((f64, f64), (f64, f64)) {
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let (t, c) = (Instant::now(), thread_cpu());
+        f(i);
+        cpu.push(thread_cpu().saturating_sub(c));
+        wall.push(t.elapsed());
+    }
+    (pct(wall), pct(cpu))
+}
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -147,9 +174,10 @@ fn main() {
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     println!(
-        "| group changed (ports using it) | classifier compile | classifier recompile | dataplane compile | dataplane recompile | Switch::apply (recompile), call to epoch in force |"
+        "| group changed (ports using it) | classifier compile | classifier recompile | classifier patch (`derive`) | dataplane compile | dataplane recompile (patch) | Switch::apply, call to epoch in force | Switch::apply, CPU of the calling thread |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let f = |(m, p): (f64, f64)| format!("{m:.3} / {p:.3}");
     for (name, users) in [("common", 1000), ("t0", 10), ("solo", 1)] {
         let mut changed = base.clone();
         let g = changed
@@ -170,6 +198,10 @@ fn main() {
         let c_incr = time(rounds, |i| {
             policy = policy.recompile(prev(i), next(i), i as u64);
         });
+        let mut policy = CompiledPolicy::compile(&base, 0);
+        let c_patch = time(rounds, |i| {
+            policy = policy.derive(prev(i), next(i), i as u64);
+        });
         let mut zones = IdMap::default();
         let d_full = time(rounds, |i| {
             black_box(Dataplane::compile(next(i), i as u64, &mut zones));
@@ -179,19 +211,46 @@ fn main() {
             dp = dp.recompile(prev(i), next(i), i as u64, &mut zones);
         });
         let sw = Switch::start(&base, &settings).expect("switch");
-        let s_incr = time(rounds, |i| {
+        let (s_incr, s_cpu) = time_cpu(rounds, |i| {
             sw.apply(next(i)).expect("apply");
         });
         black_box(sw.shutdown());
-        let f = |(m, p): (f64, f64)| format!("{m:.3} / {p:.3}");
         println!(
-            "| `{name}` ({users}) | {} | {} | {} | {} | **{}** |",
+            "| `{name}` ({users}) | {} | {} | {} | {} | {} | **{}** | {} |",
             f(c_full),
             f(c_incr),
+            f(c_patch),
             f(d_full),
             f(d_incr),
-            f(s_incr)
+            f(s_incr),
+            f(s_cpu)
         );
     }
+    // A chain: every change adds one more rule to `common` (none removed), so the delta
+    // grows to its bound and the change past it compiles (the delta folded in).
+    let chain: Vec<Model> = (0..=rounds)
+        .map(|n| {
+            let mut m = base.clone();
+            let g = &mut m.security_groups[0];
+            g.rules.extend((0..n).map(|k| rule(8_000_000 + k)));
+            m
+        })
+        .collect();
+    let mut policy = CompiledPolicy::compile(&chain[0], 0);
+    let c_chain = time(rounds, |i| {
+        policy = policy.derive(&chain[i], &chain[i + 1], i as u64 + 1);
+    });
+    let sw = Switch::start(&chain[0], &settings).expect("switch");
+    let (s_chain, s_chain_cpu) = time_cpu(rounds, |i| {
+        sw.apply(&chain[i + 1]).expect("apply");
+    });
+    black_box(sw.shutdown());
+    println!(
+        "| `common` chain of adds (1000; compile every {} changes) | | | {} | | | **{}** | {} |",
+        MAX_DELTA + 1,
+        f(c_chain),
+        f(s_chain),
+        f(s_chain_cpu)
+    );
     println!("(median / p99, ms)");
 }

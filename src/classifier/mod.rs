@@ -70,7 +70,7 @@ mod update;
 use crate::flow::FlowKey;
 use crate::policy::{Direction, Model, RuleRef, SecurityGroup};
 
-pub use compiled::{CompiledPolicy, PolicyStats};
+pub use compiled::{CompiledPolicy, PolicyStats, MAX_DELTA};
 pub use linear::LinearPolicy;
 pub use update::Recompiler;
 

@@ -1,6 +1,7 @@
 //! [`Recompiler`]: the classifier side of an `ApplyPolicy` that keeps its last model, so
 //! that a model differing only in `Model::remote_members` (a remote-group member joined or
-//! left) is applied with [`CompiledPolicy::with_members`], and any other model with
+//! left) is applied with [`CompiledPolicy::with_members`], a change of rules with
+//! [`CompiledPolicy::patch`] (a delta beside the shared sets) and any other model with
 //! [`CompiledPolicy::recompile`] (only the group sets the change touches are compiled),
 //! instead of a full compile.
 //!
@@ -33,7 +34,10 @@ impl Recompiler {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let (policy, derived) = match last.as_ref() {
             Some((m, p)) if members_only_change(m, model) => (p.with_members(model, epoch), true),
-            Some((m, p)) => (p.recompile(m, model, epoch), false),
+            Some((m, p)) => match p.patch(m, model, epoch) {
+                Some(patched) => (patched, false),
+                None => (p.recompile(m, model, epoch), false),
+            },
             None => (CompiledPolicy::compile(model, epoch), false),
         };
         let policy = Arc::new(policy);

@@ -188,12 +188,14 @@ impl IdMap {
 #[derive(Clone, Debug)]
 pub struct Dataplane {
     pub epoch: u64,
-    pub ports: Vec<PortEntry>,
-    pub networks: Vec<String>,
-    pub fdb: StaticFdb,
+    /// The per-port, FDB, log and overlay tables are shared (`Arc`) between the
+    /// dataplanes of a rules-only change ([`Dataplane::recompile`]), which rebuilds none.
+    pub ports: Arc<[PortEntry]>,
+    pub networks: Arc<[String]>,
+    pub fdb: Arc<StaticFdb>,
     pub policy: CompiledPolicy,
     pub permitted_ethertypes: Vec<u16>,
-    by_name: HashMap<String, u16>,
+    by_name: Arc<HashMap<String, u16>>,
     /// zone → port index
     by_zone: Vec<Option<u16>>,
     /// Counter slot of each rule ([`IdMap::rule_slot`]): `rule_slots[rule_base[g] + r]`
@@ -201,15 +203,15 @@ pub struct Dataplane {
     rule_base: Vec<u32>,
     rule_slots: Vec<u32>,
     /// What the packet log records, per port index.
-    pub logs: Vec<PortLog>,
+    pub logs: Arc<[PortLog]>,
     /// Some port records something (otherwise the pipeline skips the log checks).
     pub log_any: bool,
     /// The tunnel ports' destinations (empty without an overlay), by tunnel id.
-    pub tunnels: Vec<Tunnel>,
+    pub tunnels: Arc<[Tunnel]>,
     /// (encapsulation, VNI, source VTEP) → tunnel port index, for decapsulated frames.
-    tunnel_rx: HashMap<(Encap, u32, IpAddr), u16>,
+    tunnel_rx: Arc<HashMap<(Encap, u32, IpAddr), u16>>,
     /// The ARP responder's addresses of remote ports (empty without an overlay).
-    pub arp: ArpTable,
+    pub arp: Arc<ArpTable>,
 }
 
 /// What the packet log records for one port (compiled from the model's
@@ -241,6 +243,37 @@ impl PortLog {
 /// Compile the enabled logs of `model` into one [`PortLog`] per port (Neutron's
 /// semantics: a log names a group, a port, both or neither; it covers the ports that use
 /// the group, the port, the group on that port, or every port).
+/// Whether `a` and `b` differ at most in what only the classifier reads: the groups'
+/// rules (not their names or order), address groups, `remote_members`, and `conntrack`
+/// (read by the runtime, not the dataplane). Then [`Dataplane::recompile`] rebuilds the
+/// classifier alone. The destructuring is exhaustive on purpose (as in
+/// [`crate::classifier::members_only_change`]).
+pub fn rules_only_change(a: &Model, b: &Model) -> bool {
+    let Model {
+        security_groups,
+        address_groups: _,
+        ports,
+        networks,
+        permitted_ethertypes,
+        conntrack: _,
+        logs,
+        hosts,
+        local_host,
+        remote_members: _,
+    } = a;
+    security_groups.len() == b.security_groups.len()
+        && security_groups
+            .iter()
+            .zip(&b.security_groups)
+            .all(|(x, y)| x.name == y.name)
+        && *ports == b.ports
+        && *networks == b.networks
+        && *permitted_ethertypes == b.permitted_ethertypes
+        && *logs == b.logs
+        && *hosts == b.hosts
+        && *local_host == b.local_host
+}
+
 fn compile_logs(model: &Model) -> Vec<PortLog> {
     let group_index = |name: &str| {
         model
@@ -365,6 +398,12 @@ impl Dataplane {
     /// (the group sets the change did not touch are shared, not compiled again; it
     /// answers as a full compile would), and unchanged groups keep their rule counter
     /// slots without a lookup.
+    ///
+    /// When only rules (or the classifier's other inputs: address groups, remote
+    /// members) changed ([`rules_only_change`]), the classifier is
+    /// [`CompiledPolicy::derive`] (a patch: every set shared, the rule changes a delta)
+    /// and nothing else is rebuilt: ports, FDB, logs and overlay tables are the same
+    /// `Arc`s, only the rule counter slots are laid out again (unchanged groups copied).
     pub fn recompile(
         &self,
         old: &Model,
@@ -372,8 +411,39 @@ impl Dataplane {
         epoch: u64,
         zones: &mut IdMap,
     ) -> Dataplane {
+        if rules_only_change(old, model) {
+            let policy = self.policy.derive(old, model, epoch);
+            let (rule_base, rule_slots) = self.slots(model, zones, Some(old));
+            return Dataplane {
+                epoch,
+                policy,
+                rule_base,
+                rule_slots,
+                ..self.clone()
+            };
+        }
         let policy = self.policy.recompile(old, model, epoch);
         Self::with_policy(model, epoch, zones, policy, Some((self, old)))
+    }
+
+    /// The rule counter slots of `model` (`rule_base`, `rule_slots`); `old`: the model of
+    /// `self`, whose unchanged groups keep their slots.
+    fn slots(&self, model: &Model, zones: &mut IdMap, old: Option<&Model>) -> (Vec<u32>, Vec<u32>) {
+        let mut rule_base = Vec::with_capacity(model.security_groups.len());
+        let mut rule_slots = Vec::with_capacity(self.rule_slots.len() + 1);
+        for (gi, g) in model.security_groups.iter().enumerate() {
+            rule_base.push(rule_slots.len() as u32);
+            // A group unchanged since the previous dataplane keeps its slots (the same
+            // `zones` handed them out, and it never forgets one): no key built or hashed.
+            if let Some(old) = old.and_then(|m| self.group_slots(m, gi, g)) {
+                rule_slots.extend_from_slice(old);
+                continue;
+            }
+            for r in &g.rules {
+                rule_slots.push(zones.rule_slot(&g.name, r));
+            }
+        }
+        (rule_base, rule_slots)
     }
 
     /// The counter slots of group `gi` of a new model (`g`) if `old` (the model of
@@ -506,16 +576,16 @@ impl Dataplane {
             rule_base,
             rule_slots,
             log_any: logs.iter().any(PortLog::any),
-            logs,
+            logs: logs.into(),
             policy,
-            ports,
-            networks,
-            fdb,
+            ports: ports.into(),
+            networks: networks.into(),
+            fdb: Arc::new(fdb),
             permitted_ethertypes: model.permitted_ethertypes.clone(),
-            by_name,
-            tunnels,
-            tunnel_rx,
-            arp,
+            by_name: Arc::new(by_name),
+            tunnels: tunnels.into(),
+            tunnel_rx: Arc::new(tunnel_rx),
+            arp: Arc::new(arp),
         }
     }
 

@@ -96,7 +96,9 @@ mod security;
 mod verdict;
 
 pub use arp_responder::{ArpReply, ArpTable, ARP_REPLY_LEN};
-pub use dataplane::{eui64_link_local, Dataplane, IdMap, PortEntry, PortLog, Tunnel};
+pub use dataplane::{
+    eui64_link_local, rules_only_change, Dataplane, IdMap, PortEntry, PortLog, Tunnel,
+};
 pub use verdict::{Disposition, PortCounters, Verdict};
 
 pub use fragments::FragStats;

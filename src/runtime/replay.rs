@@ -406,7 +406,7 @@ pub fn run_explained<W: Write>(
         Some(dir) => {
             std::fs::create_dir_all(dir)?;
             let mut per_port = Vec::new();
-            for p in &dp.ports {
+            for p in dp.ports.iter() {
                 let f = File::create(dir.join(format!("{}.pcap", p.name)))?;
                 per_port.push(Some(PcapWriter::new(BufWriter::new(f))?));
             }

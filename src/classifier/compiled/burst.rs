@@ -26,6 +26,12 @@ impl CompiledPolicy {
     pub fn classify_burst(&self, port: usize, dir: Direction, keys: &[FlowKey], out: &mut [bool]) {
         let n = keys.len().min(out.len());
         let (keys, out) = (&keys[..n], &mut out[..n]);
+        if self.delta_touches_port(port) {
+            for (k, o) in keys.iter().zip(out.iter_mut()) {
+                *o = self.allows(port, dir, k);
+            }
+            return;
+        }
         let set = match self.ports.get(port) {
             Some(PortSlot::Rules(s)) => s,
             Some(PortSlot::AllowAll) => {

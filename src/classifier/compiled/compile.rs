@@ -44,6 +44,7 @@ use ipnet::IpNet;
 
 use super::addr::{Addr, AddrIndex};
 use super::attrib::{Attribution, AttributionBuilder, ATTR_NONE};
+use super::delta::{FlatRemote, FlatRule};
 use super::incremental::set_key;
 use super::members::{self, GroupMembers, GroupTerm};
 use super::ports::{normalize, ClassTable, PortRange, CLASS_ALLOW, CLASS_DENY, FULL};
@@ -182,6 +183,50 @@ impl<'m> Resolver<'m> {
             )),
         }
     }
+}
+
+impl Resolver<'_> {
+    /// Rule `r` in flat form (what a patch matches key by key), resolved as the compiled
+    /// sets resolve it.
+    pub(super) fn flat(&self, r: &Rule) -> FlatRule {
+        let v6 = r.ethertype == EtherType::IPv6;
+        let resolved = match &r.remote {
+            Remote::Any => FlatRemote::Any,
+            Remote::Prefix(n) => match (u32::range_of(n), u128::range_of(n)) {
+                (Some((lo, hi)), _) => FlatRemote::V4(lo, hi),
+                (None, Some((lo, hi))) => FlatRemote::V6(lo, hi),
+                (None, None) => FlatRemote::Group(None),
+            },
+            Remote::Group(g) => FlatRemote::Group(self.groups.get(g.as_str()).copied()),
+            Remote::AddressGroup(g) => {
+                let set = self.addr_groups.get(g.as_str()).unwrap_or(&self.empty);
+                FlatRemote::Ranges {
+                    v4: set.v4.clone().into_boxed_slice(),
+                    v6: set.v6.clone().into_boxed_slice(),
+                }
+            }
+        };
+        FlatRule {
+            direction: r.direction,
+            ethertype: r.ethertype,
+            protocol: r.protocol,
+            port_range_min: r.port_range_min,
+            port_range_max: r.port_range_max,
+            remote: r.remote.clone(),
+            ports: rule_spec(v6, r).first().copied(),
+            resolved,
+        }
+    }
+}
+
+/// Every rule of `model` in flat form, per group (model index).
+pub(super) fn flat_rules(model: &Model) -> Arc<[Arc<[FlatRule]>]> {
+    let resolver = Resolver::new(model);
+    model
+        .security_groups
+        .iter()
+        .map(|g| g.rules.iter().map(|r| resolver.flat(r)).collect())
+        .collect()
 }
 
 enum RemoteRanges<'a, A> {
@@ -524,6 +569,7 @@ fn build_set(groups: &[(usize, &SecurityGroup)], resolver: &Resolver<'_>) -> Set
         egress: dir_table(Direction::Egress),
         stateful: groups.iter().any(|(_, g)| g.stateful),
         refs: refs.into_boxed_slice(),
+        groups: groups.iter().map(|&(gi, _)| gi as u32).collect(),
     }
 }
 
@@ -596,6 +642,8 @@ pub(super) fn assemble<'m>(
         ports,
         members,
         stats,
+        delta: None,
+        base_rules: None,
     }
 }
 
@@ -630,7 +678,23 @@ impl CompiledPolicy {
             ports: self.ports.clone(),
             members,
             stats,
+            delta: self.delta.clone(),
+            base_rules: self.base_rules.clone(),
         }
+    }
+
+    /// The policy of `new`, given that `self` is the policy of `old`, the cheapest exact
+    /// way: [`Self::with_members`] when only `remote_members` differ, else
+    /// [`Self::patch`] (the rules changed are a delta beside the shared sets), else
+    /// [`Self::recompile`] (which also folds a delta in). Answers as
+    /// [`Self::compile`]`(new, epoch)`; `stats()` may be those of the sets compiled
+    /// last (use [`Self::update`] where they must equal a fresh compile's).
+    pub fn derive(&self, old: &Model, new: &Model, epoch: u64) -> CompiledPolicy {
+        if crate::classifier::members_only_change(old, new) {
+            return self.with_members(new, epoch);
+        }
+        self.patch(old, new, epoch)
+            .unwrap_or_else(|| self.recompile(old, new, epoch))
     }
 
     /// The policy of `new`, given that `self` is the policy of `old`: [`Self::with_members`]

@@ -170,9 +170,18 @@ impl CompiledPolicy {
         let mut clean = Clean::new(old, new);
         let members = members::rebuild_for(&self.members, old, new);
         let resolver = Resolver::new(new);
+        // A group a patch changed: the sets holding it are the base's, not `old`'s.
+        let delta = self.delta.clone();
         assemble(new, epoch, &resolver, members, |key| {
             let s = previous.get(key)?;
-            key.iter().all(|n| clean.group(n)).then(|| s.clone())
+            key.iter()
+                .all(|n| {
+                    let patched = delta
+                        .as_ref()
+                        .is_some_and(|d| clean.old_idx.get(n).is_some_and(|&i| d.touches(i)));
+                    !patched && clean.group(n)
+                })
+                .then(|| s.clone())
         })
     }
 }

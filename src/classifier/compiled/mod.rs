@@ -19,6 +19,8 @@
 //! SetPolicy.refs: rule ordinal ─► RuleRef (group index in the model, rule index)
 //! CompiledPolicy.members[g]: GroupMembers (g = group index in the model), per family a
 //!   MemberSet: exact host addresses (hashbrown set, foldhash) + sorted merged CIDR ranges
+//! CompiledPolicy.delta: None | Delta (rule changes since the sets were compiled: per
+//!   changed group, base rules removed + rules added in flat form; `delta`)
 //! ```
 //!
 //! # Remote groups: member sets outside the rules (#18)
@@ -95,6 +97,10 @@
 //! * `members`: remote-group member sets and the buckets' group terms.
 //! * `incremental`: [`CompiledPolicy::recompile`], a new model's policy sharing every
 //!   group set the change did not touch.
+//! * `delta`: [`CompiledPolicy::patch`], a rule change as a delta published beside every
+//!   shared set (added rules matched one by one, removed ones masked, exact first-rule
+//!   order), folded in by the next compile; `CompiledPolicy.delta` is `None` after a
+//!   compile, so lookups pay one predictable branch for it.
 //!
 //! Owns: the lookup structures and their invariants. May not touch: connection
 //! tracking, ports' anti-spoofing or frames (it answers for one `FlowKey`).
@@ -124,6 +130,7 @@ mod attrib;
 #[cfg(any(test, feature = "bench"))]
 mod burst;
 mod compile;
+mod delta;
 mod incremental;
 mod members;
 mod ports;
@@ -135,11 +142,13 @@ use crate::flow::{FlowKey, FAMILY_V4, FAMILY_V6};
 use crate::policy::{Direction, RuleRef};
 use addr::{Addr, AddrIndex};
 use attrib::Attribution;
+use delta::Delta;
 use members::{GroupMembers, GroupTerm};
 use ports::ClassTable;
 
 #[cfg(any(test, feature = "bench"))]
 pub use burst::BURST_CHUNK;
+pub use delta::MAX_DELTA;
 
 #[derive(Debug)]
 struct Bucket<A> {
@@ -261,6 +270,8 @@ struct SetPolicy {
     /// Ordinal (what the attribution tables hold) → the rule in the model: the rules of the
     /// set's groups in model order, both directions.
     refs: Box<[RuleRef]>,
+    /// The set's groups (index in the model), ascending.
+    groups: Box<[u32]>,
 }
 
 impl SetPolicy {
@@ -323,6 +334,12 @@ pub struct CompiledPolicy {
     /// buckets' group terms name).
     members: Box<[Arc<GroupMembers>]>,
     stats: PolicyStats,
+    /// Rule changes since the sets were compiled ([`CompiledPolicy::patch`]); `None`: the
+    /// sets are the policy.
+    delta: Option<Arc<Delta>>,
+    /// The rules of the model the sets were compiled from, in flat form, once a patch
+    /// needed them (what later patches diff against); `None` after a compile.
+    base_rules: Option<delta::BaseRules>,
 }
 
 // The structure is published through an atomic pointer and read by every worker.
@@ -353,7 +370,10 @@ impl CompiledPolicy {
                     Direction::Ingress => &key.src,
                     Direction::Egress => &key.dst,
                 };
-                s.dir(dir).allows(remote, key, &self.members)
+                match &self.delta {
+                    None => s.dir(dir).allows(remote, key, &self.members),
+                    Some(d) => self.delta_allows(d, s, dir, key, remote),
+                }
             }
             Some(PortSlot::AllowAll) => true,
             Some(PortSlot::DenyAll) | None => false,
@@ -374,6 +394,9 @@ impl CompiledPolicy {
             Direction::Ingress => &key.src,
             Direction::Egress => &key.dst,
         };
+        if let Some(d) = &self.delta {
+            return self.delta_first(d, s, dir, key, remote);
+        }
         let ordinal = s.dir(dir).first_rule(remote, key, &self.members)?;
         s.refs.get(ordinal as usize).copied()
     }
@@ -389,7 +412,10 @@ impl CompiledPolicy {
     /// Number of rules of the port's groups in direction `dir`.
     pub fn rule_count(&self, port: usize, dir: Direction) -> usize {
         match self.ports.get(port) {
-            Some(PortSlot::Rules(s)) => s.dir(dir).rules,
+            Some(PortSlot::Rules(s)) => match &self.delta {
+                None => s.dir(dir).rules,
+                Some(d) => Self::delta_count(d, s, dir, s.dir(dir).rules),
+            },
             _ => 0,
         }
     }

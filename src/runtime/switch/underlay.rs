@@ -52,7 +52,7 @@ pub(super) fn sync(
     }
     zones.truncate(1);
     names.truncate(1);
-    for t in &dp.tunnels {
+    for t in dp.tunnels.iter() {
         if let Some(p) = dp.ports.get(t.port as usize) {
             zones.push(p.zone);
             names.push(p.name.clone());
@@ -62,7 +62,7 @@ pub(super) fn sync(
 
 /// Record worker `w` (the underlay's) as the owner of `dp`'s tunnel ports.
 pub(super) fn own_tunnels(owners: &mut HashMap<u16, usize>, dp: &Dataplane, w: usize) {
-    for t in &dp.tunnels {
+    for t in dp.tunnels.iter() {
         if let Some(p) = dp.ports.get(t.port as usize) {
             owners.insert(p.zone, w);
         }

@@ -266,7 +266,7 @@ impl Worker {
         }
         let owners = lock(&self.shared.owners).clone();
         self.routes.clear();
-        for p in &self.dp.ports {
+        for p in self.dp.ports.iter() {
             let r = match self.by_zone.get(p.zone as usize).copied().flatten() {
                 Some((g, m)) => Route::Local { g, m },
                 None => match owners.get(&p.zone) {

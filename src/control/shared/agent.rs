@@ -43,7 +43,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::incremental::{self, Built, Patch};
-use super::interest::{build, interest, BuildError, Cache, Cached};
+use super::interest::{build, needs, targets, BuildError, Cache, Cached, Needs};
 use super::layout::{
     EncapPorts, HostError, HostValue, Keys, SchemaValue, StatusValue, SCHEMA_VERSION,
 };
@@ -225,6 +225,7 @@ impl Agent {
             built: None,
             changed: BTreeSet::new(),
             structural: true,
+            needs: None,
             status_pending: None,
             status_due: None,
             memo: GroupMemo::default(),
@@ -343,6 +344,10 @@ struct Run {
     changed: BTreeSet<String>,
     /// Keys were read or dropped (interest, resync) since the last build: a full build.
     structural: bool,
+    /// What the cache says the host needs, as the last interest fixed point computed it
+    /// (`None`: not known, e.g. after a failed store call). Valid for the cache as it is
+    /// except the keys in `changed`.
+    needs: Option<Needs>,
     /// A status not yet written (the store was unreachable).
     status_pending: Option<StatusValue>,
     /// When `status_pending` is to be written.
@@ -492,9 +497,41 @@ impl Run {
     }
 
     /// Watch what the cache says the host needs, to a fixed point.
+    ///
+    /// The targets are a function of the host's [`Needs`] and of the `net-ports/` keys
+    /// of its networks ([`super::interest::targets`]), and `Needs` of the `host-ports/`,
+    /// `ports/` and `security-groups/` keys only. So when every key changed since the
+    /// last fixed point is a `members/` key, the targets are those of the last one; when
+    /// they are `members/` and `security-groups/` keys, they are unless the needs moved
+    /// (a rule's remote group or address group came or went): a rule change costs a host
+    /// one walk of its groups' rules, not the whole set built and compared (#18).
     fn follow_interest(&mut self) -> Result<(), KvError> {
+        let last = self.needs.take();
+        let mut now = None;
+        if let Some(last) = last {
+            if !self.structural && self.changed.iter().all(|k| members_key(&self.keys, k)) {
+                self.needs = Some(last);
+                return Ok(());
+            }
+            let only_groups = !self.structural
+                && self
+                    .changed
+                    .iter()
+                    .all(|k| members_key(&self.keys, k) || group_key(&self.keys, k));
+            if only_groups {
+                let n = needs(&self.keys, &self.host, &self.cache);
+                if n == last {
+                    self.needs = Some(n);
+                    return Ok(());
+                }
+                now = Some(n);
+            }
+        }
         loop {
-            let want = interest(&self.keys, &self.host, &self.cache);
+            let n = now
+                .take()
+                .unwrap_or_else(|| needs(&self.keys, &self.host, &self.cache));
+            let want = targets(&self.keys, &self.host, &self.cache, &n);
             let gone: Vec<Target> = self
                 .targets
                 .keys()
@@ -522,6 +559,7 @@ impl Run {
                 .collect();
             lock(&self.shared.stats).targets = self.targets.len() + new.len();
             if new.is_empty() {
+                self.needs = Some(n);
                 return Ok(());
             }
             self.read_and_watch(new)?;
@@ -576,9 +614,9 @@ impl Run {
         let structural = std::mem::replace(&mut self.structural, false);
         let shared = self.shared.clone();
         let mut model = lock(&shared.model);
-        let patch = match (&self.built, model.as_ref()) {
-            (Some(b), Some(m)) if !structural => {
-                incremental::patch(&self.keys, &self.host, &self.cache, b, m, &changed)
+        let patch = match (&self.built, model.as_ref(), &self.needs) {
+            (Some(b), Some(m), Some(n)) if !structural => {
+                incremental::patch(&self.keys, &self.cache, b, m, &changed, n)
             }
             _ => Patch::Rebuild,
         };
@@ -692,6 +730,18 @@ impl Run {
             self.status_due = None;
         }
     }
+}
+
+/// Whether `key` is a `members/GROUP/PORT` key.
+fn members_key(keys: &Keys, key: &str) -> bool {
+    key.strip_prefix(keys.prefix())
+        .is_some_and(|k| k.starts_with("members/"))
+}
+
+/// Whether `key` is a `security-groups/ID` key.
+fn group_key(keys: &Keys, key: &str) -> bool {
+    key.strip_prefix(keys.prefix())
+        .is_some_and(|k| k.starts_with("security-groups/"))
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use ipnet::IpNet;
 
 use super::codec;
-use super::interest::{err, needs, remote_members_of, BuildError, Cache, Needs, Stored};
+use super::interest::{err, remote_members_of, BuildError, Cache, Needs, Stored};
 use super::layout::{GroupValue, Keys};
 use crate::policy::validate::revalidate_group;
 use crate::policy::{Model, SecurityGroup};
@@ -115,15 +115,17 @@ fn members_group<'k>(keys: &Keys, key: &'k str) -> Option<&'k str> {
 }
 
 /// What the keys `changed` since the build `built` of `model` do to it (module doc).
-pub fn patch(
+/// `now`: what the host needs by the cache now ([`super::interest::needs`]; the agent
+/// has it from its interest set).
+pub(super) fn patch(
     keys: &Keys,
-    host: &str,
     cache: &Cache,
     built: &Built,
     model: &Model,
     changed: &BTreeSet<String>,
+    now: &Needs,
 ) -> Patch {
-    if needs(keys, host, cache) != built.needs {
+    if *now != built.needs {
         return Patch::Rebuild;
     }
     let mut changes = Changes::default();

@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use super::{patch, Built, Patch};
 use crate::classifier::CompiledPolicy;
 use crate::control::kv::Op;
-use crate::control::shared::interest::{build, BuildError, Cache, Cached};
+use crate::control::shared::interest::{build, needs, BuildError, Cache, Cached};
 use crate::control::shared::layout::{GroupValue, Keys, MemberValue, RuleValue};
+use crate::control::shared::model_sync::assign_changed;
 use crate::control::shared::sim::{group_value, port_ops, tcp_rule};
 use crate::flow::{FlowKey, FAMILY_V4};
 use crate::policy::validate::GroupMemo;
@@ -220,7 +221,7 @@ impl Incremental {
     fn step(&mut self, cache: &Cache, changed: &BTreeSet<String>) -> Result<(), String> {
         let k = keys();
         let p = match (&self.built, &self.model) {
-            (Some(b), Some(m)) => patch(&k, HOST, cache, b, m, changed),
+            (Some(b), Some(m)) => patch(&k, cache, b, m, changed, &needs(&k, HOST, cache)),
             _ => Patch::Rebuild,
         };
         let r = match p {
@@ -294,7 +295,7 @@ fn same_verdicts(rng: &mut Rng, a: &Model, b: &Model) {
 
 #[test]
 fn incremental_model_equals_full_rebuild() {
-    let (mut patched, mut rebuilt, mut failed) = (0, 0, 0);
+    let (mut patched, mut rebuilt, mut failed, mut synced) = (0, 0, 0, 0);
     for seed in 1..=40u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let mut w = World::new(&mut rng);
@@ -303,6 +304,9 @@ fn incremental_model_equals_full_rebuild() {
         inc.step(&w.cache, &all).expect("the first model builds");
         // The model a full rebuild gave last time it succeeded (what the agent holds).
         let mut held = inc.model.clone().unwrap();
+        // What an applier keeps (the sim's null dataplane): synced with each model
+        // applied by cloning only what differs ([`model_sync::assign_changed`]).
+        let mut kept = held.clone();
         for step in 0..150 {
             let mut changed = BTreeSet::new();
             for _ in 0..1 + rng.below(3) {
@@ -315,6 +319,9 @@ fn incremental_model_equals_full_rebuild() {
                 (Ok((m, _)), Ok(())) => {
                     assert_eq!(inc.model.as_ref(), Some(m), "{ctx}");
                     held = m.clone();
+                    assign_changed(&mut kept, m);
+                    assert_eq!(&kept, m, "synced copy: {ctx}");
+                    synced += 1;
                 }
                 (Err(e), Err(got)) => {
                     // The same errors (status reports them as today).
@@ -336,4 +343,5 @@ fn incremental_model_equals_full_rebuild() {
     assert!(patched > 1000, "patched {patched}");
     assert!(rebuilt > 100, "rebuilt {rebuilt}");
     assert!(failed > 100, "failed {failed}");
+    assert!(synced > 1000, "synced {synced}");
 }

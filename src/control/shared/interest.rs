@@ -177,7 +177,7 @@ fn ids_under<'c, V: Stored>(
 }
 
 /// What the cache says a host's ports need (ids), in one pass.
-#[derive(Default, Debug, PartialEq, Eq)]
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
 pub(super) struct Needs {
     ports: Vec<String>,
     networks: BTreeSet<String>,
@@ -192,15 +192,22 @@ pub(super) fn needs<V: Stored>(keys: &Keys, host: &str, cache: &BTreeMap<String,
     let mut n = Needs::default();
     let hp = keys.host_ports(host);
     let mut ignore = Vec::new();
+    // The keys looked up are written into one buffer (`Keys::port`, `Keys::group` would
+    // format and allocate one per lookup: a tenth of an agent's instructions per rule
+    // change, #18). `keys_match_builders` checks both spell the same keys.
+    let mut key = String::with_capacity(hp.len() + 48);
     for id in ids_under(cache, &hp) {
         n.ports.push(id.to_string());
-        if let Some(p) = decode::<PortValue, _>(cache, &keys.port(id), &mut ignore) {
+        key_into(&mut key, keys, PORTS, id);
+        if let Some(p) = decode::<PortValue, _>(cache, &key, &mut ignore) {
             n.networks.insert(p.network_id.clone());
             n.groups.extend(p.security_groups.iter().cloned());
         }
     }
     for g in &n.groups {
-        if let Some(v) = decode::<GroupValue, _>(cache, &keys.group(g), &mut ignore) {
+        key_into(&mut key, keys, GROUPS, g);
+        let v = decode::<GroupValue, _>(cache, &key, &mut ignore);
+        if let Some(v) = v {
             for r in &v.security_group_rules {
                 if let Some(rg) = &r.remote_group_id {
                     n.remote_groups.insert(rg.clone());
@@ -214,6 +221,19 @@ pub(super) fn needs<V: Stored>(keys: &Keys, host: &str, cache: &BTreeMap<String,
     n
 }
 
+/// `buf` = the key of `id` of `kind` (`PORTS`, `GROUPS`) under `keys`' prefix.
+fn key_into(buf: &mut String, keys: &Keys, kind: &str, id: &str) {
+    buf.clear();
+    buf.push_str(keys.prefix());
+    buf.push_str(kind);
+    buf.push_str(id);
+}
+
+/// The kind parts of the keys [`needs`] looks up (as [`Keys::port`] and [`Keys::group`]
+/// spell them).
+const PORTS: &str = "ports/";
+const GROUPS: &str = "security-groups/";
+
 /// The targets host `host` watches, given what it has cached (an agent's [`Cache`]) or
 /// what an API server's cache of the whole prefix holds (which keys a write touches
 /// that host: `?wait=applied` waits only for those hosts).
@@ -222,7 +242,17 @@ pub fn interest<V: Stored>(
     host: &str,
     cache: &BTreeMap<String, V>,
 ) -> BTreeSet<Target> {
-    let n = needs(keys, host, cache);
+    targets(keys, host, cache, &needs(keys, host, cache))
+}
+
+/// [`interest`] from the host's [`Needs`] (computed from the same cache). The targets
+/// are a function of `n` and of the cached `net-ports/` keys of its networks only.
+pub(super) fn targets<V: Stored>(
+    keys: &Keys,
+    host: &str,
+    cache: &BTreeMap<String, V>,
+    n: &Needs,
+) -> BTreeSet<Target> {
     let mut t = BTreeSet::new();
     t.insert(Target::Prefix(keys.host_ports(host)));
     t.insert(Target::Key(keys.settings()));
@@ -557,4 +587,23 @@ pub(super) fn remote_members_of<S: AsRef<str> + std::hash::Hash + Eq + std::borr
         }
     }
     nets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_builders() {
+        for prefix in ["/sgswitch/", "/d/", "/a b/c/"] {
+            let keys = Keys::new(prefix);
+            let mut buf = String::from("left over");
+            for id in ["p1", "0b7c-11", ""] {
+                key_into(&mut buf, &keys, PORTS, id);
+                assert_eq!(buf, keys.port(id));
+                key_into(&mut buf, &keys, GROUPS, id);
+                assert_eq!(buf, keys.group(id));
+            }
+        }
+    }
 }

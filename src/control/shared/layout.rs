@@ -159,6 +159,7 @@ pub struct MetaValue {
 
 /// One rule of a group (inside [`GroupValue`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RuleWire")]
 pub struct RuleValue {
     #[serde(flatten)]
     pub meta: MetaValue,
@@ -179,6 +180,7 @@ pub struct RuleValue {
 
 /// `P"security-groups/"ID`: a group with its rules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "GroupWire")]
 pub struct GroupValue {
     #[serde(flatten)]
     pub meta: MetaValue,
@@ -235,6 +237,7 @@ pub struct AddressPairValue {
 
 /// `P"ports/"ID`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "PortWire")]
 pub struct PortValue {
     #[serde(flatten)]
     pub meta: MetaValue,
@@ -254,6 +257,125 @@ pub struct PortValue {
     /// The backend, as the API's `binding:profile` (`{}`: none).
     #[serde(rename = "binding:profile", default)]
     pub profile: serde_json::Map<String, serde_json::Value>,
+}
+
+// Decoding without `#[serde(flatten)]`: a flattened struct is decoded through serde's
+// buffered `Content` (every field, and for a group its whole rule array, copied into a
+// generic tree and decoded again from it), which made the decode of a 100-rule group
+// most of an agent's decode time (#18). The wire types below list the metadata fields
+// inline and decode the same JSON straight; writing keeps the flattened derive (the
+// same field names, so the same JSON). `wire_decode_equals_flattened` checks both agree.
+
+#[derive(Deserialize)]
+struct RuleWire {
+    id: String,
+    created_at: String,
+    updated_at: String,
+    revision_number: u64,
+    direction: String,
+    ethertype: String,
+    protocol: Option<String>,
+    port_range_min: Option<u16>,
+    port_range_max: Option<u16>,
+    remote_ip_prefix: Option<String>,
+    remote_group_id: Option<String>,
+    remote_address_group_id: Option<String>,
+    #[serde(default)]
+    description: String,
+}
+
+impl From<RuleWire> for RuleValue {
+    fn from(w: RuleWire) -> RuleValue {
+        RuleValue {
+            meta: MetaValue {
+                id: w.id,
+                created_at: w.created_at,
+                updated_at: w.updated_at,
+                revision_number: w.revision_number,
+            },
+            direction: w.direction,
+            ethertype: w.ethertype,
+            protocol: w.protocol,
+            port_range_min: w.port_range_min,
+            port_range_max: w.port_range_max,
+            remote_ip_prefix: w.remote_ip_prefix,
+            remote_group_id: w.remote_group_id,
+            remote_address_group_id: w.remote_address_group_id,
+            description: w.description,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct GroupWire {
+    id: String,
+    created_at: String,
+    updated_at: String,
+    revision_number: u64,
+    name: String,
+    #[serde(default)]
+    description: String,
+    stateful: bool,
+    security_group_rules: Vec<RuleValue>,
+}
+
+impl From<GroupWire> for GroupValue {
+    fn from(w: GroupWire) -> GroupValue {
+        GroupValue {
+            meta: MetaValue {
+                id: w.id,
+                created_at: w.created_at,
+                updated_at: w.updated_at,
+                revision_number: w.revision_number,
+            },
+            name: w.name,
+            description: w.description,
+            stateful: w.stateful,
+            security_group_rules: w.security_group_rules,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PortWire {
+    id: String,
+    created_at: String,
+    updated_at: String,
+    revision_number: u64,
+    name: String,
+    network_id: String,
+    mac_address: String,
+    fixed_ips: Vec<String>,
+    security_groups: Vec<String>,
+    port_security_enabled: bool,
+    #[serde(default)]
+    allowed_address_pairs: Vec<AddressPairValue>,
+    #[serde(rename = "binding:host_id", default)]
+    host_id: Option<String>,
+    #[serde(rename = "binding:profile", default)]
+    profile: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<PortWire> for PortValue {
+    fn from(w: PortWire) -> PortValue {
+        PortValue {
+            meta: MetaValue {
+                id: w.id,
+                created_at: w.created_at,
+                updated_at: w.updated_at,
+                revision_number: w.revision_number,
+            },
+            name: w.name,
+            network_id: w.network_id,
+            mac_address: w.mac_address,
+            fixed_ips: w.fixed_ips,
+            security_groups: w.security_groups,
+            port_security_enabled: w.port_security_enabled,
+            allowed_address_pairs: w.allowed_address_pairs,
+            host_id: w.host_id,
+            profile: w.profile,
+        }
+    }
 }
 
 /// `P"members/"GROUP_ID"/"PORT_ID`: what a member port adds to its group's address set.
@@ -416,5 +538,216 @@ mod tests {
         // Unknown fields (a newer layout's) are ignored.
         let newer = text.replace("\"pid\"", "\"future\":1,\"pid\"");
         assert_eq!(serde_json::from_str::<HostValue>(&newer).unwrap(), new);
+    }
+
+    /// The decoders before the wire types (`#[serde(flatten)]` of the metadata): the
+    /// reference the wire types must agree with.
+    mod flat {
+        use super::super::{AddressPairValue, MetaValue};
+        use serde::Deserialize;
+
+        #[derive(Deserialize, Debug)]
+        pub struct Rule {
+            #[serde(flatten)]
+            pub meta: MetaValue,
+            pub direction: String,
+            pub ethertype: String,
+            pub protocol: Option<String>,
+            pub port_range_min: Option<u16>,
+            pub port_range_max: Option<u16>,
+            pub remote_ip_prefix: Option<String>,
+            pub remote_group_id: Option<String>,
+            pub remote_address_group_id: Option<String>,
+            #[serde(default)]
+            pub description: String,
+        }
+
+        #[derive(Deserialize, Debug)]
+        pub struct Group {
+            #[serde(flatten)]
+            pub meta: MetaValue,
+            pub name: String,
+            #[serde(default)]
+            pub description: String,
+            pub stateful: bool,
+            pub security_group_rules: Vec<Rule>,
+        }
+
+        #[derive(Deserialize, Debug)]
+        pub struct Port {
+            #[serde(flatten)]
+            pub meta: MetaValue,
+            pub name: String,
+            pub network_id: String,
+            pub mac_address: String,
+            pub fixed_ips: Vec<String>,
+            pub security_groups: Vec<String>,
+            pub port_security_enabled: bool,
+            #[serde(default)]
+            pub allowed_address_pairs: Vec<AddressPairValue>,
+            #[serde(rename = "binding:host_id", default)]
+            pub host_id: Option<String>,
+            #[serde(rename = "binding:profile", default)]
+            pub profile: serde_json::Map<String, serde_json::Value>,
+        }
+    }
+
+    fn rule_of(r: flat::Rule) -> RuleValue {
+        RuleValue {
+            meta: r.meta,
+            direction: r.direction,
+            ethertype: r.ethertype,
+            protocol: r.protocol,
+            port_range_min: r.port_range_min,
+            port_range_max: r.port_range_max,
+            remote_ip_prefix: r.remote_ip_prefix,
+            remote_group_id: r.remote_group_id,
+            remote_address_group_id: r.remote_address_group_id,
+            description: r.description,
+        }
+    }
+
+    fn group_of(g: flat::Group) -> GroupValue {
+        GroupValue {
+            meta: g.meta,
+            name: g.name,
+            description: g.description,
+            stateful: g.stateful,
+            security_group_rules: g.security_group_rules.into_iter().map(rule_of).collect(),
+        }
+    }
+
+    fn port_of(p: flat::Port) -> PortValue {
+        PortValue {
+            meta: p.meta,
+            name: p.name,
+            network_id: p.network_id,
+            mac_address: p.mac_address,
+            fixed_ips: p.fixed_ips,
+            security_groups: p.security_groups,
+            port_security_enabled: p.port_security_enabled,
+            allowed_address_pairs: p.allowed_address_pairs,
+            host_id: p.host_id,
+            profile: p.profile,
+        }
+    }
+
+    /// Decode `text` both ways: the same value, or both refuse it.
+    fn same<W, F>(text: &str, conv: impl Fn(F) -> W) -> Option<W>
+    where
+        W: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        F: serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let wire = serde_json::from_str::<W>(text);
+        let flat = serde_json::from_str::<F>(text).map(conv);
+        match (wire, flat) {
+            (Ok(w), Ok(f)) => {
+                assert_eq!(w, f, "{text}");
+                Some(w)
+            }
+            (Err(_), Err(_)) => None,
+            (w, f) => panic!("{text}: wire {w:?}, flattened {f:?}"),
+        }
+    }
+
+    /// Cut one `"field":value` out of a JSON object's text (the value has no comma:
+    /// numbers, strings without commas, null, booleans).
+    fn without(text: &str, field: &str) -> String {
+        let k = format!("\"{field}\":");
+        let Some(at) = text.find(&k) else {
+            return text.to_string();
+        };
+        let rest = &text[at..];
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        let mut t = format!("{}{}", &text[..at], &rest[end..]);
+        t = t.replace(",,", ",").replace("{,", "{").replace(",}", "}");
+        t
+    }
+
+    #[test]
+    fn wire_decode_equals_flattened() {
+        let meta = |i: u64| MetaValue {
+            id: format!("id{i}"),
+            created_at: "2026-12-08T00:00:00Z".into(),
+            updated_at: "2026-12-08T00:00:01Z".into(),
+            revision_number: i,
+        };
+        let rules: Vec<RuleValue> = (0..24u64)
+            .map(|i| RuleValue {
+                meta: meta(i),
+                direction: ["ingress", "egress"][i as usize % 2].into(),
+                ethertype: ["IPv4", "IPv6"][i as usize / 2 % 2].into(),
+                protocol: [None, Some("tcp".into()), Some("17".into())][i as usize % 3].clone(),
+                port_range_min: (i % 4 != 0).then_some(i as u16 * 100),
+                port_range_max: (i % 4 == 1).then_some(i as u16 * 100 + 10),
+                remote_ip_prefix: (i % 5 == 0).then(|| format!("10.{i}.0.0/16")),
+                remote_group_id: (i % 5 == 1).then(|| format!("g{i}")),
+                remote_address_group_id: (i % 5 == 2).then(|| format!("a{i}")),
+                description: if i % 2 == 0 {
+                    String::new()
+                } else {
+                    format!("r {i}")
+                },
+            })
+            .collect();
+        let mut checked = 0;
+        for (i, r) in rules.iter().enumerate() {
+            let text = serde_json::to_string(r).unwrap();
+            assert_eq!(same(&text, rule_of).as_ref(), Some(r), "round trip {text}");
+            // Unknown fields are ignored; absent optional fields decode as before;
+            // absent required ones fail both ways.
+            same(
+                &text.replacen('{', "{\"future\":[1,{\"x\":2}],", 1),
+                rule_of,
+            )
+            .expect("an unknown field");
+            for f in [
+                "id",
+                "created_at",
+                "revision_number",
+                "direction",
+                "protocol",
+                "port_range_min",
+                "remote_group_id",
+                "description",
+            ] {
+                let cut = without(&text, f);
+                let decoded = same(&cut, rule_of);
+                let required = ["id", "created_at", "revision_number", "direction"];
+                assert_eq!(decoded.is_none(), required.contains(&f), "{cut}");
+                checked += 1;
+            }
+            // A wrong type fails both ways.
+            let bad = text.replace("\"revision_number\":", "\"revision_number\":\"x\",\"y\":");
+            assert!(same(&bad, rule_of).is_none(), "{bad}");
+            let g = GroupValue {
+                meta: meta(100 + i as u64),
+                name: format!("grp{i}"),
+                description: "d".into(),
+                stateful: i % 2 == 0,
+                security_group_rules: rules[..i].to_vec(),
+            };
+            let text = serde_json::to_string(&g).unwrap();
+            assert_eq!(same(&text, group_of).as_ref(), Some(&g), "{text}");
+            assert!(same(&without(&text, "stateful"), group_of).is_none());
+            assert!(same(&without(&text, "updated_at"), group_of).is_none());
+            let p = PortValue {
+                meta: meta(200 + i as u64),
+                name: format!("p{i}"),
+                network_id: "n".into(),
+                mac_address: "fa:16:3e:00:00:01".into(),
+                fixed_ips: vec![format!("10.0.0.{i}")],
+                security_groups: vec![format!("g{i}")],
+                port_security_enabled: i % 3 != 0,
+                allowed_address_pairs: Vec::new(),
+                host_id: (i % 2 == 0).then(|| "h1".into()),
+                profile: serde_json::Map::new(),
+            };
+            let text = serde_json::to_string(&p).unwrap();
+            assert_eq!(same(&text, port_of).as_ref(), Some(&p), "{text}");
+            let cut = without(&text, "binding:host_id");
+            assert_eq!(same(&cut, port_of).map(|p| p.host_id), Some(None), "{cut}");
+        }
+        assert_eq!(checked, 24 * 8);
     }
 }

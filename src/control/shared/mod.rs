@@ -5,6 +5,7 @@
 //! * [`interest`] — a host's interest set and the model its cached keys make;
 //! * [`incremental`] — the agent's model patched for a rule or member change (equal to a
 //!   full build);
+//! * [`model_sync`] — a kept model brought up to date by cloning only what differs;
 //! * [`agent`] — the host agent: watches its interest set, applies its model, reports
 //!   liveness and status;
 //! * [`sim`] — simulated hosts and the scale-out benchmark scenarios (`sgswitch sim-hosts`);
@@ -17,4 +18,5 @@ pub mod codec;
 pub mod incremental;
 pub mod interest;
 pub mod layout;
+pub mod model_sync;
 pub mod sim;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::classifier::CompiledPolicy;
 use crate::control::kv::{KeyValue, MemKv, Snapshot, TxnOutcome};
-use crate::control::shared::layout::{MemberValue, MetaValue, NetworkValue};
+use crate::control::shared::layout::{MemberValue, MetaValue, NetworkValue, RuleValue};
 use crate::control::shared::sim::{commit, group_value, port_delete_ops, port_ops, put, tcp_rule};
 use crate::flow::{FlowKey, FAMILY_V4};
 use crate::policy::Direction;
@@ -339,6 +339,78 @@ fn interest_follows_ports_liveness_and_status() {
     wait("hosts/h1 gone", || {
         kv.get(&k.host("h1"), None).unwrap().0.is_none()
     });
+}
+
+/// A rule change that adds or drops a remote-group reference moves the interest set
+/// (the agent's shortcut for rule and member changes must not skip it); one that does
+/// not keeps it.
+#[test]
+fn interest_follows_rule_references() {
+    let kv: Arc<dyn Kv> = Arc::new(MemKv::new());
+    seed(kv.as_ref());
+    let k = keys();
+    let rev = commit(kv.as_ref(), port_ops(&k, "h1", "p1", 1, &["web"], "net0")).unwrap();
+    let (a, _) = start(kv.clone(), "h1");
+    assert!(a.wait_applied(rev, Duration::from_secs(10)));
+    assert_eq!(a.stats().targets, 7);
+    let web = |rules: Vec<RuleValue>| vec![put(k.group("web"), &group_value("web", "web", rules))];
+    let member = |id: &str, ip: &str| {
+        put(
+            k.member("db", id),
+            &MemberValue {
+                addresses: vec![ip.into()],
+                network_id: "net0".into(),
+            },
+        )
+    };
+    // A member of db before anyone references db: not watched, not in the model.
+    let rev = commit(kv.as_ref(), vec![member("m1", "10.7.0.1/32")]).unwrap();
+    // web's rule now allows from db: db's key and members/db/ come in.
+    let rev = commit(
+        kv.as_ref(),
+        web(vec![tcp_rule("w2", 443, None, Some("db"))]),
+    )
+    .unwrap()
+    .max(rev);
+    assert!(a.wait_applied(rev, Duration::from_secs(10)));
+    assert_eq!(a.stats().targets, 9);
+    let m = a.model().unwrap();
+    assert_eq!(m.remote_members["db"], vec!["10.7.0.1/32".parse().unwrap()]);
+    // A member joins (a members/ key only) and a rule changes without touching the
+    // references: the same targets, the model follows.
+    let rev = commit(kv.as_ref(), vec![member("m2", "10.7.0.2/32")]).unwrap();
+    assert!(a.wait_applied(rev, Duration::from_secs(10)));
+    assert_eq!(a.model().unwrap().remote_members["db"].len(), 2);
+    let rev = commit(
+        kv.as_ref(),
+        web(vec![
+            tcp_rule("w2", 443, None, Some("db")),
+            tcp_rule("w3", 8443, None, Some("db")),
+        ]),
+    )
+    .unwrap();
+    assert!(a.wait_applied(rev, Duration::from_secs(10)));
+    assert_eq!(a.stats().targets, 9);
+    assert_eq!(a.model().unwrap().group("web").unwrap().rules.len(), 3);
+    // The reference goes: db's keys are unwatched and leave the model.
+    let rev = commit(
+        kv.as_ref(),
+        web(vec![tcp_rule("w4", 22, Some("10.0.0.0/8"), None)]),
+    )
+    .unwrap();
+    assert!(a.wait_applied(rev, Duration::from_secs(10)));
+    assert_eq!(a.stats().targets, 7);
+    let m = a.model().unwrap();
+    assert!(m.remote_members.is_empty() && m.group("db").is_none());
+    // A member of db now: no event reaches h1.
+    let e = a.stats().events;
+    let rev = commit(kv.as_ref(), vec![member("m3", "10.7.0.3/32")]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        a.stats().events,
+        e,
+        "db is not watched any more (rev {rev})"
+    );
 }
 
 #[test]

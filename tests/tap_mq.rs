@@ -218,7 +218,11 @@ fn two_queue_taps_spread_flows_and_keep_verdicts() {
             .iter()
             .filter_map(Value::as_u64)
             .collect();
-        assert_eq!(ws.first().copied(), p["worker"].as_u64(), "queue 0's first: {p}");
+        assert_eq!(
+            ws.first().copied(),
+            p["worker"].as_u64(),
+            "queue 0's first: {p}"
+        );
         ws.sort_unstable();
         assert_eq!(ws, [0, 1], "{name}: {p}");
     }

@@ -243,8 +243,8 @@ fn tso_tap_to_tap_and_to_afpacket() {
         "tcp and src port not 7100",
     );
     let (_r2, out2) = receiver(&p2.ns, &topo.dir.path, "r2");
-    // 2 MB: ~1,450 segments stay well inside tcpdump's 32 MiB buffer when it is
-    // descheduled (a lost frame fails the capture).
+    // 2 MB: ~1,450 segments, each one slot of tcpdump's ring (about 1,000 slots in its
+    // 256 MiB buffer: see `Capture::start`; a lost frame fails the capture).
     let sent = send(&i0.ns, &p2.v4, 2);
     assert!(wait_file(&out2, 20), "p2 received nothing complete");
     assert_eq!(

@@ -355,7 +355,7 @@ impl CompiledPolicy {
                     .rules
                     .iter()
                     .zip(&g.rules)
-                    .all(|(x, y)| same_rule(x, y));
+                    .all(|(x, y)| super::incremental::same_compiled(x, y));
             let gd = if unchanged {
                 match self.delta.as_ref().and_then(|d| d.group(gi as u32)) {
                     Some(d) => d.clone(),
@@ -537,16 +537,6 @@ impl CompiledPolicy {
             _ => false,
         }
     }
-}
-
-/// Whether two rules compile the same (`incremental::same_compiled`).
-fn same_rule(a: &Rule, b: &Rule) -> bool {
-    a.direction == b.direction
-        && a.ethertype == b.ethertype
-        && a.protocol == b.protocol
-        && a.port_range_min == b.port_range_min
-        && a.port_range_max == b.port_range_max
-        && a.remote == b.remote
 }
 
 #[cfg(test)]

@@ -136,7 +136,7 @@ impl<'m> Clean<'m> {
 /// (`compile::build_family`, `rule_spec`, the remote); `description`, `protocol_zero`
 /// and `remote_ip_prefix_raw` (Neutron's spellings) are not read. Comparing whole rules
 /// (their strings) was half of a recompile's own cost at 10,000 rules.
-fn same_compiled(a: &Rule, b: &Rule) -> bool {
+pub(super) fn same_compiled(a: &Rule, b: &Rule) -> bool {
     a.direction == b.direction
         && a.ethertype == b.ethertype
         && a.protocol == b.protocol

@@ -217,6 +217,10 @@ pub(super) struct Delta {
     groups: Box<[GroupDelta]>,
     /// Whether some changed group lost a rule.
     any_removed: bool,
+    /// Per port (index in `CompiledPolicy::ports`): whether its set holds a changed group,
+    /// worked out once per patch so that lookups of every other port take the compiled
+    /// path alone.
+    ports: Box<[bool]>,
 }
 
 impl Delta {
@@ -238,6 +242,12 @@ impl Delta {
     /// Total rule changes.
     pub(super) fn changes(&self) -> usize {
         self.groups.iter().map(GroupDelta::changes).sum()
+    }
+
+    /// Whether port `port`'s set holds a changed group.
+    #[inline]
+    pub(super) fn touches_port(&self, port: usize) -> bool {
+        self.ports.get(port).copied().unwrap_or(false)
     }
 
     /// Whether group `g` (model index) has changes.
@@ -400,11 +410,21 @@ impl CompiledPolicy {
         }
         let any_removed = groups.iter().any(|g| !g.removed.is_empty());
         let delta = (!groups.is_empty()).then(|| {
-            Arc::new(Delta {
+            let mut d = Delta {
                 base: base.clone(),
                 groups: groups.into_boxed_slice(),
                 any_removed,
-            })
+                ports: Box::default(),
+            };
+            d.ports = self
+                .ports
+                .iter()
+                .map(|slot| match slot {
+                    PortSlot::Rules(s) => d.touching(s).next().is_some(),
+                    _ => false,
+                })
+                .collect();
+            Arc::new(d)
         });
         Some(CompiledPolicy {
             epoch,
@@ -532,10 +552,7 @@ impl CompiledPolicy {
     /// Whether a port's set holds a group the delta changed (for burst lookups, which
     /// fall back to `allows`).
     pub(super) fn delta_touches_port(&self, port: usize) -> bool {
-        match (&self.delta, self.ports.get(port)) {
-            (Some(d), Some(PortSlot::Rules(s))) => d.touching(s).next().is_some(),
-            _ => false,
-        }
+        self.delta.as_ref().is_some_and(|d| d.touches_port(port))
     }
 }
 

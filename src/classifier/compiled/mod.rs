@@ -371,8 +371,8 @@ impl CompiledPolicy {
                     Direction::Egress => &key.dst,
                 };
                 match &self.delta {
-                    None => s.dir(dir).allows(remote, key, &self.members),
-                    Some(d) => self.delta_allows(d, s, dir, key, remote),
+                    Some(d) if d.touches_port(port) => self.delta_allows(d, s, dir, key, remote),
+                    _ => s.dir(dir).allows(remote, key, &self.members),
                 }
             }
             Some(PortSlot::AllowAll) => true,
@@ -394,7 +394,7 @@ impl CompiledPolicy {
             Direction::Ingress => &key.src,
             Direction::Egress => &key.dst,
         };
-        if let Some(d) = &self.delta {
+        if let Some(d) = self.delta.as_ref().filter(|d| d.touches_port(port)) {
             return self.delta_first(d, s, dir, key, remote);
         }
         let ordinal = s.dir(dir).first_rule(remote, key, &self.members)?;
